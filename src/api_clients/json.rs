@@ -1,0 +1,138 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::store::ClientRecord;
+use crate::auth::Scope;
+use crate::domain::{optional_text, required_text};
+use crate::http::error::ApiError;
+use crate::http::validation::Checks;
+
+/// An integration client.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApiClient {
+    /// Client id: send it as `client_id` to `POST /v1/auth/token`.
+    #[schema(example = "0193b0a6-0000-7000-8000-00000000c1e7")]
+    pub id: Uuid,
+    /// Name of the integration, unique among active clients.
+    #[schema(example = "Webshop")]
+    pub name: String,
+    /// What the integration is for.
+    #[schema(example = "Pushes orders and customers from the webshop")]
+    pub description: Option<String>,
+    /// What the client may do.
+    pub scopes: Vec<Scope>,
+    /// Who created it (`user:<id>`, `service:<name>`).
+    #[schema(example = "user:0193b0a6-0000-7000-8000-000000000001")]
+    pub created_by: String,
+    /// When it was revoked; a revoked client cannot get tokens and its tokens stop working.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// When it last exchanged its secret for a token.
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Incremented by every change; the `ETag` is this number in quotes.
+    #[schema(example = 1)]
+    pub version: i64,
+}
+
+impl From<ClientRecord> for ApiClient {
+    fn from(r: ClientRecord) -> Self {
+        ApiClient {
+            id: r.id,
+            name: r.name,
+            description: r.description,
+            scopes: r
+                .scopes
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.parse().ok())
+                .collect(),
+            created_by: r.created_by,
+            revoked_at: r.revoked_at,
+            last_used_at: r.last_used_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            version: r.version,
+        }
+    }
+}
+
+/// A new client, with its secret: the only time the secret is ever shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiClient {
+    #[serde(flatten)]
+    pub client: ApiClient,
+    /// The client secret. Store it now: it cannot be shown again.
+    #[schema(example = "rps_q2x8Yw3k0bG7pWc9V4nLr1TzHfM6dJsA5eU8oKiQyXc")]
+    pub client_secret: String,
+}
+
+/// A new integration client.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiClient {
+    /// Name of the integration, 1 to 200 characters.
+    #[schema(example = "Webshop")]
+    pub name: String,
+    /// What the integration is for.
+    pub description: Option<String>,
+    /// What it may do; `users:write` and `api_clients:manage` are for staff only.
+    #[schema(example = json!(["customers:read", "customers:write"]))]
+    pub scopes: Vec<Scope>,
+}
+
+pub struct ValidNewApiClient {
+    pub name: String,
+    pub description: Option<String>,
+    pub scopes: Vec<Scope>,
+}
+
+impl NewApiClient {
+    pub fn validate(self) -> Result<ValidNewApiClient, ApiError> {
+        let mut checks = Checks::new();
+        let name = checks.check("name", required_text(&self.name, 200));
+        let description = checks.check(
+            "description",
+            optional_text(self.description.as_deref(), 2000),
+        );
+        if self.scopes.is_empty() {
+            checks.fail("scopes", "must list at least one scope");
+        }
+        for (i, scope) in self.scopes.iter().enumerate() {
+            if !scope.for_clients() {
+                checks.fail(
+                    &format!("scopes[{i}]"),
+                    format!("`{scope}` cannot be given to an integration client"),
+                );
+            }
+        }
+        let mut scopes = self.scopes;
+        scopes.sort();
+        scopes.dedup();
+        let valid = match (name, description) {
+            (Some(name), Some(description)) => Some(ValidNewApiClient {
+                name,
+                description,
+                scopes,
+            }),
+            _ => None,
+        };
+        checks.done(valid)
+    }
+}
+
+/// Filters of the client list; ordered by creation, oldest first.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ApiClientsQuery {
+    /// Only revoked (`true`) or usable (`false`) clients.
+    pub revoked: Option<bool>,
+    /// Page size, 1 to 200.
+    #[param(minimum = 1, maximum = 200, example = 50)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}

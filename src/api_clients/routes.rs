@@ -1,0 +1,175 @@
+use actix_web::{HttpResponse, get, post, web};
+use diesel_async::AsyncConnection;
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use super::json::{ApiClient, ApiClientsQuery, CreatedApiClient, NewApiClient};
+use super::store::{self, NewClientRow};
+use crate::audit;
+use crate::auth::{Actor, Principal, Scope};
+use crate::http::error::ApiError;
+use crate::http::etag::{IfMatch, IfMatchHeader};
+use crate::http::json::Json;
+use crate::http::pagination::{self, Page};
+use crate::http::query::Query;
+use crate::http::response;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_api_client)
+        .service(list_api_clients)
+        .service(get_api_client)
+        .service(revoke_api_client);
+}
+
+/// Create an integration client.
+///
+/// Admins only. The answer holds `client_secret`, shown this once and stored only as a hash:
+/// the integration exchanges `id` + `client_secret` for a token at `POST /v1/auth/token`.
+#[utoipa::path(
+    tag = "API clients",
+    request_body = NewApiClient,
+    security(("bearer" = ["api_clients:manage"])),
+    responses(
+        (status = 201, description = "The new client, with its secret", body = CreatedApiClient,
+            headers(("Location" = String, description = "URL of the new client"))),
+        (status = 409, description = "An active client has this name",
+            body = crate::http::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/api-clients")]
+async fn create_api_client(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: Json<NewApiClient>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::ApiClientsManage)?;
+    let input = body.into_inner().validate()?;
+    let secret = super::new_secret().map_err(ApiError::internal)?;
+    let row = NewClientRow {
+        id: Uuid::now_v7(),
+        name: input.name,
+        description: input.description,
+        secret_hash: super::hash_secret(&secret),
+        scopes: input.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        created_by: principal.actor.key(),
+    };
+    let mut conn = state.pool.get().await?;
+    let client = conn
+        .transaction(async |conn| {
+            let client = ApiClient::from(store::insert(conn, &row).await?);
+            let changes = audit::redacted(audit::created(&client), "client_secret");
+            let id = client.id.to_string();
+            audit::record(
+                conn,
+                &principal.actor,
+                "api_client.created",
+                "api_client",
+                &id,
+                changes,
+            )
+            .await?;
+            Ok::<_, ApiError>(client)
+        })
+        .await?;
+    let location = format!("/v1/api-clients/{}", client.id);
+    let version = client.version;
+    let body = CreatedApiClient {
+        client,
+        client_secret: secret,
+    };
+    Ok(response::created(&location, version, &body))
+}
+
+/// List integration clients.
+#[utoipa::path(
+    tag = "API clients",
+    params(ApiClientsQuery),
+    security(("bearer" = ["api_clients:manage"])),
+    responses((status = 200, description = "A page of clients, oldest first", body = Page<ApiClient>))
+)]
+#[get("/api-clients")]
+async fn list_api_clients(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: Query<ApiClientsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::ApiClientsManage)?;
+    let filter = query.into_inner();
+    let page = pagination::request::<Uuid>(filter.limit, filter.cursor.as_deref(), "id")?;
+    let mut conn = state.pool.get().await?;
+    let rows = store::list(&mut conn, &filter, page.after, page.fetch()).await?;
+    let clients: Vec<ApiClient> = rows.into_iter().map(ApiClient::from).collect();
+    Ok(HttpResponse::Ok().json(pagination::page(clients, &page, "id", |c| c.id)))
+}
+
+/// Get an integration client (never its secret).
+#[utoipa::path(
+    tag = "API clients",
+    params(("id" = Uuid, Path, description = "Client id")),
+    security(("bearer" = ["api_clients:manage"])),
+    responses((status = 200, description = "The client", body = ApiClient,
+        headers(("ETag" = String, description = "Version tag for `If-Match`"))))
+)]
+#[get("/api-clients/{id}")]
+async fn get_api_client(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::ApiClientsManage)?;
+    let mut conn = state.pool.get().await?;
+    let client = store::get(&mut conn, *id)
+        .await?
+        .map(ApiClient::from)
+        .ok_or_else(|| ApiError::not_found("API client"))?;
+    Ok(response::versioned(client.version, &client))
+}
+
+/// Revoke an integration client.
+///
+/// The client can no longer get tokens, and the tokens it holds stop working. Revoking is
+/// final; create a new client to restore access. Revoking a revoked client changes nothing.
+#[utoipa::path(
+    tag = "API clients",
+    params(("id" = Uuid, Path, description = "Client id"), IfMatchHeader),
+    security(("bearer" = ["api_clients:manage"])),
+    responses((status = 200, description = "The revoked client", body = ApiClient))
+)]
+#[post("/api-clients/{id}/revoke")]
+async fn revoke_api_client(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::ApiClientsManage)?;
+    let id = *id;
+    let mut conn = state.pool.get().await?;
+    let client = conn
+        .transaction(async |conn| {
+            let before = store::lock(conn, id)
+                .await?
+                .map(ApiClient::from)
+                .ok_or_else(|| ApiError::not_found("API client"))?;
+            if_match.check(before.version)?;
+            if before.revoked_at.is_some() {
+                return Ok(before);
+            }
+            let after = ApiClient::from(store::revoke(conn, id).await?);
+            let changes = audit::diff(&before, &after);
+            audit::record(
+                conn,
+                &principal.actor,
+                "api_client.revoked",
+                "api_client",
+                &id.to_string(),
+                changes,
+            )
+            .await?;
+            Ok::<_, ApiError>(after)
+        })
+        .await?;
+    state.access.forget(&Actor::Client(id));
+    Ok(response::versioned(client.version, &client))
+}

@@ -1,0 +1,136 @@
+use chrono::{DateTime, Utc};
+use diesel::dsl::now;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::json::ApiClientsQuery;
+use crate::auth::{Scope, Scopes};
+use crate::db::schema::api_clients;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_clients)]
+pub struct ClientRecord {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub scopes: Vec<Option<String>>,
+    pub created_by: String,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = api_clients)]
+pub struct NewClientRow {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub secret_hash: Vec<u8>,
+    pub scopes: Vec<String>,
+    pub created_by: String,
+}
+
+pub async fn insert(conn: &mut AsyncPgConnection, row: &NewClientRow) -> QueryResult<ClientRecord> {
+    diesel::insert_into(api_clients::table)
+        .values(row)
+        .returning(ClientRecord::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<ClientRecord>> {
+    api_clients::table
+        .find(id)
+        .select(ClientRecord::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<ClientRecord>> {
+    api_clients::table
+        .find(id)
+        .select(ClientRecord::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn revoke(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<ClientRecord> {
+    diesel::update(api_clients::table.find(id))
+        .set((
+            api_clients::revoked_at.eq(now),
+            api_clients::version.eq(api_clients::version + 1),
+            api_clients::updated_at.eq(now),
+        ))
+        .returning(ClientRecord::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    filter: &ApiClientsQuery,
+    after: Option<Uuid>,
+    fetch: i64,
+) -> QueryResult<Vec<ClientRecord>> {
+    let mut query = api_clients::table
+        .select(ClientRecord::as_select())
+        .order(api_clients::id.asc())
+        .limit(fetch)
+        .into_boxed();
+    match filter.revoked {
+        Some(true) => query = query.filter(api_clients::revoked_at.is_not_null()),
+        Some(false) => query = query.filter(api_clients::revoked_at.is_null()),
+        None => {}
+    }
+    if let Some(after) = after {
+        query = query.filter(api_clients::id.gt(after));
+    }
+    query.load(conn).await
+}
+
+/// What a token exchange needs to know about a client.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = api_clients)]
+pub struct ClientSecret {
+    pub secret_hash: Vec<u8>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub scopes: Vec<Option<String>>,
+}
+
+pub async fn secret(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<ClientSecret>> {
+    api_clients::table
+        .find(id)
+        .select(ClientSecret::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn touch(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+    diesel::update(api_clients::table.find(id))
+        .set(api_clients::last_used_at.eq(now))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Whether the client is usable, and its scopes: checked (cached) on each request.
+pub async fn access(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<(bool, Scopes)>> {
+    let row = secret(conn, id).await?;
+    Ok(row.map(|c| (c.revoked_at.is_none(), parse_scopes(c.scopes))))
+}
+
+pub fn parse_scopes(names: Vec<Option<String>>) -> Scopes {
+    names
+        .into_iter()
+        .flatten()
+        .filter_map(|name| name.parse::<Scope>().ok())
+        .collect()
+}

@@ -1,0 +1,98 @@
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::json::{AuditEvent, AuditQuery};
+use crate::db::schema::audit_events;
+
+#[derive(Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct NewAuditEvent<'a> {
+    pub id: Uuid,
+    pub actor_type: &'a str,
+    pub actor_id: String,
+    pub action: &'a str,
+    pub entity_type: &'a str,
+    pub entity_id: &'a str,
+    pub changes: serde_json::Value,
+    pub request_id: Option<String>,
+}
+
+pub async fn insert(conn: &mut AsyncPgConnection, event: NewAuditEvent<'_>) -> QueryResult<()> {
+    diesel::insert_into(audit_events::table)
+        .values(event)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+struct Row {
+    id: Uuid,
+    occurred_at: DateTime<Utc>,
+    actor_type: String,
+    actor_id: String,
+    action: String,
+    entity_type: String,
+    entity_id: String,
+    changes: serde_json::Value,
+    request_id: Option<String>,
+}
+
+/// Events matching `filter`, newest first, after the cursor `after`.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    filter: &AuditQuery,
+    after: Option<Uuid>,
+    fetch: i64,
+) -> QueryResult<Vec<AuditEvent>> {
+    let mut query = audit_events::table
+        .select(Row::as_select())
+        .order(audit_events::id.desc())
+        .limit(fetch)
+        .into_boxed();
+    if let Some(v) = &filter.entity_type {
+        query = query.filter(audit_events::entity_type.eq(v));
+    }
+    if let Some(v) = &filter.entity_id {
+        query = query.filter(audit_events::entity_id.eq(v));
+    }
+    if let Some(v) = &filter.actor_type {
+        query = query.filter(audit_events::actor_type.eq(v));
+    }
+    if let Some(v) = &filter.actor_id {
+        query = query.filter(audit_events::actor_id.eq(v));
+    }
+    if let Some(v) = &filter.action {
+        query = query.filter(audit_events::action.eq(v));
+    }
+    if let Some(v) = &filter.request_id {
+        query = query.filter(audit_events::request_id.eq(v));
+    }
+    if let Some(v) = filter.occurred_after {
+        query = query.filter(audit_events::occurred_at.ge(v));
+    }
+    if let Some(v) = filter.occurred_before {
+        query = query.filter(audit_events::occurred_at.lt(v));
+    }
+    if let Some(after) = after {
+        query = query.filter(audit_events::id.lt(after));
+    }
+    let rows: Vec<Row> = query.load(conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| AuditEvent {
+            id: r.id,
+            occurred_at: r.occurred_at,
+            actor_type: r.actor_type,
+            actor_id: r.actor_id,
+            action: r.action,
+            entity_type: r.entity_type,
+            entity_id: r.entity_id,
+            changes: r.changes,
+            request_id: r.request_id,
+        })
+        .collect())
+}

@@ -1,0 +1,13 @@
+//! Authentication and permissions: bearer tokens, the token exchange, roles and scopes.
+
+mod json;
+pub mod jwt;
+pub mod password;
+mod principal;
+mod routes;
+mod scopes;
+pub mod throttle;
+
+pub use principal::{AccessCache, Actor, Principal, authenticate};
+pub use routes::configure;
+pub use scopes::{Role, Scope, Scopes};

@@ -1,0 +1,190 @@
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use super::json::{Me, TokenRequest, TokenResponse};
+use super::jwt::{Minted, SubjectKind};
+use super::password;
+use super::principal::{Actor, Principal};
+use super::throttle::ThrottleKey;
+use crate::api_clients;
+use crate::http::error::{ApiError, ErrorCode};
+use crate::http::json::Json;
+use crate::state::AppState;
+use crate::users;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(issue_token).service(me);
+}
+
+fn bad_credentials() -> ApiError {
+    ApiError::unauthenticated("these credentials do not match an active account")
+}
+
+fn throttled(wait: Duration) -> ApiError {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    ApiError::new(
+        ErrorCode::RateLimited,
+        format!("too many failed attempts; try again in {seconds} s"),
+    )
+    .with_header(
+        header::RETRY_AFTER,
+        HeaderValue::from_str(&seconds.to_string()).unwrap_or(HeaderValue::from_static("60")),
+    )
+}
+
+fn token_response(minted: Minted) -> HttpResponse {
+    let expires_in = (minted.expires_at - chrono::Utc::now())
+        .num_seconds()
+        .max(0);
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(TokenResponse {
+            access_token: minted.token,
+            token_type: "Bearer",
+            expires_in,
+            expires_at: minted.expires_at,
+        })
+}
+
+/// Get a token.
+///
+/// Exchanges a staff user's email and password, or an integration client's id and secret,
+/// for a short-lived bearer token. A failure never says whether the account exists; after a
+/// few failures for one account or from one address, further attempts must wait (`429` with
+/// `Retry-After`), twice as long each time.
+#[utoipa::path(
+    tag = "Authentication",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, description = "A bearer token", body = TokenResponse),
+        (status = 401, description = "The credentials do not match an active account",
+            body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts; wait `Retry-After` seconds",
+            body = crate::http::error::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+#[post("/auth/token")]
+async fn issue_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Json<TokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let address = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let ttl = state.jwt.default_ttl;
+    match body.into_inner() {
+        TokenRequest::Password { email, password } => {
+            let keys = [ThrottleKey::account(&email), ThrottleKey::address(&address)];
+            state.throttle.check(&keys).map_err(throttled)?;
+            let mut conn = state.pool.get().await?;
+            let account = users::store::credentials(&mut conn, &email)
+                .await?
+                .filter(|c| c.active);
+            drop(conn);
+            let (account, hash) = match account {
+                Some(c) => {
+                    let hash = c.password_hash.clone();
+                    (Some(c), hash)
+                }
+                None => (None, None),
+            };
+            let matches = password::verify(password, hash).await;
+            let Some(account) = account.filter(|_| matches) else {
+                state.throttle.fail(&keys);
+                return Err(bad_credentials());
+            };
+            state.throttle.succeed(&keys[0]);
+            let minted = state
+                .jwt
+                .mint(
+                    SubjectKind::User,
+                    &account.id.to_string(),
+                    Some(account.role),
+                    vec![],
+                    ttl,
+                )
+                .map_err(ApiError::internal)?;
+            Ok(token_response(minted))
+        }
+        TokenRequest::ClientCredentials {
+            client_id,
+            client_secret,
+        } => {
+            let keys = [
+                ThrottleKey::account(&client_id),
+                ThrottleKey::address(&address),
+            ];
+            state.throttle.check(&keys).map_err(throttled)?;
+            let id = Uuid::parse_str(client_id.trim()).ok();
+            let mut conn = state.pool.get().await?;
+            let client = match id {
+                Some(id) => api_clients::store::secret(&mut conn, id).await?,
+                None => None,
+            };
+            let client = client.filter(|c| {
+                c.revoked_at.is_none()
+                    && api_clients::secret_matches(&client_secret, &c.secret_hash)
+            });
+            let (Some(id), Some(client)) = (id, client) else {
+                state.throttle.fail(&keys);
+                return Err(bad_credentials());
+            };
+            state.throttle.succeed(&keys[0]);
+            api_clients::store::touch(&mut conn, id).await?;
+            let scopes = api_clients::store::parse_scopes(client.scopes)
+                .iter()
+                .collect();
+            let minted = state
+                .jwt
+                .mint(SubjectKind::Client, &id.to_string(), None, scopes, ttl)
+                .map_err(ApiError::internal)?;
+            Ok(token_response(minted))
+        }
+    }
+}
+
+/// Who am I?
+///
+/// The caller as the token identifies them: kind, id, name, role and every permission held.
+#[utoipa::path(
+    tag = "Authentication",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = Me))
+)]
+#[get("/me")]
+async fn me(state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let (name, email) = match &principal.actor {
+        Actor::User(id) => {
+            let user = users::store::get(&mut conn, *id)
+                .await?
+                .ok_or_else(|| ApiError::unauthenticated("the token's account no longer exists"))?;
+            (user.name, Some(user.email))
+        }
+        Actor::Client(id) => {
+            let client = api_clients::store::get(&mut conn, *id)
+                .await?
+                .ok_or_else(|| ApiError::unauthenticated("the token's client no longer exists"))?;
+            (client.name, None)
+        }
+        Actor::Service(subject) => (subject.clone(), None),
+    };
+    Ok(HttpResponse::Ok().json(Me {
+        kind: principal.actor.kind(),
+        id: principal.actor.id(),
+        name,
+        email,
+        role: principal
+            .role
+            .filter(|_| !matches!(principal.actor, Actor::Client(_))),
+        scopes: principal.scopes.iter().collect(),
+        token_expires_at: principal.token_expires_at,
+    }))
+}

@@ -1,0 +1,555 @@
+//! Typed settings from the environment. Each variable is listed in [`VARIABLES`] (the source of
+//! the README's table and `.env.example`); an invalid value stops startup with one line naming it.
+//! Secrets are wrapped so that they never reach a log line or `Debug` output.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A value that must never be printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call only where it is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// The database URL; its password is hidden from `Debug` and `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(url::Url);
+
+impl DatabaseUrl {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let url = url::Url::parse(text)
+            .map_err(|e| format!("not a URL ({e}); expected postgres://user@host:port/database"))?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") {
+            return Err("must start with postgres:// or postgresql://".to_owned());
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("must name a host".to_owned());
+        }
+        let db = url.path().trim_start_matches('/');
+        if db.is_empty() || db.contains('/') {
+            return Err("must name one database, as in postgres://host/rapport".to_owned());
+        }
+        Ok(Self(url))
+    }
+
+    /// The full URL, password included, for connecting.
+    pub fn expose(&self) -> &str {
+        self.0.as_str()
+    }
+
+    pub fn database_name(&self) -> String {
+        let name = self.0.path().trim_start_matches('/');
+        percent_decode(name)
+    }
+
+    /// The same server's maintenance database, to create ours from.
+    pub fn maintenance(&self) -> Self {
+        let mut url = self.0.clone();
+        url.set_path("/postgres");
+        Self(url)
+    }
+
+    /// The same server with another database, for tests that clone databases.
+    pub fn with_database(&self, name: &str) -> Self {
+        let mut url = self.0.clone();
+        url.set_path(&format!("/{name}"));
+        Self(url)
+    }
+
+    pub fn host(&self) -> String {
+        self.0.host_str().unwrap_or_default().to_owned()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.0.port().unwrap_or(5432)
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    url::form_urlencoded::parse(format!("x={text}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = self.0.clone();
+        if shown.password().is_some() {
+            let _ = shown.set_password(Some("***"));
+        }
+        f.write_str(shown.as_str())
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    /// HS256 key; when absent one is generated on first start and kept in the database.
+    pub secret: Option<Secret>,
+    pub issuer: String,
+    pub audience: String,
+    /// Lifetime of tokens issued by `POST /v1/auth/token` (and `rapport token` by default).
+    pub token_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: DatabaseUrl,
+    pub pool_size: usize,
+    /// How long a request waits for a free connection before it is answered `503`.
+    pub pool_wait_timeout: Duration,
+    /// How long opening one connection may take.
+    pub connect_timeout: Duration,
+    /// How long startup keeps retrying an unreachable server before giving up.
+    pub startup_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub bind: SocketAddr,
+    pub jwt: JwtSettings,
+    pub body_limit: usize,
+    /// Origins allowed to call the API from a browser; `*` allows any.
+    pub cors_origins: Vec<String>,
+    pub log_filter: String,
+    pub log_format: LogFormat,
+    pub workers: usize,
+    pub shutdown_timeout: Duration,
+}
+
+/// An invalid setting: names the variable, says what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}: {}", self.var, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// One documented variable: name, default, meaning.
+pub struct Variable {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+/// Every variable Rapport reads. The README table and `.env.example` are checked against it.
+pub const VARIABLES: &[Variable] = &[
+    Variable {
+        name: "DATABASE_URL",
+        default: "postgres://postgres@127.0.0.1:5432/rapport",
+        meaning: "PostgreSQL to use; the database is created on start when missing and the role may",
+    },
+    Variable {
+        name: "RAPPORT_BIND",
+        default: "127.0.0.1:8080",
+        meaning: "address and port to listen on",
+    },
+    Variable {
+        name: "RAPPORT_JWT_SECRET",
+        default: "(generated once, kept in the database)",
+        meaning: "HS256 signing key, at least 32 characters; set it in production",
+    },
+    Variable {
+        name: "RAPPORT_JWT_ISSUER",
+        default: "rapport",
+        meaning: "`iss` of issued tokens, checked on every request",
+    },
+    Variable {
+        name: "RAPPORT_JWT_AUDIENCE",
+        default: "rapport-api",
+        meaning: "`aud` of issued tokens, checked on every request",
+    },
+    Variable {
+        name: "RAPPORT_TOKEN_TTL",
+        default: "30m",
+        meaning: "lifetime of issued tokens (30s, 15m, 12h, 7d)",
+    },
+    Variable {
+        name: "RAPPORT_DB_POOL_SIZE",
+        default: "16",
+        meaning: "most database connections held open",
+    },
+    Variable {
+        name: "RAPPORT_DB_POOL_WAIT_TIMEOUT",
+        default: "2s",
+        meaning: "how long a request waits for a free connection before a 503",
+    },
+    Variable {
+        name: "RAPPORT_DB_CONNECT_TIMEOUT",
+        default: "3s",
+        meaning: "how long opening one database connection may take",
+    },
+    Variable {
+        name: "RAPPORT_DB_STARTUP_TIMEOUT",
+        default: "30s",
+        meaning: "how long startup retries an unreachable database before exiting",
+    },
+    Variable {
+        name: "RAPPORT_BODY_LIMIT",
+        default: "1MiB",
+        meaning: "largest JSON request body (bytes, or with KiB/MiB); larger is a 413",
+    },
+    Variable {
+        name: "RAPPORT_CORS_ORIGINS",
+        default: "(none)",
+        meaning: "comma-separated browser origins allowed to call the API, or *",
+    },
+    Variable {
+        name: "RAPPORT_LOG",
+        default: "info",
+        meaning: "log filter (tracing EnvFilter syntax, e.g. info,rapport=debug)",
+    },
+    Variable {
+        name: "RAPPORT_LOG_FORMAT",
+        default: "pretty",
+        meaning: "log line format: pretty or json",
+    },
+    Variable {
+        name: "RAPPORT_WORKERS",
+        default: "(number of cores)",
+        meaning: "HTTP worker threads",
+    },
+    Variable {
+        name: "RAPPORT_SHUTDOWN_TIMEOUT",
+        default: "30s",
+        meaning: "how long in-flight requests may take to finish after SIGTERM",
+    },
+];
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can pass their own values.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let read = |name: &'static str, default: &str| get(name).unwrap_or(default.to_owned());
+        let fail = |var: &'static str, message: String| ConfigError { var, message };
+
+        let url = read("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rapport");
+        let url = DatabaseUrl::parse(url.trim()).map_err(|m| fail("DATABASE_URL", m))?;
+
+        let bind = read("RAPPORT_BIND", "127.0.0.1:8080");
+        let bind = bind.trim().parse::<SocketAddr>().map_err(|_| {
+            fail(
+                "RAPPORT_BIND",
+                format!("expected an address and port such as 127.0.0.1:8080, got {bind:?}"),
+            )
+        })?;
+
+        let secret = match get("RAPPORT_JWT_SECRET") {
+            Some(secret) if secret.len() < 32 => {
+                return Err(fail(
+                    "RAPPORT_JWT_SECRET",
+                    format!(
+                        "must be at least 32 characters, got {} (try: openssl rand -base64 48)",
+                        secret.len()
+                    ),
+                ));
+            }
+            other => other.map(Secret::new),
+        };
+
+        let duration = |name: &'static str, default: &str, min: Duration, max: Duration| {
+            let text = read(name, default);
+            parse_duration(&text)
+                .filter(|d| *d >= min && *d <= max)
+                .ok_or_else(|| {
+                    fail(
+                        name,
+                        format!(
+                            "expected a duration from {} to {} such as 30s, 15m, 12h or 7d, got {text:?}",
+                            show_duration(min),
+                            show_duration(max)
+                        ),
+                    )
+                })
+        };
+        let number = |name: &'static str, default: usize, min: usize, max: usize| match get(name) {
+            None => Ok(default),
+            Some(text) => text
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| {
+                    fail(
+                        name,
+                        format!("expected a whole number from {min} to {max}, got {text:?}"),
+                    )
+                }),
+        };
+
+        let second = Duration::from_secs(1);
+        let token_ttl = duration(
+            "RAPPORT_TOKEN_TTL",
+            "30m",
+            Duration::from_secs(30),
+            Duration::from_secs(30 * 86_400),
+        )?;
+        let pool_size = number("RAPPORT_DB_POOL_SIZE", 16, 1, 1000)?;
+        let pool_wait_timeout = duration(
+            "RAPPORT_DB_POOL_WAIT_TIMEOUT",
+            "2s",
+            Duration::from_millis(1),
+            Duration::from_secs(60),
+        )?;
+        let connect_timeout = duration(
+            "RAPPORT_DB_CONNECT_TIMEOUT",
+            "3s",
+            Duration::from_millis(100),
+            Duration::from_secs(60),
+        )?;
+        let startup_timeout = duration(
+            "RAPPORT_DB_STARTUP_TIMEOUT",
+            "30s",
+            Duration::ZERO,
+            Duration::from_secs(3600),
+        )?;
+
+        let body_limit_text = read("RAPPORT_BODY_LIMIT", "1MiB");
+        let body_limit = parse_size(&body_limit_text)
+            .filter(|n| (1024..=1024 * 1024 * 1024).contains(n))
+            .ok_or_else(|| {
+                fail(
+                    "RAPPORT_BODY_LIMIT",
+                    format!(
+                        "expected a size from 1KiB to 1GiB such as 1MiB, got {body_limit_text:?}"
+                    ),
+                )
+            })?;
+
+        let cors_origins = match get("RAPPORT_CORS_ORIGINS") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(|origin| {
+                    if origin == "*" || valid_origin(origin) {
+                        Ok(origin.trim_end_matches('/').to_owned())
+                    } else {
+                        Err(fail(
+                            "RAPPORT_CORS_ORIGINS",
+                            format!("{origin:?} is not an origin such as https://app.example.com"),
+                        ))
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+        };
+
+        let log_filter = read("RAPPORT_LOG", "info");
+        if tracing_subscriber::EnvFilter::try_new(&log_filter).is_err() {
+            return Err(fail(
+                "RAPPORT_LOG",
+                format!("{log_filter:?} is not a filter such as info or info,rapport=debug"),
+            ));
+        }
+        let log_format = match read("RAPPORT_LOG_FORMAT", "pretty").trim() {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(fail(
+                    "RAPPORT_LOG_FORMAT",
+                    format!("expected pretty or json, got {other:?}"),
+                ));
+            }
+        };
+
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let workers = number("RAPPORT_WORKERS", cores, 1, 1024)?;
+        let shutdown_timeout = duration(
+            "RAPPORT_SHUTDOWN_TIMEOUT",
+            "30s",
+            Duration::ZERO,
+            600 * second,
+        )?;
+
+        Ok(Settings {
+            database: DatabaseSettings {
+                url,
+                pool_size,
+                pool_wait_timeout,
+                connect_timeout,
+                startup_timeout,
+            },
+            bind,
+            jwt: JwtSettings {
+                secret,
+                issuer: read("RAPPORT_JWT_ISSUER", "rapport"),
+                audience: read("RAPPORT_JWT_AUDIENCE", "rapport-api"),
+                token_ttl,
+            },
+            body_limit,
+            cors_origins,
+            log_filter,
+            log_format,
+            workers,
+            shutdown_timeout,
+        })
+    }
+}
+
+fn valid_origin(origin: &str) -> bool {
+    url::Url::parse(origin).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.path() == "/"
+    })
+}
+
+/// `500ms`, `30s`, `15m`, `12h`, `7d`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let millis = match unit.trim() {
+        "ms" => n,
+        "" | "s" => n.checked_mul(1000)?,
+        "m" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        "d" => n.checked_mul(86_400_000)?,
+        _ => return None,
+    };
+    Some(Duration::from_millis(millis))
+}
+
+fn show_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        0 => "0s".to_owned(),
+        ms if ms % 86_400_000 == 0 => format!("{}d", ms / 86_400_000),
+        ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+        ms if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+        ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        ms => format!("{ms}ms"),
+    }
+}
+
+/// `1048576`, `512KiB`, `1MiB`, `1GiB` (also KB/MB/GB, taken as powers of 1024).
+pub fn parse_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: usize = digits.parse().ok()?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let s = settings(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database.url.database_name(), "rapport");
+        assert_eq!(s.body_limit, 1024 * 1024);
+        assert_eq!(s.jwt.token_ttl, Duration::from_secs(1800));
+        assert!(s.jwt.secret.is_none());
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        let cases = [
+            ("RAPPORT_DB_POOL_SIZE", "lots"),
+            ("RAPPORT_DB_POOL_SIZE", "0"),
+            ("RAPPORT_BIND", "localhost"),
+            ("RAPPORT_JWT_SECRET", "short"),
+            ("RAPPORT_TOKEN_TTL", "forever"),
+            ("RAPPORT_BODY_LIMIT", "12 parsecs"),
+            ("RAPPORT_LOG_FORMAT", "xml"),
+            ("RAPPORT_CORS_ORIGINS", "not an origin"),
+            ("DATABASE_URL", "mysql://x/y"),
+            ("DATABASE_URL", "postgres://host/"),
+        ];
+        for (var, value) in cases {
+            let err = settings(&[(var, value)]).err();
+            assert_eq!(err.as_ref().map(|e| e.var), Some(var), "{var}={value}");
+            let line = err.map(|e| e.to_string()).unwrap_or_default();
+            assert!(line.starts_with(&format!("invalid {var}: ")));
+            assert!(!line.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = settings(&[
+            ("RAPPORT_JWT_SECRET", "a-very-long-secret-value-that-is-32+"),
+            ("DATABASE_URL", "postgres://app:hunter2@db:5432/rapport"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("a-very-long-secret"));
+        assert!(!shown.contains("hunter2"));
+        assert!(s.database.url.expose().contains("hunter2"));
+    }
+
+    #[test]
+    fn durations_and_sizes_parse() {
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_size("512KiB"), Some(512 * 1024));
+        assert_eq!(parse_size("2MB"), Some(2 * 1024 * 1024));
+        assert_eq!(parse_size("1 parsec"), None);
+    }
+}

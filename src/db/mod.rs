@@ -1,0 +1,194 @@
+//! The database: the connection pool, startup preparation (create the database, run the
+//! embedded migrations, with bounded retries) and the generated `schema`.
+
+mod migrations;
+pub mod schema;
+
+use std::time::{Duration, Instant};
+
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use crate::config::{DatabaseSettings, DatabaseUrl};
+
+pub use migrations::{MIGRATIONS, embedded_versions, migrate};
+
+pub type DbPool = Pool<AsyncPgConnection>;
+pub type DbConn = Object<AsyncPgConnection>;
+
+/// Builds the pool. Connections are opened lazily; a checkout costs no round trip
+/// (`RecyclingMethod::Fast`: a dead connection fails its first query and is then discarded).
+pub fn pool(settings: &DatabaseSettings) -> Result<DbPool, String> {
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    let connect_timeout = settings.connect_timeout;
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_owned();
+        Box::pin(async move { connect_with_timeout(&url, connect_timeout).await })
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+        settings.url.expose(),
+        config,
+    );
+    let built = Pool::builder(manager)
+        .max_size(settings.pool_size)
+        .wait_timeout(Some(settings.pool_wait_timeout))
+        .create_timeout(Some(settings.connect_timeout))
+        .recycle_timeout(Some(settings.connect_timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build();
+    built.map_err(|err| format!("cannot build the connection pool: {err}"))
+}
+
+async fn connect_with_timeout(
+    url: &str,
+    timeout: Duration,
+) -> diesel::ConnectionResult<AsyncPgConnection> {
+    match tokio::time::timeout(timeout, AsyncPgConnection::establish(url)).await {
+        Ok(result) => result,
+        Err(_) => Err(diesel::ConnectionError::BadConnection(format!(
+            "no answer within {} ms",
+            timeout.as_millis()
+        ))),
+    }
+}
+
+/// Opens one connection outside the pool (startup, CLI, tests).
+pub async fn connect(url: &DatabaseUrl, timeout: Duration) -> Result<AsyncPgConnection, String> {
+    connect_with_timeout(url.expose(), timeout)
+        .await
+        .map_err(|e| one_line(&e.to_string()))
+}
+
+pub(crate) fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Makes the database usable: waits for the server (up to `startup_timeout`), creates the
+/// database when it is missing and the role may, and applies pending migrations.
+/// The error is one line saying why, for `main` to print before exiting non-zero.
+pub async fn prepare(settings: &DatabaseSettings) -> Result<usize, String> {
+    let deadline = Instant::now() + settings.startup_timeout;
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match connect(&settings.url, settings.connect_timeout).await {
+            Ok(conn) => {
+                drop(conn);
+                return migrate(&settings.url).await;
+            }
+            Err(reason) if reason.contains("does not exist") && reason.contains("database") => {
+                create_database(settings).await?;
+            }
+            Err(reason) if is_fatal(&reason) => {
+                return Err(format!("cannot connect to {}: {reason}", settings.url));
+            }
+            Err(reason) => {
+                if Instant::now() + delay > deadline {
+                    return Err(format!(
+                        "database unreachable at {} after {}s: {reason}",
+                        settings.url,
+                        settings.startup_timeout.as_secs()
+                    ));
+                }
+                tracing::warn!(reason = %reason, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(3));
+            }
+        }
+    }
+}
+
+/// Failures that waiting will not cure.
+fn is_fatal(reason: &str) -> bool {
+    [
+        "password authentication failed",
+        "role",
+        "no pg_hba.conf entry",
+        "permission denied",
+    ]
+    .iter()
+    .any(|sign| reason.contains(sign))
+}
+
+async fn create_database(settings: &DatabaseSettings) -> Result<(), String> {
+    let name = settings.url.database_name();
+    let mut admin = connect(&settings.url.maintenance(), settings.connect_timeout)
+        .await
+        .map_err(|e| format!("database {name:?} does not exist and the server's postgres database is unreachable to create it: {e}"))?;
+    let sql = format!("CREATE DATABASE {}", quote_ident(&name));
+    match diesel::sql_query(sql).execute(&mut admin).await {
+        Ok(_) => {
+            tracing::info!(database = %name, "created the database");
+            Ok(())
+        }
+        Err(err) if err.to_string().contains("already exists") => Ok(()),
+        Err(err) => Err(format!(
+            "database {name:?} does not exist and could not be created: {}",
+            one_line(&err.to_string())
+        )),
+    }
+}
+
+/// Quotes an SQL identifier.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Whether every embedded migration has been applied to the database behind `conn`.
+pub async fn migrations_applied(conn: &mut AsyncPgConnection) -> diesel::QueryResult<bool> {
+    use diesel::sql_types::Text;
+    #[derive(diesel::QueryableByName)]
+    struct Applied {
+        #[diesel(sql_type = Text)]
+        version: String,
+    }
+    let applied: Vec<Applied> = diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+        .load(conn)
+        .await?;
+    let applied: std::collections::HashSet<String> =
+        applied.into_iter().map(|a| a.version).collect();
+    Ok(embedded_versions().iter().all(|v| applied.contains(v)))
+}
+
+/// Stores an enum as `text` through its `as_str` and `FromStr`. The type must also derive
+/// `diesel::AsExpression` and `diesel::FromSqlRow` with `#[diesel(sql_type = Text)]`; the
+/// column should carry a `CHECK (col IN (...))` listing the same values.
+#[macro_export]
+macro_rules! text_enum_sql {
+    ($ty:ty) => {
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $ty {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+            ) -> diesel::serialize::Result {
+                <str as diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg>>::to_sql(
+                    self.as_str(),
+                    out,
+                )
+            }
+        }
+
+        impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $ty {
+            fn from_sql(value: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+                let text = <String as diesel::deserialize::FromSql<
+                    diesel::sql_types::Text,
+                    diesel::pg::Pg,
+                >>::from_sql(value)?;
+                text.parse::<$ty>().map_err(Into::into)
+            }
+        }
+    };
+}
+
+/// SQL functions the stores use.
+pub mod functions {
+    use diesel::sql_types::Text;
+
+    diesel::define_sql_function! {
+        /// `lower(text)`, matching the `lower(email)` unique indexes.
+        fn lower(x: Text) -> Text;
+    }
+}

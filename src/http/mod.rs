@@ -1,0 +1,17 @@
+//! What every resource shares, built once: errors as problem+json, JSON and query
+//! extraction, cursor pagination, ETag/If-Match, idempotency keys, request ids, metrics.
+
+pub mod error;
+pub mod etag;
+pub mod fallback;
+pub mod idempotency;
+pub mod json;
+pub mod metrics;
+pub mod pagination;
+pub mod patch;
+pub mod query;
+pub mod request_id;
+pub mod response;
+pub mod validation;
+
+pub use error::{ApiError, ErrorCode, FieldError, Problem};

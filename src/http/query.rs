@@ -1,0 +1,95 @@
+//! Query strings: the one extractor every list and filter uses instead of `web::Query`.
+//!
+//! Query structs `deny_unknown_fields`, so a misspelt filter is a `400` naming it instead of a
+//! silently unfiltered list; a bad value is a `400` naming its parameter.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+use serde::de::DeserializeOwned;
+
+use super::error::{ApiError, ErrorCode, FieldError};
+use super::json::{field_of, humanise};
+
+/// Query parameters deserialised into `T`.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T> Query<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+/// Parses a query string into `T`, naming the offending parameter on failure.
+pub fn parse<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let message = err.into_inner().to_string();
+        let field = field_of(&path, &message);
+        let message = match humanise(&message) {
+            m if m.starts_with("is not a known field") => {
+                m.replacen("is not a known field", "is not a known parameter", 1)
+            }
+            m if m.contains("invalid digit") || m.contains("number too large") => {
+                "must be a whole number in range".to_owned()
+            }
+            m => m,
+        };
+        ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("query parameter `{field}` {message}"),
+        )
+        .with_errors(vec![FieldError::new(field, message)])
+    })
+}
+
+/// A `400 invalid_query` naming one parameter, for checks made after parsing.
+pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    let message = message.into();
+    ApiError::new(
+        ErrorCode::InvalidQuery,
+        format!("query parameter `{field}` {message}"),
+    )
+    .with_errors(vec![FieldError::new(field, message)])
+}
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(parse(req.query_string()).map(Query))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Q {
+        limit: Option<u32>,
+        active: Option<bool>,
+    }
+
+    #[test]
+    fn unknown_and_bad_parameters_are_named() {
+        let e = parse::<Q>("limit=5&colour=red")
+            .err()
+            .map(|e| e.errors()[0].clone());
+        assert_eq!(e.map(|e| e.field), Some("colour".to_owned()));
+        let e = parse::<Q>("limit=abc").err().map(|e| e.errors()[0].clone());
+        assert_eq!(e.map(|e| e.field), Some("limit".to_owned()));
+        let e = parse::<Q>("active=maybe")
+            .err()
+            .map(|e| e.errors()[0].clone());
+        assert_eq!(e.map(|e| e.field), Some("active".to_owned()));
+        assert!(parse::<Q>("limit=5&active=true").is_ok());
+        assert!(parse::<Q>("").is_ok());
+    }
+}

@@ -1,0 +1,36 @@
+//! Rapport: a headless CRM, as a JSON REST API.
+//!
+//! One folder per domain area (routes, store, json side by side); `http` holds the
+//! conventions every area shares; `startup` builds the application that `main` and the
+//! tests both run.
+
+pub mod api_clients;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod http;
+pub mod openapi;
+pub mod ops;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod users;
+
+use actix_web::middleware::from_fn;
+use utoipa_actix_web::scope;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Every route, for the app and for the OpenAPI document alike.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.configure(ops::configure).service(
+        scope("/v1")
+            .wrap(from_fn(http::idempotency::middleware))
+            .configure(auth::configure)
+            .configure(users::configure)
+            .configure(api_clients::configure)
+            .configure(audit::configure),
+    );
+}

@@ -1,0 +1,276 @@
+//! The OpenAPI 3.1 document, generated from the handlers (utoipa + utoipa-actix-web), then
+//! completed in one place with what every endpoint shares: the bearer scheme, the
+//! `Idempotency-Key` header on POST, and the error responses its shape implies (a body can be
+//! malformed, too large or invalid; a path id can be unknown; a secured route can refuse).
+//! Served at `/openapi.json`, shown at `/docs/`, committed at `openapi/openapi.json`.
+
+use serde_json::{Map, Value, json};
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+
+use crate::http::error::{FieldError, Problem};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Rapport",
+        description = "A headless CRM: customers and everything a business learns about them, \
+as a JSON REST API.\n\n\
+**Authentication**: get a token at `POST /v1/auth/token` (or `rapport token --role admin` on \
+the server) and send it as `Authorization: Bearer <token>`. Each endpoint's security lists the \
+permission (scope) it needs.\n\n\
+**Conventions**: JSON in and out, RFC 3339 UTC times, UUIDv7 ids. Lists are cursor-paginated \
+(`limit`, `cursor` → `next_cursor`); unknown query parameters are refused. Every error is \
+`application/problem+json` with a stable `code`. `POST` takes an `Idempotency-Key`; `PATCH` \
+takes `If-Match` with the `ETag` of the version it was based on.",
+        license(name = "MIT", identifier = "MIT")
+    ),
+    components(schemas(Problem, FieldError)),
+    tags(
+        (name = "Authentication", description = "Tokens and the caller's identity"),
+        (name = "Users", description = "Staff users: sign-in accounts and account managers"),
+        (name = "API clients", description = "Integration clients and their scopes"),
+        (name = "Audit", description = "Who changed what, when"),
+        (name = "Operations", description = "Health, readiness and metrics"),
+    )
+)]
+struct ApiDoc;
+
+/// The complete document, as served and committed.
+pub fn spec() -> Value {
+    let (_, api) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(crate::routes)
+        .split_for_parts();
+    let mut doc = serde_json::to_value(&api).unwrap_or_default();
+    complete(&mut doc);
+    doc
+}
+
+/// The document as committed: pretty JSON with a final newline.
+pub fn pretty() -> String {
+    let mut text = serde_json::to_string_pretty(&spec()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn problem(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {
+            "application/problem+json": {
+                "schema": { "$ref": "#/components/schemas/Problem" }
+            }
+        }
+    })
+}
+
+/// Shared responses, referenced by status from every operation that can answer them.
+const SHARED: [(&str, &str, &str); 12] = [
+    (
+        "400",
+        "BadRequest",
+        "Malformed request: JSON syntax, query parameters, path or headers (`code` says which)",
+    ),
+    (
+        "401",
+        "Unauthenticated",
+        "No token, or an invalid, expired or revoked one",
+    ),
+    (
+        "403",
+        "Forbidden",
+        "The token lacks the permission this endpoint needs",
+    ),
+    (
+        "404",
+        "NotFound",
+        "No such object (or not visible to the caller)",
+    ),
+    (
+        "409",
+        "IdempotencyInProgress",
+        "A request with this `Idempotency-Key` is still running",
+    ),
+    (
+        "412",
+        "PreconditionFailed",
+        "`If-Match` names a version that is no longer current",
+    ),
+    (
+        "413",
+        "PayloadTooLarge",
+        "The body exceeds the configured limit",
+    ),
+    (
+        "415",
+        "UnsupportedMediaType",
+        "The body is not sent as JSON",
+    ),
+    (
+        "422",
+        "ValidationFailed",
+        "Well-formed but invalid: `errors` names each field (also a reused `Idempotency-Key`)",
+    ),
+    (
+        "429",
+        "RateLimited",
+        "Too many requests; wait `Retry-After` seconds",
+    ),
+    (
+        "500",
+        "Internal",
+        "Unexpected failure; quote the `request_id`",
+    ),
+    (
+        "503",
+        "ServiceUnavailable",
+        "The database is unavailable; retry after `Retry-After` seconds",
+    ),
+];
+
+fn shared_ref(status: &str) -> Value {
+    let name = SHARED
+        .iter()
+        .find(|(s, _, _)| *s == status)
+        .map_or("Internal", |(_, name, _)| *name);
+    json!({ "$ref": format!("#/components/responses/{name}") })
+}
+
+fn complete(doc: &mut Value) {
+    doc["components"]["securitySchemes"] = json!({
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "A token from `POST /v1/auth/token` or `rapport token`. \
+                            The scopes listed on an operation are the permissions it needs."
+        }
+    });
+    let responses: Map<String, Value> = SHARED
+        .iter()
+        .map(|(_, name, description)| ((*name).to_owned(), problem(description)))
+        .collect();
+    doc["components"]["responses"] = Value::Object(responses);
+
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, operation) in item.iter_mut() {
+            complete_operation(path, method, operation);
+        }
+    }
+}
+
+fn complete_operation(path: &str, method: &str, op: &mut Value) {
+    let params: Vec<(String, String)> = op["parameters"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| {
+                    let place = p["in"].as_str().unwrap_or_default().to_owned();
+                    (place, p["name"].as_str().unwrap_or_default().to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let has = |place: &str| params.iter().any(|(p, _)| p == place);
+    let secured = op["security"].as_array().is_some_and(|s| {
+        s.iter()
+            .any(|req| req.as_object().is_some_and(|o| !o.is_empty()))
+    });
+    let needs_scope = op["security"].as_array().is_some_and(|s| {
+        s.iter().any(|req| {
+            req.as_object().is_some_and(|o| {
+                o.values()
+                    .any(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+            })
+        })
+    });
+    let has_body = op.get("requestBody").is_some();
+    let idempotent_post = method == "post" && path.starts_with("/v1/") && path != "/v1/auth/token";
+
+    if idempotent_post {
+        let param = json!({
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": false,
+            "description": "Makes a retry safe: the same key and body replay the first \
+                            successful response (`Idempotent-Replayed: true`) instead of \
+                            running twice; another body with the key is a `422`. Kept 24 hours.",
+            "schema": { "type": "string", "maxLength": 255 },
+            "example": "5f0c1c9e-8a4b-4c1e-9d7a-3b2f6e1a9c40"
+        });
+        match op["parameters"].as_array_mut() {
+            Some(list) => list.push(param),
+            None => op["parameters"] = json!([param]),
+        }
+    }
+
+    let mut wanted: Vec<&str> = vec!["500"];
+    if path.starts_with("/v1/") || path == "/readyz" {
+        wanted.push("503");
+    }
+    if has_body || has("query") || has("path") || has("header") || idempotent_post {
+        wanted.push("400");
+    }
+    if secured {
+        wanted.push("401");
+    }
+    if needs_scope {
+        wanted.push("403");
+    }
+    if has("path") {
+        wanted.push("404");
+    }
+    if idempotent_post {
+        wanted.extend(["409", "422"]);
+    }
+    if params.iter().any(|(p, n)| p == "header" && n == "If-Match") {
+        wanted.push("412");
+    }
+    if has_body {
+        wanted.extend(["413", "415", "422"]);
+    }
+    let Some(responses) = op["responses"].as_object_mut() else {
+        return;
+    };
+    for status in wanted {
+        if !responses.contains_key(status) {
+            responses.insert(status.to_owned(), shared_ref(status));
+        }
+    }
+    responses.sort_keys();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_operation_documents_errors_and_needs() {
+        let doc = super::spec();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+        assert!(!paths.is_empty());
+        for (path, item) in paths {
+            for (method, op) in item.as_object().cloned().unwrap_or_default() {
+                let responses = op["responses"].as_object().cloned().unwrap_or_default();
+                assert!(responses.contains_key("500"), "{method} {path}");
+                assert!(
+                    responses.keys().any(|k| k.starts_with('2')),
+                    "{method} {path} has no success response"
+                );
+                if path.starts_with("/v1/") && path != "/v1/auth/token" {
+                    assert!(
+                        op.get("security").is_some(),
+                        "{method} {path} has no security"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Builds the application from `Settings`: prepares the database, loads the signing key,
+//! assembles the middleware stack and binds the listener. `main` and the tests share it.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::{Method, header};
+use actix_web::middleware::{Condition, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::AccessCache;
+use crate::auth::jwt::{self, JwtKeys};
+use crate::auth::throttle::LoginThrottle;
+use crate::config::Settings;
+use crate::http::error::{ApiError, ErrorCode};
+use crate::http::fallback::{self, RouteTable};
+use crate::http::idempotency::{IDEMPOTENCY_KEY, REPLAYED};
+use crate::http::json::BodyLimit;
+use crate::http::metrics::{self, Metrics};
+use crate::http::request_id::{self, X_REQUEST_ID};
+use crate::state::AppState;
+use crate::{db, openapi};
+
+/// How long a user's role and activity (or a client's scopes) are trusted from memory.
+const ACCESS_CACHE_TTL: Duration = Duration::from_secs(5);
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Prepares everything and binds the listener; the error is one line for `main`.
+    pub async fn build(settings: Settings) -> Result<Self, String> {
+        db::prepare(&settings.database).await?;
+        let secret = {
+            let mut conn = db::connect(&settings.database.url, settings.database.connect_timeout)
+                .await
+                .map_err(|e| format!("cannot connect to {}: {e}", settings.database.url))?;
+            jwt::signing_secret(&settings.jwt, &mut conn).await?
+        };
+        let pool = db::pool(&settings.database)?;
+        let metrics = Arc::new(Metrics::new().map_err(|e| format!("metrics: {e}"))?);
+        let state = web::Data::new(AppState {
+            jwt: JwtKeys::new(&secret, &settings.jwt),
+            access: AccessCache::new(ACCESS_CACHE_TTL),
+            throttle: LoginThrottle::default(),
+            metrics,
+            pool,
+            settings,
+        });
+        let spec = openapi::spec();
+        let routes = web::Data::new(RouteTable::from_openapi(&spec));
+
+        let settings = &state.settings;
+        let listener = TcpListener::bind(settings.bind)
+            .map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the bound address: {e}"))?
+            .port();
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            let state = app_state.clone();
+            let metrics = state.metrics.clone();
+            let cors_origins = state.settings.cors_origins.clone();
+            let body_limit = BodyLimit(state.settings.body_limit);
+            let (app, _) = App::new()
+                .into_utoipa_app()
+                .app_data(state)
+                .app_data(routes.clone())
+                .app_data(body_limit)
+                .app_data(web::PathConfig::default().error_handler(|_, req| {
+                    ApiError::new(
+                        ErrorCode::InvalidPath,
+                        format!("{} has a malformed id; ids are UUIDs", req.path()),
+                    )
+                    .into()
+                }))
+                .configure(crate::routes)
+                .split_for_parts();
+            app.service(
+                SwaggerUi::new("/docs/{_:.*}")
+                    .external_url_unchecked("/openapi.json", spec.clone()),
+            )
+            .service(web::resource("/docs").route(web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header((header::LOCATION, "/docs/"))
+                    .finish()
+            })))
+            .default_service(web::to(fallback::unmatched))
+            .wrap(Condition::new(
+                !cors_origins.is_empty(),
+                cors(&cors_origins),
+            ))
+            .wrap(from_fn(fallback::problems_only))
+            .wrap(from_fn(move |req, next| {
+                metrics::middleware(metrics.clone(), req, next)
+            }))
+            .wrap(from_fn(request_id::middleware))
+        })
+        .listen(listener)
+        .map_err(|e| format!("cannot serve: {e}"))?
+        .workers(settings.workers)
+        .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        .run();
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGTERM or SIGINT (in-flight requests finish first), with the
+    /// background tasks alongside.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let housekeeping = actix_web::rt::spawn(housekeeping(self.state.clone()));
+        let result = self.server.await;
+        housekeeping.abort();
+        result
+    }
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            IDEMPOTENCY_KEY,
+            X_REQUEST_ID,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            X_REQUEST_ID,
+            REPLAYED,
+        ])
+        .max_age(3600);
+    for origin in origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin().send_wildcard()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
+}
+
+/// Periodic upkeep: drops idempotency keys past their 24 hours.
+async fn housekeeping(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match state.pool.get().await {
+            Ok(mut conn) => match crate::http::idempotency::purge_expired(&mut conn).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::debug!(purged, "purged expired idempotency keys"),
+                Err(err) => tracing::warn!(error = %err, "could not purge idempotency keys"),
+            },
+            Err(err) => tracing::warn!(error = %err, "housekeeping found no connection"),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! What every handler shares, built once at startup and handed to each worker.
+
+use std::sync::Arc;
+
+use crate::auth::AccessCache;
+use crate::auth::jwt::JwtKeys;
+use crate::auth::throttle::LoginThrottle;
+use crate::config::Settings;
+use crate::db::DbPool;
+use crate::http::metrics::Metrics;
+
+pub struct AppState {
+    pub settings: Settings,
+    pub pool: DbPool,
+    pub jwt: JwtKeys,
+    pub access: AccessCache,
+    pub throttle: LoginThrottle,
+    pub metrics: Arc<Metrics>,
+}

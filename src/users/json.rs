@@ -1,0 +1,173 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::store::UserRecord;
+use crate::auth::Role;
+use crate::domain::{Email, Password, required_text};
+use crate::http::error::ApiError;
+use crate::http::patch::Patch;
+use crate::http::validation::Checks;
+
+/// A staff user.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct User {
+    /// User id (UUIDv7).
+    #[schema(example = "0193b0a6-0000-7000-8000-000000000001")]
+    pub id: Uuid,
+    /// Sign-in email, unique whatever its case.
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// Display name.
+    #[schema(example = "Ada Lovelace")]
+    pub name: String,
+    /// What the user may do (see the README's roles table).
+    pub role: Role,
+    /// Whether the user may sign in; deactivated users' tokens stop working at once.
+    pub active: bool,
+    /// Whether a password is set (a user without one cannot sign in yet).
+    pub has_password: bool,
+    /// When the user was deactivated, if they are.
+    pub deactivated_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Incremented by every change; the `ETag` is this number in quotes.
+    #[schema(example = 1)]
+    pub version: i64,
+}
+
+impl From<UserRecord> for User {
+    fn from(r: UserRecord) -> Self {
+        User {
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            role: r.role,
+            active: r.active,
+            has_password: r.has_password,
+            deactivated_at: r.deactivated_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            version: r.version,
+        }
+    }
+}
+
+/// A new staff user.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Sign-in email.
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// Display name, 1 to 200 characters.
+    #[schema(example = "Ada Lovelace")]
+    pub name: String,
+    pub role: Role,
+    /// Initial password, 12 to 256 characters; without one the user cannot sign in yet.
+    #[schema(example = "correct horse battery staple", format = Password)]
+    pub password: Option<String>,
+}
+
+/// A new user whose every field is valid.
+#[derive(Debug)]
+pub struct ValidNewUser {
+    pub email: Email,
+    pub name: String,
+    pub role: Role,
+    pub password: Option<Password>,
+}
+
+impl NewUser {
+    pub fn validate(self) -> Result<ValidNewUser, ApiError> {
+        let mut checks = Checks::new();
+        let email = checks.check("email", Email::parse(&self.email));
+        let name = checks.check("name", required_text(&self.name, 200));
+        let password = match self.password {
+            Some(p) => checks.check("password", Password::parse(p)).map(Some),
+            None => Some(None),
+        };
+        let valid = match (email, name, password) {
+            (Some(email), Some(name), Some(password)) => Some(ValidNewUser {
+                email,
+                name,
+                role: self.role,
+                password,
+            }),
+            _ => None,
+        };
+        checks.done(valid)
+    }
+}
+
+/// Changes to a user (JSON merge patch): absent fields stay as they are.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    /// New sign-in email.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "ada@example.org")]
+    pub email: Patch<String>,
+    /// New display name.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "Ada King")]
+    pub name: Patch<String>,
+    /// New role; the last active admin cannot be demoted.
+    #[serde(default)]
+    #[schema(value_type = Option<Role>)]
+    pub role: Patch<Role>,
+    /// New password, 12 to 256 characters.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Patch<String>,
+}
+
+/// Validated changes to a user.
+#[derive(Debug, Default)]
+pub struct UserChanges {
+    pub email: Option<Email>,
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub password: Option<Password>,
+}
+
+impl UserPatch {
+    pub fn validate(self) -> Result<UserChanges, ApiError> {
+        let mut checks = Checks::new();
+        let mut changes = UserChanges::default();
+        if let Some(Some(email)) = checks.check("email", self.email.required()) {
+            changes.email = checks.check("email", Email::parse(&email));
+        }
+        if let Some(Some(name)) = checks.check("name", self.name.required()) {
+            changes.name = checks.check("name", required_text(&name, 200));
+        }
+        if let Some(role) = checks.check("role", self.role.required()) {
+            changes.role = role;
+        }
+        if let Some(Some(password)) = checks.check("password", self.password.required()) {
+            changes.password = checks.check("password", Password::parse(password));
+        }
+        checks.finish()?;
+        Ok(changes)
+    }
+}
+
+/// Filters of the user list; ordered by creation, oldest first.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UsersQuery {
+    /// Only users with this role.
+    pub role: Option<Role>,
+    /// Only active (`true`) or deactivated (`false`) users.
+    pub active: Option<bool>,
+    /// Only users whose name or email contains this text (any case).
+    #[param(example = "ada")]
+    pub q: Option<String>,
+    /// Page size, 1 to 200.
+    #[param(minimum = 1, maximum = 200, example = 50)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}

@@ -1,0 +1,53 @@
+//! Staff users: the people who sign in to Rapport and the account managers customers are
+//! assigned to. Admins manage them; every change is audited.
+
+pub mod json;
+mod routes;
+pub mod store;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+
+use crate::audit;
+use crate::auth::{Actor, password};
+use crate::http::error::ApiError;
+use json::{User, ValidNewUser};
+
+pub use routes::configure;
+
+/// Creates a user and audits it, in one transaction. Shared by the API and `rapport user create`.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    input: ValidNewUser,
+) -> Result<User, ApiError> {
+    let has_password = input.password.is_some();
+    let password_hash = match input.password {
+        Some(password) => Some(password::hash(password.into_inner()).await?),
+        None => None,
+    };
+    let row = store::NewUserRow {
+        id: uuid::Uuid::now_v7(),
+        email: input.email.into_inner(),
+        name: input.name,
+        role: input.role,
+        password_hash,
+    };
+    conn.transaction(async |conn| {
+        let user = User::from(store::insert(conn, &row).await?);
+        let mut changes = audit::created(&user);
+        if has_password {
+            changes = audit::redacted(changes, "password");
+        }
+        audit::record(
+            conn,
+            actor,
+            "user.created",
+            "user",
+            &user.id.to_string(),
+            changes,
+        )
+        .await?;
+        Ok(user)
+    })
+    .await
+}
