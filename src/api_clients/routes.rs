@@ -78,7 +78,13 @@ async fn create_api_client(
         client,
         client_secret: secret,
     };
-    Ok(response::created(&location, version, &body))
+    let mut res = response::created(&location, version, &body);
+    // Holds a secret: no cache may keep it, nor the idempotency store.
+    res.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
 }
 
 /// List integration clients.

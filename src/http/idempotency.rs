@@ -172,13 +172,14 @@ pub async fn purge_expired(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
         .await
 }
 
-fn request_hash(req: &ServiceRequest, body: &[u8]) -> Vec<u8> {
+/// What makes two requests "the same" for a key: method, path, query and body.
+pub fn fingerprint(method: &str, path: &str, query: &str, body: &[u8]) -> Vec<u8> {
     let mut hasher = Sha256::new();
-    hasher.update(req.method().as_str().as_bytes());
+    hasher.update(method.as_bytes());
     hasher.update(b" ");
-    hasher.update(req.path().as_bytes());
+    hasher.update(path.as_bytes());
     hasher.update(b"?");
-    hasher.update(req.query_string().as_bytes());
+    hasher.update(query.as_bytes());
     hasher.update(b"\n");
     hasher.update(body);
     hasher.finalize().to_vec()
@@ -245,7 +246,7 @@ pub async fn middleware(
         Err(err) => return Ok(ServiceResponse::new(http_req, err.error_response())),
     };
     let req = ServiceRequest::from_parts(http_req, actix_web::dev::Payload::from(body.clone()));
-    let hash = request_hash(&req, &body);
+    let hash = fingerprint(req.method().as_str(), req.path(), req.query_string(), &body);
 
     let begun = match state.pool.get().await {
         Ok(mut conn) => begin(&mut conn, &owner, &key, &hash)

@@ -134,7 +134,7 @@ fn without_location(message: &str) -> String {
 /// their parent, so the field name is taken from the message.
 pub(crate) fn field_of(path: &str, message: &str) -> String {
     let parent = if path == "." { "" } else { path };
-    let named = ["unknown field `", "missing field `"]
+    let named = ["unknown field `", "missing field `", "duplicate field `"]
         .iter()
         .find_map(|prefix| message.strip_prefix(prefix))
         .and_then(|rest| rest.split('`').next());
@@ -166,6 +166,9 @@ pub(crate) fn humanise(message: &str) -> String {
     }
     if message.starts_with("missing field") {
         return "is required".to_owned();
+    }
+    if message.starts_with("duplicate field") {
+        return "is given more than once".to_owned();
     }
     let mut text = message.to_owned();
     if let Some(at) = text.find("expected struct ") {

@@ -120,11 +120,10 @@ pub async fn middleware(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    metrics.observe(
-        method,
-        &route,
-        res.status().as_u16(),
-        start.elapsed().as_secs_f64(),
-    );
+    let seconds = start.elapsed().as_secs_f64();
+    let status = res.status().as_u16();
+    metrics.observe(method, &route, status, seconds);
+    // The access log: at debug, so the default level costs nothing on the hot path.
+    tracing::debug!(method, route = %route, status, ms = seconds * 1000.0, "request");
     Ok(res)
 }

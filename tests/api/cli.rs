@@ -1,0 +1,237 @@
+//! The `rapport` binary itself: token, user create, startup failures, configuration errors.
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use rapport::auth::Role;
+use reqwest::StatusCode;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use crate::helpers::{TEST_SECRET, TestApp, expect_json, expect_problem};
+
+/// The binary with a clean environment: only what the test passes.
+fn rapport(db_url: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rapport"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", db_url)
+        .env("RAPPORT_LOG", "warn")
+        .current_dir(std::env::temp_dir())
+        .kill_on_drop(true);
+    cmd
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).trim().to_owned()
+}
+
+#[actix_web::test]
+async fn token_and_serve_agree_with_no_setup() {
+    let app = TestApp::spawn_with(&[("RAPPORT_JWT_SECRET", "")]).await;
+    let out = rapport(app.db.url.expose())
+        .args([
+            "token",
+            "--role",
+            "manager",
+            "--subject",
+            "deploy-script",
+            "--ttl",
+            "10m",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = stdout(&out);
+    assert_eq!(token.lines().count(), 1, "only the token on stdout");
+    let me = expect_json(
+        app.get("/v1/me").bearer_auth(&token).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(me["kind"], "service");
+    assert_eq!(me["id"], "deploy-script");
+    assert_eq!(me["role"], "manager");
+
+    // A token signed with another secret is refused.
+    let out = rapport(app.db.url.expose())
+        .env(
+            "RAPPORT_JWT_SECRET",
+            "some-other-secret-some-other-secret-123",
+        )
+        .args(["token", "--role", "admin"])
+        .output()
+        .await
+        .unwrap();
+    let res = app
+        .get("/v1/me")
+        .bearer_auth(stdout(&out))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+}
+
+#[actix_web::test]
+async fn a_configured_secret_wins_over_the_stored_one() {
+    // This app is configured with TEST_SECRET; give its database a stored secret too.
+    let app = TestApp::spawn().await;
+    let out = rapport(app.db.url.expose())
+        .args(["token", "--role", "admin"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let res = app
+        .get("/v1/me")
+        .bearer_auth(stdout(&out))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+
+    let out = rapport(app.db.url.expose())
+        .env("RAPPORT_JWT_SECRET", TEST_SECRET)
+        .args(["token", "--role", "admin"])
+        .output()
+        .await
+        .unwrap();
+    let res = app
+        .get("/v1/me")
+        .bearer_auth(stdout(&out))
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, StatusCode::OK).await;
+}
+
+#[actix_web::test]
+async fn user_create_reads_the_password_from_stdin_or_the_environment() {
+    let app = TestApp::spawn().await;
+    let mut child = rapport(app.db.url.expose())
+        .args([
+            "user",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--role",
+            "admin",
+            "--name",
+            "Ops",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"piped password 123\n").await.unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(uuid::Uuid::parse_str(&stdout(&out)).is_ok());
+    let token = app.sign_in("ops@example.com", "piped password 123").await;
+    let me = expect_json(
+        app.get("/v1/me").bearer_auth(&token).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(me["role"], "admin");
+    assert_eq!(me["name"], "Ops");
+
+    let out = rapport(app.db.url.expose())
+        .env("RAPPORT_USER_PASSWORD", "password from env")
+        .args([
+            "user",
+            "create",
+            "--email",
+            "env@example.com",
+            "--role",
+            "viewer",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    app.sign_in("env@example.com", "password from env").await;
+
+    // The audit log names the CLI as the actor.
+    let log = expect_json(
+        app.get("/v1/audit?actor_id=cli")
+            .bearer_auth(app.token(Role::Admin))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(log["data"].as_array().unwrap().len(), 2);
+
+    // Invalid input is one clear line and writes nothing.
+    let out = rapport(app.db.url.expose())
+        .env("RAPPORT_USER_PASSWORD", "short")
+        .args(["user", "create", "--email", "nope", "--role", "viewer"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("email") && stderr(&out).contains("password"));
+    assert_eq!(app.count("users").await, 2);
+}
+
+#[actix_web::test]
+async fn startup_gives_up_on_an_unreachable_database_with_one_line() {
+    let started = Instant::now();
+    let out = rapport("postgres://postgres@127.0.0.1:9/rapport")
+        .env("RAPPORT_DB_STARTUP_TIMEOUT", "1s")
+        .env("RAPPORT_LOG", "error")
+        .arg("serve")
+        .output()
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("rapport: database unreachable at postgres://postgres@127.0.0.1:9/rapport"),
+        "{err}"
+    );
+}
+
+#[actix_web::test]
+async fn invalid_settings_stop_startup_naming_the_variable() {
+    let out = rapport("postgres://postgres:hunter2@127.0.0.1:5432/x")
+        .env("RAPPORT_DB_POOL_SIZE", "lots")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1);
+    assert!(
+        err.starts_with("rapport: invalid RAPPORT_DB_POOL_SIZE: "),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"));
+}
+
+#[actix_web::test]
+async fn openapi_prints_the_committed_spec() {
+    let out = rapport("postgres://unused/x")
+        .arg("openapi")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), committed);
+}

@@ -1,0 +1,411 @@
+//! The test harness: every test gets the real application, serving over HTTP on a free port,
+//! with its own database cloned from a migrated template (created once per run of the
+//! migrations' content, shared across test processes under an advisory lock) and dropped after.
+
+pub mod proxy;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::web;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rapport::auth::Role;
+use rapport::auth::jwt::{JwtKeys, SubjectKind};
+use rapport::config::{DatabaseUrl, Settings};
+use rapport::startup::Application;
+use rapport::state::AppState;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+/// The JWT secret test apps are configured with.
+pub const TEST_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+
+/// The server tests run against; its `postgres` database is used to create the others.
+pub fn server_url() -> DatabaseUrl {
+    let url = std::env::var("RAPPORT_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    DatabaseUrl::parse(&url).expect("RAPPORT_TEST_DATABASE_URL is a postgres URL")
+}
+
+pub async fn admin_connection() -> AsyncPgConnection {
+    rapport::db::connect(&server_url().maintenance(), Duration::from_secs(10))
+        .await
+        .expect("PostgreSQL for tests is reachable (RAPPORT_TEST_DATABASE_URL)")
+}
+
+fn migrations_hash() -> String {
+    fn walk(dir: &Path, hasher: &mut Sha256) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .expect("migrations directory")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, hasher);
+            } else {
+                hasher.update(path.to_string_lossy().as_bytes());
+                hasher.update(std::fs::read(&path).expect("migration file"));
+            }
+        }
+    }
+    let mut hasher = Sha256::new();
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations"),
+        &mut hasher,
+    );
+    hasher
+        .finalize()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The migrated template database, built once per migrations content.
+pub async fn template() -> &'static str {
+    static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = format!("rapport_tpl_{}", migrations_hash());
+            let building = format!("{name}_building");
+            let mut conn = admin_connection().await;
+            // Serialise template creation across test processes.
+            diesel::sql_query("SELECT pg_advisory_lock(72707)")
+                .execute(&mut conn)
+                .await
+                .expect("template lock");
+            if !database_exists(&mut conn, &name).await {
+                drop_database(&mut conn, &building).await;
+                create_database(&mut conn, &building, None).await;
+                rapport::db::migrate(&server_url().with_database(&building))
+                    .await
+                    .expect("migrations apply to a fresh database");
+                let rename = format!(
+                    "ALTER DATABASE {} RENAME TO {}",
+                    rapport::db::quote_ident(&building),
+                    rapport::db::quote_ident(&name)
+                );
+                retry_while_busy(&mut conn, &rename).await;
+            }
+            diesel::sql_query("SELECT pg_advisory_unlock(72707)")
+                .execute(&mut conn)
+                .await
+                .expect("template unlock");
+            name
+        })
+        .await
+}
+
+async fn database_exists(conn: &mut AsyncPgConnection, name: &str) -> bool {
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        found: bool,
+    }
+    let found: Found =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS found")
+            .bind::<diesel::sql_types::Text, _>(name)
+            .get_result(conn)
+            .await
+            .expect("pg_database query");
+    found.found
+}
+
+/// Runs a statement that fails while another session still uses a database being copied.
+async fn retry_while_busy(conn: &mut AsyncPgConnection, sql: &str) {
+    for attempt in 0.. {
+        match diesel::sql_query(sql).execute(conn).await {
+            Ok(_) => return,
+            Err(err) if err.to_string().contains("accessed by other users") && attempt < 100 => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(err) => panic!("{sql}: {err}"),
+        }
+    }
+}
+
+pub async fn create_database(conn: &mut AsyncPgConnection, name: &str, template: Option<&str>) {
+    let sql = match template {
+        Some(t) => format!(
+            "CREATE DATABASE {} TEMPLATE {}",
+            rapport::db::quote_ident(name),
+            rapport::db::quote_ident(t)
+        ),
+        None => format!("CREATE DATABASE {}", rapport::db::quote_ident(name)),
+    };
+    retry_while_busy(conn, &sql).await;
+}
+
+pub async fn drop_database(conn: &mut AsyncPgConnection, name: &str) {
+    let sql = format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        rapport::db::quote_ident(name)
+    );
+    diesel::sql_query(sql)
+        .execute(conn)
+        .await
+        .expect("drop database");
+}
+
+/// A fresh database cloned from the template, dropped when this value is.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: DatabaseUrl,
+}
+
+impl TestDatabase {
+    pub async fn new() -> Self {
+        let template = template().await;
+        let name = format!("rapport_test_{}", Uuid::now_v7().simple());
+        let mut conn = admin_connection().await;
+        create_database(&mut conn, &name, Some(template)).await;
+        let url = server_url().with_database(&name);
+        Self { name, url }
+    }
+
+    pub async fn connect(&self) -> AsyncPgConnection {
+        rapport::db::connect(&self.url, Duration::from_secs(10))
+            .await
+            .expect("test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async; use a runtime of its own on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                let mut conn = admin_connection().await;
+                drop_database(&mut conn, &name).await;
+            });
+        })
+        .join();
+    }
+}
+
+/// Test settings: a free port, one worker, a small pool, a known JWT secret.
+pub fn settings(db: &DatabaseUrl, overrides: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = [
+        ("DATABASE_URL", db.expose()),
+        ("RAPPORT_BIND", "127.0.0.1:0"),
+        ("RAPPORT_JWT_SECRET", TEST_SECRET),
+        ("RAPPORT_WORKERS", "1"),
+        ("RAPPORT_DB_POOL_SIZE", "4"),
+        ("RAPPORT_DB_STARTUP_TIMEOUT", "10s"),
+        ("RAPPORT_SHUTDOWN_TIMEOUT", "0s"),
+        ("RAPPORT_BODY_LIMIT", "64KiB"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in overrides {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Settings::from_lookup(|k| vars.get(k).cloned()).expect("valid test settings")
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: TestDatabase,
+    pub handle: ServerHandle,
+    pub state: web::Data<AppState>,
+    keys: JwtKeys,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Spawns with some settings overridden (`("RAPPORT_JWT_SECRET", "")` unsets one).
+    pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
+        let db = TestDatabase::new().await;
+        let settings = settings(&db.url, overrides);
+        Self::spawn_on(db, settings).await
+    }
+
+    pub async fn spawn_on(db: TestDatabase, settings: Settings) -> Self {
+        init_logging();
+        let jwt_settings = settings.jwt.clone();
+        let app = Application::build(settings).await.expect("app builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        let state = app.state();
+        let secret = match &jwt_settings.secret {
+            Some(secret) => secret.expose().as_bytes().to_vec(),
+            None => {
+                let mut conn = db.connect().await;
+                rapport::auth::jwt::signing_secret(&jwt_settings, &mut conn)
+                    .await
+                    .expect("stored secret")
+            }
+        };
+        actix_web::rt::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Self {
+            address,
+            client,
+            db,
+            handle,
+            state,
+            keys: JwtKeys::new(&secret, &jwt_settings),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.request(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.request(Method::POST, path)
+    }
+
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.request(Method::PATCH, path)
+    }
+
+    /// A service token (as `rapport token` mints) with this role.
+    pub fn token(&self, role: Role) -> String {
+        self.keys
+            .mint(
+                SubjectKind::Service,
+                &format!("test-{role}"),
+                Some(role),
+                vec![],
+                Duration::from_secs(600),
+            )
+            .expect("mint")
+            .token
+    }
+
+    /// Creates a staff user through the API and signs in as them.
+    pub async fn user(&self, role: Role) -> (Uuid, String) {
+        let email = format!("{}-{}@example.com", role, Uuid::now_v7().simple());
+        let password = "a long enough password";
+        let created = self
+            .post("/v1/users")
+            .bearer_auth(self.token(Role::Admin))
+            .json(&json!({"email": email, "name": "Test User", "role": role, "password": password}))
+            .send()
+            .await
+            .expect("request");
+        let user = expect_json(created, StatusCode::CREATED).await;
+        let id = Uuid::parse_str(user["id"].as_str().expect("id")).expect("uuid");
+        let token = self.sign_in(&email, password).await;
+        (id, token)
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> String {
+        let res = self
+            .post("/v1/auth/token")
+            .json(&json!({"grant_type": "password", "email": email, "password": password}))
+            .send()
+            .await
+            .expect("request");
+        let body = expect_json(res, StatusCode::OK).await;
+        body["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// Rows in a table, read straight from the database.
+    pub async fn count(&self, table: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.db.connect().await;
+        let row: Count = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
+            .get_result(&mut conn)
+            .await
+            .expect("count");
+        row.n
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sends the stop command at once; the server winds down as the runtime ends.
+        drop(self.handle.stop(false));
+    }
+}
+
+fn init_logging() {
+    let filter = std::env::var("RAPPORT_LOG").unwrap_or_else(|_| "error".to_owned());
+    rapport::telemetry::init(&filter, rapport::config::LogFormat::Pretty);
+}
+
+/// Asserts the status and a JSON body, and returns the body.
+pub async fn expect_json(res: Response, status: StatusCode) -> Value {
+    let got = res.status();
+    let body = res.text().await.expect("body");
+    assert_eq!(got, status, "unexpected status; body: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+/// Asserts a problem+json answer with this status and code, and returns it.
+pub async fn expect_problem(res: Response, status: StatusCode, code: &str) -> Value {
+    let got = res.status();
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let request_id = res
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = res.text().await.expect("body");
+    assert_eq!(got, status, "unexpected status; body: {body}");
+    assert_eq!(content_type, "application/problem+json", "body: {body}");
+    let problem: Value = serde_json::from_str(&body).expect("problem JSON");
+    assert_eq!(problem["code"], code, "problem: {problem}");
+    assert_eq!(problem["status"], status.as_u16());
+    assert_eq!(problem["type"], format!("urn:rapport:problem:{code}"));
+    assert!(problem["title"].is_string());
+    assert_eq!(problem["request_id"].as_str(), request_id.as_deref());
+    for forbidden in ["diesel", "postgres", "SELECT", "panicked", "src/"] {
+        assert!(!body.contains(forbidden), "internal detail in {body}");
+    }
+    problem
+}
+
+/// The field names of a validation problem's errors.
+pub fn fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}

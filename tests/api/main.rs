@@ -1,0 +1,17 @@
+//! One integration test binary: the real app over HTTP against real PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod api_clients;
+mod audit;
+mod auth;
+mod cli;
+mod docs;
+mod errors;
+mod idempotency;
+mod openapi;
+mod operations;
+mod outage;
+mod schema;
+mod users;
