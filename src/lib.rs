@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod customers;
 pub mod db;
 pub mod domain;
 pub mod http;
@@ -31,6 +32,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(auth::configure)
             .configure(users::configure)
             .configure(api_clients::configure)
+            .configure(customers::configure)
             .configure(audit::configure),
     );
 }

@@ -28,6 +28,9 @@ takes `If-Match` with the `ETag` of the version it was based on.",
     components(schemas(Problem, FieldError)),
     tags(
         (name = "Authentication", description = "Tokens and the caller's identity"),
+        (name = "Customers", description = "The customer record: identifying, demographic, \
+marketing and overlay data, the relationship (lifecycle stage, level, MAN qualification), \
+data-subject export and erasure"),
         (name = "Users", description = "Staff users: sign-in accounts and account managers"),
         (name = "API clients", description = "Integration clients and their scopes"),
         (name = "Audit", description = "Who changed what, when"),
@@ -35,6 +38,27 @@ takes `If-Match` with the `ETag` of the version it was based on.",
     )
 )]
 struct ApiDoc;
+
+/// A free-form JSON object field with its description and example (utoipa drops examples of
+/// `serde_json::Value` fields; `#[schema(schema_with = ...)]` functions use this instead).
+pub fn free_object(
+    description: &str,
+    example: Value,
+    nullable: bool,
+) -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, SchemaType, Type};
+    let schema_type = if nullable {
+        SchemaType::from_iter([Type::Object, Type::Null])
+    } else {
+        SchemaType::Type(Type::Object)
+    };
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .description(Some(description))
+        .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+        .examples([example])
+        .build()
+}
 
 /// The complete document, as served and committed.
 pub fn spec() -> Value {
@@ -195,6 +219,20 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
     let has_body = op.get("requestBody").is_some();
     let idempotent_post = method == "post" && path.starts_with("/v1/") && path != "/v1/auth/token";
 
+    // Examples for the parameters every endpoint shares by convention.
+    if let Some(list) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+        for param in list.iter_mut() {
+            if param.get("example").is_some() {
+                continue;
+            }
+            if param["in"] == "path" && param["schema"]["format"] == "uuid" {
+                param["example"] = json!("0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a");
+            } else if param["name"] == "cursor" {
+                param["example"] = json!("eyJvIjoiaWQiLCJrIjoiMDE5M2IwYTYifQ");
+            }
+        }
+    }
+
     if idempotent_post {
         let param = json!({
             "name": "Idempotency-Key",
@@ -206,7 +244,7 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
             "schema": { "type": "string", "maxLength": 255 },
             "example": "5f0c1c9e-8a4b-4c1e-9d7a-3b2f6e1a9c40"
         });
-        match op["parameters"].as_array_mut() {
+        match op.get_mut("parameters").and_then(Value::as_array_mut) {
             Some(list) => list.push(param),
             None => op["parameters"] = json!([param]),
         }
@@ -237,7 +275,7 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
     if has_body {
         wanted.extend(["413", "415", "422"]);
     }
-    let Some(responses) = op["responses"].as_object_mut() else {
+    let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
         return;
     };
     for status in wanted {

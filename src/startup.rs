@@ -55,6 +55,8 @@ impl Application {
             pool,
             settings,
         });
+        // Load the phone number metadata now rather than in the first request that needs it.
+        let _ = crate::domain::normalise_phone("+493012345678", None);
         let spec = openapi::spec();
         let routes = web::Data::new(RouteTable::from_openapi(&spec));
 

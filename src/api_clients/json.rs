@@ -27,10 +27,16 @@ pub struct ApiClient {
     #[schema(example = "user:0193b0a6-0000-7000-8000-000000000001")]
     pub created_by: String,
     /// When it was revoked; a revoked client cannot get tokens and its tokens stop working.
+    #[schema(example = json!(null))]
     pub revoked_at: Option<DateTime<Utc>>,
     /// When it last exchanged its secret for a token.
+    #[schema(example = "2026-11-23T10:15:00Z")]
     pub last_used_at: Option<DateTime<Utc>>,
+    /// When the client was created.
+    #[schema(example = "2026-11-23T10:15:00Z")]
     pub created_at: DateTime<Utc>,
+    /// When the client last changed.
+    #[schema(example = "2026-11-23T10:15:00Z")]
     pub updated_at: DateTime<Utc>,
     /// Incremented by every change; the `ETag` is this number in quotes.
     #[schema(example = 1)]
@@ -76,7 +82,8 @@ pub struct NewApiClient {
     /// Name of the integration, 1 to 200 characters.
     #[schema(example = "Webshop")]
     pub name: String,
-    /// What the integration is for.
+    /// What the integration is for, up to 2000 characters.
+    #[schema(example = "Pushes orders and customers from the webshop")]
     pub description: Option<String>,
     /// What it may do; `users:write` and `api_clients:manage` are for staff only.
     #[schema(example = json!(["customers:read", "customers:write"]))]

@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use crate::auth::Actor;
 use crate::http::request_id;
 
+pub use json::AuditEvent;
 pub use routes::configure;
 
 /// Records one event. Call inside the write's transaction.
@@ -38,6 +39,30 @@ pub async fn record(
         },
     )
     .await
+}
+
+/// Every event on one entity, newest first (for a data-subject export).
+pub async fn trail(
+    conn: &mut AsyncPgConnection,
+    entity_type: &str,
+    entity_id: &str,
+) -> QueryResult<Vec<AuditEvent>> {
+    let filter = json::AuditQuery {
+        entity_type: Some(entity_type.to_owned()),
+        entity_id: Some(entity_id.to_owned()),
+        ..json::AuditQuery::default()
+    };
+    store::list(conn, &filter, None, i64::MAX).await
+}
+
+/// Forgets what changed in an entity's past events (kept: who, when, which action), for
+/// erasure of personal data.
+pub async fn forget_changes(
+    conn: &mut AsyncPgConnection,
+    entity_type: &str,
+    entity_id: &str,
+) -> QueryResult<()> {
+    store::forget_changes(conn, entity_type, entity_id).await
 }
 
 /// Fields that change on every write and say nothing on their own.

@@ -96,3 +96,19 @@ pub async fn list(
         })
         .collect())
 }
+
+pub async fn forget_changes(
+    conn: &mut AsyncPgConnection,
+    entity_type: &str,
+    entity_id: &str,
+) -> QueryResult<()> {
+    diesel::update(
+        audit_events::table
+            .filter(audit_events::entity_type.eq(entity_type))
+            .filter(audit_events::entity_id.eq(entity_id)),
+    )
+    .set(audit_events::changes.eq(serde_json::json!({"erased": true})))
+    .execute(conn)
+    .await
+    .map(drop)
+}

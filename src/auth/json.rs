@@ -11,15 +11,19 @@ use super::scopes::{Role, Scope};
 pub enum TokenRequest {
     /// Sign in as a staff user.
     Password {
+        /// The staff user's sign-in email.
         #[schema(example = "ada@example.com")]
         email: String,
+        /// The staff user's password.
         #[schema(example = "correct horse battery staple", format = Password)]
         password: String,
     },
     /// Authenticate an integration client.
     ClientCredentials {
+        /// The integration client's id.
         #[schema(example = "0193b0a6-0000-7000-8000-00000000c1e7")]
         client_id: String,
+        /// The secret shown when the client was created.
         #[schema(example = "rps_q2x8Yw3k0bG7pWc9V4nLr1TzHfM6dJsA5eU8oKiQyXc", format = Password)]
         client_secret: String,
     },
@@ -38,6 +42,7 @@ pub struct TokenResponse {
     #[schema(example = 1800)]
     pub expires_in: i64,
     /// When the token expires.
+    #[schema(example = "2026-11-23T10:15:00Z")]
     pub expires_at: DateTime<Utc>,
 }
 
@@ -61,5 +66,6 @@ pub struct Me {
     /// Everything the caller may do.
     pub scopes: Vec<Scope>,
     /// When the token presented expires.
+    #[schema(example = "2026-11-23T10:15:00Z")]
     pub token_expires_at: DateTime<Utc>,
 }

@@ -18,6 +18,8 @@ pub enum Scope {
     AuditRead,
     CustomersRead,
     CustomersWrite,
+    CustomersDelete,
+    CustomersErase,
     PiiRead,
 }
 
@@ -33,7 +35,7 @@ struct Row {
 }
 
 impl Scope {
-    const ROWS: [Row; 7] = [
+    const ROWS: [Row; 9] = [
         Row {
             scope: Scope::UsersRead,
             name: "users:read",
@@ -68,6 +70,18 @@ impl Scope {
             scope: Scope::CustomersWrite,
             name: "customers:write",
             roles: &[Admin, Manager, Agent],
+            for_clients: true,
+        },
+        Row {
+            scope: Scope::CustomersDelete,
+            name: "customers:delete",
+            roles: &[Admin, Manager],
+            for_clients: true,
+        },
+        Row {
+            scope: Scope::CustomersErase,
+            name: "customers:erase",
+            roles: &[Admin],
             for_clients: true,
         },
         Row {
@@ -148,70 +162,27 @@ impl utoipa::PartialSchema for Scope {
 
 impl ToSchema for Scope {}
 
-/// A staff member's role. Each grants a fixed set of scopes (see the README's table).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Everything, including staff, integration clients and the audit log.
-    Admin,
-    /// Runs the team: reads personal data, deletes and restores records.
-    Manager,
-    /// Works with customers: reads and writes them.
-    Agent,
-    /// Reads only.
-    Viewer,
+crate::text_enum! {
+    /// A staff member's role. Each grants a fixed set of scopes (see the README's table).
+    pub enum Role {
+        /// Everything, including staff, integration clients and the audit log.
+        Admin = "admin",
+        /// Runs the team: reads personal data, deletes and restores records.
+        Manager = "manager",
+        /// Works with customers: reads and writes them.
+        Agent = "agent",
+        /// Reads only.
+        Viewer = "viewer",
+    }
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Admin, Manager, Agent, Viewer];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Admin => "admin",
-            Manager => "manager",
-            Agent => "agent",
-            Viewer => "viewer",
-        }
-    }
-
     pub fn scopes(self) -> Scopes {
         Scope::ROWS
             .iter()
             .filter(|row| row.roles.contains(&self))
             .map(|row| row.scope)
             .collect()
-    }
-}
-
-crate::text_enum_sql!(Role);
-
-impl FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown role `{s}` (known: admin, manager, agent, viewer)"))
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

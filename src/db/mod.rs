@@ -43,11 +43,25 @@ pub fn pool(settings: &DatabaseSettings) -> Result<DbPool, String> {
     built.map_err(|err| format!("cannot build the connection pool: {err}"))
 }
 
+/// Session settings every connection starts with.
+///
+/// `q` searches match when a word of the customer's text is at least this similar to the
+/// query (pg_trgm's default 0.6 misses common typos such as "Lovlace" for "Lovelace").
+const SESSION_SETUP: &str = "SET pg_trgm.word_similarity_threshold = 0.5";
+
 async fn connect_with_timeout(
     url: &str,
     timeout: Duration,
 ) -> diesel::ConnectionResult<AsyncPgConnection> {
-    match tokio::time::timeout(timeout, AsyncPgConnection::establish(url)).await {
+    use diesel_async::SimpleAsyncConnection;
+    let connect = async {
+        let mut conn = AsyncPgConnection::establish(url).await?;
+        conn.batch_execute(SESSION_SETUP)
+            .await
+            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+        Ok(conn)
+    };
+    match tokio::time::timeout(timeout, connect).await {
         Ok(result) => result,
         Err(_) => Err(diesel::ConnectionError::BadConnection(format!(
             "no answer within {} ms",
@@ -153,34 +167,13 @@ pub async fn migrations_applied(conn: &mut AsyncPgConnection) -> diesel::QueryRe
     Ok(embedded_versions().iter().all(|v| applied.contains(v)))
 }
 
-/// Stores an enum as `text` through its `as_str` and `FromStr`. The type must also derive
-/// `diesel::AsExpression` and `diesel::FromSqlRow` with `#[diesel(sql_type = Text)]`; the
-/// column should carry a `CHECK (col IN (...))` listing the same values.
-#[macro_export]
-macro_rules! text_enum_sql {
-    ($ty:ty) => {
-        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $ty {
-            fn to_sql<'b>(
-                &'b self,
-                out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
-            ) -> diesel::serialize::Result {
-                <str as diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg>>::to_sql(
-                    self.as_str(),
-                    out,
-                )
-            }
-        }
-
-        impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $ty {
-            fn from_sql(value: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
-                let text = <String as diesel::deserialize::FromSql<
-                    diesel::sql_types::Text,
-                    diesel::pg::Pg,
-                >>::from_sql(value)?;
-                text.parse::<$ty>().map_err(Into::into)
-            }
-        }
-    };
+/// A LIKE pattern matching `text` anywhere, with `%`, `_` and `\` taken literally.
+pub fn contains_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
 }
 
 /// SQL functions the stores use.
@@ -191,4 +184,34 @@ pub mod functions {
         /// `lower(text)`, matching the `lower(email)` unique indexes.
         fn lower(x: Text) -> Text;
     }
+}
+
+/// Stores a serde type as `jsonb`. The type must also derive `diesel::expression::AsExpression`
+/// and `diesel::deserialize::FromSqlRow` with `#[diesel(sql_type = diesel::sql_types::Jsonb)]`.
+#[macro_export]
+macro_rules! jsonb_sql {
+    ($ty:ty) => {
+        impl diesel::serialize::ToSql<diesel::sql_types::Jsonb, diesel::pg::Pg> for $ty {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+            ) -> diesel::serialize::Result {
+                let value = serde_json::to_value(self)?;
+                <serde_json::Value as diesel::serialize::ToSql<
+                    diesel::sql_types::Jsonb,
+                    diesel::pg::Pg,
+                >>::to_sql(&value, &mut out.reborrow())
+            }
+        }
+
+        impl diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::pg::Pg> for $ty {
+            fn from_sql(value: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+                let value = <serde_json::Value as diesel::deserialize::FromSql<
+                    diesel::sql_types::Jsonb,
+                    diesel::pg::Pg,
+                >>::from_sql(value)?;
+                Ok(serde_json::from_value(value)?)
+            }
+        }
+    };
 }

@@ -39,6 +39,56 @@ diesel::table! {
 }
 
 diesel::table! {
+    customer_lifecycle_events (id) {
+        id -> Uuid,
+        customer_id -> Uuid,
+        from_stage -> Nullable<Text>,
+        to_stage -> Text,
+        changed_at -> Timestamptz,
+        actor_type -> Text,
+        actor_id -> Text,
+        reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    customers (id) {
+        id -> Uuid,
+        kind -> Text,
+        name -> Text,
+        organization_name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        address -> Nullable<Jsonb>,
+        region_type -> Nullable<Text>,
+        birth_date -> Nullable<Date>,
+        gender -> Nullable<Text>,
+        occupation -> Nullable<Text>,
+        income_band -> Nullable<Text>,
+        national_id -> Nullable<Text>,
+        preferred_channel -> Nullable<Text>,
+        consent_email -> Bool,
+        consent_email_at -> Nullable<Timestamptz>,
+        consent_sms -> Bool,
+        consent_sms_at -> Nullable<Timestamptz>,
+        tags -> Array<Nullable<Text>>,
+        attributes -> Jsonb,
+        source -> Nullable<Text>,
+        external_id -> Nullable<Text>,
+        account_manager_id -> Nullable<Uuid>,
+        lifecycle_stage -> Text,
+        relationship_level -> Text,
+        qualification -> Nullable<Jsonb>,
+        prospect_grade -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
+        deleted_at -> Nullable<Timestamptz>,
+        erased_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     idempotency_keys (owner, key) {
         owner -> Text,
         key -> Text,
@@ -67,10 +117,15 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(customer_lifecycle_events -> customers (customer_id));
+diesel::joinable!(customers -> users (account_manager_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     api_clients,
     app_secrets,
     audit_events,
+    customer_lifecycle_events,
+    customers,
     idempotency_keys,
     users,
 );

@@ -1,9 +1,16 @@
 //! Validated value types shared by several areas: once parsed, a value is valid everywhere.
 
+mod channel;
+mod country;
 mod email;
 mod password;
+mod phone;
 mod text;
+mod text_enum;
 
+pub use channel::Channel;
+pub use country::country_code;
 pub use email::Email;
 pub use password::Password;
+pub use phone::normalise_phone;
 pub use text::{optional_text, required_text};

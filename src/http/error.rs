@@ -365,6 +365,8 @@ pub fn problem_response(
 const UNIQUE_CONSTRAINTS: &[(&str, &str)] = &[
     ("users_email_key", "email"),
     ("api_clients_name_key", "name"),
+    ("customers_email_key", "email"),
+    ("customers_external_id_key", "external_id"),
 ];
 
 impl From<DieselError> for ApiError {

@@ -165,6 +165,21 @@ async fn release(conn: &mut AsyncPgConnection, owner: &str, key: &str) -> QueryR
     .map(drop)
 }
 
+/// Drops kept responses that mention `text` (an erased customer's id), so that no replay can
+/// bring their personal data back.
+pub async fn forget_responses_mentioning(
+    conn: &mut AsyncPgConnection,
+    text: &str,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "DELETE FROM idempotency_keys WHERE position(convert_to($1, 'UTF8') IN response_body) > 0",
+    )
+    .bind::<Text, _>(text)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
 /// Deletes keys older than 24 hours; run periodically.
 pub async fn purge_expired(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
     diesel::sql_query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'")

@@ -43,11 +43,17 @@ impl<K> PageRequest<K> {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct Envelope<K> {
+#[derive(Serialize)]
+struct Envelope<'a, K> {
     /// Name of the ordering the key belongs to.
-    o: String,
+    o: &'a str,
     /// The sort key of the last row served.
+    k: &'a K,
+}
+
+#[derive(Deserialize)]
+struct Opened<K> {
+    o: String,
     k: K,
 }
 
@@ -71,7 +77,7 @@ pub fn request<K: DeserializeOwned>(
 fn decode<K: DeserializeOwned>(cursor: &str, order: &str) -> Result<K, ApiError> {
     let bad = || invalid("cursor", "is not a cursor this list gave out");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-    let envelope: Envelope<K> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let envelope: Opened<K> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     if envelope.o != order {
         return Err(invalid(
             "cursor",
@@ -81,33 +87,47 @@ fn decode<K: DeserializeOwned>(cursor: &str, order: &str) -> Result<K, ApiError>
     Ok(envelope.k)
 }
 
-fn encode<K: Serialize>(key: K, order: &str) -> String {
-    let envelope = Envelope {
-        o: order.to_owned(),
-        k: key,
-    };
+fn encode<K: Serialize>(key: &K, order: &str) -> String {
+    let envelope = Envelope { o: order, k: key };
     // Serialising plain keys (strings, numbers, uuids, timestamps) cannot fail.
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&envelope).unwrap_or_default())
 }
 
-/// Turns `limit + 1` fetched rows into a page, with a cursor when more rows follow.
-pub fn page<T: ToSchema, K: Serialize>(
-    mut rows: Vec<T>,
+/// Turns `limit + 1` fetched rows, each with its sort key, into a page with a cursor when
+/// more rows follow.
+pub fn page_keyed<T: ToSchema, K: Serialize>(
+    mut rows: Vec<(T, K)>,
     request: &PageRequest<impl Sized>,
     order: &str,
-    key: impl Fn(&T) -> K,
 ) -> Page<T> {
     let limit = request.limit as usize;
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);
-        rows.last().map(|last| encode(key(last), order))
+        rows.last().map(|(_, key)| encode(key, order))
     } else {
         None
     };
     Page {
-        data: rows,
+        data: rows.into_iter().map(|(row, _)| row).collect(),
         next_cursor,
     }
+}
+
+/// Like [`page_keyed`], with the key read off each row.
+pub fn page<T: ToSchema, K: Serialize>(
+    rows: Vec<T>,
+    request: &PageRequest<impl Sized>,
+    order: &str,
+    key: impl Fn(&T) -> K,
+) -> Page<T> {
+    let rows = rows
+        .into_iter()
+        .map(|row| {
+            let k = key(&row);
+            (row, k)
+        })
+        .collect();
+    page_keyed(rows, request, order)
 }
 
 #[cfg(test)]
@@ -116,7 +136,7 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_is_bound_to_its_order() {
-        let cursor = encode((42_i64, "x".to_owned()), "name");
+        let cursor = encode(&(42_i64, "x".to_owned()), "name");
         let req: PageRequest<(i64, String)> =
             request(Some(10), Some(&cursor), "name").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(req.after, Some((42, "x".to_owned())));

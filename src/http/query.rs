@@ -46,6 +46,25 @@ pub fn parse<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     })
 }
 
+/// Splits off the parameters named `<prefix><key>` (such as `attributes.plan=gold`), which a
+/// struct cannot list, from the rest, which it parses as usual.
+pub fn parse_with_prefixed<T: DeserializeOwned>(
+    query: &str,
+    prefix: &str,
+) -> Result<(T, Vec<(String, String)>), ApiError> {
+    let mut prefixed = Vec::new();
+    let mut rest = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        match name.strip_prefix(prefix) {
+            Some(key) => prefixed.push((key.to_owned(), value.into_owned())),
+            None => {
+                rest.append_pair(&name, &value);
+            }
+        }
+    }
+    Ok((parse(&rest.finish())?, prefixed))
+}
+
 /// A `400 invalid_query` naming one parameter, for checks made after parsing.
 pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     let message = message.into();

@@ -29,8 +29,13 @@ pub struct User {
     /// Whether a password is set (a user without one cannot sign in yet).
     pub has_password: bool,
     /// When the user was deactivated, if they are.
+    #[schema(example = json!(null))]
     pub deactivated_at: Option<DateTime<Utc>>,
+    /// When the user was created.
+    #[schema(example = "2026-11-23T10:15:00Z")]
     pub created_at: DateTime<Utc>,
+    /// When the user last changed.
+    #[schema(example = "2026-11-23T10:15:00Z")]
     pub updated_at: DateTime<Utc>,
     /// Incremented by every change; the `ETag` is this number in quotes.
     #[schema(example = 1)]
@@ -64,6 +69,7 @@ pub struct NewUser {
     /// Display name, 1 to 200 characters.
     #[schema(example = "Ada Lovelace")]
     pub name: String,
+    /// What the user may do.
     pub role: Role,
     /// Initial password, 12 to 256 characters; without one the user cannot sign in yet.
     #[schema(example = "correct horse battery staple", format = Password)]
@@ -119,7 +125,7 @@ pub struct UserPatch {
     pub role: Patch<Role>,
     /// New password, 12 to 256 characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, format = Password)]
+    #[schema(value_type = Option<String>, format = Password, example = "a new long passphrase")]
     pub password: Patch<String>,
 }
 

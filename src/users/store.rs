@@ -112,15 +112,6 @@ pub async fn update(
         .await
 }
 
-/// Escapes `%`, `_` and `\` for a LIKE pattern.
-pub fn like_pattern(text: &str) -> String {
-    let escaped = text
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
 pub async fn list(
     conn: &mut AsyncPgConnection,
     filter: &UsersQuery,
@@ -139,7 +130,7 @@ pub async fn list(
         query = query.filter(users::active.eq(active));
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = like_pattern(q);
+        let pattern = crate::db::contains_pattern(q);
         query = query.filter(
             users::name
                 .ilike(pattern.clone())

@@ -7,6 +7,8 @@ mod api_clients;
 mod audit;
 mod auth;
 mod cli;
+mod customer_lists;
+mod customers;
 mod docs;
 mod errors;
 mod idempotency;

@@ -290,6 +290,27 @@ impl TestApp {
         self.request(Method::PATCH, path)
     }
 
+    /// GET with a token, expecting 200 and JSON.
+    pub async fn get_ok(&self, path: &str, token: &str) -> Value {
+        let res = self
+            .get(path)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        expect_json(res, StatusCode::OK).await
+    }
+
+    /// A request with a token and a JSON body.
+    pub async fn send(&self, method: Method, path: &str, token: &str, body: &Value) -> Response {
+        self.request(method, path)
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// A service token (as `rapport token` mints) with this role.
     pub fn token(&self, role: Role) -> String {
         self.keys

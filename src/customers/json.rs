@@ -1,0 +1,622 @@
+//! What the API shows of a customer and what it accepts (never the diesel structs).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::domain::Channel;
+use crate::http::error::Problem;
+use crate::http::patch::Patch;
+
+crate::text_enum! {
+    /// An individual person, or an organization (often a wholesaler, retailer or intermediary).
+    pub enum CustomerKind {
+        Individual = "individual",
+        Organization = "organization",
+    }
+}
+
+crate::text_enum! {
+    /// Stage of the relationship (DOMAIN.md section 2): `prospect` (not yet a customer),
+    /// `acquaintance` (first purchases), `exploration` (testing the relationship), `stable`
+    /// (regular business), `commitment` (firm, loyal), `dissolution` (activity falling),
+    /// `churned` (gone).
+    pub enum LifecycleStage {
+        Prospect = "prospect",
+        Acquaintance = "acquaintance",
+        Exploration = "exploration",
+        Stable = "stable",
+        Commitment = "commitment",
+        Dissolution = "dissolution",
+        Churned = "churned",
+    }
+}
+
+crate::text_enum! {
+    /// How actively the company manages the relationship: `basic` (sell, never contact
+    /// again), `reactive` (customer calls with problems), `accountable` (company calls after
+    /// the sale), `proactive` (regular contact with advice), `partnership` (continuous joint work).
+    pub enum RelationshipLevel {
+        Basic = "basic",
+        Reactive = "reactive",
+        Accountable = "accountable",
+        Proactive = "proactive",
+        Partnership = "partnership",
+    }
+}
+
+crate::text_enum! {
+    /// Urban or rural region.
+    pub enum RegionType {
+        Urban = "urban",
+        Rural = "rural",
+    }
+}
+
+crate::text_enum! {
+    /// Gender, as the customer gave it.
+    pub enum Gender {
+        Female = "female",
+        Male = "male",
+        NonBinary = "non_binary",
+        Undisclosed = "undisclosed",
+    }
+}
+
+crate::text_enum! {
+    /// Income band, lowest to highest.
+    pub enum IncomeBand {
+        Low = "low",
+        LowerMiddle = "lower_middle",
+        Middle = "middle",
+        UpperMiddle = "upper_middle",
+        High = "high",
+    }
+}
+
+crate::text_enum! {
+    /// The MAN grade of a prospect, derived from its qualification (DOMAIN.md section 2):
+    /// `ideal` (M+A+N: money, authority and need; the best sales target), `reachable`
+    /// (M+A+n, M+a+N, m+A+N, m+A+n, M+a+n: needs a matching strategy: find the decision
+    /// maker, check credit, cultivate the need), `not_a_prospect` (m+a+n, m+a+N: stop contact).
+    pub enum ProspectGrade {
+        Ideal = "ideal",
+        Reachable = "reachable",
+        NotAProspect = "not_a_prospect",
+    }
+}
+
+/// Postal address.
+#[derive(
+    Debug,
+    Clone,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Jsonb)]
+pub struct Address {
+    /// Street and number.
+    #[schema(example = "Unter den Linden 1")]
+    pub line1: Option<String>,
+    /// Additional line (floor, c/o).
+    #[schema(example = "3rd floor")]
+    pub line2: Option<String>,
+    /// City or town.
+    #[schema(example = "Berlin")]
+    pub city: Option<String>,
+    /// State, province or region.
+    #[schema(example = "Berlin")]
+    pub region: Option<String>,
+    /// Postal code, up to 20 characters.
+    #[schema(example = "10117")]
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2 code, upper case.
+    #[schema(example = "DE")]
+    pub country: Option<String>,
+}
+
+crate::jsonb_sql!(Address);
+crate::jsonb_sql!(Qualification);
+
+/// One marketing consent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConsentState {
+    /// Whether the customer agreed to be contacted this way.
+    pub granted: bool,
+    /// When consent was last given or withdrawn; `null` if it never was.
+    #[schema(example = "2026-11-23T10:15:00Z")]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Explicit, auditable consent to marketing, per channel.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Consent {
+    /// Consent to marketing by email.
+    pub email: ConsentState,
+    /// Consent to marketing by SMS.
+    pub sms: ConsentState,
+}
+
+/// MAN qualification of a prospect: can pay, can decide, has the need.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Jsonb)]
+pub struct Qualification {
+    /// Money: the prospect can pay.
+    pub money: bool,
+    /// Authority: the contact can decide.
+    pub authority: bool,
+    /// Need: the prospect has the need.
+    pub need: bool,
+}
+
+/// A customer: identifying, demographic, marketing and overlay data, and the relationship.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Customer {
+    /// Customer id (UUIDv7).
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a")]
+    pub id: Uuid,
+    pub kind: CustomerKind,
+    /// Full name of a person, or the name of an organization.
+    #[schema(example = "Ada Lovelace")]
+    pub name: String,
+    /// The organization a person belongs to, or an organization's legal name.
+    #[schema(example = "Analytical Engines Ltd")]
+    pub organization_name: Option<String>,
+    /// Email, unique among customers whatever its case.
+    #[schema(example = "ada@example.com")]
+    pub email: Option<String>,
+    /// Phone in E.164 form.
+    #[schema(example = "+493012345678")]
+    pub phone: Option<String>,
+    /// Postal address.
+    pub address: Option<Address>,
+    /// Urban or rural region.
+    pub region_type: Option<RegionType>,
+    /// Date of birth.
+    #[schema(example = "1990-12-10")]
+    pub birth_date: Option<NaiveDate>,
+    /// Age in whole years today, from `birth_date`.
+    #[schema(example = 35)]
+    pub age: Option<u32>,
+    /// Gender, as the customer gave it.
+    pub gender: Option<Gender>,
+    /// Occupation.
+    #[schema(example = "Engineer")]
+    pub occupation: Option<String>,
+    /// Income band.
+    pub income_band: Option<IncomeBand>,
+    /// ID document number: sensitive. In full only for callers with `pii:read`, otherwise
+    /// masked to its last four characters.
+    #[schema(example = "****1234")]
+    pub national_id: Option<String>,
+    /// How the customer prefers to be contacted.
+    pub preferred_channel: Option<Channel>,
+    /// Marketing consent per channel, with the time it was given or withdrawn.
+    pub consent: Consent,
+    /// Free labels, lower case.
+    #[schema(example = json!(["vip", "newsletter"]))]
+    pub tags: Vec<String>,
+    #[schema(schema_with = attributes_schema)]
+    pub attributes: Value,
+    /// How the customer was acquired.
+    #[schema(example = "webshop")]
+    pub source: Option<String>,
+    /// The integration's own id for this customer; unique; upsert with
+    /// `PUT /v1/customers/by-external-id/{external_id}`.
+    #[schema(example = "shop-000123")]
+    pub external_id: Option<String>,
+    /// The staff user responsible for the relationship.
+    #[schema(example = "0193b0a6-0000-7000-8000-000000000001")]
+    pub account_manager_id: Option<Uuid>,
+    /// Stage of the relationship; every change is in the lifecycle history.
+    pub lifecycle_stage: LifecycleStage,
+    /// How actively the relationship is managed.
+    pub relationship_level: RelationshipLevel,
+    /// MAN qualification of a prospect.
+    pub qualification: Option<Qualification>,
+    /// Derived from `qualification` (all three known).
+    pub prospect_grade: Option<ProspectGrade>,
+    /// When the customer was created.
+    #[schema(example = "2026-11-23T10:15:00Z")]
+    pub created_at: DateTime<Utc>,
+    /// When the customer last changed.
+    #[schema(example = "2026-11-23T10:15:00Z")]
+    pub updated_at: DateTime<Utc>,
+    /// Incremented by every change; the `ETag` is this number in quotes.
+    #[schema(example = 1)]
+    pub version: i64,
+    /// Set when the customer is deleted (restorable by managers).
+    #[schema(example = json!(null))]
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Set when personal data was erased: the record is an anonymous shell from then on.
+    #[schema(example = json!(null))]
+    pub erased_at: Option<DateTime<Utc>>,
+}
+
+fn attributes_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::free_object(
+        "Custom and third-party (overlay) data: a JSON object. Filter the list with \
+         `attributes.<key>=<value>`.",
+        serde_json::json!({"loyalty_card": "A-1234", "segment": "b2c"}),
+        false,
+    )
+}
+
+fn attributes_input_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::free_object(
+        "Custom attributes: a JSON object of up to 100 keys (letters, digits, `_` or `-`), at \
+         most 16 KiB. Merged key by key: `null` removes a key.",
+        serde_json::json!({"segment": "b2c", "old_key": null}),
+        true,
+    )
+}
+
+/// Address changes: as a JSON merge patch, absent fields stay.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressInput {
+    /// Street and number, up to 200 characters.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "Unter den Linden 1")]
+    pub line1: Patch<String>,
+    /// Additional line, up to 200 characters.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "3rd floor")]
+    pub line2: Patch<String>,
+    /// City, up to 100 characters.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "Berlin")]
+    pub city: Patch<String>,
+    /// State, province or region, up to 100 characters.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "Berlin")]
+    pub region: Patch<String>,
+    /// Postal code, up to 20 characters.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "10117")]
+    pub postal_code: Patch<String>,
+    /// ISO 3166-1 alpha-2 code (any case).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "DE")]
+    pub country: Patch<String>,
+}
+
+/// A change of one consent.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentInput {
+    /// Whether the customer agrees to be contacted this way.
+    pub granted: bool,
+    /// When it was given or withdrawn (not in the future); now, when absent and `granted`
+    /// changes.
+    #[schema(example = "2026-11-23T10:15:00Z")]
+    pub at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentsInput {
+    /// Consent to marketing by email.
+    #[serde(default)]
+    pub email: Option<ConsentInput>,
+    /// Consent to marketing by SMS.
+    #[serde(default)]
+    pub sms: Option<ConsentInput>,
+}
+
+/// Qualification changes: absent flags stay as they are.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QualificationInput {
+    /// Money: the prospect can pay.
+    pub money: Option<bool>,
+    /// Authority: the contact can decide.
+    pub authority: Option<bool>,
+    /// Need: the prospect has the need.
+    pub need: Option<bool>,
+}
+
+/// A customer to create, or changes to one (JSON merge patch, RFC 7396): a field absent
+/// stays as it is (or takes its default on creation), `null` clears it, a value sets it.
+/// `address`, `consent`, `qualification` and `attributes` merge key by key; `tags` is
+/// replaced whole.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerInput {
+    /// `individual` by default.
+    #[serde(default)]
+    #[schema(value_type = Option<CustomerKind>)]
+    pub kind: Patch<CustomerKind>,
+    /// Required on creation, 1 to 200 characters.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "Ada Lovelace")]
+    pub name: Patch<String>,
+    /// The organization a person belongs to, or an organization's legal name; up to 200
+    /// characters.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "Analytical Engines Ltd")]
+    pub organization_name: Patch<String>,
+    /// Email, unique among customers whatever its case.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "ada@example.com")]
+    pub email: Patch<String>,
+    /// International (`+49 30 1234567`), or national to `address.country`; stored as E.164.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "+49 30 12345678")]
+    pub phone: Patch<String>,
+    /// Postal address; its fields merge one by one.
+    #[serde(default)]
+    #[schema(value_type = Option<AddressInput>)]
+    pub address: Patch<AddressInput>,
+    /// Urban or rural region.
+    #[serde(default)]
+    #[schema(value_type = Option<RegionType>)]
+    pub region_type: Patch<RegionType>,
+    /// Not in the future, not before 1900.
+    #[serde(default)]
+    #[schema(value_type = Option<NaiveDate>, example = "1990-12-10")]
+    pub birth_date: Patch<NaiveDate>,
+    /// Gender, as the customer gave it.
+    #[serde(default)]
+    #[schema(value_type = Option<Gender>)]
+    pub gender: Patch<Gender>,
+    /// Occupation, up to 100 characters.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "Engineer")]
+    pub occupation: Patch<String>,
+    /// Income band.
+    #[serde(default)]
+    #[schema(value_type = Option<IncomeBand>)]
+    pub income_band: Patch<IncomeBand>,
+    /// ID document number, up to 64 letters, digits, spaces, `-` or `/`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "T22000129")]
+    pub national_id: Patch<String>,
+    /// How the customer prefers to be contacted.
+    #[serde(default)]
+    #[schema(value_type = Option<Channel>)]
+    pub preferred_channel: Patch<Channel>,
+    /// Marketing consent per channel; each given one replaces its state.
+    #[serde(default)]
+    #[schema(value_type = Option<ConsentsInput>)]
+    pub consent: Option<ConsentsInput>,
+    /// Up to 50 labels of 1 to 50 characters (no commas), stored lower case.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>, example = json!(["vip"]))]
+    pub tags: Patch<Vec<String>>,
+    #[serde(default)]
+    #[schema(schema_with = attributes_input_schema)]
+    pub attributes: Patch<Value>,
+    /// How the customer was acquired, up to 100 characters.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "webshop")]
+    pub source: Patch<String>,
+    /// Up to 255 visible ASCII characters other than `/ ? # %`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "shop-000123")]
+    pub external_id: Patch<String>,
+    /// An active staff user.
+    #[serde(default)]
+    #[schema(value_type = Option<Uuid>, example = "0193b0a6-0000-7000-8000-000000000001")]
+    pub account_manager_id: Patch<Uuid>,
+    /// `prospect` by default. Every change is recorded in the lifecycle history.
+    #[serde(default)]
+    #[schema(value_type = Option<LifecycleStage>)]
+    pub lifecycle_stage: Patch<LifecycleStage>,
+    /// Why the stage changes, kept in the lifecycle history (with `lifecycle_stage` only).
+    #[schema(example = "second purchase within a month")]
+    pub lifecycle_reason: Option<String>,
+    /// `basic` by default.
+    #[serde(default)]
+    #[schema(value_type = Option<RelationshipLevel>)]
+    pub relationship_level: Patch<RelationshipLevel>,
+    /// MAN qualification: all three flags when first set, then any of them.
+    #[serde(default)]
+    #[schema(value_type = Option<QualificationInput>)]
+    pub qualification: Patch<QualificationInput>,
+}
+
+/// One change of lifecycle stage.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LifecycleChange {
+    /// Id of this entry.
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5b")]
+    pub id: Uuid,
+    /// The stage before; `null` for the stage the customer was created in.
+    pub from: Option<LifecycleStage>,
+    /// The stage after.
+    pub to: LifecycleStage,
+    /// When the stage changed.
+    #[schema(example = "2026-11-23T10:15:00Z")]
+    pub changed_at: DateTime<Utc>,
+    /// Who changed it: `user`, `api_client`, `service` or `system`.
+    #[schema(example = "user")]
+    pub actor_type: String,
+    /// Id of the user or client, or the service's name.
+    #[schema(example = "0193b0a6-0000-7000-8000-000000000001")]
+    pub actor_id: String,
+    /// Why, as given with the change.
+    #[schema(example = "second purchase within a month")]
+    pub reason: Option<String>,
+}
+
+/// Lifecycle history, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LifecycleHistory {
+    /// Every change, oldest first.
+    pub data: Vec<LifecycleChange>,
+}
+
+crate::text_enum! {
+    /// What a batch item does.
+    pub enum BatchAction {
+        /// Create a new customer.
+        Create = "create",
+        /// Create or update the customer with the item's `external_id`.
+        Upsert = "upsert",
+    }
+}
+
+/// One item of a batch.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchItem {
+    pub action: BatchAction,
+    /// The customer (as for `POST /v1/customers`); for `upsert`, with its `external_id`.
+    #[schema(value_type = CustomerInput)]
+    pub customer: Value,
+}
+
+/// Up to 100 creates or upserts, each applied on its own.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// 1 to 100 items.
+    pub items: Vec<BatchItem>,
+}
+
+/// The outcome of one batch item.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResult {
+    /// Position of the item in the request.
+    #[schema(example = 0)]
+    pub index: usize,
+    /// The status the item would have had on its own: 201 created, 200 updated, 4xx refused.
+    #[schema(example = 201)]
+    pub status: u16,
+    /// The customer, when the item was applied.
+    pub customer: Option<Customer>,
+    /// Why the item was refused (field paths are within the item's `customer`).
+    pub problem: Option<Problem>,
+}
+
+/// Per-item outcomes, in request order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResponse {
+    /// One outcome per item, in request order.
+    pub results: Vec<BatchResult>,
+}
+
+/// Everything Rapport holds on one person (data-subject access).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerExport {
+    /// When this document was made.
+    #[schema(example = "2026-11-23T10:15:00Z")]
+    pub exported_at: DateTime<Utc>,
+    /// The record, unmasked.
+    pub customer: Customer,
+    /// Every change of lifecycle stage, oldest first.
+    pub lifecycle: Vec<LifecycleChange>,
+    /// Every recorded change to the record.
+    pub audit: Vec<crate::audit::AuditEvent>,
+}
+
+crate::text_enum! {
+    /// Which customers a list includes, by deletion.
+    pub enum DeletedFilter {
+        /// Live customers only (the default).
+        Exclude = "exclude",
+        /// Live and deleted customers (needs `customers:delete`).
+        Include = "include",
+        /// Deleted customers only (needs `customers:delete`).
+        Only = "only",
+    }
+}
+
+crate::text_enum! {
+    /// List order: a field, `-` for descending.
+    pub enum CustomerSort {
+        CreatedAt = "created_at",
+        CreatedAtDesc = "-created_at",
+        UpdatedAt = "updated_at",
+        UpdatedAtDesc = "-updated_at",
+        Name = "name",
+        NameDesc = "-name",
+        /// Best match of `q` first (the default when `q` is given).
+        Relevance = "relevance",
+    }
+}
+
+/// Filters of the customer list, combined with AND. Also `attributes.<key>=<value>`: the custom
+/// attribute equals the value (a string, or a number or boolean written as JSON).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CustomersQuery {
+    /// Only individuals or only organizations.
+    pub kind: Option<CustomerKind>,
+    /// One stage, or several separated by commas (any of them).
+    #[param(example = "stable,commitment")]
+    pub lifecycle_stage: Option<String>,
+    /// Only customers at this relationship level.
+    pub relationship_level: Option<RelationshipLevel>,
+    /// Tags separated by commas: customers with all of them.
+    #[param(example = "vip,newsletter")]
+    pub tags: Option<String>,
+    /// A staff user's id, or `none` for customers without an account manager.
+    #[param(example = "0193b0a6-0000-7000-8000-000000000001")]
+    pub account_manager_id: Option<String>,
+    /// Only urban or only rural customers.
+    pub region_type: Option<RegionType>,
+    /// Only customers acquired this way.
+    #[param(example = "webshop")]
+    pub source: Option<String>,
+    /// Only customers with this MAN grade.
+    pub prospect_grade: Option<ProspectGrade>,
+    /// Only customers who consented (`true`) or did not (`false`) to email marketing.
+    pub consent_email: Option<bool>,
+    /// Only customers who consented (`true`) or did not (`false`) to SMS marketing.
+    pub consent_sms: Option<bool>,
+    /// Created at or after (RFC 3339).
+    #[param(example = "2026-11-01T00:00:00Z")]
+    pub created_after: Option<DateTime<Utc>>,
+    /// Created before (RFC 3339).
+    #[param(example = "2026-11-01T00:00:00Z")]
+    pub created_before: Option<DateTime<Utc>>,
+    /// Updated at or after (RFC 3339).
+    #[param(example = "2026-11-01T00:00:00Z")]
+    pub updated_after: Option<DateTime<Utc>>,
+    /// Updated before (RFC 3339).
+    #[param(example = "2026-11-01T00:00:00Z")]
+    pub updated_before: Option<DateTime<Utc>>,
+    /// Only customers with (`true`) or without (`false`) an email.
+    pub has_email: Option<bool>,
+    /// Only customers with (`true`) or without (`false`) a phone.
+    pub has_phone: Option<bool>,
+    /// Free text over name, organization, email and phone; tolerates typos (at least 3 characters).
+    #[param(example = "ada lovlace")]
+    pub q: Option<String>,
+    /// `created_at`, `updated_at`, `name`, each with `-` for descending (default
+    /// `-created_at`), or `relevance` (default with `q`).
+    #[param(inline)]
+    pub sort: Option<CustomerSort>,
+    /// Deleted customers: `exclude` (default), `include` or `only` (these two need
+    /// `customers:delete`).
+    #[param(inline)]
+    pub deleted: Option<DeletedFilter>,
+    /// Page size, 1 to 200.
+    #[param(minimum = 1, maximum = 200, example = 50)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}

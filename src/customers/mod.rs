@@ -1,0 +1,377 @@
+//! Customers: the customer record, its lifecycle history, soft deletion, data-subject export
+//! and erasure. Creation, update and upsert are written once here and shared by the single,
+//! upsert and batch endpoints.
+
+pub mod json;
+mod routes;
+pub mod rules;
+pub mod store;
+
+use chrono::Utc;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use uuid::Uuid;
+
+use crate::audit;
+use crate::auth::Actor;
+use crate::http::error::{ApiError, ErrorCode};
+use crate::http::etag::IfMatch;
+use json::{Consent, ConsentState, Customer, CustomerInput};
+use rules::Applied;
+use store::{CustomerDraft, CustomerRecord};
+
+pub use routes::configure;
+
+/// The API view of a record; `reveal_pii` shows the ID number in full.
+pub fn view(record: CustomerRecord, reveal_pii: bool) -> Customer {
+    let d = record.draft;
+    let today = Utc::now().date_naive();
+    Customer {
+        id: record.id,
+        kind: d.kind,
+        name: d.name,
+        organization_name: d.organization_name,
+        email: d.email,
+        phone: d.phone,
+        address: d.address,
+        region_type: d.region_type,
+        age: d.birth_date.and_then(|b| rules::age(b, today)),
+        birth_date: d.birth_date,
+        gender: d.gender,
+        occupation: d.occupation,
+        income_band: d.income_band,
+        national_id: d
+            .national_id
+            .map(|id| if reveal_pii { id } else { rules::mask(&id) }),
+        preferred_channel: d.preferred_channel,
+        consent: Consent {
+            email: ConsentState {
+                granted: d.consent_email,
+                at: d.consent_email_at,
+            },
+            sms: ConsentState {
+                granted: d.consent_sms,
+                at: d.consent_sms_at,
+            },
+        },
+        tags: d.tags,
+        attributes: d.attributes,
+        source: d.source,
+        external_id: d.external_id,
+        account_manager_id: d.account_manager_id,
+        lifecycle_stage: d.lifecycle_stage,
+        relationship_level: d.relationship_level,
+        qualification: d.qualification,
+        prospect_grade: record.prospect_grade,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        version: record.version,
+        deleted_at: record.deleted_at,
+        erased_at: record.erased_at,
+    }
+}
+
+/// What the audit log keeps of a customer: the view with sensitive data masked.
+fn audited(record: &CustomerRecord) -> Customer {
+    view(record.clone(), false)
+}
+
+fn invalid(errors: Vec<crate::http::FieldError>) -> ApiError {
+    ApiError::validation(errors)
+}
+
+async fn check_manager(
+    conn: &mut AsyncPgConnection,
+    draft: &CustomerDraft,
+    before: Option<&CustomerDraft>,
+) -> Result<(), ApiError> {
+    let Some(manager) = draft.account_manager_id else {
+        return Ok(());
+    };
+    if before.is_some_and(|b| b.account_manager_id == Some(manager)) {
+        return Ok(());
+    }
+    if store::is_active_user(conn, manager).await? {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field(
+            "account_manager_id",
+            "must be the id of an active staff user",
+        ))
+    }
+}
+
+/// Inserts an applied creation, with its first lifecycle entry and audit, in `conn`'s
+/// transaction.
+async fn insert(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    applied: Applied,
+) -> Result<CustomerRecord, ApiError> {
+    check_manager(conn, &applied.draft, None).await?;
+    let record = store::insert(conn, Uuid::now_v7(), &applied.draft).await?;
+    store::record_stage_change(
+        conn,
+        record.id,
+        None,
+        record.draft.lifecycle_stage,
+        actor,
+        applied.lifecycle_reason.as_deref(),
+    )
+    .await?;
+    let id = record.id.to_string();
+    audit::record(
+        conn,
+        actor,
+        "customer.created",
+        "customer",
+        &id,
+        audit::created(&audited(&record)),
+    )
+    .await?;
+    Ok(record)
+}
+
+/// Applies changes to a locked, live record, in `conn`'s transaction. Nothing is written when
+/// nothing changes.
+async fn change(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    before: CustomerRecord,
+    if_match: &IfMatch,
+    input: CustomerInput,
+) -> Result<CustomerRecord, ApiError> {
+    if_match.check(before.version)?;
+    let applied = rules::apply(input, &before.draft, false, Utc::now()).map_err(invalid)?;
+    if applied.draft == before.draft {
+        return Ok(before);
+    }
+    check_manager(conn, &applied.draft, Some(&before.draft)).await?;
+    let after = store::update(conn, before.id, &applied.draft).await?;
+    if after.draft.lifecycle_stage != before.draft.lifecycle_stage {
+        store::record_stage_change(
+            conn,
+            after.id,
+            Some(before.draft.lifecycle_stage),
+            after.draft.lifecycle_stage,
+            actor,
+            applied.lifecycle_reason.as_deref(),
+        )
+        .await?;
+    }
+    let changes = audit::diff(&audited(&before), &audited(&after));
+    audit::record(
+        conn,
+        actor,
+        "customer.updated",
+        "customer",
+        &after.id.to_string(),
+        changes,
+    )
+    .await?;
+    Ok(after)
+}
+
+fn gone(record: &CustomerRecord) -> Option<ApiError> {
+    if record.erased_at.is_some() {
+        Some(ApiError::conflict(
+            "this customer's personal data was erased",
+        ))
+    } else if record.deleted_at.is_some() {
+        Some(ApiError::conflict(
+            "this customer is deleted; restore it first",
+        ))
+    } else {
+        None
+    }
+}
+
+/// Creates a customer.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    input: CustomerInput,
+) -> Result<CustomerRecord, ApiError> {
+    let applied =
+        rules::apply(input, &CustomerDraft::blank(), true, Utc::now()).map_err(invalid)?;
+    conn.transaction(async |conn| insert(conn, actor, applied).await)
+        .await
+}
+
+/// Updates a live customer.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+    input: CustomerInput,
+) -> Result<CustomerRecord, ApiError> {
+    conn.transaction(async |conn| {
+        let before = store::lock(conn, id)
+            .await?
+            .filter(|r| r.deleted_at.is_none())
+            .ok_or_else(|| ApiError::not_found("customer"))?;
+        change(conn, actor, before, if_match, input).await
+    })
+    .await
+}
+
+/// Creates the customer with this external id, or updates it (fields absent from the input
+/// stay as they are). `true` when created.
+pub async fn upsert(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    external_id: &str,
+    if_match: &IfMatch,
+    mut input: CustomerInput,
+) -> Result<(CustomerRecord, bool), ApiError> {
+    use crate::http::patch::Patch;
+    match &input.external_id {
+        Patch::Value(given) if given != external_id => {
+            return Err(ApiError::invalid_field(
+                "external_id",
+                "differs from the external id in the path",
+            ));
+        }
+        Patch::Null => {
+            return Err(ApiError::invalid_field(
+                "external_id",
+                "cannot be cleared through its own upsert",
+            ));
+        }
+        _ => input.external_id = Patch::Value(external_id.to_owned()),
+    }
+    // A concurrent upsert may insert the same external id between our look and our insert;
+    // then the second attempt finds it and updates.
+    for attempt in 0..2 {
+        let this = input.clone();
+        let outcome = conn
+            .transaction(async |conn| {
+                match store::get_by_external_id(conn, external_id, true).await? {
+                    Some(before) => {
+                        if let Some(err) = gone(&before) {
+                            return Err(err);
+                        }
+                        Ok((change(conn, actor, before, if_match, this).await?, false))
+                    }
+                    None => {
+                        let applied = rules::apply(this, &CustomerDraft::blank(), true, Utc::now())
+                            .map_err(invalid)?;
+                        Ok((insert(conn, actor, applied).await?, true))
+                    }
+                }
+            })
+            .await;
+        match outcome {
+            Err(err) if attempt == 0 && is_duplicate_of(&err, "external_id") => continue,
+            other => return other,
+        }
+    }
+    Err(ApiError::conflict(
+        "a concurrent change conflicted with this one; retry",
+    ))
+}
+
+fn is_duplicate_of(err: &ApiError, field: &str) -> bool {
+    err.code() == ErrorCode::Duplicate && err.errors().iter().any(|e| e.field == field)
+}
+
+/// Soft-deletes a customer (nothing happens to one already deleted).
+pub async fn delete(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+) -> Result<(), ApiError> {
+    conn.transaction(async |conn| {
+        let before = store::lock(conn, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("customer"))?;
+        if_match.check(before.version)?;
+        if before.deleted_at.is_some() {
+            return Ok(());
+        }
+        let after = store::set_deleted(conn, id, Some(Utc::now())).await?;
+        let changes = audit::diff(&audited(&before), &audited(&after));
+        audit::record(
+            conn,
+            actor,
+            "customer.deleted",
+            "customer",
+            &id.to_string(),
+            changes,
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Restores a deleted customer (an erased one cannot come back).
+pub async fn restore(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+) -> Result<CustomerRecord, ApiError> {
+    conn.transaction(async |conn| {
+        let before = store::lock(conn, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("customer"))?;
+        if_match.check(before.version)?;
+        if before.erased_at.is_some() {
+            return Err(ApiError::conflict("an erased customer cannot be restored"));
+        }
+        if before.deleted_at.is_none() {
+            return Ok(before);
+        }
+        let after = store::set_deleted(conn, id, None).await?;
+        let changes = audit::diff(&audited(&before), &audited(&after));
+        audit::record(
+            conn,
+            actor,
+            "customer.restored",
+            "customer",
+            &id.to_string(),
+            changes,
+        )
+        .await?;
+        Ok(after)
+    })
+    .await
+}
+
+/// Erases a customer's personal data irreversibly: the record becomes an anonymous shell
+/// (aggregates stay true), free text about them is forgotten, the audit trail of their
+/// record keeps who changed it and when but no longer what, and kept idempotent responses
+/// that held their data are dropped. Erasing twice changes nothing.
+pub async fn erase(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+) -> Result<CustomerRecord, ApiError> {
+    conn.transaction(async |conn| {
+        let before = store::lock(conn, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("customer"))?;
+        if_match.check(before.version)?;
+        if before.erased_at.is_some() {
+            return Ok(before);
+        }
+        let after = store::erase(conn, id).await?;
+        store::erase_lifecycle_reasons(conn, id).await?;
+        audit::forget_changes(conn, "customer", &id.to_string()).await?;
+        crate::http::idempotency::forget_responses_mentioning(conn, &id.to_string()).await?;
+        audit::record(
+            conn,
+            actor,
+            "customer.erased",
+            "customer",
+            &id.to_string(),
+            serde_json::json!({}),
+        )
+        .await?;
+        Ok(after)
+    })
+    .await
+}

@@ -1,0 +1,588 @@
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
+use chrono::Utc;
+use serde_json::Value;
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use super::json::{
+    BatchAction, BatchRequest, BatchResponse, BatchResult, Customer, CustomerExport, CustomerInput,
+    CustomerSort, CustomersQuery, DeletedFilter, LifecycleChange, LifecycleHistory, LifecycleStage,
+};
+use super::rules::{clean_tags, valid_attribute_key};
+use super::store::{self, CursorKey, ListFilter};
+use crate::audit;
+use crate::auth::{Principal, Scope};
+use crate::http::error::{ApiError, Problem};
+use crate::http::etag::{IfMatch, IfMatchHeader};
+use crate::http::json::{self as body, Json};
+use crate::http::pagination::{self, Page};
+use crate::http::query::{self, invalid};
+use crate::http::response;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_customer)
+        .service(batch_customers)
+        .service(list_customers)
+        .service(get_customer_by_external_id)
+        .service(upsert_customer_by_external_id)
+        .service(get_customer)
+        .service(update_customer)
+        .service(delete_customer)
+        .service(restore_customer)
+        .service(customer_lifecycle)
+        .service(export_customer)
+        .service(erase_customer);
+}
+
+const PROBLEM: &str = "application/problem+json";
+
+fn show(principal: &Principal, record: store::CustomerRecord) -> Customer {
+    super::view(record, principal.can(Scope::PiiRead))
+}
+
+fn location(id: Uuid) -> String {
+    format!("/v1/customers/{id}")
+}
+
+/// Create a customer.
+///
+/// `name` is required; everything else is optional (see `CustomerInput`). The email and
+/// external id must not be in use by another customer (`409` naming the field). The first
+/// lifecycle stage is recorded in the history, with `lifecycle_reason` if given.
+#[utoipa::path(
+    tag = "Customers",
+    request_body = CustomerInput,
+    security(("bearer" = ["customers:write"])),
+    responses(
+        (status = 201, description = "The new customer", body = Customer,
+            headers(("Location" = String, description = "URL of the new customer"),
+                    ("ETag" = String, description = "Version tag for `If-Match`"))),
+        (status = 409, description = "The email or external id is in use (`errors` names it)",
+            body = Problem, content_type = PROBLEM),
+    )
+)]
+#[post("/customers")]
+async fn create_customer(
+    state: web::Data<AppState>,
+    principal: Principal,
+    input: Json<CustomerInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CustomersWrite)?;
+    let mut conn = state.pool.get().await?;
+    let record = super::create(&mut conn, &principal.actor, input.into_inner()).await?;
+    let customer = show(&principal, record);
+    Ok(response::created(
+        &location(customer.id),
+        customer.version,
+        &customer,
+    ))
+}
+
+/// Create or upsert up to 100 customers.
+///
+/// Each item is applied on its own, as `POST /v1/customers` (`create`) or
+/// `PUT /v1/customers/by-external-id/{external_id}` (`upsert`, with the item's `external_id`)
+/// would: valid items are applied even when others fail. The answer lists, in request order,
+/// each item's status and the customer or the problem. Send an `Idempotency-Key` to make a
+/// retry of the whole batch safe.
+#[utoipa::path(
+    tag = "Customers",
+    request_body = BatchRequest,
+    security(("bearer" = ["customers:write"])),
+    responses((status = 200, description = "Per-item outcomes", body = BatchResponse))
+)]
+#[post("/customers/batch")]
+async fn batch_customers(
+    state: web::Data<AppState>,
+    principal: Principal,
+    batch: Json<BatchRequest>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CustomersWrite)?;
+    let items = batch.into_inner().items;
+    if items.is_empty() || items.len() > 100 {
+        return Err(ApiError::invalid_field("items", "must hold 1 to 100 items"));
+    }
+    let mut conn = state.pool.get().await?;
+    let mut results = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let outcome = batch_item(&mut conn, &principal, item.action, item.customer).await;
+        results.push(match outcome {
+            Ok((record, created)) => BatchResult {
+                index,
+                status: if created { 201 } else { 200 },
+                customer: Some(show(&principal, record)),
+                problem: None,
+            },
+            Err(err) => BatchResult {
+                index,
+                status: err.code().status().as_u16(),
+                customer: None,
+                problem: Some(err.problem()),
+            },
+        });
+    }
+    Ok(HttpResponse::Ok().json(BatchResponse { results }))
+}
+
+async fn batch_item(
+    conn: &mut crate::db::DbConn,
+    principal: &Principal,
+    action: BatchAction,
+    customer: Value,
+) -> Result<(store::CustomerRecord, bool), ApiError> {
+    let bytes = serde_json::to_vec(&customer).map_err(ApiError::internal)?;
+    let input: CustomerInput = body::parse(&bytes)?;
+    match action {
+        BatchAction::Create => super::create(conn, &principal.actor, input)
+            .await
+            .map(|record| (record, true)),
+        BatchAction::Upsert => {
+            let external_id = match &input.external_id {
+                crate::http::patch::Patch::Value(id) => id.clone(),
+                _ => {
+                    return Err(ApiError::invalid_field(
+                        "external_id",
+                        "is required to upsert",
+                    ));
+                }
+            };
+            super::upsert(
+                conn,
+                &principal.actor,
+                &external_id,
+                &IfMatch::Absent,
+                input,
+            )
+            .await
+        }
+    }
+}
+
+fn list_filter(
+    principal: &Principal,
+    query: CustomersQuery,
+    attributes: Vec<(String, String)>,
+) -> Result<(ListFilter, CustomerSort), ApiError> {
+    let lifecycle_stages = match &query.lifecycle_stage {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|s| s.trim().parse::<LifecycleStage>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid("lifecycle_stage", e))?,
+    };
+    let tags = match &query.tags {
+        None => Vec::new(),
+        Some(list) => clean_tags(list.split(',').map(str::to_owned).collect())
+            .map_err(|e| invalid("tags", e))?,
+    };
+    let account_manager_id = match query.account_manager_id.as_deref() {
+        None => None,
+        Some("none") => Some(None),
+        Some(id) => Some(Some(Uuid::parse_str(id).map_err(|_| {
+            invalid("account_manager_id", "must be a user id or `none`")
+        })?)),
+    };
+    let q = match query.q.as_deref().map(str::trim) {
+        None => None,
+        Some(q) if q.chars().count() < 3 || q.chars().count() > 200 => {
+            return Err(invalid("q", "must be 3 to 200 characters"));
+        }
+        Some(q) => Some(q.to_owned()),
+    };
+    let mut attribute_filters = Vec::with_capacity(attributes.len());
+    for (key, value) in attributes {
+        if !valid_attribute_key(&key) {
+            return Err(invalid(
+                &format!("attributes.{key}"),
+                "names no valid attribute key (letters, digits, `_` or `-`)",
+            ));
+        }
+        let mut alternatives = vec![serde_json::json!({ key.clone(): value.clone() })];
+        if let Ok(typed @ (Value::Number(_) | Value::Bool(_))) =
+            serde_json::from_str::<Value>(&value)
+        {
+            alternatives.push(serde_json::json!({ key: typed }));
+        }
+        attribute_filters.push(alternatives);
+    }
+    let deleted = query.deleted.unwrap_or(DeletedFilter::Exclude);
+    if deleted != DeletedFilter::Exclude && !principal.can(Scope::CustomersDelete) {
+        return Err(ApiError::forbidden(
+            "listing deleted customers needs the `customers:delete` permission",
+        ));
+    }
+    let sort = match (query.sort, &q) {
+        (Some(CustomerSort::Relevance), None) => {
+            return Err(invalid("sort", "`relevance` goes with `q`"));
+        }
+        (Some(sort), _) => sort,
+        (None, Some(_)) => CustomerSort::Relevance,
+        (None, None) => CustomerSort::CreatedAtDesc,
+    };
+    let filter = ListFilter {
+        kind: query.kind,
+        lifecycle_stages,
+        relationship_level: query.relationship_level,
+        tags,
+        account_manager_id,
+        region_type: query.region_type,
+        source: query.source,
+        prospect_grade: query.prospect_grade,
+        consent_email: query.consent_email,
+        consent_sms: query.consent_sms,
+        created_after: query.created_after,
+        created_before: query.created_before,
+        updated_after: query.updated_after,
+        updated_before: query.updated_before,
+        has_email: query.has_email,
+        has_phone: query.has_phone,
+        attributes: attribute_filters,
+        q,
+        deleted: Some(deleted),
+    };
+    Ok((filter, sort))
+}
+
+/// List customers.
+///
+/// Filters combine with AND; `q` searches name, organization, email and phone, tolerating
+/// typos. Custom attributes filter as `attributes.<key>=<value>`. Every filter and sort is
+/// served by an index. Deleted customers are listed only on request, to managers.
+#[utoipa::path(
+    tag = "Customers",
+    params(
+        CustomersQuery,
+        ("attributes.{key}" = Option<String>, Query,
+            description = "Custom attribute `key` equals this value (a string; a number or \
+                           boolean written as JSON also matches that JSON value)",
+            example = "gold"),
+    ),
+    security(("bearer" = ["customers:read"])),
+    responses((status = 200, description = "A page of customers", body = Page<Customer>))
+)]
+#[get("/customers")]
+async fn list_customers(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CustomersRead)?;
+    let (query, attributes) =
+        query::parse_with_prefixed::<CustomersQuery>(req.query_string(), "attributes.")?;
+    let (limit, cursor) = (query.limit, query.cursor.clone());
+    let (filter, sort) = list_filter(&principal, query, attributes)?;
+    let page = pagination::request::<CursorKey>(limit, cursor.as_deref(), sort.as_str())?;
+    let mut conn = state.pool.get().await?;
+    let rows = store::list(&mut conn, &filter, sort, page.after.clone(), page.fetch())
+        .await
+        .map_err(|err| match err {
+            diesel::result::Error::NotFound => invalid("cursor", "does not fit this sort order"),
+            other => ApiError::from(other),
+        })?;
+    let rows: Vec<(Customer, CursorKey)> = rows
+        .into_iter()
+        .map(|row| {
+            let key = row.cursor(sort);
+            (show(&principal, row.record), key)
+        })
+        .collect();
+    let result = pagination::page_keyed(rows, &page, sort.as_str());
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// Get a customer.
+///
+/// Deleted customers are visible to callers with `customers:delete` only; the ID number is
+/// masked unless the caller has `pii:read`.
+#[utoipa::path(
+    tag = "Customers",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("bearer" = ["customers:read"])),
+    responses((status = 200, description = "The customer", body = Customer,
+        headers(("ETag" = String, description = "Version tag for `If-Match`"))))
+)]
+#[get("/customers/{id}")]
+async fn get_customer(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CustomersRead)?;
+    let mut conn = state.pool.get().await?;
+    let record = visible(&principal, store::get(&mut conn, *id).await?)?;
+    let customer = show(&principal, record);
+    Ok(response::versioned(customer.version, &customer))
+}
+
+fn visible(
+    principal: &Principal,
+    record: Option<store::CustomerRecord>,
+) -> Result<store::CustomerRecord, ApiError> {
+    record
+        .filter(|r| r.deleted_at.is_none() || principal.can(Scope::CustomersDelete))
+        .ok_or_else(|| ApiError::not_found("customer"))
+}
+
+/// Get a customer by the integration's external id.
+#[utoipa::path(
+    tag = "Customers",
+    params(("external_id" = String, Path, description = "The integration's id for the customer",
+        example = "shop-000123")),
+    security(("bearer" = ["customers:read"])),
+    responses((status = 200, description = "The customer", body = Customer,
+        headers(("ETag" = String, description = "Version tag for `If-Match`"))))
+)]
+#[get("/customers/by-external-id/{external_id}")]
+async fn get_customer_by_external_id(
+    state: web::Data<AppState>,
+    principal: Principal,
+    external_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CustomersRead)?;
+    let mut conn = state.pool.get().await?;
+    let record = visible(
+        &principal,
+        store::get_by_external_id(&mut conn, &external_id, false).await?,
+    )?;
+    let customer = show(&principal, record);
+    Ok(response::versioned(customer.version, &customer))
+}
+
+/// Create or update a customer by the integration's external id.
+///
+/// For integrations that keep their own ids: `201` when the customer is created, `200` when
+/// it is updated. On update the body is a merge patch: fields absent stay as they are (so an
+/// integration never wipes what staff entered). `If-Match` guards the update. A deleted
+/// customer is `409` until restored.
+#[utoipa::path(
+    tag = "Customers",
+    params(("external_id" = String, Path, description = "The integration's id for the customer",
+        example = "shop-000123"),
+        IfMatchHeader),
+    request_body = CustomerInput,
+    security(("bearer" = ["customers:write"])),
+    responses(
+        (status = 200, description = "The updated customer", body = Customer,
+            headers(("ETag" = String, description = "The new version tag"))),
+        (status = 201, description = "The new customer", body = Customer,
+            headers(("Location" = String, description = "URL of the new customer"),
+                    ("ETag" = String, description = "Version tag for `If-Match`"))),
+        (status = 409, description = "The email is in use, or the customer is deleted",
+            body = Problem, content_type = PROBLEM),
+    )
+)]
+#[put("/customers/by-external-id/{external_id}")]
+async fn upsert_customer_by_external_id(
+    state: web::Data<AppState>,
+    principal: Principal,
+    external_id: web::Path<String>,
+    if_match: IfMatch,
+    input: Json<CustomerInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CustomersWrite)?;
+    let mut conn = state.pool.get().await?;
+    let (record, created) = super::upsert(
+        &mut conn,
+        &principal.actor,
+        &external_id,
+        &if_match,
+        input.into_inner(),
+    )
+    .await?;
+    let customer = show(&principal, record);
+    Ok(if created {
+        response::created(&location(customer.id), customer.version, &customer)
+    } else {
+        response::versioned(customer.version, &customer)
+    })
+}
+
+/// Update a customer.
+///
+/// A JSON merge patch (RFC 7396): absent fields stay, `null` clears, nested objects merge.
+/// Send `If-Match` with the `ETag` you read to be sure nobody changed the customer since.
+/// A change of `lifecycle_stage` is recorded in the history with `lifecycle_reason`.
+#[utoipa::path(
+    tag = "Customers",
+    params(("id" = Uuid, Path, description = "Customer id"), IfMatchHeader),
+    request_body(content = CustomerInput, content_type = "application/merge-patch+json",
+        description = "Fields to change (also accepted as application/json)"),
+    security(("bearer" = ["customers:write"])),
+    responses(
+        (status = 200, description = "The updated customer", body = Customer,
+            headers(("ETag" = String, description = "The new version tag"))),
+        (status = 409, description = "The email or external id is in use",
+            body = Problem, content_type = PROBLEM),
+    )
+)]
+#[patch("/customers/{id}")]
+async fn update_customer(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    input: Json<CustomerInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CustomersWrite)?;
+    let mut conn = state.pool.get().await?;
+    let record = super::update(
+        &mut conn,
+        &principal.actor,
+        *id,
+        &if_match,
+        input.into_inner(),
+    )
+    .await?;
+    let customer = show(&principal, record);
+    Ok(response::versioned(customer.version, &customer))
+}
+
+/// Delete a customer.
+///
+/// A soft delete: the customer leaves every list and lookup but can be restored by a
+/// manager. Deleting a deleted customer changes nothing.
+#[utoipa::path(
+    tag = "Customers",
+    params(("id" = Uuid, Path, description = "Customer id"), IfMatchHeader),
+    security(("bearer" = ["customers:delete"])),
+    responses((status = 204, description = "Deleted"))
+)]
+#[delete("/customers/{id}")]
+async fn delete_customer(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CustomersDelete)?;
+    let mut conn = state.pool.get().await?;
+    super::delete(&mut conn, &principal.actor, *id, &if_match).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Restore a deleted customer.
+#[utoipa::path(
+    tag = "Customers",
+    params(("id" = Uuid, Path, description = "Customer id"), IfMatchHeader),
+    security(("bearer" = ["customers:delete"])),
+    responses(
+        (status = 200, description = "The restored customer", body = Customer),
+        (status = 409, description = "The customer was erased", body = Problem,
+            content_type = PROBLEM),
+    )
+)]
+#[post("/customers/{id}/restore")]
+async fn restore_customer(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CustomersDelete)?;
+    let mut conn = state.pool.get().await?;
+    let record = super::restore(&mut conn, &principal.actor, *id, &if_match).await?;
+    let customer = show(&principal, record);
+    Ok(response::versioned(customer.version, &customer))
+}
+
+/// The lifecycle history of a customer.
+///
+/// Every change of stage, oldest first: from, to, when, who, and why.
+#[utoipa::path(
+    tag = "Customers",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("bearer" = ["customers:read"])),
+    responses((status = 200, description = "The history", body = LifecycleHistory))
+)]
+#[get("/customers/{id}/lifecycle")]
+async fn customer_lifecycle(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CustomersRead)?;
+    let mut conn = state.pool.get().await?;
+    visible(&principal, store::get(&mut conn, *id).await?)?;
+    let data = lifecycle(&mut conn, *id).await?;
+    Ok(HttpResponse::Ok().json(LifecycleHistory { data }))
+}
+
+async fn lifecycle(
+    conn: &mut crate::db::DbConn,
+    id: Uuid,
+) -> Result<Vec<LifecycleChange>, ApiError> {
+    Ok(store::lifecycle(conn, id)
+        .await?
+        .into_iter()
+        .map(|r| LifecycleChange {
+            id: r.id,
+            from: r.from_stage.and_then(|s| s.parse().ok()),
+            to: r.to_stage.parse().unwrap_or(LifecycleStage::Prospect),
+            changed_at: r.changed_at,
+            actor_type: r.actor_type,
+            actor_id: r.actor_id,
+            reason: r.reason,
+        })
+        .collect())
+}
+
+/// Export everything held on a customer.
+///
+/// The data-subject access document: the record unmasked, its lifecycle history and the
+/// audit trail of its changes, as one JSON document. Needs `pii:read`.
+#[utoipa::path(
+    tag = "Customers",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("bearer" = ["pii:read"])),
+    responses((status = 200, description = "Everything held on the customer", body = CustomerExport))
+)]
+#[get("/customers/{id}/export")]
+async fn export_customer(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CustomersRead)?;
+    principal.require(Scope::PiiRead)?;
+    let mut conn = state.pool.get().await?;
+    let record = store::get(&mut conn, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
+    let export = CustomerExport {
+        exported_at: Utc::now(),
+        customer: super::view(record, true),
+        lifecycle: lifecycle(&mut conn, *id).await?,
+        audit: audit::trail(&mut conn, "customer", &id.to_string()).await?,
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(export))
+}
+
+/// Erase a customer's personal data.
+///
+/// Irreversible: the record stays as an anonymous shell (so that aggregates stay true),
+/// personal data and free text about the person are removed, past audit entries keep who
+/// changed the record and when but no longer what, and the erasure itself is audited.
+/// Admins only. Erasing an erased customer changes nothing.
+#[utoipa::path(
+    tag = "Customers",
+    params(("id" = Uuid, Path, description = "Customer id"), IfMatchHeader),
+    security(("bearer" = ["customers:erase"])),
+    responses((status = 200, description = "The anonymous shell", body = Customer))
+)]
+#[post("/customers/{id}/erase")]
+async fn erase_customer(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CustomersErase)?;
+    let mut conn = state.pool.get().await?;
+    let record = super::erase(&mut conn, &principal.actor, *id, &if_match).await?;
+    let customer = show(&principal, record);
+    Ok(response::versioned(customer.version, &customer))
+}

@@ -1,0 +1,692 @@
+//! Pure customer logic: applying a JSON merge patch to a customer with every field validated,
+//! masking sensitive data, deriving the age. No database, no HTTP.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::json::{
+    Address, AddressInput, ConsentInput, CustomerInput, CustomerKind, LifecycleStage,
+    Qualification, QualificationInput, RelationshipLevel,
+};
+use super::store::CustomerDraft;
+use crate::domain::{Email, country_code, normalise_phone, optional_text, required_text};
+use crate::http::error::FieldError;
+use crate::http::patch::Patch;
+use crate::http::validation::Checks;
+
+pub const MAX_TAGS: usize = 50;
+pub const MAX_TAG_LEN: usize = 50;
+pub const MAX_ATTRIBUTE_KEYS: usize = 100;
+pub const MAX_ATTRIBUTES_BYTES: usize = 16 * 1024;
+
+impl CustomerDraft {
+    /// What a new customer starts from before its input applies.
+    pub fn blank() -> Self {
+        CustomerDraft {
+            kind: CustomerKind::Individual,
+            name: String::new(),
+            organization_name: None,
+            email: None,
+            phone: None,
+            address: None,
+            region_type: None,
+            birth_date: None,
+            gender: None,
+            occupation: None,
+            income_band: None,
+            national_id: None,
+            preferred_channel: None,
+            consent_email: false,
+            consent_email_at: None,
+            consent_sms: false,
+            consent_sms_at: None,
+            tags: Vec::new(),
+            attributes: Value::Object(Map::new()),
+            source: None,
+            external_id: None,
+            account_manager_id: None,
+            lifecycle_stage: LifecycleStage::Prospect,
+            relationship_level: RelationshipLevel::Basic,
+            qualification: None,
+        }
+    }
+}
+
+/// The result of applying input: the new draft, and the reason for a stage change, if given.
+#[derive(Debug)]
+pub struct Applied {
+    pub draft: CustomerDraft,
+    pub lifecycle_reason: Option<String>,
+}
+
+/// A nullable field: `null` clears, a value is checked by `parse`.
+fn nullable<T, U>(
+    checks: &mut Checks,
+    field: &str,
+    patch: Patch<T>,
+    current: &mut Option<U>,
+    parse: impl FnOnce(T) -> Result<U, String>,
+) {
+    match patch {
+        Patch::Absent => {}
+        Patch::Null => *current = None,
+        Patch::Value(value) => {
+            if let Some(value) = checks.check(field, parse(value)) {
+                *current = Some(value);
+            }
+        }
+    }
+}
+
+/// A field that always has a value: `null` is refused.
+fn required<T, U>(
+    checks: &mut Checks,
+    field: &str,
+    patch: Patch<T>,
+    current: &mut U,
+    parse: impl FnOnce(T) -> Result<U, String>,
+) {
+    match patch {
+        Patch::Absent => {}
+        Patch::Null => checks.fail(field, "cannot be null"),
+        Patch::Value(value) => {
+            if let Some(value) = checks.check(field, parse(value)) {
+                *current = value;
+            }
+        }
+    }
+}
+
+fn text(max: usize) -> impl FnOnce(String) -> Result<String, String> {
+    move |raw| {
+        optional_text(Some(&raw), max)?
+            .ok_or_else(|| "must not be blank; send null to clear".to_owned())
+    }
+}
+
+/// Applies `input` to `base` (a new customer's blank, or the current record), checking every
+/// field and reporting every error at once.
+pub fn apply(
+    input: CustomerInput,
+    base: &CustomerDraft,
+    creating: bool,
+    now: DateTime<Utc>,
+) -> Result<Applied, Vec<FieldError>> {
+    let mut checks = Checks::new();
+    let mut draft = base.clone();
+    let today = now.date_naive();
+
+    required(&mut checks, "kind", input.kind, &mut draft.kind, Ok);
+    required(&mut checks, "name", input.name, &mut draft.name, |raw| {
+        required_text(&raw, 200)
+    });
+    nullable(
+        &mut checks,
+        "organization_name",
+        input.organization_name,
+        &mut draft.organization_name,
+        text(200),
+    );
+    nullable(&mut checks, "email", input.email, &mut draft.email, |raw| {
+        Email::parse(&raw).map(Email::into_inner)
+    });
+    let new_phone = match input.phone {
+        Patch::Absent => None,
+        Patch::Null => {
+            draft.phone = None;
+            None
+        }
+        Patch::Value(raw) => Some(raw),
+    };
+    match input.address {
+        Patch::Absent => {}
+        Patch::Null => draft.address = None,
+        Patch::Value(patch) => {
+            let merged = merge_address(
+                &mut checks,
+                draft.address.clone().unwrap_or_default(),
+                patch,
+            );
+            draft.address = (merged != Address::default()).then_some(merged);
+        }
+    }
+    if let Some(raw) = new_phone {
+        let country = draft.address.as_ref().and_then(|a| a.country.as_deref());
+        if let Some(phone) = checks.check("phone", normalise_phone(&raw, country)) {
+            draft.phone = Some(phone);
+        }
+    }
+    nullable(
+        &mut checks,
+        "region_type",
+        input.region_type,
+        &mut draft.region_type,
+        Ok,
+    );
+    nullable(
+        &mut checks,
+        "birth_date",
+        input.birth_date,
+        &mut draft.birth_date,
+        |date| {
+            let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or_default();
+            if date > today {
+                Err("must not be in the future".to_owned())
+            } else if date < earliest {
+                Err("must not be before 1900-01-01".to_owned())
+            } else {
+                Ok(date)
+            }
+        },
+    );
+    nullable(&mut checks, "gender", input.gender, &mut draft.gender, Ok);
+    nullable(
+        &mut checks,
+        "occupation",
+        input.occupation,
+        &mut draft.occupation,
+        text(100),
+    );
+    nullable(
+        &mut checks,
+        "income_band",
+        input.income_band,
+        &mut draft.income_band,
+        Ok,
+    );
+    nullable(
+        &mut checks,
+        "national_id",
+        input.national_id,
+        &mut draft.national_id,
+        national_id,
+    );
+    nullable(
+        &mut checks,
+        "preferred_channel",
+        input.preferred_channel,
+        &mut draft.preferred_channel,
+        Ok,
+    );
+    if let Some(consent) = input.consent {
+        if let Some(email) = consent.email {
+            apply_consent(
+                &mut checks,
+                "consent.email",
+                email,
+                now,
+                &mut draft.consent_email,
+                &mut draft.consent_email_at,
+            );
+        }
+        if let Some(sms) = consent.sms {
+            apply_consent(
+                &mut checks,
+                "consent.sms",
+                sms,
+                now,
+                &mut draft.consent_sms,
+                &mut draft.consent_sms_at,
+            );
+        }
+    }
+    match input.tags {
+        Patch::Absent => {}
+        Patch::Null => draft.tags = Vec::new(),
+        Patch::Value(tags) => {
+            if let Some(tags) = checks.check("tags", clean_tags(tags)) {
+                draft.tags = tags;
+            }
+        }
+    }
+    match input.attributes {
+        Patch::Absent => {}
+        Patch::Null => draft.attributes = Value::Object(Map::new()),
+        Patch::Value(patch @ Value::Object(_)) => {
+            let mut merged = draft.attributes.clone();
+            merge_patch(&mut merged, &patch);
+            if let Some(merged) = checks.check("attributes", check_attributes(merged)) {
+                draft.attributes = merged;
+            }
+        }
+        Patch::Value(_) => checks.fail("attributes", "must be a JSON object"),
+    }
+    nullable(
+        &mut checks,
+        "source",
+        input.source,
+        &mut draft.source,
+        text(100),
+    );
+    nullable(
+        &mut checks,
+        "external_id",
+        input.external_id,
+        &mut draft.external_id,
+        external_id,
+    );
+    nullable(
+        &mut checks,
+        "account_manager_id",
+        input.account_manager_id,
+        &mut draft.account_manager_id,
+        Ok::<Uuid, String>,
+    );
+    let stage_before = draft.lifecycle_stage;
+    required(
+        &mut checks,
+        "lifecycle_stage",
+        input.lifecycle_stage,
+        &mut draft.lifecycle_stage,
+        Ok,
+    );
+    let lifecycle_reason = match input.lifecycle_reason {
+        None => None,
+        // On creation the reason explains the first stage; later, it explains a change.
+        Some(_) if !creating && draft.lifecycle_stage == stage_before => {
+            checks.fail("lifecycle_reason", "goes with a change of lifecycle_stage");
+            None
+        }
+        Some(reason) => checks
+            .check("lifecycle_reason", optional_text(Some(&reason), 500))
+            .flatten(),
+    };
+    required(
+        &mut checks,
+        "relationship_level",
+        input.relationship_level,
+        &mut draft.relationship_level,
+        Ok,
+    );
+    match input.qualification {
+        Patch::Absent => {}
+        Patch::Null => draft.qualification = None,
+        Patch::Value(q) => {
+            if let Some(q) =
+                checks.check("qualification", merge_qualification(draft.qualification, q))
+            {
+                draft.qualification = Some(q);
+            }
+        }
+    }
+    if draft.name.is_empty() && checks.is_ok() {
+        checks.fail("name", "is required");
+    }
+    match checks.finish() {
+        Ok(()) => Ok(Applied {
+            draft,
+            lifecycle_reason,
+        }),
+        Err(err) => Err(err.errors().to_vec()),
+    }
+}
+
+fn merge_address(checks: &mut Checks, mut address: Address, patch: AddressInput) -> Address {
+    let fields = [
+        ("address.line1", patch.line1, &mut address.line1, 200),
+        ("address.line2", patch.line2, &mut address.line2, 200),
+        ("address.city", patch.city, &mut address.city, 100),
+        ("address.region", patch.region, &mut address.region, 100),
+        (
+            "address.postal_code",
+            patch.postal_code,
+            &mut address.postal_code,
+            20,
+        ),
+    ];
+    for (field, patch, current, max) in fields {
+        nullable(checks, field, patch, current, text(max));
+    }
+    nullable(
+        checks,
+        "address.country",
+        patch.country,
+        &mut address.country,
+        |raw| country_code(&raw),
+    );
+    address
+}
+
+fn apply_consent(
+    checks: &mut Checks,
+    field: &str,
+    input: ConsentInput,
+    now: DateTime<Utc>,
+    granted: &mut bool,
+    at: &mut Option<DateTime<Utc>>,
+) {
+    if let Some(when) = input.at {
+        if when > now + chrono::Duration::minutes(5) {
+            checks.fail(&format!("{field}.at"), "must not be in the future");
+            return;
+        }
+        *at = Some(when);
+    } else if input.granted != *granted {
+        *at = Some(now);
+    }
+    *granted = input.granted;
+}
+
+fn merge_qualification(
+    current: Option<Qualification>,
+    input: QualificationInput,
+) -> Result<Qualification, String> {
+    match current {
+        Some(q) => Ok(Qualification {
+            money: input.money.unwrap_or(q.money),
+            authority: input.authority.unwrap_or(q.authority),
+            need: input.need.unwrap_or(q.need),
+        }),
+        None => match (input.money, input.authority, input.need) {
+            (Some(money), Some(authority), Some(need)) => Ok(Qualification {
+                money,
+                authority,
+                need,
+            }),
+            _ => Err("needs money, authority and need (true or false) when first set".to_owned()),
+        },
+    }
+}
+
+fn national_id(raw: String) -> Result<String, String> {
+    let id = raw.trim().to_owned();
+    let ok = !id.is_empty()
+        && id.chars().count() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || c == '-' || c == '/');
+    if ok {
+        Ok(id)
+    } else {
+        Err("must be 1 to 64 letters, digits, spaces, `-` or `/`".to_owned())
+    }
+}
+
+/// Valid in a URL path segment as it is: visible ASCII other than `/ ? # %`.
+fn external_id(raw: String) -> Result<String, String> {
+    let ok = !raw.is_empty()
+        && raw.len() <= 255
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"/?#%".contains(&b));
+    if ok {
+        Ok(raw)
+    } else {
+        Err("must be 1 to 255 visible ASCII characters other than / ? # %".to_owned())
+    }
+}
+
+/// Tags: trimmed, lower case, de-duplicated in order.
+pub fn clean_tags(tags: Vec<String>) -> Result<Vec<String>, String> {
+    if tags.len() > MAX_TAGS {
+        return Err(format!("must hold at most {MAX_TAGS} tags"));
+    }
+    let mut clean: Vec<String> = Vec::with_capacity(tags.len());
+    for tag in tags {
+        let tag = tag.trim().to_lowercase();
+        if tag.is_empty() || tag.chars().count() > MAX_TAG_LEN || tag.contains(',') {
+            return Err(format!(
+                "each tag must be 1 to {MAX_TAG_LEN} characters without commas"
+            ));
+        }
+        if !clean.contains(&tag) {
+            clean.push(tag);
+        }
+    }
+    Ok(clean)
+}
+
+fn check_attributes(attributes: Value) -> Result<Value, String> {
+    let Value::Object(map) = &attributes else {
+        return Err("must be a JSON object".to_owned());
+    };
+    if map.len() > MAX_ATTRIBUTE_KEYS {
+        return Err(format!("must hold at most {MAX_ATTRIBUTE_KEYS} keys"));
+    }
+    if let Some(bad) = map.keys().find(|k| !valid_attribute_key(k)) {
+        return Err(format!(
+            "key `{bad}` must be 1 to 64 letters, digits, `_` or `-`"
+        ));
+    }
+    if attributes.to_string().len() > MAX_ATTRIBUTES_BYTES {
+        return Err(format!(
+            "must be at most {MAX_ATTRIBUTES_BYTES} bytes as JSON"
+        ));
+    }
+    Ok(attributes)
+}
+
+pub fn valid_attribute_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// RFC 7396: merges `patch` into `target`; `null` members remove keys.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(target) = target {
+        for (key, value) in patch {
+            if value.is_null() {
+                target.remove(key);
+            } else {
+                merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+/// `****1234`: only the last four characters of a sensitive value.
+pub fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    let visible: String = if chars.len() > 4 {
+        chars[chars.len() - 4..].iter().collect()
+    } else {
+        String::new()
+    };
+    format!("****{visible}")
+}
+
+/// Age in whole years on `today`.
+pub fn age(birth: NaiveDate, today: NaiveDate) -> Option<u32> {
+    let mut years = today.year() - birth.year();
+    if (today.month(), today.day()) < (birth.month(), birth.day()) {
+        years -= 1;
+    }
+    u32::try_from(years).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn input(body: Value) -> CustomerInput {
+        serde_json::from_value(body).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    fn fields(errors: Vec<FieldError>) -> Vec<String> {
+        errors.into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn creation_needs_a_name_and_fills_defaults() {
+        let err = apply(input(json!({})), &CustomerDraft::blank(), true, now()).err();
+        assert_eq!(err.map(fields), Some(vec!["name".to_owned()]));
+        let applied = apply(
+            input(json!({"name": " Ada "})),
+            &CustomerDraft::blank(),
+            true,
+            now(),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(applied.draft.name, "Ada");
+        assert_eq!(applied.draft.kind, CustomerKind::Individual);
+        assert_eq!(applied.draft.lifecycle_stage, LifecycleStage::Prospect);
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let body = json!({
+            "name": "", "email": "x", "phone": "12", "birth_date": "2999-01-01",
+            "national_id": "<script>", "tags": ["a,b"], "attributes": {"bad key": 1},
+            "external_id": "a/b", "address": {"country": "XX"},
+            "consent": {"email": {"granted": true, "at": "2999-01-01T00:00:00Z"}},
+            "qualification": {"money": true}, "kind": null
+        });
+        let err = apply(input(body), &CustomerDraft::blank(), true, now())
+            .err()
+            .map(fields);
+        let expected = [
+            "kind",
+            "name",
+            "email",
+            "address.country",
+            "phone",
+            "birth_date",
+            "national_id",
+            "consent.email.at",
+            "tags",
+            "attributes",
+            "external_id",
+            "qualification",
+        ];
+        assert_eq!(
+            err,
+            Some(expected.iter().map(|s| (*s).to_owned()).collect())
+        );
+    }
+
+    #[test]
+    fn nested_objects_merge_and_null_clears() {
+        let first = apply(
+            input(
+                json!({"name": "A", "address": {"city": "Berlin", "country": "de"},
+                         "attributes": {"a": 1, "b": {"c": 2}}, "phone": "030 12345678"}),
+            ),
+            &CustomerDraft::blank(),
+            true,
+            now(),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(first.draft.phone.as_deref(), Some("+493012345678"));
+        let second = apply(
+            input(json!({"address": {"postal_code": "10117"}, "attributes": {"a": null, "b": {"d": 3}}})),
+            &first.draft,
+            false,
+            now(),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let address = second.draft.address.clone().unwrap_or_default();
+        assert_eq!(address.city.as_deref(), Some("Berlin"));
+        assert_eq!(address.postal_code.as_deref(), Some("10117"));
+        assert_eq!(address.country.as_deref(), Some("DE"));
+        assert_eq!(second.draft.attributes, json!({"b": {"c": 2, "d": 3}}));
+        let third = apply(
+            input(json!({"address": null, "phone": null})),
+            &second.draft,
+            false,
+            now(),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(third.draft.address, None);
+        assert_eq!(third.draft.phone, None);
+    }
+
+    #[test]
+    fn consent_time_is_kept_with_each_change() {
+        let base = CustomerDraft::blank();
+        let given = apply(
+            input(json!({"name": "A", "consent": {"email": {"granted": true}}})),
+            &base,
+            true,
+            now(),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(given.draft.consent_email);
+        assert_eq!(given.draft.consent_email_at, Some(now()));
+        // Sending the same state again does not move the time.
+        let later = now() + chrono::Duration::hours(1);
+        let same = apply(
+            input(json!({"consent": {"email": {"granted": true}}})),
+            &given.draft,
+            false,
+            later,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(same.draft.consent_email_at, Some(now()));
+        let withdrawn = apply(
+            input(json!({"consent": {"email": {"granted": false}}})),
+            &given.draft,
+            false,
+            later,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(withdrawn.draft.consent_email_at, Some(later));
+    }
+
+    #[test]
+    fn a_lifecycle_reason_needs_a_stage_change() {
+        let mut base = CustomerDraft::blank();
+        base.name = "A".to_owned();
+        let err = apply(
+            input(json!({"lifecycle_reason": "why"})),
+            &base,
+            false,
+            now(),
+        )
+        .err();
+        assert_eq!(err.map(fields), Some(vec!["lifecycle_reason".to_owned()]));
+        let ok = apply(
+            input(json!({"lifecycle_stage": "stable", "lifecycle_reason": "why"})),
+            &base,
+            false,
+            now(),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(ok.lifecycle_reason.as_deref(), Some("why"));
+        let created = apply(
+            input(json!({"name": "B", "lifecycle_reason": "walk-in"})),
+            &CustomerDraft::blank(),
+            true,
+            now(),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(created.lifecycle_reason.as_deref(), Some("walk-in"));
+    }
+
+    #[test]
+    fn masks_and_ages() {
+        assert_eq!(mask("T22000129"), "****0129");
+        assert_eq!(mask("123"), "****");
+        let birth = NaiveDate::from_ymd_opt(1990, 12, 10).unwrap_or_default();
+        let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap_or_default();
+        assert_eq!(age(birth, day(12, 9)), Some(35));
+        assert_eq!(age(birth, day(12, 10)), Some(36));
+    }
+
+    #[test]
+    fn tags_are_cleaned() {
+        assert_eq!(
+            clean_tags(vec![" VIP ".into(), "vip".into(), "Gold".into()]),
+            Ok(vec!["vip".to_owned(), "gold".to_owned()])
+        );
+        assert!(clean_tags(vec![String::new()]).is_err());
+        assert!(clean_tags(vec!["x".into(); 51]).is_err());
+    }
+}

@@ -1,0 +1,578 @@
+//! Customer queries. Every function takes a connection, so handlers compose them in one
+//! transaction.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::dsl::{now, sql};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Float4, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::json::{
+    Address, CustomerKind, CustomerSort, DeletedFilter, Gender, IncomeBand, LifecycleStage,
+    ProspectGrade, Qualification, RegionType, RelationshipLevel,
+};
+use crate::auth::Actor;
+use crate::db::schema::{customer_lifecycle_events, customers};
+use crate::domain::Channel;
+
+/// The text `q` searches: the very expression the trigram index is built on.
+const SEARCH: &str = "lower(coalesce(customers.name, '') || ' ' || \
+    coalesce(customers.organization_name, '') || ' ' || coalesce(customers.email, '') || ' ' || \
+    coalesce(customers.phone, ''))";
+
+/// A customer row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = customers)]
+pub struct CustomerRecord {
+    pub id: Uuid,
+    #[diesel(embed)]
+    pub draft: CustomerDraft,
+    pub prospect_grade: Option<ProspectGrade>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub erased_at: Option<DateTime<Utc>>,
+}
+
+/// Everything about a customer that a write sets (the rest is derived or bookkeeping).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = customers, treat_none_as_null = true)]
+pub struct CustomerDraft {
+    pub kind: CustomerKind,
+    pub name: String,
+    pub organization_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<Address>,
+    pub region_type: Option<RegionType>,
+    pub birth_date: Option<NaiveDate>,
+    pub gender: Option<Gender>,
+    pub occupation: Option<String>,
+    pub income_band: Option<IncomeBand>,
+    pub national_id: Option<String>,
+    pub preferred_channel: Option<Channel>,
+    pub consent_email: bool,
+    pub consent_email_at: Option<DateTime<Utc>>,
+    pub consent_sms: bool,
+    pub consent_sms_at: Option<DateTime<Utc>>,
+    #[diesel(deserialize_as = NullableTexts, serialize_as = NullableTexts)]
+    pub tags: Vec<String>,
+    pub attributes: Value,
+    pub source: Option<String>,
+    pub external_id: Option<String>,
+    pub account_manager_id: Option<Uuid>,
+    pub lifecycle_stage: LifecycleStage,
+    pub relationship_level: RelationshipLevel,
+    pub qualification: Option<Qualification>,
+}
+
+/// `text[]` as diesel sees it (elements may be NULL); tags never are.
+#[derive(Debug, Clone)]
+pub struct NullableTexts(Vec<Option<String>>);
+
+impl From<NullableTexts> for Vec<String> {
+    fn from(texts: NullableTexts) -> Self {
+        texts.0.into_iter().flatten().collect()
+    }
+}
+
+impl From<Vec<String>> for NullableTexts {
+    fn from(texts: Vec<String>) -> Self {
+        NullableTexts(texts.into_iter().map(Some).collect())
+    }
+}
+
+impl Queryable<diesel::sql_types::Array<diesel::sql_types::Nullable<Text>>, Pg> for NullableTexts {
+    type Row = Vec<Option<String>>;
+
+    fn build(row: Self::Row) -> diesel::deserialize::Result<Self> {
+        Ok(NullableTexts(row))
+    }
+}
+
+impl diesel::expression::AsExpression<diesel::sql_types::Array<diesel::sql_types::Nullable<Text>>>
+    for NullableTexts
+{
+    type Expression = <Vec<Option<String>> as diesel::expression::AsExpression<
+        diesel::sql_types::Array<diesel::sql_types::Nullable<Text>>,
+    >>::Expression;
+
+    fn as_expression(self) -> Self::Expression {
+        diesel::expression::AsExpression::<
+            diesel::sql_types::Array<diesel::sql_types::Nullable<Text>>,
+        >::as_expression(self.0)
+    }
+}
+
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    draft: &CustomerDraft,
+) -> QueryResult<CustomerRecord> {
+    diesel::insert_into(customers::table)
+        .values((customers::id.eq(id), draft.clone()))
+        .returning(CustomerRecord::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<CustomerRecord>> {
+    customers::table
+        .find(id)
+        .select(CustomerRecord::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Reads a customer and locks the row until the transaction ends.
+pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<CustomerRecord>> {
+    customers::table
+        .find(id)
+        .select(CustomerRecord::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn get_by_external_id(
+    conn: &mut AsyncPgConnection,
+    external_id: &str,
+    for_update: bool,
+) -> QueryResult<Option<CustomerRecord>> {
+    let query = customers::table
+        .filter(customers::external_id.eq(external_id))
+        .select(CustomerRecord::as_select());
+    if for_update {
+        query.for_update().first(conn).await.optional()
+    } else {
+        query.first(conn).await.optional()
+    }
+}
+
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    draft: &CustomerDraft,
+) -> QueryResult<CustomerRecord> {
+    diesel::update(customers::table.find(id))
+        .set((
+            draft.clone(),
+            customers::version.eq(customers::version + 1),
+            customers::updated_at.eq(now),
+        ))
+        .returning(CustomerRecord::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Soft-deletes (`Some(now)`) or restores (`None`) a customer.
+pub async fn set_deleted(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    deleted_at: Option<DateTime<Utc>>,
+) -> QueryResult<CustomerRecord> {
+    diesel::update(customers::table.find(id))
+        .set((
+            customers::deleted_at.eq(deleted_at),
+            customers::version.eq(customers::version + 1),
+            customers::updated_at.eq(now),
+        ))
+        .returning(CustomerRecord::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Replaces the personal data with an anonymous shell, keeping what aggregates need
+/// (id, kind, stage, level, manager, source, times).
+pub async fn erase(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<CustomerRecord> {
+    let shell = {
+        let mut draft = get(conn, id)
+            .await?
+            .ok_or(diesel::result::Error::NotFound)?
+            .draft;
+        draft.name = "Erased customer".to_owned();
+        draft.organization_name = None;
+        draft.email = None;
+        draft.phone = None;
+        draft.address = None;
+        draft.birth_date = None;
+        draft.gender = None;
+        draft.occupation = None;
+        draft.income_band = None;
+        draft.national_id = None;
+        draft.preferred_channel = None;
+        draft.consent_email = false;
+        draft.consent_sms = false;
+        draft.tags = Vec::new();
+        draft.attributes = Value::Object(serde_json::Map::new());
+        draft.external_id = None;
+        draft.qualification = None;
+        draft
+    };
+    diesel::update(customers::table.find(id))
+        .set((
+            shell,
+            customers::erased_at.eq(now),
+            customers::deleted_at.eq(
+                diesel::dsl::sql::<diesel::sql_types::Nullable<Timestamptz>>(
+                    "coalesce(customers.deleted_at, now())",
+                ),
+            ),
+            customers::version.eq(customers::version + 1),
+            customers::updated_at.eq(now),
+        ))
+        .returning(CustomerRecord::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Whether `id` is an active staff user (an account manager must be).
+pub async fn is_active_user(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    Ok(crate::users::store::access(conn, id)
+        .await?
+        .is_some_and(|(active, _)| active))
+}
+
+// ---- lifecycle history ----------------------------------------------------------------
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = customer_lifecycle_events)]
+pub struct LifecycleRecord {
+    pub id: Uuid,
+    pub from_stage: Option<String>,
+    pub to_stage: String,
+    pub changed_at: DateTime<Utc>,
+    pub actor_type: String,
+    pub actor_id: String,
+    pub reason: Option<String>,
+}
+
+pub async fn record_stage_change(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+    from: Option<LifecycleStage>,
+    to: LifecycleStage,
+    actor: &Actor,
+    reason: Option<&str>,
+) -> QueryResult<()> {
+    diesel::insert_into(customer_lifecycle_events::table)
+        .values((
+            customer_lifecycle_events::id.eq(Uuid::now_v7()),
+            customer_lifecycle_events::customer_id.eq(customer_id),
+            customer_lifecycle_events::from_stage.eq(from.map(LifecycleStage::as_str)),
+            customer_lifecycle_events::to_stage.eq(to.as_str()),
+            customer_lifecycle_events::actor_type.eq(actor.kind()),
+            customer_lifecycle_events::actor_id.eq(actor.id()),
+            customer_lifecycle_events::reason.eq(reason),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn lifecycle(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+) -> QueryResult<Vec<LifecycleRecord>> {
+    customer_lifecycle_events::table
+        .filter(customer_lifecycle_events::customer_id.eq(customer_id))
+        .order((
+            customer_lifecycle_events::changed_at.asc(),
+            customer_lifecycle_events::id.asc(),
+        ))
+        .select(LifecycleRecord::as_select())
+        .load(conn)
+        .await
+}
+
+/// Forgets the free-text reasons of an erased customer's stage changes.
+pub async fn erase_lifecycle_reasons(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+) -> QueryResult<()> {
+    diesel::update(
+        customer_lifecycle_events::table
+            .filter(customer_lifecycle_events::customer_id.eq(customer_id)),
+    )
+    .set(customer_lifecycle_events::reason.eq(None::<String>))
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+// ---- the list ---------------------------------------------------------------------------
+
+/// The position of the last row served, in the list's order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CursorKey {
+    Time(DateTime<Utc>, Uuid),
+    Score(f32, Uuid),
+    Text(String, Uuid),
+}
+
+/// A validated list request.
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    pub kind: Option<CustomerKind>,
+    pub lifecycle_stages: Vec<LifecycleStage>,
+    pub relationship_level: Option<RelationshipLevel>,
+    pub tags: Vec<String>,
+    /// `Some(None)`: customers without an account manager.
+    pub account_manager_id: Option<Option<Uuid>>,
+    pub region_type: Option<RegionType>,
+    pub source: Option<String>,
+    pub prospect_grade: Option<ProspectGrade>,
+    pub consent_email: Option<bool>,
+    pub consent_sms: Option<bool>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub updated_after: Option<DateTime<Utc>>,
+    pub updated_before: Option<DateTime<Utc>>,
+    pub has_email: Option<bool>,
+    pub has_phone: Option<bool>,
+    /// Each entry: the attribute equals one of the values.
+    pub attributes: Vec<Vec<Value>>,
+    pub q: Option<String>,
+    pub deleted: Option<DeletedFilter>,
+}
+
+/// One listed row with the values its cursor is made of.
+pub struct Listed {
+    pub record: CustomerRecord,
+    pub score: f32,
+    pub name_key: String,
+}
+
+impl Listed {
+    pub fn cursor(&self, sort: CustomerSort) -> CursorKey {
+        let id = self.record.id;
+        match sort {
+            CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => {
+                CursorKey::Time(self.record.created_at, id)
+            }
+            CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc => {
+                CursorKey::Time(self.record.updated_at, id)
+            }
+            CustomerSort::Name | CustomerSort::NameDesc => {
+                CursorKey::Text(self.name_key.clone(), id)
+            }
+            CustomerSort::Relevance => CursorKey::Score(self.score, id),
+        }
+    }
+}
+
+type Boxed<'a> = customers::BoxedQuery<'a, Pg>;
+
+type BoxedCondition = Box<dyn BoxableExpression<customers::table, Pg, SqlType = Bool>>;
+type BoxedScore = Box<dyn BoxableExpression<customers::table, Pg, SqlType = Float4>>;
+
+/// How well `q` matches a customer (pg_trgm word similarity, 0 to 1).
+fn similarity(q: &str) -> BoxedScore {
+    Box::new(
+        sql::<Float4>("word_similarity(")
+            .bind::<Text, _>(q.to_owned())
+            .sql(&format!(", {SEARCH})")),
+    )
+}
+
+fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
+    let mut query = customers::table.into_boxed();
+    query = match filter.deleted.unwrap_or(DeletedFilter::Exclude) {
+        DeletedFilter::Exclude => query.filter(customers::deleted_at.is_null()),
+        DeletedFilter::Only => query.filter(customers::deleted_at.is_not_null()),
+        DeletedFilter::Include => query,
+    };
+    if let Some(kind) = filter.kind {
+        query = query.filter(customers::kind.eq(kind));
+    }
+    if !filter.lifecycle_stages.is_empty() {
+        query = query.filter(customers::lifecycle_stage.eq_any(filter.lifecycle_stages.clone()));
+    }
+    if let Some(level) = filter.relationship_level {
+        query = query.filter(customers::relationship_level.eq(level));
+    }
+    if !filter.tags.is_empty() {
+        let tags: Vec<Option<String>> = filter.tags.iter().cloned().map(Some).collect();
+        query = query.filter(customers::tags.contains(tags));
+    }
+    match filter.account_manager_id {
+        Some(Some(id)) => query = query.filter(customers::account_manager_id.eq(id)),
+        Some(None) => query = query.filter(customers::account_manager_id.is_null()),
+        None => {}
+    }
+    if let Some(region) = filter.region_type {
+        query = query.filter(customers::region_type.eq(region));
+    }
+    if let Some(source) = &filter.source {
+        query = query.filter(customers::source.eq(source));
+    }
+    if let Some(grade) = filter.prospect_grade {
+        query = query.filter(customers::prospect_grade.eq(grade));
+    }
+    if let Some(consent) = filter.consent_email {
+        query = query.filter(customers::consent_email.eq(consent));
+    }
+    if let Some(consent) = filter.consent_sms {
+        query = query.filter(customers::consent_sms.eq(consent));
+    }
+    if let Some(t) = filter.created_after {
+        query = query.filter(customers::created_at.ge(t));
+    }
+    if let Some(t) = filter.created_before {
+        query = query.filter(customers::created_at.lt(t));
+    }
+    if let Some(t) = filter.updated_after {
+        query = query.filter(customers::updated_at.ge(t));
+    }
+    if let Some(t) = filter.updated_before {
+        query = query.filter(customers::updated_at.lt(t));
+    }
+    match filter.has_email {
+        Some(true) => query = query.filter(customers::email.is_not_null()),
+        Some(false) => query = query.filter(customers::email.is_null()),
+        None => {}
+    }
+    match filter.has_phone {
+        Some(true) => query = query.filter(customers::phone.is_not_null()),
+        Some(false) => query = query.filter(customers::phone.is_null()),
+        None => {}
+    }
+    for alternatives in &filter.attributes {
+        let mut any: Option<BoxedCondition> = None;
+        for value in alternatives {
+            let one = Box::new(customers::attributes.contains(value.clone()));
+            any = Some(match any {
+                None => one,
+                Some(prev) => Box::new(prev.or(one)),
+            });
+        }
+        if let Some(any) = any {
+            query = query.filter(any);
+        }
+    }
+    if let Some(q) = &filter.q {
+        let pattern = crate::db::contains_pattern(&q.to_lowercase());
+        query = query.filter(
+            sql::<Bool>(&format!("({SEARCH} %> "))
+                .bind::<Text, _>(q.clone())
+                .sql(&format!(" OR {SEARCH} LIKE "))
+                .bind::<Text, _>(pattern)
+                .sql(")"),
+        );
+    }
+    query
+}
+
+/// A page of customers in the requested order, after `after`.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    filter: &ListFilter,
+    sort: CustomerSort,
+    after: Option<CursorKey>,
+    fetch: i64,
+) -> QueryResult<Vec<Listed>> {
+    let mut query = filtered(filter);
+    let descending = matches!(
+        sort,
+        CustomerSort::CreatedAtDesc
+            | CustomerSort::UpdatedAtDesc
+            | CustomerSort::NameDesc
+            | CustomerSort::Relevance
+    );
+    let cmp = if descending { "<" } else { ">" };
+    let q = filter.q.clone().unwrap_or_default();
+    if let Some(after) = after {
+        let keyset: Option<BoxedCondition> = match (sort, after) {
+            (CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc, CursorKey::Time(t, id)) => {
+                Some(Box::new(
+                    sql::<Bool>(&format!("(customers.created_at, customers.id) {cmp} ("))
+                        .bind::<Timestamptz, _>(t)
+                        .sql(", ")
+                        .bind::<SqlUuid, _>(id)
+                        .sql(")"),
+                ))
+            }
+            (CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc, CursorKey::Time(t, id)) => {
+                Some(Box::new(
+                    sql::<Bool>(&format!("(customers.updated_at, customers.id) {cmp} ("))
+                        .bind::<Timestamptz, _>(t)
+                        .sql(", ")
+                        .bind::<SqlUuid, _>(id)
+                        .sql(")"),
+                ))
+            }
+            (CustomerSort::Name | CustomerSort::NameDesc, CursorKey::Text(name, id)) => {
+                Some(Box::new(
+                    sql::<Bool>(&format!("(lower(customers.name), customers.id) {cmp} ("))
+                        .bind::<Text, _>(name)
+                        .sql(", ")
+                        .bind::<SqlUuid, _>(id)
+                        .sql(")"),
+                ))
+            }
+            (CustomerSort::Relevance, CursorKey::Score(score, id)) => Some(Box::new(
+                sql::<Bool>("(word_similarity(")
+                    .bind::<Text, _>(q.clone())
+                    .sql(&format!(", {SEARCH}), customers.id) < ("))
+                    .bind::<Float4, _>(score)
+                    .sql(", ")
+                    .bind::<SqlUuid, _>(id)
+                    .sql(")"),
+            )),
+            _ => None,
+        };
+        match keyset {
+            Some(keyset) => query = query.filter(keyset),
+            None => return Err(diesel::result::Error::NotFound),
+        }
+    }
+    query = match sort {
+        CustomerSort::CreatedAt => query.order((customers::created_at.asc(), customers::id.asc())),
+        CustomerSort::CreatedAtDesc => {
+            query.order((customers::created_at.desc(), customers::id.desc()))
+        }
+        CustomerSort::UpdatedAt => query.order((customers::updated_at.asc(), customers::id.asc())),
+        CustomerSort::UpdatedAtDesc => {
+            query.order((customers::updated_at.desc(), customers::id.desc()))
+        }
+        CustomerSort::Name => query
+            .order(sql::<Text>("lower(customers.name)").asc())
+            .then_order_by(customers::id.asc()),
+        CustomerSort::NameDesc => query
+            .order(sql::<Text>("lower(customers.name)").desc())
+            .then_order_by(customers::id.desc()),
+        CustomerSort::Relevance => query
+            .order(similarity(&q).desc())
+            .then_order_by(customers::id.desc()),
+    };
+    let score = if filter.q.is_some() {
+        similarity(&q)
+    } else {
+        similarity("")
+    };
+    let rows: Vec<(CustomerRecord, f32, String)> = query
+        .select((
+            CustomerRecord::as_select(),
+            score,
+            sql::<Text>("lower(customers.name)"),
+        ))
+        .limit(fetch)
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(record, score, name_key)| Listed {
+            record,
+            score,
+            name_key,
+        })
+        .collect())
+}

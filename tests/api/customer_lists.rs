@@ -1,0 +1,369 @@
+//! The customer list: every filter, every sort, cursors, search.
+
+use std::collections::BTreeSet;
+
+use rapport::auth::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::customers::create;
+use crate::helpers::{TestApp, expect_json, expect_problem, fields};
+
+/// Names of every customer the query lists, following cursors to the end.
+async fn names(app: &TestApp, query: &str) -> Vec<String> {
+    let token = app.token(Role::Manager);
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let sep = if query.is_empty() { "" } else { "&" };
+        let path = match &cursor {
+            Some(c) => format!("/v1/customers?{query}{sep}limit=2&cursor={c}"),
+            None => format!("/v1/customers?{query}{sep}limit=2"),
+        };
+        let page = app.get_ok(&path, &token).await;
+        let data = page["data"].as_array().unwrap();
+        assert!(data.len() <= 2);
+        out.extend(data.iter().map(|c| c["name"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return out,
+        }
+    }
+}
+
+async fn set(app: &TestApp, query: &str) -> BTreeSet<String> {
+    names(app, query).await.into_iter().collect()
+}
+
+fn of(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
+}
+
+async fn dataset(app: &TestApp) -> uuid::Uuid {
+    let (manager, _) = app.user(Role::Manager).await;
+    let rows = vec![
+        json!({"name": "Alice Archer", "kind": "individual", "email": "alice@example.com", "phone": "+4930111111",
+               "lifecycle_stage": "stable", "relationship_level": "proactive", "tags": ["vip", "newsletter"],
+               "account_manager_id": manager, "region_type": "urban", "source": "webshop",
+               "qualification": {"money": true, "authority": true, "need": true},
+               "consent": {"email": {"granted": true}, "sms": {"granted": true}},
+               "attributes": {"plan": "gold", "seats": 5, "beta": true}}),
+        json!({"name": "bob Builder", "kind": "individual", "email": "bob@example.com",
+               "lifecycle_stage": "commitment", "relationship_level": "partnership", "tags": ["vip"],
+               "account_manager_id": manager, "region_type": "rural", "source": "referral",
+               "qualification": {"money": false, "authority": false, "need": true},
+               "consent": {"email": {"granted": true}}, "attributes": {"plan": "silver", "seats": "5"}}),
+        json!({"name": "Carol Corp", "kind": "organization", "organization_name": "Carol Holdings GmbH",
+               "phone": "+4989123456", "lifecycle_stage": "prospect", "tags": ["newsletter"],
+               "region_type": "urban", "source": "webshop",
+               "qualification": {"money": true, "authority": false, "need": true}}),
+        json!({"name": "Dave Dunn", "lifecycle_stage": "dissolution", "relationship_level": "reactive",
+               "source": "fair", "attributes": {"plan": "gold"}}),
+        json!({"name": "Eve Early", "email": "eve@example.org", "lifecycle_stage": "churned"}),
+    ];
+    for row in rows {
+        create(app, row).await;
+    }
+    manager
+}
+
+#[actix_web::test]
+async fn every_filter_selects_exactly_its_customers() {
+    let app = TestApp::spawn().await;
+    let manager = dataset(&app).await;
+    let all = of(&[
+        "Alice Archer",
+        "bob Builder",
+        "Carol Corp",
+        "Dave Dunn",
+        "Eve Early",
+    ]);
+    assert_eq!(set(&app, "").await, all);
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        ("kind=organization".into(), vec!["Carol Corp"]),
+        (
+            "kind=individual".into(),
+            vec!["Alice Archer", "bob Builder", "Dave Dunn", "Eve Early"],
+        ),
+        ("lifecycle_stage=stable".into(), vec!["Alice Archer"]),
+        (
+            "lifecycle_stage=stable,commitment,churned".into(),
+            vec!["Alice Archer", "bob Builder", "Eve Early"],
+        ),
+        (
+            "relationship_level=basic".into(),
+            vec!["Carol Corp", "Eve Early"],
+        ),
+        ("relationship_level=partnership".into(), vec!["bob Builder"]),
+        ("tags=vip".into(), vec!["Alice Archer", "bob Builder"]),
+        ("tags=vip,newsletter".into(), vec!["Alice Archer"]),
+        ("tags=VIP".into(), vec!["Alice Archer", "bob Builder"]),
+        (
+            format!("account_manager_id={manager}"),
+            vec!["Alice Archer", "bob Builder"],
+        ),
+        (
+            "account_manager_id=none".into(),
+            vec!["Carol Corp", "Dave Dunn", "Eve Early"],
+        ),
+        (
+            "region_type=urban".into(),
+            vec!["Alice Archer", "Carol Corp"],
+        ),
+        ("region_type=rural".into(), vec!["bob Builder"]),
+        ("source=webshop".into(), vec!["Alice Archer", "Carol Corp"]),
+        ("prospect_grade=ideal".into(), vec!["Alice Archer"]),
+        ("prospect_grade=reachable".into(), vec!["Carol Corp"]),
+        ("prospect_grade=not_a_prospect".into(), vec!["bob Builder"]),
+        (
+            "consent_email=true".into(),
+            vec!["Alice Archer", "bob Builder"],
+        ),
+        ("consent_sms=true".into(), vec!["Alice Archer"]),
+        (
+            "consent_sms=false".into(),
+            vec!["bob Builder", "Carol Corp", "Dave Dunn", "Eve Early"],
+        ),
+        (
+            "has_email=true".into(),
+            vec!["Alice Archer", "bob Builder", "Eve Early"],
+        ),
+        ("has_email=false".into(), vec!["Carol Corp", "Dave Dunn"]),
+        ("has_phone=true".into(), vec!["Alice Archer", "Carol Corp"]),
+        (
+            "has_phone=false".into(),
+            vec!["bob Builder", "Dave Dunn", "Eve Early"],
+        ),
+        (
+            "attributes.plan=gold".into(),
+            vec!["Alice Archer", "Dave Dunn"],
+        ),
+        (
+            "attributes.plan=gold&attributes.seats=5".into(),
+            vec!["Alice Archer"],
+        ),
+        (
+            "attributes.seats=5".into(),
+            vec!["Alice Archer", "bob Builder"],
+        ),
+        ("attributes.beta=true".into(), vec!["Alice Archer"]),
+        ("attributes.plan=platinum".into(), vec![]),
+        (
+            "kind=individual&tags=vip&source=referral".into(),
+            vec!["bob Builder"],
+        ),
+        (
+            "created_after=2000-01-01T00:00:00Z".into(),
+            all.iter().map(String::as_str).collect(),
+        ),
+        ("created_before=2000-01-01T00:00:00Z".into(), vec![]),
+        ("updated_after=2999-01-01T00:00:00Z".into(), vec![]),
+        (
+            "updated_before=2999-01-01T00:00:00Z".into(),
+            all.iter().map(String::as_str).collect(),
+        ),
+    ];
+    for (query, expected) in cases {
+        assert_eq!(set(&app, &query).await, of(&expected), "{query}");
+    }
+}
+
+#[actix_web::test]
+async fn sorts_and_time_ranges() {
+    let app = TestApp::spawn().await;
+    dataset(&app).await;
+    let created = [
+        "Alice Archer",
+        "bob Builder",
+        "Carol Corp",
+        "Dave Dunn",
+        "Eve Early",
+    ];
+    assert_eq!(names(&app, "sort=created_at").await, created);
+    let mut newest = created.to_vec();
+    newest.reverse();
+    assert_eq!(names(&app, "").await, newest, "newest first by default");
+    assert_eq!(names(&app, "sort=-created_at").await, newest);
+    // Case-insensitive by name.
+    assert_eq!(names(&app, "sort=name").await, created);
+    assert_eq!(names(&app, "sort=-name").await, newest);
+
+    // Touch Carol: she becomes the most recently updated.
+    let carol = app
+        .get_ok("/v1/customers?kind=organization", &app.token(Role::Agent))
+        .await;
+    let id = carol["data"][0]["id"].as_str().unwrap().to_owned();
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/v1/customers/{id}"),
+            &app.token(Role::Agent),
+            &json!({"source": "fair"}),
+        )
+        .await;
+    let touched = expect_json(res, StatusCode::OK).await;
+    assert_eq!(names(&app, "sort=-updated_at").await[0], "Carol Corp");
+    assert_eq!(
+        names(&app, "sort=updated_at").await.last().unwrap(),
+        "Carol Corp"
+    );
+    let since = touched["updated_at"].as_str().unwrap().replace('+', "%2B");
+    assert_eq!(
+        set(&app, &format!("updated_after={since}")).await,
+        of(&["Carol Corp"])
+    );
+}
+
+#[actix_web::test]
+async fn cursors_stay_stable_while_rows_are_inserted() {
+    let app = TestApp::spawn().await;
+    for i in 0..7 {
+        create(&app, json!({"name": format!("Before {i}")})).await;
+    }
+    let token = app.token(Role::Agent);
+    for sort in ["created_at", "-created_at", "name", "-name", "updated_at"] {
+        let mut seen: Vec<String> = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut inserted = 0;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/v1/customers?sort={sort}&limit=3&cursor={c}"),
+                None => format!("/v1/customers?sort={sort}&limit=3"),
+            };
+            let page = app.get_ok(&path, &token).await;
+            seen.extend(
+                page["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["name"].as_str().unwrap().to_owned()),
+            );
+            // Someone inserts while we page.
+            create(&app, json!({"name": format!("During {sort} {inserted}")})).await;
+            inserted += 1;
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        let unique: BTreeSet<&String> = seen.iter().collect();
+        assert_eq!(
+            unique.len(),
+            seen.len(),
+            "{sort}: a row was served twice: {seen:?}"
+        );
+        for i in 0..7 {
+            assert!(
+                seen.contains(&format!("Before {i}")),
+                "{sort}: Before {i} was skipped"
+            );
+        }
+    }
+    // A cursor belongs to its sort.
+    let page = app.get_ok("/v1/customers?sort=name&limit=1", &token).await;
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let res = app
+        .get(&format!("/v1/customers?sort=created_at&cursor={cursor}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let p = expect_problem(res, StatusCode::BAD_REQUEST, "invalid_query").await;
+    assert_eq!(fields(&p), ["cursor"]);
+}
+
+#[actix_web::test]
+async fn q_finds_customers_despite_typos() {
+    let app = TestApp::spawn().await;
+    dataset(&app).await;
+    create(
+        &app,
+        json!({"name": "Ada Lovelace", "email": "countess@example.com"}),
+    )
+    .await;
+    create(&app, json!({"name": "Adam Lovell"})).await;
+    let token = app.token(Role::Viewer);
+    let first = |q: &'static str| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            let page = app.get_ok(&format!("/v1/customers?q={q}"), &token).await;
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        first("lovelace").await.first().map(String::as_str),
+        Some("Ada Lovelace")
+    );
+    assert_eq!(
+        first("Ada%20Lovlace").await.first().map(String::as_str),
+        Some("Ada Lovelace")
+    );
+    assert_eq!(first("countess").await, ["Ada Lovelace"]);
+    assert_eq!(first("holdings").await, ["Carol Corp"], "organization name");
+    assert_eq!(first("%2B4989").await, ["Carol Corp"], "phone fragment");
+    assert_eq!(first("early").await, ["Eve Early"]);
+    assert!(first("zzzzqqq").await.is_empty());
+    // Relevance pages have cursors too.
+    let page = app.get_ok("/v1/customers?q=love&limit=1", &token).await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 1);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let next = app
+        .get_ok(
+            &format!("/v1/customers?q=love&limit=1&cursor={cursor}"),
+            &token,
+        )
+        .await;
+    assert_ne!(next["data"][0]["id"], page["data"][0]["id"]);
+    // Explicit sorts still apply with q.
+    let page = app.get_ok("/v1/customers?q=lov&sort=name", &token).await;
+    let names: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Ada Lovelace", "Adam Lovell"]);
+}
+
+#[actix_web::test]
+async fn bad_list_parameters_are_400_naming_them() {
+    let app = TestApp::spawn().await;
+    let token = app.token(Role::Viewer);
+    for (query, field) in [
+        ("colour=red", "colour"),
+        ("kind=robot", "kind"),
+        ("lifecycle_stage=stable,friend", "lifecycle_stage"),
+        ("relationship_level=x", "relationship_level"),
+        ("tags=a,,b", "tags"),
+        ("account_manager_id=bob", "account_manager_id"),
+        ("prospect_grade=great", "prospect_grade"),
+        ("consent_email=maybe", "consent_email"),
+        ("created_after=yesterday", "created_after"),
+        ("has_phone=1", "has_phone"),
+        ("q=ab", "q"),
+        ("sort=age", "sort"),
+        ("sort=relevance", "sort"),
+        ("deleted=all", "deleted"),
+        ("attributes.bad%20key=1", "attributes.bad key"),
+        ("limit=500", "limit"),
+        ("cursor=nonsense", "cursor"),
+    ] {
+        let res = app
+            .get(&format!("/v1/customers?{query}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let p = expect_problem(res, StatusCode::BAD_REQUEST, "invalid_query").await;
+        assert_eq!(fields(&p), [field], "{query}");
+    }
+    let res = app.get("/v1/customers").send().await.unwrap();
+    expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let _: Value = app.get_ok("/v1/customers", &token).await;
+}
