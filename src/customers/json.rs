@@ -532,13 +532,13 @@ pub struct CustomerExport {
 }
 
 crate::text_enum! {
-    /// Which customers a list includes, by deletion.
+    /// Which records a list includes, by deletion.
     pub enum DeletedFilter {
-        /// Live customers only (the default).
+        /// Live records only (the default).
         Exclude = "exclude",
-        /// Live and deleted customers (needs `customers:delete`).
+        /// Live and deleted records (needs the area's `delete` permission).
         Include = "include",
-        /// Deleted customers only (needs `customers:delete`).
+        /// Deleted records only (needs the area's `delete` permission).
         Only = "only",
     }
 }
@@ -603,7 +603,12 @@ pub struct CustomersQuery {
     pub has_email: Option<bool>,
     /// Only customers with (`true`) or without (`false`) a phone.
     pub has_phone: Option<bool>,
-    /// Free text over name, organization, email and phone; tolerates typos (at least 3 characters).
+    /// Search name, organization, email and phone. Words (up to five, of two or more
+    /// letters) must each be found closely, tolerating a typo or two, and a word's beginning
+    /// matches it, so search works while typing; the best matches come first (a single short
+    /// or very common word matches many customers and takes longer to rank: add a word to
+    /// narrow it). Digits only (four or more)
+    /// search phone numbers; text with `@` searches emails.
     #[param(example = "ada lovlace")]
     pub q: Option<String>,
     /// `created_at`, `updated_at`, `name`, each with `-` for descending (default

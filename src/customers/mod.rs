@@ -90,14 +90,7 @@ async fn check_manager(
     if before.is_some_and(|b| b.account_manager_id == Some(manager)) {
         return Ok(());
     }
-    if store::is_active_user(conn, manager).await? {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_field(
-            "account_manager_id",
-            "must be the id of an active staff user",
-        ))
-    }
+    crate::users::check_active(conn, "account_manager_id", manager).await
 }
 
 /// Inserts an applied creation, with its first lifecycle entry and audit, in `conn`'s
@@ -169,6 +162,19 @@ async fn change(
     )
     .await?;
     Ok(after)
+}
+
+/// Locks a customer (live or deleted) for the transaction and checks `If-Match` against it.
+async fn lock_current(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    if_match: &IfMatch,
+) -> Result<CustomerRecord, ApiError> {
+    let record = store::lock(conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
+    if_match.check(record.version)?;
+    Ok(record)
 }
 
 fn gone(record: &CustomerRecord) -> Option<ApiError> {
@@ -283,10 +289,7 @@ pub async fn delete(
     if_match: &IfMatch,
 ) -> Result<(), ApiError> {
     conn.transaction(async |conn| {
-        let before = store::lock(conn, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("customer"))?;
-        if_match.check(before.version)?;
+        let before = lock_current(conn, id, if_match).await?;
         if before.deleted_at.is_some() {
             return Ok(());
         }
@@ -314,10 +317,7 @@ pub async fn restore(
     if_match: &IfMatch,
 ) -> Result<CustomerRecord, ApiError> {
     conn.transaction(async |conn| {
-        let before = store::lock(conn, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("customer"))?;
-        if_match.check(before.version)?;
+        let before = lock_current(conn, id, if_match).await?;
         if before.erased_at.is_some() {
             return Err(ApiError::conflict("an erased customer cannot be restored"));
         }
@@ -351,10 +351,7 @@ pub async fn erase(
     if_match: &IfMatch,
 ) -> Result<CustomerRecord, ApiError> {
     conn.transaction(async |conn| {
-        let before = store::lock(conn, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("customer"))?;
-        if_match.check(before.version)?;
+        let before = lock_current(conn, id, if_match).await?;
         if before.erased_at.is_some() {
             return Ok(before);
         }

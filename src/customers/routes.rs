@@ -186,10 +186,10 @@ fn list_filter(
     };
     let q = match query.q.as_deref().map(str::trim) {
         None => None,
-        Some(q) if q.chars().count() < 3 || q.chars().count() > 200 => {
-            return Err(invalid("q", "must be 3 to 200 characters"));
+        Some(q) if q.chars().count() > 200 => {
+            return Err(invalid("q", "must be at most 200 characters"));
         }
-        Some(q) => Some(q.to_owned()),
+        Some(q) => Some(store::Search::parse(q).map_err(|e| invalid("q", e))?),
     };
     let mut attribute_filters = Vec::with_capacity(attributes.len());
     for (key, value) in attributes {

@@ -10,9 +10,11 @@ use super::json::{
     Qualification, QualificationInput, RelationshipLevel,
 };
 use super::store::CustomerDraft;
-use crate::domain::{Email, country_code, normalise_phone, optional_text, required_text};
+use crate::domain::{
+    Email, clearable_text as text, country_code, normalise_phone, optional_text, required_text,
+};
 use crate::http::error::FieldError;
-use crate::http::patch::Patch;
+use crate::http::patch::{Patch, nullable, required};
 use crate::http::validation::Checks;
 
 pub const MAX_TAGS: usize = 50;
@@ -58,51 +60,6 @@ impl CustomerDraft {
 pub struct Applied {
     pub draft: CustomerDraft,
     pub lifecycle_reason: Option<String>,
-}
-
-/// A nullable field: `null` clears, a value is checked by `parse`.
-fn nullable<T, U>(
-    checks: &mut Checks,
-    field: &str,
-    patch: Patch<T>,
-    current: &mut Option<U>,
-    parse: impl FnOnce(T) -> Result<U, String>,
-) {
-    match patch {
-        Patch::Absent => {}
-        Patch::Null => *current = None,
-        Patch::Value(value) => {
-            if let Some(value) = checks.check(field, parse(value)) {
-                *current = Some(value);
-            }
-        }
-    }
-}
-
-/// A field that always has a value: `null` is refused.
-fn required<T, U>(
-    checks: &mut Checks,
-    field: &str,
-    patch: Patch<T>,
-    current: &mut U,
-    parse: impl FnOnce(T) -> Result<U, String>,
-) {
-    match patch {
-        Patch::Absent => {}
-        Patch::Null => checks.fail(field, "cannot be null"),
-        Patch::Value(value) => {
-            if let Some(value) = checks.check(field, parse(value)) {
-                *current = value;
-            }
-        }
-    }
-}
-
-fn text(max: usize) -> impl FnOnce(String) -> Result<String, String> {
-    move |raw| {
-        optional_text(Some(&raw), max)?
-            .ok_or_else(|| "must not be blank; send null to clear".to_owned())
-    }
 }
 
 /// Applies `input` to `base` (a new customer's blank, or the current record), checking every

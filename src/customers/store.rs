@@ -5,8 +5,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::{now, sql};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Float4, Text, Timestamptz, Uuid as SqlUuid};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::sql_types::{Array, Bool, Float4, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -19,10 +19,17 @@ use crate::auth::Actor;
 use crate::db::schema::{customer_lifecycle_events, customers};
 use crate::domain::Channel;
 
-/// The text `q` searches: the very expression the trigram index is built on.
-const SEARCH: &str = "lower(coalesce(customers.name, '') || ' ' || \
-    coalesce(customers.organization_name, '') || ' ' || coalesce(customers.email, '') || ' ' || \
-    coalesce(customers.phone, ''))";
+/// The text `q`'s words search: the very expression the trigram index is built on (the
+/// email's local part only: its domain, `.com` and all, would match almost everyone).
+macro_rules! search_text {
+    () => {
+        "lower(coalesce(customers.name, '') || ' ' || \
+         coalesce(customers.organization_name, '') || ' ' || \
+         split_part(coalesce(customers.email, ''), '@', 1) || ' ' || \
+         coalesce(customers.phone, ''))"
+    };
+}
+const SEARCH: &str = search_text!();
 
 /// A customer row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -233,12 +240,6 @@ pub async fn erase(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Custom
         .await
 }
 
-/// Whether `id` is an active staff user (an account manager must be).
-pub async fn is_active_user(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
-    Ok(crate::users::store::access(conn, id)
-        .await?
-        .is_some_and(|(active, _)| active))
-}
 
 // ---- lifecycle history ----------------------------------------------------------------
 
@@ -314,7 +315,7 @@ pub async fn erase_lifecycle_reasons(
 #[serde(untagged)]
 pub enum CursorKey {
     Time(DateTime<Utc>, Uuid),
-    Score(f32, Uuid),
+    Distance(f32, Uuid),
     Text(String, Uuid),
 }
 
@@ -340,14 +341,59 @@ pub struct ListFilter {
     pub has_phone: Option<bool>,
     /// Each entry: the attribute equals one of the values.
     pub attributes: Vec<Vec<Value>>,
-    pub q: Option<String>,
+    pub q: Option<Search>,
     pub deleted: Option<DeletedFilter>,
+}
+
+/// What `q` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Search {
+    /// Words (lower case), each of which must be found in the customer's text, closely
+    /// (trigram word similarity, tolerating typos and matching word beginnings as one
+    /// types).
+    Words(Vec<String>),
+    /// Digits of a phone number, matched as a substring.
+    Phone(String),
+    /// Part of an email (holds `@`), matched as a substring.
+    Email(String),
+}
+
+impl Search {
+    /// Reads what a person typed: a phone number (digits only, at least four), an email or
+    /// part of one (has `@`), or words (up to five, of at least two letters or digits).
+    pub fn parse(q: &str) -> Result<Search, &'static str> {
+        let q = q.trim().to_lowercase();
+        let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+        let phone_like = digits.len() >= 4
+            && q.chars().all(|c| c.is_ascii_digit() || " +-()./".contains(c));
+        if phone_like {
+            return Ok(Search::Phone(digits));
+        }
+        if q.contains('@') {
+            return if q.chars().count() >= 3 {
+                Ok(Search::Email(q))
+            } else {
+                Err("must hold at least 3 characters of an email")
+            };
+        }
+        let words: Vec<String> = q
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 2)
+            .take(5)
+            .map(str::to_owned)
+            .collect();
+        if words.is_empty() {
+            return Err("must hold a word of at least 2 letters or digits");
+        }
+        Ok(Search::Words(words))
+    }
 }
 
 /// One listed row with the values its cursor is made of.
 pub struct Listed {
     pub record: CustomerRecord,
-    pub score: f32,
+    /// How far the row is from `q` (1 − word similarity); 0 without `q`.
+    pub distance: f32,
     pub name_key: String,
 }
 
@@ -364,7 +410,7 @@ impl Listed {
             CustomerSort::Name | CustomerSort::NameDesc => {
                 CursorKey::Text(self.name_key.clone(), id)
             }
-            CustomerSort::Relevance => CursorKey::Score(self.score, id),
+            CustomerSort::Relevance => CursorKey::Distance(self.distance, id),
         }
     }
 }
@@ -372,15 +418,35 @@ impl Listed {
 type Boxed<'a> = customers::BoxedQuery<'a, Pg>;
 
 type BoxedCondition = Box<dyn BoxableExpression<customers::table, Pg, SqlType = Bool>>;
-type BoxedScore = Box<dyn BoxableExpression<customers::table, Pg, SqlType = Float4>>;
+type BoxedDistance = Box<dyn BoxableExpression<customers::table, Pg, SqlType = Float4>>;
 
-/// How well `q` matches a customer (pg_trgm word similarity, 0 to 1).
-fn similarity(q: &str) -> BoxedScore {
-    Box::new(
-        sql::<Float4>("word_similarity(")
-            .bind::<Text, _>(q.to_owned())
-            .sql(&format!(", {SEARCH})")),
-    )
+/// How far a customer is from the search: the sum over its words of 1 − strict word
+/// similarity (0: every word found exactly). Phone and email searches and lists without `q` rank all rows
+/// alike (0, then by id).
+fn distance(search: Option<&Search>) -> BoxedDistance {
+    match search {
+        Some(Search::Words(words)) => Box::new(
+            sql::<Float4>(&format!("{DISTANCE} FROM unnest("))
+                .bind::<Array<Text>, _>(words.clone())
+                .sql(") AS w)"),
+        ),
+        _ => Box::new(sql::<Float4>("0::real")),
+    }
+}
+
+/// The start of the distance subquery, completed by `FROM unnest($words) AS w)`; over no
+/// words (a phone or email) it is 0, like [`distance`].
+const DISTANCE: &str = concat!(
+    "(SELECT coalesce(sum(",
+    search_text!(),
+    " <->>> w), 0)::real"
+);
+
+fn search_words(search: Option<&Search>) -> Vec<String> {
+    match search {
+        Some(Search::Words(words)) => words.clone(),
+        _ => Vec::new(),
+    }
 }
 
 fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
@@ -423,8 +489,11 @@ fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
     if let Some(consent) = filter.consent_sms {
         query = query.filter(customers::consent_sms.eq(consent));
     }
+    // updated_at >= created_at (a CHECK holds it), so each bound implies one on the other
+    // time: the planner can then walk either index from the right place.
     if let Some(t) = filter.created_after {
         query = query.filter(customers::created_at.ge(t));
+        query = query.filter(customers::updated_at.ge(t));
     }
     if let Some(t) = filter.created_before {
         query = query.filter(customers::created_at.lt(t));
@@ -434,6 +503,7 @@ fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
     }
     if let Some(t) = filter.updated_before {
         query = query.filter(customers::updated_at.lt(t));
+        query = query.filter(customers::created_at.lt(t));
     }
     match filter.has_email {
         Some(true) => query = query.filter(customers::email.is_not_null()),
@@ -458,15 +528,36 @@ fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
             query = query.filter(any);
         }
     }
-    if let Some(q) = &filter.q {
-        let pattern = crate::db::contains_pattern(&q.to_lowercase());
-        query = query.filter(
-            sql::<Bool>(&format!("({SEARCH} %> "))
-                .bind::<Text, _>(q.clone())
-                .sql(&format!(" OR {SEARCH} LIKE "))
-                .bind::<Text, _>(pattern)
-                .sql(")"),
-        );
+    // One condition per word, all on the trigram index: GIN intersects them in a single
+    // index scan, so a full name costs little more than its rarest word. `%>` (word
+    // similarity at the session's pg_trgm.word_similarity_threshold, set when a connection
+    // opens) takes typos and word beginnings alike.
+    match &filter.q {
+        Some(Search::Words(words)) => {
+            for word in words {
+                query = query.filter(
+                    sql::<Bool>(&format!("({SEARCH} %> "))
+                        .bind::<Text, _>(word.clone())
+                        .sql(")"),
+                );
+            }
+        }
+        Some(Search::Phone(digits)) => {
+            query = query.filter(
+                sql::<Bool>(&format!("({SEARCH} LIKE "))
+                    .bind::<Text, _>(crate::db::contains_pattern(digits))
+                    .sql(")"),
+            );
+        }
+        Some(Search::Email(fragment)) => {
+            // The expression of customers_email_search_idx.
+            query = query.filter(
+                sql::<Bool>("(lower(customers.email) LIKE ")
+                    .bind::<Text, _>(crate::db::contains_pattern(fragment))
+                    .sql(")"),
+            );
+        }
+        None => {}
     }
     query
 }
@@ -479,60 +570,63 @@ pub async fn list(
     after: Option<CursorKey>,
     fetch: i64,
 ) -> QueryResult<Vec<Listed>> {
+    if filter.q.is_none() {
+        return load(conn, filter, sort, after, fetch).await;
+    }
+    // With `q`, the planner cannot tell how many customers match (pg_trgm estimates 1 %) and
+    // may walk a sort's index, filtering row by row until the page fills: seconds for a rare
+    // name. The trigram index finds the matches in milliseconds and sorting them is cheap,
+    // so searches run without plain index scans (bitmap scans stay).
+    conn.transaction(async |conn| {
+        diesel::sql_query("SET LOCAL enable_indexscan = off")
+            .execute(conn)
+            .await?;
+        load(conn, filter, sort, after, fetch).await
+    })
+    .await
+}
+
+async fn load(
+    conn: &mut AsyncPgConnection,
+    filter: &ListFilter,
+    sort: CustomerSort,
+    after: Option<CursorKey>,
+    fetch: i64,
+) -> QueryResult<Vec<Listed>> {
     let mut query = filtered(filter);
+    let search = filter.q.as_ref();
     let descending = matches!(
         sort,
-        CustomerSort::CreatedAtDesc
-            | CustomerSort::UpdatedAtDesc
-            | CustomerSort::NameDesc
-            | CustomerSort::Relevance
+        CustomerSort::CreatedAtDesc | CustomerSort::UpdatedAtDesc | CustomerSort::NameDesc
     );
     let cmp = if descending { "<" } else { ">" };
-    let q = filter.q.clone().unwrap_or_default();
     if let Some(after) = after {
-        let keyset: Option<BoxedCondition> = match (sort, after) {
+        let keyset: BoxedCondition = match (sort, after) {
             (CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc, CursorKey::Time(t, id)) => {
-                Some(Box::new(
-                    sql::<Bool>(&format!("(customers.created_at, customers.id) {cmp} ("))
-                        .bind::<Timestamptz, _>(t)
-                        .sql(", ")
-                        .bind::<SqlUuid, _>(id)
-                        .sql(")"),
-                ))
+                keyset_time(cmp, "customers.created_at", t, id)
             }
             (CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc, CursorKey::Time(t, id)) => {
-                Some(Box::new(
-                    sql::<Bool>(&format!("(customers.updated_at, customers.id) {cmp} ("))
-                        .bind::<Timestamptz, _>(t)
-                        .sql(", ")
-                        .bind::<SqlUuid, _>(id)
-                        .sql(")"),
-                ))
+                keyset_time(cmp, "customers.updated_at", t, id)
             }
-            (CustomerSort::Name | CustomerSort::NameDesc, CursorKey::Text(name, id)) => {
-                Some(Box::new(
-                    sql::<Bool>(&format!("(lower(customers.name), customers.id) {cmp} ("))
-                        .bind::<Text, _>(name)
-                        .sql(", ")
-                        .bind::<SqlUuid, _>(id)
-                        .sql(")"),
-                ))
-            }
-            (CustomerSort::Relevance, CursorKey::Score(score, id)) => Some(Box::new(
-                sql::<Bool>("(word_similarity(")
-                    .bind::<Text, _>(q.clone())
-                    .sql(&format!(", {SEARCH}), customers.id) < ("))
-                    .bind::<Float4, _>(score)
+            (CustomerSort::Name | CustomerSort::NameDesc, CursorKey::Text(name, id)) => Box::new(
+                sql::<Bool>(&format!("(lower(customers.name), customers.id) {cmp} ("))
+                    .bind::<Text, _>(name)
                     .sql(", ")
                     .bind::<SqlUuid, _>(id)
                     .sql(")"),
-            )),
-            _ => None,
+            ),
+            (CustomerSort::Relevance, CursorKey::Distance(d, id)) => Box::new(
+                sql::<Bool>(&format!("({DISTANCE} FROM unnest("))
+                    .bind::<Array<Text>, _>(search_words(search))
+                    .sql(") AS w), customers.id) > (")
+                    .bind::<Float4, _>(d)
+                    .sql(", ")
+                    .bind::<SqlUuid, _>(id)
+                    .sql(")"),
+            ),
+            _ => return Err(diesel::result::Error::NotFound),
         };
-        match keyset {
-            Some(keyset) => query = query.filter(keyset),
-            None => return Err(diesel::result::Error::NotFound),
-        }
+        query = query.filter(keyset);
     }
     query = match sort {
         CustomerSort::CreatedAt => query.order((customers::created_at.asc(), customers::id.asc())),
@@ -550,18 +644,13 @@ pub async fn list(
             .order(sql::<Text>("lower(customers.name)").desc())
             .then_order_by(customers::id.desc()),
         CustomerSort::Relevance => query
-            .order(similarity(&q).desc())
-            .then_order_by(customers::id.desc()),
-    };
-    let score = if filter.q.is_some() {
-        similarity(&q)
-    } else {
-        similarity("")
+            .order(distance(search).asc())
+            .then_order_by(customers::id.asc()),
     };
     let rows: Vec<(CustomerRecord, f32, String)> = query
         .select((
             CustomerRecord::as_select(),
-            score,
+            distance(search),
             sql::<Text>("lower(customers.name)"),
         ))
         .limit(fetch)
@@ -569,10 +658,40 @@ pub async fn list(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(record, score, name_key)| Listed {
+        .map(|(record, distance, name_key)| Listed {
             record,
-            score,
+            distance,
             name_key,
         })
         .collect())
+}
+
+/// `(column, id) <cmp> (t, id)`: the row comparison the (column, id) index serves.
+fn keyset_time(cmp: &str, column: &str, t: DateTime<Utc>, id: Uuid) -> BoxedCondition {
+    Box::new(
+        sql::<Bool>(&format!("({column}, customers.id) {cmp} ("))
+            .bind::<Timestamptz, _>(t)
+            .sql(", ")
+            .bind::<SqlUuid, _>(id)
+            .sql(")"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Search;
+
+    #[test]
+    fn search_reads_words_phones_and_emails() {
+        let words = |list: &[&str]| Ok(Search::Words(list.iter().map(|w| (*w).to_owned()).collect()));
+        assert_eq!(Search::parse("Ada  Lovlace"), words(&["ada", "lovlace"]));
+        assert_eq!(Search::parse("O'Brien, J"), words(&["brien"]));
+        assert_eq!(Search::parse("Müller-Lüdenscheidt"), words(&["müller", "lüdenscheidt"]));
+        assert_eq!(Search::parse("+49 (30) 1234-56"), Ok(Search::Phone("4930123456".into())));
+        assert_eq!(Search::parse("ADA@example"), Ok(Search::Email("ada@example".into())));
+        assert!(Search::parse("a").is_err());
+        assert!(Search::parse("@x").is_err());
+        assert!(Search::parse("a b c d e f g h").is_err());
+        assert_eq!(Search::parse("aa bb cc dd ee ff"), words(&["aa", "bb", "cc", "dd", "ee"]));
+    }
 }

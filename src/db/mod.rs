@@ -45,9 +45,10 @@ pub fn pool(settings: &DatabaseSettings) -> Result<DbPool, String> {
 
 /// Session settings every connection starts with.
 ///
-/// `q` searches match when a word of the customer's text is at least this similar to the
-/// query (pg_trgm's default 0.6 misses common typos such as "Lovlace" for "Lovelace").
-const SESSION_SETUP: &str = "SET pg_trgm.word_similarity_threshold = 0.5";
+/// A word of a customer search matches the customer's text when the word's trigrams are
+/// found in it at least this much (pg_trgm word similarity): a typo or two in a name
+/// ("Robret", "Smiht": 0.43, 0.5) or the beginning of a word ("Rob": 0.75) match.
+const SESSION_SETUP: &str = "SET pg_trgm.word_similarity_threshold = 0.4";
 
 async fn connect_with_timeout(
     url: &str,

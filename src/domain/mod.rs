@@ -13,4 +13,4 @@ pub use country::country_code;
 pub use email::Email;
 pub use password::Password;
 pub use phone::normalise_phone;
-pub use text::{optional_text, required_text};
+pub use text::{clearable_text, optional_text, required_text};

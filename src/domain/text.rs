@@ -30,3 +30,11 @@ pub fn optional_text(raw: Option<&str>, max: usize) -> Result<Option<String>, St
         Some(raw) => clean(raw, max).map(|t| (!t.is_empty()).then_some(t)),
     }
 }
+
+/// A text a merge patch sets: blank is refused (`null` is how a client clears it).
+pub fn clearable_text(max: usize) -> impl FnOnce(String) -> Result<String, String> {
+    move |raw| {
+        optional_text(Some(&raw), max)?
+            .ok_or_else(|| "must not be blank; send null to clear".to_owned())
+    }
+}

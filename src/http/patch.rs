@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Deserializer};
 
+use super::validation::Checks;
+
 /// One field of a merge patch. Use with `#[serde(default)]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Patch<T> {
@@ -36,6 +38,45 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
             None => Patch::Null,
             Some(value) => Patch::Value(value),
         })
+    }
+}
+
+/// Applies a nullable field of a patch to `current`: `null` clears it, a value is checked by
+/// `parse` (its error recorded against `field`).
+pub fn nullable<T, U>(
+    checks: &mut Checks,
+    field: &str,
+    patch: Patch<T>,
+    current: &mut Option<U>,
+    parse: impl FnOnce(T) -> Result<U, String>,
+) {
+    match patch {
+        Patch::Absent => {}
+        Patch::Null => *current = None,
+        Patch::Value(value) => {
+            if let Some(value) = checks.check(field, parse(value)) {
+                *current = Some(value);
+            }
+        }
+    }
+}
+
+/// Applies a field that always has a value: `null` is refused.
+pub fn required<T, U>(
+    checks: &mut Checks,
+    field: &str,
+    patch: Patch<T>,
+    current: &mut U,
+    parse: impl FnOnce(T) -> Result<U, String>,
+) {
+    match patch {
+        Patch::Absent => {}
+        Patch::Null => checks.fail(field, "cannot be null"),
+        Patch::Value(value) => {
+            if let Some(value) = checks.check(field, parse(value)) {
+                *current = value;
+            }
+        }
     }
 }
 

@@ -14,6 +14,26 @@ use json::{User, ValidNewUser};
 
 pub use routes::configure;
 
+/// Checks that `id`, given in `field`, names an active staff user (an account manager, an
+/// interaction's staff member or an assignee must be one): `422` naming the field otherwise.
+pub async fn check_active(
+    conn: &mut AsyncPgConnection,
+    field: &str,
+    id: uuid::Uuid,
+) -> Result<(), ApiError> {
+    let active = store::access(conn, id)
+        .await?
+        .is_some_and(|(active, _)| active);
+    if active {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field(
+            field,
+            "must be the id of an active staff user",
+        ))
+    }
+}
+
 /// Creates a user and audits it, in one transaction. Shared by the API and `rapport user create`.
 pub async fn create(
     conn: &mut AsyncPgConnection,
