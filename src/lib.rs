@@ -13,11 +13,13 @@ pub mod customers;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod interactions;
 pub mod openapi;
 pub mod ops;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod timeline;
 pub mod users;
 
 use actix_web::middleware::from_fn;
@@ -33,6 +35,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(users::configure)
             .configure(api_clients::configure)
             .configure(customers::configure)
+            .configure(interactions::configure)
+            .configure(timeline::configure)
             .configure(audit::configure),
     );
 }

@@ -31,6 +31,13 @@ takes `If-Match` with the `ETag` of the version it was based on.",
         (name = "Customers", description = "The customer record: identifying, demographic, \
 marketing and overlay data, the relationship (lifecycle stage, level, MAN qualification), \
 data-subject export and erasure"),
+        (name = "Interactions", description = "The customer log: every contact, by channel, \
+direction and kind, with notes and outcome"),
+        (name = "Complaints", description = "Complaints: the status workflow, the open list by \
+age and severity, and the time to resolve"),
+        (name = "Follow-ups", description = "Scheduled contacts: each staff member's due and \
+overdue work list"),
+        (name = "Timeline", description = "Everything that happened with a customer, in time order"),
         (name = "Users", description = "Staff users: sign-in accounts and account managers"),
         (name = "API clients", description = "Integration clients and their scopes"),
         (name = "Audit", description = "Who changed what, when"),

@@ -55,14 +55,14 @@ pub async fn trail(
     store::list(conn, &filter, None, i64::MAX).await
 }
 
-/// Forgets what changed in an entity's past events (kept: who, when, which action), for
-/// erasure of personal data.
+/// Forgets what changed in the past events of some entities of one type (kept: who, when,
+/// which action), for erasure of personal data.
 pub async fn forget_changes(
     conn: &mut AsyncPgConnection,
     entity_type: &str,
-    entity_id: &str,
+    entity_ids: &[String],
 ) -> QueryResult<()> {
-    store::forget_changes(conn, entity_type, entity_id).await
+    store::forget_changes(conn, entity_type, entity_ids).await
 }
 
 /// Fields that change on every write and say nothing on their own.

@@ -100,12 +100,12 @@ pub async fn list(
 pub async fn forget_changes(
     conn: &mut AsyncPgConnection,
     entity_type: &str,
-    entity_id: &str,
+    entity_ids: &[String],
 ) -> QueryResult<()> {
     diesel::update(
         audit_events::table
             .filter(audit_events::entity_type.eq(entity_type))
-            .filter(audit_events::entity_id.eq(entity_id)),
+            .filter(audit_events::entity_id.eq_any(entity_ids)),
     )
     .set(audit_events::changes.eq(serde_json::json!({"erased": true})))
     .execute(conn)

@@ -21,6 +21,9 @@ pub enum Scope {
     CustomersDelete,
     CustomersErase,
     PiiRead,
+    InteractionsRead,
+    InteractionsWrite,
+    InteractionsDelete,
 }
 
 use Role::{Admin, Agent, Manager, Viewer};
@@ -35,7 +38,7 @@ struct Row {
 }
 
 impl Scope {
-    const ROWS: [Row; 9] = [
+    const ROWS: [Row; 12] = [
         Row {
             scope: Scope::UsersRead,
             name: "users:read",
@@ -87,6 +90,24 @@ impl Scope {
         Row {
             scope: Scope::PiiRead,
             name: "pii:read",
+            roles: &[Admin, Manager],
+            for_clients: true,
+        },
+        Row {
+            scope: Scope::InteractionsRead,
+            name: "interactions:read",
+            roles: &[Admin, Manager, Agent, Viewer],
+            for_clients: true,
+        },
+        Row {
+            scope: Scope::InteractionsWrite,
+            name: "interactions:write",
+            roles: &[Admin, Manager, Agent],
+            for_clients: true,
+        },
+        Row {
+            scope: Scope::InteractionsDelete,
+            name: "interactions:delete",
             roles: &[Admin, Manager],
             for_clients: true,
         },

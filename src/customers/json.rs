@@ -527,6 +527,8 @@ pub struct CustomerExport {
     pub customer: Customer,
     /// Every change of lifecycle stage, oldest first.
     pub lifecycle: Vec<LifecycleChange>,
+    /// Every interaction with the customer (deleted ones too), oldest first.
+    pub interactions: Vec<crate::interactions::json::Interaction>,
     /// Every recorded change to the record.
     pub audit: Vec<crate::audit::AuditEvent>,
 }

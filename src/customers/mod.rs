@@ -164,6 +164,35 @@ async fn change(
     Ok(after)
 }
 
+/// A customer that can be written about (its interactions, purchases): `404` when there is
+/// none or it is deleted, `409` when its personal data was erased. Locks the row against
+/// deletion and erasure until the transaction ends.
+pub async fn lock_live(conn: &mut AsyncPgConnection, id: Uuid) -> Result<CustomerRecord, ApiError> {
+    let record = store::lock_shared(conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
+    if record.erased_at.is_some() {
+        return Err(gone(&record).unwrap_or_else(|| ApiError::not_found("customer")));
+    }
+    if record.deleted_at.is_some() {
+        return Err(ApiError::not_found("customer"));
+    }
+    Ok(record)
+}
+
+/// One lifecycle history entry as the API shows it.
+pub fn lifecycle_change(r: store::LifecycleRecord) -> json::LifecycleChange {
+    json::LifecycleChange {
+        id: r.id,
+        from: r.from_stage,
+        to: r.to_stage,
+        changed_at: r.changed_at,
+        actor_type: r.actor_type,
+        actor_id: r.actor_id,
+        reason: r.reason,
+    }
+}
+
 /// Locks a customer (live or deleted) for the transaction and checks `If-Match` against it.
 async fn lock_current(
     conn: &mut AsyncPgConnection,
@@ -357,7 +386,14 @@ pub async fn erase(
         }
         let after = store::erase(conn, id).await?;
         store::erase_lifecycle_reasons(conn, id).await?;
-        audit::forget_changes(conn, "customer", &id.to_string()).await?;
+        audit::forget_changes(conn, "customer", &[id.to_string()]).await?;
+        // What was said with them is personal data too.
+        let interactions: Vec<String> = crate::interactions::store::erase_texts(conn, id)
+            .await?
+            .iter()
+            .map(Uuid::to_string)
+            .collect();
+        audit::forget_changes(conn, "interaction", &interactions).await?;
         crate::http::idempotency::forget_responses_mentioning(conn, &id.to_string()).await?;
         audit::record(
             conn,

@@ -516,22 +516,14 @@ async fn lifecycle(
     Ok(store::lifecycle(conn, id)
         .await?
         .into_iter()
-        .map(|r| LifecycleChange {
-            id: r.id,
-            from: r.from_stage.and_then(|s| s.parse().ok()),
-            to: r.to_stage.parse().unwrap_or(LifecycleStage::Prospect),
-            changed_at: r.changed_at,
-            actor_type: r.actor_type,
-            actor_id: r.actor_id,
-            reason: r.reason,
-        })
+        .map(super::lifecycle_change)
         .collect())
 }
 
 /// Export everything held on a customer.
 ///
-/// The data-subject access document: the record unmasked, its lifecycle history and the
-/// audit trail of its changes, as one JSON document. Needs `pii:read`.
+/// The data-subject access document: the record unmasked, its lifecycle history, every
+/// interaction and the audit trail of its changes, as one JSON document. Needs `pii:read`.
 #[utoipa::path(
     tag = "Customers",
     params(("id" = Uuid, Path, description = "Customer id")),
@@ -554,6 +546,11 @@ async fn export_customer(
         exported_at: Utc::now(),
         customer: super::view(record, true),
         lifecycle: lifecycle(&mut conn, *id).await?,
+        interactions: crate::interactions::store::of_customer(&mut conn, *id)
+            .await?
+            .into_iter()
+            .map(|r| crate::interactions::view(r, Utc::now()))
+            .collect(),
         audit: audit::trail(&mut conn, "customer", &id.to_string()).await?,
     };
     Ok(HttpResponse::Ok()

@@ -137,6 +137,21 @@ pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<C
         .optional()
 }
 
+/// Reads a customer and keeps it from being updated or deleted until the transaction ends
+/// (while others may read and share-lock it too).
+pub async fn lock_shared(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<CustomerRecord>> {
+    customers::table
+        .find(id)
+        .select(CustomerRecord::as_select())
+        .for_share()
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// Reads a customer and locks the row until the transaction ends.
 pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<CustomerRecord>> {
     customers::table
@@ -240,15 +255,14 @@ pub async fn erase(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Custom
         .await
 }
 
-
 // ---- lifecycle history ----------------------------------------------------------------
 
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = customer_lifecycle_events)]
 pub struct LifecycleRecord {
     pub id: Uuid,
-    pub from_stage: Option<String>,
-    pub to_stage: String,
+    pub from_stage: Option<LifecycleStage>,
+    pub to_stage: LifecycleStage,
     pub changed_at: DateTime<Utc>,
     pub actor_type: String,
     pub actor_id: String,
@@ -288,6 +302,18 @@ pub async fn lifecycle(
             customer_lifecycle_events::changed_at.asc(),
             customer_lifecycle_events::id.asc(),
         ))
+        .select(LifecycleRecord::as_select())
+        .load(conn)
+        .await
+}
+
+/// Lifecycle entries by id, in no particular order (the timeline's loader).
+pub async fn lifecycle_by_ids(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<Vec<LifecycleRecord>> {
+    customer_lifecycle_events::table
+        .filter(customer_lifecycle_events::id.eq_any(ids))
         .select(LifecycleRecord::as_select())
         .load(conn)
         .await
@@ -365,7 +391,8 @@ impl Search {
         let q = q.trim().to_lowercase();
         let digits: String = q.chars().filter(char::is_ascii_digit).collect();
         let phone_like = digits.len() >= 4
-            && q.chars().all(|c| c.is_ascii_digit() || " +-()./".contains(c));
+            && q.chars()
+                .all(|c| c.is_ascii_digit() || " +-()./".contains(c));
         if phone_like {
             return Ok(Search::Phone(digits));
         }
@@ -683,15 +710,31 @@ mod tests {
 
     #[test]
     fn search_reads_words_phones_and_emails() {
-        let words = |list: &[&str]| Ok(Search::Words(list.iter().map(|w| (*w).to_owned()).collect()));
+        let words = |list: &[&str]| {
+            Ok(Search::Words(
+                list.iter().map(|w| (*w).to_owned()).collect(),
+            ))
+        };
         assert_eq!(Search::parse("Ada  Lovlace"), words(&["ada", "lovlace"]));
         assert_eq!(Search::parse("O'Brien, J"), words(&["brien"]));
-        assert_eq!(Search::parse("Müller-Lüdenscheidt"), words(&["müller", "lüdenscheidt"]));
-        assert_eq!(Search::parse("+49 (30) 1234-56"), Ok(Search::Phone("4930123456".into())));
-        assert_eq!(Search::parse("ADA@example"), Ok(Search::Email("ada@example".into())));
+        assert_eq!(
+            Search::parse("Müller-Lüdenscheidt"),
+            words(&["müller", "lüdenscheidt"])
+        );
+        assert_eq!(
+            Search::parse("+49 (30) 1234-56"),
+            Ok(Search::Phone("4930123456".into()))
+        );
+        assert_eq!(
+            Search::parse("ADA@example"),
+            Ok(Search::Email("ada@example".into()))
+        );
         assert!(Search::parse("a").is_err());
         assert!(Search::parse("@x").is_err());
         assert!(Search::parse("a b c d e f g h").is_err());
-        assert_eq!(Search::parse("aa bb cc dd ee ff"), words(&["aa", "bb", "cc", "dd", "ee"]));
+        assert_eq!(
+            Search::parse("aa bb cc dd ee ff"),
+            words(&["aa", "bb", "cc", "dd", "ee"])
+        );
     }
 }

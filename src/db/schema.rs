@@ -39,6 +39,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    complaint_status_changes (id) {
+        id -> Uuid,
+        interaction_id -> Uuid,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        changed_at -> Timestamptz,
+        actor_type -> Text,
+        actor_id -> Text,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     customer_lifecycle_events (id) {
         id -> Uuid,
         customer_id -> Uuid,
@@ -103,6 +116,40 @@ diesel::table! {
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+
+    interactions (id) {
+        id -> Uuid,
+        customer_id -> Uuid,
+        channel -> Text,
+        direction -> Text,
+        kind -> Text,
+        subject -> Nullable<Text>,
+        notes -> Nullable<Text>,
+        occurred_at -> Nullable<Timestamptz>,
+        duration_seconds -> Nullable<Int4>,
+        staff_id -> Nullable<Uuid>,
+        outcome -> Nullable<Text>,
+        due_at -> Nullable<Timestamptz>,
+        severity -> Nullable<Text>,
+        severity_rank -> Nullable<Int2>,
+        status -> Nullable<Text>,
+        resolution -> Nullable<Text>,
+        in_progress_at -> Nullable<Timestamptz>,
+        resolved_at -> Nullable<Timestamptz>,
+        closed_at -> Nullable<Timestamptz>,
+        reopened_at -> Nullable<Timestamptz>,
+        reopen_count -> Int4,
+        assignee_id -> Nullable<Uuid>,
+        timeline_at -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         email -> Text,
@@ -117,15 +164,19 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(complaint_status_changes -> interactions (interaction_id));
 diesel::joinable!(customer_lifecycle_events -> customers (customer_id));
 diesel::joinable!(customers -> users (account_manager_id));
+diesel::joinable!(interactions -> customers (customer_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_clients,
     app_secrets,
     audit_events,
+    complaint_status_changes,
     customer_lifecycle_events,
     customers,
     idempotency_keys,
+    interactions,
     users,
 );

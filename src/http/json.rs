@@ -90,7 +90,17 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
-        shape_error(&path, err.into_inner())
+        let err = err.into_inner();
+        // serde_json reports a number or array where a word (an enum) belongs as a syntax
+        // error ("expected value"); well-formed JSON makes it a wrong value of that field.
+        if err.classify() == serde_json::error::Category::Syntax && well_formed(body) {
+            let field = field_of(&path, "");
+            return ApiError::validation(vec![FieldError::new(
+                field,
+                "wrong type: expected one of the listed words (a string)",
+            )]);
+        }
+        shape_error(&path, err)
     })?;
     de.end().map_err(|err| shape_error(".", err))?;
     Ok(value)
@@ -116,6 +126,11 @@ fn shape_error(path: &str, err: serde_json::Error) -> ApiError {
             ),
         ),
     }
+}
+
+/// Whether the body is one well-formed JSON value (checked only once parsing failed).
+fn well_formed(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
 }
 
 fn body_is_empty(err: &serde_json::Error) -> bool {

@@ -32,6 +32,13 @@ impl<T> Patch<T> {
     }
 }
 
+/// An optional input value as a patch: `None` leaves the field alone.
+impl<T> From<Option<T>> for Patch<T> {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(Patch::Absent, Patch::Value)
+    }
+}
+
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Option::<T>::deserialize(deserializer).map(|value| match value {

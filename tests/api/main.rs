@@ -12,6 +12,7 @@ mod customers;
 mod docs;
 mod errors;
 mod idempotency;
+mod interactions;
 mod openapi;
 mod operations;
 mod outage;

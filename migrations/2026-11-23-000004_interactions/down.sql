@@ -1,0 +1,2 @@
+DROP TABLE complaint_status_changes;
+DROP TABLE interactions;

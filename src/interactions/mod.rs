@@ -1,0 +1,336 @@
+//! Interactions: the customer log (DOMAIN.md section 3), complaints with their workflow and
+//! statistics, and scheduled follow-ups. Writes are composed here, once, for the routes.
+
+pub mod json;
+mod routes;
+pub mod rules;
+pub mod store;
+
+use chrono::{DateTime, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use uuid::Uuid;
+
+use crate::audit;
+use crate::auth::Actor;
+use crate::http::error::{ApiError, FieldError};
+use crate::http::etag::IfMatch;
+use json::{CompleteInput, Interaction, InteractionInput, StatusChangeInput};
+use rules::TransitionError;
+use store::{InteractionDraft, InteractionRecord};
+
+pub use routes::configure;
+
+/// The API view of a record at `now` (follow-up state and complaint age move with time).
+pub fn view(record: InteractionRecord, now: DateTime<Utc>) -> Interaction {
+    let d = record.draft;
+    let opened_at = d.occurred_at;
+    let unresolved = record.status.is_some() && record.resolved_at.is_none();
+    Interaction {
+        id: record.id,
+        customer_id: record.customer_id,
+        channel: d.channel,
+        direction: d.direction,
+        kind: d.kind,
+        subject: d.subject,
+        notes: d.notes,
+        occurred_at: d.occurred_at,
+        duration_seconds: d.duration_seconds,
+        staff_id: d.staff_id,
+        outcome: d.outcome,
+        due_at: d.due_at,
+        follow_up_state: rules::follow_up_state(d.due_at, d.occurred_at, now),
+        assignee_id: d.assignee_id,
+        severity: d.severity,
+        status: record.status,
+        next_statuses: record
+            .status
+            .map(|s| rules::next_statuses(s).to_vec())
+            .unwrap_or_default(),
+        resolution: d.resolution,
+        in_progress_at: record.in_progress_at,
+        resolved_at: record.resolved_at,
+        closed_at: record.closed_at,
+        reopened_at: record.reopened_at,
+        reopen_count: record.status.map(|_| record.reopen_count),
+        resolution_hours: opened_at
+            .zip(record.resolved_at)
+            .map(|(from, to)| round2(rules::hours(from, to))),
+        age_hours: opened_at
+            .filter(|_| unresolved)
+            .map(|from| round2(rules::hours(from, now))),
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        version: record.version,
+        deleted_at: record.deleted_at,
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// What the audit log keeps of an interaction (times that move are left out of diffs).
+fn audited(record: &InteractionRecord) -> Interaction {
+    let mut view = view(record.clone(), record.updated_at);
+    view.follow_up_state = None;
+    view.age_hours = None;
+    view
+}
+
+/// Checks the staff members an interaction names, when they change.
+async fn check_staff(
+    conn: &mut AsyncPgConnection,
+    draft: &InteractionDraft,
+    before: Option<&InteractionDraft>,
+) -> Result<(), ApiError> {
+    for (field, id, was) in [
+        ("staff_id", draft.staff_id, before.and_then(|b| b.staff_id)),
+        (
+            "assignee_id",
+            draft.assignee_id,
+            before.and_then(|b| b.assignee_id),
+        ),
+    ] {
+        if let Some(id) = id.filter(|id| Some(*id) != was) {
+            crate::users::check_active(conn, field, id).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Records an interaction with a live customer; the staff member is the recording user
+/// unless the input names one.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    customer_id: Uuid,
+    input: InteractionInput,
+) -> Result<InteractionRecord, ApiError> {
+    let staff_given = !input.staff_id.is_absent();
+    let mut draft = rules::apply(input, &InteractionDraft::blank(), true, Utc::now())
+        .map_err(ApiError::validation)?;
+    if let (false, Actor::User(id)) = (staff_given, actor) {
+        draft.staff_id = Some(*id);
+    }
+    conn.transaction(async |conn| {
+        crate::customers::lock_live(conn, customer_id).await?;
+        check_staff(conn, &draft, None).await?;
+        let record = store::insert(conn, Uuid::now_v7(), customer_id, &draft).await?;
+        if let (Some(status), Some(opened_at)) = (record.status, record.draft.occurred_at) {
+            store::record_status_change(conn, record.id, None, status, opened_at, actor, None)
+                .await?;
+        }
+        audit::record(
+            conn,
+            actor,
+            "interaction.created",
+            "interaction",
+            &record.id.to_string(),
+            audit::created(&audited(&record)),
+        )
+        .await?;
+        Ok(record)
+    })
+    .await
+}
+
+/// Locks a live interaction for the transaction and checks `If-Match` against it.
+async fn lock_live(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    if_match: &IfMatch,
+) -> Result<InteractionRecord, ApiError> {
+    let record = store::lock(conn, id)
+        .await?
+        .filter(|r| r.deleted_at.is_none())
+        .ok_or_else(|| ApiError::not_found("interaction"))?;
+    if_match.check(record.version)?;
+    Ok(record)
+}
+
+/// Writes a changed draft with its audit event; nothing when nothing changes.
+async fn save(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    before: InteractionRecord,
+    draft: InteractionDraft,
+) -> Result<InteractionRecord, ApiError> {
+    if draft == before.draft {
+        return Ok(before);
+    }
+    check_staff(conn, &draft, Some(&before.draft)).await?;
+    let after = store::update(conn, before.id, &draft).await?;
+    audit::record(
+        conn,
+        actor,
+        "interaction.updated",
+        "interaction",
+        &after.id.to_string(),
+        audit::diff(&audited(&before), &audited(&after)),
+    )
+    .await?;
+    Ok(after)
+}
+
+/// Applies a merge patch to a live interaction.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+    input: InteractionInput,
+) -> Result<InteractionRecord, ApiError> {
+    conn.transaction(async |conn| {
+        let before = lock_live(conn, id, if_match).await?;
+        let draft =
+            rules::apply(input, &before.draft, false, Utc::now()).map_err(ApiError::validation)?;
+        if before.status.is_some() && draft.occurred_at != before.draft.occurred_at {
+            return Err(ApiError::invalid_field(
+                "occurred_at",
+                "cannot change on a complaint: it is when the complaint was opened",
+            ));
+        }
+        save(conn, actor, before, draft).await
+    })
+    .await
+}
+
+/// Marks a follow-up done.
+pub async fn complete(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+    input: CompleteInput,
+) -> Result<InteractionRecord, ApiError> {
+    conn.transaction(async |conn| {
+        let before = lock_live(conn, id, if_match).await?;
+        if before.draft.due_at.is_none() {
+            return Err(ApiError::conflict(
+                "this interaction is not a follow-up (it has no `due_at`)",
+            ));
+        }
+        if before.draft.occurred_at.is_some() {
+            return Err(ApiError::conflict("this follow-up is already done"));
+        }
+        let patch = InteractionInput {
+            occurred_at: crate::http::patch::Patch::Value(
+                input.occurred_at.unwrap_or_else(Utc::now),
+            ),
+            outcome: input.outcome.into(),
+            notes: input.notes.into(),
+            duration_seconds: input.duration_seconds.into(),
+            ..InteractionInput::default()
+        };
+        let draft =
+            rules::apply(patch, &before.draft, false, Utc::now()).map_err(ApiError::validation)?;
+        save(conn, actor, before, draft).await
+    })
+    .await
+}
+
+/// Moves a complaint one step through its workflow.
+pub async fn change_status(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+    input: StatusChangeInput,
+) -> Result<InteractionRecord, ApiError> {
+    conn.transaction(async |conn| {
+        let before = lock_live(conn, id, if_match).await?;
+        let (Some(status), Some(opened_at)) = (before.status, before.draft.occurred_at) else {
+            return Err(ApiError::conflict("only complaints have a status workflow"));
+        };
+        let step = rules::transition(
+            status,
+            &before.steps(),
+            opened_at,
+            before.draft.resolution.as_deref(),
+            input.status,
+            input.resolution,
+            input.note,
+            input.at,
+            Utc::now(),
+        )
+        .map_err(|err| match err {
+            TransitionError::Illegal(allowed) => illegal(status, input.status, allowed),
+            TransitionError::Invalid(errors) => ApiError::validation(errors),
+        })?;
+        let after =
+            store::set_status(conn, id, step.to, &step.steps, step.resolution.as_deref()).await?;
+        store::record_status_change(
+            conn,
+            id,
+            Some(status),
+            step.to,
+            step.at,
+            actor,
+            step.note.as_deref(),
+        )
+        .await?;
+        audit::record(
+            conn,
+            actor,
+            "complaint.status_changed",
+            "interaction",
+            &id.to_string(),
+            audit::diff(&audited(&before), &audited(&after)),
+        )
+        .await?;
+        Ok(after)
+    })
+    .await
+}
+
+fn illegal(
+    from: json::ComplaintStatus,
+    to: json::ComplaintStatus,
+    allowed: &[json::ComplaintStatus],
+) -> ApiError {
+    let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+    ApiError::conflict(format!(
+        "a complaint cannot go from `{from}` to `{to}`; from `{from}` it can go to: {}",
+        names.join(", ")
+    ))
+    .with_errors(vec![FieldError::new(
+        "status",
+        format!("must be one of: {}", names.join(", ")),
+    )])
+}
+
+/// Deletes (soft) or restores an interaction.
+pub async fn set_deleted(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+    deleted: bool,
+) -> Result<InteractionRecord, ApiError> {
+    conn.transaction(async |conn| {
+        let before = store::lock(conn, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("interaction"))?;
+        if_match.check(before.version)?;
+        if before.deleted_at.is_some() == deleted {
+            return Ok(before);
+        }
+        let after = store::set_deleted(conn, id, deleted).await?;
+        let action = if deleted {
+            "interaction.deleted"
+        } else {
+            "interaction.restored"
+        };
+        audit::record(
+            conn,
+            actor,
+            action,
+            "interaction",
+            &id.to_string(),
+            serde_json::Value::Null,
+        )
+        .await?;
+        Ok(after)
+    })
+    .await
+}

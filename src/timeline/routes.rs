@@ -1,0 +1,77 @@
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::Utc;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use super::{ItemType, Key, TimelineItem};
+use crate::auth::{Principal, Scope};
+use crate::http::error::ApiError;
+use crate::http::pagination::{self, Page};
+use crate::http::query::{self, invalid};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(customer_timeline);
+}
+
+/// Which items of the timeline, and the page.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TimelineQuery {
+    /// Item types separated by commas (`interaction`, `lifecycle_change`); all by default.
+    #[param(example = "interaction,lifecycle_change")]
+    pub types: Option<String>,
+    /// Page size, 1 to 200.
+    #[param(minimum = 1, maximum = 200, example = 50)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+const ORDER: &str = "-at";
+
+/// A customer's timeline.
+///
+/// Everything that happened with the customer, newest first, one typed item each:
+/// interactions (a pending follow-up at its due time) and changes of lifecycle stage. The
+/// object is under the field its `type` names. Cursor-paginated; items at the same time
+/// come in a stable order.
+#[utoipa::path(
+    tag = "Timeline",
+    params(("id" = Uuid, Path, description = "Customer id"), TimelineQuery),
+    security(("bearer" = ["customers:read", "interactions:read"])),
+    responses((status = 200, description = "A page of the timeline, newest first",
+        body = Page<TimelineItem>))
+)]
+#[get("/customers/{id}/timeline")]
+async fn customer_timeline(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CustomersRead)?;
+    principal.require(Scope::InteractionsRead)?;
+    let query: TimelineQuery = query::parse(req.query_string())?;
+    let types: Vec<ItemType> = match query.types.as_deref() {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|t| t.trim().parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid("types", e))?,
+    };
+    let page = pagination::request::<Key>(query.limit, query.cursor.as_deref(), ORDER)?;
+    let mut conn = state.pool.get().await?;
+    let customer = crate::customers::store::get(&mut conn, *id).await?;
+    if !customer.is_some_and(|c| c.deleted_at.is_none() || principal.can(Scope::CustomersDelete)) {
+        return Err(ApiError::not_found("customer"));
+    }
+    let keys = super::keys(&mut conn, *id, &types, page.after.as_ref(), page.fetch()).await?;
+    let items = super::load(&mut conn, &keys, Utc::now()).await?;
+    let rows = items.into_iter().zip(keys).collect();
+    Ok(HttpResponse::Ok().json(pagination::page_keyed(rows, &page, ORDER)))
+}
