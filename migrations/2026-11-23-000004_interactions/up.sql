@@ -59,13 +59,15 @@ CREATE INDEX interactions_kind_idx ON interactions (kind, timeline_at, id) WHERE
 CREATE INDEX interactions_staff_idx ON interactions (staff_id, timeline_at, id);
 CREATE INDEX interactions_assignee_idx ON interactions (assignee_id, due_at, id);
 CREATE INDEX interactions_search_idx ON interactions USING gin (search) WHERE deleted_at IS NULL;
--- Unresolved complaints by age, and by severity then age.
-CREATE INDEX interactions_open_complaints_idx ON interactions (occurred_at, id)
+-- Unresolved complaints by age, and by severity then age (a complaint's timeline_at is when
+-- it was opened); other complaint lists walk interactions_kind_idx.
+CREATE INDEX interactions_open_complaints_idx ON interactions (timeline_at, id)
     WHERE status IN ('open', 'in_progress') AND deleted_at IS NULL;
-CREATE INDEX interactions_open_complaints_severity_idx ON interactions (severity_rank DESC, occurred_at, id)
+CREATE INDEX interactions_open_complaints_severity_idx ON interactions (severity_rank DESC, timeline_at, id)
     WHERE status IN ('open', 'in_progress') AND deleted_at IS NULL;
--- Complaint statistics: resolutions in a period.
-CREATE INDEX interactions_resolved_idx ON interactions (resolved_at) WHERE resolved_at IS NOT NULL AND deleted_at IS NULL;
+-- Complaint statistics: resolutions in a period, read from the index alone.
+CREATE INDEX interactions_resolved_idx ON interactions (resolved_at) INCLUDE (occurred_at, severity, assignee_id)
+    WHERE resolved_at IS NOT NULL AND deleted_at IS NULL;
 -- Follow-up work lists: pending ones by due time; done ones by completion.
 CREATE INDEX interactions_pending_follow_ups_idx ON interactions (due_at, id)
     WHERE due_at IS NOT NULL AND occurred_at IS NULL AND deleted_at IS NULL;

@@ -164,14 +164,8 @@ fn list_filter(
     query: CustomersQuery,
     attributes: Vec<(String, String)>,
 ) -> Result<(ListFilter, CustomerSort), ApiError> {
-    let lifecycle_stages = match &query.lifecycle_stage {
-        None => Vec::new(),
-        Some(list) => list
-            .split(',')
-            .map(|s| s.trim().parse::<LifecycleStage>())
-            .collect::<Result<_, _>>()
-            .map_err(|e| invalid("lifecycle_stage", e))?,
-    };
+    let lifecycle_stages: Vec<LifecycleStage> =
+        query::comma_list("lifecycle_stage", query.lifecycle_stage.as_deref())?;
     let tags = match &query.tags {
         None => Vec::new(),
         Some(list) => clean_tags(list.split(',').map(str::to_owned).collect())

@@ -65,6 +65,22 @@ pub fn parse_with_prefixed<T: DeserializeOwned>(
     Ok((parse(&rest.finish())?, prefixed))
 }
 
+/// A parameter holding several values separated by commas (`kind=note,complaint`), each
+/// parsed as `T`; empty when the parameter is absent.
+pub fn comma_list<T: std::str::FromStr<Err = String>>(
+    field: &str,
+    raw: Option<&str>,
+) -> Result<Vec<T>, ApiError> {
+    match raw {
+        None => Ok(Vec::new()),
+        Some(list) => list
+            .split(',')
+            .map(|s| s.trim().parse::<T>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid(field, e)),
+    }
+}
+
 /// A `400 invalid_query` naming one parameter, for checks made after parsing.
 pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     let message = message.into();

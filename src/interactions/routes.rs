@@ -16,7 +16,7 @@ use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{IfMatch, IfMatchHeader};
 use crate::http::json::Json;
 use crate::http::pagination::{self, Page};
-use crate::http::query::{self, invalid};
+use crate::http::query::{self, comma_list, invalid};
 use crate::http::response;
 use crate::state::AppState;
 
@@ -49,21 +49,6 @@ fn show(record: InteractionRecord) -> Interaction {
 fn one(record: InteractionRecord) -> HttpResponse {
     let interaction = show(record);
     response::versioned(interaction.version, &interaction)
-}
-
-/// A comma-separated list of enum values in a query parameter.
-fn list_of<T: std::str::FromStr<Err = String>>(
-    field: &str,
-    raw: Option<&str>,
-) -> Result<Vec<T>, ApiError> {
-    match raw {
-        None => Ok(Vec::new()),
-        Some(list) => list
-            .split(',')
-            .map(|s| s.trim().parse::<T>())
-            .collect::<Result<_, _>>()
-            .map_err(|e| invalid(field, e)),
-    }
 }
 
 /// `me` (the calling user) or a user id.
@@ -141,13 +126,13 @@ async fn list_page(
     };
     let filter = store::ListFilter {
         customer_id: customer_id.or(query.customer_id),
-        channels: list_of("channel", query.channel.as_deref())?,
-        kinds: list_of("kind", query.kind.as_deref())?,
+        channels: comma_list("channel", query.channel.as_deref())?,
+        kinds: comma_list("kind", query.kind.as_deref())?,
         direction: query.direction,
         staff_id: query.staff_id,
         assignee_id: query.assignee_id,
-        statuses: list_of("status", query.status.as_deref())?,
-        severities: list_of("severity", query.severity.as_deref())?,
+        statuses: comma_list("status", query.status.as_deref())?,
+        severities: comma_list("severity", query.severity.as_deref())?,
         occurred_after: query.occurred_after,
         occurred_before: query.occurred_before,
         q,
@@ -460,13 +445,13 @@ async fn list_complaints(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::InteractionsRead)?;
     let query: ComplaintsQuery = query::parse(req.query_string())?;
-    let mut statuses = list_of("status", query.status.as_deref())?;
+    let mut statuses = comma_list("status", query.status.as_deref())?;
     if statuses.is_empty() {
         statuses = vec![ComplaintStatus::Open, ComplaintStatus::InProgress];
     }
     let filter = store::ComplaintFilter {
         statuses,
-        severities: list_of("severity", query.severity.as_deref())?,
+        severities: comma_list("severity", query.severity.as_deref())?,
         assignee_id: query
             .assignee_id
             .as_deref()
@@ -484,7 +469,7 @@ async fn list_complaints(
     let rows = rows
         .into_iter()
         .map(|r| {
-            let t = r.draft.occurred_at.unwrap_or(r.timeline_at);
+            let t = r.timeline_at;
             let key = match sort {
                 ComplaintSort::Oldest => CursorKey::Time(t, r.id),
                 ComplaintSort::Severity => {

@@ -415,6 +415,7 @@ pub async fn complaints(
     let mut query = interactions::table
         .into_boxed()
         .filter(interactions::deleted_at.is_null())
+        .filter(interactions::kind.eq(InteractionKind::Complaint))
         .filter(interactions::status.eq_any(filter.statuses.clone()));
     if !filter.severities.is_empty() {
         query = query.filter(interactions::severity.eq_any(filter.severities.clone()));
@@ -428,7 +429,7 @@ pub async fn complaints(
     match (sort, after) {
         (_, None) => {}
         (ComplaintSort::Oldest, Some(CursorKey::Time(t, id))) => {
-            query = query.filter(after_time("interactions.occurred_at", ">", t, id));
+            query = query.filter(after_time("interactions.timeline_at", ">", t, id));
         }
         (ComplaintSort::Severity, Some(CursorKey::Ranked(rank, t, id))) => {
             // Most severe first, then oldest: the rank falls, or stays and the time rises.
@@ -437,7 +438,7 @@ pub async fn complaints(
                     .bind::<SmallInt, _>(rank)
                     .sql(" OR (interactions.severity_rank = ")
                     .bind::<SmallInt, _>(rank)
-                    .sql(" AND (interactions.occurred_at, interactions.id) > (")
+                    .sql(" AND (interactions.timeline_at, interactions.id) > (")
                     .bind::<Timestamptz, _>(t)
                     .sql(", ")
                     .bind::<SqlUuid, _>(id)
@@ -448,11 +449,11 @@ pub async fn complaints(
     }
     query = match sort {
         ComplaintSort::Oldest => {
-            query.order((interactions::occurred_at.asc(), interactions::id.asc()))
+            query.order((interactions::timeline_at.asc(), interactions::id.asc()))
         }
         ComplaintSort::Severity => query.order((
             interactions::severity_rank.desc(),
-            interactions::occurred_at.asc(),
+            interactions::timeline_at.asc(),
             interactions::id.asc(),
         )),
     };

@@ -9,7 +9,7 @@ use super::{ItemType, Key, TimelineItem};
 use crate::auth::{Principal, Scope};
 use crate::http::error::ApiError;
 use crate::http::pagination::{self, Page};
-use crate::http::query::{self, invalid};
+use crate::http::query;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -56,14 +56,7 @@ async fn customer_timeline(
     principal.require(Scope::CustomersRead)?;
     principal.require(Scope::InteractionsRead)?;
     let query: TimelineQuery = query::parse(req.query_string())?;
-    let types: Vec<ItemType> = match query.types.as_deref() {
-        None => Vec::new(),
-        Some(list) => list
-            .split(',')
-            .map(|t| t.trim().parse())
-            .collect::<Result<_, _>>()
-            .map_err(|e| invalid("types", e))?,
-    };
+    let types: Vec<ItemType> = query::comma_list("types", query.types.as_deref())?;
     let page = pagination::request::<Key>(query.limit, query.cursor.as_deref(), ORDER)?;
     let mut conn = state.pool.get().await?;
     let customer = crate::customers::store::get(&mut conn, *id).await?;
