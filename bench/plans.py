@@ -1,0 +1,51 @@
+"""Extracts auto_explain plans from a PostgreSQL log, one per list request in order, and says
+for each whether the customers table was read through an index."""
+import re
+import sys
+
+slowest = sys.argv[1] == "--slowest"
+if slowest:
+    sys.argv.pop(1)
+log_path, database, queries = sys.argv[1], sys.argv[2], sys.argv[3:]
+plans, current = [], None
+for line in open(log_path, encoding="utf-8", errors="replace"):
+    if "LOG:  duration:" in line and "plan:" in line and f"@{database}" in line:
+        current = {"duration": re.search(r"duration: ([0-9.]+) ms", line).group(1), "lines": []}
+        plans.append(current)
+    elif current is not None and line.startswith("\t"):
+        current["lines"].append(line[1:].rstrip("\n"))
+    elif current is not None and not line.startswith("\t"):
+        current = None
+
+def show(label, plan, verdict):
+    print(f"### {label}   [{verdict}, {plan['duration']} ms]")
+    for l in plan["lines"]:
+        if l.startswith("Query Text") or l.strip().startswith(("Buffers:", "Planning", "Execution")):
+            continue
+        print("    " + l)
+    print()
+
+
+if slowest:
+    # One request's statements: its slowest one, and whether any table was read whole.
+    plan = max(plans, key=lambda p: float(p["duration"]))
+    seq = [l for p in plans for l in p["lines"] if "Seq Scan on" in l]
+    show(queries[0], plan, "NO INDEX" if seq else "index")
+    sys.exit(0)
+
+# Keep the plans of the customer list (the service's other statements are not lists).
+plans = [p for p in plans if any("FROM \"customers\"" in l or "FROM customers" in l for l in p["lines"][:3])]
+for query, plan in zip(queries, plans):
+    body = [l for l in plan["lines"] if not l.startswith("Query Text")]
+    reads = [l.strip() for l in body if " on customers" in l and ("Scan" in l)]
+    indexed = [r for r in reads if "Index" in r]
+    seq = [r for r in reads if r.startswith("->  Seq Scan") or r.startswith("Seq Scan")]
+    verdict = "index" if indexed and not seq else "NO INDEX"
+    print(f"### ?{query}   [{verdict}, {plan['duration']} ms]")
+    for l in body:
+        if l.strip().startswith(("Buffers:", "Planning", "Execution")):
+            continue
+        print("    " + l)
+    print()
+if len(plans) < len(queries):
+    print(f"NO INDEX: only {len(plans)} plans found for {len(queries)} queries")
