@@ -310,7 +310,8 @@ fn is_duplicate_of(err: &ApiError, field: &str) -> bool {
     err.code() == ErrorCode::Duplicate && err.errors().iter().any(|e| e.field == field)
 }
 
-/// Soft-deletes a customer (nothing happens to one already deleted).
+/// Soft-deletes a customer, hiding its interactions with it (nothing happens to one already
+/// deleted).
 pub async fn delete(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
@@ -322,7 +323,11 @@ pub async fn delete(
         if before.deleted_at.is_some() {
             return Ok(());
         }
-        let after = store::set_deleted(conn, id, Some(Utc::now())).await?;
+        let now = Utc::now();
+        let after = store::set_deleted(conn, id, Some(now)).await?;
+        // Read back: the stored time (microseconds) is what restore matches on.
+        let deleted_at = after.deleted_at.unwrap_or(now);
+        crate::interactions::store::follow_customer_deletion(conn, id, deleted_at, false).await?;
         let changes = audit::diff(&audited(&before), &audited(&after));
         audit::record(
             conn,
@@ -338,7 +343,8 @@ pub async fn delete(
     .await
 }
 
-/// Restores a deleted customer (an erased one cannot come back).
+/// Restores a deleted customer (an erased one cannot come back), with the interactions that
+/// were hidden with it.
 pub async fn restore(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
@@ -350,10 +356,11 @@ pub async fn restore(
         if before.erased_at.is_some() {
             return Err(ApiError::conflict("an erased customer cannot be restored"));
         }
-        if before.deleted_at.is_none() {
+        let Some(deleted_at) = before.deleted_at else {
             return Ok(before);
-        }
+        };
         let after = store::set_deleted(conn, id, None).await?;
+        crate::interactions::store::follow_customer_deletion(conn, id, deleted_at, true).await?;
         let changes = audit::diff(&audited(&before), &audited(&after));
         audit::record(
             conn,

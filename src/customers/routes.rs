@@ -436,7 +436,9 @@ async fn update_customer(
 /// Delete a customer.
 ///
 /// A soft delete: the customer leaves every list and lookup but can be restored by a
-/// manager. Deleting a deleted customer changes nothing.
+/// manager. Its interactions leave the interaction, complaint and follow-up lists and the
+/// statistics with it, and come back when it is restored. Deleting a deleted customer
+/// changes nothing.
 #[utoipa::path(
     tag = "Customers",
     params(("id" = Uuid, Path, description = "Customer id"), IfMatchHeader),

@@ -1104,3 +1104,62 @@ async fn creation_is_idempotent_and_erasure_forgets_what_was_said() {
         .await;
     expect_problem(res, StatusCode::CONFLICT, "conflict").await;
 }
+
+#[actix_web::test]
+async fn a_deleted_customers_interactions_leave_the_lists_and_come_back_with_it() {
+    let app = TestApp::spawn().await;
+    let c = customer(&app).await;
+    let other = customer(&app).await;
+    let agent = app.token(Role::Agent);
+    let manager = app.token(Role::Manager);
+    let complaint = json!({"channel": "phone", "direction": "inbound", "kind": "complaint",
+        "severity": "high", "occurred_at": ago(3)});
+    record(&app, &c, &agent, complaint.clone()).await;
+    record(&app, &other, &agent, complaint).await;
+    // Deleted on its own before the customer: stays deleted after the restore.
+    let own = record(
+        &app,
+        &c,
+        &agent,
+        json!({"channel": "web", "direction": "inbound",
+        "kind": "note", "occurred_at": ago(2)}),
+    )
+    .await;
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/v1/interactions/{}", own["id"].as_str().unwrap()),
+        )
+        .bearer_auth(&manager)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let count = |page: Value| page["data"].as_array().unwrap().len();
+    assert_eq!(count(app.get_ok("/v1/complaints", &agent).await), 2);
+
+    let res = app
+        .request(Method::DELETE, &format!("/v1/customers/{c}"))
+        .bearer_auth(&manager)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(count(app.get_ok("/v1/complaints", &agent).await), 1);
+    assert_eq!(count(app.get_ok("/v1/interactions", &agent).await), 1);
+    let stats = app.get_ok("/v1/complaints/stats", &agent).await;
+    assert_eq!(stats["open"][0]["n"], 1);
+
+    let res = app
+        .post(&format!("/v1/customers/{c}/restore"))
+        .bearer_auth(&manager)
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, StatusCode::OK).await;
+    assert_eq!(count(app.get_ok("/v1/complaints", &agent).await), 2);
+    let listed = app
+        .get_ok(&format!("/v1/customers/{c}/interactions"), &agent)
+        .await;
+    assert_eq!(count(listed), 1, "the one deleted on its own stays deleted");
+}
