@@ -16,6 +16,7 @@ pub mod http;
 pub mod interactions;
 pub mod openapi;
 pub mod ops;
+pub mod purchases;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
@@ -36,6 +37,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(api_clients::configure)
             .configure(customers::configure)
             .configure(interactions::configure)
+            .configure(purchases::configure)
             .configure(timeline::configure)
             .configure(audit::configure),
     );

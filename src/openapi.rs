@@ -37,6 +37,8 @@ direction and kind, with notes and outcome"),
 age and severity, and the time to resolve"),
         (name = "Follow-ups", description = "Scheduled contacts: each staff member's due and \
 overdue work list"),
+        (name = "Purchases", description = "What customers bought, in minor units of the \
+currency, recorded once per receipt, refunded in full or in part"),
         (name = "Timeline", description = "Everything that happened with a customer, in time order"),
         (name = "Users", description = "Staff users: sign-in accounts and account managers"),
         (name = "API clients", description = "Integration clients and their scopes"),

@@ -24,6 +24,8 @@ pub enum Scope {
     InteractionsRead,
     InteractionsWrite,
     InteractionsDelete,
+    PurchasesRead,
+    PurchasesWrite,
 }
 
 use Role::{Admin, Agent, Manager, Viewer};
@@ -38,7 +40,7 @@ struct Row {
 }
 
 impl Scope {
-    const ROWS: [Row; 12] = [
+    const ROWS: [Row; 14] = [
         Row {
             scope: Scope::UsersRead,
             name: "users:read",
@@ -109,6 +111,18 @@ impl Scope {
             scope: Scope::InteractionsDelete,
             name: "interactions:delete",
             roles: &[Admin, Manager],
+            for_clients: true,
+        },
+        Row {
+            scope: Scope::PurchasesRead,
+            name: "purchases:read",
+            roles: &[Admin, Manager, Agent, Viewer],
+            for_clients: true,
+        },
+        Row {
+            scope: Scope::PurchasesWrite,
+            name: "purchases:write",
+            roles: &[Admin, Manager, Agent],
             for_clients: true,
         },
     ];

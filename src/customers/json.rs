@@ -529,6 +529,8 @@ pub struct CustomerExport {
     pub lifecycle: Vec<LifecycleChange>,
     /// Every interaction with the customer (deleted ones too), oldest first.
     pub interactions: Vec<crate::interactions::json::Interaction>,
+    /// Every purchase of the customer, oldest first.
+    pub purchases: Vec<crate::purchases::json::Purchase>,
     /// Every recorded change to the record.
     pub audit: Vec<crate::audit::AuditEvent>,
 }

@@ -547,6 +547,11 @@ async fn export_customer(
             .into_iter()
             .map(|r| crate::interactions::view(r, Utc::now()))
             .collect(),
+        purchases: crate::purchases::store::of_customer(&mut conn, *id)
+            .await?
+            .into_iter()
+            .map(crate::purchases::view)
+            .collect(),
         audit: audit::trail(&mut conn, "customer", &id.to_string()).await?,
     };
     Ok(HttpResponse::Ok()

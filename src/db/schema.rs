@@ -150,6 +150,36 @@ diesel::table! {
 }
 
 diesel::table! {
+    purchase_refunds (id) {
+        id -> Uuid,
+        purchase_id -> Uuid,
+        amount -> Int8,
+        reason -> Nullable<Text>,
+        refunded_at -> Timestamptz,
+        actor_type -> Text,
+        actor_id -> Text,
+    }
+}
+
+diesel::table! {
+    purchases (id) {
+        id -> Uuid,
+        customer_id -> Uuid,
+        external_ref -> Nullable<Text>,
+        currency -> Text,
+        amount -> Int8,
+        cost -> Nullable<Int8>,
+        refunded -> Int8,
+        occurred_at -> Timestamptz,
+        channel -> Nullable<Text>,
+        items -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         email -> Text,
@@ -168,6 +198,8 @@ diesel::joinable!(complaint_status_changes -> interactions (interaction_id));
 diesel::joinable!(customer_lifecycle_events -> customers (customer_id));
 diesel::joinable!(customers -> users (account_manager_id));
 diesel::joinable!(interactions -> customers (customer_id));
+diesel::joinable!(purchase_refunds -> purchases (purchase_id));
+diesel::joinable!(purchases -> customers (customer_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_clients,
@@ -178,5 +210,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     customers,
     idempotency_keys,
     interactions,
+    purchase_refunds,
+    purchases,
     users,
 );

@@ -367,6 +367,7 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str)] = &[
     ("api_clients_name_key", "name"),
     ("customers_email_key", "email"),
     ("customers_external_id_key", "external_id"),
+    ("purchases_external_ref_key", "external_ref"),
 ];
 
 impl From<DieselError> for ApiError {

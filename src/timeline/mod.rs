@@ -4,8 +4,8 @@
 //! Each resource that belongs on the timeline is a [`Source`]: a table, the column that
 //! places a row in time, and the condition for a row to show. One query merges the sources
 //! (each branch walks its own `(customer_id, time, id)` index, limited to the page), then
-//! each item type is loaded by id with one query. A new resource (purchases, survey
-//! responses, tier changes) adds a `Source`, an [`ItemType`] and a field of [`TimelineItem`].
+//! each item type is loaded by id with one query. A new resource (survey responses, tier
+//! changes) adds a `Source`, an [`ItemType`], a field of [`TimelineItem`] and its loader.
 
 mod routes;
 
@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::customers::json::LifecycleChange;
 use crate::interactions::json::Interaction;
+use crate::purchases::json::Purchase;
 
 pub use routes::configure;
 
@@ -27,6 +28,7 @@ crate::text_enum! {
     pub enum ItemType {
         Interaction = "interaction",
         LifecycleChange = "lifecycle_change",
+        Purchase = "purchase",
     }
 }
 
@@ -40,7 +42,7 @@ struct Source {
     visible: &'static str,
 }
 
-const SOURCES: [Source; 2] = [
+const SOURCES: [Source; 3] = [
     Source {
         item_type: ItemType::Interaction,
         table: "interactions",
@@ -51,6 +53,12 @@ const SOURCES: [Source; 2] = [
         item_type: ItemType::LifecycleChange,
         table: "customer_lifecycle_events",
         at: "changed_at",
+        visible: "true",
+    },
+    Source {
+        item_type: ItemType::Purchase,
+        table: "purchases",
+        at: "occurred_at",
         visible: "true",
     },
 ];
@@ -73,6 +81,9 @@ pub struct TimelineItem {
     /// The change of lifecycle stage, for `lifecycle_change` items.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lifecycle_change: Option<LifecycleChange>,
+    /// The purchase, for `purchase` items.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purchase: Option<Purchase>,
 }
 
 /// The position of an item: newest first, then type, then id (all descending).
@@ -164,6 +175,12 @@ pub async fn load(
             .into_iter()
             .map(|r| (r.id, crate::customers::lifecycle_change(r)))
             .collect();
+    let mut purchases: std::collections::HashMap<Uuid, Purchase> =
+        crate::purchases::store::by_ids(conn, &ids(ItemType::Purchase))
+            .await?
+            .into_iter()
+            .map(|r| (r.id, crate::purchases::view(r)))
+            .collect();
     Ok(keys
         .iter()
         .map(|k| TimelineItem {
@@ -172,6 +189,7 @@ pub async fn load(
             id: k.id,
             interaction: interactions.remove(&k.id),
             lifecycle_change: changes.remove(&k.id),
+            purchase: purchases.remove(&k.id),
         })
         .collect())
 }

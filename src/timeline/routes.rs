@@ -21,8 +21,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct TimelineQuery {
-    /// Item types separated by commas (`interaction`, `lifecycle_change`); all by default.
-    #[param(example = "interaction,lifecycle_change")]
+    /// Item types separated by commas (`interaction`, `lifecycle_change`, `purchase`); all
+    /// by default.
+    #[param(example = "interaction,purchase")]
     pub types: Option<String>,
     /// Page size, 1 to 200.
     #[param(minimum = 1, maximum = 200, example = 50)]
@@ -36,13 +37,14 @@ const ORDER: &str = "-at";
 /// A customer's timeline.
 ///
 /// Everything that happened with the customer, newest first, one typed item each:
-/// interactions (a pending follow-up at its due time) and changes of lifecycle stage. The
+/// interactions (a pending follow-up at its due time), changes of lifecycle stage and
+/// purchases. The
 /// object is under the field its `type` names. Cursor-paginated; items at the same time
 /// come in a stable order.
 #[utoipa::path(
     tag = "Timeline",
     params(("id" = Uuid, Path, description = "Customer id"), TimelineQuery),
-    security(("bearer" = ["customers:read", "interactions:read"])),
+    security(("bearer" = ["customers:read", "interactions:read", "purchases:read"])),
     responses((status = 200, description = "A page of the timeline, newest first",
         body = Page<TimelineItem>))
 )]
@@ -55,6 +57,7 @@ async fn customer_timeline(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CustomersRead)?;
     principal.require(Scope::InteractionsRead)?;
+    principal.require(Scope::PurchasesRead)?;
     let query: TimelineQuery = query::parse(req.query_string())?;
     let types: Vec<ItemType> = query::comma_list("types", query.types.as_deref())?;
     let page = pagination::request::<Key>(query.limit, query.cursor.as_deref(), ORDER)?;

@@ -16,5 +16,6 @@ mod interactions;
 mod openapi;
 mod operations;
 mod outage;
+mod purchases;
 mod schema;
 mod users;

@@ -1,0 +1,2 @@
+DROP TABLE purchase_refunds;
+DROP TABLE purchases;

@@ -1,0 +1,151 @@
+//! What the API shows of a purchase and what it accepts. Money is an integer in the
+//! currency's minor unit (cents for EUR and USD, yen for JPY), as payment APIs do, so no
+//! amount is ever rounded on the way.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::domain::Channel;
+
+/// One line of a purchase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Item {
+    /// Stock keeping unit, up to 100 characters.
+    #[schema(example = "VASE-01")]
+    pub sku: Option<String>,
+    /// Product name, 1 to 200 characters.
+    #[schema(example = "Blue vase")]
+    pub name: String,
+    /// How many, 1 to 1 000 000.
+    #[schema(example = 2, minimum = 1)]
+    pub quantity: i64,
+    /// Price of one, in minor units, not negative.
+    #[schema(example = 2450, minimum = 0)]
+    pub unit_price: i64,
+}
+
+/// A purchase to record.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseInput {
+    /// The till's receipt id or the shop's order number, unique: sending the same purchase
+    /// again returns the one recorded (`200`) instead of recording it twice; another
+    /// purchase with the same reference is a `409`. 1 to 100 characters.
+    #[schema(example = "till-7-000123")]
+    pub external_ref: Option<String>,
+    /// What was paid, in minor units of `currency` (4900 = 49.00 EUR), not negative.
+    #[schema(example = 4900, minimum = 0)]
+    pub amount: i64,
+    /// ISO 4217 code, upper case.
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// What the goods cost the business, in minor units, for the profit contribution.
+    #[schema(example = 2100, minimum = 0)]
+    pub cost: Option<i64>,
+    /// When the purchase was made; not in the future. Now by default.
+    #[schema(example = "2026-11-23T09:30:00Z")]
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// Where it was made.
+    pub channel: Option<Channel>,
+    /// The lines, up to 500.
+    #[serde(default)]
+    pub items: Vec<Item>,
+}
+
+/// A purchase.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Purchase {
+    /// Purchase id (UUIDv7).
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e70")]
+    pub id: Uuid,
+    /// The customer.
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a")]
+    pub customer_id: Uuid,
+    /// The till's receipt id or the shop's order number.
+    #[schema(example = "till-7-000123")]
+    pub external_ref: Option<String>,
+    /// What was paid, in minor units.
+    #[schema(example = 4900)]
+    pub amount: i64,
+    /// ISO 4217 code.
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// What the goods cost, in minor units.
+    #[schema(example = 2100)]
+    pub cost: Option<i64>,
+    /// How much has been refunded, in minor units.
+    #[schema(example = 0)]
+    pub refunded: i64,
+    /// `amount` − `refunded`.
+    #[schema(example = 4900)]
+    pub net_amount: i64,
+    /// When it was made.
+    #[schema(example = "2026-11-23T09:30:00Z")]
+    pub occurred_at: DateTime<Utc>,
+    /// Where it was made.
+    pub channel: Option<Channel>,
+    /// The lines.
+    pub items: Vec<Item>,
+    /// When it was recorded.
+    #[schema(example = "2026-11-23T09:31:00Z")]
+    pub created_at: DateTime<Utc>,
+    /// When it last changed (a refund).
+    #[schema(example = "2026-11-23T09:31:00Z")]
+    pub updated_at: DateTime<Utc>,
+    /// Incremented by every change; the `ETag` is this number in quotes.
+    #[schema(example = 1)]
+    pub version: i64,
+}
+
+/// A refund of (part of) a purchase.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundInput {
+    /// How much to refund, in minor units, at least 1; what is left of the purchase by
+    /// default (a full refund).
+    #[schema(example = 2450, minimum = 1)]
+    pub amount: Option<i64>,
+    /// Why, up to 500 characters.
+    #[schema(example = "one vase arrived broken")]
+    pub reason: Option<String>,
+}
+
+crate::text_enum! {
+    /// Order of a purchase list: `-occurred_at` newest first (the default) or `occurred_at`.
+    pub enum PurchaseSort {
+        OccurredAt = "occurred_at",
+        OccurredAtDesc = "-occurred_at",
+    }
+}
+
+/// Filters of a purchase list, combined with AND.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PurchasesQuery {
+    /// Only this customer's purchases (on `/v1/purchases`).
+    #[param(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a")]
+    pub customer_id: Option<Uuid>,
+    /// Only purchases in this currency.
+    #[param(example = "EUR")]
+    pub currency: Option<String>,
+    /// Only purchases made this way.
+    pub channel: Option<Channel>,
+    /// Made at or after (RFC 3339).
+    #[param(example = "2026-11-01T00:00:00Z")]
+    pub occurred_after: Option<DateTime<Utc>>,
+    /// Made before (RFC 3339).
+    #[param(example = "2026-12-01T00:00:00Z")]
+    pub occurred_before: Option<DateTime<Utc>>,
+    /// `-occurred_at` (default) or `occurred_at`.
+    #[param(inline)]
+    pub sort: Option<PurchaseSort>,
+    /// Page size, 1 to 200.
+    #[param(minimum = 1, maximum = 200, example = 50)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}

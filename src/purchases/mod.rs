@@ -1,0 +1,213 @@
+//! Purchases (DOMAIN.md section 5): recorded once per receipt, refunded in full or in part.
+//! Writes are composed here, once, for the routes.
+
+pub mod json;
+mod routes;
+pub mod store;
+
+use chrono::{DateTime, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use uuid::Uuid;
+
+use crate::audit;
+use crate::auth::Actor;
+use crate::domain::{optional_text, required_text};
+use crate::http::error::ApiError;
+use crate::http::validation::Checks;
+use json::{Item, Purchase, PurchaseInput, RefundInput};
+use store::{PurchaseDraft, PurchaseRecord};
+
+pub use routes::configure;
+
+pub const MAX_ITEMS: usize = 500;
+/// The largest amount accepted: 10^13 minor units (a hundred billion euros), so that sums
+/// over millions of purchases stay far from overflow.
+pub const MAX_AMOUNT: i64 = 10_000_000_000_000;
+
+/// The API view of a record.
+pub fn view(record: PurchaseRecord) -> Purchase {
+    let d = record.draft;
+    Purchase {
+        id: record.id,
+        customer_id: record.customer_id,
+        external_ref: d.external_ref,
+        net_amount: d.amount - record.refunded,
+        amount: d.amount,
+        currency: d.currency,
+        cost: d.cost,
+        refunded: record.refunded,
+        occurred_at: d.occurred_at,
+        channel: d.channel,
+        items: serde_json::from_value(d.items).unwrap_or_default(),
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        version: record.version,
+    }
+}
+
+fn money(value: i64) -> Result<i64, String> {
+    if (0..=MAX_AMOUNT).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "must be from 0 to {MAX_AMOUNT} minor units (an integer: 4900 for 49.00)"
+        ))
+    }
+}
+
+fn currency(code: &str) -> Result<String, String> {
+    if code.len() == 3 && code.chars().all(|c| c.is_ascii_uppercase()) {
+        Ok(code.to_owned())
+    } else {
+        Err("must be an ISO 4217 code in upper case, such as EUR".to_owned())
+    }
+}
+
+/// Checks a purchase's input, reporting every error at once.
+pub fn validate(input: PurchaseInput, now: DateTime<Utc>) -> Result<PurchaseDraft, ApiError> {
+    let mut checks = Checks::new();
+    let external_ref = match input.external_ref {
+        Some(raw) => checks
+            .check("external_ref", optional_text(Some(&raw), 100))
+            .flatten(),
+        None => None,
+    };
+    let amount = checks.check("amount", money(input.amount));
+    let currency = checks.check("currency", currency(&input.currency));
+    let cost = input.cost.and_then(|c| checks.check("cost", money(c)));
+    let occurred_at = input.occurred_at.unwrap_or(now);
+    if occurred_at > now + chrono::Duration::minutes(1) {
+        checks.fail("occurred_at", "must not be in the future");
+    }
+    if input.items.len() > MAX_ITEMS {
+        checks.fail("items", format!("must hold at most {MAX_ITEMS} lines"));
+    }
+    let mut items = Vec::with_capacity(input.items.len());
+    for (i, item) in input.items.into_iter().enumerate() {
+        let name = checks.check(&format!("items[{i}].name"), required_text(&item.name, 200));
+        let sku = match item.sku {
+            Some(raw) => checks
+                .check(&format!("items[{i}].sku"), optional_text(Some(&raw), 100))
+                .flatten(),
+            None => None,
+        };
+        if !(1..=1_000_000).contains(&item.quantity) {
+            checks.fail(&format!("items[{i}].quantity"), "must be from 1 to 1000000");
+        }
+        let unit_price = checks.check(&format!("items[{i}].unit_price"), money(item.unit_price));
+        if let (Some(name), Some(unit_price)) = (name, unit_price) {
+            items.push(Item {
+                sku,
+                name,
+                quantity: item.quantity,
+                unit_price,
+            });
+        }
+    }
+    let draft = match (amount, currency) {
+        (Some(amount), Some(currency)) => Some(PurchaseDraft {
+            external_ref,
+            currency,
+            amount,
+            cost,
+            occurred_at,
+            channel: input.channel,
+            items: serde_json::to_value(&items).map_err(ApiError::internal)?,
+        }),
+        _ => None,
+    };
+    checks.done(draft)
+}
+
+/// Records a purchase of a live customer. With an `external_ref` already recorded, the
+/// recorded purchase is returned (`false`: not created) when it is the same purchase, and
+/// `409` when it is another.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    customer_id: Uuid,
+    input: PurchaseInput,
+) -> Result<(PurchaseRecord, bool), ApiError> {
+    let draft = validate(input, Utc::now())?;
+    conn.transaction(async |conn| {
+        crate::customers::lock_live(conn, customer_id).await?;
+        if let Some(record) = store::insert(conn, Uuid::now_v7(), customer_id, &draft).await? {
+            audit::record(
+                conn,
+                actor,
+                "purchase.created",
+                "purchase",
+                &record.id.to_string(),
+                audit::created(&view(record.clone())),
+            )
+            .await?;
+            return Ok((record, true));
+        }
+        let external_ref = draft.external_ref.as_deref().unwrap_or_default();
+        let existing = store::by_external_ref(conn, external_ref)
+            .await?
+            .ok_or_else(|| ApiError::internal("conflicting purchase vanished"))?;
+        let same = existing.customer_id == customer_id
+            && existing.draft.amount == draft.amount
+            && existing.draft.currency == draft.currency;
+        if same {
+            Ok((existing, false))
+        } else {
+            Err(ApiError::duplicate("external_ref"))
+        }
+    })
+    .await
+}
+
+/// Refunds (part of) a purchase: never more than what is left of it, under any concurrency
+/// (the purchase is locked while its refunded total grows).
+pub async fn refund(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: Uuid,
+    input: RefundInput,
+) -> Result<PurchaseRecord, ApiError> {
+    let mut checks = Checks::new();
+    let reason = match input.reason {
+        Some(raw) => checks
+            .check("reason", optional_text(Some(&raw), 500))
+            .flatten(),
+        None => None,
+    };
+    if input.amount.is_some_and(|a| a < 1) {
+        checks.fail("amount", "must be at least 1 minor unit");
+    }
+    checks.finish()?;
+    conn.transaction(async |conn| {
+        let before = store::lock(conn, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("purchase"))?;
+        let left = before.draft.amount - before.refunded;
+        let amount = input.amount.unwrap_or(left);
+        if left == 0 {
+            return Err(ApiError::conflict("this purchase is refunded in full"));
+        }
+        if amount > left {
+            return Err(ApiError::conflict(format!(
+                "only {left} minor units of this purchase are left to refund"
+            ))
+            .with_errors(vec![crate::http::error::FieldError::new(
+                "amount",
+                format!("must be at most {left}"),
+            )]));
+        }
+        let after = store::refund(conn, id, amount, reason.as_deref(), actor).await?;
+        audit::record(
+            conn,
+            actor,
+            "purchase.refunded",
+            "purchase",
+            &id.to_string(),
+            serde_json::json!({"refunded": {"from": before.refunded, "to": after.refunded},
+                               "reason": reason}),
+        )
+        .await?;
+        Ok(after)
+    })
+    .await
+}
