@@ -149,3 +149,49 @@ pub struct PurchasesQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
+
+/// What a customer is worth in one currency (DOMAIN.md section 5), from their purchases net
+/// of refunds, as of now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrencyValue {
+    /// ISO 4217 code; each currency is summed on its own.
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// Number of purchases.
+    #[schema(example = 12)]
+    pub purchases: i64,
+    /// Cumulative sales: Σ (amount − refunded), in minor units.
+    #[schema(example = 58800)]
+    pub cumulative_sales: i64,
+    /// Σ refunded, in minor units.
+    #[schema(example = 2450)]
+    pub refunded: i64,
+    /// Average order value: cumulative sales / purchases, rounded half away from zero to the
+    /// minor unit.
+    #[schema(example = 4900)]
+    pub average_order_value: i64,
+    /// Profit contribution: Σ (amount − refunded − cost) over the purchases with a cost;
+    /// `null` when none has one.
+    #[schema(example = 31600)]
+    pub profit_contribution: Option<i64>,
+    /// How many purchases the profit contribution is computed from.
+    #[schema(example = 10)]
+    pub purchases_with_cost: i64,
+    /// The first purchase.
+    #[schema(example = "2025-02-01T10:00:00Z")]
+    pub first_purchase_at: DateTime<Utc>,
+    /// The last purchase.
+    #[schema(example = "2026-11-20T10:00:00Z")]
+    pub last_purchase_at: DateTime<Utc>,
+}
+
+/// A customer's value figures, per currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerValue {
+    /// The customer.
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a")]
+    pub customer_id: Uuid,
+    /// One entry per currency the customer bought in, most purchases first; empty before
+    /// the first purchase.
+    pub currencies: Vec<CurrencyValue>,
+}

@@ -203,3 +203,41 @@ pub async fn list(
         .load(conn)
         .await
 }
+
+/// A customer's figures in one currency, straight from their purchases (served by
+/// purchases_customer_idx; always current, nothing to keep in step).
+#[derive(Debug, QueryableByName)]
+pub struct ValueRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub currency: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub purchases: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub sales: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub refunded: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    pub profit: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub with_cost: i64,
+    #[diesel(sql_type = Timestamptz)]
+    pub first_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    pub last_at: DateTime<Utc>,
+}
+
+pub async fn value(conn: &mut AsyncPgConnection, customer_id: Uuid) -> QueryResult<Vec<ValueRow>> {
+    diesel::sql_query(
+        "SELECT currency, count(*) AS purchases,
+                sum(amount - refunded)::bigint AS sales,
+                sum(refunded)::bigint AS refunded,
+                sum(amount - refunded - cost) FILTER (WHERE cost IS NOT NULL)::bigint AS profit,
+                count(cost) AS with_cost,
+                min(occurred_at) AS first_at, max(occurred_at) AS last_at
+         FROM purchases WHERE customer_id = $1
+         GROUP BY currency ORDER BY count(*) DESC, currency",
+    )
+    .bind::<SqlUuid, _>(customer_id)
+    .load(conn)
+    .await
+}

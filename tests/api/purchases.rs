@@ -275,3 +275,62 @@ async fn refunds_never_exceed_the_purchase_even_when_concurrent() {
     expect_problem(res, StatusCode::CONFLICT, "conflict").await;
     assert_eq!(app.count("purchase_refunds").await, 4);
 }
+
+#[actix_web::test]
+async fn value_figures_follow_purchases_and_refunds() {
+    let app = TestApp::spawn().await;
+    let c = customer(&app).await;
+    let agent = app.token(Role::Agent);
+    let path = format!("/v1/customers/{c}/purchases");
+    let empty = app
+        .get_ok(&format!("/v1/customers/{c}/value"), &agent)
+        .await;
+    assert_eq!(empty["currencies"], json!([]));
+    let first = expect_json(
+        app.send(Method::POST, &path, &agent, &receipt("till-3", 4900))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    for body in [
+        json!({"amount": 1999, "currency": "EUR", "occurred_at": "2026-11-22T10:00:00Z"}),
+        json!({"amount": 1000, "currency": "USD", "cost": 400, "occurred_at": "2026-11-21T10:00:00Z"}),
+    ] {
+        expect_json(
+            app.send(Method::POST, &path, &agent, &body).await,
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+    let refund = format!("/v1/purchases/{}/refund", first["id"].as_str().unwrap());
+    expect_json(
+        app.send(Method::POST, &refund, &agent, &json!({"amount": 900}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let value = app
+        .get_ok(
+            &format!("/v1/customers/{c}/value"),
+            &app.token(Role::Viewer),
+        )
+        .await;
+    assert_eq!(
+        value["currencies"],
+        json!([
+            {"currency": "EUR", "purchases": 2, "cumulative_sales": 5999, "refunded": 900,
+             "average_order_value": 3000, "profit_contribution": 1900, "purchases_with_cost": 1,
+             "first_purchase_at": "2026-11-20T10:00:00Z", "last_purchase_at": "2026-11-22T10:00:00Z"},
+            {"currency": "USD", "purchases": 1, "cumulative_sales": 1000, "refunded": 0,
+             "average_order_value": 1000, "profit_contribution": 600, "purchases_with_cost": 1,
+             "first_purchase_at": "2026-11-21T10:00:00Z", "last_purchase_at": "2026-11-21T10:00:00Z"},
+        ])
+    );
+    let res = app
+        .get("/v1/customers/0193b0a6-0000-7000-8000-000000000009/value")
+        .bearer_auth(&agent)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+}
