@@ -14,6 +14,7 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod interactions;
+pub mod loyalty;
 pub mod openapi;
 pub mod ops;
 pub mod purchases;
@@ -38,6 +39,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(customers::configure)
             .configure(interactions::configure)
             .configure(purchases::configure)
+            .configure(loyalty::configure)
             .configure(timeline::configure)
             .configure(audit::configure),
     );

@@ -39,6 +39,8 @@ age and severity, and the time to resolve"),
 overdue work list"),
         (name = "Purchases", description = "What customers bought, in minor units of the \
 currency, recorded once per receipt, refunded in full or in part"),
+        (name = "Loyalty", description = "The loyalty programme: how points are earned and \
+expire, what qualifies for a tier, the tiers"),
         (name = "Timeline", description = "Everything that happened with a customer, in time order"),
         (name = "Users", description = "Staff users: sign-in accounts and account managers"),
         (name = "API clients", description = "Integration clients and their scopes"),

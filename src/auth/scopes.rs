@@ -26,6 +26,8 @@ pub enum Scope {
     InteractionsDelete,
     PurchasesRead,
     PurchasesWrite,
+    LoyaltyRead,
+    LoyaltyAdmin,
 }
 
 use Role::{Admin, Agent, Manager, Viewer};
@@ -40,7 +42,7 @@ struct Row {
 }
 
 impl Scope {
-    const ROWS: [Row; 14] = [
+    const ROWS: [Row; 16] = [
         Row {
             scope: Scope::UsersRead,
             name: "users:read",
@@ -124,6 +126,18 @@ impl Scope {
             name: "purchases:write",
             roles: &[Admin, Manager, Agent],
             for_clients: true,
+        },
+        Row {
+            scope: Scope::LoyaltyRead,
+            name: "loyalty:read",
+            roles: &[Admin, Manager, Agent, Viewer],
+            for_clients: true,
+        },
+        Row {
+            scope: Scope::LoyaltyAdmin,
+            name: "loyalty:admin",
+            roles: &[Admin],
+            for_clients: false,
         },
     ];
 

@@ -16,6 +16,7 @@ use super::json::{
     ProspectGrade, Qualification, RegionType, RelationshipLevel,
 };
 use crate::auth::Actor;
+use crate::db::NullableTexts;
 use crate::db::schema::{customer_lifecycle_events, customers};
 use crate::domain::Channel;
 
@@ -76,44 +77,6 @@ pub struct CustomerDraft {
     pub lifecycle_stage: LifecycleStage,
     pub relationship_level: RelationshipLevel,
     pub qualification: Option<Qualification>,
-}
-
-/// `text[]` as diesel sees it (elements may be NULL); tags never are.
-#[derive(Debug, Clone)]
-pub struct NullableTexts(Vec<Option<String>>);
-
-impl From<NullableTexts> for Vec<String> {
-    fn from(texts: NullableTexts) -> Self {
-        texts.0.into_iter().flatten().collect()
-    }
-}
-
-impl From<Vec<String>> for NullableTexts {
-    fn from(texts: Vec<String>) -> Self {
-        NullableTexts(texts.into_iter().map(Some).collect())
-    }
-}
-
-impl Queryable<diesel::sql_types::Array<diesel::sql_types::Nullable<Text>>, Pg> for NullableTexts {
-    type Row = Vec<Option<String>>;
-
-    fn build(row: Self::Row) -> diesel::deserialize::Result<Self> {
-        Ok(NullableTexts(row))
-    }
-}
-
-impl diesel::expression::AsExpression<diesel::sql_types::Array<diesel::sql_types::Nullable<Text>>>
-    for NullableTexts
-{
-    type Expression = <Vec<Option<String>> as diesel::expression::AsExpression<
-        diesel::sql_types::Array<diesel::sql_types::Nullable<Text>>,
-    >>::Expression;
-
-    fn as_expression(self) -> Self::Expression {
-        diesel::expression::AsExpression::<
-            diesel::sql_types::Array<diesel::sql_types::Nullable<Text>>,
-        >::as_expression(self.0)
-    }
 }
 
 pub async fn insert(

@@ -216,3 +216,50 @@ macro_rules! jsonb_sql {
         }
     };
 }
+
+/// `text[]` as diesel sees it (elements may be NULL), for `Vec<String>` fields whose
+/// elements never are (tags, benefits): `#[diesel(deserialize_as = NullableTexts,
+/// serialize_as = NullableTexts)]`.
+#[derive(Debug, Clone)]
+pub struct NullableTexts(Vec<Option<String>>);
+
+impl From<NullableTexts> for Vec<String> {
+    fn from(texts: NullableTexts) -> Self {
+        texts.0.into_iter().flatten().collect()
+    }
+}
+
+impl From<Vec<String>> for NullableTexts {
+    fn from(texts: Vec<String>) -> Self {
+        NullableTexts(texts.into_iter().map(Some).collect())
+    }
+}
+
+impl
+    diesel::deserialize::Queryable<
+        diesel::sql_types::Array<diesel::sql_types::Nullable<diesel::sql_types::Text>>,
+        diesel::pg::Pg,
+    > for NullableTexts
+{
+    type Row = Vec<Option<String>>;
+
+    fn build(row: Self::Row) -> diesel::deserialize::Result<Self> {
+        Ok(NullableTexts(row))
+    }
+}
+
+impl
+    diesel::expression::AsExpression<
+        diesel::sql_types::Array<diesel::sql_types::Nullable<diesel::sql_types::Text>>,
+    > for NullableTexts
+{
+    type Expression = <Vec<Option<String>> as diesel::expression::AsExpression<
+        diesel::sql_types::Array<diesel::sql_types::Nullable<diesel::sql_types::Text>>,
+    >>::Expression;
+
+    fn as_expression(self) -> Self::Expression {
+        diesel::expression::AsExpression::<
+            diesel::sql_types::Array<diesel::sql_types::Nullable<diesel::sql_types::Text>>,
+        >::as_expression(self.0)
+    }
+}

@@ -150,6 +150,35 @@ diesel::table! {
 }
 
 diesel::table! {
+    loyalty_program (id) {
+        id -> Bool,
+        currency -> Text,
+        earn_points -> Int4,
+        earn_per_amount -> Int8,
+        rounding -> Text,
+        expiry -> Text,
+        expiry_days -> Nullable<Int4>,
+        qualification_basis -> Text,
+        qualification_months -> Int4,
+        downgrade -> Text,
+        grace_days -> Nullable<Int4>,
+        updated_at -> Timestamptz,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
+    loyalty_tiers (key) {
+        key -> Text,
+        name -> Text,
+        position -> Int4,
+        threshold -> Int8,
+        multiplier_percent -> Int4,
+        benefits -> Array<Nullable<Text>>,
+    }
+}
+
+diesel::table! {
     purchase_refunds (id) {
         id -> Uuid,
         purchase_id -> Uuid,
@@ -210,6 +239,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     customers,
     idempotency_keys,
     interactions,
+    loyalty_program,
+    loyalty_tiers,
     purchase_refunds,
     purchases,
     users,

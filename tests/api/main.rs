@@ -13,6 +13,7 @@ mod docs;
 mod errors;
 mod idempotency;
 mod interactions;
+mod loyalty;
 mod openapi;
 mod operations;
 mod outage;

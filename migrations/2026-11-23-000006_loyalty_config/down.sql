@@ -1,0 +1,2 @@
+DROP TABLE loyalty_tiers;
+DROP TABLE loyalty_program;
