@@ -164,6 +164,17 @@ async fn change(
     Ok(after)
 }
 
+/// The customer as the caller may see it: deleted customers only with `customers:delete`,
+/// otherwise (and when there is none) `404`.
+pub fn visible(
+    principal: &crate::auth::Principal,
+    record: Option<CustomerRecord>,
+) -> Result<CustomerRecord, ApiError> {
+    record
+        .filter(|r| r.deleted_at.is_none() || principal.can(crate::auth::Scope::CustomersDelete))
+        .ok_or_else(|| ApiError::not_found("customer"))
+}
+
 /// A customer that can be written about (its interactions, purchases): `404` when there is
 /// none or it is deleted, `409` when its personal data was erased. Locks the row against
 /// deletion and erasure until the transaction ends.

@@ -10,6 +10,7 @@ use super::json::{
 };
 use super::rules::{clean_tags, valid_attribute_key};
 use super::store::{self, CursorKey, ListFilter};
+use super::visible;
 use crate::audit;
 use crate::auth::{Principal, Scope};
 use crate::http::error::{ApiError, Problem};
@@ -308,15 +309,6 @@ async fn get_customer(
     let record = visible(&principal, store::get(&mut conn, *id).await?)?;
     let customer = show(&principal, record);
     Ok(response::versioned(customer.version, &customer))
-}
-
-fn visible(
-    principal: &Principal,
-    record: Option<store::CustomerRecord>,
-) -> Result<store::CustomerRecord, ApiError> {
-    record
-        .filter(|r| r.deleted_at.is_none() || principal.can(Scope::CustomersDelete))
-        .ok_or_else(|| ApiError::not_found("customer"))
 }
 
 /// Get a customer by the integration's external id.

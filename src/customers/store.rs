@@ -593,10 +593,10 @@ async fn load(
     if let Some(after) = after {
         let keyset: BoxedCondition = match (sort, after) {
             (CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc, CursorKey::Time(t, id)) => {
-                keyset_time(cmp, "customers.created_at", t, id)
+                crate::db::after_key("customers.created_at", "customers.id", cmp, t, id)
             }
             (CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc, CursorKey::Time(t, id)) => {
-                keyset_time(cmp, "customers.updated_at", t, id)
+                crate::db::after_key("customers.updated_at", "customers.id", cmp, t, id)
             }
             (CustomerSort::Name | CustomerSort::NameDesc, CursorKey::Text(name, id)) => Box::new(
                 sql::<Bool>(&format!("(lower(customers.name), customers.id) {cmp} ("))
@@ -654,17 +654,6 @@ async fn load(
             name_key,
         })
         .collect())
-}
-
-/// `(column, id) <cmp> (t, id)`: the row comparison the (column, id) index serves.
-fn keyset_time(cmp: &str, column: &str, t: DateTime<Utc>, id: Uuid) -> BoxedCondition {
-    Box::new(
-        sql::<Bool>(&format!("({column}, customers.id) {cmp} ("))
-            .bind::<Timestamptz, _>(t)
-            .sql(", ")
-            .bind::<SqlUuid, _>(id)
-            .sql(")"),
-    )
 }
 
 #[cfg(test)]

@@ -263,3 +263,22 @@ impl
         >::as_expression(self.0)
     }
 }
+
+/// `(time_column, id_column) <cmp> (t, id)`: the keyset condition of a list ordered by a time
+/// and the id, which the `(time, id)` indexes serve. `cmp` is `>` ascending, `<` descending.
+pub fn after_key<QS>(
+    time_column: &str,
+    id_column: &str,
+    cmp: &str,
+    t: chrono::DateTime<chrono::Utc>,
+    id: uuid::Uuid,
+) -> Box<dyn diesel::BoxableExpression<QS, diesel::pg::Pg, SqlType = diesel::sql_types::Bool>> {
+    use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+    Box::new(
+        diesel::dsl::sql::<Bool>(&format!("({time_column}, {id_column}) {cmp} ("))
+            .bind::<Timestamptz, _>(t)
+            .sql(", ")
+            .bind::<SqlUuid, _>(id)
+            .sql(")"),
+    )
+}

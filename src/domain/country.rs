@@ -19,6 +19,15 @@ pub fn country_code(raw: &str) -> Result<String, String> {
     }
 }
 
+/// An ISO 4217 currency code: three upper-case letters (`EUR`).
+pub fn currency_code(code: &str) -> Result<String, String> {
+    if code.len() == 3 && code.chars().all(|c| c.is_ascii_uppercase()) {
+        Ok(code.to_owned())
+    } else {
+        Err("must be an ISO 4217 code in upper case, such as EUR".to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -9,7 +9,7 @@ mod text;
 mod text_enum;
 
 pub use channel::Channel;
-pub use country::country_code;
+pub use country::{country_code, currency_code};
 pub use email::Email;
 pub use password::Password;
 pub use phone::normalise_phone;

@@ -319,18 +319,6 @@ pub enum CursorKey {
 }
 
 type Boxed<'a> = interactions::BoxedQuery<'a, Pg>;
-type BoxedCondition = Box<dyn BoxableExpression<interactions::table, Pg, SqlType = Bool>>;
-
-/// `(column, id) <cmp> (t, id)`: the row comparison the (column, id) indexes serve.
-fn after_time(column: &str, cmp: &str, t: DateTime<Utc>, id: Uuid) -> BoxedCondition {
-    Box::new(
-        sql::<Bool>(&format!("({column}, interactions.id) {cmp} ("))
-            .bind::<Timestamptz, _>(t)
-            .sql(", ")
-            .bind::<SqlUuid, _>(id)
-            .sql(")"),
-    )
-}
 
 /// Filters of the interaction list.
 #[derive(Debug)]
@@ -410,7 +398,13 @@ pub async fn list(
             return Err(diesel::result::Error::NotFound);
         };
         let cmp = if descending { "<" } else { ">" };
-        query = query.filter(after_time("interactions.timeline_at", cmp, t, id));
+        query = query.filter(crate::db::after_key(
+            "interactions.timeline_at",
+            "interactions.id",
+            cmp,
+            t,
+            id,
+        ));
     }
     query = if descending {
         query.order((interactions::timeline_at.desc(), interactions::id.desc()))
@@ -457,7 +451,13 @@ pub async fn complaints(
     match (sort, after) {
         (_, None) => {}
         (ComplaintSort::Oldest, Some(CursorKey::Time(t, id))) => {
-            query = query.filter(after_time("interactions.timeline_at", ">", t, id));
+            query = query.filter(crate::db::after_key(
+                "interactions.timeline_at",
+                "interactions.id",
+                ">",
+                t,
+                id,
+            ));
         }
         (ComplaintSort::Severity, Some(CursorKey::Ranked(rank, t, id))) => {
             // Most severe first, then oldest: the rank falls, or stays and the time rises.
@@ -536,9 +536,9 @@ pub async fn follow_ups(
             return Err(diesel::result::Error::NotFound);
         };
         query = query.filter(if done {
-            after_time("interactions.occurred_at", "<", t, id)
+            crate::db::after_key("interactions.occurred_at", "interactions.id", "<", t, id)
         } else {
-            after_time("interactions.due_at", ">", t, id)
+            crate::db::after_key("interactions.due_at", "interactions.id", ">", t, id)
         });
     }
     query = if done {

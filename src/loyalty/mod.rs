@@ -22,13 +22,7 @@ pub const MAX_TIERS: usize = 20;
 /// Checks a programme configuration, reporting every error at once.
 pub fn validate_program(input: &ProgramInput) -> Result<(), ApiError> {
     let mut checks = Checks::new();
-    let c = &input.currency;
-    if !(c.len() == 3 && c.chars().all(|ch| ch.is_ascii_uppercase())) {
-        checks.fail(
-            "currency",
-            "must be an ISO 4217 code in upper case, such as EUR",
-        );
-    }
+    checks.check("currency", crate::domain::currency_code(&input.currency));
     if !(1..=1_000_000).contains(&input.earn.points) {
         checks.fail("earn.points", "must be from 1 to 1000000");
     }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::audit;
 use crate::auth::Actor;
-use crate::domain::{optional_text, required_text};
+use crate::domain::{currency_code, optional_text, required_text};
 use crate::http::error::ApiError;
 use crate::http::validation::Checks;
 use json::{Item, Purchase, PurchaseInput, RefundInput};
@@ -55,14 +55,6 @@ fn money(value: i64) -> Result<i64, String> {
     }
 }
 
-fn currency(code: &str) -> Result<String, String> {
-    if code.len() == 3 && code.chars().all(|c| c.is_ascii_uppercase()) {
-        Ok(code.to_owned())
-    } else {
-        Err("must be an ISO 4217 code in upper case, such as EUR".to_owned())
-    }
-}
-
 /// Checks a purchase's input, reporting every error at once.
 pub fn validate(input: PurchaseInput, now: DateTime<Utc>) -> Result<PurchaseDraft, ApiError> {
     let mut checks = Checks::new();
@@ -73,7 +65,7 @@ pub fn validate(input: PurchaseInput, now: DateTime<Utc>) -> Result<PurchaseDraf
         None => None,
     };
     let amount = checks.check("amount", money(input.amount));
-    let currency = checks.check("currency", currency(&input.currency));
+    let currency = checks.check("currency", currency_code(&input.currency));
     let cost = input.cost.and_then(|c| checks.check("cost", money(c)));
     let occurred_at = input.occurred_at.unwrap_or(now);
     if occurred_at > now + chrono::Duration::minutes(1) {

@@ -77,15 +77,10 @@ async fn list_page(
     query: PurchasesQuery,
     customer_id: Option<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let currency = match query.currency {
-        Some(c) if !(c.len() == 3 && c.chars().all(|ch| ch.is_ascii_uppercase())) => {
-            return Err(invalid(
-                "currency",
-                "must be an ISO 4217 code in upper case",
-            ));
-        }
-        other => other,
-    };
+    let currency = query
+        .currency
+        .map(|c| crate::domain::currency_code(&c).map_err(|e| invalid("currency", e)))
+        .transpose()?;
     let filter = store::ListFilter {
         customer_id: customer_id.or(query.customer_id),
         currency,
@@ -225,10 +220,10 @@ async fn customer_value(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::PurchasesRead)?;
     let mut conn = state.pool.get().await?;
-    let customer = crate::customers::store::get(&mut conn, *id).await?;
-    if !customer.is_some_and(|c| c.deleted_at.is_none() || principal.can(Scope::CustomersDelete)) {
-        return Err(ApiError::not_found("customer"));
-    }
+    crate::customers::visible(
+        &principal,
+        crate::customers::store::get(&mut conn, *id).await?,
+    )?;
     let currencies = store::value(&mut conn, *id)
         .await?
         .into_iter()

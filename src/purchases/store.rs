@@ -1,10 +1,10 @@
 //! Purchase queries.
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::{now, sql};
+use diesel::dsl::now;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 use uuid::Uuid;
@@ -184,13 +184,13 @@ pub async fn list(
     let descending = sort == PurchaseSort::OccurredAtDesc;
     if let Some((t, id)) = after {
         let cmp = if descending { "<" } else { ">" };
-        query = query.filter(
-            sql::<Bool>(&format!("(purchases.occurred_at, purchases.id) {cmp} ("))
-                .bind::<Timestamptz, _>(t)
-                .sql(", ")
-                .bind::<SqlUuid, _>(id)
-                .sql(")"),
-        );
+        query = query.filter(crate::db::after_key(
+            "purchases.occurred_at",
+            "purchases.id",
+            cmp,
+            t,
+            id,
+        ));
     }
     query = if descending {
         query.order((purchases::occurred_at.desc(), purchases::id.desc()))

@@ -62,10 +62,10 @@ async fn customer_timeline(
     let types: Vec<ItemType> = query::comma_list("types", query.types.as_deref())?;
     let page = pagination::request::<Key>(query.limit, query.cursor.as_deref(), ORDER)?;
     let mut conn = state.pool.get().await?;
-    let customer = crate::customers::store::get(&mut conn, *id).await?;
-    if !customer.is_some_and(|c| c.deleted_at.is_none() || principal.can(Scope::CustomersDelete)) {
-        return Err(ApiError::not_found("customer"));
-    }
+    crate::customers::visible(
+        &principal,
+        crate::customers::store::get(&mut conn, *id).await?,
+    )?;
     let keys = super::keys(&mut conn, *id, &types, page.after.as_ref(), page.fetch()).await?;
     let items = super::load(&mut conn, &keys, Utc::now()).await?;
     let rows = items.into_iter().zip(keys).collect();
