@@ -146,6 +146,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         version -> Int8,
         deleted_at -> Nullable<Timestamptz>,
+        purchase_id -> Nullable<Uuid>,
     }
 }
 
@@ -227,6 +228,7 @@ diesel::joinable!(complaint_status_changes -> interactions (interaction_id));
 diesel::joinable!(customer_lifecycle_events -> customers (customer_id));
 diesel::joinable!(customers -> users (account_manager_id));
 diesel::joinable!(interactions -> customers (customer_id));
+diesel::joinable!(interactions -> purchases (purchase_id));
 diesel::joinable!(purchase_refunds -> purchases (purchase_id));
 diesel::joinable!(purchases -> customers (customer_id));
 

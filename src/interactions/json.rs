@@ -105,6 +105,9 @@ pub struct Interaction {
     /// The staff member a complaint or follow-up is assigned to.
     #[schema(example = "0193b0a6-0000-7000-8000-000000000002")]
     pub assignee_id: Option<Uuid>,
+    /// The purchase this interaction follows (a complaint about it, a thank-you call).
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e70")]
+    pub purchase_id: Option<Uuid>,
     /// Complaints only: how serious it is.
     pub severity: Option<Severity>,
     /// Complaints only: where it is in the workflow.
@@ -201,6 +204,10 @@ pub struct InteractionInput {
     #[serde(default)]
     #[schema(value_type = Option<Uuid>, example = "0193b0a6-0000-7000-8000-000000000002")]
     pub assignee_id: Patch<Uuid>,
+    /// The purchase this interaction follows: one of the same customer's.
+    #[serde(default)]
+    #[schema(value_type = Option<Uuid>, example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e70")]
+    pub purchase_id: Patch<Uuid>,
     /// Complaints only, and required for them.
     #[serde(default)]
     #[schema(value_type = Option<Severity>)]
@@ -310,6 +317,9 @@ pub struct InteractionsQuery {
     /// Only complaints and follow-ups assigned to this staff member.
     #[param(example = "0193b0a6-0000-7000-8000-000000000002")]
     pub assignee_id: Option<Uuid>,
+    /// Only interactions that follow this purchase.
+    #[param(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e70")]
+    pub purchase_id: Option<Uuid>,
     /// Complaints in this status, or several separated by commas.
     #[param(example = "open,in_progress")]
     pub status: Option<String>,

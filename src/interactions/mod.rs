@@ -40,6 +40,7 @@ pub fn view(record: InteractionRecord, now: DateTime<Utc>) -> Interaction {
         due_at: d.due_at,
         follow_up_state: rules::follow_up_state(d.due_at, d.occurred_at, now),
         assignee_id: d.assignee_id,
+        purchase_id: d.purchase_id,
         severity: d.severity,
         status: record.status,
         next_statuses: record
@@ -77,12 +78,26 @@ fn audited(record: &InteractionRecord) -> Interaction {
     view
 }
 
-/// Checks the staff members an interaction names, when they change.
-async fn check_staff(
+/// Checks what an interaction refers to, when it changes: active staff members, and a
+/// purchase of the same customer.
+async fn check_links(
     conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
     draft: &InteractionDraft,
     before: Option<&InteractionDraft>,
 ) -> Result<(), ApiError> {
+    if let Some(id) = draft
+        .purchase_id
+        .filter(|id| Some(*id) != before.and_then(|b| b.purchase_id))
+    {
+        let purchase = crate::purchases::store::get(conn, id).await?;
+        if purchase.is_none_or(|p| p.customer_id != customer_id) {
+            return Err(ApiError::invalid_field(
+                "purchase_id",
+                "must be the id of a purchase of this customer",
+            ));
+        }
+    }
     for (field, id, was) in [
         ("staff_id", draft.staff_id, before.and_then(|b| b.staff_id)),
         (
@@ -114,7 +129,7 @@ pub async fn create(
     }
     conn.transaction(async |conn| {
         crate::customers::lock_live(conn, customer_id).await?;
-        check_staff(conn, &draft, None).await?;
+        check_links(conn, customer_id, &draft, None).await?;
         let record = store::insert(conn, Uuid::now_v7(), customer_id, &draft).await?;
         if let (Some(status), Some(opened_at)) = (record.status, record.draft.occurred_at) {
             store::record_status_change(conn, record.id, None, status, opened_at, actor, None)
@@ -158,7 +173,7 @@ async fn save(
     if draft == before.draft {
         return Ok(before);
     }
-    check_staff(conn, &draft, Some(&before.draft)).await?;
+    check_links(conn, before.customer_id, &draft, Some(&before.draft)).await?;
     let after = store::update(conn, before.id, &draft).await?;
     audit::record(
         conn,

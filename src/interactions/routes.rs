@@ -131,6 +131,7 @@ async fn list_page(
         direction: query.direction,
         staff_id: query.staff_id,
         assignee_id: query.assignee_id,
+        purchase_id: query.purchase_id,
         statuses: comma_list("status", query.status.as_deref())?,
         severities: comma_list("severity", query.severity.as_deref())?,
         occurred_after: query.occurred_after,

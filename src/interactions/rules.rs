@@ -36,6 +36,7 @@ impl InteractionDraft {
             assignee_id: None,
             severity: None,
             resolution: None,
+            purchase_id: None,
         }
     }
 }
@@ -148,6 +149,13 @@ pub fn apply(
         "assignee_id",
         input.assignee_id,
         &mut draft.assignee_id,
+        Ok,
+    );
+    nullable(
+        &mut checks,
+        "purchase_id",
+        input.purchase_id,
+        &mut draft.purchase_id,
         Ok,
     );
     let complaint = draft.kind == InteractionKind::Complaint;

@@ -70,6 +70,7 @@ pub struct InteractionDraft {
     pub assignee_id: Option<Uuid>,
     pub severity: Option<Severity>,
     pub resolution: Option<String>,
+    pub purchase_id: Option<Uuid>,
 }
 
 pub async fn insert(
@@ -329,6 +330,7 @@ pub struct ListFilter {
     pub direction: Option<Direction>,
     pub staff_id: Option<Uuid>,
     pub assignee_id: Option<Uuid>,
+    pub purchase_id: Option<Uuid>,
     pub statuses: Vec<ComplaintStatus>,
     pub severities: Vec<Severity>,
     pub occurred_after: Option<DateTime<Utc>>,
@@ -371,6 +373,9 @@ pub async fn list(
     }
     if let Some(id) = filter.assignee_id {
         query = query.filter(interactions::assignee_id.eq(id));
+    }
+    if let Some(id) = filter.purchase_id {
+        query = query.filter(interactions::purchase_id.eq(id));
     }
     if !filter.statuses.is_empty() {
         query = query.filter(interactions::status.eq_any(filter.statuses.clone()));

@@ -334,3 +334,77 @@ async fn value_figures_follow_purchases_and_refunds() {
         .unwrap();
     expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
 }
+
+#[actix_web::test]
+async fn an_interaction_can_follow_a_purchase_of_the_same_customer() {
+    let app = TestApp::spawn().await;
+    let c = customer(&app).await;
+    let other = customer(&app).await;
+    let agent = app.token(Role::Agent);
+    let purchase = expect_json(
+        app.send(
+            Method::POST,
+            &format!("/v1/customers/{c}/purchases"),
+            &agent,
+            &receipt("till-5", 4900),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let complaint = json!({"channel": "in_store", "direction": "inbound", "kind": "complaint",
+        "severity": "medium", "occurred_at": "2026-11-21T10:00:00Z", "purchase_id": purchase["id"]});
+    let created = expect_json(
+        app.send(
+            Method::POST,
+            &format!("/v1/customers/{c}/interactions"),
+            &agent,
+            &complaint,
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(created["purchase_id"], purchase["id"]);
+    // Another customer's purchase, or none at all, is refused.
+    for purchase_id in [
+        purchase["id"].clone(),
+        json!("0193b0a6-0000-7000-8000-000000000009"),
+    ] {
+        let mut body = complaint.clone();
+        body["purchase_id"] = purchase_id;
+        let res = app
+            .send(
+                Method::POST,
+                &format!("/v1/customers/{other}/interactions"),
+                &agent,
+                &body,
+            )
+            .await;
+        let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        assert_eq!(fields(&p), ["purchase_id"]);
+    }
+    let about = app
+        .get_ok(
+            &format!(
+                "/v1/interactions?purchase_id={}",
+                purchase["id"].as_str().unwrap()
+            ),
+            &agent,
+        )
+        .await;
+    assert_eq!(about["data"].as_array().unwrap().len(), 1);
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/v1/interactions/{}", created["id"].as_str().unwrap()),
+            &agent,
+            &json!({"purchase_id": null}),
+        )
+        .await;
+    assert_eq!(
+        expect_json(res, StatusCode::OK).await["purchase_id"],
+        Value::Null
+    );
+    assert_eq!(app.count("interactions").await, 1);
+}

@@ -1,0 +1,1 @@
+ALTER TABLE interactions DROP COLUMN purchase_id;
