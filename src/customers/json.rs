@@ -547,6 +547,25 @@ crate::text_enum! {
     }
 }
 
+impl DeletedFilter {
+    /// The filter a list asked for (`exclude` when absent), refused (`403`) when it includes
+    /// deleted `what` and the caller lacks the area's `delete` permission.
+    pub fn checked(
+        requested: Option<Self>,
+        principal: &crate::auth::Principal,
+        delete: crate::auth::Scope,
+        what: &str,
+    ) -> Result<Self, crate::http::error::ApiError> {
+        let filter = requested.unwrap_or(Self::Exclude);
+        if filter != Self::Exclude && !principal.can(delete) {
+            return Err(crate::http::error::ApiError::forbidden(format!(
+                "listing deleted {what} needs the `{delete}` permission"
+            )));
+        }
+        Ok(filter)
+    }
+}
+
 crate::text_enum! {
     /// List order: a field, `-` for descending.
     pub enum CustomerSort {

@@ -179,13 +179,9 @@ fn list_filter(
             invalid("account_manager_id", "must be a user id or `none`")
         })?)),
     };
-    let q = match query.q.as_deref().map(str::trim) {
-        None => None,
-        Some(q) if q.chars().count() > 200 => {
-            return Err(invalid("q", "must be at most 200 characters"));
-        }
-        Some(q) => Some(store::Search::parse(q).map_err(|e| invalid("q", e))?),
-    };
+    let q = query::search_text("q", query.q.as_deref(), 200)?
+        .map(|q| store::Search::parse(q).map_err(|e| invalid("q", e)))
+        .transpose()?;
     let mut attribute_filters = Vec::with_capacity(attributes.len());
     for (key, value) in attributes {
         if !valid_attribute_key(&key) {
@@ -202,12 +198,12 @@ fn list_filter(
         }
         attribute_filters.push(alternatives);
     }
-    let deleted = query.deleted.unwrap_or(DeletedFilter::Exclude);
-    if deleted != DeletedFilter::Exclude && !principal.can(Scope::CustomersDelete) {
-        return Err(ApiError::forbidden(
-            "listing deleted customers needs the `customers:delete` permission",
-        ));
-    }
+    let deleted = DeletedFilter::checked(
+        query.deleted,
+        principal,
+        Scope::CustomersDelete,
+        "customers",
+    )?;
     let sort = match (query.sort, &q) {
         (Some(CustomerSort::Relevance), None) => {
             return Err(invalid("sort", "`relevance` goes with `q`"));

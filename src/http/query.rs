@@ -81,6 +81,21 @@ pub fn comma_list<T: std::str::FromStr<Err = String>>(
     }
 }
 
+/// A free-text parameter (`q`), trimmed, at most `max` characters.
+pub fn search_text<'a>(
+    field: &str,
+    raw: Option<&'a str>,
+    max: usize,
+) -> Result<Option<&'a str>, ApiError> {
+    match raw.map(str::trim) {
+        None => Ok(None),
+        Some(q) if q.chars().count() > max => {
+            Err(invalid(field, format!("must be at most {max} characters")))
+        }
+        Some(q) => Ok(Some(q)),
+    }
+}
+
 /// A `400 invalid_query` naming one parameter, for checks made after parsing.
 pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     let message = message.into();

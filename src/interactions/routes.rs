@@ -111,19 +111,15 @@ async fn list_page(
     query: InteractionsQuery,
     customer_id: Option<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let deleted = query.deleted.unwrap_or(DeletedFilter::Exclude);
-    if deleted != DeletedFilter::Exclude && !principal.can(Scope::InteractionsDelete) {
-        return Err(ApiError::forbidden(
-            "listing deleted interactions needs the `interactions:delete` permission",
-        ));
-    }
-    let q = match query.q.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(q) if q.chars().count() > 200 => {
-            return Err(invalid("q", "must be at most 200 characters"));
-        }
-        Some(q) => Some(q.to_owned()),
-    };
+    let deleted = DeletedFilter::checked(
+        query.deleted,
+        principal,
+        Scope::InteractionsDelete,
+        "interactions",
+    )?;
+    let q = query::search_text("q", query.q.as_deref(), 200)?
+        .filter(|q| !q.is_empty())
+        .map(str::to_owned);
     let filter = store::ListFilter {
         customer_id: customer_id.or(query.customer_id),
         channels: comma_list("channel", query.channel.as_deref())?,
