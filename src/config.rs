@@ -144,6 +144,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub workers: usize,
     pub shutdown_timeout: Duration,
+    /// How often the loyalty evaluation pass runs.
+    pub loyalty_interval: Duration,
 }
 
 /// An invalid setting: names the variable, says what is wrong.
@@ -249,6 +251,11 @@ pub const VARIABLES: &[Variable] = &[
         name: "RAPPORT_SHUTDOWN_TIMEOUT",
         default: "30s",
         meaning: "how long in-flight requests may take to finish after SIGTERM",
+    },
+    Variable {
+        name: "RAPPORT_LOYALTY_INTERVAL",
+        default: "1h",
+        meaning: "how often the loyalty pass expires points and runs tier downgrades",
     },
 ];
 
@@ -402,6 +409,12 @@ impl Settings {
             Duration::ZERO,
             600 * second,
         )?;
+        let loyalty_interval = duration(
+            "RAPPORT_LOYALTY_INTERVAL",
+            "1h",
+            Duration::from_secs(10),
+            Duration::from_secs(7 * 86_400),
+        )?;
 
         Ok(Settings {
             database: DatabaseSettings {
@@ -424,6 +437,7 @@ impl Settings {
             log_format,
             workers,
             shutdown_timeout,
+            loyalty_interval,
         })
     }
 }

@@ -135,8 +135,13 @@ impl Application {
     /// background tasks alongside.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let housekeeping = actix_web::rt::spawn(housekeeping(self.state.clone()));
+        let loyalty = actix_web::rt::spawn(crate::loyalty::pass::schedule(
+            self.state.pool.clone(),
+            self.state.settings.loyalty_interval,
+        ));
         let result = self.server.await;
         housekeeping.abort();
+        loyalty.abort();
         result
     }
 }

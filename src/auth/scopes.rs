@@ -27,6 +27,8 @@ pub enum Scope {
     PurchasesRead,
     PurchasesWrite,
     LoyaltyRead,
+    LoyaltyRedeem,
+    LoyaltyAdjust,
     LoyaltyAdmin,
 }
 
@@ -42,7 +44,7 @@ struct Row {
 }
 
 impl Scope {
-    const ROWS: [Row; 16] = [
+    const ROWS: [Row; 18] = [
         Row {
             scope: Scope::UsersRead,
             name: "users:read",
@@ -131,6 +133,18 @@ impl Scope {
             scope: Scope::LoyaltyRead,
             name: "loyalty:read",
             roles: &[Admin, Manager, Agent, Viewer],
+            for_clients: true,
+        },
+        Row {
+            scope: Scope::LoyaltyRedeem,
+            name: "loyalty:redeem",
+            roles: &[Admin, Manager, Agent],
+            for_clients: true,
+        },
+        Row {
+            scope: Scope::LoyaltyAdjust,
+            name: "loyalty:adjust",
+            roles: &[Admin, Manager],
             for_clients: true,
         },
         Row {

@@ -19,7 +19,7 @@ use json::{Consent, ConsentState, Customer, CustomerInput};
 use rules::Applied;
 use store::{CustomerDraft, CustomerRecord};
 
-pub use routes::configure;
+pub use routes::{configure, filter_from_query};
 
 /// The API view of a record; `reveal_pii` shows the ID number in full.
 pub fn view(record: CustomerRecord, reveal_pii: bool) -> Customer {
@@ -404,6 +404,7 @@ pub async fn erase(
         }
         let after = store::erase(conn, id).await?;
         store::erase_lifecycle_reasons(conn, id).await?;
+        crate::loyalty::ledger::erase_reasons(conn, id).await?;
         audit::forget_changes(conn, "customer", &[id.to_string()]).await?;
         // What was said with them is personal data too.
         let interactions: Vec<String> = crate::interactions::store::erase_texts(conn, id)

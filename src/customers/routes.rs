@@ -236,6 +236,46 @@ fn list_filter(
     Ok((filter, sort))
 }
 
+/// The filter of a `GET /v1/customers` query string, for acting on the customers it lists
+/// (a bulk award): live customers only, no paging or sort. Errors name `{field}.<param>`.
+pub fn filter_from_query(
+    principal: &Principal,
+    field: &str,
+    query_string: &str,
+) -> Result<ListFilter, ApiError> {
+    let prefixed = |err: ApiError| {
+        if err.errors().is_empty() {
+            return ApiError::invalid_field(field, err.problem().detail.unwrap_or_default());
+        }
+        let errors = err
+            .errors()
+            .iter()
+            .map(|e| {
+                crate::http::error::FieldError::new(format!("{field}.{}", e.field), &e.message)
+            })
+            .collect();
+        ApiError::validation(errors)
+    };
+    let (query, attributes) =
+        query::parse_with_prefixed::<CustomersQuery>(query_string, "attributes.")
+            .map_err(prefixed)?;
+    for (name, given) in [
+        ("limit", query.limit.is_some()),
+        ("cursor", query.cursor.is_some()),
+        ("sort", query.sort.is_some()),
+        ("deleted", query.deleted.is_some()),
+    ] {
+        if given {
+            return Err(ApiError::invalid_field(
+                &format!("{field}.{name}"),
+                "does not apply here: the filter selects live customers",
+            ));
+        }
+    }
+    let (filter, _) = list_filter(principal, query, attributes).map_err(prefixed)?;
+    Ok(filter)
+}
+
 /// List customers.
 ///
 /// Filters combine with AND; `q` searches name, organization, email and phone, tolerating

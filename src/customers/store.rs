@@ -553,6 +553,22 @@ fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
 }
 
 /// A page of customers in the requested order, after `after`.
+/// The ids of the customers a filter selects, after `after` in id order, at most `limit`.
+pub async fn ids_after(
+    conn: &mut AsyncPgConnection,
+    filter: &ListFilter,
+    after: Uuid,
+    limit: i64,
+) -> QueryResult<Vec<Uuid>> {
+    filtered(filter)
+        .filter(customers::id.gt(after))
+        .order(customers::id.asc())
+        .select(customers::id)
+        .limit(limit)
+        .load(conn)
+        .await
+}
+
 pub async fn list(
     conn: &mut AsyncPgConnection,
     filter: &ListFilter,

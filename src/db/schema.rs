@@ -151,6 +151,49 @@ diesel::table! {
 }
 
 diesel::table! {
+    loyalty_accounts (customer_id) {
+        customer_id -> Uuid,
+        balance -> Int8,
+        tier_key -> Nullable<Text>,
+        tier_since -> Nullable<Timestamptz>,
+        below_since -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    loyalty_ledger (id) {
+        id -> Uuid,
+        seq -> Int8,
+        customer_id -> Uuid,
+        posting_id -> Uuid,
+        kind -> Text,
+        points -> Int8,
+        lot_id -> Uuid,
+        expires_at -> Nullable<Timestamptz>,
+        purchase_id -> Nullable<Uuid>,
+        qualifying_at -> Nullable<Timestamptz>,
+        reason -> Nullable<Text>,
+        occurred_at -> Timestamptz,
+        created_at -> Timestamptz,
+        actor_type -> Text,
+        actor_id -> Text,
+    }
+}
+
+diesel::table! {
+    loyalty_lots (id) {
+        id -> Uuid,
+        customer_id -> Uuid,
+        earned_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+        points -> Int8,
+        remaining -> Int8,
+    }
+}
+
+diesel::table! {
     loyalty_program (id) {
         id -> Bool,
         currency -> Text,
@@ -165,6 +208,24 @@ diesel::table! {
         grace_days -> Nullable<Int4>,
         updated_at -> Timestamptz,
         version -> Int8,
+    }
+}
+
+diesel::table! {
+    loyalty_tier_changes (id) {
+        id -> Uuid,
+        customer_id -> Uuid,
+        from_tier -> Nullable<Text>,
+        to_tier -> Nullable<Text>,
+        direction -> Text,
+        reason -> Text,
+        basis -> Text,
+        qualifying -> Int8,
+        threshold -> Nullable<Int8>,
+        window_from -> Timestamptz,
+        window_to -> Timestamptz,
+        changed_at -> Timestamptz,
+        config_version -> Int8,
     }
 }
 
@@ -229,6 +290,8 @@ diesel::joinable!(customer_lifecycle_events -> customers (customer_id));
 diesel::joinable!(customers -> users (account_manager_id));
 diesel::joinable!(interactions -> customers (customer_id));
 diesel::joinable!(interactions -> purchases (purchase_id));
+diesel::joinable!(loyalty_ledger -> loyalty_lots (lot_id));
+diesel::joinable!(loyalty_ledger -> purchases (purchase_id));
 diesel::joinable!(purchase_refunds -> purchases (purchase_id));
 diesel::joinable!(purchases -> customers (customer_id));
 
@@ -241,7 +304,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     customers,
     idempotency_keys,
     interactions,
+    loyalty_accounts,
+    loyalty_ledger,
+    loyalty_lots,
     loyalty_program,
+    loyalty_tier_changes,
     loyalty_tiers,
     purchase_refunds,
     purchases,

@@ -1,7 +1,18 @@
-//! The loyalty programme (DOMAIN.md section 6). This part: the programme's configuration and
-//! its tiers, validated, versioned and audited; points and tier evaluation build on it.
+//! The loyalty programme (DOMAIN.md section 6).
+//!
+//! - here: the programme's configuration and its tiers, validated, versioned and audited;
+//! - `ledger`: the points ledger and its expiry lots, written set-wise;
+//! - `evaluation`: the qualifying sums and tier moves, set-wise;
+//! - `members`: one member's points and standing (purchases, refunds, redemptions);
+//! - `bulk`: points for many customers; `pass`: the evaluation pass, its schedule, and the
+//!   simulation of proposed tiers.
 
+mod bulk;
+pub mod evaluation;
 pub mod json;
+pub mod ledger;
+pub mod members;
+pub mod pass;
 mod routes;
 pub mod store;
 
@@ -13,11 +24,26 @@ use crate::domain::required_text;
 use crate::http::error::ApiError;
 use crate::http::etag::IfMatch;
 use crate::http::validation::Checks;
-use json::{DowngradePolicy, ExpiryPolicy, Program, ProgramInput, Tier};
+use json::{DowngradePolicy, ExpiryPolicy, Program, ProgramInput, Qualification, Tier};
 
 pub use routes::configure;
 
 pub const MAX_TIERS: usize = 20;
+/// The most points one request moves.
+pub const MAX_POINTS: i64 = 1_000_000_000_000;
+
+/// Checks a qualification rule.
+pub fn validate_qualification(q: &Qualification) -> Result<(), ApiError> {
+    let mut checks = Checks::new();
+    check_qualification(&mut checks, "qualification", q);
+    checks.finish()
+}
+
+fn check_qualification(checks: &mut Checks, at: &str, q: &Qualification) {
+    if !(1..=120).contains(&q.months) {
+        checks.fail(&format!("{at}.months"), "must be from 1 to 120");
+    }
+}
 
 /// Checks a programme configuration, reporting every error at once.
 pub fn validate_program(input: &ProgramInput) -> Result<(), ApiError> {
@@ -37,9 +63,7 @@ pub fn validate_program(input: &ProgramInput) -> Result<(), ApiError> {
         (_, Some(_)) => checks.fail("expiry.days", "goes with `after_days` only"),
         (_, None) => {}
     }
-    if !(1..=120).contains(&input.qualification.months) {
-        checks.fail("qualification.months", "must be from 1 to 120");
-    }
+    check_qualification(&mut checks, "qualification", &input.qualification);
     match (input.downgrade.policy, input.downgrade.grace_days) {
         (DowngradePolicy::GracePeriod, Some(days)) if (1..=365).contains(&days) => {}
         (DowngradePolicy::GracePeriod, _) => checks.fail(

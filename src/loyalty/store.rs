@@ -10,7 +10,7 @@ use super::json::{
     Qualification, QualificationBasis, Rounding, Tier,
 };
 use crate::db::NullableTexts;
-use crate::db::schema::{loyalty_program, loyalty_tiers};
+use crate::db::schema::{loyalty_accounts, loyalty_program, loyalty_tiers};
 
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = loyalty_program)]
@@ -164,4 +164,17 @@ pub async fn replace_tiers(conn: &mut AsyncPgConnection, tiers: &[Tier]) -> Quer
         .execute(conn)
         .await
         .map(drop)
+}
+
+/// The tier a member holds (`None`: not a member).
+pub async fn account_tier(
+    conn: &mut AsyncPgConnection,
+    customer_id: uuid::Uuid,
+) -> QueryResult<Option<Option<String>>> {
+    loyalty_accounts::table
+        .find(customer_id)
+        .select(loyalty_accounts::tier_key)
+        .first(conn)
+        .await
+        .optional()
 }

@@ -98,6 +98,11 @@ pub struct Purchase {
     /// Incremented by every change; the `ETag` is this number in quotes.
     #[schema(example = 1)]
     pub version: i64,
+    /// What this request did to the customer's loyalty points (on the answers to recording
+    /// and refunding a purchase only; absent when the purchase is not in the programme's
+    /// currency).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loyalty: Option<crate::loyalty::json::PointsSummary>,
 }
 
 /// A refund of (part of) a purchase.

@@ -42,6 +42,7 @@ pub fn view(record: PurchaseRecord) -> Purchase {
         created_at: record.created_at,
         updated_at: record.updated_at,
         version: record.version,
+        loyalty: None,
     }
 }
 
@@ -111,19 +112,20 @@ pub fn validate(input: PurchaseInput, now: DateTime<Utc>) -> Result<PurchaseDraf
     checks.done(draft)
 }
 
-/// Records a purchase of a live customer. With an `external_ref` already recorded, the
-/// recorded purchase is returned (`false`: not created) when it is the same purchase, and
-/// `409` when it is another.
+/// Records a purchase of a live customer, and earns its loyalty points. With an
+/// `external_ref` already recorded, the recorded purchase is returned (`false`: not
+/// created) when it is the same purchase, and `409` when it is another.
 pub async fn create(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
     customer_id: Uuid,
     input: PurchaseInput,
-) -> Result<(PurchaseRecord, bool), ApiError> {
+) -> Result<(Purchase, bool), ApiError> {
     let draft = validate(input, Utc::now())?;
     conn.transaction(async |conn| {
         crate::customers::lock_live(conn, customer_id).await?;
         if let Some(record) = store::insert(conn, Uuid::now_v7(), customer_id, &draft).await? {
+            let loyalty = crate::loyalty::members::on_purchase(conn, actor, &record).await?;
             audit::record(
                 conn,
                 actor,
@@ -133,7 +135,13 @@ pub async fn create(
                 audit::created(&view(record.clone())),
             )
             .await?;
-            return Ok((record, true));
+            return Ok((
+                Purchase {
+                    loyalty,
+                    ..view(record)
+                },
+                true,
+            ));
         }
         let external_ref = draft.external_ref.as_deref().unwrap_or_default();
         let existing = store::by_external_ref(conn, external_ref)
@@ -143,7 +151,14 @@ pub async fn create(
             && existing.draft.amount == draft.amount
             && existing.draft.currency == draft.currency;
         if same {
-            Ok((existing, false))
+            let loyalty = crate::loyalty::members::summary(conn, &existing).await?;
+            Ok((
+                Purchase {
+                    loyalty,
+                    ..view(existing)
+                },
+                false,
+            ))
         } else {
             Err(ApiError::duplicate("external_ref"))
         }
@@ -152,13 +167,14 @@ pub async fn create(
 }
 
 /// Refunds (part of) a purchase: never more than what is left of it, under any concurrency
-/// (the purchase is locked while its refunded total grows).
+/// (the purchase is locked while its refunded total grows). The refunded share of its
+/// loyalty points is taken back.
 pub async fn refund(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
     id: Uuid,
     input: RefundInput,
-) -> Result<PurchaseRecord, ApiError> {
+) -> Result<Purchase, ApiError> {
     let mut checks = Checks::new();
     let reason = match input.reason {
         Some(raw) => checks
@@ -189,6 +205,7 @@ pub async fn refund(
             )]));
         }
         let after = store::refund(conn, id, amount, reason.as_deref(), actor).await?;
+        let loyalty = crate::loyalty::members::on_refund(conn, actor, &after, amount).await?;
         audit::record(
             conn,
             actor,
@@ -199,7 +216,10 @@ pub async fn refund(
                                "reason": reason}),
         )
         .await?;
-        Ok(after)
+        Ok(Purchase {
+            loyalty,
+            ..view(after)
+        })
     })
     .await
 }

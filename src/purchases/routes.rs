@@ -58,9 +58,8 @@ async fn create_purchase(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::PurchasesWrite)?;
     let mut conn = state.pool.get().await?;
-    let (record, created) =
+    let (purchase, created) =
         super::create(&mut conn, &principal.actor, *id, input.into_inner()).await?;
-    let purchase = super::view(record);
     Ok(if created {
         response::created(
             &format!("/v1/purchases/{}", purchase.id),
@@ -196,8 +195,7 @@ async fn refund_purchase(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::PurchasesWrite)?;
     let mut conn = state.pool.get().await?;
-    let record = super::refund(&mut conn, &principal.actor, *id, input.into_inner()).await?;
-    let purchase = super::view(record);
+    let purchase = super::refund(&mut conn, &principal.actor, *id, input.into_inner()).await?;
     Ok(response::versioned(purchase.version, &purchase))
 }
 

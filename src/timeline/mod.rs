@@ -4,8 +4,8 @@
 //! Each resource that belongs on the timeline is a [`Source`]: a table, the column that
 //! places a row in time, and the condition for a row to show. One query merges the sources
 //! (each branch walks its own `(customer_id, time, id)` index, limited to the page), then
-//! each item type is loaded by id with one query. A new resource (survey responses, tier
-//! changes) adds a `Source`, an [`ItemType`], a field of [`TimelineItem`] and its loader.
+//! each item type is loaded by id with one query. A new resource (survey responses) adds
+//! a `Source`, an [`ItemType`], a field of [`TimelineItem`] and its loader.
 
 mod routes;
 
@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::customers::json::LifecycleChange;
 use crate::interactions::json::Interaction;
+use crate::loyalty::json::TierChange;
 use crate::purchases::json::Purchase;
 
 pub use routes::configure;
@@ -29,6 +30,7 @@ crate::text_enum! {
         Interaction = "interaction",
         LifecycleChange = "lifecycle_change",
         Purchase = "purchase",
+        TierChange = "tier_change",
     }
 }
 
@@ -42,7 +44,7 @@ struct Source {
     visible: &'static str,
 }
 
-const SOURCES: [Source; 3] = [
+const SOURCES: [Source; 4] = [
     Source {
         item_type: ItemType::Interaction,
         table: "interactions",
@@ -59,6 +61,12 @@ const SOURCES: [Source; 3] = [
         item_type: ItemType::Purchase,
         table: "purchases",
         at: "occurred_at",
+        visible: "true",
+    },
+    Source {
+        item_type: ItemType::TierChange,
+        table: "loyalty_tier_changes",
+        at: "changed_at",
         visible: "true",
     },
 ];
@@ -84,6 +92,9 @@ pub struct TimelineItem {
     /// The purchase, for `purchase` items.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purchase: Option<Purchase>,
+    /// The change of loyalty tier, for `tier_change` items.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier_change: Option<TierChange>,
 }
 
 /// The position of an item: newest first, then type, then id (all descending).
@@ -181,6 +192,12 @@ pub async fn load(
             .into_iter()
             .map(|r| (r.id, crate::purchases::view(r)))
             .collect();
+    let mut tier_changes: std::collections::HashMap<Uuid, TierChange> =
+        crate::loyalty::evaluation::changes_by_ids(conn, &ids(ItemType::TierChange))
+            .await?
+            .into_iter()
+            .map(|r| (r.id, crate::loyalty::members::change_view(r)))
+            .collect();
     Ok(keys
         .iter()
         .map(|k| TimelineItem {
@@ -190,6 +207,7 @@ pub async fn load(
             interaction: interactions.remove(&k.id),
             lifecycle_change: changes.remove(&k.id),
             purchase: purchases.remove(&k.id),
+            tier_change: tier_changes.remove(&k.id),
         })
         .collect())
 }

@@ -1,0 +1,202 @@
+//! Points for many customers in one call: a list of ids or a customer filter, all or
+//! nothing, a chunk of customers per statement.
+
+use chrono::Utc;
+use diesel::QueryableByName;
+use diesel::sql_types::{Array, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::json::{BulkInput, BulkReport, EntryKind};
+use super::ledger::{self, Debit, Postings};
+use crate::audit;
+use crate::auth::Principal;
+use crate::customers::store::{self as customers, ListFilter};
+use crate::domain::required_text;
+use crate::http::error::{ApiError, FieldError};
+use crate::http::validation::Checks;
+
+/// Most ids in one request.
+pub const MAX_IDS: usize = 10_000;
+/// Customers per statement.
+const CHUNK: usize = 5000;
+
+enum Selection {
+    Ids(Vec<Uuid>),
+    Filter(ListFilter),
+}
+
+fn validate(principal: &Principal, input: BulkInput) -> Result<(Selection, String), ApiError> {
+    let mut checks = Checks::new();
+    let limit = super::MAX_POINTS;
+    if input.points == 0 || input.points.abs() > limit {
+        checks.fail(
+            "points",
+            format!("must not be 0, and from -{limit} to {limit}"),
+        );
+    }
+    let reason = checks.check("reason", required_text(&input.reason, 500));
+    let selection = match (input.customer_ids, input.filter) {
+        (Some(ids), None) if ids.is_empty() || ids.len() > MAX_IDS => {
+            checks.fail("customer_ids", format!("must hold 1 to {MAX_IDS} ids"));
+            None
+        }
+        (Some(mut ids), None) => {
+            ids.sort_unstable();
+            ids.dedup();
+            Some(Selection::Ids(ids))
+        }
+        (None, Some(filter)) => {
+            match crate::customers::filter_from_query(principal, "filter", &filter) {
+                Ok(filter) => Some(Selection::Filter(filter)),
+                Err(err) => {
+                    for e in err.errors() {
+                        checks.fail(&e.field, e.message.clone());
+                    }
+                    None
+                }
+            }
+        }
+        _ => {
+            checks.fail("customer_ids", "give either `customer_ids` or `filter`");
+            None
+        }
+    };
+    let value = selection.zip(reason);
+    checks.done(value)
+}
+
+#[derive(QueryableByName)]
+struct Live {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+/// The ids among these that are no live customer; the live ones are locked against
+/// deletion until the transaction ends.
+async fn not_live(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<Uuid>, ApiError> {
+    let live: Vec<Live> = diesel::sql_query(
+        "SELECT id FROM customers WHERE id = ANY($1) AND deleted_at IS NULL \
+         AND erased_at IS NULL FOR SHARE",
+    )
+    .bind::<Array<SqlUuid>, _>(ids)
+    .load(conn)
+    .await?;
+    let live: std::collections::HashSet<Uuid> = live.into_iter().map(|l| l.id).collect();
+    Ok(ids
+        .iter()
+        .copied()
+        .filter(|id| !live.contains(id))
+        .collect())
+}
+
+/// Moves `points` for each selected customer: awards open a lot each; takes spend lots
+/// oldest expiring first and fail the whole request (`409`, naming customers) when any
+/// customer holds too few.
+pub async fn award(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    input: BulkInput,
+) -> Result<BulkReport, ApiError> {
+    let points = input.points;
+    let (selection, reason) = validate(principal, input)?;
+    let actor = &principal.actor;
+    conn.transaction(async |conn| {
+        let mut report = BulkReport {
+            customers: 0,
+            points: 0,
+            entries: 0,
+        };
+        let mut after = Uuid::nil();
+        let mut offset = 0;
+        loop {
+            let ids = match &selection {
+                Selection::Ids(all) => {
+                    let chunk = &all[offset..(offset + CHUNK).min(all.len())];
+                    offset += chunk.len();
+                    let missing = not_live(conn, chunk).await?;
+                    if !missing.is_empty() {
+                        return Err(ApiError::validation(
+                            missing
+                                .iter()
+                                .take(20)
+                                .map(|id| {
+                                    FieldError::new(
+                                        "customer_ids",
+                                        format!("{id} is no live customer"),
+                                    )
+                                })
+                                .collect(),
+                        ));
+                    }
+                    chunk.to_vec()
+                }
+                Selection::Filter(filter) => {
+                    customers::ids_after(conn, filter, after, CHUNK as i64).await?
+                }
+            };
+            let Some(&last) = ids.last() else { break };
+            after = last;
+            let before = ledger::lock_accounts(conn, &ids).await?;
+            let expired = ledger::expire(conn, &ids, Utc::now()).await?;
+            if points < 0 {
+                let mut short: Vec<FieldError> = Vec::new();
+                for b in &before {
+                    let lapsed: i64 = expired
+                        .iter()
+                        .filter(|e| e.customer_id == b.customer_id)
+                        .map(|e| e.points)
+                        .sum();
+                    let balance = b.balance + lapsed;
+                    if balance < -points && short.len() < 20 {
+                        short.push(FieldError::new(
+                            "points",
+                            format!("customer {} holds only {balance} points", b.customer_id),
+                        ));
+                    }
+                }
+                if !short.is_empty() {
+                    return Err(ApiError::conflict(
+                        "some customers hold too few points; nothing was taken",
+                    )
+                    .with_errors(short));
+                }
+            }
+            let posting_ids: Vec<Uuid> = ids.iter().map(|_| Uuid::now_v7()).collect();
+            let amounts = vec![points.abs(); ids.len()];
+            let postings = Postings {
+                customer_ids: &ids,
+                posting_ids: &posting_ids,
+                points: &amounts,
+                reason: Some(&reason),
+            };
+            let entries = if points > 0 {
+                ledger::credit(conn, actor, &postings).await?
+            } else {
+                let debit = Debit {
+                    kind: EntryKind::Adjust,
+                    purchase: None,
+                };
+                ledger::debit(conn, actor, &postings, debit).await?
+            };
+            report.customers += i64::try_from(ids.len()).unwrap_or(i64::MAX);
+            report.points += entries.iter().map(|e| e.points).sum::<i64>();
+            report.entries += i64::try_from(entries.len()).unwrap_or(i64::MAX);
+            if matches!(selection, Selection::Ids(_)) && ids.len() < CHUNK {
+                break;
+            }
+        }
+        audit::record(
+            conn,
+            actor,
+            "loyalty.points_bulk",
+            "loyalty_program",
+            "points",
+            serde_json::json!({"points_each": points, "customers": report.customers,
+                               "points": report.points, "reason": reason}),
+        )
+        .await?;
+        Ok(report)
+    })
+    .await
+}

@@ -1,0 +1,332 @@
+//! Tier evaluation (DOMAIN.md section 6), set-wise in SQL: the qualifying sum of each member
+//! over the programme's window, the tier it reaches, and the move the downgrade policy
+//! allows. The same statement serves one customer's purchase (upgrades only) and the
+//! evaluation pass over every member, a batch at a time.
+
+use chrono::{DateTime, Utc};
+use diesel::QueryableByName;
+use diesel::sql_types::{
+    Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::json::{ChangeDirection, ChangeReason, QualificationBasis};
+
+/// Where a basis's qualifying contributions live: rows of `table` (alias `c`) placed in
+/// time by `at`, worth `value`, counted when `filter` holds (`w`: the window's row).
+struct Source {
+    table: &'static str,
+    at: &'static str,
+    value: &'static str,
+    filter: &'static str,
+}
+
+const fn source(basis: QualificationBasis) -> Source {
+    match basis {
+        // Points earned on purchases in the window, net of refund reversals; redemptions,
+        // expiry and adjustments do not count.
+        QualificationBasis::PointsEarned => Source {
+            table: "loyalty_ledger",
+            at: "qualifying_at",
+            value: "c.points",
+            filter: "true",
+        },
+        // Money spent in the programme's currency, net of refunds.
+        QualificationBasis::AmountSpent => Source {
+            table: "purchases",
+            at: "occurred_at",
+            value: "c.amount - c.refunded",
+            filter: "c.currency = w.currency",
+        },
+    }
+}
+
+/// The contributions of `customer` (an SQL expression) in the window `w`.
+fn contributions(basis: QualificationBasis, customer: &str) -> String {
+    let Source {
+        table,
+        at,
+        value,
+        filter,
+    } = source(basis);
+    format!(
+        "SELECT c.{at} AS at, {value} AS value FROM {table} c \
+         WHERE c.customer_id = {customer} AND {filter} \
+           AND c.{at} > w.window_from AND c.{at} <= w.window_to"
+    )
+}
+
+/// The qualifying sum of `customer` in the window `w`, as an SQL expression.
+fn qualifying(basis: QualificationBasis, customer: &str) -> String {
+    format!(
+        "(SELECT COALESCE(sum(x.value), 0)::bigint FROM ({}) x)",
+        contributions(basis, customer)
+    )
+}
+
+/// The window row `w`: `$2` is the evaluation's time, `months` an SQL expression.
+fn window(months: &str) -> String {
+    format!(
+        "w AS (SELECT p.currency, p.downgrade, p.grace_days, p.version, \
+                      $2::timestamptz - make_interval(months => {months}) AS window_from, \
+                      $2::timestamptz AS window_to \
+               FROM loyalty_program p)"
+    )
+}
+
+/// A change of tier as recorded.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ChangeRecord {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub customer_id: Uuid,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub from_tier: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub to_tier: Option<String>,
+    #[diesel(sql_type = Text)]
+    pub direction: ChangeDirection,
+    #[diesel(sql_type = Text)]
+    pub reason: ChangeReason,
+    #[diesel(sql_type = Text)]
+    pub basis: QualificationBasis,
+    #[diesel(sql_type = BigInt)]
+    pub qualifying: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub threshold: Option<i64>,
+    #[diesel(sql_type = Timestamptz)]
+    pub window_from: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    pub window_to: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    pub changed_at: DateTime<Utc>,
+    #[diesel(sql_type = BigInt)]
+    pub config_version: i64,
+}
+
+pub const CHANGE_COLUMNS: &str = "id, customer_id, from_tier, to_tier, direction, reason, \
+    basis, qualifying, threshold, window_from, window_to, changed_at, config_version";
+
+/// Evaluates the tiers of these members (their accounts locked by the caller) at `now`.
+///
+/// - A member whose qualifying sum reaches a higher tier moves up at once (`qualified`),
+///   as does a member with no tier yet; one on a tier no longer in the programme moves to
+///   the tier their sum reaches (`tier_removed`).
+/// - With `upgrades_only` (a purchase), nothing else happens.
+/// - Otherwise a member below their tier's threshold moves down to the tier their sum
+///   reaches: at once under `window_end` (`below_threshold`); under `grace_period` once the
+///   grace period has passed since an evaluation first found them below
+///   (`grace_period_ended`); never under `never`.
+///
+/// Every move is written to the tier history; the moves are returned.
+pub async fn evaluate(
+    conn: &mut AsyncPgConnection,
+    basis: QualificationBasis,
+    customer_ids: &[Uuid],
+    now: DateTime<Utc>,
+    upgrades_only: bool,
+) -> diesel::QueryResult<Vec<ChangeRecord>> {
+    let sql = format!(
+        "WITH {window},
+         m AS (SELECT a.customer_id, a.tier_key, a.below_since, {q} AS qualifying
+               FROM loyalty_accounts a CROSS JOIN w WHERE a.customer_id = ANY($1)),
+         d AS (SELECT m.*, w.*, ct.position AS cur_pos, ct.threshold AS cur_threshold,
+                      tt.key AS target_key, tt.position AS target_pos,
+                      tt.threshold AS target_threshold
+               FROM m CROSS JOIN w
+               LEFT JOIN loyalty_tiers ct ON ct.key = m.tier_key
+               LEFT JOIN LATERAL (SELECT key, position, threshold FROM loyalty_tiers
+                                  WHERE threshold <= m.qualifying
+                                  ORDER BY position DESC LIMIT 1) tt ON true),
+         decided AS MATERIALIZED (
+             SELECT d.*, r.reason,
+                    CASE WHEN r.reason IS NOT NULL THEN NULL
+                         WHEN d.target_pos < d.cur_pos AND NOT $3
+                             THEN COALESCE(d.below_since, $2)
+                         WHEN d.target_pos < d.cur_pos THEN d.below_since
+                    END AS new_below
+             FROM d CROSS JOIN LATERAL (SELECT CASE
+                 WHEN d.target_key IS NOT DISTINCT FROM d.tier_key THEN NULL
+                 WHEN d.tier_key IS NULL THEN 'qualified'
+                 WHEN d.cur_pos IS NULL THEN 'tier_removed'
+                 WHEN d.target_pos > d.cur_pos THEN 'qualified'
+                 WHEN $3 THEN NULL
+                 WHEN d.downgrade = 'window_end' THEN 'below_threshold'
+                 WHEN d.downgrade = 'grace_period'
+                      AND d.below_since + make_interval(days => d.grace_days) <= $2
+                     THEN 'grace_period_ended'
+             END AS reason) r),
+         changes AS (
+             INSERT INTO loyalty_tier_changes ({CHANGE_COLUMNS})
+             SELECT uuid_v7(), customer_id, tier_key, target_key,
+                    CASE reason WHEN 'qualified' THEN 'up' WHEN 'tier_removed' THEN 'moved'
+                                ELSE 'down' END,
+                    reason, $4, qualifying,
+                    CASE WHEN reason IN ('qualified', 'tier_removed') THEN target_threshold
+                         ELSE cur_threshold END,
+                    window_from, window_to, $2, version
+             FROM decided WHERE reason IS NOT NULL
+             RETURNING {CHANGE_COLUMNS}),
+         accounts AS (
+             UPDATE loyalty_accounts a
+             SET tier_key = CASE WHEN x.reason IS NULL THEN a.tier_key ELSE x.target_key END,
+                 tier_since = CASE WHEN x.reason IS NULL THEN a.tier_since ELSE $2 END,
+                 below_since = x.new_below, updated_at = now()
+             FROM decided x
+             WHERE a.customer_id = x.customer_id
+               AND (x.reason IS NOT NULL OR x.new_below IS DISTINCT FROM a.below_since))
+         SELECT {CHANGE_COLUMNS} FROM changes ORDER BY customer_id",
+        window = window("p.qualification_months"),
+        q = qualifying(basis, "a.customer_id"),
+    );
+    diesel::sql_query(sql)
+        .bind::<Array<SqlUuid>, _>(customer_ids)
+        .bind::<Timestamptz, _>(now)
+        .bind::<Bool, _>(upgrades_only)
+        .bind::<Text, _>(basis)
+        .load(conn)
+        .await
+}
+
+/// A member's standing at `now`: what the account holds and what qualifies.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Standing {
+    #[diesel(sql_type = Nullable<Text>)]
+    pub tier_key: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub tier_since: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub below_since: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub member_since: Option<DateTime<Utc>>,
+    #[diesel(sql_type = BigInt)]
+    pub qualifying: i64,
+    #[diesel(sql_type = Timestamptz)]
+    pub window_from: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    pub window_to: DateTime<Utc>,
+}
+
+/// A customer's standing (member or not: a customer who is not yet a member has no tier and
+/// qualifies with nothing).
+pub async fn standing(
+    conn: &mut AsyncPgConnection,
+    basis: QualificationBasis,
+    customer_id: Uuid,
+    now: DateTime<Utc>,
+) -> diesel::QueryResult<Standing> {
+    let sql = format!(
+        "WITH {window}
+         SELECT a.tier_key, a.tier_since, a.below_since, a.created_at AS member_since,
+                {q} AS qualifying, w.window_from, w.window_to
+         FROM w LEFT JOIN loyalty_accounts a ON a.customer_id = $1",
+        window = window("p.qualification_months"),
+        q = qualifying(basis, "$1"),
+    );
+    diesel::sql_query(sql)
+        .bind::<SqlUuid, _>(customer_id)
+        .bind::<Timestamptz, _>(now)
+        .get_result(conn)
+        .await
+}
+
+/// One qualifying contribution in the window.
+#[derive(Debug, Clone, Copy, QueryableByName)]
+pub struct Contribution {
+    #[diesel(sql_type = Timestamptz)]
+    pub at: DateTime<Utc>,
+    #[diesel(sql_type = BigInt)]
+    pub value: i64,
+}
+
+/// A customer's qualifying contributions in the window, oldest first (what leaves the
+/// window next).
+pub async fn contributions_of(
+    conn: &mut AsyncPgConnection,
+    basis: QualificationBasis,
+    customer_id: Uuid,
+    now: DateTime<Utc>,
+) -> diesel::QueryResult<Vec<Contribution>> {
+    let sql = format!(
+        "WITH {window} SELECT x.at, x.value::bigint AS value FROM w, ({c}) x ORDER BY x.at",
+        window = window("p.qualification_months"),
+        c = contributions(basis, "$1"),
+    );
+    diesel::sql_query(sql)
+        .bind::<SqlUuid, _>(customer_id)
+        .bind::<Timestamptz, _>(now)
+        .load(conn)
+        .await
+}
+
+/// Members counted by the tier they hold and the tier a qualifying sum would place them in.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Placement {
+    #[diesel(sql_type = Nullable<Text>)]
+    pub current: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub proposed: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    pub members: i64,
+}
+
+/// Where every member's qualifying sum at `now` would place them among `tiers` (keys and
+/// thresholds, lowest first) with the given basis and window: one pass over the members.
+pub async fn place(
+    conn: &mut AsyncPgConnection,
+    basis: QualificationBasis,
+    months: i32,
+    keys: &[String],
+    thresholds: &[i64],
+    now: DateTime<Utc>,
+) -> diesel::QueryResult<Vec<Placement>> {
+    let sql = format!(
+        "WITH {window},
+         t AS (SELECT * FROM unnest($3::text[], $4::bigint[]) WITH ORDINALITY
+               AS t(key, threshold, position)),
+         m AS (SELECT a.tier_key, {q} AS qualifying FROM loyalty_accounts a CROSS JOIN w)
+         SELECT m.tier_key AS current,
+                (SELECT t.key FROM t WHERE t.threshold <= m.qualifying
+                 ORDER BY t.position DESC LIMIT 1) AS proposed,
+                count(*) AS members
+         FROM m GROUP BY 1, 2",
+        window = window("$1"),
+        q = qualifying(basis, "a.customer_id"),
+    );
+    diesel::sql_query(sql)
+        .bind::<Integer, _>(months)
+        .bind::<Timestamptz, _>(now)
+        .bind::<Array<Text>, _>(keys)
+        .bind::<Array<BigInt>, _>(thresholds)
+        .load(conn)
+        .await
+}
+
+/// A member's tier history, oldest first.
+pub async fn history(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+) -> diesel::QueryResult<Vec<ChangeRecord>> {
+    diesel::sql_query(format!(
+        "SELECT {CHANGE_COLUMNS} FROM loyalty_tier_changes WHERE customer_id = $1 \
+         ORDER BY changed_at, id"
+    ))
+    .bind::<SqlUuid, _>(customer_id)
+    .load(conn)
+    .await
+}
+
+/// Tier changes by id (the timeline's loader).
+pub async fn changes_by_ids(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> diesel::QueryResult<Vec<ChangeRecord>> {
+    diesel::sql_query(format!(
+        "SELECT {CHANGE_COLUMNS} FROM loyalty_tier_changes WHERE id = ANY($1)"
+    ))
+    .bind::<Array<SqlUuid>, _>(ids)
+    .load(conn)
+    .await
+}

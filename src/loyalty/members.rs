@@ -1,0 +1,470 @@
+//! One member's points and standing: earning on a purchase, taking back on a refund,
+//! redemptions and adjustments, and the standing the API shows. Every write locks the
+//! member's account first, so that concurrent requests queue and the balance stays exact.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use uuid::Uuid;
+
+use super::evaluation::{self, ChangeRecord};
+use super::json::{
+    EntryKind, ExpiringPoints, HeldTier, Keep, LedgerEntry, LoyaltyStatus, NextTier, PointsInput,
+    PointsRequestKind, PointsSummary, Posting, Program, QualificationBasis, Qualifying, Tier,
+    TierChange,
+};
+use super::ledger::{self, Debit, EntryRecord, Postings, PurchaseRef};
+use super::store;
+use crate::audit;
+use crate::auth::Actor;
+use crate::domain::optional_text;
+use crate::http::error::{ApiError, FieldError};
+use crate::http::validation::Checks;
+use crate::purchases::store::PurchaseRecord;
+
+pub fn entry_view(r: EntryRecord) -> LedgerEntry {
+    LedgerEntry {
+        id: r.id,
+        kind: r.kind,
+        points: r.points,
+        lot_id: r.lot_id,
+        expires_at: r.expires_at,
+        purchase_id: r.purchase_id,
+        posting_id: r.posting_id,
+        reason: r.reason,
+        occurred_at: r.occurred_at,
+        created_at: r.created_at,
+    }
+}
+
+pub fn change_view(r: ChangeRecord) -> TierChange {
+    TierChange {
+        id: r.id,
+        customer_id: r.customer_id,
+        from_tier: r.from_tier,
+        to_tier: r.to_tier,
+        direction: r.direction,
+        reason: r.reason,
+        basis: r.basis,
+        qualifying: r.qualifying,
+        threshold: r.threshold,
+        window_from: r.window_from,
+        window_to: r.window_to,
+        changed_at: r.changed_at,
+        config_version: r.config_version,
+    }
+}
+
+fn moved(entries: &[EntryRecord]) -> i64 {
+    entries.iter().map(|e| e.points).sum()
+}
+
+/// Locks one member's account (making them a member if need be), writes what lapsed, and
+/// answers their balance.
+async fn open_account(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<i64, ApiError> {
+    let before = ledger::lock_accounts(conn, &[customer_id]).await?;
+    let balance = before.first().map_or(0, |b| b.balance);
+    let expired = ledger::expire(conn, &[customer_id], now).await?;
+    Ok(balance + moved(&expired))
+}
+
+async fn tier_of(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+) -> Result<Option<String>, ApiError> {
+    Ok(store::account_tier(conn, customer_id).await?.flatten())
+}
+
+/// Earns a new purchase's points and moves the customer up when it crosses a threshold; in
+/// the purchase's transaction. `None` when the purchase is not in the programme's currency.
+pub async fn on_purchase(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    purchase: &PurchaseRecord,
+) -> Result<Option<PointsSummary>, ApiError> {
+    let program = store::program(conn).await?;
+    if purchase.draft.currency != program.config.currency {
+        return Ok(None);
+    }
+    let now = Utc::now();
+    let customer = [purchase.customer_id];
+    let mut balance = ledger::lock_accounts(conn, &customer)
+        .await?
+        .first()
+        .map_or(0, |b| b.balance);
+    // The points are earned at the tier held before this purchase; they may have lapsed
+    // already when the purchase is back-dated.
+    let earned = ledger::earn(conn, actor, &[purchase.id]).await?;
+    balance += moved(&earned);
+    balance += moved(&ledger::expire(conn, &customer, now).await?);
+    let basis = program.config.qualification.basis;
+    evaluation::evaluate(conn, basis, &customer, now, true).await?;
+    Ok(Some(PointsSummary {
+        points: moved(&earned),
+        balance,
+        tier: tier_of(conn, purchase.customer_id).await?,
+    }))
+}
+
+/// What a recorded purchase earned, with the balance and tier now (the answer to a
+/// re-sent purchase). `None` when it is not in the programme's currency.
+pub async fn summary(
+    conn: &mut AsyncPgConnection,
+    purchase: &PurchaseRecord,
+) -> Result<Option<PointsSummary>, ApiError> {
+    let program = store::program(conn).await?;
+    if purchase.draft.currency != program.config.currency {
+        return Ok(None);
+    }
+    let customer_id = purchase.customer_id;
+    Ok(Some(PointsSummary {
+        points: ledger::purchase_points(conn, purchase.id).await?.earned,
+        balance: ledger::available(conn, customer_id, Utc::now()).await?,
+        tier: tier_of(conn, customer_id).await?,
+    }))
+}
+
+/// Takes back the points of the refunded share of a purchase: the refund of `amount` (of
+/// the purchase's new refunded total) takes `floor(earned × refunded / total)` less what the
+/// earlier refunds took, so that the refunds of a whole purchase take back exactly what it
+/// earned. Points the customer has spent already are not taken from later ones: the entry
+/// takes what the balance holds and its reason says what could not be taken.
+pub async fn on_refund(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    purchase: &PurchaseRecord,
+    amount: i64,
+) -> Result<Option<PointsSummary>, ApiError> {
+    let earned = ledger::purchase_points(conn, purchase.id).await?;
+    if earned.earned == 0 || purchase.draft.amount == 0 {
+        return Ok(None);
+    }
+    let share = |refunded: i64| {
+        let points =
+            i128::from(earned.earned) * i128::from(refunded) / i128::from(purchase.draft.amount);
+        i64::try_from(points).unwrap_or(i64::MAX)
+    };
+    let due = share(purchase.refunded) - share(purchase.refunded - amount);
+    let customer_id = purchase.customer_id;
+    let mut balance = open_account(conn, customer_id, Utc::now()).await?;
+    let taken = due.min(balance);
+    if taken > 0 {
+        let reason = if taken < due {
+            format!(
+                "refund of {amount} minor units: {due} points due, {} already spent",
+                due - taken
+            )
+        } else {
+            format!("refund of {amount} minor units")
+        };
+        let entries = ledger::debit(
+            conn,
+            actor,
+            &Postings {
+                customer_ids: &[customer_id],
+                posting_ids: &[Uuid::now_v7()],
+                points: &[taken],
+                reason: Some(&reason),
+            },
+            Debit {
+                kind: EntryKind::Reverse,
+                purchase: Some(PurchaseRef {
+                    id: purchase.id,
+                    occurred_at: purchase.draft.occurred_at,
+                    lot_id: earned.lot_id,
+                }),
+            },
+        )
+        .await?;
+        balance += moved(&entries);
+    }
+    Ok(Some(PointsSummary {
+        points: -taken,
+        balance,
+        tier: tier_of(conn, customer_id).await?,
+    }))
+}
+
+/// Checks a points request: the points moved (signed) and the reason.
+fn validate(input: &PointsInput) -> Result<(i64, Option<String>), ApiError> {
+    let mut checks = Checks::new();
+    let reason = match &input.reason {
+        Some(raw) => checks
+            .check("reason", optional_text(Some(raw), 500))
+            .flatten(),
+        None => None,
+    };
+    let limit = super::MAX_POINTS;
+    match input.kind {
+        PointsRequestKind::Redeem if !(1..=limit).contains(&input.points) => {
+            checks.fail("points", format!("must be from 1 to {limit}"));
+        }
+        PointsRequestKind::Adjust if input.points == 0 || input.points.abs() > limit => {
+            checks.fail(
+                "points",
+                format!("must not be 0, and from -{limit} to {limit}"),
+            );
+        }
+        PointsRequestKind::Adjust if reason.is_none() => {
+            checks.fail("reason", "is required to adjust points");
+        }
+        _ => {}
+    }
+    checks.finish()?;
+    let signed = match input.kind {
+        PointsRequestKind::Redeem => -input.points,
+        PointsRequestKind::Adjust => input.points,
+    };
+    Ok((signed, reason))
+}
+
+/// The `409` of a request for more points than are available.
+pub fn overdrawn(available: i64) -> ApiError {
+    ApiError::conflict(format!("only {available} points are available")).with_errors(vec![
+        FieldError::new("points", format!("must be at most {available}")),
+    ])
+}
+
+/// Redeems or adjusts a live customer's points; audited. Never overdraws, whatever runs at
+/// the same time: the account is locked while its lots are spent.
+pub async fn post_points(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    customer_id: Uuid,
+    input: PointsInput,
+) -> Result<Posting, ApiError> {
+    let (points, reason) = validate(&input)?;
+    let kind = match input.kind {
+        PointsRequestKind::Redeem => EntryKind::Redeem,
+        PointsRequestKind::Adjust => EntryKind::Adjust,
+    };
+    conn.transaction(async |conn| {
+        crate::customers::lock_live(conn, customer_id).await?;
+        let balance = open_account(conn, customer_id, Utc::now()).await?;
+        if balance + points < 0 {
+            return Err(overdrawn(balance));
+        }
+        let posting_id = Uuid::now_v7();
+        let postings = Postings {
+            customer_ids: &[customer_id],
+            posting_ids: &[posting_id],
+            points: &[points.abs()],
+            reason: reason.as_deref(),
+        };
+        let entries = if points > 0 {
+            ledger::credit(conn, actor, &postings).await?
+        } else {
+            let debit = Debit {
+                kind,
+                purchase: None,
+            };
+            ledger::debit(conn, actor, &postings, debit).await?
+        };
+        let posting = Posting {
+            id: posting_id,
+            customer_id,
+            kind,
+            points,
+            balance: balance + moved(&entries),
+            entries: entries.into_iter().map(entry_view).collect(),
+        };
+        audit::record(
+            conn,
+            actor,
+            &format!("loyalty.points_{kind}"),
+            "customer",
+            &customer_id.to_string(),
+            serde_json::json!({"points": {"from": balance, "to": posting.balance},
+                               "posting_id": posting_id, "reason": reason}),
+        )
+        .await?;
+        Ok(posting)
+    })
+    .await
+}
+
+/// Until when the contributions already in the window keep the sum at `threshold`: the
+/// time the oldest ones leave the window and the sum drops below it.
+fn secure_until(
+    contributions: &[evaluation::Contribution],
+    sum: i64,
+    threshold: i64,
+    months: i32,
+) -> Option<DateTime<Utc>> {
+    if threshold == 0 || sum < threshold {
+        return None;
+    }
+    let mut left = sum;
+    for c in contributions {
+        left -= c.value;
+        if left < threshold {
+            let months = chrono::Months::new(u32::try_from(months).unwrap_or(0));
+            return c.at.checked_add_months(months);
+        }
+    }
+    None
+}
+
+fn explanation(basis: QualificationBasis, sum: i64, q: &Qualifying, tier: Option<&Tier>) -> String {
+    let what = match basis {
+        QualificationBasis::PointsEarned => format!("{sum} points earned"),
+        QualificationBasis::AmountSpent => format!("{sum} minor units spent"),
+    };
+    let window = format!(
+        "from {} to {}",
+        q.window_from.format("%Y-%m-%d"),
+        q.window_to.format("%Y-%m-%d")
+    );
+    match tier {
+        Some(t) if sum >= t.threshold => {
+            format!("{what} {window} reach {} ({})", t.key, t.threshold)
+        }
+        Some(t) => format!(
+            "{what} {window} are below {}'s threshold ({}); the tier is kept by the downgrade policy",
+            t.key, t.threshold
+        ),
+        None => format!("{what} {window}"),
+    }
+}
+
+/// A customer's standing: balance, tier and why, what the next tier takes, what keeps the
+/// current one, the points lapsing within `expiring_days`, and the tier history.
+pub async fn status(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+    expiring_days: i32,
+) -> Result<LoyaltyStatus, ApiError> {
+    let now = Utc::now();
+    let program: Program = store::program(conn).await?;
+    let tiers = store::tiers(conn).await?;
+    let basis = program.config.qualification.basis;
+    let standing = evaluation::standing(conn, basis, customer_id, now).await?;
+    let sum = standing.qualifying;
+    // Not yet a member: the tier their (empty) sum would reach.
+    let held_key = match (&standing.member_since, &standing.tier_key) {
+        (None, _) => tiers.first().map(|t| t.key.clone()),
+        (Some(_), key) => key.clone(),
+    };
+    let held = held_key
+        .as_ref()
+        .and_then(|key| tiers.iter().position(|t| &t.key == key));
+    let mut qualifying = Qualifying {
+        basis,
+        sum,
+        window_from: standing.window_from,
+        window_to: standing.window_to,
+        explanation: String::new(),
+    };
+    qualifying.explanation = explanation(basis, sum, &qualifying, held.map(|i| &tiers[i]));
+    let next_tier = match held {
+        Some(i) => tiers.get(i + 1),
+        None if held_key.is_none() => tiers.first(),
+        None => None,
+    }
+    .map(|t| NextTier {
+        key: t.key.clone(),
+        threshold: t.threshold,
+        missing: (t.threshold - sum).max(0),
+    });
+    let keep = match held {
+        None => None,
+        Some(i) => {
+            let threshold = tiers[i].threshold;
+            let contributions = evaluation::contributions_of(conn, basis, customer_id, now).await?;
+            let downgrade = program.config.downgrade.clone();
+            Some(Keep {
+                threshold,
+                shortfall: (threshold - sum).max(0),
+                secure_until: secure_until(
+                    &contributions,
+                    sum,
+                    threshold,
+                    program.config.qualification.months,
+                ),
+                downgrade: downgrade.policy,
+                below_since: standing.below_since,
+                downgrade_after: standing
+                    .below_since
+                    .zip(downgrade.grace_days)
+                    .filter(|_| downgrade.policy == super::json::DowngradePolicy::GracePeriod)
+                    .map(|(since, days)| since + Duration::days(i64::from(days))),
+            })
+        }
+    };
+    let expiring = ledger::expiring(
+        conn,
+        customer_id,
+        now,
+        now + Duration::days(i64::from(expiring_days)),
+    )
+    .await?
+    .into_iter()
+    .map(|e| ExpiringPoints {
+        expires_at: e.expires_at,
+        points: e.points,
+    })
+    .collect();
+    let tier = held_key.map(|key| HeldTier {
+        tier: tiers.iter().find(|t| t.key == key).cloned(),
+        key,
+        since: standing.tier_since,
+    });
+    Ok(LoyaltyStatus {
+        customer_id,
+        member_since: standing.member_since,
+        balance: ledger::available(conn, customer_id, now).await?,
+        tier,
+        qualifying,
+        next_tier,
+        keep,
+        expiring,
+        history: evaluation::history(conn, customer_id)
+            .await?
+            .into_iter()
+            .map(change_view)
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, day, 0, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn the_tier_is_secure_until_the_contribution_that_drops_the_sum_leaves() {
+        let c = [
+            evaluation::Contribution {
+                at: at(1),
+                value: 300,
+            },
+            evaluation::Contribution {
+                at: at(5),
+                value: 500,
+            },
+            evaluation::Contribution {
+                at: at(9),
+                value: 400,
+            },
+        ];
+        // 1200 in the window; 1000 needed: losing 300 leaves 900 < 1000.
+        assert_eq!(
+            secure_until(&c, 1200, 1000, 12),
+            Some(Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap())
+        );
+        // 800 needed: 900, then 400 < 800 when the second leaves.
+        assert_eq!(
+            secure_until(&c, 1200, 800, 12),
+            Some(Utc.with_ymd_and_hms(2027, 1, 5, 0, 0, 0).unwrap())
+        );
+        assert_eq!(secure_until(&c, 1200, 0, 12), None);
+        assert_eq!(secure_until(&c, 1200, 1300, 12), None);
+    }
+}
