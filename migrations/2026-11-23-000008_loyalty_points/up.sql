@@ -22,16 +22,24 @@ RETURNS bigint LANGUAGE sql IMMUTABLE STRICT AS $$
                  per_amount::numeric * 100 AS d) x
 $$;
 
--- When points earned at `earned` expire by the programme's policy (null: never). Months and
--- years are calendar ones in UTC: `end_of_month` points lapse at the first instant of the
--- next month.
+-- When points earned at `earned` expire by the programme's policy (null: never). Days are
+-- 24 hours; months and years are calendar ones in UTC (`end_of_month` points lapse at the
+-- first instant of the next month, UTC), whatever the session's time zone.
 CREATE FUNCTION loyalty_expiry(policy text, days integer, earned timestamptz)
 RETURNS timestamptz LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE policy
-        WHEN 'after_days' THEN earned + make_interval(days => days)
-        WHEN 'end_of_month' THEN date_trunc('month', earned, 'UTC') + interval '1 month'
-        WHEN 'end_of_year' THEN date_trunc('year', earned, 'UTC') + interval '1 year'
+        WHEN 'after_days' THEN earned + make_interval(hours => days * 24)
+        WHEN 'end_of_month' THEN
+            (date_trunc('month', earned AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC'
+        WHEN 'end_of_year' THEN
+            (date_trunc('year', earned AT TIME ZONE 'UTC') + interval '1 year') AT TIME ZONE 'UTC'
     END
+$$;
+
+-- The start of a qualification window of `months` calendar months (UTC) ending at `at`.
+CREATE FUNCTION loyalty_window_start(at timestamptz, months integer)
+RETURNS timestamptz LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT ((at AT TIME ZONE 'UTC') - make_interval(months => months)) AT TIME ZONE 'UTC'
 $$;
 
 -- A member of the programme: their balance (the sum of their ledger, kept in step under

@@ -137,24 +137,19 @@ pub async fn award(
             };
             let Some(&last) = ids.last() else { break };
             after = last;
-            let before = ledger::lock_accounts(conn, &ids).await?;
-            let expired = ledger::expire(conn, &ids, Utc::now()).await?;
+            let balances = super::members::open_accounts(conn, &ids, Utc::now()).await?;
             if points < 0 {
-                let mut short: Vec<FieldError> = Vec::new();
-                for b in &before {
-                    let lapsed: i64 = expired
-                        .iter()
-                        .filter(|e| e.customer_id == b.customer_id)
-                        .map(|e| e.points)
-                        .sum();
-                    let balance = b.balance + lapsed;
-                    if balance < -points && short.len() < 20 {
-                        short.push(FieldError::new(
+                let short: Vec<FieldError> = balances
+                    .iter()
+                    .filter(|b| b.balance < -points)
+                    .take(20)
+                    .map(|b| {
+                        FieldError::new(
                             "points",
-                            format!("customer {} holds only {balance} points", b.customer_id),
-                        ));
-                    }
-                }
+                            format!("customer {} holds only {} points", b.customer_id, b.balance),
+                        )
+                    })
+                    .collect();
                 if !short.is_empty() {
                     return Err(ApiError::conflict(
                         "some customers hold too few points; nothing was taken",

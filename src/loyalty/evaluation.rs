@@ -69,7 +69,7 @@ fn qualifying(basis: QualificationBasis, customer: &str) -> String {
 fn window(months: &str) -> String {
     format!(
         "w AS (SELECT p.currency, p.downgrade, p.grace_days, p.version, \
-                      $2::timestamptz - make_interval(months => {months}) AS window_from, \
+                      loyalty_window_start($2, {months}) AS window_from, \
                       $2::timestamptz AS window_to \
                FROM loyalty_program p)"
     )
@@ -250,7 +250,8 @@ pub async fn contributions_of(
     now: DateTime<Utc>,
 ) -> diesel::QueryResult<Vec<Contribution>> {
     let sql = format!(
-        "WITH {window} SELECT x.at, x.value::bigint AS value FROM w, ({c}) x ORDER BY x.at",
+        "WITH {window} SELECT x.at, x.value::bigint AS value \
+         FROM w CROSS JOIN LATERAL ({c}) x ORDER BY x.at",
         window = window("p.qualification_months"),
         c = contributions(basis, "$1"),
     );

@@ -108,6 +108,7 @@ fn credit_sql(source: &str) -> String {
                          actor_type, actor_id)
                      SELECT id, customer_id, posting_id, kind, points, id, expires_at,
                             purchase_id, qualifying_at, reason, earned_at, $1, $2 FROM src
+                     ORDER BY customer_id, earned_at
                      RETURNING {ENTRY_COLUMNS}),
          {}",
         finish("src")
@@ -211,7 +212,7 @@ pub async fn debit(
              FROM loyalty_lots l JOIN req r ON r.customer_id = l.customer_id
              WHERE l.remaining > 0),
          take AS MATERIALIZED (
-             SELECT uuid_v7() AS entry_id, id, customer_id, expires_at, posting_id,
+             SELECT uuid_v7() AS entry_id, id, customer_id, expires_at, posting_id, upto,
                     least(remaining, wanted - (upto - remaining)) AS points
              FROM ordered WHERE upto - remaining < wanted),
          spent AS (UPDATE loyalty_lots l SET remaining = l.remaining - t.points
@@ -221,6 +222,7 @@ pub async fn debit(
                          actor_type, actor_id)
                      SELECT entry_id, customer_id, posting_id, $6, -points, id, expires_at,
                             $7, $9, $10, now(), $1, $2 FROM take
+                     ORDER BY customer_id, upto
                      RETURNING {ENTRY_COLUMNS}),
          debits AS (SELECT customer_id, -points AS points FROM take),
          {}",
@@ -263,6 +265,7 @@ pub async fn expire(
                      SELECT x.entry_id, x.customer_id, p.posting_id, 'expire', -x.remaining,
                             x.id, x.expires_at, x.expires_at, $1, $2
                      FROM lapsed x JOIN postings p USING (customer_id)
+                     ORDER BY x.customer_id, x.expires_at, x.id
                      RETURNING {ENTRY_COLUMNS}),
          debits AS (SELECT customer_id, -remaining AS points FROM lapsed),
          {}",

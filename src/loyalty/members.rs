@@ -58,17 +58,38 @@ fn moved(entries: &[EntryRecord]) -> i64 {
     entries.iter().map(|e| e.points).sum()
 }
 
-/// Locks one member's account (making them a member if need be), writes what lapsed, and
-/// answers their balance.
+/// Locks members' accounts (making them members if need be, on the tier they reach), and
+/// writes what lapsed: what every change of points starts with. Their balances then.
+pub async fn open_accounts(
+    conn: &mut AsyncPgConnection,
+    customer_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<Vec<ledger::Balance>, ApiError> {
+    let mut balances = ledger::lock_accounts(conn, customer_ids).await?;
+    let expired = ledger::expire(conn, customer_ids, now).await?;
+    for b in &mut balances {
+        b.balance += moved_for(&expired, b.customer_id);
+    }
+    let basis = store::program(conn).await?.config.qualification.basis;
+    evaluation::evaluate(conn, basis, customer_ids, now, true).await?;
+    Ok(balances)
+}
+
 async fn open_account(
     conn: &mut AsyncPgConnection,
     customer_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<i64, ApiError> {
-    let before = ledger::lock_accounts(conn, &[customer_id]).await?;
-    let balance = before.first().map_or(0, |b| b.balance);
-    let expired = ledger::expire(conn, &[customer_id], now).await?;
-    Ok(balance + moved(&expired))
+    let balances = open_accounts(conn, &[customer_id], now).await?;
+    Ok(balances.first().map_or(0, |b| b.balance))
+}
+
+fn moved_for(entries: &[EntryRecord], customer_id: Uuid) -> i64 {
+    entries
+        .iter()
+        .filter(|e| e.customer_id == customer_id)
+        .map(|e| e.points)
+        .sum()
 }
 
 async fn tier_of(
@@ -191,12 +212,13 @@ pub async fn on_refund(
 /// Checks a points request: the points moved (signed) and the reason.
 fn validate(input: &PointsInput) -> Result<(i64, Option<String>), ApiError> {
     let mut checks = Checks::new();
-    let reason = match &input.reason {
-        Some(raw) => checks
-            .check("reason", optional_text(Some(raw), 500))
-            .flatten(),
-        None => None,
-    };
+    let checked = input
+        .reason
+        .as_ref()
+        .map(|raw| checks.check("reason", optional_text(Some(raw), 500)));
+    // A reason that failed its check is reported once, not also as missing.
+    let reason_failed = matches!(checked, Some(None));
+    let reason = checked.flatten().flatten();
     let limit = super::MAX_POINTS;
     match input.kind {
         PointsRequestKind::Redeem if !(1..=limit).contains(&input.points) => {
@@ -208,7 +230,7 @@ fn validate(input: &PointsInput) -> Result<(i64, Option<String>), ApiError> {
                 format!("must not be 0, and from -{limit} to {limit}"),
             );
         }
-        PointsRequestKind::Adjust if reason.is_none() => {
+        PointsRequestKind::Adjust if reason.is_none() && !reason_failed => {
             checks.fail("reason", "is required to adjust points");
         }
         _ => {}

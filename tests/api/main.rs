@@ -14,6 +14,7 @@ mod errors;
 mod idempotency;
 mod interactions;
 mod loyalty;
+mod loyalty_points;
 mod openapi;
 mod operations;
 mod outage;

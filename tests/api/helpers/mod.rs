@@ -353,6 +353,14 @@ impl TestApp {
         body["access_token"].as_str().expect("token").to_owned()
     }
 
+    /// Runs a statement straight on the database (to move recorded times back in tests).
+    pub async fn sql(&self, statement: &str) {
+        let mut conn = self.db.connect().await;
+        diesel_async::RunQueryDsl::execute(diesel::sql_query(statement), &mut conn)
+            .await
+            .expect(statement);
+    }
+
     /// Rows in a table, read straight from the database.
     pub async fn count(&self, table: &str) -> i64 {
         #[derive(diesel::QueryableByName)]
