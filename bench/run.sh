@@ -64,12 +64,28 @@ PGBENCH_PCT=$(cat /tmp/rapport_pgbench_log* | awk '{print $3}' | sort -n | awk '
 say "pgbench: $PGBENCH_TPS tps, p50/p99 ms: $PGBENCH_PCT"
 
 RESULTS=()
-for scenario in get list search search_common timeline complaints; do
+for scenario in get list search search_common timeline complaints purchase; do
     say "load: $scenario ($CONCURRENCY connections, ${DURATION}s)"
     line=$(./bench/target/release/load --base "http://127.0.0.1:$PORT" --token "$TOKEN" \
         --scenario "$scenario" --data "$DATA" --concurrency "$CONCURRENCY" --duration "$DURATION")
     say "$line"
     RESULTS+=("$line")
+done
+
+# The loyalty evaluation pass over every member, on demand (what the background job runs).
+# The first pass gives every member the tier their points reach and expires what lapsed
+# since the seed; the second is the steady state.
+ADMIN=$(RAPPORT_JWT_SECRET=bench-secret-bench-secret-bench-secret-0123 DATABASE_URL="$PG/$DB" \
+    ./target/release/rapport token --role admin --ttl 2h 2>/dev/null)
+EVALUATIONS=()
+for pass in 1 2; do
+    say "loyalty evaluation pass $pass"
+    body=$(curl -fs -X POST -H "Authorization: Bearer $ADMIN" -w '\n%{time_total}' \
+        "http://127.0.0.1:$PORT/v1/loyalty/evaluate")
+    seconds=$(echo "$body" | tail -1)
+    report=$(echo "$body" | head -1)
+    say "pass $pass: ${seconds}s $report"
+    EVALUATIONS+=("{\"pass\": $pass, \"seconds\": $seconds, \"report\": $report}")
 done
 stop
 
@@ -123,14 +139,17 @@ python3 bench/plans.py /tmp/rapport_bench_plans.log "$DB" "${LISTS[@]}" > "$OUT/
 cat /tmp/rapport_bench_slowest.txt >> "$OUT/plans.txt"
 say "plans written to $OUT/plans.txt"
 
-python3 - "$SEED" "$PGBENCH_TPS" "$PGBENCH_PCT" "$OUT/plans.txt" "${RESULTS[@]}" <<'PY' | tee "$OUT/latest.json"
+EVALS=$(printf '%s\n' "${EVALUATIONS[@]}")
+python3 - "$SEED" "$PGBENCH_TPS" "$PGBENCH_PCT" "$OUT/plans.txt" "$EVALS" "${RESULTS[@]}" <<'PY' | tee "$OUT/latest.json"
 import json, sys
 seed = json.loads(sys.argv[1])
 tps = float(sys.argv[2]); p50, p99 = map(float, sys.argv[3].split())
 plans = open(sys.argv[4]).read()
-runs = [json.loads(line) for line in sys.argv[5:]]
+evaluations = [json.loads(line) for line in sys.argv[5].splitlines()]
+runs = [json.loads(line) for line in sys.argv[6:]]
 for run in runs:
     run["ratio_to_pgbench"] = round(run["rps"] / tps, 3)
 print(json.dumps({"seed": seed, "pgbench_select_only": {"tps": tps, "p50_ms": p50, "p99_ms": p99},
-                  "api": runs, "plans_without_index": plans.count("NO INDEX")}, indent=2))
+                  "api": runs, "loyalty_evaluation": evaluations,
+                  "plans_without_index": plans.count("NO INDEX")}, indent=2))
 PY

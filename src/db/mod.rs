@@ -6,6 +6,8 @@ pub mod schema;
 
 use std::time::{Duration, Instant};
 
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
@@ -284,4 +286,31 @@ pub fn after_key<QS>(
             .bind::<SqlUuid, _>(id)
             .sql(")"),
     )
+}
+
+/// A hand-written statement (`diesel::sql_query` with its binds) prepared once per
+/// connection and reused, like diesel's own queries. Diesel never caches `sql_query`
+/// statements, since their text could differ per call; wrap only statements whose text is
+/// fixed per call site (built from constants), such as the set-wise loyalty writes, whose
+/// planning would otherwise cost more than their execution.
+#[derive(Debug, Clone)]
+pub struct Prepared<Q>(pub Q);
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Prepared<Q> {
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &Pg) -> diesel::QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q> QueryId for Prepared<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: Query> Query for Prepared<Q> {
+    type SqlType = Q::SqlType;
 }

@@ -11,6 +11,8 @@ use diesel::sql_types::{
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::db::Prepared;
+
 use super::json::{ChangeDirection, ChangeReason, QualificationBasis};
 
 /// Where a basis's qualifying contributions live: rows of `table` (alias `c`) placed in
@@ -181,13 +183,15 @@ pub async fn evaluate(
         window = window("p.qualification_months"),
         q = qualifying(basis, "a.customer_id"),
     );
-    diesel::sql_query(sql)
-        .bind::<Array<SqlUuid>, _>(customer_ids)
-        .bind::<Timestamptz, _>(now)
-        .bind::<Bool, _>(upgrades_only)
-        .bind::<Text, _>(basis)
-        .load(conn)
-        .await
+    Prepared(
+        diesel::sql_query(sql)
+            .bind::<Array<SqlUuid>, _>(customer_ids)
+            .bind::<Timestamptz, _>(now)
+            .bind::<Bool, _>(upgrades_only)
+            .bind::<Text, _>(basis),
+    )
+    .load(conn)
+    .await
 }
 
 /// A member's standing at `now`: what the account holds and what qualifies.
@@ -225,11 +229,13 @@ pub async fn standing(
         window = window("p.qualification_months"),
         q = qualifying(basis, "$1"),
     );
-    diesel::sql_query(sql)
-        .bind::<SqlUuid, _>(customer_id)
-        .bind::<Timestamptz, _>(now)
-        .get_result(conn)
-        .await
+    Prepared(
+        diesel::sql_query(sql)
+            .bind::<SqlUuid, _>(customer_id)
+            .bind::<Timestamptz, _>(now),
+    )
+    .get_result(conn)
+    .await
 }
 
 /// One qualifying contribution in the window.
@@ -255,11 +261,13 @@ pub async fn contributions_of(
         window = window("p.qualification_months"),
         c = contributions(basis, "$1"),
     );
-    diesel::sql_query(sql)
-        .bind::<SqlUuid, _>(customer_id)
-        .bind::<Timestamptz, _>(now)
-        .load(conn)
-        .await
+    Prepared(
+        diesel::sql_query(sql)
+            .bind::<SqlUuid, _>(customer_id)
+            .bind::<Timestamptz, _>(now),
+    )
+    .load(conn)
+    .await
 }
 
 /// Members counted by the tier they hold and the tier a qualifying sum would place them in.
@@ -296,13 +304,15 @@ pub async fn place(
         window = window("$1"),
         q = qualifying(basis, "a.customer_id"),
     );
-    diesel::sql_query(sql)
-        .bind::<Integer, _>(months)
-        .bind::<Timestamptz, _>(now)
-        .bind::<Array<Text>, _>(keys)
-        .bind::<Array<BigInt>, _>(thresholds)
-        .load(conn)
-        .await
+    Prepared(
+        diesel::sql_query(sql)
+            .bind::<Integer, _>(months)
+            .bind::<Timestamptz, _>(now)
+            .bind::<Array<Text>, _>(keys)
+            .bind::<Array<BigInt>, _>(thresholds),
+    )
+    .load(conn)
+    .await
 }
 
 /// A member's tier history, oldest first.
@@ -310,11 +320,13 @@ pub async fn history(
     conn: &mut AsyncPgConnection,
     customer_id: Uuid,
 ) -> diesel::QueryResult<Vec<ChangeRecord>> {
-    diesel::sql_query(format!(
-        "SELECT {CHANGE_COLUMNS} FROM loyalty_tier_changes WHERE customer_id = $1 \
+    Prepared(
+        diesel::sql_query(format!(
+            "SELECT {CHANGE_COLUMNS} FROM loyalty_tier_changes WHERE customer_id = $1 \
          ORDER BY changed_at, id"
-    ))
-    .bind::<SqlUuid, _>(customer_id)
+        ))
+        .bind::<SqlUuid, _>(customer_id),
+    )
     .load(conn)
     .await
 }
@@ -324,10 +336,12 @@ pub async fn changes_by_ids(
     conn: &mut AsyncPgConnection,
     ids: &[Uuid],
 ) -> diesel::QueryResult<Vec<ChangeRecord>> {
-    diesel::sql_query(format!(
-        "SELECT {CHANGE_COLUMNS} FROM loyalty_tier_changes WHERE id = ANY($1)"
-    ))
-    .bind::<Array<SqlUuid>, _>(ids)
+    Prepared(
+        diesel::sql_query(format!(
+            "SELECT {CHANGE_COLUMNS} FROM loyalty_tier_changes WHERE id = ANY($1)"
+        ))
+        .bind::<Array<SqlUuid>, _>(ids),
+    )
     .load(conn)
     .await
 }

@@ -16,6 +16,8 @@ use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz, Uuid as SqlU
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::db::Prepared;
+
 use super::json::EntryKind;
 use crate::auth::Actor;
 use crate::db::schema::loyalty_ledger;
@@ -31,18 +33,22 @@ pub async fn lock_accounts(
     conn: &mut AsyncPgConnection,
     customer_ids: &[Uuid],
 ) -> QueryResult<Vec<Balance>> {
-    diesel::sql_query(
-        "INSERT INTO loyalty_accounts (customer_id) SELECT unnest($1::uuid[]) \
+    Prepared(
+        diesel::sql_query(
+            "INSERT INTO loyalty_accounts (customer_id) SELECT unnest($1::uuid[]) \
          ON CONFLICT DO NOTHING",
+        )
+        .bind::<Array<SqlUuid>, _>(customer_ids),
     )
-    .bind::<Array<SqlUuid>, _>(customer_ids)
     .execute(conn)
     .await?;
-    diesel::sql_query(
-        "SELECT customer_id, balance FROM loyalty_accounts WHERE customer_id = ANY($1) \
+    Prepared(
+        diesel::sql_query(
+            "SELECT customer_id, balance FROM loyalty_accounts WHERE customer_id = ANY($1) \
          ORDER BY customer_id FOR UPDATE",
+        )
+        .bind::<Array<SqlUuid>, _>(customer_ids),
     )
-    .bind::<Array<SqlUuid>, _>(customer_ids)
     .load(conn)
     .await
 }
@@ -137,12 +143,14 @@ pub async fn earn(
                   JOIN loyalty_accounts a ON a.customer_id = pu.customer_id
                   LEFT JOIN loyalty_tiers t ON t.key = a.tier_key
                   WHERE pu.id = ANY($3) AND pu.currency = p.currency";
-    diesel::sql_query(credit_sql(source))
-        .bind::<Text, _>(actor.kind())
-        .bind::<Text, _>(actor.id())
-        .bind::<Array<SqlUuid>, _>(purchase_ids)
-        .load(conn)
-        .await
+    Prepared(
+        diesel::sql_query(credit_sql(source))
+            .bind::<Text, _>(actor.kind())
+            .bind::<Text, _>(actor.id())
+            .bind::<Array<SqlUuid>, _>(purchase_ids),
+    )
+    .load(conn)
+    .await
 }
 
 /// Adjusts balances up: `points[i]` new points for `customer_ids[i]`, earned now, with the
@@ -157,15 +165,17 @@ pub async fn credit(
                          NULL::timestamptz AS qualifying_at, $6::text AS reason
                   FROM unnest($3::uuid[], $4::uuid[], $5::bigint[])
                        AS r(customer_id, posting_id, points)";
-    diesel::sql_query(credit_sql(source))
-        .bind::<Text, _>(actor.kind())
-        .bind::<Text, _>(actor.id())
-        .bind::<Array<SqlUuid>, _>(credits.customer_ids)
-        .bind::<Array<SqlUuid>, _>(credits.posting_ids)
-        .bind::<Array<BigInt>, _>(credits.points)
-        .bind::<Nullable<Text>, _>(credits.reason)
-        .load(conn)
-        .await
+    Prepared(
+        diesel::sql_query(credit_sql(source))
+            .bind::<Text, _>(actor.kind())
+            .bind::<Text, _>(actor.id())
+            .bind::<Array<SqlUuid>, _>(credits.customer_ids)
+            .bind::<Array<SqlUuid>, _>(credits.posting_ids)
+            .bind::<Array<BigInt>, _>(credits.points)
+            .bind::<Nullable<Text>, _>(credits.reason),
+    )
+    .load(conn)
+    .await
 }
 
 /// Points to move for a set of customers: `points[i]` for `customer_ids[i]`, written as the
@@ -229,19 +239,21 @@ pub async fn debit(
         finish("debits")
     );
     let purchase = what.purchase.as_ref();
-    diesel::sql_query(sql)
-        .bind::<Text, _>(actor.kind())
-        .bind::<Text, _>(actor.id())
-        .bind::<Array<SqlUuid>, _>(debits.customer_ids)
-        .bind::<Array<SqlUuid>, _>(debits.posting_ids)
-        .bind::<Array<BigInt>, _>(debits.points)
-        .bind::<Text, _>(what.kind)
-        .bind::<Nullable<SqlUuid>, _>(purchase.map(|p| p.id))
-        .bind::<Nullable<SqlUuid>, _>(purchase.and_then(|p| p.lot_id))
-        .bind::<Nullable<Timestamptz>, _>(purchase.map(|p| p.occurred_at))
-        .bind::<Nullable<Text>, _>(debits.reason)
-        .load(conn)
-        .await
+    Prepared(
+        diesel::sql_query(sql)
+            .bind::<Text, _>(actor.kind())
+            .bind::<Text, _>(actor.id())
+            .bind::<Array<SqlUuid>, _>(debits.customer_ids)
+            .bind::<Array<SqlUuid>, _>(debits.posting_ids)
+            .bind::<Array<BigInt>, _>(debits.points)
+            .bind::<Text, _>(what.kind)
+            .bind::<Nullable<SqlUuid>, _>(purchase.map(|p| p.id))
+            .bind::<Nullable<SqlUuid>, _>(purchase.and_then(|p| p.lot_id))
+            .bind::<Nullable<Timestamptz>, _>(purchase.map(|p| p.occurred_at))
+            .bind::<Nullable<Text>, _>(debits.reason),
+    )
+    .load(conn)
+    .await
 }
 
 /// Writes `expire` entries for the lots of these customers that lapsed by `now`, and takes
@@ -271,13 +283,15 @@ pub async fn expire(
          {}",
         finish("debits")
     );
-    diesel::sql_query(sql)
-        .bind::<Text, _>(actor.kind())
-        .bind::<Text, _>(actor.id())
-        .bind::<Array<SqlUuid>, _>(customer_ids)
-        .bind::<Timestamptz, _>(now)
-        .load(conn)
-        .await
+    Prepared(
+        diesel::sql_query(sql)
+            .bind::<Text, _>(actor.kind())
+            .bind::<Text, _>(actor.id())
+            .bind::<Array<SqlUuid>, _>(customer_ids)
+            .bind::<Timestamptz, _>(now),
+    )
+    .load(conn)
+    .await
 }
 
 /// Points earned on a purchase, and taken back from it so far (positive).
@@ -295,13 +309,15 @@ pub async fn purchase_points(
     conn: &mut AsyncPgConnection,
     purchase_id: Uuid,
 ) -> QueryResult<PurchasePoints> {
-    diesel::sql_query(
-        "SELECT COALESCE(sum(points) FILTER (WHERE kind = 'earn'), 0)::bigint AS earned,
+    Prepared(
+        diesel::sql_query(
+            "SELECT COALESCE(sum(points) FILTER (WHERE kind = 'earn'), 0)::bigint AS earned,
                 COALESCE(-sum(points) FILTER (WHERE kind = 'reverse'), 0)::bigint AS reversed,
                 (array_agg(lot_id) FILTER (WHERE kind = 'earn'))[1] AS lot_id
          FROM loyalty_ledger WHERE purchase_id = $1",
+        )
+        .bind::<SqlUuid, _>(purchase_id),
     )
-    .bind::<SqlUuid, _>(purchase_id)
     .get_result(conn)
     .await
 }
@@ -346,14 +362,16 @@ pub async fn expiring(
     now: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> QueryResult<Vec<Expiring>> {
-    diesel::sql_query(
-        "SELECT expires_at, sum(remaining)::bigint AS points FROM loyalty_lots
+    Prepared(
+        diesel::sql_query(
+            "SELECT expires_at, sum(remaining)::bigint AS points FROM loyalty_lots
          WHERE customer_id = $1 AND remaining > 0 AND expires_at > $2 AND expires_at <= $3
          GROUP BY expires_at ORDER BY expires_at",
+        )
+        .bind::<SqlUuid, _>(customer_id)
+        .bind::<Timestamptz, _>(now)
+        .bind::<Timestamptz, _>(until),
     )
-    .bind::<SqlUuid, _>(customer_id)
-    .bind::<Timestamptz, _>(now)
-    .bind::<Timestamptz, _>(until)
     .load(conn)
     .await
 }
@@ -370,12 +388,14 @@ pub async fn available(
         #[diesel(sql_type = BigInt)]
         points: i64,
     }
-    let sum: Sum = diesel::sql_query(
-        "SELECT COALESCE(sum(remaining), 0)::bigint AS points FROM loyalty_lots
+    let sum: Sum = Prepared(
+        diesel::sql_query(
+            "SELECT COALESCE(sum(remaining), 0)::bigint AS points FROM loyalty_lots
          WHERE customer_id = $1 AND remaining > 0 AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind::<SqlUuid, _>(customer_id)
+        .bind::<Timestamptz, _>(now),
     )
-    .bind::<SqlUuid, _>(customer_id)
-    .bind::<Timestamptz, _>(now)
     .get_result(conn)
     .await?;
     Ok(sum.points)

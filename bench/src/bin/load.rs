@@ -99,6 +99,10 @@ fn path(scenario: &str, ids: &[String], names: &[String], rng: &mut SmallRng) ->
             let sort = if rng.random_bool(0.5) { "oldest" } else { "severity" };
             format!("/v1/complaints?sort={sort}&limit=50")
         }
+        "purchase" => format!(
+            "/v1/customers/{}/purchases",
+            ids[rng.random_range(0..ids.len())]
+        ),
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -134,8 +138,18 @@ async fn main() {
             let mut errors = 0u64;
             while Instant::now() < deadline {
                 let url = format!("{base}{}", path(&scenario, &ids, &names, &mut rng));
+                let request = if scenario == "purchase" {
+                    // A till's sale: recorded, its points earned, the tier checked.
+                    let amount: u32 = rng.random_range(500..30_000);
+                    client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(format!("{{\"amount\": {amount}, \"currency\": \"EUR\", \"channel\": \"in_store\"}}"))
+                } else {
+                    client.get(&url)
+                };
                 let started = Instant::now();
-                let ok = match client.get(&url).bearer_auth(&token).send().await {
+                let ok = match request.bearer_auth(&token).send().await {
                     Ok(res) => {
                         let ok = res.status().is_success();
                         ok && res.bytes().await.is_ok()

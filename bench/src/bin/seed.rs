@@ -65,6 +65,7 @@ const NOTES: &[&str] = &[
 ];
 const SEVERITIES: &[(&str, f64)] = &[("low", 0.4), ("medium", 0.35), ("high", 0.2), ("critical", 0.05)];
 const INTERACTIONS_PER_CUSTOMER: usize = 10;
+const PURCHASES_PER_CUSTOMER: usize = 20;
 
 /// Names drawn as often as they occur among people: US Census 1990 frequencies (public
 /// domain; bench/names/), so that searches meet realistic numbers of namesakes.
@@ -203,7 +204,10 @@ async fn main() {
         managers.push(id);
     }
 
-    let tables = ["customers", "customer_lifecycle_events", "interactions"];
+    let tables = [
+        "customers", "customer_lifecycle_events", "interactions", "purchases", "loyalty_accounts",
+        "loyalty_lots", "loyalty_ledger",
+    ];
     let definitions = drop_indexes(&client, &tables).await;
 
     let started = Instant::now();
@@ -329,7 +333,11 @@ async fn main() {
     }
     writer.finish().await.expect("finish lifecycle");
     let interactions = copy_interactions(&client, &lifecycle, &managers, now, &mut rng).await;
+    let purchases = copy_purchases(&client, &lifecycle, now, &mut rng).await;
     let copied = started.elapsed();
+    let started = Instant::now();
+    let ledger = derive_loyalty(&client).await;
+    let derived = started.elapsed();
 
     // Rebuild on two connections at once (GiST builds use one core each), longest first.
     let started = Instant::now();
@@ -358,7 +366,11 @@ async fn main() {
     }
     client
         // VACUUM too: otherwise autovacuum visits the fresh rows during the measurements.
-        .batch_execute("VACUUM (ANALYZE) customers, customer_lifecycle_events, interactions, users")
+        .batch_execute(
+            "VACUUM (ANALYZE) customers, customer_lifecycle_events, interactions, users, \
+             purchases, loyalty_accounts, loyalty_lots, loyalty_ledger, loyalty_program, \
+             loyalty_tiers",
+        )
         .await
         .expect("vacuum");
     let indexed = started.elapsed();
@@ -368,10 +380,12 @@ async fn main() {
     std::fs::write(format!("{}/customer_names.txt", a.out), sample_names.join("\n")).expect("names");
     std::fs::write(format!("{}/common_surname.txt", a.out), &surnames.names[0]).expect("surname");
     println!(
-        "{{\"customers\": {written}, \"lifecycle_events\": {}, \"interactions\": {interactions}, \"copy_seconds\": {:.1}, \"rows_per_second\": {:.0}, \"index_seconds\": {:.1}, \"indexes\": {}}}",
+        "{{\"customers\": {written}, \"lifecycle_events\": {}, \"interactions\": {interactions}, \"purchases\": {purchases}, \"ledger_entries\": {ledger}, \"copy_seconds\": {:.1}, \"rows_per_second\": {:.0}, \"ledger_seconds\": {:.1}, \"index_seconds\": {:.1}, \"indexes\": {}}}",
         lifecycle.len(),
         copied.as_secs_f64(),
-        (written as f64 + lifecycle.len() as f64 + interactions as f64) / copied.as_secs_f64(),
+        (written as f64 + lifecycle.len() as f64 + interactions as f64 + purchases as f64)
+            / copied.as_secs_f64(),
+        derived.as_secs_f64(),
         indexed.as_secs_f64(),
         definitions.len()
     );
@@ -461,4 +475,104 @@ async fn copy_interactions(
         }
     }
     writer.finish().await.expect("finish interactions")
+}
+
+/// Twenty purchases per customer between its creation and now, 5 % of them in dollars
+/// (which earn no points), 60 % with a cost.
+async fn copy_purchases(
+    client: &Client,
+    customers: &[(Uuid, Uuid, &str, DateTime<Utc>)],
+    now: DateTime<Utc>,
+    rng: &mut SmallRng,
+) -> u64 {
+    let sink = client
+        .copy_in(
+            "COPY purchases (id, customer_id, currency, amount, cost, occurred_at, channel, \
+             created_at, updated_at) FROM STDIN BINARY",
+        )
+        .await
+        .expect("copy purchases");
+    let types = [
+        Type::UUID, Type::UUID, Type::TEXT, Type::INT8, Type::INT8, Type::TIMESTAMPTZ,
+        Type::TEXT, Type::TIMESTAMPTZ, Type::TIMESTAMPTZ,
+    ];
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    futures_util::pin_mut!(writer);
+    for (_, customer, _, created) in customers {
+        let span = (now - *created).num_seconds().max(60);
+        for _ in 0..PURCHASES_PER_CUSTOMER {
+            let at = *created + Duration::seconds(rng.random_range(0..span));
+            let currency = if chance(rng, 0.05) { "USD" } else { "EUR" };
+            let amount: i64 = rng.random_range(500..30_000);
+            let cost = chance(rng, 0.6).then(|| amount * rng.random_range(30..80) / 100);
+            let channel = if chance(rng, 0.5) { "in_store" } else { "web" };
+            let id = v7(at, rng);
+            let row: [&(dyn ToSql + Sync); 9] =
+                [&id, customer, &currency, &amount, &cost, &at, &channel, &at, &at];
+            writer.as_mut().write(&row).await.expect("write purchase");
+        }
+    }
+    writer.finish().await.expect("finish purchases")
+}
+
+/// The loyalty programme of the bench, and each purchase's points earned into the ledger,
+/// set-wise in SQL with the service's own formulas (`loyalty_points`, `loyalty_expiry`): as
+/// if every purchase had been posted before the tiers existed (at 100 %). Members get their
+/// tiers from the first evaluation pass, which the bench measures. Ledger entries written.
+async fn derive_loyalty(client: &Client) -> u64 {
+    // Consistent by construction: no foreign-key checks row by row while loading.
+    client
+        .batch_execute("SET session_replication_role = replica")
+        .await
+        .expect("session settings");
+    client
+        .batch_execute(
+            "UPDATE loyalty_program SET currency = 'EUR', earn_points = 1, earn_per_amount = 100,
+                 rounding = 'down', expiry = 'after_days', expiry_days = 365,
+                 qualification_basis = 'points_earned', qualification_months = 12,
+                 downgrade = 'grace_period', grace_days = 30;
+             DELETE FROM loyalty_tiers;
+             INSERT INTO loyalty_tiers (key, name, position, threshold, multiplier_percent, benefits)
+             VALUES ('standard', 'Standard', 0, 0, 100, '{}'),
+                    ('silver', 'Silver', 1, 1000, 125, '{free delivery}'),
+                    ('gold', 'Gold', 2, 3000, 150, '{free delivery,birthday voucher}'),
+                    ('platinum', 'Platinum', 3, 8000, 200, '{free delivery,birthday voucher,concierge}');
+             INSERT INTO loyalty_accounts (customer_id, created_at, updated_at)
+             SELECT customer_id, min(occurred_at), min(occurred_at) FROM purchases
+             WHERE currency = 'EUR' GROUP BY customer_id;
+             INSERT INTO loyalty_lots (id, customer_id, earned_at, expires_at, points, remaining)
+             SELECT p.id, p.customer_id, p.occurred_at,
+                    loyalty_expiry('after_days', 365, p.occurred_at), x.points, x.points
+             FROM purchases p
+             CROSS JOIN LATERAL (SELECT loyalty_points(p.amount, 1, 100, 100, 'down') AS points) x
+             WHERE p.currency = 'EUR' AND x.points > 0;",
+        )
+        .await
+        .expect("programme, accounts and lots");
+    let entries = client
+        .execute(
+            "INSERT INTO loyalty_ledger (id, customer_id, posting_id, kind, points, lot_id,
+                 expires_at, purchase_id, qualifying_at, occurred_at, created_at, actor_type,
+                 actor_id)
+             SELECT id, customer_id, id, 'earn', points, id, expires_at, id, earned_at,
+                    earned_at, earned_at, 'service', 'seed'
+             FROM loyalty_lots ORDER BY earned_at",
+            &[],
+        )
+        .await
+        .expect("ledger");
+    client
+        .batch_execute(
+            "UPDATE loyalty_accounts a SET balance = s.points
+             FROM (SELECT customer_id, sum(remaining) AS points FROM loyalty_lots
+                   GROUP BY customer_id) s
+             WHERE a.customer_id = s.customer_id",
+        )
+        .await
+        .expect("balances");
+    client
+        .batch_execute("RESET session_replication_role")
+        .await
+        .expect("session settings");
+    entries
 }
