@@ -366,34 +366,30 @@ async fn q_finds_customers_despite_typos() {
 async fn bad_list_parameters_are_400_naming_them() {
     let app = TestApp::spawn().await;
     let token = app.token(Role::Viewer);
-    for (query, field) in [
-        ("colour=red", "colour"),
-        ("kind=robot", "kind"),
-        ("lifecycle_stage=stable,friend", "lifecycle_stage"),
-        ("relationship_level=x", "relationship_level"),
-        ("tags=a,,b", "tags"),
-        ("account_manager_id=bob", "account_manager_id"),
-        ("prospect_grade=great", "prospect_grade"),
-        ("consent_email=maybe", "consent_email"),
-        ("created_after=yesterday", "created_after"),
-        ("has_phone=1", "has_phone"),
-        ("q=a", "q"),
-        ("sort=age", "sort"),
-        ("sort=relevance", "sort"),
-        ("deleted=all", "deleted"),
-        ("attributes.bad%20key=1", "attributes.bad key"),
-        ("limit=500", "limit"),
-        ("cursor=nonsense", "cursor"),
-    ] {
-        let res = app
-            .get(&format!("/v1/customers?{query}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        let p = expect_problem(res, StatusCode::BAD_REQUEST, "invalid_query").await;
-        assert_eq!(fields(&p), [field], "{query}");
-    }
+    app.expect_bad_queries(
+        "/v1/customers",
+        &token,
+        &[
+            ("colour=red", "colour"),
+            ("kind=robot", "kind"),
+            ("lifecycle_stage=stable,friend", "lifecycle_stage"),
+            ("relationship_level=x", "relationship_level"),
+            ("tags=a,,b", "tags"),
+            ("account_manager_id=bob", "account_manager_id"),
+            ("prospect_grade=great", "prospect_grade"),
+            ("consent_email=maybe", "consent_email"),
+            ("created_after=yesterday", "created_after"),
+            ("has_phone=1", "has_phone"),
+            ("q=a", "q"),
+            ("sort=age", "sort"),
+            ("sort=relevance", "sort"),
+            ("deleted=all", "deleted"),
+            ("attributes.bad%20key=1", "attributes.bad key"),
+            ("limit=500", "limit"),
+            ("cursor=nonsense", "cursor"),
+        ],
+    )
+    .await;
     let res = app.get("/v1/customers").send().await.unwrap();
     expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     let _: Value = app.get_ok("/v1/customers", &token).await;

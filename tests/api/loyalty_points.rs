@@ -10,18 +10,8 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, expect_json, expect_problem, fields};
 
 async fn customer(app: &TestApp, body: Value) -> String {
-    let res = app
-        .send(
-            Method::POST,
-            "/v1/customers",
-            &app.token(Role::Agent),
-            &body,
-        )
-        .await;
-    expect_json(res, StatusCode::CREATED).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    let created = crate::customers::create(app, body).await;
+    created["id"].as_str().unwrap().to_owned()
 }
 
 fn iso(t: DateTime<Utc>) -> String {
@@ -41,16 +31,12 @@ fn days_ago(days: i64) -> DateTime<Utc> {
 }
 
 async fn configure(app: &TestApp, program: Value, tiers: Value) {
-    let admin = app.token(Role::Admin);
-    let res = app
-        .send(Method::PUT, "/v1/loyalty/program", &admin, &program)
-        .await;
-    expect_json(res, StatusCode::OK).await;
+    put_program(app, &program).await;
     let res = app
         .send(
             Method::PUT,
             "/v1/loyalty/tiers",
-            &admin,
+            &app.token(Role::Admin),
             &json!({ "tiers": tiers }),
         )
         .await;
@@ -63,6 +49,23 @@ fn program(rounding: &str, expiry: Value, basis: &str, downgrade: Value) -> Valu
            "expiry": expiry,
            "qualification": {"basis": basis, "months": 12},
            "downgrade": downgrade})
+}
+
+/// Points earned qualify, rounded down, never lapsing; the given downgrade policy.
+fn points_earned(downgrade: Value) -> Value {
+    program("down", never(), "points_earned", downgrade)
+}
+
+async fn put_program(app: &TestApp, body: &Value) {
+    let res = app
+        .send(
+            Method::PUT,
+            "/v1/loyalty/program",
+            &app.token(Role::Admin),
+            body,
+        )
+        .await;
+    expect_json(res, StatusCode::OK).await;
 }
 
 fn never() -> Value {
@@ -145,7 +148,6 @@ fn summary(purchase: &Value) -> (i64, i64, Value) {
 #[actix_web::test]
 async fn purchases_earn_at_the_tier_multiplier_rounded_and_move_members_up_at_once() {
     let app = TestApp::spawn().await;
-    let admin = app.token(Role::Admin);
     let tiers = json!([
         tier("standard", 0, 100),
         tier("silver", 100, 150),
@@ -181,18 +183,12 @@ async fn purchases_earn_at_the_tier_multiplier_rounded_and_move_members_up_at_on
         "points_earned",
         json!({"policy": "window_end"}),
     );
-    let res = app
-        .send(Method::PUT, "/v1/loyalty/program", &admin, &config)
-        .await;
-    expect_json(res, StatusCode::OK).await;
+    put_program(&app, &config).await;
     let p = buy(&app, &c, 3333, "EUR", days_ago(16)).await;
     assert_eq!(summary(&p), (49, 199, json!("silver")));
     // Rounded up: 1001 × 1.5 / 100 = 15.015, up 16.
     config["earn"]["rounding"] = json!("up");
-    let res = app
-        .send(Method::PUT, "/v1/loyalty/program", &admin, &config)
-        .await;
-    expect_json(res, StatusCode::OK).await;
+    put_program(&app, &config).await;
     let p = buy(&app, &c, 1001, "EUR", days_ago(14)).await;
     assert_eq!(summary(&p), (16, 215, json!("silver")));
     // Another currency earns nothing and says nothing of loyalty.
@@ -491,21 +487,18 @@ async fn redemptions_spend_the_oldest_expiring_lots_first() {
 #[actix_web::test]
 async fn points_expire_at_each_policy_through_the_ledger() {
     let app = TestApp::spawn().await;
-    let admin = app.token(Role::Admin);
     let c = customer(&app, json!({"name": "Hedy Lamarr"})).await;
-    let set_expiry = |expiry: Value| {
-        let app = &app;
-        let admin = admin.clone();
-        async move {
-            let body = program("down", expiry, "points_earned", json!({"policy": "never"}));
-            let res = app
-                .send(Method::PUT, "/v1/loyalty/program", &admin, &body)
-                .await;
-            expect_json(res, StatusCode::OK).await;
-        }
-    };
     // after_days 30: points from 40 days ago lapsed 10 days ago; written at once as expiry.
-    set_expiry(json!({"policy": "after_days", "days": 30})).await;
+    put_program(
+        &app,
+        &program(
+            "down",
+            json!({"policy": "after_days", "days": 30}),
+            "points_earned",
+            json!({"policy": "never"}),
+        ),
+    )
+    .await;
     let old = days_ago(40);
     let p = buy(&app, &c, 1000, "EUR", old).await;
     assert_eq!(summary(&p), (10, 0, Value::Null));
@@ -515,7 +508,16 @@ async fn points_expire_at_each_policy_through_the_ledger() {
     assert_eq!(ts(&entries[0]["occurred_at"]), old + Duration::days(30));
 
     // end_of_month: points earned now lapse at the first instant of next month (UTC).
-    set_expiry(json!({"policy": "end_of_month"})).await;
+    put_program(
+        &app,
+        &program(
+            "down",
+            json!({"policy": "end_of_month"}),
+            "points_earned",
+            json!({"policy": "never"}),
+        ),
+    )
+    .await;
     let now = days_ago(0);
     let p = buy(&app, &c, 2000, "EUR", now).await;
     assert_eq!(summary(&p), (20, 20, Value::Null));
@@ -532,7 +534,16 @@ async fn points_expire_at_each_policy_through_the_ledger() {
     );
 
     // end_of_year: points of a purchase in an earlier year lapsed at its year's end.
-    set_expiry(json!({"policy": "end_of_year"})).await;
+    put_program(
+        &app,
+        &program(
+            "down",
+            json!({"policy": "end_of_year"}),
+            "points_earned",
+            json!({"policy": "never"}),
+        ),
+    )
+    .await;
     let last_year = Utc
         .with_ymd_and_hms(now.year() - 1, 12, 30, 12, 0, 0)
         .unwrap();
@@ -549,7 +560,11 @@ async fn points_expire_at_each_policy_through_the_ledger() {
     );
 
     // never: nothing lapses.
-    set_expiry(never()).await;
+    put_program(
+        &app,
+        &program("down", never(), "points_earned", json!({"policy": "never"})),
+    )
+    .await;
     let p = buy(&app, &c, 500, "EUR", days_ago(300)).await;
     assert_eq!(summary(&p), (5, 25, Value::Null));
     assert_eq!(ledger(&app, &c).await[0]["expires_at"], Value::Null);
@@ -583,28 +598,7 @@ async fn tiers_go_down_by_each_downgrade_policy_with_the_history() {
     let app = TestApp::spawn().await;
     let admin = app.token(Role::Admin);
     let tiers = json!([tier("standard", 0, 100), tier("silver", 100, 100)]);
-    let set_downgrade = |downgrade: Value| {
-        let app = &app;
-        let admin = admin.clone();
-        async move {
-            let body = program("down", never(), "points_earned", downgrade);
-            let res = app
-                .send(Method::PUT, "/v1/loyalty/program", &admin, &body)
-                .await;
-            expect_json(res, StatusCode::OK).await;
-        }
-    };
-    configure(
-        &app,
-        program(
-            "down",
-            never(),
-            "points_earned",
-            json!({"policy": "window_end"}),
-        ),
-        tiers,
-    )
-    .await;
+    configure(&app, points_earned(json!({"policy": "window_end"})), tiers).await;
     let a = customer(&app, json!({"name": "A"})).await;
     let b = customer(&app, json!({"name": "B"})).await;
     let c = customer(&app, json!({"name": "C"})).await;
@@ -654,7 +648,11 @@ async fn tiers_go_down_by_each_downgrade_policy_with_the_history() {
     );
 
     // grace_period: the first evaluation below starts the grace period; down after it.
-    set_downgrade(json!({"policy": "grace_period", "grace_days": 30})).await;
+    put_program(
+        &app,
+        &points_earned(json!({"policy": "grace_period", "grace_days": 30})),
+    )
+    .await;
     app.sql(&age(&b)).await;
     assert_eq!(evaluate(&app).await["downgrades"], 0);
     let s = standing(&app, &b, "").await;
@@ -695,7 +693,7 @@ async fn tiers_go_down_by_each_downgrade_policy_with_the_history() {
     assert_eq!(summary(&p).2, "silver");
 
     // never: below the threshold for good, the tier stays.
-    set_downgrade(json!({"policy": "never"})).await;
+    put_program(&app, &points_earned(json!({"policy": "never"}))).await;
     app.sql(&age(&c)).await;
     app.sql(&format!(
         "UPDATE loyalty_accounts SET below_since = now() - interval '400 days' WHERE customer_id = '{c}'"
@@ -800,17 +798,7 @@ async fn concurrent_redemptions_never_overdraw() {
 async fn simulation_places_members_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let tiers = json!([tier("standard", 0, 100), tier("silver", 100, 100)]);
-    configure(
-        &app,
-        program(
-            "down",
-            never(),
-            "points_earned",
-            json!({"policy": "window_end"}),
-        ),
-        tiers,
-    )
-    .await;
+    configure(&app, points_earned(json!({"policy": "window_end"})), tiers).await;
     // Members with 0 (an adjustment does not qualify), 100 and 250 points earned.
     let zero = customer(&app, json!({"name": "Zero"})).await;
     let res = points(
@@ -1082,22 +1070,25 @@ async fn bad_points_requests_are_refused_and_write_nothing() {
     expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
     let res = points(&app, &c, &agent, json!({"kind": "redeem", "points": 1})).await;
     expect_problem(res, StatusCode::CONFLICT, "conflict").await;
-    for (query, field) in [
-        ("loyalty?expiring_days=0", "expiring_days"),
-        ("loyalty?colour=red", "colour"),
-        ("points?kind=gift", "kind"),
-        ("points?limit=500", "limit"),
-        ("points?cursor=abc", "cursor"),
-    ] {
-        let res = app
-            .get(&format!("/v1/customers/{c}/{query}"))
-            .bearer_auth(&agent)
-            .send()
-            .await
-            .unwrap();
-        let p = expect_problem(res, StatusCode::BAD_REQUEST, "invalid_query").await;
-        assert_eq!(fields(&p), [field], "{query}");
-    }
+    app.expect_bad_queries(
+        &format!("/v1/customers/{c}/loyalty"),
+        &agent,
+        &[
+            ("expiring_days=0", "expiring_days"),
+            ("colour=red", "colour"),
+        ],
+    )
+    .await;
+    app.expect_bad_queries(
+        &format!("/v1/customers/{c}/points"),
+        &agent,
+        &[
+            ("kind=gift", "kind"),
+            ("limit=500", "limit"),
+            ("cursor=abc", "cursor"),
+        ],
+    )
+    .await;
     let res = app
         .get("/v1/customers/0193b0a6-0000-7000-8000-000000000009/loyalty")
         .bearer_auth(&agent)

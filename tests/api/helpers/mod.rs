@@ -361,6 +361,21 @@ impl TestApp {
             .expect(statement);
     }
 
+    /// Asserts that each query string on `path` is a `400 invalid_query` naming its field.
+    pub async fn expect_bad_queries(&self, path: &str, token: &str, cases: &[(&str, &str)]) {
+        for (query, field) in cases {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let res = self
+                .get(&format!("{path}{separator}{query}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let p = expect_problem(res, StatusCode::BAD_REQUEST, "invalid_query").await;
+            assert_eq!(fields(&p), [*field], "{path} {query}");
+        }
+    }
+
     /// Rows in a table, read straight from the database.
     pub async fn count(&self, table: &str) -> i64 {
         #[derive(diesel::QueryableByName)]
