@@ -531,6 +531,10 @@ pub struct CustomerExport {
     pub interactions: Vec<crate::interactions::json::Interaction>,
     /// Every purchase of the customer, oldest first.
     pub purchases: Vec<crate::purchases::json::Purchase>,
+    /// The customer's loyalty points ledger, oldest first.
+    pub points: Vec<crate::loyalty::json::LedgerEntry>,
+    /// The customer's loyalty tier history, oldest first.
+    pub tier_history: Vec<crate::loyalty::json::TierChange>,
     /// Every recorded change to the record.
     pub audit: Vec<crate::audit::AuditEvent>,
 }

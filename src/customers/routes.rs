@@ -547,7 +547,8 @@ async fn lifecycle(
 /// Export everything held on a customer.
 ///
 /// The data-subject access document: the record unmasked, its lifecycle history, every
-/// interaction and the audit trail of its changes, as one JSON document. Needs `pii:read`.
+/// interaction and purchase, the loyalty points ledger and tier history, and the audit trail
+/// of its changes, as one JSON document. Needs `pii:read`.
 #[utoipa::path(
     tag = "Customers",
     params(("id" = Uuid, Path, description = "Customer id")),
@@ -579,6 +580,16 @@ async fn export_customer(
             .await?
             .into_iter()
             .map(crate::purchases::view)
+            .collect(),
+        points: crate::loyalty::ledger::of_customer(&mut conn, *id)
+            .await?
+            .into_iter()
+            .map(crate::loyalty::members::entry_view)
+            .collect(),
+        tier_history: crate::loyalty::evaluation::history(&mut conn, *id)
+            .await?
+            .into_iter()
+            .map(crate::loyalty::members::change_view)
             .collect(),
         audit: audit::trail(&mut conn, "customer", &id.to_string()).await?,
     };

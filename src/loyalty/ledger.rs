@@ -347,6 +347,19 @@ pub async fn entries(
         .await
 }
 
+/// A member's whole ledger, oldest first (for a data-subject export).
+pub async fn of_customer(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+) -> QueryResult<Vec<EntryRecord>> {
+    loyalty_ledger::table
+        .filter(loyalty_ledger::customer_id.eq(customer_id))
+        .order(loyalty_ledger::seq.asc())
+        .select(EntryRecord::as_select())
+        .load(conn)
+        .await
+}
+
 /// Points that lapse within the horizon, by day (UTC), soonest first.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct Expiring {

@@ -482,6 +482,26 @@ async fn redemptions_spend_the_oldest_expiring_lots_first() {
             .await,
         3
     );
+    // Erasure keeps the figures (aggregates stay true) but forgets every reason.
+    let admin = app.token(Role::Admin);
+    let res = app
+        .post(&format!("/v1/customers/{c}/erase"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, StatusCode::OK).await;
+    let export = app
+        .get_ok(&format!("/v1/customers/{c}/export"), &admin)
+        .await;
+    let entries = export["points"].as_array().unwrap();
+    assert_eq!(
+        entries.len(),
+        7,
+        "2 earned, 1 adjusted up, 2 redeemed, 2 adjusted down"
+    );
+    assert!(entries.iter().all(|e| e["reason"].is_null()), "{entries:?}");
+    assert!(!export.to_string().contains("voucher V-7"));
 }
 
 #[actix_web::test]

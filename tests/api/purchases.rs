@@ -109,6 +109,15 @@ async fn a_purchase_is_recorded_once_per_receipt() {
         )
         .await;
     assert_eq!(export["purchases"].as_array().unwrap().len(), 2);
+    // Their points too (49 and 19 at one point per euro, oldest first); no tiers, no history.
+    let points: Vec<&Value> = export["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["points"])
+        .collect();
+    assert_eq!(points, [&json!(49), &json!(19)]);
+    assert_eq!(export["tier_history"], json!([]));
 }
 
 #[actix_web::test]
