@@ -28,13 +28,7 @@ enum Selection {
 
 fn validate(principal: &Principal, input: BulkInput) -> Result<(Selection, String), ApiError> {
     let mut checks = Checks::new();
-    let limit = super::MAX_POINTS;
-    if input.points == 0 || input.points.abs() > limit {
-        checks.fail(
-            "points",
-            format!("must not be 0, and from -{limit} to {limit}"),
-        );
-    }
+    checks.check("points", super::adjustment(input.points));
     let reason = checks.check("reason", required_text(&input.reason, 500));
     let selection = match (input.customer_ids, input.filter) {
         (Some(ids), None) if ids.is_empty() || ids.len() > MAX_IDS => {
@@ -177,9 +171,6 @@ pub async fn award(
             report.customers += i64::try_from(ids.len()).unwrap_or(i64::MAX);
             report.points += entries.iter().map(|e| e.points).sum::<i64>();
             report.entries += i64::try_from(entries.len()).unwrap_or(i64::MAX);
-            if matches!(selection, Selection::Ids(_)) && ids.len() < CHUNK {
-                break;
-            }
         }
         audit::record(
             conn,

@@ -66,13 +66,25 @@ pub async fn open_accounts(
     now: DateTime<Utc>,
 ) -> Result<Vec<ledger::Balance>, ApiError> {
     let mut balances = ledger::lock_accounts(conn, customer_ids).await?;
-    let expired = ledger::expire(conn, customer_ids, now).await?;
+    let basis = store::program(conn).await?.config.qualification.basis;
+    let expired = settle(conn, basis, customer_ids, now).await?;
     for b in &mut balances {
         b.balance += moved_for(&expired, b.customer_id);
     }
-    let basis = store::program(conn).await?.config.qualification.basis;
-    evaluation::evaluate(conn, basis, customer_ids, now, true).await?;
     Ok(balances)
+}
+
+/// For locked accounts: writes what lapsed and moves up the members whose qualifying sum
+/// reaches a higher tier (or who have none yet). The expiry entries written.
+async fn settle(
+    conn: &mut AsyncPgConnection,
+    basis: QualificationBasis,
+    customer_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<Vec<EntryRecord>, ApiError> {
+    let expired = ledger::expire(conn, customer_ids, now).await?;
+    evaluation::evaluate(conn, basis, customer_ids, now, true).await?;
+    Ok(expired)
 }
 
 async fn open_account(
@@ -120,9 +132,8 @@ pub async fn on_purchase(
     // already when the purchase is back-dated.
     let earned = ledger::earn(conn, actor, &[purchase.id]).await?;
     balance += moved(&earned);
-    balance += moved(&ledger::expire(conn, &customer, now).await?);
     let basis = program.config.qualification.basis;
-    evaluation::evaluate(conn, basis, &customer, now, true).await?;
+    balance += moved(&settle(conn, basis, &customer, now).await?);
     Ok(Some(PointsSummary {
         points: moved(&earned),
         balance,
@@ -219,21 +230,18 @@ fn validate(input: &PointsInput) -> Result<(i64, Option<String>), ApiError> {
     // A reason that failed its check is reported once, not also as missing.
     let reason_failed = matches!(checked, Some(None));
     let reason = checked.flatten().flatten();
-    let limit = super::MAX_POINTS;
     match input.kind {
-        PointsRequestKind::Redeem if !(1..=limit).contains(&input.points) => {
-            checks.fail("points", format!("must be from 1 to {limit}"));
+        PointsRequestKind::Redeem if !(1..=super::MAX_POINTS).contains(&input.points) => {
+            checks.fail("points", format!("must be from 1 to {}", super::MAX_POINTS));
         }
-        PointsRequestKind::Adjust if input.points == 0 || input.points.abs() > limit => {
-            checks.fail(
-                "points",
-                format!("must not be 0, and from -{limit} to {limit}"),
-            );
-        }
-        PointsRequestKind::Adjust if reason.is_none() && !reason_failed => {
-            checks.fail("reason", "is required to adjust points");
-        }
-        _ => {}
+        PointsRequestKind::Redeem => {}
+        PointsRequestKind::Adjust => match super::adjustment(input.points) {
+            Err(message) => checks.fail("points", message),
+            Ok(_) if reason.is_none() && !reason_failed => {
+                checks.fail("reason", "is required to adjust points");
+            }
+            Ok(_) => {}
+        },
     }
     checks.finish()?;
     let signed = match input.kind {
@@ -411,7 +419,6 @@ pub async fn status(
                 downgrade_after: standing
                     .below_since
                     .zip(downgrade.grace_days)
-                    .filter(|_| downgrade.policy == super::json::DowngradePolicy::GracePeriod)
                     .map(|(since, days)| since + Duration::days(i64::from(days))),
             })
         }

@@ -32,6 +32,17 @@ pub const MAX_TIERS: usize = 20;
 /// The most points one request moves.
 pub const MAX_POINTS: i64 = 1_000_000_000_000;
 
+/// Checks the points of an adjustment: not 0, at most `MAX_POINTS` either way.
+pub fn adjustment(points: i64) -> Result<i64, String> {
+    if points != 0 && (-MAX_POINTS..=MAX_POINTS).contains(&points) {
+        Ok(points)
+    } else {
+        Err(format!(
+            "must not be 0, and from -{MAX_POINTS} to {MAX_POINTS}"
+        ))
+    }
+}
+
 /// Checks a qualification rule.
 pub fn validate_qualification(q: &Qualification) -> Result<(), ApiError> {
     let mut checks = Checks::new();

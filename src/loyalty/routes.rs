@@ -210,8 +210,10 @@ async fn customer_points(
     let rows = ledger::entries(&mut conn, *id, &kinds, page.after, page.fetch()).await?;
     let rows = rows
         .into_iter()
-        .map(|r| (r.seq, members::entry_view(r)))
-        .map(|(k, e)| (e, k))
+        .map(|r| {
+            let seq = r.seq;
+            (members::entry_view(r), seq)
+        })
         .collect();
     Ok(HttpResponse::Ok().json(pagination::page_keyed(rows, &page, "seq_desc")))
 }

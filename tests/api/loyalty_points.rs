@@ -1041,6 +1041,10 @@ async fn bad_points_requests_are_refused_and_write_nothing() {
             json!({"kind": "adjust", "points": 2_000_000_000_000_i64, "reason": "x"}),
             vec!["points"],
         ),
+        (
+            json!({"kind": "adjust", "points": i64::MIN, "reason": "x"}),
+            vec!["points"],
+        ),
         (json!({"kind": "gift", "points": 5}), vec!["kind"]),
         (json!({"kind": "redeem", "points": "5"}), vec!["points"]),
         (
