@@ -20,6 +20,7 @@ pub mod ops;
 pub mod purchases;
 pub mod startup;
 pub mod state;
+pub mod surveys;
 pub mod telemetry;
 pub mod timeline;
 pub mod users;
@@ -40,6 +41,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(interactions::configure)
             .configure(purchases::configure)
             .configure(loyalty::configure)
+            .configure(surveys::configure)
             .configure(timeline::configure)
             .configure(audit::configure),
     );

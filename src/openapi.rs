@@ -41,6 +41,10 @@ overdue work list"),
 currency, recorded once per receipt, refunded in full or in part"),
         (name = "Loyalty", description = "The loyalty programme: how points are earned and \
 expire, what qualifies for a tier, the tiers"),
+        (name = "Surveys", description = "Satisfaction surveys: NPS, CSAT, CES, rating, choice \
+            and text questions, and each service attribute's expectation against perceived \
+            performance with its Kano category; responses, follow-ups for the dissatisfied, \
+            and the results"),
         (name = "Timeline", description = "Everything that happened with a customer, in time order"),
         (name = "Users", description = "Staff users: sign-in accounts and account managers"),
         (name = "API clients", description = "Integration clients and their scopes"),

@@ -30,6 +30,9 @@ pub enum Scope {
     LoyaltyRedeem,
     LoyaltyAdjust,
     LoyaltyAdmin,
+    SurveysRead,
+    SurveysManage,
+    SurveysRespond,
 }
 
 use Role::{Admin, Agent, Manager, Viewer};
@@ -44,7 +47,7 @@ struct Row {
 }
 
 impl Scope {
-    const ROWS: [Row; 18] = [
+    const ROWS: [Row; 21] = [
         Row {
             scope: Scope::UsersRead,
             name: "users:read",
@@ -152,6 +155,24 @@ impl Scope {
             name: "loyalty:admin",
             roles: &[Admin],
             for_clients: false,
+        },
+        Row {
+            scope: Scope::SurveysRead,
+            name: "surveys:read",
+            roles: &[Admin, Manager, Agent, Viewer],
+            for_clients: true,
+        },
+        Row {
+            scope: Scope::SurveysManage,
+            name: "surveys:manage",
+            roles: &[Admin, Manager],
+            for_clients: true,
+        },
+        Row {
+            scope: Scope::SurveysRespond,
+            name: "surveys:respond",
+            roles: &[Admin, Manager, Agent],
+            for_clients: true,
         },
     ];
 

@@ -535,6 +535,8 @@ pub struct CustomerExport {
     pub points: Vec<crate::loyalty::json::LedgerEntry>,
     /// The customer's loyalty tier history, oldest first.
     pub tier_history: Vec<crate::loyalty::json::TierChange>,
+    /// The customer's survey responses, oldest first.
+    pub survey_responses: Vec<crate::surveys::json::SurveyResponse>,
     /// Every recorded change to the record.
     pub audit: Vec<crate::audit::AuditEvent>,
 }
@@ -630,6 +632,24 @@ pub struct CustomersQuery {
     pub has_email: Option<bool>,
     /// Only customers with (`true`) or without (`false`) a phone.
     pub has_phone: Option<bool>,
+    /// Latest NPS answer (their most recent response to any survey's first NPS question)
+    /// at least, 0 to 10.
+    #[param(minimum = 0, maximum = 10, example = 0)]
+    pub latest_nps_min: Option<i16>,
+    /// Latest NPS answer at most, 0 to 10.
+    #[param(minimum = 0, maximum = 10, example = 6)]
+    pub latest_nps_max: Option<i16>,
+    /// Latest CSAT answer (their most recent to any survey's first CSAT question) at least,
+    /// 1 to 5.
+    #[param(minimum = 1, maximum = 5, example = 1)]
+    pub latest_csat_min: Option<i16>,
+    /// Latest CSAT answer at most, 1 to 5 (2: the dissatisfied).
+    #[param(minimum = 1, maximum = 5, example = 2)]
+    pub latest_csat_max: Option<i16>,
+    /// Latest NPS category, several separated by commas: `detractor` (0–6), `passive`
+    /// (7–8), `promoter` (9–10). `detractor` lists the unhappy customers.
+    #[param(example = "detractor")]
+    pub nps_category: Option<String>,
     /// Search name, organization, email and phone. Words (up to five, of two or more
     /// letters) must each be found closely, tolerating a typo or two, and a word's beginning
     /// matches it, so search works while typing; the best matches come first (a single short

@@ -413,6 +413,12 @@ pub async fn erase(
             .map(Uuid::to_string)
             .collect();
         audit::forget_changes(conn, "interaction", &interactions).await?;
+        let responses: Vec<String> = crate::surveys::store::erase_text(conn, id)
+            .await?
+            .iter()
+            .map(Uuid::to_string)
+            .collect();
+        audit::forget_changes(conn, "survey_response", &responses).await?;
         crate::http::idempotency::forget_responses_mentioning(conn, &id.to_string()).await?;
         audit::record(
             conn,

@@ -17,7 +17,7 @@ use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{IfMatch, IfMatchHeader};
 use crate::http::json::{self as body, Json};
 use crate::http::pagination::{self, Page};
-use crate::http::query::{self, invalid};
+use crate::http::query::{self, bounds, comma_list, invalid};
 use crate::http::response;
 use crate::state::AppState;
 
@@ -232,6 +232,21 @@ fn list_filter(
         attributes: attribute_filters,
         q,
         deleted: Some(deleted),
+        satisfaction: crate::surveys::store::SatisfactionFilter {
+            nps: bounds(
+                "latest_nps",
+                query.latest_nps_min,
+                query.latest_nps_max,
+                (0, 10),
+            )?,
+            csat: bounds(
+                "latest_csat",
+                query.latest_csat_min,
+                query.latest_csat_max,
+                (1, 5),
+            )?,
+            nps_categories: comma_list("nps_category", query.nps_category.as_deref())?,
+        },
     };
     Ok((filter, sort))
 }
@@ -547,7 +562,8 @@ async fn lifecycle(
 /// Export everything held on a customer.
 ///
 /// The data-subject access document: the record unmasked, its lifecycle history, every
-/// interaction and purchase, the loyalty points ledger and tier history, and the audit trail
+/// interaction and purchase, the loyalty points ledger and tier history, every survey
+/// response, and the audit trail
 /// of its changes, as one JSON document. Needs `pii:read`.
 #[utoipa::path(
     tag = "Customers",
@@ -590,6 +606,11 @@ async fn export_customer(
             .await?
             .into_iter()
             .map(crate::loyalty::members::change_view)
+            .collect(),
+        survey_responses: crate::surveys::store::responses_of_customer(&mut conn, *id)
+            .await?
+            .into_iter()
+            .map(crate::surveys::response_view)
             .collect(),
         audit: audit::trail(&mut conn, "customer", &id.to_string()).await?,
     };

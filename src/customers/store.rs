@@ -332,6 +332,8 @@ pub struct ListFilter {
     pub attributes: Vec<Vec<Value>>,
     pub q: Option<Search>,
     pub deleted: Option<DeletedFilter>,
+    /// By the latest survey scores.
+    pub satisfaction: crate::surveys::store::SatisfactionFilter,
 }
 
 /// What `q` asks for.
@@ -504,6 +506,9 @@ fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
         Some(true) => query = query.filter(customers::phone.is_not_null()),
         Some(false) => query = query.filter(customers::phone.is_null()),
         None => {}
+    }
+    if !filter.satisfaction.is_empty() {
+        query = query.filter(customers::id.eq_any(filter.satisfaction.customer_ids()));
     }
     for alternatives in &filter.attributes {
         let mut any: Option<BoxedCondition> = None;

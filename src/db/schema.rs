@@ -65,6 +65,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    customer_satisfaction (customer_id) {
+        customer_id -> Uuid,
+        nps -> Nullable<Int2>,
+        nps_at -> Nullable<Timestamptz>,
+        csat -> Nullable<Int2>,
+        csat_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     customers (id) {
         id -> Uuid,
         kind -> Text,
@@ -271,6 +281,48 @@ diesel::table! {
 }
 
 diesel::table! {
+    survey_responses (id) {
+        id -> Uuid,
+        survey_id -> Uuid,
+        customer_id -> Uuid,
+        interaction_id -> Nullable<Uuid>,
+        purchase_id -> Nullable<Uuid>,
+        submitted_at -> Timestamptz,
+        answers -> Jsonb,
+        nps -> Nullable<Int2>,
+        csat -> Nullable<Int2>,
+        ces -> Nullable<Int2>,
+        loyalty_tier -> Nullable<Text>,
+        lifecycle_stage -> Text,
+        region_type -> Nullable<Text>,
+        single -> Bool,
+        follow_up_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
+    surveys (id) {
+        id -> Uuid,
+        name -> Text,
+        description -> Nullable<Text>,
+        status -> Text,
+        questions -> Jsonb,
+        allow_multiple_responses -> Bool,
+        follow_up -> Nullable<Jsonb>,
+        revision -> Int4,
+        revises -> Nullable<Uuid>,
+        activated_at -> Nullable<Timestamptz>,
+        closed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         email -> Text,
@@ -287,6 +339,7 @@ diesel::table! {
 
 diesel::joinable!(complaint_status_changes -> interactions (interaction_id));
 diesel::joinable!(customer_lifecycle_events -> customers (customer_id));
+diesel::joinable!(customer_satisfaction -> customers (customer_id));
 diesel::joinable!(customers -> users (account_manager_id));
 diesel::joinable!(interactions -> customers (customer_id));
 diesel::joinable!(interactions -> purchases (purchase_id));
@@ -294,6 +347,9 @@ diesel::joinable!(loyalty_ledger -> loyalty_lots (lot_id));
 diesel::joinable!(loyalty_ledger -> purchases (purchase_id));
 diesel::joinable!(purchase_refunds -> purchases (purchase_id));
 diesel::joinable!(purchases -> customers (customer_id));
+diesel::joinable!(survey_responses -> customers (customer_id));
+diesel::joinable!(survey_responses -> purchases (purchase_id));
+diesel::joinable!(survey_responses -> surveys (survey_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_clients,
@@ -301,6 +357,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     complaint_status_changes,
     customer_lifecycle_events,
+    customer_satisfaction,
     customers,
     idempotency_keys,
     interactions,
@@ -312,5 +369,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     loyalty_tiers,
     purchase_refunds,
     purchases,
+    survey_responses,
+    surveys,
     users,
 );

@@ -106,6 +106,33 @@ pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     .with_errors(vec![FieldError::new(field, message)])
 }
 
+/// A range filter given as `{prefix}_min` and `{prefix}_max` (each inclusive, optional),
+/// checked against the scale `min..=max` and for order.
+pub fn bounds(
+    prefix: &str,
+    low: Option<i16>,
+    high: Option<i16>,
+    (min, max): (i16, i16),
+) -> Result<(Option<i16>, Option<i16>), ApiError> {
+    for (end, value) in [("min", low), ("max", high)] {
+        if value.is_some_and(|v| !(min..=max).contains(&v)) {
+            return Err(invalid(
+                &format!("{prefix}_{end}"),
+                format!("must be from {min} to {max}"),
+            ));
+        }
+    }
+    if let (Some(l), Some(h)) = (low, high)
+        && l > h
+    {
+        return Err(invalid(
+            &format!("{prefix}_max"),
+            format!("must not be below `{prefix}_min`"),
+        ));
+    }
+    Ok((low, high))
+}
+
 impl<T: DeserializeOwned> FromRequest for Query<T> {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;

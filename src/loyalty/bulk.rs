@@ -23,7 +23,7 @@ const CHUNK: usize = 5000;
 
 enum Selection {
     Ids(Vec<Uuid>),
-    Filter(ListFilter),
+    Filter(Box<ListFilter>),
 }
 
 fn validate(principal: &Principal, input: BulkInput) -> Result<(Selection, String), ApiError> {
@@ -42,7 +42,7 @@ fn validate(principal: &Principal, input: BulkInput) -> Result<(Selection, Strin
         }
         (None, Some(filter)) => {
             match crate::customers::filter_from_query(principal, "filter", &filter) {
-                Ok(filter) => Some(Selection::Filter(filter)),
+                Ok(filter) => Some(Selection::Filter(Box::new(filter))),
                 Err(err) => {
                     for e in err.errors() {
                         checks.fail(&e.field, e.message.clone());

@@ -4,7 +4,7 @@
 //! Each resource that belongs on the timeline is a [`Source`]: a table, the column that
 //! places a row in time, and the condition for a row to show. One query merges the sources
 //! (each branch walks its own `(customer_id, time, id)` index, limited to the page), then
-//! each item type is loaded by id with one query. A new resource (survey responses) adds
+//! each item type is loaded by id with one query. A new resource adds
 //! a `Source`, an [`ItemType`], a field of [`TimelineItem`] and its loader.
 
 mod routes;
@@ -21,6 +21,7 @@ use crate::customers::json::LifecycleChange;
 use crate::interactions::json::Interaction;
 use crate::loyalty::json::TierChange;
 use crate::purchases::json::Purchase;
+use crate::surveys::json::SurveyResponse;
 
 pub use routes::configure;
 
@@ -30,6 +31,7 @@ crate::text_enum! {
         Interaction = "interaction",
         LifecycleChange = "lifecycle_change",
         Purchase = "purchase",
+        SurveyResponse = "survey_response",
         TierChange = "tier_change",
     }
 }
@@ -44,7 +46,7 @@ struct Source {
     visible: &'static str,
 }
 
-const SOURCES: [Source; 4] = [
+const SOURCES: [Source; 5] = [
     Source {
         item_type: ItemType::Interaction,
         table: "interactions",
@@ -61,6 +63,12 @@ const SOURCES: [Source; 4] = [
         item_type: ItemType::Purchase,
         table: "purchases",
         at: "occurred_at",
+        visible: "true",
+    },
+    Source {
+        item_type: ItemType::SurveyResponse,
+        table: "survey_responses",
+        at: "submitted_at",
         visible: "true",
     },
     Source {
@@ -92,6 +100,9 @@ pub struct TimelineItem {
     /// The purchase, for `purchase` items.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purchase: Option<Purchase>,
+    /// The survey response, for `survey_response` items.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub survey_response: Option<SurveyResponse>,
     /// The change of loyalty tier, for `tier_change` items.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tier_change: Option<TierChange>,
@@ -192,6 +203,12 @@ pub async fn load(
             .into_iter()
             .map(|r| (r.id, crate::purchases::view(r)))
             .collect();
+    let mut responses: std::collections::HashMap<Uuid, SurveyResponse> =
+        crate::surveys::store::responses_by_ids(conn, &ids(ItemType::SurveyResponse))
+            .await?
+            .into_iter()
+            .map(|r| (r.id, crate::surveys::response_view(r)))
+            .collect();
     let mut tier_changes: std::collections::HashMap<Uuid, TierChange> =
         crate::loyalty::evaluation::changes_by_ids(conn, &ids(ItemType::TierChange))
             .await?
@@ -207,6 +224,7 @@ pub async fn load(
             interaction: interactions.remove(&k.id),
             lifecycle_change: changes.remove(&k.id),
             purchase: purchases.remove(&k.id),
+            survey_response: responses.remove(&k.id),
             tier_change: tier_changes.remove(&k.id),
         })
         .collect())

@@ -21,8 +21,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct TimelineQuery {
-    /// Item types separated by commas (`interaction`, `lifecycle_change`, `purchase`); all
-    /// by default.
+    /// Item types separated by commas (`interaction`, `lifecycle_change`, `purchase`,
+    /// `survey_response`, `tier_change`); all by default (survey responses only with
+    /// `surveys:read`).
     #[param(example = "interaction,purchase")]
     pub types: Option<String>,
     /// Page size, 1 to 200.
@@ -37,8 +38,8 @@ const ORDER: &str = "-at";
 /// A customer's timeline.
 ///
 /// Everything that happened with the customer, newest first, one typed item each:
-/// interactions (a pending follow-up at its due time), changes of lifecycle stage and
-/// purchases. The
+/// interactions (a pending follow-up at its due time), changes of lifecycle stage,
+/// purchases, survey responses (with `surveys:read`) and changes of loyalty tier. The
 /// object is under the field its `type` names. Cursor-paginated; items at the same time
 /// come in a stable order.
 #[utoipa::path(
@@ -59,7 +60,20 @@ async fn customer_timeline(
     principal.require(Scope::InteractionsRead)?;
     principal.require(Scope::PurchasesRead)?;
     let query: TimelineQuery = query::parse(req.query_string())?;
-    let types: Vec<ItemType> = query::comma_list("types", query.types.as_deref())?;
+    let mut types: Vec<ItemType> = query::comma_list("types", query.types.as_deref())?;
+    // Survey responses show to those who may read them; the rest of the timeline to all.
+    if !principal.can(Scope::SurveysRead) {
+        if types.contains(&ItemType::SurveyResponse) {
+            principal.require(Scope::SurveysRead)?;
+        }
+        if types.is_empty() {
+            types = ItemType::ALL
+                .iter()
+                .copied()
+                .filter(|t| *t != ItemType::SurveyResponse)
+                .collect();
+        }
+    }
     let page = pagination::request::<Key>(query.limit, query.cursor.as_deref(), ORDER)?;
     let mut conn = state.pool.get().await?;
     crate::customers::visible(

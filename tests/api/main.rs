@@ -20,4 +20,5 @@ mod operations;
 mod outage;
 mod purchases;
 mod schema;
+mod surveys;
 mod users;

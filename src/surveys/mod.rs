@@ -1,0 +1,565 @@
+//! Satisfaction surveys (DOMAIN.md section 4): definitions with typed questions, responses
+//! checked against them, and results (NPS, CSAT, CES, the expectation-performance gap per
+//! attribute and Kano category, the satisfaction index) computed from a daily roll-up that
+//! each response adds to in its own transaction. Writes are composed here, once.
+
+pub mod json;
+pub mod results;
+mod routes;
+pub mod rules;
+pub mod store;
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::audit;
+use crate::auth::Actor;
+use crate::domain::{Channel, optional_text, required_text};
+use crate::http::error::{ApiError, ErrorCode, FieldError};
+use crate::http::etag::IfMatch;
+use crate::http::patch::{Patch, nullable};
+use crate::http::validation::Checks;
+use crate::interactions::json::{Direction, InteractionInput, InteractionKind};
+use json::{
+    FollowUpRule, Question, ResponseInput, ResponseSegment, Survey, SurveyInput, SurveyPatch,
+    SurveyResponse, SurveyStatus,
+};
+use store::{ResponseRecord, SurveyDraft, SurveyRecord};
+
+pub use routes::configure;
+
+/// The questions of a stored survey.
+pub fn questions(record: &SurveyRecord) -> Vec<Question> {
+    serde_json::from_value(record.draft.questions.clone()).unwrap_or_default()
+}
+
+fn follow_up_rule(record: &SurveyRecord) -> Option<FollowUpRule> {
+    record
+        .draft
+        .follow_up
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+}
+
+/// The API view of a survey.
+pub fn view(record: SurveyRecord) -> Survey {
+    Survey {
+        questions: questions(&record),
+        follow_up: follow_up_rule(&record),
+        id: record.id,
+        name: record.draft.name,
+        description: record.draft.description,
+        status: record.status,
+        allow_multiple_responses: record.draft.allow_multiple_responses,
+        revision: record.revision,
+        revises: record.revises,
+        activated_at: record.activated_at,
+        closed_at: record.closed_at,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        version: record.version,
+    }
+}
+
+/// The API view of a response.
+pub fn response_view(r: ResponseRecord) -> SurveyResponse {
+    SurveyResponse {
+        id: r.id,
+        survey_id: r.survey_id,
+        customer_id: r.customer_id,
+        interaction_id: r.interaction_id,
+        purchase_id: r.purchase_id,
+        submitted_at: r.submitted_at,
+        answers: r.answers,
+        nps: r.nps,
+        nps_category: r.nps.map(rules::nps_category),
+        csat: r.csat,
+        ces: r.ces,
+        segment: ResponseSegment {
+            loyalty_tier: r.loyalty_tier,
+            lifecycle_stage: r.lifecycle_stage,
+            region_type: r.region_type,
+        },
+        follow_up_interaction_id: r.follow_up_id,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        version: r.version,
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(value).map_err(ApiError::internal)
+}
+
+fn follow_up_checked(
+    checks: &mut Checks,
+    rule: Option<FollowUpRule>,
+    questions: &[Question],
+) -> Option<FollowUpRule> {
+    if let Some(rule) = &rule {
+        rules::follow_up(checks, rule, questions);
+    }
+    rule
+}
+
+/// Creates a draft survey.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    input: SurveyInput,
+) -> Result<SurveyRecord, ApiError> {
+    let mut checks = Checks::new();
+    let name = checks.check("name", required_text(&input.name, 200));
+    let description = checks
+        .check(
+            "description",
+            optional_text(input.description.as_deref(), 2000),
+        )
+        .flatten();
+    let questions = rules::questions(&mut checks, input.questions);
+    let follow_up = follow_up_checked(&mut checks, input.follow_up, &questions);
+    let name = checks.done(name)?;
+    let draft = SurveyDraft {
+        name,
+        description,
+        questions: to_json(&questions)?,
+        allow_multiple_responses: input.allow_multiple_responses,
+        follow_up: follow_up.as_ref().map(to_json).transpose()?,
+    };
+    insert(conn, actor, &draft, None).await
+}
+
+async fn insert(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    draft: &SurveyDraft,
+    revises: Option<(Uuid, i32)>,
+) -> Result<SurveyRecord, ApiError> {
+    conn.transaction(async |conn| {
+        let record = store::insert(conn, Uuid::now_v7(), draft, revises).await?;
+        audit::record(
+            conn,
+            actor,
+            "survey.created",
+            "survey",
+            &record.id.to_string(),
+            audit::created(&view(record.clone())),
+        )
+        .await?;
+        Ok(record)
+    })
+    .await
+}
+
+async fn lock(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    if_match: &IfMatch,
+) -> Result<SurveyRecord, ApiError> {
+    let record = store::lock(conn, id, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("survey"))?;
+    if_match.check(record.version)?;
+    Ok(record)
+}
+
+/// Where a survey may go from each status.
+fn next_statuses(status: SurveyStatus) -> &'static [SurveyStatus] {
+    match status {
+        SurveyStatus::Draft => &[SurveyStatus::Active],
+        SurveyStatus::Active => &[SurveyStatus::Closed],
+        SurveyStatus::Closed => &[SurveyStatus::Active],
+    }
+}
+
+/// Applies a merge patch to a survey. What responses were given to stays as it is.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+    input: SurveyPatch,
+) -> Result<SurveyRecord, ApiError> {
+    conn.transaction(async |conn| {
+        let before = lock(conn, id, if_match).await?;
+        let mut draft = before.draft.clone();
+        let mut checks = Checks::new();
+        match input.name {
+            Patch::Absent => {}
+            Patch::Null => checks.fail("name", "cannot be null"),
+            Patch::Value(name) => {
+                if let Some(name) = checks.check("name", required_text(&name, 200)) {
+                    draft.name = name;
+                }
+            }
+        }
+        nullable(
+            &mut checks,
+            "description",
+            input.description,
+            &mut draft.description,
+            crate::domain::clearable_text(2000),
+        );
+        let mut questions = questions(&before);
+        match input.questions {
+            Patch::Absent => {}
+            Patch::Null => checks.fail("questions", "cannot be null"),
+            Patch::Value(list) => questions = rules::questions(&mut checks, list),
+        }
+        match input.allow_multiple_responses {
+            Patch::Absent => {}
+            Patch::Null => checks.fail("allow_multiple_responses", "cannot be null"),
+            Patch::Value(allow) => draft.allow_multiple_responses = allow,
+        }
+        let follow_up = match input.follow_up {
+            Patch::Absent => follow_up_rule(&before),
+            Patch::Null => None,
+            Patch::Value(rule) => Some(rule),
+        };
+        let follow_up = follow_up_checked(&mut checks, follow_up, &questions);
+        let status = match input.status {
+            Patch::Absent => before.status,
+            Patch::Null => {
+                checks.fail("status", "cannot be null");
+                before.status
+            }
+            Patch::Value(status) => status,
+        };
+        checks.finish()?;
+        draft.questions = to_json(&questions)?;
+        draft.follow_up = follow_up.as_ref().map(to_json).transpose()?;
+        let frozen = draft.questions != before.draft.questions
+            || draft.allow_multiple_responses != before.draft.allow_multiple_responses;
+        if frozen && store::has_responses(conn, id).await? {
+            return Err(ApiError::conflict(
+                "this survey has responses: its questions and `allow_multiple_responses` \
+                 cannot change; create a revision (POST /v1/surveys/{id}/revisions) instead",
+            ));
+        }
+        let moved = status != before.status;
+        if moved && !next_statuses(before.status).contains(&status) {
+            let allowed: Vec<&str> = next_statuses(before.status)
+                .iter()
+                .map(|s| s.as_str())
+                .collect();
+            return Err(ApiError::conflict(format!(
+                "a survey cannot go from `{}` to `{status}`; it can go to: {}",
+                before.status,
+                allowed.join(", ")
+            ))
+            .with_errors(vec![FieldError::new(
+                "status",
+                format!("must be one of: {}", allowed.join(", ")),
+            )]));
+        }
+        if draft == before.draft && !moved {
+            return Ok(before);
+        }
+        let now = Utc::now();
+        let times = (
+            if moved && status == SurveyStatus::Active {
+                Some(now)
+            } else {
+                before.activated_at
+            },
+            if moved && status == SurveyStatus::Closed {
+                Some(now)
+            } else {
+                before.closed_at
+            },
+        );
+        let after = store::update(conn, id, &draft, status, times).await?;
+        audit::record(
+            conn,
+            actor,
+            "survey.updated",
+            "survey",
+            &id.to_string(),
+            audit::diff(&view(before), &view(after.clone())),
+        )
+        .await?;
+        Ok(after)
+    })
+    .await
+}
+
+/// Starts a new revision of a survey: a draft with the same questions and settings, free to
+/// change, whose results are its own.
+pub async fn revise(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<SurveyRecord, ApiError> {
+    let before = store::get(conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("survey"))?;
+    insert(
+        conn,
+        actor,
+        &before.draft,
+        Some((before.id, before.revision)),
+    )
+    .await
+}
+
+/// Deletes a survey that has no responses (one that has is closed instead).
+pub async fn delete(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+) -> Result<(), ApiError> {
+    conn.transaction(async |conn| {
+        let before = lock(conn, id, if_match).await?;
+        if store::has_responses(conn, id).await? {
+            return Err(ApiError::conflict(
+                "this survey has responses and is kept with them: close it instead",
+            ));
+        }
+        let revised = crate::db::schema::surveys::table
+            .filter(crate::db::schema::surveys::revises.eq(id))
+            .count()
+            .get_result::<i64>(conn)
+            .await?;
+        if revised > 0 {
+            return Err(ApiError::conflict(
+                "later revisions refer to this survey: close it instead",
+            ));
+        }
+        store::delete(conn, id).await?;
+        audit::record(
+            conn,
+            actor,
+            "survey.deleted",
+            "survey",
+            &id.to_string(),
+            audit::created(&view(before)),
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// The live customer a response names, as a field error when there is none.
+async fn responding_customer(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<crate::customers::store::CustomerRecord, ApiError> {
+    crate::customers::lock_live(conn, id).await.map_err(|err| {
+        if err.code() == ErrorCode::NotFound {
+            ApiError::invalid_field("customer_id", "must be the id of a live customer")
+        } else {
+            err
+        }
+    })
+}
+
+/// Checks that what a response follows belongs to its customer.
+async fn check_links(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+    input: &ResponseInput,
+) -> Result<(), ApiError> {
+    let mut checks = Checks::new();
+    if let Some(id) = input.interaction_id {
+        let found = crate::interactions::store::by_ids(conn, &[id]).await?;
+        if !found
+            .iter()
+            .any(|i| i.customer_id == customer_id && i.deleted_at.is_none())
+        {
+            checks.fail(
+                "interaction_id",
+                "must be the id of an interaction of this customer",
+            );
+        }
+    }
+    if let Some(id) = input.purchase_id {
+        let purchase = crate::purchases::store::get(conn, id).await?;
+        if purchase.is_none_or(|p| p.customer_id != customer_id) {
+            checks.fail(
+                "purchase_id",
+                "must be the id of a purchase of this customer",
+            );
+        }
+    }
+    checks.finish()
+}
+
+/// Opens the follow-up a response calls for, assigned to the customer's account manager
+/// (unassigned when they have none or theirs is no longer active).
+async fn open_follow_up(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    survey: &SurveyRecord,
+    customer: &crate::customers::store::CustomerRecord,
+    rule: &FollowUpRule,
+    reason: String,
+    submitted_at: DateTime<Utc>,
+) -> Result<Uuid, ApiError> {
+    let manager = match customer.draft.account_manager_id {
+        Some(id) => crate::users::store::access(conn, id)
+            .await?
+            .filter(|(active, _)| *active)
+            .map(|_| id),
+        None => None,
+    };
+    let name: String = survey.draft.name.chars().take(150).collect();
+    let input = InteractionInput {
+        channel: Patch::Value(customer.draft.preferred_channel.unwrap_or(Channel::Phone)),
+        direction: Patch::Value(Direction::Outbound),
+        kind: Patch::Value(InteractionKind::Callback),
+        subject: Patch::Value(format!("Survey follow-up: {name}")),
+        notes: Patch::Value(format!(
+            "Opened by the survey's follow-up rule: {reason}. Find the cause, act on it, \
+             and tell the customer."
+        )),
+        staff_id: Patch::Null,
+        due_at: Patch::Value(
+            submitted_at.max(Utc::now()) + Duration::hours(i64::from(rule.due_in_hours)),
+        ),
+        assignee_id: manager.into(),
+        ..InteractionInput::default()
+    };
+    let record = crate::interactions::create(conn, actor, customer.id, input).await?;
+    Ok(record.id)
+}
+
+/// Records a response to an active survey: checks every answer against its question, adds
+/// it to the results, keeps the customer's latest scores, and opens a follow-up when the
+/// survey's rule calls for one. One response per customer unless the survey allows more.
+pub async fn respond(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    survey_id: Uuid,
+    input: ResponseInput,
+) -> Result<ResponseRecord, ApiError> {
+    let now = Utc::now();
+    let submitted_at = input.submitted_at.unwrap_or(now);
+    if submitted_at > now + Duration::minutes(1) {
+        return Err(ApiError::invalid_field(
+            "submitted_at",
+            "must not be in the future",
+        ));
+    }
+    conn.transaction(async |conn| {
+        let survey = store::lock(conn, survey_id, false)
+            .await?
+            .ok_or_else(|| ApiError::not_found("survey"))?;
+        if survey.status != SurveyStatus::Active {
+            return Err(ApiError::conflict(format!(
+                "this survey is {} and takes no responses",
+                survey.status
+            )));
+        }
+        let questions = questions(&survey);
+        let answered = rules::answers(&questions, input.answers.clone());
+        let customer = responding_customer(conn, input.customer_id).await;
+        // Report the answers' and the links' errors together.
+        let (answered, customer) = match (answered, customer) {
+            (Ok(a), Ok(c)) => (a, c),
+            (Err(a), Err(c)) if a.code() == c.code() => {
+                let mut errors = c.errors().to_vec();
+                errors.extend(a.errors().iter().cloned());
+                return Err(ApiError::validation(errors));
+            }
+            (Err(err), _) | (_, Err(err)) => return Err(err),
+        };
+        check_links(conn, customer.id, &input).await?;
+        let single = !survey.draft.allow_multiple_responses;
+        if single
+            && crate::db::schema::survey_responses::table
+                .filter(crate::db::schema::survey_responses::survey_id.eq(survey_id))
+                .filter(crate::db::schema::survey_responses::customer_id.eq(customer.id))
+                .count()
+                .get_result::<i64>(conn)
+                .await?
+                > 0
+        {
+            return Err(already_responded());
+        }
+        let tier: Option<String> = crate::db::schema::loyalty_accounts::table
+            .find(customer.id)
+            .select(crate::db::schema::loyalty_accounts::tier_key)
+            .first::<Option<String>>(conn)
+            .await
+            .optional()?
+            .flatten();
+        let follow_up_id = match follow_up_rule(&survey).and_then(|rule| {
+            rules::follow_up_reason(&rule, answered.nps, answered.csat).map(|why| (rule, why))
+        }) {
+            Some((rule, why)) => Some(
+                open_follow_up(conn, actor, &survey, &customer, &rule, why, submitted_at).await?,
+            ),
+            None => None,
+        };
+        let record = ResponseRecord {
+            id: Uuid::now_v7(),
+            survey_id,
+            customer_id: customer.id,
+            interaction_id: input.interaction_id,
+            purchase_id: input.purchase_id,
+            submitted_at,
+            answers: Value::Object(answered.answers.clone()),
+            nps: answered.nps,
+            csat: answered.csat,
+            ces: answered.ces,
+            loyalty_tier: tier,
+            lifecycle_stage: customer.draft.lifecycle_stage,
+            region_type: customer.draft.region_type,
+            single,
+            follow_up_id,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let record = store::insert_response(conn, &record)
+            .await
+            .map_err(|err| match err {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ) => already_responded(),
+                other => ApiError::from(other),
+            })?;
+        store::count(
+            conn,
+            &[store::Counted {
+                survey_id,
+                day: submitted_at.date_naive(),
+                tier: record.loyalty_tier.as_deref(),
+                stage: record.lifecycle_stage,
+                region: record.region_type,
+                rows: &answered.stats,
+            }],
+        )
+        .await?;
+        store::remember_scores(conn, customer.id, submitted_at, answered.nps, answered.csat)
+            .await?;
+        audit::record(
+            conn,
+            actor,
+            "survey_response.created",
+            "survey_response",
+            &record.id.to_string(),
+            audit::created(&response_view(record.clone())),
+        )
+        .await?;
+        Ok(record)
+    })
+    .await
+}
+
+fn already_responded() -> ApiError {
+    ApiError::conflict(
+        "this customer has responded to this survey already, and it takes one response per \
+         customer",
+    )
+    .with_errors(vec![FieldError::new(
+        "customer_id",
+        "has responded to this survey already",
+    )])
+}

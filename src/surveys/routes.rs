@@ -1,0 +1,429 @@
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use super::json::{
+    ResponseInput, ResponseSort, ResponsesQuery, ResultsQuery, Survey, SurveyInput, SurveyPatch,
+    SurveyResponse, SurveyResults, SurveysQuery,
+};
+use super::store::{self, NO_SEGMENT};
+use crate::auth::{Principal, Scope};
+use crate::http::error::{ApiError, Problem};
+use crate::http::etag::{IfMatch, IfMatchHeader};
+use crate::http::json::Json;
+use crate::http::pagination::{self, Page};
+use crate::http::query::{self, bounds, comma_list, invalid};
+use crate::http::response;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_survey)
+        .service(list_surveys)
+        .service(get_survey)
+        .service(update_survey)
+        .service(delete_survey)
+        .service(revise_survey)
+        .service(create_response)
+        .service(survey_responses)
+        .service(survey_results)
+        .service(list_responses)
+        .service(get_response);
+}
+
+const PROBLEM: &str = "application/problem+json";
+
+fn one(record: store::SurveyRecord) -> HttpResponse {
+    let survey = super::view(record);
+    response::versioned(survey.version, &survey)
+}
+
+fn created(record: store::SurveyRecord) -> HttpResponse {
+    let survey = super::view(record);
+    response::created(
+        &format!("/v1/surveys/{}", survey.id),
+        survey.version,
+        &survey,
+    )
+}
+
+async fn find(
+    conn: &mut diesel_async::AsyncPgConnection,
+    id: Uuid,
+) -> Result<store::SurveyRecord, ApiError> {
+    store::get(conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("survey"))
+}
+
+/// Create a survey.
+///
+/// It starts as a `draft`; `PATCH` its `status` to `active` to take responses. Each
+/// question's `key` is what answers are keyed by. An `expectation_performance` question
+/// rates one service attribute twice on the same scale (expectation E, perceived performance
+/// P) and carries its Kano category and weight: the results report the gap P − E per
+/// attribute and category, and the satisfaction index.
+#[utoipa::path(
+    tag = "Surveys",
+    request_body = SurveyInput,
+    security(("bearer" = ["surveys:manage"])),
+    responses(
+        (status = 201, description = "The new survey", body = Survey,
+            headers(("Location" = String, description = "URL of the new survey"),
+                    ("ETag" = String, description = "Version tag for `If-Match`"))),
+    )
+)]
+#[post("/surveys")]
+async fn create_survey(
+    state: web::Data<AppState>,
+    principal: Principal,
+    input: Json<SurveyInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::SurveysManage)?;
+    let mut conn = state.pool.get().await?;
+    let record = super::create(&mut conn, &principal.actor, input.into_inner()).await?;
+    Ok(created(record))
+}
+
+/// List surveys, newest first.
+#[utoipa::path(
+    tag = "Surveys",
+    params(SurveysQuery),
+    security(("bearer" = ["surveys:read"])),
+    responses((status = 200, description = "A page of surveys", body = Page<Survey>))
+)]
+#[get("/surveys")]
+async fn list_surveys(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::SurveysRead)?;
+    let query: SurveysQuery = query::parse(req.query_string())?;
+    let page = pagination::request::<(DateTime<Utc>, Uuid)>(
+        query.limit,
+        query.cursor.as_deref(),
+        "-created_at",
+    )?;
+    let mut conn = state.pool.get().await?;
+    let rows = store::list(&mut conn, query.status, page.after, page.fetch()).await?;
+    let rows: Vec<Survey> = rows.into_iter().map(super::view).collect();
+    Ok(
+        HttpResponse::Ok().json(pagination::page(rows, &page, "-created_at", |s| {
+            (s.created_at, s.id)
+        })),
+    )
+}
+
+/// Get a survey.
+#[utoipa::path(
+    tag = "Surveys",
+    params(("id" = Uuid, Path, description = "Survey id")),
+    security(("bearer" = ["surveys:read"])),
+    responses((status = 200, description = "The survey", body = Survey,
+        headers(("ETag" = String, description = "Version tag for `If-Match`"))))
+)]
+#[get("/surveys/{id}")]
+async fn get_survey(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::SurveysRead)?;
+    let mut conn = state.pool.get().await?;
+    Ok(one(find(&mut conn, *id).await?))
+}
+
+/// Update a survey.
+///
+/// A JSON merge patch. `status` moves `draft` → `active` → `closed`, and `closed` →
+/// `active` to reopen (other moves are a `409` naming the allowed ones). Once the survey
+/// has responses, `questions` and `allow_multiple_responses` cannot change (`409`): create
+/// a revision instead, so that every response stays readable against the questions it
+/// answered.
+#[utoipa::path(
+    tag = "Surveys",
+    params(("id" = Uuid, Path, description = "Survey id"), IfMatchHeader),
+    request_body(content = SurveyPatch, content_type = "application/merge-patch+json",
+        description = "Fields to change (also accepted as application/json)"),
+    security(("bearer" = ["surveys:manage"])),
+    responses(
+        (status = 200, description = "The updated survey", body = Survey,
+            headers(("ETag" = String, description = "The new version tag"))),
+        (status = 409, description = "A status move that is not allowed, or questions of a \
+            survey with responses", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[patch("/surveys/{id}")]
+async fn update_survey(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    input: Json<SurveyPatch>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::SurveysManage)?;
+    let mut conn = state.pool.get().await?;
+    let record = super::update(
+        &mut conn,
+        &principal.actor,
+        *id,
+        &if_match,
+        input.into_inner(),
+    )
+    .await?;
+    Ok(one(record))
+}
+
+/// Delete a survey without responses.
+///
+/// A survey with responses is kept with them (`409`): close it instead.
+#[utoipa::path(
+    tag = "Surveys",
+    params(("id" = Uuid, Path, description = "Survey id"), IfMatchHeader),
+    security(("bearer" = ["surveys:manage"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "The survey has responses or later revisions",
+            body = Problem, content_type = PROBLEM),
+    )
+)]
+#[delete("/surveys/{id}")]
+async fn delete_survey(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::SurveysManage)?;
+    let mut conn = state.pool.get().await?;
+    super::delete(&mut conn, &principal.actor, *id, &if_match).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Start a new revision of a survey.
+///
+/// A new `draft` with the same questions and settings, `revision` one higher and `revises`
+/// naming this survey. Change its questions freely, activate it, and close this one: each
+/// revision keeps its own responses and results.
+#[utoipa::path(
+    tag = "Surveys",
+    params(("id" = Uuid, Path, description = "Survey id")),
+    security(("bearer" = ["surveys:manage"])),
+    responses((status = 201, description = "The new revision", body = Survey,
+        headers(("Location" = String, description = "URL of the new survey"),
+                ("ETag" = String, description = "Version tag for `If-Match`"))))
+)]
+#[post("/surveys/{id}/revisions")]
+async fn revise_survey(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::SurveysManage)?;
+    let mut conn = state.pool.get().await?;
+    Ok(created(
+        super::revise(&mut conn, &principal.actor, *id).await?,
+    ))
+}
+
+/// Record a response to an active survey.
+///
+/// Every answer is checked against its question (type, range, required, known choice), all
+/// errors reported at once under `answers.<key>`. A customer responds once unless the
+/// survey allows more (`409`). The response shows on the customer's timeline, updates their
+/// latest NPS and CSAT (the customer list filters on them) and, when the survey's follow-up
+/// rule calls for it, opens a follow-up interaction assigned to their account manager.
+#[utoipa::path(
+    tag = "Surveys",
+    params(("id" = Uuid, Path, description = "Survey id")),
+    request_body = ResponseInput,
+    security(("bearer" = ["surveys:respond"])),
+    responses(
+        (status = 201, description = "The recorded response", body = SurveyResponse,
+            headers(("Location" = String, description = "URL of the response"),
+                    ("ETag" = String, description = "Version tag"))),
+        (status = 404, description = "No such survey", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The survey is not active, the customer has responded \
+            already, or their personal data was erased", body = Problem,
+            content_type = PROBLEM),
+    )
+)]
+#[post("/surveys/{id}/responses")]
+async fn create_response(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    input: Json<ResponseInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::SurveysRespond)?;
+    let mut conn = state.pool.get().await?;
+    let record = super::respond(&mut conn, &principal.actor, *id, input.into_inner()).await?;
+    let response = super::response_view(record);
+    Ok(response::created(
+        &format!("/v1/survey-responses/{}", response.id),
+        response.version,
+        &response,
+    ))
+}
+
+async fn responses_page(
+    state: &AppState,
+    query: ResponsesQuery,
+    survey_id: Option<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let loyalty_tiers = query
+        .loyalty_tier
+        .as_deref()
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| (t != NO_SEGMENT).then(|| t.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let filter = store::ResponseFilter {
+        survey_id: survey_id.or(query.survey_id),
+        customer_id: query.customer_id,
+        submitted_after: query.submitted_after,
+        submitted_before: query.submitted_before,
+        nps: bounds("nps", query.nps_min, query.nps_max, (0, 10))?,
+        csat: bounds("csat", query.csat_min, query.csat_max, (1, 5))?,
+        ces: bounds("ces", query.ces_min, query.ces_max, (1, 7))?,
+        loyalty_tiers,
+        lifecycle_stages: comma_list("lifecycle_stage", query.lifecycle_stage.as_deref())?,
+        region_type: query.region_type,
+    };
+    let sort = query.sort.unwrap_or(ResponseSort::SubmittedAtDesc);
+    let page = pagination::request::<(DateTime<Utc>, Uuid)>(
+        query.limit,
+        query.cursor.as_deref(),
+        sort.as_str(),
+    )?;
+    let mut conn = state.pool.get().await?;
+    if let Some(id) = filter.survey_id {
+        find(&mut conn, id).await?;
+    }
+    let rows = store::list_responses(&mut conn, &filter, sort, page.after, page.fetch()).await?;
+    let rows: Vec<SurveyResponse> = rows.into_iter().map(super::response_view).collect();
+    Ok(
+        HttpResponse::Ok().json(pagination::page(rows, &page, sort.as_str(), |r| {
+            (r.submitted_at, r.id)
+        })),
+    )
+}
+
+/// List a survey's responses.
+///
+/// Newest first by default. Filters combine with AND: the customer, the time answered,
+/// score ranges (on the survey's first NPS, CSAT and CES questions: `nps_max=6` lists the
+/// detractors), and the customer's segments when they answered.
+#[utoipa::path(
+    tag = "Surveys",
+    params(("id" = Uuid, Path, description = "Survey id"), ResponsesQuery),
+    security(("bearer" = ["surveys:read"])),
+    responses((status = 200, description = "A page of responses", body = Page<SurveyResponse>))
+)]
+#[get("/surveys/{id}/responses")]
+async fn survey_responses(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::SurveysRead)?;
+    let query: ResponsesQuery = query::parse(req.query_string())?;
+    if query.survey_id.is_some_and(|s| s != *id) {
+        return Err(invalid("survey_id", "differs from the survey in the path"));
+    }
+    responses_page(&state, query, Some(*id)).await
+}
+
+/// List responses across surveys.
+///
+/// With `customer_id`, everything a customer answered. The filters are those of
+/// `GET /v1/surveys/{id}/responses`.
+#[utoipa::path(
+    tag = "Surveys",
+    params(ResponsesQuery),
+    security(("bearer" = ["surveys:read"])),
+    responses((status = 200, description = "A page of responses", body = Page<SurveyResponse>))
+)]
+#[get("/survey-responses")]
+async fn list_responses(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::SurveysRead)?;
+    let query: ResponsesQuery = query::parse(req.query_string())?;
+    responses_page(&state, query, None).await
+}
+
+/// Get a survey response.
+#[utoipa::path(
+    tag = "Surveys",
+    params(("id" = Uuid, Path, description = "Response id")),
+    security(("bearer" = ["surveys:read"])),
+    responses((status = 200, description = "The response", body = SurveyResponse,
+        headers(("ETag" = String, description = "Version tag"))))
+)]
+#[get("/survey-responses/{id}")]
+async fn get_response(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::SurveysRead)?;
+    let mut conn = state.pool.get().await?;
+    let record = store::response(&mut conn, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("survey response"))?;
+    let response = super::response_view(record);
+    Ok(response::versioned(response.version, &response))
+}
+
+/// A survey's results.
+///
+/// Over whole UTC days from `from` to `to` (inclusive; all responses by default), from the
+/// answers as recorded, exactly as DOMAIN.md section 4 defines each figure:
+///
+/// - **NPS** (`nps` questions): % promoters (9–10) − % detractors (0–6), −100 to 100, with
+///   the counts and shares of promoters, passives (7–8) and detractors.
+/// - **CSAT** (`csat`): % of answers that are 4 or 5.
+/// - **CES** (`ces`): the mean answer, 1 to 7.
+/// - **Gap** (`expectation_performance`): mean P − mean E per attribute, with n and the
+///   distribution of each; per Kano category, the weight-weighted means of the attributes'.
+/// - **Satisfaction index**, 0 to 100: Σ wₐ · (mean Pₐ − 1) / (scale_maxₐ − 1) · 100 / Σ wₐ
+///   over the attributes a with answers, wₐ their weights.
+/// - Every scored question's distribution (each point of the scale, zeros included) and
+///   mean; every choice's count and share.
+///
+/// Figures are rounded to 2 decimals (half away from zero), each from the counts. With
+/// `group_by=month|week` the same figures follow per period, every period of the range
+/// listed (empty ones with `responses: 0` and no scores): the trend. With
+/// `group_by=tier|lifecycle_stage|region_type` they follow per segment of the customers
+/// when they responded (`none`: without one), largest first. Served from a daily roll-up,
+/// so a million responses answer as fast as a hundred.
+#[utoipa::path(
+    tag = "Surveys",
+    params(("id" = Uuid, Path, description = "Survey id"), ResultsQuery),
+    security(("bearer" = ["surveys:read"])),
+    responses((status = 200, description = "The results", body = SurveyResults))
+)]
+#[get("/surveys/{id}/results")]
+async fn survey_results(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::SurveysRead)?;
+    let query: ResultsQuery = query::parse(req.query_string())?;
+    let mut conn = state.pool.get().await?;
+    let survey = find(&mut conn, *id).await?;
+    let questions = super::questions(&survey);
+    let results = super::results::of(&mut conn, &survey, &questions, &query).await?;
+    Ok(HttpResponse::Ok().json(results))
+}

@@ -1,0 +1,668 @@
+//! Survey rules, without a database: what a question and an answer may be, and every metric
+//! of DOMAIN.md section 4 computed from counts of answers.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::{Map, Value};
+
+use super::json::{
+    CesResult, ChoiceCount, CsatResult, FollowUpRule, GapResult, KanoCategory, KanoResult, Metrics,
+    NpsCategory, NpsResult, Question, QuestionResult, QuestionType, ValueCount,
+};
+use crate::domain::{optional_text, required_text};
+use crate::http::error::ApiError;
+use crate::http::validation::Checks;
+
+pub const MAX_QUESTIONS: usize = 100;
+pub const MAX_CHOICES: usize = 50;
+pub const MAX_TEXT_ANSWER: usize = 2000;
+
+/// The scale of a scored question type, lowest and highest answer.
+pub fn scale(q: &Question) -> Option<(i16, i16)> {
+    match q.question_type {
+        QuestionType::Nps => Some((0, 10)),
+        QuestionType::Csat => Some((1, 5)),
+        QuestionType::Ces => Some((1, 7)),
+        QuestionType::Rating | QuestionType::ExpectationPerformance => {
+            Some((1, q.scale_max.unwrap_or(5)))
+        }
+        _ => None,
+    }
+}
+
+pub fn nps_category(score: i16) -> NpsCategory {
+    match score {
+        9.. => NpsCategory::Promoter,
+        7..=8 => NpsCategory::Passive,
+        _ => NpsCategory::Detractor,
+    }
+}
+
+fn valid_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && key.len() <= 40
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Checks a survey's questions, recording errors under `questions[i].field`, and fills in
+/// the defaults (scale 1–5, weight 1).
+pub fn questions(checks: &mut Checks, input: Vec<Question>) -> Vec<Question> {
+    if input.is_empty() || input.len() > MAX_QUESTIONS {
+        checks.fail(
+            "questions",
+            format!("must hold 1 to {MAX_QUESTIONS} questions"),
+        );
+    }
+    let mut keys = HashSet::new();
+    let mut out = Vec::with_capacity(input.len());
+    for (i, mut q) in input.into_iter().enumerate() {
+        let at = |field: &str| format!("questions[{i}].{field}");
+        if !valid_key(&q.key) {
+            checks.fail(
+                &at("key"),
+                "must be 1 to 40 lower case letters, digits or `_`, starting with a letter",
+            );
+        } else if !keys.insert(q.key.clone()) {
+            checks.fail(&at("key"), "is used by an earlier question");
+        }
+        if let Some(text) = checks.check(&at("text"), required_text(&q.text, 500)) {
+            q.text = text;
+        }
+        let t = q.question_type;
+        let scaled = matches!(
+            t,
+            QuestionType::Rating | QuestionType::ExpectationPerformance
+        );
+        let choosing = matches!(t, QuestionType::SingleChoice | QuestionType::MultiChoice);
+        let attribute = t == QuestionType::ExpectationPerformance;
+        let refuse = |checks: &mut Checks, field: &str, allowed: &str| {
+            checks.fail(&at(field), format!("is only for {allowed} questions"))
+        };
+        if scaled {
+            let max = q.scale_max.unwrap_or(5);
+            if !(2..=10).contains(&max) {
+                checks.fail(&at("scale_max"), "must be from 2 to 10");
+            }
+            q.scale_max = Some(max);
+            if let Some(labels) = &mut q.labels {
+                if labels.len() != max as usize {
+                    checks.fail(
+                        &at("labels"),
+                        format!("must hold one label per point of the scale: {max}"),
+                    );
+                }
+                for (j, label) in labels.iter_mut().enumerate() {
+                    if let Some(text) =
+                        checks.check(&at(&format!("labels[{j}]")), required_text(label, 100))
+                    {
+                        *label = text;
+                    }
+                }
+            }
+        } else {
+            if q.scale_max.is_some() {
+                refuse(checks, "scale_max", "rating and expectation_performance");
+            }
+            if q.labels.is_some() {
+                refuse(checks, "labels", "rating and expectation_performance");
+            }
+        }
+        if choosing {
+            match &mut q.choices {
+                None => checks.fail(&at("choices"), "is required for choice questions"),
+                Some(choices) => {
+                    if !(2..=MAX_CHOICES).contains(&choices.len()) {
+                        checks.fail(
+                            &at("choices"),
+                            format!("must hold 2 to {MAX_CHOICES} choices"),
+                        );
+                    }
+                    let mut seen = HashSet::new();
+                    for (j, choice) in choices.iter_mut().enumerate() {
+                        let field = at(&format!("choices[{j}]"));
+                        if let Some(text) = checks.check(&field, required_text(choice, 100)) {
+                            if !seen.insert(text.clone()) {
+                                checks.fail(&field, "is listed twice");
+                            }
+                            *choice = text;
+                        }
+                    }
+                }
+            }
+        } else if q.choices.is_some() {
+            refuse(checks, "choices", "single_choice and multi_choice");
+        }
+        if attribute {
+            if q.kano.is_none() {
+                checks.fail(
+                    &at("kano"),
+                    "is required for expectation_performance questions",
+                );
+            }
+            let weight = q.weight.unwrap_or(1.0);
+            if !(weight.is_finite() && weight > 0.0 && weight <= 1000.0) {
+                checks.fail(&at("weight"), "must be more than 0 and at most 1000");
+            }
+            q.weight = Some(weight);
+        } else {
+            if q.kano.is_some() {
+                refuse(checks, "kano", "expectation_performance");
+            }
+            if q.weight.is_some() {
+                refuse(checks, "weight", "expectation_performance");
+            }
+        }
+        out.push(q);
+    }
+    out
+}
+
+/// Checks a follow-up rule against the survey's questions.
+pub fn follow_up(checks: &mut Checks, rule: &FollowUpRule, questions: &[Question]) {
+    let has = |t: QuestionType| questions.iter().any(|q| q.question_type == t);
+    if !rule.detractors && rule.csat_at_most.is_none() {
+        checks.fail(
+            "follow_up",
+            "must open follow-ups for detractors, a low CSAT or both; send null for none",
+        );
+    }
+    if rule.detractors && !has(QuestionType::Nps) {
+        checks.fail(
+            "follow_up.detractors",
+            "needs an nps question in the survey",
+        );
+    }
+    if let Some(at_most) = rule.csat_at_most {
+        if !(1..=4).contains(&at_most) {
+            checks.fail("follow_up.csat_at_most", "must be from 1 to 4");
+        } else if !has(QuestionType::Csat) {
+            checks.fail(
+                "follow_up.csat_at_most",
+                "needs a csat question in the survey",
+            );
+        }
+    }
+    if !(1..=720).contains(&rule.due_in_hours) {
+        checks.fail("follow_up.due_in_hours", "must be from 1 to 720");
+    }
+}
+
+/// Whether a response with these scores opens a follow-up under `rule`, and why.
+pub fn follow_up_reason(
+    rule: &FollowUpRule,
+    nps: Option<i16>,
+    csat: Option<i16>,
+) -> Option<String> {
+    let mut reasons = Vec::new();
+    if let Some(score) =
+        nps.filter(|s| rule.detractors && nps_category(*s) == NpsCategory::Detractor)
+    {
+        reasons.push(format!("NPS {score} (detractor)"));
+    }
+    if let (Some(score), Some(at_most)) = (csat, rule.csat_at_most)
+        && score <= at_most
+    {
+        reasons.push(format!("CSAT {score} (at most {at_most})"));
+    }
+    (!reasons.is_empty()).then(|| reasons.join(", "))
+}
+
+/// One count an answer adds to the results: see the `survey_stats` table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StatRow {
+    pub question_key: String,
+    pub score: Option<i16>,
+    pub expectation: Option<i16>,
+    pub choice: Option<String>,
+}
+
+impl StatRow {
+    fn new(key: &str) -> Self {
+        StatRow {
+            question_key: key.to_owned(),
+            score: None,
+            expectation: None,
+            choice: None,
+        }
+    }
+}
+
+/// A response's answers once checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answered {
+    /// The answers as stored (text trimmed, unanswered questions left out).
+    pub answers: Map<String, Value>,
+    pub nps: Option<i16>,
+    pub csat: Option<i16>,
+    pub ces: Option<i16>,
+    /// What the response adds to the results, the response itself counted first.
+    pub stats: Vec<StatRow>,
+}
+
+fn whole(value: &Value, (low, high): (i16, i16)) -> Result<i16, String> {
+    value
+        .as_i64()
+        .filter(|v| (i64::from(low)..=i64::from(high)).contains(v))
+        .map(|v| v as i16)
+        .ok_or_else(|| format!("must be a whole number from {low} to {high}"))
+}
+
+/// Checks answers against the questions, every error at once (under `answers.<key>`).
+pub fn answers(questions: &[Question], input: Map<String, Value>) -> Result<Answered, ApiError> {
+    let mut checks = Checks::new();
+    for key in input.keys() {
+        if !questions.iter().any(|q| &q.key == key) {
+            checks.fail(
+                &format!("answers.{key}"),
+                "is not a question of this survey",
+            );
+        }
+    }
+    let mut out = Answered {
+        answers: Map::new(),
+        nps: None,
+        csat: None,
+        ces: None,
+        stats: vec![StatRow::new("")],
+    };
+    for q in questions {
+        let field = format!("answers.{}", q.key);
+        let value = match input.get(&q.key) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if q.question_type == QuestionType::Text => {
+                match optional_text(Some(s), MAX_TEXT_ANSWER) {
+                    Ok(text) => text.map(Value::String),
+                    Err(message) => {
+                        checks.fail(&field, message);
+                        continue;
+                    }
+                }
+            }
+            Some(value) => Some(value.clone()),
+        };
+        let Some(value) = value else {
+            if q.required {
+                checks.fail(&field, "is required");
+            }
+            continue;
+        };
+        let mut row = StatRow::new(&q.key);
+        let mut extra = Vec::new();
+        let ok = match q.question_type {
+            QuestionType::Nps | QuestionType::Csat | QuestionType::Ces | QuestionType::Rating => {
+                match whole(&value, scale(q).unwrap_or((1, 5))) {
+                    Ok(score) => {
+                        row.score = Some(score);
+                        let first = match q.question_type {
+                            QuestionType::Nps => Some(&mut out.nps),
+                            QuestionType::Csat => Some(&mut out.csat),
+                            QuestionType::Ces => Some(&mut out.ces),
+                            _ => None,
+                        };
+                        if let Some(first) = first {
+                            first.get_or_insert(score);
+                        }
+                        true
+                    }
+                    Err(message) => {
+                        checks.fail(&field, message);
+                        false
+                    }
+                }
+            }
+            QuestionType::SingleChoice | QuestionType::MultiChoice => {
+                let choices = q.choices.as_deref().unwrap_or_default();
+                let named: Vec<&Value> = match (&value, q.question_type) {
+                    (Value::String(_), QuestionType::SingleChoice) => vec![&value],
+                    (Value::Array(items), QuestionType::MultiChoice) if !items.is_empty() => {
+                        items.iter().collect()
+                    }
+                    (_, QuestionType::SingleChoice) => vec![],
+                    _ => vec![],
+                };
+                if named.is_empty() {
+                    checks.fail(
+                        &field,
+                        if q.question_type == QuestionType::SingleChoice {
+                            "must be one of the question's choices (a string)"
+                        } else {
+                            "must be a non-empty list of the question's choices"
+                        },
+                    );
+                    false
+                } else {
+                    let mut seen = HashSet::new();
+                    let mut fine = true;
+                    for item in named {
+                        match item.as_str().filter(|c| choices.iter().any(|k| k == c)) {
+                            Some(choice) if seen.insert(choice) => extra.push(StatRow {
+                                choice: Some(choice.to_owned()),
+                                ..StatRow::new(&q.key)
+                            }),
+                            Some(choice) => {
+                                checks.fail(&field, format!("names `{choice}` twice"));
+                                fine = false;
+                            }
+                            None => {
+                                checks.fail(
+                                    &field,
+                                    format!("must name choices among: {}", choices.join(", ")),
+                                );
+                                fine = false;
+                            }
+                        }
+                    }
+                    fine
+                }
+            }
+            QuestionType::Text => {
+                if value.is_string() {
+                    true
+                } else {
+                    checks.fail(&field, "must be a string");
+                    false
+                }
+            }
+            QuestionType::ExpectationPerformance => {
+                let range = scale(q).unwrap_or((1, 5));
+                match value.as_object() {
+                    Some(pair) => {
+                        for key in pair.keys() {
+                            if key != "expectation" && key != "performance" {
+                                checks.fail(
+                                    &format!("{field}.{key}"),
+                                    "is not a known field: expected expectation, performance",
+                                );
+                            }
+                        }
+                        let mut part = |name: &str| {
+                            let at = format!("{field}.{name}");
+                            match pair.get(name) {
+                                None | Some(Value::Null) => {
+                                    checks.fail(&at, "is required");
+                                    None
+                                }
+                                Some(v) => checks.check(&at, whole(v, range)),
+                            }
+                        };
+                        let expectation = part("expectation");
+                        let performance = part("performance");
+                        row.expectation = expectation;
+                        row.score = performance;
+                        expectation.is_some() && performance.is_some()
+                    }
+                    None => {
+                        checks.fail(
+                            &field,
+                            "must be an object: {\"expectation\": E, \"performance\": P}",
+                        );
+                        false
+                    }
+                }
+            }
+        };
+        if ok {
+            out.answers.insert(q.key.clone(), value);
+            out.stats.push(row);
+            out.stats.extend(extra);
+        }
+    }
+    checks.done(Some(out))
+}
+
+/// A cell of the roll-up: (question key, score, expectation, choice).
+type Cell = (String, Option<i16>, Option<i16>, Option<String>);
+
+/// Answers counted by value: one group's rows of the roll-up.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counts {
+    /// Answers per cell.
+    pub cells: BTreeMap<Cell, i64>,
+}
+
+impl Counts {
+    pub fn add(
+        &mut self,
+        key: &str,
+        score: Option<i16>,
+        expectation: Option<i16>,
+        choice: Option<String>,
+        n: i64,
+    ) {
+        *self
+            .cells
+            .entry((key.to_owned(), score, expectation, choice))
+            .or_default() += n;
+    }
+
+    pub fn merge(&mut self, other: &Counts) {
+        for (cell, n) in &other.cells {
+            *self.cells.entry(cell.clone()).or_default() += n;
+        }
+    }
+
+    fn of<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> impl Iterator<Item = (Option<i16>, Option<i16>, Option<&'a String>, i64)> + 'a {
+        self.cells
+            .iter()
+            .filter(move |((k, ..), _)| k == key)
+            .map(|((_, s, e, c), n)| (*s, *e, c.as_ref(), *n))
+    }
+}
+
+/// `num / den` rounded half away from zero to 2 decimals, exactly.
+pub fn ratio(num: i128, den: i128) -> f64 {
+    if den == 0 {
+        return 0.0;
+    }
+    let (num, den) = if den < 0 { (-num, -den) } else { (num, den) };
+    let hundredths = (200 * num.abs() + den) / (2 * den);
+    num.signum() as f64 * hundredths as f64 / 100.0
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn distribution(counts: &BTreeMap<i16, i64>, (low, high): (i16, i16)) -> Vec<ValueCount> {
+    (low..=high)
+        .map(|value| ValueCount {
+            value,
+            count: counts.get(&value).copied().unwrap_or(0),
+        })
+        .collect()
+}
+
+/// An answered service attribute, for the Kano breakdown.
+struct Attribute {
+    kano: KanoCategory,
+    weight: f64,
+    mean_e: f64,
+    mean_p: f64,
+    n: i64,
+}
+
+/// Every figure of a set of responses, from their counts.
+pub fn metrics(questions: &[Question], counts: &Counts) -> Metrics {
+    let responses = counts.of("").map(|(.., n)| n).sum();
+    let mut results = Vec::with_capacity(questions.len());
+    let mut attributes: Vec<Attribute> = Vec::new();
+    let mut index = (0.0, 0.0);
+    for q in questions {
+        let mut n = 0;
+        let mut sum: i128 = 0;
+        let mut sum_e: i128 = 0;
+        let mut by_score = BTreeMap::new();
+        let mut by_expectation = BTreeMap::new();
+        let mut by_choice: BTreeMap<&String, i64> = BTreeMap::new();
+        for (score, expectation, choice, count) in counts.of(&q.key) {
+            if let Some(choice) = choice {
+                *by_choice.entry(choice).or_default() += count;
+                continue;
+            }
+            n += count;
+            if let Some(s) = score {
+                sum += i128::from(s) * i128::from(count);
+                *by_score.entry(s).or_default() += count;
+            }
+            if let Some(e) = expectation {
+                sum_e += i128::from(e) * i128::from(count);
+                *by_expectation.entry(e).or_default() += count;
+            }
+        }
+        let range = scale(q);
+        let counted = |f: &dyn Fn(i16) -> bool| -> i64 {
+            by_score
+                .iter()
+                .filter(|(s, _)| f(**s))
+                .map(|(_, c)| c)
+                .sum()
+        };
+        let mut result = QuestionResult {
+            key: q.key.clone(),
+            question_type: q.question_type,
+            n,
+            mean: range.filter(|_| n > 0).map(|_| ratio(sum, n.into())),
+            distribution: range
+                .map(|r| distribution(&by_score, r))
+                .unwrap_or_default(),
+            nps: None,
+            csat: None,
+            ces: None,
+            gap: None,
+            choices: q
+                .choices
+                .iter()
+                .flatten()
+                .map(|c| {
+                    let count = by_choice.get(c).copied().unwrap_or(0);
+                    ChoiceCount {
+                        choice: c.clone(),
+                        count,
+                        share: ratio(i128::from(count) * 100, n.into()),
+                    }
+                })
+                .collect(),
+        };
+        if n > 0 {
+            let n128 = i128::from(n);
+            match q.question_type {
+                QuestionType::Nps => {
+                    let promoters = counted(&|s| s >= 9);
+                    let passives = counted(&|s| (7..=8).contains(&s));
+                    let detractors = counted(&|s| s <= 6);
+                    result.nps = Some(NpsResult {
+                        n,
+                        promoters,
+                        passives,
+                        detractors,
+                        promoter_share: ratio(i128::from(promoters) * 100, n128),
+                        passive_share: ratio(i128::from(passives) * 100, n128),
+                        detractor_share: ratio(i128::from(detractors) * 100, n128),
+                        score: ratio(i128::from(promoters - detractors) * 100, n128),
+                    });
+                }
+                QuestionType::Csat => {
+                    let satisfied = counted(&|s| s >= 4);
+                    result.csat = Some(CsatResult {
+                        n,
+                        satisfied,
+                        score: ratio(i128::from(satisfied) * 100, n128),
+                    });
+                }
+                QuestionType::Ces => {
+                    result.ces = Some(CesResult {
+                        n,
+                        score: ratio(sum, n128),
+                    });
+                }
+                QuestionType::ExpectationPerformance => {
+                    let kano = q.kano.unwrap_or(KanoCategory::Performance);
+                    let weight = q.weight.unwrap_or(1.0);
+                    let (low, high) = range.unwrap_or((1, 5));
+                    let mean_p = sum as f64 / n as f64;
+                    let mean_e = sum_e as f64 / n as f64;
+                    attributes.push(Attribute {
+                        kano,
+                        weight,
+                        mean_e,
+                        mean_p,
+                        n,
+                    });
+                    index.0 += weight * (mean_p - f64::from(low)) / f64::from(high - low) * 100.0;
+                    index.1 += weight;
+                    result.gap = Some(GapResult {
+                        kano,
+                        weight,
+                        n,
+                        mean_expectation: ratio(sum_e, n128),
+                        mean_performance: ratio(sum, n128),
+                        gap: ratio(sum - sum_e, n128),
+                        expectation_distribution: distribution(&by_expectation, (low, high)),
+                    });
+                }
+                _ => {}
+            }
+        }
+        results.push(result);
+    }
+    let kano = [
+        KanoCategory::MustBe,
+        KanoCategory::Performance,
+        KanoCategory::Attractive,
+    ]
+    .into_iter()
+    .filter_map(|category| {
+        let of: Vec<&Attribute> = attributes.iter().filter(|a| a.kano == category).collect();
+        let weights: f64 = of.iter().map(|a| a.weight).sum();
+        (!of.is_empty()).then(|| {
+            let mean = |f: &dyn Fn(&Attribute) -> f64| {
+                round2(of.iter().map(|a| a.weight * f(a)).sum::<f64>() / weights)
+            };
+            KanoResult {
+                category,
+                attributes: of.len() as i64,
+                n: of.iter().map(|a| a.n).sum(),
+                mean_expectation: mean(&|a| a.mean_e),
+                mean_performance: mean(&|a| a.mean_p),
+                gap: mean(&|a| a.mean_p - a.mean_e),
+            }
+        })
+    })
+    .collect();
+    Metrics {
+        responses,
+        satisfaction_index: (index.1 > 0.0).then(|| round2(index.0 / index.1)),
+        kano,
+        questions: results,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_round_half_away_from_zero() {
+        assert_eq!(ratio(1, 3), 0.33);
+        assert_eq!(ratio(2, 3), 0.67);
+        assert_eq!(ratio(-100, 3), -33.33);
+        assert_eq!(ratio(-200, 3), -66.67);
+        assert_eq!(ratio(1, 8), 0.13);
+        assert_eq!(ratio(-1, 8), -0.13);
+        assert_eq!(ratio(5, 0), 0.0);
+    }
+
+    #[test]
+    fn nps_categories() {
+        assert_eq!(nps_category(0), NpsCategory::Detractor);
+        assert_eq!(nps_category(6), NpsCategory::Detractor);
+        assert_eq!(nps_category(7), NpsCategory::Passive);
+        assert_eq!(nps_category(8), NpsCategory::Passive);
+        assert_eq!(nps_category(9), NpsCategory::Promoter);
+        assert_eq!(nps_category(10), NpsCategory::Promoter);
+    }
+}

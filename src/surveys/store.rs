@@ -1,0 +1,565 @@
+//! Survey queries.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::dsl::now;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Date, Nullable, SmallInt, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::json::{NpsCategory, ResponseSort, SurveyStatus};
+use super::rules::StatRow;
+use crate::customers::json::{LifecycleStage, RegionType};
+use crate::db::schema::{customer_satisfaction, survey_responses, surveys};
+
+/// A survey row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = surveys)]
+pub struct SurveyRecord {
+    pub id: Uuid,
+    #[diesel(embed)]
+    pub draft: SurveyDraft,
+    pub status: SurveyStatus,
+    pub revision: i32,
+    pub revises: Option<Uuid>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// What a survey's writes set.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = surveys, treat_none_as_null = true)]
+pub struct SurveyDraft {
+    pub name: String,
+    pub description: Option<String>,
+    pub questions: Value,
+    pub allow_multiple_responses: bool,
+    pub follow_up: Option<Value>,
+}
+
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    draft: &SurveyDraft,
+    revises: Option<(Uuid, i32)>,
+) -> QueryResult<SurveyRecord> {
+    diesel::insert_into(surveys::table)
+        .values((
+            surveys::id.eq(id),
+            draft.clone(),
+            surveys::revises.eq(revises.map(|r| r.0)),
+            surveys::revision.eq(revises.map_or(1, |r| r.1 + 1)),
+        ))
+        .returning(SurveyRecord::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<SurveyRecord>> {
+    surveys::table
+        .find(id)
+        .select(SurveyRecord::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Reads a survey and locks it: `exclusive` against everything (for changes to it), or
+/// shared (a response being recorded, so that its questions cannot change meanwhile).
+pub async fn lock(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    exclusive: bool,
+) -> QueryResult<Option<SurveyRecord>> {
+    let query = surveys::table.find(id).select(SurveyRecord::as_select());
+    if exclusive {
+        query.for_update().first(conn).await.optional()
+    } else {
+        query.for_share().first(conn).await.optional()
+    }
+}
+
+/// Writes a survey's new state; `times` are its `activated_at` and `closed_at`.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    draft: &SurveyDraft,
+    status: SurveyStatus,
+    times: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+) -> QueryResult<SurveyRecord> {
+    diesel::update(surveys::table.find(id))
+        .set((
+            draft.clone(),
+            surveys::status.eq(status),
+            surveys::activated_at.eq(times.0),
+            surveys::closed_at.eq(times.1),
+            surveys::version.eq(surveys::version + 1),
+            surveys::updated_at.eq(now),
+        ))
+        .returning(SurveyRecord::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
+    diesel::delete(surveys::table.find(id)).execute(conn).await
+}
+
+pub async fn has_responses(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        survey_responses::table.filter(survey_responses::survey_id.eq(id)),
+    ))
+    .get_result(conn)
+    .await
+}
+
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    status: Option<SurveyStatus>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    fetch: i64,
+) -> QueryResult<Vec<SurveyRecord>> {
+    let mut query = surveys::table.into_boxed::<Pg>();
+    if let Some(status) = status {
+        query = query.filter(surveys::status.eq(status));
+    }
+    if let Some((t, id)) = after {
+        query = query.filter(crate::db::after_key(
+            "surveys.created_at",
+            "surveys.id",
+            "<",
+            t,
+            id,
+        ));
+    }
+    query
+        .order((surveys::created_at.desc(), surveys::id.desc()))
+        .select(SurveyRecord::as_select())
+        .limit(fetch)
+        .load(conn)
+        .await
+}
+
+/// A response row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = survey_responses)]
+pub struct ResponseRecord {
+    pub id: Uuid,
+    pub survey_id: Uuid,
+    pub customer_id: Uuid,
+    pub interaction_id: Option<Uuid>,
+    pub purchase_id: Option<Uuid>,
+    pub submitted_at: DateTime<Utc>,
+    pub answers: Value,
+    pub nps: Option<i16>,
+    pub csat: Option<i16>,
+    pub ces: Option<i16>,
+    pub loyalty_tier: Option<String>,
+    pub lifecycle_stage: LifecycleStage,
+    pub region_type: Option<RegionType>,
+    pub single: bool,
+    pub follow_up_id: Option<Uuid>,
+    #[diesel(skip_insertion)]
+    pub created_at: DateTime<Utc>,
+    #[diesel(skip_insertion)]
+    pub updated_at: DateTime<Utc>,
+    #[diesel(skip_insertion)]
+    pub version: i64,
+}
+
+pub async fn insert_response(
+    conn: &mut AsyncPgConnection,
+    record: &ResponseRecord,
+) -> QueryResult<ResponseRecord> {
+    diesel::insert_into(survey_responses::table)
+        .values(record.clone())
+        .returning(ResponseRecord::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn response(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<ResponseRecord>> {
+    survey_responses::table
+        .find(id)
+        .select(ResponseRecord::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Responses by id, in no particular order (the timeline's loader).
+pub async fn responses_by_ids(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<Vec<ResponseRecord>> {
+    survey_responses::table
+        .filter(survey_responses::id.eq_any(ids))
+        .select(ResponseRecord::as_select())
+        .load(conn)
+        .await
+}
+
+/// Every response of a customer, oldest first (for a data-subject export).
+pub async fn responses_of_customer(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+) -> QueryResult<Vec<ResponseRecord>> {
+    survey_responses::table
+        .filter(survey_responses::customer_id.eq(customer_id))
+        .order((
+            survey_responses::submitted_at.asc(),
+            survey_responses::id.asc(),
+        ))
+        .select(ResponseRecord::as_select())
+        .load(conn)
+        .await
+}
+
+/// Filters of a response list.
+#[derive(Debug, Default)]
+pub struct ResponseFilter {
+    pub survey_id: Option<Uuid>,
+    pub customer_id: Option<Uuid>,
+    pub submitted_after: Option<DateTime<Utc>>,
+    pub submitted_before: Option<DateTime<Utc>>,
+    pub nps: (Option<i16>, Option<i16>),
+    pub csat: (Option<i16>, Option<i16>),
+    pub ces: (Option<i16>, Option<i16>),
+    /// Tier keys; `None` in the list: customers in no tier.
+    pub loyalty_tiers: Vec<Option<String>>,
+    pub lifecycle_stages: Vec<LifecycleStage>,
+    pub region_type: Option<RegionType>,
+}
+
+pub async fn list_responses(
+    conn: &mut AsyncPgConnection,
+    filter: &ResponseFilter,
+    sort: ResponseSort,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    fetch: i64,
+) -> QueryResult<Vec<ResponseRecord>> {
+    use survey_responses as r;
+    let mut query = r::table.into_boxed::<Pg>();
+    if let Some(id) = filter.survey_id {
+        query = query.filter(r::survey_id.eq(id));
+    }
+    if let Some(id) = filter.customer_id {
+        query = query.filter(r::customer_id.eq(id));
+    }
+    if let Some(t) = filter.submitted_after {
+        query = query.filter(r::submitted_at.ge(t));
+    }
+    if let Some(t) = filter.submitted_before {
+        query = query.filter(r::submitted_at.lt(t));
+    }
+    macro_rules! range {
+        ($column:expr, $range:expr) => {
+            if let Some(low) = $range.0 {
+                query = query.filter($column.ge(low));
+            }
+            if let Some(high) = $range.1 {
+                query = query.filter($column.le(high));
+            }
+        };
+    }
+    range!(r::nps, filter.nps);
+    range!(r::csat, filter.csat);
+    range!(r::ces, filter.ces);
+    if !filter.loyalty_tiers.is_empty() {
+        let keys: Vec<String> = filter.loyalty_tiers.iter().flatten().cloned().collect();
+        query = if filter.loyalty_tiers.contains(&None) {
+            query.filter(r::loyalty_tier.eq_any(keys).or(r::loyalty_tier.is_null()))
+        } else {
+            query.filter(r::loyalty_tier.eq_any(keys))
+        };
+    }
+    if !filter.lifecycle_stages.is_empty() {
+        query = query.filter(r::lifecycle_stage.eq_any(filter.lifecycle_stages.clone()));
+    }
+    if let Some(region) = filter.region_type {
+        query = query.filter(r::region_type.eq(region));
+    }
+    let descending = sort == ResponseSort::SubmittedAtDesc;
+    if let Some((t, id)) = after {
+        let cmp = if descending { "<" } else { ">" };
+        query = query.filter(crate::db::after_key(
+            "survey_responses.submitted_at",
+            "survey_responses.id",
+            cmp,
+            t,
+            id,
+        ));
+    }
+    query = if descending {
+        query.order((r::submitted_at.desc(), r::id.desc()))
+    } else {
+        query.order((r::submitted_at.asc(), r::id.asc()))
+    };
+    query
+        .select(ResponseRecord::as_select())
+        .limit(fetch)
+        .load(conn)
+        .await
+}
+
+/// One response's counts for the roll-up: the day and segments it falls in.
+pub struct Counted<'a> {
+    pub survey_id: Uuid,
+    pub day: NaiveDate,
+    pub tier: Option<&'a str>,
+    pub stage: LifecycleStage,
+    pub region: Option<RegionType>,
+    pub rows: &'a [StatRow],
+}
+
+/// The segment a response counts under when the customer has none.
+pub const NO_SEGMENT: &str = "none";
+
+/// The roll-up rows of [`count`], column by column.
+#[derive(Default)]
+struct Columns {
+    survey: Vec<Uuid>,
+    day: Vec<NaiveDate>,
+    tier: Vec<String>,
+    stage: Vec<String>,
+    region: Vec<String>,
+    key: Vec<String>,
+    score: Vec<Option<i16>>,
+    expectation: Vec<Option<i16>>,
+    choice: Vec<Option<String>>,
+}
+
+/// Adds responses to the roll-up, overall and under each dimension's segment: one statement
+/// for any number of responses, rows taken in key order (so concurrent writers lock them in
+/// the same order and cannot deadlock).
+pub async fn count(conn: &mut AsyncPgConnection, responses: &[Counted<'_>]) -> QueryResult<()> {
+    let mut c = Columns::default();
+    for r in responses {
+        for row in r.rows {
+            c.survey.push(r.survey_id);
+            c.day.push(r.day);
+            c.tier.push(r.tier.unwrap_or(NO_SEGMENT).to_owned());
+            c.stage.push(r.stage.as_str().to_owned());
+            c.region
+                .push(r.region.map_or(NO_SEGMENT, |g| g.as_str()).to_owned());
+            c.key.push(row.question_key.clone());
+            c.score.push(row.score);
+            c.expectation.push(row.expectation);
+            c.choice.push(row.choice.clone());
+        }
+    }
+    crate::db::Prepared(
+        diesel::sql_query(
+            "INSERT INTO survey_stats AS s
+                 (survey_id, dimension, day, segment, question_key, score, expectation, choice, n)
+             SELECT a.survey_id, d.dimension, a.day, d.segment, a.question_key, a.score,
+                    a.expectation, a.choice, count(*)
+             FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::smallint[], $8::smallint[], $9::text[])
+                  AS a(survey_id, day, tier, stage, region, question_key, score, expectation, choice)
+             CROSS JOIN LATERAL (VALUES ('', ''), ('tier', a.tier),
+                                        ('lifecycle_stage', a.stage), ('region_type', a.region))
+                  AS d(dimension, segment)
+             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+             ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+             ON CONFLICT (survey_id, dimension, day, segment, question_key, score, expectation, choice)
+             DO UPDATE SET n = s.n + excluded.n",
+        )
+        .bind::<Array<SqlUuid>, _>(c.survey)
+        .bind::<Array<Date>, _>(c.day)
+        .bind::<Array<Text>, _>(c.tier)
+        .bind::<Array<Text>, _>(c.stage)
+        .bind::<Array<Text>, _>(c.region)
+        .bind::<Array<Text>, _>(c.key)
+        .bind::<Array<Nullable<SmallInt>>, _>(c.score)
+        .bind::<Array<Nullable<SmallInt>>, _>(c.expectation)
+        .bind::<Array<Nullable<Text>>, _>(c.choice),
+    )
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Counts of a survey's answers in a range of days, per group (`''` when not grouped).
+#[derive(Debug, QueryableByName)]
+pub struct StatsRow {
+    #[diesel(sql_type = Text)]
+    pub grp: String,
+    #[diesel(sql_type = Text)]
+    pub question_key: String,
+    #[diesel(sql_type = Nullable<SmallInt>)]
+    pub score: Option<i16>,
+    #[diesel(sql_type = Nullable<SmallInt>)]
+    pub expectation: Option<i16>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub choice: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
+
+/// How the roll-up's rows are grouped: by nothing, a period of days, or the segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    None,
+    Month,
+    Week,
+    Segment(&'static str),
+}
+
+pub async fn stats(
+    conn: &mut AsyncPgConnection,
+    survey_id: Uuid,
+    grouping: Grouping,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> QueryResult<Vec<StatsRow>> {
+    let (grp, dimension) = match grouping {
+        Grouping::None => ("''", ""),
+        Grouping::Month => ("to_char(day, 'YYYY-MM')", ""),
+        Grouping::Week => ("to_char(day, 'IYYY-\"W\"IW')", ""),
+        Grouping::Segment(dimension) => ("segment", dimension),
+    };
+    diesel::sql_query(format!(
+        "SELECT {grp} AS grp, question_key, score, expectation, choice, sum(n)::bigint AS n
+         FROM survey_stats
+         WHERE survey_id = $1 AND dimension = $2 AND day BETWEEN $3 AND $4
+         GROUP BY 1, 2, 3, 4, 5"
+    ))
+    .bind::<SqlUuid, _>(survey_id)
+    .bind::<Text, _>(dimension)
+    .bind::<Date, _>(from)
+    .bind::<Date, _>(to)
+    .load(conn)
+    .await
+}
+
+#[derive(Debug, QueryableByName)]
+pub struct DayRange {
+    #[diesel(sql_type = Nullable<Date>)]
+    pub first: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Date>)]
+    pub last: Option<NaiveDate>,
+}
+
+/// The first and last day with responses.
+pub async fn days(conn: &mut AsyncPgConnection, survey_id: Uuid) -> QueryResult<DayRange> {
+    diesel::sql_query(
+        "SELECT (SELECT min(day) FROM survey_stats WHERE survey_id = $1 AND dimension = '')
+                    AS first,
+                (SELECT max(day) FROM survey_stats WHERE survey_id = $1 AND dimension = '')
+                    AS last",
+    )
+    .bind::<SqlUuid, _>(survey_id)
+    .get_result(conn)
+    .await
+}
+
+/// Keeps a customer's latest NPS and CSAT (by time answered) for the customer list.
+pub async fn remember_scores(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+    at: DateTime<Utc>,
+    nps: Option<i16>,
+    csat: Option<i16>,
+) -> QueryResult<()> {
+    if nps.is_none() && csat.is_none() {
+        return Ok(());
+    }
+    crate::db::Prepared(
+        diesel::sql_query(
+            "INSERT INTO customer_satisfaction AS c (customer_id, nps, nps_at, csat, csat_at)
+             VALUES ($1, $2, CASE WHEN $2 IS NOT NULL THEN $4 END,
+                     $3, CASE WHEN $3 IS NOT NULL THEN $4 END)
+             ON CONFLICT (customer_id) DO UPDATE SET
+                 nps = CASE WHEN excluded.nps_at >= coalesce(c.nps_at, '-infinity')
+                            THEN excluded.nps ELSE c.nps END,
+                 nps_at = CASE WHEN excluded.nps_at >= coalesce(c.nps_at, '-infinity')
+                               THEN excluded.nps_at ELSE c.nps_at END,
+                 csat = CASE WHEN excluded.csat_at >= coalesce(c.csat_at, '-infinity')
+                             THEN excluded.csat ELSE c.csat END,
+                 csat_at = CASE WHEN excluded.csat_at >= coalesce(c.csat_at, '-infinity')
+                                THEN excluded.csat_at ELSE c.csat_at END",
+        )
+        .bind::<SqlUuid, _>(customer_id)
+        .bind::<Nullable<SmallInt>, _>(nps)
+        .bind::<Nullable<SmallInt>, _>(csat)
+        .bind::<diesel::sql_types::Timestamptz, _>(at),
+    )
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Customers by their latest NPS and CSAT (each bound inclusive), for the customer list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SatisfactionFilter {
+    pub nps: (Option<i16>, Option<i16>),
+    pub csat: (Option<i16>, Option<i16>),
+    /// Latest NPS in any of these categories.
+    pub nps_categories: Vec<NpsCategory>,
+}
+
+impl SatisfactionFilter {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The ids of the customers it keeps, as a subquery (served by the score indexes).
+    pub fn customer_ids(&self) -> customer_satisfaction::BoxedQuery<'static, Pg, SqlUuid> {
+        use customer_satisfaction as c;
+        let mut query = c::table.select(c::customer_id).into_boxed();
+        if let Some(low) = self.nps.0 {
+            query = query.filter(c::nps.ge(low));
+        }
+        if let Some(high) = self.nps.1 {
+            query = query.filter(c::nps.le(high));
+        }
+        if !self.nps_categories.is_empty() {
+            let values: Vec<i16> = (0..=10)
+                .filter(|v| {
+                    self.nps_categories
+                        .contains(&super::rules::nps_category(*v))
+                })
+                .collect();
+            query = query.filter(c::nps.eq_any(values));
+        }
+        if let Some(low) = self.csat.0 {
+            query = query.filter(c::csat.ge(low));
+        }
+        if let Some(high) = self.csat.1 {
+            query = query.filter(c::csat.le(high));
+        }
+        query
+    }
+}
+
+/// Removes an erased customer's text answers (free text is where personal data hides);
+/// the scores stay, anonymous, in the results. The ids of the responses changed.
+pub async fn erase_text(conn: &mut AsyncPgConnection, customer_id: Uuid) -> QueryResult<Vec<Uuid>> {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+    }
+    let ids: Vec<Id> = diesel::sql_query(
+        "UPDATE survey_responses r
+         SET answers = r.answers - ARRAY(
+                 SELECT q->>'key' FROM surveys s, jsonb_array_elements(s.questions) q
+                 WHERE s.id = r.survey_id AND q->>'type' = 'text'),
+             version = version + 1, updated_at = now()
+         WHERE customer_id = $1
+         RETURNING id",
+    )
+    .bind::<SqlUuid, _>(customer_id)
+    .load(conn)
+    .await?;
+    Ok(ids.into_iter().map(|i| i.id).collect())
+}

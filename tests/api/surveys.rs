@@ -1,0 +1,1307 @@
+//! Satisfaction surveys: definitions and their freeze, every question type's answers, every
+//! metric on a hand-built data set (computed by hand in the comments), the follow-up rule,
+//! the customer list's satisfaction filters, the timeline, export and erasure.
+
+use rapport::auth::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, expect_json, expect_problem, fields};
+
+async fn customer(app: &TestApp, body: Value) -> String {
+    let created = crate::customers::create(app, body).await;
+    created["id"].as_str().unwrap().to_owned()
+}
+
+/// Every question type: NPS (required), CSAT, CES, a 1–4 rating, choices, text, and three
+/// service attributes, one per Kano category.
+fn questions() -> Value {
+    json!([
+        {"key": "recommend", "text": "Would you recommend us?", "type": "nps", "required": true},
+        {"key": "csat", "text": "How satisfied are you?", "type": "csat"},
+        {"key": "effort", "text": "How easy was it?", "type": "ces"},
+        {"key": "stars", "text": "Stars?", "type": "rating", "scale_max": 4,
+         "labels": ["bad", "meh", "good", "great"]},
+        {"key": "contact", "text": "How do we reach you?", "type": "single_choice",
+         "choices": ["email", "phone", "in_store"]},
+        {"key": "channels", "text": "Which channels do you use?", "type": "multi_choice",
+         "choices": ["email", "phone", "in_store"]},
+        {"key": "comment", "text": "Anything else?", "type": "text"},
+        {"key": "speed", "text": "Speed of service", "type": "expectation_performance",
+         "kano": "performance", "weight": 2},
+        {"key": "clean", "text": "Cleanliness", "type": "expectation_performance",
+         "kano": "must_be"},
+        {"key": "surprise", "text": "A pleasant surprise", "type": "expectation_performance",
+         "kano": "attractive", "scale_max": 7},
+    ])
+}
+
+async fn create_survey(app: &TestApp, body: Value) -> Value {
+    let res = app
+        .send(
+            Method::POST,
+            "/v1/surveys",
+            &app.token(Role::Manager),
+            &body,
+        )
+        .await;
+    expect_json(res, StatusCode::CREATED).await
+}
+
+async fn set_status(app: &TestApp, id: &str, status: &str) -> reqwest::Response {
+    app.send(
+        Method::PATCH,
+        &format!("/v1/surveys/{id}"),
+        &app.token(Role::Manager),
+        &json!({ "status": status }),
+    )
+    .await
+}
+
+/// A new active survey; its id.
+async fn active_survey(app: &TestApp, extra: Value) -> String {
+    let mut body = json!({"name": "After-sales", "questions": questions()});
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    let survey = create_survey(app, body).await;
+    let id = survey["id"].as_str().unwrap().to_owned();
+    expect_json(set_status(app, &id, "active").await, StatusCode::OK).await;
+    id
+}
+
+async fn respond(app: &TestApp, survey: &str, body: Value) -> reqwest::Response {
+    app.send(
+        Method::POST,
+        &format!("/v1/surveys/{survey}/responses"),
+        &app.token(Role::Agent),
+        &body,
+    )
+    .await
+}
+
+async fn respond_ok(app: &TestApp, survey: &str, body: Value) -> Value {
+    expect_json(respond(app, survey, body).await, StatusCode::CREATED).await
+}
+
+async fn results(app: &TestApp, survey: &str, query: &str) -> Value {
+    app.get_ok(
+        &format!("/v1/surveys/{survey}/results?{query}"),
+        &app.token(Role::Viewer),
+    )
+    .await
+}
+
+fn question<'a>(metrics: &'a Value, key: &str) -> &'a Value {
+    metrics["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["key"] == key)
+        .unwrap_or_else(|| panic!("no question {key} in {metrics}"))
+}
+
+fn distribution(q: &Value) -> Vec<i64> {
+    q["distribution"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["count"].as_i64().unwrap())
+        .collect()
+}
+
+#[actix_web::test]
+async fn surveys_are_defined_activated_frozen_once_answered_and_revised() {
+    let app = TestApp::spawn().await;
+    let survey = create_survey(
+        &app,
+        json!({"name": "  After-sales ", "questions": questions()}),
+    )
+    .await;
+    let id = survey["id"].as_str().unwrap().to_owned();
+    assert_eq!(survey["name"], "After-sales");
+    assert_eq!(survey["status"], "draft");
+    assert_eq!(survey["revision"], 1);
+    assert_eq!(survey["allow_multiple_responses"], false);
+    assert_eq!(survey["follow_up"], Value::Null);
+    // Defaults filled in: the scale 1–5 and the weight 1.
+    let clean = question(&survey, "clean");
+    assert_eq!(
+        (clean["scale_max"].clone(), clean["weight"].clone()),
+        (json!(5), json!(1.0))
+    );
+    assert_eq!(question(&survey, "recommend").get("scale_max"), None);
+    assert_eq!(question(&survey, "csat")["required"], false);
+
+    // A draft takes no responses, and cannot close before it opened.
+    let c = customer(&app, json!({"kind": "individual", "name": "Ada"})).await;
+    let answer = json!({"customer_id": c, "answers": {"recommend": 9}});
+    let res = respond(&app, &id, answer.clone()).await;
+    expect_problem(res, StatusCode::CONFLICT, "conflict").await;
+    let p = expect_problem(
+        set_status(&app, &id, "closed").await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    assert_eq!(fields(&p), ["status"]);
+    // Questions change freely before the first response.
+    let mut fewer = questions();
+    fewer.as_array_mut().unwrap().truncate(3);
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/v1/surveys/{id}"),
+            &app.token(Role::Manager),
+            &json!({"questions": fewer, "description": "Sent after each purchase"}),
+        )
+        .await;
+    let changed = expect_json(res, StatusCode::OK).await;
+    assert_eq!(changed["questions"].as_array().unwrap().len(), 3);
+    assert_eq!(changed["version"], 2);
+    let activated = expect_json(set_status(&app, &id, "active").await, StatusCode::OK).await;
+    assert!(activated["activated_at"].is_string());
+    respond_ok(&app, &id, answer.clone()).await;
+
+    // Once answered, the questions and the response rule are frozen; the rest is not.
+    for body in [
+        json!({"questions": questions()}),
+        json!({"allow_multiple_responses": true}),
+    ] {
+        let res = app
+            .send(
+                Method::PATCH,
+                &format!("/v1/surveys/{id}"),
+                &app.token(Role::Manager),
+                &body,
+            )
+            .await;
+        expect_problem(res, StatusCode::CONFLICT, "conflict").await;
+    }
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/v1/surveys/{id}"),
+            &app.token(Role::Manager),
+            &json!({"name": "After-sales 2026"}),
+        )
+        .await;
+    expect_json(res, StatusCode::OK).await;
+    // A survey with responses is kept: deleting it is refused.
+    let res = app
+        .request(Method::DELETE, &format!("/v1/surveys/{id}"))
+        .bearer_auth(app.token(Role::Manager))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::CONFLICT, "conflict").await;
+
+    // A revision: a new draft with the same questions, free to change.
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/surveys/{id}/revisions"),
+            &app.token(Role::Manager),
+            &json!({}),
+        )
+        .await;
+    let revision = expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(revision["revision"], 2);
+    assert_eq!(revision["revises"], id.as_str());
+    assert_eq!(revision["status"], "draft");
+    assert_eq!(revision["questions"], changed["questions"]);
+    let rid = revision["id"].as_str().unwrap();
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/v1/surveys/{rid}"),
+            &app.token(Role::Manager),
+            &json!({"questions": questions()}),
+        )
+        .await;
+    expect_json(res, StatusCode::OK).await;
+    // The original closes and reopens; the revision, unanswered, can be deleted.
+    let closed = expect_json(set_status(&app, &id, "closed").await, StatusCode::OK).await;
+    assert!(closed["closed_at"].is_string());
+    let res = respond(&app, &id, answer.clone()).await;
+    expect_problem(res, StatusCode::CONFLICT, "conflict").await;
+    expect_json(set_status(&app, &id, "active").await, StatusCode::OK).await;
+    let res = app
+        .request(Method::DELETE, &format!("/v1/surveys/{rid}"))
+        .bearer_auth(app.token(Role::Manager))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = app
+        .get(&format!("/v1/surveys/{rid}"))
+        .bearer_auth(app.token(Role::Viewer))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+
+    // Lists, newest first, by status.
+    let list = app
+        .get_ok("/v1/surveys?status=active", &app.token(Role::Viewer))
+        .await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["data"][0]["name"], "After-sales 2026");
+    // A stale If-Match loses nothing.
+    let res = app
+        .request(Method::PATCH, &format!("/v1/surveys/{id}"))
+        .bearer_auth(app.token(Role::Manager))
+        .header("If-Match", "\"1\"")
+        .json(&json!({"name": "Lost update"}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::PRECONDITION_FAILED, "precondition_failed").await;
+
+    // Agents answer surveys but do not define them; viewers read.
+    let res = app
+        .send(
+            Method::POST,
+            "/v1/surveys",
+            &app.token(Role::Agent),
+            &json!({"name": "x", "questions": questions()}),
+        )
+        .await;
+    expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = respond(&app, &id, json!({})).await;
+    assert_ne!(res.status(), StatusCode::FORBIDDEN);
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/surveys/{id}/responses"),
+            &app.token(Role::Viewer),
+            &answer,
+        )
+        .await;
+    expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+#[actix_web::test]
+async fn bad_definitions_name_every_field_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    let audit = app.count("audit_events").await;
+    let q = |extra: Value| {
+        let mut base = json!({"key": "k", "text": "A question?", "type": "nps"});
+        base.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({"name": "S", "questions": [base]})
+    };
+    let long = "x".repeat(501);
+    let cases: Vec<(Value, Vec<&str>)> = vec![
+        (json!({"name": " ", "questions": questions()}), vec!["name"]),
+        (json!({"name": "S", "questions": []}), vec!["questions"]),
+        (q(json!({"key": "Bad Key"})), vec!["questions[0].key"]),
+        (q(json!({"key": "9lives"})), vec!["questions[0].key"]),
+        (q(json!({"text": long})), vec!["questions[0].text"]),
+        (q(json!({"type": "stars"})), vec!["questions[0].type"]),
+        (q(json!({"scale_max": 5})), vec!["questions[0].scale_max"]),
+        (
+            q(json!({"choices": ["a", "b"]})),
+            vec!["questions[0].choices"],
+        ),
+        (q(json!({"kano": "must_be"})), vec!["questions[0].kano"]),
+        (q(json!({"weight": 2})), vec!["questions[0].weight"]),
+        (
+            q(json!({"type": "rating", "scale_max": 11})),
+            vec!["questions[0].scale_max"],
+        ),
+        (
+            q(json!({"type": "rating", "scale_max": 1})),
+            vec!["questions[0].scale_max"],
+        ),
+        (
+            q(json!({"type": "rating", "scale_max": 3, "labels": ["a", "b"]})),
+            vec!["questions[0].labels"],
+        ),
+        (
+            q(json!({"type": "rating", "labels": ["a", "b", " ", "d", "e"]})),
+            vec!["questions[0].labels[2]"],
+        ),
+        (
+            q(json!({"type": "single_choice"})),
+            vec!["questions[0].choices"],
+        ),
+        (
+            q(json!({"type": "single_choice", "choices": ["a"]})),
+            vec!["questions[0].choices"],
+        ),
+        (
+            q(json!({"type": "multi_choice", "choices": ["a", "a"]})),
+            vec!["questions[0].choices[1]"],
+        ),
+        (
+            q(json!({"type": "expectation_performance"})),
+            vec!["questions[0].kano"],
+        ),
+        (
+            q(json!({"type": "expectation_performance", "kano": "performance", "weight": 0})),
+            vec!["questions[0].weight"],
+        ),
+        (
+            q(json!({"type": "expectation_performance", "kano": "delight"})),
+            vec!["questions[0].kano"],
+        ),
+        (q(json!({"colour": "red"})), vec!["questions[0].colour"]),
+        (
+            json!({"name": "S", "questions": [
+                {"key": "a", "text": "A?", "type": "text"},
+                {"key": "a", "text": "B?", "type": "text"}]}),
+            vec!["questions[1].key"],
+        ),
+        (
+            json!({"name": "S", "questions": questions(), "follow_up": {}}),
+            vec!["follow_up"],
+        ),
+        (
+            json!({"name": "S", "questions": [{"key": "a", "text": "A?", "type": "text"}],
+                   "follow_up": {"detractors": true, "csat_at_most": 2}}),
+            vec!["follow_up.detractors", "follow_up.csat_at_most"],
+        ),
+        (
+            json!({"name": "S", "questions": questions(),
+                   "follow_up": {"csat_at_most": 5, "due_in_hours": 0}}),
+            vec!["follow_up.csat_at_most", "follow_up.due_in_hours"],
+        ),
+        (json!({"name": "S"}), vec!["questions"]),
+        (json!({"name": 5, "questions": questions()}), vec!["name"]),
+        (
+            json!({"name": "S", "questions": questions(), "colour": "red"}),
+            vec!["colour"],
+        ),
+    ];
+    let manager = app.token(Role::Manager);
+    for (body, expected) in cases {
+        let res = app.send(Method::POST, "/v1/surveys", &manager, &body).await;
+        let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        assert_eq!(fields(&p), expected, "{body}");
+    }
+    let res = app
+        .post("/v1/surveys")
+        .bearer_auth(&manager)
+        .header("Content-Type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::BAD_REQUEST, "malformed_json").await;
+    let body = json!({"name": "S", "questions": questions()});
+    let res = app.post("/v1/surveys").json(&body).send().await.unwrap();
+    expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let res = app
+        .post("/v1/surveys")
+        .bearer_auth("nope")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let res = app
+        .post("/v1/surveys")
+        .bearer_auth(&manager)
+        .header("Content-Type", "application/json")
+        .body(format!("{{\"name\": \"{}\"}}", "x".repeat(2_000_000)))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    app.expect_bad_queries(
+        "/v1/surveys",
+        &manager,
+        &[
+            ("status=open", "status"),
+            ("limit=0", "limit"),
+            ("colour=red", "colour"),
+        ],
+    )
+    .await;
+    let res = app
+        .get("/v1/surveys/0193b0a6-0000-7000-8000-000000000009")
+        .bearer_auth(&manager)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    // A patch is checked the same way, and a bad status is named.
+    let survey = create_survey(&app, json!({"name": "S", "questions": questions()})).await;
+    let audit = audit + 1;
+    let id = survey["id"].as_str().unwrap();
+    for (body, expected) in [
+        (json!({"name": null}), vec!["name"]),
+        (json!({"questions": null}), vec!["questions"]),
+        (json!({"status": "paused"}), vec!["status"]),
+        (
+            json!({"follow_up": {"csat_at_most": 9}}),
+            vec!["follow_up.csat_at_most"],
+        ),
+    ] {
+        let res = app
+            .send(Method::PATCH, &format!("/v1/surveys/{id}"), &manager, &body)
+            .await;
+        let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        assert_eq!(fields(&p), expected, "{body}");
+    }
+    assert_eq!(app.count("surveys").await, 1);
+    assert_eq!(app.count("audit_events").await, audit);
+}
+
+/// The hand-built data set: five customers' answers in January and March 2026.
+///
+/// | | nps | csat | ces | stars | contact | channels | speed E/P | clean E/P | surprise E/P |
+/// | R1 Jan 10 urban | 10 | 5 | 2 | 4 | email | email, phone | 4/5 | 5/5 | 3/6 |
+/// | R2 Jan 20 rural | 9 | 4 | 3 | 3 | phone | phone | 4/3 | 5/4 | |
+/// | R3 Mar 5 urban | 7 | 3 | 5 | 2 | email | | 5/4 | | 4/4 |
+/// | R4 Mar 6 | 3 | 2 | 6 | 1 | | email, in_store | 3/2 | 4/4 | |
+/// | R5 Mar 7 | 6 | 1 | | | | | | 5/2 | |
+async fn data_set(app: &TestApp, survey: &str) {
+    let rows = [
+        (
+            "2026-01-10T10:00:00Z",
+            Some("urban"),
+            json!({"recommend": 10, "csat": 5, "effort": 2, "stars": 4,
+            "contact": "email", "channels": ["email", "phone"], "comment": " Great ",
+            "speed": {"expectation": 4, "performance": 5}, "clean": {"expectation": 5, "performance": 5},
+            "surprise": {"expectation": 3, "performance": 6}}),
+        ),
+        (
+            "2026-01-20T23:59:59Z",
+            Some("rural"),
+            json!({"recommend": 9, "csat": 4, "effort": 3, "stars": 3,
+            "contact": "phone", "channels": ["phone"], "comment": null,
+            "speed": {"expectation": 4, "performance": 3}, "clean": {"expectation": 5, "performance": 4}}),
+        ),
+        (
+            "2026-03-05T00:00:00Z",
+            Some("urban"),
+            json!({"recommend": 7, "csat": 3, "effort": 5, "stars": 2,
+            "contact": "email", "comment": "   ",
+            "speed": {"expectation": 5, "performance": 4}, "surprise": {"expectation": 4, "performance": 4}}),
+        ),
+        (
+            "2026-03-06T12:00:00Z",
+            None,
+            json!({"recommend": 3, "csat": 2, "effort": 6, "stars": 1,
+            "channels": ["email", "in_store"],
+            "speed": {"expectation": 3, "performance": 2}, "clean": {"expectation": 4, "performance": 4}}),
+        ),
+        (
+            "2026-03-07T12:00:00Z",
+            None,
+            json!({"recommend": 6, "csat": 1,
+            "clean": {"expectation": 5, "performance": 2}}),
+        ),
+    ];
+    for (i, (at, region, answers)) in rows.into_iter().enumerate() {
+        let mut body = json!({"kind": "individual", "name": format!("R{}", i + 1)});
+        if let Some(region) = region {
+            body["region_type"] = json!(region);
+        }
+        let c = customer(app, body).await;
+        respond_ok(
+            app,
+            survey,
+            json!({"customer_id": c, "submitted_at": at, "answers": answers}),
+        )
+        .await;
+    }
+}
+
+#[actix_web::test]
+async fn every_metric_is_computed_exactly_on_a_hand_built_data_set() {
+    let app = TestApp::spawn().await;
+    let s = active_survey(&app, json!({})).await;
+    // Before any response: nothing to count, every figure empty.
+    let empty = results(&app, &s, "group_by=month").await;
+    assert_eq!(empty["responses"], 0);
+    assert_eq!(
+        (empty["from"].clone(), empty["to"].clone()),
+        (Value::Null, Value::Null)
+    );
+    assert_eq!(empty["groups"], json!([]));
+    assert_eq!(empty["satisfaction_index"], Value::Null);
+    assert_eq!(question(&empty, "recommend")["mean"], Value::Null);
+    assert_eq!(question(&empty, "recommend").get("nps"), None);
+    data_set(&app, &s).await;
+
+    let all = results(&app, &s, "").await;
+    assert_eq!(all["responses"], 5);
+    assert_eq!(
+        (all["from"].clone(), all["to"].clone()),
+        (json!("2026-01-10"), json!("2026-03-07"))
+    );
+    // NPS: 10, 9 promoters; 7 passive; 3, 6 detractors: 40 % − 40 % = 0 (a tie).
+    let nps = question(&all, "recommend");
+    assert_eq!(
+        nps["nps"],
+        json!({"n": 5, "promoters": 2, "passives": 1, "detractors": 2, "promoter_share": 40.0,
+               "passive_share": 20.0, "detractor_share": 40.0, "score": 0.0})
+    );
+    assert_eq!(distribution(nps), [0, 0, 0, 1, 0, 0, 1, 1, 0, 1, 1]);
+    // mean (10 + 9 + 7 + 3 + 6) / 5 = 7.
+    assert_eq!(nps["mean"], 7.0);
+    // CSAT: 5 and 4 of five answers: 40 %.
+    let csat = question(&all, "csat");
+    assert_eq!(csat["csat"], json!({"n": 5, "satisfied": 2, "score": 40.0}));
+    assert_eq!(distribution(csat), [1, 1, 1, 1, 1]);
+    // CES: (2 + 3 + 5 + 6) / 4 = 4.
+    assert_eq!(
+        question(&all, "effort")["ces"],
+        json!({"n": 4, "score": 4.0})
+    );
+    assert_eq!(
+        distribution(question(&all, "effort")),
+        [0, 1, 1, 0, 1, 1, 0]
+    );
+    // Rating on 1–4: (4 + 3 + 2 + 1) / 4 = 2.5.
+    let stars = question(&all, "stars");
+    assert_eq!(
+        (stars["n"].clone(), stars["mean"].clone()),
+        (json!(4), json!(2.5))
+    );
+    assert_eq!(distribution(stars), [1, 1, 1, 1]);
+    // Single choice: email 2, phone 1 of 3 answers.
+    let contact = question(&all, "contact");
+    assert_eq!(contact["n"], 3);
+    assert_eq!(contact["mean"], Value::Null);
+    assert_eq!(
+        contact["choices"],
+        json!([{"choice": "email", "count": 2, "share": 66.67},
+               {"choice": "phone", "count": 1, "share": 33.33},
+               {"choice": "in_store", "count": 0, "share": 0.0}])
+    );
+    // Multiple choice: 3 answers naming email twice, phone twice, in_store once.
+    let channels = question(&all, "channels");
+    assert_eq!(channels["n"], 3);
+    assert_eq!(
+        channels["choices"],
+        json!([{"choice": "email", "count": 2, "share": 66.67},
+               {"choice": "phone", "count": 2, "share": 66.67},
+               {"choice": "in_store", "count": 1, "share": 33.33}])
+    );
+    // Text: one answer (a blank one is no answer).
+    assert_eq!(question(&all, "comment")["n"], 1);
+    // speed: E 4, 4, 5, 3 = 16 / 4 = 4; P 5, 3, 4, 2 = 14 / 4 = 3.5; gap −0.5.
+    let speed = question(&all, "speed");
+    assert_eq!(
+        speed["gap"],
+        json!({"kano": "performance", "weight": 2.0, "n": 4, "mean_expectation": 4.0,
+               "mean_performance": 3.5, "gap": -0.5,
+               "expectation_distribution": [{"value": 1, "count": 0}, {"value": 2, "count": 0},
+                   {"value": 3, "count": 1}, {"value": 4, "count": 2}, {"value": 5, "count": 1}]})
+    );
+    assert_eq!(distribution(speed), [0, 1, 1, 1, 1]);
+    // clean: E 5, 5, 4, 5 = 4.75; P 5, 4, 4, 2 = 3.75; gap −1. surprise (1–7): E 3, 4 = 3.5;
+    // P 6, 4 = 5; gap 1.5.
+    let clean = &question(&all, "clean")["gap"];
+    assert_eq!(
+        (
+            clean["mean_expectation"].clone(),
+            clean["mean_performance"].clone(),
+            clean["gap"].clone()
+        ),
+        (json!(4.75), json!(3.75), json!(-1.0))
+    );
+    let surprise = &question(&all, "surprise")["gap"];
+    assert_eq!(
+        (
+            surprise["n"].clone(),
+            surprise["mean_performance"].clone(),
+            surprise["gap"].clone()
+        ),
+        (json!(2), json!(5.0), json!(1.5))
+    );
+    assert_eq!(distribution(question(&all, "surprise")).len(), 7);
+    // Index: speed (3.5 − 1) / 4 = 62.5 % × 2; clean (3.75 − 1) / 4 = 68.75 %; surprise
+    // (5 − 1) / 6 = 66.667 %: (125 + 68.75 + 66.667) / 4 = 65.104 → 65.1.
+    assert_eq!(all["satisfaction_index"], 65.1);
+    assert_eq!(
+        all["kano"],
+        json!([
+            {"category": "must_be", "attributes": 1, "n": 4, "mean_expectation": 4.75,
+             "mean_performance": 3.75, "gap": -1.0},
+            {"category": "performance", "attributes": 1, "n": 4, "mean_expectation": 4.0,
+             "mean_performance": 3.5, "gap": -0.5},
+            {"category": "attractive", "attributes": 1, "n": 2, "mean_expectation": 3.5,
+             "mean_performance": 5.0, "gap": 1.5},
+        ])
+    );
+
+    // By month, every month of the range: January all promoters, February empty, March.
+    let by_month = results(&app, &s, "from=2026-01-01&to=2026-03-31&group_by=month").await;
+    assert_eq!(by_month["responses"], 5);
+    let groups = by_month["groups"].as_array().unwrap();
+    let keys: Vec<&str> = groups.iter().map(|g| g["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["2026-01", "2026-02", "2026-03"]);
+    assert_eq!(
+        (groups[1]["from"].clone(), groups[1]["to"].clone()),
+        (json!("2026-02-01"), json!("2026-02-28"))
+    );
+    let jan = &groups[0];
+    assert_eq!(jan["responses"], 2);
+    assert_eq!(question(jan, "recommend")["nps"]["score"], 100.0);
+    assert_eq!(question(jan, "recommend")["nps"]["detractors"], 0);
+    // January's index: speed P 5, 3 = 4 → 75 % × 2; clean 5, 4 = 4.5 → 87.5 %; surprise 6 →
+    // 83.333 %: (150 + 87.5 + 83.333) / 4 = 80.208 → 80.21.
+    assert_eq!(jan["satisfaction_index"], 80.21);
+    let feb = &groups[1];
+    assert_eq!(feb["responses"], 0);
+    assert_eq!(feb["satisfaction_index"], Value::Null);
+    assert_eq!(feb["kano"], json!([]));
+    assert_eq!(question(feb, "recommend").get("nps"), None);
+    assert_eq!(distribution(question(feb, "recommend")), [0; 11]);
+    // March: 7 passive, 3 and 6 detractors: (0 − 2) / 3 = −66.67.
+    let mar = question(&groups[2], "recommend");
+    assert_eq!(
+        (
+            mar["nps"]["score"].clone(),
+            mar["nps"]["passive_share"].clone(),
+            mar["nps"]["detractor_share"].clone()
+        ),
+        (json!(-66.67), json!(33.33), json!(66.67))
+    );
+    // A single response (R1's day): every figure from one answer.
+    let one = results(&app, &s, "from=2026-01-10&to=2026-01-10").await;
+    assert_eq!(one["responses"], 1);
+    assert_eq!(question(&one, "recommend")["nps"]["score"], 100.0);
+    assert_eq!(question(&one, "csat")["csat"]["score"], 100.0);
+    assert_eq!(question(&one, "effort")["ces"]["score"], 2.0);
+    assert_eq!(question(&one, "speed")["gap"]["gap"], 1.0);
+    // A range with nothing in it.
+    let none = results(&app, &s, "from=2025-01-01&to=2025-01-31&group_by=week").await;
+    assert_eq!(none["responses"], 0);
+    assert_eq!(none["groups"].as_array().unwrap().len(), 5);
+    // ISO weeks: 1 Jan 2026 is a Thursday of 2026-W01; R1 answered in W02.
+    let weeks = results(&app, &s, "from=2026-01-01&to=2026-01-12&group_by=week").await;
+    let weeks: Vec<(String, i64)> = weeks["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["key"].as_str().unwrap().to_owned(),
+                g["responses"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        weeks,
+        [
+            ("2026-W01".to_owned(), 0),
+            ("2026-W02".to_owned(), 1),
+            ("2026-W03".to_owned(), 0)
+        ]
+    );
+    // By region when they answered: urban 2 and none 2 tie (by key), rural 1.
+    let by_region = results(&app, &s, "group_by=region_type").await;
+    let groups = by_region["groups"].as_array().unwrap();
+    let keys: Vec<(&str, i64)> = groups
+        .iter()
+        .map(|g| (g["key"].as_str().unwrap(), g["responses"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(keys, [("none", 2), ("urban", 2), ("rural", 1)]);
+    // Urban: 10 promoter, 7 passive: 50.
+    assert_eq!(question(&groups[1], "recommend")["nps"]["score"], 50.0);
+    assert_eq!(by_region["responses"], 5);
+    let by_tier = results(&app, &s, "group_by=tier").await;
+    assert_eq!(by_tier["groups"][0]["key"], "none");
+    assert_eq!(by_tier["groups"][0]["responses"], 5);
+    let by_stage = results(&app, &s, "group_by=lifecycle_stage").await;
+    assert_eq!(by_stage["groups"][0]["key"], "prospect");
+
+    // The responses list filters on scores, time and segment.
+    let viewer = app.token(Role::Viewer);
+    let list = |q: &'static str| {
+        let app = &app;
+        let viewer = viewer.clone();
+        let s = s.clone();
+        async move {
+            let page = app
+                .get_ok(&format!("/v1/surveys/{s}/responses?{q}"), &viewer)
+                .await;
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["nps"].as_i64().unwrap())
+                .collect::<Vec<i64>>()
+        }
+    };
+    assert_eq!(list("").await, [6, 3, 7, 9, 10]);
+    assert_eq!(list("sort=submitted_at").await, [10, 9, 7, 3, 6]);
+    assert_eq!(list("nps_max=6").await, [6, 3]);
+    assert_eq!(list("nps_min=7&nps_max=9").await, [7, 9]);
+    assert_eq!(list("csat_min=4").await, [9, 10]);
+    assert_eq!(list("ces_min=5&ces_max=6").await, [3, 7]);
+    assert_eq!(
+        list("submitted_after=2026-03-01T00:00:00Z&submitted_before=2026-03-07T00:00:00Z").await,
+        [3, 7]
+    );
+    assert_eq!(list("region_type=urban").await, [7, 10]);
+    assert_eq!(
+        list("loyalty_tier=none&lifecycle_stage=prospect&limit=1").await,
+        [6]
+    );
+    let first = app
+        .get_ok(&format!("/v1/surveys/{s}/responses?limit=2"), &viewer)
+        .await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let next = app
+        .get_ok(
+            &format!("/v1/surveys/{s}/responses?limit=2&cursor={cursor}"),
+            &viewer,
+        )
+        .await;
+    assert_eq!(next["data"][0]["nps"], 7);
+    let r = &first["data"][0];
+    assert_eq!(r["nps_category"], "detractor");
+    assert_eq!(
+        r["segment"],
+        json!({"loyalty_tier": null, "lifecycle_stage": "prospect", "region_type": null})
+    );
+    let one = app
+        .get_ok(
+            &format!("/v1/survey-responses/{}", r["id"].as_str().unwrap()),
+            &viewer,
+        )
+        .await;
+    assert_eq!(
+        one["answers"],
+        json!({"recommend": 6, "csat": 1, "clean": {"expectation": 5, "performance": 2}})
+    );
+    let across = app
+        .get_ok(
+            &format!(
+                "/v1/survey-responses?customer_id={}",
+                r["customer_id"].as_str().unwrap()
+            ),
+            &viewer,
+        )
+        .await;
+    assert_eq!(across["data"].as_array().unwrap().len(), 1);
+
+    // Bad queries name their parameter.
+    app.expect_bad_queries(
+        &format!("/v1/surveys/{s}/results"),
+        &viewer,
+        &[
+            ("group_by=year", "group_by"),
+            ("from=2026-13-01", "from"),
+            ("from=2026-03-01&to=2026-02-01", "to"),
+            ("from=1990-01-01&to=2026-01-01&group_by=week", "group_by"),
+            ("colour=red", "colour"),
+        ],
+    )
+    .await;
+    app.expect_bad_queries(
+        &format!("/v1/surveys/{s}/responses"),
+        &viewer,
+        &[
+            ("nps_min=11", "nps_min"),
+            ("nps_min=5&nps_max=3", "nps_max"),
+            ("csat_max=0", "csat_max"),
+            ("ces_min=x", "ces_min"),
+            ("lifecycle_stage=bored", "lifecycle_stage"),
+            ("sort=nps", "sort"),
+            (
+                "survey_id=0193b0a6-0000-7000-8000-000000000009",
+                "survey_id",
+            ),
+            ("colour=red", "colour"),
+        ],
+    )
+    .await;
+    let res = app
+        .get("/v1/surveys/0193b0a6-0000-7000-8000-000000000009/results")
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = app
+        .get(&format!("/v1/surveys/{s}/results"))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+}
+
+#[actix_web::test]
+async fn every_question_type_refuses_bad_answers_and_nothing_is_written() {
+    let app = TestApp::spawn().await;
+    let s = active_survey(&app, json!({})).await;
+    let c = customer(&app, json!({"kind": "individual", "name": "Ada"})).await;
+    let other = customer(&app, json!({"kind": "individual", "name": "Bob"})).await;
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/customers/{other}/purchases"),
+            &app.token(Role::Agent),
+            &json!({"amount": 100, "currency": "EUR"}),
+        )
+        .await;
+    let purchase = expect_json(res, StatusCode::CREATED).await;
+    let audit = app.count("audit_events").await;
+    let ok = json!({"recommend": 8});
+    let with = |answers: Value| {
+        let mut all = ok.clone();
+        all.as_object_mut()
+            .unwrap()
+            .extend(answers.as_object().unwrap().clone());
+        json!({"customer_id": c, "answers": all})
+    };
+    let long = "x".repeat(2001);
+    let cases: Vec<(Value, Vec<&str>)> = vec![
+        (with(json!({"recommend": 11})), vec!["answers.recommend"]),
+        (with(json!({"recommend": -1})), vec!["answers.recommend"]),
+        (with(json!({"recommend": 9.5})), vec!["answers.recommend"]),
+        (with(json!({"recommend": "9"})), vec!["answers.recommend"]),
+        (with(json!({"recommend": null})), vec!["answers.recommend"]),
+        (
+            json!({"customer_id": c, "answers": {}}),
+            vec!["answers.recommend"],
+        ),
+        (with(json!({"csat": 0})), vec!["answers.csat"]),
+        (with(json!({"effort": 8})), vec!["answers.effort"]),
+        (with(json!({"stars": 5})), vec!["answers.stars"]),
+        (with(json!({"contact": "fax"})), vec!["answers.contact"]),
+        (with(json!({"contact": ["email"]})), vec!["answers.contact"]),
+        (with(json!({"channels": "email"})), vec!["answers.channels"]),
+        (with(json!({"channels": []})), vec!["answers.channels"]),
+        (
+            with(json!({"channels": ["email", "email"]})),
+            vec!["answers.channels"],
+        ),
+        (with(json!({"channels": ["fax"]})), vec!["answers.channels"]),
+        (with(json!({"comment": 42})), vec!["answers.comment"]),
+        (with(json!({"comment": long})), vec!["answers.comment"]),
+        (with(json!({"speed": 4})), vec!["answers.speed"]),
+        (
+            with(json!({"speed": {"expectation": 4}})),
+            vec!["answers.speed.performance"],
+        ),
+        (
+            with(json!({"speed": {"expectation": 6, "performance": 1}})),
+            vec!["answers.speed.expectation"],
+        ),
+        (
+            with(json!({"surprise": {"expectation": 7, "performance": 8}})),
+            vec!["answers.surprise.performance"],
+        ),
+        (
+            with(json!({"speed": {"expectation": 1, "performance": 1, "importance": 3}})),
+            vec!["answers.speed.importance"],
+        ),
+        (with(json!({"colour": "red"})), vec!["answers.colour"]),
+        (
+            with(json!({"recommend": 12, "csat": 6})),
+            vec!["answers.recommend", "answers.csat"],
+        ),
+        (
+            json!({"customer_id": "0193b0a6-0000-7000-8000-000000000009", "answers": {"recommend": 12}}),
+            vec!["customer_id", "answers.recommend"],
+        ),
+        (
+            json!({"customer_id": c, "purchase_id": purchase["id"], "answers": ok}),
+            vec!["purchase_id"],
+        ),
+        (
+            json!({"customer_id": c, "interaction_id": "0193b0a6-0000-7000-8000-000000000009", "answers": ok}),
+            vec!["interaction_id"],
+        ),
+        (
+            json!({"customer_id": c, "submitted_at": "2999-01-01T00:00:00Z", "answers": ok}),
+            vec!["submitted_at"],
+        ),
+        (json!({"customer_id": c}), vec!["answers"]),
+        (json!({"answers": ok}), vec!["customer_id"]),
+        (json!({"customer_id": c, "answers": [9]}), vec!["answers"]),
+        (
+            json!({"customer_id": c, "answers": ok, "colour": "red"}),
+            vec!["colour"],
+        ),
+    ];
+    for (body, expected) in cases {
+        let res = respond(&app, &s, body.clone()).await;
+        let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        assert_eq!(fields(&p), expected, "{body}");
+    }
+    let path = format!("/v1/surveys/{s}/responses");
+    let res = app
+        .post(&path)
+        .bearer_auth(app.token(Role::Agent))
+        .header("Content-Type", "application/json")
+        .body("{\"customer_id\": ")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::BAD_REQUEST, "malformed_json").await;
+    let res = app
+        .post(&path)
+        .bearer_auth(app.token(Role::Agent))
+        .header("Content-Type", "application/json")
+        .body(format!(
+            "{{\"customer_id\": \"{c}\", \"answers\": {{\"comment\": \"{}\"}}}}",
+            "x".repeat(2_000_000)
+        ))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    let good = json!({"customer_id": c, "answers": ok});
+    let res = app.post(&path).json(&good).send().await.unwrap();
+    expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let res = app
+        .post(&path)
+        .bearer_auth("nope")
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let res = app
+        .send(
+            Method::POST,
+            "/v1/surveys/0193b0a6-0000-7000-8000-000000000009/responses",
+            &app.token(Role::Agent),
+            &good,
+        )
+        .await;
+    expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    for table in [
+        "survey_responses",
+        "survey_stats",
+        "customer_satisfaction",
+        "interactions",
+    ] {
+        assert_eq!(app.count(table).await, 0, "{table}");
+    }
+    assert_eq!(app.count("audit_events").await, audit);
+
+    // A good response, sent twice with one Idempotency-Key: recorded once.
+    let send = || {
+        app.post(&path)
+            .bearer_auth(app.token(Role::Agent))
+            .header("Idempotency-Key", "resp-1")
+            .json(&json!({"customer_id": c, "answers": {"recommend": 8, "comment": "fine"}}))
+            .send()
+    };
+    let first = expect_json(send().await.unwrap(), StatusCode::CREATED).await;
+    let again = expect_json(send().await.unwrap(), StatusCode::CREATED).await;
+    assert_eq!(first["id"], again["id"]);
+    assert_eq!(first["nps_category"], "passive");
+    // One response per customer: a second (another key) is refused.
+    let res = respond(
+        &app,
+        &s,
+        json!({"customer_id": c, "answers": {"recommend": 9}}),
+    )
+    .await;
+    let p = expect_problem(res, StatusCode::CONFLICT, "conflict").await;
+    assert_eq!(fields(&p), ["customer_id"]);
+    assert_eq!(app.count("survey_responses").await, 1);
+    // A survey that allows more takes them.
+    let many = active_survey(&app, json!({"allow_multiple_responses": true})).await;
+    respond_ok(
+        &app,
+        &many,
+        json!({"customer_id": c, "answers": {"recommend": 9}}),
+    )
+    .await;
+    respond_ok(
+        &app,
+        &many,
+        json!({"customer_id": c, "answers": {"recommend": 10}}),
+    )
+    .await;
+    assert_eq!(results(&app, &many, "").await["responses"], 2);
+}
+
+#[actix_web::test]
+async fn detractors_and_low_csat_open_a_follow_up_for_the_account_manager() {
+    let app = TestApp::spawn().await;
+    let (manager, _) = app.user(Role::Manager).await;
+    let s = active_survey(
+        &app,
+        json!({"name": "Service check", "follow_up": {"detractors": true, "csat_at_most": 2, "due_in_hours": 48}}),
+    )
+    .await;
+    let managed = customer(
+        &app,
+        json!({"kind": "individual", "name": "Ada", "account_manager_id": manager, "preferred_channel": "email"}),
+    )
+    .await;
+    let unmanaged = customer(&app, json!({"kind": "individual", "name": "Bob"})).await;
+    let happy = customer(&app, json!({"kind": "individual", "name": "Cy"})).await;
+    let unhappy = customer(&app, json!({"kind": "individual", "name": "Di"})).await;
+
+    let before = chrono::Utc::now();
+    let r = respond_ok(
+        &app,
+        &s,
+        json!({"customer_id": managed, "answers": {"recommend": 3, "csat": 4}}),
+    )
+    .await;
+    let id = r["follow_up_interaction_id"].as_str().expect("a follow-up");
+    let agent = app.token(Role::Agent);
+    let follow_up = app.get_ok(&format!("/v1/interactions/{id}"), &agent).await;
+    assert_eq!(follow_up["customer_id"], managed.as_str());
+    assert_eq!(follow_up["kind"], "callback");
+    assert_eq!(follow_up["direction"], "outbound");
+    assert_eq!(follow_up["channel"], "email");
+    assert_eq!(follow_up["assignee_id"], manager.to_string());
+    assert_eq!(follow_up["staff_id"], Value::Null);
+    assert_eq!(follow_up["follow_up_state"], "due");
+    assert!(
+        follow_up["notes"]
+            .as_str()
+            .unwrap()
+            .contains("NPS 3 (detractor)")
+    );
+    let due = chrono::DateTime::parse_from_rfc3339(follow_up["due_at"].as_str().unwrap()).unwrap();
+    let hours = (due.with_timezone(&chrono::Utc) - before).num_minutes() as f64 / 60.0;
+    assert!((47.9..48.2).contains(&hours), "due in {hours} h");
+    // It is on the manager's due list.
+    let due_list = app
+        .get_ok(&format!("/v1/follow-ups?assignee={manager}"), &agent)
+        .await;
+    assert_eq!(due_list["data"][0]["id"], id);
+
+    // Low CSAT alone calls for one too; without an account manager it is unassigned.
+    let r = respond_ok(
+        &app,
+        &s,
+        json!({"customer_id": unmanaged, "answers": {"recommend": 8, "csat": 2}}),
+    )
+    .await;
+    let id = r["follow_up_interaction_id"].as_str().expect("a follow-up");
+    let follow_up = app.get_ok(&format!("/v1/interactions/{id}"), &agent).await;
+    assert_eq!(follow_up["assignee_id"], Value::Null);
+    assert_eq!(follow_up["channel"], "phone");
+    assert!(
+        follow_up["notes"]
+            .as_str()
+            .unwrap()
+            .contains("CSAT 2 (at most 2)")
+    );
+    // Satisfied customers open none; neither does a survey without the rule.
+    let r = respond_ok(
+        &app,
+        &s,
+        json!({"customer_id": happy, "answers": {"recommend": 7, "csat": 3}}),
+    )
+    .await;
+    assert_eq!(r["follow_up_interaction_id"], Value::Null);
+    let plain = active_survey(&app, json!({})).await;
+    let r = respond_ok(
+        &app,
+        &plain,
+        json!({"customer_id": unhappy, "answers": {"recommend": 0, "csat": 1}}),
+    )
+    .await;
+    assert_eq!(r["follow_up_interaction_id"], Value::Null);
+    assert_eq!(app.count("interactions").await, 2);
+    // A refused response opens nothing.
+    let res = respond(
+        &app,
+        &s,
+        json!({"customer_id": managed, "answers": {"recommend": 0}}),
+    )
+    .await;
+    expect_problem(res, StatusCode::CONFLICT, "conflict").await;
+    assert_eq!(app.count("interactions").await, 2);
+}
+
+#[actix_web::test]
+async fn the_customer_list_finds_the_unhappy_and_the_timeline_shows_responses() {
+    let app = TestApp::spawn().await;
+    let s = active_survey(&app, json!({"allow_multiple_responses": true})).await;
+    let day = |d: i64| (chrono::Utc::now() - chrono::Duration::days(d)).to_rfc3339();
+    let answer = |c: &str, at: String, nps: i64, csat: Option<i64>| {
+        let mut answers = json!({"recommend": nps});
+        if let Some(csat) = csat {
+            answers["csat"] = json!(csat);
+        }
+        json!({"customer_id": c, "submitted_at": at, "answers": answers})
+    };
+    // A: 9, then 3 (latest: detractor). B: 10 with CSAT 5. C: 3, then 9 (promoter).
+    // D: 10, then a back-dated 2 recorded later (latest by time answered: still 10).
+    // E: no response.
+    let mut ids = Vec::new();
+    for name in ["A", "B", "C", "D", "E"] {
+        ids.push(
+            customer(
+                &app,
+                json!({"kind": "individual", "name": name, "email": format!("{name}@example.com")}),
+            )
+            .await,
+        );
+    }
+    let (a, b, c, d) = (&ids[0], &ids[1], &ids[2], &ids[3]);
+    respond_ok(&app, &s, answer(a, day(2), 9, Some(4))).await;
+    respond_ok(&app, &s, answer(a, day(1), 3, None)).await;
+    respond_ok(&app, &s, answer(b, day(1), 10, Some(5))).await;
+    respond_ok(&app, &s, answer(c, day(5), 3, Some(1))).await;
+    respond_ok(&app, &s, answer(c, day(1), 9, None)).await;
+    respond_ok(&app, &s, answer(d, day(1), 10, None)).await;
+    respond_ok(&app, &s, answer(d, day(10), 2, Some(2))).await;
+    let viewer = app.token(Role::Viewer);
+    let names = |q: &'static str| {
+        let app = &app;
+        let viewer = viewer.clone();
+        async move {
+            let page = app
+                .get_ok(&format!("/v1/customers?{q}&sort=name"), &viewer)
+                .await;
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].as_str().unwrap().to_owned())
+                .collect::<Vec<String>>()
+        }
+    };
+    assert_eq!(names("nps_category=detractor").await, ["A"]);
+    assert_eq!(names("latest_nps_max=6").await, ["A"]);
+    assert_eq!(names("nps_category=promoter").await, ["B", "C", "D"]);
+    assert_eq!(
+        names("nps_category=promoter,detractor&latest_nps_min=10").await,
+        ["B", "D"]
+    );
+    // Latest CSAT: A 4 (the later response had none), B 5, C 1, D 2 (its only CSAT).
+    assert_eq!(names("latest_csat_max=2").await, ["C", "D"]);
+    assert_eq!(
+        names("latest_csat_min=4&nps_category=detractor").await,
+        ["A"]
+    );
+    assert_eq!(
+        names("q=example&nps_category=passive").await,
+        Vec::<String>::new()
+    );
+    app.expect_bad_queries(
+        "/v1/customers",
+        &viewer,
+        &[
+            ("latest_nps_min=11", "latest_nps_min"),
+            ("latest_nps_min=7&latest_nps_max=6", "latest_nps_max"),
+            ("latest_csat_max=6", "latest_csat_max"),
+            ("nps_category=angry", "nps_category"),
+        ],
+    )
+    .await;
+
+    // The timeline shows the responses, newest first, with the other items.
+    let timeline = app
+        .get_ok(&format!("/v1/customers/{a}/timeline"), &viewer)
+        .await;
+    let items = timeline["data"].as_array().unwrap();
+    let responses: Vec<i64> = items
+        .iter()
+        .filter(|i| i["type"] == "survey_response")
+        .map(|i| i["survey_response"]["nps"].as_i64().unwrap())
+        .collect();
+    assert_eq!(responses, [3, 9]);
+    let only = app
+        .get_ok(
+            &format!("/v1/customers/{a}/timeline?types=survey_response"),
+            &viewer,
+        )
+        .await;
+    assert_eq!(only["data"].as_array().unwrap().len(), 2);
+
+    // Export carries the responses; erasure removes their text and keeps the scores.
+    let admin = app.token(Role::Admin);
+    respond_ok(
+        &app,
+        &s,
+        json!({"customer_id": a, "answers": {"recommend": 5, "comment": "Call me on 0170 1234567"}}),
+    )
+    .await;
+    let export = app
+        .get_ok(&format!("/v1/customers/{a}/export"), &admin)
+        .await;
+    assert_eq!(export["survey_responses"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        export["survey_responses"][2]["answers"]["comment"],
+        "Call me on 0170 1234567"
+    );
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/customers/{a}/erase"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    expect_json(res, StatusCode::OK).await;
+    let page = app
+        .get_ok(
+            &format!("/v1/survey-responses?customer_id={a}&sort=submitted_at"),
+            &viewer,
+        )
+        .await;
+    let last = &page["data"][2];
+    assert_eq!(last["answers"], json!({"recommend": 5}));
+    assert_eq!(results(&app, &s, "").await["responses"], 8);
+    let audit = app
+        .get_ok(
+            &format!(
+                "/v1/audit?entity_type=survey_response&entity_id={}",
+                last["id"].as_str().unwrap()
+            ),
+            &admin,
+        )
+        .await;
+    assert!(!audit.to_string().contains("0170 1234567"), "{audit}");
+}
+
+#[actix_web::test]
+async fn concurrent_responses_count_exactly_and_one_customer_answers_once() {
+    let app = TestApp::spawn_with(&[("RAPPORT_DB_POOL_SIZE", "8")]).await;
+    let s = active_survey(&app, json!({})).await;
+    let mut customers = Vec::new();
+    for i in 0..16 {
+        customers
+            .push(customer(&app, json!({"kind": "individual", "name": format!("C{i}")})).await);
+    }
+    // Sixteen customers at once, the same answers: every count lands on the same roll-up
+    // rows, and none is lost.
+    let sends = customers.iter().map(|c| {
+        respond(
+            &app,
+            &s,
+            json!({"customer_id": c, "answers": {"recommend": 9, "channels": ["email", "phone"],
+                   "speed": {"expectation": 4, "performance": 5}}}),
+        )
+    });
+    for res in futures_util::future::join_all(sends).await {
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let all = results(&app, &s, "").await;
+    assert_eq!(all["responses"], 16);
+    assert_eq!(question(&all, "recommend")["nps"]["promoters"], 16);
+    assert_eq!(question(&all, "channels")["choices"][1]["count"], 16);
+    assert_eq!(question(&all, "speed")["gap"]["n"], 16);
+    // One customer eight times at once: one response, seven refusals.
+    let c = &customers[0];
+    let other = active_survey(&app, json!({})).await;
+    let sends = (0..8).map(|_| {
+        respond(
+            &app,
+            &other,
+            json!({"customer_id": c, "answers": {"recommend": 1}}),
+        )
+    });
+    let mut statuses: Vec<u16> = futures_util::future::join_all(sends)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
+    assert_eq!(results(&app, &other, "").await["responses"], 1);
+}
