@@ -672,3 +672,50 @@ pub struct CustomersQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
+
+/// A customer as a CSV row (exports write these columns, imports read them).
+pub const COLUMNS: &[crate::http::tabular::Column] = {
+    use crate::http::tabular::{Kind::*, r, w};
+    &[
+        r("id", Text),
+        w("kind", Text),
+        w("name", Text),
+        w("organization_name", Text),
+        w("email", Text),
+        w("phone", Text),
+        w("address.line1", Text),
+        w("address.line2", Text),
+        w("address.city", Text),
+        w("address.region", Text),
+        w("address.postal_code", Text),
+        w("address.country", Text),
+        w("region_type", Text),
+        w("birth_date", Text),
+        r("age", Int),
+        w("gender", Text),
+        w("occupation", Text),
+        w("income_band", Text),
+        w("national_id", Text),
+        w("preferred_channel", Text),
+        w("consent.email.granted", Bool),
+        w("consent.email.at", Text),
+        w("consent.sms.granted", Bool),
+        w("consent.sms.at", Text),
+        w("tags", List),
+        w("attributes", Json),
+        w("source", Text),
+        w("external_id", Text),
+        w("account_manager_id", Text),
+        w("lifecycle_stage", Text),
+        w("relationship_level", Text),
+        w("qualification.money", Bool),
+        w("qualification.authority", Bool),
+        w("qualification.need", Bool),
+        r("prospect_grade", Text),
+        r("created_at", Text),
+        r("updated_at", Text),
+        r("version", Int),
+        r("deleted_at", Text),
+        r("erased_at", Text),
+    ]
+};

@@ -12,6 +12,7 @@ pub mod patch;
 pub mod query;
 pub mod request_id;
 pub mod response;
+pub mod tabular;
 pub mod validation;
 
 pub use error::{ApiError, ErrorCode, FieldError, Problem};

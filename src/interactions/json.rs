@@ -491,3 +491,40 @@ pub struct FollowUpsQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
+
+/// An interaction as a CSV row (exports write these columns, imports read them).
+pub const COLUMNS: &[crate::http::tabular::Column] = {
+    use crate::http::tabular::{Kind::*, r, w};
+    &[
+        r("id", Text),
+        w("customer_id", Text),
+        w("channel", Text),
+        w("direction", Text),
+        w("kind", Text),
+        w("subject", Text),
+        w("notes", Text),
+        w("occurred_at", Text),
+        w("duration_seconds", Int),
+        w("staff_id", Text),
+        w("outcome", Text),
+        w("due_at", Text),
+        r("follow_up_state", Text),
+        w("assignee_id", Text),
+        w("purchase_id", Text),
+        w("severity", Text),
+        r("status", Text),
+        r("next_statuses", List),
+        w("resolution", Text),
+        r("in_progress_at", Text),
+        r("resolved_at", Text),
+        r("closed_at", Text),
+        r("reopened_at", Text),
+        r("reopen_count", Int),
+        r("resolution_hours", Float),
+        r("age_hours", Float),
+        r("created_at", Text),
+        r("updated_at", Text),
+        r("version", Int),
+        r("deleted_at", Text),
+    ]
+};

@@ -200,3 +200,24 @@ pub struct CustomerValue {
     /// the first purchase.
     pub currencies: Vec<CurrencyValue>,
 }
+
+/// A purchase as a CSV row (exports write these columns, imports read them).
+pub const COLUMNS: &[crate::http::tabular::Column] = {
+    use crate::http::tabular::{Kind::*, r, w};
+    &[
+        r("id", Text),
+        w("customer_id", Text),
+        w("external_ref", Text),
+        w("amount", Int),
+        w("currency", Text),
+        w("cost", Int),
+        r("refunded", Int),
+        r("net_amount", Int),
+        w("occurred_at", Text),
+        w("channel", Text),
+        w("items", Json),
+        r("created_at", Text),
+        r("updated_at", Text),
+        r("version", Int),
+    ]
+};

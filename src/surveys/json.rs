@@ -655,3 +655,28 @@ pub struct SurveyResults {
     /// first); empty otherwise.
     pub groups: Vec<ResultGroup>,
 }
+
+/// A survey response as a CSV row (for exports).
+pub const RESPONSE_COLUMNS: &[crate::http::tabular::Column] = {
+    use crate::http::tabular::{Kind::*, r};
+    &[
+        r("id", Text),
+        r("survey_id", Text),
+        r("customer_id", Text),
+        r("interaction_id", Text),
+        r("purchase_id", Text),
+        r("submitted_at", Text),
+        r("answers", Json),
+        r("nps", Int),
+        r("nps_category", Text),
+        r("csat", Int),
+        r("ces", Int),
+        r("segment.loyalty_tier", Text),
+        r("segment.lifecycle_stage", Text),
+        r("segment.region_type", Text),
+        r("follow_up_interaction_id", Text),
+        r("created_at", Text),
+        r("updated_at", Text),
+        r("version", Int),
+    ]
+};
