@@ -146,6 +146,10 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// How often the loyalty evaluation pass runs.
     pub loyalty_interval: Duration,
+    /// How often the import worker looks for queued (or abandoned) imports.
+    pub import_interval: Duration,
+    /// Rows an import writes per transaction.
+    pub import_batch: usize,
 }
 
 /// An invalid setting: names the variable, says what is wrong.
@@ -256,6 +260,16 @@ pub const VARIABLES: &[Variable] = &[
         name: "RAPPORT_LOYALTY_INTERVAL",
         default: "1h",
         meaning: "how often the loyalty pass expires points and runs tier downgrades",
+    },
+    Variable {
+        name: "RAPPORT_IMPORT_INTERVAL",
+        default: "5s",
+        meaning: "how often the import worker looks for queued imports and resumes abandoned ones",
+    },
+    Variable {
+        name: "RAPPORT_IMPORT_BATCH",
+        default: "5000",
+        meaning: "rows an import writes per transaction (1 to 100000)",
     },
 ];
 
@@ -415,6 +429,13 @@ impl Settings {
             Duration::from_secs(10),
             Duration::from_secs(7 * 86_400),
         )?;
+        let import_interval = duration(
+            "RAPPORT_IMPORT_INTERVAL",
+            "5s",
+            Duration::from_secs(1),
+            Duration::from_secs(86_400),
+        )?;
+        let import_batch = number("RAPPORT_IMPORT_BATCH", 5000, 1, 100_000)?;
 
         Ok(Settings {
             database: DatabaseSettings {
@@ -438,6 +459,8 @@ impl Settings {
             workers,
             shutdown_timeout,
             loyalty_interval,
+            import_interval,
+            import_batch,
         })
     }
 }

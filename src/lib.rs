@@ -12,7 +12,9 @@ pub mod config;
 pub mod customers;
 pub mod db;
 pub mod domain;
+pub mod exports;
 pub mod http;
+pub mod imports;
 pub mod interactions;
 pub mod loyalty;
 pub mod openapi;
@@ -42,7 +44,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(purchases::configure)
             .configure(loyalty::configure)
             .configure(surveys::configure)
+            .configure(imports::configure)
             .configure(timeline::configure)
+            .configure(exports::configure)
             .configure(audit::configure),
     );
 }

@@ -45,7 +45,12 @@ expire, what qualifies for a tier, the tiers"),
             and text questions, and each service attribute's expectation against perceived \
             performance with its Kano category; responses, follow-ups for the dissatisfied, \
             and the results"),
+        (name = "Imports", description = "Bulk imports of customers, interactions and \
+            purchases from CSV or NDJSON files, with an honest report and an error file to fix \
+            and re-send"),
         (name = "Timeline", description = "Everything that happened with a customer, in time order"),
+        (name = "Exports", description = "Everything a list selects as one CSV or NDJSON \
+            download, streamed: customers, interactions, purchases, survey responses"),
         (name = "Users", description = "Staff users: sign-in accounts and account managers"),
         (name = "API clients", description = "Integration clients and their scopes"),
         (name = "Audit", description = "Who changed what, when"),

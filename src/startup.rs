@@ -139,9 +139,11 @@ impl Application {
             self.state.pool.clone(),
             self.state.settings.loyalty_interval,
         ));
+        let imports = actix_web::rt::spawn(crate::imports::schedule(self.state.clone()));
         let result = self.server.await;
         housekeeping.abort();
         loyalty.abort();
+        imports.abort();
         result
     }
 }

@@ -400,7 +400,7 @@ pub struct CustomerInput {
     #[serde(default)]
     #[schema(value_type = Option<ConsentsInput>)]
     pub consent: Option<ConsentsInput>,
-    /// Up to 50 labels of 1 to 50 characters (no commas), stored lower case.
+    /// Up to 50 labels of 1 to 50 characters (no commas or semicolons), stored lower case.
     #[serde(default)]
     #[schema(value_type = Option<Vec<String>>, example = json!(["vip"]))]
     pub tags: Patch<Vec<String>>,

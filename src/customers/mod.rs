@@ -2,6 +2,7 @@
 //! and erasure. Creation, update and upsert are written once here and shared by the single,
 //! upsert and batch endpoints.
 
+pub mod bulk;
 pub mod json;
 mod routes;
 pub mod rules;
@@ -19,6 +20,7 @@ use json::{Consent, ConsentState, Customer, CustomerInput};
 use rules::Applied;
 use store::{CustomerDraft, CustomerRecord};
 
+pub(crate) use routes::list_filter;
 pub use routes::{configure, filter_from_query};
 
 /// The API view of a record; `reveal_pii` shows the ID number in full.

@@ -160,7 +160,9 @@ async fn batch_item(
     }
 }
 
-fn list_filter(
+/// The filter and order a `GET /v1/customers` query asks for, checked: shared by the list,
+/// bulk actions on what it lists, and the export.
+pub(crate) fn list_filter(
     principal: &Principal,
     query: CustomersQuery,
     attributes: Vec<(String, String)>,

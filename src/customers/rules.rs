@@ -382,9 +382,10 @@ pub fn clean_tags(tags: Vec<String>) -> Result<Vec<String>, String> {
     let mut clean: Vec<String> = Vec::with_capacity(tags.len());
     for tag in tags {
         let tag = tag.trim().to_lowercase();
-        if tag.is_empty() || tag.chars().count() > MAX_TAG_LEN || tag.contains(',') {
+        // Commas separate tags in query strings, semicolons in CSV cells.
+        if tag.is_empty() || tag.chars().count() > MAX_TAG_LEN || tag.contains([',', ';']) {
             return Err(format!(
-                "each tag must be 1 to {MAX_TAG_LEN} characters without commas"
+                "each tag must be 1 to {MAX_TAG_LEN} characters without commas or semicolons"
             ));
         }
         if !clean.contains(&tag) {

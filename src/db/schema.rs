@@ -126,6 +126,45 @@ diesel::table! {
 }
 
 diesel::table! {
+    import_chunks (import_id, seq) {
+        import_id -> Uuid,
+        seq -> Int4,
+        data -> Bytea,
+    }
+}
+
+diesel::table! {
+    imports (id) {
+        id -> Uuid,
+        resource -> Text,
+        mode -> Text,
+        format -> Text,
+        dry_run -> Bool,
+        all_or_nothing -> Bool,
+        background -> Bool,
+        state -> Text,
+        content_hash -> Nullable<Bytea>,
+        bytes -> Int8,
+        header -> Nullable<Text>,
+        received -> Int8,
+        created -> Int8,
+        updated -> Int8,
+        unchanged -> Int8,
+        failed -> Int8,
+        lines_done -> Int8,
+        committed -> Bool,
+        error -> Nullable<Text>,
+        idempotency_key -> Nullable<Text>,
+        lease_until -> Nullable<Timestamptz>,
+        actor_type -> Text,
+        actor_id -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     use diesel::sql_types::*;
 
     interactions (id) {
@@ -341,6 +380,7 @@ diesel::joinable!(complaint_status_changes -> interactions (interaction_id));
 diesel::joinable!(customer_lifecycle_events -> customers (customer_id));
 diesel::joinable!(customer_satisfaction -> customers (customer_id));
 diesel::joinable!(customers -> users (account_manager_id));
+diesel::joinable!(import_chunks -> imports (import_id));
 diesel::joinable!(interactions -> customers (customer_id));
 diesel::joinable!(interactions -> purchases (purchase_id));
 diesel::joinable!(loyalty_ledger -> loyalty_lots (lot_id));
@@ -360,6 +400,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     customer_satisfaction,
     customers,
     idempotency_keys,
+    import_chunks,
+    imports,
     interactions,
     loyalty_accounts,
     loyalty_ledger,

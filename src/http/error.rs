@@ -30,6 +30,7 @@ pub enum ErrorCode {
     Forbidden,
     NotFound,
     MethodNotAllowed,
+    NotAcceptable,
     Conflict,
     Duplicate,
     IdempotencyInProgress,
@@ -45,7 +46,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for the documentation table and its test.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         Self::BadRequest,
         Self::MalformedJson,
         Self::InvalidQuery,
@@ -55,6 +56,7 @@ impl ErrorCode {
         Self::Forbidden,
         Self::NotFound,
         Self::MethodNotAllowed,
+        Self::NotAcceptable,
         Self::Conflict,
         Self::Duplicate,
         Self::IdempotencyInProgress,
@@ -80,6 +82,7 @@ impl ErrorCode {
             Self::Forbidden => ("forbidden", 403, "Not allowed"),
             Self::NotFound => ("not_found", 404, "Not found"),
             Self::MethodNotAllowed => ("method_not_allowed", 405, "Method not allowed"),
+            Self::NotAcceptable => ("not_acceptable", 406, "Not acceptable"),
             Self::Conflict => ("conflict", 409, "Conflict with the current state"),
             Self::Duplicate => ("duplicate", 409, "Already exists"),
             Self::IdempotencyInProgress => (
@@ -137,6 +140,7 @@ impl ErrorCode {
             403 => Self::Forbidden,
             404 => Self::NotFound,
             405 => Self::MethodNotAllowed,
+            406 => Self::NotAcceptable,
             409 => Self::Conflict,
             412 => Self::PreconditionFailed,
             413 => Self::PayloadTooLarge,

@@ -36,7 +36,7 @@ pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// Response headers worth replaying.
 const KEPT_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
 
-fn parse_key(value: &HeaderValue) -> Result<String, ApiError> {
+pub(crate) fn parse_key(value: &HeaderValue) -> Result<String, ApiError> {
     let key = value.to_str().unwrap_or_default().trim();
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::new(
@@ -232,7 +232,8 @@ pub async fn middleware(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
-    if req.method() != Method::POST {
+    // Imports stream their bodies and keep their keys on the import itself.
+    if req.method() != Method::POST || req.path().starts_with("/v1/imports/") {
         return next
             .call(req)
             .await

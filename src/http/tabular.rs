@@ -5,7 +5,7 @@
 //! `address.city`), how its cell reads and writes ([`Kind`]), and whether an import may set
 //! it. A cell holds text as it is; `true`/`false`; a whole number; a list of strings joined by
 //! `;`; or JSON text (free objects such as `attributes`, line items). An empty cell is
-//! `null`. Read-only columns (ids, times, derived figures) are written by exports and skipped
+//! `null` on export; on import see [`row_object`]. Read-only columns (ids, times, derived figures) are written by exports and skipped
 //! by imports; any other column an import does not know is refused by name.
 
 use serde_json::{Map, Value};
@@ -79,7 +79,10 @@ pub fn header(columns: &[Column]) -> Vec<&'static str> {
 /// How an import reads a file's header: for each column of the file, the resource's column
 /// it fills (`None`: read-only, skipped). Unknown and repeated names are errors, each
 /// naming the column.
-pub fn map_header(columns: &[Column], names: &[String]) -> Result<Vec<Option<Column>>, Vec<String>> {
+pub fn map_header(
+    columns: &[Column],
+    names: &[String],
+) -> Result<Vec<Option<Column>>, Vec<String>> {
     let mut errors = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mapped = names
@@ -159,9 +162,10 @@ pub fn insert(object: &mut Map<String, Value>, path: &str, value: Value) {
     }
 }
 
-/// One row of an import as the JSON object the single-object endpoint takes. Empty cells of
-/// nested fields leave them out (a CSV cannot tell "no address" from "empty city"); empty
-/// top-level cells are `null`. Errors: (column, message).
+/// One row of an import as the JSON object the single-object endpoint takes. An empty
+/// top-level cell is `null` (it clears the field on update); empty cells of nested fields
+/// and of list and JSON columns leave the field out (a CSV cannot tell "no address" from "no
+/// city", nor "no tags" from "leave the tags"). Errors: (column, message).
 pub fn row_object(
     mapped: &[Option<Column>],
     row: &[String],
@@ -171,7 +175,8 @@ pub fn row_object(
     for (column, cell) in mapped.iter().zip(row) {
         let Some(column) = column else { continue };
         match parse_cell(column.kind, cell) {
-            Ok(Value::Null) if column.path.contains('.') => {}
+            Ok(Value::Null)
+                if column.path.contains('.') || matches!(column.kind, Kind::List | Kind::Json) => {}
             Ok(value) => insert(&mut object, column.path, value),
             Err(message) => errors.push((column.path.to_owned(), message)),
         }

@@ -19,6 +19,7 @@ use rules::TransitionError;
 use store::{InteractionDraft, InteractionRecord};
 
 pub use routes::configure;
+pub(crate) use routes::list_filter;
 
 /// The API view of a record at `now` (follow-up state and complaint age move with time).
 pub fn view(record: InteractionRecord, now: DateTime<Utc>) -> Interaction {

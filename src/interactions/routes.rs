@@ -105,12 +105,13 @@ async fn create_interaction(
     ))
 }
 
-async fn list_page(
-    state: &AppState,
+/// The filter and order an interaction list query asks for (`customer_id`: the path's, on a
+/// customer's list), checked: shared by the lists and the export.
+pub(crate) fn list_filter(
     principal: &Principal,
-    query: InteractionsQuery,
+    query: &InteractionsQuery,
     customer_id: Option<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<(store::ListFilter, InteractionSort), ApiError> {
     let deleted = DeletedFilter::checked(
         query.deleted,
         principal,
@@ -135,7 +136,19 @@ async fn list_page(
         q,
         deleted,
     };
-    let sort = query.sort.unwrap_or(InteractionSort::OccurredAtDesc);
+    Ok((
+        filter,
+        query.sort.unwrap_or(InteractionSort::OccurredAtDesc),
+    ))
+}
+
+async fn list_page(
+    state: &AppState,
+    principal: &Principal,
+    query: InteractionsQuery,
+    customer_id: Option<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (filter, sort) = list_filter(principal, &query, customer_id)?;
     let page =
         pagination::request::<CursorKey>(query.limit, query.cursor.as_deref(), sort.as_str())?;
     let mut conn = state.pool.get().await?;

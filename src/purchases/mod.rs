@@ -18,6 +18,7 @@ use json::{Item, Purchase, PurchaseInput, RefundInput};
 use store::{PurchaseDraft, PurchaseRecord};
 
 pub use routes::configure;
+pub(crate) use routes::list_filter;
 
 pub const MAX_ITEMS: usize = 500;
 /// The largest amount accepted: 10^13 minor units (a hundred billion euros), so that sums

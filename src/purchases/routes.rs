@@ -71,14 +71,16 @@ async fn create_purchase(
     })
 }
 
-async fn list_page(
-    state: &AppState,
-    query: PurchasesQuery,
+/// The filter and order a purchase list query asks for (`customer_id`: the path's, on a
+/// customer's list), checked: shared by the lists and the export.
+pub(crate) fn list_filter(
+    query: &PurchasesQuery,
     customer_id: Option<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<(store::ListFilter, PurchaseSort), ApiError> {
     let currency = query
         .currency
-        .map(|c| crate::domain::currency_code(&c).map_err(|e| invalid("currency", e)))
+        .as_deref()
+        .map(|c| crate::domain::currency_code(c).map_err(|e| invalid("currency", e)))
         .transpose()?;
     let filter = store::ListFilter {
         customer_id: customer_id.or(query.customer_id),
@@ -87,7 +89,15 @@ async fn list_page(
         occurred_after: query.occurred_after,
         occurred_before: query.occurred_before,
     };
-    let sort = query.sort.unwrap_or(PurchaseSort::OccurredAtDesc);
+    Ok((filter, query.sort.unwrap_or(PurchaseSort::OccurredAtDesc)))
+}
+
+async fn list_page(
+    state: &AppState,
+    query: PurchasesQuery,
+    customer_id: Option<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (filter, sort) = list_filter(&query, customer_id)?;
     let page = pagination::request::<(DateTime<Utc>, Uuid)>(
         query.limit,
         query.cursor.as_deref(),

@@ -30,6 +30,7 @@ use json::{
 use store::{ResponseRecord, SurveyDraft, SurveyRecord};
 
 pub use routes::configure;
+pub(crate) use routes::{find, response_filter};
 
 /// The questions of a stored survey.
 pub fn questions(record: &SurveyRecord) -> Vec<Question> {

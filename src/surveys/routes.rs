@@ -47,7 +47,7 @@ fn created(record: store::SurveyRecord) -> HttpResponse {
     )
 }
 
-async fn find(
+pub(crate) async fn find(
     conn: &mut diesel_async::AsyncPgConnection,
     id: Uuid,
 ) -> Result<store::SurveyRecord, ApiError> {
@@ -267,11 +267,12 @@ async fn create_response(
     ))
 }
 
-async fn responses_page(
-    state: &AppState,
-    query: ResponsesQuery,
+/// The filter and order a response list query asks for (`survey_id`: the path's, on a
+/// survey's list), checked: shared by the lists and the export.
+pub(crate) fn response_filter(
+    query: &ResponsesQuery,
     survey_id: Option<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<(store::ResponseFilter, ResponseSort), ApiError> {
     let loyalty_tiers = query
         .loyalty_tier
         .as_deref()
@@ -295,7 +296,15 @@ async fn responses_page(
         lifecycle_stages: comma_list("lifecycle_stage", query.lifecycle_stage.as_deref())?,
         region_type: query.region_type,
     };
-    let sort = query.sort.unwrap_or(ResponseSort::SubmittedAtDesc);
+    Ok((filter, query.sort.unwrap_or(ResponseSort::SubmittedAtDesc)))
+}
+
+async fn responses_page(
+    state: &AppState,
+    query: ResponsesQuery,
+    survey_id: Option<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (filter, sort) = response_filter(&query, survey_id)?;
     let page = pagination::request::<(DateTime<Utc>, Uuid)>(
         query.limit,
         query.cursor.as_deref(),

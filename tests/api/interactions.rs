@@ -904,8 +904,9 @@ async fn lists_filter_search_and_page() {
         .get_ok(
             &format!(
                 "/v1/interactions?occurred_after={}&occurred_before={}",
-                ago(9).replace('+', "%2B"),
-                ago(7)
+                // Around the items 9 and 8 hours old, whatever time has passed meanwhile.
+                at(Utc::now() - Span::minutes(570)),
+                at(Utc::now() - Span::minutes(450))
             ),
             &token,
         )

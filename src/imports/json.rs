@@ -1,0 +1,160 @@
+//! Imports as the API shows and accepts them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::parse::Format;
+
+crate::text_enum! {
+    /// What an import writes: `customers`, `interactions` or `purchases`.
+    pub enum Resource {
+        Customers = "customers",
+        Interactions = "interactions",
+        Purchases = "purchases",
+    }
+}
+
+crate::text_enum! {
+    /// How rows meet what exists: `insert` (every row is new), `upsert` (a row matching a
+    /// record by its natural key updates it, others are created) or `update_only` (rows
+    /// matching nothing fail). Customers match by `external_id`, else `email`; purchases by
+    /// `external_ref` (an unchanged purchase counts as `unchanged`; purchases are never
+    /// updated). Interactions have no natural key: `insert` only.
+    pub enum Mode {
+        Insert = "insert",
+        Upsert = "upsert",
+        UpdateOnly = "update_only",
+    }
+}
+
+crate::text_enum! {
+    /// Where an import stands: `receiving` (the upload is arriving), `queued`, `running`,
+    /// `succeeded` or `failed` (see `error`).
+    pub enum ImportState {
+        Receiving = "receiving",
+        Queued = "queued",
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+    }
+}
+
+/// How to import.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// `insert` (default), `upsert` or `update_only`.
+    #[param(inline)]
+    pub mode: Option<Mode>,
+    /// Check every row, report, and write nothing.
+    #[param(example = false)]
+    pub dry_run: Option<bool>,
+    /// Write nothing if any row fails (by default valid rows are written and failed rows
+    /// reported).
+    #[param(example = false)]
+    pub all_or_nothing: Option<bool>,
+    /// Answer `202` at once with the import job, and run it in the background (for large
+    /// files; follow it with `GET /v1/imports/{id}`).
+    #[serde(rename = "async")]
+    #[param(rename = "async", example = false)]
+    pub background: Option<bool>,
+}
+
+/// A failed row.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RowError {
+    /// The line of the file the row starts on (the header is line 1).
+    #[schema(example = 42)]
+    pub line: i64,
+    /// The field (column) at fault, or `row`.
+    #[schema(example = "email")]
+    pub field: String,
+    /// What is wrong.
+    #[schema(example = "is not a valid email address")]
+    pub message: String,
+}
+
+/// An import: the job, its counts and its failed rows.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Import {
+    /// Import id (UUIDv7).
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4ea0")]
+    pub id: Uuid,
+    /// What it writes.
+    pub resource: Resource,
+    /// How rows meet what exists.
+    pub mode: Mode,
+    /// How the file is written.
+    pub format: Format,
+    /// Whether it only checks.
+    #[schema(example = false)]
+    pub dry_run: bool,
+    /// Whether one failed row keeps every row from being written.
+    #[schema(example = false)]
+    pub all_or_nothing: bool,
+    /// Whether it runs in the background.
+    #[serde(rename = "async")]
+    #[schema(example = false)]
+    pub background: bool,
+    /// Where it stands.
+    pub state: ImportState,
+    /// Bytes received (after decompression).
+    #[schema(example = 1048576)]
+    pub bytes: i64,
+    /// Rows read so far (the header not counted).
+    #[schema(example = 10000)]
+    pub received: i64,
+    /// Rows that created a record.
+    #[schema(example = 9000)]
+    pub created: i64,
+    /// Rows that changed a record.
+    #[schema(example = 900)]
+    pub updated: i64,
+    /// Rows that matched a record and changed nothing.
+    #[schema(example = 98)]
+    pub unchanged: i64,
+    /// Rows that failed (listed in `errors`, and downloadable to fix and re-send).
+    #[schema(example = 2)]
+    pub failed: i64,
+    /// Whether its writes are kept: false for a dry run, and for an all-or-nothing import
+    /// with failed rows (`created`, `updated` then say what would have been written).
+    #[schema(example = true)]
+    pub committed: bool,
+    /// Why it failed as a whole (a file it cannot read, unknown columns).
+    #[schema(example = json!(null))]
+    pub error: Option<String>,
+    /// The first 100 failed rows, by line.
+    pub errors: Vec<RowError>,
+    /// Where the failed rows can be downloaded, in the file's own format with `_line` and
+    /// `_error` first (columns starting with `_` are ignored on import): fix them and send
+    /// that file again.
+    #[schema(example = "/v1/imports/0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4ea0/errors.csv")]
+    pub errors_url: Option<String>,
+    /// When it was started.
+    #[schema(example = "2026-11-23T10:00:00Z")]
+    pub created_at: DateTime<Utc>,
+    /// When it last moved.
+    #[schema(example = "2026-11-23T10:00:09Z")]
+    pub updated_at: DateTime<Utc>,
+    /// When it ended.
+    #[schema(example = "2026-11-23T10:00:09Z")]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Filters of the import list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ImportsQuery {
+    /// Only imports in this state.
+    #[param(inline)]
+    pub state: Option<ImportState>,
+    /// Page size, 1 to 200.
+    #[param(minimum = 1, maximum = 200, example = 50)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}

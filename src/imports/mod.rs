@@ -1,0 +1,566 @@
+//! Bulk imports a curl script can drive: a CSV or NDJSON file (gzip welcome) as the request
+//! body, every row checked by the rules of the single-object endpoints, written in batches,
+//! with an honest report.
+//!
+//! An upload is kept as it arrives (in chunks, with its SHA-256), then applied batch by batch;
+//! each batch commits its rows, its failed rows and the job's progress together, so a job the
+//! service dropped mid-way (a restart) is resumed by the worker after the last committed line,
+//! never half-applied within a batch. `dry_run` and `all_or_nothing` run in one transaction
+//! that is rolled back when it must. The same file with the same options is one import.
+
+pub mod json;
+pub mod parse;
+mod routes;
+pub mod store;
+
+use std::time::Duration;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::auth::Actor;
+use crate::db::DbPool;
+use crate::http::error::ApiError;
+use crate::http::tabular::{self, Column};
+pub use json::{ImportState, Mode, Resource};
+use parse::{Format, Parser, Record};
+pub use routes::configure;
+use store::ImportRecord;
+
+/// A job's lease: renewed by every batch; a job whose lease ran out is taken over.
+pub const LEASE: Duration = Duration::from_secs(120);
+/// Failed rows listed in an import's answer (all are in the error file).
+pub const LISTED_ERRORS: i64 = 100;
+
+/// One row of a file, read.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub line: u64,
+    pub raw: String,
+    /// The row as the single-object endpoint's JSON.
+    pub object: Map<String, Value>,
+}
+
+/// A row that failed, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub line: u64,
+    pub field: String,
+    pub message: String,
+    pub raw: String,
+}
+
+/// What a batch did: counts, and its failed rows until they are stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    pub created: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    /// Failed rows already stored.
+    pub failed: i64,
+    pub failures: Vec<Failure>,
+}
+
+impl Outcome {
+    /// Adds another's counts (its failed rows counted, not kept: memory stays flat).
+    fn add(&mut self, other: &Outcome) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.failed += other.failed + other.failures.len() as i64;
+    }
+}
+
+/// A row as the typed input of a single-object endpoint, with its errors as failures.
+pub fn typed<T: DeserializeOwned>(row: &Row) -> Result<T, Vec<Failure>> {
+    let bytes = serde_json::to_vec(&row.object).unwrap_or_default();
+    crate::http::json::parse::<T>(&bytes).map_err(|err| failures(row, &err))
+}
+
+/// An error of a row's write as failures of that row.
+pub fn failures(row: &Row, err: &ApiError) -> Vec<Failure> {
+    let fail = |field: &str, message: &str| Failure {
+        line: row.line,
+        field: field.to_owned(),
+        message: message.to_owned(),
+        raw: row.raw.clone(),
+    };
+    if err.errors().is_empty() {
+        vec![fail("row", &err.problem().detail.unwrap_or_default())]
+    } else {
+        err.errors()
+            .iter()
+            .map(|e| fail(&e.field, &e.message))
+            .collect()
+    }
+}
+
+fn columns(resource: Resource) -> &'static [Column] {
+    match resource {
+        Resource::Customers => crate::customers::json::COLUMNS,
+        Resource::Interactions => crate::interactions::json::COLUMNS,
+        Resource::Purchases => crate::purchases::json::COLUMNS,
+    }
+}
+
+/// Whether `mode` makes sense for `resource`.
+pub fn supports(resource: Resource, mode: Mode) -> bool {
+    match resource {
+        Resource::Customers => true,
+        Resource::Interactions => mode == Mode::Insert,
+        Resource::Purchases => mode != Mode::UpdateOnly,
+    }
+}
+
+/// Turns the file's records into rows: the header read first (CSV), columns starting with
+/// `_` ignored (the error file's own), every other unknown column refused by name.
+struct Reader {
+    format: Format,
+    columns: &'static [Column],
+    /// CSV: the header, once read; what each of its columns fills.
+    header: Option<Vec<Option<Column>>>,
+    header_raw: Option<String>,
+}
+
+impl Reader {
+    fn new(format: Format, resource: Resource) -> Self {
+        Reader {
+            format,
+            columns: columns(resource),
+            header: None,
+            header_raw: None,
+        }
+    }
+
+    /// A record as a row, or its failures; `Err` for a file that cannot go on.
+    fn row(&mut self, record: Record) -> Result<Option<Result<Row, Vec<Failure>>>, String> {
+        let fail = |field: &str, message: String| {
+            vec![Failure {
+                line: record.line,
+                field: field.to_owned(),
+                message,
+                raw: record.raw.clone(),
+            }]
+        };
+        match self.format {
+            Format::Ndjson => {
+                let object = match serde_json::from_str::<Value>(&record.raw) {
+                    Ok(Value::Object(mut object)) => {
+                        object.retain(|k, _| !k.starts_with('_'));
+                        object
+                    }
+                    Ok(_) => return Ok(Some(Err(fail("row", "must be a JSON object".into())))),
+                    Err(err) => {
+                        return Ok(Some(Err(fail("row", format!("is not valid JSON: {err}")))));
+                    }
+                };
+                Ok(Some(Ok(Row {
+                    line: record.line,
+                    raw: record.raw,
+                    object,
+                })))
+            }
+            Format::Csv => {
+                let Some(header) = &self.header else {
+                    let names: Vec<String> =
+                        record.fields.iter().map(|f| f.trim().to_owned()).collect();
+                    let known: Vec<String> = names
+                        .iter()
+                        .filter(|n| !n.starts_with('_'))
+                        .cloned()
+                        .collect();
+                    tabular::map_header(self.columns, &known).map_err(|e| e.join("; "))?;
+                    let mapped = names
+                        .iter()
+                        .map(|n| {
+                            self.columns
+                                .iter()
+                                .find(|c| c.path == n && c.writable)
+                                .copied()
+                        })
+                        .collect();
+                    self.header = Some(mapped);
+                    self.header_raw = Some(record.raw);
+                    return Ok(None);
+                };
+                if record.fields.len() != header.len() {
+                    return Ok(Some(Err(fail(
+                        "row",
+                        format!(
+                            "has {} fields where the header has {}",
+                            record.fields.len(),
+                            header.len()
+                        ),
+                    ))));
+                }
+                match tabular::row_object(header, &record.fields) {
+                    Ok(object) => Ok(Some(Ok(Row {
+                        line: record.line,
+                        raw: record.raw,
+                        object,
+                    }))),
+                    Err(errors) => Ok(Some(Err(errors
+                        .into_iter()
+                        .map(|(field, message)| Failure {
+                            line: record.line,
+                            field,
+                            message,
+                            raw: record.raw.clone(),
+                        })
+                        .collect()))),
+                }
+            }
+        }
+    }
+}
+
+/// Writes one batch of rows of `resource`, in `conn`'s transaction.
+async fn apply(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    resource: Resource,
+    mode: Mode,
+    rows: Vec<Row>,
+) -> Result<Outcome, ApiError> {
+    match resource {
+        Resource::Customers => crate::customers::bulk::import(conn, actor, mode, rows).await,
+        Resource::Interactions | Resource::Purchases => {
+            one_by_one(conn, actor, resource, mode, rows).await
+        }
+    }
+}
+
+/// Interactions and purchases are written row by row through their single-object code, so
+/// that an imported purchase earns its loyalty points (tier moves included) exactly as if it
+/// had been posted alone; each row in its own savepoint.
+async fn one_by_one(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    resource: Resource,
+    mode: Mode,
+    rows: Vec<Row>,
+) -> Result<Outcome, ApiError> {
+    let mut outcome = Outcome::default();
+    for mut row in rows {
+        let customer = match row.object.remove("customer_id") {
+            Some(Value::String(id)) => Uuid::parse_str(id.trim()).ok(),
+            _ => None,
+        };
+        let Some(customer) = customer else {
+            outcome.failures.push(Failure {
+                line: row.line,
+                field: "customer_id".to_owned(),
+                message: "is required: the id of a live customer".to_owned(),
+                raw: row.raw.clone(),
+            });
+            continue;
+        };
+        let result = match resource {
+            Resource::Interactions => match typed(&row) {
+                Ok(input) => crate::interactions::create(conn, actor, customer, input)
+                    .await
+                    .map(|_| true),
+                Err(failures) => {
+                    outcome.failures.extend(failures);
+                    continue;
+                }
+            },
+            _ => match typed(&row) {
+                Ok(input) => crate::purchases::create(conn, actor, customer, input)
+                    .await
+                    .map(|(_, created)| created),
+                Err(failures) => {
+                    outcome.failures.extend(failures);
+                    continue;
+                }
+            },
+        };
+        match result {
+            Ok(true) => outcome.created += 1,
+            Ok(false) if mode == Mode::Upsert => outcome.unchanged += 1,
+            Ok(false) => outcome.failures.push(Failure {
+                line: row.line,
+                field: "external_ref".to_owned(),
+                message: "is recorded already (use mode=upsert to accept re-sent purchases)"
+                    .to_owned(),
+                raw: row.raw.clone(),
+            }),
+            Err(err) if err.code() == crate::http::error::ErrorCode::NotFound => {
+                outcome.failures.push(Failure {
+                    line: row.line,
+                    field: "customer_id".to_owned(),
+                    message: "must be the id of a live customer".to_owned(),
+                    raw: row.raw.clone(),
+                });
+            }
+            Err(err) if err.code().status().is_client_error() => {
+                outcome.failures.extend(failures(&row, &err));
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(outcome)
+}
+
+/// Why a job stopped before its end.
+enum Stop {
+    /// The file cannot be read on (unknown columns, a broken record): the job fails.
+    Broken(String),
+    Error(ApiError),
+}
+
+impl From<ApiError> for Stop {
+    fn from(err: ApiError) -> Self {
+        Stop::Error(err)
+    }
+}
+
+impl From<diesel::result::Error> for Stop {
+    fn from(err: diesel::result::Error) -> Self {
+        Stop::Error(err.into())
+    }
+}
+
+/// Where a job's writes go: batch by batch (each its own transaction, with the job's
+/// progress), or all in the caller's one transaction, failed rows then stored at once on a
+/// second connection so that they outlive a rollback.
+enum Writes<'a> {
+    Batches,
+    Single { side: &'a mut AsyncPgConnection },
+}
+
+/// Reads the stored file from `lines_done` on and writes it batch by batch, adding each
+/// batch's counts to `total`.
+async fn process(
+    conn: &mut AsyncPgConnection,
+    job: &ImportRecord,
+    batch: usize,
+    writes: &mut Writes<'_>,
+    total: &mut Outcome,
+    received: &mut i64,
+) -> Result<(), Stop> {
+    let mut parser = Parser::new(job.format);
+    let mut reader = Reader::new(job.format, job.resource);
+    let mut rows = Vec::with_capacity(batch);
+    let mut failed = Vec::new();
+    let mut seq = 0;
+    let mut last_line = job.lines_done as u64;
+    loop {
+        let chunk = store::chunk(conn, job.id, seq).await?;
+        seq += 1;
+        let mut records = Vec::new();
+        let end = chunk.is_none();
+        parser
+            .feed(chunk.as_deref().unwrap_or_default(), &mut records)
+            .map_err(|b| Stop::Broken(format!("line {}: {}", b.line, b.message)))?;
+        for record in records {
+            let line = record.line;
+            let row = reader.row(record).map_err(Stop::Broken)?;
+            if line <= job.lines_done as u64 {
+                continue;
+            }
+            let Some(row) = row else { continue };
+            *received += 1;
+            last_line = line;
+            match row {
+                Ok(row) => rows.push(row),
+                Err(failures) => failed.extend(failures),
+            }
+            if rows.len() + failed.len() >= batch {
+                let batch = Batch {
+                    rows: std::mem::take(&mut rows),
+                    failed: std::mem::take(&mut failed),
+                    last_line,
+                    received: *received,
+                };
+                write_batch(conn, job, batch, writes, total).await?;
+            }
+        }
+        if end {
+            break;
+        }
+    }
+    if job.format == Format::Csv && reader.header.is_none() {
+        return Err(Stop::Broken(
+            "the file is empty: a CSV file starts with a header row".into(),
+        ));
+    }
+    let batch = Batch {
+        rows,
+        failed,
+        last_line,
+        received: *received,
+    };
+    write_batch(conn, job, batch, writes, total).await?;
+    if let Some(header) = reader.header_raw {
+        // Kept outside a transaction that may roll back: the error file needs it.
+        let keep = match writes {
+            Writes::Single { side } => &mut **side,
+            Writes::Batches => conn,
+        };
+        store::set_header(keep, job.id, &header).await?;
+    }
+    Ok(())
+}
+
+/// A batch to write: its rows, the rows that failed before writing, and where it ends.
+struct Batch {
+    rows: Vec<Row>,
+    failed: Vec<Failure>,
+    last_line: u64,
+    received: i64,
+}
+
+/// Writes a batch, stores its failed rows, and adds its counts to `total`; batch by batch,
+/// the job's progress commits with them.
+async fn write_batch(
+    conn: &mut AsyncPgConnection,
+    job: &ImportRecord,
+    batch: Batch,
+    writes: &mut Writes<'_>,
+    total: &mut Outcome,
+) -> Result<(), Stop> {
+    let actor = job.actor();
+    let Batch {
+        rows,
+        failed,
+        last_line,
+        received,
+    } = batch;
+    let outcome = match writes {
+        Writes::Single { side } => {
+            let mut outcome = apply(conn, &actor, job.resource, job.mode, rows).await?;
+            outcome.failures.extend(failed);
+            store::record_failures(side, job.id, &outcome.failures).await?;
+            outcome
+        }
+        Writes::Batches => {
+            let sum = total.clone();
+            conn.transaction(async |conn| {
+                let mut outcome = apply(conn, &actor, job.resource, job.mode, rows).await?;
+                outcome.failures.extend(failed);
+                store::record_failures(conn, job.id, &outcome.failures).await?;
+                let mut sum = sum;
+                sum.add(&outcome);
+                store::progress(conn, job.id, last_line as i64, received, &sum).await?;
+                Ok::<_, ApiError>(outcome)
+            })
+            .await?
+        }
+    };
+    total.add(&outcome);
+    Ok(())
+}
+
+/// Runs a queued job, or takes over one whose runner stopped (its lease ran out); nothing
+/// when another runner holds it. The job as it ended.
+pub async fn run(pool: &DbPool, id: Uuid, batch: usize) -> Result<Option<ImportRecord>, ApiError> {
+    let mut conn = pool.get().await?;
+    let Some(job) = store::claim(&mut conn, id).await? else {
+        return Ok(None);
+    };
+    let single = job.dry_run || job.all_or_nothing;
+    let mut total = Outcome {
+        created: job.created,
+        updated: job.updated,
+        unchanged: job.unchanged,
+        failed: job.failed,
+        failures: Vec::new(),
+    };
+    let mut received = job.received;
+    let result = if single {
+        // Nothing is kept unless every row is good (and it is no dry run): one transaction,
+        // rolled back by returning an error once the counts are known.
+        let mut side = pool.get().await?;
+        let mut writes = Writes::Single { side: &mut side };
+        let outcome = conn
+            .transaction(async |conn| {
+                let done = process(conn, &job, batch, &mut writes, &mut total, &mut received).await;
+                match done {
+                    Ok(()) if !job.dry_run && total.failed == 0 => Ok(()),
+                    Ok(()) => Err(Rollback::Counted),
+                    Err(stop) => Err(Rollback::Stopped(stop)),
+                }
+            })
+            .await;
+        match outcome {
+            Ok(()) => Ok(true),
+            Err(Rollback::Counted) => Ok(false),
+            Err(Rollback::Stopped(stop)) => Err(stop),
+        }
+    } else {
+        process(
+            &mut conn,
+            &job,
+            batch,
+            &mut Writes::Batches,
+            &mut total,
+            &mut received,
+        )
+        .await
+        .map(|()| true)
+    };
+    let ended = match result {
+        Ok(committed) => store::finish(&mut conn, &job, &total, received, committed, None).await?,
+        Err(Stop::Broken(why)) => {
+            store::finish(&mut conn, &job, &total, received, false, Some(&why)).await?
+        }
+        Err(Stop::Error(err)) => {
+            tracing::warn!(import = %job.id, error = ?err, "an import stopped; it will be resumed");
+            return Err(err);
+        }
+    };
+    if ended.committed {
+        crate::audit::record(
+            &mut conn,
+            &job.actor(),
+            "import.completed",
+            "import",
+            &job.id.to_string(),
+            serde_json::json!({"resource": job.resource, "mode": job.mode,
+                "received": ended.received, "created": ended.created, "updated": ended.updated,
+                "unchanged": ended.unchanged, "failed": ended.failed}),
+        )
+        .await?;
+    }
+    Ok(Some(ended))
+}
+
+/// How a one-transaction job ends without keeping its writes.
+enum Rollback {
+    Counted,
+    Stopped(Stop),
+}
+
+impl From<diesel::result::Error> for Rollback {
+    fn from(err: diesel::result::Error) -> Self {
+        Rollback::Stopped(Stop::Error(err.into()))
+    }
+}
+
+/// The worker: runs queued imports and resumes those whose runner stopped, on every
+/// instance at once (a job is claimed by one).
+pub async fn schedule(state: actix_web::web::Data<crate::state::AppState>) {
+    loop {
+        tokio::time::sleep(state.settings.import_interval).await;
+        let pending = match state.pool.get().await {
+            Ok(mut conn) => store::pending(&mut conn).await,
+            Err(err) => {
+                tracing::warn!(error = %err, "the import worker found no connection");
+                continue;
+            }
+        };
+        match pending {
+            Ok(ids) => {
+                for id in ids {
+                    if let Err(err) = run(&state.pool, id, state.settings.import_batch).await {
+                        tracing::warn!(import = %id, error = ?err, "an import failed to run");
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = ?err, "the import worker could not look for work"),
+        }
+    }
+}

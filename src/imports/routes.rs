@@ -1,0 +1,463 @@
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use super::json::{Import, ImportQuery, ImportState, ImportsQuery, Mode, Resource, RowError};
+use super::parse::Format;
+use super::store::{self, ImportRecord, NewImport};
+use crate::auth::{Principal, Scope};
+use crate::http::error::{ApiError, ErrorCode, FieldError, Problem};
+use crate::http::idempotency::{IDEMPOTENCY_KEY, REPLAYED, parse_key};
+use crate::http::pagination::{self, Page};
+use crate::http::query::{self, invalid};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(start_import)
+        .service(list_imports)
+        .service(get_import)
+        .service(errors_csv)
+        .service(errors_ndjson);
+}
+
+const PROBLEM: &str = "application/problem+json";
+/// The stored file's chunk size.
+const CHUNK: usize = 1 << 20;
+
+fn location(id: Uuid) -> String {
+    format!("/v1/imports/{id}")
+}
+
+async fn view(
+    conn: &mut diesel_async::AsyncPgConnection,
+    record: ImportRecord,
+) -> Result<Import, ApiError> {
+    let errors = store::errors(conn, record.id, 0, super::LISTED_ERRORS)
+        .await?
+        .into_iter()
+        .map(|e| RowError {
+            line: e.line,
+            field: e.field,
+            message: e.message,
+        })
+        .collect();
+    Ok(Import {
+        errors_url: (record.failed > 0)
+            .then(|| format!("/v1/imports/{}/errors.{}", record.id, record.format)),
+        id: record.id,
+        resource: record.resource,
+        mode: record.mode,
+        format: record.format,
+        dry_run: record.dry_run,
+        all_or_nothing: record.all_or_nothing,
+        background: record.background,
+        state: record.state,
+        bytes: record.bytes,
+        received: record.received,
+        created: record.created,
+        updated: record.updated,
+        unchanged: record.unchanged,
+        failed: record.failed,
+        committed: record.committed,
+        error: record.error,
+        errors,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        finished_at: record.finished_at,
+    })
+}
+
+fn write_scope(resource: Resource) -> Scope {
+    match resource {
+        Resource::Customers => Scope::CustomersWrite,
+        Resource::Interactions => Scope::InteractionsWrite,
+        Resource::Purchases => Scope::PurchasesWrite,
+    }
+}
+
+fn read_scope(resource: Resource) -> Scope {
+    match resource {
+        Resource::Customers => Scope::CustomersRead,
+        Resource::Interactions => Scope::InteractionsRead,
+        Resource::Purchases => Scope::PurchasesRead,
+    }
+}
+
+fn format_of(req: &HttpRequest) -> Result<Format, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "text/csv" => Ok(Format::Csv),
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => Ok(Format::Ndjson),
+        _ => Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the file as `Content-Type: text/csv` or `application/x-ndjson` \
+             (with `Content-Encoding: gzip` when compressed)",
+        )),
+    }
+}
+
+/// Import a file of customers, interactions or purchases.
+///
+/// The request body is the file: `text/csv` (a header row naming the JSON fields, nested
+/// fields with dots such as `address.city`, lists such as `tags` joined by `;`, JSON text for
+/// `attributes` and `items`, an empty cell for null; the columns of an export) or
+/// `application/x-ndjson` (one JSON object per line, as the single-object endpoint takes
+/// it). Interaction and purchase rows name their `customer_id`. `Content-Encoding: gzip` is
+/// welcome. For example:
+///
+/// `curl --data-binary @customers.csv -H 'Content-Type: text/csv' -H "Authorization: Bearer
+/// $TOKEN" 'https://…/v1/imports/customers?mode=upsert'`
+///
+/// Every row is checked by the rules of the single-object endpoint. The answer counts the
+/// rows received, created, updated, unchanged and failed, lists the first failed rows with
+/// line, field and message, and links the error file: the failed rows in the file's own
+/// format, to fix and send again. Rows are written in batches (set-wise for customers; one
+/// by one for interactions and purchases, so that each purchase earns its loyalty points as
+/// if posted alone), each batch with the job's progress: a job the service drops mid-way is
+/// resumed after its last batch, never half-applied. The same file with the same options
+/// again answers with the first import (`Idempotent-Replayed: true`), as does the same
+/// `Idempotency-Key`. Unknown columns fail the import before any row is written, naming
+/// them. Columns starting with `_` are ignored.
+#[utoipa::path(
+    tag = "Imports",
+    params(("resource" = Resource, Path, description = "What the file holds"), ImportQuery),
+    request_body(content(
+        (String = "text/csv", example = "external_id,name,email,tags\ncrm-1,Ada Lovelace,ada@example.com,vip;newsletter\n"),
+        (String = "application/x-ndjson", example = "{\"external_id\": \"crm-1\", \"name\": \"Ada Lovelace\"}\n"),
+    ), description = "The file"),
+    security(("bearer" = ["customers:write", "interactions:write", "purchases:write"])),
+    responses(
+        (status = 201, description = "The import, done (`committed` says whether its writes \
+            were kept)", body = Import,
+            headers(("Location" = String, description = "URL of the import"))),
+        (status = 200, description = "This file, or this `Idempotency-Key`, was imported \
+            already: that import", body = Import),
+        (status = 202, description = "With `async=true`: the import, queued", body = Import,
+            headers(("Location" = String, description = "URL to follow it at"))),
+        (status = 415, description = "Neither CSV nor NDJSON", body = Problem,
+            content_type = PROBLEM),
+        (status = 422, description = "The file cannot be read (unknown columns, no header, a \
+            broken record)", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[post("/imports/{resource}")]
+async fn start_import(
+    state: web::Data<AppState>,
+    principal: Principal,
+    resource: web::Path<Resource>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let resource = resource.into_inner();
+    principal.require(write_scope(resource))?;
+    let options: ImportQuery = query::parse(req.query_string())?;
+    let mode = options.mode.unwrap_or(Mode::Insert);
+    if !super::supports(resource, mode) {
+        return Err(invalid(
+            "mode",
+            format!("`{mode}` does not apply to {resource}"),
+        ));
+    }
+    let format = format_of(&req)?;
+    let key = req
+        .headers()
+        .get(&IDEMPOTENCY_KEY)
+        .map(parse_key)
+        .transpose()?;
+    let mut conn = state.pool.get().await?;
+    let new = NewImport {
+        resource,
+        mode,
+        format,
+        dry_run: options.dry_run.unwrap_or(false),
+        all_or_nothing: options.all_or_nothing.unwrap_or(false),
+        background: options.background.unwrap_or(false),
+        idempotency_key: key.as_deref(),
+    };
+    let Some(job) = store::create(&mut conn, &principal.actor, &new).await? else {
+        let first = store::by_key(
+            &mut conn,
+            &principal.actor,
+            key.as_deref().unwrap_or_default(),
+        )
+        .await?
+        .ok_or_else(|| ApiError::internal("idempotent import vanished"))?;
+        return replay(&mut conn, first).await;
+    };
+    // The file goes to the database as it arrives, in chunks: memory stays flat.
+    let mut stream = actix_web::dev::Decompress::from_headers(payload.into_inner(), req.headers());
+    let mut hash = Sha256::new();
+    let mut buffer = Vec::with_capacity(CHUNK);
+    let mut seq = 0;
+    let mut bytes: i64 = 0;
+    while let Some(piece) = stream.next().await {
+        let piece = match piece {
+            Ok(piece) => piece,
+            Err(err) => {
+                store::abandon(&mut conn, job.id, "the upload broke off").await?;
+                return Err(ApiError::new(
+                    ErrorCode::MalformedJson,
+                    format!("the upload could not be read: {err}"),
+                ));
+            }
+        };
+        hash.update(&piece);
+        bytes += piece.len() as i64;
+        buffer.extend_from_slice(&piece);
+        if buffer.len() >= CHUNK {
+            store::add_chunk(&mut conn, job.id, seq, &buffer).await?;
+            seq += 1;
+            buffer.clear();
+        }
+    }
+    if !buffer.is_empty() {
+        store::add_chunk(&mut conn, job.id, seq, &buffer).await?;
+    }
+    let hash = hash.finalize().to_vec();
+    let job = store::received(&mut conn, job.id, &hash, bytes).await?;
+    if !job.dry_run
+        && let Some(first) = store::same_file(&mut conn, &job, &hash).await?
+    {
+        store::delete(&mut conn, job.id).await?;
+        return replay(&mut conn, first).await;
+    }
+    if job.background {
+        let import = view(&mut conn, job).await?;
+        return Ok(HttpResponse::Accepted()
+            .insert_header((header::LOCATION, location(import.id)))
+            .json(import));
+    }
+    drop(conn);
+    let ended = super::run(&state.pool, job.id, state.settings.import_batch)
+        .await?
+        .ok_or_else(|| ApiError::conflict("another runner took this import"))?;
+    let mut conn = state.pool.get().await?;
+    if ended.state == ImportState::Failed {
+        let why = ended.error.clone().unwrap_or_default();
+        return Err(ApiError::validation(vec![FieldError::new("body", why)]));
+    }
+    let import = view(&mut conn, ended).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, location(import.id)))
+        .json(import))
+}
+
+async fn replay(
+    conn: &mut diesel_async::AsyncPgConnection,
+    first: ImportRecord,
+) -> Result<HttpResponse, ApiError> {
+    let import = view(conn, first).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((REPLAYED, "true"))
+        .insert_header((header::LOCATION, location(import.id)))
+        .json(import))
+}
+
+/// List imports, newest first.
+#[utoipa::path(
+    tag = "Imports",
+    params(ImportsQuery),
+    security(("bearer" = ["customers:read"])),
+    responses((status = 200, description = "A page of imports", body = Page<Import>))
+)]
+#[get("/imports")]
+async fn list_imports(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CustomersRead)?;
+    let query: ImportsQuery = query::parse(req.query_string())?;
+    let page = pagination::request::<(DateTime<Utc>, Uuid)>(
+        query.limit,
+        query.cursor.as_deref(),
+        "-created_at",
+    )?;
+    let mut conn = state.pool.get().await?;
+    let records = store::list(&mut conn, query.state, page.after, page.fetch()).await?;
+    let mut rows = Vec::with_capacity(records.len());
+    for record in records {
+        rows.push(view(&mut conn, record).await?);
+    }
+    Ok(
+        HttpResponse::Ok().json(pagination::page(rows, &page, "-created_at", |i| {
+            (i.created_at, i.id)
+        })),
+    )
+}
+
+async fn find(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<
+    (
+        diesel_async::pooled_connection::deadpool::Object<diesel_async::AsyncPgConnection>,
+        ImportRecord,
+    ),
+    ApiError,
+> {
+    let mut conn = state.pool.get().await?;
+    let record = store::get(&mut conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("import"))?;
+    principal.require(read_scope(record.resource))?;
+    Ok((conn, record))
+}
+
+/// Get an import: where it stands, its counts and its first failed rows.
+#[utoipa::path(
+    tag = "Imports",
+    params(("id" = Uuid, Path, description = "Import id")),
+    security(("bearer" = ["customers:read", "interactions:read", "purchases:read"])),
+    responses((status = 200, description = "The import", body = Import))
+)]
+#[get("/imports/{id}")]
+async fn get_import(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (mut conn, record) = find(&state, &principal, *id).await?;
+    Ok(HttpResponse::Ok().json(view(&mut conn, record).await?))
+}
+
+/// A CSV field, quoted when it must be.
+fn csv_field(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_owned()
+    }
+}
+
+async fn error_file(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    format: Format,
+) -> Result<HttpResponse, ApiError> {
+    let (mut conn, record) = find(state, principal, id).await?;
+    if record.format != format {
+        return Err(ApiError::not_found("error file in this format"));
+    }
+    let mut out = String::new();
+    if format == Format::Csv {
+        out.push_str("_line,_error");
+        if let Some(header) = &record.header {
+            out.push(',');
+            out.push_str(header);
+        }
+        out.push_str("\r\n");
+    }
+    // One row per failed line, its messages joined; read by pages of lines.
+    let mut after = 0;
+    loop {
+        let page = store::errors(&mut conn, id, after, 1000).await?;
+        let full = page.len() == 1000;
+        let last = page.last().map(|e| e.line);
+        let mut lines: Vec<(i64, Vec<String>, String)> = Vec::new();
+        for e in page {
+            if full && Some(e.line) == last && lines.len() > 1 {
+                break;
+            }
+            match lines.last_mut() {
+                Some((line, messages, _)) if *line == e.line => {
+                    messages.push(format!("{}: {}", e.field, e.message));
+                }
+                _ => lines.push((e.line, vec![format!("{}: {}", e.field, e.message)], e.raw)),
+            }
+        }
+        for (line, messages, raw) in &lines {
+            let why = messages.join("; ");
+            match format {
+                Format::Csv => {
+                    out.push_str(&format!("{line},{},{raw}\r\n", csv_field(&why)));
+                }
+                Format::Ndjson => {
+                    let mut object = serde_json::from_str::<serde_json::Value>(raw)
+                        .ok()
+                        .and_then(|v| v.as_object().cloned())
+                        .unwrap_or_default();
+                    object.insert("_line".into(), (*line).into());
+                    object.insert("_error".into(), why.into());
+                    if serde_json::from_str::<serde_json::Value>(raw).is_err() {
+                        object.insert("_raw".into(), raw.clone().into());
+                    }
+                    out.push_str(&serde_json::Value::Object(object).to_string());
+                    out.push('\n');
+                }
+            }
+        }
+        match lines.last() {
+            Some((line, ..)) if full => after = *line,
+            _ => break,
+        }
+    }
+    let content_type = match format {
+        Format::Csv => "text/csv; charset=utf-8",
+        Format::Ndjson => "application/x-ndjson",
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"import-{id}-errors.{format}\""),
+        ))
+        .body(out))
+}
+
+/// Download a CSV import's failed rows.
+///
+/// The file's header with `_line` and `_error` first, then each failed row as it was sent,
+/// with its line and what is wrong. Fix the rows and send this file again: columns starting
+/// with `_` are ignored on import.
+#[utoipa::path(
+    tag = "Imports",
+    params(("id" = Uuid, Path, description = "Import id")),
+    security(("bearer" = ["customers:read", "interactions:read", "purchases:read"])),
+    responses((status = 200, description = "The failed rows", content_type = "text/csv",
+        body = String))
+)]
+#[get("/imports/{id}/errors.csv")]
+async fn errors_csv(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    error_file(&state, &principal, *id, Format::Csv).await
+}
+
+/// Download an NDJSON import's failed rows.
+///
+/// Each failed line as it was sent, with `_line` and `_error` added (and `_raw` for a line
+/// that is not JSON). Fix and send again: keys starting with `_` are ignored on import.
+#[utoipa::path(
+    tag = "Imports",
+    params(("id" = Uuid, Path, description = "Import id")),
+    security(("bearer" = ["customers:read", "interactions:read", "purchases:read"])),
+    responses((status = 200, description = "The failed rows", content_type = "application/x-ndjson",
+        body = String))
+)]
+#[get("/imports/{id}/errors.ndjson")]
+async fn errors_ndjson(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    error_file(&state, &principal, *id, Format::Ndjson).await
+}

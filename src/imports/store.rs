@@ -1,0 +1,404 @@
+//! Import queries: the job row, its stored file, its failed rows.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::json::{ImportState, Mode, Resource};
+use super::parse::Format;
+use super::{Failure, LEASE, Outcome};
+use crate::auth::Actor;
+use crate::db::schema::{import_chunks, imports};
+
+/// An import row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = imports)]
+pub struct ImportRecord {
+    pub id: Uuid,
+    pub resource: Resource,
+    pub mode: Mode,
+    pub format: Format,
+    pub dry_run: bool,
+    pub all_or_nothing: bool,
+    pub background: bool,
+    pub state: ImportState,
+    pub content_hash: Option<Vec<u8>>,
+    pub bytes: i64,
+    pub header: Option<String>,
+    pub received: i64,
+    pub created: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub failed: i64,
+    pub lines_done: i64,
+    pub committed: bool,
+    pub error: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub actor_type: String,
+    pub actor_id: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl ImportRecord {
+    /// Who started it, to write as them.
+    pub fn actor(&self) -> Actor {
+        let id = Uuid::parse_str(&self.actor_id);
+        match (self.actor_type.as_str(), id) {
+            ("user", Ok(id)) => Actor::User(id),
+            ("api_client", Ok(id)) => Actor::Client(id),
+            _ => Actor::Service(self.actor_id.clone()),
+        }
+    }
+}
+
+/// What an upload is.
+pub struct NewImport<'a> {
+    pub resource: Resource,
+    pub mode: Mode,
+    pub format: Format,
+    pub dry_run: bool,
+    pub all_or_nothing: bool,
+    pub background: bool,
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// Starts an import receiving its file; `None` when the caller's `Idempotency-Key` names an
+/// import already.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    new: &NewImport<'_>,
+) -> QueryResult<Option<ImportRecord>> {
+    diesel::insert_into(imports::table)
+        .values((
+            imports::id.eq(Uuid::now_v7()),
+            imports::resource.eq(new.resource),
+            imports::mode.eq(new.mode),
+            imports::format.eq(new.format),
+            imports::dry_run.eq(new.dry_run),
+            imports::all_or_nothing.eq(new.all_or_nothing),
+            imports::background.eq(new.background),
+            imports::state.eq(ImportState::Receiving),
+            imports::idempotency_key.eq(new.idempotency_key),
+            imports::actor_type.eq(actor.kind()),
+            imports::actor_id.eq(actor.id()),
+        ))
+        .on_conflict_do_nothing()
+        .returning(ImportRecord::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<ImportRecord>> {
+    imports::table
+        .find(id)
+        .select(ImportRecord::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The caller's import with this `Idempotency-Key`.
+pub async fn by_key(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    key: &str,
+) -> QueryResult<Option<ImportRecord>> {
+    imports::table
+        .filter(imports::actor_type.eq(actor.kind()))
+        .filter(imports::actor_id.eq(actor.id()))
+        .filter(imports::idempotency_key.eq(key))
+        .select(ImportRecord::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// An earlier import of the same file with the same options that was applied.
+pub async fn same_file(
+    conn: &mut AsyncPgConnection,
+    job: &ImportRecord,
+    hash: &[u8],
+) -> QueryResult<Option<ImportRecord>> {
+    imports::table
+        .filter(imports::content_hash.eq(hash))
+        .filter(imports::state.eq(ImportState::Succeeded))
+        .filter(imports::id.ne(job.id))
+        .filter(imports::resource.eq(job.resource))
+        .filter(imports::mode.eq(job.mode))
+        .filter(imports::dry_run.eq(false))
+        .filter(imports::committed.eq(true))
+        .order(imports::created_at.desc())
+        .select(ImportRecord::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn add_chunk(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    seq: i32,
+    data: &[u8],
+) -> QueryResult<()> {
+    diesel::insert_into(import_chunks::table)
+        .values((
+            import_chunks::import_id.eq(id),
+            import_chunks::seq.eq(seq),
+            import_chunks::data.eq(data),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn chunk(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    seq: i32,
+) -> QueryResult<Option<Vec<u8>>> {
+    import_chunks::table
+        .find((id, seq))
+        .select(import_chunks::data)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The file is in: queue it.
+pub async fn received(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    hash: &[u8],
+    bytes: i64,
+) -> QueryResult<ImportRecord> {
+    diesel::update(imports::table.find(id))
+        .set((
+            imports::content_hash.eq(hash),
+            imports::bytes.eq(bytes),
+            imports::state.eq(ImportState::Queued),
+            imports::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(ImportRecord::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Forgets an upload (a re-sent file answered by its first import, or a broken upload).
+pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+    diesel::delete(imports::table.find(id))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Fails an import that could not be received.
+pub async fn abandon(conn: &mut AsyncPgConnection, id: Uuid, why: &str) -> QueryResult<()> {
+    diesel::delete(import_chunks::table.filter(import_chunks::import_id.eq(id)))
+        .execute(conn)
+        .await?;
+    diesel::update(imports::table.find(id))
+        .set((
+            imports::state.eq(ImportState::Failed),
+            imports::error.eq(why),
+            imports::finished_at.eq(diesel::dsl::now),
+            imports::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Takes a queued job, or one whose runner's lease ran out, for this runner.
+pub async fn claim(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<ImportRecord>> {
+    diesel::update(
+        imports::table.find(id).filter(
+            imports::state.eq(ImportState::Queued).or(imports::state
+                .eq(ImportState::Running)
+                .and(imports::lease_until.lt(diesel::dsl::now))),
+        ),
+    )
+    .set((
+        imports::state.eq(ImportState::Running),
+        imports::lease_until.eq(Utc::now() + LEASE),
+        imports::updated_at.eq(diesel::dsl::now),
+    ))
+    .returning(ImportRecord::as_returning())
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// Jobs waiting for a runner, oldest first.
+pub async fn pending(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Uuid>> {
+    imports::table
+        .filter(
+            imports::state.eq(ImportState::Queued).or(imports::state
+                .eq(ImportState::Running)
+                .and(imports::lease_until.lt(diesel::dsl::now))),
+        )
+        .order(imports::created_at.asc())
+        .select(imports::id)
+        .limit(10)
+        .load(conn)
+        .await
+}
+
+pub async fn set_header(conn: &mut AsyncPgConnection, id: Uuid, header: &str) -> QueryResult<()> {
+    diesel::update(imports::table.find(id))
+        .set(imports::header.eq(header))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// A batch's progress: committed with its rows, renewing the lease.
+pub async fn progress(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    lines_done: i64,
+    received: i64,
+    total: &Outcome,
+) -> QueryResult<()> {
+    diesel::update(imports::table.find(id))
+        .set((
+            imports::lines_done.eq(lines_done),
+            imports::received.eq(received),
+            imports::created.eq(total.created),
+            imports::updated.eq(total.updated),
+            imports::unchanged.eq(total.unchanged),
+            imports::failed.eq(total.failed),
+            imports::lease_until.eq(Utc::now() + LEASE),
+            imports::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Stores failed rows, set-wise.
+pub async fn record_failures(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    failures: &[Failure],
+) -> QueryResult<()> {
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<i64> = failures.iter().map(|f| f.line as i64).collect();
+    let fields: Vec<&str> = failures.iter().map(|f| f.field.as_str()).collect();
+    let messages: Vec<&str> = failures.iter().map(|f| f.message.as_str()).collect();
+    let raws: Vec<&str> = failures.iter().map(|f| f.raw.as_str()).collect();
+    diesel::sql_query(
+        "INSERT INTO import_errors (import_id, line, field, message, raw)
+         SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[])",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Array<BigInt>, _>(lines)
+    .bind::<Array<Text>, _>(fields)
+    .bind::<Array<Text>, _>(messages)
+    .bind::<Array<Text>, _>(raws)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Ends a job with its counts; its stored file is no longer needed.
+pub async fn finish(
+    conn: &mut AsyncPgConnection,
+    job: &ImportRecord,
+    total: &Outcome,
+    received: i64,
+    committed: bool,
+    error: Option<&str>,
+) -> QueryResult<ImportRecord> {
+    diesel::delete(import_chunks::table.filter(import_chunks::import_id.eq(job.id)))
+        .execute(conn)
+        .await?;
+    let state = if error.is_some() {
+        ImportState::Failed
+    } else {
+        ImportState::Succeeded
+    };
+    diesel::update(imports::table.find(job.id))
+        .set((
+            imports::state.eq(state),
+            imports::received.eq(received),
+            imports::created.eq(total.created),
+            imports::updated.eq(total.updated),
+            imports::unchanged.eq(total.unchanged),
+            imports::failed.eq(total.failed),
+            imports::committed.eq(committed),
+            imports::error.eq(error),
+            imports::lease_until.eq(None::<DateTime<Utc>>),
+            imports::finished_at.eq(diesel::dsl::now),
+            imports::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(ImportRecord::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    state: Option<ImportState>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    fetch: i64,
+) -> QueryResult<Vec<ImportRecord>> {
+    let mut query = imports::table.into_boxed();
+    if let Some(state) = state {
+        query = query.filter(imports::state.eq(state));
+    }
+    if let Some((t, id)) = after {
+        query = query.filter(crate::db::after_key(
+            "imports.created_at",
+            "imports.id",
+            "<",
+            t,
+            id,
+        ));
+    }
+    query
+        .order((imports::created_at.desc(), imports::id.desc()))
+        .select(ImportRecord::as_select())
+        .limit(fetch)
+        .load(conn)
+        .await
+}
+
+/// A stored failed row.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ErrorRow {
+    #[diesel(sql_type = BigInt)]
+    pub line: i64,
+    #[diesel(sql_type = Text)]
+    pub field: String,
+    #[diesel(sql_type = Text)]
+    pub message: String,
+    #[diesel(sql_type = Text)]
+    pub raw: String,
+}
+
+/// Failed rows after `after_line`, by line.
+pub async fn errors(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    after_line: i64,
+    limit: i64,
+) -> QueryResult<Vec<ErrorRow>> {
+    diesel::sql_query(
+        "SELECT line, field, message, raw FROM import_errors
+         WHERE import_id = $1 AND line > $2 ORDER BY line, field LIMIT $3",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<BigInt, _>(after_line)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await
+}
