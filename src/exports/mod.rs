@@ -276,7 +276,7 @@ impl<S: Source> Export<S> {
         }
         let mut out = String::new();
         if std::mem::take(&mut self.header) {
-            write_record(&mut out, tabular::header(S::COLUMNS));
+            tabular::write_record(&mut out, tabular::header(S::COLUMNS));
         }
         for (item, key) in rows {
             if let Err(cause) = self.write(&mut out, &item) {
@@ -302,7 +302,7 @@ impl<S: Source> Export<S> {
         match self.format {
             Format::Csv => {
                 let value = serde_json::to_value(item).map_err(|e| e.to_string())?;
-                write_record(out, tabular::cells(S::COLUMNS, &value));
+                tabular::write_record(out, tabular::cells(S::COLUMNS, &value));
             }
             Format::Ndjson => {
                 out.push_str(&serde_json::to_string(item).map_err(|e| e.to_string())?);
@@ -324,33 +324,6 @@ impl<S: Source> Export<S> {
     }
 }
 
-/// Appends one CSV record (RFC 4180) and its CRLF.
-fn write_record<T: AsRef<str>>(out: &mut String, fields: impl IntoIterator<Item = T>) {
-    for (i, field) in fields.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_field(out, field.as_ref());
-    }
-    out.push_str("\r\n");
-}
-
-/// One CSV field, quoted when it holds a separator, a quote or a line break, or starts or
-/// ends with a space (which some readers trim), its quotes doubled. The value is never
-/// changed otherwise, so the file imports back as it was.
-fn write_field(out: &mut String, field: &str) {
-    let quote = field.contains([',', '"', '\r', '\n'])
-        || field.starts_with([' ', '\t'])
-        || field.ends_with([' ', '\t']);
-    if quote {
-        out.push('"');
-        out.push_str(&field.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(field);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use actix_web::http::header::HeaderValue;
@@ -362,7 +335,7 @@ mod tests {
 
     fn csv(fields: &[&str]) -> String {
         let mut out = String::new();
-        write_record(&mut out, fields);
+        tabular::write_record(&mut out, fields);
         out
     }
 

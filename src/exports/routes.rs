@@ -28,7 +28,7 @@ const PROBLEM: &str = "application/problem+json";
 /// The header row: what an export without matching rows holds (the OpenAPI example).
 fn header_row(columns: &[Column]) -> String {
     let mut out = String::new();
-    super::write_record(&mut out, header(columns));
+    crate::http::tabular::write_record(&mut out, header(columns));
     out
 }
 

@@ -188,6 +188,33 @@ pub fn row_object(
     }
 }
 
+/// Appends one CSV record (RFC 4180) and its CRLF.
+pub fn write_record<T: AsRef<str>>(out: &mut String, fields: impl IntoIterator<Item = T>) {
+    for (i, field) in fields.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_field(out, field.as_ref());
+    }
+    out.push_str("\r\n");
+}
+
+/// One CSV field, quoted when it holds a separator, a quote or a line break, or starts or
+/// ends with a space (which some readers trim), its quotes doubled. The value is never
+/// changed otherwise, so the file imports back as it was.
+pub fn write_field(out: &mut String, field: &str) {
+    let quote = field.contains([',', '"', '\r', '\n'])
+        || field.starts_with([' ', '\t'])
+        || field.ends_with([' ', '\t']);
+    if quote {
+        out.push('"');
+        out.push_str(&field.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(field);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

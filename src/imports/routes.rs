@@ -336,15 +336,6 @@ async fn get_import(
     Ok(HttpResponse::Ok().json(view(&mut conn, record).await?))
 }
 
-/// A CSV field, quoted when it must be.
-fn csv_field(field: &str) -> String {
-    if field.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_owned()
-    }
-}
-
 async fn error_file(
     state: &AppState,
     principal: &Principal,
@@ -386,7 +377,11 @@ async fn error_file(
             let why = messages.join("; ");
             match format {
                 Format::Csv => {
-                    out.push_str(&format!("{line},{},{raw}\r\n", csv_field(&why)));
+                    out.push_str(&format!("{line},"));
+                    crate::http::tabular::write_field(&mut out, &why);
+                    out.push(',');
+                    out.push_str(raw);
+                    out.push_str("\r\n");
                 }
                 Format::Ndjson => {
                     let mut object = serde_json::from_str::<serde_json::Value>(raw)
