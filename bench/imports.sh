@@ -53,7 +53,9 @@ serve() {
     for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
     TOKEN=$(RAPPORT_JWT_SECRET=$SECRET DATABASE_URL="$PG/$DB" "$RAPPORT" token --role admin --ttl 4h 2>/dev/null)
 }
-stop() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; }
+stop() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=; }
+SERVER=
+trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true' EXIT
 rss_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER/status"; }
 
 # POSTs a file; prints seconds, then the report.
