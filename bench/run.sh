@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Rapport's benchmark: generates a million customers, then measures the API beside PostgreSQL's
 # own limit (pgbench -S -M prepared) in the same run, and records the query plans the API's
-# list queries get. Results: bench/results/latest.json and bench/results/plans.txt.
+# list queries get, then runs the survey stage (bench/surveys.sh). Results:
+# bench/results/latest.json, bench/results/plans.txt and bench/results/survey_plans.txt.
 #
 #   bench/run.sh [customers=1000000] [seconds-per-scenario=15]
 #
 # Needs PostgreSQL as for the tests (BENCH_PG, default postgres://postgres@127.0.0.1:5432).
+# The service is built into $CARGO_TARGET_DIR (default target/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,11 +15,12 @@ CUSTOMERS=${1:-1000000}
 DURATION=${2:-15}
 CONCURRENCY=${CONCURRENCY:-16}
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
-DB=rapport_bench
+DB=${BENCH_DB:-rapport_bench}
 PORT=${BENCH_PORT:-18080}
 DATA=bench/data
 OUT=bench/results
 PGLOG=${BENCH_PG_LOG:-$(ls /var/log/postgresql/postgresql-*-main.log 2>/dev/null | head -1)}
+RAPPORT=${CARGO_TARGET_DIR:-target}/release/rapport
 mkdir -p "$DATA" "$OUT"
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -25,18 +28,18 @@ psql_admin() { psql "$PG/postgres" -qAtX -v ON_ERROR_STOP=1 "$@"; }
 
 say "building (release)"
 cargo build --release --locked -q
-(cd bench && cargo build --release -q)
+(cd bench && CARGO_TARGET_DIR=target cargo build --release -q)
 
 say "database $DB with $CUSTOMERS customers"
 psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
-DATABASE_URL="$PG/$DB" RAPPORT_LOG=warn ./target/release/rapport migrate
+DATABASE_URL="$PG/$DB" RAPPORT_LOG=warn "$RAPPORT" migrate
 SEED=$(./bench/target/release/seed --database-url "$PG/$DB" --customers "$CUSTOMERS" --out "$DATA")
 say "seed: $SEED"
 
 serve() {
     DATABASE_URL="$PG/$DB" RAPPORT_BIND="127.0.0.1:$PORT" RAPPORT_LOG=warn \
         RAPPORT_JWT_SECRET=bench-secret-bench-secret-bench-secret-0123 \
-        RAPPORT_DB_POOL_SIZE=16 ./target/release/rapport serve &
+        RAPPORT_DB_POOL_SIZE=16 "$RAPPORT" serve &
     SERVER=$!
     for _ in $(seq 1 100); do
         curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && return 0
@@ -50,7 +53,7 @@ trap stop EXIT
 
 serve
 TOKEN=$(RAPPORT_JWT_SECRET=bench-secret-bench-secret-bench-secret-0123 DATABASE_URL="$PG/$DB" \
-    ./target/release/rapport token --role manager --ttl 2h 2>/dev/null)
+    "$RAPPORT" token --role manager --ttl 2h 2>/dev/null)
 
 say "pgbench -S -M prepared (scale 10: a million pgbench_accounts rows)"
 psql_admin -c "DROP DATABASE IF EXISTS rapport_pgbench WITH (FORCE)" -c "CREATE DATABASE rapport_pgbench"
@@ -76,7 +79,7 @@ done
 # The first pass gives every member the tier their points reach and expires what lapsed
 # since the seed; the second is the steady state.
 ADMIN=$(RAPPORT_JWT_SECRET=bench-secret-bench-secret-bench-secret-0123 DATABASE_URL="$PG/$DB" \
-    ./target/release/rapport token --role admin --ttl 2h 2>/dev/null)
+    "$RAPPORT" token --role admin --ttl 2h 2>/dev/null)
 EVALUATIONS=()
 for pass in 1 2; do
     say "loyalty evaluation pass $pass"
@@ -153,3 +156,9 @@ print(json.dumps({"seed": seed, "pgbench_select_only": {"tps": tps, "p50_ms": p5
                   "api": runs, "loyalty_evaluation": evaluations,
                   "plans_without_index": plans.count("NO INDEX")}, indent=2))
 PY
+
+# The survey stage, against the same database and beside the same pgbench figure; it adds
+# its figures to latest.json under "surveys".
+say "survey stage (bench/surveys.sh)"
+PGBENCH_TPS=$PGBENCH_TPS PGBENCH_PCT=$PGBENCH_PCT BENCH_SKIP_BUILD=1 BENCH_DB=$DB \
+    bench/surveys.sh "$DURATION" >/dev/null

@@ -8,12 +8,20 @@
 //! page), `search` (q= with a typo in a real customer's name), `search_common` (the most
 //! common surname, misspelt), `timeline` (a customer's timeline, first page), `complaints`
 //! (the unresolved complaints by age or severity).
+//!
+//! Survey scenarios (`--survey <id>`): `survey_results` (the survey's results over the last
+//! 365 days), `survey_results_month`, `survey_results_tier` and `survey_results_stage` (the
+//! same grouped by month, by loyalty tier, by lifecycle stage), `survey_detractors` (its responses with NPS 0-6, first page),
+//! `customers_detractors` (customers whose latest NPS is a detractor's, first page), and
+//! `survey_respond` (a response from a random live customer with random answers; the survey
+//! must allow several responses per customer).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use serde_json::json;
 
 struct Args {
     base: String,
@@ -22,6 +30,7 @@ struct Args {
     data: String,
     concurrency: usize,
     duration: Duration,
+    survey: String,
 }
 
 fn args() -> Args {
@@ -32,6 +41,7 @@ fn args() -> Args {
         data: "bench/data".into(),
         concurrency: 16,
         duration: Duration::from_secs(15),
+        survey: String::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -43,6 +53,7 @@ fn args() -> Args {
             "--data" => a.data = value,
             "--concurrency" => a.concurrency = value.parse().expect("--concurrency N"),
             "--duration" => a.duration = Duration::from_secs(value.parse().expect("--duration S")),
+            "--survey" => a.survey = value,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -69,7 +80,9 @@ fn typo(name: &str, rng: &mut SmallRng) -> String {
     }
 }
 
-fn path(scenario: &str, ids: &[String], names: &[String], rng: &mut SmallRng) -> String {
+fn path(scenario: &str, ids: &[String], names: &[String], survey: &Survey, rng: &mut SmallRng) -> String {
+    let s = &survey.id;
+    let year = &survey.year;
     match scenario {
         "get" => format!("/v1/customers/{}", ids[rng.random_range(0..ids.len())]),
         "list" => {
@@ -103,8 +116,84 @@ fn path(scenario: &str, ids: &[String], names: &[String], rng: &mut SmallRng) ->
             "/v1/customers/{}/purchases",
             ids[rng.random_range(0..ids.len())]
         ),
+        "survey_results" => format!("/v1/surveys/{s}/results?{year}"),
+        "survey_results_month" => format!("/v1/surveys/{s}/results?{year}&group_by=month"),
+        "survey_results_tier" => format!("/v1/surveys/{s}/results?{year}&group_by=tier"),
+        "survey_results_stage" => {
+            format!("/v1/surveys/{s}/results?{year}&group_by=lifecycle_stage")
+        }
+        "survey_detractors" => format!("/v1/surveys/{s}/responses?nps_max=6&limit=50"),
+        "customers_detractors" => "/v1/customers?nps_category=detractor&limit=50".to_owned(),
+        "survey_respond" => format!("/v1/surveys/{s}/responses"),
         other => panic!("unknown scenario {other}"),
     }
+}
+
+/// The survey a survey scenario addresses, and the last 365 days as `from=…&to=…`.
+struct Survey {
+    id: String,
+    year: String,
+}
+
+/// A value drawn with the given weights (any scale), as the index of its weight.
+fn draw(rng: &mut SmallRng, weights: &[u32]) -> usize {
+    let mut x = rng.random_range(0..weights.iter().sum::<u32>());
+    for (i, w) in weights.iter().enumerate() {
+        if x < *w {
+            return i;
+        }
+        x -= w;
+    }
+    weights.len() - 1
+}
+
+/// A response to bench/surveys/survey.json from `customer`: every question type, answered
+/// with the skewed distributions of bench/surveys/responses.sql (without the segment mood).
+fn response_body(customer: &str, rng: &mut SmallRng) -> String {
+    let mut answers = serde_json::Map::new();
+    let mut put = |key: &str, value: serde_json::Value| {
+        answers.insert(key.to_owned(), value);
+    };
+    put("recommend", json!(draw(rng, &[2, 1, 1, 2, 2, 5, 6, 12, 20, 22, 27])));
+    put("satisfaction", json!(1 + draw(rng, &[4, 6, 15, 40, 35])));
+    if rng.random_bool(0.8) {
+        put("effort", json!(1 + draw(rng, &[3, 5, 8, 14, 25, 25, 20])));
+    }
+    if rng.random_bool(0.9) {
+        put("delivery", json!(1 + draw(rng, &[3, 7, 20, 40, 30])));
+    }
+    if rng.random_bool(0.95) {
+        let channels = ["webshop", "store", "phone", "marketplace"];
+        put("channel", json!(channels[draw(rng, &[45, 30, 10, 15])]));
+    }
+    if rng.random_bool(0.7) {
+        let reasons = [
+            ("price", 0.55), ("quality", 0.45), ("delivery speed", 0.35), ("advice", 0.15),
+            ("range", 0.20), ("returns", 0.10),
+        ];
+        let mut named: Vec<&str> = reasons
+            .iter()
+            .filter(|(_, p)| rng.random_bool(*p))
+            .map(|(r, _)| *r)
+            .collect();
+        if named.is_empty() {
+            named.push("quality");
+        }
+        put("reasons", json!(named));
+    }
+    if rng.random_bool(0.12) {
+        put("comment", json!("  Quick delivery, friendly staff.  "));
+    }
+    let mut attribute = |key: &str, answered: f64, e: &[u32], p: &[u32]| {
+        if rng.random_bool(answered) {
+            let (e, p) = (1 + draw(rng, e), 1 + draw(rng, p));
+            put(key, json!({"expectation": e, "performance": p}));
+        }
+    };
+    attribute("checkout", 0.85, &[1, 2, 7, 30, 60], &[4, 5, 11, 30, 50]);
+    attribute("advice", 0.75, &[2, 4, 10, 24, 30, 20, 10], &[4, 6, 12, 20, 24, 20, 14]);
+    attribute("surprise", 0.8, &[20, 35, 30, 10, 5], &[8, 17, 30, 25, 20]);
+    json!({"customer_id": customer, "answers": answers}).to_string()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
@@ -117,12 +206,26 @@ async fn main() {
             .map(str::to_owned)
             .collect()
     };
-    let ids = Arc::new(read("customer_ids.txt"));
-    let names = Arc::new(if a.scenario == "search_common" {
-        read("common_surname.txt")
-    } else {
-        read("customer_names.txt")
+    // Each scenario reads the bench data it needs: sampled customers (live ones only for
+    // survey responses, as the service refuses deleted customers), or names to search.
+    let ids = Arc::new(match a.scenario.as_str() {
+        "get" | "timeline" | "purchase" => read("customer_ids.txt"),
+        "survey_respond" => read("live_customer_ids.txt"),
+        _ => Vec::new(),
     });
+    let names = Arc::new(match a.scenario.as_str() {
+        "search_common" => read("common_surname.txt"),
+        "search" => read("customer_names.txt"),
+        _ => Vec::new(),
+    });
+    let today = chrono::Utc::now().date_naive();
+    let survey = Arc::new(Survey {
+        id: a.survey.clone(),
+        year: format!("from={}&to={today}", today - chrono::Duration::days(365)),
+    });
+    if a.scenario.starts_with("survey_") {
+        assert!(!survey.id.is_empty(), "--survey <id> is needed for {}", a.scenario);
+    }
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(a.concurrency)
         .build()
@@ -130,15 +233,22 @@ async fn main() {
     let deadline = Instant::now() + a.duration;
     let mut tasks = Vec::new();
     for worker in 0..a.concurrency {
-        let (client, ids, names) = (client.clone(), ids.clone(), names.clone());
+        let (client, ids, names, survey) = (client.clone(), ids.clone(), names.clone(), survey.clone());
         let (base, token, scenario) = (a.base.clone(), a.token.clone(), a.scenario.clone());
         tasks.push(tokio::spawn(async move {
             let mut rng = SmallRng::seed_from_u64(worker as u64);
             let mut latencies = Vec::with_capacity(100_000);
             let mut errors = 0u64;
             while Instant::now() < deadline {
-                let url = format!("{base}{}", path(&scenario, &ids, &names, &mut rng));
-                let request = if scenario == "purchase" {
+                let url = format!("{base}{}", path(&scenario, &ids, &names, &survey, &mut rng));
+                let request = if scenario == "survey_respond" {
+                    // A customer's answers, recorded now: counted into today's roll-up.
+                    let customer = &ids[rng.random_range(0..ids.len())];
+                    client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(response_body(customer, &mut rng))
+                } else if scenario == "purchase" {
                     // A till's sale: recorded, its points earned, the tier checked.
                     let amount: u32 = rng.random_range(500..30_000);
                     client
