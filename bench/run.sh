@@ -7,7 +7,7 @@
 #   bench/run.sh [customers=1000000] [seconds-per-scenario=15]
 #
 # Needs PostgreSQL as for the tests (BENCH_PG, default postgres://postgres@127.0.0.1:5432).
-# The service is built into $CARGO_TARGET_DIR (default target/).
+# The service is built into $CARGO_TARGET_DIR (default target/), unless BENCH_SKIP_BUILD is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,9 +26,11 @@ mkdir -p "$DATA" "$OUT"
 say() { printf '==> %s\n' "$*" >&2; }
 psql_admin() { psql "$PG/postgres" -qAtX -v ON_ERROR_STOP=1 "$@"; }
 
-say "building (release)"
-cargo build --release --locked -q
-(cd bench && CARGO_TARGET_DIR=target cargo build --release -q)
+if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
+    say "building (release)"
+    cargo build --release --locked -q
+    (cd bench && CARGO_TARGET_DIR=target cargo build --release -q)
+fi
 
 say "database $DB with $CUSTOMERS customers"
 psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
@@ -160,5 +162,5 @@ PY
 # The survey stage, against the same database and beside the same pgbench figure; it adds
 # its figures to latest.json under "surveys".
 say "survey stage (bench/surveys.sh)"
-PGBENCH_TPS=$PGBENCH_TPS PGBENCH_PCT=$PGBENCH_PCT BENCH_SKIP_BUILD=1 BENCH_DB=$DB \
+PGBENCH_TPS="$PGBENCH_TPS" PGBENCH_PCT="$PGBENCH_PCT" BENCH_SKIP_BUILD=1 BENCH_DB="$DB" BENCH_PORT="$PORT" \
     bench/surveys.sh "$DURATION" >/dev/null

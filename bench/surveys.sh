@@ -16,6 +16,7 @@
 #    that the roll-up the service wrote for the responses posted under load is exactly the one
 #    recomputed from those responses.
 # 4. Records the plans of the results and the detractor lists in bench/results/survey_plans.txt.
+# 5. Clusters survey_stats by its key and times the results again, one request at a time.
 #
 # Figures: bench/results/surveys.json, also merged into bench/results/latest.json ("surveys").
 # Builds the service into $CARGO_TARGET_DIR (default target/) unless BENCH_SKIP_BUILD is set.

@@ -414,7 +414,8 @@ async fn get_response(
 /// listed (empty ones with `responses: 0` and no scores): the trend. With
 /// `group_by=tier|lifecycle_stage|region_type` they follow per segment of the customers
 /// when they responded (`none`: without one), largest first. Served from a daily roll-up,
-/// so a million responses answer as fast as a hundred.
+/// a few rows per day, question, answer and segment, not every response (a year of a million
+/// responses: tens of milliseconds overall, a few hundred by segment).
 #[utoipa::path(
     tag = "Surveys",
     params(("id" = Uuid, Path, description = "Survey id"), ResultsQuery),
