@@ -150,6 +150,23 @@ pub struct Settings {
     pub import_interval: Duration,
     /// Rows an import writes per transaction.
     pub import_batch: usize,
+    pub webhooks: WebhookSettings,
+    /// How long events are kept (for the feed, replays and disabled webhooks catching up).
+    pub event_retention: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// How often the worker looks for events to match and deliveries due, when idle.
+    pub interval: Duration,
+    /// How long one delivery request may take.
+    pub timeout: Duration,
+    /// The first retry's delay; each further retry doubles it (up to 120 times).
+    pub retry_base: Duration,
+    /// How long a delivery is retried before it fails and the webhook is disabled.
+    pub retry_for: Duration,
+    /// Whether webhooks may point at loopback, private and link-local addresses.
+    pub allow_private: bool,
 }
 
 /// An invalid setting: names the variable, says what is wrong.
@@ -270,6 +287,36 @@ pub const VARIABLES: &[Variable] = &[
         name: "RAPPORT_IMPORT_BATCH",
         default: "5000",
         meaning: "rows an import writes per transaction (1 to 100000)",
+    },
+    Variable {
+        name: "RAPPORT_WEBHOOK_INTERVAL",
+        default: "1s",
+        meaning: "how often the idle webhook worker looks for new events and due retries",
+    },
+    Variable {
+        name: "RAPPORT_WEBHOOK_TIMEOUT",
+        default: "10s",
+        meaning: "how long one webhook request may take before it counts as failed",
+    },
+    Variable {
+        name: "RAPPORT_WEBHOOK_RETRY_BASE",
+        default: "30s",
+        meaning: "first retry delay; doubled per failure up to 120 times it, with 20 % jitter",
+    },
+    Variable {
+        name: "RAPPORT_WEBHOOK_RETRY_FOR",
+        default: "24h",
+        meaning: "how long a failing delivery is retried before the webhook is disabled",
+    },
+    Variable {
+        name: "RAPPORT_WEBHOOK_ALLOW_PRIVATE",
+        default: "false",
+        meaning: "let webhooks reach loopback, private and link-local addresses (true/false)",
+    },
+    Variable {
+        name: "RAPPORT_EVENT_RETENTION",
+        default: "30d",
+        meaning: "how long events are kept for the feed, replays and paused webhooks",
     },
 ];
 
@@ -436,6 +483,48 @@ impl Settings {
             Duration::from_secs(86_400),
         )?;
         let import_batch = number("RAPPORT_IMPORT_BATCH", 5000, 1, 100_000)?;
+        let webhooks = WebhookSettings {
+            interval: duration(
+                "RAPPORT_WEBHOOK_INTERVAL",
+                "1s",
+                Duration::from_millis(10),
+                Duration::from_secs(3600),
+            )?,
+            timeout: duration(
+                "RAPPORT_WEBHOOK_TIMEOUT",
+                "10s",
+                Duration::from_millis(100),
+                Duration::from_secs(120),
+            )?,
+            retry_base: duration(
+                "RAPPORT_WEBHOOK_RETRY_BASE",
+                "30s",
+                Duration::from_millis(10),
+                Duration::from_secs(3600),
+            )?,
+            retry_for: duration(
+                "RAPPORT_WEBHOOK_RETRY_FOR",
+                "24h",
+                Duration::from_millis(100),
+                Duration::from_secs(30 * 86_400),
+            )?,
+            allow_private: match read("RAPPORT_WEBHOOK_ALLOW_PRIVATE", "false").trim() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                other => {
+                    return Err(fail(
+                        "RAPPORT_WEBHOOK_ALLOW_PRIVATE",
+                        format!("expected true or false, got {other:?}"),
+                    ));
+                }
+            },
+        };
+        let event_retention = duration(
+            "RAPPORT_EVENT_RETENTION",
+            "30d",
+            Duration::from_secs(3600),
+            Duration::from_secs(3650 * 86_400),
+        )?;
 
         Ok(Settings {
             database: DatabaseSettings {
@@ -461,6 +550,8 @@ impl Settings {
             loyalty_interval,
             import_interval,
             import_batch,
+            webhooks,
+            event_retention,
         })
     }
 }
@@ -490,7 +581,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Some(Duration::from_millis(millis))
 }
 
-fn show_duration(d: Duration) -> String {
+pub fn show_duration(d: Duration) -> String {
     let ms = d.as_millis();
     match ms {
         0 => "0s".to_owned(),

@@ -12,6 +12,7 @@ pub mod config;
 pub mod customers;
 pub mod db;
 pub mod domain;
+pub mod events;
 pub mod exports;
 pub mod http;
 pub mod imports;
@@ -26,6 +27,7 @@ pub mod surveys;
 pub mod telemetry;
 pub mod timeline;
 pub mod users;
+pub mod webhooks;
 
 use actix_web::middleware::from_fn;
 use utoipa_actix_web::scope;
@@ -47,6 +49,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(imports::configure)
             .configure(timeline::configure)
             .configure(exports::configure)
+            .configure(events::configure)
+            .configure(webhooks::configure)
             .configure(audit::configure),
     );
 }

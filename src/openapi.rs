@@ -51,6 +51,11 @@ expire, what qualifies for a tier, the tiers"),
         (name = "Timeline", description = "Everything that happened with a customer, in time order"),
         (name = "Exports", description = "Everything a list selects as one CSV or NDJSON \
             download, streamed: customers, interactions, purchases, survey responses"),
+        (name = "Events", description = "Every change integrations hear about, written with the \
+            change itself, as a cursor feed in commit order that never skips an event"),
+        (name = "Webhooks", description = "Events pushed to your URL: signed (Standard \
+            Webhooks), in order per webhook, retried with backoff for 24 hours, replayable, \
+            with every attempt on record"),
         (name = "Users", description = "Staff users: sign-in accounts and account managers"),
         (name = "API clients", description = "Integration clients and their scopes"),
         (name = "Audit", description = "Who changed what, when"),

@@ -47,12 +47,14 @@ impl Application {
         };
         let pool = db::pool(&settings.database)?;
         let metrics = Arc::new(Metrics::new().map_err(|e| format!("metrics: {e}"))?);
+        let webhooks = crate::webhooks::Sender::new(&settings.webhooks)?;
         let state = web::Data::new(AppState {
             jwt: JwtKeys::new(&secret, &settings.jwt),
             access: AccessCache::new(ACCESS_CACHE_TTL),
             throttle: LoginThrottle::default(),
             metrics,
             pool,
+            webhooks,
             settings,
         });
         // Load the phone number metadata now rather than in the first request that needs it.
@@ -140,7 +142,9 @@ impl Application {
             self.state.settings.loyalty_interval,
         ));
         let imports = actix_web::rt::spawn(crate::imports::schedule(self.state.clone()));
+        let webhooks = actix_web::rt::spawn(crate::webhooks::schedule(self.state.clone()));
         let result = self.server.await;
+        webhooks.abort();
         housekeeping.abort();
         loyalty.abort();
         imports.abort();
@@ -183,17 +187,26 @@ fn cors(origins: &[String]) -> Cors {
     cors
 }
 
-/// Periodic upkeep: drops idempotency keys past their 24 hours.
+/// Periodic upkeep: drops idempotency keys past their 24 hours and events past their
+/// retention.
 async fn housekeeping(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
         match state.pool.get().await {
-            Ok(mut conn) => match crate::http::idempotency::purge_expired(&mut conn).await {
-                Ok(0) => {}
-                Ok(purged) => tracing::debug!(purged, "purged expired idempotency keys"),
-                Err(err) => tracing::warn!(error = %err, "could not purge idempotency keys"),
-            },
+            Ok(mut conn) => {
+                match crate::http::idempotency::purge_expired(&mut conn).await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::debug!(purged, "purged expired idempotency keys"),
+                    Err(err) => tracing::warn!(error = %err, "could not purge idempotency keys"),
+                }
+                let retention = state.settings.event_retention;
+                match crate::events::prune(&mut conn, retention).await {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::debug!(pruned, "pruned old events"),
+                    Err(err) => tracing::warn!(error = %err, "could not prune events"),
+                }
+            }
             Err(err) => tracing::warn!(error = %err, "housekeeping found no connection"),
         }
     }

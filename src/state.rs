@@ -16,4 +16,6 @@ pub struct AppState {
     pub access: AccessCache,
     pub throttle: LoginThrottle,
     pub metrics: Arc<Metrics>,
+    /// Sends webhooks (the worker's and test pings).
+    pub webhooks: crate::webhooks::Sender,
 }

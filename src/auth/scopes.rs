@@ -33,6 +33,8 @@ pub enum Scope {
     SurveysRead,
     SurveysManage,
     SurveysRespond,
+    EventsRead,
+    WebhooksManage,
 }
 
 use Role::{Admin, Agent, Manager, Viewer};
@@ -47,7 +49,7 @@ struct Row {
 }
 
 impl Scope {
-    const ROWS: [Row; 21] = [
+    const ROWS: [Row; 23] = [
         Row {
             scope: Scope::UsersRead,
             name: "users:read",
@@ -173,6 +175,18 @@ impl Scope {
             name: "surveys:respond",
             roles: &[Admin, Manager, Agent],
             for_clients: true,
+        },
+        Row {
+            scope: Scope::EventsRead,
+            name: "events:read",
+            roles: &[Admin],
+            for_clients: true,
+        },
+        Row {
+            scope: Scope::WebhooksManage,
+            name: "webhooks:manage",
+            roles: &[Admin],
+            for_clients: false,
         },
     ];
 

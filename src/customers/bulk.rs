@@ -18,6 +18,7 @@ use super::store::{CustomerDraft, CustomerRecord};
 use crate::auth::Actor;
 use crate::db::functions::lower;
 use crate::db::schema::{customers, users};
+use crate::events::{self, EventType, NewEvent};
 use crate::http::patch::Patch;
 use crate::imports::{Failure, Mode, Outcome, Row};
 
@@ -259,6 +260,23 @@ struct Written {
     id: Uuid,
 }
 
+/// The customers a batch wrote, as written, in id order: one query (for their events).
+async fn written_records(
+    conn: &mut AsyncPgConnection,
+    ids: &HashSet<Uuid>,
+) -> QueryResult<Vec<CustomerRecord>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = ids.iter().copied().collect();
+    customers::table
+        .filter(customers::id.eq_any(&ids))
+        .order(customers::id)
+        .select(CustomerRecord::as_select())
+        .load(conn)
+        .await
+}
+
 async fn insert(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
@@ -299,6 +317,12 @@ async fn insert(
     .await?;
     let written: HashSet<Uuid> = written.into_iter().map(|w| w.id).collect();
     outcome.created += written.len() as i64;
+    let events = written_records(conn, &written)
+        .await?
+        .iter()
+        .map(|r| NewEvent::new(EventType::CustomerCreated, r.id, &super::audited(r)))
+        .collect();
+    events::emit_all(conn, events).await?;
     let skipped: Vec<&Ready> = rows
         .iter()
         .zip(&ids)
@@ -464,6 +488,19 @@ async fn update(
         Err(other) => return Err(other),
     };
     outcome.updated += written.len() as i64;
+    let after = written_records(conn, &written).await?;
+    let events = clear
+        .iter()
+        .filter_map(|r| r.base.as_ref())
+        .filter_map(|before| {
+            after
+                .binary_search_by_key(&before.id, |a| a.id)
+                .ok()
+                .map(|i| super::update_events(before, &after[i]))
+        })
+        .flatten()
+        .collect();
+    events::emit_all(conn, events).await?;
     for r in clear {
         if !r.base.as_ref().is_some_and(|b| written.contains(&b.id)) {
             outcome.failures.push(Failure {

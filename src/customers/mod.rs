@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::audit;
 use crate::auth::Actor;
+use crate::events::{self, EventType, NewEvent};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::etag::IfMatch;
 use json::{Consent, ConsentState, Customer, CustomerInput};
@@ -72,9 +73,27 @@ pub fn view(record: CustomerRecord, reveal_pii: bool) -> Customer {
     }
 }
 
-/// What the audit log keeps of a customer: the view with sensitive data masked.
+/// What the audit log and events keep of a customer: the view with sensitive data masked
+/// (an event's reader may lack `pii:read`).
 fn audited(record: &CustomerRecord) -> Customer {
     view(record.clone(), false)
+}
+
+/// The events of an update from `before` to `after`: `customer.updated`, and
+/// `customer.lifecycle_changed` when the stage moved.
+fn update_events(before: &CustomerRecord, after: &CustomerRecord) -> Vec<NewEvent> {
+    let shown = audited(after);
+    let changes = audit::diff(&audited(before), &shown);
+    let mut out = vec![
+        NewEvent::new(EventType::CustomerUpdated, after.id, &shown).previous_from_diff(&changes),
+    ];
+    if after.draft.lifecycle_stage != before.draft.lifecycle_stage {
+        out.push(
+            NewEvent::new(EventType::CustomerLifecycleChanged, after.id, &shown)
+                .previous(serde_json::json!({ "lifecycle_stage": before.draft.lifecycle_stage })),
+        );
+    }
+    out
 }
 
 fn invalid(errors: Vec<crate::http::FieldError>) -> ApiError {
@@ -123,6 +142,11 @@ async fn insert(
         audit::created(&audited(&record)),
     )
     .await?;
+    events::emit(
+        conn,
+        NewEvent::new(EventType::CustomerCreated, record.id, &audited(&record)),
+    )
+    .await?;
     Ok(record)
 }
 
@@ -163,6 +187,7 @@ async fn change(
         changes,
     )
     .await?;
+    events::emit_all(conn, update_events(&before, &after)).await?;
     Ok(after)
 }
 
@@ -342,6 +367,8 @@ pub async fn delete(
         let deleted_at = after.deleted_at.unwrap_or(now);
         crate::interactions::store::follow_customer_deletion(conn, id, deleted_at, false).await?;
         let changes = audit::diff(&audited(&before), &audited(&after));
+        let event = NewEvent::new(EventType::CustomerDeleted, id, &audited(&after))
+            .previous_from_diff(&changes);
         audit::record(
             conn,
             actor,
@@ -351,6 +378,7 @@ pub async fn delete(
             changes,
         )
         .await?;
+        events::emit(conn, event).await?;
         Ok(())
     })
     .await
@@ -375,6 +403,8 @@ pub async fn restore(
         let after = store::set_deleted(conn, id, None).await?;
         crate::interactions::store::follow_customer_deletion(conn, id, deleted_at, true).await?;
         let changes = audit::diff(&audited(&before), &audited(&after));
+        let event = NewEvent::new(EventType::CustomerRestored, id, &audited(&after))
+            .previous_from_diff(&changes);
         audit::record(
             conn,
             actor,
@@ -384,6 +414,7 @@ pub async fn restore(
             changes,
         )
         .await?;
+        events::emit(conn, event).await?;
         Ok(after)
     })
     .await
@@ -408,6 +439,15 @@ pub async fn erase(
         store::erase_lifecycle_reasons(conn, id).await?;
         crate::loyalty::ledger::erase_reasons(conn, id).await?;
         audit::forget_changes(conn, "customer", &[id.to_string()]).await?;
+        // Past events keep their type and time, not the person: the customer's own and
+        // their loyalty account's (keyed by the customer's id), then those below.
+        events::forget(conn, EventType::CustomerCreated.object(), &[id.to_string()]).await?;
+        events::forget(
+            conn,
+            EventType::LoyaltyPointsChanged.object(),
+            &[id.to_string()],
+        )
+        .await?;
         // What was said with them is personal data too.
         let interactions: Vec<String> = crate::interactions::store::erase_texts(conn, id)
             .await?
@@ -415,12 +455,14 @@ pub async fn erase(
             .map(Uuid::to_string)
             .collect();
         audit::forget_changes(conn, "interaction", &interactions).await?;
+        events::forget(conn, EventType::InteractionCreated.object(), &interactions).await?;
         let responses: Vec<String> = crate::surveys::store::erase_text(conn, id)
             .await?
             .iter()
             .map(Uuid::to_string)
             .collect();
         audit::forget_changes(conn, "survey_response", &responses).await?;
+        events::forget(conn, EventType::SurveyResponseCreated.object(), &responses).await?;
         crate::http::idempotency::forget_responses_mentioning(conn, &id.to_string()).await?;
         audit::record(
             conn,
@@ -429,6 +471,15 @@ pub async fn erase(
             "customer",
             &id.to_string(),
             serde_json::json!({}),
+        )
+        .await?;
+        events::emit(
+            conn,
+            NewEvent::new(
+                EventType::CustomerErased,
+                id,
+                &serde_json::json!({ "id": id }),
+            ),
         )
         .await?;
         Ok(after)

@@ -134,6 +134,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// `position` and `txid` are read by SQL only (`events::store`).
+    events (id) {
+        id -> Uuid,
+        #[sql_name = "type"]
+        type_ -> Text,
+        occurred_at -> Timestamptz,
+        object_type -> Text,
+        object_id -> Text,
+        data -> Jsonb,
+        previous -> Nullable<Jsonb>,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     imports (id) {
         id -> Uuid,
         resource -> Text,
@@ -377,6 +392,58 @@ diesel::table! {
 }
 
 diesel::joinable!(complaint_status_changes -> interactions (interaction_id));
+diesel::table! {
+    /// The fan-out cursor (`cursor_txid`, `cursor_position`) is read by SQL only.
+    webhooks (id) {
+        id -> Uuid,
+        url -> Text,
+        description -> Nullable<Text>,
+        event_types -> Array<Text>,
+        filter -> Nullable<Jsonb>,
+        active -> Bool,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<Timestamptz>,
+        disabled_reason -> Nullable<Text>,
+        disabled_at -> Nullable<Timestamptz>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Uuid,
+        webhook_id -> Uuid,
+        event_id -> Uuid,
+        seq -> Int8,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        lease_until -> Nullable<Timestamptz>,
+        first_attempt_at -> Nullable<Timestamptz>,
+        last_attempt_at -> Nullable<Timestamptz>,
+        last_status_code -> Nullable<Int4>,
+        last_latency_ms -> Nullable<Int4>,
+        last_error -> Nullable<Text>,
+        replay_of -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Uuid,
+        delivery_id -> Uuid,
+        attempted_at -> Timestamptz,
+        status_code -> Nullable<Int4>,
+        latency_ms -> Int4,
+        error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(customer_lifecycle_events -> customers (customer_id));
 diesel::joinable!(customer_satisfaction -> customers (customer_id));
 diesel::joinable!(customers -> users (account_manager_id));
@@ -390,6 +457,9 @@ diesel::joinable!(purchases -> customers (customer_id));
 diesel::joinable!(survey_responses -> customers (customer_id));
 diesel::joinable!(survey_responses -> purchases (purchase_id));
 diesel::joinable!(survey_responses -> surveys (survey_id));
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
+diesel::joinable!(webhook_deliveries -> events (event_id));
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_clients,
@@ -399,6 +469,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     customer_lifecycle_events,
     customer_satisfaction,
     customers,
+    events,
     idempotency_keys,
     import_chunks,
     imports,
@@ -414,4 +485,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     survey_responses,
     surveys,
     users,
+    webhook_attempts,
+    webhook_deliveries,
+    webhooks,
 );

@@ -1,4 +1,5 @@
-//! Prometheus metrics: requests by route and status, latency histogram, pool state.
+//! Prometheus metrics: requests by route and status, latency histogram, pool state, webhook
+//! attempts by outcome.
 //! Routes are labelled by their pattern (`/v1/users/{id}`), so the label set stays bounded.
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ pub struct Metrics {
     pool_open: IntGauge,
     pool_idle: IntGauge,
     pool_waiting: IntGauge,
+    webhook_attempts: IntCounterVec,
 }
 
 impl Metrics {
@@ -54,6 +56,15 @@ impl Metrics {
             "db_pool_waiting_requests",
             "Requests waiting for a connection",
         )?;
+        let webhook_attempts = IntCounterVec::new(
+            Opts::new(
+                "webhook_attempts_total",
+                "Webhook requests sent, by outcome: succeeded, retrying (failed, will be \
+                 retried) or failed (given up)",
+            ),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(webhook_attempts.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         for g in [&pool_max, &pool_open, &pool_idle, &pool_waiting] {
@@ -67,7 +78,13 @@ impl Metrics {
             pool_open,
             pool_idle,
             pool_waiting,
+            webhook_attempts,
         })
+    }
+
+    /// Counts one webhook attempt by outcome (`succeeded`, `retrying`, `failed`).
+    pub fn webhook_attempt(&self, outcome: &str) {
+        self.webhook_attempts.with_label_values(&[outcome]).inc();
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {

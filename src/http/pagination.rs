@@ -87,7 +87,8 @@ fn decode<K: DeserializeOwned>(cursor: &str, order: &str) -> Result<K, ApiError>
     Ok(envelope.k)
 }
 
-fn encode<K: Serialize>(key: &K, order: &str) -> String {
+/// The cursor for the key `key` of the ordering `order` (for lists that always hand one out).
+pub fn encode<K: Serialize>(key: &K, order: &str) -> String {
     let envelope = Envelope { o: order, k: key };
     // Serialising plain keys (strings, numbers, uuids, timestamps) cannot fail.
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&envelope).unwrap_or_default())

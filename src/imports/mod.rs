@@ -502,29 +502,51 @@ pub async fn run(pool: &DbPool, id: Uuid, batch: usize) -> Result<Option<ImportR
         .await
         .map(|()| true)
     };
-    let ended = match result {
-        Ok(committed) => store::finish(&mut conn, &job, &total, received, committed, None).await?,
-        Err(Stop::Broken(why)) => {
-            store::finish(&mut conn, &job, &total, received, false, Some(&why)).await?
-        }
+    let (committed, error) = match result {
+        Ok(committed) => (committed, None),
+        Err(Stop::Broken(why)) => (false, Some(why)),
         Err(Stop::Error(err)) => {
             tracing::warn!(import = %job.id, error = ?err, "an import stopped; it will be resumed");
             return Err(err);
         }
     };
-    if ended.committed {
-        crate::audit::record(
-            &mut conn,
-            &job.actor(),
-            "import.completed",
-            "import",
-            &job.id.to_string(),
-            serde_json::json!({"resource": job.resource, "mode": job.mode,
-                "received": ended.received, "created": ended.created, "updated": ended.updated,
-                "unchanged": ended.unchanged, "failed": ended.failed}),
-        )
+    // The end, its audit and its event commit together. A job run batch by batch kept its
+    // batches' writes even when it stopped on a broken file: integrations hear of its end
+    // then too; one run in a single transaction that rolled back kept nothing to tell.
+    let announce = committed || !single;
+    let ended = conn
+        .transaction(async |conn| {
+            let ended =
+                store::finish(conn, &job, &total, received, committed, error.as_deref()).await?;
+            if ended.committed {
+                crate::audit::record(
+                    conn,
+                    &job.actor(),
+                    "import.completed",
+                    "import",
+                    &job.id.to_string(),
+                    serde_json::json!({"resource": job.resource, "mode": job.mode,
+                        "received": ended.received, "created": ended.created,
+                        "updated": ended.updated, "unchanged": ended.unchanged,
+                        "failed": ended.failed}),
+                )
+                .await?;
+            }
+            if announce {
+                let shown = routes::view(conn, ended.clone()).await?;
+                crate::events::emit(
+                    conn,
+                    crate::events::NewEvent::new(
+                        crate::events::EventType::ImportCompleted,
+                        job.id,
+                        &shown,
+                    ),
+                )
+                .await?;
+            }
+            Ok::<_, ApiError>(ended)
+        })
         .await?;
-    }
     Ok(Some(ended))
 }
 

@@ -32,7 +32,8 @@ fn location(id: Uuid) -> String {
     format!("/v1/imports/{id}")
 }
 
-async fn view(
+/// An import as the API shows it (its answer, its `GET`, its `import.completed` event).
+pub(super) async fn view(
     conn: &mut diesel_async::AsyncPgConnection,
     record: ImportRecord,
 ) -> Result<Import, ApiError> {

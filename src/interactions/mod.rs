@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::audit;
 use crate::auth::Actor;
+use crate::events::{self, EventType, NewEvent};
 use crate::http::error::{ApiError, FieldError};
 use crate::http::etag::IfMatch;
 use json::{CompleteInput, Interaction, InteractionInput, StatusChangeInput};
@@ -77,6 +78,16 @@ fn audited(record: &InteractionRecord) -> Interaction {
     view.follow_up_state = None;
     view.age_hours = None;
     view
+}
+
+/// The `interaction.updated` event of a change, `changes` its audit diff.
+fn updated(after: &InteractionRecord, changes: &serde_json::Value) -> NewEvent {
+    NewEvent::new(
+        EventType::InteractionUpdated,
+        after.id,
+        &view(after.clone(), Utc::now()),
+    )
+    .previous_from_diff(changes)
 }
 
 /// Checks what an interaction refers to, when it changes: active staff members, and a
@@ -145,6 +156,12 @@ pub async fn create(
             audit::created(&audited(&record)),
         )
         .await?;
+        let shown = view(record.clone(), Utc::now());
+        events::emit(
+            conn,
+            NewEvent::new(EventType::InteractionCreated, record.id, &shown),
+        )
+        .await?;
         Ok(record)
     })
     .await
@@ -176,15 +193,18 @@ async fn save(
     }
     check_links(conn, before.customer_id, &draft, Some(&before.draft)).await?;
     let after = store::update(conn, before.id, &draft).await?;
+    let changes = audit::diff(&audited(&before), &audited(&after));
+    let event = updated(&after, &changes);
     audit::record(
         conn,
         actor,
         "interaction.updated",
         "interaction",
         &after.id.to_string(),
-        audit::diff(&audited(&before), &audited(&after)),
+        changes,
     )
     .await?;
+    events::emit(conn, event).await?;
     Ok(after)
 }
 
@@ -285,15 +305,23 @@ pub async fn change_status(
             step.note.as_deref(),
         )
         .await?;
+        let changes = audit::diff(&audited(&before), &audited(&after));
+        let shown = view(after.clone(), Utc::now());
+        let events = vec![
+            updated(&after, &changes),
+            NewEvent::new(EventType::ComplaintStatusChanged, id, &shown)
+                .previous(serde_json::json!({ "status": status })),
+        ];
         audit::record(
             conn,
             actor,
             "complaint.status_changed",
             "interaction",
             &id.to_string(),
-            audit::diff(&audited(&before), &audited(&after)),
+            changes,
         )
         .await?;
+        events::emit_all(conn, events).await?;
         Ok(after)
     })
     .await

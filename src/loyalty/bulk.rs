@@ -131,7 +131,8 @@ pub async fn award(
             };
             let Some(&last) = ids.last() else { break };
             after = last;
-            let balances = super::members::open_accounts(conn, &ids, Utc::now()).await?;
+            let now = Utc::now();
+            let (balances, mut changes) = super::members::open_accounts(conn, &ids, now).await?;
             if points < 0 {
                 let short: Vec<FieldError> = balances
                     .iter()
@@ -171,6 +172,8 @@ pub async fn award(
             report.customers += i64::try_from(ids.len()).unwrap_or(i64::MAX);
             report.points += entries.iter().map(|e| e.points).sum::<i64>();
             report.entries += i64::try_from(entries.len()).unwrap_or(i64::MAX);
+            changes.entries.extend(entries);
+            changes.announce(conn, now).await?;
         }
         audit::record(
             conn,

@@ -6,9 +6,10 @@
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{
-    Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+    Array, BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::db::Prepared;
@@ -78,7 +79,7 @@ fn window(months: &str) -> String {
 }
 
 /// A change of tier as recorded.
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone, QueryableByName, Deserialize)]
 pub struct ChangeRecord {
     #[diesel(sql_type = SqlUuid)]
     pub id: Uuid,
@@ -194,9 +195,13 @@ pub async fn evaluate(
     .await
 }
 
-/// A member's standing at `now`: what the account holds and what qualifies.
+/// Members' standing at `now`: what each account holds, what qualifies, what is available
+/// and lapsing, and the tier history; what a member's view is made of. Customers who are no
+/// members yet come back too, with no tier and nothing earned.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct Standing {
+    #[diesel(sql_type = SqlUuid)]
+    pub customer_id: Uuid,
     #[diesel(sql_type = Nullable<Text>)]
     pub tier_key: Option<String>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
@@ -211,63 +216,82 @@ pub struct Standing {
     pub window_from: DateTime<Utc>,
     #[diesel(sql_type = Timestamptz)]
     pub window_to: DateTime<Utc>,
+    /// Points available at `now` (lots not lapsed).
+    #[diesel(sql_type = BigInt)]
+    pub balance: i64,
+    /// `[Contribution]`: the qualifying contributions in the window, oldest first.
+    #[diesel(sql_type = Jsonb)]
+    pub contributions: serde_json::Value,
+    /// `[Expiring]`: points lapsing after `now` and up to the horizon, soonest first.
+    #[diesel(sql_type = Jsonb)]
+    pub expiring: serde_json::Value,
+    /// `[ChangeRecord]`: the tier history, oldest first.
+    #[diesel(sql_type = Jsonb)]
+    pub history: serde_json::Value,
 }
 
-/// A customer's standing (member or not: a customer who is not yet a member has no tier and
-/// qualifies with nothing).
-pub async fn standing(
+/// The standing of these customers at `now`, points lapsing up to `horizon` included: one
+/// statement, whatever their number (a member's view, and the events of a bulk change).
+pub async fn standings(
     conn: &mut AsyncPgConnection,
     basis: QualificationBasis,
-    customer_id: Uuid,
+    customer_ids: &[Uuid],
     now: DateTime<Utc>,
-) -> diesel::QueryResult<Standing> {
+    horizon: DateTime<Utc>,
+) -> diesel::QueryResult<Vec<Standing>> {
+    // `ids` rather than `c`: the contributions' own alias is `c`.
     let sql = format!(
         "WITH {window}
-         SELECT a.tier_key, a.tier_since, a.below_since, a.created_at AS member_since,
-                {q} AS qualifying, w.window_from, w.window_to
-         FROM w LEFT JOIN loyalty_accounts a ON a.customer_id = $1",
+         SELECT ids.customer_id, a.tier_key, a.tier_since, a.below_since,
+                a.created_at AS member_since, {q} AS qualifying, w.window_from, w.window_to,
+                (SELECT COALESCE(sum(l.remaining), 0)::bigint FROM loyalty_lots l
+                 WHERE l.customer_id = ids.customer_id AND l.remaining > 0
+                   AND (l.expires_at IS NULL OR l.expires_at > $2)) AS balance,
+                (SELECT COALESCE(jsonb_agg(jsonb_build_object('at', x.at, 'value', x.value)
+                                           ORDER BY x.at), '[]'::jsonb)
+                 FROM ({c}) x) AS contributions,
+                (SELECT COALESCE(jsonb_agg(jsonb_build_object('expires_at', e.expires_at,
+                                                              'points', e.points)
+                                           ORDER BY e.expires_at), '[]'::jsonb)
+                 FROM (SELECT l.expires_at, sum(l.remaining)::bigint AS points
+                       FROM loyalty_lots l
+                       WHERE l.customer_id = ids.customer_id AND l.remaining > 0
+                         AND l.expires_at > $2 AND l.expires_at <= $3
+                       GROUP BY l.expires_at) e) AS expiring,
+                (SELECT COALESCE(jsonb_agg(to_jsonb(h) ORDER BY h.changed_at, h.id),
+                                 '[]'::jsonb)
+                 FROM (SELECT {CHANGE_COLUMNS} FROM loyalty_tier_changes t
+                       WHERE t.customer_id = ids.customer_id) h) AS history
+         FROM unnest($1::uuid[]) AS ids(customer_id)
+         CROSS JOIN w
+         LEFT JOIN loyalty_accounts a ON a.customer_id = ids.customer_id
+         ORDER BY ids.customer_id",
         window = window("p.qualification_months"),
-        q = qualifying(basis, "$1"),
+        q = qualifying(basis, "ids.customer_id"),
+        c = contributions(basis, "ids.customer_id"),
     );
     Prepared(
         diesel::sql_query(sql)
-            .bind::<SqlUuid, _>(customer_id)
-            .bind::<Timestamptz, _>(now),
+            .bind::<Array<SqlUuid>, _>(customer_ids)
+            .bind::<Timestamptz, _>(now)
+            .bind::<Timestamptz, _>(horizon),
     )
-    .get_result(conn)
+    .load(conn)
     .await
 }
 
 /// One qualifying contribution in the window.
-#[derive(Debug, Clone, Copy, QueryableByName)]
+#[derive(Debug, Clone, Copy, Deserialize)]
 pub struct Contribution {
-    #[diesel(sql_type = Timestamptz)]
     pub at: DateTime<Utc>,
-    #[diesel(sql_type = BigInt)]
     pub value: i64,
 }
 
-/// A customer's qualifying contributions in the window, oldest first (what leaves the
-/// window next).
-pub async fn contributions_of(
-    conn: &mut AsyncPgConnection,
-    basis: QualificationBasis,
-    customer_id: Uuid,
-    now: DateTime<Utc>,
-) -> diesel::QueryResult<Vec<Contribution>> {
-    let sql = format!(
-        "WITH {window} SELECT x.at, x.value::bigint AS value \
-         FROM w CROSS JOIN LATERAL ({c}) x ORDER BY x.at",
-        window = window("p.qualification_months"),
-        c = contributions(basis, "$1"),
-    );
-    Prepared(
-        diesel::sql_query(sql)
-            .bind::<SqlUuid, _>(customer_id)
-            .bind::<Timestamptz, _>(now),
-    )
-    .load(conn)
-    .await
+/// Points lapsing at one time.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct Expiring {
+    pub expires_at: DateTime<Utc>,
+    pub points: i64,
 }
 
 /// Members counted by the tier they hold and the tier a qualifying sum would place them in.

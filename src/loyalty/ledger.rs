@@ -360,35 +360,6 @@ pub async fn of_customer(
         .await
 }
 
-/// Points that lapse within the horizon, by day (UTC), soonest first.
-#[derive(Debug, Clone, QueryableByName)]
-pub struct Expiring {
-    #[diesel(sql_type = Timestamptz)]
-    pub expires_at: DateTime<Utc>,
-    #[diesel(sql_type = BigInt)]
-    pub points: i64,
-}
-
-pub async fn expiring(
-    conn: &mut AsyncPgConnection,
-    customer_id: Uuid,
-    now: DateTime<Utc>,
-    until: DateTime<Utc>,
-) -> QueryResult<Vec<Expiring>> {
-    Prepared(
-        diesel::sql_query(
-            "SELECT expires_at, sum(remaining)::bigint AS points FROM loyalty_lots
-         WHERE customer_id = $1 AND remaining > 0 AND expires_at > $2 AND expires_at <= $3
-         GROUP BY expires_at ORDER BY expires_at",
-        )
-        .bind::<SqlUuid, _>(customer_id)
-        .bind::<Timestamptz, _>(now)
-        .bind::<Timestamptz, _>(until),
-    )
-    .load(conn)
-    .await
-}
-
 /// Points of a member available now: lots not lapsed (those waiting for the expiry pass are
 /// not spendable and not counted).
 pub async fn available(

@@ -2,11 +2,14 @@
 //! redemptions and adjustments, and the standing the API shows. Every write locks the
 //! member's account first, so that concurrent requests queue and the balance stays exact.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde_json::json;
 use uuid::Uuid;
 
-use super::evaluation::{self, ChangeRecord};
+use super::evaluation::{self, ChangeRecord, Contribution, Expiring, Standing};
 use super::json::{
     EntryKind, ExpiringPoints, HeldTier, Keep, LedgerEntry, LoyaltyStatus, NextTier, PointsInput,
     PointsRequestKind, PointsSummary, Posting, Program, QualificationBasis, Qualifying, Tier,
@@ -17,6 +20,7 @@ use super::store;
 use crate::audit;
 use crate::auth::Actor;
 use crate::domain::optional_text;
+use crate::events::{self, EventType, NewEvent};
 use crate::http::error::{ApiError, FieldError};
 use crate::http::validation::Checks;
 use crate::purchases::store::PurchaseRecord;
@@ -58,42 +62,113 @@ fn moved(entries: &[EntryRecord]) -> i64 {
     entries.iter().map(|e| e.points).sum()
 }
 
+/// What a change wrote to members' accounts (ledger entries, tier moves), for its events.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub entries: Vec<EntryRecord>,
+    pub moves: Vec<ChangeRecord>,
+}
+
+impl Changes {
+    fn add(&mut self, other: Changes) {
+        self.entries.extend(other.entries);
+        self.moves.extend(other.moves);
+    }
+
+    /// Writes the change's events, in its transaction: `loyalty.points_changed` for each
+    /// member whose balance moved (`previous.balance`: their ledger balance before the
+    /// change), then `loyalty.tier_changed` for each tier move (`previous.tier`: the tier
+    /// left). The members are read once, after the change, whatever their number.
+    pub async fn announce(
+        &self,
+        conn: &mut AsyncPgConnection,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        let mut moved: BTreeMap<Uuid, i64> = BTreeMap::new();
+        for e in &self.entries {
+            *moved.entry(e.customer_id).or_default() += e.points;
+        }
+        moved.retain(|_, points| *points != 0);
+        let mut ids: Vec<Uuid> = moved.keys().copied().collect();
+        ids.extend(self.moves.iter().map(|m| m.customer_id));
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let (views, tiers) = views(conn, &ids, now, EXPIRING_DAYS).await?;
+        let views: BTreeMap<Uuid, LoyaltyStatus> =
+            views.into_iter().map(|v| (v.customer_id, v)).collect();
+        let mut out = Vec::with_capacity(moved.len() + self.moves.len());
+        for (id, points) in &moved {
+            if let Some(view) = views.get(id) {
+                out.push(
+                    NewEvent::new(EventType::LoyaltyPointsChanged, id, view)
+                        .previous(json!({ "balance": view.balance - points })),
+                );
+            }
+        }
+        for change in &self.moves {
+            if let Some(view) = views.get(&change.customer_id) {
+                let left = change.from_tier.clone().map(|key| HeldTier {
+                    tier: tiers.iter().find(|t| t.key == key).cloned(),
+                    key,
+                    // Held since the move before this one (the history is oldest first).
+                    since: view
+                        .history
+                        .iter()
+                        .position(|h| h.id == change.id)
+                        .and_then(|i| i.checked_sub(1))
+                        .map(|i| view.history[i].changed_at),
+                });
+                out.push(
+                    NewEvent::new(EventType::LoyaltyTierChanged, change.customer_id, view)
+                        .previous(json!({ "tier": left })),
+                );
+            }
+        }
+        events::emit_all(conn, out).await?;
+        Ok(())
+    }
+}
+
 /// Locks members' accounts (making them members if need be, on the tier they reach), and
-/// writes what lapsed: what every change of points starts with. Their balances then.
+/// writes what lapsed: what every change of points starts with. Their balances then, and
+/// what was written (to announce with the rest of the change).
 pub async fn open_accounts(
     conn: &mut AsyncPgConnection,
     customer_ids: &[Uuid],
     now: DateTime<Utc>,
-) -> Result<Vec<ledger::Balance>, ApiError> {
+) -> Result<(Vec<ledger::Balance>, Changes), ApiError> {
     let mut balances = ledger::lock_accounts(conn, customer_ids).await?;
     let basis = store::program(conn).await?.config.qualification.basis;
-    let expired = settle(conn, basis, customer_ids, now).await?;
+    let settled = settle(conn, basis, customer_ids, now).await?;
     for b in &mut balances {
-        b.balance += moved_for(&expired, b.customer_id);
+        b.balance += moved_for(&settled.entries, b.customer_id);
     }
-    Ok(balances)
+    Ok((balances, settled))
 }
 
 /// For locked accounts: writes what lapsed and moves up the members whose qualifying sum
-/// reaches a higher tier (or who have none yet). The expiry entries written.
+/// reaches a higher tier (or who have none yet). The expiry entries and moves written.
 async fn settle(
     conn: &mut AsyncPgConnection,
     basis: QualificationBasis,
     customer_ids: &[Uuid],
     now: DateTime<Utc>,
-) -> Result<Vec<EntryRecord>, ApiError> {
-    let expired = ledger::expire(conn, customer_ids, now).await?;
-    evaluation::evaluate(conn, basis, customer_ids, now, true).await?;
-    Ok(expired)
+) -> Result<Changes, ApiError> {
+    let entries = ledger::expire(conn, customer_ids, now).await?;
+    let moves = evaluation::evaluate(conn, basis, customer_ids, now, true).await?;
+    Ok(Changes { entries, moves })
 }
 
 async fn open_account(
     conn: &mut AsyncPgConnection,
     customer_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<i64, ApiError> {
-    let balances = open_accounts(conn, &[customer_id], now).await?;
-    Ok(balances.first().map_or(0, |b| b.balance))
+) -> Result<(i64, Changes), ApiError> {
+    let (balances, changes) = open_accounts(conn, &[customer_id], now).await?;
+    Ok((balances.first().map_or(0, |b| b.balance), changes))
 }
 
 fn moved_for(entries: &[EntryRecord], customer_id: Uuid) -> i64 {
@@ -131,11 +206,19 @@ pub async fn on_purchase(
     // The points are earned at the tier held before this purchase; they may have lapsed
     // already when the purchase is back-dated.
     let earned = ledger::earn(conn, actor, &[purchase.id]).await?;
-    balance += moved(&earned);
+    let points = moved(&earned);
+    balance += points;
     let basis = program.config.qualification.basis;
-    balance += moved(&settle(conn, basis, &customer, now).await?);
+    let mut changes = Changes {
+        entries: earned,
+        moves: Vec::new(),
+    };
+    let settled = settle(conn, basis, &customer, now).await?;
+    balance += moved(&settled.entries);
+    changes.add(settled);
+    changes.announce(conn, now).await?;
     Ok(Some(PointsSummary {
-        points: moved(&earned),
+        points,
         balance,
         tier: tier_of(conn, purchase.customer_id).await?,
     }))
@@ -181,7 +264,8 @@ pub async fn on_refund(
     };
     let due = share(purchase.refunded) - share(purchase.refunded - amount);
     let customer_id = purchase.customer_id;
-    let mut balance = open_account(conn, customer_id, Utc::now()).await?;
+    let now = Utc::now();
+    let (mut balance, mut changes) = open_account(conn, customer_id, now).await?;
     let taken = due.min(balance);
     if taken > 0 {
         let reason = if taken < due {
@@ -212,7 +296,9 @@ pub async fn on_refund(
         )
         .await?;
         balance += moved(&entries);
+        changes.entries.extend(entries);
     }
+    changes.announce(conn, now).await?;
     Ok(Some(PointsSummary {
         points: -taken,
         balance,
@@ -273,7 +359,8 @@ pub async fn post_points(
     };
     conn.transaction(async |conn| {
         crate::customers::lock_live(conn, customer_id).await?;
-        let balance = open_account(conn, customer_id, Utc::now()).await?;
+        let now = Utc::now();
+        let (balance, mut changes) = open_account(conn, customer_id, now).await?;
         if balance + points < 0 {
             return Err(overdrawn(balance));
         }
@@ -299,8 +386,10 @@ pub async fn post_points(
             kind,
             points,
             balance: balance + moved(&entries),
-            entries: entries.into_iter().map(entry_view).collect(),
+            entries: entries.iter().cloned().map(entry_view).collect(),
         };
+        changes.entries.extend(entries);
+        changes.announce(conn, now).await?;
         audit::record(
             conn,
             actor,
@@ -360,6 +449,9 @@ fn explanation(basis: QualificationBasis, sum: i64, q: &Qualifying, tier: Option
     }
 }
 
+/// The points lapsing soon that a member's view lists unless asked otherwise (days ahead).
+pub const EXPIRING_DAYS: i32 = 90;
+
 /// A customer's standing: balance, tier and why, what the next tier takes, what keeps the
 /// current one, the points lapsing within `expiring_days`, and the tier history.
 pub async fn status(
@@ -367,12 +459,43 @@ pub async fn status(
     customer_id: Uuid,
     expiring_days: i32,
 ) -> Result<LoyaltyStatus, ApiError> {
-    let now = Utc::now();
+    let (views, _) = views(conn, &[customer_id], Utc::now(), expiring_days).await?;
+    views
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal("a standing query returned no row"))
+}
+
+/// Customers' standings at `now` (as `GET /v1/customers/{id}/loyalty` shows them), in id
+/// order, read with one statement whatever their number; with the programme's tiers.
+pub async fn views(
+    conn: &mut AsyncPgConnection,
+    customer_ids: &[Uuid],
+    now: DateTime<Utc>,
+    expiring_days: i32,
+) -> Result<(Vec<LoyaltyStatus>, Vec<Tier>), ApiError> {
     let program: Program = store::program(conn).await?;
     let tiers = store::tiers(conn).await?;
+    let horizon = now + Duration::days(i64::from(expiring_days));
     let basis = program.config.qualification.basis;
-    let standing = evaluation::standing(conn, basis, customer_id, now).await?;
+    let standings = evaluation::standings(conn, basis, customer_ids, now, horizon).await?;
+    let views = standings
+        .into_iter()
+        .map(|s| view(&program, &tiers, s))
+        .collect::<Result<_, _>>()?;
+    Ok((views, tiers))
+}
+
+/// A standing as the API shows it.
+fn view(program: &Program, tiers: &[Tier], standing: Standing) -> Result<LoyaltyStatus, ApiError> {
+    let basis = program.config.qualification.basis;
     let sum = standing.qualifying;
+    let contributions: Vec<Contribution> =
+        serde_json::from_value(standing.contributions).map_err(ApiError::internal)?;
+    let expiring: Vec<Expiring> =
+        serde_json::from_value(standing.expiring).map_err(ApiError::internal)?;
+    let history: Vec<ChangeRecord> =
+        serde_json::from_value(standing.history).map_err(ApiError::internal)?;
     // Not yet a member: the tier their (empty) sum would reach.
     let held_key = match (&standing.member_since, &standing.tier_key) {
         (None, _) => tiers.first().map(|t| t.key.clone()),
@@ -399,62 +522,47 @@ pub async fn status(
         threshold: t.threshold,
         missing: (t.threshold - sum).max(0),
     });
-    let keep = match held {
-        None => None,
-        Some(i) => {
-            let threshold = tiers[i].threshold;
-            let contributions = evaluation::contributions_of(conn, basis, customer_id, now).await?;
-            let downgrade = program.config.downgrade.clone();
-            Some(Keep {
+    let keep = held.map(|i| {
+        let threshold = tiers[i].threshold;
+        let downgrade = program.config.downgrade.clone();
+        Keep {
+            threshold,
+            shortfall: (threshold - sum).max(0),
+            secure_until: secure_until(
+                &contributions,
+                sum,
                 threshold,
-                shortfall: (threshold - sum).max(0),
-                secure_until: secure_until(
-                    &contributions,
-                    sum,
-                    threshold,
-                    program.config.qualification.months,
-                ),
-                downgrade: downgrade.policy,
-                below_since: standing.below_since,
-                downgrade_after: standing
-                    .below_since
-                    .zip(downgrade.grace_days)
-                    .map(|(since, days)| since + Duration::days(i64::from(days))),
-            })
+                program.config.qualification.months,
+            ),
+            downgrade: downgrade.policy,
+            below_since: standing.below_since,
+            downgrade_after: standing
+                .below_since
+                .zip(downgrade.grace_days)
+                .map(|(since, days)| since + Duration::days(i64::from(days))),
         }
-    };
-    let expiring = ledger::expiring(
-        conn,
-        customer_id,
-        now,
-        now + Duration::days(i64::from(expiring_days)),
-    )
-    .await?
-    .into_iter()
-    .map(|e| ExpiringPoints {
-        expires_at: e.expires_at,
-        points: e.points,
-    })
-    .collect();
+    });
     let tier = held_key.map(|key| HeldTier {
         tier: tiers.iter().find(|t| t.key == key).cloned(),
         key,
         since: standing.tier_since,
     });
     Ok(LoyaltyStatus {
-        customer_id,
+        customer_id: standing.customer_id,
         member_since: standing.member_since,
-        balance: ledger::available(conn, customer_id, now).await?,
+        balance: standing.balance,
         tier,
         qualifying,
         next_tier,
         keep,
-        expiring,
-        history: evaluation::history(conn, customer_id)
-            .await?
+        expiring: expiring
             .into_iter()
-            .map(change_view)
+            .map(|e| ExpiringPoints {
+                expires_at: e.expires_at,
+                points: e.points,
+            })
             .collect(),
+        history: history.into_iter().map(change_view).collect(),
     })
 }
 

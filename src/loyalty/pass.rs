@@ -18,6 +18,7 @@ use super::evaluation;
 use super::json::{
     ChangeDirection, EvaluationReport, Move, SimulatedTier, Simulation, SimulationInput,
 };
+use super::members::Changes;
 use super::{ledger, store};
 use crate::db::DbPool;
 use crate::http::error::ApiError;
@@ -65,9 +66,12 @@ pub async fn run(
                     return Ok::<_, ApiError>(None);
                 };
                 let basis = store::program(conn).await?.config.qualification.basis;
-                let expired = ledger::expire(conn, &ids, now).await?;
-                let changes = evaluation::evaluate(conn, basis, &ids, now, false).await?;
-                Ok(Some((ids.len(), last, expired, changes)))
+                let written = Changes {
+                    entries: ledger::expire(conn, &ids, now).await?,
+                    moves: evaluation::evaluate(conn, basis, &ids, now, false).await?,
+                };
+                written.announce(conn, now).await?;
+                Ok(Some((ids.len(), last, written.entries, written.moves)))
             })
             .await?;
         let Some((members, last, expired, changes)) = batch else {

@@ -170,7 +170,7 @@ async fn customer_loyalty(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::LoyaltyRead)?;
     let query: StatusQuery = query::parse(req.query_string())?;
-    let days = query.expiring_days.unwrap_or(90);
+    let days = query.expiring_days.unwrap_or(members::EXPIRING_DAYS);
     if !(1..=3650).contains(&days) {
         return Err(invalid("expiring_days", "must be from 1 to 3650"));
     }

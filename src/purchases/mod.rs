@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::audit;
 use crate::auth::Actor;
 use crate::domain::{currency_code, optional_text, required_text};
+use crate::events::{self, EventType, NewEvent};
 use crate::http::error::ApiError;
 use crate::http::validation::Checks;
 use json::{Item, Purchase, PurchaseInput, RefundInput};
@@ -126,6 +127,12 @@ pub async fn create(
     conn.transaction(async |conn| {
         crate::customers::lock_live(conn, customer_id).await?;
         if let Some(record) = store::insert(conn, Uuid::now_v7(), customer_id, &draft).await? {
+            // Announced before the points it earns.
+            events::emit(
+                conn,
+                NewEvent::new(EventType::PurchaseCreated, record.id, &view(record.clone())),
+            )
+            .await?;
             let loyalty = crate::loyalty::members::on_purchase(conn, actor, &record).await?;
             audit::record(
                 conn,
@@ -206,6 +213,14 @@ pub async fn refund(
             )]));
         }
         let after = store::refund(conn, id, amount, reason.as_deref(), actor).await?;
+        // Announced before the points it takes back.
+        let (was, shown) = (view(before.clone()), view(after.clone()));
+        events::emit(
+            conn,
+            NewEvent::new(EventType::PurchaseRefunded, id, &shown)
+                .previous_from_diff(&audit::diff(&was, &shown)),
+        )
+        .await?;
         let loyalty = crate::loyalty::members::on_refund(conn, actor, &after, amount).await?;
         audit::record(
             conn,

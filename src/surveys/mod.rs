@@ -549,6 +549,15 @@ pub async fn respond(
             audit::created(&response_view(record.clone())),
         )
         .await?;
+        crate::events::emit(
+            conn,
+            crate::events::NewEvent::new(
+                crate::events::EventType::SurveyResponseCreated,
+                record.id,
+                &response_view(record.clone()),
+            ),
+        )
+        .await?;
         Ok(record)
     })
     .await

@@ -59,7 +59,7 @@ async fn set_status(app: &TestApp, id: &str, status: &str) -> reqwest::Response 
 }
 
 /// A new active survey; its id.
-async fn active_survey(app: &TestApp, extra: Value) -> String {
+pub async fn active_survey(app: &TestApp, extra: Value) -> String {
     let mut body = json!({"name": "After-sales", "questions": questions()});
     if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
         body.extend(extra.clone());

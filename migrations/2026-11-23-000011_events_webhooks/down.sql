@@ -1,0 +1,5 @@
+DROP TABLE webhook_attempts;
+DROP TABLE webhook_deliveries;
+DROP TABLE webhooks;
+DROP TABLE events;
+DROP FUNCTION rapport_uuid_v7();

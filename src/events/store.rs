@@ -1,0 +1,244 @@
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Timestamptz};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::json::Event;
+use crate::db::schema::events;
+
+/// The condition that makes an event visible to readers in (txid, position) order: its
+/// transaction is older than every transaction still running, so nothing can commit before
+/// it any more. One definition for the feed and the webhook fan-out.
+pub(crate) const SETTLED: &str = "txid < pg_snapshot_xmin(pg_current_snapshot())";
+
+/// An event to insert.
+pub struct NewRow {
+    pub id: Uuid,
+    pub type_: &'static str,
+    pub object_type: &'static str,
+    pub object_id: String,
+    pub data: serde_json::Value,
+    pub previous: Option<serde_json::Value>,
+    pub request_id: Option<String>,
+}
+
+/// Inserts the rows with one statement, whatever their number, positioned in their order:
+/// the columns go as arrays (a row-per-tuple INSERT would run out of bind parameters past
+/// some 9 000 events, fewer than one import batch or evaluation batch can write).
+pub async fn insert(conn: &mut AsyncPgConnection, rows: Vec<NewRow>) -> QueryResult<()> {
+    let n = rows.len();
+    let (mut ids, mut types, mut objects) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut object_ids, mut data, mut previous, mut request_ids) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for r in rows {
+        ids.push(r.id);
+        types.push(r.type_);
+        objects.push(r.object_type);
+        object_ids.push(r.object_id);
+        data.push(r.data);
+        previous.push(r.previous);
+        request_ids.push(r.request_id);
+    }
+    diesel::sql_query(
+        "INSERT INTO events (id, type, object_type, object_id, data, previous, request_id) \
+         SELECT id, type, object_type, object_id, data, previous, request_id \
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], \
+                     $6::jsonb[], $7::text[]) WITH ORDINALITY \
+              AS e(id, type, object_type, object_id, data, previous, request_id, n) \
+         ORDER BY n",
+    )
+    .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
+    .bind::<Array<Text>, _>(types)
+    .bind::<Array<Text>, _>(objects)
+    .bind::<Array<Text>, _>(object_ids)
+    .bind::<Array<Jsonb>, _>(data)
+    .bind::<Array<Nullable<Jsonb>>, _>(previous)
+    .bind::<Array<Nullable<Text>>, _>(request_ids)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// A position in the event order: (transaction id, position).
+pub type Position = (i64, i64);
+
+#[derive(QueryableByName)]
+struct FeedRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: Uuid,
+    #[diesel(sql_type = Text)]
+    type_: String,
+    #[diesel(sql_type = Timestamptz)]
+    occurred_at: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    object_type: String,
+    #[diesel(sql_type = Text)]
+    object_id: String,
+    #[diesel(sql_type = Jsonb)]
+    data: serde_json::Value,
+    #[diesel(sql_type = Nullable<Jsonb>)]
+    previous: Option<serde_json::Value>,
+    #[diesel(sql_type = Nullable<Text>)]
+    request_id: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    txid: i64,
+    #[diesel(sql_type = BigInt)]
+    position: i64,
+}
+
+/// Settled events after `after`, of the given types (all when empty), in order.
+pub async fn feed(
+    conn: &mut AsyncPgConnection,
+    after: Position,
+    types: &[String],
+    fetch: i64,
+) -> QueryResult<Vec<(Event, Position)>> {
+    let rows: Vec<FeedRow> = diesel::sql_query(format!(
+        "SELECT id, type AS type_, occurred_at, object_type, object_id, data, previous, \
+                request_id, txid::text::bigint AS txid, position \
+         FROM events \
+         WHERE (txid, position) > ($1::text::xid8, $2) AND {SETTLED} \
+           AND type <> 'webhook.ping' AND (cardinality($3) = 0 OR type = ANY($3)) \
+         ORDER BY txid, position LIMIT $4"
+    ))
+    .bind::<Text, _>(after.0.to_string())
+    .bind::<BigInt, _>(after.1)
+    .bind::<Array<Text>, _>(types)
+    .bind::<BigInt, _>(fetch)
+    .load(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let position = (r.txid, r.position);
+            (
+                Event {
+                    id: r.id,
+                    type_: r.type_,
+                    occurred_at: r.occurred_at,
+                    object_type: r.object_type,
+                    object_id: r.object_id,
+                    data: r.data,
+                    previous: r.previous,
+                    request_id: r.request_id,
+                },
+                position,
+            )
+        })
+        .collect())
+}
+
+#[derive(QueryableByName)]
+struct PositionRow {
+    #[diesel(sql_type = BigInt)]
+    txid: i64,
+    #[diesel(sql_type = BigInt)]
+    position: i64,
+}
+
+/// Where the event `id` stands in the order, if it exists.
+pub async fn position_of(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Position>> {
+    let row: Option<PositionRow> =
+        diesel::sql_query("SELECT txid::text::bigint AS txid, position FROM events WHERE id = $1")
+            .bind::<diesel::sql_types::Uuid, _>(id)
+            .get_result(conn)
+            .await
+            .optional()?;
+    Ok(row.map(|r| (r.txid, r.position)))
+}
+
+/// One event by id (for webhook deliveries).
+pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Event>> {
+    events::table
+        .find(id)
+        .select((
+            events::id,
+            events::type_,
+            events::occurred_at,
+            events::object_type,
+            events::object_id,
+            events::data,
+            events::previous,
+            events::request_id,
+        ))
+        .get_result::<(
+            Uuid,
+            String,
+            DateTime<Utc>,
+            String,
+            String,
+            serde_json::Value,
+            Option<serde_json::Value>,
+            Option<String>,
+        )>(conn)
+        .await
+        .optional()
+        .map(|row| {
+            row.map(
+                |(id, type_, occurred_at, object_type, object_id, data, previous, request_id)| {
+                    Event {
+                        id,
+                        type_,
+                        occurred_at,
+                        object_type,
+                        object_id,
+                        data,
+                        previous,
+                        request_id,
+                    }
+                },
+            )
+        })
+}
+
+pub async fn forget(
+    conn: &mut AsyncPgConnection,
+    object_type: &str,
+    object_ids: &[String],
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "UPDATE events SET data = jsonb_build_object('id', object_id), previous = NULL \
+         WHERE object_type = $1 AND object_id = ANY($2)",
+    )
+    .bind::<Text, _>(object_type)
+    .bind::<Array<Text>, _>(object_ids)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Deletes events older than `retention` that no delivery still waits for, in batches.
+pub async fn prune(
+    conn: &mut AsyncPgConnection,
+    retention: std::time::Duration,
+) -> QueryResult<usize> {
+    const BATCH: usize = 10_000;
+    let mut total = 0;
+    loop {
+        let deleted = diesel::sql_query(
+            "DELETE FROM events WHERE id IN ( \
+               SELECT e.id FROM events e \
+               WHERE e.occurred_at < now() - make_interval(secs => $1) \
+                 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d \
+                                 WHERE d.event_id = e.id AND d.status = 'pending') \
+               LIMIT $2)",
+        )
+        .bind::<diesel::sql_types::Double, _>(retention.as_secs_f64())
+        .bind::<BigInt, _>(BATCH as i64)
+        .execute(conn)
+        .await?;
+        total += deleted;
+        if deleted < BATCH {
+            return Ok(total);
+        }
+    }
+}

@@ -1,0 +1,573 @@
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Double, Integer, Jsonb, Nullable, Text, Timestamptz};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::json::{Attempt, Delivery, DeliveryStatus, Webhook};
+use crate::db::schema::{events, webhook_attempts, webhook_deliveries, webhooks};
+use crate::events::Event;
+use crate::events::store::SETTLED;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = webhooks)]
+pub struct Row {
+    pub id: Uuid,
+    pub url: String,
+    pub description: Option<String>,
+    pub event_types: Vec<String>,
+    pub filter: Option<Value>,
+    pub active: bool,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    pub disabled_reason: Option<String>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Row> for Webhook {
+    fn from(r: Row) -> Self {
+        Webhook {
+            id: r.id,
+            url: r.url,
+            description: r.description,
+            event_types: r.event_types,
+            filter: match r.filter {
+                Some(Value::Object(map)) => Some(map),
+                _ => None,
+            },
+            active: r.active,
+            disabled_reason: r.disabled_reason,
+            disabled_at: r.disabled_at,
+            previous_secret_expires_at: r.previous_secret_expires_at.filter(|at| *at > Utc::now()),
+            secret: None,
+            version: i64::from(r.version),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// What a webhook is: the fields a caller sets.
+#[derive(Debug, Clone, PartialEq, AsChangeset, Insertable)]
+#[diesel(table_name = webhooks, treat_none_as_null = true)]
+pub struct Definition {
+    pub url: String,
+    pub description: Option<String>,
+    pub event_types: Vec<String>,
+    pub filter: Option<Value>,
+    pub active: bool,
+}
+
+impl Definition {
+    pub fn of(row: &Row) -> Self {
+        Self {
+            url: row.url.clone(),
+            description: row.description.clone(),
+            event_types: row.event_types.clone(),
+            filter: row.filter.clone(),
+            active: row.active,
+        }
+    }
+
+    pub fn filter_map(&self) -> Option<Map<String, Value>> {
+        match &self.filter {
+            Some(Value::Object(map)) => Some(map.clone()),
+            _ => None,
+        }
+    }
+}
+
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    definition: &Definition,
+    secret: &str,
+) -> QueryResult<Row> {
+    diesel::insert_into(webhooks::table)
+        .values((webhooks::id.eq(id), definition, webhooks::secret.eq(secret)))
+        .returning(Row::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Row>> {
+    webhooks::table
+        .find(id)
+        .select(Row::as_select())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Row>> {
+    webhooks::table
+        .find(id)
+        .select(Row::as_select())
+        .for_update()
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    active: Option<bool>,
+    after: Option<Uuid>,
+    fetch: i64,
+) -> QueryResult<Vec<Row>> {
+    let mut query = webhooks::table
+        .select(Row::as_select())
+        .order(webhooks::id)
+        .limit(fetch)
+        .into_boxed();
+    if let Some(active) = active {
+        query = query.filter(webhooks::active.eq(active));
+    }
+    if let Some(after) = after {
+        query = query.filter(webhooks::id.gt(after));
+    }
+    query.load(conn).await
+}
+
+/// Saves a new definition. Turning a webhook on clears an automatic disabling.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    definition: &Definition,
+) -> QueryResult<Row> {
+    let reenabled = definition.active;
+    let mut query = diesel::update(webhooks::table.find(id))
+        .set((
+            definition,
+            webhooks::version.eq(webhooks::version + 1),
+            webhooks::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Row::as_returning())
+        .get_result::<Row>(conn)
+        .await?;
+    if reenabled && query.disabled_reason.is_some() {
+        query = diesel::update(webhooks::table.find(id))
+            .set((
+                webhooks::disabled_reason.eq(None::<String>),
+                webhooks::disabled_at.eq(None::<DateTime<Utc>>),
+            ))
+            .returning(Row::as_returning())
+            .get_result(conn)
+            .await?;
+    }
+    Ok(query)
+}
+
+/// Sets a new secret; the old one keeps signing until `overlap_until`.
+pub async fn rotate(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    secret: &str,
+    overlap_until: Option<DateTime<Utc>>,
+) -> QueryResult<Row> {
+    diesel::update(webhooks::table.find(id))
+        .set((
+            webhooks::previous_secret.eq(diesel::dsl::case_when(
+                overlap_until
+                    .is_some()
+                    .into_sql::<diesel::sql_types::Bool>(),
+                webhooks::secret.nullable(),
+            )),
+            webhooks::previous_secret_expires_at.eq(overlap_until),
+            webhooks::secret.eq(secret),
+            webhooks::version.eq(webhooks::version + 1),
+            webhooks::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Row::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+    diesel::delete(webhooks::table.find(id))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Turns a webhook off for a reason; false when it was already off.
+pub async fn disable(conn: &mut AsyncPgConnection, id: Uuid, reason: &str) -> QueryResult<bool> {
+    diesel::update(webhooks::table.find(id).filter(webhooks::active))
+        .set((
+            webhooks::active.eq(false),
+            webhooks::disabled_reason.eq(reason),
+            webhooks::disabled_at.eq(diesel::dsl::now),
+            webhooks::version.eq(webhooks::version + 1),
+            webhooks::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(|n| n > 0)
+}
+
+// ---- Fan-out: events to deliveries ----
+
+/// Active webhooks no other worker is fanning out now, locked for this transaction.
+pub async fn lock_active(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Uuid>> {
+    webhooks::table
+        .filter(webhooks::active)
+        .select(webhooks::id)
+        .for_update()
+        .skip_locked()
+        .load(conn)
+        .await
+}
+
+#[derive(QueryableByName)]
+struct FanOut {
+    #[diesel(sql_type = BigInt)]
+    scanned: i64,
+}
+
+/// Matches up to `batch` settled events after the webhook's cursor against its types and
+/// filter, queues a delivery for each match in event order and moves the cursor past all it
+/// scanned. Returns how many events it scanned.
+pub async fn fan_out(conn: &mut AsyncPgConnection, webhook: Uuid, batch: i64) -> QueryResult<i64> {
+    let row: Option<FanOut> = diesel::sql_query(format!(
+        "WITH w AS (SELECT * FROM webhooks WHERE id = $1), \
+         scanned AS ( \
+           SELECT e.id, e.type, e.data, e.txid, e.position FROM events e, w \
+           WHERE (e.txid, e.position) > (w.cursor_txid, w.cursor_position) AND e.{SETTLED} \
+             AND e.type <> 'webhook.ping' \
+           ORDER BY e.txid, e.position LIMIT $2), \
+         queued AS ( \
+           INSERT INTO webhook_deliveries (id, webhook_id, event_id) \
+           SELECT rapport_uuid_v7(), w.id, s.id FROM scanned s, w \
+           WHERE (cardinality(w.event_types) = 0 OR s.type = ANY(w.event_types)) \
+             AND (w.filter IS NULL OR s.data @> w.filter) \
+           ORDER BY s.txid, s.position \
+           ON CONFLICT (webhook_id, event_id) WHERE replay_of IS NULL DO NOTHING \
+           RETURNING 1), \
+         last AS (SELECT txid, position FROM scanned ORDER BY txid DESC, position DESC LIMIT 1) \
+         UPDATE webhooks SET cursor_txid = last.txid, cursor_position = last.position \
+         FROM last WHERE webhooks.id = $1 \
+         RETURNING (SELECT count(*) FROM scanned) AS scanned, (SELECT count(*) FROM queued) AS queued"
+    ))
+    .bind::<diesel::sql_types::Uuid, _>(webhook)
+    .bind::<BigInt, _>(batch)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(row.map_or(0, |r| r.scanned))
+}
+
+// ---- Delivery ----
+
+/// A delivery a worker has taken, with what it needs to send it.
+#[derive(Debug, QueryableByName)]
+pub struct Claimed {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub webhook_id: Uuid,
+    #[diesel(sql_type = Integer)]
+    pub attempts: i32,
+    #[diesel(sql_type = Timestamptz)]
+    pub first_attempt_at: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    pub url: String,
+    #[diesel(sql_type = Text)]
+    pub secret: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub previous_secret: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub event_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub event_type: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub occurred_at: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    pub object_type: String,
+    #[diesel(sql_type = Text)]
+    pub object_id: String,
+    #[diesel(sql_type = Jsonb)]
+    pub data: Value,
+    #[diesel(sql_type = Nullable<Jsonb>)]
+    pub previous: Option<Value>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub request_id: Option<String>,
+}
+
+impl Claimed {
+    pub fn event(&self) -> Event {
+        Event {
+            id: self.event_id,
+            type_: self.event_type.clone(),
+            occurred_at: self.occurred_at,
+            object_type: self.object_type.clone(),
+            object_id: self.object_id.clone(),
+            data: self.data.clone(),
+            previous: self.previous.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
+/// Takes up to `limit` deliveries that are due, each the oldest pending delivery of its
+/// (active) webhook, so a webhook's events go out one at a time and in order. Each is leased
+/// for `lease_secs`: a worker that stops mid-request loses it, and it is sent again.
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+    lease_secs: f64,
+) -> QueryResult<Vec<Claimed>> {
+    diesel::sql_query(
+        "WITH heads AS ( \
+           SELECT h.id FROM webhooks w CROSS JOIN LATERAL ( \
+             SELECT d.id FROM webhook_deliveries d \
+             WHERE d.webhook_id = w.id AND d.status = 'pending' ORDER BY d.seq LIMIT 1) h \
+           WHERE w.active), \
+         claimed AS ( \
+           UPDATE webhook_deliveries d \
+           SET lease_until = now() + make_interval(secs => $2), attempts = d.attempts + 1, \
+               first_attempt_at = coalesce(d.first_attempt_at, now()), last_attempt_at = now() \
+           WHERE d.id IN ( \
+             SELECT id FROM webhook_deliveries \
+             WHERE id IN (SELECT id FROM heads) AND status = 'pending' \
+               AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now()) \
+             ORDER BY next_attempt_at LIMIT $1 \
+             FOR UPDATE SKIP LOCKED) \
+           RETURNING d.id, d.webhook_id, d.event_id, d.attempts, d.first_attempt_at) \
+         SELECT c.id, c.webhook_id, c.attempts, c.first_attempt_at, w.url, w.secret, \
+                CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END \
+                  AS previous_secret, \
+                e.id AS event_id, e.type AS event_type, e.occurred_at, e.object_type, \
+                e.object_id, e.data, e.previous, e.request_id \
+         FROM claimed c JOIN webhooks w ON w.id = c.webhook_id JOIN events e ON e.id = c.event_id",
+    )
+    .bind::<BigInt, _>(limit)
+    .bind::<Double, _>(lease_secs)
+    .load(conn)
+    .await
+}
+
+/// What came of one attempt.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub attempted_at: DateTime<Utc>,
+    pub status_code: Option<i32>,
+    pub latency_ms: i32,
+    pub error: Option<String>,
+    /// The delivery's state after it, and when to try again if still pending.
+    pub status: DeliveryStatus,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// Records an attempt and the delivery's new state. The state is only written while the
+/// worker still holds the delivery (`attempts` unchanged since its claim); the attempt is
+/// recorded either way, unless the delivery is gone (its webhook was deleted meanwhile).
+/// Returns whether the state was written.
+pub async fn record(
+    conn: &mut AsyncPgConnection,
+    delivery: Uuid,
+    claimed_attempts: i32,
+    outcome: &Outcome,
+) -> QueryResult<bool> {
+    let done = outcome.status != DeliveryStatus::Pending;
+    let current = diesel::update(
+        webhook_deliveries::table
+            .find(delivery)
+            .filter(webhook_deliveries::attempts.eq(claimed_attempts))
+            .filter(webhook_deliveries::status.eq("pending")),
+    )
+    .set((
+        webhook_deliveries::status.eq(outcome.status.as_str()),
+        webhook_deliveries::lease_until.eq(None::<DateTime<Utc>>),
+        webhook_deliveries::next_attempt_at.eq(outcome.next_attempt_at.unwrap_or_else(Utc::now)),
+        webhook_deliveries::last_status_code.eq(outcome.status_code),
+        webhook_deliveries::last_latency_ms.eq(outcome.latency_ms),
+        webhook_deliveries::last_error.eq(&outcome.error),
+        webhook_deliveries::completed_at.eq(done.then(Utc::now)),
+    ))
+    .execute(conn)
+    .await?
+        > 0;
+    let exists = current
+        || diesel::select(diesel::dsl::exists(
+            webhook_deliveries::table.find(delivery),
+        ))
+        .get_result::<bool>(conn)
+        .await?;
+    if exists {
+        diesel::insert_into(webhook_attempts::table)
+            .values((
+                webhook_attempts::id.eq(Uuid::now_v7()),
+                webhook_attempts::delivery_id.eq(delivery),
+                webhook_attempts::attempted_at.eq(outcome.attempted_at),
+                webhook_attempts::status_code.eq(outcome.status_code),
+                webhook_attempts::latency_ms.eq(outcome.latency_ms),
+                webhook_attempts::error.eq(&outcome.error),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    Ok(current)
+}
+
+/// Inserts a delivery that was already made (a test ping), with its one attempt.
+pub async fn insert_sent(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    webhook: Uuid,
+    event: Uuid,
+    outcome: &Outcome,
+) -> QueryResult<()> {
+    diesel::insert_into(webhook_deliveries::table)
+        .values((
+            webhook_deliveries::id.eq(id),
+            webhook_deliveries::webhook_id.eq(webhook),
+            webhook_deliveries::event_id.eq(event),
+            webhook_deliveries::status.eq(outcome.status.as_str()),
+            webhook_deliveries::attempts.eq(1),
+            webhook_deliveries::first_attempt_at.eq(outcome.attempted_at),
+            webhook_deliveries::last_attempt_at.eq(outcome.attempted_at),
+            webhook_deliveries::last_status_code.eq(outcome.status_code),
+            webhook_deliveries::last_latency_ms.eq(outcome.latency_ms),
+            webhook_deliveries::last_error.eq(&outcome.error),
+            webhook_deliveries::completed_at.eq(Some(Utc::now())),
+        ))
+        .execute(conn)
+        .await?;
+    record(conn, id, 1, outcome).await.map(drop)
+}
+
+/// Queues the event of `delivery` again for the same webhook, at the end of its queue.
+pub async fn replay(
+    conn: &mut AsyncPgConnection,
+    webhook: Uuid,
+    delivery: Uuid,
+) -> QueryResult<Option<Uuid>> {
+    let Some(event) = webhook_deliveries::table
+        .find(delivery)
+        .filter(webhook_deliveries::webhook_id.eq(webhook))
+        .select(webhook_deliveries::event_id)
+        .get_result::<Uuid>(conn)
+        .await
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let id = Uuid::now_v7();
+    diesel::insert_into(webhook_deliveries::table)
+        .values((
+            webhook_deliveries::id.eq(id),
+            webhook_deliveries::webhook_id.eq(webhook),
+            webhook_deliveries::event_id.eq(event),
+            webhook_deliveries::replay_of.eq(delivery),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(Some(id))
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = webhook_deliveries)]
+struct DeliveryRow {
+    id: Uuid,
+    event_id: Uuid,
+    seq: i64,
+    status: String,
+    attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+    last_status_code: Option<i32>,
+    last_latency_ms: Option<i32>,
+    last_error: Option<String>,
+    replay_of: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = webhook_attempts)]
+struct AttemptRow {
+    delivery_id: Uuid,
+    attempted_at: DateTime<Utc>,
+    status_code: Option<i32>,
+    latency_ms: i32,
+    error: Option<String>,
+}
+
+/// A webhook's deliveries, newest first, each with its attempts (two queries per page).
+pub async fn deliveries(
+    conn: &mut AsyncPgConnection,
+    webhook: Uuid,
+    status: Option<DeliveryStatus>,
+    event: Option<Uuid>,
+    only: Option<Uuid>,
+    after_seq: Option<i64>,
+    fetch: i64,
+) -> QueryResult<Vec<(Delivery, i64)>> {
+    let mut query = webhook_deliveries::table
+        .inner_join(events::table)
+        .filter(webhook_deliveries::webhook_id.eq(webhook))
+        .select((DeliveryRow::as_select(), events::type_))
+        .order(webhook_deliveries::seq.desc())
+        .limit(fetch)
+        .into_boxed();
+    if let Some(status) = status {
+        query = query.filter(webhook_deliveries::status.eq(status.as_str()));
+    }
+    if let Some(event) = event {
+        query = query.filter(webhook_deliveries::event_id.eq(event));
+    }
+    if let Some(only) = only {
+        query = query.filter(webhook_deliveries::id.eq(only));
+    }
+    if let Some(seq) = after_seq {
+        query = query.filter(webhook_deliveries::seq.lt(seq));
+    }
+    let rows: Vec<(DeliveryRow, String)> = query.load(conn).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|(r, _)| r.id).collect();
+    let mut attempts: HashMap<Uuid, Vec<Attempt>> = HashMap::new();
+    let loaded: Vec<AttemptRow> = webhook_attempts::table
+        .filter(webhook_attempts::delivery_id.eq_any(&ids))
+        .order((
+            webhook_attempts::delivery_id,
+            webhook_attempts::attempted_at,
+        ))
+        .select(AttemptRow::as_select())
+        .load(conn)
+        .await?;
+    for a in loaded {
+        attempts.entry(a.delivery_id).or_default().push(Attempt {
+            attempted_at: a.attempted_at,
+            status_code: a.status_code,
+            latency_ms: a.latency_ms,
+            error: a.error,
+        });
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(r, event_type)| {
+            let status = DeliveryStatus::parse(&r.status);
+            let delivery = Delivery {
+                id: r.id,
+                event_id: r.event_id,
+                event_type,
+                status,
+                attempt_count: r.attempts,
+                next_attempt_at: (status == DeliveryStatus::Pending).then_some(r.next_attempt_at),
+                last_status_code: r.last_status_code,
+                last_latency_ms: r.last_latency_ms,
+                last_error: r.last_error,
+                replay_of: r.replay_of,
+                created_at: r.created_at,
+                completed_at: r.completed_at,
+                attempts: attempts.remove(&r.id).unwrap_or_default(),
+            };
+            (delivery, r.seq)
+        })
+        .collect())
+}
