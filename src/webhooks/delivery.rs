@@ -46,7 +46,8 @@ pub struct Sent {
 }
 
 impl Sent {
-    fn succeeded(&self) -> bool {
+    /// Whether the receiver acknowledged (any 2xx).
+    pub fn succeeded(&self) -> bool {
         self.status_code.is_some_and(|s| (200..300).contains(&s))
     }
 }
@@ -83,12 +84,18 @@ impl Sender {
         let result = self.post(url, secrets, event, delivery, attempt).await;
         let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
         match result {
-            Ok(status) => Sent {
-                attempted_at,
-                status_code: Some(i32::from(status)),
-                latency_ms,
-                error: (!(200..300).contains(&status)).then(|| format!("HTTP {status}")),
-            },
+            Ok(status) => {
+                let mut sent = Sent {
+                    attempted_at,
+                    status_code: Some(i32::from(status)),
+                    latency_ms,
+                    error: None,
+                };
+                if !sent.succeeded() {
+                    sent.error = Some(format!("HTTP {status}"));
+                }
+                sent
+            }
             Err(error) => Sent {
                 attempted_at,
                 status_code: None,
@@ -128,7 +135,7 @@ impl Sender {
         put("rapport-attempt", attempt.to_string());
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(USER_AGENT, HeaderValue::from_static("Rapport-Webhooks/1"));
-        let response = self
+        let mut response = self
             .client
             .post(parsed)
             .headers(headers)
@@ -136,6 +143,14 @@ impl Sender {
             .send()
             .await
             .map_err(describe)?;
+        // Read (and drop) a short answer so the connection can be reused; stop at 64 KiB.
+        let mut read = 0;
+        while let Ok(Some(chunk)) = response.chunk().await {
+            read += chunk.len();
+            if read > 64 * 1024 {
+                break;
+            }
+        }
         Ok(response.status().as_u16())
     }
 }

@@ -31,6 +31,20 @@ pub struct Row {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Row {
+    /// The secrets that sign now: the current one, and the previous one during its overlap.
+    pub fn signing_secrets(&self) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if self
+            .previous_secret_expires_at
+            .is_some_and(|at| at > Utc::now())
+        {
+            secrets.extend(self.previous_secret.as_deref());
+        }
+        secrets
+    }
+}
+
 impl From<Row> for Webhook {
     fn from(r: Row) -> Self {
         Webhook {
