@@ -245,15 +245,32 @@ struct FanOut {
     scanned: i64,
 }
 
+#[derive(QueryableByName)]
+struct Cursor {
+    #[diesel(sql_type = BigInt)]
+    txid: i64,
+    #[diesel(sql_type = BigInt)]
+    position: i64,
+}
+
 /// Matches up to `batch` settled events after the webhook's cursor against its types and
 /// filter, queues a delivery for each match in event order and moves the cursor past all it
-/// scanned. Returns how many events it scanned.
+/// scanned. Returns how many events it scanned. Call with the webhook locked.
 pub async fn fan_out(conn: &mut AsyncPgConnection, webhook: Uuid, batch: i64) -> QueryResult<i64> {
+    // The cursor goes into the scan as values: compared with a joined row, the planner could
+    // not use it as an index bound and would read every event from the first each time.
+    let cursor: Cursor = diesel::sql_query(
+        "SELECT cursor_txid::text::bigint AS txid, cursor_position AS position \
+         FROM webhooks WHERE id = $1",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(webhook)
+    .get_result(conn)
+    .await?;
     let row: Option<FanOut> = diesel::sql_query(format!(
         "WITH w AS (SELECT * FROM webhooks WHERE id = $1), \
          scanned AS ( \
-           SELECT e.id, e.type, e.data, e.txid, e.position FROM events e, w \
-           WHERE (e.txid, e.position) > (w.cursor_txid, w.cursor_position) AND e.{SETTLED} \
+           SELECT e.id, e.type, e.data, e.txid, e.position FROM events e \
+           WHERE (e.txid, e.position) > ($3::text::xid8, $4) AND e.{SETTLED} \
              AND e.type <> 'webhook.ping' \
            ORDER BY e.txid, e.position LIMIT $2), \
          queued AS ( \
@@ -271,6 +288,8 @@ pub async fn fan_out(conn: &mut AsyncPgConnection, webhook: Uuid, batch: i64) ->
     ))
     .bind::<diesel::sql_types::Uuid, _>(webhook)
     .bind::<BigInt, _>(batch)
+    .bind::<Text, _>(cursor.txid.to_string())
+    .bind::<BigInt, _>(cursor.position)
     .get_result(conn)
     .await
     .optional()?;
