@@ -69,8 +69,10 @@ CREATE TABLE webhook_deliveries (
                       CHECK (status IN ('pending', 'succeeded', 'failed')),
     attempts          integer NOT NULL DEFAULT 0,
     next_attempt_at   timestamptz NOT NULL DEFAULT now(),
-    -- Held by a worker until then; a worker that stopped mid-request loses it.
+    -- Held by a worker (the claim's token) until then; a worker that stopped mid-request
+    -- loses it, and only the holder of the token may record the outcome.
     lease_until       timestamptz,
+    lease_token       uuid,
     first_attempt_at  timestamptz,
     last_attempt_at   timestamptz,
     last_status_code  integer,

@@ -422,6 +422,7 @@ diesel::table! {
         attempts -> Int4,
         next_attempt_at -> Timestamptz,
         lease_until -> Nullable<Timestamptz>,
+        lease_token -> Nullable<Uuid>,
         first_attempt_at -> Nullable<Timestamptz>,
         last_attempt_at -> Nullable<Timestamptz>,
         last_status_code -> Nullable<Int4>,

@@ -25,8 +25,10 @@ use crate::state::AppState;
 
 /// Events matched per webhook and transaction by the fan-out.
 const FAN_OUT_BATCH: i64 = 1000;
-/// Deliveries (each of a different webhook) sent at once by one worker.
+/// Webhooks one worker sends to at once (each its own run, one request at a time).
 const PARALLEL: i64 = 32;
+/// Deliveries of one webhook a worker takes at once, to send one after the other.
+const RUN: i64 = 100;
 /// Retries back off to at most this many times the first delay.
 const MAX_BACKOFF_FACTOR: u32 = 120;
 
@@ -257,14 +259,23 @@ pub async fn schedule(state: web::Data<AppState>) {
 async fn tick(state: &AppState) -> Result<bool, String> {
     let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
     let full = fan_out(&mut conn).await.map_err(|e| e.to_string())?;
-    let lease = state.settings.webhooks.timeout.as_secs_f64() * 2.0 + 1.0;
-    let claimed = store::claim(&mut conn, PARALLEL, lease)
+    let timeout = state.settings.webhooks.timeout;
+    let lease = timeout.as_secs_f64() * 2.0 + 1.0;
+    let token = Uuid::now_v7();
+    let claimed = store::claim(&mut conn, PARALLEL, RUN, lease, token)
         .await
         .map_err(|e| e.to_string())?;
     drop(conn);
-    let sent = claimed.len();
-    join_all(claimed.into_iter().map(|c| deliver(state, c))).await;
-    Ok(full || sent > 0)
+    let busy = !claimed.is_empty();
+    let mut runs: Vec<Vec<Claimed>> = Vec::new();
+    for c in claimed {
+        match runs.last_mut() {
+            Some(run) if run[0].webhook_id == c.webhook_id => run.push(c),
+            _ => runs.push(vec![c]),
+        }
+    }
+    join_all(runs.into_iter().map(|run| deliver(state, token, run))).await;
+    Ok(full || busy)
 }
 
 /// One fan-out batch per active webhook; true when some webhook has more waiting.
@@ -279,51 +290,63 @@ async fn fan_out(conn: &mut AsyncPgConnection) -> diesel::QueryResult<bool> {
     .await
 }
 
-async fn deliver(state: &AppState, claimed: Claimed) {
+/// Sends one webhook's run of deliveries in order, stopping at the first failure (the rest
+/// wait behind it) or once `timeout` has passed (so the run ends within its lease), then
+/// records them all in one transaction.
+async fn deliver(state: &AppState, token: Uuid, run: Vec<Claimed>) {
     let settings = &state.settings.webhooks;
-    let mut secrets = vec![claimed.secret.as_str()];
-    secrets.extend(claimed.previous_secret.as_deref());
-    let sent = state
-        .webhooks
-        .send(
-            &claimed.url,
-            &secrets,
-            &claimed.event(),
-            claimed.id,
-            claimed.attempts,
-        )
-        .await;
-    let (outcome, disable) = judge(
-        &sent,
-        claimed.first_attempt_at,
-        claimed.attempts,
-        settings,
-        spread(),
-    );
-    state.metrics.webhook_attempt(match outcome.status {
-        DeliveryStatus::Succeeded => "succeeded",
-        DeliveryStatus::Pending => "retrying",
-        DeliveryStatus::Failed => "failed",
-    });
-    tracing::debug!(
-        delivery = %claimed.id,
-        webhook = %claimed.webhook_id,
-        status = ?sent.status_code,
-        latency_ms = sent.latency_ms,
-        "webhook attempt"
-    );
+    let started = Instant::now();
+    let ids: Vec<Uuid> = run.iter().map(|c| c.id).collect();
+    let webhook = run[0].webhook_id;
+    let mut results = Vec::with_capacity(run.len());
+    let mut disable = None;
+    for claimed in &run {
+        if started.elapsed() >= settings.timeout {
+            break;
+        }
+        let mut secrets = vec![claimed.secret.as_str()];
+        secrets.extend(claimed.previous_secret.as_deref());
+        let attempt = claimed.attempts + 1;
+        let sent = state
+            .webhooks
+            .send(
+                &claimed.url,
+                &secrets,
+                &claimed.event(),
+                claimed.id,
+                attempt,
+            )
+            .await;
+        let first = claimed.first_attempt_at.unwrap_or(sent.attempted_at);
+        let (outcome, reason) = judge(&sent, first, attempt, settings, spread());
+        state.metrics.webhook_attempt(match outcome.status {
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Pending => "retrying",
+            DeliveryStatus::Failed => "failed",
+        });
+        tracing::debug!(
+            delivery = %claimed.id,
+            webhook = %webhook,
+            status = ?sent.status_code,
+            latency_ms = sent.latency_ms,
+            "webhook attempt"
+        );
+        let succeeded = outcome.status == DeliveryStatus::Succeeded;
+        results.push((claimed.id, outcome));
+        if !succeeded {
+            disable = reason.map(|r| (claimed.id, r));
+            break;
+        }
+    }
     let result = async {
         let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
         conn.transaction(async |conn| {
-            let current = store::record(conn, claimed.id, claimed.attempts, &outcome).await?;
-            if current && let Some(reason) = disable {
-                super::disable(
-                    conn,
-                    claimed.webhook_id,
-                    &reason,
-                    &Actor::Service("webhooks".to_owned()),
-                )
-                .await?;
+            let recorded = store::record(conn, token, &ids, &results).await?;
+            if let Some((delivery, reason)) = disable
+                && recorded.contains(&delivery)
+            {
+                let actor = Actor::Service("webhooks".to_owned());
+                super::disable(conn, webhook, &reason, &actor).await?;
             }
             Ok::<_, diesel::result::Error>(())
         })
@@ -332,7 +355,7 @@ async fn deliver(state: &AppState, claimed: Claimed) {
     }
     .await;
     if let Err(err) = result {
-        tracing::warn!(delivery = %claimed.id, error = %err, "could not record a webhook attempt");
+        tracing::warn!(webhook = %webhook, error = %err, "could not record webhook attempts");
     }
 }
 

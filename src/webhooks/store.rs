@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Integer, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Double, Integer, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -305,10 +305,11 @@ pub struct Claimed {
     pub id: Uuid,
     #[diesel(sql_type = diesel::sql_types::Uuid)]
     pub webhook_id: Uuid,
+    /// Attempts made before this one.
     #[diesel(sql_type = Integer)]
     pub attempts: i32,
-    #[diesel(sql_type = Timestamptz)]
-    pub first_attempt_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub first_attempt_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = Text)]
     pub url: String,
     #[diesel(sql_type = Text)]
@@ -348,13 +349,17 @@ impl Claimed {
     }
 }
 
-/// Takes up to `limit` deliveries that are due, each the oldest pending delivery of its
-/// (active) webhook, so a webhook's events go out one at a time and in order. Each is leased
-/// for `lease_secs`: a worker that stops mid-request loses it, and it is sent again.
+/// Takes work for up to `webhooks` webhooks: for each, when the oldest pending delivery is
+/// due, that delivery and up to `run - 1` pending ones after it, in order (a webhook's events
+/// go out one at a time and in order, so only its queue's head may be due later). They are
+/// leased under `token` for `lease_secs`: a worker that stops mid-run loses them, and they
+/// are sent again. Returned grouped by webhook, in delivery order.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
-    limit: i64,
+    webhooks: i64,
+    run: i64,
     lease_secs: f64,
+    token: Uuid,
 ) -> QueryResult<Vec<Claimed>> {
     diesel::sql_query(
         "WITH heads AS ( \
@@ -362,26 +367,34 @@ pub async fn claim(
              SELECT d.id FROM webhook_deliveries d \
              WHERE d.webhook_id = w.id AND d.status = 'pending' ORDER BY d.seq LIMIT 1) h \
            WHERE w.active), \
+         picked AS ( \
+           SELECT id, webhook_id, seq FROM webhook_deliveries \
+           WHERE id IN (SELECT id FROM heads) AND status = 'pending' \
+             AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now()) \
+           ORDER BY next_attempt_at LIMIT $1 \
+           FOR UPDATE SKIP LOCKED), \
+         runs AS ( \
+           SELECT r.id FROM picked p CROSS JOIN LATERAL ( \
+             SELECT d.id FROM webhook_deliveries d \
+             WHERE d.webhook_id = p.webhook_id AND d.status = 'pending' AND d.seq >= p.seq \
+             ORDER BY d.seq LIMIT $2) r), \
          claimed AS ( \
            UPDATE webhook_deliveries d \
-           SET lease_until = now() + make_interval(secs => $2), attempts = d.attempts + 1, \
-               first_attempt_at = coalesce(d.first_attempt_at, now()), last_attempt_at = now() \
-           WHERE d.id IN ( \
-             SELECT id FROM webhook_deliveries \
-             WHERE id IN (SELECT id FROM heads) AND status = 'pending' \
-               AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now()) \
-             ORDER BY next_attempt_at LIMIT $1 \
-             FOR UPDATE SKIP LOCKED) \
-           RETURNING d.id, d.webhook_id, d.event_id, d.attempts, d.first_attempt_at) \
+           SET lease_until = now() + make_interval(secs => $3), lease_token = $4 \
+           WHERE d.id IN (SELECT id FROM runs) \
+           RETURNING d.id, d.webhook_id, d.event_id, d.seq, d.attempts, d.first_attempt_at) \
          SELECT c.id, c.webhook_id, c.attempts, c.first_attempt_at, w.url, w.secret, \
                 CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END \
                   AS previous_secret, \
                 e.id AS event_id, e.type AS event_type, e.occurred_at, e.object_type, \
                 e.object_id, e.data, e.previous, e.request_id \
-         FROM claimed c JOIN webhooks w ON w.id = c.webhook_id JOIN events e ON e.id = c.event_id",
+         FROM claimed c JOIN webhooks w ON w.id = c.webhook_id JOIN events e ON e.id = c.event_id \
+         ORDER BY c.webhook_id, c.seq",
     )
-    .bind::<BigInt, _>(limit)
+    .bind::<BigInt, _>(webhooks)
+    .bind::<BigInt, _>(run)
     .bind::<Double, _>(lease_secs)
+    .bind::<diesel::sql_types::Uuid, _>(token)
     .load(conn)
     .await
 }
@@ -398,55 +411,71 @@ pub struct Outcome {
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
-/// Records an attempt and the delivery's new state. The state is only written while the
-/// worker still holds the delivery (`attempts` unchanged since its claim); the attempt is
-/// recorded either way, unless the delivery is gone (its webhook was deleted meanwhile).
-/// Returns whether the state was written.
+#[derive(QueryableByName)]
+struct Recorded {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    delivery_id: Uuid,
+}
+
+/// Records a run's attempts and the deliveries' new states, set-wise, and hands back the
+/// deliveries of `run` it did not get to. Only deliveries still leased under `token` are
+/// written (a worker whose lease ran out records nothing). Returns the ids recorded.
 pub async fn record(
     conn: &mut AsyncPgConnection,
-    delivery: Uuid,
-    claimed_attempts: i32,
-    outcome: &Outcome,
-) -> QueryResult<bool> {
-    let done = outcome.status != DeliveryStatus::Pending;
-    let current = diesel::update(
+    token: Uuid,
+    run: &[Uuid],
+    results: &[(Uuid, Outcome)],
+) -> QueryResult<Vec<Uuid>> {
+    let ids: Vec<Uuid> = results.iter().map(|(id, _)| *id).collect();
+    let statuses: Vec<&str> = results.iter().map(|(_, o)| o.status.as_str()).collect();
+    let codes: Vec<Option<i32>> = results.iter().map(|(_, o)| o.status_code).collect();
+    let latencies: Vec<i32> = results.iter().map(|(_, o)| o.latency_ms).collect();
+    let errors: Vec<Option<&str>> = results.iter().map(|(_, o)| o.error.as_deref()).collect();
+    let attempted: Vec<DateTime<Utc>> = results.iter().map(|(_, o)| o.attempted_at).collect();
+    let next: Vec<Option<DateTime<Utc>>> = results.iter().map(|(_, o)| o.next_attempt_at).collect();
+    let recorded: Vec<Recorded> = diesel::sql_query(
+        "WITH r AS ( \
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::text[], \
+                                $6::timestamptz[], $7::timestamptz[]) \
+             AS r(id, status, status_code, latency_ms, error, attempted_at, next_attempt_at)), \
+         u AS ( \
+           UPDATE webhook_deliveries d \
+           SET status = r.status, attempts = d.attempts + 1, \
+               first_attempt_at = coalesce(d.first_attempt_at, r.attempted_at), \
+               last_attempt_at = r.attempted_at, last_status_code = r.status_code, \
+               last_latency_ms = r.latency_ms, last_error = r.error, \
+               next_attempt_at = coalesce(r.next_attempt_at, d.next_attempt_at), \
+               completed_at = CASE WHEN r.status <> 'pending' THEN now() END, \
+               lease_until = NULL, lease_token = NULL \
+           FROM r WHERE d.id = r.id AND d.lease_token = $8 AND d.status = 'pending' \
+           RETURNING d.id) \
+         INSERT INTO webhook_attempts (id, delivery_id, attempted_at, status_code, latency_ms, error) \
+         SELECT rapport_uuid_v7(), r.id, r.attempted_at, r.status_code, r.latency_ms, r.error \
+         FROM r WHERE r.id IN (SELECT id FROM u) \
+         RETURNING delivery_id",
+    )
+    .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
+    .bind::<Array<Text>, _>(&statuses)
+    .bind::<Array<Nullable<Integer>>, _>(&codes)
+    .bind::<Array<Integer>, _>(&latencies)
+    .bind::<Array<Nullable<Text>>, _>(&errors)
+    .bind::<Array<Timestamptz>, _>(&attempted)
+    .bind::<Array<Nullable<Timestamptz>>, _>(&next)
+    .bind::<diesel::sql_types::Uuid, _>(token)
+    .load(conn)
+    .await?;
+    diesel::update(
         webhook_deliveries::table
-            .find(delivery)
-            .filter(webhook_deliveries::attempts.eq(claimed_attempts))
-            .filter(webhook_deliveries::status.eq("pending")),
+            .filter(webhook_deliveries::id.eq_any(run))
+            .filter(webhook_deliveries::lease_token.eq(token)),
     )
     .set((
-        webhook_deliveries::status.eq(outcome.status.as_str()),
         webhook_deliveries::lease_until.eq(None::<DateTime<Utc>>),
-        webhook_deliveries::next_attempt_at.eq(outcome.next_attempt_at.unwrap_or_else(Utc::now)),
-        webhook_deliveries::last_status_code.eq(outcome.status_code),
-        webhook_deliveries::last_latency_ms.eq(outcome.latency_ms),
-        webhook_deliveries::last_error.eq(&outcome.error),
-        webhook_deliveries::completed_at.eq(done.then(Utc::now)),
+        webhook_deliveries::lease_token.eq(None::<Uuid>),
     ))
     .execute(conn)
-    .await?
-        > 0;
-    let exists = current
-        || diesel::select(diesel::dsl::exists(
-            webhook_deliveries::table.find(delivery),
-        ))
-        .get_result::<bool>(conn)
-        .await?;
-    if exists {
-        diesel::insert_into(webhook_attempts::table)
-            .values((
-                webhook_attempts::id.eq(Uuid::now_v7()),
-                webhook_attempts::delivery_id.eq(delivery),
-                webhook_attempts::attempted_at.eq(outcome.attempted_at),
-                webhook_attempts::status_code.eq(outcome.status_code),
-                webhook_attempts::latency_ms.eq(outcome.latency_ms),
-                webhook_attempts::error.eq(&outcome.error),
-            ))
-            .execute(conn)
-            .await?;
-    }
-    Ok(current)
+    .await?;
+    Ok(recorded.into_iter().map(|r| r.delivery_id).collect())
 }
 
 /// Inserts a delivery that was already made (a test ping), with its one attempt.
@@ -473,7 +502,18 @@ pub async fn insert_sent(
         ))
         .execute(conn)
         .await?;
-    record(conn, id, 1, outcome).await.map(drop)
+    diesel::insert_into(webhook_attempts::table)
+        .values((
+            webhook_attempts::id.eq(Uuid::now_v7()),
+            webhook_attempts::delivery_id.eq(id),
+            webhook_attempts::attempted_at.eq(outcome.attempted_at),
+            webhook_attempts::status_code.eq(outcome.status_code),
+            webhook_attempts::latency_ms.eq(outcome.latency_ms),
+            webhook_attempts::error.eq(&outcome.error),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 /// Queues the event of `delivery` again for the same webhook, at the end of its queue.
