@@ -83,6 +83,11 @@ CREATE TABLE webhook_deliveries (
     completed_at      timestamptz
 );
 -- One delivery per webhook and event from the fan-out; replays and pings are extra rows.
+-- Each delivery is updated as it is leased and as it is recorded, and the pending-head index
+-- keeps entries for rows long done until they are vacuumed: vacuum it early.
+ALTER TABLE webhook_deliveries SET (autovacuum_vacuum_scale_factor = 0.02,
+                                    autovacuum_vacuum_threshold = 1000,
+                                    autovacuum_analyze_scale_factor = 0.05);
 CREATE UNIQUE INDEX webhook_deliveries_event_key ON webhook_deliveries (webhook_id, event_id)
     WHERE replay_of IS NULL;
 CREATE INDEX webhook_deliveries_head_idx ON webhook_deliveries (webhook_id, seq)

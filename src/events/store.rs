@@ -108,7 +108,7 @@ pub async fn feed(
          FROM events \
          WHERE (txid, position) > ($1::text::xid8, $2) AND {SETTLED} \
            AND type <> 'webhook.ping' AND (cardinality($3) = 0 OR type = ANY($3)) \
-         ORDER BY txid, position LIMIT $4"
+         ORDER BY events.txid, events.position LIMIT $4"
     ))
     .bind::<Text, _>(after.0.to_string())
     .bind::<BigInt, _>(after.1)

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use actix_web::web;
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use futures_util::future::join_all;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
+use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use super::json::DeliveryStatus;
@@ -239,10 +239,16 @@ fn spread() -> f64 {
     f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX)
 }
 
-/// The worker: matches new events to webhooks, then sends what is due, until stopped.
+/// The worker: matches new events to webhooks, then sends what is due, until stopped. Each
+/// webhook's run is its own task, so a slow receiver holds back only its own webhook; at most
+/// `PARALLEL` runs are under way. Stopping the worker drops (aborts) the runs under way: their
+/// leases run out and another worker sends them again.
 pub async fn schedule(state: web::Data<AppState>) {
+    let mut runs: JoinSet<()> = JoinSet::new();
     loop {
-        let busy = match tick(&state).await {
+        while runs.try_join_next().is_some() {}
+        let free = PARALLEL.saturating_sub(i64::try_from(runs.len()).unwrap_or(PARALLEL));
+        let busy = match tick(&state, free, &mut runs).await {
             Ok(busy) => busy,
             Err(err) => {
                 tracing::warn!(error = %err, "webhook worker could not run");
@@ -250,39 +256,59 @@ pub async fn schedule(state: web::Data<AppState>) {
             }
         };
         if !busy {
-            tokio::time::sleep(state.settings.webhooks.interval).await;
+            // Idle, or every slot taken: wait for the interval or for a run to end.
+            let interval = tokio::time::sleep(state.settings.webhooks.interval);
+            if runs.is_empty() {
+                interval.await;
+            } else {
+                tokio::select! {
+                    _ = interval => {}
+                    _ = runs.join_next() => {}
+                }
+            }
         }
     }
 }
 
-/// One round; true when there may be more to do at once.
-async fn tick(state: &AppState) -> Result<bool, String> {
+/// One round: fan out, then start runs in up to `free` slots. True when there may be more to
+/// do at once.
+async fn tick(
+    state: &web::Data<AppState>,
+    free: i64,
+    runs: &mut JoinSet<()>,
+) -> Result<bool, String> {
     let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
     let full = fan_out(&mut conn).await.map_err(|e| e.to_string())?;
+    if free == 0 {
+        return Ok(false);
+    }
     let timeout = state.settings.webhooks.timeout;
     let lease = timeout.as_secs_f64() * 2.0 + 1.0;
     let token = Uuid::now_v7();
-    let claimed = store::claim(&mut conn, PARALLEL, RUN, lease, token)
+    let claimed = store::claim(&mut conn, free, RUN, lease, token)
         .await
         .map_err(|e| e.to_string())?;
     drop(conn);
     let busy = !claimed.is_empty();
-    let mut runs: Vec<Vec<Claimed>> = Vec::new();
+    let mut grouped: Vec<Vec<Claimed>> = Vec::new();
     for c in claimed {
-        match runs.last_mut() {
+        match grouped.last_mut() {
             Some(run) if run[0].webhook_id == c.webhook_id => run.push(c),
-            _ => runs.push(vec![c]),
+            _ => grouped.push(vec![c]),
         }
     }
-    join_all(runs.into_iter().map(|run| deliver(state, token, run))).await;
+    for run in grouped {
+        let state = state.clone();
+        runs.spawn_local(async move { deliver(&state, token, run).await });
+    }
     Ok(full || busy)
 }
 
-/// One fan-out batch per active webhook; true when some webhook has more waiting.
+/// One fan-out batch per webhook that is behind; true when some webhook has more waiting.
 async fn fan_out(conn: &mut AsyncPgConnection) -> diesel::QueryResult<bool> {
     conn.transaction(async |conn| {
         let mut full = false;
-        for webhook in store::lock_active(conn).await? {
+        for webhook in store::lock_behind(conn).await? {
             full |= store::fan_out(conn, webhook, FAN_OUT_BATCH).await? == FAN_OUT_BATCH;
         }
         Ok(full)

@@ -228,15 +228,27 @@ pub async fn disable(conn: &mut AsyncPgConnection, id: Uuid, reason: &str) -> Qu
 
 // ---- Fan-out: events to deliveries ----
 
-/// Active webhooks no other worker is fanning out now, locked for this transaction.
-pub async fn lock_active(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Uuid>> {
-    webhooks::table
-        .filter(webhooks::active)
-        .select(webhooks::id)
-        .for_update()
-        .skip_locked()
-        .load(conn)
-        .await
+/// Active webhooks with settled events past their cursor that no other worker is fanning out
+/// now, locked for this transaction. When every webhook is up to date nothing is locked (and
+/// an idle worker writes nothing).
+pub async fn lock_behind(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Uuid>> {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: Uuid,
+    }
+    let rows: Vec<Id> = diesel::sql_query(format!(
+        "WITH head AS ( \
+           SELECT txid, position FROM events \
+           WHERE {SETTLED} AND type <> 'webhook.ping' \
+           ORDER BY txid DESC, position DESC LIMIT 1) \
+         SELECT w.id FROM webhooks w, head \
+         WHERE w.active AND (w.cursor_txid, w.cursor_position) < (head.txid, head.position) \
+         FOR UPDATE OF w SKIP LOCKED"
+    ))
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
 #[derive(QueryableByName)]

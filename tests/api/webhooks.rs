@@ -975,3 +975,39 @@ async fn bad_webhook_requests_are_refused_and_write_nothing() {
     assert_eq!(app.count("webhooks").await, 0);
     receiver.handle.stop(false).await;
 }
+
+#[actix_web::test]
+async fn a_slow_receiver_holds_back_only_its_own_webhook() {
+    let app = TestApp::spawn_with(&[
+        ("RAPPORT_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("RAPPORT_WEBHOOK_INTERVAL", "20ms"),
+        ("RAPPORT_WEBHOOK_TIMEOUT", "5s"),
+    ])
+    .await;
+    let slow = Receiver::start().await;
+    let fast = Receiver::start().await;
+    slow.script(&[Reply(200, Duration::from_secs(3))]);
+    create_webhook(&app, json!({"url": slow.url})).await;
+    create_webhook(&app, json!({"url": fast.url})).await;
+    customer(&app, "Ada Lovelace").await;
+    slow.wait_for(1).await;
+    let started = Instant::now();
+    // While the slow receiver sits on its request, the other webhook goes on delivering.
+    for name in ["Grace Hopper", "Katherine Johnson"] {
+        customer(&app, name).await;
+    }
+    fast.wait_for(3).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "the fast webhook waited for the slow one: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        slow.received().len(),
+        1,
+        "the slow one is still on its first event"
+    );
+    slow.wait_for(3).await;
+    slow.handle.stop(false).await;
+    fast.handle.stop(false).await;
+}
