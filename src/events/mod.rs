@@ -171,6 +171,17 @@ impl EventType {
         TYPES.iter().find(|r| r.name == name).map(|r| r.kind)
     }
 
+    /// A type a subscription or the feed may name, or why `name` is not one.
+    pub fn named(name: &str) -> Result<Self, String> {
+        match Self::parse(name) {
+            Some(kind) if kind != EventType::WebhookPing => Ok(kind),
+            _ => Err(format!(
+                "{name:?} is not an event type; use {}",
+                Self::subscribable().collect::<Vec<_>>().join(", ")
+            )),
+        }
+    }
+
     /// Types a subscription or the feed may name (the ping is sent on request only).
     pub fn subscribable() -> impl Iterator<Item = &'static str> {
         TYPES

@@ -23,13 +23,9 @@ impl std::str::FromStr for TypeName {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match EventType::parse(s) {
-            Some(kind) if kind != EventType::WebhookPing => Ok(Self(s.to_owned())),
-            _ => Err(format!(
-                "has {s:?}, which is not an event type; use {}",
-                EventType::subscribable().collect::<Vec<_>>().join(", ")
-            )),
-        }
+        EventType::named(s)
+            .map(|_| Self(s.to_owned()))
+            .map_err(|e| format!("has {e}"))
     }
 }
 

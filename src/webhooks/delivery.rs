@@ -164,7 +164,8 @@ fn describe(err: reqwest::Error) -> String {
     } else if err.is_connect() {
         let mut source: Option<&dyn std::error::Error> = std::error::Error::source(&err);
         while let Some(inner) = source {
-            if inner.to_string().contains("refused;") || inner.to_string().contains("public") {
+            // The guarded resolver's refusal is worth showing; other causes stay generic.
+            if inner.to_string().contains("no public address") {
                 return inner.to_string();
             }
             source = inner.source();

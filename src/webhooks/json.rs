@@ -84,7 +84,7 @@ pub struct NewWebhook {
 }
 
 /// Changes to a webhook (JSON merge patch: absent leaves a field, `null` clears it).
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookPatch {
     /// A new URL, checked as on creation.

@@ -94,19 +94,10 @@ fn url(text: &str) -> Result<String, String> {
 fn event_types(checks: &mut Checks, names: Vec<String>) -> Vec<String> {
     let mut kept: Vec<String> = Vec::new();
     for (i, name) in names.into_iter().enumerate() {
-        match EventType::parse(&name) {
-            Some(kind) if kind != EventType::WebhookPing => {
-                if !kept.contains(&name) {
-                    kept.push(name);
-                }
-            }
-            _ => checks.fail(
-                &format!("event_types[{i}]"),
-                format!(
-                    "{name:?} is not an event type; use {}",
-                    EventType::subscribable().collect::<Vec<_>>().join(", ")
-                ),
-            ),
+        match EventType::named(&name) {
+            Ok(_) if kept.contains(&name) => {}
+            Ok(_) => kept.push(name),
+            Err(message) => checks.fail(&format!("event_types[{i}]"), message),
         }
     }
     kept

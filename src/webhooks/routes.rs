@@ -217,10 +217,13 @@ async fn update_webhook(
     let id = *id;
     let input = body.into_inner();
     let mut conn = state.pool.get().await?;
+    // Every field error at once, then a new URL's addresses (a DNS lookup: not while the row
+    // is locked). The patch is applied to the row as locked below, so a concurrent change to
+    // other fields is kept.
     let current = find(&mut conn, id).await?;
-    let next = super::change(&Definition::of(&current), input)?;
-    if next.url != current.url {
-        check_target(&state, &next.url).await?;
+    let checked = super::change(&Definition::of(&current), input.clone())?;
+    if checked.url != current.url {
+        check_target(&state, &checked.url).await?;
     }
     let webhook = conn
         .transaction(async |conn| {
@@ -228,6 +231,7 @@ async fn update_webhook(
                 .await?
                 .ok_or_else(|| ApiError::not_found("webhook"))?;
             if_match.check(i64::from(before.version))?;
+            let next = super::change(&Definition::of(&before), input)?;
             let reenabling = next.active && before.disabled_reason.is_some();
             if Definition::of(&before) == next && !reenabling {
                 return Ok(Webhook::from(before));
