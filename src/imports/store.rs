@@ -385,6 +385,32 @@ pub struct ErrorRow {
     pub raw: String,
 }
 
+/// The first failed rows (by line) of each of some imports: one query for a whole page.
+pub async fn first_errors(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    limit: i64,
+) -> QueryResult<Vec<(Uuid, ErrorRow)>> {
+    #[derive(QueryableByName)]
+    struct Keyed {
+        #[diesel(sql_type = SqlUuid)]
+        import_id: Uuid,
+        #[diesel(embed)]
+        row: ErrorRow,
+    }
+    let rows: Vec<Keyed> = diesel::sql_query(
+        "SELECT i.id AS import_id, e.line, e.field, e.message, e.raw \
+         FROM unnest($1::uuid[]) AS i(id) CROSS JOIN LATERAL ( \
+           SELECT line, field, message, raw FROM import_errors \
+           WHERE import_id = i.id ORDER BY line, field LIMIT $2) e",
+    )
+    .bind::<diesel::sql_types::Array<SqlUuid>, _>(ids)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|k| (k.import_id, k.row)).collect())
+}
+
 /// Failed rows after `after_line`, by line.
 pub async fn errors(
     conn: &mut AsyncPgConnection,

@@ -326,6 +326,28 @@ async fn each_mode_dry_runs_and_all_or_nothing() {
         (json!(true), json!(2))
     );
     assert_eq!(app.count("customers").await, before + 2);
+    // The list shows each import with its own first failed rows, as its GET does.
+    let list = app
+        .get_ok("/v1/imports?limit=200", &app.token(Role::Viewer))
+        .await;
+    let listed = list["data"].as_array().unwrap();
+    assert!(listed.len() >= 6);
+    for import in listed {
+        let one = app
+            .get_ok(
+                &format!("/v1/imports/{}", import["id"].as_str().unwrap()),
+                &app.token(Role::Viewer),
+            )
+            .await;
+        assert_eq!(import["errors"], one["errors"]);
+    }
+    let with_errors: Vec<_> = listed
+        .iter()
+        .map(errors)
+        .filter(|e| !e.is_empty())
+        .collect();
+    assert!(with_errors.contains(&vec![(3, "external_id".to_owned())]));
+    assert!(with_errors.contains(&vec![(3, "name".to_owned())]));
 }
 
 #[actix_web::test]
