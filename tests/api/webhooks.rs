@@ -1011,3 +1011,75 @@ async fn a_slow_receiver_holds_back_only_its_own_webhook() {
     slow.handle.stop(false).await;
     fast.handle.stop(false).await;
 }
+
+#[actix_web::test]
+async fn two_instances_share_the_work_without_sending_an_event_twice() {
+    let app = TestApp::spawn_with(&FAST).await;
+    let other = rapport::startup::Application::build(crate::helpers::settings(&app.db.url, &FAST))
+        .await
+        .unwrap();
+    let handle = other.handle();
+    actix_web::rt::spawn(other.run_until_stopped());
+    let receivers = [
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    ];
+    for r in &receivers {
+        create_webhook(
+            &app,
+            json!({"url": r.url, "event_types": ["customer.created"]}),
+        )
+        .await;
+    }
+    // A few hundred events at once, through an import: both workers fan out and claim.
+    let mut file = String::from("name\n");
+    for i in 0..300 {
+        file.push_str(&format!("Customer {i}\n"));
+    }
+    let res = app
+        .post("/v1/imports/customers")
+        .bearer_auth(app.token(Role::Manager))
+        .header("Content-Type", "text/csv")
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, StatusCode::CREATED).await;
+    let feed_order: Vec<String> = {
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/v1/events?type=customer.created&limit=200&cursor={c}"),
+                None => "/v1/events?type=customer.created&limit=200".to_owned(),
+            };
+            let page = app.get_ok(&path, &app.token(Role::Admin)).await;
+            ids.extend(
+                page["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["id"].as_str().unwrap().to_owned()),
+            );
+            cursor = page["next_cursor"].as_str().map(str::to_owned);
+            if page["has_more"] == false {
+                break;
+            }
+        }
+        ids
+    };
+    assert_eq!(feed_order.len(), 300);
+    for r in &receivers {
+        let got = r.wait_for(300).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let got_now = r.received();
+        assert_eq!(got_now.len(), 300, "each event once, no duplicate");
+        let order: Vec<String> = got.iter().map(|x| x.id.clone()).collect();
+        assert_eq!(order, feed_order, "in commit order");
+    }
+    handle.stop(false).await;
+    for r in receivers {
+        r.handle.stop(false).await;
+    }
+}
