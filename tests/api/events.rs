@@ -1097,3 +1097,94 @@ async fn a_batch_of_eleven_thousand_rows_is_announced_in_file_order() {
         .collect();
     assert_eq!(names, ["R00000", "R00001", "R00002"]);
 }
+
+/// One page of the feed from `cursor` (from the start when `None`): its event ids and the
+/// next cursor.
+async fn page_from(app: &TestApp, cursor: Option<&str>) -> (Vec<String>, String) {
+    let path = match cursor {
+        Some(c) => format!("/v1/events?limit=200&cursor={c}"),
+        None => "/v1/events?limit=200".to_owned(),
+    };
+    let page = app.get_ok(&path, &app.token(Role::Admin)).await;
+    let ids = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    (ids, page["next_cursor"].as_str().unwrap().to_owned())
+}
+
+#[actix_web::test]
+async fn an_event_committed_late_is_served_after_the_reader_moved_on_never_skipped() {
+    use diesel_async::RunQueryDsl;
+    let app = TestApp::spawn().await;
+    let first = crate::customers::create(&app, json!({"name": "Ada Lovelace"})).await;
+    // A change in flight: its event is written, its transaction still open.
+    let mut held = app.db.connect().await;
+    diesel::sql_query("BEGIN").execute(&mut held).await.unwrap();
+    diesel::sql_query(
+        "INSERT INTO events (id, type, object_type, object_id, data) \
+         VALUES ('0193b0a6-0000-7000-8000-00000000abcd', 'customer.updated', 'customer', \
+                 'held', '{\"id\": \"held\"}')",
+    )
+    .execute(&mut held)
+    .await
+    .unwrap();
+    // A change that starts after it and commits first.
+    let second = crate::customers::create(&app, json!({"name": "Grace Hopper"})).await;
+    let second_event = app
+        .count(&format!(
+            "events WHERE object_id = '{}'",
+            second["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(second_event, 1, "the second change committed its event");
+    // The reader sees the first change only: the second waits behind the one in flight.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (seen, cursor) = loop {
+        let (ids, cursor) = page_from(&app, None).await;
+        if !ids.is_empty() {
+            break (ids, cursor);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first event never came"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        seen.len(),
+        1,
+        "only the event before the open transaction: {seen:?}"
+    );
+    let (nothing, same) = page_from(&app, Some(&cursor)).await;
+    assert!(nothing.is_empty(), "{nothing:?}");
+    assert_eq!(same, cursor, "an empty page keeps the reader where it was");
+    // The held change commits: the reader, from where it stood, gets it, then the second.
+    diesel::sql_query("COMMIT")
+        .execute(&mut held)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let rest = loop {
+        let (ids, _) = page_from(&app, Some(&cursor)).await;
+        if ids.len() >= 2 {
+            break ids;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the held events never came"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(rest[0], "0193b0a6-0000-7000-8000-00000000abcd");
+    let second_id: Vec<Value> = feed(&app)
+        .await
+        .into_iter()
+        .filter(|e| e["object_id"] == second["id"])
+        .collect();
+    assert_eq!(rest[1], second_id[0]["id"].as_str().unwrap());
+    assert_eq!(rest.len(), 2);
+    assert_ne!(first["id"], second["id"]);
+}
