@@ -105,7 +105,7 @@ scanned AS (
   ORDER BY e.txid, e.position LIMIT 1000),
 queued AS (
   INSERT INTO webhook_deliveries (id, webhook_id, event_id)
-  SELECT rapport_uuid_v7(), w.id, s.id FROM scanned s, w
+  SELECT uuid_v7(), w.id, s.id FROM scanned s, w
   WHERE (cardinality(w.event_types) = 0 OR s.type = ANY(w.event_types))
     AND (w.filter IS NULL OR s.data @> w.filter)
   ORDER BY s.txid, s.position
@@ -129,7 +129,7 @@ scanned AS (
   ORDER BY e.txid, e.position LIMIT 1000),
 queued AS (
   INSERT INTO webhook_deliveries (id, webhook_id, event_id)
-  SELECT rapport_uuid_v7(), w.id, s.id FROM scanned s, w
+  SELECT uuid_v7(), w.id, s.id FROM scanned s, w
   WHERE (cardinality(w.event_types) = 0 OR s.type = ANY(w.event_types))
     AND (w.filter IS NULL OR s.data @> w.filter)
   ORDER BY s.txid, s.position

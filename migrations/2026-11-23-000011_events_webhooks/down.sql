@@ -2,4 +2,3 @@ DROP TABLE webhook_attempts;
 DROP TABLE webhook_deliveries;
 DROP TABLE webhooks;
 DROP TABLE events;
-DROP FUNCTION rapport_uuid_v7();

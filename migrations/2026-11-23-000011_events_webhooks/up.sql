@@ -4,18 +4,6 @@
 -- order and only below the oldest transaction still running, so an event that commits late
 -- is never skipped by a reader that has moved past it.
 
--- UUIDv7 (time-ordered, as every id in Rapport) for rows created in SQL: a v4 with its first
--- 48 bits replaced by the Unix time in milliseconds and its version nibble set to 7.
-CREATE FUNCTION rapport_uuid_v7() RETURNS uuid AS $$
-    SELECT encode(
-        set_bit(set_bit(
-            overlay(uuid_send(gen_random_uuid())
-                    PLACING substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
-                    FROM 1 FOR 6),
-            52, 1), 53, 1),
-        'hex')::uuid
-$$ LANGUAGE sql VOLATILE;
-
 CREATE TABLE events (
     id           uuid PRIMARY KEY,
     position     bigint GENERATED ALWAYS AS IDENTITY,

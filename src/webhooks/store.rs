@@ -287,7 +287,7 @@ pub async fn fan_out(conn: &mut AsyncPgConnection, webhook: Uuid, batch: i64) ->
            ORDER BY e.txid, e.position LIMIT $2), \
          queued AS ( \
            INSERT INTO webhook_deliveries (id, webhook_id, event_id) \
-           SELECT rapport_uuid_v7(), w.id, s.id FROM scanned s, w \
+           SELECT uuid_v7(), w.id, s.id FROM scanned s, w \
            WHERE (cardinality(w.event_types) = 0 OR s.type = ANY(w.event_types)) \
              AND (w.filter IS NULL OR s.data @> w.filter) \
            ORDER BY s.txid, s.position \
@@ -462,7 +462,7 @@ pub async fn record(
            FROM r WHERE d.id = r.id AND d.lease_token = $8 AND d.status = 'pending' \
            RETURNING d.id) \
          INSERT INTO webhook_attempts (id, delivery_id, attempted_at, status_code, latency_ms, error) \
-         SELECT rapport_uuid_v7(), r.id, r.attempted_at, r.status_code, r.latency_ms, r.error \
+         SELECT uuid_v7(), r.id, r.attempted_at, r.status_code, r.latency_ms, r.error \
          FROM r WHERE r.id IN (SELECT id FROM u) \
          RETURNING delivery_id",
     )
