@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -71,24 +71,39 @@ pub async fn insert(conn: &mut AsyncPgConnection, rows: Vec<NewRow>) -> QueryRes
 /// A position in the event order: (transaction id, position).
 pub type Position = (i64, i64);
 
+/// An event as stored, readable by column list or by name.
+#[derive(Queryable, Selectable, QueryableByName)]
+#[diesel(table_name = events)]
+struct EventRow {
+    id: Uuid,
+    type_: String,
+    occurred_at: DateTime<Utc>,
+    object_type: String,
+    object_id: String,
+    data: serde_json::Value,
+    previous: Option<serde_json::Value>,
+    request_id: Option<String>,
+}
+
+impl From<EventRow> for Event {
+    fn from(r: EventRow) -> Self {
+        Event {
+            id: r.id,
+            type_: r.type_,
+            occurred_at: r.occurred_at,
+            object_type: r.object_type,
+            object_id: r.object_id,
+            data: r.data,
+            previous: r.previous,
+            request_id: r.request_id,
+        }
+    }
+}
+
 #[derive(QueryableByName)]
 struct FeedRow {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    id: Uuid,
-    #[diesel(sql_type = Text)]
-    type_: String,
-    #[diesel(sql_type = Timestamptz)]
-    occurred_at: DateTime<Utc>,
-    #[diesel(sql_type = Text)]
-    object_type: String,
-    #[diesel(sql_type = Text)]
-    object_id: String,
-    #[diesel(sql_type = Jsonb)]
-    data: serde_json::Value,
-    #[diesel(sql_type = Nullable<Jsonb>)]
-    previous: Option<serde_json::Value>,
-    #[diesel(sql_type = Nullable<Text>)]
-    request_id: Option<String>,
+    #[diesel(embed)]
+    event: EventRow,
     #[diesel(sql_type = BigInt)]
     txid: i64,
     #[diesel(sql_type = BigInt)]
@@ -118,22 +133,7 @@ pub async fn feed(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|r| {
-            let position = (r.txid, r.position);
-            (
-                Event {
-                    id: r.id,
-                    type_: r.type_,
-                    occurred_at: r.occurred_at,
-                    object_type: r.object_type,
-                    object_id: r.object_id,
-                    data: r.data,
-                    previous: r.previous,
-                    request_id: r.request_id,
-                },
-                position,
-            )
-        })
+        .map(|r| (Event::from(r.event), (r.txid, r.position)))
         .collect())
 }
 
@@ -160,44 +160,11 @@ pub async fn position_of(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<
 pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Event>> {
     events::table
         .find(id)
-        .select((
-            events::id,
-            events::type_,
-            events::occurred_at,
-            events::object_type,
-            events::object_id,
-            events::data,
-            events::previous,
-            events::request_id,
-        ))
-        .get_result::<(
-            Uuid,
-            String,
-            DateTime<Utc>,
-            String,
-            String,
-            serde_json::Value,
-            Option<serde_json::Value>,
-            Option<String>,
-        )>(conn)
+        .select(EventRow::as_select())
+        .get_result(conn)
         .await
         .optional()
-        .map(|row| {
-            row.map(
-                |(id, type_, occurred_at, object_type, object_id, data, previous, request_id)| {
-                    Event {
-                        id,
-                        type_,
-                        occurred_at,
-                        object_type,
-                        object_id,
-                        data,
-                        previous,
-                        request_id,
-                    }
-                },
-            )
-        })
+        .map(|row| row.map(Event::from))
 }
 
 pub async fn forget(
