@@ -1046,29 +1046,12 @@ async fn two_instances_share_the_work_without_sending_an_event_twice() {
         .await
         .unwrap();
     expect_json(res, StatusCode::CREATED).await;
-    let feed_order: Vec<String> = {
-        let mut ids = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let path = match &cursor {
-                Some(c) => format!("/v1/events?type=customer.created&limit=200&cursor={c}"),
-                None => "/v1/events?type=customer.created&limit=200".to_owned(),
-            };
-            let page = app.get_ok(&path, &app.token(Role::Admin)).await;
-            ids.extend(
-                page["data"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|e| e["id"].as_str().unwrap().to_owned()),
-            );
-            cursor = page["next_cursor"].as_str().map(str::to_owned);
-            if page["has_more"] == false {
-                break;
-            }
-        }
-        ids
-    };
+    let feed_order: Vec<String> = app
+        .feed("type=customer.created", "type = 'customer.created'")
+        .await
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(feed_order.len(), 300);
     for r in &receivers {
         let got = r.wait_for(300).await;

@@ -390,6 +390,38 @@ impl TestApp {
             .expect("count");
         row.n
     }
+
+    /// Every event the feed serves for `query` (say `type=customer.created`, or empty), read
+    /// page by page once it serves as many as the `events` rows matching `stored` (an SQL
+    /// condition). An event is served once every transaction older than its own has ended, in
+    /// any database of the server, so the feed may lag a commit while other tests write.
+    pub async fn feed(&self, query: &str, stored: &str) -> Vec<Value> {
+        let token = self.token(Role::Admin);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let stored = self.count(&format!("events WHERE {stored}")).await;
+            let mut all = Vec::new();
+            let mut path = format!("/v1/events?limit=200&{query}");
+            loop {
+                let page = self.get_ok(&path, &token).await;
+                all.extend(page["data"].as_array().unwrap().iter().cloned());
+                if page["has_more"] == false {
+                    break;
+                }
+                let cursor = page["next_cursor"].as_str().unwrap();
+                path = format!("/v1/events?limit=200&{query}&cursor={cursor}");
+            }
+            if all.len() as i64 == stored {
+                return all;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the feed shows {} of {stored} events",
+                all.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 impl Drop for TestApp {
