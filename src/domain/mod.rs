@@ -3,6 +3,7 @@
 mod channel;
 mod country;
 mod email;
+mod money;
 mod password;
 mod phone;
 mod text;
@@ -11,6 +12,7 @@ mod text_enum;
 pub use channel::Channel;
 pub use country::{country_code, currency_code};
 pub use email::Email;
+pub use money::{MAX_AMOUNT, money};
 pub use password::Password;
 pub use phone::normalise_phone;
 pub use text::{clearable_text, optional_text, required_text};

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::audit;
 use crate::auth::Actor;
-use crate::domain::{currency_code, optional_text, required_text};
+use crate::domain::{currency_code, money, optional_text, required_text};
 use crate::events::{self, EventType, NewEvent};
 use crate::http::error::ApiError;
 use crate::http::validation::Checks;
@@ -22,9 +22,6 @@ pub use routes::configure;
 pub(crate) use routes::list_filter;
 
 pub const MAX_ITEMS: usize = 500;
-/// The largest amount accepted: 10^13 minor units (a hundred billion euros), so that sums
-/// over millions of purchases stay far from overflow.
-pub const MAX_AMOUNT: i64 = 10_000_000_000_000;
 
 /// The API view of a record.
 pub fn view(record: PurchaseRecord) -> Purchase {
@@ -45,16 +42,6 @@ pub fn view(record: PurchaseRecord) -> Purchase {
         updated_at: record.updated_at,
         version: record.version,
         loyalty: None,
-    }
-}
-
-fn money(value: i64) -> Result<i64, String> {
-    if (0..=MAX_AMOUNT).contains(&value) {
-        Ok(value)
-    } else {
-        Err(format!(
-            "must be from 0 to {MAX_AMOUNT} minor units (an integer: 4900 for 49.00)"
-        ))
     }
 }
 
