@@ -41,6 +41,31 @@ pub async fn record(
     .await
 }
 
+/// Records one event per entity, set-wise (one statement), for changes made in bulk by one
+/// actor under one action. Call inside the write's transaction.
+pub async fn record_all(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    action: &str,
+    entity_type: &str,
+    changes: Vec<(String, Value)>,
+) -> QueryResult<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let (ids, changes): (Vec<String>, Vec<Value>) = changes.into_iter().unzip();
+    store::insert_all(
+        conn,
+        actor,
+        action,
+        entity_type,
+        &ids,
+        &changes,
+        request_id::current(),
+    )
+    .await
+}
+
 /// Every event on one entity, newest first (for a data-subject export).
 pub async fn trail(
     conn: &mut AsyncPgConnection,

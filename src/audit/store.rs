@@ -27,6 +27,35 @@ pub async fn insert(conn: &mut AsyncPgConnection, event: NewAuditEvent<'_>) -> Q
         .map(drop)
 }
 
+/// One event per entity id, in one statement.
+pub async fn insert_all(
+    conn: &mut AsyncPgConnection,
+    actor: &crate::auth::Actor,
+    action: &str,
+    entity_type: &str,
+    ids: &[String],
+    changes: &[serde_json::Value],
+    request_id: Option<String>,
+) -> QueryResult<()> {
+    use diesel::sql_types::{Array, Jsonb, Nullable, Text};
+    diesel::sql_query(
+        "INSERT INTO audit_events
+             (id, actor_type, actor_id, action, entity_type, entity_id, changes, request_id)
+         SELECT uuid_v7(), $1, $2, $3, $4, e.id, e.changes, $7
+         FROM unnest($5::text[], $6::jsonb[]) AS e (id, changes)",
+    )
+    .bind::<Text, _>(actor.kind())
+    .bind::<Text, _>(actor.id())
+    .bind::<Text, _>(action)
+    .bind::<Text, _>(entity_type)
+    .bind::<Array<Text>, _>(ids)
+    .bind::<Array<Jsonb>, _>(changes)
+    .bind::<Nullable<Text>, _>(request_id)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = audit_events)]
 struct Row {
