@@ -146,6 +146,8 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// How often the loyalty evaluation pass runs.
     pub loyalty_interval: Duration,
+    /// How often the customer value analytics are recomputed.
+    pub analytics_interval: Duration,
     /// How often the import worker looks for queued (or abandoned) imports.
     pub import_interval: Duration,
     /// Rows an import writes per transaction.
@@ -277,6 +279,11 @@ pub const VARIABLES: &[Variable] = &[
         name: "RAPPORT_LOYALTY_INTERVAL",
         default: "1h",
         meaning: "how often the loyalty pass expires points and runs tier downgrades",
+    },
+    Variable {
+        name: "RAPPORT_ANALYTICS_INTERVAL",
+        default: "1h",
+        meaning: "how often value tiers, the value matrix, RFM scores and churn risk are recomputed",
     },
     Variable {
         name: "RAPPORT_IMPORT_INTERVAL",
@@ -476,6 +483,12 @@ impl Settings {
             Duration::from_secs(10),
             Duration::from_secs(7 * 86_400),
         )?;
+        let analytics_interval = duration(
+            "RAPPORT_ANALYTICS_INTERVAL",
+            "1h",
+            Duration::from_secs(10),
+            Duration::from_secs(7 * 86_400),
+        )?;
         let import_interval = duration(
             "RAPPORT_IMPORT_INTERVAL",
             "5s",
@@ -548,6 +561,7 @@ impl Settings {
             workers,
             shutdown_timeout,
             loyalty_interval,
+            analytics_interval,
             import_interval,
             import_batch,
             webhooks,

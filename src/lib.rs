@@ -4,6 +4,7 @@
 //! conventions every area shares; `startup` builds the application that `main` and the
 //! tests both run.
 
+pub mod analytics;
 pub mod api_clients;
 pub mod audit;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod interactions;
 pub mod loyalty;
 pub mod openapi;
 pub mod ops;
+pub mod pipeline;
 pub mod purchases;
 pub mod startup;
 pub mod state;
@@ -51,6 +53,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(exports::configure)
             .configure(events::configure)
             .configure(webhooks::configure)
+            .configure(analytics::configure)
+            .configure(pipeline::configure)
             .configure(audit::configure),
     );
 }

@@ -56,6 +56,11 @@ expire, what qualifies for a tier, the tiers"),
         (name = "Webhooks", description = "Events pushed to your URL: signed (Standard \
             Webhooks), in order per webhook, retried with backoff for 24 hours, replayable, \
             with every attempt on record"),
+        (name = "Analytics", description = "Customer value: Pareto, value tiers, the value \
+            matrix, RFM, segments and churn risk, computed set-wise from purchases, \
+            interactions and surveys"),
+        (name = "Pipeline", description = "The sales pipeline: stages with win probabilities, \
+            opportunities with their stage history, and the forecast"),
         (name = "Users", description = "Staff users: sign-in accounts and account managers"),
         (name = "API clients", description = "Integration clients and their scopes"),
         (name = "Audit", description = "Who changed what, when"),

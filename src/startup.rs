@@ -143,7 +143,12 @@ impl Application {
         ));
         let imports = actix_web::rt::spawn(crate::imports::schedule(self.state.clone()));
         let webhooks = actix_web::rt::spawn(crate::webhooks::schedule(self.state.clone()));
+        let analytics = actix_web::rt::spawn(crate::analytics::schedule(
+            self.state.clone(),
+            self.state.settings.analytics_interval,
+        ));
         let result = self.server.await;
+        analytics.abort();
         webhooks.abort();
         housekeeping.abort();
         loyalty.abort();

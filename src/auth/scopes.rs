@@ -35,6 +35,11 @@ pub enum Scope {
     SurveysRespond,
     EventsRead,
     WebhooksManage,
+    AnalyticsRead,
+    AnalyticsManage,
+    PipelineRead,
+    PipelineWrite,
+    PipelineManage,
 }
 
 use Role::{Admin, Agent, Manager, Viewer};
@@ -49,7 +54,7 @@ struct Row {
 }
 
 impl Scope {
-    const ROWS: [Row; 23] = [
+    const ROWS: [Row; 28] = [
         Row {
             scope: Scope::UsersRead,
             name: "users:read",
@@ -185,6 +190,36 @@ impl Scope {
         Row {
             scope: Scope::WebhooksManage,
             name: "webhooks:manage",
+            roles: &[Admin],
+            for_clients: false,
+        },
+        Row {
+            scope: Scope::AnalyticsRead,
+            name: "analytics:read",
+            roles: &[Admin, Manager, Agent, Viewer],
+            for_clients: true,
+        },
+        Row {
+            scope: Scope::AnalyticsManage,
+            name: "analytics:manage",
+            roles: &[Admin],
+            for_clients: false,
+        },
+        Row {
+            scope: Scope::PipelineRead,
+            name: "pipeline:read",
+            roles: &[Admin, Manager, Agent, Viewer],
+            for_clients: true,
+        },
+        Row {
+            scope: Scope::PipelineWrite,
+            name: "pipeline:write",
+            roles: &[Admin, Manager, Agent],
+            for_clients: true,
+        },
+        Row {
+            scope: Scope::PipelineManage,
+            name: "pipeline:manage",
             roles: &[Admin],
             for_clients: false,
         },

@@ -251,6 +251,11 @@ pub struct Customer {
     /// Set when personal data was erased: the record is an anonymous shell from then on.
     #[schema(example = json!(null))]
     pub erased_at: Option<DateTime<Utc>>,
+    /// Value tier, value matrix class, RFM scores and churn risk as of the last computation
+    /// (see `/v1/analytics/settings`). On `GET /v1/customers/{id}` and the list, for callers
+    /// with `analytics:read`, once the customer has been computed; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analytics: Option<crate::analytics::json::CustomerAnalytics>,
 }
 
 fn attributes_schema() -> utoipa::openapi::schema::Object {
@@ -537,6 +542,8 @@ pub struct CustomerExport {
     pub tier_history: Vec<crate::loyalty::json::TierChange>,
     /// The customer's survey responses, oldest first.
     pub survey_responses: Vec<crate::surveys::json::SurveyResponse>,
+    /// The customer's sales opportunities (deleted ones too), oldest first.
+    pub opportunities: Vec<crate::pipeline::json::Opportunity>,
     /// Every recorded change to the record.
     pub audit: Vec<crate::audit::AuditEvent>,
 }
@@ -650,6 +657,25 @@ pub struct CustomersQuery {
     /// (7–8), `promoter` (9–10). `detractor` lists the unhappy customers.
     #[param(example = "detractor")]
     pub nps_category: Option<String>,
+    /// Value tiers from the last analytics computation, separated by commas: `key`,
+    /// `development`, `maintenance`, `opportunity`.
+    #[param(example = "key,development")]
+    pub value_tier: Option<String>,
+    /// Value matrix classes, separated by commas: `vip`, `improve`, `maintain`, `abandon`.
+    #[param(example = "improve")]
+    pub value_class: Option<String>,
+    /// RFM recency scores, 1 to 5, separated by commas.
+    #[param(example = "4,5")]
+    pub rfm_recency: Option<String>,
+    /// RFM frequency scores, 1 to 5, separated by commas.
+    #[param(example = "5")]
+    pub rfm_frequency: Option<String>,
+    /// RFM monetary scores, 1 to 5, separated by commas.
+    #[param(example = "5")]
+    pub rfm_monetary: Option<String>,
+    /// Churn risk score at least, 0 to 100.
+    #[param(minimum = 0, maximum = 100, example = 50)]
+    pub churn_score_min: Option<i16>,
     /// Search name, organization, email and phone. Words (up to five, of two or more
     /// letters) must each be found closely, tolerating a typo or two, and a word's beginning
     /// matches it, so search works while typing; the best matches come first (a single short

@@ -70,6 +70,7 @@ pub fn view(record: CustomerRecord, reveal_pii: bool) -> Customer {
         version: record.version,
         deleted_at: record.deleted_at,
         erased_at: record.erased_at,
+        analytics: None,
     }
 }
 
@@ -463,6 +464,13 @@ pub async fn erase(
             .collect();
         audit::forget_changes(conn, "survey_response", &responses).await?;
         events::forget(conn, EventType::SurveyResponseCreated.object(), &responses).await?;
+        let opportunities: Vec<String> = crate::pipeline::store::erase_texts(conn, id)
+            .await?
+            .iter()
+            .map(Uuid::to_string)
+            .collect();
+        audit::forget_changes(conn, "opportunity", &opportunities).await?;
+        events::forget(conn, EventType::OpportunityCreated.object(), &opportunities).await?;
         crate::http::idempotency::forget_responses_mentioning(conn, &id.to_string()).await?;
         audit::record(
             conn,

@@ -249,8 +249,37 @@ pub(crate) fn list_filter(
             )?,
             nps_categories: comma_list("nps_category", query.nps_category.as_deref())?,
         },
+        analytics: crate::analytics::store::Filter {
+            value_tiers: comma_list("value_tier", query.value_tier.as_deref())?,
+            value_classes: comma_list("value_class", query.value_class.as_deref())?,
+            recency: scores("rfm_recency", query.rfm_recency.as_deref())?,
+            frequency: scores("rfm_frequency", query.rfm_frequency.as_deref())?,
+            monetary: scores("rfm_monetary", query.rfm_monetary.as_deref())?,
+            churn_score_min: match query.churn_score_min {
+                Some(min) if !(0..=100).contains(&min) => {
+                    return Err(invalid("churn_score_min", "must be from 0 to 100"));
+                }
+                min => min,
+            },
+        },
     };
     Ok((filter, sort))
+}
+
+/// RFM scores separated by commas, each 1 to 5.
+fn scores(field: &str, raw: Option<&str>) -> Result<Vec<i16>, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(|s| match s.trim().parse::<i16>() {
+            Ok(score) if (1..=5).contains(&score) => Ok(score),
+            _ => Err(invalid(
+                field,
+                "must be scores from 1 to 5, separated by commas",
+            )),
+        })
+        .collect()
 }
 
 /// The filter of a `GET /v1/customers` query string, for acting on the customers it lists
@@ -329,13 +358,15 @@ async fn list_customers(
             diesel::result::Error::NotFound => invalid("cursor", "does not fit this sort order"),
             other => ApiError::from(other),
         })?;
-    let rows: Vec<(Customer, CursorKey)> = rows
+    let (mut customers, keys): (Vec<Customer>, Vec<CursorKey>) = rows
         .into_iter()
         .map(|row| {
             let key = row.cursor(sort);
             (show(&principal, row.record), key)
         })
-        .collect();
+        .unzip();
+    with_analytics(&mut conn, &principal, &mut customers).await?;
+    let rows: Vec<(Customer, CursorKey)> = customers.into_iter().zip(keys).collect();
     let result = pagination::page_keyed(rows, &page, sort.as_str());
     Ok(HttpResponse::Ok().json(result))
 }
@@ -360,8 +391,27 @@ async fn get_customer(
     principal.require(Scope::CustomersRead)?;
     let mut conn = state.pool.get().await?;
     let record = visible(&principal, store::get(&mut conn, *id).await?)?;
-    let customer = show(&principal, record);
-    Ok(response::versioned(customer.version, &customer))
+    let mut customers = vec![show(&principal, record)];
+    with_analytics(&mut conn, &principal, &mut customers).await?;
+    let customer = &customers[0];
+    Ok(response::versioned(customer.version, customer))
+}
+
+/// Adds the analytics to customers read by a caller who may see them (one query).
+async fn with_analytics(
+    conn: &mut diesel_async::AsyncPgConnection,
+    principal: &Principal,
+    customers: &mut [Customer],
+) -> Result<(), ApiError> {
+    if !principal.can(Scope::AnalyticsRead) {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = customers.iter().map(|c| c.id).collect();
+    let mut found = crate::analytics::for_customers(conn, &ids).await?;
+    for customer in customers {
+        customer.analytics = found.remove(&customer.id);
+    }
+    Ok(())
 }
 
 /// Get a customer by the integration's external id.
@@ -565,7 +615,7 @@ async fn lifecycle(
 ///
 /// The data-subject access document: the record unmasked, its lifecycle history, every
 /// interaction and purchase, the loyalty points ledger and tier history, every survey
-/// response, and the audit trail
+/// response and sales opportunity, and the audit trail
 /// of its changes, as one JSON document. Needs `pii:read`.
 #[utoipa::path(
     tag = "Customers",
@@ -613,6 +663,11 @@ async fn export_customer(
             .await?
             .into_iter()
             .map(crate::surveys::response_view)
+            .collect(),
+        opportunities: crate::pipeline::store::of_customer(&mut conn, *id)
+            .await?
+            .into_iter()
+            .map(crate::pipeline::view)
             .collect(),
         audit: audit::trail(&mut conn, "customer", &id.to_string()).await?,
     };

@@ -334,6 +334,8 @@ pub struct ListFilter {
     pub deleted: Option<DeletedFilter>,
     /// By the latest survey scores.
     pub satisfaction: crate::surveys::store::SatisfactionFilter,
+    /// By the last analytics computation's figures.
+    pub analytics: crate::analytics::store::Filter,
 }
 
 /// What `q` asks for.
@@ -509,6 +511,9 @@ fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
     }
     if !filter.satisfaction.is_empty() {
         query = query.filter(customers::id.eq_any(filter.satisfaction.customer_ids()));
+    }
+    if !filter.analytics.is_empty() {
+        query = query.filter(customers::id.eq_any(filter.analytics.customer_ids()));
     }
     for alternatives in &filter.attributes {
         let mut any: Option<BoxedCondition> = None;

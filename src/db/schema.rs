@@ -1,6 +1,28 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    analytics_settings (id) {
+        id -> Bool,
+        currency -> Text,
+        measure -> Text,
+        window_days -> Int4,
+        key_percent -> Int4,
+        development_percent -> Int4,
+        maintenance_percent -> Int4,
+        high_value_percent -> Int4,
+        churn_threshold -> Int4,
+        contact_days -> Int4,
+        move_to_dissolution -> Bool,
+        computed_at -> Nullable<Timestamptz>,
+        computed_with -> Nullable<Jsonb>,
+        computed_customers -> Nullable<Int8>,
+        computed_ms -> Nullable<Int8>,
+        updated_at -> Timestamptz,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
     api_clients (id) {
         id -> Uuid,
         name -> Text,
@@ -48,6 +70,31 @@ diesel::table! {
         actor_type -> Text,
         actor_id -> Text,
         note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    customer_analytics (customer_id) {
+        customer_id -> Uuid,
+        value -> Int8,
+        purchases -> Int4,
+        purchases_recent -> Int4,
+        purchases_earlier -> Int4,
+        value_tier -> Text,
+        future_value -> Int8,
+        value_class -> Text,
+        last_purchase_at -> Nullable<Timestamptz>,
+        recency_score -> Nullable<Int2>,
+        frequency_score -> Nullable<Int2>,
+        monetary_score -> Nullable<Int2>,
+        churn_score -> Int2,
+        churn_reasons -> Array<Text>,
+        mean_interval_days -> Nullable<Float8>,
+        expected_recent -> Nullable<Float8>,
+        last_contact_at -> Nullable<Timestamptz>,
+        open_complaints -> Int4,
+        latest_nps -> Nullable<Int2>,
+        latest_csat -> Nullable<Int2>,
     }
 }
 
@@ -305,6 +352,54 @@ diesel::table! {
 }
 
 diesel::table! {
+    opportunities (id) {
+        id -> Uuid,
+        customer_id -> Uuid,
+        title -> Text,
+        amount -> Int8,
+        currency -> Text,
+        stage -> Text,
+        owner_id -> Uuid,
+        expected_close_date -> Date,
+        status -> Text,
+        close_reason -> Nullable<Text>,
+        closed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    opportunity_stage_changes (id) {
+        id -> Uuid,
+        opportunity_id -> Uuid,
+        from_stage -> Nullable<Text>,
+        to_stage -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        changed_at -> Timestamptz,
+        actor_type -> Text,
+        actor_id -> Text,
+        reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    pipeline_stages (key) {
+        key -> Text,
+        name -> Text,
+        position -> Nullable<Int4>,
+        probability -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     purchase_refunds (id) {
         id -> Uuid,
         purchase_id -> Uuid,
@@ -445,6 +540,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(customer_analytics -> customers (customer_id));
 diesel::joinable!(customer_lifecycle_events -> customers (customer_id));
 diesel::joinable!(customer_satisfaction -> customers (customer_id));
 diesel::joinable!(customers -> users (account_manager_id));
@@ -453,6 +549,10 @@ diesel::joinable!(interactions -> customers (customer_id));
 diesel::joinable!(interactions -> purchases (purchase_id));
 diesel::joinable!(loyalty_ledger -> loyalty_lots (lot_id));
 diesel::joinable!(loyalty_ledger -> purchases (purchase_id));
+diesel::joinable!(opportunities -> customers (customer_id));
+diesel::joinable!(opportunities -> pipeline_stages (stage));
+diesel::joinable!(opportunities -> users (owner_id));
+diesel::joinable!(opportunity_stage_changes -> opportunities (opportunity_id));
 diesel::joinable!(purchase_refunds -> purchases (purchase_id));
 diesel::joinable!(purchases -> customers (customer_id));
 diesel::joinable!(survey_responses -> customers (customer_id));
@@ -463,10 +563,12 @@ diesel::joinable!(webhook_deliveries -> events (event_id));
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    analytics_settings,
     api_clients,
     app_secrets,
     audit_events,
     complaint_status_changes,
+    customer_analytics,
     customer_lifecycle_events,
     customer_satisfaction,
     customers,
@@ -481,6 +583,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     loyalty_program,
     loyalty_tier_changes,
     loyalty_tiers,
+    opportunities,
+    opportunity_stage_changes,
+    pipeline_stages,
     purchase_refunds,
     purchases,
     survey_responses,

@@ -40,6 +40,9 @@ pub enum EventType {
     LoyaltyTierChanged,
     SurveyResponseCreated,
     ImportCompleted,
+    OpportunityCreated,
+    OpportunityUpdated,
+    OpportunityDeleted,
     WebhookPing,
 }
 
@@ -51,7 +54,7 @@ pub struct TypeRow {
     pub meaning: &'static str,
 }
 
-pub const TYPES: [TypeRow; 16] = [
+pub const TYPES: [TypeRow; 19] = [
     TypeRow {
         kind: EventType::CustomerCreated,
         name: "customer.created",
@@ -143,6 +146,25 @@ pub const TYPES: [TypeRow; 16] = [
         name: "import.completed",
         object: "import",
         meaning: "a bulk import finished (succeeded or failed), with its counts",
+    },
+    TypeRow {
+        kind: EventType::OpportunityCreated,
+        name: "opportunity.created",
+        object: "opportunity",
+        meaning: "a sales opportunity was created",
+    },
+    TypeRow {
+        kind: EventType::OpportunityUpdated,
+        name: "opportunity.updated",
+        object: "opportunity",
+        meaning: "an opportunity changed (its stage, status, amount …); `previous` holds the \
+                  old values",
+    },
+    TypeRow {
+        kind: EventType::OpportunityDeleted,
+        name: "opportunity.deleted",
+        object: "opportunity",
+        meaning: "an opportunity was deleted",
     },
     TypeRow {
         kind: EventType::WebhookPing,
@@ -298,6 +320,9 @@ mod tests {
             EventType::LoyaltyTierChanged,
             EventType::SurveyResponseCreated,
             EventType::ImportCompleted,
+            EventType::OpportunityCreated,
+            EventType::OpportunityUpdated,
+            EventType::OpportunityDeleted,
             EventType::WebhookPing,
         ];
         for kind in kinds {

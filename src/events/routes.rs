@@ -42,7 +42,8 @@ impl std::str::FromStr for TypeName {
 /// `customer.erased`, `customer.lifecycle_changed`, `interaction.created`,
 /// `interaction.updated`, `complaint.status_changed`, `purchase.created`,
 /// `purchase.refunded`, `loyalty.points_changed`, `loyalty.tier_changed`,
-/// `survey.response_created`, `import.completed`. Needs `events:read`.
+/// `survey.response_created`, `import.completed`,
+/// `opportunity.created|updated|deleted`. Needs `events:read`.
 #[utoipa::path(
     tag = "Events",
     params(EventsQuery),

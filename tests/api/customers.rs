@@ -452,30 +452,9 @@ async fn updates_merge_and_are_guarded_by_if_match() {
 #[actix_web::test]
 async fn upsert_by_external_id_creates_then_updates() {
     let app = TestApp::spawn().await;
-    let client_token = {
-        let res = app
-            .send(
-                Method::POST,
-                "/v1/api-clients",
-                &app.token(Role::Admin),
-                &json!({"name": "Shop", "scopes": ["customers:read", "customers:write"]}),
-            )
-            .await;
-        let client = expect_json(res, StatusCode::CREATED).await;
-        let res = app
-            .post("/v1/auth/token")
-            .json(
-                &json!({"grant_type": "client_credentials", "client_id": client["id"],
-                          "client_secret": client["client_secret"]}),
-            )
-            .send()
-            .await
-            .unwrap();
-        expect_json(res, StatusCode::OK).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let client_token = app
+        .client_token("Shop", &["customers:read", "customers:write"])
+        .await;
     let path = "/v1/customers/by-external-id/shop-42";
     let res = app
         .send(

@@ -745,27 +745,7 @@ async fn exports_refuse_what_the_list_refuses_and_paging() {
 #[actix_web::test]
 async fn each_export_needs_its_resource_scope() {
     let app = TestApp::spawn().await;
-    let res = app
-        .post("/v1/api-clients")
-        .bearer_auth(app.token(Role::Admin))
-        .json(&json!({"name": "Till", "scopes": ["purchases:read"]}))
-        .send()
-        .await
-        .unwrap();
-    let client = expect_json(res, StatusCode::CREATED).await;
-    let res = app
-        .post("/v1/auth/token")
-        .json(
-            &json!({"grant_type": "client_credentials", "client_id": client["id"],
-                      "client_secret": client["client_secret"]}),
-        )
-        .send()
-        .await
-        .unwrap();
-    let token = expect_json(res, StatusCode::OK).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = app.client_token("Till", &["purchases:read"]).await;
     for path in [
         "/v1/exports/customers",
         "/v1/exports/interactions",

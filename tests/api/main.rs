@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod analytics;
 mod api_clients;
 mod audit;
 mod auth;
@@ -21,6 +22,7 @@ mod loyalty_points;
 mod openapi;
 mod operations;
 mod outage;
+mod pipeline;
 mod purchases;
 mod schema;
 mod surveys;

@@ -1214,27 +1214,12 @@ async fn the_customer_list_finds_the_unhappy_and_the_timeline_shows_responses() 
     assert_eq!(only["data"].as_array().unwrap().len(), 2);
 
     // An integration without `surveys:read` sees the rest of the timeline, not the answers.
-    let res = app
-        .post("/v1/api-clients")
-        .bearer_auth(app.token(Role::Admin))
-        .json(&json!({"name": "Till", "scopes": ["customers:read", "interactions:read", "purchases:read"]}))
-        .send()
-        .await
-        .unwrap();
-    let client = expect_json(res, StatusCode::CREATED).await;
-    let res = app
-        .post("/v1/auth/token")
-        .json(
-            &json!({"grant_type": "client_credentials", "client_id": client["id"],
-                      "client_secret": client["client_secret"]}),
+    let till = app
+        .client_token(
+            "Till",
+            &["customers:read", "interactions:read", "purchases:read"],
         )
-        .send()
-        .await
-        .unwrap();
-    let till = expect_json(res, StatusCode::OK).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .await;
     let seen = app
         .get_ok(&format!("/v1/customers/{a}/timeline"), &till)
         .await;

@@ -376,6 +376,92 @@ impl TestApp {
         }
     }
 
+    /// A new integration client with these scopes, signed in: its access token.
+    pub async fn client_token(&self, name: &str, scopes: &[&str]) -> String {
+        let res = self
+            .post("/v1/api-clients")
+            .bearer_auth(self.token(Role::Admin))
+            .json(&json!({"name": name, "scopes": scopes}))
+            .send()
+            .await
+            .unwrap();
+        let client = expect_json(res, StatusCode::CREATED).await;
+        let res = self
+            .post("/v1/auth/token")
+            .json(
+                &json!({"grant_type": "client_credentials", "client_id": client["id"],
+                          "client_secret": client["client_secret"]}),
+            )
+            .send()
+            .await
+            .unwrap();
+        expect_json(res, StatusCode::OK).await["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_owned()
+    }
+
+    /// Asserts what every JSON-taking endpoint answers to a bad envelope, whatever the body
+    /// should be: malformed JSON (400), another content type (415), a body over the limit
+    /// (413), no token and a token that is none (401). `valid` is a body the endpoint
+    /// would take from `token`.
+    pub async fn expect_bad_envelopes(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        valid: &Value,
+    ) {
+        let res = self
+            .request(method.clone(), path)
+            .bearer_auth(token)
+            .header("Content-Type", "application/json")
+            .body("{,")
+            .send()
+            .await
+            .unwrap();
+        expect_problem(res, StatusCode::BAD_REQUEST, "malformed_json").await;
+        let res = self
+            .request(method.clone(), path)
+            .bearer_auth(token)
+            .header("Content-Type", "text/plain")
+            .body("plain text")
+            .send()
+            .await
+            .unwrap();
+        expect_problem(
+            res,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        )
+        .await;
+        // The test app's limit is 64 KiB.
+        let res = self
+            .send(
+                method.clone(),
+                path,
+                token,
+                &json!({"padding": "x".repeat(70 * 1024)}),
+            )
+            .await;
+        expect_problem(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+        let res = self
+            .request(method.clone(), path)
+            .json(valid)
+            .send()
+            .await
+            .unwrap();
+        expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+        let res = self
+            .request(method, path)
+            .bearer_auth("not.a.token")
+            .json(valid)
+            .send()
+            .await
+            .unwrap();
+        expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    }
+
     /// Rows in a table, read straight from the database.
     pub async fn count(&self, table: &str) -> i64 {
         #[derive(diesel::QueryableByName)]

@@ -1,0 +1,3 @@
+DROP TABLE opportunity_stage_changes;
+DROP TABLE opportunities;
+DROP TABLE pipeline_stages;

@@ -1,0 +1,450 @@
+//! Customer value analytics as the API shows and accepts them.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::customers::json::LifecycleStage;
+
+crate::text_enum! {
+    /// What a customer's value is: `revenue` (amount − refunded) or `profit` (amount −
+    /// refunded − cost, over the purchases recorded with a cost).
+    pub enum Measure {
+        Revenue = "revenue",
+        Profit = "profit",
+    }
+}
+
+crate::text_enum! {
+    /// The customer's value tier, from their rank by value (the settings' cut-offs):
+    /// `key` (the largest value), `development` (the next band: high value, the ones to
+    /// grow), `maintenance` (ordinary) and `opportunity` (the many with low or no value).
+    pub enum ValueTier {
+        Key = "key",
+        Development = "development",
+        Maintenance = "maintenance",
+        Opportunity = "opportunity",
+    }
+}
+
+crate::text_enum! {
+    /// The value matrix: current value × estimated future value. `vip` (both high),
+    /// `improve` (low current, high future), `maintain` (high current, low future),
+    /// `abandon` (both low).
+    pub enum ValueClass {
+        Vip = "vip",
+        Improve = "improve",
+        Maintain = "maintain",
+        Abandon = "abandon",
+    }
+}
+
+crate::text_enum! {
+    /// Why a customer's churn risk rose, each with its points (the score is their sum, at
+    /// most 100): `purchase_frequency_falling` (25), `purchase_overdue` (25),
+    /// `no_recent_contact` (15), `open_complaints` (15 each, at most 30), `dissatisfied` (20).
+    pub enum ChurnReason {
+        PurchaseFrequencyFalling = "purchase_frequency_falling",
+        PurchaseOverdue = "purchase_overdue",
+        NoRecentContact = "no_recent_contact",
+        OpenComplaints = "open_complaints",
+        Dissatisfied = "dissatisfied",
+    }
+}
+
+/// How the analytics are computed. Every field is required on `PUT`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsInput {
+    /// Purchases in this currency (ISO 4217) make the customers' value; others are left out.
+    #[schema(example = "EUR")]
+    pub currency: String,
+    pub measure: Measure,
+    /// The value window in days (28 to 3660), ending at the computation. Its two halves
+    /// give the purchase trend.
+    #[schema(example = 365, minimum = 28, maximum = 3660)]
+    pub window_days: i32,
+    /// `key`: customers with a positive value of whom fewer than this share (in %) of all
+    /// customers rank strictly above. 1 to 100, below `development_percent`.
+    #[schema(example = 5, minimum = 1, maximum = 100)]
+    pub key_percent: i32,
+    /// `development`: the next customers up to this share, in %; above `key_percent`.
+    #[schema(example = 20, minimum = 1, maximum = 100)]
+    pub development_percent: i32,
+    /// `maintenance`: the next customers up to this share, in %; the rest (and everyone
+    /// without a positive value) is `opportunity`.
+    #[schema(example = 50, minimum = 1, maximum = 100)]
+    pub maintenance_percent: i32,
+    /// The value matrix: a current or future value is high when fewer than this share of
+    /// customers (in %) rank strictly above it, and it is positive.
+    #[schema(example = 20, minimum = 1, maximum = 100)]
+    pub high_value_percent: i32,
+    /// A customer is at risk from this churn score (1 to 100).
+    #[schema(example = 50, minimum = 1, maximum = 100)]
+    pub churn_threshold: i32,
+    /// No interaction for this many days is the reason `no_recent_contact`.
+    #[schema(example = 90, minimum = 1, maximum = 3660)]
+    pub contact_days: i32,
+    /// Whether each computation moves the customers at risk in `acquaintance`,
+    /// `exploration`, `stable` or `commitment` into `dissolution`, recording the score and
+    /// reasons as the stage change's reason.
+    #[schema(example = false)]
+    pub move_to_dissolution: bool,
+}
+
+/// The last computation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Computation {
+    /// When it ran; the figures are as of this time.
+    #[schema(example = "2026-11-23T10:00:00Z")]
+    pub computed_at: DateTime<Utc>,
+    /// Live customers it computed.
+    #[schema(example = 1000000)]
+    pub customers: i64,
+    /// How long it took, in milliseconds.
+    #[schema(example = 41250)]
+    pub duration_ms: i64,
+}
+
+/// The analytics settings and the last computation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Settings {
+    #[serde(flatten)]
+    pub input: SettingsInput,
+    /// The last computation; `null` before the first.
+    pub last_computation: Option<Computation>,
+    /// Last change of the settings.
+    #[schema(example = "2026-11-23T09:00:00Z")]
+    pub updated_at: DateTime<Utc>,
+    /// The settings' version (the `ETag`).
+    #[schema(example = 1)]
+    pub version: i64,
+}
+
+/// What a computation did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Recomputed {
+    #[serde(flatten)]
+    pub computation: Computation,
+    /// Customers whose figures changed since the last computation (the others' rows are
+    /// not rewritten).
+    #[schema(example = 5210)]
+    pub changed: i64,
+    /// Customers it moved into `dissolution` (when the settings ask for it).
+    #[schema(example = 12)]
+    pub moved_to_dissolution: i64,
+}
+
+/// RFM quintile scores, 1 to 5: a score is 1 + ⌊5 × (customers it strictly beats) ÷
+/// (customers who ever bought in the currency)⌋, so tied customers share a score.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Rfm {
+    /// Recency: by the last purchase (later beats earlier).
+    #[schema(example = 5, minimum = 1, maximum = 5)]
+    pub recency: i16,
+    /// Frequency: by purchases in the window.
+    #[schema(example = 4, minimum = 1, maximum = 5)]
+    pub frequency: i16,
+    /// Monetary: by value in the window.
+    #[schema(example = 3, minimum = 1, maximum = 5)]
+    pub monetary: i16,
+    /// The three digits together, `recency` first.
+    #[schema(example = "543")]
+    pub code: String,
+    /// The last purchase in the currency.
+    #[schema(example = "2026-11-20T15:04:05Z")]
+    pub last_purchase_at: DateTime<Utc>,
+}
+
+/// A customer's churn risk.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ChurnRisk {
+    /// 0 to 100: the sum of the reasons' points, at most 100.
+    #[schema(example = 65, minimum = 0, maximum = 100)]
+    pub score: i16,
+    /// Whether the score reaches the settings' `churn_threshold`.
+    #[schema(example = true)]
+    pub at_risk: bool,
+    /// The reasons, each with its points and the figures behind it.
+    pub reasons: Vec<ChurnReasonDetail>,
+}
+
+/// One reason of a churn risk.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ChurnReasonDetail {
+    pub reason: ChurnReason,
+    /// Points it adds to the score.
+    #[schema(example = 25)]
+    pub points: i16,
+    /// The figures behind it, in words.
+    #[schema(example = "no purchase for 130 days; the mean interval is 30.0 days")]
+    pub detail: String,
+}
+
+/// The customer's value analytics as of the last computation.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CustomerAnalytics {
+    /// When they were computed.
+    #[schema(example = "2026-11-23T10:00:00Z")]
+    pub computed_at: DateTime<Utc>,
+    /// The currency of `value` and `future_value`.
+    #[schema(example = "EUR")]
+    pub currency: String,
+    pub measure: Measure,
+    /// Value in the window, in minor units.
+    #[schema(example = 129900)]
+    pub value: i64,
+    /// Purchases in the window.
+    #[schema(example = 7)]
+    pub purchases: i32,
+    pub value_tier: ValueTier,
+    /// Estimated value over the next window, in minor units: the purchases expected (twice
+    /// those of the window's recent half plus their change from the earlier half, at least
+    /// 0) times the window's mean purchase value.
+    #[schema(example = 150000)]
+    pub future_value: i64,
+    pub value_class: ValueClass,
+    /// `null` for a customer who never bought in the currency.
+    pub rfm: Option<Rfm>,
+    pub churn_risk: ChurnRisk,
+}
+
+/// Filters of the churn-risk list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ChurnQuery {
+    /// Lowest score listed, 1 to 100; the settings' `churn_threshold` by default.
+    #[param(minimum = 1, maximum = 100, example = 50)]
+    pub min_score: Option<i16>,
+    /// Only customers with this reason (several separated by commas: any of them).
+    #[param(example = "open_complaints,dissatisfied")]
+    pub reason: Option<String>,
+    /// Only customers in these lifecycle stages (separated by commas).
+    #[param(example = "stable,commitment")]
+    pub lifecycle_stage: Option<String>,
+    /// Only customers of this account manager.
+    #[param(example = "0193b0a6-0000-7000-8000-000000000001")]
+    pub account_manager_id: Option<Uuid>,
+    /// Only customers of these value tiers (separated by commas).
+    #[param(example = "key,development")]
+    pub value_tier: Option<String>,
+    /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200, example = 50)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(example = "eyJvIjoic2NvcmUiLCJrIjpbNjUsIjAxOTMiXX0")]
+    pub cursor: Option<String>,
+}
+
+/// A customer at risk, highest score first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChurnEntry {
+    /// Customer id.
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a")]
+    pub customer_id: Uuid,
+    /// The customer's name.
+    #[schema(example = "Ada Lovelace")]
+    pub name: String,
+    pub lifecycle_stage: LifecycleStage,
+    /// Their account manager, if any.
+    #[schema(example = "0193b0a6-0000-7000-8000-000000000001")]
+    pub account_manager_id: Option<Uuid>,
+    pub value_tier: ValueTier,
+    /// Value in the window, in minor units.
+    #[schema(example = 129900)]
+    pub value: i64,
+    pub churn_risk: ChurnRisk,
+}
+
+/// The period and measure of a Pareto analysis.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ParetoQuery {
+    /// First day (UTC) of the period; 365 days before `to` by default.
+    #[param(example = "2026-01-01")]
+    pub from: Option<NaiveDate>,
+    /// Last day (UTC) of the period, included; today by default.
+    #[param(example = "2026-12-31")]
+    pub to: Option<NaiveDate>,
+    /// `revenue` (the default) or `profit`.
+    pub measure: Option<Measure>,
+    /// The currency of the purchases counted; the analytics settings' by default.
+    #[param(example = "EUR")]
+    pub currency: Option<String>,
+    /// Only the customers who make the first `top_sales_percent` % of the total (1 to 100):
+    /// `20` lists those who bring the top 20 % of sales.
+    #[param(minimum = 1, maximum = 100, example = 20)]
+    pub top_sales_percent: Option<u8>,
+    /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200, example = 50)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(example = "eyJvIjoicmFuayIsImsiOjUwfQ")]
+    pub cursor: Option<String>,
+}
+
+/// One customer in the Pareto ranking.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ParetoRow {
+    /// 1 for the largest value; ties are ordered by customer id.
+    #[schema(example = 1)]
+    pub rank: i64,
+    /// Customer id.
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a")]
+    pub customer_id: Uuid,
+    /// The customer's name; `null` for a deleted or erased customer (their purchases still
+    /// count).
+    #[schema(example = "Ada Lovelace")]
+    pub name: Option<String>,
+    /// The customer's value in the period, in minor units.
+    #[schema(example = 129900)]
+    pub value: i64,
+    /// Purchases in the period.
+    #[schema(example = 7)]
+    pub purchases: i64,
+    /// This customer's share of the total, in % (2 decimals).
+    #[schema(example = 12.5)]
+    pub share: f64,
+    /// The share of the total of this customer and all ranked before, in % (2 decimals).
+    #[schema(example = 37.5)]
+    pub cumulative_share: f64,
+    /// `rank` as a share of the customers ranked, in % (2 decimals): this customer is in
+    /// the top `customer_percent` % of customers.
+    #[schema(example = 2.5)]
+    pub customer_percent: f64,
+}
+
+/// How much the top customers bring.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CustomerBand {
+    /// The top share of customers, in %.
+    #[schema(example = 20)]
+    pub customer_percent: i32,
+    /// That many customers: ⌈customers × customer_percent ÷ 100⌉.
+    #[schema(example = 8)]
+    pub customers: i64,
+    /// Their value, in minor units.
+    #[schema(example = 800000)]
+    pub value: i64,
+    /// Their share of the total, in % (2 decimals).
+    #[schema(example = 80.0)]
+    pub share: f64,
+}
+
+/// How few customers make a share of sales.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SalesBand {
+    /// The share of the total, in %.
+    #[schema(example = 50)]
+    pub sales_percent: i32,
+    /// The fewest top customers whose value reaches that share.
+    #[schema(example = 3)]
+    pub customers: i64,
+    /// They as a share of the customers ranked, in % (2 decimals).
+    #[schema(example = 7.5)]
+    pub customer_percent: f64,
+}
+
+/// The Pareto figures of the period.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ParetoSummary {
+    /// Customers ranked: those whose value in the period is positive.
+    #[schema(example = 40)]
+    pub customers: i64,
+    /// Their total value, in minor units.
+    #[schema(example = 1000000)]
+    pub total: i64,
+    /// The share of the total brought by the top 20 % of customers, in % (2 decimals): the
+    /// "80" of 80/20.
+    #[schema(example = 80.0)]
+    pub top_20_percent_share: f64,
+    /// The top 10, 20, 40 and 50 % of customers and what they bring.
+    pub customer_bands: Vec<CustomerBand>,
+    /// How many top customers make 10, 20, 40, 50 and 80 % of the total.
+    pub sales_bands: Vec<SalesBand>,
+}
+
+/// A Pareto (80/20) analysis: customers ranked by value over a period.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ParetoReport {
+    /// First day of the period.
+    #[schema(example = "2026-01-01")]
+    pub from: NaiveDate,
+    /// Last day of the period (included).
+    #[schema(example = "2026-12-31")]
+    pub to: NaiveDate,
+    pub measure: Measure,
+    /// The currency of the values.
+    #[schema(example = "EUR")]
+    pub currency: String,
+    pub summary: ParetoSummary,
+    /// A page of the ranking.
+    pub data: Vec<ParetoRow>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    #[schema(example = "eyJvIjoicmFuayIsImsiOjUwfQ")]
+    pub next_cursor: Option<String>,
+}
+
+/// One group of customers in a segment breakdown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Segment {
+    /// The group: a tier, class, stage or level, or `none` (customers without a loyalty
+    /// tier, or not computed yet).
+    #[schema(example = "key")]
+    pub key: String,
+    /// Live customers in it.
+    #[schema(example = 50000)]
+    pub customers: i64,
+    /// Their value in the window (the settings' measure and currency), in minor units.
+    #[schema(example = 4200000000_i64)]
+    pub value: i64,
+    /// Their mean value, in minor units (rounded).
+    #[schema(example = 84000)]
+    pub mean_value: i64,
+    /// Customers with a latest NPS answer.
+    #[schema(example = 12000)]
+    pub nps_respondents: i64,
+    /// Mean of their latest NPS answers (0 to 10, 2 decimals); `null` without any.
+    #[schema(example = 8.25)]
+    pub mean_nps: Option<f64>,
+    /// NPS of their latest answers: % promoters − % detractors (−100 to 100, 2 decimals).
+    #[schema(example = 41.5)]
+    pub nps: Option<f64>,
+    /// Customers with a latest CSAT answer.
+    #[schema(example = 9000)]
+    pub csat_respondents: i64,
+    /// Mean of their latest CSAT answers (1 to 5, 2 decimals).
+    #[schema(example = 4.1)]
+    pub mean_csat: Option<f64>,
+    /// CSAT of their latest answers: % of answers that are 4 or 5 (2 decimals).
+    #[schema(example = 78.4)]
+    pub csat: Option<f64>,
+    /// Of them, customers at churn risk.
+    #[schema(example = 1200)]
+    pub at_risk: i64,
+}
+
+/// Customers, value and satisfaction by segment, from the last computation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Segments {
+    /// The computation the tiers and classes come from; `null` before the first.
+    #[schema(example = "2026-11-23T10:00:00Z")]
+    pub computed_at: Option<DateTime<Utc>>,
+    /// The currency of the values.
+    #[schema(example = "EUR")]
+    pub currency: String,
+    pub measure: Measure,
+    /// By value tier.
+    pub value_tier: Vec<Segment>,
+    /// By value matrix class.
+    pub value_class: Vec<Segment>,
+    /// By lifecycle stage.
+    pub lifecycle_stage: Vec<Segment>,
+    /// By relationship level.
+    pub relationship_level: Vec<Segment>,
+    /// By loyalty tier.
+    pub loyalty_tier: Vec<Segment>,
+}

@@ -1,0 +1,512 @@
+use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
+use chrono::{Days, Utc};
+use diesel_async::AsyncPgConnection;
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use super::json::{
+    ChurnEntry, ChurnQuery, ChurnReason, CustomerBand, Measure, ParetoQuery, ParetoReport,
+    ParetoRow, ParetoSummary, Recomputed, SalesBand, Segment, Segments, Settings, SettingsInput,
+    ValueTier,
+};
+use super::store::{self, CUSTOMER_BANDS, SALES_BANDS};
+use crate::auth::{Principal, Scope};
+use crate::customers::json::LifecycleStage;
+use crate::exports::{Filters, Format, Source, refuse_paging, respond};
+use crate::http::error::{ApiError, Problem};
+use crate::http::etag::{IfMatch, IfMatchHeader};
+use crate::http::json::Json;
+use crate::http::pagination::{self, Page};
+use crate::http::query::{self, comma_list, invalid};
+use crate::http::response;
+use crate::http::tabular::Column;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(get_settings)
+        .service(put_settings)
+        .service(recompute)
+        .service(pareto)
+        .service(export_pareto)
+        .service(segments)
+        .service(churn_risk);
+}
+
+const PROBLEM: &str = "application/problem+json";
+
+/// The analytics settings and the last computation.
+///
+/// Its `ETag` is the settings' version: send it as `If-Match` with a change.
+#[utoipa::path(
+    tag = "Analytics",
+    security(("bearer" = ["analytics:read"])),
+    responses((status = 200, description = "The settings", body = Settings,
+        headers(("ETag" = String, description = "The settings' version"))))
+)]
+#[get("/analytics/settings")]
+async fn get_settings(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::AnalyticsRead)?;
+    let mut conn = state.pool.get().await?;
+    let settings = super::settings_view(&store::settings(&mut conn).await?);
+    Ok(response::versioned(settings.version, &settings))
+}
+
+/// Change the analytics settings.
+///
+/// Every field required; versioned and audited. They apply from the next computation (the
+/// figures served until then say which settings they were computed with).
+#[utoipa::path(
+    tag = "Analytics",
+    params(IfMatchHeader),
+    request_body = SettingsInput,
+    security(("bearer" = ["analytics:manage"])),
+    responses((status = 200, description = "The settings after the change", body = Settings,
+        headers(("ETag" = String, description = "The settings' new version"))))
+)]
+#[put("/analytics/settings")]
+async fn put_settings(
+    state: web::Data<AppState>,
+    principal: Principal,
+    if_match: IfMatch,
+    input: Json<SettingsInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::AnalyticsManage)?;
+    let mut conn = state.pool.get().await?;
+    let settings =
+        super::set_settings(&mut conn, &principal.actor, &if_match, input.into_inner()).await?;
+    Ok(response::versioned(settings.version, &settings))
+}
+
+/// Recompute the analytics now.
+///
+/// Computes every live customer's value, value tier, future value, value matrix class, RFM
+/// scores and churn risk in one set-wise SQL statement (the background job does the same
+/// every `RAPPORT_ANALYTICS_INTERVAL`), and moves the customers at risk into `dissolution`
+/// when the settings ask for it. Answers when done: seconds to a minute for a million
+/// customers (see the README's bench figures). Each figure's definition is given with it in
+/// `CustomerAnalytics` and with the settings' fields; the README has them all in one place
+/// ("Customer value analytics").
+#[utoipa::path(
+    tag = "Analytics",
+    security(("bearer" = ["analytics:manage"])),
+    responses(
+        (status = 200, description = "The computation", body = Recomputed),
+        (status = 409, description = "Another computation is running", body = Problem,
+            content_type = PROBLEM),
+    )
+)]
+#[post("/analytics/recompute")]
+async fn recompute(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::AnalyticsManage)?;
+    let mut conn = state.pool.get().await?;
+    let done = super::recompute(&mut conn, &principal.actor).await?;
+    Ok(HttpResponse::Ok().json(done))
+}
+
+/// Checks a Pareto query's period, measure and currency.
+async fn pareto_filter(
+    conn: &mut AsyncPgConnection,
+    query: &ParetoQuery,
+) -> Result<store::ParetoFilter, ApiError> {
+    let to = query.to.unwrap_or_else(|| Utc::now().date_naive());
+    let from = match query.from {
+        Some(from) => from,
+        None => to.checked_sub_days(Days::new(364)).unwrap_or(to),
+    };
+    if from > to {
+        return Err(invalid("from", "must not be after `to`"));
+    }
+    if (to - from).num_days() >= 3660 {
+        return Err(invalid("from", "the period may span at most 3660 days"));
+    }
+    if let Some(p) = query.top_sales_percent
+        && !(1..=100).contains(&p)
+    {
+        return Err(invalid("top_sales_percent", "must be from 1 to 100"));
+    }
+    let currency = match &query.currency {
+        Some(c) => crate::domain::currency_code(c).map_err(|e| invalid("currency", e))?,
+        None => store::settings(conn).await?.currency,
+    };
+    Ok(store::ParetoFilter {
+        from,
+        to,
+        measure: query.measure.unwrap_or(Measure::Revenue),
+        currency,
+        top_sales_percent: query.top_sales_percent.map(i32::from),
+    })
+}
+
+/// `part` as a share of `whole`, in % with two decimals.
+fn percent(part: i64, whole: i64) -> f64 {
+    if whole == 0 {
+        return 0.0;
+    }
+    (part as f64 * 10_000.0 / whole as f64).round() / 100.0
+}
+
+/// A ranked line as the API shows it, with its rank (the list's key); `None` for the
+/// summary-only line of an empty page.
+fn pareto_row(line: &store::ParetoLine) -> Option<(ParetoRow, i64)> {
+    let row = ParetoRow {
+        rank: line.rank?,
+        customer_id: line.customer_id?,
+        name: line.name.clone(),
+        value: line.value?,
+        purchases: line.purchases?,
+        share: percent(line.value?, line.total),
+        cumulative_share: percent(line.cumulative?, line.total),
+        customer_percent: percent(line.rank?, line.n),
+    };
+    let rank = row.rank;
+    Some((row, rank))
+}
+
+/// Customers ranked by value over a period (Pareto, 80/20).
+///
+/// Each customer's value is the sum over their purchases in the currency whose time falls
+/// in the period (`from` 00:00 UTC to the end of `to`): `revenue` is amount − refunded,
+/// `profit` is amount − refunded − cost over the purchases recorded with a cost. Customers
+/// whose value is positive are ranked, largest first (ties by customer id), each with their
+/// share and the cumulative share of the total. The summary gives the share of the top
+/// 20 % of customers, what the top 10, 20, 40 and 50 % of customers bring (the top k % is
+/// ⌈customers × k ÷ 100⌉ customers), and how few customers make 10, 20, 40, 50 and 80 % of
+/// the total. `top_sales_percent=20` lists only the customers who make the first 20 % of
+/// the total. Deleted and erased customers count, without their name.
+///
+/// Every page ranks the period again (seconds over millions of purchases); the ranking of a
+/// changing period may shift between pages. `GET /v1/exports/pareto` gives the whole
+/// ranking as one file.
+#[utoipa::path(
+    tag = "Analytics",
+    params(ParetoQuery),
+    security(("bearer" = ["analytics:read"])),
+    responses((status = 200, description = "The ranking and its summary", body = ParetoReport))
+)]
+#[get("/analytics/pareto")]
+async fn pareto(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::AnalyticsRead)?;
+    let query: ParetoQuery = query::parse(req.query_string())?;
+    let page = pagination::request::<i64>(query.limit, query.cursor.as_deref(), "rank")?;
+    let mut conn = state.pool.get().await?;
+    let filter = pareto_filter(&mut conn, &query).await?;
+    let lines = store::pareto(&mut conn, &filter, page.after.unwrap_or(0), page.fetch()).await?;
+    let Some(first) = lines.first() else {
+        return Err(ApiError::internal("the Pareto query returned no summary"));
+    };
+    let (n, total) = (first.n, first.total);
+    let summary = ParetoSummary {
+        customers: n,
+        total,
+        top_20_percent_share: percent(first.band_values.get(1).copied().unwrap_or(0), total),
+        customer_bands: CUSTOMER_BANDS
+            .iter()
+            .zip(&first.band_values)
+            .map(|(p, value)| CustomerBand {
+                customer_percent: *p,
+                customers: (n * i64::from(*p) + 99) / 100,
+                value: *value,
+                share: percent(*value, total),
+            })
+            .collect(),
+        sales_bands: SALES_BANDS
+            .iter()
+            .zip(&first.sales_customers)
+            .map(|(p, customers)| SalesBand {
+                sales_percent: *p,
+                customers: *customers,
+                customer_percent: percent(*customers, n),
+            })
+            .collect(),
+    };
+    let rows: Vec<(ParetoRow, i64)> = lines.iter().filter_map(pareto_row).collect();
+    let Page { data, next_cursor } = pagination::page_keyed(rows, &page, "rank");
+    Ok(HttpResponse::Ok().json(ParetoReport {
+        from: filter.from,
+        to: filter.to,
+        measure: filter.measure,
+        currency: filter.currency,
+        summary,
+        data,
+        next_cursor,
+    }))
+}
+
+/// The CSV columns of the Pareto ranking.
+const PARETO_COLUMNS: &[Column] = {
+    use crate::http::tabular::{Kind::*, r};
+    &[
+        r("rank", Int),
+        r("customer_id", Text),
+        r("name", Text),
+        r("value", Int),
+        r("purchases", Int),
+        r("share", Float),
+        r("cumulative_share", Float),
+        r("customer_percent", Float),
+    ]
+};
+
+/// The whole ranking, read by one query whose rows stream from PostgreSQL through a task
+/// holding its own connection: the ranking is computed once, not once per batch, and a
+/// bounded channel (two batches) keeps memory flat while a slow client reads.
+struct ParetoSource {
+    filter: store::ParetoFilter,
+    pool: crate::db::DbPool,
+    /// The batches, once the query started.
+    rows: tokio::sync::Mutex<Option<Batches>>,
+}
+
+/// Batches of the ranking as the query yields them, or why it stopped.
+type Batches = tokio::sync::mpsc::Receiver<Result<Vec<(ParetoRow, i64)>, String>>;
+
+impl ParetoSource {
+    /// Starts the query; its rows arrive in batches of [`crate::exports::BATCH`].
+    fn start(&self) -> Batches {
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let (pool, filter) = (self.pool.clone(), self.filter.clone());
+        actix_web::rt::spawn(async move {
+            if let Err(cause) = stream_ranking(&pool, &filter, &tx).await {
+                // The reader may be gone already; then nobody waits for the cause.
+                let _ = tx.send(Err(cause)).await;
+            }
+        });
+        rx
+    }
+}
+
+/// Sends the ranking in batches until its end, or until the reader is gone.
+async fn stream_ranking(
+    pool: &crate::db::DbPool,
+    filter: &store::ParetoFilter,
+    tx: &tokio::sync::mpsc::Sender<Result<Vec<(ParetoRow, i64)>, String>>,
+) -> Result<(), String> {
+    use futures_util::TryStreamExt;
+    let rows = crate::exports::BATCH as usize;
+    let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+    let mut lines = diesel_async::RunQueryDsl::load_stream::<store::ParetoLine>(
+        store::pareto_query(filter, 0, i64::MAX),
+        &mut conn,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut batch = Vec::with_capacity(rows);
+    while let Some(line) = lines.try_next().await.map_err(|e| e.to_string())? {
+        batch.extend(pareto_row(&line));
+        if batch.len() == rows
+            && tx
+                .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(rows))))
+                .await
+                .is_err()
+        {
+            return Ok(());
+        }
+    }
+    // The last batch (short, or empty when the ranking filled the one before).
+    let _ = tx.send(Ok(batch)).await;
+    Ok(())
+}
+
+impl Source for ParetoSource {
+    type Key = i64;
+    type Item = ParetoRow;
+    const COLUMNS: &'static [Column] = PARETO_COLUMNS;
+
+    async fn batch(
+        &self,
+        _conn: &mut AsyncPgConnection,
+        _after: Option<i64>,
+        _limit: i64,
+    ) -> diesel::QueryResult<Vec<(ParetoRow, i64)>> {
+        let mut rows = self.rows.lock().await;
+        let rx = rows.get_or_insert_with(|| self.start());
+        match rx.recv().await {
+            Some(Ok(batch)) => Ok(batch),
+            Some(Err(cause)) => Err(diesel::result::Error::QueryBuilderError(cause.into())),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Export the Pareto ranking as CSV or NDJSON.
+///
+/// The whole ranking `GET /v1/analytics/pareto` pages through, for the same query (no
+/// `limit`, no `cursor`), as CSV (the default) or NDJSON by `Accept`; `406` otherwise. The
+/// period is ranked once and the rows stream as they come, so memory stays flat whatever
+/// the number of customers.
+#[utoipa::path(
+    tag = "Analytics",
+    params(Filters<ParetoQuery>),
+    security(("bearer" = ["analytics:read"])),
+    responses(
+        (status = 200, description = "The ranking: CSV rows, or one `ParetoRow` per line",
+            content((String = "text/csv"), (ParetoRow = "application/x-ndjson")),
+            headers(("Content-Disposition" = String,
+                description = "`attachment; filename=\"pareto-<UTC time>.csv\"` (or `.ndjson`)"))),
+        (status = 406, description = "`Accept` allows neither `text/csv` nor \
+            `application/x-ndjson`", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/exports/pareto")]
+async fn export_pareto(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::AnalyticsRead)?;
+    let query: ParetoQuery = query::parse(req.query_string())?;
+    refuse_paging(query.limit, query.cursor.as_deref())?;
+    let format = Format::negotiate(req.headers())?;
+    let filter = {
+        let mut conn = state.pool.get().await?;
+        pareto_filter(&mut conn, &query).await?
+    };
+    let source = ParetoSource {
+        filter,
+        pool: state.pool.clone(),
+        rows: tokio::sync::Mutex::new(None),
+    };
+    respond(&state, format, "pareto", source).await
+}
+
+/// Customers, value and satisfaction by segment.
+///
+/// Every live customer, counted once per dimension: value tier, value matrix class (from
+/// the last computation; `none` for customers computed since), lifecycle stage,
+/// relationship level and loyalty tier (`none` without one). Per group: customers, their
+/// value in the window (the settings' measure and currency), mean value, the mean of their
+/// latest NPS and CSAT answers with the NPS (% promoters − % detractors) and CSAT (% of 4
+/// and 5) of those answers, and how many are at churn risk: so that the
+/// satisfaction-to-loyalty link shows, tier by tier. One scan of the customers per request.
+#[utoipa::path(
+    tag = "Analytics",
+    security(("bearer" = ["analytics:read"])),
+    responses((status = 200, description = "The breakdown", body = Segments))
+)]
+#[get("/analytics/segments")]
+async fn segments(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::AnalyticsRead)?;
+    let mut conn = state.pool.get().await?;
+    let settings = store::settings(&mut conn).await?;
+    let used = settings.computed_with().unwrap_or_else(|| settings.input());
+    let rows = store::segments(&mut conn, used.churn_threshold as i16).await?;
+    let mut out = Segments {
+        computed_at: settings.computed_at,
+        currency: used.currency.clone(),
+        measure: used.measure,
+        value_tier: Vec::new(),
+        value_class: Vec::new(),
+        lifecycle_stage: Vec::new(),
+        relationship_level: Vec::new(),
+        loyalty_tier: Vec::new(),
+    };
+    for row in rows {
+        let segment = Segment {
+            mean_value: row.mean_value,
+            key: row.key,
+            customers: row.customers,
+            value: row.value,
+            nps_respondents: row.nps_respondents,
+            mean_nps: row.mean_nps,
+            nps: row.nps,
+            csat_respondents: row.csat_respondents,
+            mean_csat: row.mean_csat,
+            csat: row.csat,
+            at_risk: row.at_risk,
+        };
+        match row.dimension.as_str() {
+            "value_tier" => out.value_tier.push(segment),
+            "value_class" => out.value_class.push(segment),
+            "lifecycle_stage" => out.lifecycle_stage.push(segment),
+            "relationship_level" => out.relationship_level.push(segment),
+            _ => out.loyalty_tier.push(segment),
+        }
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// The customers at churn risk, highest score first, with the reasons.
+///
+/// From the last computation: live customers whose score reaches `min_score` (the
+/// settings' `churn_threshold` by default), each with the reasons, their points and the
+/// figures behind them. The score is the sum of the reasons' points, at most 100:
+/// `purchase_frequency_falling` 25 (fewer purchases in the recent half-window than half of
+/// what the customer's own earlier rate predicts), `purchase_overdue` 25 (more days since the
+/// last purchase than twice the customer's mean interval; with one purchase, more than the
+/// window), `no_recent_contact` 15 (no interaction for `contact_days`), `open_complaints` 15
+/// each (at most 30), `dissatisfied` 20 (the latest NPS or CSAT answer is 0–6 or 1–3).
+/// Prospects and churned customers score 0. Served by the score index.
+#[utoipa::path(
+    tag = "Analytics",
+    params(ChurnQuery),
+    security(("bearer" = ["analytics:read"])),
+    responses((status = 200, description = "A page of customers at risk", body = Page<ChurnEntry>))
+)]
+#[get("/analytics/churn-risk")]
+async fn churn_risk(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::AnalyticsRead)?;
+    let query: ChurnQuery = query::parse(req.query_string())?;
+    if let Some(min) = query.min_score
+        && !(1..=100).contains(&min)
+    {
+        return Err(invalid("min_score", "must be from 1 to 100"));
+    }
+    let reasons: Vec<ChurnReason> = comma_list("reason", query.reason.as_deref())?;
+    let stages: Vec<LifecycleStage> =
+        comma_list("lifecycle_stage", query.lifecycle_stage.as_deref())?;
+    let tiers: Vec<ValueTier> = comma_list("value_tier", query.value_tier.as_deref())?;
+    let page = pagination::request::<(i16, Uuid)>(query.limit, query.cursor.as_deref(), "risk")?;
+    let mut conn = state.pool.get().await?;
+    let settings = store::settings(&mut conn).await?;
+    let (Some(at), Some(used)) = (settings.computed_at, settings.computed_with()) else {
+        return Ok(HttpResponse::Ok().json(Page::<ChurnEntry> {
+            data: Vec::new(),
+            next_cursor: None,
+        }));
+    };
+    let filter = store::ChurnFilter {
+        min_score: query.min_score.unwrap_or(used.churn_threshold as i16),
+        reasons: reasons.iter().map(|r| r.as_str().to_owned()).collect(),
+        lifecycle_stages: stages.iter().map(|s| s.as_str().to_owned()).collect(),
+        account_manager_id: query.account_manager_id,
+        value_tiers: tiers.iter().map(|t| t.as_str().to_owned()).collect(),
+    };
+    let rows = store::churn_list(&mut conn, &filter, page.after, page.fetch()).await?;
+    let entries: Vec<(ChurnEntry, (i16, Uuid))> = rows
+        .into_iter()
+        .map(|r| {
+            let key = (r.row.churn_score, r.row.customer_id);
+            let entry = ChurnEntry {
+                customer_id: r.row.customer_id,
+                name: r.name,
+                lifecycle_stage: r
+                    .lifecycle_stage
+                    .parse()
+                    .unwrap_or(LifecycleStage::Dissolution),
+                account_manager_id: r.account_manager_id,
+                value_tier: r.row.value_tier.parse().unwrap_or(ValueTier::Opportunity),
+                value: r.row.value,
+                churn_risk: super::churn_risk(&r.row, &used, at),
+            };
+            (entry, key)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(pagination::page_keyed(entries, &page, "risk")))
+}

@@ -1,0 +1,720 @@
+//! The analytics' SQL: the set-wise computation, and the reads of its results.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::sql_types::{
+    Array, BigInt, Bool, Date, Float8, Int2, Int4, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::json::{Measure, SettingsInput, ValueClass, ValueTier};
+use crate::db::schema::{analytics_settings, customer_analytics, customers};
+
+/// The lock a computation holds, so that instances never compute at once.
+const LOCK: i64 = 0x5261_7070_6f72_7441; // "RapporTA"
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = analytics_settings)]
+pub struct SettingsRow {
+    pub currency: String,
+    pub measure: String,
+    pub window_days: i32,
+    pub key_percent: i32,
+    pub development_percent: i32,
+    pub maintenance_percent: i32,
+    pub high_value_percent: i32,
+    pub churn_threshold: i32,
+    pub contact_days: i32,
+    pub move_to_dissolution: bool,
+    pub computed_at: Option<DateTime<Utc>>,
+    pub computed_with: Option<serde_json::Value>,
+    pub computed_customers: Option<i64>,
+    pub computed_ms: Option<i64>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl SettingsRow {
+    pub fn input(&self) -> SettingsInput {
+        SettingsInput {
+            currency: self.currency.clone(),
+            measure: self.measure.parse().unwrap_or(Measure::Revenue),
+            window_days: self.window_days,
+            key_percent: self.key_percent,
+            development_percent: self.development_percent,
+            maintenance_percent: self.maintenance_percent,
+            high_value_percent: self.high_value_percent,
+            churn_threshold: self.churn_threshold,
+            contact_days: self.contact_days,
+            move_to_dissolution: self.move_to_dissolution,
+        }
+    }
+
+    /// The settings the last computation used (its figures are read with them).
+    pub fn computed_with(&self) -> Option<SettingsInput> {
+        self.computed_with
+            .clone()
+            .and_then(|v| serde_json::from_value(v).ok())
+    }
+}
+
+pub async fn settings(conn: &mut AsyncPgConnection) -> QueryResult<SettingsRow> {
+    analytics_settings::table
+        .select(SettingsRow::as_select())
+        .first(conn)
+        .await
+}
+
+pub async fn lock_settings(conn: &mut AsyncPgConnection) -> QueryResult<SettingsRow> {
+    analytics_settings::table
+        .select(SettingsRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+}
+
+pub async fn update_settings(
+    conn: &mut AsyncPgConnection,
+    input: &SettingsInput,
+) -> QueryResult<SettingsRow> {
+    use analytics_settings as s;
+    diesel::update(s::table)
+        .set((
+            s::currency.eq(&input.currency),
+            s::measure.eq(input.measure.as_str()),
+            s::window_days.eq(input.window_days),
+            s::key_percent.eq(input.key_percent),
+            s::development_percent.eq(input.development_percent),
+            s::maintenance_percent.eq(input.maintenance_percent),
+            s::high_value_percent.eq(input.high_value_percent),
+            s::churn_threshold.eq(input.churn_threshold),
+            s::contact_days.eq(input.contact_days),
+            s::move_to_dissolution.eq(input.move_to_dissolution),
+            s::updated_at.eq(diesel::dsl::now),
+            s::version.eq(s::version + 1),
+        ))
+        .returning(SettingsRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Gives the transaction's sorts and hashes room (`SET LOCAL`: until it ends).
+pub async fn set_work_mem(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    diesel::sql_query("SET LOCAL work_mem = '256MB'")
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Takes the computation's lock for the transaction; `false` when another holds it.
+pub async fn try_lock(conn: &mut AsyncPgConnection) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = Bool)]
+        locked: bool,
+    }
+    let row: Locked = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+        .bind::<BigInt, _>(LOCK)
+        .get_result(conn)
+        .await?;
+    Ok(row.locked)
+}
+
+/// Every live customer's figures as of `now`, in one statement (see the module docs for the
+/// definitions). Rows whose figures did not change are not rewritten. Returns the customers
+/// computed.
+const COMPUTE: &str = r#"
+WITH s AS (
+    SELECT currency, measure, window_days, key_percent, development_percent,
+           maintenance_percent, high_value_percent, contact_days,
+           $1::timestamptz AS now_at,
+           $1::timestamptz - make_interval(days => window_days) AS window_start,
+           $1::timestamptz - make_interval(days => window_days) / 2 AS half_start
+    FROM analytics_settings),
+p AS (
+    SELECT pu.customer_id,
+           count(*) AS n_all,
+           min(pu.occurred_at) AS first_at,
+           max(pu.occurred_at) AS last_at,
+           count(*) FILTER (WHERE pu.occurred_at > s.window_start) AS n_window,
+           count(*) FILTER (WHERE pu.occurred_at > s.half_start) AS n_recent,
+           count(*) FILTER (WHERE pu.occurred_at > s.window_start
+                              AND pu.occurred_at <= s.half_start) AS n_earlier,
+           count(*) FILTER (WHERE pu.occurred_at <= s.half_start) AS n_before,
+           coalesce(sum(CASE WHEN s.measure = 'revenue' THEN pu.amount - pu.refunded
+                             ELSE pu.amount - pu.refunded - pu.cost END)
+                    FILTER (WHERE pu.occurred_at > s.window_start), 0)::bigint AS value
+    FROM purchases pu CROSS JOIN s
+    WHERE pu.currency = s.currency AND pu.occurred_at <= s.now_at
+    GROUP BY pu.customer_id),
+i AS (
+    SELECT it.customer_id,
+           max(it.occurred_at) FILTER (WHERE it.occurred_at <= s.now_at) AS last_contact_at,
+           count(*) FILTER (WHERE it.status IN ('open', 'in_progress'))::int AS open_complaints
+    FROM interactions it CROSS JOIN s
+    WHERE it.deleted_at IS NULL
+    GROUP BY it.customer_id),
+base AS (
+    SELECT c.id, c.lifecycle_stage,
+           coalesce(p.value, 0) AS value,
+           coalesce(p.n_window, 0)::int AS n_window,
+           coalesce(p.n_recent, 0)::int AS n_recent,
+           coalesce(p.n_earlier, 0)::int AS n_earlier,
+           p.n_all, p.n_before, p.first_at, p.last_at,
+           CASE WHEN coalesce(p.n_window, 0) > 0
+                THEN round(greatest(0, 3 * p.n_recent - p.n_earlier)::numeric * p.value
+                           / p.n_window)::bigint
+                ELSE 0 END AS future_value,
+           i.last_contact_at,
+           coalesce(i.open_complaints, 0) AS open_complaints,
+           sat.nps, sat.csat,
+           CASE WHEN sat.nps IS NULL AND sat.csat IS NULL THEN false
+                WHEN sat.csat IS NULL OR (sat.nps IS NOT NULL AND sat.nps_at >= sat.csat_at)
+                    THEN sat.nps <= 6
+                ELSE sat.csat <= 3 END AS dissatisfied
+    FROM customers c
+    LEFT JOIN p ON p.customer_id = c.id
+    LEFT JOIN i ON i.customer_id = c.id
+    LEFT JOIN customer_satisfaction sat ON sat.customer_id = c.id
+    WHERE c.deleted_at IS NULL AND c.erased_at IS NULL),
+ranked AS (
+    SELECT b.*,
+           count(*) OVER () AS n,
+           count(b.n_all) OVER () AS buyers,
+           rank() OVER (ORDER BY b.value DESC) - 1 AS above,
+           rank() OVER (ORDER BY b.future_value DESC) - 1 AS future_above,
+           rank() OVER (PARTITION BY b.n_all IS NULL ORDER BY b.last_at) - 1 AS r_beaten,
+           rank() OVER (PARTITION BY b.n_all IS NULL ORDER BY b.n_window) - 1 AS f_beaten,
+           rank() OVER (PARTITION BY b.n_all IS NULL ORDER BY b.value) - 1 AS m_beaten
+    FROM base b),
+scored AS (
+    SELECT r.*,
+           r.value > 0 AND r.above * 100 < s.high_value_percent * r.n AS high_now,
+           r.future_value > 0 AND r.future_above * 100 < s.high_value_percent * r.n AS high_future,
+           CASE WHEN r.n_all >= 2
+                THEN extract(epoch FROM r.last_at - r.first_at) / 86400 / (r.n_all - 1) END
+               AS mean_interval,
+           CASE WHEN r.n_before >= 2
+                 AND r.first_at <= s.half_start - (s.now_at - s.half_start)
+                THEN r.n_before * extract(epoch FROM s.now_at - s.half_start)
+                     / extract(epoch FROM s.half_start - r.first_at) END AS expected_recent,
+           extract(epoch FROM s.now_at - r.last_at) / 86400 AS days_since,
+           r.lifecycle_stage NOT IN ('prospect', 'churned') AS eligible,
+           r.last_contact_at IS NULL
+               OR r.last_contact_at < s.now_at - make_interval(days => s.contact_days)
+               AS no_contact
+    FROM ranked r CROSS JOIN s),
+flagged AS (
+    SELECT x.*,
+           x.eligible AND x.expected_recent IS NOT NULL
+               AND x.n_recent * 2 < x.expected_recent AS falling,
+           x.eligible AND CASE WHEN x.n_all >= 2 THEN x.days_since > greatest(2 * x.mean_interval, 1)
+                               WHEN x.n_all = 1 THEN x.days_since > s.window_days
+                               ELSE false END AS overdue,
+           x.eligible AND x.no_contact AS no_contact_reason,
+           x.eligible AND x.open_complaints > 0 AS complaints_reason,
+           x.eligible AND x.dissatisfied AS dissatisfied_reason
+    FROM scored x CROSS JOIN s),
+computed AS (
+    SELECT f.id AS customer_id, f.value, f.n_window AS purchases,
+           f.n_recent AS purchases_recent, f.n_earlier AS purchases_earlier,
+           CASE WHEN f.value <= 0 THEN 'opportunity'
+                WHEN f.above * 100 < s.key_percent * f.n THEN 'key'
+                WHEN f.above * 100 < s.development_percent * f.n THEN 'development'
+                WHEN f.above * 100 < s.maintenance_percent * f.n THEN 'maintenance'
+                ELSE 'opportunity' END AS value_tier,
+           f.future_value,
+           CASE WHEN f.high_now AND f.high_future THEN 'vip'
+                WHEN f.high_future THEN 'improve'
+                WHEN f.high_now THEN 'maintain'
+                ELSE 'abandon' END AS value_class,
+           f.last_at AS last_purchase_at,
+           CASE WHEN f.n_all IS NOT NULL THEN (1 + 5 * f.r_beaten / f.buyers)::smallint END
+               AS recency_score,
+           CASE WHEN f.n_all IS NOT NULL THEN (1 + 5 * f.f_beaten / f.buyers)::smallint END
+               AS frequency_score,
+           CASE WHEN f.n_all IS NOT NULL THEN (1 + 5 * f.m_beaten / f.buyers)::smallint END
+               AS monetary_score,
+           least(100, f.falling::int * 25 + f.overdue::int * 25 + f.no_contact_reason::int * 15
+                      + CASE WHEN f.complaints_reason THEN least(f.open_complaints, 2) * 15
+                             ELSE 0 END
+                      + f.dissatisfied_reason::int * 20)::smallint AS churn_score,
+           array_remove(ARRAY[
+               CASE WHEN f.falling THEN 'purchase_frequency_falling' END,
+               CASE WHEN f.overdue THEN 'purchase_overdue' END,
+               CASE WHEN f.no_contact_reason THEN 'no_recent_contact' END,
+               CASE WHEN f.complaints_reason THEN 'open_complaints' END,
+               CASE WHEN f.dissatisfied_reason THEN 'dissatisfied' END], NULL) AS churn_reasons,
+           -- Rounded, so that a row whose figures did not change is not rewritten for the
+           -- clock's sake (the prediction moves a little with every computation).
+           round(f.mean_interval, 2)::float8 AS mean_interval_days,
+           round(f.expected_recent, 2)::float8 AS expected_recent,
+           f.last_contact_at, f.open_complaints,
+           f.nps AS latest_nps, f.csat AS latest_csat
+    FROM flagged f CROSS JOIN s),
+written AS (
+    INSERT INTO customer_analytics AS a
+    SELECT * FROM computed
+    ON CONFLICT (customer_id) DO UPDATE SET
+        value = EXCLUDED.value, purchases = EXCLUDED.purchases,
+        purchases_recent = EXCLUDED.purchases_recent,
+        purchases_earlier = EXCLUDED.purchases_earlier, value_tier = EXCLUDED.value_tier,
+        future_value = EXCLUDED.future_value, value_class = EXCLUDED.value_class,
+        last_purchase_at = EXCLUDED.last_purchase_at, recency_score = EXCLUDED.recency_score,
+        frequency_score = EXCLUDED.frequency_score, monetary_score = EXCLUDED.monetary_score,
+        churn_score = EXCLUDED.churn_score, churn_reasons = EXCLUDED.churn_reasons,
+        mean_interval_days = EXCLUDED.mean_interval_days,
+        expected_recent = EXCLUDED.expected_recent, last_contact_at = EXCLUDED.last_contact_at,
+        open_complaints = EXCLUDED.open_complaints, latest_nps = EXCLUDED.latest_nps,
+        latest_csat = EXCLUDED.latest_csat
+    WHERE a IS DISTINCT FROM EXCLUDED
+    RETURNING 1)
+SELECT (SELECT count(*) FROM computed) AS customers, (SELECT count(*) FROM written) AS changed
+"#;
+
+/// Computes every live customer's figures as of `now` and forgets those of customers no
+/// longer live; records the run in the settings. In the caller's transaction. Returns the
+/// customers computed and those whose figures changed.
+pub async fn compute(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    used: &SettingsInput,
+) -> QueryResult<(i64, i64)> {
+    #[derive(QueryableByName)]
+    struct Counts {
+        #[diesel(sql_type = BigInt)]
+        customers: i64,
+        #[diesel(sql_type = BigInt)]
+        changed: i64,
+    }
+    let counts: Counts = diesel::sql_query(COMPUTE)
+        .bind::<Timestamptz, _>(now)
+        .get_result(conn)
+        .await?;
+    diesel::sql_query(
+        "DELETE FROM customer_analytics a USING customers c
+         WHERE c.id = a.customer_id AND (c.deleted_at IS NOT NULL OR c.erased_at IS NOT NULL)",
+    )
+    .execute(conn)
+    .await?;
+    let took = (Utc::now() - now).num_milliseconds();
+    diesel::update(analytics_settings::table)
+        .set((
+            analytics_settings::computed_at.eq(now),
+            analytics_settings::computed_with
+                .eq(serde_json::to_value(used).unwrap_or(serde_json::Value::Null)),
+            analytics_settings::computed_customers.eq(counts.customers),
+            analytics_settings::computed_ms.eq(took),
+        ))
+        .execute(conn)
+        .await?;
+    Ok((counts.customers, counts.changed))
+}
+
+/// The customers at risk who are in a stage the computation may move to `dissolution`,
+/// with their score and reasons.
+pub async fn dissolution_candidates(
+    conn: &mut AsyncPgConnection,
+    threshold: i16,
+) -> QueryResult<Vec<(Uuid, i16, Vec<String>)>> {
+    customer_analytics::table
+        .inner_join(customers::table)
+        .filter(customer_analytics::churn_score.ge(threshold))
+        .filter(customers::deleted_at.is_null())
+        .filter(customers::lifecycle_stage.eq_any([
+            "acquaintance",
+            "exploration",
+            "stable",
+            "commitment",
+        ]))
+        .select((
+            customer_analytics::customer_id,
+            customer_analytics::churn_score,
+            customer_analytics::churn_reasons,
+        ))
+        .order(customer_analytics::customer_id)
+        .load(conn)
+        .await
+}
+
+/// One customer's stored figures.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = customer_analytics)]
+pub struct Row {
+    pub customer_id: Uuid,
+    pub value: i64,
+    pub purchases: i32,
+    pub purchases_recent: i32,
+    pub value_tier: String,
+    pub future_value: i64,
+    pub value_class: String,
+    pub last_purchase_at: Option<DateTime<Utc>>,
+    pub recency_score: Option<i16>,
+    pub frequency_score: Option<i16>,
+    pub monetary_score: Option<i16>,
+    pub churn_score: i16,
+    pub churn_reasons: Vec<String>,
+    pub mean_interval_days: Option<f64>,
+    pub expected_recent: Option<f64>,
+    pub last_contact_at: Option<DateTime<Utc>>,
+    pub open_complaints: i32,
+    pub latest_nps: Option<i16>,
+    pub latest_csat: Option<i16>,
+}
+
+/// Stored figures with the computation they come from.
+pub struct Computed {
+    pub row: Row,
+    pub computed_at: Option<DateTime<Utc>>,
+    pub computed_with: Option<serde_json::Value>,
+}
+
+/// The stored figures of some customers with their computation, in no particular order
+/// (one query).
+pub async fn rows(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Computed>> {
+    use diesel::dsl::sql;
+    let rows: Vec<(Row, Option<DateTime<Utc>>, Option<serde_json::Value>)> =
+        customer_analytics::table
+            .filter(customer_analytics::customer_id.eq_any(ids))
+            .select((
+                Row::as_select(),
+                sql::<Nullable<Timestamptz>>("(SELECT computed_at FROM analytics_settings)"),
+                sql::<Nullable<diesel::sql_types::Jsonb>>(
+                    "(SELECT computed_with FROM analytics_settings)",
+                ),
+            ))
+            .load(conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(row, computed_at, computed_with)| Computed {
+            row,
+            computed_at,
+            computed_with,
+        })
+        .collect())
+}
+
+/// A validated filter of the customer list on the stored figures.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub value_tiers: Vec<ValueTier>,
+    pub value_classes: Vec<ValueClass>,
+    pub recency: Vec<i16>,
+    pub frequency: Vec<i16>,
+    pub monetary: Vec<i16>,
+    pub churn_score_min: Option<i16>,
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The ids of the customers it keeps, as a subquery.
+    pub fn customer_ids(&self) -> customer_analytics::BoxedQuery<'static, diesel::pg::Pg, SqlUuid> {
+        use customer_analytics as a;
+        let mut query = a::table.select(a::customer_id).into_boxed();
+        if !self.value_tiers.is_empty() {
+            let tiers: Vec<&str> = self.value_tiers.iter().map(|t| t.as_str()).collect();
+            query = query.filter(a::value_tier.eq_any(tiers));
+        }
+        if !self.value_classes.is_empty() {
+            let classes: Vec<&str> = self.value_classes.iter().map(|c| c.as_str()).collect();
+            query = query.filter(a::value_class.eq_any(classes));
+        }
+        if !self.recency.is_empty() {
+            query = query.filter(a::recency_score.eq_any(self.recency.clone()));
+        }
+        if !self.frequency.is_empty() {
+            query = query.filter(a::frequency_score.eq_any(self.frequency.clone()));
+        }
+        if !self.monetary.is_empty() {
+            query = query.filter(a::monetary_score.eq_any(self.monetary.clone()));
+        }
+        if let Some(min) = self.churn_score_min {
+            query = query.filter(a::churn_score.ge(min));
+        }
+        query
+    }
+}
+
+/// A validated churn-risk list request.
+#[derive(Debug, Default)]
+pub struct ChurnFilter {
+    pub min_score: i16,
+    pub reasons: Vec<String>,
+    pub lifecycle_stages: Vec<String>,
+    pub account_manager_id: Option<Uuid>,
+    pub value_tiers: Vec<String>,
+}
+
+/// A churn-risk list row: the customer's figures and who they are.
+pub struct ChurnRow {
+    pub row: Row,
+    pub name: String,
+    pub lifecycle_stage: String,
+    pub account_manager_id: Option<Uuid>,
+}
+
+/// Customers at risk, highest score first, after `(score, id)`.
+pub async fn churn_list(
+    conn: &mut AsyncPgConnection,
+    filter: &ChurnFilter,
+    after: Option<(i16, Uuid)>,
+    fetch: i64,
+) -> QueryResult<Vec<ChurnRow>> {
+    use customer_analytics as a;
+    let mut query = a::table
+        .inner_join(customers::table)
+        .filter(a::churn_score.ge(filter.min_score))
+        .filter(customers::deleted_at.is_null())
+        .into_boxed();
+    if !filter.reasons.is_empty() {
+        query = query.filter(a::churn_reasons.overlaps_with(filter.reasons.clone()));
+    }
+    if !filter.lifecycle_stages.is_empty() {
+        query = query.filter(customers::lifecycle_stage.eq_any(filter.lifecycle_stages.clone()));
+    }
+    if let Some(manager) = filter.account_manager_id {
+        query = query.filter(customers::account_manager_id.eq(manager));
+    }
+    if !filter.value_tiers.is_empty() {
+        query = query.filter(a::value_tier.eq_any(filter.value_tiers.clone()));
+    }
+    if let Some((score, id)) = after {
+        query = query.filter(
+            a::churn_score
+                .lt(score)
+                .or(a::churn_score.eq(score).and(a::customer_id.gt(id))),
+        );
+    }
+    let rows: Vec<(Row, String, String, Option<Uuid>)> = query
+        .order((a::churn_score.desc(), a::customer_id.asc()))
+        .select((
+            Row::as_select(),
+            customers::name,
+            customers::lifecycle_stage,
+            customers::account_manager_id,
+        ))
+        .limit(fetch)
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(row, name, lifecycle_stage, account_manager_id)| ChurnRow {
+                row,
+                name,
+                lifecycle_stage,
+                account_manager_id,
+            },
+        )
+        .collect())
+}
+
+/// One segment row of the breakdown: a dimension, a key and its figures.
+#[derive(Debug, QueryableByName)]
+pub struct SegmentRow {
+    #[diesel(sql_type = Text)]
+    pub dimension: String,
+    #[diesel(sql_type = Text)]
+    pub key: String,
+    #[diesel(sql_type = BigInt)]
+    pub customers: i64,
+    #[diesel(sql_type = BigInt)]
+    pub value: i64,
+    #[diesel(sql_type = BigInt)]
+    pub mean_value: i64,
+    #[diesel(sql_type = BigInt)]
+    pub nps_respondents: i64,
+    #[diesel(sql_type = Nullable<Float8>)]
+    pub mean_nps: Option<f64>,
+    #[diesel(sql_type = Nullable<Float8>)]
+    pub nps: Option<f64>,
+    #[diesel(sql_type = BigInt)]
+    pub csat_respondents: i64,
+    #[diesel(sql_type = Nullable<Float8>)]
+    pub mean_csat: Option<f64>,
+    #[diesel(sql_type = Nullable<Float8>)]
+    pub csat: Option<f64>,
+    #[diesel(sql_type = BigInt)]
+    pub at_risk: i64,
+}
+
+/// Every live customer counted once per dimension, in one scan (GROUPING SETS).
+pub async fn segments(
+    conn: &mut AsyncPgConnection,
+    churn_threshold: i16,
+) -> QueryResult<Vec<SegmentRow>> {
+    diesel::sql_query(
+        "WITH c AS (
+             SELECT coalesce(a.value_tier, 'none') AS value_tier,
+                    coalesce(a.value_class, 'none') AS value_class,
+                    c.lifecycle_stage, c.relationship_level,
+                    coalesce(l.tier_key, 'none') AS loyalty_tier,
+                    coalesce(a.value, 0) AS value,
+                    coalesce(a.churn_score, 0) >= $1 AS at_risk,
+                    s.nps, s.csat
+             FROM customers c
+             LEFT JOIN customer_analytics a ON a.customer_id = c.id
+             LEFT JOIN loyalty_accounts l ON l.customer_id = c.id
+             LEFT JOIN customer_satisfaction s ON s.customer_id = c.id
+             WHERE c.deleted_at IS NULL AND c.erased_at IS NULL)
+         SELECT CASE WHEN GROUPING(value_tier) = 0 THEN 'value_tier'
+                     WHEN GROUPING(value_class) = 0 THEN 'value_class'
+                     WHEN GROUPING(lifecycle_stage) = 0 THEN 'lifecycle_stage'
+                     WHEN GROUPING(relationship_level) = 0 THEN 'relationship_level'
+                     ELSE 'loyalty_tier' END AS dimension,
+                coalesce(value_tier, value_class, lifecycle_stage, relationship_level,
+                         loyalty_tier) AS key,
+                count(*) AS customers,
+                coalesce(sum(value), 0)::bigint AS value,
+                coalesce(round(avg(value)), 0)::bigint AS mean_value,
+                count(nps) AS nps_respondents,
+                round(avg(nps), 2)::float8 AS mean_nps,
+                round(100.0 * (count(*) FILTER (WHERE nps >= 9) - count(*) FILTER (WHERE nps <= 6))
+                      / nullif(count(nps), 0), 2)::float8 AS nps,
+                count(csat) AS csat_respondents,
+                round(avg(csat), 2)::float8 AS mean_csat,
+                round(100.0 * count(*) FILTER (WHERE csat >= 4) / nullif(count(csat), 0), 2)::float8
+                    AS csat,
+                count(*) FILTER (WHERE at_risk) AS at_risk
+         FROM c
+         GROUP BY GROUPING SETS ((value_tier), (value_class), (lifecycle_stage),
+                                 (relationship_level), (loyalty_tier))
+         ORDER BY 1, 2",
+    )
+    .bind::<Int2, _>(churn_threshold)
+    .load(conn)
+    .await
+}
+
+/// The period, measure and currency of a Pareto request.
+#[derive(Debug, Clone)]
+pub struct ParetoFilter {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub measure: Measure,
+    pub currency: String,
+    pub top_sales_percent: Option<i32>,
+}
+
+/// A ranked customer, with the summary of the whole ranking repeated on every row (one
+/// statement ranks once for both). With no row on the page, one row of summary alone.
+#[derive(Debug, QueryableByName)]
+pub struct ParetoLine {
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+    #[diesel(sql_type = BigInt)]
+    pub total: i64,
+    /// Value of the top 10, 20, 40 and 50 % of customers.
+    #[diesel(sql_type = Array<BigInt>)]
+    pub band_values: Vec<i64>,
+    /// Customers needed to reach 10, 20, 40, 50 and 80 % of the total.
+    #[diesel(sql_type = Array<BigInt>)]
+    pub sales_customers: Vec<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub rank: Option<i64>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub customer_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub name: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub value: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub purchases: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub cumulative: Option<i64>,
+}
+
+/// The shares of customers the summary reports the value of.
+pub const CUSTOMER_BANDS: [i32; 4] = [10, 20, 40, 50];
+/// The shares of the total the summary reports the customers of.
+pub const SALES_BANDS: [i32; 5] = [10, 20, 40, 50, 80];
+
+/// A page of the Pareto ranking after rank `after`, with the summary.
+pub async fn pareto(
+    conn: &mut AsyncPgConnection,
+    filter: &ParetoFilter,
+    after: i64,
+    fetch: i64,
+) -> QueryResult<Vec<ParetoLine>> {
+    pareto_query(filter, after, fetch).load(conn).await
+}
+
+/// The query of [`pareto`], to run or to stream.
+pub fn pareto_query(
+    filter: &ParetoFilter,
+    after: i64,
+    fetch: i64,
+) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
+    let value = match filter.measure {
+        Measure::Revenue => "amount - refunded",
+        Measure::Profit => "amount - refunded - cost",
+    };
+    let with_cost = match filter.measure {
+        Measure::Revenue => "",
+        Measure::Profit => "AND cost IS NOT NULL",
+    };
+    diesel::sql_query(format!(
+        "WITH t AS (
+             SELECT customer_id, sum({value})::bigint AS value, count(*) AS purchases
+             FROM purchases
+             WHERE currency = $1 AND occurred_at >= $2::date AND occurred_at < $3::date + 1 {with_cost}
+             GROUP BY customer_id
+             HAVING sum({value}) > 0),
+         r AS MATERIALIZED (
+             SELECT customer_id, value, purchases,
+                    row_number() OVER w AS rank,
+                    sum(value) OVER w AS cumulative,
+                    count(*) OVER () AS n,
+                    sum(value) OVER () AS total
+             FROM t WINDOW w AS (ORDER BY value DESC, customer_id)),
+         summary AS (
+             SELECT count(*) AS n, coalesce(sum(value), 0)::bigint AS total,
+                    ARRAY[{bands}] AS band_values,
+                    ARRAY[{sales}] AS sales_customers
+             FROM r)
+         SELECT summary.*, page.rank, page.customer_id, page.name, page.value,
+                page.purchases, page.cumulative
+         FROM summary
+         LEFT JOIN LATERAL (
+             -- The page first, then its customers: joining the whole ranking to customers
+             -- before the LIMIT read every ranked customer's row.
+             SELECT p.rank, p.customer_id,
+                    CASE WHEN c.deleted_at IS NULL AND c.erased_at IS NULL THEN c.name END AS name,
+                    p.value, p.purchases, p.cumulative::bigint AS cumulative
+             FROM (SELECT * FROM r
+                   WHERE r.rank > $4
+                     AND ($5::int IS NULL OR (r.cumulative - r.value) * 100 < $5 * r.total)
+                   ORDER BY r.rank
+                   LIMIT $6) p
+             JOIN customers c ON c.id = p.customer_id) page ON true
+         ORDER BY page.rank",
+        bands = CUSTOMER_BANDS
+            .iter()
+            .map(|p| format!(
+                "coalesce(sum(value) FILTER (WHERE rank <= ceil(n * {p} / 100.0)), 0)::bigint"
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
+        sales = SALES_BANDS
+            .iter()
+            .map(|p| format!(
+                "coalesce(min(rank) FILTER (WHERE cumulative * 100 >= {p} * total), 0)::bigint"
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
+    ))
+    .into_boxed()
+    .bind::<Text, _>(filter.currency.clone())
+    .bind::<Date, _>(filter.from)
+    .bind::<Date, _>(filter.to)
+    .bind::<BigInt, _>(after)
+    .bind::<Nullable<Int4>, _>(filter.top_sales_percent)
+    .bind::<BigInt, _>(fetch)
+}

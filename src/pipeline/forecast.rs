@@ -1,0 +1,292 @@
+//! The sales forecast (DOMAIN.md section 7): revenue already closed plus the open pipeline
+//! weighted by each stage's win probability, per currency, computed set-wise in one query.
+
+use chrono::{Datelike, Duration, NaiveDate, NaiveTime};
+use diesel::QueryResult;
+use diesel::sql_types::{BigInt, Date, Int4, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::json::{
+    CurrencyForecast, Figures, Forecast, ForecastQuery, OwnerForecast, StageForecast,
+};
+use crate::http::error::ApiError;
+use crate::http::query::invalid;
+
+/// The years a period may fall in.
+const YEARS: std::ops::RangeInclusive<i32> = 1900..=2999;
+
+/// A forecast's period: `from` to `to`, both days included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    pub label: Option<String>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+const PERIOD_FORMS: &str = "must be a year (`2026`), a quarter (`2026-Q4`) or a month (`2026-11`)";
+
+fn year(text: &str) -> Option<i32> {
+    (text.len() == 4 && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse().ok())
+        .flatten()
+        .filter(|y| YEARS.contains(y))
+}
+
+/// The months `first..=last` of `year` as a period labelled `label`.
+fn months(label: &str, year: i32, first: u32, last: u32) -> Option<Period> {
+    let from = NaiveDate::from_ymd_opt(year, first, 1)?;
+    let after = if last == 12 {
+        NaiveDate::from_ymd_opt(year + 1, 1, 1)?
+    } else {
+        NaiveDate::from_ymd_opt(year, last + 1, 1)?
+    };
+    Some(Period {
+        label: Some(label.to_owned()),
+        from,
+        to: after - Duration::days(1),
+    })
+}
+
+/// Reads `2026`, `2026-Q4` or `2026-11`.
+pub fn parse_period(text: &str) -> Option<Period> {
+    let text = text.trim();
+    match text.split_once('-') {
+        None => months(text, year(text)?, 1, 12),
+        Some((y, rest)) => {
+            let y = year(y)?;
+            if let Some(q) = rest.strip_prefix('Q') {
+                let q: u32 = (q.len() == 1).then(|| q.parse().ok()).flatten()?;
+                (1..=4).contains(&q).then_some(())?;
+                months(text, y, 3 * q - 2, 3 * q)
+            } else {
+                let m: u32 = (rest.len() == 2 && rest.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| rest.parse().ok())
+                    .flatten()?;
+                (1..=12).contains(&m).then_some(())?;
+                months(text, y, m, m)
+            }
+        }
+    }
+}
+
+/// The period a forecast query asks for; the calendar quarter of `today` by default.
+pub fn period(query: &ForecastQuery, today: NaiveDate) -> Result<Period, ApiError> {
+    match (&query.period, query.from, query.to) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(invalid(
+            "period",
+            "goes without `from` and `to`; give one or the other",
+        )),
+        (Some(text), None, None) => {
+            parse_period(text).ok_or_else(|| invalid("period", PERIOD_FORMS))
+        }
+        (None, Some(_), None) => Err(invalid("to", "is required with `from`")),
+        (None, None, Some(_)) => Err(invalid("from", "is required with `to`")),
+        (None, Some(from), Some(to)) => {
+            for (field, day) in [("from", from), ("to", to)] {
+                if !YEARS.contains(&day.year()) {
+                    return Err(invalid(field, "must be a date from 1900 to 2999"));
+                }
+            }
+            if to < from {
+                return Err(invalid("to", "must not be before `from`"));
+            }
+            Ok(Period {
+                label: None,
+                from,
+                to,
+            })
+        }
+        (None, None, None) => {
+            let q = (today.month() - 1) / 3 + 1;
+            let label = format!("{}-Q{q}", today.year());
+            months(&label, today.year(), 3 * q - 2, 3 * q)
+                .ok_or_else(|| ApiError::internal("the current quarter is out of range"))
+        }
+    }
+}
+
+/// One group of the forecast query: a currency's total (`grp` 0), an owner (1) or a stage (2).
+#[derive(Debug, diesel::QueryableByName)]
+struct Row {
+    #[diesel(sql_type = Text)]
+    currency: String,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    owner_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    stage: Option<String>,
+    #[diesel(sql_type = Nullable<Int4>)]
+    probability: Option<i32>,
+    #[diesel(sql_type = Int4)]
+    grp: i32,
+    #[diesel(sql_type = BigInt)]
+    won_amount: i64,
+    #[diesel(sql_type = BigInt)]
+    won_count: i64,
+    #[diesel(sql_type = BigInt)]
+    open_pipeline: i64,
+    #[diesel(sql_type = BigInt)]
+    open_count: i64,
+    #[diesel(sql_type = BigInt)]
+    weighted_open: i64,
+}
+
+impl Row {
+    fn figures(&self) -> Figures {
+        Figures {
+            forecast: self.won_amount + self.weighted_open,
+            won_amount: self.won_amount,
+            won_count: self.won_count,
+            weighted_open: self.weighted_open,
+            open_pipeline: self.open_pipeline,
+            open_count: self.open_count,
+        }
+    }
+}
+
+/// Every figure of the forecast in one pass: the won opportunities closed in the period and
+/// the open ones expected to close in it (each read from its partial index), grouped per
+/// currency, per currency and owner, and per currency and stage (grouping sets). The
+/// weighted part sums amount × probability exactly (numeric) and rounds once per group:
+/// `round(numeric)` rounds half away from zero.
+const FORECAST_SQL: &str = "
+WITH o AS (
+    SELECT o.currency, o.owner_id, o.stage, o.amount, o.status = 'won' AS won,
+           s.probability, s.position
+    FROM opportunities o JOIN pipeline_stages s ON s.key = o.stage
+    WHERE o.deleted_at IS NULL
+      AND ((o.status = 'won' AND o.closed_at >= $1 AND o.closed_at < $2)
+        OR (o.status = 'open' AND o.expected_close_date >= $3 AND o.expected_close_date < $4))
+)
+SELECT currency, owner_id, stage, probability,
+       (CASE WHEN GROUPING(owner_id) = 0 THEN 1 WHEN GROUPING(stage) = 0 THEN 2 ELSE 0 END)::int AS grp,
+       coalesce(sum(amount) FILTER (WHERE won), 0)::bigint AS won_amount,
+       count(*) FILTER (WHERE won) AS won_count,
+       coalesce(sum(amount) FILTER (WHERE NOT won), 0)::bigint AS open_pipeline,
+       count(*) FILTER (WHERE NOT won) AS open_count,
+       round(coalesce(sum(amount::numeric * probability) FILTER (WHERE NOT won), 0) / 100)::bigint
+           AS weighted_open
+FROM o
+GROUP BY GROUPING SETS ((currency), (currency, owner_id), (currency, stage, probability, position))
+ORDER BY currency, grp, position NULLS LAST, stage, owner_id";
+
+/// The forecast of `period`.
+pub async fn forecast(conn: &mut AsyncPgConnection, period: Period) -> QueryResult<Forecast> {
+    let start = period.from.and_time(NaiveTime::MIN).and_utc();
+    let after = period.to + Duration::days(1);
+    let end = after.and_time(NaiveTime::MIN).and_utc();
+    let rows: Vec<Row> = diesel::sql_query(FORECAST_SQL)
+        .bind::<Timestamptz, _>(start)
+        .bind::<Timestamptz, _>(end)
+        .bind::<Date, _>(period.from)
+        .bind::<Date, _>(after)
+        .load(conn)
+        .await?;
+    let mut currencies: Vec<CurrencyForecast> = Vec::new();
+    for row in rows {
+        let figures = row.figures();
+        match (row.grp, currencies.last_mut()) {
+            (0, _) => currencies.push(CurrencyForecast {
+                currency: row.currency,
+                figures,
+                by_owner: Vec::new(),
+                by_stage: Vec::new(),
+            }),
+            (1, Some(current)) if current.currency == row.currency => {
+                if let Some(owner_id) = row.owner_id {
+                    current.by_owner.push(OwnerForecast { owner_id, figures });
+                }
+            }
+            (2, Some(current)) if current.currency == row.currency => {
+                if let (Some(stage), Some(probability)) = (row.stage, row.probability) {
+                    current.by_stage.push(StageForecast {
+                        stage,
+                        probability,
+                        figures,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    for currency in &mut currencies {
+        currency.by_owner.sort_by(|a, b| {
+            b.figures
+                .forecast
+                .cmp(&a.figures.forecast)
+                .then(a.owner_id.cmp(&b.owner_id))
+        });
+    }
+    Ok(Forecast {
+        period: period.label,
+        from: period.from,
+        to: period.to,
+        currencies,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
+    }
+
+    fn span(text: &str) -> Option<(NaiveDate, NaiveDate)> {
+        parse_period(text).map(|p| (p.from, p.to))
+    }
+
+    #[test]
+    fn periods_are_years_quarters_and_months() {
+        assert_eq!(span("2026"), Some((day(2026, 1, 1), day(2026, 12, 31))));
+        assert_eq!(span("2026-Q1"), Some((day(2026, 1, 1), day(2026, 3, 31))));
+        assert_eq!(span("2026-Q4"), Some((day(2026, 10, 1), day(2026, 12, 31))));
+        assert_eq!(span("2026-11"), Some((day(2026, 11, 1), day(2026, 11, 30))));
+        assert_eq!(span("2028-02"), Some((day(2028, 2, 1), day(2028, 2, 29))));
+        assert_eq!(span("2026-12"), Some((day(2026, 12, 1), day(2026, 12, 31))));
+        for bad in [
+            "",
+            "26",
+            "20261",
+            "2026-Q0",
+            "2026-Q5",
+            "2026-q4",
+            "2026-13",
+            "2026-00",
+            "2026-1",
+            "2026-11-01",
+            "1800",
+            "+2026",
+            "2026-Q10",
+            "abcd",
+        ] {
+            assert_eq!(span(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_default_period_is_the_current_quarter() {
+        let p = period(&ForecastQuery::default(), day(2026, 11, 23)).ok();
+        assert_eq!(
+            p,
+            Some(Period {
+                label: Some("2026-Q4".to_owned()),
+                from: day(2026, 10, 1),
+                to: day(2026, 12, 31)
+            })
+        );
+        let both = ForecastQuery {
+            period: Some("2026".to_owned()),
+            from: Some(day(2026, 1, 1)),
+            to: None,
+        };
+        assert!(period(&both, day(2026, 1, 1)).is_err());
+        let reversed = ForecastQuery {
+            period: None,
+            from: Some(day(2026, 2, 1)),
+            to: Some(day(2026, 1, 1)),
+        };
+        assert!(period(&reversed, day(2026, 1, 1)).is_err());
+    }
+}

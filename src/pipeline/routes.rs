@@ -1,0 +1,514 @@
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use super::json::{
+    Forecast, ForecastQuery, OpportunitiesQuery, Opportunity, OpportunityInput, OpportunityPatch,
+    OpportunitySort, Stage, StageChange, StageHistory, StageInput, StagePatch, Stages,
+};
+use super::store::{self, OpportunityRecord, SortValue};
+use crate::auth::{Principal, Scope};
+use crate::http::error::{ApiError, Problem};
+use crate::http::etag::{IfMatch, IfMatchHeader};
+use crate::http::json::Json;
+use crate::http::pagination::{self, Page};
+use crate::http::query::{self, comma_list, invalid};
+use crate::http::response;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_stages)
+        .service(create_stage)
+        .service(get_stage)
+        .service(update_stage)
+        .service(delete_stage)
+        .service(create_opportunity)
+        .service(list_opportunities)
+        .service(customer_opportunities)
+        .service(get_opportunity)
+        .service(update_opportunity)
+        .service(delete_opportunity)
+        .service(opportunity_history)
+        .service(forecast);
+}
+
+const PROBLEM: &str = "application/problem+json";
+
+fn one_stage(record: store::StageRecord) -> HttpResponse {
+    let stage = super::stage_view(record);
+    response::versioned(stage.version, &stage)
+}
+
+fn one(record: OpportunityRecord) -> HttpResponse {
+    let opportunity = super::view(record);
+    response::versioned(opportunity.version, &opportunity)
+}
+
+// ---- stages -----------------------------------------------------------------------------
+
+/// List the pipeline's stages.
+///
+/// First to last, each with its win probability (the weight of an open opportunity's amount
+/// in the forecast). A new installation has six: `lead` 5 %, `contacted` 10 %, `qualified`
+/// 20 %, `needs_analysis` 30 %, `proposal` 50 %, `negotiation` 80 %.
+#[utoipa::path(
+    tag = "Pipeline",
+    security(("bearer" = ["pipeline:read"])),
+    responses((status = 200, description = "The stages, by position", body = Stages))
+)]
+#[get("/pipeline/stages")]
+async fn list_stages(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineRead)?;
+    let mut conn = state.pool.get().await?;
+    let data = store::stages(&mut conn)
+        .await?
+        .into_iter()
+        .map(super::stage_view)
+        .collect();
+    Ok(HttpResponse::Ok().json(Stages { data }))
+}
+
+/// Add a pipeline stage.
+///
+/// At `position` (the stages from there on move down one), last by default. The key of a
+/// deleted stage may be used again: that stage comes back with the new values.
+#[utoipa::path(
+    tag = "Pipeline",
+    request_body = StageInput,
+    security(("bearer" = ["pipeline:manage"])),
+    responses(
+        (status = 201, description = "The new stage", body = Stage,
+            headers(("Location" = String, description = "URL of the new stage"),
+                    ("ETag" = String, description = "Version tag for `If-Match`"))),
+        (status = 409, description = "A stage has this key, or a request with this \
+            `Idempotency-Key` is still running", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[post("/pipeline/stages")]
+async fn create_stage(
+    state: web::Data<AppState>,
+    principal: Principal,
+    input: Json<StageInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineManage)?;
+    let mut conn = state.pool.get().await?;
+    let record = super::create_stage(&mut conn, &principal.actor, input.into_inner()).await?;
+    let stage = super::stage_view(record);
+    Ok(response::created(
+        &format!("/v1/pipeline/stages/{}", stage.key),
+        stage.version,
+        &stage,
+    ))
+}
+
+/// Get a pipeline stage.
+#[utoipa::path(
+    tag = "Pipeline",
+    params(("key" = String, Path, description = "Stage key", example = "proposal")),
+    security(("bearer" = ["pipeline:read"])),
+    responses((status = 200, description = "The stage", body = Stage,
+        headers(("ETag" = String, description = "Version tag for `If-Match`"))))
+)]
+#[get("/pipeline/stages/{key}")]
+async fn get_stage(
+    state: web::Data<AppState>,
+    principal: Principal,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineRead)?;
+    let mut conn = state.pool.get().await?;
+    let record = store::stage(&mut conn, &key)
+        .await?
+        .filter(|s| s.deleted_at.is_none())
+        .ok_or_else(|| ApiError::not_found("pipeline stage"))?;
+    Ok(one_stage(record))
+}
+
+/// Update a pipeline stage.
+///
+/// A JSON merge patch of `name`, `probability` and `position`; the key cannot change. Moving
+/// a stage shifts the stages in between by one, so positions stay 1, 2, 3 … A new
+/// probability applies to the forecast at once.
+#[utoipa::path(
+    tag = "Pipeline",
+    params(("key" = String, Path, description = "Stage key", example = "proposal"), IfMatchHeader),
+    request_body(content = StagePatch, content_type = "application/merge-patch+json",
+        description = "Fields to change (also accepted as application/json)"),
+    security(("bearer" = ["pipeline:manage"])),
+    responses((status = 200, description = "The updated stage", body = Stage,
+        headers(("ETag" = String, description = "The new version tag"))))
+)]
+#[patch("/pipeline/stages/{key}")]
+async fn update_stage(
+    state: web::Data<AppState>,
+    principal: Principal,
+    key: web::Path<String>,
+    if_match: IfMatch,
+    input: Json<StagePatch>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineManage)?;
+    let mut conn = state.pool.get().await?;
+    let record = super::update_stage(
+        &mut conn,
+        &principal.actor,
+        &key,
+        &if_match,
+        input.into_inner(),
+    )
+    .await?;
+    Ok(one_stage(record))
+}
+
+/// Delete a pipeline stage.
+///
+/// Refused (`409`) while open opportunities are in it: move them first. The stages after it
+/// move up one. Won and lost opportunities and the histories keep naming it; its key can be
+/// used again.
+#[utoipa::path(
+    tag = "Pipeline",
+    params(("key" = String, Path, description = "Stage key", example = "proposal"), IfMatchHeader),
+    security(("bearer" = ["pipeline:manage"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "Open opportunities are in this stage", body = Problem,
+            content_type = PROBLEM),
+    )
+)]
+#[delete("/pipeline/stages/{key}")]
+async fn delete_stage(
+    state: web::Data<AppState>,
+    principal: Principal,
+    key: web::Path<String>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineManage)?;
+    let mut conn = state.pool.get().await?;
+    super::delete_stage(&mut conn, &principal.actor, &key, &if_match).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// ---- opportunities ----------------------------------------------------------------------
+
+/// Create an opportunity.
+///
+/// For a live customer; in the first stage unless `stage` names one; owned by the calling
+/// staff user unless `owner_id` names an active one (integrations must). Amounts are integers
+/// in the currency's minor unit. Its creation is the first entry of its history.
+#[utoipa::path(
+    tag = "Pipeline",
+    request_body = OpportunityInput,
+    security(("bearer" = ["pipeline:write"])),
+    responses(
+        (status = 201, description = "The new opportunity", body = Opportunity,
+            headers(("Location" = String, description = "URL of the new opportunity"),
+                    ("ETag" = String, description = "Version tag for `If-Match`"))),
+        (status = 409, description = "The customer's personal data was erased, the \
+            pipeline has no stages, or a request with this `Idempotency-Key` is still running",
+            body = Problem, content_type = PROBLEM),
+    )
+)]
+#[post("/opportunities")]
+async fn create_opportunity(
+    state: web::Data<AppState>,
+    principal: Principal,
+    input: Json<OpportunityInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineWrite)?;
+    let mut conn = state.pool.get().await?;
+    let record = super::create(&mut conn, &principal.actor, input.into_inner()).await?;
+    let opportunity = super::view(record);
+    Ok(response::created(
+        &format!("/v1/opportunities/{}", opportunity.id),
+        opportunity.version,
+        &opportunity,
+    ))
+}
+
+fn list_filter(
+    query: &OpportunitiesQuery,
+    customer_id: Option<Uuid>,
+) -> Result<store::ListFilter, ApiError> {
+    let currency = query
+        .currency
+        .as_deref()
+        .map(|c| crate::domain::currency_code(c).map_err(|e| invalid("currency", e)))
+        .transpose()?;
+    let stages = match query.stage.as_deref() {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|s| super::rules::stage_key(s.trim()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid("stage", e))?,
+    };
+    if let (Some(a), Some(b)) = (query.expected_close_after, query.expected_close_before)
+        && b < a
+    {
+        return Err(invalid(
+            "expected_close_before",
+            "must not be before `expected_close_after`",
+        ));
+    }
+    Ok(store::ListFilter {
+        customer_id: customer_id.or(query.customer_id),
+        owner_id: query.owner_id,
+        stages,
+        statuses: comma_list("status", query.status.as_deref())?,
+        currency,
+        expected_close_after: query.expected_close_after,
+        expected_close_before: query.expected_close_before,
+    })
+}
+
+async fn list_page(
+    state: &AppState,
+    query: OpportunitiesQuery,
+    customer_id: Option<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = list_filter(&query, customer_id)?;
+    let sort = query.sort.unwrap_or(OpportunitySort::ExpectedCloseDate);
+    let page = pagination::request::<(serde_json::Value, Uuid)>(
+        query.limit,
+        query.cursor.as_deref(),
+        sort.as_str(),
+    )?;
+    let after = match page.after.clone() {
+        None => None,
+        Some((value, id)) => Some((
+            SortValue::from_json(value, sort)
+                .ok_or_else(|| invalid("cursor", "does not fit this sort order"))?,
+            id,
+        )),
+    };
+    let mut conn = state.pool.get().await?;
+    let rows = store::list(&mut conn, &filter, sort, after, page.fetch()).await?;
+    let rows = rows
+        .into_iter()
+        .map(|r| {
+            let key = (SortValue::of(&r, sort).to_json(), r.id);
+            (super::view(r), key)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(pagination::page_keyed(rows, &page, sort.as_str())))
+}
+
+/// List opportunities.
+///
+/// Filters combine with AND; `stage` and `status` take several values separated by commas.
+/// Soonest expected close first by default; `sort` also takes `amount` and `created_at`, each
+/// reversed with a leading `-`.
+#[utoipa::path(
+    tag = "Pipeline",
+    params(OpportunitiesQuery),
+    security(("bearer" = ["pipeline:read"])),
+    responses((status = 200, description = "A page of opportunities", body = Page<Opportunity>))
+)]
+#[get("/opportunities")]
+async fn list_opportunities(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineRead)?;
+    let query: OpportunitiesQuery = query::parse(req.query_string())?;
+    list_page(&state, query, None).await
+}
+
+/// List a customer's opportunities.
+///
+/// The filters and orders of `GET /v1/opportunities` (its `customer_id` is this path's).
+#[utoipa::path(
+    tag = "Pipeline",
+    params(("id" = Uuid, Path, description = "Customer id"), OpportunitiesQuery),
+    security(("bearer" = ["pipeline:read"])),
+    responses((status = 200, description = "A page of opportunities", body = Page<Opportunity>))
+)]
+#[get("/customers/{id}/opportunities")]
+async fn customer_opportunities(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineRead)?;
+    let query: OpportunitiesQuery = query::parse(req.query_string())?;
+    if query.customer_id.is_some_and(|c| c != *id) {
+        return Err(invalid(
+            "customer_id",
+            "differs from the customer in the path",
+        ));
+    }
+    {
+        let mut conn = state.pool.get().await?;
+        crate::customers::visible(
+            &principal,
+            crate::customers::store::get(&mut conn, *id).await?,
+        )?;
+    }
+    list_page(&state, query, Some(*id)).await
+}
+
+async fn live(state: &AppState, id: Uuid) -> Result<OpportunityRecord, ApiError> {
+    let mut conn = state.pool.get().await?;
+    store::get(&mut conn, id)
+        .await?
+        .filter(|r| r.deleted_at.is_none())
+        .ok_or_else(|| ApiError::not_found("opportunity"))
+}
+
+/// Get an opportunity.
+#[utoipa::path(
+    tag = "Pipeline",
+    params(("id" = Uuid, Path, description = "Opportunity id")),
+    security(("bearer" = ["pipeline:read"])),
+    responses((status = 200, description = "The opportunity", body = Opportunity,
+        headers(("ETag" = String, description = "Version tag for `If-Match`"))))
+)]
+#[get("/opportunities/{id}")]
+async fn get_opportunity(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineRead)?;
+    Ok(one(live(&state, *id).await?))
+}
+
+/// Update an opportunity.
+///
+/// A JSON merge patch: absent fields stay, `null` clears. A move to another `stage` or
+/// `status` is recorded in its history. `won` or `lost` closes it (`closed_at` now unless
+/// given; `lost` needs a `close_reason`); `open` reopens a closed one, clearing `closed_at`
+/// and `close_reason` (in a live stage: a reopened opportunity whose stage was deleted needs
+/// a new `stage`). Send `If-Match` so that no change is lost (`412` when stale).
+#[utoipa::path(
+    tag = "Pipeline",
+    params(("id" = Uuid, Path, description = "Opportunity id"), IfMatchHeader),
+    request_body(content = OpportunityPatch, content_type = "application/merge-patch+json",
+        description = "Fields to change (also accepted as application/json)"),
+    security(("bearer" = ["pipeline:write"])),
+    responses((status = 200, description = "The updated opportunity", body = Opportunity,
+        headers(("ETag" = String, description = "The new version tag"))))
+)]
+#[patch("/opportunities/{id}")]
+async fn update_opportunity(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    input: Json<OpportunityPatch>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineWrite)?;
+    let mut conn = state.pool.get().await?;
+    let record = super::update(
+        &mut conn,
+        &principal.actor,
+        *id,
+        &if_match,
+        input.into_inner(),
+    )
+    .await?;
+    Ok(one(record))
+}
+
+/// Delete an opportunity.
+///
+/// It leaves every list and the forecast for good (a soft delete: the row and its history
+/// stay for the audit trail; there is no restore).
+#[utoipa::path(
+    tag = "Pipeline",
+    params(("id" = Uuid, Path, description = "Opportunity id"), IfMatchHeader),
+    security(("bearer" = ["pipeline:write"])),
+    responses((status = 204, description = "Deleted"))
+)]
+#[delete("/opportunities/{id}")]
+async fn delete_opportunity(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineWrite)?;
+    let mut conn = state.pool.get().await?;
+    super::delete(&mut conn, &principal.actor, *id, &if_match).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// An opportunity's history.
+///
+/// Its creation, every stage move and every status change (won, lost, reopened), oldest
+/// first: from, to, when, who, and the close reason of a closing.
+#[utoipa::path(
+    tag = "Pipeline",
+    params(("id" = Uuid, Path, description = "Opportunity id")),
+    security(("bearer" = ["pipeline:read"])),
+    responses((status = 200, description = "The entries, oldest first", body = StageHistory))
+)]
+#[get("/opportunities/{id}/history")]
+async fn opportunity_history(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineRead)?;
+    live(&state, *id).await?;
+    let mut conn = state.pool.get().await?;
+    let data = store::history(&mut conn, *id)
+        .await?
+        .into_iter()
+        .map(|r| StageChange {
+            id: r.id,
+            from_stage: r.from_stage,
+            to_stage: r.to_stage,
+            from_status: r.from_status,
+            to_status: r.to_status,
+            changed_at: r.changed_at,
+            actor_type: r.actor_type,
+            actor_id: r.actor_id,
+            reason: r.reason,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(StageHistory { data }))
+}
+
+// ---- forecast ---------------------------------------------------------------------------
+
+/// The sales forecast of a period.
+///
+/// **forecast = won + weighted open**, per currency (currencies are never added together):
+///
+/// - *won* (`won_amount`): revenue already closed, Σ `amount` of the opportunities won whose
+///   `closed_at` falls in the period (UTC days);
+/// - *weighted open* (`weighted_open`): Σ (`amount` × win probability of its stage) over the
+///   open opportunities whose `expected_close_date` falls in the period, with each stage's
+///   current probability. The products are summed exactly, in minor units × percent, and
+///   divided by 100 once per figure, rounding half away from zero (a figure is rounded from
+///   its own exact sum, so the owners' or stages' figures may differ from the total by a
+///   minor unit or so).
+///
+/// Also the unweighted open pipeline (`open_pipeline`) and the counts, per currency in total,
+/// per owner and per stage (won opportunities count in the stage they were won from). Lost
+/// and deleted opportunities never count. The period is `period` (`2026`, `2026-Q4`,
+/// `2026-11`) or `from` and `to` (days, both included); the current quarter by default.
+#[utoipa::path(
+    tag = "Pipeline",
+    params(ForecastQuery),
+    security(("bearer" = ["pipeline:read"])),
+    responses((status = 200, description = "The forecast", body = Forecast))
+)]
+#[get("/analytics/forecast")]
+async fn forecast(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineRead)?;
+    let query: ForecastQuery = query::parse(req.query_string())?;
+    let period = super::forecast::period(&query, chrono::Utc::now().date_naive())?;
+    let mut conn = state.pool.get().await?;
+    let forecast = super::forecast::forecast(&mut conn, period).await?;
+    Ok(HttpResponse::Ok().json(forecast))
+}
