@@ -981,12 +981,15 @@ async fn a_slow_receiver_holds_back_only_its_own_webhook() {
     let app = TestApp::spawn_with(&[
         ("RAPPORT_WEBHOOK_ALLOW_PRIVATE", "true"),
         ("RAPPORT_WEBHOOK_INTERVAL", "20ms"),
-        ("RAPPORT_WEBHOOK_TIMEOUT", "5s"),
+        ("RAPPORT_WEBHOOK_TIMEOUT", "20s"),
     ])
     .await;
     let slow = Receiver::start().await;
     let fast = Receiver::start().await;
-    slow.script(&[Reply(200, Duration::from_secs(3))]);
+    // The slow receiver sits on its first request long enough that the fast one's deliveries
+    // cannot be waiting behind it, even when other tests' transactions delay the feed.
+    let slow_reply = Duration::from_secs(8);
+    slow.script(&[Reply(200, slow_reply)]);
     create_webhook(&app, json!({"url": slow.url})).await;
     create_webhook(&app, json!({"url": fast.url})).await;
     customer(&app, "Ada Lovelace").await;
@@ -998,7 +1001,7 @@ async fn a_slow_receiver_holds_back_only_its_own_webhook() {
     }
     fast.wait_for(3).await;
     assert!(
-        started.elapsed() < Duration::from_millis(2500),
+        started.elapsed() < slow_reply,
         "the fast webhook waited for the slow one: {:?}",
         started.elapsed()
     );
