@@ -130,8 +130,8 @@ async fn pareto_filter(
     {
         return Err(invalid("top_sales_percent", "must be from 1 to 100"));
     }
-    let currency = match &query.currency {
-        Some(c) => crate::domain::currency_code(c).map_err(|e| invalid("currency", e))?,
+    let currency = match query::currency(query.currency.as_deref())? {
+        Some(c) => c,
         None => store::settings(conn).await?.currency,
     };
     Ok(store::ParetoFilter {

@@ -106,6 +106,13 @@ pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     .with_errors(vec![FieldError::new(field, message)])
 }
 
+/// A `currency` filter, checked as an ISO 4217 code.
+pub fn currency(value: Option<&str>) -> Result<Option<String>, ApiError> {
+    value
+        .map(|c| crate::domain::currency_code(c).map_err(|e| invalid("currency", e)))
+        .transpose()
+}
+
 /// A range filter given as `{prefix}_min` and `{prefix}_max` (each inclusive, optional),
 /// checked against the scale `min..=max` and for order.
 pub fn bounds(

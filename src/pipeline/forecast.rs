@@ -16,6 +16,21 @@ use crate::http::query::invalid;
 /// The years a period may fall in.
 const YEARS: std::ops::RangeInclusive<i32> = 1900..=2999;
 
+/// What a forecast covers: the opportunities of `owner_id` in `currency` (all when unset).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub owner_id: Option<Uuid>,
+    pub currency: Option<String>,
+}
+
+/// The owner and currency a forecast query asks for, checked.
+pub fn scope(query: &ForecastQuery) -> Result<Scope, ApiError> {
+    Ok(Scope {
+        owner_id: query.owner_id,
+        currency: crate::http::query::currency(query.currency.as_deref())?,
+    })
+}
+
 /// A forecast's period: `from` to `to`, both days included.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Period {
@@ -157,6 +172,8 @@ WITH o AS (
     WHERE o.deleted_at IS NULL
       AND ((o.status = 'won' AND o.closed_at >= $1 AND o.closed_at < $2)
         OR (o.status = 'open' AND o.expected_close_date >= $3 AND o.expected_close_date < $4))
+      AND ($5::uuid IS NULL OR o.owner_id = $5)
+      AND ($6::text IS NULL OR o.currency = $6)
 )
 SELECT currency, owner_id, stage, probability,
        (CASE WHEN GROUPING(owner_id) = 0 THEN 1 WHEN GROUPING(stage) = 0 THEN 2 ELSE 0 END)::int AS grp,
@@ -170,8 +187,12 @@ FROM o
 GROUP BY GROUPING SETS ((currency), (currency, owner_id), (currency, stage, probability, position))
 ORDER BY currency, grp, position NULLS LAST, stage, owner_id";
 
-/// The forecast of `period`.
-pub async fn forecast(conn: &mut AsyncPgConnection, period: Period) -> QueryResult<Forecast> {
+/// The forecast of `period` over the opportunities in `scope`.
+pub async fn forecast(
+    conn: &mut AsyncPgConnection,
+    period: Period,
+    scope: &Scope,
+) -> QueryResult<Forecast> {
     let start = period.from.and_time(NaiveTime::MIN).and_utc();
     let after = period.to + Duration::days(1);
     let end = after.and_time(NaiveTime::MIN).and_utc();
@@ -180,6 +201,8 @@ pub async fn forecast(conn: &mut AsyncPgConnection, period: Period) -> QueryResu
         .bind::<Timestamptz, _>(end)
         .bind::<Date, _>(period.from)
         .bind::<Date, _>(after)
+        .bind::<Nullable<SqlUuid>, _>(scope.owner_id)
+        .bind::<Nullable<Text>, _>(scope.currency.as_deref())
         .load(conn)
         .await?;
     let mut currencies: Vec<CurrencyForecast> = Vec::new();
@@ -279,13 +302,14 @@ mod tests {
         let both = ForecastQuery {
             period: Some("2026".to_owned()),
             from: Some(day(2026, 1, 1)),
-            to: None,
+            ..ForecastQuery::default()
         };
         assert!(period(&both, day(2026, 1, 1)).is_err());
         let reversed = ForecastQuery {
             period: None,
             from: Some(day(2026, 2, 1)),
             to: Some(day(2026, 1, 1)),
+            ..ForecastQuery::default()
         };
         assert!(period(&reversed, day(2026, 1, 1)).is_err());
     }

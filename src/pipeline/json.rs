@@ -328,6 +328,12 @@ pub struct ForecastQuery {
     /// Last day of the period, included (instead of `period`; with `from`).
     #[param(example = "2026-12-31")]
     pub to: Option<NaiveDate>,
+    /// Only this staff member's opportunities (their own forecast).
+    #[param(example = "0193b0a6-0000-7000-8000-000000000001")]
+    pub owner_id: Option<Uuid>,
+    /// Only opportunities in this currency.
+    #[param(example = "EUR")]
+    pub currency: Option<String>,
 }
 
 /// The forecast figures of one group, in minor units of its currency.

@@ -231,11 +231,7 @@ fn list_filter(
     query: &OpportunitiesQuery,
     customer_id: Option<Uuid>,
 ) -> Result<store::ListFilter, ApiError> {
-    let currency = query
-        .currency
-        .as_deref()
-        .map(|c| crate::domain::currency_code(c).map_err(|e| invalid("currency", e)))
-        .transpose()?;
+    let currency = query::currency(query.currency.as_deref())?;
     let stages = match query.stage.as_deref() {
         None => Vec::new(),
         Some(list) => list
@@ -493,6 +489,7 @@ async fn opportunity_history(
 /// per owner and per stage (won opportunities count in the stage they were won from). Lost
 /// and deleted opportunities never count. The period is `period` (`2026`, `2026-Q4`,
 /// `2026-11`) or `from` and `to` (days, both included); the current quarter by default.
+/// `owner_id` and `currency` narrow it to one owner's opportunities or one currency.
 #[utoipa::path(
     tag = "Pipeline",
     params(ForecastQuery),
@@ -508,7 +505,8 @@ async fn forecast(
     principal.require(Scope::PipelineRead)?;
     let query: ForecastQuery = query::parse(req.query_string())?;
     let period = super::forecast::period(&query, chrono::Utc::now().date_naive())?;
+    let scope = super::forecast::scope(&query)?;
     let mut conn = state.pool.get().await?;
-    let forecast = super::forecast::forecast(&mut conn, period).await?;
+    let forecast = super::forecast::forecast(&mut conn, period, &scope).await?;
     Ok(HttpResponse::Ok().json(forecast))
 }

@@ -77,11 +77,7 @@ pub(crate) fn list_filter(
     query: &PurchasesQuery,
     customer_id: Option<Uuid>,
 ) -> Result<(store::ListFilter, PurchaseSort), ApiError> {
-    let currency = query
-        .currency
-        .as_deref()
-        .map(|c| crate::domain::currency_code(c).map_err(|e| invalid("currency", e)))
-        .transpose()?;
+    let currency = query::currency(query.currency.as_deref())?;
     let filter = store::ListFilter {
         customer_id: customer_id.or(query.customer_id),
         currency,

@@ -1217,6 +1217,27 @@ async fn the_forecast_is_exact_on_a_known_data_set() {
     );
     assert_eq!(usd["by_stage"][0]["stage"], "proposal");
     assert_eq!(figures(&usd["by_stage"][0]), [501, 0, 0, 501, 1_002, 2]);
+    // One owner's forecast is their line of the whole one; one currency, its entry.
+    for (owner, line) in [(a, &eur["by_owner"][0]), (b, &eur["by_owner"][1])] {
+        let mine = app
+            .get_ok(
+                &format!("/v1/analytics/forecast?period=2026-Q4&owner_id={owner}&currency=EUR"),
+                &viewer,
+            )
+            .await;
+        let entries = mine["currencies"].as_array().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(figures(&entries[0]), figures(line));
+        assert_eq!(entries[0]["by_owner"].as_array().unwrap().len(), 1);
+        assert_eq!(entries[0]["by_owner"][0]["owner_id"], json!(owner));
+    }
+    let only_usd = app
+        .get_ok(
+            "/v1/analytics/forecast?period=2026-Q4&currency=USD",
+            &viewer,
+        )
+        .await;
+    assert_eq!(only_usd["currencies"], json!([usd]));
 
     // The same days given as from and to.
     let same = app
@@ -1284,6 +1305,9 @@ async fn the_forecast_is_exact_on_a_known_data_set() {
             ("to=2026-01-01", "from"),
             ("from=2026-02-01&to=2026-01-01", "to"),
             ("from=yesterday&to=2026-01-01", "from"),
+            ("currency=eur", "currency"),
+            ("currency=EURO", "currency"),
+            ("owner_id=someone", "owner_id"),
             ("colour=red", "colour"),
         ],
     )
