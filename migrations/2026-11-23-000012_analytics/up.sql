@@ -60,7 +60,11 @@ CREATE TABLE customer_analytics (
     last_contact_at      timestamptz,
     open_complaints      integer NOT NULL,
     latest_nps           smallint,
-    latest_csat          smallint
+    latest_csat          smallint,
+    -- The computation that first found the customer at risk in their current episode of
+    -- risk (null when not at risk). The computation moves a customer into `dissolution` once
+    -- per episode: one moved back by staff while still at risk stays where staff put them.
+    at_risk_since        timestamptz
 );
 CREATE INDEX customer_analytics_tier_idx ON customer_analytics (value_tier);
 CREATE INDEX customer_analytics_class_idx ON customer_analytics (value_class);

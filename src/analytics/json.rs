@@ -166,6 +166,11 @@ pub struct ChurnRisk {
     /// Whether the score reaches the settings' `churn_threshold`.
     #[schema(example = true)]
     pub at_risk: bool,
+    /// The computation that first found the customer at risk, in this episode of risk (it
+    /// lasts while the score stays at or above the threshold); `null` when not at risk. With
+    /// `move_to_dissolution`, a customer is moved into `dissolution` once per episode.
+    #[schema(example = "2026-11-02T03:00:00Z")]
+    pub at_risk_since: Option<DateTime<Utc>>,
     /// The reasons, each with its points and the figures behind it.
     pub reasons: Vec<ChurnReasonDetail>,
 }

@@ -37,7 +37,10 @@
 //!   most 30), `dissatisfied` 20 (the latest NPS or CSAT answer, whichever came last, is a
 //!   detractor's 0–6 or a CSAT of 1–3). At risk from [50]. When the settings enable it, each
 //!   computation moves the customers at risk in `acquaintance`, `exploration`, `stable` or
-//!   `commitment` into `dissolution`, with the score and reasons as the stage change's reason.
+//!   `commitment` into `dissolution`, with the score and reasons as the stage change's reason,
+//!   once per episode of risk: from the computation that first finds the customer at risk
+//!   (`at_risk_since`) while they stay at risk. One moved into `dissolution` since (by anyone)
+//!   is not moved again, so staff who move them back keep the last word.
 
 pub mod json;
 mod routes;
@@ -46,7 +49,7 @@ pub mod store;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
@@ -173,24 +176,26 @@ pub async fn recompute(
         // Its aggregates and five rankings of every customer spill to disk at the default
         // 4 MB (the bench: 36 s against 24 s); one computation runs at a time.
         store::set_work_mem(conn).await?;
+        let started = std::time::Instant::now();
         let settings = store::settings(conn).await?;
         let used = settings.input();
-        // As stored: microseconds.
-        let now = Utc::now().trunc_subsecs(6);
+        let now = store::transaction_time(conn).await?;
         let (customers, changed) = store::compute(conn, now, &used).await?;
         let mut moved = 0;
         if used.move_to_dissolution {
             let threshold = used.churn_threshold as i16;
-            let moves: Vec<(Uuid, String)> = store::dissolution_candidates(conn, threshold)
-                .await?
-                .into_iter()
-                .map(|(id, score, reasons)| {
-                    (
-                        id,
-                        format!("churn risk {score} of 100: {}", reasons.join(", ")),
-                    )
-                })
-                .collect();
+            let movable = MOVABLE.map(LifecycleStage::as_str);
+            let moves: Vec<(Uuid, String)> =
+                store::dissolution_candidates(conn, threshold, &movable)
+                    .await?
+                    .into_iter()
+                    .map(|(id, score, reasons)| {
+                        (
+                            id,
+                            format!("churn risk {score} of 100: {}", reasons.join(", ")),
+                        )
+                    })
+                    .collect();
             // In chunks, so that what one holds (records before and after, audit diffs,
             // events) stays small however many move.
             for chunk in moves.chunks(MOVE_CHUNK) {
@@ -208,7 +213,7 @@ pub async fn recompute(
             computation: Computation {
                 computed_at: now,
                 customers,
-                duration_ms: (Utc::now() - now).num_milliseconds(),
+                duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
             },
             changed,
             moved_to_dissolution: moved,
@@ -316,6 +321,7 @@ pub fn churn_risk(row: &store::Row, used: &SettingsInput, at: DateTime<Utc>) -> 
     ChurnRisk {
         score: row.churn_score,
         at_risk: i32::from(row.churn_score) >= used.churn_threshold,
+        at_risk_since: row.at_risk_since,
         reasons,
     }
 }

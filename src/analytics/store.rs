@@ -129,7 +129,7 @@ pub async fn try_lock(conn: &mut AsyncPgConnection) -> QueryResult<bool> {
 const COMPUTE: &str = r#"
 WITH s AS (
     SELECT currency, measure, window_days, key_percent, development_percent,
-           maintenance_percent, high_value_percent, contact_days,
+           maintenance_percent, high_value_percent, contact_days, churn_threshold,
            $1::timestamptz AS now_at,
            $1::timestamptz - make_interval(days => window_days) AS window_start,
            $1::timestamptz - make_interval(days => window_days) / 2 AS half_start
@@ -218,7 +218,7 @@ flagged AS (
            x.eligible AND x.open_complaints > 0 AS complaints_reason,
            x.eligible AND x.dissatisfied AS dissatisfied_reason
     FROM scored x CROSS JOIN s),
-computed AS (
+figures AS (
     SELECT f.id AS customer_id, f.value, f.n_window AS purchases,
            f.n_recent AS purchases_recent, f.n_earlier AS purchases_earlier,
            CASE WHEN f.value <= 0 THEN 'opportunity'
@@ -255,6 +255,15 @@ computed AS (
            f.last_contact_at, f.open_complaints,
            f.nps AS latest_nps, f.csat AS latest_csat
     FROM flagged f CROSS JOIN s),
+computed AS (
+    -- An episode of risk starts at the computation that first finds the customer at risk
+    -- and lasts while they stay at risk.
+    SELECT g.*,
+           CASE WHEN g.churn_score >= s.churn_threshold
+                THEN coalesce((SELECT prev.at_risk_since FROM customer_analytics prev
+                               WHERE prev.customer_id = g.customer_id), s.now_at) END
+               AS at_risk_since
+    FROM figures g CROSS JOIN s),
 written AS (
     INSERT INTO customer_analytics AS a
     SELECT * FROM computed
@@ -269,11 +278,25 @@ written AS (
         mean_interval_days = EXCLUDED.mean_interval_days,
         expected_recent = EXCLUDED.expected_recent, last_contact_at = EXCLUDED.last_contact_at,
         open_complaints = EXCLUDED.open_complaints, latest_nps = EXCLUDED.latest_nps,
-        latest_csat = EXCLUDED.latest_csat
+        latest_csat = EXCLUDED.latest_csat, at_risk_since = EXCLUDED.at_risk_since
     WHERE a IS DISTINCT FROM EXCLUDED
     RETURNING 1)
 SELECT (SELECT count(*) FROM computed) AS customers, (SELECT count(*) FROM written) AS changed
 "#;
+
+/// The time of the caller's transaction (`now()`): what the computation is as of, and when
+/// the stage changes it makes are recorded, so that the two compare on one clock.
+pub async fn transaction_time(conn: &mut AsyncPgConnection) -> QueryResult<DateTime<Utc>> {
+    #[derive(QueryableByName)]
+    struct At {
+        #[diesel(sql_type = Timestamptz)]
+        at: DateTime<Utc>,
+    }
+    let row: At = diesel::sql_query("SELECT now() AS at")
+        .get_result(conn)
+        .await?;
+    Ok(row.at)
+}
 
 /// Computes every live customer's figures as of `now` and forgets those of customers no
 /// longer live; records the run in the settings. In the caller's transaction. Returns the
@@ -283,6 +306,7 @@ pub async fn compute(
     now: DateTime<Utc>,
     used: &SettingsInput,
 ) -> QueryResult<(i64, i64)> {
+    let started = std::time::Instant::now();
     #[derive(QueryableByName)]
     struct Counts {
         #[diesel(sql_type = BigInt)]
@@ -300,7 +324,7 @@ pub async fn compute(
     )
     .execute(conn)
     .await?;
-    let took = (Utc::now() - now).num_milliseconds();
+    let took = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     diesel::update(analytics_settings::table)
         .set((
             analytics_settings::computed_at.eq(now),
@@ -314,22 +338,29 @@ pub async fn compute(
     Ok((counts.customers, counts.changed))
 }
 
-/// The customers at risk who are in a stage the computation may move to `dissolution`,
-/// with their score and reasons.
+/// The customers at risk who are in a stage the computation may move to `dissolution` and
+/// were not moved into it (by anyone) since their episode of risk began, with their score
+/// and reasons.
 pub async fn dissolution_candidates(
     conn: &mut AsyncPgConnection,
     threshold: i16,
+    movable: &[&str],
 ) -> QueryResult<Vec<(Uuid, i16, Vec<String>)>> {
+    use crate::db::schema::customer_lifecycle_events as e;
+    let moved_this_episode = e::table
+        .filter(e::customer_id.eq(customer_analytics::customer_id))
+        .filter(e::to_stage.eq("dissolution"))
+        .filter(
+            e::changed_at
+                .nullable()
+                .ge(customer_analytics::at_risk_since),
+        );
     customer_analytics::table
         .inner_join(customers::table)
         .filter(customer_analytics::churn_score.ge(threshold))
         .filter(customers::deleted_at.is_null())
-        .filter(customers::lifecycle_stage.eq_any([
-            "acquaintance",
-            "exploration",
-            "stable",
-            "commitment",
-        ]))
+        .filter(customers::lifecycle_stage.eq_any(movable))
+        .filter(diesel::dsl::not(diesel::dsl::exists(moved_this_episode)))
         .select((
             customer_analytics::customer_id,
             customer_analytics::churn_score,
@@ -363,6 +394,7 @@ pub struct Row {
     pub open_complaints: i32,
     pub latest_nps: Option<i16>,
     pub latest_csat: Option<i16>,
+    pub at_risk_since: Option<DateTime<Utc>>,
 }
 
 /// Stored figures with the computation they come from.

@@ -95,6 +95,7 @@ diesel::table! {
         open_complaints -> Int4,
         latest_nps -> Nullable<Int2>,
         latest_csat -> Nullable<Int2>,
+        at_risk_since -> Nullable<Timestamptz>,
     }
 }
 

@@ -362,6 +362,11 @@ async fn value_tiers_matrix_rfm_and_churn_are_computed_exactly() {
         assert_eq!(a["rfm"]["code"].as_str(), rfm, "{name} rfm");
         assert_eq!(a["churn_risk"]["score"], score, "{name} score");
         assert_eq!(a["churn_risk"]["at_risk"], score >= 50, "{name}");
+        assert_eq!(
+            a["churn_risk"]["at_risk_since"].is_string(),
+            score >= 50,
+            "{name} at risk since"
+        );
         let got: Vec<&str> = a["churn_risk"]["reasons"]
             .as_array()
             .unwrap()
@@ -634,6 +639,44 @@ async fn the_computation_moves_customers_at_risk_into_dissolution_when_enabled()
             .await,
         2
     );
+
+    // Staff who move a customer back keep the last word while the episode of risk lasts.
+    let since = |c: &Value| c["analytics"]["churn_risk"]["at_risk_since"].clone();
+    let path = format!("/v1/customers/{}", set.id("C"));
+    let c = app.get_ok(&path, &viewer).await;
+    let first_since = since(&c);
+    assert!(first_since.is_string());
+    let res = app
+        .patch(&path)
+        .bearer_auth(app.token(Role::Agent))
+        .header("If-Match", format!("\"{}\"", c["version"]))
+        .header("Content-Type", "application/merge-patch+json")
+        .body(
+            json!({"lifecycle_stage": "stable", "lifecycle_reason": "called, renewing"})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, StatusCode::OK).await;
+    assert_eq!(recompute(&app).await["moved_to_dissolution"], 0);
+    let c = app.get_ok(&path, &viewer).await;
+    assert_eq!(c["lifecycle_stage"], "stable");
+    assert_eq!(since(&c), first_since, "the same episode");
+
+    // The episode ends when the score falls below the threshold; a new one moves them again.
+    put_settings(
+        &app,
+        settings_body(json!({"move_to_dissolution": true, "churn_threshold": 100})),
+    )
+    .await;
+    assert_eq!(recompute(&app).await["moved_to_dissolution"], 0);
+    assert!(since(&app.get_ok(&path, &viewer).await).is_null());
+    put_settings(&app, settings_body(json!({"move_to_dissolution": true}))).await;
+    assert_eq!(recompute(&app).await["moved_to_dissolution"], 1);
+    let c = app.get_ok(&path, &viewer).await;
+    assert_eq!(c["lifecycle_stage"], "dissolution");
+    assert!(since(&c).as_str() > first_since.as_str(), "a new episode");
 }
 
 #[actix_web::test]
