@@ -19,17 +19,17 @@
 #    satisfaction (the floor under segments), and each short read by hand.
 # 3. The release service (RAPPORT_ANALYTICS_INTERVAL=7d: the job does not run by itself), an
 #    admin token: the computation twice (the first writes every row, the second only what
-#    changed), then each read, the median of BENCH_RUNS (5; 3 for the Pareto pages, 20 for the
-#    millisecond reads) after one unmeasured run; the export once, with the service's RSS
-#    sampled every 0.1 s.
+#    changed), each with the longest-lived write transaction sampled meanwhile (what the
+#    event feed waits for), then each read, the median of BENCH_RUNS (5; 3 for the Pareto
+#    pages, 20 for the millisecond reads) after one unmeasured run; the export once, with the
+#    service's RSS sampled every 0.1 s.
 # 4. Plans: auto_explain (ANALYZE, BUFFERS) on for the database, each request once, every
 #    statement it ran listed and the slow ones' plans kept (bench/analytics/plans.py), beside
 #    EXPLAIN (ANALYZE, BUFFERS) of the references: bench/results/analytics_plans.txt.
 # 5. What would help, by hand (src/ untouched): the Pareto statement with the page taken
 #    before the customers are joined (bench/analytics/pareto.sql, checked to give the same
-#    rows), and the computation (COMPUTE, read from src/analytics/store.rs) as it is, with
-#    work_mem 256MB, and with unchanged rows left out before its upsert, each in a
-#    rolled-back transaction.
+#    rows), and the computation's read-only statement (COMPUTE, read from
+#    src/analytics/store.rs) with the default work_mem and with 256MB.
 # 6. Unless BENCH_SKIP_DISSOLUTION is set: move_to_dissolution switched on through PUT
 #    /v1/analytics/settings, and one more computation, which moves the customers at risk.
 #
@@ -250,6 +250,25 @@ request() { # method path [curl args]
     [[ "$code" == 2* ]] || fail "$method $path answered $code: $(head -c 400 "$DATA/last.body")"
     echo "$t $size"
 }
+# While a computation runs: the longest any write transaction of the database held an xid,
+# sampled every 0.1 s (what the event feed and webhooks wait for: an event is served once
+# every transaction older than its own has ended). xid_watch starts, xid_watched prints s.
+xid_watch() {
+    ( max=0
+      while :; do
+          t=$(psql_db -c "SELECT coalesce(max(extract(epoch FROM clock_timestamp() - xact_start)), 0)
+                          FROM pg_stat_activity WHERE datname = current_database()
+                            AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()" 2>/dev/null || echo 0)
+          max=$(awk -v a="$max" -v b="$t" 'BEGIN { print (b > a ? b : a) }')
+          echo "$max" > "$DATA/xid_max"
+          sleep 0.1
+      done ) &
+    XID_WATCH=$!
+}
+xid_watched() {
+    kill "$XID_WATCH" 2>/dev/null; wait "$XID_WATCH" 2>/dev/null || true
+    awk '{ printf "%.2f", $1 }' "$DATA/xid_max"
+}
 # Records endpoint $1: GET $2, $3 runs after one unmeasured run, beside reference $4.
 endpoint() {
     local name=$1 path=$2 runs=$3 ref=${4:-} first times=() t size out
@@ -270,11 +289,13 @@ endpoint() {
 
 say "recompute 1: every row written"
 LAST_XID=$(psql_db -c "SELECT txid_current() % 4294967296")
+xid_watch
 OUT1=$(request POST /analytics/recompute -m 3600)
+R1_XID=$(xid_watched)
 read -r R1_S _ <<< "$OUT1"
 R1_BODY=$(cat "$DATA/last.body")
 R1_ROWS=$(psql_db -c "SELECT count(*) FROM customer_analytics")
-say "recompute 1: $R1_S s, $R1_BODY; $R1_ROWS rows"
+say "recompute 1: $R1_S s, $R1_BODY; $R1_ROWS rows; longest write transaction $R1_XID s"
 ANALYTICS=$(psql_db -c "
     SELECT json_build_object(
         'value_tiers', (SELECT json_object_agg(value_tier, n) FROM
@@ -298,11 +319,13 @@ VACUUM_S=$(since "$t")
 
 say "recompute 2: steady state"
 LAST_XID=$(psql_db -c "SELECT txid_current() % 4294967296")
+xid_watch
 OUT2=$(request POST /analytics/recompute -m 3600)
+R2_XID=$(xid_watched)
 read -r R2_S _ <<< "$OUT2"
 R2_BODY=$(cat "$DATA/last.body")
 R2_CHANGED=$(psql_db -c "SELECT count(*) FROM customer_analytics WHERE xmin::text::bigint > $LAST_XID")
-say "recompute 2: $R2_S s, $R2_BODY; $R2_CHANGED rows rewritten"
+say "recompute 2: $R2_S s, $R2_BODY; $R2_CHANGED rows rewritten; longest write transaction $R2_XID s"
 
 # The write floor under the first computation: the same rows into a copy of the table with
 # its indexes.
@@ -462,33 +485,21 @@ for entry in "first_page|0|51" "deep_page|$DEEP_RANK|51" "export_batch|0|50001";
     say "pareto $name: as the service runs it ${as_is[*]} s, page first ${first[*]} s (same rows)"
 done
 
-say "what would help: the computation with more work_mem (steady state, rolled back)"
+say "what would help: the computation's statement with the default work_mem and with 256MB (steady state)"
 COMPUTE_SQL=$(awk '/^const COMPUTE: &str = r#"/ { on = 1; next } on && /^"#;/ { exit } on' src/analytics/store.rs)
-[[ "$COMPUTE_SQL" == *"INSERT INTO customer_analytics"* ]] || fail "could not read COMPUTE from src/analytics/store.rs"
-# The same with the unchanged rows left out before the upsert (an anti-join on the stored
-# rows), so that they are neither locked nor compared one by one by ON CONFLICT.
-PREFILTERED=${COMPUTE_SQL/    SELECT \* FROM computed
-    ON CONFLICT/    SELECT c.* FROM computed c
-    LEFT JOIN customer_analytics o ON o.customer_id = c.customer_id
-    WHERE ROW(o.*) IS DISTINCT FROM ROW(c.*)
-    ON CONFLICT}
-VARIANTS="default 256MB"
-[ "$PREFILTERED" != "$COMPUTE_SQL" ] && VARIANTS="$VARIANTS default+prefiltered"
-for variant in $VARIANTS; do
-    work_mem=${variant%+*}
-    sql=$COMPUTE_SQL
-    [[ "$variant" == *+prefiltered ]] && sql=$PREFILTERED
+[[ "$COMPUTE_SQL" == *"FROM customer_analytics"* ]] || fail "could not read COMPUTE from src/analytics/store.rs"
+for work_mem in default 256MB; do
     at="'$(date -u +%FT%T.%6NZ)'::timestamptz"
-    out=$({ echo "BEGIN;"
+    out=$({ echo "BEGIN READ ONLY;"
             [ "$work_mem" = default ] || echo "SET LOCAL work_mem = '$work_mem';"
             echo '\timing on'
-            echo "${sql//\$1::timestamptz/$at};"
+            echo "SELECT count(*) FROM (${COMPUTE_SQL//\$1::timestamptz/$at}) changed;"
             echo '\timing off'
             echo "ROLLBACK;"; } | psql_db -f - | tr '\n' ' ')
     t=$(echo "$out" | awk '{ for (i = 1; i < NF; i++) if ($i == "Time:") s = $(i + 1) / 1000 } END { printf "%.2f", s }')
-    WHAT_IF+=("$(jq -cn --arg v "$variant" --arg t "$t" --arg out "${out%% Time:*}" \
-        '{name: "compute", variant: $v, seconds: ($t | tonumber), customers_changed: $out}')")
-    say "COMPUTE, $variant: $t s (customers|changed: ${out%% Time:*})"
+    WHAT_IF+=("$(jq -cn --arg v "$work_mem" --arg t "$t" --arg out "${out%% Time:*}" \
+        '{name: "compute", variant: $v, seconds: ($t | tonumber), rows_changed: $out}')")
+    say "COMPUTE, work_mem $work_mem: $t s (rows changed: ${out%% Time:*})"
 done
 WHAT_IF_JSON="[$(IFS=,; echo "${WHAT_IF[*]}")]"
 
@@ -496,6 +507,7 @@ WHAT_IF_JSON="[$(IFS=,; echo "${WHAT_IF[*]}")]"
 R3_S=null
 R3_BODY=null
 R3_HWM=null
+R3_XID=0
 if [ -z "${BENCH_SKIP_DISSOLUTION:-}" ]; then
     serve
     say "recompute 3: move_to_dissolution on (PUT /v1/analytics/settings with If-Match)"
@@ -505,11 +517,13 @@ if [ -z "${BENCH_SKIP_DISSOLUTION:-}" ]; then
          high_value_percent, churn_threshold, contact_days, move_to_dissolution: true}' "$DATA/settings.json" \
         | curl -fsS -o /dev/null -X PUT -H "Authorization: Bearer $TOKEN" -H "If-Match: $ETAG" \
             -H 'Content-Type: application/json' --data @- "$API/analytics/settings"
+    xid_watch
     OUT3=$(request POST /analytics/recompute -m 3600)
+    R3_XID=$(xid_watched)
     read -r R3_S _ <<< "$OUT3"
     R3_BODY=$(cat "$DATA/last.body")
     R3_HWM=$(awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER/status")
-    say "recompute 3: $R3_S s, $R3_BODY; the service's peak RSS $R3_HWM MB (since its start just before)"
+    say "recompute 3: $R3_S s, $R3_BODY; the service's peak RSS $R3_HWM MB (since its start just before); longest write transaction $R3_XID s"
     stop
 fi
 
@@ -533,14 +547,17 @@ recompute = [
     {"pass": 1, "what": "every row written", "seconds": float("$R1_S"), "answer": json.loads('''$R1_BODY'''),
      "rows_written": int("$R1_ROWS"), "reference": "group_year", "reference_seconds": group,
      "ratio_to_reference": round(float("$R1_S") / group, 2),
-     "write_floor_seconds": refs["write_analytics_rows"]["seconds"]},
+     "write_floor_seconds": refs["write_analytics_rows"]["seconds"],
+     "longest_write_transaction_s": float("$R1_XID")},
     {"pass": 2, "what": "steady state", "seconds": float("$R2_S"), "answer": json.loads('''$R2_BODY'''),
      "rows_written": int("$R2_CHANGED"), "reference": "group_year", "reference_seconds": group,
-     "ratio_to_reference": round(float("$R2_S") / group, 2)},
+     "ratio_to_reference": round(float("$R2_S") / group, 2),
+     "longest_write_transaction_s": float("$R2_XID")},
 ]
 if "$R3_S" != "null":
     recompute.append({"pass": 3, "what": "move_to_dissolution on", "seconds": float("$R3_S"),
                       "answer": json.loads('''$R3_BODY'''), "service_peak_rss_mb": $R3_HWM, "reference": "group_year",
+                      "longest_write_transaction_s": float("$R3_XID"),
                       "reference_seconds": group, "ratio_to_reference": round(float("$R3_S") / group, 2)})
 copy = refs["ranking_copy"]
 result = {
@@ -581,5 +598,8 @@ row("GET /v1/exports/pareto", float("$EXPORT_S"), "ranking_copy", copy["seconds"
 for e in ends:
     note = " (unanalyzed)" if e["name"] == "churn_risk_unanalyzed" else ""
     row(e["request"] + note, e["seconds"], e["reference"], e.get("reference_seconds", 0))
+print("\nlongest write transaction during each computation (what the event feed waits for):")
+for r in recompute:
+    print(f"  {r['what']:<40} {r['longest_write_transaction_s']:>7.2f} s of {r['seconds']:.1f} s")
 print(f"\nscript: {float('$TOTAL_S'):.0f} s")
 PY

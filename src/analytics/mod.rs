@@ -56,6 +56,7 @@ use uuid::Uuid;
 use crate::audit;
 use crate::auth::Actor;
 use crate::customers::json::LifecycleStage;
+use crate::db::DbPool;
 use crate::http::error::{ApiError, FieldError};
 use crate::http::etag::IfMatch;
 use crate::state::AppState;
@@ -66,8 +67,11 @@ use json::{
 
 pub use routes::configure;
 
-/// Customers moved into `dissolution` per statement.
+/// Customers moved into `dissolution` per statement and transaction.
 const MOVE_CHUNK: usize = 2_000;
+
+/// Changed figures written per statement and transaction.
+const WRITE_CHUNK: usize = 10_000;
 
 /// The stages a customer at risk may be moved out of into `dissolution`.
 pub const MOVABLE: [LifecycleStage; 4] = [
@@ -161,65 +165,110 @@ pub async fn set_settings(
 }
 
 /// Computes every live customer's figures now, and moves the customers at risk into
-/// `dissolution` when the settings ask for it, in one transaction. `409` while another
-/// computation runs.
-pub async fn recompute(
+/// `dissolution` when the settings ask for it. `409` while another computation runs.
+///
+/// The figures are computed in one read-only snapshot (which holds the lock) and only those
+/// that changed are written, [`WRITE_CHUNK`] rows per transaction on a second connection;
+/// the moves too go [`MOVE_CHUNK`] customers per transaction. No transaction that writes
+/// lasts long, so none holds back the event feed and webhooks (an event is served once every
+/// transaction older than its own has ended) while a million customers are computed.
+pub async fn recompute(pool: &DbPool, actor: &Actor) -> Result<Recomputed, ApiError> {
+    use futures_util::TryStreamExt;
+    let started = std::time::Instant::now();
+    let mut reader = pool.get().await?;
+    let mut writer = pool.get().await?;
+    let writer = &mut *writer;
+    reader
+        .build_transaction()
+        .repeatable_read()
+        .read_only()
+        .run(async |reader| {
+            if !store::try_lock(reader).await? {
+                return Err(ApiError::conflict(
+                    "a computation is running; its figures will be served when it ends",
+                ));
+            }
+            // Its aggregates and five rankings of every customer spill to disk at the
+            // default 4 MB (the bench: 36 s against 24 s); one computation runs at a time.
+            store::set_work_mem(reader).await?;
+            let used = store::settings(reader).await?.input();
+            let now = store::transaction_time(reader).await?;
+            let customers = store::live_customers(reader).await?;
+            let mut changed = 0;
+            let mut rows = diesel_async::RunQueryDsl::load_stream::<store::Changed>(
+                store::changed(now),
+                reader,
+            )
+            .await?;
+            let mut chunk = Vec::with_capacity(WRITE_CHUNK);
+            loop {
+                let next = rows.try_next().await?;
+                let end = next.is_none();
+                chunk.extend(next.map(|row| row.figures));
+                if chunk.len() == WRITE_CHUNK || (end && !chunk.is_empty()) {
+                    changed += store::write(writer, &chunk).await?;
+                    chunk.clear();
+                }
+                if end {
+                    break;
+                }
+            }
+            drop(rows);
+            let took = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            store::finish(writer, now, &used, customers, took).await?;
+            let moved = if used.move_to_dissolution {
+                move_at_risk(writer, actor, used.churn_threshold as i16).await?
+            } else {
+                0
+            };
+            Ok(Recomputed {
+                computation: Computation {
+                    computed_at: now,
+                    customers,
+                    duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+                },
+                changed,
+                moved_to_dissolution: moved,
+            })
+        })
+        .await
+}
+
+/// Moves the customers at risk from `threshold` who are in a [`MOVABLE`] stage into
+/// `dissolution`, once per episode of risk, [`MOVE_CHUNK`] per transaction. Returns how
+/// many moved.
+async fn move_at_risk(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
-) -> Result<Recomputed, ApiError> {
-    conn.transaction(async |conn| {
-        if !store::try_lock(conn).await? {
-            return Err(ApiError::conflict(
-                "a computation is running; its figures will be served when it ends",
-            ));
-        }
-        // Its aggregates and five rankings of every customer spill to disk at the default
-        // 4 MB (the bench: 36 s against 24 s); one computation runs at a time.
-        store::set_work_mem(conn).await?;
-        let started = std::time::Instant::now();
-        let settings = store::settings(conn).await?;
-        let used = settings.input();
-        let now = store::transaction_time(conn).await?;
-        let (customers, changed) = store::compute(conn, now, &used).await?;
-        let mut moved = 0;
-        if used.move_to_dissolution {
-            let threshold = used.churn_threshold as i16;
-            let movable = MOVABLE.map(LifecycleStage::as_str);
-            let moves: Vec<(Uuid, String)> =
-                store::dissolution_candidates(conn, threshold, &movable)
-                    .await?
-                    .into_iter()
-                    .map(|(id, score, reasons)| {
-                        (
-                            id,
-                            format!("churn risk {score} of 100: {}", reasons.join(", ")),
-                        )
-                    })
-                    .collect();
-            // In chunks, so that what one holds (records before and after, audit diffs,
-            // events) stays small however many move.
-            for chunk in moves.chunks(MOVE_CHUNK) {
-                moved += crate::customers::bulk::move_stage(
+    threshold: i16,
+) -> Result<i64, ApiError> {
+    let movable = MOVABLE.map(LifecycleStage::as_str);
+    let moves: Vec<(Uuid, String)> = store::dissolution_candidates(conn, threshold, &movable)
+        .await?
+        .into_iter()
+        .map(|(id, score, reasons)| {
+            (
+                id,
+                format!("churn risk {score} of 100: {}", reasons.join(", ")),
+            )
+        })
+        .collect();
+    let mut moved = 0;
+    for chunk in moves.chunks(MOVE_CHUNK) {
+        moved += conn
+            .transaction(async |conn| {
+                crate::customers::bulk::move_stage(
                     conn,
                     actor,
                     chunk,
                     &MOVABLE,
                     LifecycleStage::Dissolution,
                 )
-                .await? as i64;
-            }
-        }
-        Ok(Recomputed {
-            computation: Computation {
-                computed_at: now,
-                customers,
-                duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-            },
-            changed,
-            moved_to_dissolution: moved,
-        })
-    })
-    .await
+                .await
+            })
+            .await? as i64;
+    }
+    Ok(moved)
 }
 
 /// The background job: a computation every `every`, on every instance (the lock lets one
@@ -228,14 +277,7 @@ pub async fn schedule(state: actix_web::web::Data<AppState>, every: Duration) {
     let actor = Actor::Service("analytics".to_owned());
     loop {
         tokio::time::sleep(every).await;
-        let mut conn = match state.pool.get().await {
-            Ok(conn) => conn,
-            Err(err) => {
-                tracing::warn!(error = %err, "the analytics job found no connection");
-                continue;
-            }
-        };
-        match recompute(&mut conn, &actor).await {
+        match recompute(&state.pool, &actor).await {
             Ok(r) => tracing::info!(
                 customers = r.computation.customers,
                 duration_ms = r.computation.duration_ms,

@@ -104,8 +104,12 @@ async fn recompute(
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::AnalyticsManage)?;
-    let mut conn = state.pool.get().await?;
-    let done = super::recompute(&mut conn, &principal.actor).await?;
+    // On its own task: a client that hangs up does not cut a computation short.
+    let actor = principal.actor.clone();
+    let pool = state.pool.clone();
+    let done = actix_web::rt::spawn(async move { super::recompute(&pool, &actor).await })
+        .await
+        .map_err(|_| ApiError::internal("the computation stopped"))??;
     Ok(HttpResponse::Ok().json(done))
 }
 

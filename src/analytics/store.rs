@@ -124,8 +124,8 @@ pub async fn try_lock(conn: &mut AsyncPgConnection) -> QueryResult<bool> {
 }
 
 /// Every live customer's figures as of `now`, in one statement (see the module docs for the
-/// definitions). Rows whose figures did not change are not rewritten. Returns the customers
-/// computed.
+/// definitions), as the stored rows' JSON; only those that differ from the stored row (or
+/// have none) come out.
 const COMPUTE: &str = r#"
 WITH s AS (
     SELECT currency, measure, window_days, key_percent, development_percent,
@@ -254,34 +254,16 @@ figures AS (
            round(f.expected_recent, 2)::float8 AS expected_recent,
            f.last_contact_at, f.open_complaints,
            f.nps AS latest_nps, f.csat AS latest_csat
-    FROM flagged f CROSS JOIN s),
-computed AS (
+    FROM flagged f CROSS JOIN s)
+SELECT (to_jsonb(g) || to_jsonb(r))::text AS figures
+FROM figures g CROSS JOIN s
+LEFT JOIN customer_analytics o ON o.customer_id = g.customer_id
+CROSS JOIN LATERAL (
     -- An episode of risk starts at the computation that first finds the customer at risk
     -- and lasts while they stay at risk.
-    SELECT g.*,
-           CASE WHEN g.churn_score >= s.churn_threshold
-                THEN coalesce((SELECT prev.at_risk_since FROM customer_analytics prev
-                               WHERE prev.customer_id = g.customer_id), s.now_at) END
-               AS at_risk_since
-    FROM figures g CROSS JOIN s),
-written AS (
-    INSERT INTO customer_analytics AS a
-    SELECT * FROM computed
-    ON CONFLICT (customer_id) DO UPDATE SET
-        value = EXCLUDED.value, purchases = EXCLUDED.purchases,
-        purchases_recent = EXCLUDED.purchases_recent,
-        purchases_earlier = EXCLUDED.purchases_earlier, value_tier = EXCLUDED.value_tier,
-        future_value = EXCLUDED.future_value, value_class = EXCLUDED.value_class,
-        last_purchase_at = EXCLUDED.last_purchase_at, recency_score = EXCLUDED.recency_score,
-        frequency_score = EXCLUDED.frequency_score, monetary_score = EXCLUDED.monetary_score,
-        churn_score = EXCLUDED.churn_score, churn_reasons = EXCLUDED.churn_reasons,
-        mean_interval_days = EXCLUDED.mean_interval_days,
-        expected_recent = EXCLUDED.expected_recent, last_contact_at = EXCLUDED.last_contact_at,
-        open_complaints = EXCLUDED.open_complaints, latest_nps = EXCLUDED.latest_nps,
-        latest_csat = EXCLUDED.latest_csat, at_risk_since = EXCLUDED.at_risk_since
-    WHERE a IS DISTINCT FROM EXCLUDED
-    RETURNING 1)
-SELECT (SELECT count(*) FROM computed) AS customers, (SELECT count(*) FROM written) AS changed
+    SELECT CASE WHEN g.churn_score >= s.churn_threshold
+                THEN coalesce(o.at_risk_since, s.now_at) END AS at_risk_since) r
+WHERE ROW(o.*) IS DISTINCT FROM ROW(g.*, r.at_risk_since)
 "#;
 
 /// The time of the caller's transaction (`now()`): what the computation is as of, and when
@@ -298,44 +280,95 @@ pub async fn transaction_time(conn: &mut AsyncPgConnection) -> QueryResult<DateT
     Ok(row.at)
 }
 
-/// Computes every live customer's figures as of `now` and forgets those of customers no
-/// longer live; records the run in the settings. In the caller's transaction. Returns the
-/// customers computed and those whose figures changed.
-pub async fn compute(
+/// One changed row of [`changed`]: the stored row's JSON.
+#[derive(QueryableByName)]
+pub struct Changed {
+    #[diesel(sql_type = Text)]
+    pub figures: String,
+}
+
+/// The figures as of `now` that differ from the stored ones (see [`COMPUTE`]), to be read
+/// with `load_stream` in a read-only transaction and written with [`write`].
+pub fn changed(now: DateTime<Utc>) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
+    diesel::sql_query(COMPUTE)
+        .into_boxed()
+        .bind::<Timestamptz, _>(now)
+}
+
+/// Writes rows given as [`Changed::figures`], in one statement; a row that another
+/// computation has written the same meanwhile is left alone. Returns the rows written.
+pub async fn write(conn: &mut AsyncPgConnection, rows: &[String]) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Written {
+        #[diesel(sql_type = BigInt)]
+        written: i64,
+    }
+    let json = format!("[{}]", rows.join(","));
+    let row: Written = diesel::sql_query(
+        "WITH written AS (
+             INSERT INTO customer_analytics AS a
+             SELECT * FROM jsonb_populate_recordset(NULL::customer_analytics, $1::jsonb)
+             ON CONFLICT (customer_id) DO UPDATE SET
+                 value = EXCLUDED.value, purchases = EXCLUDED.purchases,
+                 purchases_recent = EXCLUDED.purchases_recent,
+                 purchases_earlier = EXCLUDED.purchases_earlier,
+                 value_tier = EXCLUDED.value_tier, future_value = EXCLUDED.future_value,
+                 value_class = EXCLUDED.value_class, last_purchase_at = EXCLUDED.last_purchase_at,
+                 recency_score = EXCLUDED.recency_score,
+                 frequency_score = EXCLUDED.frequency_score,
+                 monetary_score = EXCLUDED.monetary_score, churn_score = EXCLUDED.churn_score,
+                 churn_reasons = EXCLUDED.churn_reasons,
+                 mean_interval_days = EXCLUDED.mean_interval_days,
+                 expected_recent = EXCLUDED.expected_recent,
+                 last_contact_at = EXCLUDED.last_contact_at,
+                 open_complaints = EXCLUDED.open_complaints, latest_nps = EXCLUDED.latest_nps,
+                 latest_csat = EXCLUDED.latest_csat, at_risk_since = EXCLUDED.at_risk_since
+             WHERE a IS DISTINCT FROM EXCLUDED
+             RETURNING 1)
+         SELECT count(*) AS written FROM written",
+    )
+    .bind::<Text, _>(json)
+    .get_result(conn)
+    .await?;
+    Ok(row.written)
+}
+
+/// The live customers (the computation's count, in its snapshot).
+pub async fn live_customers(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    customers::table
+        .filter(customers::deleted_at.is_null())
+        .filter(customers::erased_at.is_null())
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// Ends a computation: forgets the figures of customers no longer live and records the run
+/// (as of `now`, over `customers`, taking `took_ms`) in the settings.
+pub async fn finish(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
     used: &SettingsInput,
-) -> QueryResult<(i64, i64)> {
-    let started = std::time::Instant::now();
-    #[derive(QueryableByName)]
-    struct Counts {
-        #[diesel(sql_type = BigInt)]
-        customers: i64,
-        #[diesel(sql_type = BigInt)]
-        changed: i64,
-    }
-    let counts: Counts = diesel::sql_query(COMPUTE)
-        .bind::<Timestamptz, _>(now)
-        .get_result(conn)
-        .await?;
+    customers: i64,
+    took_ms: i64,
+) -> QueryResult<()> {
     diesel::sql_query(
         "DELETE FROM customer_analytics a USING customers c
          WHERE c.id = a.customer_id AND (c.deleted_at IS NOT NULL OR c.erased_at IS NOT NULL)",
     )
     .execute(conn)
     .await?;
-    let took = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     diesel::update(analytics_settings::table)
         .set((
             analytics_settings::computed_at.eq(now),
             analytics_settings::computed_with
                 .eq(serde_json::to_value(used).unwrap_or(serde_json::Value::Null)),
-            analytics_settings::computed_customers.eq(counts.customers),
-            analytics_settings::computed_ms.eq(took),
+            analytics_settings::computed_customers.eq(customers),
+            analytics_settings::computed_ms.eq(took_ms),
         ))
         .execute(conn)
-        .await?;
-    Ok((counts.customers, counts.changed))
+        .await
+        .map(drop)
 }
 
 /// The customers at risk who are in a stage the computation may move to `dissolution` and
