@@ -487,7 +487,7 @@ done
 
 say "what would help: the computation's statement with the default work_mem and with 256MB (steady state)"
 COMPUTE_SQL=$(awk '/^const COMPUTE: &str = r#"/ { on = 1; next } on && /^"#;/ { exit } on' src/analytics/store.rs)
-[[ "$COMPUTE_SQL" == *"FROM customer_analytics"* ]] || fail "could not read COMPUTE from src/analytics/store.rs"
+[[ "$COMPUTE_SQL" == *"LEFT JOIN customer_analytics"* ]] || fail "could not read COMPUTE from src/analytics/store.rs"
 for work_mem in default 256MB; do
     at="'$(date -u +%FT%T.%6NZ)'::timestamptz"
     out=$({ echo "BEGIN READ ONLY;"

@@ -194,26 +194,41 @@ pub async fn recompute(pool: &DbPool, actor: &Actor) -> Result<Recomputed, ApiEr
             let used = store::settings(reader).await?.input();
             let now = store::transaction_time(reader).await?;
             let customers = store::live_customers(reader).await?;
-            let mut changed = 0;
-            let mut rows = diesel_async::RunQueryDsl::load_stream::<store::Changed>(
-                store::changed(now),
-                reader,
-            )
-            .await?;
-            let mut chunk = Vec::with_capacity(WRITE_CHUNK);
-            loop {
-                let next = rows.try_next().await?;
-                let end = next.is_none();
-                chunk.extend(next.map(|row| row.figures));
-                if chunk.len() == WRITE_CHUNK || (end && !chunk.is_empty()) {
+            // Read and write at once: the reader's statement goes on producing rows while
+            // the writer's connection writes the chunk before (at most two chunks wait).
+            let (chunks, mut to_write) = tokio::sync::mpsc::channel::<Vec<String>>(2);
+            // The reader owns the sender: when it is done, the writer's loop ends.
+            let read = async move {
+                let mut rows = diesel_async::RunQueryDsl::load_stream::<store::Changed>(
+                    store::changed(now),
+                    reader,
+                )
+                .await?;
+                let mut chunk = Vec::with_capacity(WRITE_CHUNK);
+                while let Some(row) = rows.try_next().await? {
+                    chunk.push(row.figures);
+                    if chunk.len() == WRITE_CHUNK {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(WRITE_CHUNK));
+                        if chunks.send(full).await.is_err() {
+                            // The writer stopped; its error is the one to report.
+                            return Ok(());
+                        }
+                    }
+                }
+                if !chunk.is_empty() {
+                    // As above: a failed send means the writer has an error to report.
+                    let _ = chunks.send(chunk).await;
+                }
+                Ok::<(), ApiError>(())
+            };
+            let write = async {
+                let mut changed = 0;
+                while let Some(chunk) = to_write.recv().await {
                     changed += store::write(writer, &chunk).await?;
-                    chunk.clear();
                 }
-                if end {
-                    break;
-                }
-            }
-            drop(rows);
+                Ok::<i64, ApiError>(changed)
+            };
+            let ((), changed) = futures_util::future::try_join(read, write).await?;
             let took = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
             store::finish(writer, now, &used, customers, took).await?;
             let moved = if used.move_to_dissolution {

@@ -85,10 +85,12 @@ async fn put_settings(
 /// Computes every live customer's value, value tier, future value, value matrix class, RFM
 /// scores and churn risk in one set-wise SQL statement (the background job does the same
 /// every `RAPPORT_ANALYTICS_INTERVAL`), and moves the customers at risk into `dissolution`
-/// when the settings ask for it. Answers when done: seconds to a minute for a million
-/// customers (see the README's bench figures). Each figure's definition is given with it in
-/// `CustomerAnalytics` and with the settings' fields; the README has them all in one place
-/// ("Customer value analytics").
+/// when the settings ask for it. It reads one consistent snapshot and writes only the
+/// figures that changed, in transactions of 10 000 rows, so it never holds back the event
+/// feed and webhooks for long. Answers when done, and goes on if the client hangs up:
+/// seconds to a minute for a million customers (see the README's bench figures). Each
+/// figure's definition is given with it in `CustomerAnalytics` and with the settings'
+/// fields; the README has them all in one place ("Customer value analytics").
 #[utoipa::path(
     tag = "Analytics",
     security(("bearer" = ["analytics:manage"])),
