@@ -255,15 +255,16 @@ figures AS (
            f.last_contact_at, f.open_complaints,
            f.nps AS latest_nps, f.csat AS latest_csat
     FROM flagged f CROSS JOIN s)
-SELECT (to_jsonb(g) || to_jsonb(r))::text AS figures
-FROM figures g CROSS JOIN s
-LEFT JOIN customer_analytics o ON o.customer_id = g.customer_id
-CROSS JOIN LATERAL (
-    -- An episode of risk starts at the computation that first finds the customer at risk
-    -- and lasts while they stay at risk.
-    SELECT CASE WHEN g.churn_score >= s.churn_threshold
-                THEN coalesce(o.at_risk_since, s.now_at) END AS at_risk_since) r
-WHERE ROW(o.*) IS DISTINCT FROM ROW(g.*, r.at_risk_since)
+SELECT row_to_json(x)::text AS figures
+FROM (SELECT g.*, r.at_risk_since
+      FROM figures g CROSS JOIN s
+      LEFT JOIN customer_analytics o ON o.customer_id = g.customer_id
+      CROSS JOIN LATERAL (
+          -- An episode of risk starts at the computation that first finds the customer at
+          -- risk and lasts while they stay at risk.
+          SELECT CASE WHEN g.churn_score >= s.churn_threshold
+                      THEN coalesce(o.at_risk_since, s.now_at) END AS at_risk_since) r
+      WHERE ROW(o.*) IS DISTINCT FROM ROW(g.*, r.at_risk_since)) x
 "#;
 
 /// The time of the caller's transaction (`now()`): what the computation is as of, and when
@@ -307,7 +308,7 @@ pub async fn write(conn: &mut AsyncPgConnection, rows: &[String]) -> QueryResult
     let row: Written = diesel::sql_query(
         "WITH written AS (
              INSERT INTO customer_analytics AS a
-             SELECT * FROM jsonb_populate_recordset(NULL::customer_analytics, $1::jsonb)
+             SELECT * FROM json_populate_recordset(NULL::customer_analytics, $1::json)
              ON CONFLICT (customer_id) DO UPDATE SET
                  value = EXCLUDED.value, purchases = EXCLUDED.purchases,
                  purchases_recent = EXCLUDED.purchases_recent,
