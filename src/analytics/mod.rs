@@ -189,7 +189,7 @@ pub async fn recompute(pool: &DbPool, actor: &Actor) -> Result<Recomputed, ApiEr
                 ));
             }
             // Its aggregates and five rankings of every customer spill to disk at the
-            // default 4 MB (the bench: 36 s against 24 s); one computation runs at a time.
+            // default 4 MB (the bench: 25 s against 18 s); one computation runs at a time.
             store::set_work_mem(reader).await?;
             let used = store::settings(reader).await?.input();
             let now = store::transaction_time(reader).await?;
