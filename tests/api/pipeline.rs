@@ -1050,6 +1050,16 @@ fn figures(v: &Value) -> [i64; 6] {
     .map(|k| v[k].as_i64().unwrap_or_else(|| panic!("{k} in {v}")))
 }
 
+/// Each owner's figures in one currency's forecast, in its order.
+fn owners(currency: &Value) -> Vec<(Value, [i64; 6])> {
+    currency["by_owner"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["owner_id"].clone(), figures(o)))
+        .collect()
+}
+
 /// An opportunity of the forecast's data set: owner, currency, amount, stage, expected close
 /// date, status, closed at.
 type Row<'a> = (
@@ -1158,14 +1168,8 @@ async fn the_forecast_is_exact_on_a_known_data_set() {
     // Won 50 000 + 1 234; open Σ amount × % = 5 000 050 + 2 666 640 + 4 995 = 7 671 685,
     // / 100 = 76 716.85 → 76 717.
     assert_eq!(figures(eur), [127_951, 51_234, 2, 76_717, 134_333, 3]);
-    let owners: Vec<(Value, [i64; 6])> = eur["by_owner"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| (o["owner_id"].clone(), figures(o)))
-        .collect();
     assert_eq!(
-        owners,
+        owners(eur),
         [
             // 7 666 690 / 100 = 76 666.9 → 76 667.
             (json!(a), [77_901, 1_234, 1, 76_667, 133_334, 2]),
@@ -1202,14 +1206,8 @@ async fn the_forecast_is_exact_on_a_known_data_set() {
     // 50 050 / 100 = 500.5 → 501: each figure is rounded from its own exact sum, so the
     // owners' (501 and 1) add up to one more than the total.
     assert_eq!(figures(usd), [501, 0, 0, 501, 1_002, 2]);
-    let owners: Vec<(Value, [i64; 6])> = usd["by_owner"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| (o["owner_id"].clone(), figures(o)))
-        .collect();
     assert_eq!(
-        owners,
+        owners(usd),
         [
             (json!(b), [501, 0, 0, 501, 1_001, 1]),
             (json!(a), [1, 0, 0, 1, 1, 1]),
