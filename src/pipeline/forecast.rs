@@ -16,16 +16,16 @@ use crate::http::query::invalid;
 /// The years a period may fall in.
 const YEARS: std::ops::RangeInclusive<i32> = 1900..=2999;
 
-/// What a forecast covers: the opportunities of `owner_id` in `currency` (all when unset).
+/// Which opportunities a forecast counts: those of `owner_id` in `currency` (all when unset).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Scope {
+pub struct Filter {
     pub owner_id: Option<Uuid>,
     pub currency: Option<String>,
 }
 
 /// The owner and currency a forecast query asks for, checked.
-pub fn scope(query: &ForecastQuery) -> Result<Scope, ApiError> {
-    Ok(Scope {
+pub fn filter(query: &ForecastQuery) -> Result<Filter, ApiError> {
+    Ok(Filter {
         owner_id: query.owner_id,
         currency: crate::http::query::currency(query.currency.as_deref())?,
     })
@@ -187,11 +187,11 @@ FROM o
 GROUP BY GROUPING SETS ((currency), (currency, owner_id), (currency, stage, probability, position))
 ORDER BY currency, grp, position NULLS LAST, stage, owner_id";
 
-/// The forecast of `period` over the opportunities in `scope`.
+/// The forecast of `period` over the opportunities `filter` keeps.
 pub async fn forecast(
     conn: &mut AsyncPgConnection,
     period: Period,
-    scope: &Scope,
+    filter: &Filter,
 ) -> QueryResult<Forecast> {
     let start = period.from.and_time(NaiveTime::MIN).and_utc();
     let after = period.to + Duration::days(1);
@@ -201,8 +201,8 @@ pub async fn forecast(
         .bind::<Timestamptz, _>(end)
         .bind::<Date, _>(period.from)
         .bind::<Date, _>(after)
-        .bind::<Nullable<SqlUuid>, _>(scope.owner_id)
-        .bind::<Nullable<Text>, _>(scope.currency.as_deref())
+        .bind::<Nullable<SqlUuid>, _>(filter.owner_id)
+        .bind::<Nullable<Text>, _>(filter.currency.as_deref())
         .load(conn)
         .await?;
     let mut currencies: Vec<CurrencyForecast> = Vec::new();

@@ -505,8 +505,8 @@ async fn forecast(
     principal.require(Scope::PipelineRead)?;
     let query: ForecastQuery = query::parse(req.query_string())?;
     let period = super::forecast::period(&query, chrono::Utc::now().date_naive())?;
-    let scope = super::forecast::scope(&query)?;
+    let filter = super::forecast::filter(&query)?;
     let mut conn = state.pool.get().await?;
-    let forecast = super::forecast::forecast(&mut conn, period, &scope).await?;
+    let forecast = super::forecast::forecast(&mut conn, period, &filter).await?;
     Ok(HttpResponse::Ok().json(forecast))
 }
