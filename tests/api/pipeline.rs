@@ -206,12 +206,7 @@ async fn admins_manage_stages_and_positions_stay_consistent() {
                "stage": "demo", "owner_id": owner.0, "expected_close_date": "2026-12-01"}),
     )
     .await;
-    let res = app
-        .request(Method::DELETE, "/v1/pipeline/stages/demo")
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let res = app.delete("/v1/pipeline/stages/demo", &admin, None).await;
     let p = expect_problem(res, StatusCode::CONFLICT, "conflict").await;
     assert!(p["detail"].as_str().unwrap().contains("1 open opportunity"));
     let won = expect_json(
@@ -221,20 +216,12 @@ async fn admins_manage_stages_and_positions_stay_consistent() {
     .await;
     // A won opportunity keeps naming it, and does not hold it back.
     let res = app
-        .request(Method::DELETE, "/v1/pipeline/stages/demo")
-        .bearer_auth(&admin)
-        .header("If-Match", "\"2\"")
-        .send()
-        .await
-        .unwrap();
+        .delete("/v1/pipeline/stages/demo", &admin, Some("\"2\""))
+        .await;
     expect_problem(res, StatusCode::PRECONDITION_FAILED, "precondition_failed").await;
     let res = app
-        .request(Method::DELETE, "/v1/pipeline/stages/demo")
-        .bearer_auth(&admin)
-        .header("If-Match", "\"3\"")
-        .send()
-        .await
-        .unwrap();
+        .delete("/v1/pipeline/stages/demo", &admin, Some("\"3\""))
+        .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     order.pop();
     assert_eq!(stages(&app).await, expected(&order));
@@ -302,12 +289,7 @@ async fn admins_manage_stages_and_positions_stay_consistent() {
             )
             .await;
         expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
-        let res = app
-            .request(Method::DELETE, "/v1/pipeline/stages/lead")
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let res = app.delete("/v1/pipeline/stages/lead", &token, None).await;
         expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
     }
     assert_eq!(stages(&app).await, expected(&order));
@@ -380,12 +362,8 @@ async fn bad_stage_input_is_refused_and_writes_nothing() {
     app.expect_bad_envelopes(Method::POST, "/v1/pipeline/stages", &admin, &base)
         .await;
     let res = app
-        .request(Method::DELETE, "/v1/pipeline/stages/lead")
-        .bearer_auth(&admin)
-        .header("If-Match", "nonsense")
-        .send()
-        .await
-        .unwrap();
+        .delete("/v1/pipeline/stages/lead", &admin, Some("nonsense"))
+        .await;
     expect_problem(res, StatusCode::BAD_REQUEST, "invalid_header").await;
     assert_eq!(stages(&app).await, expected(&DEFAULTS));
     assert_eq!(app.count("pipeline_stages").await, 6);
@@ -581,39 +559,17 @@ async fn an_opportunity_moves_through_the_pipeline_with_its_history() {
         .get_ok(&format!("/v1/customers/{c}/opportunities"), &viewer)
         .await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
-    let res = app
-        .request(Method::DELETE, &location)
-        .bearer_auth(&viewer)
-        .send()
-        .await
-        .unwrap();
+    let res = app.delete(&location, &viewer, None).await;
     expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
-    let res = app
-        .request(Method::DELETE, &location)
-        .bearer_auth(&agent)
-        .header("If-Match", "\"1\"")
-        .send()
-        .await
-        .unwrap();
+    let res = app.delete(&location, &agent, Some("\"1\"")).await;
     expect_problem(res, StatusCode::PRECONDITION_FAILED, "precondition_failed").await;
-    let res = app
-        .request(Method::DELETE, &location)
-        .bearer_auth(&agent)
-        .header("If-Match", etag(&lost))
-        .send()
-        .await
-        .unwrap();
+    let res = app.delete(&location, &agent, Some(&etag(&lost))).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     for path in [location.clone(), format!("{location}/history")] {
         let res = app.get(&path).bearer_auth(&viewer).send().await.unwrap();
         expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
     }
-    let res = app
-        .request(Method::DELETE, &location)
-        .bearer_auth(&agent)
-        .send()
-        .await
-        .unwrap();
+    let res = app.delete(&location, &agent, None).await;
     expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
     let res = change(&app, &agent, &lost, json!({"title": "x"})).await;
     expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
@@ -679,11 +635,12 @@ async fn owner_customer_and_stage_must_exist() {
     let res = change(&app, &admin, &o, json!({"stage": "qualified"})).await;
     assert_eq!(expect_json(res, StatusCode::OK).await["stage"], "qualified");
     let res = app
-        .request(Method::DELETE, &format!("/v1/customers/{c}"))
-        .bearer_auth(app.token(Role::Manager))
-        .send()
-        .await
-        .unwrap();
+        .delete(
+            &format!("/v1/customers/{c}"),
+            &app.token(Role::Manager),
+            None,
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let (other, _) = app.user(Role::Agent).await;
     let res = app
@@ -1143,15 +1100,8 @@ async fn the_forecast_is_exact_on_a_known_data_set() {
         }
         created.push(create(&app, body).await);
     }
-    let res = app
-        .request(
-            Method::DELETE,
-            &format!("/v1/opportunities/{}", id(&created[9])),
-        )
-        .bearer_auth(app.token(Role::Admin))
-        .send()
-        .await
-        .unwrap();
+    let path = format!("/v1/opportunities/{}", id(&created[9]));
+    let res = app.delete(&path, &app.token(Role::Admin), None).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
 
     let viewer = app.token(Role::Viewer);

@@ -291,6 +291,15 @@ impl TestApp {
     }
 
     /// GET with a token, expecting 200 and JSON.
+    /// `DELETE path` with `token`, and `If-Match: if_match` when given.
+    pub async fn delete(&self, path: &str, token: &str, if_match: Option<&str>) -> Response {
+        let mut req = self.request(Method::DELETE, path).bearer_auth(token);
+        if let Some(tag) = if_match {
+            req = req.header("If-Match", tag);
+        }
+        req.send().await.unwrap()
+    }
+
     pub async fn get_ok(&self, path: &str, token: &str) -> Value {
         let res = self
             .get(path)
