@@ -45,7 +45,8 @@ impl Application {
                 .map_err(|e| format!("cannot connect to {}: {e}", settings.database.url))?;
             jwt::signing_secret(&settings.jwt, &mut conn).await?
         };
-        let pool = db::pool(&settings.database)?;
+        let statements = Arc::new(db::StatementStats::default());
+        let pool = db::pool(&settings.database, statements.clone())?;
         let metrics = Arc::new(Metrics::new().map_err(|e| format!("metrics: {e}"))?);
         let webhooks = crate::webhooks::Sender::new(&settings.webhooks)?;
         let state = web::Data::new(AppState {
@@ -54,6 +55,7 @@ impl Application {
             throttle: LoginThrottle::default(),
             metrics,
             pool,
+            statements,
             webhooks,
             settings,
         });

@@ -11,6 +11,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::json::{Measure, SettingsInput, ValueClass, ValueTier};
+use crate::db::Prepare;
 use crate::db::schema::{analytics_settings, customer_analytics, customers};
 
 /// The lock a computation holds, so that instances never compute at once.
@@ -104,6 +105,7 @@ pub async fn update_settings(
 /// Gives the transaction's sorts and hashes room (`SET LOCAL`: until it ends).
 pub async fn set_work_mem(conn: &mut AsyncPgConnection) -> QueryResult<()> {
     diesel::sql_query("SET LOCAL work_mem = '256MB'")
+        .prepared()
         .execute(conn)
         .await
         .map(drop)
@@ -118,6 +120,7 @@ pub async fn try_lock(conn: &mut AsyncPgConnection) -> QueryResult<bool> {
     }
     let row: Locked = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
         .bind::<BigInt, _>(LOCK)
+        .prepared()
         .get_result(conn)
         .await?;
     Ok(row.locked)
@@ -276,6 +279,7 @@ pub async fn transaction_time(conn: &mut AsyncPgConnection) -> QueryResult<DateT
         at: DateTime<Utc>,
     }
     let row: At = diesel::sql_query("SELECT now() AS at")
+        .prepared()
         .get_result(conn)
         .await?;
     Ok(row.at)
@@ -329,6 +333,7 @@ pub async fn write(conn: &mut AsyncPgConnection, rows: &[String]) -> QueryResult
          SELECT count(*) AS written FROM written",
     )
     .bind::<Text, _>(json)
+    .prepared()
     .get_result(conn)
     .await?;
     Ok(row.written)
@@ -357,6 +362,7 @@ pub async fn finish(
         "DELETE FROM customer_analytics a USING customers c
          WHERE c.id = a.customer_id AND (c.deleted_at IS NOT NULL OR c.erased_at IS NOT NULL)",
     )
+    .prepared()
     .execute(conn)
     .await?;
     diesel::update(analytics_settings::table)
@@ -452,6 +458,7 @@ pub async fn rows(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec
                     "(SELECT computed_with FROM analytics_settings)",
                 ),
             ))
+            .prepared()
             .load(conn)
             .await?;
     Ok(rows
@@ -567,6 +574,7 @@ pub async fn churn_list(
             customers::account_manager_id,
         ))
         .limit(fetch)
+        .prepared()
         .load(conn)
         .await?;
     Ok(rows
@@ -655,6 +663,7 @@ pub async fn segments(
          ORDER BY 1, 2",
     )
     .bind::<Int2, _>(churn_threshold)
+    .prepared()
     .load(conn)
     .await
 }

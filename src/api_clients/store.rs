@@ -24,7 +24,7 @@ pub struct ClientRecord {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = api_clients)]
+#[diesel(table_name = api_clients, treat_none_as_default_value = false)]
 pub struct NewClientRow {
     pub id: Uuid,
     pub name: String,

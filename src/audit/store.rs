@@ -4,10 +4,11 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::json::{AuditEvent, AuditQuery};
+use crate::db::Prepare;
 use crate::db::schema::audit_events;
 
 #[derive(Insertable)]
-#[diesel(table_name = audit_events)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 pub struct NewAuditEvent<'a> {
     pub id: Uuid,
     pub actor_type: &'a str,
@@ -51,6 +52,7 @@ pub async fn insert_all(
     .bind::<Array<Text>, _>(ids)
     .bind::<Array<Jsonb>, _>(changes)
     .bind::<Nullable<Text>, _>(request_id)
+    .prepared()
     .execute(conn)
     .await
     .map(drop)

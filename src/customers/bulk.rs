@@ -16,6 +16,7 @@ use super::json::{CustomerInput, LifecycleStage};
 use super::rules;
 use super::store::{CustomerDraft, CustomerRecord};
 use crate::auth::Actor;
+use crate::db::Prepare;
 use crate::db::functions::lower;
 use crate::db::schema::{customers, users};
 use crate::events::{self, EventType, NewEvent};
@@ -313,6 +314,7 @@ async fn insert(
     .bind::<Jsonb, _>(data)
     .bind::<Text, _>(actor.kind())
     .bind::<Text, _>(actor.id())
+    .prepared()
     .load(conn)
     .await?;
     let written: HashSet<Uuid> = written.into_iter().map(|w| w.id).collect();
@@ -571,6 +573,7 @@ pub async fn move_stage(
             .map(|b| b.draft.lifecycle_stage.as_str().to_owned())
             .collect::<Vec<_>>(),
     )
+    .prepared()
     .load(conn)
     .await?;
     let written: HashSet<Uuid> = written.into_iter().map(|w| w.id).collect();

@@ -16,8 +16,8 @@ use super::json::{
     ProspectGrade, Qualification, RegionType, RelationshipLevel,
 };
 use crate::auth::Actor;
-use crate::db::NullableTexts;
 use crate::db::schema::{customer_lifecycle_events, customers};
+use crate::db::{NullableTexts, Prepare};
 use crate::domain::Channel;
 
 /// The text `q`'s words search: the very expression the trigram index is built on (the
@@ -49,7 +49,7 @@ pub struct CustomerRecord {
 
 /// Everything about a customer that a write sets (the rest is derived or bookkeeping).
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = customers, treat_none_as_null = true)]
+#[diesel(table_name = customers, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct CustomerDraft {
     pub kind: CustomerKind,
     pub name: String,
@@ -454,7 +454,11 @@ fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
         query = query.filter(customers::kind.eq(kind));
     }
     if !filter.lifecycle_stages.is_empty() {
-        query = query.filter(customers::lifecycle_stage.eq_any(filter.lifecycle_stages.clone()));
+        query = crate::filter_one_of!(
+            query,
+            customers::lifecycle_stage,
+            filter.lifecycle_stages.clone()
+        );
     }
     if let Some(level) = filter.relationship_level {
         query = query.filter(customers::relationship_level.eq(level));
@@ -575,6 +579,7 @@ pub async fn ids_after(
         .order(customers::id.asc())
         .select(customers::id)
         .limit(limit)
+        .prepared()
         .load(conn)
         .await
 }
@@ -595,6 +600,7 @@ pub async fn list(
     // so searches run without plain index scans (bitmap scans stay).
     conn.transaction(async |conn| {
         diesel::sql_query("SET LOCAL enable_indexscan = off")
+            .prepared()
             .execute(conn)
             .await?;
         load(conn, filter, sort, after, fetch).await
@@ -670,6 +676,7 @@ async fn load(
             sql::<Text>("lower(customers.name)"),
         ))
         .limit(fetch)
+        .prepared()
         .load(conn)
         .await?;
     Ok(rows

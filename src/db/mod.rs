@@ -3,11 +3,10 @@
 
 mod migrations;
 pub mod schema;
+mod statements;
 
 use std::time::{Duration, Instant};
 
-use diesel::pg::Pg;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
@@ -17,19 +16,31 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use crate::config::{DatabaseSettings, DatabaseUrl};
 
 pub use migrations::{MIGRATIONS, embedded_versions, migrate};
+pub use statements::{
+    MAX_PREPARED_TEXTS, Prepare, Prepared, StatementCounts, StatementStats, counting,
+};
 
 pub type DbPool = Pool<AsyncPgConnection>;
 pub type DbConn = Object<AsyncPgConnection>;
 
 /// Builds the pool. Connections are opened lazily; a checkout costs no round trip
 /// (`RecyclingMethod::Fast`: a dead connection fails its first query and is then discarded).
-pub fn pool(settings: &DatabaseSettings) -> Result<DbPool, String> {
+/// Every connection counts its statements into `stats`.
+pub fn pool(
+    settings: &DatabaseSettings,
+    stats: std::sync::Arc<StatementStats>,
+) -> Result<DbPool, String> {
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
     config.recycling_method = RecyclingMethod::Fast;
     let connect_timeout = settings.connect_timeout;
     config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
-        Box::pin(async move { connect_with_timeout(&url, connect_timeout).await })
+        let stats = stats.clone();
+        Box::pin(async move {
+            let mut conn = connect_with_timeout(&url, connect_timeout).await?;
+            conn.set_instrumentation(counting(stats));
+            Ok(conn)
+        })
     });
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
         settings.url.expose(),
@@ -288,29 +299,19 @@ pub fn after_key<QS>(
     )
 }
 
-/// A hand-written statement (`diesel::sql_query` with its binds) prepared once per
-/// connection and reused, like diesel's own queries. Diesel never caches `sql_query`
-/// statements, since their text could differ per call; wrap only statements whose text is
-/// fixed per call site (built from constants), such as the set-wise loyalty writes, whose
-/// planning would otherwise cost more than their execution.
-#[derive(Debug, Clone)]
-pub struct Prepared<Q>(pub Q);
-
-impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Prepared<Q> {
-    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
-        self.0.walk_ast(pass)
-    }
-
-    fn is_safe_to_cache_prepared(&self, _backend: &Pg) -> diesel::QueryResult<bool> {
-        Ok(true)
-    }
-}
-
-impl<Q> QueryId for Prepared<Q> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<Q: Query> Query for Prepared<Q> {
-    type SqlType = Q::SqlType;
+/// `query.filter(column = value)` for one value, `column = ANY(values)` for several.
+/// PostgreSQL walks an index on `(column, sort key)` in order only for the first, so a
+/// one-value filter (the usual case) must not be sent as an array.
+#[macro_export]
+macro_rules! filter_one_of {
+    ($query:expr, $column:expr, $values:expr) => {{
+        let mut values = $values;
+        if values.len() == 1
+            && let Some(value) = values.pop()
+        {
+            $query.filter($column.eq(value))
+        } else {
+            $query.filter($column.eq_any(values))
+        }
+    }};
 }

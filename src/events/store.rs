@@ -5,6 +5,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::json::Event;
+use crate::db::Prepare;
 use crate::db::schema::events;
 
 /// The condition that makes an event visible to readers in (txid, position) order: its
@@ -63,6 +64,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, rows: Vec<NewRow>) -> QueryRes
     .bind::<Array<Jsonb>, _>(data)
     .bind::<Array<Nullable<Jsonb>>, _>(previous)
     .bind::<Array<Nullable<Text>>, _>(request_ids)
+    .prepared()
     .execute(conn)
     .await
     .map(drop)
@@ -129,6 +131,7 @@ pub async fn feed(
     .bind::<BigInt, _>(after.1)
     .bind::<Array<Text>, _>(types)
     .bind::<BigInt, _>(fetch)
+    .prepared()
     .load(conn)
     .await?;
     Ok(rows
@@ -150,6 +153,7 @@ pub async fn position_of(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<
     let row: Option<PositionRow> =
         diesel::sql_query("SELECT txid::text::bigint AS txid, position FROM events WHERE id = $1")
             .bind::<diesel::sql_types::Uuid, _>(id)
+            .prepared()
             .get_result(conn)
             .await
             .optional()?;
@@ -178,6 +182,7 @@ pub async fn forget(
     )
     .bind::<Text, _>(object_type)
     .bind::<Array<Text>, _>(object_ids)
+    .prepared()
     .execute(conn)
     .await
     .map(drop)
@@ -201,6 +206,7 @@ pub async fn prune(
         )
         .bind::<diesel::sql_types::Double, _>(retention.as_secs_f64())
         .bind::<BigInt, _>(BATCH as i64)
+        .prepared()
         .execute(conn)
         .await?;
         total += deleted;

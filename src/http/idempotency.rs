@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use super::error::{ApiError, ErrorCode};
 use super::json::{body_limit, read_body};
 use crate::auth;
+use crate::db::Prepare;
 use crate::db::schema::idempotency_keys;
 use crate::state::AppState;
 
@@ -106,6 +107,7 @@ async fn begin(
         .bind::<Text, _>(owner)
         .bind::<Text, _>(key)
         .bind::<Bytea, _>(hash)
+        .prepared()
         .load(conn)
         .await?;
         if !claimed.is_empty() {
@@ -175,6 +177,7 @@ pub async fn forget_responses_mentioning(
         "DELETE FROM idempotency_keys WHERE position(convert_to($1, 'UTF8') IN response_body) > 0",
     )
     .bind::<Text, _>(text)
+    .prepared()
     .execute(conn)
     .await
     .map(drop)
@@ -183,6 +186,7 @@ pub async fn forget_responses_mentioning(
 /// Deletes keys older than 24 hours; run periodically.
 pub async fn purge_expired(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
     diesel::sql_query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'")
+        .prepared()
         .execute(conn)
         .await
 }

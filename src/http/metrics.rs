@@ -9,9 +9,11 @@ use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
-use crate::db::DbPool;
+use crate::db::{DbPool, StatementStats};
 
 pub struct Metrics {
     registry: Registry,
@@ -21,6 +23,10 @@ pub struct Metrics {
     pool_open: IntGauge,
     pool_idle: IntGauge,
     pool_waiting: IntGauge,
+    db_statements: IntCounter,
+    db_prepared: IntCounter,
+    /// Serialises the catch-up of the two counters above with the pool's atomics.
+    rendering: std::sync::Mutex<()>,
     webhook_attempts: IntCounterVec,
 }
 
@@ -56,6 +62,17 @@ impl Metrics {
             "db_pool_waiting_requests",
             "Requests waiting for a connection",
         )?;
+        let counter = |name: &str, help: &str| IntCounter::new(name, help);
+        let db_statements = counter(
+            "db_statements_total",
+            "Statements sent to PostgreSQL by the pool's connections (transaction control \
+             excluded)",
+        )?;
+        let db_prepared = counter(
+            "db_statements_prepared_total",
+            "Statements parsed and kept prepared by a connection; flat once every connection \
+             has served each kind of request",
+        )?;
         let webhook_attempts = IntCounterVec::new(
             Opts::new(
                 "webhook_attempts_total",
@@ -67,6 +84,8 @@ impl Metrics {
         registry.register(Box::new(webhook_attempts.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(db_statements.clone()))?;
+        registry.register(Box::new(db_prepared.clone()))?;
         for g in [&pool_max, &pool_open, &pool_idle, &pool_waiting] {
             registry.register(Box::new(g.clone()))?;
         }
@@ -78,6 +97,9 @@ impl Metrics {
             pool_open,
             pool_idle,
             pool_waiting,
+            db_statements,
+            db_prepared,
+            rendering: std::sync::Mutex::new(()),
             webhook_attempts,
         })
     }
@@ -98,13 +120,22 @@ impl Metrics {
     }
 
     /// The text exposition, with the pool's state read now.
-    pub fn render(&self, pool: &DbPool) -> String {
+    pub fn render(&self, pool: &DbPool, statements: &StatementStats) -> String {
         let status = pool.status();
         let to_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         self.pool_max.set(to_i64(status.max_size));
         self.pool_open.set(to_i64(status.size));
         self.pool_idle.set(to_i64(status.available));
         self.pool_waiting.set(to_i64(status.waiting));
+        {
+            let _one_at_a_time = self.rendering.lock();
+            let counts = statements.counts();
+            let catch_up = |counter: &IntCounter, now: u64| {
+                counter.inc_by(now.saturating_sub(counter.get()));
+            };
+            catch_up(&self.db_statements, counts.statements);
+            catch_up(&self.db_prepared, counts.prepared);
+        }
         let mut out = Vec::new();
         let _ = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()

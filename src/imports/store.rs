@@ -10,6 +10,7 @@ use super::json::{ImportState, Mode, Resource};
 use super::parse::Format;
 use super::{Failure, LEASE, Outcome};
 use crate::auth::Actor;
+use crate::db::Prepare;
 use crate::db::schema::{import_chunks, imports};
 
 /// An import row.
@@ -304,6 +305,7 @@ pub async fn record_failures(
     .bind::<Array<Text>, _>(fields)
     .bind::<Array<Text>, _>(messages)
     .bind::<Array<Text>, _>(raws)
+    .prepared()
     .execute(conn)
     .await
     .map(drop)
@@ -368,6 +370,7 @@ pub async fn list(
         .order((imports::created_at.desc(), imports::id.desc()))
         .select(ImportRecord::as_select())
         .limit(fetch)
+        .prepared()
         .load(conn)
         .await
 }
@@ -406,6 +409,7 @@ pub async fn first_errors(
     )
     .bind::<diesel::sql_types::Array<SqlUuid>, _>(ids)
     .bind::<BigInt, _>(limit)
+    .prepared()
     .load(conn)
     .await?;
     Ok(rows.into_iter().map(|k| (k.import_id, k.row)).collect())
@@ -425,6 +429,7 @@ pub async fn errors(
     .bind::<SqlUuid, _>(id)
     .bind::<BigInt, _>(after_line)
     .bind::<BigInt, _>(limit)
+    .prepared()
     .load(conn)
     .await
 }

@@ -17,6 +17,7 @@ use super::json::{
 use super::rules::Steps;
 use crate::auth::Actor;
 use crate::customers::json::DeletedFilter;
+use crate::db::Prepare;
 use crate::db::schema::{complaint_status_changes, interactions};
 use crate::domain::Channel;
 
@@ -55,7 +56,7 @@ impl InteractionRecord {
 
 /// Everything about an interaction that a write sets (the workflow has its own update).
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = interactions, treat_none_as_null = true)]
+#[diesel(table_name = interactions, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct InteractionDraft {
     pub channel: Channel,
     pub direction: Direction,
@@ -360,10 +361,10 @@ pub async fn list(
         query = query.filter(interactions::customer_id.eq(id));
     }
     if !filter.channels.is_empty() {
-        query = query.filter(interactions::channel.eq_any(filter.channels.clone()));
+        query = crate::filter_one_of!(query, interactions::channel, filter.channels.clone());
     }
     if !filter.kinds.is_empty() {
-        query = query.filter(interactions::kind.eq_any(filter.kinds.clone()));
+        query = crate::filter_one_of!(query, interactions::kind, filter.kinds.clone());
     }
     if let Some(direction) = filter.direction {
         query = query.filter(interactions::direction.eq(direction));
@@ -378,10 +379,10 @@ pub async fn list(
         query = query.filter(interactions::purchase_id.eq(id));
     }
     if !filter.statuses.is_empty() {
-        query = query.filter(interactions::status.eq_any(filter.statuses.clone()));
+        query = crate::filter_one_of!(query, interactions::status, filter.statuses.clone());
     }
     if !filter.severities.is_empty() {
-        query = query.filter(interactions::severity.eq_any(filter.severities.clone()));
+        query = crate::filter_one_of!(query, interactions::severity, filter.severities.clone());
     }
     if let Some(t) = filter.occurred_after {
         query = query.filter(interactions::timeline_at.ge(t));
@@ -419,6 +420,7 @@ pub async fn list(
     query
         .select(InteractionRecord::as_select())
         .limit(fetch)
+        .prepared()
         .load(conn)
         .await
 }
@@ -442,10 +444,10 @@ pub async fn complaints(
     let mut query = interactions::table
         .into_boxed()
         .filter(interactions::deleted_at.is_null())
-        .filter(interactions::kind.eq(InteractionKind::Complaint))
-        .filter(interactions::status.eq_any(filter.statuses.clone()));
+        .filter(interactions::kind.eq(InteractionKind::Complaint));
+    query = crate::filter_one_of!(query, interactions::status, filter.statuses.clone());
     if !filter.severities.is_empty() {
-        query = query.filter(interactions::severity.eq_any(filter.severities.clone()));
+        query = crate::filter_one_of!(query, interactions::severity, filter.severities.clone());
     }
     if let Some(id) = filter.assignee_id {
         query = query.filter(interactions::assignee_id.eq(id));
@@ -493,6 +495,7 @@ pub async fn complaints(
     query
         .select(InteractionRecord::as_select())
         .limit(fetch)
+        .prepared()
         .load(conn)
         .await
 }
@@ -554,6 +557,7 @@ pub async fn follow_ups(
     query
         .select(InteractionRecord::as_select())
         .limit(fetch)
+        .prepared()
         .load(conn)
         .await
 }
@@ -604,7 +608,7 @@ pub async fn resolution_times(
     )
     .bind::<Timestamptz, _>(from)
     .bind::<Timestamptz, _>(to)
-    .load(conn)
+    .prepared().load(conn)
     .await
 }
 

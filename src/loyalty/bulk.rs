@@ -12,6 +12,7 @@ use super::ledger::{self, Debit, Postings};
 use crate::audit;
 use crate::auth::Principal;
 use crate::customers::store::{self as customers, ListFilter};
+use crate::db::Prepare;
 use crate::domain::required_text;
 use crate::http::error::{ApiError, FieldError};
 use crate::http::validation::Checks;
@@ -74,6 +75,7 @@ async fn not_live(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<Uuid
          AND erased_at IS NULL FOR SHARE",
     )
     .bind::<Array<SqlUuid>, _>(ids)
+    .prepared()
     .load(conn)
     .await?;
     let live: std::collections::HashSet<Uuid> = live.into_iter().map(|l| l.id).collect();

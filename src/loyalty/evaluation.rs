@@ -12,7 +12,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::db::Prepared;
+use crate::db::Prepare;
 
 use super::json::{ChangeDirection, ChangeReason, QualificationBasis};
 
@@ -184,15 +184,15 @@ pub async fn evaluate(
         window = window("p.qualification_months"),
         q = qualifying(basis, "a.customer_id"),
     );
-    Prepared(
-        diesel::sql_query(sql)
-            .bind::<Array<SqlUuid>, _>(customer_ids)
-            .bind::<Timestamptz, _>(now)
-            .bind::<Bool, _>(upgrades_only)
-            .bind::<Text, _>(basis),
-    )
-    .load(conn)
-    .await
+
+    diesel::sql_query(sql)
+        .bind::<Array<SqlUuid>, _>(customer_ids)
+        .bind::<Timestamptz, _>(now)
+        .bind::<Bool, _>(upgrades_only)
+        .bind::<Text, _>(basis)
+        .prepared()
+        .load(conn)
+        .await
 }
 
 /// Members' standing at `now`: what each account holds, what qualifies, what is available
@@ -270,14 +270,14 @@ pub async fn standings(
         q = qualifying(basis, "ids.customer_id"),
         c = contributions(basis, "ids.customer_id"),
     );
-    Prepared(
-        diesel::sql_query(sql)
-            .bind::<Array<SqlUuid>, _>(customer_ids)
-            .bind::<Timestamptz, _>(now)
-            .bind::<Timestamptz, _>(horizon),
-    )
-    .load(conn)
-    .await
+
+    diesel::sql_query(sql)
+        .bind::<Array<SqlUuid>, _>(customer_ids)
+        .bind::<Timestamptz, _>(now)
+        .bind::<Timestamptz, _>(horizon)
+        .prepared()
+        .load(conn)
+        .await
 }
 
 /// One qualifying contribution in the window.
@@ -328,15 +328,15 @@ pub async fn place(
         window = window("$1"),
         q = qualifying(basis, "a.customer_id"),
     );
-    Prepared(
-        diesel::sql_query(sql)
-            .bind::<Integer, _>(months)
-            .bind::<Timestamptz, _>(now)
-            .bind::<Array<Text>, _>(keys)
-            .bind::<Array<BigInt>, _>(thresholds),
-    )
-    .load(conn)
-    .await
+
+    diesel::sql_query(sql)
+        .bind::<Integer, _>(months)
+        .bind::<Timestamptz, _>(now)
+        .bind::<Array<Text>, _>(keys)
+        .bind::<Array<BigInt>, _>(thresholds)
+        .prepared()
+        .load(conn)
+        .await
 }
 
 /// A member's tier history, oldest first.
@@ -344,13 +344,12 @@ pub async fn history(
     conn: &mut AsyncPgConnection,
     customer_id: Uuid,
 ) -> diesel::QueryResult<Vec<ChangeRecord>> {
-    Prepared(
-        diesel::sql_query(format!(
-            "SELECT {CHANGE_COLUMNS} FROM loyalty_tier_changes WHERE customer_id = $1 \
+    diesel::sql_query(format!(
+        "SELECT {CHANGE_COLUMNS} FROM loyalty_tier_changes WHERE customer_id = $1 \
          ORDER BY changed_at, id"
-        ))
-        .bind::<SqlUuid, _>(customer_id),
-    )
+    ))
+    .bind::<SqlUuid, _>(customer_id)
+    .prepared()
     .load(conn)
     .await
 }
@@ -360,12 +359,11 @@ pub async fn changes_by_ids(
     conn: &mut AsyncPgConnection,
     ids: &[Uuid],
 ) -> diesel::QueryResult<Vec<ChangeRecord>> {
-    Prepared(
-        diesel::sql_query(format!(
-            "SELECT {CHANGE_COLUMNS} FROM loyalty_tier_changes WHERE id = ANY($1)"
-        ))
-        .bind::<Array<SqlUuid>, _>(ids),
-    )
+    diesel::sql_query(format!(
+        "SELECT {CHANGE_COLUMNS} FROM loyalty_tier_changes WHERE id = ANY($1)"
+    ))
+    .bind::<Array<SqlUuid>, _>(ids)
+    .prepared()
     .load(conn)
     .await
 }

@@ -16,7 +16,7 @@ use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz, Uuid as SqlU
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::db::Prepared;
+use crate::db::Prepare;
 
 use super::json::EntryKind;
 use crate::auth::Actor;
@@ -33,22 +33,21 @@ pub async fn lock_accounts(
     conn: &mut AsyncPgConnection,
     customer_ids: &[Uuid],
 ) -> QueryResult<Vec<Balance>> {
-    Prepared(
-        diesel::sql_query(
-            "INSERT INTO loyalty_accounts (customer_id) SELECT unnest($1::uuid[]) \
+    diesel::sql_query(
+        "INSERT INTO loyalty_accounts (customer_id) SELECT unnest($1::uuid[]) \
          ON CONFLICT DO NOTHING",
-        )
-        .bind::<Array<SqlUuid>, _>(customer_ids),
     )
+    .bind::<Array<SqlUuid>, _>(customer_ids)
+    .prepared()
     .execute(conn)
     .await?;
-    Prepared(
-        diesel::sql_query(
-            "SELECT customer_id, balance FROM loyalty_accounts WHERE customer_id = ANY($1) \
+
+    diesel::sql_query(
+        "SELECT customer_id, balance FROM loyalty_accounts WHERE customer_id = ANY($1) \
          ORDER BY customer_id FOR UPDATE",
-        )
-        .bind::<Array<SqlUuid>, _>(customer_ids),
     )
+    .bind::<Array<SqlUuid>, _>(customer_ids)
+    .prepared()
     .load(conn)
     .await
 }
@@ -143,14 +142,14 @@ pub async fn earn(
                   JOIN loyalty_accounts a ON a.customer_id = pu.customer_id
                   LEFT JOIN loyalty_tiers t ON t.key = a.tier_key
                   WHERE pu.id = ANY($3) AND pu.currency = p.currency";
-    Prepared(
-        diesel::sql_query(credit_sql(source))
-            .bind::<Text, _>(actor.kind())
-            .bind::<Text, _>(actor.id())
-            .bind::<Array<SqlUuid>, _>(purchase_ids),
-    )
-    .load(conn)
-    .await
+
+    diesel::sql_query(credit_sql(source))
+        .bind::<Text, _>(actor.kind())
+        .bind::<Text, _>(actor.id())
+        .bind::<Array<SqlUuid>, _>(purchase_ids)
+        .prepared()
+        .load(conn)
+        .await
 }
 
 /// Adjusts balances up: `points[i]` new points for `customer_ids[i]`, earned now, with the
@@ -165,17 +164,17 @@ pub async fn credit(
                          NULL::timestamptz AS qualifying_at, $6::text AS reason
                   FROM unnest($3::uuid[], $4::uuid[], $5::bigint[])
                        AS r(customer_id, posting_id, points)";
-    Prepared(
-        diesel::sql_query(credit_sql(source))
-            .bind::<Text, _>(actor.kind())
-            .bind::<Text, _>(actor.id())
-            .bind::<Array<SqlUuid>, _>(credits.customer_ids)
-            .bind::<Array<SqlUuid>, _>(credits.posting_ids)
-            .bind::<Array<BigInt>, _>(credits.points)
-            .bind::<Nullable<Text>, _>(credits.reason),
-    )
-    .load(conn)
-    .await
+
+    diesel::sql_query(credit_sql(source))
+        .bind::<Text, _>(actor.kind())
+        .bind::<Text, _>(actor.id())
+        .bind::<Array<SqlUuid>, _>(credits.customer_ids)
+        .bind::<Array<SqlUuid>, _>(credits.posting_ids)
+        .bind::<Array<BigInt>, _>(credits.points)
+        .bind::<Nullable<Text>, _>(credits.reason)
+        .prepared()
+        .load(conn)
+        .await
 }
 
 /// Points to move for a set of customers: `points[i]` for `customer_ids[i]`, written as the
@@ -239,21 +238,21 @@ pub async fn debit(
         finish("debits")
     );
     let purchase = what.purchase.as_ref();
-    Prepared(
-        diesel::sql_query(sql)
-            .bind::<Text, _>(actor.kind())
-            .bind::<Text, _>(actor.id())
-            .bind::<Array<SqlUuid>, _>(debits.customer_ids)
-            .bind::<Array<SqlUuid>, _>(debits.posting_ids)
-            .bind::<Array<BigInt>, _>(debits.points)
-            .bind::<Text, _>(what.kind)
-            .bind::<Nullable<SqlUuid>, _>(purchase.map(|p| p.id))
-            .bind::<Nullable<SqlUuid>, _>(purchase.and_then(|p| p.lot_id))
-            .bind::<Nullable<Timestamptz>, _>(purchase.map(|p| p.occurred_at))
-            .bind::<Nullable<Text>, _>(debits.reason),
-    )
-    .load(conn)
-    .await
+
+    diesel::sql_query(sql)
+        .bind::<Text, _>(actor.kind())
+        .bind::<Text, _>(actor.id())
+        .bind::<Array<SqlUuid>, _>(debits.customer_ids)
+        .bind::<Array<SqlUuid>, _>(debits.posting_ids)
+        .bind::<Array<BigInt>, _>(debits.points)
+        .bind::<Text, _>(what.kind)
+        .bind::<Nullable<SqlUuid>, _>(purchase.map(|p| p.id))
+        .bind::<Nullable<SqlUuid>, _>(purchase.and_then(|p| p.lot_id))
+        .bind::<Nullable<Timestamptz>, _>(purchase.map(|p| p.occurred_at))
+        .bind::<Nullable<Text>, _>(debits.reason)
+        .prepared()
+        .load(conn)
+        .await
 }
 
 /// Writes `expire` entries for the lots of these customers that lapsed by `now`, and takes
@@ -283,15 +282,15 @@ pub async fn expire(
          {}",
         finish("debits")
     );
-    Prepared(
-        diesel::sql_query(sql)
-            .bind::<Text, _>(actor.kind())
-            .bind::<Text, _>(actor.id())
-            .bind::<Array<SqlUuid>, _>(customer_ids)
-            .bind::<Timestamptz, _>(now),
-    )
-    .load(conn)
-    .await
+
+    diesel::sql_query(sql)
+        .bind::<Text, _>(actor.kind())
+        .bind::<Text, _>(actor.id())
+        .bind::<Array<SqlUuid>, _>(customer_ids)
+        .bind::<Timestamptz, _>(now)
+        .prepared()
+        .load(conn)
+        .await
 }
 
 /// Points earned on a purchase, and taken back from it so far (positive).
@@ -309,15 +308,14 @@ pub async fn purchase_points(
     conn: &mut AsyncPgConnection,
     purchase_id: Uuid,
 ) -> QueryResult<PurchasePoints> {
-    Prepared(
-        diesel::sql_query(
-            "SELECT COALESCE(sum(points) FILTER (WHERE kind = 'earn'), 0)::bigint AS earned,
+    diesel::sql_query(
+        "SELECT COALESCE(sum(points) FILTER (WHERE kind = 'earn'), 0)::bigint AS earned,
                 COALESCE(-sum(points) FILTER (WHERE kind = 'reverse'), 0)::bigint AS reversed,
                 (array_agg(lot_id) FILTER (WHERE kind = 'earn'))[1] AS lot_id
          FROM loyalty_ledger WHERE purchase_id = $1",
-        )
-        .bind::<SqlUuid, _>(purchase_id),
     )
+    .bind::<SqlUuid, _>(purchase_id)
+    .prepared()
     .get_result(conn)
     .await
 }
@@ -343,6 +341,7 @@ pub async fn entries(
         .order(loyalty_ledger::seq.desc())
         .select(EntryRecord::as_select())
         .limit(fetch)
+        .prepared()
         .load(conn)
         .await
 }
@@ -372,14 +371,13 @@ pub async fn available(
         #[diesel(sql_type = BigInt)]
         points: i64,
     }
-    let sum: Sum = Prepared(
-        diesel::sql_query(
-            "SELECT COALESCE(sum(remaining), 0)::bigint AS points FROM loyalty_lots
+    let sum: Sum = diesel::sql_query(
+        "SELECT COALESCE(sum(remaining), 0)::bigint AS points FROM loyalty_lots
          WHERE customer_id = $1 AND remaining > 0 AND (expires_at IS NULL OR expires_at > $2)",
-        )
-        .bind::<SqlUuid, _>(customer_id)
-        .bind::<Timestamptz, _>(now),
     )
+    .bind::<SqlUuid, _>(customer_id)
+    .bind::<Timestamptz, _>(now)
+    .prepared()
     .get_result(conn)
     .await?;
     Ok(sum.points)

@@ -12,7 +12,7 @@ use diesel::sql_types::{BigInt, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::db::Prepared;
+use crate::db::Prepare;
 
 use super::evaluation;
 use super::json::{
@@ -34,14 +34,13 @@ struct Claimed {
 
 /// The next batch of members after `after`, locked; those a request holds are skipped.
 async fn claim(conn: &mut AsyncPgConnection, after: Uuid) -> diesel::QueryResult<Vec<Uuid>> {
-    let rows: Vec<Claimed> = Prepared(
-        diesel::sql_query(
-            "SELECT customer_id FROM loyalty_accounts WHERE customer_id > $1 \
+    let rows: Vec<Claimed> = diesel::sql_query(
+        "SELECT customer_id FROM loyalty_accounts WHERE customer_id > $1 \
          ORDER BY customer_id LIMIT $2 FOR UPDATE SKIP LOCKED",
-        )
-        .bind::<SqlUuid, _>(after)
-        .bind::<BigInt, _>(BATCH),
     )
+    .bind::<SqlUuid, _>(after)
+    .bind::<BigInt, _>(BATCH)
+    .prepared()
     .load(conn)
     .await?;
     Ok(rows.into_iter().map(|r| r.customer_id).collect())

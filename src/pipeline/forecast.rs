@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::json::{
     CurrencyForecast, Figures, Forecast, ForecastQuery, OwnerForecast, StageForecast,
 };
+use crate::db::Prepare;
 use crate::http::error::ApiError;
 use crate::http::query::invalid;
 
@@ -203,6 +204,7 @@ pub async fn forecast(
         .bind::<Date, _>(after)
         .bind::<Nullable<SqlUuid>, _>(filter.owner_id)
         .bind::<Nullable<Text>, _>(filter.currency.as_deref())
+        .prepared()
         .load(conn)
         .await?;
     let mut currencies: Vec<CurrencyForecast> = Vec::new();

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::json::{OpportunitySort, OpportunityStatus};
 use crate::auth::Actor;
+use crate::db::Prepare;
 use crate::db::schema::{opportunities, opportunity_stage_changes, pipeline_stages};
 
 // ---- stages -----------------------------------------------------------------------------
@@ -32,6 +33,7 @@ pub struct StageRecord {
 /// Serialises the changes of the stages' order (the other writers wait; readers do not).
 pub async fn lock_stages(conn: &mut AsyncPgConnection) -> QueryResult<()> {
     diesel::sql_query("LOCK TABLE pipeline_stages IN SHARE ROW EXCLUSIVE MODE")
+        .prepared()
         .execute(conn)
         .await
         .map(drop)
@@ -164,6 +166,7 @@ pub async fn reorder(
     )
     .bind::<Array<Text>, _>(keys)
     .bind::<Array<Int4>, _>(positions)
+    .prepared()
     .execute(conn)
     .await
     .map(drop)
@@ -212,7 +215,7 @@ pub struct OpportunityRecord {
 
 /// Everything about an opportunity that a write sets.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = opportunities, treat_none_as_null = true)]
+#[diesel(table_name = opportunities, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct OpportunityDraft {
     pub title: String,
     pub amount: i64,
@@ -462,6 +465,7 @@ pub async fn list(
     query
         .select(OpportunityRecord::as_select())
         .limit(fetch)
+        .prepared()
         .load(conn)
         .await
 }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::json::PurchaseSort;
 use crate::auth::Actor;
+use crate::db::Prepare;
 use crate::db::schema::{purchase_refunds, purchases};
 use crate::domain::Channel;
 
@@ -30,7 +31,7 @@ pub struct PurchaseRecord {
 
 /// What recording a purchase sets.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = purchases)]
+#[diesel(table_name = purchases, treat_none_as_default_value = false)]
 pub struct PurchaseDraft {
     pub external_ref: Option<String>,
     pub currency: String,
@@ -200,6 +201,7 @@ pub async fn list(
     query
         .select(PurchaseRecord::as_select())
         .limit(fetch)
+        .prepared()
         .load(conn)
         .await
 }
@@ -238,6 +240,7 @@ pub async fn value(conn: &mut AsyncPgConnection, customer_id: Uuid) -> QueryResu
          GROUP BY currency ORDER BY count(*) DESC, currency",
     )
     .bind::<SqlUuid, _>(customer_id)
+    .prepared()
     .load(conn)
     .await
 }

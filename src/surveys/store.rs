@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::json::{NpsCategory, ResponseSort, SurveyStatus};
 use super::rules::StatRow;
 use crate::customers::json::{LifecycleStage, RegionType};
+use crate::db::Prepare;
 use crate::db::schema::{customer_satisfaction, survey_responses, surveys};
 
 /// A survey row.
@@ -33,7 +34,7 @@ pub struct SurveyRecord {
 
 /// What a survey's writes set.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = surveys, treat_none_as_null = true)]
+#[diesel(table_name = surveys, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct SurveyDraft {
     pub name: String,
     pub description: Option<String>,
@@ -141,13 +142,14 @@ pub async fn list(
         .order((surveys::created_at.desc(), surveys::id.desc()))
         .select(SurveyRecord::as_select())
         .limit(fetch)
+        .prepared()
         .load(conn)
         .await
 }
 
 /// A response row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = survey_responses)]
+#[diesel(table_name = survey_responses, treat_none_as_default_value = false)]
 pub struct ResponseRecord {
     pub id: Uuid,
     pub survey_id: Uuid,
@@ -306,6 +308,7 @@ pub async fn list_responses(
     query
         .select(ResponseRecord::as_select())
         .limit(fetch)
+        .prepared()
         .load(conn)
         .await
 }
@@ -356,8 +359,8 @@ pub async fn count(conn: &mut AsyncPgConnection, responses: &[Counted<'_>]) -> Q
             c.choice.push(row.choice.clone());
         }
     }
-    crate::db::Prepared(
-        diesel::sql_query(
+
+    diesel::sql_query(
             "INSERT INTO survey_stats AS s
                  (survey_id, dimension, day, segment, question_key, score, expectation, choice, n)
              SELECT a.survey_id, d.dimension, a.day, d.segment, a.question_key, a.score,
@@ -381,8 +384,7 @@ pub async fn count(conn: &mut AsyncPgConnection, responses: &[Counted<'_>]) -> Q
         .bind::<Array<Text>, _>(c.key)
         .bind::<Array<Nullable<SmallInt>>, _>(c.score)
         .bind::<Array<Nullable<SmallInt>>, _>(c.expectation)
-        .bind::<Array<Nullable<Text>>, _>(c.choice),
-    )
+        .bind::<Array<Nullable<Text>>, _>(c.choice).prepared()
     .execute(conn)
     .await
     .map(drop)
@@ -437,6 +439,7 @@ pub async fn stats(
     .bind::<Text, _>(dimension)
     .bind::<Date, _>(from)
     .bind::<Date, _>(to)
+    .prepared()
     .load(conn)
     .await
 }
@@ -458,6 +461,7 @@ pub async fn days(conn: &mut AsyncPgConnection, survey_id: Uuid) -> QueryResult<
                     AS last",
     )
     .bind::<SqlUuid, _>(survey_id)
+    .prepared()
     .get_result(conn)
     .await
 }
@@ -473,9 +477,9 @@ pub async fn remember_scores(
     if nps.is_none() && csat.is_none() {
         return Ok(());
     }
-    crate::db::Prepared(
-        diesel::sql_query(
-            "INSERT INTO customer_satisfaction AS c (customer_id, nps, nps_at, csat, csat_at)
+
+    diesel::sql_query(
+        "INSERT INTO customer_satisfaction AS c (customer_id, nps, nps_at, csat, csat_at)
              VALUES ($1, $2, CASE WHEN $2 IS NOT NULL THEN $4 END,
                      $3, CASE WHEN $3 IS NOT NULL THEN $4 END)
              ON CONFLICT (customer_id) DO UPDATE SET
@@ -487,12 +491,12 @@ pub async fn remember_scores(
                              THEN excluded.csat ELSE c.csat END,
                  csat_at = CASE WHEN excluded.csat_at >= coalesce(c.csat_at, '-infinity')
                                 THEN excluded.csat_at ELSE c.csat_at END",
-        )
-        .bind::<SqlUuid, _>(customer_id)
-        .bind::<Nullable<SmallInt>, _>(nps)
-        .bind::<Nullable<SmallInt>, _>(csat)
-        .bind::<diesel::sql_types::Timestamptz, _>(at),
     )
+    .bind::<SqlUuid, _>(customer_id)
+    .bind::<Nullable<SmallInt>, _>(nps)
+    .bind::<Nullable<SmallInt>, _>(csat)
+    .bind::<diesel::sql_types::Timestamptz, _>(at)
+    .prepared()
     .execute(conn)
     .await
     .map(drop)
@@ -559,6 +563,7 @@ pub async fn erase_text(conn: &mut AsyncPgConnection, customer_id: Uuid) -> Quer
          RETURNING id",
     )
     .bind::<SqlUuid, _>(customer_id)
+    .prepared()
     .load(conn)
     .await?;
     Ok(ids.into_iter().map(|i| i.id).collect())

@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::customers::json::LifecycleChange;
+use crate::db::Prepare;
 use crate::interactions::json::Interaction;
 use crate::loyalty::json::TierChange;
 use crate::purchases::json::Purchase;
@@ -169,6 +170,7 @@ pub async fn keys(
         .bind::<Timestamptz, _>(at)
         .bind::<SqlUuid, _>(id)
         .bind::<BigInt, _>(fetch)
+        .prepared()
         .load(conn)
         .await
 }

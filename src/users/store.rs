@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::json::UsersQuery;
 use crate::auth::Role;
+use crate::db::Prepare;
 use crate::db::functions::lower;
 use crate::db::schema::users;
 
@@ -28,7 +29,7 @@ pub struct UserRecord {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = users)]
+#[diesel(table_name = users, treat_none_as_default_value = false)]
 pub struct NewUserRow {
     pub id: Uuid,
     pub email: String,
@@ -80,6 +81,7 @@ pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<
 /// Serialises changes that could remove the last admin (advisory lock held to commit).
 pub async fn lock_admin_set(conn: &mut AsyncPgConnection) -> QueryResult<()> {
     diesel::sql_query("SELECT pg_advisory_xact_lock(7340124901)")
+        .prepared()
         .execute(conn)
         .await
         .map(drop)

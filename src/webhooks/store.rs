@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::json::{Attempt, Delivery, DeliveryStatus, Webhook};
+use crate::db::Prepare;
 use crate::db::schema::{events, webhook_attempts, webhook_deliveries, webhooks};
 use crate::events::Event;
 use crate::events::store::SETTLED;
@@ -70,7 +71,7 @@ impl From<Row> for Webhook {
 
 /// What a webhook is: the fields a caller sets.
 #[derive(Debug, Clone, PartialEq, AsChangeset, Insertable)]
-#[diesel(table_name = webhooks, treat_none_as_null = true)]
+#[diesel(table_name = webhooks, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct Definition {
     pub url: String,
     pub description: Option<String>,
@@ -246,6 +247,7 @@ pub async fn lock_behind(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Uuid>>
          WHERE w.active AND (w.cursor_txid, w.cursor_position) < (head.txid, head.position) \
          FOR UPDATE OF w SKIP LOCKED"
     ))
+    .prepared()
     .load(conn)
     .await?;
     Ok(rows.into_iter().map(|r| r.id).collect())
@@ -276,6 +278,7 @@ pub async fn fan_out(conn: &mut AsyncPgConnection, webhook: Uuid, batch: i64) ->
          FROM webhooks WHERE id = $1",
     )
     .bind::<diesel::sql_types::Uuid, _>(webhook)
+    .prepared()
     .get_result(conn)
     .await?;
     let row: Option<FanOut> = diesel::sql_query(format!(
@@ -302,7 +305,7 @@ pub async fn fan_out(conn: &mut AsyncPgConnection, webhook: Uuid, batch: i64) ->
     .bind::<BigInt, _>(batch)
     .bind::<Text, _>(cursor.txid.to_string())
     .bind::<BigInt, _>(cursor.position)
-    .get_result(conn)
+    .prepared().get_result(conn)
     .await
     .optional()?;
     Ok(row.map_or(0, |r| r.scanned))
@@ -407,6 +410,7 @@ pub async fn claim(
     .bind::<BigInt, _>(run)
     .bind::<Double, _>(lease_secs)
     .bind::<diesel::sql_types::Uuid, _>(token)
+    .prepared()
     .load(conn)
     .await
 }
@@ -474,7 +478,7 @@ pub async fn record(
     .bind::<Array<Timestamptz>, _>(&attempted)
     .bind::<Array<Nullable<Timestamptz>>, _>(&next)
     .bind::<diesel::sql_types::Uuid, _>(token)
-    .load(conn)
+    .prepared().load(conn)
     .await?;
     diesel::update(
         webhook_deliveries::table

@@ -25,6 +25,7 @@ mod outage;
 mod pipeline;
 mod purchases;
 mod schema;
+mod statements;
 mod surveys;
 mod users;
 mod webhooks;

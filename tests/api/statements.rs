@@ -1,0 +1,163 @@
+//! Statements are prepared once per connection: the hot requests, sent again, make
+//! PostgreSQL parse and plan nothing new. Proved on a pool of one connection, from both
+//! sides: the service's own count of statements it prepared stays flat, and every statement
+//! it sent ran as one of the statements PostgreSQL holds prepared for that session
+//! (`pg_prepared_statements`, whose plan counters grow by exactly the statements sent).
+
+use diesel::QueryableByName;
+use diesel::sql_types::BigInt;
+use diesel_async::RunQueryDsl;
+use rapport::auth::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, expect_json};
+
+/// The hot requests: what a frontend, an integration and a till send all day.
+fn requests(customer: &str, email: &str, n: usize) -> Vec<(Method, String, Option<Value>)> {
+    let get = |path: String| (Method::GET, path, None);
+    vec![
+        get(format!("/v1/customers/{customer}")),
+        get("/v1/customers?limit=50".into()),
+        get("/v1/customers?lifecycle_stage=stable&limit=50".into()),
+        get("/v1/customers?lifecycle_stage=stable,commitment&sort=-updated_at".into()),
+        get("/v1/customers?tags=vip&sort=name".into()),
+        get("/v1/customers?q=ada".into()),
+        get("/v1/customers?q=ada+lovlace".into()),
+        get(format!("/v1/customers?q={email}")),
+        get("/v1/customers?q=%2B49+30+1234".into()),
+        get(format!("/v1/customers/{customer}/timeline?limit=20")),
+        get("/v1/complaints?sort=oldest".into()),
+        get("/v1/complaints?sort=severity&severity=high".into()),
+        get("/v1/interactions?kind=complaint".into()),
+        (
+            Method::POST,
+            "/v1/customers".into(),
+            Some(json!({"name": format!("Walk-in {n}"), "lifecycle_stage": "stable"})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/customers/{customer}/purchases"),
+            Some(json!({"amount": 1250, "currency": "EUR"})),
+        ),
+    ]
+}
+
+#[derive(QueryableByName)]
+struct Executions {
+    #[diesel(sql_type = BigInt)]
+    executions: i64,
+}
+
+/// How many times the statements the session holds prepared have run (this one left out).
+async fn executions(app: &TestApp) -> u64 {
+    let mut conn = app
+        .state
+        .pool
+        .get()
+        .await
+        .expect("the pool's one connection");
+    let row: Executions = diesel::sql_query(
+        "SELECT coalesce(sum(generic_plans + custom_plans), 0)::bigint AS executions \
+         FROM pg_prepared_statements WHERE statement NOT LIKE '%pg_prepared_statements%'",
+    )
+    .get_result(&mut conn)
+    .await
+    .expect("pg_prepared_statements");
+    u64::try_from(row.executions).expect("a count")
+}
+
+#[actix_web::test]
+async fn hot_requests_reuse_their_prepared_statements() {
+    let hour = "1h";
+    let app = TestApp::spawn_with(&[
+        ("RAPPORT_DB_POOL_SIZE", "1"),
+        ("RAPPORT_LOYALTY_INTERVAL", hour),
+        ("RAPPORT_ANALYTICS_INTERVAL", hour),
+        ("RAPPORT_IMPORT_INTERVAL", hour),
+        ("RAPPORT_WEBHOOK_INTERVAL", hour),
+    ])
+    .await;
+    let admin = app.token(Role::Admin);
+    let (_, manager) = app.user(Role::Manager).await;
+    for (path, body) in [
+        (
+            "/v1/loyalty/program",
+            json!({"currency": "EUR", "earn": {"points": 1, "per_amount": 100, "rounding": "down"},
+                   "expiry": {"policy": "never"}, "qualification": {"basis": "points_earned", "months": 12},
+                   "downgrade": {"policy": "never"}}),
+        ),
+        (
+            "/v1/loyalty/tiers",
+            json!({"tiers": [
+                {"key": "standard", "name": "Standard", "threshold": 0, "multiplier_percent": 100, "benefits": []},
+                {"key": "gold", "name": "Gold", "threshold": 1000, "multiplier_percent": 150, "benefits": []}]}),
+        ),
+    ] {
+        expect_json(
+            app.send(Method::PUT, path, &admin, &body).await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    let email = "ada@example.com";
+    let res = app
+        .send(
+            Method::POST,
+            "/v1/customers",
+            &manager,
+            &json!({"name": "Ada Lovelace", "email": email, "phone": "+49 30 1234567",
+                    "tags": ["vip"], "lifecycle_stage": "stable"}),
+        )
+        .await;
+    let customer = expect_json(res, StatusCode::CREATED).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let complaint = json!({"kind": "complaint", "channel": "phone", "direction": "inbound",
+                           "subject": "Parcel damaged", "severity": "high",
+                           "occurred_at": "2026-11-20T10:00:00Z"});
+    let path = format!("/v1/customers/{customer}/interactions");
+    expect_json(
+        app.send(Method::POST, &path, &manager, &complaint).await,
+        StatusCode::CREATED,
+    )
+    .await;
+
+    let mut sent = 0;
+    let mut round = async |app: &TestApp| {
+        for (method, path, body) in requests(&customer, email, sent) {
+            let mut req = app.request(method, &path).bearer_auth(&manager);
+            if let Some(body) = body {
+                req = req.json(&body);
+            }
+            let res = req.send().await.expect("request");
+            assert!(res.status().is_success(), "{path}: {}", res.status());
+            sent += 1;
+        }
+    };
+    // Each connection prepares a statement the first time it runs it.
+    round(&app).await;
+    round(&app).await;
+
+    let before = app.state.statements.counts();
+    let ran_before = executions(&app).await;
+    for _ in 0..3 {
+        round(&app).await;
+    }
+    let after = app.state.statements.counts();
+    let ran_after = executions(&app).await;
+
+    assert_eq!(
+        after.prepared, before.prepared,
+        "statements were prepared again"
+    );
+    // The statements sent since, but for the first count of executions itself.
+    let statements = after.statements - before.statements - 1;
+    assert!(statements > 100, "the requests ran {statements} statements");
+    assert_eq!(
+        ran_after - ran_before,
+        statements,
+        "every statement sent ran as one PostgreSQL holds prepared"
+    );
+}
