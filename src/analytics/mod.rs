@@ -56,6 +56,7 @@ use uuid::Uuid;
 use crate::audit;
 use crate::auth::Actor;
 use crate::customers::json::LifecycleStage;
+use crate::customers::store::CustomerRecord;
 use crate::db::DbPool;
 use crate::http::error::{ApiError, FieldError};
 use crate::http::etag::IfMatch;
@@ -435,15 +436,36 @@ pub async fn for_customers(
     let Some(first) = rows.first() else {
         return Ok(HashMap::new());
     };
-    let used = first
-        .computed_with
-        .clone()
-        .and_then(|v| serde_json::from_value::<SettingsInput>(v).ok());
-    let (Some(at), Some(used)) = (first.computed_at, used) else {
+    let Some((at, used)) = computation(first) else {
         return Ok(HashMap::new());
     };
     Ok(rows
         .iter()
         .map(|c| (c.row.customer_id, view(&c.row, &used, at)))
         .collect())
+}
+
+/// One customer with their figures as of the last computation (`None`: not computed yet),
+/// read in one statement.
+pub async fn customer_with_figures(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<Option<(CustomerRecord, Option<CustomerAnalytics>)>, ApiError> {
+    let found = store::customer_with_row(conn, id).await?;
+    Ok(found.map(|(customer, computed)| {
+        let figures = computed.and_then(|c| {
+            let (at, used) = computation(&c)?;
+            Some(view(&c.row, &used, at))
+        });
+        (customer, figures)
+    }))
+}
+
+/// When and with which settings a stored row was computed.
+fn computation(computed: &store::Computed) -> Option<(DateTime<Utc>, SettingsInput)> {
+    let used = computed
+        .computed_with
+        .clone()
+        .and_then(|v| serde_json::from_value::<SettingsInput>(v).ok())?;
+    Some((computed.computed_at?, used))
 }

@@ -471,6 +471,45 @@ pub async fn rows(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec
         .collect())
 }
 
+/// One customer with their stored figures and the computation they come from, in one
+/// statement (a customer read by someone who may see the analytics).
+pub async fn customer_with_row(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<(crate::customers::store::CustomerRecord, Option<Computed>)>> {
+    use crate::customers::store::CustomerRecord;
+    use diesel::dsl::sql;
+    type Found = (
+        CustomerRecord,
+        Option<Row>,
+        Option<DateTime<Utc>>,
+        Option<serde_json::Value>,
+    );
+    let found: Option<Found> = customers::table
+        .left_join(customer_analytics::table.on(customer_analytics::customer_id.eq(customers::id)))
+        .filter(customers::id.eq(id))
+        .select((
+            CustomerRecord::as_select(),
+            Option::<Row>::as_select(),
+            sql::<Nullable<Timestamptz>>("(SELECT computed_at FROM analytics_settings)"),
+            sql::<Nullable<diesel::sql_types::Jsonb>>(
+                "(SELECT computed_with FROM analytics_settings)",
+            ),
+        ))
+        .prepared()
+        .get_result(conn)
+        .await
+        .optional()?;
+    Ok(found.map(|(customer, row, computed_at, computed_with)| {
+        let computed = row.map(|row| Computed {
+            row,
+            computed_at,
+            computed_with,
+        });
+        (customer, computed)
+    }))
+}
+
 /// A validated filter of the customer list on the stored figures.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Filter {
