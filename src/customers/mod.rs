@@ -6,6 +6,7 @@ pub mod bulk;
 pub mod json;
 mod routes;
 pub mod rules;
+mod search;
 pub mod store;
 
 use chrono::Utc;

@@ -5,8 +5,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::{now, sql};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Bool, Float4, Text, Timestamptz, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel::sql_types::{Bool, Float4, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -15,22 +15,11 @@ use super::json::{
     Address, CustomerKind, CustomerSort, DeletedFilter, Gender, IncomeBand, LifecycleStage,
     ProspectGrade, Qualification, RegionType, RelationshipLevel,
 };
+use super::search;
 use crate::auth::Actor;
 use crate::db::schema::{customer_lifecycle_events, customers};
 use crate::db::{NullableTexts, Prepare};
 use crate::domain::Channel;
-
-/// The text `q`'s words search: the very expression the trigram index is built on (the
-/// email's local part only: its domain, `.com` and all, would match almost everyone).
-macro_rules! search_text {
-    () => {
-        "lower(coalesce(customers.name, '') || ' ' || \
-         coalesce(customers.organization_name, '') || ' ' || \
-         split_part(coalesce(customers.email, ''), '@', 1) || ' ' || \
-         coalesce(customers.phone, ''))"
-    };
-}
-const SEARCH: &str = search_text!();
 
 /// A customer row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -409,40 +398,11 @@ impl Listed {
     }
 }
 
-type Boxed<'a> = customers::BoxedQuery<'a, Pg>;
+pub(super) type Boxed<'a> = customers::BoxedQuery<'a, Pg>;
 
-type BoxedCondition = Box<dyn BoxableExpression<customers::table, Pg, SqlType = Bool>>;
-type BoxedDistance = Box<dyn BoxableExpression<customers::table, Pg, SqlType = Float4>>;
+pub(super) type BoxedCondition = Box<dyn BoxableExpression<customers::table, Pg, SqlType = Bool>>;
 
-/// How far a customer is from the search: the sum over its words of 1 − strict word
-/// similarity (0: every word found exactly). Phone and email searches and lists without `q` rank all rows
-/// alike (0, then by id).
-fn distance(search: Option<&Search>) -> BoxedDistance {
-    match search {
-        Some(Search::Words(words)) => Box::new(
-            sql::<Float4>(&format!("{DISTANCE} FROM unnest("))
-                .bind::<Array<Text>, _>(words.clone())
-                .sql(") AS w)"),
-        ),
-        _ => Box::new(sql::<Float4>("0::real")),
-    }
-}
-
-/// The start of the distance subquery, completed by `FROM unnest($words) AS w)`; over no
-/// words (a phone or email) it is 0, like [`distance`].
-const DISTANCE: &str = concat!(
-    "(SELECT coalesce(sum(",
-    search_text!(),
-    " <->>> w), 0)::real"
-);
-
-fn search_words(search: Option<&Search>) -> Vec<String> {
-    match search {
-        Some(Search::Words(words)) => words.clone(),
-        _ => Vec::new(),
-    }
-}
-
+/// The customers every filter but `q` selects.
 fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
     let mut query = customers::table.into_boxed();
     query = match filter.deleted.unwrap_or(DeletedFilter::Exclude) {
@@ -532,41 +492,29 @@ fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
             query = query.filter(any);
         }
     }
-    // One condition per word, all on the trigram index: GIN intersects them in a single
-    // index scan, so a full name costs little more than its rarest word. `%>` (word
-    // similarity at the session's pg_trgm.word_similarity_threshold, set when a connection
-    // opens) takes typos and word beginnings alike.
+    query
+}
+
+/// The customers a filter selects, `q` included as a condition (for lists in another order
+/// than relevance, bulk actions and exports).
+fn matching(filter: &ListFilter) -> Boxed<'_> {
+    let mut query = filtered(filter);
     match &filter.q {
         Some(Search::Words(words)) => {
             for word in words {
-                query = query.filter(
-                    sql::<Bool>(&format!("({SEARCH} %> "))
-                        .bind::<Text, _>(word.clone())
-                        .sql(")"),
-                );
+                query = query.filter(search::holds_a_word_near(word, words.len()));
             }
         }
-        Some(Search::Phone(digits)) => {
-            query = query.filter(
-                sql::<Bool>(&format!("({SEARCH} LIKE "))
-                    .bind::<Text, _>(crate::db::contains_pattern(digits))
-                    .sql(")"),
-            );
-        }
-        Some(Search::Email(fragment)) => {
-            // The expression of customers_email_search_idx.
-            query = query.filter(
-                sql::<Bool>("(lower(customers.email) LIKE ")
-                    .bind::<Text, _>(crate::db::contains_pattern(fragment))
-                    .sql(")"),
-            );
+        Some(other) => {
+            if let Some((_, partial)) = search::exact_and_partial(other) {
+                query = query.filter(partial);
+            }
         }
         None => {}
     }
     query
 }
 
-/// A page of customers in the requested order, after `after`.
 /// The ids of the customers a filter selects, after `after` in id order, at most `limit`.
 pub async fn ids_after(
     conn: &mut AsyncPgConnection,
@@ -574,7 +522,7 @@ pub async fn ids_after(
     after: Uuid,
     limit: i64,
 ) -> QueryResult<Vec<Uuid>> {
-    filtered(filter)
+    matching(filter)
         .filter(customers::id.gt(after))
         .order(customers::id.asc())
         .select(customers::id)
@@ -584,6 +532,7 @@ pub async fn ids_after(
         .await
 }
 
+/// A page of customers in the requested order, after `after`.
 pub async fn list(
     conn: &mut AsyncPgConnection,
     filter: &ListFilter,
@@ -591,21 +540,75 @@ pub async fn list(
     after: Option<CursorKey>,
     fetch: i64,
 ) -> QueryResult<Vec<Listed>> {
-    if filter.q.is_none() {
-        return load(conn, filter, sort, after, fetch).await;
-    }
-    // With `q`, the planner cannot tell how many customers match (pg_trgm estimates 1 %) and
-    // may walk a sort's index, filtering row by row until the page fills: seconds for a rare
-    // name. The trigram index finds the matches in milliseconds and sorting them is cheap,
-    // so searches run without plain index scans (bitmap scans stay).
-    conn.transaction(async |conn| {
-        diesel::sql_query("SET LOCAL enable_indexscan = off")
+    let rows = match (&filter.q, sort) {
+        (Some(Search::Words(words)), CustomerSort::Relevance) => {
+            let after = match after {
+                None => None,
+                Some(CursorKey::Distance(d, id)) => Some((d, id)),
+                Some(_) => return Err(diesel::result::Error::NotFound),
+            };
+            search::by_words(conn, filtered(filter), words, after, fetch).await?
+        }
+        (Some(search), CustomerSort::Relevance) => {
+            exact_first(conn, filter, search, after.as_ref(), fetch).await?
+        }
+        _ => load(conn, filter, sort, after, fetch).await?,
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(record, distance, name_key)| Listed {
+            record,
+            distance,
+            name_key,
+        })
+        .collect())
+}
+
+/// A row of a page: the customer, its distance from `q` and its name key.
+type Row = (CustomerRecord, f32, String);
+
+/// A phone or email search by relevance: exact matches first, then the others, each in id
+/// order (distances 0 and 1).
+async fn exact_first<'a>(
+    conn: &mut AsyncPgConnection,
+    filter: &'a ListFilter,
+    search: &Search,
+    after: Option<&CursorKey>,
+    fetch: i64,
+) -> QueryResult<Vec<Row>> {
+    let (among_exact, after_id) = search::exact_cursor(after);
+    let page = |query: Boxed<'a>, distance: &'static str, after_id: Option<Uuid>, fetch: i64| {
+        let query = match after_id {
+            Some(id) => query.filter(customers::id.gt(id)),
+            None => query,
+        };
+        query
+            .order(customers::id.asc())
+            .select((
+                CustomerRecord::as_select(),
+                sql::<Float4>(distance),
+                sql::<Text>("lower(customers.name)"),
+            ))
+            .limit(fetch)
             .prepared()
-            .execute(conn)
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    if among_exact && let Some((exact, _)) = search::exact_and_partial(search) {
+        rows = page(filtered(filter).filter(exact), "0::real", after_id, fetch)
+            .load(conn)
             .await?;
-        load(conn, filter, sort, after, fetch).await
-    })
-    .await
+    }
+    let left = fetch - i64::try_from(rows.len()).unwrap_or(fetch);
+    if left > 0
+        && let Some((exact, partial)) = search::exact_and_partial(search)
+    {
+        let others = filtered(filter)
+            .filter(partial)
+            .filter(diesel::dsl::not(exact));
+        let after_id = if among_exact { None } else { after_id };
+        rows.extend(page(others, "1::real", after_id, left).load(conn).await?);
+    }
+    Ok(rows)
 }
 
 async fn load(
@@ -614,9 +617,8 @@ async fn load(
     sort: CustomerSort,
     after: Option<CursorKey>,
     fetch: i64,
-) -> QueryResult<Vec<Listed>> {
-    let mut query = filtered(filter);
-    let search = filter.q.as_ref();
+) -> QueryResult<Vec<Row>> {
+    let mut query = matching(filter);
     let descending = matches!(
         sort,
         CustomerSort::CreatedAtDesc | CustomerSort::UpdatedAtDesc | CustomerSort::NameDesc
@@ -633,15 +635,6 @@ async fn load(
             (CustomerSort::Name | CustomerSort::NameDesc, CursorKey::Text(name, id)) => Box::new(
                 sql::<Bool>(&format!("(lower(customers.name), customers.id) {cmp} ("))
                     .bind::<Text, _>(name)
-                    .sql(", ")
-                    .bind::<SqlUuid, _>(id)
-                    .sql(")"),
-            ),
-            (CustomerSort::Relevance, CursorKey::Distance(d, id)) => Box::new(
-                sql::<Bool>(&format!("({DISTANCE} FROM unnest("))
-                    .bind::<Array<Text>, _>(search_words(search))
-                    .sql(") AS w), customers.id) > (")
-                    .bind::<Float4, _>(d)
                     .sql(", ")
                     .bind::<SqlUuid, _>(id)
                     .sql(")"),
@@ -665,28 +658,19 @@ async fn load(
         CustomerSort::NameDesc => query
             .order(sql::<Text>("lower(customers.name)").desc())
             .then_order_by(customers::id.desc()),
-        CustomerSort::Relevance => query
-            .order(distance(search).asc())
-            .then_order_by(customers::id.asc()),
+        // Relevance goes with `q` (list() reads it); alone it would be id order.
+        CustomerSort::Relevance => query.order(customers::id.asc()),
     };
-    let rows: Vec<(CustomerRecord, f32, String)> = query
+    query
         .select((
             CustomerRecord::as_select(),
-            distance(search),
+            sql::<Float4>("0::real"),
             sql::<Text>("lower(customers.name)"),
         ))
         .limit(fetch)
         .prepared()
         .load(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(record, distance, name_key)| Listed {
-            record,
-            distance,
-            name_key,
-        })
-        .collect())
+        .await
 }
 
 #[cfg(test)]

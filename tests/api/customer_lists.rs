@@ -394,3 +394,140 @@ async fn bad_list_parameters_are_400_naming_them() {
     expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     let _: Value = app.get_ok("/v1/customers", &token).await;
 }
+
+/// The names `q` finds, best first (one page of 50).
+async fn found(app: &TestApp, q: &str) -> Vec<String> {
+    let page = app
+        .get_ok(&format!("/v1/customers?q={q}"), &app.token(Role::Manager))
+        .await;
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[actix_web::test]
+async fn search_follows_every_write_and_ranks_best_first() {
+    let app = TestApp::spawn().await;
+    let agent = app.token(Role::Agent);
+    // Ranked by the sum of the words' distances, then id: exact words before near ones;
+    // `smyth` is too far from `smith` to match.
+    for name in ["Mary Smithson", "Marty Smith", "Mary Smith", "Mary Smyth"] {
+        create(&app, json!({"name": name})).await;
+    }
+    assert_eq!(
+        found(&app, "mary+smith").await,
+        ["Mary Smith", "Mary Smithson", "Marty Smith"]
+    );
+    assert_eq!(
+        found(&app, "smiht").await[0],
+        "Marty Smith",
+        "a typo, ties by id"
+    );
+    assert_eq!(
+        found(&app, "smi").await.len(),
+        4,
+        "the beginning of a word, as one types"
+    );
+
+    // A rename, a new organisation name and a new email are searched at once; the old words
+    // no longer find the customer.
+    let c = create(
+        &app,
+        json!({"name": "Grace Hopper", "email": "admiral@navy.example"}),
+    )
+    .await;
+    let path = format!("/v1/customers/{}", c["id"].as_str().unwrap());
+    let res = app
+        .patch(&path)
+        .bearer_auth(&agent)
+        .header("If-Match", "\"1\"")
+        .header("Content-Type", "application/merge-patch+json")
+        .body(
+            json!({"name": "Grace Brewster", "organization_name": "Cobol Works",
+                   "email": "compiler@navy.example"})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, StatusCode::OK).await;
+    assert_eq!(found(&app, "brewster").await, ["Grace Brewster"]);
+    assert_eq!(found(&app, "cobol").await, ["Grace Brewster"]);
+    assert_eq!(found(&app, "compiler").await, ["Grace Brewster"]);
+    assert!(found(&app, "hopper").await.is_empty());
+    assert!(found(&app, "admiral").await.is_empty());
+
+    // Erasure forgets the words with the personal data.
+    let res = app
+        .post(&format!("{path}/erase"))
+        .bearer_auth(app.token(Role::Admin))
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, StatusCode::OK).await;
+    assert!(found(&app, "brewster").await.is_empty());
+
+    // An import (one statement for many rows) is searchable as soon as it is written.
+    let res = app
+        .post("/v1/imports/customers")
+        .bearer_auth(app.token(Role::Manager))
+        .header("Content-Type", "text/csv")
+        .body("name,email\nKatherine Johnson,kj@nasa.example\nDorothy Vaughan,\n")
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(found(&app, "jonson").await, ["Katherine Johnson"]);
+    assert_eq!(found(&app, "dorothy+vaughan").await, ["Dorothy Vaughan"]);
+    // Numbers are words that match exactly.
+    create(&app, json!({"name": "Agent 007 Bond"})).await;
+    assert_eq!(found(&app, "007").await, ["Agent 007 Bond"]);
+    assert!(found(&app, "0077").await.is_empty());
+}
+
+#[actix_web::test]
+async fn an_exact_email_or_phone_comes_first() {
+    let app = TestApp::spawn().await;
+    // The partial matches are older (smaller ids): by id alone they would come first.
+    for (name, email, phone) in [
+        ("Longer Address", "ada@example.com.au", "+493012345678"),
+        ("Another Longer", "mada@example.com", "+4930123456789"),
+        ("Exact Person", "ada@example.com", "+49301234567"),
+    ] {
+        create(&app, json!({"name": name, "email": email, "phone": phone})).await;
+    }
+    assert_eq!(
+        found(&app, "ada@example.com").await,
+        ["Exact Person", "Longer Address", "Another Longer"]
+    );
+    assert_eq!(
+        found(&app, "%2B49301234567").await,
+        ["Exact Person", "Longer Address", "Another Longer"]
+    );
+    // Pages of one: the exact match, then the others in id order, each once.
+    let token = app.token(Role::Manager);
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/customers?q=ada@example.com&limit=1&cursor={c}"),
+            None => "/v1/customers?q=ada@example.com&limit=1".to_owned(),
+        };
+        let page = app.get_ok(&path, &token).await;
+        seen.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["Exact Person", "Longer Address", "Another Longer"]);
+}
