@@ -195,7 +195,7 @@ fn cors(origins: &[String]) -> Cors {
 }
 
 /// Periodic upkeep: drops idempotency keys past their 24 hours and events past their
-/// retention.
+/// retention, and counts the search vocabulary's customers again.
 async fn housekeeping(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -206,6 +206,10 @@ async fn housekeeping(state: web::Data<AppState>) {
                     Ok(0) => {}
                     Ok(purged) => tracing::debug!(purged, "purged expired idempotency keys"),
                     Err(err) => tracing::warn!(error = %err, "could not purge idempotency keys"),
+                }
+                match crate::customers::recount_words(&mut conn).await {
+                    Ok(forgotten) => tracing::debug!(forgotten, "counted the search words"),
+                    Err(err) => tracing::warn!(error = %err, "could not count the search words"),
                 }
                 let retention = state.settings.event_retention;
                 match crate::events::prune(&mut conn, retention).await {

@@ -27,9 +27,12 @@ SELECT w, c.id FROM customers c, customer_words(c.name, c.organization_name, c.e
 ALTER TABLE customer_search_words ADD PRIMARY KEY (word, customer_id);
 CREATE INDEX customer_search_words_customer_idx ON customer_search_words (customer_id, word);
 
-CREATE TABLE search_vocabulary (word text PRIMARY KEY);
-INSERT INTO search_vocabulary (word)
-SELECT DISTINCT word FROM customer_search_words WHERE word ~ '[^0-9]';
+-- `customers`: how many customers hold the word, as of the last count (the housekeeping job
+-- counts again hourly; a word added since has none yet). A search of several words reads the
+-- customers of its rarest word.
+CREATE TABLE search_vocabulary (word text PRIMARY KEY, customers integer);
+INSERT INTO search_vocabulary (word, customers)
+SELECT word, count(*) FROM customer_search_words WHERE word ~ '[^0-9]' GROUP BY word;
 CREATE INDEX search_vocabulary_trgm_idx ON search_vocabulary USING gist (word gist_trgm_ops);
 
 -- Set-wise for bulk inserts (imports): one statement per inserting statement. Vocabulary words

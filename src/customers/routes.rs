@@ -263,6 +263,18 @@ pub(crate) fn list_filter(
             },
         },
     };
+    let unserved = filter.unserved_by(sort);
+    if !unserved.is_empty() {
+        return Err(invalid(
+            "sort",
+            format!(
+                "`{}` is not served with {} (no index in that order): sort by `created_at` or \
+                 `-created_at`, or filter by `lifecycle_stage`, `account_manager_id` or `kind` too",
+                sort.as_str(),
+                unserved.join(", ")
+            ),
+        ));
+    }
     Ok((filter, sort))
 }
 
@@ -324,9 +336,20 @@ pub fn filter_from_query(
 
 /// List customers.
 ///
-/// Filters combine with AND; `q` searches name, organization, email and phone, tolerating
-/// typos. Custom attributes filter as `attributes.<key>=<value>`. Every filter and sort is
-/// served by an index. Deleted customers are listed only on request, to managers.
+/// Filters combine with AND; `q` searches names, organization names and the email's local
+/// part word by word, tolerating typos and taking the beginning of a word (as one types); a
+/// number of four digits or more searches phones, anything with `@` emails, an exact phone or
+/// email first. Custom attributes filter as `attributes.<key>=<value>`. Deleted customers are
+/// listed only on request, to managers.
+///
+/// Every filter in every sort is read from an index. By creation (the default) every filter
+/// is served. By `updated_at` or `name`, a list must also be led by a filter indexed in that
+/// order: `lifecycle_stage`, `account_manager_id` or `kind`, or one with its own index (`tags`,
+/// `attributes.*`, `q`, the score filters, `deleted=only`; by `updated_at` also
+/// `updated_after`, `updated_before` or `created_after`). Otherwise `relationship_level`,
+/// `region_type`, `source`, `prospect_grade`, `consent_email`, `consent_sms`, `has_email`,
+/// `has_phone` and the other time bounds are refused with `400` naming the sorts that serve
+/// them, rather than read row by row.
 #[utoipa::path(
     tag = "Customers",
     params(

@@ -38,17 +38,20 @@ pub(super) fn near_words(typed: usize) -> i64 {
 }
 
 /// The vocabulary words nearest to the typed word `q.w` (at most `$limit`, the bind that
-/// follows), by strict word distance; a typed number stands for itself (numbers are matched
-/// exactly: trigrams of digits say nothing).
+/// goes between the two halves), by strict word distance, with how many customers hold them;
+/// a typed number stands for itself (numbers are matched exactly: trigrams of digits say
+/// nothing).
 macro_rules! near_words_of_q_w {
     () => {
-        "(SELECT v.word, (v.word <->>> q.w)::real AS distance FROM search_vocabulary v \
-         WHERE v.word %> q.w ORDER BY v.word <->>> q.w LIMIT "
+        "(SELECT v.word, (v.word <->>> q.w)::real AS distance, v.customers \
+         FROM search_vocabulary v WHERE v.word %> q.w ORDER BY v.word <->>> q.w LIMIT "
     };
 }
 macro_rules! near_end {
     () => {
-        ") UNION ALL (SELECT q.w, 0::real WHERE q.w !~ '[^0-9]')"
+        ") UNION ALL (SELECT q.w, 0::real, (SELECT count(*)::int4 FROM (SELECT 1 \
+         FROM customer_search_words cw WHERE cw.word = q.w LIMIT 1000) AS c) \
+         WHERE q.w !~ '[^0-9]')"
     };
 }
 
@@ -71,27 +74,26 @@ pub(super) fn holds_a_word_near(word: &str, typed: usize) -> BoxedCondition {
 }
 
 /// A vocabulary word near a typed word.
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone, QueryableByName, Serialize)]
 struct Near {
     /// Which typed word (1-based).
     #[diesel(sql_type = Integer)]
+    #[serde(rename = "i")]
     position: i32,
     #[diesel(sql_type = Text)]
     word: String,
     #[diesel(sql_type = Float4)]
     distance: f32,
-    /// How many customers hold it, counted up to 100 (with several typed words only).
+    /// How many customers hold it, as last counted (none for a word added since).
     #[diesel(sql_type = Nullable<Integer>)]
+    #[serde(skip)]
     customers: Option<i32>,
 }
 
 /// The near words of every typed word, nearest first.
 async fn near(conn: &mut AsyncPgConnection, words: &[String]) -> QueryResult<Vec<Vec<Near>>> {
     let rows: Vec<Near> = diesel::sql_query(concat!(
-        "SELECT q.i::int4 AS position, n.word, n.distance, \
-                CASE WHEN cardinality($1) > 1 THEN (SELECT count(*)::int4 FROM \
-                    (SELECT 1 FROM customer_search_words cw WHERE cw.word = n.word LIMIT 100) AS c) \
-                END AS customers \
+        "SELECT q.i::int4 AS position, n.word, n.distance, n.customers \
          FROM unnest($1::text[]) WITH ORDINALITY AS q (w, i) CROSS JOIN LATERAL (",
         near_words_of_q_w!(),
         "$2",
@@ -132,8 +134,9 @@ struct Combination {
     n: i32,
 }
 
-/// Every combination of near words, best (smallest sum of distances) first.
-fn combinations(near: &[Vec<Near>]) -> Vec<Combination> {
+/// The best combinations of near words (smallest sum of distances first), at least `at_least`
+/// of them and every one tied with the last, or all there are.
+fn combinations(near: &[Vec<Near>], at_least: usize) -> Vec<Combination> {
     #[derive(PartialEq)]
     struct Next(f32, Vec<usize>);
     impl Eq for Next {}
@@ -154,19 +157,23 @@ fn combinations(near: &[Vec<Near>]) -> Vec<Combination> {
     if near.is_empty() || near.iter().any(Vec::is_empty) {
         return Vec::new();
     }
-    let score = |picks: &[usize]| -> f32 {
+    let pick = |picks: &[usize]| -> Vec<&Near> {
         picks
             .iter()
             .zip(near)
-            .map(|(&i, list)| list[i].distance)
-            .sum()
+            .filter_map(|(&i, list)| list.get(i))
+            .collect()
     };
+    let score = |picks: &[usize]| -> f32 { pick(picks).iter().map(|n| n.distance).sum() };
     let start = vec![0; near.len()];
     let mut heap = BinaryHeap::from([Next(score(&start), start.clone())]);
     let mut queued: HashSet<Vec<usize>> = HashSet::from([start]);
-    let mut out = Vec::new();
+    let mut out: Vec<Combination> = Vec::new();
     while let Some(Next(total, picks)) = heap.pop() {
-        let chosen: Vec<&Near> = picks.iter().zip(near).map(|(&i, list)| &list[i]).collect();
+        if out.len() >= at_least && out.last().is_some_and(|last| last.score < total) {
+            break;
+        }
+        let chosen = pick(&picks);
         let anchor = chosen
             .iter()
             .min_by_key(|n| n.customers.unwrap_or(0))
@@ -176,7 +183,7 @@ fn combinations(near: &[Vec<Near>]) -> Vec<Combination> {
         let better: BTreeSet<String> = picks
             .iter()
             .zip(near)
-            .flat_map(|(&i, list)| list[..i].iter().map(|n| n.word.clone()))
+            .flat_map(|(&i, list)| list.iter().take(i).map(|n| n.word.clone()))
             .filter(|w| !words.contains(w))
             .collect();
         out.push(Combination {
@@ -198,85 +205,142 @@ fn combinations(near: &[Vec<Near>]) -> Vec<Combination> {
     out
 }
 
-/// A page of customers by relevance to typed words: `inner` is the customers query (filters,
-/// order by id, limit) of one combination, read best combination first.
-struct ByCombination<Q> {
-    combinations: serde_json::Value,
+/// A page of customers by relevance: `driver` lists what leads to them with a `score`
+/// (combinations of near words, or the customers matching every typed word), and `inner` is
+/// the customers query (every other filter, `limit`) that reads a driver row's customers.
+struct Driven<Q> {
+    driver: &'static str,
+    json: serde_json::Value,
     inner: Q,
     fetch: i64,
 }
 
-impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for ByCombination<Q> {
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Driven<Q> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("SELECT page.* FROM (SELECT c.* FROM json_to_recordset(");
-        out.push_bind_param::<Json, _>(&self.combinations)?;
-        out.push_sql(
-            ") AS c (position int4, score real, anchor text, words text[], better text[], n int4) \
-             ORDER BY c.score, c.position) AS combination CROSS JOIN LATERAL (",
-        );
+        let (head, tail) = self.driver.split_once("$json").unwrap_or((self.driver, ""));
+        out.push_sql("SELECT page.* FROM (");
+        out.push_sql(head);
+        out.push_bind_param::<Json, _>(&self.json)?;
+        out.push_sql(tail);
+        out.push_sql(") AS driver CROSS JOIN LATERAL (");
         self.inner.walk_ast(out.reborrow())?;
-        out.push_sql(") AS page ORDER BY combination.score, page.id LIMIT ");
+        out.push_sql(") AS page ORDER BY driver.score, page.id LIMIT ");
         out.push_bind_param::<BigInt, _>(&self.fetch)?;
         Ok(())
     }
 }
 
-impl<Q> QueryId for ByCombination<Q> {
+impl<Q> QueryId for Driven<Q> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<Q: Query> Query for ByCombination<Q> {
+impl<Q: Query> Query for Driven<Q> {
     type SqlType = Q::SqlType;
 }
 
-/// What a search by relevance reads for one combination: the customer holds its rarest word
-/// (read in id order), all its words, and no nearer one.
-fn in_combination(typed: usize) -> Vec<BoxedCondition> {
-    let mut conditions: Vec<BoxedCondition> = vec![
-        Box::new(sql::<Bool>(
-            "customers.id IN (SELECT cw.customer_id FROM customer_search_words cw \
-             WHERE cw.word = combination.anchor)",
-        )),
-        Box::new(sql::<Bool>(
-            "NOT EXISTS (SELECT 1 FROM customer_search_words cw \
-             WHERE cw.customer_id = customers.id AND cw.word = ANY (combination.better))",
-        )),
-    ];
-    if typed > 1 {
-        conditions.push(Box::new(sql::<Bool>(
-            "(SELECT count(*) FROM customer_search_words cw \
-              WHERE cw.customer_id = customers.id AND cw.word = ANY (combination.words)) \
-             = combination.n",
-        )));
-    }
-    conditions
-}
+/// Combinations of near words, best first: each reads its customers from its rarest word in
+/// id order, and the page stops reading combinations once it is full.
+const BY_COMBINATION: &str = "SELECT c.* FROM json_to_recordset($json) AS c \
+     (position int4, score real, anchor text, words text[], better text[], n int4) \
+     ORDER BY c.score, c.position";
 
-/// A page of customers by relevance to the typed words, after `after`: `base` is the
+/// The customers holding a near word of every typed word, with their distance: read from the
+/// near words of the rarest typed word (`$json` holds the near words and which one that is).
+const BY_MATCH: &str = "WITH input AS MATERIALIZED (SELECT $json::json AS j), \
+     near AS MATERIALIZED (\
+         SELECT n.* FROM input, json_to_recordset(input.j -> 'near') AS n (i int4, word text, distance real)), \
+     setting AS MATERIALIZED (\
+         SELECT (j ->> 'anchor')::int4 AS anchor, (j ->> 'others')::int4 AS others FROM input), \
+     anchored AS (\
+         SELECT cw.customer_id, min(n.distance) AS distance \
+         FROM near n JOIN customer_search_words cw ON cw.word = n.word \
+         WHERE n.i = (SELECT anchor FROM setting) GROUP BY cw.customer_id) \
+     SELECT a.customer_id, a.distance + o.distance AS score \
+     FROM anchored a CROSS JOIN LATERAL (\
+         SELECT coalesce(sum(b.distance), 0) AS distance, count(*) AS words FROM (\
+             SELECT min(n.distance) AS distance \
+             FROM customer_search_words cw JOIN near n ON n.word = cw.word \
+             WHERE cw.customer_id = a.customer_id AND n.i <> (SELECT anchor FROM setting) \
+             GROUP BY n.i) AS b) AS o \
+     WHERE o.words = (SELECT others FROM setting)";
+
+/// How many combinations a search of several words reads before it reads every match instead:
+/// the best ones fill the page when a name is common, and every match is few when not.
+const COMBINATIONS_FIRST: usize = 8;
+
+/// A page of customers by relevance to the typed words, after `after`: `base` builds the
 /// customers query with every other filter. Rows: (record, distance, lower(name)).
-pub(super) async fn by_words(
+pub(super) async fn by_words<'a>(
     conn: &mut AsyncPgConnection,
-    base: super::store::Boxed<'_>,
+    base: impl Fn() -> super::store::Boxed<'a>,
     words: &[String],
     after: Option<(f32, Uuid)>,
     fetch: i64,
-) -> QueryResult<Vec<(super::store::CustomerRecord, f32, String)>> {
-    use crate::db::schema::customers;
+) -> QueryResult<Vec<super::store::Row>> {
     let near = near(conn, words).await?;
-    let combinations = combinations(&near);
+    let at_least = if words.len() == 1 {
+        usize::MAX
+    } else {
+        COMBINATIONS_FIRST
+    };
+    let combinations = combinations(&near, at_least);
     if combinations.is_empty() {
         return Ok(Vec::new());
     }
-    let mut inner = base;
-    for condition in in_combination(words.len()) {
-        inner = inner.filter(condition);
+    let complete = words.len() == 1 || combinations.len() < COMBINATIONS_FIRST;
+    let rows = page(
+        conn,
+        BY_COMBINATION,
+        to_json(&combinations)?,
+        in_combination(base(), words.len()),
+        after,
+        fetch,
+    )
+    .await?;
+    if complete || i64::try_from(rows.len()).unwrap_or(i64::MAX) >= fetch {
+        return Ok(rows);
     }
+    // Few customers in the best combinations: read every match, from the rarest typed word.
+    let anchor = near
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, list)| {
+            list.iter()
+                .map(|n| i64::from(n.customers.unwrap_or(0)))
+                .sum::<i64>()
+        })
+        .map_or(1, |(i, _)| i + 1);
+    let matches = serde_json::json!({
+        "near": near.iter().flatten().collect::<Vec<_>>(),
+        "anchor": anchor,
+        "others": words.len() - 1,
+    });
+    let inner = base().filter(sql::<Bool>("customers.id = driver.customer_id"));
+    page(conn, BY_MATCH, matches, inner, after, fetch).await
+}
+
+/// A driver's input, for `$json`.
+fn to_json(value: &impl Serialize) -> QueryResult<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+}
+
+/// One page read through `driver`.
+async fn page(
+    conn: &mut AsyncPgConnection,
+    driver: &'static str,
+    json: serde_json::Value,
+    inner: super::store::Boxed<'_>,
+    after: Option<(f32, Uuid)>,
+    fetch: i64,
+) -> QueryResult<Vec<super::store::Row>> {
+    use crate::db::schema::customers;
+    let mut inner = inner;
     if let Some((distance, id)) = after {
         inner = inner.filter(
-            sql::<Bool>("(combination.score > ")
+            sql::<Bool>("(driver.score > ")
                 .bind::<Float4, _>(distance)
-                .sql(" OR (combination.score = ")
+                .sql(" OR (driver.score = ")
                 .bind::<Float4, _>(distance)
                 .sql(" AND customers.id > ")
                 .bind::<SqlUuid, _>(id)
@@ -287,19 +351,69 @@ pub(super) async fn by_words(
         .order(customers::id.asc())
         .select((
             super::store::CustomerRecord::as_select(),
-            sql::<Float4>("combination.score"),
+            sql::<Float4>("driver.score::real"),
             sql::<Text>("lower(customers.name)"),
         ))
         .limit(fetch);
-    let combinations = serde_json::to_value(&combinations)
-        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    ByCombination {
-        combinations,
+    Driven {
+        driver,
+        json,
         inner,
         fetch,
     }
     .prepared()
     .load(conn)
+    .await
+}
+
+/// What a search by relevance reads for one combination: the customer holds its rarest word
+/// (read in id order), all its words, and no nearer one.
+fn in_combination(base: super::store::Boxed<'_>, typed: usize) -> super::store::Boxed<'_> {
+    let mut query = base
+        .filter(sql::<Bool>(
+            "customers.id IN (SELECT cw.customer_id FROM customer_search_words cw \
+             WHERE cw.word = driver.anchor)",
+        ))
+        .filter(sql::<Bool>(
+            "NOT EXISTS (SELECT 1 FROM customer_search_words cw \
+             WHERE cw.customer_id = customers.id AND cw.word = ANY (driver.better))",
+        ));
+    if typed > 1 {
+        query = query.filter(sql::<Bool>(
+            "(SELECT count(*) FROM customer_search_words cw \
+              WHERE cw.customer_id = customers.id AND cw.word = ANY (driver.words)) = driver.n",
+        ));
+    }
+    query
+}
+
+/// Counts each vocabulary word's customers again and forgets the words no customer holds any
+/// more (an erased customer's name among them). Writers of customers wait for it (a fraction of
+/// a second): otherwise a word could be forgotten while a customer adding it commits.
+pub async fn recount_words(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
+    use diesel_async::AsyncConnection;
+    conn.transaction(async |conn| {
+        diesel::sql_query("LOCK TABLE search_vocabulary IN SHARE ROW EXCLUSIVE MODE")
+            .prepared()
+            .execute(conn)
+            .await?;
+        diesel::sql_query(
+            "UPDATE search_vocabulary v SET customers = c.customers \
+             FROM (SELECT word, count(*)::int4 AS customers FROM customer_search_words \
+                   WHERE word ~ '[^0-9]' GROUP BY word) AS c \
+             WHERE v.word = c.word AND v.customers IS DISTINCT FROM c.customers",
+        )
+        .prepared()
+        .execute(conn)
+        .await?;
+        diesel::sql_query(
+            "DELETE FROM search_vocabulary v \
+             WHERE NOT EXISTS (SELECT 1 FROM customer_search_words cw WHERE cw.word = v.word)",
+        )
+        .prepared()
+        .execute(conn)
+        .await
+    })
     .await
 }
 

@@ -327,6 +327,55 @@ pub struct ListFilter {
     pub analytics: crate::analytics::store::Filter,
 }
 
+impl ListFilter {
+    /// Why no index serves this filter in `sort` order: the filters that have an index in
+    /// creation order only. Listed by last change or by name, they would walk that order's
+    /// index and test row after row (a rare value reads most of the table), so such a list is
+    /// refused unless another filter leads to the page: a stage, an account manager, a kind
+    /// (indexed in every order), tags, attributes, `q`, scores or deleted customers (each its
+    /// own index: the planner reads the smaller side), or a time range in that order.
+    pub fn unserved_by(&self, sort: CustomerSort) -> Vec<&'static str> {
+        let by_update = matches!(sort, CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc);
+        let by_name = matches!(sort, CustomerSort::Name | CustomerSort::NameDesc);
+        if !by_update && !by_name {
+            return Vec::new();
+        }
+        let led = !self.lifecycle_stages.is_empty()
+            || self.account_manager_id.is_some()
+            || self.kind.is_some()
+            || !self.tags.is_empty()
+            || !self.attributes.is_empty()
+            || self.q.is_some()
+            || !self.satisfaction.is_empty()
+            || !self.analytics.is_empty()
+            || self.deleted == Some(DeletedFilter::Only)
+            || (by_update
+                && (self.updated_after.is_some()
+                    || self.updated_before.is_some()
+                    || self.created_after.is_some()));
+        if led {
+            return Vec::new();
+        }
+        [
+            ("relationship_level", self.relationship_level.is_some()),
+            ("region_type", self.region_type.is_some()),
+            ("source", self.source.is_some()),
+            ("prospect_grade", self.prospect_grade.is_some()),
+            ("consent_email", self.consent_email.is_some()),
+            ("consent_sms", self.consent_sms.is_some()),
+            ("has_email", self.has_email.is_some()),
+            ("has_phone", self.has_phone.is_some()),
+            ("created_after", by_name && self.created_after.is_some()),
+            ("created_before", self.created_before.is_some()),
+            ("updated_after", by_name && self.updated_after.is_some()),
+            ("updated_before", by_name && self.updated_before.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+}
+
 /// What `q` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Search {
@@ -547,7 +596,7 @@ pub async fn list(
                 Some(CursorKey::Distance(d, id)) => Some((d, id)),
                 Some(_) => return Err(diesel::result::Error::NotFound),
             };
-            search::by_words(conn, filtered(filter), words, after, fetch).await?
+            search::by_words(conn, || filtered(filter), words, after, fetch).await?
         }
         (Some(search), CustomerSort::Relevance) => {
             exact_first(conn, filter, search, after.as_ref(), fetch).await?
@@ -565,7 +614,7 @@ pub async fn list(
 }
 
 /// A row of a page: the customer, its distance from `q` and its name key.
-type Row = (CustomerRecord, f32, String);
+pub(super) type Row = (CustomerRecord, f32, String);
 
 /// A phone or email search by relevance: exact matches first, then the others, each in id
 /// order (distances 0 and 1).

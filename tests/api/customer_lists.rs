@@ -382,6 +382,9 @@ async fn bad_list_parameters_are_400_naming_them() {
             ("has_phone=1", "has_phone"),
             ("q=a", "q"),
             ("sort=age", "sort"),
+            ("region_type=rural&sort=name", "sort"),
+            ("consent_sms=true&sort=-updated_at", "sort"),
+            ("created_before=2026-01-01T00:00:00Z&sort=-name", "sort"),
             ("sort=relevance", "sort"),
             ("deleted=all", "deleted"),
             ("attributes.bad%20key=1", "attributes.bad key"),
@@ -530,4 +533,78 @@ async fn an_exact_email_or_phone_comes_first() {
         }
     }
     assert_eq!(seen, ["Exact Person", "Longer Address", "Another Longer"]);
+}
+
+#[actix_web::test]
+async fn full_names_rank_the_same_however_many_near_words_they_have() {
+    let app = TestApp::spawn().await;
+    // Three words near `mary` and three near `smith`: nine combinations, more than the search
+    // reads before it reads every match instead (few customers hold each).
+    for name in [
+        "Marty Smithe",
+        "Mary Smith",
+        "Maryann Smiths",
+        "Marty Smith",
+        "Mary Smithe",
+        "Maryann Smith",
+    ] {
+        create(&app, json!({"name": name})).await;
+    }
+    // By the sum of the words' distances; `Mary Smith` (both exact) first.
+    let all = found(&app, "mary+smith").await;
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[0], "Mary Smith");
+    // Page by page (two at a time) gives the same order, each customer once.
+    assert_eq!(names(&app, "q=mary+smith").await, all);
+    // Under another sort, the same customers match.
+    let mut by_name = names(&app, "q=mary+smith&sort=name").await;
+    let mut expected = all.clone();
+    expected.sort_by_key(|n| n.to_lowercase());
+    by_name.sort_by_key(|n| n.to_lowercase());
+    assert_eq!(by_name, expected);
+
+    // Counting the vocabulary again forgets words no customer holds any more.
+    let c = create(&app, json!({"name": "Quentin Zyxwvut"})).await;
+    let vocabulary = async || -> Vec<(String, Option<i32>)> {
+        #[derive(diesel::QueryableByName)]
+        struct Word {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            word: String,
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+            customers: Option<i32>,
+        }
+        let mut conn = app.db.connect().await;
+        let words: Vec<Word> = diesel_async::RunQueryDsl::load(
+            diesel::sql_query(
+                "SELECT word, customers FROM search_vocabulary \
+                 WHERE word IN ('zyxwvut', 'mary', 'quentin') ORDER BY word",
+            ),
+            &mut conn,
+        )
+        .await
+        .unwrap();
+        words.into_iter().map(|w| (w.word, w.customers)).collect()
+    };
+    let path = format!("/v1/customers/{}", c["id"].as_str().unwrap());
+    let res = app
+        .patch(&path)
+        .bearer_auth(app.token(Role::Agent))
+        .header("If-Match", "\"1\"")
+        .header("Content-Type", "application/merge-patch+json")
+        .body(json!({"name": "Quentin Blake"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, StatusCode::OK).await;
+    assert!(found(&app, "zyxwvut").await.is_empty());
+    rapport::customers::recount_words(&mut app.db.connect().await)
+        .await
+        .unwrap();
+    assert_eq!(
+        vocabulary().await,
+        [
+            ("mary".to_owned(), Some(2)),
+            ("quentin".to_owned(), Some(1))
+        ]
+    );
 }
