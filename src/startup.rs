@@ -195,7 +195,7 @@ fn cors(origins: &[String]) -> Cors {
 }
 
 /// Periodic upkeep: drops idempotency keys past their 24 hours and events past their
-/// retention, and counts the search vocabulary's customers again.
+/// retention, and search words no customer holds any more.
 async fn housekeeping(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -207,9 +207,12 @@ async fn housekeeping(state: web::Data<AppState>) {
                     Ok(purged) => tracing::debug!(purged, "purged expired idempotency keys"),
                     Err(err) => tracing::warn!(error = %err, "could not purge idempotency keys"),
                 }
-                match crate::customers::recount_words(&mut conn).await {
-                    Ok(forgotten) => tracing::debug!(forgotten, "counted the search words"),
-                    Err(err) => tracing::warn!(error = %err, "could not count the search words"),
+                match crate::customers::forget_unused_words(&mut conn).await {
+                    Ok(0) => {}
+                    Ok(forgotten) => tracing::debug!(forgotten, "forgot unused search words"),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not forget unused search words")
+                    }
                 }
                 let retention = state.settings.event_retention;
                 match crate::events::prune(&mut conn, retention).await {

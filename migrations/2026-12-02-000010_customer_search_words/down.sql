@@ -8,4 +8,5 @@ DROP FUNCTION customers_words_updated();
 DROP FUNCTION customers_words_inserted();
 DROP TABLE search_vocabulary;
 DROP TABLE customer_search_words;
+ALTER TABLE customers DROP COLUMN search_words;
 DROP FUNCTION customer_words(text, text, text);

@@ -24,7 +24,7 @@ use store::{CustomerDraft, CustomerRecord};
 
 pub(crate) use routes::list_filter;
 pub use routes::{configure, filter_from_query};
-pub use search::recount_words;
+pub use search::forget_unused_words;
 
 /// The API view of a record; `reveal_pii` shows the ID number in full.
 pub fn view(record: CustomerRecord, reveal_pii: bool) -> Customer {

@@ -596,7 +596,7 @@ pub async fn list(
                 Some(CursorKey::Distance(d, id)) => Some((d, id)),
                 Some(_) => return Err(diesel::result::Error::NotFound),
             };
-            search::by_words(conn, || filtered(filter), words, after, fetch).await?
+            search::by_words(conn, filtered(filter), words, after, fetch).await?
         }
         (Some(search), CustomerSort::Relevance) => {
             exact_first(conn, filter, search, after.as_ref(), fetch).await?

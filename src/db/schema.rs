@@ -123,6 +123,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    customer_search_words (word, customer_id) {
+        word -> Text,
+        customer_id -> Uuid,
+    }
+}
+
+// customers.search_words (text[], generated from the name, organisation name and email) is
+// left out: diesel's 32-column tables; only hand-written SQL reads it.
+diesel::table! {
     customers (id) {
         id -> Uuid,
         kind -> Text,
@@ -431,6 +440,12 @@ diesel::table! {
 }
 
 diesel::table! {
+    search_vocabulary (word) {
+        word -> Text,
+    }
+}
+
+diesel::table! {
     survey_responses (id) {
         id -> Uuid,
         survey_id -> Uuid,
@@ -544,6 +559,7 @@ diesel::table! {
 diesel::joinable!(customer_analytics -> customers (customer_id));
 diesel::joinable!(customer_lifecycle_events -> customers (customer_id));
 diesel::joinable!(customer_satisfaction -> customers (customer_id));
+diesel::joinable!(customer_search_words -> customers (customer_id));
 diesel::joinable!(customers -> users (account_manager_id));
 diesel::joinable!(import_chunks -> imports (import_id));
 diesel::joinable!(interactions -> customers (customer_id));
@@ -572,6 +588,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     customer_analytics,
     customer_lifecycle_events,
     customer_satisfaction,
+    customer_search_words,
     customers,
     events,
     idempotency_keys,
@@ -589,6 +606,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pipeline_stages,
     purchase_refunds,
     purchases,
+    search_vocabulary,
     survey_responses,
     surveys,
     users,

@@ -15,6 +15,9 @@
 //! `customers_detractors` (customers whose latest NPS is a detractor's, first page), and
 //! `survey_respond` (a response from a random live customer with random answers; the survey
 //! must allow several responses per customer).
+//!
+//! Writes: `purchase` (a sale of a sampled customer) and `create` (a new customer with an
+//! email, a phone, a tag and consent). `path` sends one fixed GET (`--path /v1/...`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +34,7 @@ struct Args {
     concurrency: usize,
     duration: Duration,
     survey: String,
+    path: String,
 }
 
 fn args() -> Args {
@@ -42,6 +46,7 @@ fn args() -> Args {
         concurrency: 16,
         duration: Duration::from_secs(15),
         survey: String::new(),
+        path: String::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,6 +59,7 @@ fn args() -> Args {
             "--concurrency" => a.concurrency = value.parse().expect("--concurrency N"),
             "--duration" => a.duration = Duration::from_secs(value.parse().expect("--duration S")),
             "--survey" => a.survey = value,
+            "--path" => a.path = value,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -80,7 +86,7 @@ fn typo(name: &str, rng: &mut SmallRng) -> String {
     }
 }
 
-fn path(scenario: &str, ids: &[String], names: &[String], survey: &Survey, rng: &mut SmallRng) -> String {
+fn path(scenario: &str, ids: &[String], names: &[String], survey: &Survey, fixed: &str, rng: &mut SmallRng) -> String {
     let s = &survey.id;
     let year = &survey.year;
     match scenario {
@@ -116,6 +122,10 @@ fn path(scenario: &str, ids: &[String], names: &[String], survey: &Survey, rng: 
             "/v1/customers/{}/purchases",
             ids[rng.random_range(0..ids.len())]
         ),
+        // A new customer, as a web form or an integration creates one.
+        "create" => "/v1/customers".to_owned(),
+        // One fixed GET (`--path`): a list with a filter and a sort.
+        "path" => fixed.to_owned(),
         "survey_results" => format!("/v1/surveys/{s}/results?{year}"),
         "survey_results_month" => format!("/v1/surveys/{s}/results?{year}&group_by=month"),
         "survey_results_tier" => format!("/v1/surveys/{s}/results?{year}&group_by=tier"),
@@ -215,7 +225,7 @@ async fn main() {
     });
     let names = Arc::new(match a.scenario.as_str() {
         "search_common" => read("common_surname.txt"),
-        "search" => read("customer_names.txt"),
+        "search" | "create" => read("customer_names.txt"),
         _ => Vec::new(),
     });
     let today = chrono::Utc::now().date_naive();
@@ -235,12 +245,13 @@ async fn main() {
     for worker in 0..a.concurrency {
         let (client, ids, names, survey) = (client.clone(), ids.clone(), names.clone(), survey.clone());
         let (base, token, scenario) = (a.base.clone(), a.token.clone(), a.scenario.clone());
+        let fixed = a.path.clone();
         tasks.push(tokio::spawn(async move {
             let mut rng = SmallRng::seed_from_u64(worker as u64);
             let mut latencies = Vec::with_capacity(100_000);
             let mut errors = 0u64;
             while Instant::now() < deadline {
-                let url = format!("{base}{}", path(&scenario, &ids, &names, &survey, &mut rng));
+                let url = format!("{base}{}", path(&scenario, &ids, &names, &survey, &fixed, &mut rng));
                 let request = if scenario == "survey_respond" {
                     // A customer's answers, recorded now: counted into today's roll-up.
                     let customer = &ids[rng.random_range(0..ids.len())];
@@ -248,6 +259,19 @@ async fn main() {
                         .post(&url)
                         .header("content-type", "application/json")
                         .body(response_body(customer, &mut rng))
+                } else if scenario == "create" {
+                    // A sampled customer's name; a unique email each time.
+                    let n: u64 = rng.random();
+                    let name = &names[rng.random_range(0..names.len())];
+                    client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(format!(
+                            "{{\"name\": \"{name}\", \"email\": \"bench.{n}@example.org\", \
+                              \"phone\": \"+4930{:08}\", \"lifecycle_stage\": \"prospect\", \
+                              \"tags\": [\"newsletter\"], \"consent\": {{\"email\": {{\"granted\": true}}}}}}",
+                            n % 100_000_000
+                        ))
                 } else if scenario == "purchase" {
                     // A till's sale: recorded, its points earned, the tier checked.
                     let amount: u32 = rng.random_range(500..30_000);
