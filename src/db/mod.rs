@@ -17,7 +17,7 @@ use crate::config::{DatabaseSettings, DatabaseUrl};
 
 pub use migrations::{MIGRATIONS, embedded_versions, migrate};
 pub use statements::{
-    MAX_PREPARED_TEXTS, Prepare, Prepared, StatementCounts, StatementStats, counting,
+    MAX_PREPARED_TEXTS, Prepare, Prepared, StatementCounts, StatementStats, counting, plan_once,
 };
 
 pub type DbPool = Pool<AsyncPgConnection>;

@@ -112,6 +112,7 @@ pub async fn create(
 ) -> Result<(Purchase, bool), ApiError> {
     let draft = validate(input, Utc::now())?;
     conn.transaction(async |conn| {
+        crate::db::plan_once(conn).await?;
         crate::customers::lock_live(conn, customer_id).await?;
         if let Some(record) = store::insert(conn, Uuid::now_v7(), customer_id, &draft).await? {
             // Announced before the points it earns.
@@ -182,6 +183,7 @@ pub async fn refund(
     }
     checks.finish()?;
     conn.transaction(async |conn| {
+        crate::db::plan_once(conn).await?;
         let before = store::lock(conn, id)
             .await?
             .ok_or_else(|| ApiError::not_found("purchase"))?;

@@ -100,13 +100,12 @@ fn path(scenario: &str, ids: &[String], names: &[String], survey: &Survey, fixed
         }
         "search" => {
             let q = typo(&names[rng.random_range(0..names.len())], rng);
-            let q: String = q.chars().map(|c| if c == ' ' { '+' } else { c }).collect();
-            format!("/v1/customers?q={q}&limit=20")
+            format!("/v1/customers?q={}&limit=20", encode(&q))
         }
         // The worst case: only the most common surname, misspelt.
         "search_common" => {
             let q = typo(&names[0], rng);
-            format!("/v1/customers?q={}&limit=20", q.split(' ').next_back().unwrap_or_default())
+            format!("/v1/customers?q={}&limit=20", encode(q.split(' ').next_back().unwrap_or_default()))
         }
         // A customer's timeline: the first page, newest first, all item types.
         "timeline" => format!(
@@ -137,6 +136,17 @@ fn path(scenario: &str, ids: &[String], names: &[String], survey: &Survey, fixed
         "survey_respond" => format!("/v1/surveys/{s}/responses"),
         other => panic!("unknown scenario {other}"),
     }
+}
+
+/// `text` as a query string value (`&` in "Quinn & Co." would end the parameter).
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b' ' => "+".to_owned(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 /// The survey a survey scenario addresses, and the last 365 days as `from=…&to=…`.
@@ -247,7 +257,14 @@ async fn main() {
         let (base, token, scenario) = (a.base.clone(), a.token.clone(), a.scenario.clone());
         let fixed = a.path.clone();
         tasks.push(tokio::spawn(async move {
+            // The same requests run after run, but for writes that must be new (a customer's
+            // email): those draw from the clock too.
             let mut rng = SmallRng::seed_from_u64(worker as u64);
+            let mut fresh = SmallRng::seed_from_u64(
+                worker as u64 ^ std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64),
+            );
             let mut latencies = Vec::with_capacity(100_000);
             let mut errors = 0u64;
             while Instant::now() < deadline {
@@ -261,7 +278,7 @@ async fn main() {
                         .body(response_body(customer, &mut rng))
                 } else if scenario == "create" {
                     // A sampled customer's name; a unique email each time.
-                    let n: u64 = rng.random();
+                    let n: u64 = fresh.random();
                     let name = &names[rng.random_range(0..names.len())];
                     client
                         .post(&url)
