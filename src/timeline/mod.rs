@@ -145,6 +145,28 @@ fn branch(source: &Source, after: Option<&Key>) -> String {
     )
 }
 
+/// A page of a customer's timeline: its keys, then its items, in one read-only transaction
+/// whose statements are planned once per connection (every row is found by key, so no plan
+/// depends on the values; planned for each call, they cost more than they run).
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+    types: &[ItemType],
+    after: Option<&Key>,
+    fetch: i64,
+    now: DateTime<Utc>,
+) -> diesel::QueryResult<(Vec<Key>, Vec<TimelineItem>)> {
+    conn.build_transaction()
+        .read_only()
+        .run(async |conn| {
+            crate::db::plan_once(conn).await?;
+            let keys = keys(conn, customer_id, types, after, fetch).await?;
+            let items = load(conn, &keys, now).await?;
+            Ok((keys, items))
+        })
+        .await
+}
+
 /// The keys of a page of a customer's timeline, of the given types (all when empty).
 pub async fn keys(
     conn: &mut AsyncPgConnection,
@@ -187,36 +209,46 @@ pub async fn load(
             .map(|k| k.id)
             .collect()
     };
-    let mut interactions: std::collections::HashMap<Uuid, Interaction> =
-        crate::interactions::store::by_ids(conn, &ids(ItemType::Interaction))
-            .await?
-            .into_iter()
-            .map(|r| (r.id, crate::interactions::view(r, now)))
-            .collect();
-    let mut changes: std::collections::HashMap<Uuid, LifecycleChange> =
-        crate::customers::store::lifecycle_by_ids(conn, &ids(ItemType::LifecycleChange))
-            .await?
-            .into_iter()
-            .map(|r| (r.id, crate::customers::lifecycle_change(r)))
-            .collect();
-    let mut purchases: std::collections::HashMap<Uuid, Purchase> =
-        crate::purchases::store::by_ids(conn, &ids(ItemType::Purchase))
-            .await?
-            .into_iter()
-            .map(|r| (r.id, crate::purchases::view(r)))
-            .collect();
-    let mut responses: std::collections::HashMap<Uuid, SurveyResponse> =
-        crate::surveys::store::responses_by_ids(conn, &ids(ItemType::SurveyResponse))
-            .await?
-            .into_iter()
-            .map(|r| (r.id, crate::surveys::response_view(r)))
-            .collect();
-    let mut tier_changes: std::collections::HashMap<Uuid, TierChange> =
-        crate::loyalty::evaluation::changes_by_ids(conn, &ids(ItemType::TierChange))
-            .await?
-            .into_iter()
-            .map(|r| (r.id, crate::loyalty::members::change_view(r)))
-            .collect();
+    // A type the page holds no item of is not read.
+    macro_rules! read {
+        ($loader:expr, $item:expr, $view:expr) => {{
+            let ids = ids($item);
+            if ids.is_empty() {
+                std::collections::HashMap::new()
+            } else {
+                $loader(conn, &ids)
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.id, $view(r)))
+                    .collect()
+            }
+        }};
+    }
+    let mut interactions: std::collections::HashMap<Uuid, Interaction> = read!(
+        crate::interactions::store::by_ids,
+        ItemType::Interaction,
+        |r| crate::interactions::view(r, now)
+    );
+    let mut changes: std::collections::HashMap<Uuid, LifecycleChange> = read!(
+        crate::customers::store::lifecycle_by_ids,
+        ItemType::LifecycleChange,
+        crate::customers::lifecycle_change
+    );
+    let mut purchases: std::collections::HashMap<Uuid, Purchase> = read!(
+        crate::purchases::store::by_ids,
+        ItemType::Purchase,
+        crate::purchases::view
+    );
+    let mut responses: std::collections::HashMap<Uuid, SurveyResponse> = read!(
+        crate::surveys::store::responses_by_ids,
+        ItemType::SurveyResponse,
+        crate::surveys::response_view
+    );
+    let mut tier_changes: std::collections::HashMap<Uuid, TierChange> = read!(
+        crate::loyalty::evaluation::changes_by_ids,
+        ItemType::TierChange,
+        crate::loyalty::members::change_view
+    );
     Ok(keys
         .iter()
         .map(|k| TimelineItem {

@@ -80,8 +80,15 @@ async fn customer_timeline(
         &principal,
         crate::customers::store::get(&mut conn, *id).await?,
     )?;
-    let keys = super::keys(&mut conn, *id, &types, page.after.as_ref(), page.fetch()).await?;
-    let items = super::load(&mut conn, &keys, Utc::now()).await?;
+    let (keys, items) = super::page(
+        &mut conn,
+        *id,
+        &types,
+        page.after.as_ref(),
+        page.fetch(),
+        Utc::now(),
+    )
+    .await?;
     let rows = items.into_iter().zip(keys).collect();
     Ok(HttpResponse::Ok().json(pagination::page_keyed(rows, &page, ORDER)))
 }

@@ -1,0 +1,3 @@
+DROP STATISTICS interactions_kind_status;
+DROP INDEX interactions_settled_complaints_severity_idx;
+DROP INDEX interactions_settled_complaints_idx;
