@@ -4,6 +4,7 @@
 mod migrations;
 pub mod schema;
 mod statements;
+mod statistics;
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ pub use migrations::{MIGRATIONS, embedded_versions, migrate};
 pub use statements::{
     MAX_PREPARED_TEXTS, Prepare, Prepared, StatementCounts, StatementStats, counting, plan_once,
 };
+pub use statistics::analyze_outgrown;
 
 pub type DbPool = Pool<AsyncPgConnection>;
 pub type DbConn = Object<AsyncPgConnection>;

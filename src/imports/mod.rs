@@ -547,7 +547,35 @@ pub async fn run(pool: &DbPool, id: Uuid, batch: usize) -> Result<Option<ImportR
             Ok::<_, ApiError>(ended)
         })
         .await?;
+    // What a large import wrote is described to the planner before the next list is planned.
+    let written = if committed && !job.dry_run {
+        total.created + total.updated
+    } else {
+        0
+    };
+    if written > 0 {
+        crate::db::analyze_outgrown(&mut conn, written_tables(job.resource), written).await?;
+    }
     Ok(Some(ended))
+}
+
+/// The tables an import of `resource` writes, its main table first.
+fn written_tables(resource: Resource) -> &'static [&'static str] {
+    match resource {
+        Resource::Customers => &[
+            "customers",
+            "customer_lifecycle_events",
+            "customer_search_words",
+            "search_vocabulary",
+        ],
+        Resource::Interactions => &["interactions"],
+        Resource::Purchases => &[
+            "purchases",
+            "loyalty_ledger",
+            "loyalty_lots",
+            "loyalty_accounts",
+        ],
+    }
 }
 
 /// How a one-transaction job ends without keeping its writes.

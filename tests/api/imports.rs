@@ -700,3 +700,49 @@ async fn comparable(app: &TestApp) -> Vec<Value> {
         })
         .collect()
 }
+
+/// What the planner believes `customers` holds (`reltuples`: -1 before any ANALYZE).
+async fn planned_customers(app: &TestApp) -> f64 {
+    #[derive(diesel::QueryableByName)]
+    struct Tuples {
+        #[diesel(sql_type = diesel::sql_types::Double)]
+        tuples: f64,
+    }
+    let mut conn = app.db.connect().await;
+    let row: Tuples = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query(
+            "SELECT reltuples::float8 AS tuples FROM pg_class WHERE oid = 'customers'::regclass",
+        ),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    row.tuples
+}
+
+#[actix_web::test]
+async fn a_large_import_leaves_fresh_planner_statistics_and_a_small_one_leaves_them() {
+    let app = TestApp::spawn().await;
+    let before = planned_customers(&app).await;
+    assert!(
+        before <= 0.0,
+        "a new database's customers are not counted yet: {before}"
+    );
+    let rows: String = (0..120)
+        .map(|i| format!("s-{i},Stat Customer {i}\n"))
+        .collect();
+    let report = csv(&app, "", &format!("external_id,name\n{rows}")).await;
+    assert_eq!(counts(&report), [120, 120, 0, 0, 0]);
+    // Outgrown (120 rows against none known): analyzed, so lists are planned for 120 rows.
+    assert_eq!(planned_customers(&app).await, 120.0);
+
+    // Five more do not outgrow 120 (50 rows and a tenth): the statistics stay as they were.
+    let report = csv(
+        &app,
+        "",
+        "external_id,name\nt-1,A\nt-2,B\nt-3,C\nt-4,D\nt-5,E\n",
+    )
+    .await;
+    assert_eq!(counts(&report), [5, 5, 0, 0, 0]);
+    assert_eq!(planned_customers(&app).await, 120.0);
+}
