@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Rapport's benchmark: generates a million customers, then measures the API beside PostgreSQL's
-# own limit (pgbench -S -M prepared) in the same run, and records the query plans the API's
-# list queries get, then runs the survey stage (bench/surveys.sh). Results:
-# bench/results/latest.json, bench/results/plans.txt and bench/results/survey_plans.txt.
+# own limit in the same run (reads beside `pgbench -S -M prepared`, writes beside pgbench's
+# TPC-B-like transaction, both at the same concurrency), sweeps every list filter with every
+# sort, records the query plans the API's list queries get, then runs the survey stage
+# (bench/surveys.sh). Every scenario reports the service's peak RSS during it. Results:
+# bench/results/latest.json (with the commit it ran on), bench/results/plans.txt and
+# bench/results/survey_plans.txt.
 #
 #   bench/run.sh [customers=1000000] [seconds-per-scenario=15]
+#
+# BENCH_SEED_ONLY=1 stops after seeding; BENCH_SKIP_SEED=1 measures the database seeded before.
+# INTERACTIONS and PURCHASES set how many of each the seed gives every customer (10 and 20:
+# a 30 GB database at a million customers; 2 and 4 keep it near 8 GB).
 #
 # Needs PostgreSQL as for the tests (BENCH_PG, default postgres://postgres@127.0.0.1:5432).
 # The service is built into $CARGO_TARGET_DIR (default target/), unless BENCH_SKIP_BUILD is set.
@@ -32,11 +39,22 @@ if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
     (cd bench && CARGO_TARGET_DIR=target cargo build --release -q)
 fi
 
-say "database $DB with $CUSTOMERS customers"
-psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
-DATABASE_URL="$PG/$DB" RAPPORT_LOG=warn "$RAPPORT" migrate
-SEED=$(./bench/target/release/seed --database-url "$PG/$DB" --customers "$CUSTOMERS" --out "$DATA")
+COMMIT=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src migrations || echo -dirty)
+if [ -n "${BENCH_SKIP_SEED:-}" ] && [ -s "$DATA/seed.json" ]; then
+    # The database an earlier run seeded (BENCH_SKIP_SEED=1), migrated to this commit.
+    say "database $DB as seeded before"
+    DATABASE_URL="$PG/$DB" RAPPORT_LOG=warn "$RAPPORT" migrate
+    SEED=$(cat "$DATA/seed.json")
+else
+    say "database $DB with $CUSTOMERS customers"
+    psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+    DATABASE_URL="$PG/$DB" RAPPORT_LOG=warn "$RAPPORT" migrate
+    SEED=$(./bench/target/release/seed --database-url "$PG/$DB" --customers "$CUSTOMERS" \
+        --interactions "${INTERACTIONS:-10}" --purchases "${PURCHASES:-20}" --out "$DATA")
+    echo "$SEED" > "$DATA/seed.json"
+fi
 say "seed: $SEED"
+[ -z "${BENCH_SEED_ONLY:-}" ] || exit 0
 
 serve() {
     DATABASE_URL="$PG/$DB" RAPPORT_BIND="127.0.0.1:$PORT" RAPPORT_LOG=warn \
@@ -51,6 +69,9 @@ serve() {
     exit 1
 }
 stop() { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; }
+# The service's peak RSS since the last reset, in MiB; a reset starts each scenario afresh.
+reset_peak() { echo 5 > "/proc/$SERVER/clear_refs" 2>/dev/null || true; }
+peak_rss() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER/status"; }
 trap stop EXIT
 
 serve
@@ -67,15 +88,60 @@ PGBENCH_TPS=$(echo "$PGBENCH" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
 PGBENCH_PCT=$(cat /tmp/rapport_pgbench_log* | awk '{print $3}' | sort -n | awk '
     {a[NR]=$1} END {printf "%.2f %.2f", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000}')
 say "pgbench: $PGBENCH_TPS tps, p50/p99 ms: $PGBENCH_PCT"
+say "pgbench TPC-B-like (the reference of writes)"
+TPCB=$(pgbench -M prepared -c "$CONCURRENCY" -j 2 -T "$DURATION" "$PG/rapport_pgbench" 2>/dev/null)
+TPCB_TPS=$(echo "$TPCB" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
+say "pgbench TPC-B-like: $TPCB_TPS tps"
+
+# One scenario of the load tool, as a JSON line with the service's peak RSS added.
+load() {
+    local scenario=$1 seconds=$2
+    shift 2
+    reset_peak
+    local line
+    line=$(./bench/target/release/load --base "http://127.0.0.1:$PORT" --token "$TOKEN" \
+        --scenario "$scenario" --data "$DATA" --concurrency "$CONCURRENCY" --duration "$seconds" "$@")
+    echo "${line%\}}, \"peak_rss_mib\": $(peak_rss)}"
+}
 
 RESULTS=()
-for scenario in get list search search_common timeline complaints purchase; do
+for scenario in get list search search_common timeline complaints create purchase; do
     say "load: $scenario ($CONCURRENCY connections, ${DURATION}s)"
-    line=$(./bench/target/release/load --base "http://127.0.0.1:$PORT" --token "$TOKEN" \
-        --scenario "$scenario" --data "$DATA" --concurrency "$CONCURRENCY" --duration "$DURATION")
+    line=$(load "$scenario" "$DURATION")
     say "$line"
     RESULTS+=("$line")
 done
+
+# Every list filter in every sort the API documents, a few seconds each: its p99, or the 400
+# that refuses a sort the filter has no index path for.
+MANAGER=$(psql "$PG/$DB" -qAtX -c "SELECT id FROM users WHERE email = 'manager7@rapport.example'")
+FILTERS=(
+    "" "kind=organization" "kind=individual" "lifecycle_stage=stable"
+    "lifecycle_stage=dissolution,churned" "relationship_level=partnership" "tags=vip"
+    "tags=vip,wholesale" "account_manager_id=$MANAGER" "account_manager_id=none"
+    "region_type=rural" "source=fair" "prospect_grade=ideal" "consent_email=true"
+    "consent_sms=false" "has_email=false" "has_phone=false" "created_after=2026-10-01T00:00:00Z"
+    "created_before=2024-01-01T00:00:00Z" "updated_after=2026-11-01T00:00:00Z"
+    "updated_before=2024-01-01T00:00:00Z" "attributes.plan=gold" "churn_score_min=70" "latest_nps_max=6"
+    "deleted=only" "q=Lovlace" "q=mary+smith"
+    "lifecycle_stage=stable&tags=newsletter"
+)
+SWEEP=()
+for filter in "${FILTERS[@]}"; do
+    for sort in default created_at -created_at -updated_at updated_at name -name; do
+        query="${filter:+$filter&}limit=50"
+        [ "$sort" = default ] || query="$query&sort=$sort"
+        status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+            "http://127.0.0.1:$PORT/v1/customers?$query")
+        if [ "$status" = 200 ]; then
+            line=$(load path 2 --path "/v1/customers?$query")
+            SWEEP+=("{\"query\": \"$query\", \"result\": $line}")
+        else
+            SWEEP+=("{\"query\": \"$query\", \"status\": $status}")
+        fi
+    done
+done
+say "list sweep: ${#SWEEP[@]} filter and sort pairs"
 
 # The loyalty evaluation pass over every member, on demand (what the background job runs).
 # The first pass gives every member the tier their points reach and expires what lapsed
@@ -101,7 +167,6 @@ psql_admin -c "ALTER DATABASE $DB SET session_preload_libraries = 'auto_explain'
     -c "ALTER DATABASE $DB SET auto_explain.log_buffers = on"
 LOG_START=$(stat -c %s "$PGLOG")
 serve
-MANAGER=$(psql "$PG/$DB" -qAtX -c "SELECT id FROM users WHERE email = 'manager7@rapport.example'")
 LISTS=(
     "limit=50"
     "sort=created_at&limit=50" "sort=updated_at&limit=50" "sort=-updated_at&limit=50"
@@ -145,17 +210,32 @@ cat /tmp/rapport_bench_slowest.txt >> "$OUT/plans.txt"
 say "plans written to $OUT/plans.txt"
 
 EVALS=$(printf '%s\n' "${EVALUATIONS[@]}")
-python3 - "$SEED" "$PGBENCH_TPS" "$PGBENCH_PCT" "$OUT/plans.txt" "$EVALS" "${RESULTS[@]}" <<'PY' | tee "$OUT/latest.json"
+SWEEPS=$(printf '%s\n' "${SWEEP[@]}")
+python3 - "$SEED" "$PGBENCH_TPS" "$PGBENCH_PCT" "$OUT/plans.txt" "$EVALS" "$TPCB_TPS" "$COMMIT" \
+    "$CONCURRENCY" "$SWEEPS" "${RESULTS[@]}" <<'PY' | tee "$OUT/latest.json"
 import json, sys
 seed = json.loads(sys.argv[1])
 tps = float(sys.argv[2]); p50, p99 = map(float, sys.argv[3].split())
 plans = open(sys.argv[4]).read()
 evaluations = [json.loads(line) for line in sys.argv[5].splitlines()]
-runs = [json.loads(line) for line in sys.argv[6:]]
+tpcb = float(sys.argv[6])
+sweep = [json.loads(line) for line in sys.argv[9].splitlines()]
+runs = [json.loads(line) for line in sys.argv[10:]]
 for run in runs:
-    run["ratio_to_pgbench"] = round(run["rps"] / tps, 3)
-print(json.dumps({"seed": seed, "pgbench_select_only": {"tps": tps, "p50_ms": p50, "p99_ms": p99},
+    if run["scenario"] in ("create", "purchase"):
+        run["ratio_to_pgbench_tpcb"] = round(run["rps"] / tpcb, 3)
+    else:
+        run["ratio_to_pgbench_select"] = round(run["rps"] / tps, 3)
+served = [s["result"]["p99_ms"] for s in sweep if "result" in s]
+print(json.dumps({"commit": sys.argv[7], "connections": int(sys.argv[8]), "seed": seed,
+                  "pgbench_select_only": {"tps": tps, "p50_ms": p50, "p99_ms": p99},
+                  "pgbench_tpcb_like": {"tps": tpcb},
                   "api": runs, "loyalty_evaluation": evaluations,
+                  "list_sweep": {"served": len(served), "refused": len(sweep) - len(served),
+                                 "worst_p99_ms": max(served, default=0),
+                                 "over_20_ms": [s["query"] for s in sweep
+                                                if "result" in s and s["result"]["p99_ms"] > 20],
+                                 "pairs": sweep},
                   "plans_without_index": plans.count("NO INDEX")}, indent=2))
 PY
 

@@ -64,8 +64,6 @@ const NOTES: &[&str] = &[
     "Wants to be contacted by email only from now on.",
 ];
 const SEVERITIES: &[(&str, f64)] = &[("low", 0.4), ("medium", 0.35), ("high", 0.2), ("critical", 0.05)];
-const INTERACTIONS_PER_CUSTOMER: usize = 10;
-const PURCHASES_PER_CUSTOMER: usize = 20;
 
 /// Names drawn as often as they occur among people: US Census 1990 frequencies (public
 /// domain; bench/names/), so that searches meet realistic numbers of namesakes.
@@ -127,6 +125,10 @@ fn v7(at: DateTime<Utc>, rng: &mut SmallRng) -> Uuid {
 struct Args {
     url: String,
     customers: usize,
+    /// Interactions and purchases per customer (10 and 20 unless told): fewer keep a million
+    /// customers within a small disk (at 10 and 20 the bench database takes 30 GB).
+    interactions: usize,
+    purchases: usize,
     out: String,
     seed: u64,
 }
@@ -135,6 +137,8 @@ fn args() -> Args {
     let mut a = Args {
         url: "postgres://postgres@127.0.0.1:5432/rapport_bench".into(),
         customers: 1_000_000,
+        interactions: 10,
+        purchases: 20,
         out: "bench/data".into(),
         seed: 42,
     };
@@ -144,6 +148,8 @@ fn args() -> Args {
         match flag.as_str() {
             "--database-url" => a.url = value,
             "--customers" => a.customers = value.parse().expect("--customers N"),
+            "--interactions" => a.interactions = value.parse().expect("--interactions N"),
+            "--purchases" => a.purchases = value.parse().expect("--purchases N"),
             "--out" => a.out = value,
             "--seed" => a.seed = value.parse().expect("--seed N"),
             other => panic!("unknown flag {other}"),
@@ -332,8 +338,8 @@ async fn main() {
         writer.as_mut().write(&row).await.expect("write lifecycle");
     }
     writer.finish().await.expect("finish lifecycle");
-    let interactions = copy_interactions(&client, &lifecycle, &managers, now, &mut rng).await;
-    let purchases = copy_purchases(&client, &lifecycle, now, &mut rng).await;
+    let interactions = copy_interactions(&client, &lifecycle, a.interactions, &managers, now, &mut rng).await;
+    let purchases = copy_purchases(&client, &lifecycle, a.purchases, now, &mut rng).await;
     let copied = started.elapsed();
     let started = Instant::now();
     let ledger = derive_loyalty(&client).await;
@@ -367,9 +373,9 @@ async fn main() {
     client
         // VACUUM too: otherwise autovacuum visits the fresh rows during the measurements.
         .batch_execute(
-            "VACUUM (ANALYZE) customers, customer_lifecycle_events, interactions, users, \
-             purchases, loyalty_accounts, loyalty_lots, loyalty_ledger, loyalty_program, \
-             loyalty_tiers",
+            "VACUUM (ANALYZE) customers, customer_lifecycle_events, customer_search_words, \
+             search_vocabulary, interactions, users, purchases, loyalty_accounts, loyalty_lots, \
+             loyalty_ledger, loyalty_program, loyalty_tiers",
         )
         .await
         .expect("vacuum");
@@ -391,11 +397,12 @@ async fn main() {
     );
 }
 
-/// Ten interactions per customer between its creation and now: mostly past contacts, 3 %
+/// `per_customer` interactions per customer between its creation and now: mostly past contacts, 3 %
 /// complaints (most resolved, many closed), some follow-ups (half still pending).
 async fn copy_interactions(
     client: &Client,
     customers: &[(Uuid, Uuid, &str, DateTime<Utc>)],
+    per_customer: usize,
     staff: &[Uuid],
     now: DateTime<Utc>,
     rng: &mut SmallRng,
@@ -419,7 +426,7 @@ async fn copy_interactions(
     futures_util::pin_mut!(writer);
     for (_, customer, _, created) in customers {
         let span = (now - *created).num_seconds().max(60);
-        for _ in 0..INTERACTIONS_PER_CUSTOMER {
+        for _ in 0..per_customer {
             let at = *created + Duration::seconds(rng.random_range(0..span));
             let kind = weighted(rng, KINDS);
             let complaint = kind == "complaint";
@@ -477,11 +484,12 @@ async fn copy_interactions(
     writer.finish().await.expect("finish interactions")
 }
 
-/// Twenty purchases per customer between its creation and now, 5 % of them in dollars
+/// `per_customer` purchases per customer between its creation and now, 5 % of them in dollars
 /// (which earn no points), 60 % with a cost.
 async fn copy_purchases(
     client: &Client,
     customers: &[(Uuid, Uuid, &str, DateTime<Utc>)],
+    per_customer: usize,
     now: DateTime<Utc>,
     rng: &mut SmallRng,
 ) -> u64 {
@@ -500,7 +508,7 @@ async fn copy_purchases(
     futures_util::pin_mut!(writer);
     for (_, customer, _, created) in customers {
         let span = (now - *created).num_seconds().max(60);
-        for _ in 0..PURCHASES_PER_CUSTOMER {
+        for _ in 0..per_customer {
             let at = *created + Duration::seconds(rng.random_range(0..span));
             let currency = if chance(rng, 0.05) { "USD" } else { "EUR" };
             let amount: i64 = rng.random_range(500..30_000);
