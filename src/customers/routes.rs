@@ -263,15 +263,14 @@ pub(crate) fn list_filter(
             },
         },
     };
-    let unserved = filter.unserved_by(sort);
-    if !unserved.is_empty() {
+    if let Some(unserved) = filter.unserved_by(sort) {
         return Err(invalid(
             "sort",
             format!(
-                "`{}` is not served with {} (no index in that order): sort by `created_at` or \
-                 `-created_at`, or filter by `lifecycle_stage`, `account_manager_id` or `kind` too",
+                "`{}` is not served with {} (no index in that order): {}",
                 sort.as_str(),
-                unserved.join(", ")
+                unserved.filters.join(", "),
+                unserved.instead
             ),
         ));
     }
@@ -342,8 +341,9 @@ pub fn filter_from_query(
 /// email first. Custom attributes filter as `attributes.<key>=<value>`. Deleted customers are
 /// listed only on request, to managers.
 ///
-/// Every filter in every sort is read from an index. By creation (the default) every filter
-/// is served. By `updated_at` or `name`, a list must also be led by a filter indexed in that
+/// Every filter in every sort is read from an index. Newest first (the default) every filter
+/// is served; oldest first (`sort=created_at`) every filter but `updated_after`, unless one
+/// with its own index leads (below). By `updated_at` or `name`, a list must also be led by a filter indexed in that
 /// order: `lifecycle_stage`, `account_manager_id` or `kind`, or one with its own index (`tags`,
 /// `attributes.*`, `q`, the score filters, `deleted=only`; by `updated_at` also
 /// `updated_after`, `updated_before` or `created_after`). Otherwise `relationship_level`,

@@ -212,6 +212,31 @@ async fn sorts_and_time_ranges() {
         set(&app, &format!("updated_after={since}")).await,
         of(&["Carol Corp"])
     );
+    // Oldest first, `updated_after` is served only when an index of its own leads the list.
+    let token = app.token(Role::Agent);
+    let page = app
+        .get_ok(
+            &format!("/v1/customers?updated_after={since}&sort=-updated_at"),
+            &token,
+        )
+        .await;
+    assert_eq!(page["data"][0]["name"], "Carol Corp");
+    let res = app
+        .get(&format!(
+            "/v1/customers?updated_after={since}&sort=created_at"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(res, StatusCode::BAD_REQUEST, "invalid_query").await;
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`-created_at`, `updated_at` or `-updated_at`"),
+        "{problem}"
+    );
 }
 
 #[actix_web::test]
@@ -385,6 +410,11 @@ async fn bad_list_parameters_are_400_naming_them() {
             ("region_type=rural&sort=name", "sort"),
             ("consent_sms=true&sort=-updated_at", "sort"),
             ("created_before=2026-01-01T00:00:00Z&sort=-name", "sort"),
+            ("updated_after=2026-01-01T00:00:00Z&sort=created_at", "sort"),
+            (
+                "lifecycle_stage=stable&updated_after=2026-01-01T00:00:00Z&sort=created_at",
+                "sort",
+            ),
             ("sort=relevance", "sort"),
             ("deleted=all", "deleted"),
             ("attributes.bad%20key=1", "attributes.bad key"),
