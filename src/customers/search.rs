@@ -51,25 +51,38 @@ macro_rules! near_end {
 /// The customer holds a word near `word`: the filter of a typed word for lists in another
 /// order than relevance, bulk actions and exports.
 ///
-/// A semi-join with the table of customers' words, so that the planner reads the customers of
-/// the near words by word and sorts them. Written as an overlap with `search_words`, it took
-/// the overlap for unselective (its array is only known when the statement runs), walked a
-/// million customers in the list's order and checked each: 10 to 16 s for a rare name.
+/// The array of near words is known only when the statement runs, so the planner guesses
+/// how many customers hold one. For a single typed word, an overlap with `search_words` was
+/// guessed unselective: the planner walked a million customers in the list's order and
+/// checked each (10 to 16 s for a rare name). A semi-join with the table of customers' words
+/// is read by word instead (3.4 ms). For several words, the overlaps are guessed selective
+/// together and intersected in the GIN index of `search_words`, which beats probing the
+/// words of each customer of the first word (`mary smith`: 170 ms against 600 ms under load).
 pub(super) fn holds_a_word_near(word: &str, typed: usize) -> BoxedCondition {
-    Box::new(
-        sql::<Bool>(
+    let near = |head: &'static str, tail: &'static str| {
+        sql::<Bool>(head)
+            .bind::<Text, _>(word.to_owned())
+            .sql(concat!(
+                "::text AS w) AS q CROSS JOIN LATERAL (",
+                near_words_of_q_w!()
+            ))
+            .bind::<BigInt, _>(near_words(typed))
+            .sql(near_end!())
+            .sql(tail)
+    };
+    if typed == 1 {
+        Box::new(near(
             "EXISTS (SELECT 1 FROM customer_search_words sw \
              WHERE sw.customer_id = customers.id AND sw.word = ANY(ARRAY(\
              SELECT n.word FROM (SELECT ",
-        )
-        .bind::<Text, _>(word.to_owned())
-        .sql(concat!(
-            "::text AS w) AS q CROSS JOIN LATERAL (",
-            near_words_of_q_w!()
+            ") AS n)))",
         ))
-        .bind::<BigInt, _>(near_words(typed))
-        .sql(concat!(near_end!(), ") AS n)))")),
-    )
+    } else {
+        Box::new(near(
+            "customers.search_words && ARRAY(SELECT n.word FROM (SELECT ",
+            ") AS n)",
+        ))
+    }
 }
 
 /// A vocabulary word near a typed word.
