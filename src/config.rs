@@ -130,6 +130,16 @@ pub struct DatabaseSettings {
     pub connect_timeout: Duration,
     /// How long startup keeps retrying an unreachable server before giving up.
     pub startup_timeout: Duration,
+    /// How long one statement of a request may run before PostgreSQL cancels it (the
+    /// request is then answered `503`): a lock held too long or a runaway plan must not hold
+    /// a connection and a client's socket for ever.
+    pub statement_timeout: Duration,
+    /// The same for background jobs (loyalty pass, analytics, imports, webhooks, upkeep),
+    /// whose statements walk whole tables.
+    pub job_statement_timeout: Duration,
+    /// How long a session may sit idle inside an open transaction before PostgreSQL ends it,
+    /// releasing its locks and its snapshot (a client that stalls mid-stream, a stuck task).
+    pub idle_in_transaction_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -244,6 +254,21 @@ pub const VARIABLES: &[Variable] = &[
         name: "RAPPORT_DB_STARTUP_TIMEOUT",
         default: "30s",
         meaning: "how long startup retries an unreachable database before exiting",
+    },
+    Variable {
+        name: "RAPPORT_DB_STATEMENT_TIMEOUT",
+        default: "30s",
+        meaning: "longest a request's SQL statement may run before it is cancelled and answered 503",
+    },
+    Variable {
+        name: "RAPPORT_DB_JOB_STATEMENT_TIMEOUT",
+        default: "30m",
+        meaning: "longest a background job's SQL statement may run (loyalty, analytics, imports, webhooks)",
+    },
+    Variable {
+        name: "RAPPORT_DB_IDLE_IN_TRANSACTION_TIMEOUT",
+        default: "60s",
+        meaning: "how long a session may sit idle in an open transaction before the database ends it",
     },
     Variable {
         name: "RAPPORT_BODY_LIMIT",
@@ -419,6 +444,24 @@ impl Settings {
             Duration::ZERO,
             Duration::from_secs(3600),
         )?;
+        let statement_timeout = duration(
+            "RAPPORT_DB_STATEMENT_TIMEOUT",
+            "30s",
+            Duration::from_millis(1),
+            Duration::from_secs(86_400),
+        )?;
+        let job_statement_timeout = duration(
+            "RAPPORT_DB_JOB_STATEMENT_TIMEOUT",
+            "30m",
+            Duration::from_millis(1),
+            Duration::from_secs(7 * 86_400),
+        )?;
+        let idle_in_transaction_timeout = duration(
+            "RAPPORT_DB_IDLE_IN_TRANSACTION_TIMEOUT",
+            "60s",
+            Duration::from_millis(1),
+            Duration::from_secs(86_400),
+        )?;
 
         let body_limit_text = read("RAPPORT_BODY_LIMIT", "1MiB");
         let body_limit = parse_size(&body_limit_text)
@@ -546,6 +589,9 @@ impl Settings {
                 pool_wait_timeout,
                 connect_timeout,
                 startup_timeout,
+                statement_timeout,
+                job_statement_timeout,
+                idle_in_transaction_timeout,
             },
             bind,
             jwt: JwtSettings {
@@ -646,6 +692,28 @@ mod tests {
         assert_eq!(s.body_limit, 1024 * 1024);
         assert_eq!(s.jwt.token_ttl, Duration::from_secs(1800));
         assert!(s.jwt.secret.is_none());
+        assert_eq!(s.database.statement_timeout, Duration::from_secs(30));
+        assert_eq!(s.database.job_statement_timeout, Duration::from_secs(1800));
+        assert_eq!(
+            s.database.idle_in_transaction_timeout,
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn session_timeouts_parse() {
+        let s = settings(&[
+            ("RAPPORT_DB_STATEMENT_TIMEOUT", "250ms"),
+            ("RAPPORT_DB_JOB_STATEMENT_TIMEOUT", "2h"),
+            ("RAPPORT_DB_IDLE_IN_TRANSACTION_TIMEOUT", "5m"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.database.statement_timeout, Duration::from_millis(250));
+        assert_eq!(s.database.job_statement_timeout, Duration::from_secs(7200));
+        assert_eq!(
+            s.database.idle_in_transaction_timeout,
+            Duration::from_secs(300)
+        );
     }
 
     #[test]
@@ -656,6 +724,13 @@ mod tests {
             ("RAPPORT_BIND", "localhost"),
             ("RAPPORT_JWT_SECRET", "short"),
             ("RAPPORT_TOKEN_TTL", "forever"),
+            ("RAPPORT_DB_STATEMENT_TIMEOUT", "0"),
+            ("RAPPORT_DB_STATEMENT_TIMEOUT", "soon"),
+            ("RAPPORT_DB_STATEMENT_TIMEOUT", "2d"),
+            ("RAPPORT_DB_JOB_STATEMENT_TIMEOUT", "-1s"),
+            ("RAPPORT_DB_JOB_STATEMENT_TIMEOUT", "30w"),
+            ("RAPPORT_DB_IDLE_IN_TRANSACTION_TIMEOUT", "0ms"),
+            ("RAPPORT_DB_IDLE_IN_TRANSACTION_TIMEOUT", "1 minute"),
             ("RAPPORT_BODY_LIMIT", "12 parsecs"),
             ("RAPPORT_LOG_FORMAT", "xml"),
             ("RAPPORT_CORS_ORIGINS", "not an origin"),
