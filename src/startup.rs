@@ -20,6 +20,7 @@ use crate::config::Settings;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::fallback::{self, RouteTable};
 use crate::http::idempotency::{IDEMPOTENCY_KEY, REPLAYED};
+use crate::http::input;
 use crate::http::json::BodyLimit;
 use crate::http::metrics::{self, Metrics};
 use crate::http::request_id::{self, X_REQUEST_ID};
@@ -107,6 +108,7 @@ impl Application {
                 !cors_origins.is_empty(),
                 cors(&cors_origins),
             ))
+            .wrap(from_fn(input::middleware))
             .wrap(from_fn(fallback::problems_only))
             .wrap(from_fn(move |req, next| {
                 metrics::middleware(metrics.clone(), req, next)
