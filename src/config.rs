@@ -165,6 +165,9 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// How long events are kept (for the feed, replays and disabled webhooks catching up).
     pub event_retention: Duration,
+    /// How long a running request holds its `Idempotency-Key` without renewing it; it renews
+    /// every third of it, so a retry takes the key over only from an instance that died.
+    pub idempotency_lease: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -349,6 +352,11 @@ pub const VARIABLES: &[Variable] = &[
         name: "RAPPORT_EVENT_RETENTION",
         default: "30d",
         meaning: "how long events are kept for the feed, replays and paused webhooks",
+    },
+    Variable {
+        name: "RAPPORT_IDEMPOTENCY_LEASE",
+        default: "30s",
+        meaning: "how long a running request's Idempotency-Key outlives its instance before a retry may take it over",
     },
 ];
 
@@ -581,6 +589,12 @@ impl Settings {
             Duration::from_secs(3600),
             Duration::from_secs(3650 * 86_400),
         )?;
+        let idempotency_lease = duration(
+            "RAPPORT_IDEMPOTENCY_LEASE",
+            "30s",
+            Duration::from_millis(100),
+            Duration::from_secs(3600),
+        )?;
 
         Ok(Settings {
             database: DatabaseSettings {
@@ -612,6 +626,7 @@ impl Settings {
             import_batch,
             webhooks,
             event_retention,
+            idempotency_lease,
         })
     }
 }
@@ -698,6 +713,7 @@ mod tests {
             s.database.idle_in_transaction_timeout,
             Duration::from_secs(60)
         );
+        assert_eq!(s.idempotency_lease, Duration::from_secs(30));
     }
 
     #[test]
@@ -731,6 +747,8 @@ mod tests {
             ("RAPPORT_DB_JOB_STATEMENT_TIMEOUT", "30w"),
             ("RAPPORT_DB_IDLE_IN_TRANSACTION_TIMEOUT", "0ms"),
             ("RAPPORT_DB_IDLE_IN_TRANSACTION_TIMEOUT", "1 minute"),
+            ("RAPPORT_IDEMPOTENCY_LEASE", "10ms"),
+            ("RAPPORT_IDEMPOTENCY_LEASE", "2h"),
             ("RAPPORT_BODY_LIMIT", "12 parsecs"),
             ("RAPPORT_LOG_FORMAT", "xml"),
             ("RAPPORT_CORS_ORIGINS", "not an origin"),
