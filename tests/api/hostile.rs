@@ -172,7 +172,7 @@ impl Bytes {
         (0..len)
             .map(|_| {
                 let n = self.next();
-                if n % 3 == 0 {
+                if n.is_multiple_of(3) {
                     TRICKY[((n >> 8) % TRICKY.len() as u64) as usize]
                 } else {
                     (n >> 16) as u8
@@ -195,12 +195,11 @@ impl Bytes {
             }
             _ => {
                 let text: String = self.string(24).into_iter().map(char::from).collect();
-                let escaped = serde_json::to_vec(&serde_json::json!({
+                serde_json::to_vec(&serde_json::json!({
                     "name": text,
                     "attributes": {text.clone(): text},
                 }))
-                .unwrap();
-                escaped
+                .unwrap()
             }
         }
     }
