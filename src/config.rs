@@ -130,6 +130,16 @@ pub struct DatabaseSettings {
     pub connect_timeout: Duration,
     /// How long startup keeps retrying an unreachable server before giving up.
     pub startup_timeout: Duration,
+    /// How long one statement of a request may run before PostgreSQL cancels it (the
+    /// request is then answered `503`): a lock held too long or a runaway plan must not hold
+    /// a connection and a client's socket for ever.
+    pub statement_timeout: Duration,
+    /// The same for background jobs (loyalty pass, analytics, imports, webhooks, upkeep),
+    /// whose statements walk whole tables.
+    pub job_statement_timeout: Duration,
+    /// How long a session may sit idle inside an open transaction before PostgreSQL ends it,
+    /// releasing its locks and its snapshot (a client that stalls mid-stream, a stuck task).
+    pub idle_in_transaction_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +165,9 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// How long events are kept (for the feed, replays and disabled webhooks catching up).
     pub event_retention: Duration,
+    /// How long a running request holds its `Idempotency-Key` without renewing it; it renews
+    /// every third of it, so a retry takes the key over only from an instance that died.
+    pub idempotency_lease: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -246,6 +259,21 @@ pub const VARIABLES: &[Variable] = &[
         meaning: "how long startup retries an unreachable database before exiting",
     },
     Variable {
+        name: "RAPPORT_DB_STATEMENT_TIMEOUT",
+        default: "30s",
+        meaning: "longest a request's SQL statement may run before it is cancelled and answered 503",
+    },
+    Variable {
+        name: "RAPPORT_DB_JOB_STATEMENT_TIMEOUT",
+        default: "30m",
+        meaning: "longest a background job's SQL statement may run (loyalty, analytics, imports, webhooks)",
+    },
+    Variable {
+        name: "RAPPORT_DB_IDLE_IN_TRANSACTION_TIMEOUT",
+        default: "60s",
+        meaning: "how long a session may sit idle in an open transaction before the database ends it",
+    },
+    Variable {
         name: "RAPPORT_BODY_LIMIT",
         default: "1MiB",
         meaning: "largest JSON request body (bytes, or with KiB/MiB); larger is a 413",
@@ -324,6 +352,11 @@ pub const VARIABLES: &[Variable] = &[
         name: "RAPPORT_EVENT_RETENTION",
         default: "30d",
         meaning: "how long events are kept for the feed, replays and paused webhooks",
+    },
+    Variable {
+        name: "RAPPORT_IDEMPOTENCY_LEASE",
+        default: "30s",
+        meaning: "how long a running request's Idempotency-Key outlives its instance before a retry may take it over",
     },
 ];
 
@@ -418,6 +451,24 @@ impl Settings {
             "30s",
             Duration::ZERO,
             Duration::from_secs(3600),
+        )?;
+        let statement_timeout = duration(
+            "RAPPORT_DB_STATEMENT_TIMEOUT",
+            "30s",
+            Duration::from_millis(1),
+            Duration::from_secs(86_400),
+        )?;
+        let job_statement_timeout = duration(
+            "RAPPORT_DB_JOB_STATEMENT_TIMEOUT",
+            "30m",
+            Duration::from_millis(1),
+            Duration::from_secs(7 * 86_400),
+        )?;
+        let idle_in_transaction_timeout = duration(
+            "RAPPORT_DB_IDLE_IN_TRANSACTION_TIMEOUT",
+            "60s",
+            Duration::from_millis(1),
+            Duration::from_secs(86_400),
         )?;
 
         let body_limit_text = read("RAPPORT_BODY_LIMIT", "1MiB");
@@ -538,6 +589,12 @@ impl Settings {
             Duration::from_secs(3600),
             Duration::from_secs(3650 * 86_400),
         )?;
+        let idempotency_lease = duration(
+            "RAPPORT_IDEMPOTENCY_LEASE",
+            "30s",
+            Duration::from_millis(100),
+            Duration::from_secs(3600),
+        )?;
 
         Ok(Settings {
             database: DatabaseSettings {
@@ -546,6 +603,9 @@ impl Settings {
                 pool_wait_timeout,
                 connect_timeout,
                 startup_timeout,
+                statement_timeout,
+                job_statement_timeout,
+                idle_in_transaction_timeout,
             },
             bind,
             jwt: JwtSettings {
@@ -566,6 +626,7 @@ impl Settings {
             import_batch,
             webhooks,
             event_retention,
+            idempotency_lease,
         })
     }
 }
@@ -646,6 +707,29 @@ mod tests {
         assert_eq!(s.body_limit, 1024 * 1024);
         assert_eq!(s.jwt.token_ttl, Duration::from_secs(1800));
         assert!(s.jwt.secret.is_none());
+        assert_eq!(s.database.statement_timeout, Duration::from_secs(30));
+        assert_eq!(s.database.job_statement_timeout, Duration::from_secs(1800));
+        assert_eq!(
+            s.database.idle_in_transaction_timeout,
+            Duration::from_secs(60)
+        );
+        assert_eq!(s.idempotency_lease, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn session_timeouts_parse() {
+        let s = settings(&[
+            ("RAPPORT_DB_STATEMENT_TIMEOUT", "250ms"),
+            ("RAPPORT_DB_JOB_STATEMENT_TIMEOUT", "2h"),
+            ("RAPPORT_DB_IDLE_IN_TRANSACTION_TIMEOUT", "5m"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.database.statement_timeout, Duration::from_millis(250));
+        assert_eq!(s.database.job_statement_timeout, Duration::from_secs(7200));
+        assert_eq!(
+            s.database.idle_in_transaction_timeout,
+            Duration::from_secs(300)
+        );
     }
 
     #[test]
@@ -656,6 +740,15 @@ mod tests {
             ("RAPPORT_BIND", "localhost"),
             ("RAPPORT_JWT_SECRET", "short"),
             ("RAPPORT_TOKEN_TTL", "forever"),
+            ("RAPPORT_DB_STATEMENT_TIMEOUT", "0"),
+            ("RAPPORT_DB_STATEMENT_TIMEOUT", "soon"),
+            ("RAPPORT_DB_STATEMENT_TIMEOUT", "2d"),
+            ("RAPPORT_DB_JOB_STATEMENT_TIMEOUT", "-1s"),
+            ("RAPPORT_DB_JOB_STATEMENT_TIMEOUT", "30w"),
+            ("RAPPORT_DB_IDLE_IN_TRANSACTION_TIMEOUT", "0ms"),
+            ("RAPPORT_DB_IDLE_IN_TRANSACTION_TIMEOUT", "1 minute"),
+            ("RAPPORT_IDEMPOTENCY_LEASE", "10ms"),
+            ("RAPPORT_IDEMPOTENCY_LEASE", "2h"),
             ("RAPPORT_BODY_LIMIT", "12 parsecs"),
             ("RAPPORT_LOG_FORMAT", "xml"),
             ("RAPPORT_CORS_ORIGINS", "not an origin"),

@@ -20,6 +20,7 @@ use crate::config::Settings;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::fallback::{self, RouteTable};
 use crate::http::idempotency::{IDEMPOTENCY_KEY, REPLAYED};
+use crate::http::input;
 use crate::http::json::BodyLimit;
 use crate::http::metrics::{self, Metrics};
 use crate::http::request_id::{self, X_REQUEST_ID};
@@ -47,6 +48,7 @@ impl Application {
         };
         let statements = Arc::new(db::StatementStats::default());
         let pool = db::pool(&settings.database, statements.clone())?;
+        let jobs = db::job_pool(&settings.database, statements.clone())?;
         let metrics = Arc::new(Metrics::new().map_err(|e| format!("metrics: {e}"))?);
         let webhooks = crate::webhooks::Sender::new(&settings.webhooks)?;
         let state = web::Data::new(AppState {
@@ -55,6 +57,7 @@ impl Application {
             throttle: LoginThrottle::default(),
             metrics,
             pool,
+            jobs,
             statements,
             webhooks,
             settings,
@@ -105,6 +108,7 @@ impl Application {
                 !cors_origins.is_empty(),
                 cors(&cors_origins),
             ))
+            .wrap(from_fn(input::middleware))
             .wrap(from_fn(fallback::problems_only))
             .wrap(from_fn(move |req, next| {
                 metrics::middleware(metrics.clone(), req, next)
@@ -140,7 +144,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let housekeeping = actix_web::rt::spawn(housekeeping(self.state.clone()));
         let loyalty = actix_web::rt::spawn(crate::loyalty::pass::schedule(
-            self.state.pool.clone(),
+            self.state.jobs.clone(),
             self.state.settings.loyalty_interval,
         ));
         let imports = actix_web::rt::spawn(crate::imports::schedule(self.state.clone()));
@@ -200,7 +204,7 @@ async fn housekeeping(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        match state.pool.get().await {
+        match state.jobs.get().await {
             Ok(mut conn) => {
                 match crate::http::idempotency::purge_expired(&mut conn).await {
                     Ok(0) => {}

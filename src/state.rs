@@ -12,6 +12,8 @@ use crate::http::metrics::Metrics;
 pub struct AppState {
     pub settings: Settings,
     pub pool: DbPool,
+    /// The background jobs' connections, with their longer statement timeout.
+    pub jobs: DbPool,
     /// What the pool's connections sent to PostgreSQL and how much they prepared.
     pub statements: Arc<crate::db::StatementStats>,
     pub jwt: JwtKeys,

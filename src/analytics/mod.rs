@@ -293,7 +293,7 @@ pub async fn schedule(state: actix_web::web::Data<AppState>, every: Duration) {
     let actor = Actor::Service("analytics".to_owned());
     loop {
         tokio::time::sleep(every).await;
-        match recompute(&state.pool, &actor).await {
+        match recompute(&state.jobs, &actor).await {
             Ok(r) => tracing::info!(
                 customers = r.computation.customers,
                 duration_ms = r.computation.duration_ms,

@@ -108,7 +108,8 @@ async fn recompute(
     principal.require(Scope::AnalyticsManage)?;
     // On its own task: a client that hangs up does not cut a computation short.
     let actor = principal.actor.clone();
-    let pool = state.pool.clone();
+    // A computation on demand is the job's, under the job's statement timeout.
+    let pool = state.jobs.clone();
     let done = actix_web::rt::spawn(async move { super::recompute(&pool, &actor).await })
         .await
         .map_err(|_| ApiError::internal("the computation stopped"))??;

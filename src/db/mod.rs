@@ -25,21 +25,55 @@ pub use statistics::analyze_outgrown;
 pub type DbPool = Pool<AsyncPgConnection>;
 pub type DbConn = Object<AsyncPgConnection>;
 
-/// Builds the pool. Connections are opened lazily; a checkout costs no round trip
-/// (`RecyclingMethod::Fast`: a dead connection fails its first query and is then discarded).
-/// Every connection counts its statements into `stats`.
+/// Builds the pool requests use. Connections are opened lazily; a checkout costs no round
+/// trip (`RecyclingMethod::Fast`: a dead connection fails its first query and is then
+/// discarded). Every connection counts its statements into `stats`, and runs each statement
+/// under the request `statement_timeout`.
 pub fn pool(
     settings: &DatabaseSettings,
     stats: std::sync::Arc<StatementStats>,
 ) -> Result<DbPool, String> {
+    let session = Session::new(
+        settings.statement_timeout,
+        settings.idle_in_transaction_timeout,
+    );
+    build_pool(settings, stats, session, settings.pool_size)
+}
+
+/// Most connections the background jobs hold at once: the loyalty pass, the import worker
+/// and the analytics computation take up to two each, webhooks and upkeep one.
+pub const JOB_POOL_SIZE: usize = 8;
+
+/// Builds the pool background jobs use: their own connections, so that their long
+/// `statement_timeout` never leaks into a request's session (nor a request's short one into
+/// a job), and so that a burst of requests cannot starve them.
+pub fn job_pool(
+    settings: &DatabaseSettings,
+    stats: std::sync::Arc<StatementStats>,
+) -> Result<DbPool, String> {
+    let session = Session::new(
+        settings.job_statement_timeout,
+        settings.idle_in_transaction_timeout,
+    );
+    build_pool(settings, stats, session, JOB_POOL_SIZE)
+}
+
+fn build_pool(
+    settings: &DatabaseSettings,
+    stats: std::sync::Arc<StatementStats>,
+    session: Session,
+    max_size: usize,
+) -> Result<DbPool, String> {
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
     config.recycling_method = RecyclingMethod::Fast;
     let connect_timeout = settings.connect_timeout;
+    let setup = std::sync::Arc::new(session.setup());
     config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         let stats = stats.clone();
+        let setup = setup.clone();
         Box::pin(async move {
-            let mut conn = connect_with_timeout(&url, connect_timeout).await?;
+            let mut conn = connect_with_timeout(&url, connect_timeout, &setup).await?;
             conn.set_instrumentation(counting(stats));
             Ok(conn)
         })
@@ -49,7 +83,7 @@ pub fn pool(
         config,
     );
     let built = Pool::builder(manager)
-        .max_size(settings.pool_size)
+        .max_size(max_size)
         .wait_timeout(Some(settings.pool_wait_timeout))
         .create_timeout(Some(settings.connect_timeout))
         .recycle_timeout(Some(settings.connect_timeout))
@@ -58,7 +92,40 @@ pub fn pool(
     built.map_err(|err| format!("cannot build the connection pool: {err}"))
 }
 
-/// Session settings every connection starts with.
+/// The limits a pooled session runs under.
+#[derive(Debug, Clone, Copy)]
+pub struct Session {
+    /// PostgreSQL cancels a statement running longer (SQLSTATE 57014).
+    pub statement_timeout: Duration,
+    /// PostgreSQL ends a session idle this long inside a transaction (SQLSTATE 25P03).
+    pub idle_in_transaction_timeout: Duration,
+}
+
+impl Session {
+    pub fn new(statement_timeout: Duration, idle_in_transaction_timeout: Duration) -> Self {
+        Self {
+            statement_timeout,
+            idle_in_transaction_timeout,
+        }
+    }
+
+    /// [`SESSION_SETUP`] followed by the two limits, in milliseconds.
+    pub fn setup(&self) -> String {
+        format!(
+            "{SESSION_SETUP}; SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}",
+            millis(self.statement_timeout),
+            millis(self.idle_in_transaction_timeout)
+        )
+    }
+}
+
+/// A duration as PostgreSQL's integer milliseconds (at least 1: 0 would mean no limit).
+fn millis(d: Duration) -> u128 {
+    d.as_millis().clamp(1, i32::MAX as u128)
+}
+
+/// Session settings every connection starts with (pooled ones add their [`Session`] limits;
+/// the one-off connections of startup, the CLI and tests run without limits).
 ///
 /// - A word of a customer search matches the customer's text when the word's trigrams are
 ///   found in it at least this much (pg_trgm word similarity): a typo or two in a name
@@ -71,11 +138,12 @@ const SESSION_SETUP: &str = "SET pg_trgm.word_similarity_threshold = 0.4; SET ji
 async fn connect_with_timeout(
     url: &str,
     timeout: Duration,
+    setup: &str,
 ) -> diesel::ConnectionResult<AsyncPgConnection> {
     use diesel_async::SimpleAsyncConnection;
     let connect = async {
         let mut conn = AsyncPgConnection::establish(url).await?;
-        conn.batch_execute(SESSION_SETUP)
+        conn.batch_execute(setup)
             .await
             .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
         Ok(conn)
@@ -91,7 +159,7 @@ async fn connect_with_timeout(
 
 /// Opens one connection outside the pool (startup, CLI, tests).
 pub async fn connect(url: &DatabaseUrl, timeout: Duration) -> Result<AsyncPgConnection, String> {
-    connect_with_timeout(url.expose(), timeout)
+    connect_with_timeout(url.expose(), timeout, SESSION_SETUP)
         .await
         .map_err(|e| one_line(&e.to_string()))
 }

@@ -179,6 +179,8 @@ diesel::table! {
         response_body -> Nullable<Bytea>,
         created_at -> Timestamptz,
         locked_at -> Timestamptz,
+        lease_until -> Timestamptz,
+        lease_holder -> Nullable<Uuid>,
     }
 }
 

@@ -297,6 +297,17 @@ impl ApiError {
         .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
     }
 
+    /// A statement ran past the database's `statement_timeout` and was cancelled: the
+    /// database is too busy (or a lock is held) to answer in time; a retry may succeed.
+    pub fn timed_out() -> Self {
+        Self::new(
+            ErrorCode::ServiceUnavailable,
+            "the database did not answer within its time limit, so the request was cancelled; \
+             retry shortly",
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+    }
+
     /// A 500 whose cause is logged (with the request id) and never shown.
     pub fn internal(cause: impl fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -398,13 +409,50 @@ impl From<DieselError> for ApiError {
                 tracing::warn!(error = %err, "database connection lost");
                 Self::unavailable()
             }
+            DieselError::DatabaseError(_, ref info) if is_cancelled(info.message()) => {
+                tracing::warn!(error = %err, "a statement ran out of time");
+                Self::timed_out()
+            }
             DieselError::DatabaseError(_, ref info) if is_unavailable(info.message()) => {
                 tracing::warn!(error = %err, "database unavailable");
                 Self::unavailable()
             }
+            DieselError::DatabaseError(_, ref info) if is_refused_value(info.message()) => {
+                tracing::info!(error = %err, "the database refused a value of the request");
+                Self::new(
+                    ErrorCode::ValidationFailed,
+                    "a value of the request cannot be stored (a NUL character, a byte sequence \
+                     that is not UTF-8, or a number or date out of range)",
+                )
+            }
             other => Self::internal(other),
         }
     }
+}
+
+/// A statement PostgreSQL cancelled (SQLSTATE 57014 `query_canceled`): the session's
+/// `statement_timeout` ran out, or an operator cancelled it. diesel classifies neither, and
+/// its error keeps only the message, so the message is matched.
+fn is_cancelled(message: &str) -> bool {
+    message.starts_with("canceling statement due to")
+}
+
+/// Data exceptions (SQLSTATE class 22) a value of the request can cause, should one get past
+/// the extractors: NUL (22021, 22P05), invalid text for a type (22P02), out of range (22003,
+/// 22008), too long (22001). Division by zero and the like stay internal: no input causes them.
+fn is_refused_value(message: &str) -> bool {
+    const SIGNS: [&str; 9] = [
+        "invalid byte sequence for encoding",
+        "unsupported Unicode escape sequence",
+        "has no equivalent in encoding",
+        "invalid input syntax for type",
+        "invalid input value for enum",
+        "out of range",
+        "numeric field overflow",
+        "value too long for type",
+        "cannot be converted to text",
+    ];
+    SIGNS.iter().any(|sign| message.contains(sign))
 }
 
 /// Errors tokio-postgres reports when the server went away mid-query (not classified by diesel).
@@ -442,6 +490,22 @@ mod tests {
             );
             assert!(code.status().is_client_error() || code.status().is_server_error());
         }
+    }
+
+    #[test]
+    fn cancelled_and_refused_statements_are_not_500() {
+        assert!(is_cancelled("canceling statement due to statement timeout"));
+        assert!(!is_cancelled("relation \"x\" does not exist"));
+        for message in [
+            "invalid byte sequence for encoding \"UTF8\": 0x00",
+            "unsupported Unicode escape sequence",
+            "invalid input syntax for type uuid: \"x\"",
+            "value \"99999999999\" is out of range for type integer",
+            "value too long for type character varying(3)",
+        ] {
+            assert!(is_refused_value(message), "{message}");
+        }
+        assert!(!is_refused_value("division by zero"));
     }
 
     #[test]

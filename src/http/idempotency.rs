@@ -11,7 +11,10 @@
 //!   kept; its key is released too.
 //!
 //! Keys are scoped by caller, so two integrations cannot collide or read each other's answers.
-//! If the process dies mid-request, the key is taken over by a retry after two minutes.
+//! A running request holds its key under a lease (`RAPPORT_IDEMPOTENCY_LEASE`) that it renews
+//! every third of the lease for as long as its handler runs, however slow: a retry is a `409`
+//! and never a second execution. Only when the lease lapses, because the instance running the
+//! request died, may a retry of the same request take the key over.
 
 use actix_web::body::{self, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -20,9 +23,10 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, ResponseError, web};
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Bytea, Text};
+use diesel::sql_types::{BigInt, Bool, Bytea, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use super::error::{ApiError, ErrorCode};
 use super::json::{body_limit, read_body};
@@ -82,31 +86,47 @@ struct Claimed {
     claimed: bool,
 }
 
-/// Claims the key, or reports what holds it. An expired key (24 h) or an abandoned one
-/// (in progress for two minutes, same request) is taken over.
-async fn begin(
-    conn: &mut AsyncPgConnection,
-    owner: &str,
-    key: &str,
-    hash: &[u8],
-) -> QueryResult<Begin> {
+/// The run holding a key: who it is and how long it holds it without renewing.
+#[derive(Debug, Clone)]
+struct Lease {
+    owner: String,
+    key: String,
+    holder: Uuid,
+    length: std::time::Duration,
+}
+
+impl Lease {
+    fn millis(&self) -> i64 {
+        i64::try_from(self.length.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+/// Claims the key under `lease`, or reports what holds it. An expired key (24 h) or an
+/// abandoned one (its lease lapsed: the instance running it died; same request) is taken over.
+async fn begin(conn: &mut AsyncPgConnection, lease: &Lease, hash: &[u8]) -> QueryResult<Begin> {
+    let (owner, key) = (lease.owner.as_str(), lease.key.as_str());
     for _ in 0..3 {
         let claimed: Vec<Claimed> = diesel::sql_query(
-            "INSERT INTO idempotency_keys (owner, key, request_hash, state) \
-             VALUES ($1, $2, $3, 'in_progress') \
+            "INSERT INTO idempotency_keys \
+                 (owner, key, request_hash, state, lease_until, lease_holder) \
+             VALUES ($1, $2, $3, 'in_progress', \
+                 now() + $4 * interval '1 millisecond', $5) \
              ON CONFLICT (owner, key) DO UPDATE SET \
                  request_hash = EXCLUDED.request_hash, state = 'in_progress', \
                  response_status = NULL, response_headers = NULL, response_body = NULL, \
-                 created_at = now(), locked_at = now() \
+                 created_at = now(), locked_at = now(), \
+                 lease_until = EXCLUDED.lease_until, lease_holder = EXCLUDED.lease_holder \
              WHERE idempotency_keys.created_at < now() - interval '24 hours' \
                 OR (idempotency_keys.state = 'in_progress' \
-                    AND idempotency_keys.locked_at < now() - interval '2 minutes' \
+                    AND idempotency_keys.lease_until < now() \
                     AND idempotency_keys.request_hash = EXCLUDED.request_hash) \
              RETURNING true AS claimed",
         )
         .bind::<Text, _>(owner)
         .bind::<Text, _>(key)
         .bind::<Bytea, _>(hash)
+        .bind::<BigInt, _>(lease.millis())
+        .bind::<SqlUuid, _>(lease.holder)
         .prepared()
         .load(conn)
         .await?;
@@ -138,29 +158,72 @@ async fn begin(
     Ok(Begin::InProgress)
 }
 
-async fn complete(
-    conn: &mut AsyncPgConnection,
-    owner: &str,
-    key: &str,
-    stored: &Stored,
-) -> QueryResult<()> {
-    diesel::update(idempotency_keys::table.find((owner, key)))
-        .set((
-            idempotency_keys::state.eq("completed"),
-            idempotency_keys::response_status.eq(stored.status),
-            idempotency_keys::response_headers.eq(&stored.headers),
-            idempotency_keys::response_body.eq(&stored.body),
-        ))
-        .execute(conn)
-        .await
-        .map(drop)
+/// Extends the lease of a key this run still holds; false when it holds it no more (the
+/// request ended, or it was paused past its lease and another run took the key over).
+async fn renew(conn: &mut AsyncPgConnection, lease: &Lease) -> QueryResult<bool> {
+    diesel::sql_query(
+        "UPDATE idempotency_keys SET lease_until = now() + $4 * interval '1 millisecond' \
+         WHERE owner = $1 AND key = $2 AND lease_holder = $3 AND state = 'in_progress'",
+    )
+    .bind::<Text, _>(&lease.owner)
+    .bind::<Text, _>(&lease.key)
+    .bind::<SqlUuid, _>(lease.holder)
+    .bind::<BigInt, _>(lease.millis())
+    .prepared()
+    .execute(conn)
+    .await
+    .map(|renewed| renewed > 0)
 }
 
-async fn release(conn: &mut AsyncPgConnection, owner: &str, key: &str) -> QueryResult<()> {
+/// Renews `lease` every third of its length until `stop` is signalled (or dropped), so that
+/// a request running longer than its lease keeps its key.
+async fn keep_renewing(
+    pool: crate::db::DbPool,
+    lease: Lease,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let every = lease.length / 3;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = &mut stop => return,
+        }
+        let renewed = match pool.get().await {
+            Ok(mut conn) => renew(&mut conn, &lease).await.map_err(|e| e.to_string()),
+            Err(err) => Err(err.to_string()),
+        };
+        match renewed {
+            Ok(true) => {}
+            Ok(false) => return,
+            // The next round tries again; the lease is three rounds long.
+            Err(err) => tracing::warn!(error = %err, "could not renew an idempotency key's lease"),
+        }
+    }
+}
+
+async fn complete(conn: &mut AsyncPgConnection, lease: &Lease, stored: &Stored) -> QueryResult<()> {
+    diesel::update(
+        idempotency_keys::table
+            .find((&lease.owner, &lease.key))
+            .filter(idempotency_keys::lease_holder.eq(lease.holder)),
+    )
+    .set((
+        idempotency_keys::state.eq("completed"),
+        idempotency_keys::response_status.eq(stored.status),
+        idempotency_keys::response_headers.eq(&stored.headers),
+        idempotency_keys::response_body.eq(&stored.body),
+    ))
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+async fn release(conn: &mut AsyncPgConnection, lease: &Lease) -> QueryResult<()> {
     diesel::delete(
         idempotency_keys::table
-            .find((owner, key))
-            .filter(idempotency_keys::state.eq("in_progress")),
+            .find((&lease.owner, &lease.key))
+            .filter(idempotency_keys::state.eq("in_progress"))
+            .filter(idempotency_keys::lease_holder.eq(lease.holder)),
     )
     .execute(conn)
     .await
@@ -268,8 +331,14 @@ pub async fn middleware(
     let req = ServiceRequest::from_parts(http_req, actix_web::dev::Payload::from(body.clone()));
     let hash = fingerprint(req.method().as_str(), req.path(), req.query_string(), &body);
 
+    let lease = Lease {
+        owner,
+        key,
+        holder: Uuid::now_v7(),
+        length: state.settings.idempotency_lease,
+    };
     let begun = match state.pool.get().await {
-        Ok(mut conn) => begin(&mut conn, &owner, &key, &hash)
+        Ok(mut conn) => begin(&mut conn, &lease, &hash)
             .await
             .map_err(ApiError::from),
         Err(err) => Err(ApiError::from(err)),
@@ -295,6 +364,11 @@ pub async fn middleware(
         Err(err) => return Ok(error(req, err)),
     }
 
+    // Renewed until the response is kept or the key released: the sender lives to the end of
+    // this function, and dropping it (on any return, or when a disconnected client's request
+    // is dropped) stops the renewals.
+    let (_renewing, stop) = tokio::sync::oneshot::channel::<()>();
+    actix_web::rt::spawn(keep_renewing(state.pool.clone(), lease.clone(), stop));
     let res = next.call(req).await;
     let keep = match &res {
         Ok(res) => {
@@ -309,7 +383,7 @@ pub async fn middleware(
     };
     if !keep {
         if let Ok(mut conn) = state.pool.get().await
-            && let Err(err) = release(&mut conn, &owner, &key).await
+            && let Err(err) = release(&mut conn, &lease).await
         {
             tracing::warn!(error = %err, "could not release an idempotency key");
         }
@@ -340,7 +414,7 @@ pub async fn middleware(
     };
     match state.pool.get().await {
         Ok(mut conn) => {
-            if let Err(err) = complete(&mut conn, &owner, &key, &stored).await {
+            if let Err(err) = complete(&mut conn, &lease, &stored).await {
                 tracing::warn!(error = %err, "could not store an idempotent response");
             }
         }

@@ -86,7 +86,22 @@ pub(crate) async fn read_body(
 }
 
 /// Parses a body, classifying serde's errors into `400` (syntax) and `422` (shape).
+///
+/// Two things JSON allows and PostgreSQL does not are refused here, for every body at once:
+/// bytes that are not UTF-8 (`400`: RFC 8259 requires UTF-8; serde_json would let them pass
+/// unchecked where it skips a value) and the NUL character, `\u0000`, in any string or key
+/// (`422` naming it: `text` and `jsonb` cannot hold it).
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if let Err(err) = std::str::from_utf8(body) {
+        return Err(ApiError::new(
+            ErrorCode::MalformedJson,
+            format!(
+                "the body is not valid JSON: it is not UTF-8 (byte {} is not part of a character)",
+                err.valid_up_to() + 1
+            ),
+        ));
+    }
+    refuse_nul(body)?;
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -104,6 +119,59 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })?;
     de.end().map_err(|err| shape_error(".", err))?;
     Ok(value)
+}
+
+/// `422` naming the first string (or key) holding a NUL character, if any. A body can only
+/// hold one as the escape `\u0000` (a raw control byte is a syntax error), so bodies without
+/// that text are not looked into.
+fn refuse_nul(body: &[u8]) -> Result<(), ApiError> {
+    const ESCAPE: &[u8] = b"\\u0000";
+    if !body.windows(ESCAPE.len()).any(|w| w == ESCAPE) {
+        return Ok(());
+    }
+    // Malformed bodies are reported by the typed parse that follows.
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Ok(());
+    };
+    match nul_at(&value, String::new()) {
+        Some(field) => Err(ApiError::validation(vec![FieldError::new(
+            field,
+            "must not contain the NUL character (\\u0000)",
+        )])),
+        None => Ok(()),
+    }
+}
+
+/// The dotted path (`attributes.plan`, `tags[2]`) of the first string or key with a NUL.
+fn nul_at(value: &serde_json::Value, path: String) -> Option<String> {
+    let named = |path: &str| {
+        if path.is_empty() {
+            "body".to_owned()
+        } else {
+            path.to_owned()
+        }
+    };
+    match value {
+        serde_json::Value::String(s) if s.contains('\0') => Some(named(&path)),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_at(item, format!("{path}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let at = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                // The key cannot be shown as it is; name its parent.
+                Some(named(&path))
+            } else {
+                nul_at(item, at)
+            }
+        }),
+        _ => None,
+    }
 }
 
 fn shape_error(path: &str, err: serde_json::Error) -> ApiError {
@@ -246,6 +314,28 @@ mod tests {
         assert_eq!(err("{\"name\": ").code(), ErrorCode::MalformedJson);
         assert_eq!(err("").code(), ErrorCode::MalformedJson);
         assert_eq!(err("{\"name\":\"a\"} x").code(), ErrorCode::MalformedJson);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_400() {
+        let e = match parse::<Outer>(b"{\"name\":\"a\xff\"}") {
+            Ok(v) => panic!("parsed {v:?}"),
+            Err(e) => e,
+        };
+        assert_eq!(e.code(), ErrorCode::MalformedJson);
+    }
+
+    #[test]
+    fn nul_characters_are_422_naming_the_field() {
+        let e = err(r#"{"name":"a\u0000b"}"#);
+        assert_eq!(e.code(), ErrorCode::ValidationFailed);
+        assert_eq!(e.errors()[0].field, "name");
+        let e = err(r#"{"name":"a","address":{"city":"\u0000"}}"#);
+        assert_eq!(e.errors()[0].field, "address.city");
+        let e = err(r#"{"name":"a","address":{"ci\u0000ty":"x"}}"#);
+        assert_eq!(e.errors()[0].field, "address");
+        // An escaped backslash followed by "u0000" is no NUL.
+        assert!(parse::<Outer>(br#"{"name":"a\\u0000"}"#).is_ok());
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod error;
 pub mod etag;
 pub mod fallback;
 pub mod idempotency;
+pub mod input;
 pub mod json;
 pub mod metrics;
 pub mod pagination;

@@ -595,7 +595,7 @@ impl From<diesel::result::Error> for Rollback {
 pub async fn schedule(state: actix_web::web::Data<crate::state::AppState>) {
     loop {
         tokio::time::sleep(state.settings.import_interval).await;
-        let pending = match state.pool.get().await {
+        let pending = match state.jobs.get().await {
             Ok(mut conn) => store::pending(&mut conn).await,
             Err(err) => {
                 tracing::warn!(error = %err, "the import worker found no connection");
@@ -605,7 +605,7 @@ pub async fn schedule(state: actix_web::web::Data<crate::state::AppState>) {
         match pending {
             Ok(ids) => {
                 for id in ids {
-                    if let Err(err) = run(&state.pool, id, state.settings.import_batch).await {
+                    if let Err(err) = run(&state.jobs, id, state.settings.import_batch).await {
                         tracing::warn!(import = %id, error = ?err, "an import failed to run");
                     }
                 }

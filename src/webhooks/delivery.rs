@@ -278,7 +278,7 @@ async fn tick(
     free: i64,
     runs: &mut JoinSet<()>,
 ) -> Result<bool, String> {
-    let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
+    let mut conn = state.jobs.get().await.map_err(|e| e.to_string())?;
     let full = fan_out(&mut conn).await.map_err(|e| e.to_string())?;
     if free == 0 {
         return Ok(false);
@@ -366,7 +366,7 @@ async fn deliver(state: &AppState, token: Uuid, run: Vec<Claimed>) {
         }
     }
     let result = async {
-        let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
+        let mut conn = state.jobs.get().await.map_err(|e| e.to_string())?;
         conn.transaction(async |conn| {
             let recorded = store::record(conn, token, &ids, &results).await?;
             if let Some((delivery, reason)) = disable

@@ -14,6 +14,7 @@ mod docs;
 mod errors;
 mod events;
 mod exports;
+mod hostile;
 mod idempotency;
 mod imports;
 mod interactions;
