@@ -69,8 +69,14 @@ impl Outcome {
         self.created += other.created;
         self.updated += other.updated;
         self.unchanged += other.unchanged;
-        self.failed += other.failed + other.failures.len() as i64;
+        self.failed += other.failed + rows_of(&other.failures);
     }
+}
+
+/// The rows among these failures: a row with several bad fields fails once.
+fn rows_of(failures: &[Failure]) -> i64 {
+    let lines: std::collections::BTreeSet<u64> = failures.iter().map(|f| f.line).collect();
+    i64::try_from(lines.len()).unwrap_or(i64::MAX)
 }
 
 /// A row as the typed input of a single-object endpoint, with its errors as failures.

@@ -746,3 +746,23 @@ async fn a_large_import_leaves_fresh_planner_statistics_and_a_small_one_leaves_t
     assert_eq!(counts(&report), [5, 5, 0, 0, 0]);
     assert_eq!(planned_customers(&app).await, 120.0);
 }
+
+#[actix_web::test]
+async fn a_row_with_two_bad_fields_fails_once_and_the_counts_add_up() {
+    let app = TestApp::spawn().await;
+    let file = "external_id,name,email,consent.email.granted\n\
+                c-1,Ada,ada@example.com,true\n\
+                c-2,,not-an-email,true\n\
+                c-3,Bob,bob@example.com,false\n";
+    let report = csv(&app, "", file).await;
+    // Both of row 3's fields are named, but it is one failed row: 3 = 2 created + 1 failed.
+    assert_eq!(counts(&report), [3, 2, 0, 0, 1]);
+    let named: Vec<(i64, String)> = errors(&report);
+    assert!(named.len() >= 2, "every bad field is named: {named:?}");
+    assert!(named.iter().all(|(line, _)| *line == 3), "{named:?}");
+    let id = report["id"].as_str().unwrap();
+    let again = app
+        .get_ok(&format!("/v1/imports/{id}"), &app.token(Role::Manager))
+        .await;
+    assert_eq!(counts(&again), [3, 2, 0, 0, 1]);
+}
