@@ -76,13 +76,31 @@ pub fn header(columns: &[Column]) -> Vec<&'static str> {
     columns.iter().map(|c| c.path).collect()
 }
 
+/// Most columns a file's header may have, ignored ones included: no resource has 64 fields,
+/// and a header of a hundred thousand columns was answered, and kept, column by column
+/// (4.7 MB).
+pub const MAX_COLUMNS: usize = 256;
+/// Most problems of a header named in one answer; the others are counted.
+const MAX_NAMED: usize = 20;
+
+/// Refuses a header of more than [`MAX_COLUMNS`] columns, in one message.
+pub fn check_width(columns: usize) -> Result<(), String> {
+    if columns > MAX_COLUMNS {
+        return Err(format!(
+            "the header has {columns} columns; at most {MAX_COLUMNS} are read"
+        ));
+    }
+    Ok(())
+}
+
 /// How an import reads a file's header: for each column of the file, the resource's column
 /// it fills (`None`: read-only, skipped). Unknown and repeated names are errors, each
-/// naming the column.
+/// naming the column (the first [`MAX_NAMED`], then how many more).
 pub fn map_header(
     columns: &[Column],
     names: &[String],
 ) -> Result<Vec<Option<Column>>, Vec<String>> {
+    check_width(names.len()).map_err(|e| vec![e])?;
     let mut errors = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mapped = names
@@ -104,10 +122,14 @@ pub fn map_header(
         })
         .collect();
     if errors.is_empty() {
-        Ok(mapped)
-    } else {
-        Err(errors)
+        return Ok(mapped);
     }
+    if errors.len() > MAX_NAMED {
+        let more = errors.len() - MAX_NAMED;
+        errors.truncate(MAX_NAMED);
+        errors.push(format!("and {more} more"));
+    }
+    Err(errors)
 }
 
 /// One cell as JSON, by its column's kind; an error message names what was expected.

@@ -170,6 +170,7 @@ impl Reader {
             }
             Format::Csv => {
                 let Some(header) = &self.header else {
+                    tabular::check_width(record.fields.len())?;
                     let names: Vec<String> =
                         record.fields.iter().map(|f| f.trim().to_owned()).collect();
                     let known: Vec<String> = names

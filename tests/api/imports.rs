@@ -766,3 +766,45 @@ async fn a_row_with_two_bad_fields_fails_once_and_the_counts_add_up() {
         .await;
     assert_eq!(counts(&again), [3, 2, 0, 0, 1]);
 }
+
+#[actix_web::test]
+async fn a_header_too_wide_or_with_many_unknown_columns_gets_a_short_answer() {
+    let app = TestApp::spawn().await;
+    // 100 000 columns: refused in one message, not one per column.
+    let wide: Vec<String> = (0..100_000).map(|i| format!("c{i}")).collect();
+    let body = format!("{}\n", wide.join(","));
+    let res = app
+        .post("/v1/imports/customers")
+        .bearer_auth(app.token(Role::Manager))
+        .header("Content-Type", "text/csv")
+        .header("Content-Encoding", "gzip")
+        .body({
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(body.as_bytes()).unwrap();
+            gz.finish().unwrap()
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = res.text().await.unwrap();
+    assert!(text.len() < 2_000, "a short answer: {} bytes", text.len());
+    assert!(text.contains("100000 columns; at most 256"), "{text}");
+    // 30 unknown columns: the first 20 named, the others counted.
+    let unknown: Vec<String> = (0..30).map(|i| format!("colour{i}")).collect();
+    let res = import(
+        &app,
+        "/v1/imports/customers",
+        "text/csv",
+        format!("name,{}\nAda{}\n", unknown.join(","), ",x".repeat(30)),
+    )
+    .await;
+    let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let message = p["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`colour19`") && !message.contains("`colour20`"),
+        "{p}"
+    );
+    assert!(message.contains("and 10 more"), "{p}");
+    assert_eq!(app.count("customers").await, 0);
+}
