@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::json::{Import, ImportQuery, ImportState, ImportsQuery, Mode, Resource, RowError};
 use super::parse::Format;
 use super::store::{self, ImportRecord, NewImport};
-use crate::auth::{Principal, Scope};
+use crate::auth::{Principal, Role, Scope};
 use crate::http::error::{ApiError, ErrorCode, FieldError, Problem};
 use crate::http::idempotency::{IDEMPOTENCY_KEY, REPLAYED, parse_key};
 use crate::http::pagination::{self, Page};
@@ -357,9 +357,22 @@ async fn error_file(
     format: Format,
 ) -> Result<HttpResponse, ApiError> {
     let (mut conn, record) = find(state, principal, id).await?;
+    // The failed rows are the file as sent: only who sent it, an admin, or a caller who
+    // could have sent it reads them.
+    let entitled = principal.actor == record.actor()
+        || principal.role == Some(Role::Admin)
+        || principal.can(write_scope(record.resource));
+    if !entitled {
+        return Err(ApiError::forbidden(format!(
+            "the failed rows of an import are for whoever sent it, admins, and callers with \
+             the `{}` permission",
+            write_scope(record.resource)
+        )));
+    }
     if record.format != format {
         return Err(ApiError::not_found("error file in this format"));
     }
+    let masking = Masking::for_caller(principal, &record);
     let mut out = String::new();
     if format == Format::Csv {
         out.push_str("_line,_error");
@@ -394,17 +407,20 @@ async fn error_file(
                     out.push_str(&format!("{line},"));
                     crate::http::tabular::write_field(&mut out, &why);
                     out.push(',');
-                    out.push_str(raw);
+                    out.push_str(&masking.csv(raw));
                     out.push_str("\r\n");
                 }
                 Format::Ndjson => {
-                    let mut object = serde_json::from_str::<serde_json::Value>(raw)
+                    let parsed = serde_json::from_str::<serde_json::Value>(raw);
+                    let mut object = parsed
+                        .as_ref()
                         .ok()
                         .and_then(|v| v.as_object().cloned())
                         .unwrap_or_default();
+                    masking.object(&mut object);
                     object.insert("_line".into(), (*line).into());
                     object.insert("_error".into(), why.into());
-                    if serde_json::from_str::<serde_json::Value>(raw).is_err() {
+                    if parsed.is_err() && !masking.hides_unreadable() {
                         object.insert("_raw".into(), raw.clone().into());
                     }
                     out.push_str(&serde_json::Value::Object(object).to_string());
@@ -430,11 +446,85 @@ async fn error_file(
         .body(out))
 }
 
+/// How the failed rows of a customer import are shown to a caller without `pii:read`: the
+/// ID number masked as everywhere else, and a row that cannot be read (so not masked)
+/// withheld.
+struct Masking {
+    /// CSV: the column of the ID number in the file's header.
+    column: Option<usize>,
+    hide: bool,
+}
+
+impl Masking {
+    const FIELD: &'static str = "national_id";
+
+    fn for_caller(principal: &Principal, record: &ImportRecord) -> Self {
+        let hide = record.resource == Resource::Customers && !principal.can(Scope::PiiRead);
+        let column = record
+            .header
+            .as_deref()
+            .and_then(csv_fields)
+            .and_then(|names| names.iter().position(|n| n.trim() == Self::FIELD));
+        Masking { column, hide }
+    }
+
+    fn hides_unreadable(&self) -> bool {
+        self.hide
+    }
+
+    /// A CSV record as it may be shown.
+    fn csv(&self, raw: &str) -> String {
+        let Some(column) = self.column.filter(|_| self.hide) else {
+            return raw.to_owned();
+        };
+        let Some(mut fields) = csv_fields(raw).filter(|f| f.len() > column) else {
+            return String::new();
+        };
+        if !fields[column].is_empty() {
+            fields[column] = crate::customers::rules::mask(&fields[column]);
+        }
+        let mut out = String::new();
+        for (i, field) in fields.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            crate::http::tabular::write_field(&mut out, field);
+        }
+        out
+    }
+
+    /// An NDJSON object as it may be shown.
+    fn object(&self, object: &mut serde_json::Map<String, serde_json::Value>) {
+        if !self.hide {
+            return;
+        }
+        if let Some(serde_json::Value::String(id)) = object.get_mut(Self::FIELD)
+            && !id.is_empty()
+        {
+            *id = crate::customers::rules::mask(id);
+        }
+    }
+}
+
+/// The fields of one CSV record, read as an import reads them.
+fn csv_fields(raw: &str) -> Option<Vec<String>> {
+    let mut parser = super::parse::Parser::new(Format::Csv);
+    let mut records = Vec::new();
+    parser.feed(raw.as_bytes(), &mut records).ok()?;
+    parser.feed(b"\n", &mut records).ok()?;
+    parser.feed(b"", &mut records).ok()?;
+    let mut records = records.into_iter();
+    let first = records.next()?;
+    records.next().is_none().then_some(first.fields)
+}
+
 /// Download a CSV import's failed rows.
 ///
 /// The file's header with `_line` and `_error` first, then each failed row as it was sent,
 /// with its line and what is wrong. Fix the rows and send this file again: columns starting
-/// with `_` are ignored on import.
+/// with `_` are ignored on import. Only whoever sent the import, admins and callers with the
+/// resource's write permission may read it; without `pii:read` the ID number is masked (and a
+/// row that cannot be read is left empty).
 #[utoipa::path(
     tag = "Imports",
     params(("id" = Uuid, Path, description = "Import id")),
@@ -454,7 +544,9 @@ async fn errors_csv(
 /// Download an NDJSON import's failed rows.
 ///
 /// Each failed line as it was sent, with `_line` and `_error` added (and `_raw` for a line
-/// that is not JSON). Fix and send again: keys starting with `_` are ignored on import.
+/// that is not JSON). Fix and send again: keys starting with `_` are ignored on import. Only
+/// whoever sent the import, admins and callers with the resource's write permission may read
+/// it; without `pii:read` the ID number is masked (and `_raw` left out).
 #[utoipa::path(
     tag = "Imports",
     params(("id" = Uuid, Path, description = "Import id")),

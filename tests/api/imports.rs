@@ -112,11 +112,12 @@ async fn a_csv_file_with_every_quirk_imports_and_its_error_file_round_trips() {
         1
     );
 
-    // The error file: the failed rows as sent, with their line and error first.
+    // The error file (for the importer): the failed rows as sent, with their line and error
+    // first.
     let url = report["errors_url"].as_str().unwrap();
     let res = app
         .get(url)
-        .bearer_auth(app.token(Role::Viewer))
+        .bearer_auth(app.token(Role::Manager))
         .send()
         .await
         .unwrap();
@@ -310,7 +311,7 @@ async fn each_mode_dry_runs_and_all_or_nothing() {
     assert_eq!(app.count("customers").await, before);
     let res = app
         .get(refused["errors_url"].as_str().unwrap())
-        .bearer_auth(app.token(Role::Viewer))
+        .bearer_auth(app.token(Role::Manager))
         .send()
         .await
         .unwrap();
@@ -401,7 +402,7 @@ async fn ndjson_gzip_and_idempotent_resends() {
     // The NDJSON error file keeps each line, with `_line` and `_error`.
     let res = app
         .get(report["errors_url"].as_str().unwrap())
-        .bearer_auth(app.token(Role::Viewer))
+        .bearer_auth(app.token(Role::Manager))
         .send()
         .await
         .unwrap();
@@ -807,4 +808,95 @@ async fn a_header_too_wide_or_with_many_unknown_columns_gets_a_short_answer() {
     );
     assert!(message.contains("and 10 more"), "{p}");
     assert_eq!(app.count("customers").await, 0);
+}
+
+/// An error file of import `id` as `token` reads it: its status and body.
+async fn error_file(app: &TestApp, id: &str, format: &str, token: &str) -> (StatusCode, String) {
+    let res = app
+        .get(&format!("/v1/imports/{id}/errors.{format}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+#[actix_web::test]
+async fn error_files_are_for_the_importer_admins_and_writers_with_the_id_number_masked() {
+    let app = TestApp::spawn().await;
+    let admin = app.token(Role::Admin);
+    let send = |content_type: &'static str, body: &'static str| {
+        app.post("/v1/imports/customers")
+            .bearer_auth(&admin)
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+    };
+    let csv_report = expect_json(
+        send(
+            "text/csv",
+            "name,email,national_id\nAda,ada@example.com,T22000129\nBob,not-an-email,\"X1234,5678\"\n",
+        )
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let ndjson_report = expect_json(
+        send(
+            "application/x-ndjson",
+            "{\"name\": \"Cy\", \"email\": \"bad\", \"national_id\": \"Z98765432\"}\n",
+        )
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let csv_id = csv_report["id"].as_str().unwrap();
+    let ndjson_id = ndjson_report["id"].as_str().unwrap();
+
+    // The importer (an admin) and a manager (pii:read) read the rows as sent.
+    for token in [admin.clone(), app.token(Role::Manager)] {
+        let (status, body) = error_file(&app, csv_id, "csv", &token).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("\"X1234,5678\""), "{body}");
+        let (_, body) = error_file(&app, ndjson_id, "ndjson", &token).await;
+        assert!(body.contains("Z98765432"), "{body}");
+    }
+    // An agent may write customers but not read ID numbers: masked, the rest as sent.
+    let agent = app.token(Role::Agent);
+    let (status, body) = error_file(&app, csv_id, "csv", &agent).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!body.contains("X1234"), "{body}");
+    assert!(body.contains("Bob,not-an-email,****5678"), "{body}");
+    let (_, body) = error_file(&app, ndjson_id, "ndjson", &agent).await;
+    assert!(
+        !body.contains("Z98765432") && body.contains("****5432"),
+        "{body}"
+    );
+    // A client that may write customers, without pii:read: masked too.
+    let writer = app
+        .client_token("writer", &["customers:read", "customers:write"])
+        .await;
+    let (status, body) = error_file(&app, csv_id, "csv", &writer).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("****5678") && !body.contains("X1234"),
+        "{body}"
+    );
+    // Readers only, a viewer or a client with customers:read, get no failed rows at all.
+    let reader = app.client_token("reader", &["customers:read"]).await;
+    for token in [app.token(Role::Viewer), reader] {
+        for (id, format) in [(csv_id, "csv"), (ndjson_id, "ndjson")] {
+            let res = app
+                .get(&format!("/v1/imports/{id}/errors.{format}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+        }
+        // The import itself (counts and which fields failed) stays readable.
+        let _ = app.get_ok(&format!("/v1/imports/{csv_id}"), &token).await;
+    }
 }
