@@ -251,6 +251,9 @@ async fn sigterm_stops_the_server_cleanly() {
         .arg("serve")
         .spawn()
         .unwrap();
+    // No Application runs in this process to install rustls' crypto provider (a test run alone
+    // would panic building the client).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
