@@ -323,21 +323,17 @@ async fn several_words(
 /// them). Writers of customers wait for it (a fraction of a second): otherwise a word could be
 /// forgotten while a customer adding it commits.
 pub async fn forget_unused_words(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
-    use diesel_async::AsyncConnection;
-    conn.transaction(async |conn| {
-        diesel::sql_query("LOCK TABLE search_vocabulary IN SHARE ROW EXCLUSIVE MODE")
-            .prepared()
-            .execute(conn)
-            .await?;
-        diesel::sql_query(
-            "DELETE FROM search_vocabulary v \
-             WHERE NOT EXISTS (SELECT 1 FROM customer_search_words cw WHERE cw.word = v.word)",
-        )
+    #[derive(QueryableByName)]
+    struct Forgotten {
+        #[diesel(sql_type = BigInt)]
+        forgotten: i64,
+    }
+    // One statement (see the migration): cancelled at any point, it leaves no transaction open.
+    let row: Forgotten = diesel::sql_query("SELECT forget_unused_search_words() AS forgotten")
         .prepared()
-        .execute(conn)
-        .await
-    })
-    .await
+        .get_result(conn)
+        .await?;
+    Ok(usize::try_from(row.forgotten).unwrap_or(0))
 }
 
 /// The condition of an exact match of a phone or email search, and of a partial one.

@@ -1,0 +1,1 @@
+DROP FUNCTION forget_unused_search_words();
