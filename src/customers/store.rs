@@ -340,13 +340,7 @@ impl ListFilter {
     /// page (12 s at a million customers), whichever other index leads it in that order.
     pub fn unserved_by(&self, sort: CustomerSort) -> Option<Unserved> {
         if matches!(sort, CustomerSort::CreatedAt) {
-            let own_index = !self.tags.is_empty()
-                || !self.attributes.is_empty()
-                || self.q.is_some()
-                || !self.satisfaction.is_empty()
-                || !self.analytics.is_empty()
-                || self.deleted == Some(DeletedFilter::Only);
-            return (self.updated_after.is_some() && !own_index).then(|| Unserved {
+            return (self.updated_after.is_some() && !self.has_own_index()).then(|| Unserved {
                 filters: vec!["updated_after"],
                 instead: "sort by `-created_at`, `updated_at` or `-updated_at`",
             });
@@ -359,12 +353,7 @@ impl ListFilter {
         let led = !self.lifecycle_stages.is_empty()
             || self.account_manager_id.is_some()
             || self.kind.is_some()
-            || !self.tags.is_empty()
-            || !self.attributes.is_empty()
-            || self.q.is_some()
-            || !self.satisfaction.is_empty()
-            || !self.analytics.is_empty()
-            || self.deleted == Some(DeletedFilter::Only)
+            || self.has_own_index()
             || (by_update
                 && (self.updated_after.is_some()
                     || self.updated_before.is_some()
@@ -394,6 +383,17 @@ impl ListFilter {
             instead: "sort by `created_at` or `-created_at`, or filter by `lifecycle_stage`, \
                       `account_manager_id` or `kind` too",
         })
+    }
+
+    /// Whether a filter with an index of its own (tags, attributes, `q`, scores, deleted
+    /// customers) selects: the planner reads the smaller side, in any order.
+    fn has_own_index(&self) -> bool {
+        !self.tags.is_empty()
+            || !self.attributes.is_empty()
+            || self.q.is_some()
+            || !self.satisfaction.is_empty()
+            || !self.analytics.is_empty()
+            || self.deleted == Some(DeletedFilter::Only)
     }
 }
 

@@ -212,13 +212,18 @@ pub fn row_object(
 
 /// Appends one CSV record (RFC 4180) and its CRLF.
 pub fn write_record<T: AsRef<str>>(out: &mut String, fields: impl IntoIterator<Item = T>) {
+    write_fields(out, fields);
+    out.push_str("\r\n");
+}
+
+/// Appends the fields of one CSV record, separated by commas, without a line end.
+pub fn write_fields<T: AsRef<str>>(out: &mut String, fields: impl IntoIterator<Item = T>) {
     for (i, field) in fields.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         write_field(out, field.as_ref());
     }
-    out.push_str("\r\n");
 }
 
 /// One CSV field, quoted when it holds a separator, a quote or a line break, or starts or

@@ -484,12 +484,7 @@ impl Masking {
             fields[column] = crate::customers::rules::mask(&fields[column]);
         }
         let mut out = String::new();
-        for (i, field) in fields.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            crate::http::tabular::write_field(&mut out, field);
-        }
+        crate::http::tabular::write_fields(&mut out, &fields);
         out
     }
 
