@@ -158,16 +158,37 @@ pub struct Settings {
     pub loyalty_interval: Duration,
     /// How often the customer value analytics are recomputed.
     pub analytics_interval: Duration,
-    /// How often the import worker looks for queued (or abandoned) imports.
-    pub import_interval: Duration,
-    /// Rows an import writes per transaction.
-    pub import_batch: usize,
+    pub imports: ImportSettings,
     pub webhooks: WebhookSettings,
     /// How long events are kept (for the feed, replays and disabled webhooks catching up).
     pub event_retention: Duration,
     /// How long a running request holds its `Idempotency-Key` without renewing it; it renews
     /// every third of it, so a retry takes the key over only from an instance that died.
     pub idempotency_lease: Duration,
+}
+
+/// How imports run, and the limits that keep a hostile upload from hurting anyone else.
+#[derive(Debug, Clone)]
+pub struct ImportSettings {
+    /// How often the worker looks for queued (or abandoned) imports.
+    pub interval: Duration,
+    /// Rows an import writes per transaction, at most.
+    pub batch: usize,
+    /// Bytes of rows an import holds per transaction, at most: a batch is written once it
+    /// reaches either bound, so memory stays flat whatever the rows hold.
+    pub batch_bytes: usize,
+    /// The largest file, as sent and once inflated.
+    pub max_bytes: u64,
+    /// The most a compressed body may inflate, as a ratio to its compressed size.
+    pub max_ratio: u64,
+    /// How long an upload may send nothing before it is cut off.
+    pub idle_timeout: Duration,
+    /// Uploads one caller may have in flight at once; past it, a 429.
+    pub uploads_per_caller: usize,
+    /// How long the same file from the same caller answers with its first import.
+    pub dedup_window: Duration,
+    /// Runs a job is given before it fails for good (a reason not tied to one row).
+    pub max_attempts: i32,
 }
 
 #[derive(Debug, Clone)]
@@ -321,7 +342,42 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "RAPPORT_IMPORT_BATCH",
         default: "5000",
-        meaning: "rows an import writes per transaction (1 to 100000)",
+        meaning: "rows an import writes per transaction at most (1 to 100000)",
+    },
+    Variable {
+        name: "RAPPORT_IMPORT_BATCH_BYTES",
+        default: "8MiB",
+        meaning: "bytes of rows an import holds per transaction at most: with the row count, what bounds its memory",
+    },
+    Variable {
+        name: "RAPPORT_IMPORT_MAX_BYTES",
+        default: "2GiB",
+        meaning: "largest import file, as sent and once inflated; larger is a 413",
+    },
+    Variable {
+        name: "RAPPORT_IMPORT_MAX_RATIO",
+        default: "100",
+        meaning: "how many times its compressed size a gzip body may inflate to; more is a 413",
+    },
+    Variable {
+        name: "RAPPORT_UPLOAD_IDLE_TIMEOUT",
+        default: "30s",
+        meaning: "how long an upload may send nothing before it is cut off with a 408",
+    },
+    Variable {
+        name: "RAPPORT_IMPORT_UPLOADS_PER_CALLER",
+        default: "4",
+        meaning: "uploads one user or API client may have in flight at once; more is a 429",
+    },
+    Variable {
+        name: "RAPPORT_IMPORT_DEDUP_WINDOW",
+        default: "24h",
+        meaning: "how long the same file from the same caller answers with its first import",
+    },
+    Variable {
+        name: "RAPPORT_IMPORT_MAX_ATTEMPTS",
+        default: "5",
+        meaning: "runs an import job is given before it fails for a reason not tied to one row",
     },
     Variable {
         name: "RAPPORT_WEBHOOK_INTERVAL",
@@ -540,13 +596,46 @@ impl Settings {
             Duration::from_secs(10),
             Duration::from_secs(7 * 86_400),
         )?;
-        let import_interval = duration(
-            "RAPPORT_IMPORT_INTERVAL",
-            "5s",
-            Duration::from_secs(1),
-            Duration::from_secs(86_400),
-        )?;
-        let import_batch = number("RAPPORT_IMPORT_BATCH", 5000, 1, 100_000)?;
+        let size = |name: &'static str, default: &str, min: usize, max: usize| {
+            let text = read(name, default);
+            parse_size(&text)
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| {
+                    fail(
+                        name,
+                        format!(
+                            "expected a size from {min} to {max} bytes, such as 8MiB or 2GiB, \
+                             got {text:?}"
+                        ),
+                    )
+                })
+        };
+        let imports = ImportSettings {
+            interval: duration(
+                "RAPPORT_IMPORT_INTERVAL",
+                "5s",
+                Duration::from_secs(1),
+                Duration::from_secs(86_400),
+            )?,
+            batch: number("RAPPORT_IMPORT_BATCH", 5000, 1, 100_000)?,
+            batch_bytes: size("RAPPORT_IMPORT_BATCH_BYTES", "8MiB", 64 * 1024, 1 << 30)?,
+            max_bytes: size("RAPPORT_IMPORT_MAX_BYTES", "2GiB", 1024, 1 << 40)? as u64,
+            max_ratio: number("RAPPORT_IMPORT_MAX_RATIO", 100, 2, 100_000)? as u64,
+            idle_timeout: duration(
+                "RAPPORT_UPLOAD_IDLE_TIMEOUT",
+                "30s",
+                Duration::from_millis(100),
+                Duration::from_secs(3600),
+            )?,
+            uploads_per_caller: number("RAPPORT_IMPORT_UPLOADS_PER_CALLER", 4, 1, 1000)?,
+            dedup_window: duration(
+                "RAPPORT_IMPORT_DEDUP_WINDOW",
+                "24h",
+                Duration::from_secs(0),
+                Duration::from_secs(3650 * 86_400),
+            )?,
+            max_attempts: number("RAPPORT_IMPORT_MAX_ATTEMPTS", 5, 1, 1000)? as i32,
+        };
         let webhooks = WebhookSettings {
             interval: duration(
                 "RAPPORT_WEBHOOK_INTERVAL",
@@ -622,8 +711,7 @@ impl Settings {
             shutdown_timeout,
             loyalty_interval,
             analytics_interval,
-            import_interval,
-            import_batch,
+            imports,
             webhooks,
             event_retention,
             idempotency_lease,

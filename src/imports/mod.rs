@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::auth::Actor;
+use crate::config::ImportSettings;
 use crate::db::DbPool;
 use crate::http::error::ApiError;
 use crate::http::tabular::{self, Column};
@@ -343,14 +344,15 @@ enum Writes<'a> {
 async fn process(
     conn: &mut AsyncPgConnection,
     job: &ImportRecord,
-    batch: usize,
+    limits: &ImportSettings,
     writes: &mut Writes<'_>,
     total: &mut Outcome,
     received: &mut i64,
 ) -> Result<(), Stop> {
     let mut parser = Parser::new(job.format);
     let mut reader = Reader::new(job.format, job.resource);
-    let mut rows = Vec::with_capacity(batch);
+    let batch = limits.batch;
+    let mut rows = Vec::with_capacity(batch.min(1024));
     let mut failed = Vec::new();
     let mut seq = 0;
     let mut last_line = job.lines_done as u64;
@@ -463,7 +465,11 @@ async fn write_batch(
 
 /// Runs a queued job, or takes over one whose runner stopped (its lease ran out); nothing
 /// when another runner holds it. The job as it ended.
-pub async fn run(pool: &DbPool, id: Uuid, batch: usize) -> Result<Option<ImportRecord>, ApiError> {
+pub async fn run(
+    pool: &DbPool,
+    id: Uuid,
+    limits: &ImportSettings,
+) -> Result<Option<ImportRecord>, ApiError> {
     let mut conn = pool.get().await?;
     let Some(job) = store::claim(&mut conn, id).await? else {
         return Ok(None);
@@ -484,7 +490,7 @@ pub async fn run(pool: &DbPool, id: Uuid, batch: usize) -> Result<Option<ImportR
         let mut writes = Writes::Single { side: &mut side };
         let outcome = conn
             .transaction(async |conn| {
-                let done = process(conn, &job, batch, &mut writes, &mut total, &mut received).await;
+                let done = process(conn, &job, limits, &mut writes, &mut total, &mut received).await;
                 match done {
                     Ok(()) if !job.dry_run && total.failed == 0 => Ok(()),
                     Ok(()) => Err(Rollback::Counted),
@@ -501,7 +507,7 @@ pub async fn run(pool: &DbPool, id: Uuid, batch: usize) -> Result<Option<ImportR
         process(
             &mut conn,
             &job,
-            batch,
+            limits,
             &mut Writes::Batches,
             &mut total,
             &mut received,
@@ -601,7 +607,7 @@ impl From<diesel::result::Error> for Rollback {
 /// instance at once (a job is claimed by one).
 pub async fn schedule(state: actix_web::web::Data<crate::state::AppState>) {
     loop {
-        tokio::time::sleep(state.settings.import_interval).await;
+        tokio::time::sleep(state.settings.imports.interval).await;
         let pending = match state.jobs.get().await {
             Ok(mut conn) => store::pending(&mut conn).await,
             Err(err) => {
@@ -612,7 +618,7 @@ pub async fn schedule(state: actix_web::web::Data<crate::state::AppState>) {
         match pending {
             Ok(ids) => {
                 for id in ids {
-                    if let Err(err) = run(&state.jobs, id, state.settings.import_batch).await {
+                    if let Err(err) = run(&state.jobs, id, &state.settings.imports).await {
                         tracing::warn!(import = %id, error = ?err, "an import failed to run");
                     }
                 }

@@ -259,7 +259,7 @@ async fn start_import(
             .json(import));
     }
     drop(conn);
-    let ended = super::run(&state.pool, job.id, state.settings.import_batch)
+    let ended = super::run(&state.pool, job.id, &state.settings.imports)
         .await?
         .ok_or_else(|| ApiError::conflict("another runner took this import"))?;
     let mut conn = state.pool.get().await?;
