@@ -55,6 +55,10 @@ impl Application {
             jwt: JwtKeys::new(&secret, &settings.jwt),
             access: AccessCache::new(ACCESS_CACHE_TTL),
             throttle: LoginThrottle::default(),
+            uploads: crate::http::in_flight::InFlight::new(
+                "uploads",
+                settings.imports.uploads_per_caller,
+            ),
             metrics,
             pool,
             jobs,

@@ -19,6 +19,8 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub access: AccessCache,
     pub throttle: LoginThrottle,
+    /// Import uploads in flight, per caller.
+    pub uploads: crate::http::in_flight::InFlight,
     pub metrics: Arc<Metrics>,
     /// Sends webhooks (the worker's and test pings).
     pub webhooks: crate::webhooks::Sender,

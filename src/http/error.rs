@@ -35,6 +35,7 @@ pub enum ErrorCode {
     Duplicate,
     IdempotencyInProgress,
     PreconditionFailed,
+    RequestTimeout,
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
@@ -46,7 +47,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for the documentation table and its test.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         Self::BadRequest,
         Self::MalformedJson,
         Self::InvalidQuery,
@@ -61,6 +62,7 @@ impl ErrorCode {
         Self::Duplicate,
         Self::IdempotencyInProgress,
         Self::PreconditionFailed,
+        Self::RequestTimeout,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
         Self::ValidationFailed,
@@ -95,6 +97,7 @@ impl ErrorCode {
                 412,
                 "The resource has changed since it was read",
             ),
+            Self::RequestTimeout => ("request_timeout", 408, "The request body stopped arriving"),
             Self::PayloadTooLarge => ("payload_too_large", 413, "Request body too large"),
             Self::UnsupportedMediaType => {
                 ("unsupported_media_type", 415, "Unsupported content type")
@@ -142,6 +145,7 @@ impl ErrorCode {
             405 => Self::MethodNotAllowed,
             406 => Self::NotAcceptable,
             409 => Self::Conflict,
+            408 => Self::RequestTimeout,
             412 => Self::PreconditionFailed,
             413 => Self::PayloadTooLarge,
             415 => Self::UnsupportedMediaType,

@@ -61,6 +61,17 @@ pub(crate) async fn read_body(
     mut payload: Payload,
     limit: usize,
 ) -> Result<Bytes, ApiError> {
+    let encoded = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_ENCODING)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    if encoded {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send JSON bodies uncompressed: only import files may be sent with \
+             `Content-Encoding: gzip`",
+        ));
+    }
     let declared = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)

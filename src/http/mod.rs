@@ -1,10 +1,12 @@
 //! What every resource shares, built once: errors as problem+json, JSON and query
 //! extraction, cursor pagination, ETag/If-Match, idempotency keys, request ids, metrics.
 
+pub mod body;
 pub mod error;
 pub mod etag;
 pub mod fallback;
 pub mod idempotency;
+pub mod in_flight;
 pub mod input;
 pub mod json;
 pub mod metrics;

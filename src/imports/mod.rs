@@ -490,7 +490,8 @@ pub async fn run(
         let mut writes = Writes::Single { side: &mut side };
         let outcome = conn
             .transaction(async |conn| {
-                let done = process(conn, &job, limits, &mut writes, &mut total, &mut received).await;
+                let done =
+                    process(conn, &job, limits, &mut writes, &mut total, &mut received).await;
                 match done {
                     Ok(()) if !job.dry_run && total.failed == 0 => Ok(()),
                     Ok(()) => Err(Rollback::Counted),
@@ -603,13 +604,28 @@ impl From<diesel::result::Error> for Rollback {
     }
 }
 
+/// How long an upload may store nothing before the worker takes it for stopped: it stores
+/// what it has at least every `routes::TOUCH` while bytes arrive, and is cut off after the
+/// idle timeout when none do; twice the longer of the two leaves a wide margin.
+fn stopped_after(limits: &ImportSettings) -> Duration {
+    limits.idle_timeout.max(routes::TOUCH) * 2
+}
+
 /// The worker: runs queued imports and resumes those whose runner stopped, on every
 /// instance at once (a job is claimed by one).
 pub async fn schedule(state: actix_web::web::Data<crate::state::AppState>) {
     loop {
         tokio::time::sleep(state.settings.imports.interval).await;
         let pending = match state.jobs.get().await {
-            Ok(mut conn) => store::pending(&mut conn).await,
+            Ok(mut conn) => {
+                let quiet = stopped_after(&state.settings.imports);
+                match store::abandon_stopped_uploads(&mut conn, quiet).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(uploads = n, "failed uploads that stopped arriving"),
+                    Err(err) => tracing::warn!(error = ?err, "could not look for stopped uploads"),
+                }
+                store::pending(&mut conn).await
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "the import worker found no connection");
                 continue;

@@ -3,7 +3,8 @@ use std::collections::HashMap;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
+use std::time::{Duration, Instant};
+
 use sha2::{Digest, Sha256};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
@@ -12,6 +13,7 @@ use super::json::{Import, ImportQuery, ImportState, ImportsQuery, Mode, Resource
 use super::parse::Format;
 use super::store::{self, ImportRecord, NewImport};
 use crate::auth::{Principal, Role, Scope};
+use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, ErrorCode, FieldError, Problem};
 use crate::http::idempotency::{IDEMPOTENCY_KEY, REPLAYED, parse_key};
 use crate::http::pagination::{self, Page};
@@ -29,6 +31,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
 const PROBLEM: &str = "application/problem+json";
 /// The stored file's chunk size.
 const CHUNK: usize = 1 << 20;
+/// How often a slow upload shows the worker it is alive, by storing what it has.
+pub(super) const TOUCH: Duration = Duration::from_secs(30);
 
 fn location(id: Uuid) -> String {
     format!("/v1/imports/{id}")
@@ -195,7 +199,18 @@ async fn start_import(
         .get(&IDEMPOTENCY_KEY)
         .map(parse_key)
         .transpose()?;
-    let mut conn = state.pool.get().await?;
+    let limits = &state.settings.imports;
+    // A place among the caller's uploads, held until this request ends however it ends.
+    let _slot = state.uploads.enter(&principal.actor.key())?;
+    let mut body = Body::new(
+        payload.into_inner(),
+        req.headers(),
+        body::Limits {
+            max_bytes: limits.max_bytes,
+            max_ratio: limits.max_ratio,
+            idle: limits.idle_timeout,
+        },
+    )?;
     let new = NewImport {
         resource,
         mode,
@@ -205,7 +220,9 @@ async fn start_import(
         background: options.background.unwrap_or(false),
         idempotency_key: key.as_deref(),
     };
-    let Some(job) = store::create(&mut conn, &principal.actor, &new).await? else {
+    let created = store::create(&mut *state.pool.get().await?, &principal.actor, &new).await?;
+    let Some(job) = created else {
+        let mut conn = state.pool.get().await?;
         let first = store::by_key(
             &mut conn,
             &principal.actor,
@@ -215,35 +232,40 @@ async fn start_import(
         .ok_or_else(|| ApiError::internal("idempotent import vanished"))?;
         return replay(&mut conn, first).await;
     };
-    // The file goes to the database as it arrives, in chunks: memory stays flat.
-    let mut stream = actix_web::dev::Decompress::from_headers(payload.into_inner(), req.headers());
+    // The file goes to the database as it arrives, in chunks: memory stays flat. No
+    // connection is held while the client sends: one is taken for each chunk, and the job is
+    // touched at least every `TOUCH` so that the worker knows the upload is alive.
     let mut hash = Sha256::new();
     let mut buffer = Vec::with_capacity(CHUNK);
     let mut seq = 0;
-    let mut bytes: i64 = 0;
-    while let Some(piece) = stream.next().await {
-        let piece = match piece {
-            Ok(piece) => piece,
-            Err(err) => {
-                store::abandon(&mut conn, job.id, "the upload broke off").await?;
-                return Err(ApiError::new(
-                    ErrorCode::MalformedJson,
-                    format!("the upload could not be read: {err}"),
-                ));
+    let mut touched = Instant::now();
+    loop {
+        let piece = match body.next().await {
+            None => break,
+            Some(Ok(piece)) => piece,
+            Some(Err(err)) => {
+                let why = format!(
+                    "the upload was refused: {}",
+                    err.problem().detail.unwrap_or_default()
+                );
+                store::abandon(&mut *state.pool.get().await?, job.id, &why).await?;
+                return Err(err);
             }
         };
         hash.update(&piece);
-        bytes += piece.len() as i64;
         buffer.extend_from_slice(&piece);
-        if buffer.len() >= CHUNK {
-            store::add_chunk(&mut conn, job.id, seq, &buffer).await?;
+        if buffer.len() >= CHUNK || touched.elapsed() >= TOUCH {
+            store::add_chunk(&mut *state.pool.get().await?, job.id, seq, &buffer).await?;
             seq += 1;
             buffer.clear();
+            touched = Instant::now();
         }
     }
+    let mut conn = state.pool.get().await?;
     if !buffer.is_empty() {
         store::add_chunk(&mut conn, job.id, seq, &buffer).await?;
     }
+    let bytes = i64::try_from(body.inflated()).unwrap_or(i64::MAX);
     let hash = hash.finalize().to_vec();
     let job = store::received(&mut conn, job.id, &hash, bytes).await?;
     if !job.dry_run

@@ -155,8 +155,39 @@ pub async fn add_chunk(
             import_chunks::data.eq(data),
         ))
         .execute(conn)
+        .await?;
+    // The upload is alive: the worker leaves it be.
+    diesel::update(imports::table.find(id))
+        .set(imports::updated_at.eq(diesel::dsl::now))
+        .execute(conn)
         .await
         .map(drop)
+}
+
+/// Fails the uploads that stopped arriving (nothing stored for `quiet`: the client went
+/// away, or the instance receiving it died) and frees what they had stored; how many.
+pub async fn abandon_stopped_uploads(
+    conn: &mut AsyncPgConnection,
+    quiet: std::time::Duration,
+) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let count: Count = diesel::sql_query(
+        "WITH stopped AS ( \
+           UPDATE imports SET state = 'failed', finished_at = now(), updated_at = now(), \
+             error = 'the upload stopped before its end: send the file again' \
+           WHERE state = 'receiving' AND updated_at < now() - make_interval(secs => $1) \
+           RETURNING id), \
+         freed AS (DELETE FROM import_chunks WHERE import_id IN (SELECT id FROM stopped)) \
+         SELECT count(*) AS n FROM stopped",
+    )
+    .bind::<diesel::sql_types::Double, _>(quiet.as_secs_f64())
+    .get_result(conn)
+    .await?;
+    Ok(count.n)
 }
 
 pub async fn chunk(

@@ -28,5 +28,6 @@ mod purchases;
 mod schema;
 mod statements;
 mod surveys;
+mod uploads;
 mod users;
 mod webhooks;
