@@ -143,6 +143,11 @@ fn format_of(req: &HttpRequest) -> Result<Format, ApiError> {
 /// `curl --data-binary @customers.csv -H 'Content-Type: text/csv' -H "Authorization: Bearer
 /// $TOKEN" 'https://…/v1/imports/customers?mode=upsert'`
 ///
+/// Limits (each a setting): a file of at most 2 GiB as sent and once inflated, inflating at
+/// most 100 times its compressed size (`413`); a row of at most 1 MiB (a longer one fails
+/// alone); an upload that sends nothing for 30 s is cut off (`408`); each caller may have 4
+/// uploads in flight (`429`).
+///
 /// Every row is checked by the rules of the single-object endpoint. The answer counts the
 /// rows received, created, updated, unchanged and failed, lists the first failed rows with
 /// line, field and message, and links the error file: the failed rows in the file's own
@@ -169,10 +174,19 @@ fn format_of(req: &HttpRequest) -> Result<Format, ApiError> {
             already: that import", body = Import),
         (status = 202, description = "With `async=true`: the import, queued", body = Import,
             headers(("Location" = String, description = "URL to follow it at"))),
+        (status = 408, description = "The upload sent nothing for \
+            `RAPPORT_UPLOAD_IDLE_TIMEOUT` (30 s): it is cut off and nothing is kept",
+            body = Problem, content_type = PROBLEM),
+        (status = 413, description = "The file is over `RAPPORT_IMPORT_MAX_BYTES` (2 GiB) as \
+            sent or once inflated, or inflates more than `RAPPORT_IMPORT_MAX_RATIO` (100) times",
+            body = Problem, content_type = PROBLEM),
         (status = 415, description = "Neither CSV nor NDJSON", body = Problem,
             content_type = PROBLEM),
         (status = 422, description = "The file cannot be read (unknown columns, no header, a \
             broken record)", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "The caller has `RAPPORT_IMPORT_UPLOADS_PER_CALLER` (4) \
+            uploads in flight already", body = Problem, content_type = PROBLEM,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 #[post("/imports/{resource}")]
