@@ -13,6 +13,7 @@ pub mod parse;
 mod routes;
 pub mod store;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -26,7 +27,7 @@ use crate::db::DbPool;
 use crate::http::error::ApiError;
 use crate::http::tabular::{self, Column};
 pub use json::{ImportState, Mode, Resource};
-use parse::{Format, Parser, Record};
+use parse::{Format, MAX_RECORD, Parser, Record};
 pub use routes::configure;
 use store::ImportRecord;
 
@@ -35,11 +36,42 @@ pub const LEASE: Duration = Duration::from_secs(120);
 /// Failed rows listed in an import's answer (all are in the error file).
 pub const LISTED_ERRORS: i64 = 100;
 
+/// A row's text as the file holds it, shared by the row and each of its failures: a row
+/// that fails on several fields holds it once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Raw(Arc<str>);
+
+impl Raw {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Raw {
+    fn default() -> Self {
+        Raw(Arc::from(""))
+    }
+}
+
+impl From<String> for Raw {
+    fn from(text: String) -> Self {
+        Raw(text.into())
+    }
+}
+
+impl std::ops::Deref for Raw {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// One row of a file, read.
 #[derive(Debug, Clone)]
 pub struct Row {
     pub line: u64,
-    pub raw: String,
+    pub raw: Raw,
     /// The row as the single-object endpoint's JSON.
     pub object: Map<String, Value>,
 }
@@ -50,7 +82,8 @@ pub struct Failure {
     pub line: u64,
     pub field: String,
     pub message: String,
-    pub raw: String,
+    /// Empty for a row too long to keep.
+    pub raw: Raw,
 }
 
 /// What a batch did: counts, and its failed rows until they are stored.
@@ -143,37 +176,51 @@ impl Reader {
 
     /// A record as a row, or its failures; `Err` for a file that cannot go on.
     fn row(&mut self, record: Record) -> Result<Option<Result<Row, Vec<Failure>>>, String> {
-        let fail = |field: &str, message: String| {
-            vec![Failure {
-                line: record.line,
-                field: field.to_owned(),
-                message,
-                raw: record.raw.clone(),
-            }]
+        let Record {
+            line,
+            raw,
+            fields,
+            too_long,
+        } = record;
+        let fail = |field: &str, message: String, raw: &Raw| Failure {
+            line,
+            field: field.to_owned(),
+            message,
+            raw: raw.clone(),
         };
+        if too_long {
+            if self.format == Format::Csv && self.header.is_none() {
+                return Err(format!(
+                    "the header row is longer than {MAX_RECORD} bytes (the most a row may hold)"
+                ));
+            }
+            let message = format!("is longer than {MAX_RECORD} bytes (the most a row may hold)");
+            return Ok(Some(Err(vec![fail("row", message, &Raw::default())])));
+        }
         match self.format {
             Format::Ndjson => {
-                let object = match serde_json::from_str::<Value>(&record.raw) {
+                let parsed = serde_json::from_str::<Value>(&raw);
+                let raw = Raw::from(raw);
+                let object = match parsed {
                     Ok(Value::Object(mut object)) => {
                         object.retain(|k, _| !k.starts_with('_'));
                         object
                     }
-                    Ok(_) => return Ok(Some(Err(fail("row", "must be a JSON object".into())))),
+                    Ok(_) => {
+                        let message = "must be a JSON object".to_owned();
+                        return Ok(Some(Err(vec![fail("row", message, &raw)])));
+                    }
                     Err(err) => {
-                        return Ok(Some(Err(fail("row", format!("is not valid JSON: {err}")))));
+                        let message = format!("is not valid JSON: {err}");
+                        return Ok(Some(Err(vec![fail("row", message, &raw)])));
                     }
                 };
-                Ok(Some(Ok(Row {
-                    line: record.line,
-                    raw: record.raw,
-                    object,
-                })))
+                Ok(Some(Ok(Row { line, raw, object })))
             }
             Format::Csv => {
                 let Some(header) = &self.header else {
-                    tabular::check_width(record.fields.len())?;
-                    let names: Vec<String> =
-                        record.fields.iter().map(|f| f.trim().to_owned()).collect();
+                    tabular::check_width(fields.len())?;
+                    let names: Vec<String> = fields.iter().map(|f| f.trim().to_owned()).collect();
                     let known: Vec<String> = names
                         .iter()
                         .filter(|n| !n.starts_with('_'))
@@ -190,33 +237,23 @@ impl Reader {
                         })
                         .collect();
                     self.header = Some(mapped);
-                    self.header_raw = Some(record.raw);
+                    self.header_raw = Some(raw);
                     return Ok(None);
                 };
-                if record.fields.len() != header.len() {
-                    return Ok(Some(Err(fail(
-                        "row",
-                        format!(
-                            "has {} fields where the header has {}",
-                            record.fields.len(),
-                            header.len()
-                        ),
-                    ))));
+                let raw = Raw::from(raw);
+                if fields.len() != header.len() {
+                    let message = format!(
+                        "has {} fields where the header has {}",
+                        fields.len(),
+                        header.len()
+                    );
+                    return Ok(Some(Err(vec![fail("row", message, &raw)])));
                 }
-                match tabular::row_object(header, &record.fields) {
-                    Ok(object) => Ok(Some(Ok(Row {
-                        line: record.line,
-                        raw: record.raw,
-                        object,
-                    }))),
+                match tabular::row_object(header, &fields) {
+                    Ok(object) => Ok(Some(Ok(Row { line, raw, object }))),
                     Err(errors) => Ok(Some(Err(errors
                         .into_iter()
-                        .map(|(field, message)| Failure {
-                            line: record.line,
-                            field,
-                            message,
-                            raw: record.raw.clone(),
-                        })
+                        .map(|(field, message)| fail(&field, message, &raw))
                         .collect()))),
                 }
             }
@@ -233,7 +270,7 @@ async fn apply(
     rows: Vec<Row>,
 ) -> Result<Outcome, ApiError> {
     match resource {
-        Resource::Customers => crate::customers::bulk::import(conn, actor, mode, rows).await,
+        Resource::Customers => crate::customers::bulk::import(conn, actor, mode, &rows).await,
         Resource::Interactions | Resource::Purchases => {
             one_by_one(conn, actor, resource, mode, rows).await
         }
@@ -351,9 +388,7 @@ async fn process(
 ) -> Result<(), Stop> {
     let mut parser = Parser::new(job.format);
     let mut reader = Reader::new(job.format, job.resource);
-    let batch = limits.batch;
-    let mut rows = Vec::with_capacity(batch.min(1024));
-    let mut failed = Vec::new();
+    let mut pending = Pending::default();
     let mut seq = 0;
     let mut last_line = job.lines_done as u64;
     loop {
@@ -361,11 +396,10 @@ async fn process(
         seq += 1;
         let mut records = Vec::new();
         let end = chunk.is_none();
-        parser
-            .feed(chunk.as_deref().unwrap_or_default(), &mut records)
-            .map_err(|b| Stop::Broken(format!("line {}: {}", b.line, b.message)))?;
+        parser.feed(chunk.as_deref().unwrap_or_default(), &mut records);
         for record in records {
             let line = record.line;
+            let bytes = record.raw.len();
             let row = reader.row(record).map_err(Stop::Broken)?;
             if line <= job.lines_done as u64 {
                 continue;
@@ -373,14 +407,12 @@ async fn process(
             let Some(row) = row else { continue };
             *received += 1;
             last_line = line;
-            match row {
-                Ok(row) => rows.push(row),
-                Err(failures) => failed.extend(failures),
-            }
-            if rows.len() + failed.len() >= batch {
+            pending.push(row, bytes);
+            if pending.full(limits) {
+                let (rows, failed) = pending.take();
                 let batch = Batch {
-                    rows: std::mem::take(&mut rows),
-                    failed: std::mem::take(&mut failed),
+                    rows,
+                    failed,
                     last_line,
                     received: *received,
                 };
@@ -396,6 +428,7 @@ async fn process(
             "the file is empty: a CSV file starts with a header row".into(),
         ));
     }
+    let (rows, failed) = pending.take();
     let batch = Batch {
         rows,
         failed,
@@ -412,6 +445,39 @@ async fn process(
         store::set_header(keep, job.id, &header).await?;
     }
     Ok(())
+}
+
+/// Rows read and not written yet: a batch, written once it holds `limits.batch` rows or
+/// `limits.batch_bytes` bytes of their text (whichever comes first), so that the memory a
+/// job holds stays flat whatever its rows hold.
+#[derive(Default)]
+struct Pending {
+    rows: Vec<Row>,
+    failed: Vec<Failure>,
+    /// Rows held, good or failed.
+    count: usize,
+    /// The bytes of their text, each row's once however many of its fields failed.
+    bytes: usize,
+}
+
+impl Pending {
+    fn push(&mut self, row: Result<Row, Vec<Failure>>, bytes: usize) {
+        match row {
+            Ok(row) => self.rows.push(row),
+            Err(failures) => self.failed.extend(failures),
+        }
+        self.count += 1;
+        self.bytes += bytes;
+    }
+
+    fn full(&self, limits: &ImportSettings) -> bool {
+        self.count >= limits.batch || self.bytes >= limits.batch_bytes
+    }
+
+    fn take(&mut self) -> (Vec<Row>, Vec<Failure>) {
+        let Pending { rows, failed, .. } = std::mem::take(self);
+        (rows, failed)
+    }
 }
 
 /// A batch to write: its rows, the rows that failed before writing, and where it ends.
@@ -490,7 +556,8 @@ pub async fn run(
         let mut writes = Writes::Single { side: &mut side };
         let outcome = conn
             .transaction(async |conn| {
-                let done = process(conn, &job, limits, &mut writes, &mut total, &mut received).await;
+                let done =
+                    process(conn, &job, limits, &mut writes, &mut total, &mut received).await;
                 match done {
                     Ok(()) if !job.dry_run && total.failed == 0 => Ok(()),
                     Ok(()) => Err(Rollback::Counted),
@@ -625,5 +692,81 @@ pub async fn schedule(state: actix_web::web::Data<crate::state::AppState>) {
             }
             Err(err) => tracing::warn!(error = ?err, "the import worker could not look for work"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(batch: usize, batch_bytes: usize) -> ImportSettings {
+        ImportSettings {
+            interval: Duration::from_secs(1),
+            batch,
+            batch_bytes,
+            max_bytes: 1 << 30,
+            max_ratio: 100,
+            idle_timeout: Duration::from_secs(30),
+            uploads_per_caller: 4,
+            dedup_window: Duration::from_secs(0),
+            max_attempts: 5,
+        }
+    }
+
+    fn row(line: u64, bytes: usize) -> Row {
+        Row {
+            line,
+            raw: Raw::from("x".repeat(bytes)),
+            object: Map::new(),
+        }
+    }
+
+    fn failed(line: u64, bytes: usize, fields: usize) -> Vec<Failure> {
+        let raw = Raw::from("x".repeat(bytes));
+        (0..fields)
+            .map(|i| Failure {
+                line,
+                field: format!("f{i}"),
+                message: "is wrong".to_owned(),
+                raw: raw.clone(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_is_full_at_its_byte_budget_or_its_row_count() {
+        let by_bytes = limits(5000, 64 * 1024);
+        let mut pending = Pending::default();
+        pending.push(Ok(row(2, 100)), 100);
+        pending.push(Ok(row(3, 100)), 100);
+        assert!(!pending.full(&by_bytes));
+        pending.push(Ok(row(4, 64 * 1024 - 201)), 64 * 1024 - 201);
+        assert!(!pending.full(&by_bytes), "one byte short");
+        pending.push(Ok(row(5, 1)), 1);
+        assert!(pending.full(&by_bytes));
+        let (rows, failed_rows) = pending.take();
+        assert_eq!((rows.len(), failed_rows.len()), (4, 0));
+        assert_eq!(
+            (pending.count, pending.bytes),
+            (0, 0),
+            "taken, it starts over"
+        );
+
+        // A row failing on three fields holds its text once, and counts once.
+        let failures = failed(6, 40_000, 3);
+        assert!(Arc::ptr_eq(&failures[0].raw.0, &failures[2].raw.0));
+        pending.push(Err(failures), 40_000);
+        assert!(!pending.full(&by_bytes));
+        pending.push(Err(failed(7, 40_000, 1)), 40_000);
+        assert!(pending.full(&by_bytes));
+        assert_eq!(pending.count, 2);
+
+        let by_rows = limits(3, 1 << 30);
+        let mut pending = Pending::default();
+        for line in 2..5 {
+            assert!(!pending.full(&by_rows));
+            pending.push(Ok(row(line, 10)), 10);
+        }
+        assert!(pending.full(&by_rows));
     }
 }
