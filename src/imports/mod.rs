@@ -98,6 +98,15 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Adds another's counts and failed rows.
+    fn merge(&mut self, other: Outcome) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.failed += other.failed;
+        self.failures.extend(other.failures);
+    }
+
     /// Adds another's counts (its failed rows counted, not kept: memory stays flat).
     fn add(&mut self, other: &Outcome) {
         self.created += other.created;
@@ -270,16 +279,57 @@ async fn apply(
     rows: Vec<Row>,
 ) -> Result<Outcome, ApiError> {
     match resource {
-        Resource::Customers => crate::customers::bulk::import(conn, actor, mode, &rows).await,
+        Resource::Customers => set_wise(conn, actor, mode, rows).await,
         Resource::Interactions | Resource::Purchases => {
             one_by_one(conn, actor, resource, mode, rows).await
         }
     }
 }
 
+/// Whether a write failed because the database refused a value of the rows written (a
+/// SQLSTATE class 22 or 23 error, which the central mapping answers with a `4xx`): the
+/// rows' fault, to report as theirs, not the job's.
+fn refused(err: &ApiError) -> bool {
+    err.code().status().is_client_error()
+}
+
+/// Customers are written set-wise, a batch in a savepoint. When the database refuses the
+/// batch (a value of some row it cannot store), the batch is written again row by row, each
+/// row in a savepoint of its own: the rows it refuses fail alone, the others are written.
+async fn set_wise(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    mode: Mode,
+    rows: Vec<Row>,
+) -> Result<Outcome, ApiError> {
+    let bulk = crate::customers::bulk::import;
+    let refusal = match conn
+        .transaction(async |conn| bulk(conn, actor, mode, &rows).await)
+        .await
+    {
+        Err(err) if refused(&err) => err,
+        done => return done,
+    };
+    tracing::info!(error = ?refusal, rows = rows.len(),
+        "the database refused a batch of an import; its rows are written one by one");
+    let mut outcome = Outcome::default();
+    for row in &rows {
+        let one = conn
+            .transaction(async |conn| bulk(conn, actor, mode, std::slice::from_ref(row)).await)
+            .await;
+        match one {
+            Ok(done) => outcome.merge(done),
+            Err(err) if refused(&err) => outcome.failures.extend(failures(row, &err)),
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(outcome)
+}
+
 /// Interactions and purchases are written row by row through their single-object code, so
 /// that an imported purchase earns its loyalty points (tier moves included) exactly as if it
-/// had been posted alone; each row in its own savepoint.
+/// had been posted alone; each row in its own savepoint (the transaction their `create`
+/// opens), so a row the database refuses fails alone and the batch goes on.
 async fn one_by_one(
     conn: &mut AsyncPgConnection,
     actor: &Actor,

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, expect_json};
-use crate::imports::{counts, errors};
+use crate::imports::{counts, errors, settled};
 
 /// What a row too long fails with.
 fn too_long() -> String {
@@ -166,4 +166,145 @@ async fn a_row_too_long_fails_alone_and_the_lines_after_it_stay_right() {
     );
     assert_eq!(messages(&report)[0].2, too_long());
     assert_eq!(external_ids(&app).await, ["c-1", "c-4", "n-1", "n-5"]);
+}
+
+/// What the database answers a value it cannot store, as a row's failure.
+const REFUSED: &str = "a value of the request cannot be stored (a NUL character, a byte sequence \
+                       that is not UTF-8, or a number or date out of range)";
+
+/// One text value read straight from the database.
+async fn scalar(app: &TestApp, query: &str) -> Option<String> {
+    #[derive(diesel::QueryableByName)]
+    struct One {
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+        v: Option<String>,
+    }
+    let mut conn = app.db.connect().await;
+    let one: One = diesel_async::RunQueryDsl::get_result(diesel::sql_query(query), &mut conn)
+        .await
+        .expect(query);
+    one.v
+}
+
+/// Starts an import with `async=true` and waits for its end.
+async fn in_background(app: &TestApp, path: &str, content_type: &str, body: String) -> Value {
+    let res = upload(app, path, content_type, body).await;
+    let job = expect_json(res, StatusCode::ACCEPTED).await;
+    settled(app, job["id"].as_str().unwrap()).await
+}
+
+#[actix_web::test]
+async fn a_customer_the_database_refuses_fails_alone_and_the_batch_is_written() {
+    let app = TestApp::spawn_with(&[("RAPPORT_IMPORT_INTERVAL", "1s")]).await;
+    // Year 0 passes the rules (it is not in the future) but PostgreSQL has no year 0: the
+    // batch's one statement is refused as a whole.
+    let poison = json!({"granted": true, "at": "0000-06-01T00:00:00Z"});
+    let file = [
+        json!({"external_id": "p-1", "name": "Ada"}),
+        json!({"external_id": "p-2", "name": "Poison", "consent": {"email": poison}}),
+        json!({"external_id": "p-3", "name": "Bob", "email": "nope"}),
+        json!({"external_id": "p-4", "name": "Cy"}),
+    ]
+    .map(|row| format!("{row}\n"))
+    .concat();
+    let res = upload(&app, "/v1/imports/customers", "application/x-ndjson", file).await;
+    let report = expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(report["state"], "succeeded");
+    assert_eq!(report["committed"], true);
+    assert_eq!(counts(&report), [4, 2, 0, 0, 2]);
+    assert_eq!(
+        messages(&report),
+        [
+            (2, "row".to_owned(), REFUSED.to_owned()),
+            (
+                3,
+                "email".to_owned(),
+                "must be an email address such as ada@example.com".to_owned()
+            )
+        ]
+    );
+    assert_eq!(external_ids(&app).await, ["p-1", "p-4"]);
+    assert_eq!(app.count("customer_lifecycle_events").await, 2);
+
+    // In the background, upserting: the refused row is an update this time.
+    let file = [
+        json!({"external_id": "p-1", "name": "Ada", "consent": {"email": poison}}),
+        json!({"external_id": "p-4", "name": "Cyrus"}),
+        json!({"external_id": "p-5", "name": "Dee"}),
+    ]
+    .map(|row| format!("{row}\n"))
+    .concat();
+    let job = in_background(
+        &app,
+        "/v1/imports/customers?mode=upsert&async=true",
+        "application/x-ndjson",
+        file,
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded");
+    assert_eq!(counts(&job), [3, 1, 1, 0, 1]);
+    assert_eq!(messages(&job), [(1, "row".to_owned(), REFUSED.to_owned())]);
+    assert_eq!(external_ids(&app).await, ["p-1", "p-4", "p-5"]);
+    let names = scalar(
+        &app,
+        "SELECT string_agg(name, ',' ORDER BY external_id) AS v FROM customers",
+    )
+    .await;
+    assert_eq!(names.as_deref(), Some("Ada,Cyrus,Dee"));
+}
+
+#[actix_web::test]
+async fn a_purchase_or_interaction_the_database_refuses_fails_alone() {
+    let app = TestApp::spawn_with(&[("RAPPORT_IMPORT_INTERVAL", "1s")]).await;
+    let customer =
+        crate::customers::create(&app, json!({"kind": "individual", "name": "Buyer"})).await;
+    let customer = customer["id"].as_str().unwrap();
+    // 5001 BC passes the rules (it is not in the future), and PostgreSQL's timestamps start
+    // in 4713 BC: the row's insert is refused in its savepoint, the batch goes on.
+    let file = format!(
+        "customer_id,external_ref,amount,currency,occurred_at\n\
+         {customer},q-1,1000,EUR,2026-01-01T00:00:00Z\n\
+         {customer},q-2,2000,EUR,-5000-01-01T00:00:00Z\n\
+         {customer},q-3,-1,EUR,2026-01-02T00:00:00Z\n\
+         {customer},q-4,4000,EUR,2026-01-03T00:00:00Z\n"
+    );
+    let res = upload(&app, "/v1/imports/purchases", "text/csv", file).await;
+    let report = expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(report["state"], "succeeded");
+    assert_eq!(counts(&report), [4, 2, 0, 0, 2]);
+    assert_eq!(
+        errors(&report),
+        [(3, "row".to_owned()), (4, "amount".to_owned())]
+    );
+    assert_eq!(messages(&report)[0].2, REFUSED);
+    let refs = scalar(
+        &app,
+        "SELECT string_agg(external_ref, ',' ORDER BY external_ref) AS v FROM purchases",
+    )
+    .await;
+    assert_eq!(refs.as_deref(), Some("q-1,q-4"));
+
+    // Interactions, in the background.
+    let file = format!(
+        "customer_id,channel,direction,kind,subject,occurred_at\n\
+         {customer},phone,inbound,note,First,2026-11-01T10:00:00Z\n\
+         {customer},phone,inbound,note,Refused,-5000-01-01T10:00:00Z\n\
+         {customer},email,outbound,note,Third,2026-11-02T10:00:00Z\n"
+    );
+    let job = in_background(
+        &app,
+        "/v1/imports/interactions?async=true",
+        "text/csv",
+        file,
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded");
+    assert_eq!(counts(&job), [3, 2, 0, 0, 1]);
+    assert_eq!(messages(&job), [(3, "row".to_owned(), REFUSED.to_owned())]);
+    let subjects = scalar(
+        &app,
+        "SELECT string_agg(subject, ',' ORDER BY subject) AS v FROM interactions",
+    )
+    .await;
+    assert_eq!(subjects.as_deref(), Some("First,Third"));
 }
