@@ -580,7 +580,9 @@ async fn write_batch(
 }
 
 /// Runs a queued job, or takes over one whose runner stopped (its lease ran out); nothing
-/// when another runner holds it. The job as it ended.
+/// when another runner holds it. The job as it ended. A job that stops for a reason not
+/// tied to one row (the database failing it, a runner dying on it) is run again by the
+/// worker, `limits.max_attempts` times in all, then given up.
 pub async fn run(
     pool: &DbPool,
     id: Uuid,
@@ -590,6 +592,16 @@ pub async fn run(
     let Some(job) = store::claim(&mut conn, id).await? else {
         return Ok(None);
     };
+    if job.attempts > limits.max_attempts {
+        // Its last runner stopped on it without ending it, or could not even say why.
+        let why = job.last_error.clone().unwrap_or_else(|| {
+            "its last run ended without a word (the service may have stopped mid-way)".into()
+        });
+        tracing::warn!(import = %job.id, attempts = job.attempts, "an import is given up");
+        return give_up(&mut conn, &job, job.attempts - 1, &why)
+            .await
+            .map(Some);
+    }
     let single = job.dry_run || job.all_or_nothing;
     let mut total = Outcome {
         created: job.created,
@@ -636,18 +648,86 @@ pub async fn run(
         Ok(committed) => (committed, None),
         Err(Stop::Broken(why)) => (false, Some(why)),
         Err(Stop::Error(err)) => {
-            tracing::warn!(import = %job.id, error = ?err, "an import stopped; it will be resumed");
-            return Err(err);
+            let why = client_safe(&err);
+            if job.attempts < limits.max_attempts {
+                tracing::warn!(import = %job.id, attempt = job.attempts, error = ?err,
+                    "an import stopped; it will be resumed");
+                if let Err(kept) = store::stopped(&mut conn, job.id, &why).await {
+                    tracing::warn!(import = %job.id, error = %kept, "why an import stopped is lost");
+                }
+                return Err(err);
+            }
+            tracing::warn!(import = %job.id, attempt = job.attempts, error = ?err,
+                "an import stopped on its last attempt; it is given up");
+            // The counts its committed batches left, not those of a batch rolled back.
+            let stored = store::get(&mut conn, job.id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("import"))?;
+            return give_up(&mut conn, &stored, job.attempts, &why)
+                .await
+                .map(Some);
         }
     };
-    // The end, its audit and its event commit together. A job run batch by batch kept its
-    // batches' writes even when it stopped on a broken file: integrations hear of its end
-    // then too; one run in a single transaction that rolled back kept nothing to tell.
+    let ended = conclude(
+        &mut conn,
+        &job,
+        &total,
+        received,
+        committed,
+        error.as_deref(),
+    )
+    .await?;
+    Ok(Some(ended))
+}
+
+/// What a client may read of why a run stopped: the problem's detail, never its cause.
+fn client_safe(err: &ApiError) -> String {
+    let problem = err.problem();
+    problem.detail.unwrap_or_else(|| {
+        format!(
+            "{} (the cause is in the service's log)",
+            problem.title.to_lowercase()
+        )
+    })
+}
+
+/// Ends a job that stopped `runs` times for a reason not tied to one row: failed, with the
+/// counts its committed batches left.
+async fn give_up(
+    conn: &mut AsyncPgConnection,
+    job: &ImportRecord,
+    runs: i32,
+    why: &str,
+) -> Result<ImportRecord, ApiError> {
+    let total = Outcome {
+        created: job.created,
+        updated: job.updated,
+        unchanged: job.unchanged,
+        failed: job.failed,
+        failures: Vec::new(),
+    };
+    let plural = if runs == 1 { "" } else { "s" };
+    let error = format!("gave up after {runs} attempt{plural}: {why}");
+    conclude(conn, job, &total, job.received, false, Some(&error)).await
+}
+
+/// Ends a job: its state and counts, its audit and its event, committed together.
+async fn conclude(
+    conn: &mut AsyncPgConnection,
+    job: &ImportRecord,
+    total: &Outcome,
+    received: i64,
+    committed: bool,
+    error: Option<&str>,
+) -> Result<ImportRecord, ApiError> {
+    // A job run batch by batch kept its batches' writes even when it stopped short:
+    // integrations hear of its end then too; one run in a single transaction that rolled
+    // back kept nothing to tell.
+    let single = job.dry_run || job.all_or_nothing;
     let announce = committed || !single;
     let ended = conn
         .transaction(async |conn| {
-            let ended =
-                store::finish(conn, &job, &total, received, committed, error.as_deref()).await?;
+            let ended = store::finish(conn, job, total, received, committed, error).await?;
             if ended.committed {
                 crate::audit::record(
                     conn,
@@ -684,9 +764,9 @@ pub async fn run(
         0
     };
     if written > 0 {
-        crate::db::analyze_outgrown(&mut conn, written_tables(job.resource), written).await?;
+        crate::db::analyze_outgrown(conn, written_tables(job.resource), written).await?;
     }
-    Ok(Some(ended))
+    Ok(ended)
 }
 
 /// The tables an import of `resource` writes, its main table first.

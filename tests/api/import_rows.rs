@@ -308,3 +308,117 @@ async fn a_purchase_or_interaction_the_database_refuses_fails_alone() {
     .await;
     assert_eq!(subjects.as_deref(), Some("First,Third"));
 }
+
+#[actix_web::test]
+async fn a_job_that_keeps_failing_is_given_up_after_its_attempts() {
+    // This instance's worker sleeps; another, started below, runs the jobs.
+    let limits = [
+        ("RAPPORT_IMPORT_BATCH", "2"),
+        ("RAPPORT_IMPORT_MAX_ATTEMPTS", "2"),
+    ];
+    let app = TestApp::spawn_with(&[limits[0], limits[1], ("RAPPORT_IMPORT_INTERVAL", "1h")]).await;
+    // The table fails the second batch for a reason no row's value explains.
+    app.sql(
+        "CREATE FUNCTION broken() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         IF NEW.name = 'Boom' THEN RAISE EXCEPTION 'secret internal detail'; END IF; \
+         RETURN NEW; END $$",
+    )
+    .await;
+    app.sql(
+        "CREATE TRIGGER broken BEFORE INSERT ON customers FOR EACH ROW EXECUTE FUNCTION broken()",
+    )
+    .await;
+    let file = "external_id,name\na-1,A\na-2,B\na-3,C\na-4,Boom\na-5,E\n";
+    let res = upload(
+        &app,
+        "/v1/imports/customers?async=true",
+        "text/csv",
+        file.into(),
+    )
+    .await;
+    let failing = expect_json(res, StatusCode::ACCEPTED).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // What a runner that died on this job's last attempt leaves: running, its lease lapsed.
+    let file = "external_id,name\nd-1,Dead\n";
+    let res = upload(
+        &app,
+        "/v1/imports/customers?async=true",
+        "text/csv",
+        file.into(),
+    )
+    .await;
+    let died = expect_json(res, StatusCode::ACCEPTED).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.sql(&format!(
+        "UPDATE imports SET state = 'running', attempts = 2, \
+         lease_until = now() - interval '1 minute' WHERE id = '{died}'"
+    ))
+    .await;
+    let settings = crate::helpers::settings(
+        &app.db.url,
+        &[limits[0], limits[1], ("RAPPORT_IMPORT_INTERVAL", "1s")],
+    );
+    let worker = rapport::startup::Application::build(settings)
+        .await
+        .unwrap();
+    let handle = worker.handle();
+    actix_web::rt::spawn(worker.run_until_stopped());
+
+    // Claimed past its attempts, the job is given up without running.
+    let ended = settled(&app, &died).await;
+    assert_eq!(ended["state"], "failed");
+    assert_eq!(
+        ended["error"],
+        "gave up after 2 attempts: its last run ended without a word (the service may have \
+         stopped mid-way)"
+    );
+    assert_eq!(counts(&ended), [0, 0, 0, 0, 0]);
+
+    // The failing job's first attempt wrote its first batch, then stopped; it waits for its
+    // lease to lapse (hurried here), and its second attempt is its last.
+    let attempt =
+        format!("SELECT attempts::text || ' ' || state AS v FROM imports WHERE id = '{failing}'");
+    for _ in 0..100 {
+        if scalar(&app, &attempt).await.as_deref() == Some("1 running")
+            && scalar(
+                &app,
+                &format!("SELECT last_error AS v FROM imports WHERE id = '{failing}'"),
+            )
+            .await
+            .is_some()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(scalar(&app, &attempt).await.as_deref(), Some("1 running"));
+    assert_eq!(external_ids(&app).await, ["a-1", "a-2"]);
+    app.sql(&format!(
+        "UPDATE imports SET lease_until = now() - interval '1 second' WHERE id = '{failing}'"
+    ))
+    .await;
+    let ended = settled(&app, &failing).await;
+    assert_eq!(ended["state"], "failed");
+    assert_eq!(
+        ended["error"],
+        "gave up after 2 attempts: internal error (the cause is in the service's log)"
+    );
+    assert_eq!(counts(&ended), [2, 2, 0, 0, 0], "its first batch's counts");
+    assert_eq!(ended["committed"], false);
+    // Never run again.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(scalar(&app, &attempt).await.as_deref(), Some("2 failed"));
+    handle.stop(false).await;
+    assert_eq!(external_ids(&app).await, ["a-1", "a-2"]);
+    // Both ends were announced, as a batch job's failed end is.
+    assert_eq!(app.count("events WHERE type = 'import.completed'").await, 2);
+    assert_eq!(
+        app.count("import_chunks").await,
+        0,
+        "the stored files are gone"
+    );
+}
