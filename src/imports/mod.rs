@@ -401,7 +401,7 @@ async fn one_by_one(
 
 /// Why a job stopped before its end.
 enum Stop {
-    /// The file cannot be read on (unknown columns, a broken record): the job fails.
+    /// The file cannot be read on (unknown columns, a header too long): the job fails.
     Broken(String),
     Error(ApiError),
 }
