@@ -21,7 +21,7 @@ use crate::db::functions::lower;
 use crate::db::schema::{customers, users};
 use crate::events::{self, EventType, NewEvent};
 use crate::http::patch::Patch;
-use crate::imports::{Failure, Mode, Outcome, Row};
+use crate::imports::{Failure, Mode, Outcome, Raw, Row};
 
 /// The columns a customer's draft fills, as named in the table.
 const COLUMNS: [&str; 25] = [
@@ -100,7 +100,7 @@ impl Key {
 /// A row ready to write.
 struct Ready {
     line: u64,
-    raw: String,
+    raw: Raw,
     base: Option<CustomerRecord>,
     draft: CustomerDraft,
     reason: Option<String>,
@@ -111,12 +111,12 @@ pub async fn import(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
     mode: Mode,
-    rows: Vec<Row>,
+    rows: &[Row],
 ) -> Result<Outcome, crate::http::error::ApiError> {
     let mut outcome = Outcome::default();
     let mut parsed = Vec::with_capacity(rows.len());
     for row in rows {
-        match crate::imports::typed::<CustomerInput>(&row) {
+        match crate::imports::typed::<CustomerInput>(row) {
             Ok(input) => parsed.push((row, input)),
             Err(failures) => outcome.failures.extend(failures),
         }
@@ -211,7 +211,7 @@ pub async fn import(
             Ok(applied) if !creating && applied.draft == *from => outcome.unchanged += 1,
             Ok(applied) => ready.push(Ready {
                 line: row.line,
-                raw: row.raw,
+                raw: row.raw.clone(),
                 base,
                 draft: applied.draft,
                 reason: applied.lifecycle_reason,

@@ -13,6 +13,7 @@ pub mod parse;
 mod routes;
 pub mod store;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -26,7 +27,7 @@ use crate::db::DbPool;
 use crate::http::error::ApiError;
 use crate::http::tabular::{self, Column};
 pub use json::{ImportState, Mode, Resource};
-use parse::{Format, Parser, Record};
+use parse::{Format, MAX_RECORD, Parser, Record};
 pub use routes::configure;
 use store::ImportRecord;
 
@@ -35,11 +36,42 @@ pub const LEASE: Duration = Duration::from_secs(120);
 /// Failed rows listed in an import's answer (all are in the error file).
 pub const LISTED_ERRORS: i64 = 100;
 
+/// A row's text as the file holds it, shared by the row and each of its failures: a row
+/// that fails on several fields holds it once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Raw(Arc<str>);
+
+impl Raw {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Raw {
+    fn default() -> Self {
+        Raw(Arc::from(""))
+    }
+}
+
+impl From<String> for Raw {
+    fn from(text: String) -> Self {
+        Raw(text.into())
+    }
+}
+
+impl std::ops::Deref for Raw {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// One row of a file, read.
 #[derive(Debug, Clone)]
 pub struct Row {
     pub line: u64,
-    pub raw: String,
+    pub raw: Raw,
     /// The row as the single-object endpoint's JSON.
     pub object: Map<String, Value>,
 }
@@ -50,7 +82,8 @@ pub struct Failure {
     pub line: u64,
     pub field: String,
     pub message: String,
-    pub raw: String,
+    /// Empty for a row too long to keep.
+    pub raw: Raw,
 }
 
 /// What a batch did: counts, and its failed rows until they are stored.
@@ -65,6 +98,15 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Adds another's counts and failed rows.
+    fn merge(&mut self, other: Outcome) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.failed += other.failed;
+        self.failures.extend(other.failures);
+    }
+
     /// Adds another's counts (its failed rows counted, not kept: memory stays flat).
     fn add(&mut self, other: &Outcome) {
         self.created += other.created;
@@ -143,37 +185,51 @@ impl Reader {
 
     /// A record as a row, or its failures; `Err` for a file that cannot go on.
     fn row(&mut self, record: Record) -> Result<Option<Result<Row, Vec<Failure>>>, String> {
-        let fail = |field: &str, message: String| {
-            vec![Failure {
-                line: record.line,
-                field: field.to_owned(),
-                message,
-                raw: record.raw.clone(),
-            }]
+        let Record {
+            line,
+            raw,
+            fields,
+            too_long,
+        } = record;
+        let fail = |field: &str, message: String, raw: &Raw| Failure {
+            line,
+            field: field.to_owned(),
+            message,
+            raw: raw.clone(),
         };
+        if too_long {
+            if self.format == Format::Csv && self.header.is_none() {
+                return Err(format!(
+                    "the header row is longer than {MAX_RECORD} bytes (the most a row may hold)"
+                ));
+            }
+            let message = format!("is longer than {MAX_RECORD} bytes (the most a row may hold)");
+            return Ok(Some(Err(vec![fail("row", message, &Raw::default())])));
+        }
         match self.format {
             Format::Ndjson => {
-                let object = match serde_json::from_str::<Value>(&record.raw) {
+                let parsed = serde_json::from_str::<Value>(&raw);
+                let raw = Raw::from(raw);
+                let object = match parsed {
                     Ok(Value::Object(mut object)) => {
                         object.retain(|k, _| !k.starts_with('_'));
                         object
                     }
-                    Ok(_) => return Ok(Some(Err(fail("row", "must be a JSON object".into())))),
+                    Ok(_) => {
+                        let message = "must be a JSON object".to_owned();
+                        return Ok(Some(Err(vec![fail("row", message, &raw)])));
+                    }
                     Err(err) => {
-                        return Ok(Some(Err(fail("row", format!("is not valid JSON: {err}")))));
+                        let message = format!("is not valid JSON: {err}");
+                        return Ok(Some(Err(vec![fail("row", message, &raw)])));
                     }
                 };
-                Ok(Some(Ok(Row {
-                    line: record.line,
-                    raw: record.raw,
-                    object,
-                })))
+                Ok(Some(Ok(Row { line, raw, object })))
             }
             Format::Csv => {
                 let Some(header) = &self.header else {
-                    tabular::check_width(record.fields.len())?;
-                    let names: Vec<String> =
-                        record.fields.iter().map(|f| f.trim().to_owned()).collect();
+                    tabular::check_width(fields.len())?;
+                    let names: Vec<String> = fields.iter().map(|f| f.trim().to_owned()).collect();
                     let known: Vec<String> = names
                         .iter()
                         .filter(|n| !n.starts_with('_'))
@@ -190,33 +246,23 @@ impl Reader {
                         })
                         .collect();
                     self.header = Some(mapped);
-                    self.header_raw = Some(record.raw);
+                    self.header_raw = Some(raw);
                     return Ok(None);
                 };
-                if record.fields.len() != header.len() {
-                    return Ok(Some(Err(fail(
-                        "row",
-                        format!(
-                            "has {} fields where the header has {}",
-                            record.fields.len(),
-                            header.len()
-                        ),
-                    ))));
+                let raw = Raw::from(raw);
+                if fields.len() != header.len() {
+                    let message = format!(
+                        "has {} fields where the header has {}",
+                        fields.len(),
+                        header.len()
+                    );
+                    return Ok(Some(Err(vec![fail("row", message, &raw)])));
                 }
-                match tabular::row_object(header, &record.fields) {
-                    Ok(object) => Ok(Some(Ok(Row {
-                        line: record.line,
-                        raw: record.raw,
-                        object,
-                    }))),
+                match tabular::row_object(header, &fields) {
+                    Ok(object) => Ok(Some(Ok(Row { line, raw, object }))),
                     Err(errors) => Ok(Some(Err(errors
                         .into_iter()
-                        .map(|(field, message)| Failure {
-                            line: record.line,
-                            field,
-                            message,
-                            raw: record.raw.clone(),
-                        })
+                        .map(|(field, message)| fail(&field, message, &raw))
                         .collect()))),
                 }
             }
@@ -233,16 +279,57 @@ async fn apply(
     rows: Vec<Row>,
 ) -> Result<Outcome, ApiError> {
     match resource {
-        Resource::Customers => crate::customers::bulk::import(conn, actor, mode, rows).await,
+        Resource::Customers => set_wise(conn, actor, mode, rows).await,
         Resource::Interactions | Resource::Purchases => {
             one_by_one(conn, actor, resource, mode, rows).await
         }
     }
 }
 
+/// Whether a write failed because the database refused a value of the rows written (a
+/// SQLSTATE class 22 or 23 error, which the central mapping answers with a `4xx`): the
+/// rows' fault, to report as theirs, not the job's.
+fn refused(err: &ApiError) -> bool {
+    err.code().status().is_client_error()
+}
+
+/// Customers are written set-wise, a batch in a savepoint. When the database refuses the
+/// batch (a value of some row it cannot store), the batch is written again row by row, each
+/// row in a savepoint of its own: the rows it refuses fail alone, the others are written.
+async fn set_wise(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    mode: Mode,
+    rows: Vec<Row>,
+) -> Result<Outcome, ApiError> {
+    let bulk = crate::customers::bulk::import;
+    let refusal = match conn
+        .transaction(async |conn| bulk(conn, actor, mode, &rows).await)
+        .await
+    {
+        Err(err) if refused(&err) => err,
+        done => return done,
+    };
+    tracing::info!(error = ?refusal, rows = rows.len(),
+        "the database refused a batch of an import; its rows are written one by one");
+    let mut outcome = Outcome::default();
+    for row in &rows {
+        let one = conn
+            .transaction(async |conn| bulk(conn, actor, mode, std::slice::from_ref(row)).await)
+            .await;
+        match one {
+            Ok(done) => outcome.merge(done),
+            Err(err) if refused(&err) => outcome.failures.extend(failures(row, &err)),
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(outcome)
+}
+
 /// Interactions and purchases are written row by row through their single-object code, so
 /// that an imported purchase earns its loyalty points (tier moves included) exactly as if it
-/// had been posted alone; each row in its own savepoint.
+/// had been posted alone; each row in its own savepoint (the transaction their `create`
+/// opens), so a row the database refuses fails alone and the batch goes on.
 async fn one_by_one(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
@@ -314,7 +401,7 @@ async fn one_by_one(
 
 /// Why a job stopped before its end.
 enum Stop {
-    /// The file cannot be read on (unknown columns, a broken record): the job fails.
+    /// The file cannot be read on (unknown columns, a header too long): the job fails.
     Broken(String),
     Error(ApiError),
 }
@@ -351,9 +438,7 @@ async fn process(
 ) -> Result<(), Stop> {
     let mut parser = Parser::new(job.format);
     let mut reader = Reader::new(job.format, job.resource);
-    let batch = limits.batch;
-    let mut rows = Vec::with_capacity(batch.min(1024));
-    let mut failed = Vec::new();
+    let mut pending = Pending::default();
     let mut seq = 0;
     let mut last_line = job.lines_done as u64;
     loop {
@@ -361,11 +446,10 @@ async fn process(
         seq += 1;
         let mut records = Vec::new();
         let end = chunk.is_none();
-        parser
-            .feed(chunk.as_deref().unwrap_or_default(), &mut records)
-            .map_err(|b| Stop::Broken(format!("line {}: {}", b.line, b.message)))?;
+        parser.feed(chunk.as_deref().unwrap_or_default(), &mut records);
         for record in records {
             let line = record.line;
+            let bytes = record.raw.len();
             let row = reader.row(record).map_err(Stop::Broken)?;
             if line <= job.lines_done as u64 {
                 continue;
@@ -373,14 +457,12 @@ async fn process(
             let Some(row) = row else { continue };
             *received += 1;
             last_line = line;
-            match row {
-                Ok(row) => rows.push(row),
-                Err(failures) => failed.extend(failures),
-            }
-            if rows.len() + failed.len() >= batch {
+            pending.push(row, bytes);
+            if pending.full(limits) {
+                let (rows, failed) = pending.take();
                 let batch = Batch {
-                    rows: std::mem::take(&mut rows),
-                    failed: std::mem::take(&mut failed),
+                    rows,
+                    failed,
                     last_line,
                     received: *received,
                 };
@@ -396,6 +478,7 @@ async fn process(
             "the file is empty: a CSV file starts with a header row".into(),
         ));
     }
+    let (rows, failed) = pending.take();
     let batch = Batch {
         rows,
         failed,
@@ -412,6 +495,39 @@ async fn process(
         store::set_header(keep, job.id, &header).await?;
     }
     Ok(())
+}
+
+/// Rows read and not written yet: a batch, written once it holds `limits.batch` rows or
+/// `limits.batch_bytes` bytes of their text (whichever comes first), so that the memory a
+/// job holds stays flat whatever its rows hold.
+#[derive(Default)]
+struct Pending {
+    rows: Vec<Row>,
+    failed: Vec<Failure>,
+    /// Rows held, good or failed.
+    count: usize,
+    /// The bytes of their text, each row's once however many of its fields failed.
+    bytes: usize,
+}
+
+impl Pending {
+    fn push(&mut self, row: Result<Row, Vec<Failure>>, bytes: usize) {
+        match row {
+            Ok(row) => self.rows.push(row),
+            Err(failures) => self.failed.extend(failures),
+        }
+        self.count += 1;
+        self.bytes += bytes;
+    }
+
+    fn full(&self, limits: &ImportSettings) -> bool {
+        self.count >= limits.batch || self.bytes >= limits.batch_bytes
+    }
+
+    fn take(&mut self) -> (Vec<Row>, Vec<Failure>) {
+        let Pending { rows, failed, .. } = std::mem::take(self);
+        (rows, failed)
+    }
 }
 
 /// A batch to write: its rows, the rows that failed before writing, and where it ends.
@@ -464,7 +580,9 @@ async fn write_batch(
 }
 
 /// Runs a queued job, or takes over one whose runner stopped (its lease ran out); nothing
-/// when another runner holds it. The job as it ended.
+/// when another runner holds it. The job as it ended. A job that stops for a reason not
+/// tied to one row (the database failing it, a runner dying on it) is run again by the
+/// worker, `limits.max_attempts` times in all, then given up.
 pub async fn run(
     pool: &DbPool,
     id: Uuid,
@@ -474,6 +592,16 @@ pub async fn run(
     let Some(job) = store::claim(&mut conn, id).await? else {
         return Ok(None);
     };
+    if job.attempts > limits.max_attempts {
+        // Its last runner stopped on it without ending it, or could not even say why.
+        let why = job.last_error.clone().unwrap_or_else(|| {
+            "its last run ended without a word (the service may have stopped mid-way)".into()
+        });
+        tracing::warn!(import = %job.id, attempts = job.attempts, "an import is given up");
+        return give_up(&mut conn, &job, job.attempts - 1, &why)
+            .await
+            .map(Some);
+    }
     let single = job.dry_run || job.all_or_nothing;
     let mut total = Outcome {
         created: job.created,
@@ -520,18 +648,86 @@ pub async fn run(
         Ok(committed) => (committed, None),
         Err(Stop::Broken(why)) => (false, Some(why)),
         Err(Stop::Error(err)) => {
-            tracing::warn!(import = %job.id, error = ?err, "an import stopped; it will be resumed");
-            return Err(err);
+            let why = client_safe(&err);
+            if job.attempts < limits.max_attempts {
+                tracing::warn!(import = %job.id, attempt = job.attempts, error = ?err,
+                    "an import stopped; it will be resumed");
+                if let Err(kept) = store::stopped(&mut conn, job.id, &why).await {
+                    tracing::warn!(import = %job.id, error = %kept, "why an import stopped is lost");
+                }
+                return Err(err);
+            }
+            tracing::warn!(import = %job.id, attempt = job.attempts, error = ?err,
+                "an import stopped on its last attempt; it is given up");
+            // The counts its committed batches left, not those of a batch rolled back.
+            let stored = store::get(&mut conn, job.id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("import"))?;
+            return give_up(&mut conn, &stored, job.attempts, &why)
+                .await
+                .map(Some);
         }
     };
-    // The end, its audit and its event commit together. A job run batch by batch kept its
-    // batches' writes even when it stopped on a broken file: integrations hear of its end
-    // then too; one run in a single transaction that rolled back kept nothing to tell.
+    let ended = conclude(
+        &mut conn,
+        &job,
+        &total,
+        received,
+        committed,
+        error.as_deref(),
+    )
+    .await?;
+    Ok(Some(ended))
+}
+
+/// What a client may read of why a run stopped: the problem's detail, never its cause.
+fn client_safe(err: &ApiError) -> String {
+    let problem = err.problem();
+    problem.detail.unwrap_or_else(|| {
+        format!(
+            "{} (the cause is in the service's log)",
+            problem.title.to_lowercase()
+        )
+    })
+}
+
+/// Ends a job that stopped `runs` times for a reason not tied to one row: failed, with the
+/// counts its committed batches left.
+async fn give_up(
+    conn: &mut AsyncPgConnection,
+    job: &ImportRecord,
+    runs: i32,
+    why: &str,
+) -> Result<ImportRecord, ApiError> {
+    let total = Outcome {
+        created: job.created,
+        updated: job.updated,
+        unchanged: job.unchanged,
+        failed: job.failed,
+        failures: Vec::new(),
+    };
+    let plural = if runs == 1 { "" } else { "s" };
+    let error = format!("gave up after {runs} attempt{plural}: {why}");
+    conclude(conn, job, &total, job.received, false, Some(&error)).await
+}
+
+/// Ends a job: its state and counts, its audit and its event, committed together.
+async fn conclude(
+    conn: &mut AsyncPgConnection,
+    job: &ImportRecord,
+    total: &Outcome,
+    received: i64,
+    committed: bool,
+    error: Option<&str>,
+) -> Result<ImportRecord, ApiError> {
+    // A job run batch by batch kept its batches' writes even when it stopped short:
+    // integrations hear of its end then too; one run in a single transaction that rolled
+    // back kept nothing to tell.
+    let single = job.dry_run || job.all_or_nothing;
     let announce = committed || !single;
     let ended = conn
         .transaction(async |conn| {
-            let ended =
-                store::finish(conn, &job, &total, received, committed, error.as_deref()).await?;
+            let ended = store::finish(conn, job, total, received, committed, error).await?;
             if ended.committed {
                 crate::audit::record(
                     conn,
@@ -568,9 +764,9 @@ pub async fn run(
         0
     };
     if written > 0 {
-        crate::db::analyze_outgrown(&mut conn, written_tables(job.resource), written).await?;
+        crate::db::analyze_outgrown(conn, written_tables(job.resource), written).await?;
     }
-    Ok(Some(ended))
+    Ok(ended)
 }
 
 /// The tables an import of `resource` writes, its main table first.
@@ -641,5 +837,81 @@ pub async fn schedule(state: actix_web::web::Data<crate::state::AppState>) {
             }
             Err(err) => tracing::warn!(error = ?err, "the import worker could not look for work"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(batch: usize, batch_bytes: usize) -> ImportSettings {
+        ImportSettings {
+            interval: Duration::from_secs(1),
+            batch,
+            batch_bytes,
+            max_bytes: 1 << 30,
+            max_ratio: 100,
+            idle_timeout: Duration::from_secs(30),
+            uploads_per_caller: 4,
+            dedup_window: Duration::from_secs(0),
+            max_attempts: 5,
+        }
+    }
+
+    fn row(line: u64, bytes: usize) -> Row {
+        Row {
+            line,
+            raw: Raw::from("x".repeat(bytes)),
+            object: Map::new(),
+        }
+    }
+
+    fn failed(line: u64, bytes: usize, fields: usize) -> Vec<Failure> {
+        let raw = Raw::from("x".repeat(bytes));
+        (0..fields)
+            .map(|i| Failure {
+                line,
+                field: format!("f{i}"),
+                message: "is wrong".to_owned(),
+                raw: raw.clone(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_is_full_at_its_byte_budget_or_its_row_count() {
+        let by_bytes = limits(5000, 64 * 1024);
+        let mut pending = Pending::default();
+        pending.push(Ok(row(2, 100)), 100);
+        pending.push(Ok(row(3, 100)), 100);
+        assert!(!pending.full(&by_bytes));
+        pending.push(Ok(row(4, 64 * 1024 - 201)), 64 * 1024 - 201);
+        assert!(!pending.full(&by_bytes), "one byte short");
+        pending.push(Ok(row(5, 1)), 1);
+        assert!(pending.full(&by_bytes));
+        let (rows, failed_rows) = pending.take();
+        assert_eq!((rows.len(), failed_rows.len()), (4, 0));
+        assert_eq!(
+            (pending.count, pending.bytes),
+            (0, 0),
+            "taken, it starts over"
+        );
+
+        // A row failing on three fields holds its text once, and counts once.
+        let failures = failed(6, 40_000, 3);
+        assert!(Arc::ptr_eq(&failures[0].raw.0, &failures[2].raw.0));
+        pending.push(Err(failures), 40_000);
+        assert!(!pending.full(&by_bytes));
+        pending.push(Err(failed(7, 40_000, 1)), 40_000);
+        assert!(pending.full(&by_bytes));
+        assert_eq!(pending.count, 2);
+
+        let by_rows = limits(3, 1 << 30);
+        let mut pending = Pending::default();
+        for line in 2..5 {
+            assert!(!pending.full(&by_rows));
+            pending.push(Ok(row(line, 10)), 10);
+        }
+        assert!(pending.full(&by_rows));
     }
 }

@@ -43,6 +43,10 @@ pub struct ImportRecord {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Runs that claimed it, this one included.
+    pub attempts: i32,
+    /// Why its last run stopped short, in words a client may read.
+    pub last_error: Option<String>,
 }
 
 impl ImportRecord {
@@ -247,7 +251,8 @@ pub async fn abandon(conn: &mut AsyncPgConnection, id: Uuid, why: &str) -> Query
         .map(drop)
 }
 
-/// Takes a queued job, or one whose runner's lease ran out, for this runner.
+/// Takes a queued job, or one whose runner's lease ran out, for this runner: one attempt
+/// more.
 pub async fn claim(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<ImportRecord>> {
     diesel::update(
         imports::table.find(id).filter(
@@ -259,6 +264,7 @@ pub async fn claim(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option
     .set((
         imports::state.eq(ImportState::Running),
         imports::lease_until.eq(Utc::now() + LEASE),
+        imports::attempts.eq(imports::attempts + 1),
         imports::updated_at.eq(diesel::dsl::now),
     ))
     .returning(ImportRecord::as_returning())
@@ -280,6 +286,18 @@ pub async fn pending(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Uuid>> {
         .limit(10)
         .load(conn)
         .await
+}
+
+/// Why a run stopped short, kept for the run that gives the job up.
+pub async fn stopped(conn: &mut AsyncPgConnection, id: Uuid, why: &str) -> QueryResult<()> {
+    diesel::update(imports::table.find(id))
+        .set((
+            imports::last_error.eq(why),
+            imports::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 pub async fn set_header(conn: &mut AsyncPgConnection, id: Uuid, header: &str) -> QueryResult<()> {

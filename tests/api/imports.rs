@@ -36,11 +36,11 @@ async fn csv(app: &TestApp, query: &str, body: &str) -> Value {
     expect_json(res, StatusCode::CREATED).await
 }
 
-fn counts(report: &Value) -> [i64; 5] {
+pub(crate) fn counts(report: &Value) -> [i64; 5] {
     ["received", "created", "updated", "unchanged", "failed"].map(|k| report[k].as_i64().unwrap())
 }
 
-fn errors(report: &Value) -> Vec<(i64, String)> {
+pub(crate) fn errors(report: &Value) -> Vec<(i64, String)> {
     report["errors"]
         .as_array()
         .unwrap()
@@ -429,7 +429,7 @@ async fn ndjson_gzip_and_idempotent_resends() {
 }
 
 /// Waits for an import to end.
-async fn settled(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn settled(app: &TestApp, id: &str) -> Value {
     for _ in 0..100 {
         let job = app
             .get_ok(&format!("/v1/imports/{id}"), &app.token(Role::Viewer))
