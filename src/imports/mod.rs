@@ -163,6 +163,11 @@ pub fn supports(resource: Resource, mode: Mode) -> bool {
     }
 }
 
+/// What a row holding bytes that are not UTF-8 is told (PostgreSQL keeps text as UTF-8).
+const NOT_UTF8: &str = "holds bytes that are not UTF-8: save the file as UTF-8";
+/// What a row holding the NUL character is told (PostgreSQL's text cannot hold it).
+const HOLDS_NUL: &str = "must not contain the NUL character";
+
 /// Turns the file's records into rows: the header read first (CSV), columns starting with
 /// `_` ignored (the error file's own), every other unknown column refused by name.
 struct Reader {
@@ -171,6 +176,8 @@ struct Reader {
     /// CSV: the header, once read; what each of its columns fills.
     header: Option<Vec<Option<Column>>>,
     header_raw: Option<String>,
+    /// CSV: the header's column names, to name a field in a failure.
+    names: Vec<String>,
 }
 
 impl Reader {
@@ -180,6 +187,7 @@ impl Reader {
             columns: columns(resource),
             header: None,
             header_raw: None,
+            names: Vec::new(),
         }
     }
 
@@ -190,6 +198,7 @@ impl Reader {
             raw,
             fields,
             too_long,
+            not_utf8,
         } = record;
         let fail = |field: &str, message: String, raw: &Raw| Failure {
             line,
@@ -210,6 +219,9 @@ impl Reader {
             Format::Ndjson => {
                 let parsed = serde_json::from_str::<Value>(&raw);
                 let raw = Raw::from(raw);
+                if not_utf8.is_some() {
+                    return Ok(Some(Err(vec![fail("row", NOT_UTF8.to_owned(), &raw)])));
+                }
                 let object = match parsed {
                     Ok(Value::Object(mut object)) => {
                         object.retain(|k, _| !k.starts_with('_'));
@@ -229,7 +241,10 @@ impl Reader {
             Format::Csv => {
                 let Some(header) = &self.header else {
                     tabular::check_width(fields.len())?;
-                    let names: Vec<String> = fields.iter().map(|f| f.trim().to_owned()).collect();
+                    let names: Vec<String> = fields
+                        .iter()
+                        .map(|f| f.trim().replace('\0', "\u{FFFD}"))
+                        .collect();
                     let known: Vec<String> = names
                         .iter()
                         .filter(|n| !n.starts_with('_'))
@@ -246,6 +261,7 @@ impl Reader {
                         })
                         .collect();
                     self.header = Some(mapped);
+                    self.names = names;
                     self.header_raw = Some(raw);
                     return Ok(None);
                 };
@@ -257,6 +273,17 @@ impl Reader {
                         header.len()
                     );
                     return Ok(Some(Err(vec![fail("row", message, &raw)])));
+                }
+                // Text PostgreSQL cannot hold fails here, naming its column.
+                let unstorable = not_utf8.map(|at| (at, NOT_UTF8)).or_else(|| {
+                    fields
+                        .iter()
+                        .position(|f| f.contains('\0'))
+                        .map(|at| (at, HOLDS_NUL))
+                });
+                if let Some((at, message)) = unstorable {
+                    let name = self.names.get(at).map_or("row", String::as_str);
+                    return Ok(Some(Err(vec![fail(name, message.to_owned(), &raw)])));
                 }
                 match tabular::row_object(header, &fields) {
                     Ok(object) => Ok(Some(Ok(Row { line, raw, object }))),

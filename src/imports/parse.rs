@@ -30,6 +30,18 @@ pub struct Record {
     pub fields: Vec<String>,
     /// Longer than [`MAX_RECORD`]: read past, neither its text nor its fields kept.
     pub too_long: bool,
+    /// Bytes that are not UTF-8 were replaced: in which field (CSV; 0 for an NDJSON line).
+    pub not_utf8: Option<usize>,
+}
+
+/// A record's text as PostgreSQL can keep it (for the error file): a NUL character, which
+/// its text cannot hold, shown as U+FFFD. The fields keep theirs, to be refused by name.
+fn storable(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
 }
 
 impl Record {
@@ -39,6 +51,7 @@ impl Record {
             raw: String::new(),
             fields: Vec::new(),
             too_long: true,
+            not_utf8: None,
         }
     }
 }
@@ -161,13 +174,15 @@ impl Parser {
         if std::mem::replace(&mut self.skipping, false) || text.len() > MAX_RECORD {
             out.push(Record::too_long(self.line));
         } else {
+            let not_utf8 = std::str::from_utf8(text).is_err().then_some(0);
             let text = String::from_utf8_lossy(text);
             if !text.trim().is_empty() {
                 out.push(Record {
                     line: self.line,
-                    raw: text.into_owned(),
+                    raw: storable(text.into_owned()),
                     fields: Vec::new(),
                     too_long: false,
+                    not_utf8,
                 });
             }
         }
@@ -245,9 +260,14 @@ impl Parser {
         }
         let data = &self.output[..written];
         let mut fields = Vec::with_capacity(ended);
+        let mut not_utf8 = None;
         let mut start = 0;
         for &end in &self.ends[..ended] {
-            fields.push(String::from_utf8_lossy(&data[start..end]).into_owned());
+            let bytes = &data[start..end];
+            if not_utf8.is_none() && std::str::from_utf8(bytes).is_err() {
+                not_utf8 = Some(fields.len());
+            }
+            fields.push(String::from_utf8_lossy(bytes).into_owned());
             start = end;
         }
         // A blank line is no record.
@@ -255,9 +275,10 @@ impl Parser {
         if !blank {
             out.push(Record {
                 line,
-                raw: String::from_utf8_lossy(text).into_owned(),
+                raw: storable(String::from_utf8_lossy(text).into_owned()),
                 fields,
                 too_long: false,
+                not_utf8,
             });
         }
     }

@@ -378,3 +378,127 @@ async fn random_bytes_in_bodies_paths_and_queries_never_get_a_5xx() {
         }
     }
 }
+
+/// The failures of an import's answer as (line, field, message).
+fn row_failures(report: &serde_json::Value) -> Vec<(i64, String, String)> {
+    report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["line"].as_i64().unwrap(),
+                e["field"].as_str().unwrap().to_owned(),
+                e["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_nul_or_bytes_that_are_not_utf8_in_an_import_row_fail_that_row_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let admin = app.token(Role::Admin);
+    let mut csv = b"external_id,name,occupation\n".to_vec();
+    csv.extend_from_slice(b"n-1,Ada\0Lovelace,\n");
+    csv.extend_from_slice(b"n-2,Grace Hopper,Admir\xffal\n");
+    csv.extend_from_slice(b"n-3,Alan Turing,\n");
+    let res = app
+        .post("/v1/imports/customers")
+        .bearer_auth(&admin)
+        .header("Content-Type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let report = expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(report["received"], 3, "{report}");
+    assert_eq!(report["created"], 1, "{report}");
+    assert_eq!(report["failed"], 2, "{report}");
+    let failures = row_failures(&report);
+    assert_eq!(failures[0].0, 2, "{failures:?}");
+    assert_eq!(failures[0].1, "name", "{failures:?}");
+    assert!(failures[0].2.contains("NUL"), "{failures:?}");
+    assert_eq!(failures[1].0, 3, "{failures:?}");
+    assert_eq!(failures[1].1, "occupation", "{failures:?}");
+    assert!(failures[1].2.contains("UTF-8"), "{failures:?}");
+
+    let mut ndjson = b"{\"external_id\": \"j-1\", \"name\": \"Nul\", \"attributes\": {\"plan\": \"a\\u0000b\"}}\n".to_vec();
+    ndjson.extend_from_slice(b"{\"external_id\": \"j-2\", \"name\": \"Bad \xff bytes\"}\n");
+    ndjson.extend_from_slice(b"{\"external_id\": \"j-3\", \"name\": \"Good\"}\n");
+    let res = app
+        .post("/v1/imports/customers")
+        .bearer_auth(&admin)
+        .header("Content-Type", "application/x-ndjson")
+        .body(ndjson)
+        .send()
+        .await
+        .unwrap();
+    let report = expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(
+        (&report["received"], &report["created"], &report["failed"]),
+        (&3.into(), &1.into(), &2.into()),
+        "{report}"
+    );
+    let failures = row_failures(&report);
+    assert_eq!(failures[0].0, 1, "{failures:?}");
+    assert_eq!(failures[0].1, "attributes.plan", "{failures:?}");
+    assert_eq!(failures[1].0, 2, "{failures:?}");
+    assert!(failures[1].2.contains("UTF-8"), "{failures:?}");
+    assert_eq!(app.count("customers").await, 2);
+}
+
+#[actix_web::test]
+async fn random_bytes_in_import_files_never_get_a_5xx_or_leave_a_job_running() {
+    let app = TestApp::spawn().await;
+    let admin = app.token(Role::Admin);
+    let mut bytes = Bytes(0x1a2b_3c4d_0018_0002);
+    for case in 0..60 {
+        let (content_type, body) = if case % 2 == 0 {
+            let mut csv = b"external_id,name,email,attributes,tags\n".to_vec();
+            for row in 0..5 {
+                csv.extend(format!("r-{case}-{row},").as_bytes());
+                csv.extend(bytes.string(16));
+                csv.push(b',');
+                csv.extend(bytes.string(12));
+                csv.push(b'\n');
+            }
+            ("text/csv", csv)
+        } else {
+            let mut ndjson = Vec::new();
+            for _ in 0..5 {
+                ndjson.extend(bytes.body());
+                ndjson.push(b'\n');
+            }
+            ("application/x-ndjson", ndjson)
+        };
+        let res = app
+            .post("/v1/imports/customers?mode=upsert")
+            .bearer_auth(&admin)
+            .header("Content-Type", content_type)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert!(
+            !status.is_server_error(),
+            "case {case}: {content_type} {:?} answered {status}: {text}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = app.db.connect().await;
+    let stuck: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM imports WHERE state NOT IN ('succeeded', 'failed')",
+    )
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(stuck.n, 0);
+}
