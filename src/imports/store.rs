@@ -283,7 +283,10 @@ pub async fn progress(
         .map(drop)
 }
 
-/// Stores failed rows, set-wise.
+/// Stores failed rows, set-wise: each row once with its raw text, each of its problems
+/// referring to it, and the import's count of problems, in one statement. A row's failures
+/// all arrive in one call. A job run in one transaction calls this on its side connection
+/// (its failed rows outlive a rollback), so nothing else may hold the import's row meanwhile.
 pub async fn record_failures(
     conn: &mut AsyncPgConnection,
     id: Uuid,
@@ -295,20 +298,27 @@ pub async fn record_failures(
     let lines: Vec<i64> = failures.iter().map(|f| f.line as i64).collect();
     let fields: Vec<&str> = failures.iter().map(|f| f.field.as_str()).collect();
     let messages: Vec<&str> = failures.iter().map(|f| f.message.as_str()).collect();
-    let raws: Vec<&str> = failures.iter().map(|f| f.raw.as_str()).collect();
-    diesel::sql_query(
-        "INSERT INTO import_errors (import_id, line, field, message, raw)
-         SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[])",
-    )
-    .bind::<SqlUuid, _>(id)
-    .bind::<Array<BigInt>, _>(lines)
-    .bind::<Array<Text>, _>(fields)
-    .bind::<Array<Text>, _>(messages)
-    .bind::<Array<Text>, _>(raws)
-    .prepared()
-    .execute(conn)
-    .await
-    .map(drop)
+    // The raw text of each failed row, once: its first failure's.
+    let mut row_lines: Vec<i64> = Vec::new();
+    let mut row_raws: Vec<&str> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for f in failures {
+        if seen.insert(f.line) {
+            row_lines.push(f.line as i64);
+            row_raws.push(&f.raw);
+        }
+    }
+    diesel::sql_query(include_str!("record_failures.sql"))
+        .bind::<SqlUuid, _>(id)
+        .bind::<Array<BigInt>, _>(row_lines)
+        .bind::<Array<Text>, _>(row_raws)
+        .bind::<Array<BigInt>, _>(lines)
+        .bind::<Array<Text>, _>(fields)
+        .bind::<Array<Text>, _>(messages)
+        .prepared()
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 /// Ends a job with its counts; its stored file is no longer needed.
@@ -375,7 +385,7 @@ pub async fn list(
         .await
 }
 
-/// A stored failed row.
+/// A stored problem of a failed row.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct ErrorRow {
     #[diesel(sql_type = BigInt)]
@@ -384,11 +394,9 @@ pub struct ErrorRow {
     pub field: String,
     #[diesel(sql_type = Text)]
     pub message: String,
-    #[diesel(sql_type = Text)]
-    pub raw: String,
 }
 
-/// The first failed rows (by line) of each of some imports: one query for a whole page.
+/// The first problems (by line) of each of some imports: one query for a whole page.
 pub async fn first_errors(
     conn: &mut AsyncPgConnection,
     ids: &[Uuid],
@@ -402,9 +410,9 @@ pub async fn first_errors(
         row: ErrorRow,
     }
     let rows: Vec<Keyed> = diesel::sql_query(
-        "SELECT i.id AS import_id, e.line, e.field, e.message, e.raw \
+        "SELECT i.id AS import_id, e.line, e.field, e.message \
          FROM unnest($1::uuid[]) AS i(id) CROSS JOIN LATERAL ( \
-           SELECT line, field, message, raw FROM import_errors \
+           SELECT line, field, message FROM import_errors \
            WHERE import_id = i.id ORDER BY line, field LIMIT $2) e",
     )
     .bind::<diesel::sql_types::Array<SqlUuid>, _>(ids)
@@ -415,16 +423,32 @@ pub async fn first_errors(
     Ok(rows.into_iter().map(|k| (k.import_id, k.row)).collect())
 }
 
-/// Failed rows after `after_line`, by line.
-pub async fn errors(
+/// A failed row as the error file shows it: its line, its problems (`field: message`,
+/// joined by `; `) and its raw text.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct FailedLine {
+    #[diesel(sql_type = BigInt)]
+    pub line: i64,
+    #[diesel(sql_type = Text)]
+    pub why: String,
+    #[diesel(sql_type = Text)]
+    pub raw: String,
+}
+
+/// Up to `limit` failed rows after `after_line`, by line, each with all its problems: a page
+/// of whole lines.
+pub async fn failed_lines(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     after_line: i64,
     limit: i64,
-) -> QueryResult<Vec<ErrorRow>> {
+) -> QueryResult<Vec<FailedLine>> {
     diesel::sql_query(
-        "SELECT line, field, message, raw FROM import_errors
-         WHERE import_id = $1 AND line > $2 ORDER BY line, field LIMIT $3",
+        "SELECT r.line, r.raw, coalesce(( \
+           SELECT string_agg(e.field || ': ' || e.message, '; ' ORDER BY e.field) \
+           FROM import_errors e WHERE e.import_id = r.import_id AND e.line = r.line), '') AS why \
+         FROM import_error_rows r WHERE r.import_id = $1 AND r.line > $2 \
+         ORDER BY r.line LIMIT $3",
     )
     .bind::<SqlUuid, _>(id)
     .bind::<BigInt, _>(after_line)

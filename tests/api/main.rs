@@ -16,6 +16,7 @@ mod events;
 mod exports;
 mod hostile;
 mod idempotency;
+mod import_reports;
 mod imports;
 mod interactions;
 mod loyalty;

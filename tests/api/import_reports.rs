@@ -1,0 +1,202 @@
+//! What hostile clients cannot make large: a failed row's text is stored once, and the error
+//! file is streamed page by page without holding a connection.
+
+use std::time::Duration;
+
+use rapport::auth::Role;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{TestApp, expect_json};
+
+async fn import_as(app: &TestApp, token: &str, query: &str, body: String) -> reqwest::Response {
+    app.post(&format!("/v1/imports/customers{query}"))
+        .bearer_auth(token)
+        .header("Content-Type", "text/csv")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn error_file(app: &TestApp, report: &Value) -> reqwest::Response {
+    let res = app
+        .get(report["errors_url"].as_str().unwrap())
+        .bearer_auth(app.token(Role::Manager))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res
+}
+
+#[actix_web::test]
+async fn a_row_failing_on_three_fields_keeps_its_text_once_and_its_error_file_round_trips() {
+    let app = TestApp::spawn().await;
+    let manager = app.token(Role::Manager);
+    let file = "external_id,name,qualification.money,qualification.authority,qualification.need\r\n\
+                ok-1,Ada,true,true,true\r\n\
+                bad-2,\"Bob, Jr\",maybe,perhaps,sometimes\r\n\
+                bad-3,Carl,yes,often,no\r\n";
+    let res = import_as(&app, &manager, "", file.to_owned()).await;
+    let report = expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(report["failed"], 2, "{report}");
+    assert_eq!(report["errors"].as_array().unwrap().len(), 4);
+
+    // Line 3's text once, however many of its fields are bad; each problem once.
+    let raw = "bad-2,\"Bob, Jr\",maybe,perhaps,sometimes";
+    assert_eq!(app.count("import_error_rows").await, 2);
+    assert_eq!(
+        app.count(&format!(
+            "import_error_rows WHERE line = 3 AND raw = '{}'",
+            raw.replace('\'', "''")
+        ))
+        .await,
+        1
+    );
+    assert_eq!(app.count("import_errors WHERE line = 3").await, 3);
+    assert_eq!(
+        app.count(
+            "information_schema.columns WHERE table_name = 'import_errors' \
+             AND column_name = 'raw'"
+        )
+        .await,
+        0,
+        "problems no longer carry the row's text"
+    );
+
+    let text = error_file(&app, &report).await.text().await.unwrap();
+    let expected = "_line,_error,external_id,name,qualification.money,qualification.authority,qualification.need\r\n\
+        3,qualification.authority: must be true or false; qualification.money: must be true or false; qualification.need: must be true or false,bad-2,\"Bob, Jr\",maybe,perhaps,sometimes\r\n\
+        4,qualification.authority: must be true or false,bad-3,Carl,yes,often,no\r\n";
+    assert_eq!(text, expected);
+    // Fixed and sent again as it is: both go in.
+    let fixed = text
+        .replace("maybe,perhaps,sometimes", "true,true,false")
+        .replace("often", "true");
+    let again = expect_json(
+        import_as(&app, &manager, "", fixed).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(again["created"], 2, "{again}");
+    assert_eq!(again["failed"], 0);
+}
+
+/// A GET on a raw socket with a tiny receive buffer that reads the status line and then
+/// nothing: the server's send buffer fills and the answer stalls, as with a slow client.
+async fn stalled_download(app: &TestApp, path: &str, token: &str) -> tokio::net::TcpStream {
+    let addr = app.address.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut head))
+        .await
+        .expect("the answer starts")
+        .unwrap();
+    let head = String::from_utf8_lossy(&head[..n]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    stream
+}
+
+#[actix_web::test]
+async fn a_large_error_file_streams_page_by_page_holding_no_connection_while_clients_stall() {
+    let app = TestApp::spawn().await;
+    let manager = app.token(Role::Manager);
+    // 2500 failed rows of 6 kB, two problems each: 15 MB of error file, a page (1000 rows)
+    // larger than a socket's send buffer.
+    let rows = 2500;
+    let name = "n".repeat(6000);
+    let mut file = "external_id,name,consent.email.granted,consent.sms.granted\r\n".to_owned();
+    let mut expected =
+        "_line,_error,external_id,name,consent.email.granted,consent.sms.granted\r\n".to_owned();
+    for i in 0..rows {
+        let row = format!("big-{i},{name},maybe,perhaps");
+        file.push_str(&row);
+        file.push_str("\r\n");
+        expected.push_str(&format!(
+            "{},consent.email.granted: must be true or false; \
+             consent.sms.granted: must be true or false,{row}\r\n",
+            i + 2
+        ));
+    }
+    let report = expect_json(
+        import_as(&app, &manager, "", file).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(report["failed"], rows);
+    assert_eq!(report["errors"].as_array().unwrap().len(), 100);
+    let id = report["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/imports/{id}/errors.csv");
+
+    // Five stalled downloads, more than the pool's four connections: none holds one while
+    // its client does not read, so the API still answers.
+    let mut stalled = Vec::new();
+    for _ in 0..5 {
+        stalled.push(stalled_download(&app, &path, &manager).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let res = app
+        .get(&format!("/v1/imports/{id}"))
+        .bearer_auth(&manager)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "the pool is held by stalled downloads"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    drop(stalled);
+
+    // Streamed (chunked, no length known up front), and exact.
+    let res = error_file(&app, &report).await;
+    assert!(res.content_length().is_none(), "{:?}", res.headers());
+    assert_eq!(res.headers()["transfer-encoding"], "chunked");
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        res.headers()["content-disposition"],
+        format!("attachment; filename=\"import-{id}-errors.csv\"").as_str()
+    );
+    let text = res.text().await.unwrap();
+    assert_eq!(text.len(), expected.len());
+    assert!(text == expected, "the streamed error file differs");
+
+    // A database failure after the answer started cuts the body short (no final chunk)
+    // instead of hanging, and the service goes on.
+    let mut cut = stalled_download(&app, &path, &manager).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.sql("DROP TABLE import_error_rows CASCADE").await;
+    let mut body = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match cut.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => body.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the cut download hangs");
+    assert!(body.len() < expected.len(), "the whole file was served");
+    assert!(
+        !body.ends_with(b"\r\n0\r\n\r\n"),
+        "the body ended as if complete"
+    );
+    let res = app
+        .get(&format!("/v1/imports/{id}"))
+        .bearer_auth(&manager)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
