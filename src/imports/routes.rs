@@ -65,6 +65,7 @@ async fn views(
             errors_url: (record.failed > 0)
                 .then(|| format!("/v1/imports/{}/errors.{}", record.id, record.format)),
             errors: errors.remove(&record.id).unwrap_or_default(),
+            errors_total: record.errors_total,
             id: record.id,
             resource: record.resource,
             mode: record.mode,

@@ -43,6 +43,8 @@ pub struct ImportRecord {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Problems of its failed rows stored so far (`failed` counts the rows).
+    pub errors_total: i64,
 }
 
 impl ImportRecord {

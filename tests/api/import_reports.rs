@@ -1,14 +1,15 @@
-//! What hostile clients cannot make large: a failed row's text is stored once, and the error
-//! file is streamed page by page without holding a connection.
+//! What hostile clients cannot make large or misleading: a failed row's text is stored once,
+//! the error file is streamed page by page without holding a connection, and a problem
+//! document lists 100 field errors at most, counting the rest.
 
 use std::time::Duration;
 
 use rapport::auth::Role;
-use reqwest::StatusCode;
-use serde_json::Value;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{TestApp, expect_json};
+use crate::helpers::{TestApp, expect_json, expect_problem};
 
 async fn import_as(app: &TestApp, token: &str, query: &str, body: String) -> reqwest::Response {
     app.post(&format!("/v1/imports/customers{query}"))
@@ -42,6 +43,7 @@ async fn a_row_failing_on_three_fields_keeps_its_text_once_and_its_error_file_ro
     let res = import_as(&app, &manager, "", file.to_owned()).await;
     let report = expect_json(res, StatusCode::CREATED).await;
     assert_eq!(report["failed"], 2, "{report}");
+    assert_eq!(report["errors_total"], 4, "{report}");
     assert_eq!(report["errors"].as_array().unwrap().len(), 4);
 
     // Line 3's text once, however many of its fields are bad; each problem once.
@@ -82,6 +84,7 @@ async fn a_row_failing_on_three_fields_keeps_its_text_once_and_its_error_file_ro
     .await;
     assert_eq!(again["created"], 2, "{again}");
     assert_eq!(again["failed"], 0);
+    assert_eq!(again["errors_total"], 0);
 }
 
 /// A GET on a raw socket with a tiny receive buffer that reads the status line and then
@@ -132,6 +135,7 @@ async fn a_large_error_file_streams_page_by_page_holding_no_connection_while_cli
     .await;
     assert_eq!(report["failed"], rows);
     assert_eq!(report["errors"].as_array().unwrap().len(), 100);
+    assert_eq!(report["errors_total"], 2 * rows);
     let id = report["id"].as_str().unwrap().to_owned();
     let path = format!("/v1/imports/{id}/errors.csv");
 
@@ -199,4 +203,69 @@ async fn a_large_error_file_streams_page_by_page_holding_no_connection_while_cli
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn a_problem_lists_100_field_errors_and_counts_them_all() {
+    let app = TestApp::spawn().await;
+    let survey = crate::surveys::active_survey(&app, json!({})).await;
+    let customer = crate::customers::create(&app, json!({"name": "Ada"})).await;
+    let mut answers = serde_json::Map::new();
+    answers.insert("recommend".into(), json!(9));
+    for i in 0..500 {
+        answers.insert(format!("x{i}"), json!(1));
+    }
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/surveys/{survey}/responses"),
+            &app.token(Role::Agent),
+            &json!({"customer_id": customer["id"], "answers": answers}),
+        )
+        .await;
+    let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let errors = p["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 100, "{p}");
+    assert_eq!(errors[0]["field"], "answers.x0");
+    assert_eq!(errors[99]["field"], "answers.x99");
+    assert_eq!(p["errors_total"], 500);
+    assert_eq!(
+        p["detail"],
+        "500 fields are invalid; the first 100 of 500 are listed"
+    );
+    assert!(p.to_string().len() < 16 * 1024);
+
+    // Within the bound, nothing is counted apart.
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/surveys/{survey}/responses"),
+            &app.token(Role::Agent),
+            &json!({"customer_id": customer["id"], "answers": {"recommend": 9, "x": 1}}),
+        )
+        .await;
+    let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(p["errors"].as_array().unwrap().len(), 1);
+    assert!(p.get("errors_total").is_none(), "{p}");
+}
+
+#[actix_web::test]
+async fn a_header_of_a_thousand_columns_is_refused_in_a_bounded_problem() {
+    let app = TestApp::spawn().await;
+    let header: Vec<String> = (0..1000).map(|i| format!("column_{i}")).collect();
+    let row = vec!["x"; 1000].join(",");
+    let file = format!("{}\n{row}\n", header.join(","));
+    let res = import_as(&app, &app.token(Role::Manager), "", file).await;
+    let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(p["errors"].as_array().unwrap().len() <= 100, "{p}");
+    assert!(p.to_string().len() < 16 * 1024, "{p}");
+    assert!(p.to_string().contains("1000 columns"), "{p}");
+    // Unknown columns within the width: the first 20 named, the rest counted.
+    let header: Vec<String> = (0..200).map(|i| format!("column_{i}")).collect();
+    let file = format!("name,{}\nAda{}\n", header.join(","), ",x".repeat(200));
+    let res = import_as(&app, &app.token(Role::Manager), "", file).await;
+    let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(p["errors"].as_array().unwrap().len() <= 100, "{p}");
+    assert!(p.to_string().contains("and 180 more"), "{p}");
+    assert_eq!(app.count("customers").await, 0);
 }
