@@ -146,10 +146,12 @@ fn format_of(req: &HttpRequest) -> Result<Format, ApiError> {
 /// format, to fix and send again. Rows are written in batches (set-wise for customers; one
 /// by one for interactions and purchases, so that each purchase earns its loyalty points as
 /// if posted alone), each batch with the job's progress: a job the service drops mid-way is
-/// resumed after its last batch, never half-applied. The same file with the same options
-/// again answers with the first import (`Idempotent-Replayed: true`), as does the same
-/// `Idempotency-Key`. Unknown columns fail the import before any row is written, naming
-/// them. Columns starting with `_` are ignored.
+/// resumed after its last batch, never half-applied. The same file with the same options,
+/// sent again by the same caller within `RAPPORT_IMPORT_DEDUP_WINDOW` (24 hours by default)
+/// of the first, answers with that import (`Idempotent-Replayed: true`), as does the same
+/// `Idempotency-Key`; from another caller, or later, the file is imported afresh. Unknown
+/// columns fail the import before any row is written, naming them. Columns starting with
+/// `_` are ignored.
 #[utoipa::path(
     tag = "Imports",
     params(("resource" = Resource, Path, description = "What the file holds"), ImportQuery),
@@ -162,8 +164,11 @@ fn format_of(req: &HttpRequest) -> Result<Format, ApiError> {
         (status = 201, description = "The import, done (`committed` says whether its writes \
             were kept)", body = Import,
             headers(("Location" = String, description = "URL of the import"))),
-        (status = 200, description = "This file, or this `Idempotency-Key`, was imported \
-            already: that import", body = Import),
+        (status = 200, description = "This file (from this caller, within the dedup window), \
+            or this `Idempotency-Key`, was imported already: that import", body = Import,
+            headers(("Location" = String, description = "URL of the import"),
+                    ("Idempotent-Replayed" = bool, description = "`true`: an earlier \
+                        import's answer, nothing was imported again"))),
         (status = 202, description = "With `async=true`: the import, queued", body = Import,
             headers(("Location" = String, description = "URL to follow it at"))),
         (status = 415, description = "Neither CSV nor NDJSON", body = Problem,
@@ -248,7 +253,8 @@ async fn start_import(
     let hash = hash.finalize().to_vec();
     let job = store::received(&mut conn, job.id, &hash, bytes).await?;
     if !job.dry_run
-        && let Some(first) = store::same_file(&mut conn, &job, &hash).await?
+        && let Some(first) =
+            store::same_file(&mut conn, &job, &hash, state.settings.imports.dedup_window).await?
     {
         store::delete(&mut conn, job.id).await?;
         return replay(&mut conn, first).await;

@@ -123,20 +123,39 @@ pub async fn by_key(
         .optional()
 }
 
-/// An earlier import of the same file with the same options that was applied.
+/// An earlier import of the same file with the same options that was applied, by the same
+/// caller, started within `window` before `job`: a re-send answered with it. Another caller's
+/// file, or one sent longer ago, is imported afresh (it may be meant to apply again); a
+/// window of zero never replays. Served by `imports_hash_idx` (the file's hash, nearly unique).
 pub async fn same_file(
     conn: &mut AsyncPgConnection,
     job: &ImportRecord,
     hash: &[u8],
+    window: std::time::Duration,
 ) -> QueryResult<Option<ImportRecord>> {
-    imports::table
+    if window.is_zero() {
+        return Ok(None);
+    }
+    let mut query = imports::table
         .filter(imports::content_hash.eq(hash))
         .filter(imports::state.eq(ImportState::Succeeded))
         .filter(imports::id.ne(job.id))
+        .filter(imports::actor_type.eq(&job.actor_type))
+        .filter(imports::actor_id.eq(&job.actor_id))
         .filter(imports::resource.eq(job.resource))
         .filter(imports::mode.eq(job.mode))
         .filter(imports::dry_run.eq(false))
         .filter(imports::committed.eq(true))
+        .into_boxed();
+    // The database's clock, as `created_at` was set by it; a window too long to add up
+    // reaches back to the first import.
+    if let Some(since) = chrono::Duration::from_std(window)
+        .ok()
+        .and_then(|w| job.created_at.checked_sub_signed(w))
+    {
+        query = query.filter(imports::created_at.gt(since));
+    }
+    query
         .order(imports::created_at.desc())
         .select(ImportRecord::as_select())
         .first(conn)

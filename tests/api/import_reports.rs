@@ -1,6 +1,7 @@
 //! What hostile clients cannot make large or misleading: a failed row's text is stored once,
-//! the error file is streamed page by page without holding a connection, and a problem
-//! document lists 100 field errors at most, counting the rest.
+//! the error file is streamed page by page without holding a connection, a problem document
+//! lists 100 field errors at most, counting the rest, and a re-sent file is replayed only to
+//! its caller within the window.
 
 use std::time::Duration;
 
@@ -268,4 +269,81 @@ async fn a_header_of_a_thousand_columns_is_refused_in_a_bounded_problem() {
     assert!(p["errors"].as_array().unwrap().len() <= 100, "{p}");
     assert!(p.to_string().contains("and 180 more"), "{p}");
     assert_eq!(app.count("customers").await, 0);
+}
+
+fn people() -> String {
+    "external_id,name\nr-1,Ada\nr-2,Grace\n".to_owned()
+}
+
+#[actix_web::test]
+async fn the_same_file_is_replayed_only_for_its_caller_within_the_window() {
+    let app = TestApp::spawn().await;
+    let manager = app.token(Role::Manager);
+    let client = app
+        .client_token("nightly-sync", &["customers:write", "customers:read"])
+        .await;
+    let first = import_as(&app, &manager, "?mode=upsert", people()).await;
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first = expect_json(first, StatusCode::CREATED).await;
+
+    // The same caller, within the window: the first import again.
+    let res = import_as(&app, &manager, "?mode=upsert", people()).await;
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let replay = expect_json(res, StatusCode::OK).await;
+    assert_eq!(replay["id"], first["id"]);
+    assert_eq!(
+        location,
+        format!("/v1/imports/{}", first["id"].as_str().unwrap())
+    );
+
+    // Another caller's identical file is its own import, replayed to it alone.
+    let res = import_as(&app, &client, "?mode=upsert", people()).await;
+    assert!(res.headers().get("idempotent-replayed").is_none());
+    let theirs = expect_json(res, StatusCode::CREATED).await;
+    assert_ne!(theirs["id"], first["id"]);
+    assert_eq!(theirs["unchanged"], 2, "{theirs}");
+    let res = import_as(&app, &client, "?mode=upsert", people()).await;
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    assert_eq!(expect_json(res, StatusCode::OK).await["id"], theirs["id"]);
+
+    // The same caller once the window (24 hours) has passed: imported afresh.
+    app.sql(&format!(
+        "UPDATE imports SET created_at = now() - interval '25 hours' WHERE id = '{}'",
+        first["id"].as_str().unwrap()
+    ))
+    .await;
+    let res = import_as(&app, &manager, "?mode=upsert", people()).await;
+    assert!(res.headers().get("idempotent-replayed").is_none());
+    let later = expect_json(res, StatusCode::CREATED).await;
+    assert_ne!(later["id"], first["id"]);
+    assert_ne!(later["id"], theirs["id"]);
+    assert_eq!(app.count("customers").await, 2);
+}
+
+#[actix_web::test]
+async fn a_window_of_zero_never_replays_a_file_and_a_short_one_lapses() {
+    let app = TestApp::spawn_with(&[("RAPPORT_IMPORT_DEDUP_WINDOW", "0s")]).await;
+    let manager = app.token(Role::Manager);
+    let one = expect_json(
+        import_as(&app, &manager, "?mode=upsert", people()).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let res = import_as(&app, &manager, "?mode=upsert", people()).await;
+    assert!(res.headers().get("idempotent-replayed").is_none());
+    let two = expect_json(res, StatusCode::CREATED).await;
+    assert_ne!(one["id"], two["id"]);
+
+    let app = TestApp::spawn_with(&[("RAPPORT_IMPORT_DEDUP_WINDOW", "1s")]).await;
+    let manager = app.token(Role::Manager);
+    let one = expect_json(
+        import_as(&app, &manager, "?mode=upsert", people()).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let res = import_as(&app, &manager, "?mode=upsert", people()).await;
+    assert!(res.headers().get("idempotent-replayed").is_none());
+    assert_ne!(expect_json(res, StatusCode::CREATED).await["id"], one["id"]);
 }
