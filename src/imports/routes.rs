@@ -13,9 +13,10 @@ use super::parse::Format;
 use super::store::{self, ImportRecord, NewImport};
 use crate::auth::{Principal, Role, Scope};
 use crate::http::error::{ApiError, ErrorCode, FieldError, Problem};
-use crate::http::idempotency::{IDEMPOTENCY_KEY, REPLAYED, parse_key};
+use crate::http::idempotency::{IDEMPOTENCY_KEY, parse_key};
 use crate::http::pagination::{self, Page};
 use crate::http::query::{self, invalid};
+use crate::http::response;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -285,10 +286,11 @@ async fn replay(
     first: ImportRecord,
 ) -> Result<HttpResponse, ApiError> {
     let import = view(conn, first).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((REPLAYED, "true"))
-        .insert_header((header::LOCATION, location(import.id)))
-        .json(import))
+    Ok(response::replayed(
+        HttpResponse::Ok()
+            .insert_header((header::LOCATION, location(import.id)))
+            .json(import),
+    ))
 }
 
 /// List imports, newest first.

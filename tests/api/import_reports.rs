@@ -1,7 +1,7 @@
-//! What hostile clients cannot make large or misleading: a failed row's text is stored once,
-//! the error file is streamed page by page without holding a connection, a problem document
-//! lists 100 field errors at most, counting the rest, and a re-sent file is replayed only to
-//! its caller within the window.
+//! What hostile clients cannot make large or misleading: a failed row's text stored once, the
+//! error file streamed page by page without holding a connection, problem documents bounded
+//! to 100 field errors, file re-sends replayed only for their caller within the window, and
+//! `Idempotent-Replayed: true` on every answer that repeats an earlier result.
 
 use std::time::Duration;
 
@@ -346,4 +346,58 @@ async fn a_window_of_zero_never_replays_a_file_and_a_short_one_lapses() {
     let res = import_as(&app, &manager, "?mode=upsert", people()).await;
     assert!(res.headers().get("idempotent-replayed").is_none());
     assert_ne!(expect_json(res, StatusCode::CREATED).await["id"], one["id"]);
+}
+
+#[actix_web::test]
+async fn every_answer_that_repeats_an_earlier_result_says_so() {
+    let app = TestApp::spawn().await;
+    let agent = app.token(Role::Agent);
+    let customer = crate::customers::create(&app, json!({"name": "Grace Hopper"})).await;
+    let path = format!(
+        "/v1/customers/{}/purchases",
+        customer["id"].as_str().unwrap()
+    );
+    let receipt = json!({"external_ref": "till-7", "amount": 4900, "currency": "EUR"});
+    // A purchase re-sent with its receipt id: the recorded one, marked as such.
+    let res = app.send(Method::POST, &path, &agent, &receipt).await;
+    assert!(res.headers().get("idempotent-replayed").is_none());
+    let created = expect_json(res, StatusCode::CREATED).await;
+    let res = app.send(Method::POST, &path, &agent, &receipt).await;
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    assert_eq!(res.headers()["etag"], "\"1\"");
+    assert_eq!(expect_json(res, StatusCode::OK).await, created);
+    assert_eq!(app.count("purchases").await, 1);
+    // A file re-sent: the first import, marked as such (with or without a key).
+    let manager = app.token(Role::Manager);
+    let send = |key: Option<&'static str>| {
+        let mut req = app
+            .post("/v1/imports/customers")
+            .bearer_auth(&manager)
+            .header("Content-Type", "text/csv")
+            .body("external_id,name\nn-1,Ada\n");
+        if let Some(key) = key {
+            req = req.header("Idempotency-Key", key);
+        }
+        req.send()
+    };
+    let first = send(Some("file-a")).await.unwrap();
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first = expect_json(first, StatusCode::CREATED).await;
+    for key in [Some("file-a"), None] {
+        let res = send(key).await.unwrap();
+        assert_eq!(res.headers()["idempotent-replayed"], "true", "{key:?}");
+        assert_eq!(expect_json(res, StatusCode::OK).await["id"], first["id"]);
+    }
+    // And an `Idempotency-Key` replay, as before.
+    let send = || {
+        app.post(&path)
+            .bearer_auth(&agent)
+            .header("Idempotency-Key", "web-1")
+            .json(&json!({"amount": 1999, "currency": "EUR"}))
+            .send()
+    };
+    let res = send().await.unwrap();
+    assert!(res.headers().get("idempotent-replayed").is_none());
+    let res = send().await.unwrap();
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
 }
