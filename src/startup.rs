@@ -19,11 +19,12 @@ use crate::auth::throttle::LoginThrottle;
 use crate::config::Settings;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::fallback::{self, RouteTable};
-use crate::http::idempotency::{IDEMPOTENCY_KEY, REPLAYED};
+use crate::http::idempotency::IDEMPOTENCY_KEY;
 use crate::http::input;
 use crate::http::json::BodyLimit;
 use crate::http::metrics::{self, Metrics};
 use crate::http::request_id::{self, X_REQUEST_ID};
+use crate::http::response::REPLAYED;
 use crate::state::AppState;
 use crate::{db, openapi};
 

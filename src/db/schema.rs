@@ -208,6 +208,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    import_error_rows (import_id, line) {
+        import_id -> Uuid,
+        line -> Int8,
+        raw -> Text,
+    }
+}
+
+diesel::table! {
     imports (id) {
         id -> Uuid,
         resource -> Text,
@@ -237,6 +245,7 @@ diesel::table! {
         finished_at -> Nullable<Timestamptz>,
         attempts -> Int4,
         last_error -> Nullable<Text>,
+        errors_total -> Int8,
     }
 }
 
@@ -566,6 +575,7 @@ diesel::joinable!(customer_satisfaction -> customers (customer_id));
 diesel::joinable!(customer_search_words -> customers (customer_id));
 diesel::joinable!(customers -> users (account_manager_id));
 diesel::joinable!(import_chunks -> imports (import_id));
+diesel::joinable!(import_error_rows -> imports (import_id));
 diesel::joinable!(interactions -> customers (customer_id));
 diesel::joinable!(interactions -> purchases (purchase_id));
 diesel::joinable!(loyalty_ledger -> loyalty_lots (lot_id));
@@ -597,6 +607,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     idempotency_keys,
     import_chunks,
+    import_error_rows,
     imports,
     interactions,
     loyalty_accounts,

@@ -18,6 +18,10 @@ use super::request_id;
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// Field problems a problem document lists at most, whatever raised them (10 000 unknown
+/// answers, a header of 100 000 columns): past it, `errors_total` counts them all.
+pub const MAX_LISTED_ERRORS: usize = 100;
+
 /// Stable error codes: one row per kind of failure, with its status and title.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -204,9 +208,15 @@ pub struct Problem {
     /// The request id, also in the `X-Request-Id` header; quote it when reporting a problem.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// Field-level errors for validation failures.
+    /// Field-level errors for validation failures: the first 100 of them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 100)]
     pub errors: Vec<FieldError>,
+    /// How many field errors there are in all, when there are more than `errors` lists
+    /// (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 101, example = 12345)]
+    pub errors_total: Option<u64>,
 }
 
 /// The error every handler, extractor and store call returns at the HTTP edge.
@@ -318,15 +328,29 @@ impl ApiError {
         Self::bare(ErrorCode::Internal)
     }
 
+    /// The problem document: every answer's body, and the one place that bounds its list
+    /// of field errors to [`MAX_LISTED_ERRORS`], counting the rest.
     pub fn problem(&self) -> Problem {
+        let total = self.errors.len();
+        let cut = total > MAX_LISTED_ERRORS;
+        let detail = if cut {
+            let listed = format!("the first {MAX_LISTED_ERRORS} of {total} are listed");
+            Some(match &self.detail {
+                Some(detail) => format!("{detail}; {listed}"),
+                None => listed,
+            })
+        } else {
+            self.detail.clone()
+        };
         Problem {
             type_uri: self.code.type_uri(),
             title: self.code.title().to_owned(),
             status: self.code.status().as_u16(),
-            detail: self.detail.clone(),
+            detail,
             code: self.code.as_str().to_owned(),
             request_id: request_id::current(),
-            errors: self.errors.clone(),
+            errors: self.errors[..total.min(MAX_LISTED_ERRORS)].to_vec(),
+            errors_total: cut.then_some(total as u64),
         }
     }
 }
@@ -510,6 +534,31 @@ mod tests {
             assert!(is_refused_value(message), "{message}");
         }
         assert!(!is_refused_value("division by zero"));
+    }
+
+    #[test]
+    fn a_problem_lists_the_first_errors_and_counts_them_all() {
+        let many = |n: usize| {
+            ApiError::validation(
+                (0..n)
+                    .map(|i| FieldError::new(format!("f{i}"), "is unknown"))
+                    .collect(),
+            )
+            .problem()
+        };
+        let cut = many(MAX_LISTED_ERRORS + 1);
+        assert_eq!(cut.errors.len(), MAX_LISTED_ERRORS);
+        assert_eq!(cut.errors[MAX_LISTED_ERRORS - 1].field, "f99");
+        assert_eq!(cut.errors_total, Some(101));
+        assert_eq!(
+            cut.detail.as_deref(),
+            Some("101 fields are invalid; the first 100 of 101 are listed")
+        );
+        let whole = many(MAX_LISTED_ERRORS);
+        assert_eq!(whole.errors.len(), MAX_LISTED_ERRORS);
+        assert_eq!(whole.errors_total, None);
+        let body = serde_json::to_value(&whole).unwrap_or_default();
+        assert!(body.get("errors_total").is_none(), "{body}");
     }
 
     #[test]

@@ -36,7 +36,6 @@ use crate::db::schema::idempotency_keys;
 use crate::state::AppState;
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// Response headers worth replaying.
 const KEPT_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
@@ -280,8 +279,7 @@ fn replay(stored: Stored) -> HttpResponse {
             }
         }
     }
-    builder.insert_header((REPLAYED, "true"));
-    builder.body(stored.body)
+    super::response::replayed(builder.body(stored.body))
 }
 
 fn error(req: ServiceRequest, err: ApiError) -> ServiceResponse<BoxBody> {

@@ -6,6 +6,9 @@ use serde::Serialize;
 
 use super::etag::etag;
 
+/// Marks an answer that repeats an earlier result (see [`replayed`]).
+pub const REPLAYED: header::HeaderName = header::HeaderName::from_static("idempotent-replayed");
+
 /// `201 Created` with `Location` and `ETag`.
 pub fn created<T: Serialize>(location: &str, version: i64, body: &T) -> HttpResponse {
     HttpResponse::Created()
@@ -19,4 +22,21 @@ pub fn versioned<T: Serialize>(version: i64, body: &T) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::ETAG, etag(version)))
         .json(body)
+}
+
+/// An answer that repeats an earlier result instead of doing the work again (a purchase
+/// re-sent with its `external_ref`, a file re-sent): marked `Idempotent-Replayed: true`, as a
+/// replay under an `Idempotency-Key` is, so a client can tell a retry from a first write
+/// whatever made the request idempotent.
+pub fn replayed(mut response: HttpResponse) -> HttpResponse {
+    response
+        .headers_mut()
+        .insert(REPLAYED, header::HeaderValue::from_static("true"));
+    response
+}
+
+/// `200 OK` with the object an earlier request recorded, its `ETag`, and
+/// `Idempotent-Replayed: true`.
+pub fn replayed_versioned<T: Serialize>(version: i64, body: &T) -> HttpResponse {
+    replayed(versioned(version, body))
 }

@@ -126,8 +126,13 @@ pub struct Import {
     /// Why it failed as a whole (a file it cannot read, unknown columns).
     #[schema(example = json!(null))]
     pub error: Option<String>,
-    /// The first 100 failed rows, by line.
+    /// The first 100 problems of the failed rows, by line (a row with two bad fields has
+    /// two; the error file has them all).
     pub errors: Vec<RowError>,
+    /// How many problems the failed rows have in all, of which `errors` lists the first 100
+    /// (`failed` counts the rows).
+    #[schema(example = 3)]
+    pub errors_total: i64,
     /// Where the failed rows can be downloaded, in the file's own format with `_line` and
     /// `_error` first (columns starting with `_` are ignored on import): fix them and send
     /// that file again.

@@ -15,9 +15,10 @@ use super::store::{self, ImportRecord, NewImport};
 use crate::auth::{Principal, Role, Scope};
 use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, ErrorCode, FieldError, Problem};
-use crate::http::idempotency::{IDEMPOTENCY_KEY, REPLAYED, parse_key};
+use crate::http::idempotency::{IDEMPOTENCY_KEY, parse_key};
 use crate::http::pagination::{self, Page};
 use crate::http::query::{self, invalid};
+use crate::http::response;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -69,6 +70,7 @@ async fn views(
             errors_url: (record.failed > 0)
                 .then(|| format!("/v1/imports/{}/errors.{}", record.id, record.format)),
             errors: errors.remove(&record.id).unwrap_or_default(),
+            errors_total: record.errors_total,
             id: record.id,
             resource: record.resource,
             mode: record.mode,
@@ -154,10 +156,12 @@ fn format_of(req: &HttpRequest) -> Result<Format, ApiError> {
 /// format, to fix and send again. Rows are written in batches (set-wise for customers; one
 /// by one for interactions and purchases, so that each purchase earns its loyalty points as
 /// if posted alone), each batch with the job's progress: a job the service drops mid-way is
-/// resumed after its last batch, never half-applied. The same file with the same options
-/// again answers with the first import (`Idempotent-Replayed: true`), as does the same
-/// `Idempotency-Key`. Unknown columns fail the import before any row is written, naming
-/// them. Columns starting with `_` are ignored.
+/// resumed after its last batch, never half-applied. The same file with the same options,
+/// sent again by the same caller within `RAPPORT_IMPORT_DEDUP_WINDOW` (24 hours by default)
+/// of the first, answers with that import (`Idempotent-Replayed: true`), as does the same
+/// `Idempotency-Key`; from another caller, or later, the file is imported afresh. Unknown
+/// columns fail the import before any row is written, naming them. Columns starting with
+/// `_` are ignored.
 #[utoipa::path(
     tag = "Imports",
     params(("resource" = Resource, Path, description = "What the file holds"), ImportQuery),
@@ -170,8 +174,11 @@ fn format_of(req: &HttpRequest) -> Result<Format, ApiError> {
         (status = 201, description = "The import, done (`committed` says whether its writes \
             were kept)", body = Import,
             headers(("Location" = String, description = "URL of the import"))),
-        (status = 200, description = "This file, or this `Idempotency-Key`, was imported \
-            already: that import", body = Import),
+        (status = 200, description = "This file (from this caller, within the dedup window), \
+            or this `Idempotency-Key`, was imported already: that import", body = Import,
+            headers(("Location" = String, description = "URL of the import"),
+                    ("Idempotent-Replayed" = bool, description = "`true`: an earlier \
+                        import's answer, nothing was imported again"))),
         (status = 202, description = "With `async=true`: the import, queued", body = Import,
             headers(("Location" = String, description = "URL to follow it at"))),
         (status = 408, description = "The upload sent nothing for \
@@ -283,7 +290,8 @@ async fn start_import(
     let hash = hash.finalize().to_vec();
     let job = store::received(&mut conn, job.id, &hash, bytes).await?;
     if !job.dry_run
-        && let Some(first) = store::same_file(&mut conn, &job, &hash).await?
+        && let Some(first) =
+            store::same_file(&mut conn, &job, &hash, state.settings.imports.dedup_window).await?
     {
         store::delete(&mut conn, job.id).await?;
         return replay(&mut conn, first).await;
@@ -314,10 +322,11 @@ async fn replay(
     first: ImportRecord,
 ) -> Result<HttpResponse, ApiError> {
     let import = view(conn, first).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((REPLAYED, "true"))
-        .insert_header((header::LOCATION, location(import.id)))
-        .json(import))
+    Ok(response::replayed(
+        HttpResponse::Ok()
+            .insert_header((header::LOCATION, location(import.id)))
+            .json(import),
+    ))
 }
 
 /// List imports, newest first.
@@ -386,6 +395,9 @@ async fn get_import(
     Ok(HttpResponse::Ok().json(view(&mut conn, record).await?))
 }
 
+/// Failed rows read per query of an error file: whole lines, each with all its problems.
+const ERROR_PAGE: i64 = 1000;
+
 async fn error_file(
     state: &AppState,
     principal: &Principal,
@@ -408,70 +420,32 @@ async fn error_file(
     if record.format != format {
         return Err(ApiError::not_found("error file in this format"));
     }
-    let masking = Masking::for_caller(principal, &record);
-    let mut out = String::new();
-    if format == Format::Csv {
-        out.push_str("_line,_error");
-        if let Some(header) = &record.header {
-            out.push(',');
-            out.push_str(header);
-        }
-        out.push_str("\r\n");
-    }
-    // One row per failed line, its messages joined; read by pages of lines.
-    let mut after = 0;
-    loop {
-        let page = store::errors(&mut conn, id, after, 1000).await?;
-        let full = page.len() == 1000;
-        let last = page.last().map(|e| e.line);
-        let mut lines: Vec<(i64, Vec<String>, String)> = Vec::new();
-        for e in page {
-            if full && Some(e.line) == last && lines.len() > 1 {
-                break;
-            }
-            match lines.last_mut() {
-                Some((line, messages, _)) if *line == e.line => {
-                    messages.push(format!("{}: {}", e.field, e.message));
-                }
-                _ => lines.push((e.line, vec![format!("{}: {}", e.field, e.message)], e.raw)),
-            }
-        }
-        for (line, messages, raw) in &lines {
-            let why = messages.join("; ");
-            match format {
-                Format::Csv => {
-                    out.push_str(&format!("{line},"));
-                    crate::http::tabular::write_field(&mut out, &why);
-                    out.push(',');
-                    out.push_str(&masking.csv(raw));
-                    out.push_str("\r\n");
-                }
-                Format::Ndjson => {
-                    let parsed = serde_json::from_str::<serde_json::Value>(raw);
-                    let mut object = parsed
-                        .as_ref()
-                        .ok()
-                        .and_then(|v| v.as_object().cloned())
-                        .unwrap_or_default();
-                    masking.object(&mut object);
-                    object.insert("_line".into(), (*line).into());
-                    object.insert("_error".into(), why.into());
-                    if parsed.is_err() && !masking.hides_unreadable() {
-                        object.insert("_raw".into(), raw.clone().into());
-                    }
-                    out.push_str(&serde_json::Value::Object(object).to_string());
-                    out.push('\n');
-                }
-            }
-        }
-        match lines.last() {
-            Some((line, ..)) if full => after = *line,
-            _ => break,
-        }
-    }
+    // The first page is read before the answer starts, so that a database out of reach is
+    // still a `503`; the connection goes back to the pool before the body is sent.
+    let first = store::failed_lines(&mut conn, id, 0, ERROR_PAGE).await?;
+    drop(conn);
     let content_type = match format {
         Format::Csv => "text/csv; charset=utf-8",
         Format::Ndjson => "application/x-ndjson",
+    };
+    let file = ErrorFile {
+        pool: state.pool.clone(),
+        id,
+        format,
+        masking: Masking::for_caller(principal, &record),
+        header: (format == Format::Csv).then(|| {
+            let mut header = "_line,_error".to_owned();
+            if let Some(columns) = &record.header {
+                header.push(',');
+                header.push_str(columns);
+            }
+            header.push_str("\r\n");
+            header
+        }),
+        pending: Some(first),
+        after: 0,
+        done: false,
+        request_id: crate::http::request_id::current(),
     };
     Ok(HttpResponse::Ok()
         .content_type(content_type)
@@ -479,7 +453,116 @@ async fn error_file(
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"import-{id}-errors.{format}\""),
         ))
-        .body(out))
+        .streaming(futures_util::stream::unfold(file, ErrorFile::next)))
+}
+
+/// Why an error file stopped before its end; the body is cut short and the cause logged.
+#[derive(Debug)]
+struct CutShort;
+
+impl std::fmt::Display for CutShort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the error file failed before its end")
+    }
+}
+
+impl std::error::Error for CutShort {}
+
+/// An error file being streamed: one page of failed lines per chunk, each page read with a
+/// connection taken for its query alone, so a slow reader holds none and memory holds one
+/// page whatever the file's size.
+struct ErrorFile {
+    pool: crate::db::DbPool,
+    id: Uuid,
+    format: Format,
+    masking: Masking,
+    /// The CSV header row, still to be written.
+    header: Option<String>,
+    /// The first page, read before the answer started.
+    pending: Option<Vec<store::FailedLine>>,
+    /// The last line written.
+    after: i64,
+    /// The last page was short: nothing follows.
+    done: bool,
+    /// The request's id (the stream outlives the request's task, which holds it).
+    request_id: Option<String>,
+}
+
+impl ErrorFile {
+    /// The next chunk: one page of failed lines written out; `None` at the end.
+    async fn next(mut self) -> Option<(Result<web::Bytes, CutShort>, Self)> {
+        if self.done {
+            return None;
+        }
+        let page = match self.pending.take() {
+            Some(page) => page,
+            None => match self.fetch().await {
+                Ok(page) => page,
+                Err(cause) => {
+                    tracing::warn!(
+                        import = %self.id,
+                        request_id = self.request_id.as_deref().unwrap_or("-"),
+                        error = %cause,
+                        "error file cut short"
+                    );
+                    self.done = true;
+                    return Some((Err(CutShort), self));
+                }
+            },
+        };
+        if (page.len() as i64) < ERROR_PAGE {
+            self.done = true;
+        }
+        let mut out = self.header.take().unwrap_or_default();
+        for failed in &page {
+            self.write(&mut out, failed);
+        }
+        if let Some(last) = page.last() {
+            self.after = last.line;
+        }
+        if out.is_empty() {
+            return None;
+        }
+        Some((Ok(web::Bytes::from(out)), self))
+    }
+
+    async fn fetch(&self) -> Result<Vec<store::FailedLine>, String> {
+        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        store::failed_lines(&mut conn, self.id, self.after, ERROR_PAGE)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// One failed row as sent, with its line and what is wrong with it.
+    fn write(&self, out: &mut String, failed: &store::FailedLine) {
+        let (line, why, raw) = (failed.line, &failed.why, &failed.raw);
+        match self.format {
+            Format::Csv => {
+                out.push_str(&line.to_string());
+                out.push(',');
+                crate::http::tabular::write_field(out, why);
+                out.push(',');
+                out.push_str(&self.masking.csv(raw));
+                out.push_str("\r\n");
+            }
+            Format::Ndjson => {
+                let parsed = serde_json::from_str::<serde_json::Value>(raw);
+                let mut object = parsed
+                    .as_ref()
+                    .ok()
+                    .and_then(|v| v.as_object().cloned())
+                    .unwrap_or_default();
+                self.masking.object(&mut object);
+                object.insert("_line".into(), line.into());
+                object.insert("_error".into(), why.as_str().into());
+                if parsed.is_err() && !self.masking.hides_unreadable() {
+                    object.insert("_raw".into(), raw.as_str().into());
+                }
+                out.push_str(&serde_json::Value::Object(object).to_string());
+                out.push('\n');
+            }
+        }
+    }
 }
 
 /// How the failed rows of a customer import are shown to a caller without `pii:read`: the

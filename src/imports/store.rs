@@ -47,6 +47,8 @@ pub struct ImportRecord {
     pub attempts: i32,
     /// Why its last run stopped short, in words a client may read.
     pub last_error: Option<String>,
+    /// Problems of its failed rows stored so far (`failed` counts the rows).
+    pub errors_total: i64,
 }
 
 impl ImportRecord {
@@ -125,20 +127,39 @@ pub async fn by_key(
         .optional()
 }
 
-/// An earlier import of the same file with the same options that was applied.
+/// An earlier import of the same file with the same options that was applied, by the same
+/// caller, started within `window` before `job`: a re-send answered with it. Another caller's
+/// file, or one sent longer ago, is imported afresh (it may be meant to apply again); a
+/// window of zero never replays. Served by `imports_hash_idx` (the file's hash, nearly unique).
 pub async fn same_file(
     conn: &mut AsyncPgConnection,
     job: &ImportRecord,
     hash: &[u8],
+    window: std::time::Duration,
 ) -> QueryResult<Option<ImportRecord>> {
-    imports::table
+    if window.is_zero() {
+        return Ok(None);
+    }
+    let mut query = imports::table
         .filter(imports::content_hash.eq(hash))
         .filter(imports::state.eq(ImportState::Succeeded))
         .filter(imports::id.ne(job.id))
+        .filter(imports::actor_type.eq(&job.actor_type))
+        .filter(imports::actor_id.eq(&job.actor_id))
         .filter(imports::resource.eq(job.resource))
         .filter(imports::mode.eq(job.mode))
         .filter(imports::dry_run.eq(false))
         .filter(imports::committed.eq(true))
+        .into_boxed();
+    // The database's clock, as `created_at` was set by it; a window too long to add up
+    // reaches back to the first import.
+    if let Some(since) = chrono::Duration::from_std(window)
+        .ok()
+        .and_then(|w| job.created_at.checked_sub_signed(w))
+    {
+        query = query.filter(imports::created_at.gt(since));
+    }
+    query
         .order(imports::created_at.desc())
         .select(ImportRecord::as_select())
         .first(conn)
@@ -332,7 +353,10 @@ pub async fn progress(
         .map(drop)
 }
 
-/// Stores failed rows, set-wise.
+/// Stores failed rows, set-wise: each row once with its raw text, each of its problems
+/// referring to it, and the import's count of problems, in one statement. A row's failures
+/// all arrive in one call. A job run in one transaction calls this on its side connection
+/// (its failed rows outlive a rollback), so nothing else may hold the import's row meanwhile.
 pub async fn record_failures(
     conn: &mut AsyncPgConnection,
     id: Uuid,
@@ -344,20 +368,27 @@ pub async fn record_failures(
     let lines: Vec<i64> = failures.iter().map(|f| f.line as i64).collect();
     let fields: Vec<&str> = failures.iter().map(|f| f.field.as_str()).collect();
     let messages: Vec<&str> = failures.iter().map(|f| f.message.as_str()).collect();
-    let raws: Vec<&str> = failures.iter().map(|f| f.raw.as_str()).collect();
-    diesel::sql_query(
-        "INSERT INTO import_errors (import_id, line, field, message, raw)
-         SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[])",
-    )
-    .bind::<SqlUuid, _>(id)
-    .bind::<Array<BigInt>, _>(lines)
-    .bind::<Array<Text>, _>(fields)
-    .bind::<Array<Text>, _>(messages)
-    .bind::<Array<Text>, _>(raws)
-    .prepared()
-    .execute(conn)
-    .await
-    .map(drop)
+    // The raw text of each failed row, once: its first failure's.
+    let mut row_lines: Vec<i64> = Vec::new();
+    let mut row_raws: Vec<&str> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for f in failures {
+        if seen.insert(f.line) {
+            row_lines.push(f.line as i64);
+            row_raws.push(&f.raw);
+        }
+    }
+    diesel::sql_query(include_str!("record_failures.sql"))
+        .bind::<SqlUuid, _>(id)
+        .bind::<Array<BigInt>, _>(row_lines)
+        .bind::<Array<Text>, _>(row_raws)
+        .bind::<Array<BigInt>, _>(lines)
+        .bind::<Array<Text>, _>(fields)
+        .bind::<Array<Text>, _>(messages)
+        .prepared()
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 /// Ends a job with its counts; its stored file is no longer needed.
@@ -424,7 +455,7 @@ pub async fn list(
         .await
 }
 
-/// A stored failed row.
+/// A stored problem of a failed row.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct ErrorRow {
     #[diesel(sql_type = BigInt)]
@@ -433,11 +464,9 @@ pub struct ErrorRow {
     pub field: String,
     #[diesel(sql_type = Text)]
     pub message: String,
-    #[diesel(sql_type = Text)]
-    pub raw: String,
 }
 
-/// The first failed rows (by line) of each of some imports: one query for a whole page.
+/// The first problems (by line) of each of some imports: one query for a whole page.
 pub async fn first_errors(
     conn: &mut AsyncPgConnection,
     ids: &[Uuid],
@@ -451,9 +480,9 @@ pub async fn first_errors(
         row: ErrorRow,
     }
     let rows: Vec<Keyed> = diesel::sql_query(
-        "SELECT i.id AS import_id, e.line, e.field, e.message, e.raw \
+        "SELECT i.id AS import_id, e.line, e.field, e.message \
          FROM unnest($1::uuid[]) AS i(id) CROSS JOIN LATERAL ( \
-           SELECT line, field, message, raw FROM import_errors \
+           SELECT line, field, message FROM import_errors \
            WHERE import_id = i.id ORDER BY line, field LIMIT $2) e",
     )
     .bind::<diesel::sql_types::Array<SqlUuid>, _>(ids)
@@ -464,16 +493,32 @@ pub async fn first_errors(
     Ok(rows.into_iter().map(|k| (k.import_id, k.row)).collect())
 }
 
-/// Failed rows after `after_line`, by line.
-pub async fn errors(
+/// A failed row as the error file shows it: its line, its problems (`field: message`,
+/// joined by `; `) and its raw text.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct FailedLine {
+    #[diesel(sql_type = BigInt)]
+    pub line: i64,
+    #[diesel(sql_type = Text)]
+    pub why: String,
+    #[diesel(sql_type = Text)]
+    pub raw: String,
+}
+
+/// Up to `limit` failed rows after `after_line`, by line, each with all its problems: a page
+/// of whole lines.
+pub async fn failed_lines(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     after_line: i64,
     limit: i64,
-) -> QueryResult<Vec<ErrorRow>> {
+) -> QueryResult<Vec<FailedLine>> {
     diesel::sql_query(
-        "SELECT line, field, message, raw FROM import_errors
-         WHERE import_id = $1 AND line > $2 ORDER BY line, field LIMIT $3",
+        "SELECT r.line, r.raw, coalesce(( \
+           SELECT string_agg(e.field || ': ' || e.message, '; ' ORDER BY e.field) \
+           FROM import_errors e WHERE e.import_id = r.import_id AND e.line = r.line), '') AS why \
+         FROM import_error_rows r WHERE r.import_id = $1 AND r.line > $2 \
+         ORDER BY r.line LIMIT $3",
     )
     .bind::<SqlUuid, _>(id)
     .bind::<BigInt, _>(after_line)

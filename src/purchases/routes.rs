@@ -31,7 +31,8 @@ const PROBLEM: &str = "application/problem+json";
 ///
 /// Amounts are integers in the currency's minor unit (4900 = 49.00 EUR). Send the till's
 /// receipt id as `external_ref`: sending the same purchase again answers `200` with the
-/// purchase already recorded, so a retry never records it twice.
+/// purchase already recorded (`Idempotent-Replayed: true`), so a retry never records it
+/// twice.
 #[utoipa::path(
     tag = "Purchases",
     params(("id" = Uuid, Path, description = "Customer id")),
@@ -42,7 +43,10 @@ const PROBLEM: &str = "application/problem+json";
             headers(("Location" = String, description = "URL of the new purchase"),
                     ("ETag" = String, description = "Version tag"))),
         (status = 200, description = "This `external_ref` was recorded already, for the same \
-            customer, amount and currency: the recorded purchase", body = Purchase),
+            customer, amount and currency: the recorded purchase", body = Purchase,
+            headers(("ETag" = String, description = "Version tag"),
+                    ("Idempotent-Replayed" = bool, description = "`true`: an earlier \
+                        request's result, nothing was recorded again"))),
         (status = 404, description = "No such live customer", body = Problem,
             content_type = PROBLEM),
         (status = 409, description = "Another purchase has this `external_ref`, or the \
@@ -67,7 +71,7 @@ async fn create_purchase(
             &purchase,
         )
     } else {
-        response::versioned(purchase.version, &purchase)
+        response::replayed_versioned(purchase.version, &purchase)
     })
 }
 

@@ -16,6 +16,7 @@ mod events;
 mod exports;
 mod hostile;
 mod idempotency;
+mod import_reports;
 mod import_rows;
 mod imports;
 mod interactions;
