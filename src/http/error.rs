@@ -426,8 +426,29 @@ impl From<DieselError> for ApiError {
                 });
                 match field {
                     Some(field) => Self::duplicate(field),
-                    None => Self::internal(err),
+                    None => {
+                        tracing::warn!(error = %err, "a unique index no rule checks refused a value");
+                        Self::conflict("a value of the request is already in use")
+                    }
                 }
+            }
+            // Integrity rules (SQLSTATE class 23) the request's checks let through: the
+            // request's fault, answered as such; logged, as a check is missing somewhere.
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                tracing::warn!(error = %err, "a reference the request's checks let through");
+                Self::conflict(
+                    "an object the request refers to is gone, or one it removes is still in use",
+                )
+            }
+            DieselError::DatabaseError(
+                DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation,
+                _,
+            ) => {
+                tracing::warn!(error = %err, "a value the request's checks let through");
+                Self::new(
+                    ErrorCode::ValidationFailed,
+                    "a value of the request breaks a rule of the stored data",
+                )
             }
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 Self::conflict("a concurrent change conflicted with this one; retry")

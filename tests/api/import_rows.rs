@@ -7,7 +7,7 @@ use rapport::imports::parse::MAX_RECORD;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, expect_json};
+use crate::helpers::{TestApp, expect_json, expect_problem};
 use crate::imports::{counts, errors, settled};
 
 /// What a row too long fails with.
@@ -421,4 +421,33 @@ async fn a_job_that_keeps_failing_is_given_up_after_its_attempts() {
         0,
         "the stored files are gone"
     );
+}
+
+#[actix_web::test]
+async fn a_row_breaking_an_integrity_rule_of_the_database_fails_alone() {
+    let app = TestApp::spawn().await;
+    // A rule the service's own checks do not know (SQLSTATE 23514): the database alone
+    // refuses the row, as it would a rule a future migration adds before the code checks it.
+    app.sql("ALTER TABLE customers ADD CONSTRAINT no_poison CHECK (name <> 'Poison')")
+        .await;
+    let file = "external_id,name\nc-1,Ada\nc-2,Poison\nc-3,Cy\n".to_owned();
+    let res = upload(&app, "/v1/imports/customers", "text/csv", file).await;
+    let report = expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(counts(&report), [3, 2, 0, 0, 1]);
+    let failures = messages(&report);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!((failures[0].0, failures[0].1.as_str()), (3, "row"));
+    assert!(failures[0].2.contains("breaks a rule"), "{failures:?}");
+    assert!(!failures[0].2.contains("no_poison"), "{failures:?}");
+    assert_eq!(external_ids(&app).await, ["c-1", "c-3"]);
+    // The single-object endpoint answers the same rule with a 422, not a 500.
+    let res = app
+        .post("/v1/customers")
+        .bearer_auth(app.token(Role::Admin))
+        .json(&json!({"name": "Poison"}))
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(!problem.to_string().contains("no_poison"), "{problem}");
 }
