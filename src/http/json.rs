@@ -96,6 +96,12 @@ pub(crate) async fn read_body(
     Ok(body.freeze())
 }
 
+/// The whole body of a request, under the same rules as every JSON body (the size limit,
+/// no compression), for a handler that may take an empty one.
+pub async fn raw_body(req: &HttpRequest, payload: Payload) -> Result<Bytes, ApiError> {
+    read_body(req, payload, body_limit(req)).await
+}
+
 /// Parses a body, classifying serde's errors into `400` (syntax) and `422` (shape).
 ///
 /// Two things JSON allows and PostgreSQL does not are refused here, for every body at once:

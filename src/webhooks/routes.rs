@@ -317,9 +317,11 @@ async fn rotate_secret(
     principal: Principal,
     id: web::Path<Uuid>,
     if_match: IfMatch,
-    body: web::Bytes,
+    req: actix_web::HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::WebhooksManage)?;
+    let body = json::raw_body(&req, payload.into_inner()).await?;
     let id = *id;
     let rotation: Rotation = if body.iter().all(u8::is_ascii_whitespace) {
         Rotation::default()

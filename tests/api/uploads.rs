@@ -407,3 +407,51 @@ async fn sizes_and_inflation_are_capped_with_a_413_naming_the_limit() {
     );
     assert_eq!(app.count("customers").await, 1);
 }
+
+#[actix_web::test]
+async fn a_handler_reading_its_own_body_keeps_the_json_limits() {
+    // `rotate-secret` takes an optional body; it is read under the rules of every JSON body.
+    let app = TestApp::spawn_with(&[("RAPPORT_WEBHOOK_ALLOW_PRIVATE", "true")]).await;
+    let admin = app.token(Role::Admin);
+    let res = app
+        .post("/v1/webhooks")
+        .bearer_auth(&admin)
+        .json(
+            &serde_json::json!({"url": "http://127.0.0.1:9/hook", "event_types": ["customer.created"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let webhook = expect_json(res, StatusCode::CREATED).await;
+    let path = format!("/v1/webhooks/{}", webhook["id"].as_str().unwrap());
+    let before = app.get_ok(&path, &admin).await;
+    let res = app
+        .post(&format!("{path}/rotate-secret"))
+        .bearer_auth(&admin)
+        .header("Content-Type", "application/json")
+        .header("Content-Encoding", "gzip")
+        .body(gzip(br#"{"overlap_hours": 2}"#))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(
+        res,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    let res = app
+        .post(&format!("{path}/rotate-secret"))
+        .bearer_auth(&admin)
+        .header("Content-Type", "application/json")
+        .body(format!(
+            "{{\"overlap_hours\": 2, \"pad\": \"{}\"}}",
+            "x".repeat(2 << 20)
+        ))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    // Neither rotated the secret.
+    assert_eq!(app.get_ok(&path, &admin).await, before);
+}
