@@ -9,8 +9,8 @@ use super::json::{Me, TokenRequest, TokenResponse};
 use super::jwt::{Minted, SubjectKind};
 use super::password;
 use super::principal::{Actor, Principal};
-use super::throttle::ThrottleKey;
 use crate::api_clients;
+use crate::http::client_address::client_address;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::json::Json;
 use crate::state::AppState;
@@ -53,9 +53,10 @@ fn token_response(minted: Minted) -> HttpResponse {
 /// Get a token.
 ///
 /// Exchanges a staff user's email and password, or an integration client's id and secret,
-/// for a short-lived bearer token. A failure never says whether the account exists; after a
-/// few failures for one account or from one address, further attempts must wait (`429` with
-/// `Retry-After`), twice as long each time.
+/// for a short-lived bearer token. A failure never says whether the account exists. Each
+/// account gets five checks (failed or still running) before further attempts must wait
+/// (`429` with `Retry-After`), twice as long each time; an address whose attempts failed at
+/// many different accounts waits the same way, except for accounts that signed in from it.
 #[utoipa::path(
     tag = "Authentication",
     request_body = TokenRequest,
@@ -74,33 +75,23 @@ async fn issue_token(
     req: HttpRequest,
     body: Json<TokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let address = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let address = client_address(&req, &state.settings.trusted_proxies);
     let ttl = state.jwt.default_ttl;
     match body.into_inner() {
         TokenRequest::Password { email, password } => {
-            let keys = [ThrottleKey::account(&email), ThrottleKey::address(&address)];
-            state.throttle.check(&keys).map_err(throttled)?;
+            let attempt = state.throttle.begin(&email, &address).map_err(throttled)?;
             let mut conn = state.pool.get().await?;
             let account = users::store::credentials(&mut conn, &email)
                 .await?
                 .filter(|c| c.active);
             drop(conn);
-            let (account, hash) = match account {
-                Some(c) => {
-                    let hash = c.password_hash.clone();
-                    (Some(c), hash)
-                }
-                None => (None, None),
-            };
+            let hash = account.as_ref().and_then(|c| c.password_hash.clone());
             let matches = password::verify(password, hash).await;
             let Some(account) = account.filter(|_| matches) else {
-                state.throttle.fail(&keys);
+                attempt.failed();
                 return Err(bad_credentials());
             };
-            state.throttle.succeed(&keys[0]);
+            attempt.succeeded();
             let minted = state
                 .jwt
                 .mint(
@@ -117,11 +108,10 @@ async fn issue_token(
             client_id,
             client_secret,
         } => {
-            let keys = [
-                ThrottleKey::account(&client_id),
-                ThrottleKey::address(&address),
-            ];
-            state.throttle.check(&keys).map_err(throttled)?;
+            let attempt = state
+                .throttle
+                .begin(&client_id, &address)
+                .map_err(throttled)?;
             let id = Uuid::parse_str(client_id.trim()).ok();
             let mut conn = state.pool.get().await?;
             let client = match id {
@@ -133,17 +123,23 @@ async fn issue_token(
                     && api_clients::secret_matches(&client_secret, &c.secret_hash)
             });
             let (Some(id), Some(client)) = (id, client) else {
-                state.throttle.fail(&keys);
+                attempt.failed();
                 return Err(bad_credentials());
             };
-            state.throttle.succeed(&keys[0]);
+            attempt.succeeded();
             api_clients::store::touch(&mut conn, id).await?;
             let scopes = api_clients::store::parse_scopes(client.scopes)
                 .iter()
                 .collect();
             let minted = state
                 .jwt
-                .mint(SubjectKind::Client, &id.to_string(), None, scopes, ttl)
+                .mint(
+                    SubjectKind::Client,
+                    &id.to_string(),
+                    None,
+                    scopes,
+                    ttl,
+                )
                 .map_err(ApiError::internal)?;
             Ok(token_response(minted))
         }
