@@ -9,6 +9,7 @@ use super::json::{Me, TokenRequest, TokenResponse};
 use super::jwt::{Minted, SubjectKind};
 use super::password;
 use super::principal::{Actor, Principal};
+use super::revoked;
 use crate::api_clients;
 use crate::http::client_address::client_address;
 use crate::http::error::{ApiError, ErrorCode};
@@ -17,7 +18,7 @@ use crate::state::AppState;
 use crate::users;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(issue_token).service(me);
+    cfg.service(issue_token).service(logout).service(me);
 }
 
 fn bad_credentials() -> ApiError {
@@ -57,6 +58,7 @@ fn token_response(minted: Minted) -> HttpResponse {
 /// account gets five checks (failed or still running) before further attempts must wait
 /// (`429` with `Retry-After`), twice as long each time; an address whose attempts failed at
 /// many different accounts waits the same way, except for accounts that signed in from it.
+/// The token stops working when the password, role, scopes or activity change.
 #[utoipa::path(
     tag = "Authentication",
     request_body = TokenRequest,
@@ -94,12 +96,13 @@ async fn issue_token(
             attempt.succeeded();
             let minted = state
                 .jwt
-                .mint(
+                .mint_versioned(
                     SubjectKind::User,
                     &account.id.to_string(),
                     Some(account.role),
                     vec![],
                     ttl,
+                    Some(account.credentials_version),
                 )
                 .map_err(ApiError::internal)?;
             Ok(token_response(minted))
@@ -133,17 +136,49 @@ async fn issue_token(
                 .collect();
             let minted = state
                 .jwt
-                .mint(
+                .mint_versioned(
                     SubjectKind::Client,
                     &id.to_string(),
                     None,
                     scopes,
                     ttl,
+                    Some(client.credentials_version),
                 )
                 .map_err(ApiError::internal)?;
             Ok(token_response(minted))
         }
     }
+}
+
+/// Sign out.
+///
+/// Revokes the token this request carries, at once and on every instance (within a second):
+/// it is answered `401` from then on, until it would have expired anyway. Other tokens of the
+/// same user or client stay valid; sign in again for a new one.
+#[utoipa::path(
+    tag = "Authentication",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The token is revoked"),
+        (status = 401, description = "No valid token",
+            body = crate::http::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/logout")]
+async fn logout(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    revoked::revoke(
+        &mut conn,
+        &principal.token_id,
+        &principal.actor.key(),
+        principal.token_expires_at,
+    )
+    .await?;
+    state.access.forget(&principal.actor);
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Who am I?
