@@ -3,7 +3,7 @@
 //! Secrets are wrapped so that they never reach a log line or `Debug` output.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// A value that must never be printed.
@@ -104,6 +104,59 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+/// Addresses of reverse proxies whose `X-Forwarded-For` is believed: single IPs or CIDR
+/// ranges. Empty (the default): the peer address is the client's, the header is ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<(IpAddr, u8)>);
+
+impl TrustedProxies {
+    /// Parses a comma-separated list such as `10.0.0.0/8, 192.0.2.7, ::1`.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                let (ip, prefix) = item.split_once('/').unwrap_or((item, ""));
+                let ip: IpAddr = ip.trim().parse().map_err(|_| {
+                    format!("{item:?} is not an IP address or CIDR range such as 10.0.0.0/8")
+                })?;
+                let max = if ip.is_ipv4() { 32 } else { 128 };
+                let prefix = match prefix.trim() {
+                    "" => max,
+                    p => p
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|p| *p <= max)
+                        .ok_or_else(|| format!("{item:?} has a prefix length over {max}"))?,
+                };
+                Ok((ip, prefix))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `ip` is one of the trusted proxies (an IPv4-mapped IPv6 address counts as
+    /// its IPv4 address).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|(net, prefix)| match (net, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(*prefix)).unwrap_or(0);
+                u32::from(*net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(*prefix)).unwrap_or(0);
+                u128::from(*net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Pretty,
@@ -150,6 +203,8 @@ pub struct Settings {
     pub body_limit: usize,
     /// Origins allowed to call the API from a browser; `*` allows any.
     pub cors_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` names the client (for the sign-in throttle).
+    pub trusted_proxies: TrustedProxies,
     pub log_filter: String,
     pub log_format: LogFormat,
     pub workers: usize,
@@ -298,6 +353,11 @@ pub const VARIABLES: &[Variable] = &[
         name: "RAPPORT_BODY_LIMIT",
         default: "1MiB",
         meaning: "largest JSON request body (bytes, or with KiB/MiB); larger is a 413",
+    },
+    Variable {
+        name: "RAPPORT_TRUSTED_PROXIES",
+        default: "(none)",
+        meaning: "comma-separated IPs or CIDR ranges of reverse proxies whose X-Forwarded-For is believed",
     },
     Variable {
         name: "RAPPORT_CORS_ORIGINS",
@@ -539,6 +599,9 @@ impl Settings {
                 )
             })?;
 
+        let trusted_proxies = TrustedProxies::parse(&read("RAPPORT_TRUSTED_PROXIES", ""))
+            .map_err(|m| fail("RAPPORT_TRUSTED_PROXIES", m))?;
+
         let cors_origins = match get("RAPPORT_CORS_ORIGINS") {
             None => Vec::new(),
             Some(list) => list
@@ -705,6 +768,7 @@ impl Settings {
             },
             body_limit,
             cors_origins,
+            trusted_proxies,
             log_filter,
             log_format,
             workers,
@@ -840,6 +904,8 @@ mod tests {
             ("RAPPORT_BODY_LIMIT", "12 parsecs"),
             ("RAPPORT_LOG_FORMAT", "xml"),
             ("RAPPORT_CORS_ORIGINS", "not an origin"),
+            ("RAPPORT_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("RAPPORT_TRUSTED_PROXIES", "proxy.internal"),
             ("DATABASE_URL", "mysql://x/y"),
             ("DATABASE_URL", "postgres://host/"),
         ];
@@ -863,6 +929,24 @@ mod tests {
         assert!(!shown.contains("a-very-long-secret"));
         assert!(!shown.contains("hunter2"));
         assert!(s.database.url.expose().contains("hunter2"));
+    }
+
+    #[test]
+    fn trusted_proxies_match_addresses_and_ranges() {
+        let proxies = TrustedProxies::parse("10.0.0.0/8, 192.0.2.7 ,2001:db8::/32").unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(proxies.contains(ip("10.200.3.4")));
+        assert!(proxies.contains(ip("192.0.2.7")));
+        assert!(proxies.contains(ip("::ffff:192.0.2.7")));
+        assert!(!proxies.contains(ip("192.0.2.8")));
+        assert!(proxies.contains(ip("2001:db8::1")));
+        assert!(!proxies.contains(ip("2001:db9::1")));
+        assert!(TrustedProxies::parse("").unwrap().is_empty());
+        assert!(
+            TrustedProxies::parse("0.0.0.0/0")
+                .unwrap()
+                .contains(ip("8.8.8.8"))
+        );
     }
 
     #[test]

@@ -28,8 +28,10 @@ use crate::http::response::REPLAYED;
 use crate::state::AppState;
 use crate::{db, openapi};
 
-/// How long a user's role and activity (or a client's scopes) are trusted from memory.
-const ACCESS_CACHE_TTL: Duration = Duration::from_secs(5);
+/// How long a user's role, activity and credentials version (or a client's scopes), and a
+/// subject's revoked tokens, are trusted from memory: the longest a change made on another
+/// instance leaves a revoked token usable here.
+const ACCESS_CACHE_TTL: Duration = Duration::from_secs(1);
 
 pub struct Application {
     port: u16,

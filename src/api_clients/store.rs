@@ -102,6 +102,9 @@ pub struct ClientSecret {
     pub secret_hash: Vec<u8>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub scopes: Vec<Option<String>>,
+    /// Bumped by the database whenever the secret, scopes or revocation change; tokens
+    /// issued under an older version are refused.
+    pub credentials_version: i64,
 }
 
 pub async fn secret(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<ClientSecret>> {
@@ -121,10 +124,20 @@ pub async fn touch(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
         .map(drop)
 }
 
-/// Whether the client is usable, and its scopes: checked (cached) on each request.
-pub async fn access(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<(bool, Scopes)>> {
+/// Whether the client is usable, its scopes and credentials version: checked (cached) on
+/// each request.
+pub async fn access(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<(bool, Scopes, i64)>> {
     let row = secret(conn, id).await?;
-    Ok(row.map(|c| (c.revoked_at.is_none(), parse_scopes(c.scopes))))
+    Ok(row.map(|c| {
+        (
+            c.revoked_at.is_none(),
+            parse_scopes(c.scopes),
+            c.credentials_version,
+        )
+    }))
 }
 
 pub fn parse_scopes(names: Vec<Option<String>>) -> Scopes {

@@ -49,6 +49,10 @@ pub struct Claims {
     pub role: Option<Role>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<Scope>,
+    /// The user's or client's credentials version at issue: a password, role, scope or
+    /// activity change bumps the stored one, and older tokens are refused from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cv: Option<i64>,
 }
 
 /// Why a token was refused; the message is safe to show the caller.
@@ -102,7 +106,7 @@ impl JwtKeys {
         }
     }
 
-    /// Mints a token for a subject.
+    /// Mints a token for a subject that has no credentials version (a service token).
     pub fn mint(
         &self,
         kind: SubjectKind,
@@ -110,6 +114,19 @@ impl JwtKeys {
         role: Option<Role>,
         scopes: Vec<Scope>,
         ttl: Duration,
+    ) -> Result<Minted, String> {
+        self.mint_versioned(kind, subject, role, scopes, ttl, None)
+    }
+
+    /// Mints a token that stays valid only while the subject's credentials version is `cv`.
+    pub fn mint_versioned(
+        &self,
+        kind: SubjectKind,
+        subject: &str,
+        role: Option<Role>,
+        scopes: Vec<Scope>,
+        ttl: Duration,
+        cv: Option<i64>,
     ) -> Result<Minted, String> {
         let now = Utc::now();
         let ttl = chrono::Duration::from_std(ttl).map_err(|e| e.to_string())?;
@@ -125,6 +142,7 @@ impl JwtKeys {
             kind,
             role,
             scopes,
+            cv,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| e.to_string())?;

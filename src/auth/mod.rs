@@ -4,6 +4,7 @@ mod json;
 pub mod jwt;
 pub mod password;
 mod principal;
+mod revoked;
 mod routes;
 mod scopes;
 pub mod throttle;

@@ -1,9 +1,10 @@
 //! The authenticated caller of a request, and the extractor that establishes it.
 //!
 //! A user's role and activity, and a client's scopes and revocation, are read from the
-//! database (cached for a few seconds, and forgotten at once on this instance when changed),
-//! not trusted from the token: a deactivated user or a demoted admin loses access without
-//! waiting for old tokens to expire.
+//! database (cached for a second, and forgotten at once on this instance when changed), not
+//! trusted from the token. A token also carries its subject's credentials version: once a
+//! password, role, scope or activity change has bumped the stored one, older tokens are
+//! refused (`401`), and a token signed out of is refused by its `jti`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,6 +19,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::jwt::{Claims, SubjectKind};
+use super::revoked;
 use super::scopes::{Role, Scope, Scopes};
 use crate::http::error::ApiError;
 use crate::state::AppState;
@@ -61,6 +63,8 @@ pub struct Principal {
     /// The role of a staff user or service token; `None` for integration clients.
     pub role: Option<Role>,
     pub scopes: Scopes,
+    /// The token's `jti`, by which it alone can be revoked (sign-out).
+    pub token_id: String,
     pub token_expires_at: DateTime<Utc>,
 }
 
@@ -91,12 +95,23 @@ struct Access {
     active: bool,
     role: Option<Role>,
     scopes: Scopes,
+    credentials_version: i64,
 }
 
-/// Short-lived memory of [`Access`], so that a request costs no extra query.
+/// What a token is checked against: the subject's access (none for service tokens, or
+/// when the user or client is gone) and its tokens revoked one by one.
+#[derive(Debug, Clone, Default)]
+struct Standing {
+    access: Option<Access>,
+    revoked: Vec<String>,
+}
+
+/// Short-lived memory of each subject's [`Standing`], so that a request costs no extra
+/// query. Changes made on this instance forget the entry at once; changes made elsewhere
+/// (another instance, the CLI, SQL) are seen once the entry is older than the TTL.
 pub struct AccessCache {
     ttl: Duration,
-    entries: Mutex<HashMap<Actor, (Option<Access>, Instant)>>,
+    entries: Mutex<HashMap<Actor, (Standing, Instant)>>,
 }
 
 impl AccessCache {
@@ -107,57 +122,58 @@ impl AccessCache {
         }
     }
 
-    fn cached(&self, actor: &Actor) -> Option<Option<Access>> {
+    fn cached(&self, actor: &Actor) -> Option<Standing> {
         let entries = self.entries.lock().ok()?;
         entries
             .get(actor)
             .filter(|(_, at)| at.elapsed() < self.ttl)
-            .map(|(access, _)| *access)
+            .map(|(standing, _)| standing.clone())
     }
 
-    fn remember(&self, actor: Actor, access: Option<Access>) {
+    fn remember(&self, actor: Actor, standing: Standing) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() > 10_000 {
                 let ttl = self.ttl;
                 entries.retain(|_, (_, at)| at.elapsed() < ttl);
             }
-            entries.insert(actor, (access, Instant::now()));
+            entries.insert(actor, (standing, Instant::now()));
         }
     }
 
-    /// Call after changing a user's role or activity, or revoking a client.
+    /// Call after changing a user's password, role or activity, a client's scopes or
+    /// revocation, or revoking one of the actor's tokens.
     pub fn forget(&self, actor: &Actor) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(actor);
         }
     }
 
-    async fn lookup(&self, state: &AppState, actor: &Actor) -> Result<Option<Access>, ApiError> {
-        if let Some(access) = self.cached(actor) {
-            return Ok(access);
+    async fn lookup(&self, state: &AppState, actor: &Actor) -> Result<Standing, ApiError> {
+        if let Some(standing) = self.cached(actor) {
+            return Ok(standing);
         }
         let mut conn = state.pool.get().await?;
         let access = match actor {
-            Actor::User(id) => users::store::access(&mut conn, *id)
-                .await?
-                .map(|(active, role)| Access {
+            Actor::User(id) => users::store::access(&mut conn, *id).await?.map(|a| Access {
+                active: a.active,
+                role: Some(a.role),
+                scopes: a.role.scopes(),
+                credentials_version: a.credentials_version,
+            }),
+            Actor::Client(id) => api_clients::store::access(&mut conn, *id).await?.map(
+                |(active, scopes, credentials_version)| Access {
                     active,
-                    role: Some(role),
-                    scopes: role.scopes(),
-                }),
-            Actor::Client(id) => {
-                api_clients::store::access(&mut conn, *id)
-                    .await?
-                    .map(|(active, scopes)| Access {
-                        active,
-                        role: None,
-                        scopes,
-                    })
-            }
+                    role: None,
+                    scopes,
+                    credentials_version,
+                },
+            ),
             Actor::Service(_) => None,
         };
-        self.remember(actor.clone(), access);
-        Ok(access)
+        let revoked = revoked::of_subject(&mut conn, &actor.key()).await?;
+        let standing = Standing { access, revoked };
+        self.remember(actor.clone(), standing.clone());
+        Ok(standing)
     }
 }
 
@@ -179,33 +195,43 @@ fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
 async fn resolve(state: &AppState, claims: Claims) -> Result<Principal, ApiError> {
     let token_expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_default();
     let invalid = || ApiError::unauthenticated("the token is not valid for this service");
-    let revoked = || ApiError::unauthenticated("the token's account is no longer active");
-    let (actor, role, scopes) = match claims.kind {
-        SubjectKind::Service => {
-            let role = claims.role.ok_or_else(invalid)?;
-            (Actor::Service(claims.sub), Some(role), role.scopes())
-        }
+    let inactive = || ApiError::unauthenticated("the token's account is no longer active");
+    let revoked = || ApiError::unauthenticated("the token has been revoked; request a new one");
+    let actor = match claims.kind {
+        SubjectKind::Service => Actor::Service(claims.sub),
         SubjectKind::User | SubjectKind::Client => {
             let id = Uuid::parse_str(&claims.sub).map_err(|_| invalid())?;
-            let actor = match claims.kind {
+            match claims.kind {
                 SubjectKind::User => Actor::User(id),
                 _ => Actor::Client(id),
-            };
-            let access = state
-                .access
-                .lookup(state, &actor)
-                .await?
-                .ok_or_else(revoked)?;
+            }
+        }
+    };
+    let standing = state.access.lookup(state, &actor).await?;
+    if standing.revoked.contains(&claims.jti) {
+        return Err(revoked());
+    }
+    let (role, scopes) = match &actor {
+        Actor::Service(_) => {
+            let role = claims.role.ok_or_else(invalid)?;
+            (Some(role), role.scopes())
+        }
+        Actor::User(_) | Actor::Client(_) => {
+            let access = standing.access.ok_or_else(inactive)?;
             if !access.active {
+                return Err(inactive());
+            }
+            if claims.cv != Some(access.credentials_version) {
                 return Err(revoked());
             }
-            (actor, access.role, access.scopes)
+            (access.role, access.scopes)
         }
     };
     Ok(Principal {
         actor,
         role,
         scopes,
+        token_id: claims.jti,
         token_expires_at,
     })
 }

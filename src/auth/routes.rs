@@ -9,15 +9,16 @@ use super::json::{Me, TokenRequest, TokenResponse};
 use super::jwt::{Minted, SubjectKind};
 use super::password;
 use super::principal::{Actor, Principal};
-use super::throttle::ThrottleKey;
+use super::revoked;
 use crate::api_clients;
+use crate::http::client_address::client_address;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::json::Json;
 use crate::state::AppState;
 use crate::users;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(issue_token).service(me);
+    cfg.service(issue_token).service(logout).service(me);
 }
 
 fn bad_credentials() -> ApiError {
@@ -53,9 +54,11 @@ fn token_response(minted: Minted) -> HttpResponse {
 /// Get a token.
 ///
 /// Exchanges a staff user's email and password, or an integration client's id and secret,
-/// for a short-lived bearer token. A failure never says whether the account exists; after a
-/// few failures for one account or from one address, further attempts must wait (`429` with
-/// `Retry-After`), twice as long each time.
+/// for a short-lived bearer token. A failure never says whether the account exists. Each
+/// account gets five checks (failed or still running) before further attempts must wait
+/// (`429` with `Retry-After`), twice as long each time; an address whose attempts failed at
+/// many different accounts waits the same way, except for accounts that signed in from it.
+/// The token stops working when the password, role, scopes or activity change.
 #[utoipa::path(
     tag = "Authentication",
     request_body = TokenRequest,
@@ -74,41 +77,32 @@ async fn issue_token(
     req: HttpRequest,
     body: Json<TokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let address = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let address = client_address(&req, &state.settings.trusted_proxies);
     let ttl = state.jwt.default_ttl;
     match body.into_inner() {
         TokenRequest::Password { email, password } => {
-            let keys = [ThrottleKey::account(&email), ThrottleKey::address(&address)];
-            state.throttle.check(&keys).map_err(throttled)?;
+            let attempt = state.throttle.begin(&email, &address).map_err(throttled)?;
             let mut conn = state.pool.get().await?;
             let account = users::store::credentials(&mut conn, &email)
                 .await?
                 .filter(|c| c.active);
             drop(conn);
-            let (account, hash) = match account {
-                Some(c) => {
-                    let hash = c.password_hash.clone();
-                    (Some(c), hash)
-                }
-                None => (None, None),
-            };
+            let hash = account.as_ref().and_then(|c| c.password_hash.clone());
             let matches = password::verify(password, hash).await;
             let Some(account) = account.filter(|_| matches) else {
-                state.throttle.fail(&keys);
+                attempt.failed();
                 return Err(bad_credentials());
             };
-            state.throttle.succeed(&keys[0]);
+            attempt.succeeded();
             let minted = state
                 .jwt
-                .mint(
+                .mint_versioned(
                     SubjectKind::User,
                     &account.id.to_string(),
                     Some(account.role),
                     vec![],
                     ttl,
+                    Some(account.credentials_version),
                 )
                 .map_err(ApiError::internal)?;
             Ok(token_response(minted))
@@ -117,11 +111,10 @@ async fn issue_token(
             client_id,
             client_secret,
         } => {
-            let keys = [
-                ThrottleKey::account(&client_id),
-                ThrottleKey::address(&address),
-            ];
-            state.throttle.check(&keys).map_err(throttled)?;
+            let attempt = state
+                .throttle
+                .begin(&client_id, &address)
+                .map_err(throttled)?;
             let id = Uuid::parse_str(client_id.trim()).ok();
             let mut conn = state.pool.get().await?;
             let client = match id {
@@ -133,21 +126,59 @@ async fn issue_token(
                     && api_clients::secret_matches(&client_secret, &c.secret_hash)
             });
             let (Some(id), Some(client)) = (id, client) else {
-                state.throttle.fail(&keys);
+                attempt.failed();
                 return Err(bad_credentials());
             };
-            state.throttle.succeed(&keys[0]);
+            attempt.succeeded();
             api_clients::store::touch(&mut conn, id).await?;
             let scopes = api_clients::store::parse_scopes(client.scopes)
                 .iter()
                 .collect();
             let minted = state
                 .jwt
-                .mint(SubjectKind::Client, &id.to_string(), None, scopes, ttl)
+                .mint_versioned(
+                    SubjectKind::Client,
+                    &id.to_string(),
+                    None,
+                    scopes,
+                    ttl,
+                    Some(client.credentials_version),
+                )
                 .map_err(ApiError::internal)?;
             Ok(token_response(minted))
         }
     }
+}
+
+/// Sign out.
+///
+/// Revokes the token this request carries, at once and on every instance (within a second):
+/// it is answered `401` from then on, until it would have expired anyway. Other tokens of the
+/// same user or client stay valid; sign in again for a new one.
+#[utoipa::path(
+    tag = "Authentication",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The token is revoked"),
+        (status = 401, description = "No valid token",
+            body = crate::http::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/logout")]
+async fn logout(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    revoked::revoke(
+        &mut conn,
+        &principal.token_id,
+        &principal.actor.key(),
+        principal.token_expires_at,
+    )
+    .await?;
+    state.access.forget(&principal.actor);
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Who am I?

@@ -35,6 +35,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         version -> Int8,
+        credentials_version -> Int8,
     }
 }
 
@@ -453,6 +454,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    revoked_tokens (jti) {
+        jti -> Text,
+        subject -> Text,
+        expires_at -> Timestamptz,
+        revoked_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     search_vocabulary (word) {
         word -> Text,
     }
@@ -512,6 +522,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         version -> Int8,
+        credentials_version -> Int8,
     }
 }
 
@@ -621,6 +632,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pipeline_stages,
     purchase_refunds,
     purchases,
+    revoked_tokens,
     search_vocabulary,
     survey_responses,
     surveys,

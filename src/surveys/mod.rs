@@ -404,7 +404,7 @@ async fn open_follow_up(
     let manager = match customer.draft.account_manager_id {
         Some(id) => crate::users::store::access(conn, id)
             .await?
-            .filter(|(active, _)| *active)
+            .filter(|access| access.active)
             .map(|_| id),
         None => None,
     };

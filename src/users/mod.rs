@@ -23,7 +23,7 @@ pub async fn check_active(
 ) -> Result<(), ApiError> {
     let active = store::access(conn, id)
         .await?
-        .is_some_and(|(active, _)| active);
+        .is_some_and(|access| access.active);
     if active {
         Ok(())
     } else {

@@ -151,31 +151,52 @@ pub struct Credentials {
     pub role: Role,
     pub active: bool,
     pub password_hash: Option<String>,
+    /// Carried in the tokens issued now; see [`Access::credentials_version`].
+    pub credentials_version: i64,
 }
 
 pub async fn credentials(
     conn: &mut AsyncPgConnection,
     email: &str,
 ) -> QueryResult<Option<Credentials>> {
-    let row: Option<(Uuid, Role, bool, Option<String>)> = users::table
+    let row: Option<(Uuid, Role, bool, Option<String>, i64)> = users::table
         .filter(lower(users::email).eq(email.trim().to_lowercase()))
-        .select((users::id, users::role, users::active, users::password_hash))
+        .select((
+            users::id,
+            users::role,
+            users::active,
+            users::password_hash,
+            users::credentials_version,
+        ))
         .first(conn)
         .await
         .optional()?;
-    Ok(row.map(|(id, role, active, password_hash)| Credentials {
-        id,
-        role,
-        active,
-        password_hash,
-    }))
+    Ok(row.map(
+        |(id, role, active, password_hash, credentials_version)| Credentials {
+            id,
+            role,
+            active,
+            password_hash,
+            credentials_version,
+        },
+    ))
 }
 
-/// Whether the user is active, and their role: checked (cached) on each request.
-pub async fn access(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<(bool, Role)>> {
+/// What a request's token is checked against (cached briefly) on each request.
+#[derive(Debug, Clone, Copy, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct Access {
+    pub active: bool,
+    pub role: Role,
+    /// Bumped by the database whenever the password, role or activity changes; tokens
+    /// issued under an older version are refused.
+    pub credentials_version: i64,
+}
+
+pub async fn access(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Access>> {
     users::table
         .find(id)
-        .select((users::active, users::role))
+        .select(Access::as_select())
         .first(conn)
         .await
         .optional()
