@@ -199,6 +199,8 @@ pub struct DatabaseSettings {
 pub struct Settings {
     pub database: DatabaseSettings,
     pub bind: SocketAddr,
+    /// Where `/metrics` is served without a token instead of on `bind` with `metrics:read`.
+    pub metrics_bind: Option<SocketAddr>,
     pub jwt: JwtSettings,
     pub body_limit: usize,
     /// Origins allowed to call the API from a browser; `*` allows any.
@@ -293,6 +295,11 @@ pub const VARIABLES: &[Variable] = &[
         name: "RAPPORT_BIND",
         default: "127.0.0.1:8080",
         meaning: "address and port to listen on",
+    },
+    Variable {
+        name: "RAPPORT_METRICS_BIND",
+        default: "(none)",
+        meaning: "address and port to serve /metrics on without a token (and not on RAPPORT_BIND); unset, /metrics needs metrics:read",
     },
     Variable {
         name: "RAPPORT_JWT_SECRET",
@@ -498,6 +505,22 @@ impl Settings {
                 format!("expected an address and port such as 127.0.0.1:8080, got {bind:?}"),
             )
         })?;
+
+        let metrics_bind = match get("RAPPORT_METRICS_BIND") {
+            None => None,
+            Some(text) => Some(text.trim().parse::<SocketAddr>().map_err(|_| {
+                fail(
+                    "RAPPORT_METRICS_BIND",
+                    format!("expected an address and port such as 127.0.0.1:9100, got {text:?}"),
+                )
+            })?),
+        };
+        if metrics_bind.is_some_and(|m| m == bind && m.port() != 0) {
+            return Err(fail(
+                "RAPPORT_METRICS_BIND",
+                format!("must differ from RAPPORT_BIND ({bind})"),
+            ));
+        }
 
         let secret = match get("RAPPORT_JWT_SECRET") {
             Some(secret) if secret.len() < 32 => {
@@ -760,6 +783,7 @@ impl Settings {
                 idle_in_transaction_timeout,
             },
             bind,
+            metrics_bind,
             jwt: JwtSettings {
                 secret,
                 issuer: read("RAPPORT_JWT_ISSUER", "rapport"),

@@ -36,6 +36,8 @@ const ACCESS_CACHE_TTL: Duration = Duration::from_secs(1);
 pub struct Application {
     port: u16,
     server: Server,
+    /// The `RAPPORT_METRICS_BIND` listener's port and server, when configured.
+    metrics: Option<(u16, Server)>,
     state: web::Data<AppState>,
 }
 
@@ -72,9 +74,17 @@ impl Application {
         // Load the phone number metadata now rather than in the first request that needs it.
         let _ = crate::domain::normalise_phone("+493012345678", None);
         let spec = openapi::spec();
-        let routes = web::Data::new(RouteTable::from_openapi(&spec));
+        let mut table = RouteTable::from_openapi(&spec);
+        if state.settings.metrics_bind.is_some() {
+            table = table.without(crate::ops::METRICS_PATH);
+        }
+        let routes = web::Data::new(table);
 
         let settings = &state.settings;
+        let metrics_server = match settings.metrics_bind {
+            Some(addr) => Some(metrics_server(addr, state.clone())?),
+            None => None,
+        };
         let listener = TcpListener::bind(settings.bind)
             .map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
         let port = listener
@@ -87,6 +97,7 @@ impl Application {
             let metrics = state.metrics.clone();
             let cors_origins = state.settings.cors_origins.clone();
             let body_limit = BodyLimit(state.settings.body_limit);
+            let table = routes.clone();
             let (app, _) = App::new()
                 .into_utoipa_app()
                 .app_data(state)
@@ -111,6 +122,9 @@ impl Application {
                     .finish()
             })))
             .default_service(web::to(fallback::unmatched))
+            .wrap(from_fn(move |req, next| {
+                fallback::methods(table.clone(), req, next)
+            }))
             .wrap(Condition::new(
                 !cors_origins.is_empty(),
                 cors(&cors_origins),
@@ -130,12 +144,18 @@ impl Application {
         Ok(Self {
             port,
             server,
+            metrics: metrics_server,
             state,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `/metrics` is served on without a token, when `RAPPORT_METRICS_BIND` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     pub fn handle(&self) -> ServerHandle {
@@ -160,7 +180,15 @@ impl Application {
             self.state.clone(),
             self.state.settings.analytics_interval,
         ));
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, actix_web::rt::spawn(server))
+        });
         let result = self.server.await;
+        if let Some((handle, task)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         analytics.abort();
         webhooks.abort();
         housekeeping.abort();
@@ -168,6 +196,33 @@ impl Application {
         imports.abort();
         result
     }
+}
+
+/// The listener of `RAPPORT_METRICS_BIND`: `/metrics` only, without a token, for a scraper
+/// on a network the operator trusts. One worker: a scrape every few seconds needs no more.
+fn metrics_server(
+    addr: std::net::SocketAddr,
+    state: web::Data<AppState>,
+) -> Result<(u16, Server), String> {
+    let listener =
+        TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr} for metrics: {e}"))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound metrics address: {e}"))?
+        .port();
+    let shutdown = state.settings.shutdown_timeout.as_secs();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .default_service(web::to(crate::ops::metrics_only))
+            .wrap(from_fn(request_id::middleware))
+    })
+    .listen(listener)
+    .map_err(|e| format!("cannot serve metrics: {e}"))?
+    .workers(1)
+    .shutdown_timeout(shutdown)
+    .run();
+    Ok((port, server))
 }
 
 fn cors(origins: &[String]) -> Cors {

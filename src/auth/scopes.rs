@@ -40,6 +40,7 @@ pub enum Scope {
     PipelineRead,
     PipelineWrite,
     PipelineManage,
+    MetricsRead,
 }
 
 use Role::{Admin, Agent, Manager, Viewer};
@@ -54,7 +55,7 @@ struct Row {
 }
 
 impl Scope {
-    const ROWS: [Row; 28] = [
+    const ROWS: [Row; 29] = [
         Row {
             scope: Scope::UsersRead,
             name: "users:read",
@@ -222,6 +223,12 @@ impl Scope {
             name: "pipeline:manage",
             roles: &[Admin],
             for_clients: false,
+        },
+        Row {
+            scope: Scope::MetricsRead,
+            name: "metrics:read",
+            roles: &[Admin],
+            for_clients: true,
         },
     ];
 

@@ -29,11 +29,21 @@ pub fn parse(text: &str) -> Result<Url, String> {
 }
 
 /// Whether an address is on the public internet.
+///
+/// IPv6 forms that carry an IPv4 address are judged two ways. IPv4-mapped (`::ffff:0:0/96`)
+/// and IPv4-translated (`::ffff:0:0:0/96`) addresses are how a dual-stack socket names an IPv4
+/// peer, and connecting to one reaches exactly that IPv4 address: the embedded address
+/// decides. Translation and tunnel ranges (NAT64 `64:ff9b::/96` and the local-use
+/// `64:ff9b:1::/48`, 6to4 `2002::/16`, Teredo `2001::/32`) are refused outright: where the
+/// IPv4 address sits in a local-use NAT64 prefix depends on how the operator configured it
+/// (RFC 6052 allows /32 to /96), so it cannot be read back reliably, the packets pass through
+/// a translator or relay inside or next to our network, and 6to4 and Teredo are deprecated
+/// transition mechanisms no real webhook receiver needs.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_v4(v6) {
                 return is_public_v4(v4);
             }
             let s = v6.segments();
@@ -43,10 +53,24 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64: an IPv4 address in disguise
+                || (s[0] == 0x0064 && s[1] == 0xff9b && s[2] <= 1) // NAT64, well-known and local-use
+                || s[0] == 0x2002 // 6to4
+                || (s[0] == 0x2001 && s[1] == 0) // Teredo
                 || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0)) // IPv4-compatible
         }
     }
+}
+
+/// The IPv4 address an IPv4-mapped or IPv4-translated IPv6 address stands for.
+fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let [a, b, c, d, e, f, g, h] = v6.segments();
+    if [a, b, c, d, e, f] == [0, 0, 0, 0, 0xffff, 0] {
+        return Some(Ipv4Addr::from(u32::from(g) << 16 | u32::from(h)));
+    }
+    None
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
@@ -156,6 +180,70 @@ mod tests {
             assert!(!public(ip), "{ip} must not count as public");
         }
         for ip in ["8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700::1111"] {
+            assert!(public(ip), "{ip} is public");
+        }
+    }
+
+    #[test]
+    fn ipv4_mapped_and_translated_addresses_are_judged_by_their_ipv4_address() {
+        for ip in [
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::ffff:192.168.0.1",
+            "::ffff:0.0.0.0",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:10.0.0.1",
+        ] {
+            assert!(!public(ip), "{ip} must not count as public");
+        }
+        for ip in ["::ffff:8.8.8.8", "::ffff:0:8.8.8.8"] {
+            assert!(public(ip), "{ip} stands for a public IPv4 address");
+        }
+    }
+
+    #[test]
+    fn six_to_four_is_refused_whatever_it_embeds() {
+        // 2002:7f00:1:: tunnels to 127.0.0.1, 2002:a9fe:a9fe:: to the metadata service,
+        // 2002:808:808:: to 8.8.8.8: the whole range goes.
+        for ip in [
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
+            "2002:808:808::1",
+            "2002::",
+        ] {
+            assert!(!public(ip), "{ip} must not count as public");
+        }
+    }
+
+    #[test]
+    fn nat64_prefixes_are_refused_whatever_they_embed() {
+        for ip in [
+            "64:ff9b::808:808",
+            "64:ff9b:1::a9fe:a9fe",
+            "64:ff9b:1:ffff:ffff:ffff:ffff:ffff",
+            "64:ff9b:1:7f00:1::",
+        ] {
+            assert!(!public(ip), "{ip} must not count as public");
+        }
+        // Just outside the local-use /48.
+        assert!(public("64:ff9b:2::1"));
+    }
+
+    #[test]
+    fn teredo_is_refused() {
+        assert!(!public("2001:0:4136:e378:8000:63bf:3fff:fdd2"));
+        // 2001:db8::/32 aside, the rest of 2001::/16 holds ordinary public networks.
+        assert!(public("2001:4860:4860::8888"));
+    }
+
+    #[test]
+    fn public_addresses_stay_allowed() {
+        for ip in [
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "2a00:1450:4001:80b::200e",
+            "2001:4860:4860::8844",
+        ] {
             assert!(public(ip), "{ip} is public");
         }
     }

@@ -2,9 +2,9 @@
 
 use rapport::auth::Role;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, expect_problem, fields};
+use crate::helpers::{TestApp, expect_json, expect_problem, fields};
 
 #[actix_web::test]
 async fn malformed_and_misshapen_bodies_are_refused_and_write_nothing() {
@@ -235,4 +235,169 @@ async fn the_request_id_is_accepted_or_generated_and_echoed() {
     let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_ne!(id, "bad id with spaces");
     assert!(uuid::Uuid::parse_str(&id).is_ok());
+}
+
+/// A concrete path for a documented template: each parameter takes its documented example,
+/// else the first value of its enum, else a UUID.
+fn concrete(spec: &Value, path: &str, item: &Value) -> String {
+    let params: Vec<&Value> = item
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|op| op["parameters"].as_array())
+        .flatten()
+        .filter(|p| p["in"] == "path")
+        .collect();
+    let mut out = path.to_owned();
+    for p in params {
+        let name = p["name"].as_str().unwrap();
+        let schema = match p["schema"]["$ref"].as_str() {
+            Some(r) => spec.pointer(r.trim_start_matches('#')).unwrap(),
+            None => &p["schema"],
+        };
+        let value = p["example"]
+            .as_str()
+            .or_else(|| schema["enum"][0].as_str())
+            .unwrap_or("0193b0a6-0000-7000-8000-000000000001");
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
+}
+
+#[actix_web::test]
+async fn every_undocumented_method_on_every_path_is_405_with_the_documented_allow() {
+    let app = TestApp::spawn().await;
+    let spec = expect_json(
+        app.get("/openapi.json").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let methods = [
+        "GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE",
+    ];
+    let mut checked = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        let mut documented: Vec<String> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|m| m.to_uppercase())
+            .collect();
+        documented.sort();
+        let allow = documented.join(", ");
+        let url = concrete(&spec, path, item);
+        for method in methods {
+            if documented.iter().any(|m| m == method) {
+                continue;
+            }
+            let res = app
+                .request(
+                    reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                    &url,
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                res.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {url}"
+            );
+            assert_eq!(res.headers()["allow"], allow.as_str(), "{method} {url}");
+            if method != "HEAD" {
+                expect_problem(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 400, "only {checked} checked");
+}
+
+#[actix_web::test]
+async fn the_method_is_judged_before_the_path_is_parsed() {
+    let app = TestApp::spawn().await;
+    let admin = app.token(Role::Admin);
+    let id = "0193b0a6-0000-7000-8000-000000000001";
+
+    // POST /v1/imports/{resource} no longer claims a UUID it cannot parse.
+    let res = app
+        .post(&format!("/v1/imports/{id}"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["allow"], "GET");
+    expect_problem(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let res = app
+        .get("/v1/imports/customers")
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["allow"], "POST");
+    expect_problem(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let res = app
+        .get("/v1/customers/batch")
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["allow"], "POST");
+    expect_problem(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+
+    // A malformed segment is a 400 for a documented method only.
+    let res = app
+        .get("/v1/imports/junk")
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::BAD_REQUEST, "invalid_path").await;
+    let res = app
+        .request(reqwest::Method::DELETE, "/v1/users/not-a-uuid")
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["allow"], "GET, PATCH");
+    expect_problem(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let res = app
+        .request(reqwest::Method::OPTIONS, "/v1/users/not-a-uuid")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["allow"], "GET, PATCH");
+    expect_problem(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+}
+
+#[actix_web::test]
+async fn with_cors_preflights_still_work_and_other_options_are_405() {
+    let app = TestApp::spawn_with(&[("RAPPORT_CORS_ORIGINS", "https://app.example.com")]).await;
+    let id = "0193b0a6-0000-7000-8000-000000000001";
+    let res = app
+        .request(reqwest::Method::OPTIONS, &format!("/v1/imports/{id}"))
+        .header("Origin", "https://app.example.com")
+        .header("Access-Control-Request-Method", "GET")
+        .header("Access-Control-Request-Headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+
+    let res = app
+        .request(reqwest::Method::OPTIONS, &format!("/v1/imports/{id}"))
+        .header("Origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["allow"], "GET");
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    expect_problem(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 }

@@ -1,7 +1,7 @@
 use rapport::auth::Role;
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, expect_json};
+use crate::helpers::{TestApp, expect_json, expect_problem};
 
 #[actix_web::test]
 async fn health_readiness_and_metrics() {
@@ -18,7 +18,12 @@ async fn health_readiness_and_metrics() {
         .await
         .unwrap();
     app.get("/no/such/route").send().await.unwrap();
-    let res = app.get("/metrics").send().await.unwrap();
+    let res = app
+        .get("/metrics")
+        .bearer_auth(app.token(Role::Admin))
+        .send()
+        .await
+        .unwrap();
     assert!(
         res.headers()["content-type"]
             .to_str()
@@ -103,4 +108,102 @@ async fn cors_allows_only_configured_origins() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers().get("access-control-allow-origin").is_none());
+}
+
+#[actix_web::test]
+async fn metrics_need_the_metrics_read_scope() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/metrics").send().await.unwrap();
+    expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+
+    let viewer = app.token(Role::Viewer);
+    let res = app
+        .get("/metrics")
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let other = app.client_token("not-a-scraper", &["customers:read"]).await;
+    let res = app
+        .get("/metrics")
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+
+    let scraper = app.client_token("prometheus", &["metrics:read"]).await;
+    let res = app
+        .get("/metrics")
+        .bearer_auth(&scraper)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert!(res.text().await.unwrap().contains("http_requests_total"));
+}
+
+#[actix_web::test]
+async fn metrics_on_their_own_address_need_no_token_and_leave_the_main_port() {
+    let app = TestApp::spawn_with(&[("RAPPORT_METRICS_BIND", "127.0.0.1:0")]).await;
+    let metrics = app.metrics_address.clone().expect("a metrics listener");
+    app.get("/healthz").send().await.unwrap();
+    let res = app
+        .client
+        .get(format!("{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = res.text().await.unwrap();
+    assert!(text.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"} 1"#));
+
+    // Nothing else is served there.
+    let res = app
+        .client
+        .get(format!("{metrics}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = app
+        .client
+        .post(format!("{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["allow"], "GET");
+    expect_problem(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+
+    // And the main port has no /metrics at all, token or not, whatever the method.
+    let admin = app.token(Role::Admin);
+    let res = app
+        .get("/metrics")
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = app.get("/metrics").send().await.unwrap();
+    expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = app
+        .post("/metrics")
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
 }

@@ -350,6 +350,7 @@ async fn failures_are_retried_with_growing_delays_then_the_webhook_is_disabled()
     // Operators see the attempts in the metrics.
     let metrics = app
         .get("/metrics")
+        .bearer_auth(app.token(Role::Admin))
         .send()
         .await
         .unwrap()

@@ -220,6 +220,8 @@ pub fn settings(db: &DatabaseUrl, overrides: &[(&str, &str)]) -> Settings {
 
 pub struct TestApp {
     pub address: String,
+    /// Where `/metrics` is served without a token, when `RAPPORT_METRICS_BIND` is set.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub db: TestDatabase,
     pub handle: ServerHandle,
@@ -244,6 +246,9 @@ impl TestApp {
         let jwt_settings = settings.jwt.clone();
         let app = Application::build(settings).await.expect("app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let handle = app.handle();
         let state = app.state();
         let secret = match &jwt_settings.secret {
@@ -262,6 +267,7 @@ impl TestApp {
             .expect("http client");
         Self {
             address,
+            metrics_address,
             client,
             db,
             handle,
