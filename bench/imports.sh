@@ -2,10 +2,8 @@
 # The import benchmark: one million customers from one CSV file, through the API
 # (`POST /v1/imports/customers`) and through `psql \copy` into the same table with the same
 # indexes, in the same run; then a 1 GB file (the same customers, each with ~1 KB of
-# attributes) to show the service's memory stays flat; then hostile files beside it (rows of
-# 1 MB, rows over the 1 MiB limit, 300 000 rows failing on three fields each and five parallel
-# downloads of their error file, a gzip bomb), each with the service's peak RSS. Prints
-# rows/s, the ratio and the service's peak RSS, and writes bench/results/imports.json.
+# attributes) to show the service's memory stays flat. Prints rows/s, the ratio and the
+# service's peak RSS, and writes bench/results/imports.json. Hostile files: bench/hostile.sh.
 #
 #   bench/imports.sh [rows=1000000]
 set -euo pipefail
@@ -97,69 +95,15 @@ BIG_S=${RESULT[0]}
 BIG_REPORT=${RESULT[1]}
 BIG_RSS=$(rss_mb)
 
-say "hostile files beside it"
-python3 bench/hostile_file.py huge 60 | gzip -c > "$DATA/huge.ndjson.gz"
-python3 bench/hostile_file.py failures 300000 > "$DATA/failures.csv"
-python3 bench/hostile_file.py zeros 1024 | gzip -c > "$DATA/zeros.gz"
-HOSTILE_IDLE=$(now_rss_mb)
-reset_peak
-readarray -t RESULT < <(post "$DATA/huge.ndjson.gz" application/x-ndjson -H 'Content-Encoding: gzip')
-HUGE_S=${RESULT[0]}; HUGE_REPORT=${RESULT[1]}; HUGE_RSS=$(rss_mb)
-reset_peak
-readarray -t RESULT < <(post "$DATA/failures.csv" text/csv)
-FAIL_S=${RESULT[0]}; FAIL_REPORT=${RESULT[1]}; FAIL_RSS=$(rss_mb)
-FAIL_ID=$(echo "$FAIL_REPORT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-reset_peak
-T0=$(now)
-DOWNLOADS=()
-for n in 1 2 3 4 5; do
-    curl -fsS -H "Authorization: Bearer $TOKEN" -o "$DATA/errors-$n.csv" \
-        "http://127.0.0.1:$PORT/v1/imports/$FAIL_ID/errors.csv" &
-    DOWNLOADS+=($!)
-done
-wait "${DOWNLOADS[@]}"
-DOWNLOAD_S=$(echo "$(now) - $T0" | bc -l)
-DOWNLOAD_RSS=$(rss_mb)
-ERRORS_MB=$(du -m "$DATA/errors-1.csv" | cut -f1)
-reset_peak
-readarray -t RESULT < <(post "$DATA/zeros.gz" text/csv -H 'Content-Encoding: gzip')
-BOMB_S=${RESULT[0]}; BOMB_REPORT=${RESULT[1]}; BOMB_RSS=$(rss_mb)
-AFTER_RSS=$(now_rss_mb)
-HOSTILE=$(python3 - "$HUGE_S" "$HUGE_REPORT" "$HUGE_RSS" "$FAIL_S" "$FAIL_REPORT" "$FAIL_RSS" \
-    "$DOWNLOAD_S" "$DOWNLOAD_RSS" "$ERRORS_MB" "$BOMB_S" "$BOMB_REPORT" "$BOMB_RSS" \
-    "$HOSTILE_IDLE" "$AFTER_RSS" "$(du -k "$DATA/huge.ndjson.gz" | cut -f1)" \
-    "$(du -m "$DATA/failures.csv" | cut -f1)" "$(du -k "$DATA/zeros.gz" | cut -f1)" <<'PY'
-import json, sys
-(huge_s, huge, huge_rss, fail_s, fail, fail_rss, dl_s, dl_rss, errors_mb, bomb_s, bomb,
- bomb_rss, idle, after, huge_kb, fail_mb, bomb_kb) = sys.argv[1:]
-huge, fail, bomb = json.loads(huge), json.loads(fail), json.loads(bomb)
-counts = lambda r: {k: r.get(k) for k in ("received", "created", "failed")}
-print(json.dumps({
-    "rss_mb_before": float(idle),
-    "huge_rows": {"file": f"60 NDJSON rows, 20 of ~1 MB failing, 20 over 1 MiB; {huge_kb} KB gzipped",
-                  "seconds": round(float(huge_s), 1), **counts(huge),
-                  "service_peak_rss_mb": float(huge_rss)},
-    "many_failures": {"file": f"300000 CSV rows failing on 3 fields each, {fail_mb} MB",
-                      "seconds": round(float(fail_s), 1), **counts(fail),
-                      "service_peak_rss_mb": float(fail_rss)},
-    "five_error_file_downloads": {"error_file_mb": int(errors_mb), "seconds": round(float(dl_s), 1),
-                                  "service_peak_rss_mb": float(dl_rss)},
-    "gzip_bomb": {"file": f"1 GiB of zeros, {bomb_kb} KB gzipped", "seconds": round(float(bomb_s), 2),
-                  "status": bomb.get("status"), "detail": bomb.get("detail"),
-                  "service_peak_rss_mb": float(bomb_rss)},
-    "rss_mb_after": float(after),
-}))
-PY
-)
 stop
 
 python3 - "$ROWS" "$COPY_S" "$COPIED" "$API_S" "$IMPORTED" "$API_REPORT" "$IDLE_RSS" "$API_RSS" \
-    "$BIG_S" "$BIG_REPORT" "$BIG_RSS" "$PLAIN_MB" "$BIG_MB" "$HOSTILE" \
+    "$BIG_S" "$BIG_REPORT" "$BIG_RSS" "$PLAIN_MB" "$BIG_MB" \
     "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src migrations || echo -dirty)" \
     <<'PY' | tee "$OUT/imports.json"
 import json, sys
 (rows, copy_s, copied, api_s, imported, api_report, idle, api_rss, big_s, big_report, big_rss,
- plain_mb, big_mb, hostile, commit) = sys.argv[1:]
+ plain_mb, big_mb, commit) = sys.argv[1:]
 rows, copied, imported = int(rows), int(copied), int(imported)
 copy_rate = copied / float(copy_s)
 api_rate = imported / float(api_s)
@@ -175,6 +119,5 @@ print(json.dumps({
     "ratio_api_to_copy": round(api_rate / copy_rate, 3),
     "one_gb_file": {"file_mb": int(big_mb), "seconds": round(float(big_s), 1),
                     "created": big_report["created"], "service_peak_rss_mb": float(big_rss)},
-    "hostile_files": json.loads(hostile),
 }, indent=2))
 PY

@@ -231,7 +231,7 @@ pub struct ImportSettings {
     pub interval: Duration,
     /// Rows an import writes per transaction, at most.
     pub batch: usize,
-    /// Bytes of rows an import holds per transaction, at most: a batch is written once it
+    /// Bytes of rows' text an import holds per transaction, at most: a batch is written once it
     /// reaches either bound, so memory stays flat whatever the rows hold.
     pub batch_bytes: usize,
     /// The largest file, as sent and once inflated.
@@ -413,7 +413,7 @@ pub const VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "RAPPORT_IMPORT_BATCH_BYTES",
-        default: "8MiB",
+        default: "2MiB",
         meaning: "bytes of rows an import holds per transaction at most: with the row count, what bounds its memory",
     },
     Variable {
@@ -704,7 +704,7 @@ impl Settings {
                 Duration::from_secs(86_400),
             )?,
             batch: number("RAPPORT_IMPORT_BATCH", 5000, 1, 100_000)?,
-            batch_bytes: size("RAPPORT_IMPORT_BATCH_BYTES", "8MiB", 64 * 1024, 1 << 30)?,
+            batch_bytes: size("RAPPORT_IMPORT_BATCH_BYTES", "2MiB", 64 * 1024, 1 << 30)?,
             max_bytes: size("RAPPORT_IMPORT_MAX_BYTES", "2GiB", 1024, 1 << 40)? as u64,
             max_ratio: number("RAPPORT_IMPORT_MAX_RATIO", 100, 2, 100_000)? as u64,
             idle_timeout: duration(

@@ -21,8 +21,9 @@ use super::error::{ApiError, ErrorCode};
 /// A body this small is never refused for its ratio: small files compress unevenly.
 const RATIO_FLOOR: u64 = 1 << 20;
 /// Compressed bytes inflated at a time. Deflate inflates at most about 1 032 times, so no
-/// piece of a body, however hostile, is over some 8 MiB before its limits are checked.
-const INFLATE_STEP: usize = 8 * 1024;
+/// piece of a body, however hostile, is over some 1 MiB before its limits are checked (and
+/// a step this small is inflated in place, not on a blocking thread).
+const INFLATE_STEP: usize = 1024;
 
 /// What a body may be.
 #[derive(Debug, Clone, Copy)]
@@ -206,9 +207,9 @@ mod tests {
         };
         assert_eq!(err.code(), ErrorCode::PayloadTooLarge);
         assert!(err.to_string().contains("100 times"), "{err}");
-        // Stopped within one step of the floor: no piece inflates past ~8 MiB.
+        // Stopped within one step of the floor: no piece inflates past ~1 MiB.
         assert!(
-            body.inflated() < RATIO_FLOOR + 9 * 1024 * 1024,
+            body.inflated() < 2 * RATIO_FLOOR + 64 * 1024,
             "{}",
             body.inflated()
         );
