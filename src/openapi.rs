@@ -120,6 +120,22 @@ fn problem(description: &str) -> Value {
     })
 }
 
+/// Declares a handler's own error response as `application/problem+json` (its schema kept).
+fn problem_content(response: &mut Value) {
+    let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let schema = content
+        .values()
+        .find_map(|media| media.get("schema").cloned())
+        .unwrap_or_else(|| json!({ "$ref": "#/components/schemas/Problem" }));
+    content.clear();
+    content.insert(
+        "application/problem+json".to_owned(),
+        json!({ "schema": schema }),
+    );
+}
+
 /// Shared responses, referenced by status from every operation that can answer them.
 const SHARED: [(&str, &str, &str); 12] = [
     (
@@ -308,6 +324,13 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
     let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
         return;
     };
+    // Every error is answered as `application/problem+json`, whatever content type a handler's
+    // own error response was declared with (utoipa's default is `application/json`).
+    for (status, response) in responses.iter_mut() {
+        if status.starts_with('4') || status.starts_with('5') {
+            problem_content(response);
+        }
+    }
     for status in wanted {
         if !responses.contains_key(status) {
             responses.insert(status.to_owned(), shared_ref(status));
@@ -328,6 +351,18 @@ mod tests {
             for (method, op) in item.as_object().cloned().unwrap_or_default() {
                 let responses = op["responses"].as_object().cloned().unwrap_or_default();
                 assert!(responses.contains_key("500"), "{method} {path}");
+                for (status, response) in &responses {
+                    if let Some(content) = response["content"].as_object()
+                        && (status.starts_with('4') || status.starts_with('5'))
+                    {
+                        let types: Vec<&String> = content.keys().collect();
+                        assert_eq!(
+                            types,
+                            ["application/problem+json"],
+                            "{method} {path} {status}"
+                        );
+                    }
+                }
                 assert!(
                     responses.keys().any(|k| k.starts_with('2')),
                     "{method} {path} has no success response"

@@ -107,12 +107,41 @@ pub struct Computation {
     pub duration_ms: i64,
 }
 
-/// The analytics settings and the last computation.
+/// The analytics settings and the last computation, as answered (not `SettingsInput` plus
+/// fields: the input refuses unknown fields, so a schema composed from it would refuse the
+/// very answer it describes). Every field is always present.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Settings {
-    #[serde(flatten)]
-    pub input: SettingsInput,
+    /// Purchases in this currency (ISO 4217) make the customers' value; others are left out.
+    #[schema(example = "EUR")]
+    pub currency: String,
+    pub measure: Measure,
+    /// The value window in days, ending at the computation.
+    #[schema(example = 365)]
+    pub window_days: i32,
+    /// `key`: the top share of customers, in %.
+    #[schema(example = 5)]
+    pub key_percent: i32,
+    /// `development`: the next customers up to this share, in %.
+    #[schema(example = 20)]
+    pub development_percent: i32,
+    /// `maintenance`: the next customers up to this share, in %.
+    #[schema(example = 50)]
+    pub maintenance_percent: i32,
+    /// The value matrix: the share (in %) under which a value is high.
+    #[schema(example = 20)]
+    pub high_value_percent: i32,
+    /// A customer is at risk from this churn score.
+    #[schema(example = 50)]
+    pub churn_threshold: i32,
+    /// No interaction for this many days is the reason `no_recent_contact`.
+    #[schema(example = 90)]
+    pub contact_days: i32,
+    /// Whether each computation moves the customers at risk into `dissolution`.
+    #[schema(example = false)]
+    pub move_to_dissolution: bool,
     /// The last computation; `null` before the first.
+    #[schema(required = true)]
     pub last_computation: Option<Computation>,
     /// Last change of the settings.
     #[schema(example = "2026-11-23T09:00:00Z")]

@@ -83,8 +83,18 @@ pub const MOVABLE: [LifecycleStage; 4] = [
 ];
 
 pub fn settings_view(row: &store::SettingsRow) -> Settings {
+    let input = row.input();
     Settings {
-        input: row.input(),
+        currency: input.currency,
+        measure: input.measure,
+        window_days: input.window_days,
+        key_percent: input.key_percent,
+        development_percent: input.development_percent,
+        maintenance_percent: input.maintenance_percent,
+        high_value_percent: input.high_value_percent,
+        churn_threshold: input.churn_threshold,
+        contact_days: input.contact_days,
+        move_to_dissolution: input.move_to_dissolution,
         last_computation: row.computed_at.map(|computed_at| Computation {
             computed_at,
             customers: row.computed_customers.unwrap_or(0),

@@ -37,7 +37,8 @@ pub struct AuditEvent {
 fn changes_schema() -> utoipa::openapi::schema::Object {
     crate::openapi::free_object(
         "Changed fields as `{\"field\": {\"from\": old, \"to\": new}}` (`from` absent on \
-         creation); sensitive values appear masked or as `[redacted]`.",
+         creation); sensitive values appear masked or as `[redacted]`. Always an object: `{}` when \
+         nothing is recorded (a deletion), `{\"erased\": true}` after erasure.",
         serde_json::json!({"role": {"from": "agent", "to": "manager"}}),
         false,
     )

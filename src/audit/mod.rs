@@ -34,7 +34,12 @@ pub async fn record(
             action,
             entity_type,
             entity_id,
-            changes,
+            // `changes` is documented (and answered) as an object, never `null`.
+            changes: if changes.is_null() {
+                Value::Object(Map::new())
+            } else {
+                changes
+            },
             request_id: request_id::current(),
         },
     )

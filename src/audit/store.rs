@@ -122,7 +122,12 @@ pub async fn list(
             action: r.action,
             entity_type: r.entity_type,
             entity_id: r.entity_id,
-            changes: r.changes,
+            // Deletions once recorded JSON `null`; `changes` is always an object.
+            changes: if r.changes.is_null() {
+                serde_json::json!({})
+            } else {
+                r.changes
+            },
             request_id: r.request_id,
         })
         .collect())

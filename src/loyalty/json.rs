@@ -73,7 +73,9 @@ pub struct Expiry {
 }
 
 /// What qualifies a customer for a tier.
+/// (Named `TierQualification` in the spec: `Qualification` is the customers' MAN grading.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = TierQualification)]
 #[serde(deny_unknown_fields)]
 pub struct Qualification {
     /// Points earned or amount spent.

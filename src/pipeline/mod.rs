@@ -212,7 +212,7 @@ pub async fn delete_stage(
             "pipeline_stage.deleted",
             "pipeline_stage",
             key,
-            serde_json::Value::Null,
+            serde_json::json!({}),
         )
         .await?;
         Ok(())
@@ -386,7 +386,7 @@ pub async fn delete(
             "opportunity.deleted",
             "opportunity",
             &id.to_string(),
-            serde_json::Value::Null,
+            serde_json::json!({}),
         )
         .await?;
         events::emit(

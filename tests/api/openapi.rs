@@ -192,3 +192,251 @@ fn every_reference_resolves_and_enums_are_the_wire_values() {
         serde_json::json!(["ideal", "reachable", "not_a_prospect"])
     );
 }
+
+/// Resolves a local `$ref` (`#/components/...`) against the document.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => resolve(doc, doc.pointer(r.trim_start_matches('#')).unwrap()),
+        None => schema,
+    }
+}
+
+/// A structural check of `value` against `schema`: types (with `null`), `oneOf`/`anyOf`/
+/// `allOf`, required properties, and no property the schema does not document (unless it
+/// allows additional ones). Returns what does not conform, by JSON path.
+fn conform(doc: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String> {
+    let schema = resolve(doc, schema);
+    let mut errors = Vec::new();
+    for key in ["oneOf", "anyOf"] {
+        if let Some(members) = schema[key].as_array()
+            && !members
+                .iter()
+                .any(|m| conform(doc, m, value, at).is_empty())
+        {
+            errors.push(format!("{at}: {value} matches no member of {key}"));
+        }
+    }
+    // The properties documented here and in every `allOf` member, which also all apply.
+    let mut documented: Vec<&String> = Vec::new();
+    let mut open = schema["additionalProperties"] == Value::Bool(true)
+        || schema["additionalProperties"].is_object();
+    for member in schema["allOf"].as_array().into_iter().flatten() {
+        errors.extend(conform(doc, member, value, at));
+        let member = resolve(doc, member);
+        documented.extend(
+            member["properties"]
+                .as_object()
+                .into_iter()
+                .flat_map(|p| p.keys()),
+        );
+        open |= member["additionalProperties"] == Value::Bool(true);
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    let actual = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    if !types.is_empty()
+        && !types
+            .iter()
+            .any(|t| *t == actual || (*t == "number" && actual == "integer"))
+    {
+        errors.push(format!("{at}: {actual} where {types:?} is documented"));
+        return errors;
+    }
+    if let Some(enumerated) = schema["enum"].as_array()
+        && !enumerated.contains(value)
+    {
+        errors.push(format!("{at}: {value} is not one of {enumerated:?}"));
+    }
+    if let (Value::Object(object), Some(properties)) = (value, schema["properties"].as_object()) {
+        documented.extend(properties.keys());
+        for required in schema["required"].as_array().into_iter().flatten() {
+            let name = required.as_str().unwrap();
+            if !object.contains_key(name) {
+                errors.push(format!("{at}: required `{name}` is missing"));
+            }
+        }
+        for (name, property) in properties {
+            if let Some(v) = object.get(name) {
+                errors.extend(conform(doc, property, v, &format!("{at}.{name}")));
+            }
+        }
+    }
+    if let Value::Object(object) = value
+        && !documented.is_empty()
+        && !open
+    {
+        for name in object.keys().filter(|k| !documented.contains(k)) {
+            errors.push(format!("{at}: `{name}` is not documented"));
+        }
+    }
+    if let (Value::Array(items), Some(item)) = (value, schema.get("items")) {
+        for (i, v) in items.iter().enumerate() {
+            errors.extend(conform(doc, item, v, &format!("{at}[{i}]")));
+        }
+    }
+    errors
+}
+
+/// Checks a real response against the operation's documented response for its status: the
+/// status and the content type are documented, and the body conforms to the schema.
+async fn expect_documented(doc: &Value, method: &str, path: &str, res: reqwest::Response) -> Value {
+    let status = res.status().as_u16().to_string();
+    let content_type = res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let body: Value = res.json().await.unwrap();
+    let name = format!("{method} {path} → {status} {content_type}");
+    let responses = &doc["paths"][path][method]["responses"];
+    assert!(responses.is_object(), "{name}: no such operation");
+    assert!(
+        responses.get(&status).is_some(),
+        "{name}: status undocumented"
+    );
+    let response = resolve(doc, &responses[&status]);
+    let media = &response["content"][&content_type];
+    assert!(
+        media.is_object(),
+        "{name}: documented only as {:?}",
+        response["content"]
+            .as_object()
+            .map(|c| c.keys().collect::<Vec<_>>())
+    );
+    let errors = conform(doc, &media["schema"], &body, "$");
+    assert!(errors.is_empty(), "{name}: {body}\n{}", errors.join("\n"));
+    body
+}
+
+#[actix_web::test]
+async fn real_responses_conform_to_the_served_spec() {
+    use rapport::auth::Role;
+    use reqwest::Method;
+    use serde_json::json;
+
+    let app = TestApp::spawn().await;
+    let doc = expect_json(
+        app.get("/openapi.json").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let admin = app.token(Role::Admin);
+    let viewer = app.token(Role::Viewer);
+
+    // Analytics settings after a computation: `last_computation`, `updated_at`, `version`.
+    let res = app
+        .send(Method::POST, "/v1/analytics/recompute", &admin, &json!({}))
+        .await;
+    expect_json(res, StatusCode::OK).await;
+    let get = |token: &str, path: &str| app.get(path).bearer_auth(token.to_owned()).send();
+    let settings = expect_documented(
+        &doc,
+        "get",
+        "/v1/analytics/settings",
+        get(&admin, "/v1/analytics/settings").await.unwrap(),
+    )
+    .await;
+    assert!(settings["last_computation"].is_object(), "{settings}");
+    let mut input = settings.clone();
+    for field in ["last_computation", "updated_at", "version"] {
+        input.as_object_mut().unwrap().remove(field);
+    }
+    input["contact_days"] = json!(60);
+    let res = app
+        .send(Method::PUT, "/v1/analytics/settings", &admin, &input)
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    expect_documented(&doc, "put", "/v1/analytics/settings", res).await;
+
+    // A deleted opportunity's audit entry (recorded `null` changes), and a legacy row with
+    // `null` changes as older versions wrote them.
+    let customer = crate::customers::create(&app, json!({"name": "Grace Hopper"})).await;
+    let (owner, _) = app.user(Role::Agent).await;
+    let res = app
+        .send(
+            Method::POST,
+            "/v1/opportunities",
+            &admin,
+            &json!({"customer_id": customer["id"], "title": "Chairs", "amount": 1000,
+                    "currency": "EUR", "owner_id": owner, "expected_close_date": "2026-12-01"}),
+        )
+        .await;
+    let opportunity = expect_documented(&doc, "post", "/v1/opportunities", res).await;
+    let res = app
+        .delete(
+            &format!("/v1/opportunities/{}", opportunity["id"].as_str().unwrap()),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.sql(
+        "INSERT INTO audit_events (id, actor_type, actor_id, action, entity_type, entity_id, changes) \
+         VALUES (uuid_v7(), 'system', 'legacy', 'pipeline_stage.deleted', 'pipeline_stage', 'old', 'null')",
+    )
+    .await;
+    let audit = expect_documented(
+        &doc,
+        "get",
+        "/v1/audit",
+        get(&admin, "/v1/audit").await.unwrap(),
+    )
+    .await;
+    let deletions: Vec<&Value> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"].as_str().unwrap().ends_with(".deleted"))
+        .collect();
+    assert_eq!(deletions.len(), 2, "{audit}");
+    assert!(
+        deletions.iter().all(|e| e["changes"] == json!({})),
+        "{audit}"
+    );
+
+    // The loyalty programme's tier qualification (`basis`, `months`), not the customers' MAN one.
+    // (Only that field: `Program` composes `ProgramInput`, which refuses other fields, the
+    // same flaw the analytics settings had; left for its own change.)
+    let program = app.get_ok("/v1/loyalty/program", &viewer).await;
+    let schema = &doc["components"]["schemas"]["ProgramInput"]["properties"]["qualification"];
+    let errors = conform(&doc, schema, &program["qualification"], "$.qualification");
+    assert!(errors.is_empty(), "{program}\n{}", errors.join("\n"));
+
+    // Errors: each answered as documented, `application/problem+json`.
+    let res = get(&admin, "/v1/events?type=no.such").await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    expect_documented(&doc, "get", "/v1/events", res).await;
+    let res = app.get("/v1/audit").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    expect_documented(&doc, "get", "/v1/audit", res).await;
+    let res = get(&viewer, "/v1/audit").await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    expect_documented(&doc, "get", "/v1/audit", res).await;
+    let res = get(
+        &viewer,
+        "/v1/opportunities/0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a",
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    expect_documented(&doc, "get", "/v1/opportunities/{id}", res).await;
+    input["contact_days"] = json!(0);
+    let res = app
+        .send(Method::PUT, "/v1/analytics/settings", &admin, &input)
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    expect_documented(&doc, "put", "/v1/analytics/settings", res).await;
+}
