@@ -6,6 +6,8 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use crate::http::rate_limit::RateLimit;
+
 /// A value that must never be printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -222,6 +224,9 @@ pub struct Settings {
     /// How long a running request holds its `Idempotency-Key` without renewing it; it renews
     /// every third of it, so a retry takes the key over only from an instance that died.
     pub idempotency_lease: Duration,
+    /// Requests per window each user, API client or service token may send (per instance),
+    /// unless a client has its own.
+    pub rate_limit: RateLimit,
 }
 
 /// How imports run, and the limits that keep a hostile upload from hurting anyone else.
@@ -480,6 +485,11 @@ pub const VARIABLES: &[Variable] = &[
         name: "RAPPORT_IDEMPOTENCY_LEASE",
         default: "30s",
         meaning: "how long a running request's Idempotency-Key outlives its instance before a retry may take it over",
+    },
+    Variable {
+        name: "RAPPORT_RATE_LIMIT",
+        default: "600/60s",
+        meaning: "requests per window one user, API client or service token may send to one instance, unless a client has its own; `off` or `0` disables",
     },
 ];
 
@@ -770,6 +780,16 @@ impl Settings {
             Duration::from_millis(100),
             Duration::from_secs(3600),
         )?;
+        let rate_limit_text = read("RAPPORT_RATE_LIMIT", "600/60s");
+        let rate_limit = RateLimit::parse(&rate_limit_text).ok_or_else(|| {
+            fail(
+                "RAPPORT_RATE_LIMIT",
+                format!(
+                    "expected requests per window from 1s to 1d such as 600/60s, or off, \
+                     got {rate_limit_text:?}"
+                ),
+            )
+        })?;
 
         Ok(Settings {
             database: DatabaseSettings {
@@ -803,6 +823,7 @@ impl Settings {
             webhooks,
             event_retention,
             idempotency_lease,
+            rate_limit,
         })
     }
 }
@@ -890,6 +911,13 @@ mod tests {
             Duration::from_secs(60)
         );
         assert_eq!(s.idempotency_lease, Duration::from_secs(30));
+        assert_eq!(
+            s.rate_limit,
+            RateLimit::Every {
+                quota: 600,
+                window: Duration::from_secs(60)
+            }
+        );
     }
 
     #[test]
@@ -925,6 +953,8 @@ mod tests {
             ("RAPPORT_DB_IDLE_IN_TRANSACTION_TIMEOUT", "1 minute"),
             ("RAPPORT_IDEMPOTENCY_LEASE", "10ms"),
             ("RAPPORT_IDEMPOTENCY_LEASE", "2h"),
+            ("RAPPORT_RATE_LIMIT", "600"),
+            ("RAPPORT_RATE_LIMIT", "600/0s"),
             ("RAPPORT_BODY_LIMIT", "12 parsecs"),
             ("RAPPORT_LOG_FORMAT", "xml"),
             ("RAPPORT_CORS_ORIGINS", "not an origin"),

@@ -22,7 +22,13 @@ permission (scope) it needs.\n\n\
 **Conventions**: JSON in and out, RFC 3339 UTC times, UUIDv7 ids. Lists are cursor-paginated \
 (`limit`, `cursor` → `next_cursor`); unknown query parameters are refused. Every error is \
 `application/problem+json` with a stable `code`. `POST` takes an `Idempotency-Key`; `PATCH` \
-takes `If-Match` with the `ETag` of the version it was based on.",
+takes `If-Match` with the `ETag` of the version it was based on.\n\n\
+**Rate limits**: each authenticated caller may send a quota of requests per window (per \
+instance; `RAPPORT_RATE_LIMIT`, or an API client's own `rate_limit`). Every response to an \
+authenticated caller carries `RateLimit-Policy` (`\"default\";q=600;w=60`: `q` requests per `w` \
+seconds) and `RateLimit` (`\"default\";r=599;t=1`: `r` left, full again in `t` seconds), as in \
+draft-ietf-httpapi-ratelimit-headers-10. Past the quota any endpoint answers \
+`429 rate_limited` with `Retry-After` in seconds.",
         license(name = "MIT", identifier = "MIT")
     ),
     components(schemas(Problem, FieldError)),

@@ -23,6 +23,7 @@ use crate::http::idempotency::IDEMPOTENCY_KEY;
 use crate::http::input;
 use crate::http::json::BodyLimit;
 use crate::http::metrics::{self, Metrics};
+use crate::http::rate_limit::{RATELIMIT, RATELIMIT_POLICY};
 use crate::http::request_id::{self, X_REQUEST_ID};
 use crate::http::response::REPLAYED;
 use crate::state::AppState;
@@ -60,6 +61,7 @@ impl Application {
             jwt: JwtKeys::new(&secret, &settings.jwt),
             access: AccessCache::new(ACCESS_CACHE_TTL),
             throttle: LoginThrottle::default(),
+            rate_limits: crate::http::rate_limit::Limiter::default(),
             uploads: crate::http::in_flight::InFlight::new(
                 "uploads",
                 settings.imports.uploads_per_caller,
@@ -122,6 +124,7 @@ impl Application {
                     .finish()
             })))
             .default_service(web::to(fallback::unmatched))
+            .wrap(from_fn(crate::http::rate_limit::middleware))
             .wrap(from_fn(move |req, next| {
                 fallback::methods(table.clone(), req, next)
             }))
@@ -248,6 +251,8 @@ fn cors(origins: &[String]) -> Cors {
             header::RETRY_AFTER,
             X_REQUEST_ID,
             REPLAYED,
+            RATELIMIT,
+            RATELIMIT_POLICY,
         ])
         .max_age(3600);
     for origin in origins {

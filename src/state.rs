@@ -19,6 +19,8 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub access: AccessCache,
     pub throttle: LoginThrottle,
+    /// Each caller's request budget on this instance.
+    pub rate_limits: crate::http::rate_limit::Limiter,
     /// Import uploads in flight, per caller.
     pub uploads: crate::http::in_flight::InFlight,
     pub metrics: Arc<Metrics>,

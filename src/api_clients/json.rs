@@ -7,6 +7,7 @@ use super::store::ClientRecord;
 use crate::auth::Scope;
 use crate::domain::{optional_text, required_text};
 use crate::http::error::ApiError;
+use crate::http::rate_limit::RateLimit;
 use crate::http::validation::Checks;
 
 /// An integration client.
@@ -41,6 +42,10 @@ pub struct ApiClient {
     /// Incremented by every change; the `ETag` is this number in quotes.
     #[schema(example = 1)]
     pub version: i64,
+    /// Its own request limit, requests per window (`1200/60s`) or `off`; `null` takes the
+    /// service's default (`RAPPORT_RATE_LIMIT`).
+    #[schema(example = json!(null))]
+    pub rate_limit: Option<String>,
 }
 
 impl From<ClientRecord> for ApiClient {
@@ -61,6 +66,7 @@ impl From<ClientRecord> for ApiClient {
             created_at: r.created_at,
             updated_at: r.updated_at,
             version: r.version,
+            rate_limit: r.rate_limit,
         }
     }
 }
@@ -88,12 +94,17 @@ pub struct NewApiClient {
     /// What it may do; `users:write` and `api_clients:manage` are for staff only.
     #[schema(example = json!(["customers:read", "customers:write"]))]
     pub scopes: Vec<Scope>,
+    /// Its own request limit instead of the default: requests per window from 1s to 1d
+    /// (`1200/60s`), or `off`. Counted per instance.
+    #[schema(example = "1200/60s")]
+    pub rate_limit: Option<String>,
 }
 
 pub struct ValidNewApiClient {
     pub name: String,
     pub description: Option<String>,
     pub scopes: Vec<Scope>,
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl NewApiClient {
@@ -115,14 +126,26 @@ impl NewApiClient {
                 );
             }
         }
+        let rate_limit = match self.rate_limit.as_deref().map(RateLimit::parse) {
+            None => Some(None),
+            Some(Some(limit)) => Some(Some(limit)),
+            Some(None) => {
+                checks.fail(
+                    "rate_limit",
+                    "must be requests per window from 1s to 1d, such as 1200/60s, or off",
+                );
+                None
+            }
+        };
         let mut scopes = self.scopes;
         scopes.sort();
         scopes.dedup();
-        let valid = match (name, description) {
-            (Some(name), Some(description)) => Some(ValidNewApiClient {
+        let valid = match (name, description, rate_limit) {
+            (Some(name), Some(description), Some(rate_limit)) => Some(ValidNewApiClient {
                 name,
                 description,
                 scopes,
+                rate_limit,
             }),
             _ => None,
         };

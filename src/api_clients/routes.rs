@@ -53,6 +53,7 @@ async fn create_api_client(
         secret_hash: super::hash_secret(&secret),
         scopes: input.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
         created_by: principal.actor.key(),
+        rate_limit: input.rate_limit.map(|limit| limit.to_string()),
     };
     let mut conn = state.pool.get().await?;
     let client = conn

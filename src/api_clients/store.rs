@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::json::ApiClientsQuery;
 use crate::auth::{Scope, Scopes};
 use crate::db::schema::api_clients;
+use crate::http::rate_limit::RateLimit;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = api_clients)]
@@ -21,6 +22,7 @@ pub struct ClientRecord {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    pub rate_limit: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -32,6 +34,7 @@ pub struct NewClientRow {
     pub secret_hash: Vec<u8>,
     pub scopes: Vec<String>,
     pub created_by: String,
+    pub rate_limit: Option<String>,
 }
 
 pub async fn insert(conn: &mut AsyncPgConnection, row: &NewClientRow) -> QueryResult<ClientRecord> {
@@ -105,6 +108,8 @@ pub struct ClientSecret {
     /// Bumped by the database whenever the secret, scopes or revocation change; tokens
     /// issued under an older version are refused.
     pub credentials_version: i64,
+    /// Its own request limit (`600/60s`, `off`); `None` takes the default.
+    pub rate_limit: Option<String>,
 }
 
 pub async fn secret(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<ClientSecret>> {
@@ -124,18 +129,26 @@ pub async fn touch(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
         .map(drop)
 }
 
-/// Whether the client is usable, its scopes and credentials version: checked (cached) on
-/// each request.
+/// Whether the client is usable, its scopes, credentials version and own request limit:
+/// checked (cached) on each request.
 pub async fn access(
     conn: &mut AsyncPgConnection,
     id: Uuid,
-) -> QueryResult<Option<(bool, Scopes, i64)>> {
+) -> QueryResult<Option<(bool, Scopes, i64, Option<RateLimit>)>> {
     let row = secret(conn, id).await?;
     Ok(row.map(|c| {
+        let rate_limit = c.rate_limit.as_deref().and_then(|text| {
+            let parsed = RateLimit::parse(text);
+            if parsed.is_none() {
+                tracing::warn!(client = %id, rate_limit = text, "unreadable rate limit; using the default");
+            }
+            parsed
+        });
         (
             c.revoked_at.is_none(),
             parse_scopes(c.scopes),
             c.credentials_version,
+            rate_limit,
         )
     }))
 }

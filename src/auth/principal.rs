@@ -22,6 +22,7 @@ use super::jwt::{Claims, SubjectKind};
 use super::revoked;
 use super::scopes::{Role, Scope, Scopes};
 use crate::http::error::ApiError;
+use crate::http::rate_limit::RateLimit;
 use crate::state::AppState;
 use crate::{api_clients, users};
 
@@ -66,6 +67,8 @@ pub struct Principal {
     /// The token's `jti`, by which it alone can be revoked (sign-out).
     pub token_id: String,
     pub token_expires_at: DateTime<Utc>,
+    /// The caller's own request limit (an API client's); `None` takes `RAPPORT_RATE_LIMIT`.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Principal {
@@ -96,6 +99,8 @@ struct Access {
     role: Option<Role>,
     scopes: Scopes,
     credentials_version: i64,
+    /// A client's own request limit; `None` takes the default.
+    rate_limit: Option<RateLimit>,
 }
 
 /// What a token is checked against: the subject's access (none for service tokens, or
@@ -159,13 +164,15 @@ impl AccessCache {
                 role: Some(a.role),
                 scopes: a.role.scopes(),
                 credentials_version: a.credentials_version,
+                rate_limit: None,
             }),
             Actor::Client(id) => api_clients::store::access(&mut conn, *id).await?.map(
-                |(active, scopes, credentials_version)| Access {
+                |(active, scopes, credentials_version, rate_limit)| Access {
                     active,
                     role: None,
                     scopes,
                     credentials_version,
+                    rate_limit,
                 },
             ),
             Actor::Service(_) => None,
@@ -211,10 +218,10 @@ async fn resolve(state: &AppState, claims: Claims) -> Result<Principal, ApiError
     if standing.revoked.contains(&claims.jti) {
         return Err(revoked());
     }
-    let (role, scopes) = match &actor {
+    let (role, scopes, rate_limit) = match &actor {
         Actor::Service(_) => {
             let role = claims.role.ok_or_else(invalid)?;
-            (Some(role), role.scopes())
+            (Some(role), role.scopes(), None)
         }
         Actor::User(_) | Actor::Client(_) => {
             let access = standing.access.ok_or_else(inactive)?;
@@ -224,13 +231,14 @@ async fn resolve(state: &AppState, claims: Claims) -> Result<Principal, ApiError
             if claims.cv != Some(access.credentials_version) {
                 return Err(revoked());
             }
-            (access.role, access.scopes)
+            (access.role, access.scopes, access.rate_limit)
         }
     };
     Ok(Principal {
         actor,
         role,
         scopes,
+        rate_limit,
         token_id: claims.jti,
         token_expires_at,
     })

@@ -36,6 +36,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         version -> Int8,
         credentials_version -> Int8,
+        rate_limit -> Nullable<Text>,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod pagination;
 pub mod patch;
 pub mod query;
+pub mod rate_limit;
 pub mod request_id;
 pub mod response;
 pub mod tabular;

@@ -27,6 +27,7 @@ mod operations;
 mod outage;
 mod pipeline;
 mod purchases;
+mod rate_limits;
 mod schema;
 mod statements;
 mod surveys;
