@@ -47,7 +47,7 @@ COPIED=$(psql_db -c "SELECT count(*) FROM customers")
 say "psql \\copy: $COPIED rows in $COPY_S s"
 
 serve() {
-    DATABASE_URL="$PG/$DB" RAPPORT_BIND="127.0.0.1:$PORT" RAPPORT_LOG=warn \
+    DATABASE_URL="$PG/$DB" RAPPORT_BIND="127.0.0.1:$PORT" RAPPORT_RATE_LIMIT=off RAPPORT_LOG=warn \
         RAPPORT_JWT_SECRET=$SECRET "$RAPPORT" serve &
     SERVER=$!
     for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done

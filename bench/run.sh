@@ -57,7 +57,7 @@ say "seed: $SEED"
 [ -z "${BENCH_SEED_ONLY:-}" ] || exit 0
 
 serve() {
-    DATABASE_URL="$PG/$DB" RAPPORT_BIND="127.0.0.1:$PORT" RAPPORT_LOG=warn \
+    DATABASE_URL="$PG/$DB" RAPPORT_BIND="127.0.0.1:$PORT" RAPPORT_RATE_LIMIT=off RAPPORT_LOG=warn \
         RAPPORT_JWT_SECRET=bench-secret-bench-secret-bench-secret-0123 \
         RAPPORT_DB_POOL_SIZE=16 "$RAPPORT" serve &
     SERVER=$!

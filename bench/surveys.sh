@@ -57,7 +57,7 @@ say "machine: $(nproc) cores, load average $LOAD_AT_START"
 serve() {
     # Another service on the port would answer for this one (and get its writes).
     ! curl -fs "$BASE/readyz" >/dev/null 2>&1 || fail "port $PORT is taken: set BENCH_PORT"
-    DATABASE_URL="$PG/$DB" RAPPORT_BIND="127.0.0.1:$PORT" RAPPORT_LOG=warn \
+    DATABASE_URL="$PG/$DB" RAPPORT_BIND="127.0.0.1:$PORT" RAPPORT_RATE_LIMIT=off RAPPORT_LOG=warn \
         RAPPORT_JWT_SECRET=$SECRET RAPPORT_DB_POOL_SIZE=16 "$RAPPORT" serve &
     SERVER=$!
     for _ in $(seq 1 600); do

@@ -109,7 +109,7 @@ COMMITS=$(pgbench -n -c 1 -T "$REF_SECONDS" -f bench/webhooks/commit.sql "$PG/$D
     | awk '/^tps/ {printf "%.0f", $3}')
 psql_db -c "DROP TABLE bench_commit"
 say "$COMMITS commits/s"
-DATABASE_URL="$PG/$DB" RAPPORT_BIND="127.0.0.1:$PORT" RAPPORT_LOG=warn RAPPORT_JWT_SECRET=$SECRET \
+DATABASE_URL="$PG/$DB" RAPPORT_BIND="127.0.0.1:$PORT" RAPPORT_RATE_LIMIT=off RAPPORT_LOG=warn RAPPORT_JWT_SECRET=$SECRET \
     RAPPORT_WEBHOOK_ALLOW_PRIVATE=true RAPPORT_WEBHOOK_INTERVAL=100ms "$RAPPORT" serve &
 SERVER=$!
 for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
