@@ -2,8 +2,9 @@
 
   huge      NDJSON customers: rows of ~1 MB each (just under the row limit) that fail on a bad
             email, rows over the 1 MiB limit, and good rows between them (ROWS in all, 60).
-  failures  CSV customers each failing on three fields (ROWS rows, 300000): every failed row
-            is kept for the error file.
+  failures  CSV customers each failing (ROWS rows, 300000): an unknown kind, and a bad email
+            and region behind it (a type error stops a row's reading, so one is reported);
+            every failed row is kept for the error file.
   zeros     plain zeros (ROWS MiB, 1024), to gzip into a bomb.
 """
 import base64
