@@ -33,6 +33,7 @@ use crate::db::DbPool;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::query::invalid;
 use crate::http::request_id;
+use crate::http::response::CutShort;
 use crate::http::tabular::{self, Column};
 use crate::state::AppState;
 
@@ -228,18 +229,6 @@ pub async fn respond<S: Source>(
         .streaming(futures_util::stream::unfold(export, Export::next)))
 }
 
-/// Why an export stopped before its end; the body is cut short and the cause logged.
-#[derive(Debug)]
-struct CutShort;
-
-impl std::fmt::Display for CutShort {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the export failed before its end")
-    }
-}
-
-impl std::error::Error for CutShort {}
-
 /// The state of one streaming export between chunks.
 struct Export<S: Source> {
     source: S,
@@ -320,7 +309,7 @@ impl<S: Source> Export<S> {
             "export cut short"
         );
         self.done = true;
-        (Err(CutShort), self)
+        (Err(CutShort("the export")), self)
     }
 }
 

@@ -40,3 +40,17 @@ pub fn replayed(mut response: HttpResponse) -> HttpResponse {
 pub fn replayed_versioned<T: Serialize>(version: i64, body: &T) -> HttpResponse {
     replayed(versioned(version, body))
 }
+
+/// Why a streamed answer (an export, an error file) stopped before its end: the body is cut
+/// short, so the client sees a broken download rather than a complete-looking one, and the
+/// cause is logged where it happened. Says which download failed, never why.
+#[derive(Debug)]
+pub struct CutShort(pub &'static str);
+
+impl std::fmt::Display for CutShort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} failed before its end", self.0)
+    }
+}
+
+impl std::error::Error for CutShort {}

@@ -18,7 +18,7 @@ use crate::http::error::{ApiError, ErrorCode, FieldError, Problem};
 use crate::http::idempotency::{IDEMPOTENCY_KEY, parse_key};
 use crate::http::pagination::{self, Page};
 use crate::http::query::{self, invalid};
-use crate::http::response;
+use crate::http::response::{self, CutShort};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -456,18 +456,6 @@ async fn error_file(
         .streaming(futures_util::stream::unfold(file, ErrorFile::next)))
 }
 
-/// Why an error file stopped before its end; the body is cut short and the cause logged.
-#[derive(Debug)]
-struct CutShort;
-
-impl std::fmt::Display for CutShort {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the error file failed before its end")
-    }
-}
-
-impl std::error::Error for CutShort {}
-
 /// An error file being streamed: one page of failed lines per chunk, each page read with a
 /// connection taken for its query alone, so a slow reader holds none and memory holds one
 /// page whatever the file's size.
@@ -506,7 +494,7 @@ impl ErrorFile {
                         "error file cut short"
                     );
                     self.done = true;
-                    return Some((Err(CutShort), self));
+                    return Some((Err(CutShort("the error file")), self));
                 }
             },
         };

@@ -9,6 +9,7 @@ use rapport::auth::Role;
 use reqwest::StatusCode;
 
 use crate::helpers::{TestApp, expect_json, expect_problem};
+use crate::import_rows::messages;
 
 /// A connection of the test's own holding `table` locked inside an open transaction, so that
 /// every statement of the app touching it waits.
@@ -379,22 +380,6 @@ async fn random_bytes_in_bodies_paths_and_queries_never_get_a_5xx() {
     }
 }
 
-/// The failures of an import's answer as (line, field, message).
-fn row_failures(report: &serde_json::Value) -> Vec<(i64, String, String)> {
-    report["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["line"].as_i64().unwrap(),
-                e["field"].as_str().unwrap().to_owned(),
-                e["message"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 #[actix_web::test]
 async fn a_nul_or_bytes_that_are_not_utf8_in_an_import_row_fail_that_row_naming_the_field() {
     let app = TestApp::spawn().await;
@@ -415,7 +400,7 @@ async fn a_nul_or_bytes_that_are_not_utf8_in_an_import_row_fail_that_row_naming_
     assert_eq!(report["received"], 3, "{report}");
     assert_eq!(report["created"], 1, "{report}");
     assert_eq!(report["failed"], 2, "{report}");
-    let failures = row_failures(&report);
+    let failures = messages(&report);
     assert_eq!(failures[0].0, 2, "{failures:?}");
     assert_eq!(failures[0].1, "name", "{failures:?}");
     assert!(failures[0].2.contains("NUL"), "{failures:?}");
@@ -440,7 +425,7 @@ async fn a_nul_or_bytes_that_are_not_utf8_in_an_import_row_fail_that_row_naming_
         (&3.into(), &1.into(), &2.into()),
         "{report}"
     );
-    let failures = row_failures(&report);
+    let failures = messages(&report);
     assert_eq!(failures[0].0, 1, "{failures:?}");
     assert_eq!(failures[0].1, "attributes.plan", "{failures:?}");
     assert_eq!(failures[1].0, 2, "{failures:?}");

@@ -27,7 +27,7 @@ async fn upload(app: &TestApp, path: &str, content_type: &str, body: String) -> 
 }
 
 /// The report's failed rows with their messages.
-fn messages(report: &Value) -> Vec<(i64, String, String)> {
+pub(crate) fn messages(report: &Value) -> Vec<(i64, String, String)> {
     report["errors"]
         .as_array()
         .unwrap()
