@@ -7,6 +7,7 @@ use super::store::ClientRecord;
 use crate::auth::Scope;
 use crate::domain::{optional_text, required_text};
 use crate::http::error::ApiError;
+use crate::http::patch::Patch;
 use crate::http::rate_limit::RateLimit;
 use crate::http::validation::Checks;
 
@@ -107,6 +108,16 @@ pub struct ValidNewApiClient {
     pub rate_limit: Option<RateLimit>,
 }
 
+impl ValidNewApiClient {
+    /// Whether `client` already is this (a patch that changes nothing writes nothing).
+    pub fn is_unchanged(&self, client: &ApiClient) -> bool {
+        self.name == client.name
+            && self.description == client.description
+            && self.scopes == client.scopes
+            && self.rate_limit.map(|limit| limit.to_string()) == client.rate_limit
+    }
+}
+
 impl NewApiClient {
     pub fn validate(self) -> Result<ValidNewApiClient, ApiError> {
         let mut checks = Checks::new();
@@ -150,6 +161,52 @@ impl NewApiClient {
             _ => None,
         };
         checks.done(valid)
+    }
+}
+
+/// Changes to a client (JSON merge patch): absent fields stay as they are. The secret
+/// cannot be changed: create a new client and revoke this one.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiClientPatch {
+    /// New name, 1 to 200 characters, unique among active clients.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "Webshop")]
+    pub name: Patch<String>,
+    /// New description, up to 2000 characters; `null` clears it.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "Pushes orders from the webshop")]
+    pub description: Patch<String>,
+    /// The new full list of scopes, at least one. A change ends the tokens the client holds:
+    /// it must fetch a new one, which carries the new scopes.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Scope>>, example = json!(["customers:read"]))]
+    pub scopes: Patch<Vec<Scope>>,
+    /// Its own request limit (`1200/60s`, or `off`); `null` returns it to the default.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "1200/60s")]
+    pub rate_limit: Patch<String>,
+}
+
+impl ApiClientPatch {
+    /// The client as it would be after the patch, checked by the rules of creation.
+    pub fn apply(self, current: &ApiClient) -> Result<ValidNewApiClient, ApiError> {
+        let mut checks = Checks::new();
+        let name = checks.check("name", self.name.required()).flatten();
+        let scopes = checks.check("scopes", self.scopes.required()).flatten();
+        checks.finish()?;
+        let keep_or = |patch: Patch<String>, current: &Option<String>| match patch {
+            Patch::Absent => current.clone(),
+            Patch::Null => None,
+            Patch::Value(value) => Some(value),
+        };
+        NewApiClient {
+            name: name.unwrap_or_else(|| current.name.clone()),
+            description: keep_or(self.description, &current.description),
+            scopes: scopes.unwrap_or_else(|| current.scopes.clone()),
+            rate_limit: keep_or(self.rate_limit, &current.rate_limit),
+        }
+        .validate()
     }
 }
 

@@ -1,9 +1,9 @@
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, get, patch, post, web};
 use diesel_async::AsyncConnection;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::json::{ApiClient, ApiClientsQuery, CreatedApiClient, NewApiClient};
+use super::json::{ApiClient, ApiClientPatch, ApiClientsQuery, CreatedApiClient, NewApiClient};
 use super::store::{self, NewClientRow};
 use crate::audit;
 use crate::auth::{Actor, Principal, Scope};
@@ -19,6 +19,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_api_client)
         .service(list_api_clients)
         .service(get_api_client)
+        .service(update_api_client)
         .service(revoke_api_client);
 }
 
@@ -130,6 +131,70 @@ async fn get_api_client(
         .await?
         .map(ApiClient::from)
         .ok_or_else(|| ApiError::not_found("API client"))?;
+    Ok(response::versioned(client.version, &client))
+}
+
+/// Update an integration client's name, description, scopes or request limit.
+///
+/// A JSON merge patch: only the fields sent change, checked by the rules of creation. Send
+/// `If-Match` with the client's `ETag` to be sure nobody changed it since you read it. A
+/// change of scopes ends the tokens the client holds (it fetches a new one); a new limit
+/// applies from the next request. A revoked client cannot be changed.
+#[utoipa::path(
+    tag = "API clients",
+    params(("id" = Uuid, Path, description = "Client id"), IfMatchHeader),
+    request_body(content = ApiClientPatch, content_type = "application/merge-patch+json",
+        description = "Fields to change (also accepted as application/json)"),
+    security(("bearer" = ["api_clients:manage"])),
+    responses(
+        (status = 200, description = "The updated client", body = ApiClient,
+            headers(("ETag" = String, description = "The new version tag"))),
+        (status = 409, description = "The client is revoked, or an active client has this name",
+            body = crate::http::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/api-clients/{id}")]
+async fn update_api_client(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    body: Json<ApiClientPatch>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::ApiClientsManage)?;
+    let id = *id;
+    let patch = body.into_inner();
+    let mut conn = state.pool.get().await?;
+    let client = conn
+        .transaction(async |conn| {
+            let before = store::lock(conn, id)
+                .await?
+                .map(ApiClient::from)
+                .ok_or_else(|| ApiError::not_found("API client"))?;
+            if_match.check(before.version)?;
+            if before.revoked_at.is_some() {
+                return Err(ApiError::conflict(
+                    "the client is revoked and cannot change; create a new one",
+                ));
+            }
+            let changed = patch.apply(&before)?;
+            if changed.is_unchanged(&before) {
+                return Ok(before);
+            }
+            let after = ApiClient::from(store::update(conn, id, &changed).await?);
+            audit::record(
+                conn,
+                &principal.actor,
+                "api_client.updated",
+                "api_client",
+                &id.to_string(),
+                audit::diff(&before, &after),
+            )
+            .await?;
+            Ok::<_, ApiError>(after)
+        })
+        .await?;
+    state.access.forget(&Actor::Client(id));
     Ok(response::versioned(client.version, &client))
 }
 

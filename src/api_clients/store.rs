@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::json::ApiClientsQuery;
+use super::json::{ApiClientsQuery, ValidNewApiClient};
 use crate::auth::{Scope, Scopes};
 use crate::db::schema::api_clients;
 use crate::http::rate_limit::RateLimit;
@@ -68,6 +68,28 @@ pub async fn revoke(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Clien
     diesel::update(api_clients::table.find(id))
         .set((
             api_clients::revoked_at.eq(now),
+            api_clients::version.eq(api_clients::version + 1),
+            api_clients::updated_at.eq(now),
+        ))
+        .returning(ClientRecord::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Writes a client's new name, description, scopes and limit (the database bumps its
+/// credentials version when the scopes change).
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    client: &ValidNewApiClient,
+) -> QueryResult<ClientRecord> {
+    let scopes: Vec<&str> = client.scopes.iter().map(|s| s.as_str()).collect();
+    diesel::update(api_clients::table.find(id))
+        .set((
+            api_clients::name.eq(&client.name),
+            api_clients::description.eq(&client.description),
+            api_clients::scopes.eq(scopes),
+            api_clients::rate_limit.eq(client.rate_limit.map(|limit| limit.to_string())),
             api_clients::version.eq(api_clients::version + 1),
             api_clients::updated_at.eq(now),
         ))

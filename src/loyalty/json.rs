@@ -113,18 +113,59 @@ pub struct ProgramInput {
     pub downgrade: Downgrade,
 }
 
-/// The loyalty programme.
-#[derive(Debug, Serialize, ToSchema)]
+/// The loyalty programme: its configuration and version. Answered as [`ProgramView`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(into = "ProgramView")]
 pub struct Program {
-    /// The configuration.
-    #[serde(flatten)]
     pub config: ProgramInput,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// The loyalty programme, as answered. Its fields are spelt out rather than composed from
+/// `ProgramInput`: the input refuses unknown fields, so a schema built on it would refuse
+/// the very answer it describes.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Program)]
+pub struct ProgramView {
+    /// ISO 4217 code of the purchases that earn points and count as amount spent.
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// How points are earned.
+    pub earn: EarnRule,
+    /// When points expire.
+    pub expiry: Expiry,
+    /// What qualifies for a tier.
+    pub qualification: Qualification,
+    /// When customers move down.
+    pub downgrade: Downgrade,
     /// When the configuration (programme or tiers) last changed.
     #[schema(example = "2026-11-23T10:15:00Z")]
     pub updated_at: DateTime<Utc>,
     /// The configuration's version (programme and tiers); the `ETag` is this in quotes.
     #[schema(example = 3)]
     pub version: i64,
+}
+
+impl From<Program> for ProgramView {
+    fn from(program: Program) -> Self {
+        let ProgramInput {
+            currency,
+            earn,
+            expiry,
+            qualification,
+            downgrade,
+        } = program.config;
+        Self {
+            currency,
+            earn,
+            expiry,
+            qualification,
+            downgrade,
+            updated_at: program.updated_at,
+            version: program.version,
+        }
+    }
 }
 
 /// A tier of the programme.

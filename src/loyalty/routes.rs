@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use super::json::{
     BulkInput, BulkReport, EntryKind, EvaluationReport, LedgerEntry, LedgerQuery, LoyaltyStatus,
-    PointsInput, PointsRequestKind, Posting, Program, ProgramInput, Simulation, SimulationInput,
-    StatusQuery, Tiers,
+    PointsInput, PointsRequestKind, Posting, ProgramInput, ProgramView, Simulation,
+    SimulationInput, StatusQuery, Tiers,
 };
 use super::{ledger, members, store};
 use crate::auth::{Principal, Scope};
@@ -41,7 +41,7 @@ const PROBLEM: &str = "application/problem+json";
 #[utoipa::path(
     tag = "Loyalty",
     security(("bearer" = ["loyalty:read"])),
-    responses((status = 200, description = "The programme", body = Program,
+    responses((status = 200, description = "The programme", body = ProgramView,
         headers(("ETag" = String, description = "The configuration's version"))))
 )]
 #[get("/loyalty/program")]
@@ -64,7 +64,7 @@ async fn get_program(
     params(IfMatchHeader),
     request_body = ProgramInput,
     security(("bearer" = ["loyalty:admin"])),
-    responses((status = 200, description = "The programme after the change", body = Program,
+    responses((status = 200, description = "The programme after the change", body = ProgramView,
         headers(("ETag" = String, description = "The configuration's new version"))))
 )]
 #[put("/loyalty/program")]

@@ -191,3 +191,171 @@ async fn clients_are_validated_and_kept_from_staff_only_scopes() {
     expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
     assert_eq!(app.count("api_clients").await, 1);
 }
+
+#[actix_web::test]
+async fn a_client_is_updated_by_merge_patch_and_its_old_tokens_end() {
+    let app = TestApp::spawn_with(&[("RAPPORT_RATE_LIMIT", "1000/60s")]).await;
+    let admin = app.token(Role::Admin);
+    let client = create_client(
+        &app,
+        json!({"name": "Webshop", "description": "orders", "scopes": ["customers:read"]}),
+    )
+    .await;
+    let id = client["id"].as_str().unwrap().to_owned();
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    let path = format!("/v1/api-clients/{id}");
+    let token = expect_json(exchange(&app, &id, &secret).await, StatusCode::OK).await;
+    let old = token["access_token"].as_str().unwrap().to_owned();
+    let patch = |body: Value, tag: Option<&str>| {
+        let mut req = app
+            .request(reqwest::Method::PATCH, &path)
+            .bearer_auth(&admin)
+            .header("content-type", "application/merge-patch+json")
+            .body(body.to_string());
+        if let Some(tag) = tag {
+            req = req.header("If-Match", tag);
+        }
+        req.send()
+    };
+
+    // Bad input is refused whole, naming each field, and changes nothing.
+    for (body, status, code, named) in [
+        (
+            json!("not an object"),
+            422,
+            "validation_failed",
+            vec!["body"],
+        ),
+        (
+            json!({"scopes": []}),
+            422,
+            "validation_failed",
+            vec!["scopes"],
+        ),
+        (
+            json!({"scopes": ["users:write"]}),
+            422,
+            "validation_failed",
+            vec!["scopes[0]"],
+        ),
+        (
+            json!({"name": null, "scopes": null}),
+            422,
+            "validation_failed",
+            vec!["name", "scopes"],
+        ),
+        (
+            json!({"rate_limit": "lots"}),
+            422,
+            "validation_failed",
+            vec!["rate_limit"],
+        ),
+        (json!({"name": ""}), 422, "validation_failed", vec!["name"]),
+        (
+            json!({"secret": "mine"}),
+            422,
+            "validation_failed",
+            vec!["secret"],
+        ),
+        (
+            json!({"scopes": "customers:read"}),
+            422,
+            "validation_failed",
+            vec!["scopes"],
+        ),
+    ] {
+        let res = patch(body.clone(), None).await.unwrap();
+        let p = expect_problem(res, StatusCode::from_u16(status).unwrap(), code).await;
+        assert_eq!(fields(&p), named, "{body}");
+    }
+    let res = patch(json!({"name": "X"}), Some("\"7\"")).await.unwrap();
+    expect_problem(res, StatusCode::PRECONDITION_FAILED, "precondition_failed").await;
+    let res = app
+        .request(reqwest::Method::PATCH, &path)
+        .bearer_auth(app.token(Role::Manager))
+        .json(&json!({"name": "X"}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let unchanged = expect_json(
+        app.get(&path).bearer_auth(&admin).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(unchanged["version"], client["version"]);
+    let res = app.get("/v1/me").bearer_auth(&old).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // New scopes and an own limit: the old token ends, a new one carries both.
+    let res = patch(
+        json!({"scopes": ["customers:write", "customers:read"], "rate_limit": "100/10s",
+               "description": null}),
+        Some("\"1\""),
+    )
+    .await
+    .unwrap();
+    let updated = expect_json(res, StatusCode::OK).await;
+    assert_eq!(
+        updated["scopes"],
+        json!(["customers:read", "customers:write"])
+    );
+    assert_eq!(updated["rate_limit"], "100/10s");
+    assert!(updated["description"].is_null());
+    assert_eq!(updated["version"], 2);
+    let res = app.get("/v1/me").bearer_auth(&old).send().await.unwrap();
+    expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let token = expect_json(exchange(&app, &id, &secret).await, StatusCode::OK).await;
+    let new = token["access_token"].as_str().unwrap().to_owned();
+    let res = app.get("/v1/me").bearer_auth(&new).send().await.unwrap();
+    assert_eq!(res.headers()["ratelimit-policy"], "\"client\";q=100;w=10");
+    let me = expect_json(res, StatusCode::OK).await;
+    assert_eq!(me["scopes"], json!(["customers:read", "customers:write"]));
+
+    // The same values again write nothing; `null` returns the limit to the default.
+    let res = patch(json!({"name": "Webshop", "rate_limit": "100/10s"}), None)
+        .await
+        .unwrap();
+    assert_eq!(expect_json(res, StatusCode::OK).await["version"], 2);
+    let res = patch(json!({"rate_limit": null}), None).await.unwrap();
+    let reset = expect_json(res, StatusCode::OK).await;
+    assert!(reset["rate_limit"].is_null());
+    let res = app.get("/v1/me").bearer_auth(&new).send().await.unwrap();
+    assert_eq!(res.headers()["ratelimit-policy"], "\"default\";q=1000;w=60");
+
+    // The name stays unique among active clients; a revoked client cannot change.
+    create_client(&app, json!({"name": "Till", "scopes": ["customers:read"]})).await;
+    let res = patch(json!({"name": "TILL"}), None).await.unwrap();
+    let p = expect_problem(res, StatusCode::CONFLICT, "duplicate").await;
+    assert_eq!(fields(&p), ["name"]);
+    let res = app
+        .post(&format!("{path}/revoke"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, StatusCode::OK).await;
+    let res = patch(json!({"name": "Again"}), None).await.unwrap();
+    expect_problem(res, StatusCode::CONFLICT, "conflict").await;
+
+    let audit = app
+        .get_ok(
+            &format!("/v1/audit?entity_type=api_client&entity_id={id}"),
+            &admin,
+        )
+        .await;
+    let actions: Vec<&str> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "api_client.updated")
+            .count(),
+        2,
+        "{audit}"
+    );
+}
