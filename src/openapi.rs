@@ -230,6 +230,26 @@ fn complete(doc: &mut Value) {
         .collect();
     doc["components"]["responses"] = Value::Object(responses);
 
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        for schema in schemas.values_mut() {
+            free_text_patterns(schema);
+        }
+        // serde's `deny_unknown_fields` on a tagged enum refuses other fields in each
+        // variant, but utoipa states it on structs only.
+        for name in TAGGED_CLOSED {
+            if let Some(variants) = schemas
+                .get_mut(*name)
+                .and_then(|s| s.get_mut("oneOf"))
+                .and_then(Value::as_array_mut)
+            {
+                for variant in variants {
+                    variant["additionalProperties"] = Value::Bool(false);
+                }
+            }
+        }
+    }
+
+    let lists = list_patterns(doc);
     let Some(paths) = doc["paths"].as_object_mut() else {
         return;
     };
@@ -239,6 +259,24 @@ fn complete(doc: &mut Value) {
         };
         for (method, operation) in item.iter_mut() {
             complete_operation(path, method, operation);
+            let params = operation
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut);
+            for param in params.into_iter().flatten() {
+                let name = param["name"].as_str().unwrap_or_default();
+                let is_list = param["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("comma"))
+                    && param["schema"]["type"] == "string"
+                    && param["schema"].get("pattern").is_none();
+                let pattern = lists
+                    .iter()
+                    .find(|(prefix, list, _)| *list == name && path.starts_with(prefix))
+                    .map(|(_, _, pattern)| pattern.clone());
+                if let (true, Some(pattern)) = (is_list, pattern) {
+                    param["schema"]["pattern"] = Value::String(pattern);
+                }
+            }
         }
     }
 }
@@ -381,5 +419,94 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+/// Query parameters that take a comma-separated list: (path prefix, parameter, what each
+/// item is: an enum of the components, or a pattern of its own). The first match wins.
+const LISTS: &[(&str, &str, &str)] = &[
+    ("/v1/opportunities", "status", "OpportunityStatus"),
+    ("/v1/opportunities", "stage", "^[a-z][a-z0-9_]*$"),
+    (
+        "/v1/customers/{id}/opportunities",
+        "status",
+        "OpportunityStatus",
+    ),
+    (
+        "/v1/customers/{id}/opportunities",
+        "stage",
+        "^[a-z][a-z0-9_]*$",
+    ),
+    ("/v1/customers/{id}/points", "kind", "EntryKind"),
+    ("", "lifecycle_stage", "LifecycleStage"),
+    ("", "nps_category", "NpsCategory"),
+    ("", "value_tier", "ValueTier"),
+    ("", "value_class", "ValueClass"),
+    ("", "rfm_recency", "^[1-5]$"),
+    ("", "rfm_frequency", "^[1-5]$"),
+    ("", "rfm_monetary", "^[1-5]$"),
+    ("", "channel", "Channel"),
+    ("", "kind", "InteractionKind"),
+    ("", "status", "ComplaintStatus"),
+    ("", "severity", "Severity"),
+    ("", "types", "ItemType"),
+    ("", "reason", "ChurnReason"),
+    ("", "loyalty_tier", "^([a-z][a-z0-9_]*|none)$"),
+];
+
+/// The pattern of each list parameter: its items, separated by commas.
+fn list_patterns(doc: &Value) -> Vec<(&'static str, &'static str, String)> {
+    LISTS
+        .iter()
+        .map(|(prefix, name, items)| {
+            let item = match items.strip_prefix('^') {
+                Some(own) => own.trim_end_matches('$').to_owned(),
+                None => {
+                    let values: Vec<&str> = doc["components"]["schemas"][*items]["enum"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    format!("({})", values.join("|"))
+                }
+            };
+            (*prefix, *name, format!("^{item}(,{item})*$"))
+        })
+        .collect()
+}
+
+/// Tagged enums that deny unknown fields (see `complete`).
+const TAGGED_CLOSED: &[&str] = &["TokenRequest"];
+
+/// What the server takes as free text (`crate::domain::text`): at least one character that is
+/// not a space, and no control characters but tab and line feed. Blank text is never kept:
+/// it is refused, or taken as no value, so a client sends `null` or leaves the field out.
+const FREE_TEXT: &str = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*\
+                         [^\\s\\u0000-\\u001F\\u007F-\\u009F]\
+                         [^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$";
+
+/// States the free-text rule on every bounded string of input schemas that has no rule of
+/// its own (a pattern, a format or an enum): one place for what every text field enforces.
+fn free_text_patterns(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let is_string = match map.get("type") {
+                Some(Value::String(t)) => t == "string",
+                Some(Value::Array(types)) => types.iter().any(|t| t == "string"),
+                _ => false,
+            };
+            let own_rule = ["pattern", "format", "enum", "const"]
+                .iter()
+                .any(|k| map.contains_key(*k));
+            if is_string && map.contains_key("maxLength") && !own_rule {
+                map.insert("pattern".to_owned(), Value::String(FREE_TEXT.to_owned()));
+            }
+            for value in map.values_mut() {
+                free_text_patterns(value);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(free_text_patterns),
+        _ => {}
     }
 }

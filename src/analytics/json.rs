@@ -58,7 +58,7 @@ crate::text_enum! {
 #[serde(deny_unknown_fields)]
 pub struct SettingsInput {
     /// Purchases in this currency (ISO 4217) make the customers' value; others are left out.
-    #[schema(example = "EUR")]
+    #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
     pub currency: String,
     pub measure: Measure,
     /// The value window in days (28 to 3660), ending at the computation. Its two halves
@@ -297,7 +297,7 @@ pub struct ChurnEntry {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ParetoQuery {
-    /// First day (UTC) of the period; 365 days before `to` by default.
+    /// First day (UTC) of the period, not after `to`; 365 days before `to` by default.
     #[param(example = "2026-01-01")]
     pub from: Option<NaiveDate>,
     /// Last day (UTC) of the period, included; today by default.
@@ -306,7 +306,7 @@ pub struct ParetoQuery {
     /// `revenue` (the default) or `profit`.
     pub measure: Option<Measure>,
     /// The currency of the purchases counted; the analytics settings' by default.
-    #[param(example = "EUR")]
+    #[param(example = "EUR", pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     /// Only the customers who make the first `top_sales_percent` % of the total (1 to 100):
     /// `20` lists those who bring the top 20 % of sales.

@@ -87,13 +87,16 @@ pub struct CreatedApiClient {
 #[serde(deny_unknown_fields)]
 pub struct NewApiClient {
     /// Name of the integration, 1 to 200 characters.
-    #[schema(example = "Webshop")]
+    #[schema(example = "Webshop", min_length = 1, max_length = 200)]
     pub name: String,
     /// What the integration is for, up to 2000 characters.
-    #[schema(example = "Pushes orders and customers from the webshop")]
+    #[schema(
+        example = "Pushes orders and customers from the webshop",
+        max_length = 2000
+    )]
     pub description: Option<String>,
     /// What it may do; `users:write` and `api_clients:manage` are for staff only.
-    #[schema(example = json!(["customers:read", "customers:write"]))]
+    #[schema(example = json!(["customers:read", "customers:write"]), min_items = 1)]
     pub scopes: Vec<Scope>,
     /// Its own request limit instead of the default: requests per window from 1s to 1d
     /// (`1200/60s`), or `off`. Counted per instance.
@@ -171,16 +174,16 @@ impl NewApiClient {
 pub struct ApiClientPatch {
     /// New name, 1 to 200 characters, unique among active clients.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "Webshop")]
+    #[schema(value_type = String, example = "Webshop", min_length = 1, max_length = 200)]
     pub name: Patch<String>,
     /// New description, up to 2000 characters; `null` clears it.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "Pushes orders from the webshop")]
+    #[schema(value_type = Option<String>, example = "Pushes orders from the webshop", max_length = 2000)]
     pub description: Patch<String>,
     /// The new full list of scopes, at least one. A change ends the tokens the client holds:
     /// it must fetch a new one, which carries the new scopes.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<Scope>>, example = json!(["customers:read"]))]
+    #[schema(value_type = Vec<Scope>, example = json!(["customers:read"]), min_items = 1)]
     pub scopes: Patch<Vec<Scope>>,
     /// Its own request limit (`1200/60s`, or `off`); `null` returns it to the default.
     #[serde(default)]

@@ -282,27 +282,27 @@ fn attributes_input_schema() -> utoipa::openapi::schema::Object {
 pub struct AddressInput {
     /// Street and number, up to 200 characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "Unter den Linden 1")]
+    #[schema(value_type = Option<String>, example = "Unter den Linden 1", max_length = 200)]
     pub line1: Patch<String>,
     /// Additional line, up to 200 characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "3rd floor")]
+    #[schema(value_type = Option<String>, example = "3rd floor", max_length = 200)]
     pub line2: Patch<String>,
     /// City, up to 100 characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "Berlin")]
+    #[schema(value_type = Option<String>, example = "Berlin", max_length = 100)]
     pub city: Patch<String>,
     /// State, province or region, up to 100 characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "Berlin")]
+    #[schema(value_type = Option<String>, example = "Berlin", max_length = 100)]
     pub region: Patch<String>,
     /// Postal code, up to 20 characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "10117")]
+    #[schema(value_type = Option<String>, example = "10117", max_length = 20)]
     pub postal_code: Patch<String>,
     /// ISO 3166-1 alpha-2 code (any case).
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "DE")]
+    #[schema(value_type = Option<String>, example = "DE", pattern = "^[A-Za-z]{2}$")]
     pub country: Patch<String>,
 }
 
@@ -350,16 +350,16 @@ pub struct QualificationInput {
 pub struct CustomerInput {
     /// `individual` by default.
     #[serde(default)]
-    #[schema(value_type = Option<CustomerKind>)]
+    #[schema(value_type = CustomerKind)]
     pub kind: Patch<CustomerKind>,
     /// Required on creation, 1 to 200 characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "Ada Lovelace")]
+    #[schema(value_type = String, example = "Ada Lovelace", min_length = 1, max_length = 200)]
     pub name: Patch<String>,
     /// The organization a person belongs to, or an organization's legal name; up to 200
     /// characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "Analytical Engines Ltd")]
+    #[schema(value_type = Option<String>, example = "Analytical Engines Ltd", max_length = 200)]
     pub organization_name: Patch<String>,
     /// Email, unique among customers whatever its case.
     #[serde(default)]
@@ -387,15 +387,16 @@ pub struct CustomerInput {
     pub gender: Patch<Gender>,
     /// Occupation, up to 100 characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "Engineer")]
+    #[schema(value_type = Option<String>, example = "Engineer", max_length = 100)]
     pub occupation: Patch<String>,
     /// Income band.
     #[serde(default)]
     #[schema(value_type = Option<IncomeBand>)]
     pub income_band: Patch<IncomeBand>,
-    /// ID document number, up to 64 letters, digits, spaces, `-` or `/`.
+    /// ID document number, 1 to 64 letters, digits, spaces, `-` or `/` (the pattern names
+    /// the ASCII ones; letters and digits of other scripts are accepted too).
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "T22000129")]
+    #[schema(value_type = Option<String>, example = "T22000129", min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9 /-]*[A-Za-z0-9/-][A-Za-z0-9 /-]*$")]
     pub national_id: Patch<String>,
     /// How the customer prefers to be contacted.
     #[serde(default)]
@@ -407,18 +408,18 @@ pub struct CustomerInput {
     pub consent: Option<ConsentsInput>,
     /// Up to 50 labels of 1 to 50 characters (no commas or semicolons), stored lower case.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<String>>, example = json!(["vip"]))]
+    #[schema(value_type = Option<Vec<String>>, example = json!(["vip"]), max_items = 50)]
     pub tags: Patch<Vec<String>>,
     #[serde(default)]
     #[schema(schema_with = attributes_input_schema)]
     pub attributes: Patch<Value>,
     /// How the customer was acquired, up to 100 characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "webshop")]
+    #[schema(value_type = Option<String>, example = "webshop", max_length = 100)]
     pub source: Patch<String>,
     /// Up to 255 visible ASCII characters other than `/ ? # %`.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "shop-000123")]
+    #[schema(value_type = Option<String>, example = "shop-000123", min_length = 1, max_length = 255, pattern = "^[!\"$&-.0->@-~]+$")]
     pub external_id: Patch<String>,
     /// An active staff user.
     #[serde(default)]
@@ -426,14 +427,14 @@ pub struct CustomerInput {
     pub account_manager_id: Patch<Uuid>,
     /// `prospect` by default. Every change is recorded in the lifecycle history.
     #[serde(default)]
-    #[schema(value_type = Option<LifecycleStage>)]
+    #[schema(value_type = LifecycleStage)]
     pub lifecycle_stage: Patch<LifecycleStage>,
     /// Why the stage changes, kept in the lifecycle history (with `lifecycle_stage` only).
-    #[schema(example = "second purchase within a month")]
+    #[schema(example = "second purchase within a month", max_length = 500)]
     pub lifecycle_reason: Option<String>,
     /// `basic` by default.
     #[serde(default)]
-    #[schema(value_type = Option<RelationshipLevel>)]
+    #[schema(value_type = RelationshipLevel)]
     pub relationship_level: Patch<RelationshipLevel>,
     /// MAN qualification: all three flags when first set, then any of them.
     #[serde(default)]
@@ -497,6 +498,7 @@ pub struct BatchItem {
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// 1 to 100 items.
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<BatchItem>,
 }
 

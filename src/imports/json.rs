@@ -46,7 +46,8 @@ crate::text_enum! {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ImportQuery {
-    /// `insert` (default), `upsert` or `update_only`.
+    /// `insert` (default), `upsert` or `update_only`. Customers take all three, purchases
+    /// `insert` and `upsert`, interactions `insert` only; another is refused with `400`.
     #[param(inline)]
     pub mode: Option<Mode>,
     /// Check every row, report, and write nothing.
@@ -162,4 +163,27 @@ pub struct ImportsQuery {
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+/// A failed row of an NDJSON import, as its error file gives it: the object as it was sent
+/// (the ID number masked without `pii:read`), with `_line`, `_error` and, for a line that
+/// is not a JSON object, `_raw` added. Keys starting with `_` are ignored on import.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailedRow {
+    /// The line of the file, from 1.
+    #[serde(rename = "_line")]
+    #[schema(example = 2, minimum = 1)]
+    pub line: i64,
+    /// What is wrong with it.
+    #[serde(rename = "_error")]
+    #[schema(example = "email: is not an email address")]
+    pub error: String,
+    /// The line as sent, when it is not a JSON object (left out without `pii:read`).
+    #[serde(rename = "_raw", skip_serializing_if = "Option::is_none")]
+    #[schema(example = "{\"name\": \"Ada\"")]
+    pub raw: Option<String>,
+    /// The row's own fields, as sent.
+    #[serde(flatten)]
+    #[schema(example = json!({"name": "Ada Lovelace", "email": "ada@example"}))]
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }

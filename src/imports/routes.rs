@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::json::{Import, ImportQuery, ImportState, ImportsQuery, Mode, Resource, RowError};
+use super::json::{
+    FailedRow, Import, ImportQuery, ImportState, ImportsQuery, Mode, Resource, RowError,
+};
 use super::parse::Format;
 use super::store::{self, ImportRecord, NewImport};
 use crate::auth::{Principal, Role, Scope};
@@ -541,12 +543,17 @@ impl ErrorFile {
                     .and_then(|v| v.as_object().cloned())
                     .unwrap_or_default();
                 self.masking.object(&mut object);
-                object.insert("_line".into(), line.into());
-                object.insert("_error".into(), why.as_str().into());
-                if parsed.is_err() && !self.masking.hides_unreadable() {
-                    object.insert("_raw".into(), raw.as_str().into());
+                for added in ["_line", "_error", "_raw"] {
+                    object.remove(added);
                 }
-                out.push_str(&serde_json::Value::Object(object).to_string());
+                let row = FailedRow {
+                    line,
+                    error: why.clone(),
+                    raw: (parsed.is_err() && !self.masking.hides_unreadable())
+                        .then(|| raw.to_string()),
+                    fields: object,
+                };
+                out.push_str(&serde_json::to_string(&row).unwrap_or_default());
                 out.push('\n');
             }
         }
@@ -653,8 +660,8 @@ async fn errors_csv(
     tag = "Imports",
     params(("id" = Uuid, Path, description = "Import id")),
     security(("bearer" = ["customers:read", "interactions:read", "purchases:read"])),
-    responses((status = 200, description = "The failed rows", content_type = "application/x-ndjson",
-        body = String))
+    responses((status = 200, description = "The failed rows, one per line",
+        content_type = "application/x-ndjson", body = FailedRow))
 )]
 #[get("/imports/{id}/errors.ndjson")]
 async fn errors_ndjson(

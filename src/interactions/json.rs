@@ -161,23 +161,23 @@ pub struct Interaction {
 pub struct InteractionInput {
     /// Required on creation.
     #[serde(default)]
-    #[schema(value_type = Option<Channel>)]
+    #[schema(value_type = Channel)]
     pub channel: Patch<Channel>,
     /// Required on creation.
     #[serde(default)]
-    #[schema(value_type = Option<Direction>)]
+    #[schema(value_type = Direction)]
     pub direction: Patch<Direction>,
     /// Required on creation; cannot change afterwards.
     #[serde(default)]
-    #[schema(value_type = Option<InteractionKind>)]
+    #[schema(value_type = InteractionKind)]
     pub kind: Patch<InteractionKind>,
     /// Up to 200 characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "Parcel arrived damaged")]
+    #[schema(value_type = Option<String>, example = "Parcel arrived damaged", max_length = 200)]
     pub subject: Patch<String>,
     /// Up to 20 000 characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "Box crushed on one side; the vase inside is broken.")]
+    #[schema(value_type = Option<String>, example = "Box crushed on one side; the vase inside is broken.", max_length = 20000)]
     pub notes: Patch<String>,
     /// When the contact took place; not in the future. Required unless `due_at` schedules a
     /// follow-up; setting it on a follow-up marks it done.
@@ -194,7 +194,7 @@ pub struct InteractionInput {
     pub staff_id: Patch<Uuid>,
     /// Up to 500 characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "replacement sent")]
+    #[schema(value_type = Option<String>, example = "replacement sent", max_length = 500)]
     pub outcome: Patch<String>,
     /// Schedules a follow-up due at this time.
     #[serde(default)]
@@ -214,7 +214,7 @@ pub struct InteractionInput {
     pub severity: Patch<Severity>,
     /// Complaints only: how it was resolved, up to 5 000 characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "Replacement vase sent by express; apologised.")]
+    #[schema(value_type = Option<String>, example = "Replacement vase sent by express; apologised.", max_length = 5000)]
     pub resolution: Patch<String>,
 }
 
@@ -226,10 +226,16 @@ pub struct StatusChangeInput {
     pub status: ComplaintStatus,
     /// How it was resolved: required to move to `resolved` unless the complaint already
     /// has one; up to 5 000 characters.
-    #[schema(example = "Replacement vase sent by express; apologised.")]
+    #[schema(
+        example = "Replacement vase sent by express; apologised.",
+        max_length = 5000
+    )]
     pub resolution: Option<String>,
     /// Why, for the history; up to 500 characters.
-    #[schema(example = "customer called back: the replacement is broken too")]
+    #[schema(
+        example = "customer called back: the replacement is broken too",
+        max_length = 500
+    )]
     pub note: Option<String>,
     /// When the step happened, for steps recorded afterwards: not in the future, not before
     /// the previous step. Now by default.
@@ -245,10 +251,13 @@ pub struct CompleteInput {
     #[schema(example = "2026-11-25T09:10:00Z")]
     pub occurred_at: Option<DateTime<Utc>>,
     /// How it ended, up to 500 characters.
-    #[schema(example = "customer happy with the replacement")]
+    #[schema(example = "customer happy with the replacement", max_length = 500)]
     pub outcome: Option<String>,
     /// Notes to record (replace the current ones), up to 20 000 characters.
-    #[schema(example = "Called back; the new vase arrived intact.")]
+    #[schema(
+        example = "Called back; the new vase arrived intact.",
+        max_length = 20000
+    )]
     pub notes: Option<String>,
     /// How long it took, 0 to 86 400 seconds.
     #[schema(example = 180, minimum = 0, maximum = 86400)]
@@ -300,7 +309,8 @@ crate::text_enum! {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct InteractionsQuery {
-    /// Only this customer's interactions (on `/v1/interactions`).
+    /// Only this customer's interactions. On `/v1/customers/{id}/interactions` it may be
+    /// left out; given, it must be the customer of the path.
     #[param(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a")]
     pub customer_id: Option<Uuid>,
     /// One channel, or several separated by commas.
@@ -391,10 +401,11 @@ pub struct ComplaintsQuery {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ComplaintStatsQuery {
-    /// Complaints resolved at or after (RFC 3339); 90 days before `to` by default.
+    /// Complaints resolved at or after (RFC 3339), before `to`; 90 days before `to` by
+    /// default.
     #[param(example = "2026-10-01T00:00:00Z")]
     pub from: Option<DateTime<Utc>>,
-    /// Complaints resolved before (RFC 3339); now by default.
+    /// Complaints resolved before (RFC 3339), after `from`; now by default.
     #[param(example = "2026-11-01T00:00:00Z")]
     pub to: Option<DateTime<Utc>>,
 }
@@ -476,8 +487,12 @@ pub struct ComplaintStats {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct FollowUpsQuery {
-    /// The staff member whose list it is (`me`: the caller); everyone's by default.
-    #[param(example = "me")]
+    /// The staff member whose list it is: a user id, or `me` for the caller (a staff user's
+    /// token only); everyone's by default.
+    #[param(
+        example = "me",
+        pattern = "^(me|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+    )]
     pub assignee: Option<String>,
     /// `due`, `overdue` or `done`; by default both `due` and `overdue` (everything not done).
     #[param(inline)]

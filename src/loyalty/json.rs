@@ -101,7 +101,7 @@ pub struct Downgrade {
 #[serde(deny_unknown_fields)]
 pub struct ProgramInput {
     /// ISO 4217 code of the purchases that earn points and count as amount spent.
-    #[schema(example = "EUR")]
+    #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
     pub currency: String,
     /// How points are earned.
     pub earn: EarnRule,
@@ -173,10 +173,15 @@ impl From<Program> for ProgramView {
 #[serde(deny_unknown_fields)]
 pub struct Tier {
     /// Stable key: lower case letters, digits and `_`, starting with a letter, up to 50.
-    #[schema(example = "gold")]
+    #[schema(
+        example = "gold",
+        min_length = 1,
+        max_length = 50,
+        pattern = "^[a-z][a-z0-9_]*$"
+    )]
     pub key: String,
     /// Display name, 1 to 100 characters.
-    #[schema(example = "Gold")]
+    #[schema(example = "Gold", min_length = 1, max_length = 100)]
     pub name: String,
     /// The qualifying sum (points or minor units, by the programme's basis) that reaches
     /// the tier; the first tier's is 0, each next one higher.
@@ -186,7 +191,7 @@ pub struct Tier {
     #[schema(example = 150, minimum = 0, maximum = 1000)]
     pub multiplier_percent: i32,
     /// What members of the tier get, up to 20 lines of up to 200 characters.
-    #[schema(example = json!(["free delivery", "birthday voucher"]))]
+    #[schema(example = json!(["free delivery", "birthday voucher"]), max_items = 20)]
     pub benefits: Vec<String>,
 }
 
@@ -195,6 +200,7 @@ pub struct Tier {
 #[serde(deny_unknown_fields)]
 pub struct Tiers {
     /// Every tier, lowest first (up to 20; none: the programme has no tiers).
+    #[schema(max_items = 20)]
     pub tiers: Vec<Tier>,
 }
 
@@ -284,7 +290,7 @@ pub struct PointsInput {
     #[schema(example = 150)]
     pub points: i64,
     /// Why: required for `adjust`, optional for `redeem` (1 to 500 characters).
-    #[schema(example = "voucher V-1042")]
+    #[schema(example = "voucher V-1042", min_length = 1, max_length = 500)]
     pub reason: Option<String>,
 }
 
@@ -435,7 +441,7 @@ pub struct LoyaltyStatus {
 #[into_params(parameter_in = Query)]
 pub struct StatusQuery {
     /// How far ahead to list expiring points, 1 to 3650 days (default 90).
-    #[param(example = 90)]
+    #[param(example = 90, minimum = 1, maximum = 3650)]
     pub expiring_days: Option<i32>,
 }
 
@@ -574,10 +580,10 @@ pub struct BulkInput {
     #[schema(example = 500)]
     pub points: i64,
     /// Why (1 to 500 characters), on every entry.
-    #[schema(example = "spring campaign bonus")]
+    #[schema(example = "spring campaign bonus", min_length = 1, max_length = 500)]
     pub reason: String,
     /// The customers (up to 10 000): this or `filter`.
-    #[schema(example = json!(["0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e64"]))]
+    #[schema(example = json!(["0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e64"]), max_items = 10000)]
     pub customer_ids: Option<Vec<Uuid>>,
     /// The customers a `GET /v1/customers` query string selects (without paging or sort),
     /// e.g. `lifecycle_stage=retention&tags=vip`: this or `customer_ids`.

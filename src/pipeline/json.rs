@@ -61,10 +61,15 @@ pub struct StageInput {
     /// Lower case letters, digits or `_`, starting with a letter, up to 50 characters;
     /// unique. The key of a deleted stage may be used again: the stage comes back with these
     /// values.
-    #[schema(example = "demo")]
+    #[schema(
+        example = "demo",
+        min_length = 1,
+        max_length = 50,
+        pattern = "^[a-z][a-z0-9_]*$"
+    )]
     pub key: String,
     /// 1 to 100 characters.
-    #[schema(example = "Demo")]
+    #[schema(example = "Demo", min_length = 1, max_length = 100)]
     pub name: String,
     /// Win probability in whole percent, 0 to 100.
     #[schema(example = 40, minimum = 0, maximum = 100)]
@@ -81,16 +86,16 @@ pub struct StageInput {
 pub struct StagePatch {
     /// 1 to 100 characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "Proposal sent")]
+    #[schema(value_type = String, example = "Proposal sent", min_length = 1, max_length = 100)]
     pub name: Patch<String>,
     /// Move it here, 1 to the number of stages; the stages in between shift by one.
     #[serde(default)]
-    #[schema(value_type = Option<i32>, example = 2, minimum = 1)]
+    #[schema(value_type = i32, example = 2, minimum = 1)]
     pub position: Patch<i32>,
     /// Win probability in whole percent, 0 to 100. The forecast uses the current
     /// probability of each open opportunity's stage.
     #[serde(default)]
-    #[schema(value_type = Option<i32>, example = 60, minimum = 0, maximum = 100)]
+    #[schema(value_type = i32, example = 60, minimum = 0, maximum = 100)]
     pub probability: Patch<i32>,
 }
 
@@ -150,14 +155,14 @@ pub struct OpportunityInput {
     #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a")]
     pub customer_id: Uuid,
     /// 1 to 200 characters.
-    #[schema(example = "50 office chairs")]
+    #[schema(example = "50 office chairs", min_length = 1, max_length = 200)]
     pub title: String,
     /// The expected value, in minor units of `currency` (1250000 = 12 500.00 EUR), from 0
     /// to 10^13.
     #[schema(example = 1250000, minimum = 0)]
     pub amount: i64,
     /// ISO 4217 code, upper case.
-    #[schema(example = "EUR")]
+    #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
     pub currency: String,
     /// Key of a pipeline stage; the first stage by default.
     #[schema(example = "lead")]
@@ -172,7 +177,7 @@ pub struct OpportunityInput {
     pub status: Option<OpportunityStatus>,
     /// Why it was won or lost: required with `lost`, optional with `won`, refused while
     /// open; up to 500 characters.
-    #[schema(example = "best offer on delivery time")]
+    #[schema(example = "best offer on delivery time", max_length = 500)]
     pub close_reason: Option<String>,
     /// When it was won or lost (with those statuses only); not in the future; now by default.
     #[schema(example = "2026-11-20T15:00:00Z")]
@@ -188,35 +193,35 @@ pub struct OpportunityInput {
 pub struct OpportunityPatch {
     /// 1 to 200 characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "60 office chairs")]
+    #[schema(value_type = String, example = "60 office chairs", min_length = 1, max_length = 200)]
     pub title: Patch<String>,
     /// In minor units, from 0 to 10^13.
     #[serde(default)]
-    #[schema(value_type = Option<i64>, example = 1500000, minimum = 0)]
+    #[schema(value_type = i64, example = 1500000, minimum = 0)]
     pub amount: Patch<i64>,
     /// ISO 4217 code, upper case.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "EUR")]
+    #[schema(value_type = String, example = "EUR", pattern = "^[A-Z]{3}$")]
     pub currency: Patch<String>,
     /// Key of a pipeline stage.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "negotiation")]
+    #[schema(value_type = String, example = "negotiation")]
     pub stage: Patch<String>,
     /// An active staff user.
     #[serde(default)]
-    #[schema(value_type = Option<Uuid>, example = "0193b0a6-0000-7000-8000-000000000002")]
+    #[schema(value_type = Uuid, example = "0193b0a6-0000-7000-8000-000000000002")]
     pub owner_id: Patch<Uuid>,
     /// When it is expected to close.
     #[serde(default)]
-    #[schema(value_type = Option<NaiveDate>, example = "2027-01-15")]
+    #[schema(value_type = NaiveDate, example = "2027-01-15")]
     pub expected_close_date: Patch<NaiveDate>,
     /// `open`, `won` or `lost`.
     #[serde(default)]
-    #[schema(value_type = Option<OpportunityStatus>)]
+    #[schema(value_type = OpportunityStatus)]
     pub status: Patch<OpportunityStatus>,
     /// Why it was won or lost; required when it becomes `lost`; up to 500 characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "a competitor was cheaper")]
+    #[schema(value_type = Option<String>, example = "a competitor was cheaper", max_length = 500)]
     pub close_reason: Patch<String>,
     /// When it was won or lost, for a closing recorded afterwards; not in the future.
     #[serde(default)]
@@ -279,7 +284,8 @@ crate::text_enum! {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct OpportunitiesQuery {
-    /// Only this customer's opportunities (on `/v1/opportunities`).
+    /// Only this customer's opportunities. On `/v1/customers/{id}/opportunities` it may be
+    /// left out; given, it must be the customer of the path.
     #[param(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a")]
     pub customer_id: Option<Uuid>,
     /// Only this staff member's opportunities.
@@ -292,7 +298,7 @@ pub struct OpportunitiesQuery {
     #[param(example = "open")]
     pub status: Option<String>,
     /// Only opportunities in this currency.
-    #[param(example = "EUR")]
+    #[param(example = "EUR", pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     /// Expected to close on or after this date.
     #[param(example = "2026-10-01")]
@@ -332,7 +338,7 @@ pub struct ForecastQuery {
     #[param(example = "0193b0a6-0000-7000-8000-000000000001")]
     pub owner_id: Option<Uuid>,
     /// Only opportunities in this currency.
-    #[param(example = "EUR")]
+    #[param(example = "EUR", pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
 }
 

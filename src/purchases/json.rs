@@ -14,10 +14,10 @@ use crate::domain::Channel;
 #[serde(deny_unknown_fields)]
 pub struct Item {
     /// Stock keeping unit, up to 100 characters.
-    #[schema(example = "VASE-01")]
+    #[schema(example = "VASE-01", max_length = 100)]
     pub sku: Option<String>,
     /// Product name, 1 to 200 characters.
-    #[schema(example = "Blue vase")]
+    #[schema(example = "Blue vase", min_length = 1, max_length = 200)]
     pub name: String,
     /// How many, 1 to 1 000 000.
     #[schema(example = 2, minimum = 1)]
@@ -40,7 +40,7 @@ pub struct PurchaseInput {
     #[schema(example = 4900, minimum = 0)]
     pub amount: i64,
     /// ISO 4217 code, upper case.
-    #[schema(example = "EUR")]
+    #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
     pub currency: String,
     /// What the goods cost the business, in minor units, for the profit contribution.
     #[schema(example = 2100, minimum = 0)]
@@ -52,6 +52,7 @@ pub struct PurchaseInput {
     pub channel: Option<Channel>,
     /// The lines, up to 500.
     #[serde(default)]
+    #[schema(max_items = 500)]
     pub items: Vec<Item>,
 }
 
@@ -114,7 +115,7 @@ pub struct RefundInput {
     #[schema(example = 2450, minimum = 1)]
     pub amount: Option<i64>,
     /// Why, up to 500 characters.
-    #[schema(example = "one vase arrived broken")]
+    #[schema(example = "one vase arrived broken", max_length = 500)]
     pub reason: Option<String>,
 }
 
@@ -131,11 +132,12 @@ crate::text_enum! {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PurchasesQuery {
-    /// Only this customer's purchases (on `/v1/purchases`).
+    /// Only this customer's purchases. On `/v1/customers/{id}/purchases` it may be left out;
+    /// given, it must be the customer of the path.
     #[param(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a")]
     pub customer_id: Option<Uuid>,
     /// Only purchases in this currency.
-    #[param(example = "EUR")]
+    #[param(example = "EUR", pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     /// Only purchases made this way.
     pub channel: Option<Channel>,

@@ -54,10 +54,19 @@ crate::text_enum! {
 pub struct Question {
     /// Stable key the answers use: lower case letters, digits and `_`, starting with a
     /// letter, up to 40 characters, unique in the survey.
-    #[schema(example = "recommend")]
+    #[schema(
+        example = "recommend",
+        min_length = 1,
+        max_length = 40,
+        pattern = "^[a-z][a-z0-9_]*$"
+    )]
     pub key: String,
     /// The question as the customer reads it, 1 to 500 characters.
-    #[schema(example = "How likely are you to recommend us to a friend?")]
+    #[schema(
+        example = "How likely are you to recommend us to a friend?",
+        min_length = 1,
+        max_length = 500
+    )]
     pub text: String,
     /// What it asks.
     #[serde(rename = "type")]
@@ -79,7 +88,7 @@ pub struct Question {
     /// `single_choice` and `multi_choice`: the choices, 2 to 50, unique, each 1 to 100
     /// characters; answers name them exactly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = json!(["email", "phone", "in_store"]))]
+    #[schema(example = json!(["email", "phone", "in_store"]), min_items = 2, max_items = 50)]
     pub choices: Option<Vec<String>>,
     /// `expectation_performance` (required there): the attribute's Kano category.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,12 +128,13 @@ fn default_due_in_hours() -> i32 {
 #[serde(deny_unknown_fields)]
 pub struct SurveyInput {
     /// 1 to 200 characters.
-    #[schema(example = "After-sales satisfaction")]
+    #[schema(example = "After-sales satisfaction", min_length = 1, max_length = 200)]
     pub name: String,
     /// Up to 2000 characters.
-    #[schema(example = "Sent a week after each purchase.")]
+    #[schema(example = "Sent a week after each purchase.", max_length = 2000)]
     pub description: Option<String>,
     /// The questions, in order, 1 to 100.
+    #[schema(min_items = 1, max_items = 100)]
     pub questions: Vec<Question>,
     /// Whether a customer may respond more than once (false by default: a second response
     /// is a `409`).
@@ -142,19 +152,19 @@ pub struct SurveyInput {
 pub struct SurveyPatch {
     /// 1 to 200 characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "After-sales satisfaction")]
+    #[schema(value_type = String, example = "After-sales satisfaction", min_length = 1, max_length = 200)]
     pub name: Patch<String>,
     /// Up to 2000 characters; `null` clears it.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "Sent a week after each purchase.")]
+    #[schema(value_type = Option<String>, example = "Sent a week after each purchase.", max_length = 2000)]
     pub description: Patch<String>,
     /// The whole new list of questions.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<Question>>)]
+    #[schema(value_type = Vec<Question>, min_items = 1, max_items = 100)]
     pub questions: Patch<Vec<Question>>,
     /// Whether a customer may respond more than once.
     #[serde(default)]
-    #[schema(value_type = Option<bool>, example = true)]
+    #[schema(value_type = bool, example = true)]
     pub allow_multiple_responses: Patch<bool>,
     /// The follow-up rule; `null` turns follow-ups off.
     #[serde(default)]
@@ -162,7 +172,7 @@ pub struct SurveyPatch {
     pub follow_up: Patch<FollowUpRule>,
     /// `draft` → `active` → `closed`, and `closed` → `active` to reopen.
     #[serde(default)]
-    #[schema(value_type = Option<SurveyStatus>)]
+    #[schema(value_type = SurveyStatus)]
     pub status: Patch<SurveyStatus>,
 }
 
@@ -355,7 +365,8 @@ crate::text_enum! {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ResponsesQuery {
-    /// Only this survey's responses (on `/v1/survey-responses`).
+    /// Only this survey's responses. On `/v1/surveys/{id}/responses` it may be left out;
+    /// given, it must be the survey of the path.
     #[param(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e80")]
     pub survey_id: Option<Uuid>,
     /// Only this customer's responses.
@@ -370,19 +381,19 @@ pub struct ResponsesQuery {
     /// NPS at least, 0 to 10.
     #[param(minimum = 0, maximum = 10, example = 0)]
     pub nps_min: Option<i16>,
-    /// NPS at most, 0 to 10 (6: detractors).
+    /// NPS at most, 0 to 10 (6: detractors); not below `nps_min`.
     #[param(minimum = 0, maximum = 10, example = 6)]
     pub nps_max: Option<i16>,
     /// CSAT at least, 1 to 5.
     #[param(minimum = 1, maximum = 5, example = 1)]
     pub csat_min: Option<i16>,
-    /// CSAT at most, 1 to 5.
+    /// CSAT at most, 1 to 5; not below `csat_min`.
     #[param(minimum = 1, maximum = 5, example = 2)]
     pub csat_max: Option<i16>,
     /// CES at least, 1 to 7.
     #[param(minimum = 1, maximum = 7, example = 5)]
     pub ces_min: Option<i16>,
-    /// CES at most, 1 to 7.
+    /// CES at most, 1 to 7; not below `ces_min`.
     #[param(minimum = 1, maximum = 7, example = 7)]
     pub ces_max: Option<i16>,
     /// Loyalty tier keys separated by commas, or `none` for customers in no tier.
@@ -424,7 +435,8 @@ pub struct ResultsQuery {
     /// First day counted (UTC), inclusive; the first response's day by default.
     #[param(example = "2026-01-01")]
     pub from: Option<NaiveDate>,
-    /// Last day counted (UTC), inclusive; the last response's day by default.
+    /// Last day counted (UTC), inclusive, not before `from`; the last response's day by
+    /// default.
     #[param(example = "2026-12-31")]
     pub to: Option<NaiveDate>,
     /// Break the results down by period or segment.

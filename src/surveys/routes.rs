@@ -357,7 +357,11 @@ async fn survey_responses(
     tag = "Surveys",
     params(ResponsesQuery),
     security(("bearer" = ["surveys:read"])),
-    responses((status = 200, description = "A page of responses", body = Page<SurveyResponse>))
+    responses(
+        (status = 200, description = "A page of responses", body = Page<SurveyResponse>),
+        (status = 404, description = "`survey_id` names no survey",
+            body = crate::http::error::Problem, content_type = "application/problem+json"),
+    )
 )]
 #[get("/survey-responses")]
 async fn list_responses(

@@ -67,12 +67,12 @@ pub struct NewUser {
     #[schema(example = "ada@example.com")]
     pub email: String,
     /// Display name, 1 to 200 characters.
-    #[schema(example = "Ada Lovelace")]
+    #[schema(example = "Ada Lovelace", min_length = 1, max_length = 200)]
     pub name: String,
     /// What the user may do.
     pub role: Role,
     /// Initial password, 12 to 256 characters; without one the user cannot sign in yet.
-    #[schema(example = "correct horse battery staple", format = Password)]
+    #[schema(example = "correct horse battery staple", format = Password, min_length = 12, max_length = 256)]
     pub password: Option<String>,
 }
 
@@ -113,19 +113,19 @@ impl NewUser {
 pub struct UserPatch {
     /// New sign-in email.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "ada@example.org")]
+    #[schema(value_type = String, example = "ada@example.org")]
     pub email: Patch<String>,
     /// New display name.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "Ada King")]
+    #[schema(value_type = String, example = "Ada King", min_length = 1, max_length = 200)]
     pub name: Patch<String>,
     /// New role; the last active admin cannot be demoted.
     #[serde(default)]
-    #[schema(value_type = Option<Role>)]
+    #[schema(value_type = Role)]
     pub role: Patch<Role>,
     /// New password, 12 to 256 characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, format = Password, example = "a new long passphrase")]
+    #[schema(value_type = String, format = Password, example = "a new long passphrase", min_length = 12, max_length = 256)]
     pub password: Patch<String>,
 }
 

@@ -71,7 +71,7 @@ pub struct NewWebhook {
     #[schema(example = "https://hooks.example.com/rapport")]
     pub url: String,
     /// Up to 2000 characters.
-    #[schema(example = "Sync customers to the billing system")]
+    #[schema(example = "Sync customers to the billing system", max_length = 2000)]
     pub description: Option<String>,
     /// Event types to deliver; absent or empty for all.
     #[schema(example = json!(["customer.created", "customer.updated"]))]
@@ -89,11 +89,11 @@ pub struct NewWebhook {
 pub struct WebhookPatch {
     /// A new URL, checked as on creation.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "https://hooks.example.com/rapport-v2")]
+    #[schema(value_type = String, example = "https://hooks.example.com/rapport-v2")]
     pub url: Patch<String>,
     /// Up to 2000 characters; `null` clears it.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "Billing sync")]
+    #[schema(value_type = Option<String>, example = "Billing sync", max_length = 2000)]
     pub description: Patch<String>,
     /// The whole new list; empty or `null` for all types.
     #[serde(default)]
@@ -105,7 +105,7 @@ pub struct WebhookPatch {
     /// `true` turns delivery back on (also after an automatic disabling, clearing the
     /// reason); `false` pauses it.
     #[serde(default)]
-    #[schema(value_type = Option<bool>, example = true)]
+    #[schema(value_type = bool, example = true)]
     pub active: Patch<bool>,
 }
 
