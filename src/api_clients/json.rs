@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::store::ClientRecord;
+use super::store::{ClientRecord, ClientUpdate};
 use crate::auth::Scope;
 use crate::domain::{optional_text, required_text};
 use crate::http::error::ApiError;
@@ -112,6 +112,16 @@ pub struct ValidNewApiClient {
 }
 
 impl ValidNewApiClient {
+    /// The stored form of the client's changeable fields.
+    pub fn into_update(self) -> ClientUpdate {
+        ClientUpdate {
+            scopes: self.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            rate_limit: self.rate_limit.map(|limit| limit.to_string()),
+            name: self.name,
+            description: self.description,
+        }
+    }
+
     /// Whether `client` already is this (a patch that changes nothing writes nothing).
     pub fn is_unchanged(&self, client: &ApiClient) -> bool {
         self.name == client.name

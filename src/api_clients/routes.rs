@@ -106,7 +106,7 @@ async fn list_api_clients(
     let filter = query.into_inner();
     let page = pagination::request::<Uuid>(filter.limit, filter.cursor.as_deref(), "id")?;
     let mut conn = state.pool.get().await?;
-    let rows = store::list(&mut conn, &filter, page.after, page.fetch()).await?;
+    let rows = store::list(&mut conn, filter.revoked, page.after, page.fetch()).await?;
     let clients: Vec<ApiClient> = rows.into_iter().map(ApiClient::from).collect();
     Ok(HttpResponse::Ok().json(pagination::page(clients, &page, "id", |c| c.id)))
 }
@@ -181,7 +181,7 @@ async fn update_api_client(
             if changed.is_unchanged(&before) {
                 return Ok(before);
             }
-            let after = ApiClient::from(store::update(conn, id, &changed).await?);
+            let after = ApiClient::from(store::update(conn, id, &changed.into_update()).await?);
             audit::record(
                 conn,
                 &principal.actor,

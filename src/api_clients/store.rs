@@ -4,7 +4,6 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::json::{ApiClientsQuery, ValidNewApiClient};
 use crate::auth::{Scope, Scopes};
 use crate::db::schema::api_clients;
 use crate::http::rate_limit::RateLimit;
@@ -76,20 +75,26 @@ pub async fn revoke(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Clien
         .await
 }
 
-/// Writes a client's new name, description, scopes and limit (the database bumps its
-/// credentials version when the scopes change).
+/// A client's new name, description, scopes and limit.
+#[derive(AsChangeset)]
+#[diesel(table_name = api_clients, treat_none_as_null = true)]
+pub struct ClientUpdate {
+    pub name: String,
+    pub description: Option<String>,
+    pub scopes: Vec<String>,
+    pub rate_limit: Option<String>,
+}
+
+/// Writes a client's changes (the database bumps its credentials version when the scopes
+/// change).
 pub async fn update(
     conn: &mut AsyncPgConnection,
     id: Uuid,
-    client: &ValidNewApiClient,
+    change: &ClientUpdate,
 ) -> QueryResult<ClientRecord> {
-    let scopes: Vec<&str> = client.scopes.iter().map(|s| s.as_str()).collect();
     diesel::update(api_clients::table.find(id))
         .set((
-            api_clients::name.eq(&client.name),
-            api_clients::description.eq(&client.description),
-            api_clients::scopes.eq(scopes),
-            api_clients::rate_limit.eq(client.rate_limit.map(|limit| limit.to_string())),
+            change,
             api_clients::version.eq(api_clients::version + 1),
             api_clients::updated_at.eq(now),
         ))
@@ -98,9 +103,10 @@ pub async fn update(
         .await
 }
 
+/// A page of clients by id; `revoked` keeps only revoked (`true`) or usable (`false`) ones.
 pub async fn list(
     conn: &mut AsyncPgConnection,
-    filter: &ApiClientsQuery,
+    revoked: Option<bool>,
     after: Option<Uuid>,
     fetch: i64,
 ) -> QueryResult<Vec<ClientRecord>> {
@@ -109,7 +115,7 @@ pub async fn list(
         .order(api_clients::id.asc())
         .limit(fetch)
         .into_boxed();
-    match filter.revoked {
+    match revoked {
         Some(true) => query = query.filter(api_clients::revoked_at.is_not_null()),
         Some(false) => query = query.filter(api_clients::revoked_at.is_null()),
         None => {}
