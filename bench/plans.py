@@ -26,11 +26,24 @@ def show(label, plan, verdict):
     print()
 
 
+def background(plan):
+    """A statement of the service's background jobs, logged while the request ran: the
+    retention delete, the workers' claims (`SKIP LOCKED`) and their writes. A list request
+    only reads, so these are never its plan."""
+    text = " ".join(plan["lines"][:3]).upper()
+    return "SKIP LOCKED" in text or not re.search(r"QUERY TEXT: (SELECT|WITH)\b", text) \
+        or any(l.lstrip().startswith(("Delete on", "Update on", "Insert on")) for l in plan["lines"])
+
+
 if slowest:
     # One request's statements: its slowest one, and whether any table was read whole (with
     # PLANS_TABLES=a,b: any of those tables; small ones such as surveys are read whole
     # rightly), naming them then.
     import os
+    plans = [p for p in plans if not background(p)]
+    if not plans:
+        print(f"### {queries[0]}   [no plan logged]\n")
+        sys.exit(0)
     plan = max(plans, key=lambda p: float(p["duration"]))
     seq = [re.search(r"Seq Scan on (\w+)", l).group(1)
            for p in plans for l in p["lines"] if "Seq Scan on" in l]
