@@ -84,7 +84,12 @@ pub enum TokenCommand {
         all: bool,
     },
     /// Revoke a service token by its id (jti): it is refused from now on.
-    Revoke { jti: String },
+    Revoke {
+        jti: String,
+        /// Why, kept in the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -299,8 +304,9 @@ async fn token_command(command: TokenCommand, settings: &Settings) -> Result<(),
                 }
             }
         }
-        TokenCommand::Revoke { jti } => {
-            let token = service_tokens::revoke(&mut conn, &cli_actor(), jti.trim())
+        TokenCommand::Revoke { jti, reason } => {
+            let reason = reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+            let token = service_tokens::revoke(&mut conn, &cli_actor(), jti.trim(), reason)
                 .await
                 .map_err(|e| format!("cannot revoke the token: {e}"))?
                 .ok_or_else(|| format!("no service token {jti:?}; see rapport token list --all"))?;

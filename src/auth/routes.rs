@@ -178,7 +178,13 @@ async fn logout(
     )
     .await?;
     if let Actor::Service(_) = principal.actor {
-        crate::service_tokens::revoke(&mut conn, &principal.actor, &principal.token_id).await?;
+        crate::service_tokens::revoke(
+            &mut conn,
+            &principal.actor,
+            &principal.token_id,
+            Some("signed out"),
+        )
+        .await?;
         state.access.forget_token(&principal.token_id);
     }
     state.access.forget(&principal.actor);

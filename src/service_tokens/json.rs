@@ -74,6 +74,18 @@ impl From<Row> for ServiceToken {
     }
 }
 
+/// Why a token is revoked; the body of a revocation may be empty.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Revocation {
+    /// Why, kept in the audit log with the revocation (at most 500 characters).
+    #[schema(max_length = 500, example = "the deploy script was retired")]
+    pub reason: Option<String>,
+}
+
+/// Longest revocation reason.
+pub const MAX_REASON: usize = 500;
+
 /// Filters of the service token list; in the order they were issued, oldest first.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -71,12 +71,14 @@ pub async fn issue(
     Ok((minted, token))
 }
 
-/// Revokes a token (audited as `service_token.revoked`); `None` when there is no such
-/// token. Revoking a revoked token changes nothing. The caller forgets it from the cache.
+/// Revokes a token (audited as `service_token.revoked`, with the reason when given);
+/// `None` when there is no such token. Revoking a revoked token changes nothing. The caller
+/// forgets it from the cache.
 pub async fn revoke(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
     jti: &str,
+    reason: Option<&str>,
 ) -> Result<Option<ServiceToken>, ApiError> {
     conn.transaction(async |conn| {
         let Some(before) = store::get(conn, jti).await?.map(ServiceToken::from) else {
@@ -89,13 +91,17 @@ pub async fn revoke(
             .await?
             .map(ServiceToken::from)
             .ok_or_else(|| ApiError::internal("the revoked token vanished"))?;
+        let mut changes = audit::diff(&before, &after);
+        if let (Some(reason), Some(map)) = (reason, changes.as_object_mut()) {
+            map.insert("reason".to_owned(), serde_json::json!({ "to": reason }));
+        }
         audit::record(
             conn,
             actor,
             "service_token.revoked",
             "service_token",
             jti,
-            audit::diff(&before, &after),
+            changes,
         )
         .await?;
         Ok(Some(after))

@@ -316,11 +316,13 @@ async fn service_tokens_are_recorded_listed_and_revoked_through_the_api() {
 
     // Revoked through the API: refused at once, audited once, listed as revoked.
     let res = app
-        .post(&format!("/v1/service-tokens/{jti}/revoke"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+        .send(
+            Method::POST,
+            &format!("/v1/service-tokens/{jti}/revoke"),
+            &admin,
+            &json!({"reason": "the script moved to a client"}),
+        )
+        .await;
     let revoked = expect_json(res, StatusCode::OK).await;
     assert_eq!(revoked["status"], "revoked");
     assert_eq!(revoked["revoked_by"], "service:test-admin");
@@ -338,8 +340,11 @@ async fn service_tokens_are_recorded_listed_and_revoked_through_the_api() {
         revoked["revoked_at"]
     );
     assert_eq!(
-        app.count("audit_events WHERE action = 'service_token.revoked'")
-            .await,
+        app.count(
+            "audit_events WHERE action = 'service_token.revoked' \
+             AND changes->'reason'->>'to' = 'the script moved to a client'"
+        )
+        .await,
         1
     );
     assert_eq!(
@@ -405,16 +410,26 @@ async fn bad_service_token_requests_are_problems_and_change_nothing() {
         )
         .await;
     }
-    // A body is not expected; malformed JSON or unknown fields change nothing either.
+    // Malformed, unknown or too long input changes nothing either.
+    app.expect_bad_envelopes(Method::POST, &revoke, &admin, &json!({"reason": "x"}))
+        .await;
+    for body in [json!({"colour": "red"}), json!({"reason": 7}), json!([])] {
+        let res = app.send(Method::POST, &revoke, &admin, &body).await;
+        let status = res.status();
+        assert!(status == 400 || status == 422, "{body}: {status}");
+        let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
+        assert_eq!(content_type, "application/problem+json", "{body}");
+    }
     let res = app
-        .post(&revoke)
-        .bearer_auth(app.token(Role::Manager))
-        .header("Content-Type", "application/json")
-        .body("{,")
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_client_error());
+        .send(
+            Method::POST,
+            &revoke,
+            &admin,
+            &json!({"reason": "x".repeat(501)}),
+        )
+        .await;
+    let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(crate::helpers::fields(&p), ["reason"]);
     let missing = uuid::Uuid::now_v7();
     let res = app
         .post(&format!("/v1/service-tokens/{missing}/revoke"))
