@@ -1,13 +1,21 @@
-//! The command line: `serve` (default), `migrate`, `openapi`, `token`, `user create`.
+//! The command line: `serve` (default), `migrate`, `openapi`, `token` (mint, list, revoke),
+//! `keys` (list, rotate, retire), `secrets reseal`, `user create`.
 
 use std::io::{BufRead, IsTerminal};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::auth::jwt::{self, JwtKeys, SubjectKind};
+use std::sync::Arc;
+
+use diesel_async::AsyncPgConnection;
+
+use crate::auth::jwt::{self, JwtKeys};
+use crate::auth::keyring;
 use crate::auth::{Actor, Role};
 use crate::config::{Settings, parse_duration};
+use crate::secrets::SecretBox;
+use crate::service_tokens::{self, json::ServiceToken, json::TokenStatus};
 use crate::startup::Application;
 use crate::users::json::NewUser;
 use crate::{db, openapi, users};
@@ -34,23 +42,71 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document (what `openapi/openapi.json` holds).
     Openapi,
-    /// Print a signed token, for scripts and first steps: TOKEN=$(rapport token --role admin)
+    /// Print a signed, recorded token for scripts and first steps:
+    /// TOKEN=$(rapport token --role admin). Also: `rapport token list`, `rapport token revoke JTI`.
+    #[command(args_conflicts_with_subcommands = true)]
     Token {
+        #[command(subcommand)]
+        command: Option<TokenCommand>,
         /// Role the token acts with: admin, manager, agent or viewer.
         #[arg(long, value_parser = parse_role)]
-        role: Role,
+        role: Option<Role>,
         /// Who the token is for, recorded as the actor of what it does.
-        #[arg(long, default_value = "rapport-cli")]
+        #[arg(long, default_value = "rapport-cli", value_parser = parse_subject)]
         subject: String,
         /// Lifetime (30s, 15m, 12h, 7d); RAPPORT_TOKEN_TTL by default.
         #[arg(long, value_parser = parse_ttl)]
         ttl: Option<Duration>,
+    },
+    /// Manage the keys that sign tokens (the key ring kept sealed in the database).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Manage the secrets kept sealed in the database under RAPPORT_SECRET_KEY.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
     },
     /// Manage staff users.
     User {
         #[command(subcommand)]
         command: UserCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// List the recorded service tokens (never the tokens themselves): active ones, or all.
+    List {
+        /// Also revoked and expired tokens.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke a service token by its id (jti): it is refused from now on.
+    Revoke {
+        jti: String,
+        /// Why, kept in the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the signing keys: id, created, state (never the key material).
+    List,
+    /// A new key signs from now on; the old ones verify until their tokens have expired.
+    Rotate,
+    /// Retire a key at once (a leaked one): its tokens are refused from now on.
+    Retire { kid: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Re-seal every stored secret under the current RAPPORT_SECRET_KEY (after a rotation,
+    /// with the old key in RAPPORT_SECRET_KEY_PREVIOUS); then the old key can go.
+    Reseal,
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +130,17 @@ pub enum UserCommand {
 
 fn parse_role(text: &str) -> Result<Role, String> {
     text.parse()
+}
+
+fn parse_subject(text: &str) -> Result<String, String> {
+    let subject = text.trim();
+    if subject.is_empty() || subject.chars().count() > crate::service_tokens::MAX_SUBJECT {
+        return Err(format!(
+            "a subject has 1 to {} characters",
+            crate::service_tokens::MAX_SUBJECT
+        ));
+    }
+    Ok(subject.to_owned())
 }
 
 fn parse_ttl(text: &str) -> Result<Duration, String> {
@@ -101,24 +168,48 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), String> {
             print!("{}", openapi::pretty());
             Ok(())
         }
-        Command::Token { role, subject, ttl } => {
-            let secret = match &settings.jwt.secret {
-                Some(secret) => secret.expose().as_bytes().to_vec(),
-                None => {
-                    db::prepare(&settings.database).await?;
-                    let mut conn =
-                        db::connect(&settings.database.url, settings.database.connect_timeout)
-                            .await?;
-                    jwt::signing_secret(&settings.jwt, &mut conn).await?
-                }
-            };
-            let keys = JwtKeys::new(&secret, &settings.jwt);
+        Command::Token {
+            command: Some(command),
+            ..
+        } => token_command(command, &settings).await,
+        Command::Token {
+            command: None,
+            role,
+            subject,
+            ttl,
+        } => {
+            let role = role.ok_or_else(|| {
+                "give the token's --role (admin, manager, agent or viewer), or a subcommand \
+                 (list, revoke)"
+                    .to_owned()
+            })?;
+            let (mut conn, keys) = prepare(&settings).await?;
+            let jwt = JwtKeys::load(&settings.jwt, keys, &mut conn).await?;
             let ttl = ttl.unwrap_or(settings.jwt.token_ttl);
-            let minted = keys.mint(SubjectKind::Service, &subject, Some(role), vec![], ttl)?;
+            let (minted, _) =
+                service_tokens::issue(&mut conn, &jwt, &cli_actor(), &subject, role, ttl)
+                    .await
+                    .map_err(|e| format!("cannot record the token: {e}"))?;
             println!("{}", minted.token);
             eprintln!(
-                "rapport: {role} token for {subject:?}, valid until {}",
-                minted.expires_at.to_rfc3339()
+                "rapport: {role} token {} for {subject:?}, valid until {} (revoke: rapport token revoke {})",
+                minted.jti,
+                minted.expires_at.to_rfc3339(),
+                minted.jti
+            );
+            Ok(())
+        }
+        Command::Keys { command } => keys_command(command, &settings).await,
+        Command::Secrets {
+            command: SecretsCommand::Reseal,
+        } => {
+            let (mut conn, keys) = prepare(&settings).await?;
+            let counts = crate::secrets::stored::pass(&mut conn, &keys, true).await?;
+            println!(
+                "resealed {} secret(s) under server key {}; {} already were",
+                counts.sealed,
+                keys.key_id(),
+                counts.unchanged
             );
             Ok(())
         }
@@ -156,12 +247,145 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), String> {
             db::prepare(&settings.database).await?;
             let mut conn =
                 db::connect(&settings.database.url, settings.database.connect_timeout).await?;
-            let user = users::create(&mut conn, &Actor::Service("cli".to_owned()), input)
+            let user = users::create(&mut conn, &cli_actor(), input)
                 .await
                 .map_err(|e| format!("cannot create the user: {e}"))?;
             println!("{}", user.id);
             eprintln!("rapport: created {} user {}", user.role, user.email);
             Ok(())
+        }
+    }
+}
+
+/// The CLI as an actor in the audit log.
+fn cli_actor() -> Actor {
+    Actor::Service("cli".to_owned())
+}
+
+/// The database (created and migrated if needed), connected, and the server keys.
+async fn prepare(settings: &Settings) -> Result<(AsyncPgConnection, Arc<SecretBox>), String> {
+    db::prepare(&settings.database).await?;
+    let keys = Arc::new(SecretBox::from_settings(&settings.secret_key)?);
+    let conn = db::connect(&settings.database.url, settings.database.connect_timeout).await?;
+    Ok((conn, keys))
+}
+
+async fn token_command(command: TokenCommand, settings: &Settings) -> Result<(), String> {
+    let (mut conn, _) = prepare(settings).await?;
+    match command {
+        TokenCommand::List { all } => {
+            let status = (!all).then_some(TokenStatus::Active);
+            let mut after = None;
+            println!("jti\tsubject\trole\tstatus\tissued_at\texpires_at\tkid");
+            loop {
+                let rows = service_tokens::store::list(&mut conn, status, after.take(), 500)
+                    .await
+                    .map_err(|e| format!("cannot list the tokens: {e}"))?;
+                let done = rows.len() < 500;
+                for row in rows {
+                    after = Some(row.jti.clone());
+                    let token = ServiceToken::from(row);
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        token.jti,
+                        token.subject,
+                        token.role,
+                        serde_json::to_value(token.status)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                        token.issued_at.to_rfc3339(),
+                        token.expires_at.to_rfc3339(),
+                        token.kid
+                    );
+                }
+                if done {
+                    return Ok(());
+                }
+            }
+        }
+        TokenCommand::Revoke { jti, reason } => {
+            let reason = reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+            let token = service_tokens::revoke(&mut conn, &cli_actor(), jti.trim(), reason)
+                .await
+                .map_err(|e| format!("cannot revoke the token: {e}"))?
+                .ok_or_else(|| format!("no service token {jti:?}; see rapport token list --all"))?;
+            eprintln!(
+                "rapport: token {} for {:?} is revoked (refused on every instance within a second)",
+                token.jti, token.subject
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn keys_command(command: KeysCommand, settings: &Settings) -> Result<(), String> {
+    if let Some(secret) = &settings.jwt.secret {
+        return match command {
+            KeysCommand::List => {
+                println!("kid\tcreated_at\tstate");
+                println!(
+                    "{}\t-\tsigning (RAPPORT_JWT_SECRET)",
+                    jwt::configured_kid(secret.expose())
+                );
+                for old in &settings.jwt.previous_secrets {
+                    println!(
+                        "{}\t-\tverifying (RAPPORT_JWT_PREVIOUS_SECRETS)",
+                        jwt::configured_kid(old.expose())
+                    );
+                }
+                Ok(())
+            }
+            _ => Err(
+                "RAPPORT_JWT_SECRET is set, so keys rotate by configuration: move it to \
+                      RAPPORT_JWT_PREVIOUS_SECRETS, set a new one, restart, and drop the old one \
+                      once its tokens have expired"
+                    .to_owned(),
+            ),
+        };
+    }
+    let (mut conn, keys) = prepare(settings).await?;
+    keyring::ensure(&mut conn, &keys, settings.jwt.token_ttl).await?;
+    match command {
+        KeysCommand::List => {
+            let now = chrono::Utc::now();
+            println!("kid\tcreated_at\tstate");
+            for key in keyring::list(&mut conn).await? {
+                println!(
+                    "{}\t{}\t{}{}",
+                    key.kid,
+                    key.created_at.to_rfc3339(),
+                    key.state(now),
+                    if key.legacy {
+                        " (from before key ids)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate => {
+            let kid = keyring::rotate(&mut conn, &keys, settings.jwt.token_ttl).await?;
+            println!("{kid}");
+            eprintln!(
+                "rapport: key {kid} signs from now on (every instance within {} s); older keys \
+                 verify until their tokens have expired",
+                jwt::REFRESH.as_secs()
+            );
+            Ok(())
+        }
+        KeysCommand::Retire { kid } => {
+            if keyring::retire(&mut conn, &keys, kid.trim()).await? {
+                eprintln!(
+                    "rapport: key {kid} is retired: its tokens are refused (every instance \
+                     within {} s)",
+                    jwt::REFRESH.as_secs()
+                );
+                Ok(())
+            } else {
+                Err(format!("no active key {kid:?}; see rapport keys list"))
+            }
         }
     }
 }

@@ -4,7 +4,11 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 
 use crate::http::rate_limit::RateLimit;
 
@@ -167,12 +171,40 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone)]
 pub struct JwtSettings {
-    /// HS256 key; when absent one is generated on first start and kept in the database.
+    /// HS256 key; when absent the key ring kept (sealed) in the database signs.
     pub secret: Option<Secret>,
+    /// Keys that signed before `secret` and still verify (rotation of a configured key).
+    pub previous_secrets: Vec<Secret>,
     pub issuer: String,
     pub audience: String,
     /// Lifetime of tokens issued by `POST /v1/auth/token` (and `rapport token` by default).
     pub token_ttl: Duration,
+}
+
+/// The server key that seals secrets kept in the database (webhook secrets, signing keys).
+#[derive(Debug, Clone)]
+pub struct SecretKeySettings {
+    /// 32 bytes, base64; seals. When absent, the key file holds it (generated when missing).
+    pub key: Option<Secret>,
+    /// Keys that sealed before `key`: they still open, never seal.
+    pub previous: Vec<Secret>,
+    /// Where the key is kept when `key` is not set.
+    pub file: PathBuf,
+}
+
+/// The 32 bytes of a server key given as base64 (standard or URL-safe, padded or not).
+pub fn decode_secret_key(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim().trim_end_matches('=');
+    let padded = match text.len() % 4 {
+        2 => format!("{text}=="),
+        3 => format!("{text}="),
+        _ => text.to_owned(),
+    };
+    let bytes = STANDARD
+        .decode(&padded)
+        .or_else(|_| URL_SAFE.decode(&padded))
+        .ok()?;
+    bytes.try_into().ok()
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +236,8 @@ pub struct Settings {
     /// Where `/metrics` is served without a token instead of on `bind` with `metrics:read`.
     pub metrics_bind: Option<SocketAddr>,
     pub jwt: JwtSettings,
+    /// The server key sealing secrets at rest.
+    pub secret_key: SecretKeySettings,
     pub body_limit: usize,
     /// Origins allowed to call the API from a browser; `*` allows any.
     pub cors_origins: Vec<String>,
@@ -308,8 +342,28 @@ pub const VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "RAPPORT_JWT_SECRET",
-        default: "(generated once, kept in the database)",
-        meaning: "HS256 signing key, at least 32 characters; set it in production",
+        default: "(a key ring kept sealed in the database)",
+        meaning: "HS256 signing key, at least 32 characters; unset, keys are generated, kept sealed in the database and rotated with `rapport keys rotate`",
+    },
+    Variable {
+        name: "RAPPORT_JWT_PREVIOUS_SECRETS",
+        default: "(none)",
+        meaning: "comma-separated former RAPPORT_JWT_SECRET values that still verify (not sign) tokens, during a rotation",
+    },
+    Variable {
+        name: "RAPPORT_SECRET_KEY",
+        default: "(read from RAPPORT_SECRET_KEY_FILE)",
+        meaning: "server key sealing webhook secrets and signing keys in the database: 32 bytes in base64 (openssl rand -base64 32); set it in production",
+    },
+    Variable {
+        name: "RAPPORT_SECRET_KEY_PREVIOUS",
+        default: "(none)",
+        meaning: "comma-separated former RAPPORT_SECRET_KEY values that still open (never seal) stored secrets, until `rapport secrets reseal`",
+    },
+    Variable {
+        name: "RAPPORT_SECRET_KEY_FILE",
+        default: "./rapport-secret.key",
+        meaning: "file holding the server key when RAPPORT_SECRET_KEY is unset; generated (mode 0600) when missing",
     },
     Variable {
         name: "RAPPORT_JWT_ISSUER",
@@ -543,6 +597,58 @@ impl Settings {
                 ));
             }
             other => other.map(Secret::new),
+        };
+        let previous_secrets = match get("RAPPORT_JWT_PREVIOUS_SECRETS") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    if s.len() < 32 {
+                        Err(fail(
+                            "RAPPORT_JWT_PREVIOUS_SECRETS",
+                            "each must be at least 32 characters, as RAPPORT_JWT_SECRET".to_owned(),
+                        ))
+                    } else {
+                        Ok(Secret::new(s))
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        if !previous_secrets.is_empty() && secret.is_none() {
+            return Err(fail(
+                "RAPPORT_JWT_PREVIOUS_SECRETS",
+                "needs RAPPORT_JWT_SECRET; without it the key ring in the database rotates \
+                 (rapport keys rotate)"
+                    .to_owned(),
+            ));
+        }
+        let server_key = |name: &'static str, text: &str| {
+            decode_secret_key(text)
+                .map(|_| Secret::new(text.trim()))
+                .ok_or_else(|| {
+                    fail(
+                        name,
+                        "expected 32 bytes in base64 (try: openssl rand -base64 32)".to_owned(),
+                    )
+                })
+        };
+        let secret_key = SecretKeySettings {
+            key: match get("RAPPORT_SECRET_KEY") {
+                None => None,
+                Some(text) => Some(server_key("RAPPORT_SECRET_KEY", &text)?),
+            },
+            previous: match get("RAPPORT_SECRET_KEY_PREVIOUS") {
+                None => Vec::new(),
+                Some(list) => list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| server_key("RAPPORT_SECRET_KEY_PREVIOUS", s))
+                    .collect::<Result<_, _>>()?,
+            },
+            file: PathBuf::from(read("RAPPORT_SECRET_KEY_FILE", "./rapport-secret.key")),
         };
 
         let duration = |name: &'static str, default: &str, min: Duration, max: Duration| {
@@ -806,10 +912,12 @@ impl Settings {
             metrics_bind,
             jwt: JwtSettings {
                 secret,
+                previous_secrets,
                 issuer: read("RAPPORT_JWT_ISSUER", "rapport"),
                 audience: read("RAPPORT_JWT_AUDIENCE", "rapport-api"),
                 token_ttl,
             },
+            secret_key,
             body_limit,
             cors_origins,
             trusted_proxies,
@@ -960,6 +1068,9 @@ mod tests {
             ("RAPPORT_CORS_ORIGINS", "not an origin"),
             ("RAPPORT_TRUSTED_PROXIES", "10.0.0.0/33"),
             ("RAPPORT_TRUSTED_PROXIES", "proxy.internal"),
+            ("RAPPORT_SECRET_KEY", "too-short"),
+            ("RAPPORT_SECRET_KEY_PREVIOUS", "AAAA"),
+            ("RAPPORT_JWT_PREVIOUS_SECRETS", "short"),
             ("DATABASE_URL", "mysql://x/y"),
             ("DATABASE_URL", "postgres://host/"),
         ];
@@ -970,6 +1081,22 @@ mod tests {
             assert!(line.starts_with(&format!("invalid {var}: ")));
             assert!(!line.contains('\n'));
         }
+    }
+
+    #[test]
+    fn server_keys_decode_from_base64() {
+        let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+        assert_eq!(
+            decode_secret_key(key),
+            Some(*b"0123456789abcdef0123456789abcdef")
+        );
+        assert_eq!(
+            decode_secret_key("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"),
+            Some(*b"0123456789abcdef0123456789abcdef")
+        );
+        assert_eq!(decode_secret_key("MDEy"), None);
+        let s = settings(&[("RAPPORT_SECRET_KEY", key)]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!format!("{s:?}").contains(key));
     }
 
     #[test]

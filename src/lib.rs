@@ -23,6 +23,8 @@ pub mod openapi;
 pub mod ops;
 pub mod pipeline;
 pub mod purchases;
+pub mod secrets;
+pub mod service_tokens;
 pub mod startup;
 pub mod state;
 pub mod surveys;
@@ -43,6 +45,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(auth::configure)
             .configure(users::configure)
             .configure(api_clients::configure)
+            .configure(service_tokens::configure)
             .configure(customers::configure)
             .configure(interactions::configure)
             .configure(purchases::configure)

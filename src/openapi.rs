@@ -69,6 +69,8 @@ expire, what qualifies for a tier, the tiers"),
             opportunities with their stage history, and the forecast"),
         (name = "Users", description = "Staff users: sign-in accounts and account managers"),
         (name = "API clients", description = "Integration clients and their scopes"),
+        (name = "Service tokens", description = "Tokens minted by `rapport token`: listed and \
+            revoked one by one"),
         (name = "Audit", description = "Who changed what, when"),
         (name = "Operations", description = "Health, readiness and metrics"),
     )

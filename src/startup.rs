@@ -26,6 +26,7 @@ use crate::http::metrics::{self, Metrics};
 use crate::http::rate_limit::{RATELIMIT, RATELIMIT_POLICY};
 use crate::http::request_id::{self, X_REQUEST_ID};
 use crate::http::response::REPLAYED;
+use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::{db, openapi};
 
@@ -46,11 +47,20 @@ impl Application {
     /// Prepares everything and binds the listener; the error is one line for `main`.
     pub async fn build(settings: Settings) -> Result<Self, String> {
         db::prepare(&settings.database).await?;
-        let secret = {
+        let secrets = Arc::new(SecretBox::from_settings(&settings.secret_key)?);
+        let jwt = {
             let mut conn = db::connect(&settings.database.url, settings.database.connect_timeout)
                 .await
                 .map_err(|e| format!("cannot connect to {}: {e}", settings.database.url))?;
-            jwt::signing_secret(&settings.jwt, &mut conn).await?
+            // Seal what is still in clear, and stop here if a stored secret does not open.
+            let counts = crate::secrets::stored::pass(&mut conn, &secrets, false).await?;
+            if counts.sealed > 0 {
+                tracing::info!(
+                    sealed = counts.sealed,
+                    "sealed stored secrets kept in clear"
+                );
+            }
+            JwtKeys::load(&settings.jwt, secrets.clone(), &mut conn).await?
         };
         let statements = Arc::new(db::StatementStats::default());
         let pool = db::pool(&settings.database, statements.clone())?;
@@ -58,7 +68,8 @@ impl Application {
         let metrics = Arc::new(Metrics::new().map_err(|e| format!("metrics: {e}"))?);
         let webhooks = crate::webhooks::Sender::new(&settings.webhooks)?;
         let state = web::Data::new(AppState {
-            jwt: JwtKeys::new(&secret, &settings.jwt),
+            jwt,
+            secrets,
             access: AccessCache::new(ACCESS_CACHE_TTL),
             throttle: LoginThrottle::default(),
             rate_limits: crate::http::rate_limit::Limiter::default(),
@@ -173,6 +184,7 @@ impl Application {
     /// background tasks alongside.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let housekeeping = actix_web::rt::spawn(housekeeping(self.state.clone()));
+        let keys = actix_web::rt::spawn(refresh_keys(self.state.clone()));
         let loyalty = actix_web::rt::spawn(crate::loyalty::pass::schedule(
             self.state.jobs.clone(),
             self.state.settings.loyalty_interval,
@@ -193,6 +205,7 @@ impl Application {
             let _ = task.await;
         }
         analytics.abort();
+        keys.abort();
         webhooks.abort();
         housekeeping.abort();
         loyalty.abort();
@@ -263,6 +276,27 @@ fn cors(origins: &[String]) -> Cors {
         };
     }
     cors
+}
+
+/// Reloads the signing keys every [`jwt::REFRESH`], so that every instance signs with the
+/// newest key soon after a rotation and stops accepting a retired one.
+async fn refresh_keys(state: web::Data<AppState>) {
+    if !state.jwt.from_database() {
+        return;
+    }
+    let mut tick = tokio::time::interval(jwt::REFRESH);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match state.jobs.get().await {
+            Ok(mut conn) => {
+                if let Err(err) = state.jwt.refresh(&mut conn).await {
+                    tracing::warn!(error = %err, "could not reload the signing keys");
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "key refresh found no connection"),
+        }
+    }
 }
 
 /// Periodic upkeep: drops idempotency keys past their 24 hours and events past their

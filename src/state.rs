@@ -17,6 +17,8 @@ pub struct AppState {
     /// What the pool's connections sent to PostgreSQL and how much they prepared.
     pub statements: Arc<crate::db::StatementStats>,
     pub jwt: JwtKeys,
+    /// The server key sealing secrets kept in the database.
+    pub secrets: Arc<crate::secrets::SecretBox>,
     pub access: AccessCache,
     pub throttle: LoginThrottle,
     /// Each caller's request budget on this instance.

@@ -1,26 +1,42 @@
-//! Signed bearer tokens (HS256 JWT): minting and checking signature, expiry, issuer, audience.
+//! Signed bearer tokens (HS256 JWT): minting and checking signature, expiry, issuer, audience,
+//! each token naming the key that signed it (`kid` in its header).
 //!
-//! When no secret is configured, one is generated on first start and kept in the database
-//! (`app_secrets`), so `rapport token` and `rapport serve` agree without setup. A configured
-//! `RAPPORT_JWT_SECRET` always wins.
+//! Keys come from one of two places:
+//! - a configured `RAPPORT_JWT_SECRET` (its `kid` derived from a hash of it) signs, and the
+//!   `RAPPORT_JWT_PREVIOUS_SECRETS` still verify: rotation is a configuration change;
+//! - otherwise the key ring in the database (`signing_keys`, each key sealed under the server
+//!   key, see [`super::keyring`]): the newest key that still signs signs, older ones verify
+//!   until their tokens have expired. `rapport keys rotate` adds a key; each instance reloads
+//!   the ring every [`REFRESH`], and at once (at most once a [`MIN_RELOAD`]) when a token
+//!   names a key it does not know yet.
+//!
+//! A token without `kid` is refused, except by the key generated before key ids existed
+//! (`legacy`), until it stops verifying: running deployments keep their sessions.
 
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::keyring;
 use super::scopes::{Role, Scope};
 use crate::config::JwtSettings;
-use crate::db::schema::app_secrets;
+use crate::db::DbPool;
+use crate::secrets::SecretBox;
 
-const SECRET_NAME: &str = "jwt_signing_key";
+/// How often each instance reloads the key ring, so that all sign with a new key soon after
+/// a rotation (and stop accepting a retired one).
+pub const REFRESH: Duration = Duration::from_secs(30);
+
+/// At most one reload of the ring per this interval for tokens naming an unknown key, so
+/// that made-up key ids cannot hammer the database.
+pub const MIN_RELOAD: Duration = Duration::from_secs(1);
 
 /// What kind of caller a token was issued to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,7 +46,7 @@ pub enum SubjectKind {
     User,
     /// An integration client (`sub` is the client id); scopes and revocation are checked.
     Client,
-    /// A token minted by `rapport token` for scripts: trusted for the role it carries.
+    /// A token minted by `rapport token` for scripts: recorded by its `jti`, revocable.
     Service,
 }
 
@@ -60,13 +76,15 @@ pub struct Claims {
 pub enum TokenError {
     Expired,
     Invalid,
+    /// Names a key this instance does not know (perhaps not yet: reload and try again).
+    UnknownKey,
 }
 
 impl TokenError {
     pub fn message(self) -> &'static str {
         match self {
             Self::Expired => "the token has expired; request a new one",
-            Self::Invalid => "the token is not valid for this service",
+            Self::Invalid | Self::UnknownKey => "the token is not valid for this service",
         }
     }
 }
@@ -76,12 +94,78 @@ impl TokenError {
 pub struct Minted {
     pub token: String,
     pub expires_at: DateTime<Utc>,
+    pub issued_at: DateTime<Utc>,
+    pub jti: String,
+    /// The key that signed it.
+    pub kid: String,
+}
+
+/// One key of the ring, ready to sign and verify.
+pub struct SigningKey {
+    pub kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    /// Takes tokens without `kid` (the key from before key ids).
+    pub legacy: bool,
+    /// Until when it signs; `None`: for as long as it is the newest.
+    pub signs_until: Option<DateTime<Utc>>,
+    /// Until when its tokens are accepted; `None`: for as long as it signs.
+    pub verifies_until: Option<DateTime<Utc>>,
+}
+
+impl SigningKey {
+    pub fn new(
+        kid: String,
+        secret: &[u8],
+        legacy: bool,
+        signs_until: Option<DateTime<Utc>>,
+        verifies_until: Option<DateTime<Utc>>,
+    ) -> Self {
+        Self {
+            kid,
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            legacy,
+            signs_until,
+            verifies_until,
+        }
+    }
+
+    fn signs(&self, now: DateTime<Utc>) -> bool {
+        self.signs_until.is_none_or(|until| until > now) && self.verifies(now)
+    }
+
+    fn verifies(&self, now: DateTime<Utc>) -> bool {
+        self.verifies_until.is_none_or(|until| until > now)
+    }
+}
+
+/// The `kid` of a configured secret: a hash of it, so instances sharing the secret agree
+/// and the id tells nothing about the key.
+pub fn configured_kid(secret: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"rapport jwt kid\0")
+        .chain_update(secret.as_bytes())
+        .finalize();
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("c{hex}")
+}
+
+/// Where the keys come from.
+enum Source {
+    /// `RAPPORT_JWT_SECRET` (+ previous ones): nothing to reload.
+    Configured,
+    /// The database's key ring, opened with the server key.
+    Database(Arc<SecretBox>),
 }
 
 /// Keys and rules for minting and checking tokens.
 pub struct JwtKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// Newest first.
+    ring: RwLock<Arc<Vec<SigningKey>>>,
+    source: Source,
+    /// When the last reload of the ring started.
+    reloaded: tokio::sync::Mutex<Option<Instant>>,
     validation: Validation,
     issuer: String,
     audience: String,
@@ -89,7 +173,7 @@ pub struct JwtKeys {
 }
 
 impl JwtKeys {
-    pub fn new(secret: &[u8], settings: &JwtSettings) -> Self {
+    fn with_ring(keys: Vec<SigningKey>, source: Source, settings: &JwtSettings) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
@@ -97,13 +181,95 @@ impl JwtKeys {
         validation.validate_nbf = true;
         validation.leeway = 30;
         Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            ring: RwLock::new(Arc::new(keys)),
+            source,
+            reloaded: tokio::sync::Mutex::new(None),
             validation,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             default_ttl: settings.token_ttl,
         }
+    }
+
+    /// Keys from a secret given directly (the configured one, and those before it).
+    pub fn configured(secret: &str, previous: &[&str], settings: &JwtSettings) -> Self {
+        let mut keys = vec![SigningKey::new(
+            configured_kid(secret),
+            secret.as_bytes(),
+            false,
+            None,
+            None,
+        )];
+        keys.extend(previous.iter().map(|old| {
+            SigningKey::new(
+                configured_kid(old),
+                old.as_bytes(),
+                false,
+                Some(DateTime::<Utc>::MIN_UTC),
+                None,
+            )
+        }));
+        Self::with_ring(keys, Source::Configured, settings)
+    }
+
+    /// The configured keys, or the database's ring (made ready first: a first key generated,
+    /// the key from before key ids moved in).
+    pub async fn load(
+        settings: &JwtSettings,
+        secrets: Arc<SecretBox>,
+        conn: &mut AsyncPgConnection,
+    ) -> Result<Self, String> {
+        if let Some(secret) = &settings.secret {
+            let previous: Vec<&str> = settings
+                .previous_secrets
+                .iter()
+                .map(|s| s.expose())
+                .collect();
+            return Ok(Self::configured(secret.expose(), &previous, settings));
+        }
+        keyring::ensure(conn, &secrets, settings.token_ttl).await?;
+        let keys = keyring::load(conn, &secrets).await?;
+        Ok(Self::with_ring(keys, Source::Database(secrets), settings))
+    }
+
+    /// Whether the keys come from the database (and rotate there).
+    pub fn from_database(&self) -> bool {
+        matches!(self.source, Source::Database(_))
+    }
+
+    fn keys(&self) -> Arc<Vec<SigningKey>> {
+        match self.ring.read() {
+            Ok(ring) => ring.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The key that signs now.
+    pub fn signing_kid(&self) -> Option<String> {
+        let now = Utc::now();
+        self.keys()
+            .iter()
+            .find(|k| k.signs(now))
+            .map(|k| k.kid.clone())
+    }
+
+    /// Reloads the ring from the database (a no-op for configured keys). Generates a key
+    /// when none signs any more (all retired by hand, say).
+    pub async fn refresh(&self, conn: &mut AsyncPgConnection) -> Result<(), String> {
+        let Source::Database(secrets) = &self.source else {
+            return Ok(());
+        };
+        let mut keys = keyring::load(conn, secrets).await?;
+        let now = Utc::now();
+        if !keys.iter().any(|k| k.signs(now)) {
+            keyring::ensure(conn, secrets, self.default_ttl).await?;
+            keys = keyring::load(conn, secrets).await?;
+        }
+        match self.ring.write() {
+            Ok(mut ring) => *ring = Arc::new(keys),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(keys),
+        }
+        Ok(())
     }
 
     /// Mints a token for a subject that has no credentials version (a service token).
@@ -129,8 +295,14 @@ impl JwtKeys {
         cv: Option<i64>,
     ) -> Result<Minted, String> {
         let now = Utc::now();
+        let keys = self.keys();
+        let key = keys
+            .iter()
+            .find(|k| k.signs(now))
+            .ok_or_else(|| "no signing key is active".to_owned())?;
         let ttl = chrono::Duration::from_std(ttl).map_err(|e| e.to_string())?;
         let expires_at = now + ttl;
+        let jti = Uuid::now_v7().to_string();
         let claims = Claims {
             sub: subject.to_owned(),
             iss: self.issuer.clone(),
@@ -138,72 +310,106 @@ impl JwtKeys {
             iat: now.timestamp(),
             nbf: now.timestamp(),
             exp: expires_at.timestamp(),
-            jti: Uuid::now_v7().to_string(),
+            jti: jti.clone(),
             kind,
             role,
             scopes,
             cv,
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| e.to_string())?;
-        Ok(Minted { token, expires_at })
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(key.kid.clone());
+        let token =
+            jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(|e| e.to_string())?;
+        Ok(Minted {
+            token,
+            expires_at,
+            issued_at: now,
+            jti,
+            kid: key.kid.clone(),
+        })
     }
 
-    /// Checks signature, expiry, issuer and audience.
+    /// Checks the key named by `kid`, signature, expiry, issuer and audience against the
+    /// keys loaded now.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        let now = Utc::now();
+        let keys = self.keys();
+        let key = match &header.kid {
+            Some(kid) => keys
+                .iter()
+                .find(|k| &k.kid == kid)
+                .ok_or(TokenError::UnknownKey)?,
+            None => keys.iter().find(|k| k.legacy).ok_or(TokenError::Invalid)?,
+        };
+        if !key.verifies(now) {
+            return Err(TokenError::Invalid);
+        }
+        jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|err| match err.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
             })
     }
-}
 
-/// The signing key: the configured one, or the one kept in the database (created on first
-/// use; concurrent first starts agree on a single key).
-pub async fn signing_secret(
-    settings: &JwtSettings,
-    conn: &mut AsyncPgConnection,
-) -> Result<Vec<u8>, String> {
-    if let Some(secret) = &settings.secret {
-        return Ok(secret.expose().as_bytes().to_vec());
+    /// [`Self::verify`], reloading the ring once when the token names a key not loaded yet
+    /// (rotated by the CLI or on another instance). Reloads happen at most once a
+    /// [`MIN_RELOAD`]: requests that miss meanwhile wait for the next one and share it.
+    pub async fn verify_fresh(&self, token: &str, pool: &DbPool) -> Result<Claims, TokenError> {
+        match self.verify(token) {
+            Err(TokenError::UnknownKey) if self.from_database() => {}
+            other => return other,
+        }
+        let missed_at = Instant::now();
+        {
+            let mut last = self.reloaded.lock().await;
+            let reloaded_since = last.is_some_and(|at| at >= missed_at);
+            if !reloaded_since {
+                if let Some(at) = *last {
+                    let wait = MIN_RELOAD.saturating_sub(at.elapsed());
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                let started = Instant::now();
+                *last = Some(started);
+                match pool.get().await {
+                    Ok(mut conn) => {
+                        if let Err(err) = self.refresh(&mut conn).await {
+                            tracing::warn!(error = %err, "could not reload the signing keys");
+                        }
+                    }
+                    Err(err) => tracing::warn!(error = %err, "could not reload the signing keys"),
+                }
+            }
+        }
+        match self.verify(token) {
+            Err(TokenError::UnknownKey) => Err(TokenError::Invalid),
+            other => other,
+        }
     }
-    let mut fresh = [0u8; 64];
-    getrandom::fill(&mut fresh).map_err(|e| format!("no randomness for a signing key: {e}"))?;
-    diesel::insert_into(app_secrets::table)
-        .values((
-            app_secrets::name.eq(SECRET_NAME),
-            app_secrets::value.eq(STANDARD.encode(fresh)),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await
-        .map_err(|e| format!("cannot store the signing key: {e}"))?;
-    let stored: String = app_secrets::table
-        .find(SECRET_NAME)
-        .select(app_secrets::value)
-        .first(conn)
-        .await
-        .map_err(|e| format!("cannot read the signing key: {e}"))?;
-    STANDARD
-        .decode(stored)
-        .map_err(|_| "the stored signing key is corrupt".to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn settings(issuer: &str, audience: &str) -> JwtSettings {
+        JwtSettings {
+            secret: None,
+            previous_secrets: vec![],
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            token_ttl: Duration::from_secs(60),
+        }
+    }
+
     fn keys(issuer: &str, audience: &str) -> JwtKeys {
-        JwtKeys::new(
-            b"0123456789abcdef0123456789abcdef",
-            &JwtSettings {
-                secret: None,
-                issuer: issuer.to_owned(),
-                audience: audience.to_owned(),
-                token_ttl: Duration::from_secs(60),
-            },
+        JwtKeys::configured(
+            "0123456789abcdef0123456789abcdef",
+            &[],
+            &settings(issuer, audience),
         )
     }
 
@@ -220,9 +426,15 @@ mod tests {
     }
 
     #[test]
-    fn round_trip() {
+    fn round_trip_with_kid() {
         let keys = keys("rapport", "rapport-api");
-        let claims = keys.verify(&mint(&keys));
+        let token = mint(&keys);
+        let header = jsonwebtoken::decode_header(&token).ok();
+        assert_eq!(
+            header.and_then(|h| h.kid),
+            Some(configured_kid("0123456789abcdef0123456789abcdef"))
+        );
+        let claims = keys.verify(&token);
         assert_eq!(claims.ok().and_then(|c| c.role), Some(Role::Admin));
     }
 
@@ -237,5 +449,70 @@ mod tests {
         tampered.push('x');
         assert_eq!(keys.verify(&tampered).err(), Some(TokenError::Invalid));
         assert_eq!(keys.verify("not.a.token").err(), Some(TokenError::Invalid));
+    }
+
+    #[test]
+    fn previous_secrets_verify_but_never_sign() {
+        let s = settings("rapport", "rapport-api");
+        let old = JwtKeys::configured("old-secret-old-secret-old-secret-0", &[], &s);
+        let token = mint(&old);
+        let rotated = JwtKeys::configured(
+            "new-secret-new-secret-new-secret-0",
+            &["old-secret-old-secret-old-secret-0"],
+            &s,
+        );
+        assert!(rotated.verify(&token).is_ok());
+        assert_eq!(
+            rotated.signing_kid(),
+            Some(configured_kid("new-secret-new-secret-new-secret-0"))
+        );
+        let fresh = JwtKeys::configured("new-secret-new-secret-new-secret-0", &[], &s);
+        assert_eq!(fresh.verify(&token).err(), Some(TokenError::UnknownKey));
+    }
+
+    #[test]
+    fn tokens_without_kid_or_with_unknown_kid_are_refused() {
+        let keys = keys("rapport", "rapport-api");
+        let now = Utc::now().timestamp();
+        let claims = Claims {
+            sub: "x".to_owned(),
+            iss: "rapport".to_owned(),
+            aud: "rapport-api".to_owned(),
+            iat: now,
+            nbf: now,
+            exp: now + 60,
+            jti: "j".to_owned(),
+            kind: SubjectKind::Service,
+            role: Some(Role::Admin),
+            scopes: vec![],
+            cv: None,
+        };
+        let secret = EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef");
+        let bare = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &secret)
+            .unwrap_or_default();
+        assert_eq!(keys.verify(&bare).err(), Some(TokenError::Invalid));
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("nope".to_owned());
+        let unknown = jsonwebtoken::encode(&header, &claims, &secret).unwrap_or_default();
+        assert_eq!(keys.verify(&unknown).err(), Some(TokenError::UnknownKey));
+
+        // The legacy key takes tokens without kid while it verifies, and no longer after.
+        let legacy = |until: DateTime<Utc>| {
+            JwtKeys::with_ring(
+                vec![SigningKey::new(
+                    "legacy".to_owned(),
+                    b"0123456789abcdef0123456789abcdef",
+                    true,
+                    Some(DateTime::<Utc>::MIN_UTC),
+                    Some(until),
+                )],
+                Source::Configured,
+                &settings("rapport", "rapport-api"),
+            )
+        };
+        let later = Utc::now() + chrono::Duration::minutes(5);
+        assert!(legacy(later).verify(&bare).is_ok());
+        let past = Utc::now() - chrono::Duration::minutes(5);
+        assert_eq!(legacy(past).verify(&bare).err(), Some(TokenError::Invalid));
     }
 }

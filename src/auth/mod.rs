@@ -2,6 +2,7 @@
 
 mod json;
 pub mod jwt;
+pub mod keyring;
 pub mod password;
 mod principal;
 mod revoked;

@@ -4,7 +4,8 @@
 //! database (cached for a second, and forgotten at once on this instance when changed), not
 //! trusted from the token. A token also carries its subject's credentials version: once a
 //! password, role, scope or activity change has bumped the stored one, older tokens are
-//! refused (`401`), and a token signed out of is refused by its `jti`.
+//! refused (`401`), and a token signed out of is refused by its `jti`. A service token is
+//! accepted only while its `jti` is recorded and not revoked (cached the same way).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,7 +25,7 @@ use super::scopes::{Role, Scope, Scopes};
 use crate::http::error::ApiError;
 use crate::http::rate_limit::RateLimit;
 use crate::state::AppState;
-use crate::{api_clients, users};
+use crate::{api_clients, service_tokens, users};
 
 /// Who is acting: recorded as the actor of audit events.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -111,12 +112,22 @@ struct Standing {
     revoked: Vec<String>,
 }
 
-/// Short-lived memory of each subject's [`Standing`], so that a request costs no extra
-/// query. Changes made on this instance forget the entry at once; changes made elsewhere
-/// (another instance, the CLI, SQL) are seen once the entry is older than the TTL.
+/// What the record of a service token says (`None` in the cache: not recorded).
+#[derive(Debug, Clone)]
+struct ServiceRecord {
+    subject: String,
+    role: String,
+    revoked: bool,
+}
+
+/// Short-lived memory of each subject's [`Standing`] and each service token's record, so
+/// that a request costs no extra query. Changes made on this instance forget the entry at
+/// once; changes made elsewhere (another instance, the CLI, SQL) are seen once the entry is
+/// older than the TTL.
 pub struct AccessCache {
     ttl: Duration,
     entries: Mutex<HashMap<Actor, (Standing, Instant)>>,
+    tokens: Mutex<HashMap<String, (Option<ServiceRecord>, Instant)>>,
 }
 
 impl AccessCache {
@@ -124,7 +135,47 @@ impl AccessCache {
         Self {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Call after revoking a service token.
+    pub fn forget_token(&self, jti: &str) {
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.remove(jti);
+        }
+    }
+
+    async fn service_token(
+        &self,
+        state: &AppState,
+        jti: &str,
+    ) -> Result<Option<ServiceRecord>, ApiError> {
+        let cached = self.tokens.lock().ok().and_then(|tokens| {
+            tokens
+                .get(jti)
+                .filter(|(_, at)| at.elapsed() < self.ttl)
+                .map(|(record, _)| record.clone())
+        });
+        if let Some(record) = cached {
+            return Ok(record);
+        }
+        let mut conn = state.pool.get().await?;
+        let record = service_tokens::store::get(&mut conn, jti)
+            .await?
+            .map(|row| ServiceRecord {
+                subject: row.subject,
+                role: row.role,
+                revoked: row.revoked_at.is_some(),
+            });
+        if let Ok(mut tokens) = self.tokens.lock() {
+            if tokens.len() > 10_000 {
+                let ttl = self.ttl;
+                tokens.retain(|_, (_, at)| at.elapsed() < ttl);
+            }
+            tokens.insert(jti.to_owned(), (record.clone(), Instant::now()));
+        }
+        Ok(record)
     }
 
     fn cached(&self, actor: &Actor) -> Option<Standing> {
@@ -204,6 +255,24 @@ async fn resolve(state: &AppState, claims: Claims) -> Result<Principal, ApiError
     let invalid = || ApiError::unauthenticated("the token is not valid for this service");
     let inactive = || ApiError::unauthenticated("the token's account is no longer active");
     let revoked = || ApiError::unauthenticated("the token has been revoked; request a new one");
+    if claims.kind == SubjectKind::Service {
+        // Recorded by `rapport token`, not revoked, and for the subject and role it claims.
+        let record = state.access.service_token(state, &claims.jti).await?;
+        let role = claims.role.ok_or_else(invalid)?;
+        match record {
+            Some(r) if r.revoked => return Err(revoked()),
+            Some(r) if r.subject == claims.sub && r.role == role.as_str() => {}
+            _ => return Err(invalid()),
+        }
+        return Ok(Principal {
+            actor: Actor::Service(claims.sub),
+            role: Some(role),
+            scopes: role.scopes(),
+            rate_limit: None,
+            token_id: claims.jti,
+            token_expires_at,
+        });
+    }
     let actor = match claims.kind {
         SubjectKind::Service => Actor::Service(claims.sub),
         SubjectKind::User | SubjectKind::Client => {
@@ -256,7 +325,8 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
     let token = bearer(req)?;
     let claims = state
         .jwt
-        .verify(token)
+        .verify_fresh(token, &state.pool)
+        .await
         .map_err(|err| ApiError::unauthenticated(err.message()))?;
     let principal = resolve(state, claims).await?;
     req.extensions_mut().insert(principal.clone());

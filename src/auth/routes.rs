@@ -177,6 +177,16 @@ async fn logout(
         principal.token_expires_at,
     )
     .await?;
+    if let Actor::Service(_) = principal.actor {
+        crate::service_tokens::revoke(
+            &mut conn,
+            &principal.actor,
+            &principal.token_id,
+            Some("signed out"),
+        )
+        .await?;
+        state.access.forget_token(&principal.token_id);
+    }
     state.access.forget(&principal.actor);
     Ok(HttpResponse::NoContent().finish())
 }

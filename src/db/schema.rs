@@ -470,6 +470,32 @@ diesel::table! {
 }
 
 diesel::table! {
+    service_tokens (jti) {
+        jti -> Text,
+        subject -> Text,
+        role -> Text,
+        kid -> Text,
+        issued_at -> Timestamptz,
+        issued_by -> Text,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        revoked_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        secret -> Text,
+        legacy -> Bool,
+        created_at -> Timestamptz,
+        signs_until -> Nullable<Timestamptz>,
+        verifies_until -> Nullable<Timestamptz>,
+        retired_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     survey_responses (id) {
         id -> Uuid,
         survey_id -> Uuid,
@@ -635,6 +661,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     purchases,
     revoked_tokens,
     search_vocabulary,
+    service_tokens,
+    signing_keys,
     survey_responses,
     surveys,
     users,

@@ -331,8 +331,19 @@ async fn deliver(state: &AppState, token: Uuid, run: Vec<Claimed>) {
         if started.elapsed() >= settings.timeout {
             break;
         }
-        let mut secrets = vec![claimed.secret.as_str()];
-        secrets.extend(claimed.previous_secret.as_deref());
+        let opened = std::iter::once(&claimed.secret)
+            .chain(claimed.previous_secret.as_ref())
+            .map(|stored| super::signature::open(&state.secrets, webhook, stored))
+            .collect::<Result<Vec<String>, _>>();
+        let owned = match opened {
+            Ok(secrets) => secrets,
+            Err(err) => {
+                // Left leased: retried once the lease ends, after the keys are fixed.
+                tracing::error!(webhook = %webhook, error = %err, "cannot open the webhook's secret");
+                break;
+            }
+        };
+        let secrets: Vec<&str> = owned.iter().map(String::as_str).collect();
         let attempt = claimed.attempts + 1;
         let sent = state
             .webhooks

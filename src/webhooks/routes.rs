@@ -116,11 +116,12 @@ async fn create_webhook(
     let definition = super::create(body.into_inner())?;
     check_target(&state, &definition.url).await?;
     let secret = signature::new_secret().map_err(ApiError::internal)?;
+    let id = Uuid::now_v7();
+    let sealed = signature::seal(&state.secrets, id, &secret).map_err(ApiError::internal)?;
     let mut conn = state.pool.get().await?;
     let mut webhook = conn
         .transaction(async |conn| {
-            let webhook =
-                Webhook::from(store::insert(conn, Uuid::now_v7(), &definition, &secret).await?);
+            let webhook = Webhook::from(store::insert(conn, id, &definition, &sealed).await?);
             let changes = audit::redacted(audit::created(&webhook), "secret");
             audit::record(
                 conn,
@@ -337,6 +338,7 @@ async fn rotate_secret(
     }
     let overlap_until = (hours > 0).then(|| Utc::now() + chrono::Duration::hours(hours));
     let secret = signature::new_secret().map_err(ApiError::internal)?;
+    let sealed = signature::seal(&state.secrets, id, &secret).map_err(ApiError::internal)?;
     let mut conn = state.pool.get().await?;
     let mut webhook = conn
         .transaction(async |conn| {
@@ -344,7 +346,7 @@ async fn rotate_secret(
                 .await?
                 .ok_or_else(|| ApiError::not_found("webhook"))?;
             if_match.check(i64::from(before.version))?;
-            let after = Webhook::from(store::rotate(conn, id, &secret, overlap_until).await?);
+            let after = Webhook::from(store::rotate(conn, id, &sealed, overlap_until).await?);
             let changes = audit::redacted(audit::diff(&Webhook::from(before), &after), "secret");
             audit::record(
                 conn,
@@ -409,15 +411,13 @@ async fn test_webhook(
         .ok_or_else(|| ApiError::not_found("event"))?;
     drop(conn);
     let delivery_id = Uuid::now_v7();
+    let secrets = webhook
+        .signing_secrets(&state.secrets)
+        .map_err(ApiError::internal)?;
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let sent = state
         .webhooks
-        .send(
-            &webhook.url,
-            &webhook.signing_secrets(),
-            &event,
-            delivery_id,
-            1,
-        )
+        .send(&webhook.url, &secrets, &event, delivery_id, 1)
         .await;
     let succeeded = sent.succeeded();
     let outcome = Outcome {

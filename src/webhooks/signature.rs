@@ -10,8 +10,23 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+use uuid::Uuid;
+
+use crate::secrets::stored::webhook_context;
+use crate::secrets::{OpenError, SecretBox};
 
 const PREFIX: &str = "whsec_";
+
+/// A webhook's secret as the database keeps it: sealed under the server key, for this
+/// webhook only.
+pub fn seal(secrets: &SecretBox, webhook: Uuid, secret: &str) -> Result<String, String> {
+    secrets.seal(secret, &webhook_context(webhook))
+}
+
+/// The secret a stored (sealed) value holds.
+pub fn open(secrets: &SecretBox, webhook: Uuid, stored: &str) -> Result<String, OpenError> {
+    secrets.open(stored, &webhook_context(webhook))
+}
 
 /// A new random secret.
 pub fn new_secret() -> Result<String, String> {

@@ -8,10 +8,12 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::json::{Attempt, Delivery, DeliveryStatus, Webhook};
+use super::signature;
 use crate::db::Prepare;
 use crate::db::schema::{events, webhook_attempts, webhook_deliveries, webhooks};
 use crate::events::Event;
 use crate::events::store::SETTLED;
+use crate::secrets::{OpenError, SecretBox};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = webhooks)]
@@ -33,16 +35,18 @@ pub struct Row {
 }
 
 impl Row {
-    /// The secrets that sign now: the current one, and the previous one during its overlap.
-    pub fn signing_secrets(&self) -> Vec<&str> {
-        let mut secrets = vec![self.secret.as_str()];
+    /// The secrets that sign now, opened: the current one, and the previous one during its
+    /// overlap.
+    pub fn signing_secrets(&self, keys: &SecretBox) -> Result<Vec<String>, OpenError> {
+        let mut secrets = vec![signature::open(keys, self.id, &self.secret)?];
         if self
             .previous_secret_expires_at
             .is_some_and(|at| at > Utc::now())
+            && let Some(previous) = &self.previous_secret
         {
-            secrets.extend(self.previous_secret.as_deref());
+            secrets.push(signature::open(keys, self.id, previous)?);
         }
-        secrets
+        Ok(secrets)
     }
 }
 
@@ -99,6 +103,7 @@ impl Definition {
     }
 }
 
+/// Inserts a webhook; `secret` is its sealed form ([`signature::seal`]).
 pub async fn insert(
     conn: &mut AsyncPgConnection,
     id: Uuid,
@@ -180,7 +185,8 @@ pub async fn update(
     Ok(query)
 }
 
-/// Sets a new secret; the old one keeps signing until `overlap_until`.
+/// Sets a new secret (sealed, [`signature::seal`]); the old one keeps signing until
+/// `overlap_until` (moved as it is: both are sealed for this webhook).
 pub async fn rotate(
     conn: &mut AsyncPgConnection,
     id: Uuid,

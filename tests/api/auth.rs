@@ -23,8 +23,12 @@ fn forge(secret: &str, issuer: &str, audience: &str, exp_offset: i64) -> String 
         scopes: vec![],
         cv: None,
     };
+    let header = Header {
+        kid: Some(rapport::auth::jwt::configured_kid(secret)),
+        ..Default::default()
+    };
     jsonwebtoken::encode(
-        &Header::default(),
+        &header,
         &claims,
         &EncodingKey::from_secret(secret.as_bytes()),
     )
@@ -34,6 +38,12 @@ fn forge(secret: &str, issuer: &str, audience: &str, exp_offset: i64) -> String 
 #[actix_web::test]
 async fn requests_without_a_valid_token_are_401() {
     let app = TestApp::spawn().await;
+    // The forged tokens are service tokens: only a recorded one is accepted.
+    app.sql(
+        "INSERT INTO service_tokens (jti, subject, role, kid, issued_by, expires_at) \
+         VALUES ('x', 'forger', 'admin', 'k', 'test', now() + interval '1 hour')",
+    )
+    .await;
 
     let res = app.get("/v1/me").send().await.unwrap();
     assert_eq!(

@@ -8,25 +8,26 @@ use reqwest::StatusCode;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::helpers::{TEST_SECRET, TestApp, expect_json, expect_problem};
+use crate::helpers::{TEST_SECRET, TEST_SECRET_KEY, TestApp, expect_json, expect_problem};
 
 /// The binary with a clean environment: only what the test passes.
-fn rapport(db_url: &str) -> Command {
+pub fn rapport(db_url: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rapport"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", db_url)
+        .env("RAPPORT_SECRET_KEY", TEST_SECRET_KEY)
         .env("RAPPORT_LOG", "warn")
         .current_dir(std::env::temp_dir())
         .kill_on_drop(true);
     cmd
 }
 
-fn stdout(out: &Output) -> String {
+pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-fn stderr(out: &Output) -> String {
+pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).trim().to_owned()
 }
 

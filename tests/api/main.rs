@@ -31,6 +31,7 @@ mod rate_limits;
 mod schema;
 mod statements;
 mod surveys;
+mod tokens;
 mod uploads;
 mod users;
 mod webhooks;

@@ -21,7 +21,7 @@ use crate::helpers::{TestApp, expect_json, expect_problem, fields};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
+pub struct Received {
     id: String,
     timestamp: i64,
     signatures: Vec<String>,
@@ -37,7 +37,7 @@ impl Received {
 
 /// How the receiver answers the next request: a status, after an optional delay.
 #[derive(Clone, Copy)]
-struct Reply(u16, Duration);
+pub struct Reply(pub u16, pub Duration);
 
 #[derive(Default)]
 struct Log {
@@ -47,14 +47,14 @@ struct Log {
 
 /// A real HTTP server on loopback that records what it gets and answers as scripted
 /// (200 once the script is used up).
-struct Receiver {
-    url: String,
+pub struct Receiver {
+    pub url: String,
     log: Arc<Mutex<Log>>,
     handle: ServerHandle,
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let log = Arc::new(Mutex::new(Log::default()));
         let shared = log.clone();
         let server = actix_web::HttpServer::new(move || {
@@ -113,12 +113,12 @@ impl Receiver {
             .extend(replies.iter().copied());
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub fn received(&self) -> Vec<Received> {
         self.log.lock().unwrap().received.clone()
     }
 
     /// Waits until at least `n` requests came.
-    async fn wait_for(&self, n: usize) -> Vec<Received> {
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let got = self.received();
@@ -136,7 +136,7 @@ impl Receiver {
 }
 
 /// Fast retries, loopback allowed: the settings webhook tests run with.
-const FAST: [(&str, &str); 5] = [
+pub const FAST: [(&str, &str); 5] = [
     ("RAPPORT_WEBHOOK_ALLOW_PRIVATE", "true"),
     ("RAPPORT_WEBHOOK_INTERVAL", "20ms"),
     ("RAPPORT_WEBHOOK_TIMEOUT", "1s"),
@@ -144,7 +144,7 @@ const FAST: [(&str, &str); 5] = [
     ("RAPPORT_WEBHOOK_RETRY_FOR", "1m"),
 ];
 
-async fn create_webhook(app: &TestApp, body: Value) -> Value {
+pub async fn create_webhook(app: &TestApp, body: Value) -> Value {
     let res = app
         .send(Method::POST, "/v1/webhooks", &app.token(Role::Admin), &body)
         .await;
@@ -196,7 +196,7 @@ fn sign(secret: &str, r: &Received) -> String {
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
-fn verifies(secret: &str, r: &Received) -> bool {
+pub fn verifies(secret: &str, r: &Received) -> bool {
     let expected = sign(secret, r);
     r.signatures.contains(&expected)
 }
@@ -309,7 +309,6 @@ async fn deliveries_are_signed_and_rotation_signs_with_both_secrets_for_the_over
 async fn failures_are_retried_with_growing_delays_then_the_webhook_is_disabled() {
     let app = TestApp::spawn_with(&FAST).await;
     let receiver = Receiver::start().await;
-    let admin = app.token(Role::Admin);
     // 500, 500, a timeout (the answer comes after the 1 s limit), 503, then 200.
     receiver.script(&[
         Reply(500, Duration::ZERO),
@@ -380,6 +379,8 @@ async fn failures_are_retried_with_growing_delays_then_the_webhook_is_disabled()
     let d = settled(&app, &id, &first).await;
     assert_eq!(d["status"], "failed");
     assert!(d["attempt_count"].as_i64().unwrap() >= 3);
+    // Service tokens are recorded per database: this app's own.
+    let admin = app.token(Role::Admin);
     let hook = app.get_ok(&format!("/v1/webhooks/{id}"), &admin).await;
     assert_eq!(hook["active"], false);
     let reason = hook["disabled_reason"].as_str().unwrap();

@@ -12,7 +12,6 @@ use actix_web::dev::ServerHandle;
 use actix_web::web;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rapport::auth::Role;
-use rapport::auth::jwt::{JwtKeys, SubjectKind};
 use rapport::config::{DatabaseUrl, Settings};
 use rapport::startup::Application;
 use rapport::state::AppState;
@@ -24,6 +23,12 @@ use uuid::Uuid;
 
 /// The JWT secret test apps are configured with.
 pub const TEST_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+
+/// The server key test apps seal stored secrets with (32 bytes, base64).
+pub const TEST_SECRET_KEY: &str = "dGVzdC1zZXJ2ZXIta2V5LXRlc3Qtc2VydmVyLWtleSE=";
+
+/// How long the service tokens `TestApp::token` hands out stay valid.
+const TEST_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
 /// The server tests run against; its `postgres` database is used to create the others.
 pub fn server_url() -> DatabaseUrl {
@@ -203,6 +208,7 @@ pub fn settings(db: &DatabaseUrl, overrides: &[(&str, &str)]) -> Settings {
         ("DATABASE_URL", db.expose()),
         ("RAPPORT_BIND", "127.0.0.1:0"),
         ("RAPPORT_JWT_SECRET", TEST_SECRET),
+        ("RAPPORT_SECRET_KEY", TEST_SECRET_KEY),
         ("RAPPORT_WORKERS", "1"),
         ("RAPPORT_DB_POOL_SIZE", "4"),
         ("RAPPORT_DB_STARTUP_TIMEOUT", "10s"),
@@ -226,7 +232,8 @@ pub struct TestApp {
     pub db: TestDatabase,
     pub handle: ServerHandle,
     pub state: web::Data<AppState>,
-    keys: JwtKeys,
+    /// A recorded service token per role, minted at spawn (see [`TestApp::token`]).
+    tokens: Vec<(Role, String)>,
 }
 
 impl TestApp {
@@ -243,7 +250,6 @@ impl TestApp {
 
     pub async fn spawn_on(db: TestDatabase, settings: Settings) -> Self {
         init_logging();
-        let jwt_settings = settings.jwt.clone();
         let app = Application::build(settings).await.expect("app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let metrics_address = app
@@ -251,15 +257,7 @@ impl TestApp {
             .map(|port| format!("http://127.0.0.1:{port}"));
         let handle = app.handle();
         let state = app.state();
-        let secret = match &jwt_settings.secret {
-            Some(secret) => secret.expose().as_bytes().to_vec(),
-            None => {
-                let mut conn = db.connect().await;
-                rapport::auth::jwt::signing_secret(&jwt_settings, &mut conn)
-                    .await
-                    .expect("stored secret")
-            }
-        };
+        let tokens = record_service_tokens(&state).await;
         actix_web::rt::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -272,7 +270,7 @@ impl TestApp {
             db,
             handle,
             state,
-            keys: JwtKeys::new(&secret, &jwt_settings),
+            tokens,
         }
     }
 
@@ -326,18 +324,14 @@ impl TestApp {
             .expect("request")
     }
 
-    /// A service token (as `rapport token` mints) with this role.
+    /// A service token (as `rapport token` mints and records) with this role: the same one
+    /// for the whole test, recorded when the app was spawned.
     pub fn token(&self, role: Role) -> String {
-        self.keys
-            .mint(
-                SubjectKind::Service,
-                &format!("test-{role}"),
-                Some(role),
-                vec![],
-                Duration::from_secs(600),
-            )
-            .expect("mint")
-            .token
+        self.tokens
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, token)| token.clone())
+            .expect("a token per role")
     }
 
     /// Creates a staff user through the API and signs in as them.
@@ -530,6 +524,38 @@ impl Drop for TestApp {
         // Sends the stop command at once; the server winds down as the runtime ends.
         drop(self.handle.stop(false));
     }
+}
+
+/// Mints a service token per role (`test-<role>`) as `rapport token` does, and records
+/// them all in one statement.
+async fn record_service_tokens(state: &AppState) -> Vec<(Role, String)> {
+    let mut rows = Vec::new();
+    let mut tokens = Vec::new();
+    for &role in Role::ALL {
+        let subject = format!("test-{role}");
+        let minted = state
+            .jwt
+            .mint(
+                rapport::auth::jwt::SubjectKind::Service,
+                &subject,
+                Some(role),
+                vec![],
+                TEST_TOKEN_TTL,
+            )
+            .expect("mint");
+        rows.push(rapport::service_tokens::record(
+            &minted,
+            &subject,
+            role,
+            &rapport::auth::Actor::Service("test".to_owned()),
+        ));
+        tokens.push((role, minted.token));
+    }
+    let mut conn = state.pool.get().await.expect("connection");
+    rapport::service_tokens::store::insert(&mut conn, &rows)
+        .await
+        .expect("record test tokens");
+    tokens
 }
 
 fn init_logging() {

@@ -1,0 +1,2 @@
+DROP TABLE service_tokens;
+DROP TABLE signing_keys;

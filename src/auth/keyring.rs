@@ -1,0 +1,275 @@
+//! The signing keys kept in the database (`signing_keys`), each sealed under the server key:
+//! generating the first, moving in the key from before key ids, rotating, retiring, listing.
+//! Changes run under one advisory lock, so concurrent starts and CLI runs agree.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Double, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::jwt::{REFRESH, SigningKey};
+use crate::db::schema::{app_secrets, signing_keys};
+use crate::secrets::stored::signing_key_context;
+use crate::secrets::{Failure, SecretBox};
+
+/// Where the key generated before key ids was kept, in clear.
+const LEGACY_SECRET_NAME: &str = "jwt_signing_key";
+
+/// Serialises changes to the ring across instances and the CLI.
+const RING_LOCK: i64 = 72_719;
+
+/// Extra time a rotated-out key verifies beyond the longest lifetime of its tokens: the
+/// verification leeway and clock skew.
+const MARGIN: Duration = Duration::from_secs(60);
+
+/// A key as `rapport keys list` shows it: never its material.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = signing_keys)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub legacy: bool,
+    pub created_at: DateTime<Utc>,
+    pub signs_until: Option<DateTime<Utc>>,
+    pub verifies_until: Option<DateTime<Utc>>,
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+impl KeyInfo {
+    /// `signing`, `verifying until …`, `expired` or `retired`.
+    pub fn state(&self, now: DateTime<Utc>) -> String {
+        if self.retired_at.is_some() {
+            return "retired".to_owned();
+        }
+        match (self.signs_until, self.verifies_until) {
+            (None, _) => "signing".to_owned(),
+            (Some(_), Some(until)) if until > now => {
+                format!("verifying until {}", until.to_rfc3339())
+            }
+            (Some(_), None) => "verifying".to_owned(),
+            _ => "expired".to_owned(),
+        }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = signing_keys)]
+struct Stored {
+    kid: String,
+    secret: String,
+    legacy: bool,
+    signs_until: Option<DateTime<Utc>>,
+    verifies_until: Option<DateTime<Utc>>,
+}
+
+fn db(err: diesel::result::Error) -> String {
+    format!("cannot read or write the signing keys: {err}")
+}
+
+async fn lock(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(RING_LOCK)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// A new key (64 random bytes), sealed, that signs from now on.
+async fn insert_new(conn: &mut AsyncPgConnection, secrets: &SecretBox) -> Result<String, String> {
+    let mut key = [0_u8; 64];
+    getrandom::fill(&mut key).map_err(|e| format!("no randomness for a signing key: {e}"))?;
+    let kid = format!("k{}", Uuid::now_v7().simple());
+    let sealed = secrets.seal(&STANDARD.encode(key), &signing_key_context(&kid))?;
+    diesel::insert_into(signing_keys::table)
+        .values((signing_keys::kid.eq(&kid), signing_keys::secret.eq(sealed)))
+        .execute(conn)
+        .await
+        .map_err(db)?;
+    Ok(kid)
+}
+
+/// Makes the ring ready: the key kept in clear before key ids (`app_secrets`) moves in,
+/// sealed, taking its tokens (they carry no `kid`) for one more token lifetime, and a key
+/// is generated when none signs. Idempotent.
+pub async fn ensure(
+    conn: &mut AsyncPgConnection,
+    secrets: &SecretBox,
+    token_ttl: Duration,
+) -> Result<(), String> {
+    conn.transaction(async |conn| -> Result<_, Failure> {
+        lock(conn).await.map_err(db)?;
+        let legacy: Option<String> = app_secrets::table
+            .find(LEGACY_SECRET_NAME)
+            .select(app_secrets::value)
+            .first(conn)
+            .await
+            .optional()
+            .map_err(db)?;
+        if let Some(value) = legacy {
+            let bytes = STANDARD
+                .decode(value.trim())
+                .map_err(|_| "the stored signing key is corrupt".to_owned())?;
+            let digest = Sha256::digest(&bytes);
+            let kid = format!(
+                "legacy-{}",
+                digest
+                    .iter()
+                    .take(6)
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            );
+            let sealed = secrets.seal(&STANDARD.encode(&bytes), &signing_key_context(&kid))?;
+            let lifetime = (token_ttl + REFRESH + MARGIN).as_secs_f64();
+            diesel::sql_query(
+                "INSERT INTO signing_keys (kid, secret, legacy, signs_until, verifies_until) \
+                 VALUES ($1, $2, true, now(), now() + make_interval(secs => $3)) \
+                 ON CONFLICT (kid) DO NOTHING",
+            )
+            .bind::<Text, _>(&kid)
+            .bind::<Text, _>(&sealed)
+            .bind::<Double, _>(lifetime)
+            .execute(conn)
+            .await
+            .map_err(db)?;
+            diesel::delete(app_secrets::table.find(LEGACY_SECRET_NAME))
+                .execute(conn)
+                .await
+                .map_err(db)?;
+            tracing::info!(kid, "moved the signing key into the sealed key ring");
+        }
+        let signing: i64 = signing_keys::table
+            .filter(signing_keys::signs_until.is_null())
+            .filter(signing_keys::retired_at.is_null())
+            .count()
+            .get_result(conn)
+            .await
+            .map_err(db)?;
+        if signing == 0 {
+            let kid = insert_new(conn, secrets).await?;
+            tracing::info!(kid, "generated a signing key");
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|f| f.0)
+}
+
+/// The keys that sign or still verify, newest first, opened.
+pub async fn load(
+    conn: &mut AsyncPgConnection,
+    secrets: &SecretBox,
+) -> Result<Vec<SigningKey>, String> {
+    let rows: Vec<Stored> = signing_keys::table
+        .filter(signing_keys::retired_at.is_null())
+        .filter(
+            signing_keys::verifies_until
+                .is_null()
+                .or(signing_keys::verifies_until.gt(diesel::dsl::now)),
+        )
+        .order(signing_keys::created_at.desc())
+        .select(Stored::as_select())
+        .load(conn)
+        .await
+        .map_err(db)?;
+    rows.into_iter()
+        .map(|row| {
+            let opened = secrets
+                .open(&row.secret, &signing_key_context(&row.kid))
+                .map_err(|e| format!("signing key {}: {e}", row.kid))?;
+            let bytes = STANDARD
+                .decode(opened)
+                .map_err(|_| format!("signing key {} is corrupt", row.kid))?;
+            Ok(SigningKey::new(
+                row.kid,
+                &bytes,
+                row.legacy,
+                row.signs_until,
+                row.verifies_until,
+            ))
+        })
+        .collect()
+}
+
+/// Every key, newest first.
+pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<KeyInfo>, String> {
+    signing_keys::table
+        .order(signing_keys::created_at.desc())
+        .select(KeyInfo::as_select())
+        .load(conn)
+        .await
+        .map_err(db)
+}
+
+/// A new key signs; the keys that signed until now verify until every token they may have
+/// signed has expired: the token lifetime (plus the time other instances may still sign
+/// with them before they reload), or the latest expiry of an unrevoked service token they
+/// signed, whichever is later. Returns the new key's id.
+pub async fn rotate(
+    conn: &mut AsyncPgConnection,
+    secrets: &SecretBox,
+    token_ttl: Duration,
+) -> Result<String, String> {
+    conn.transaction(async |conn| -> Result<_, Failure> {
+        lock(conn).await.map_err(db)?;
+        let lifetime = (token_ttl + REFRESH + MARGIN).as_secs_f64();
+        diesel::sql_query(
+            "UPDATE signing_keys k SET signs_until = now(), \
+               verifies_until = GREATEST(now() + make_interval(secs => $1), \
+                 (SELECT max(t.expires_at) FROM service_tokens t \
+                  WHERE t.kid = k.kid AND t.revoked_at IS NULL) + make_interval(secs => $2)) \
+             WHERE signs_until IS NULL AND retired_at IS NULL",
+        )
+        .bind::<Double, _>(lifetime)
+        .bind::<Double, _>(MARGIN.as_secs_f64())
+        .execute(conn)
+        .await
+        .map_err(db)?;
+        Ok(insert_new(conn, secrets).await?)
+    })
+    .await
+    .map_err(|f| f.0)
+}
+
+/// Retires a key at once: its tokens are refused from now on (on every instance within
+/// [`REFRESH`]). A key that was signing is replaced by a new one first. False when no such
+/// key exists or it was already retired.
+pub async fn retire(
+    conn: &mut AsyncPgConnection,
+    secrets: &SecretBox,
+    kid: &str,
+) -> Result<bool, String> {
+    conn.transaction(async |conn| -> Result<_, Failure> {
+        lock(conn).await.map_err(db)?;
+        let key: Option<KeyInfo> = signing_keys::table
+            .find(kid)
+            .select(KeyInfo::as_select())
+            .first(conn)
+            .await
+            .optional()
+            .map_err(db)?;
+        let Some(key) = key.filter(|k| k.retired_at.is_none()) else {
+            return Ok(false);
+        };
+        if key.signs_until.is_none() {
+            insert_new(conn, secrets).await?;
+        }
+        diesel::sql_query(
+            "UPDATE signing_keys SET retired_at = now(), \
+               signs_until = LEAST(COALESCE(signs_until, now()), now()), \
+               verifies_until = LEAST(COALESCE(verifies_until, now()), now()) \
+             WHERE kid = $1",
+        )
+        .bind::<Text, _>(kid)
+        .execute(conn)
+        .await
+        .map_err(db)?;
+        Ok(true)
+    })
+    .await
+    .map_err(|f| f.0)
+}
