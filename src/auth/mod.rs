@@ -2,6 +2,7 @@
 
 mod json;
 pub mod jwt;
+pub mod ownership;
 pub mod password;
 mod principal;
 mod revoked;
@@ -9,6 +10,7 @@ mod routes;
 mod scopes;
 pub mod throttle;
 
+pub use ownership::{AccessLevel, CustomerAccess, Held};
 pub use principal::{AccessCache, Actor, Principal, authenticate};
 pub use routes::configure;
 pub use scopes::{Role, Scope, Scopes};

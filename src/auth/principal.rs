@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::jwt::{Claims, SubjectKind};
+use super::ownership::CustomerAccess;
 use super::revoked;
 use super::scopes::{Role, Scope, Scopes};
 use crate::http::error::ApiError;
@@ -69,6 +70,8 @@ pub struct Principal {
     pub token_expires_at: DateTime<Utc>,
     /// The caller's own request limit (an API client's); `None` takes `RAPPORT_RATE_LIMIT`.
     pub rate_limit: Option<RateLimit>,
+    /// Which customers the caller reaches: a staff user's `access`; everyone else `All`.
+    pub access: CustomerAccess,
 }
 
 impl Principal {
@@ -78,6 +81,9 @@ impl Principal {
 
     /// `403` unless the caller holds `scope`.
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if scope.spans_all_customers() {
+            self.access.require_all(&format!("what `{scope}` opens"))?;
+        }
         if self.can(scope) {
             Ok(())
         } else {
@@ -101,6 +107,7 @@ struct Access {
     credentials_version: i64,
     /// A client's own request limit; `None` takes the default.
     rate_limit: Option<RateLimit>,
+    customers: CustomerAccess,
 }
 
 /// What a token is checked against: the subject's access (none for service tokens, or
@@ -165,6 +172,7 @@ impl AccessCache {
                 scopes: a.role.scopes(),
                 credentials_version: a.credentials_version,
                 rate_limit: None,
+                customers: CustomerAccess::of_user(*id, a.access),
             }),
             Actor::Client(id) => api_clients::store::access(&mut conn, *id).await?.map(
                 |(active, scopes, credentials_version, rate_limit)| Access {
@@ -173,6 +181,7 @@ impl AccessCache {
                     scopes,
                     credentials_version,
                     rate_limit,
+                    customers: CustomerAccess::All,
                 },
             ),
             Actor::Service(_) => None,
@@ -218,10 +227,10 @@ async fn resolve(state: &AppState, claims: Claims) -> Result<Principal, ApiError
     if standing.revoked.contains(&claims.jti) {
         return Err(revoked());
     }
-    let (role, scopes, rate_limit) = match &actor {
+    let (role, scopes, rate_limit, access) = match &actor {
         Actor::Service(_) => {
             let role = claims.role.ok_or_else(invalid)?;
-            (Some(role), role.scopes(), None)
+            (Some(role), role.scopes(), None, CustomerAccess::All)
         }
         Actor::User(_) | Actor::Client(_) => {
             let access = standing.access.ok_or_else(inactive)?;
@@ -231,7 +240,12 @@ async fn resolve(state: &AppState, claims: Claims) -> Result<Principal, ApiError
             if claims.cv != Some(access.credentials_version) {
                 return Err(revoked());
             }
-            (access.role, access.scopes, access.rate_limit)
+            (
+                access.role,
+                access.scopes,
+                access.rate_limit,
+                access.customers,
+            )
         }
     };
     Ok(Principal {
@@ -239,6 +253,7 @@ async fn resolve(state: &AppState, claims: Claims) -> Result<Principal, ApiError
         role,
         scopes,
         rate_limit,
+        access,
         token_id: claims.jti,
         token_expires_at,
     })

@@ -12,7 +12,7 @@ use super::rules::{clean_tags, valid_attribute_key};
 use super::store::{self, CursorKey, ListFilter};
 use super::visible;
 use crate::audit;
-use crate::auth::{Principal, Scope};
+use crate::auth::{Held, Principal, Scope, ownership};
 use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{IfMatch, IfMatchHeader};
 use crate::http::json::{self as body, Json};
@@ -71,7 +71,13 @@ async fn create_customer(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CustomersWrite)?;
     let mut conn = state.pool.get().await?;
-    let record = super::create(&mut conn, &principal.actor, input.into_inner()).await?;
+    let record = super::create(
+        &mut conn,
+        &principal.actor,
+        principal.access,
+        input.into_inner(),
+    )
+    .await?;
     let customer = show(&principal, record);
     Ok(response::created(
         &location(customer.id),
@@ -135,7 +141,7 @@ async fn batch_item(
     let bytes = serde_json::to_vec(&customer).map_err(ApiError::internal)?;
     let input: CustomerInput = body::parse(&bytes)?;
     match action {
-        BatchAction::Create => super::create(conn, &principal.actor, input)
+        BatchAction::Create => super::create(conn, &principal.actor, principal.access, input)
             .await
             .map(|record| (record, true)),
         BatchAction::Upsert => {
@@ -151,6 +157,7 @@ async fn batch_item(
             super::upsert(
                 conn,
                 &principal.actor,
+                principal.access,
                 &external_id,
                 &IfMatch::Absent,
                 input,
@@ -220,6 +227,7 @@ pub(crate) fn list_filter(
         relationship_level: query.relationship_level,
         tags,
         account_manager_id,
+        owner: principal.access.owner(),
         region_type: query.region_type,
         source: query.source,
         prospect_grade: query.prospect_grade,
@@ -508,6 +516,7 @@ async fn upsert_customer_by_external_id(
     let (record, created) = super::upsert(
         &mut conn,
         &principal.actor,
+        principal.access,
         &external_id,
         &if_match,
         input.into_inner(),
@@ -552,6 +561,7 @@ async fn update_customer(
     let record = super::update(
         &mut conn,
         &principal.actor,
+        principal.access,
         *id,
         &if_match,
         input.into_inner(),
@@ -582,6 +592,7 @@ async fn delete_customer(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CustomersDelete)?;
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Customer(*id)).await?;
     super::delete(&mut conn, &principal.actor, *id, &if_match).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -606,6 +617,7 @@ async fn restore_customer(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CustomersDelete)?;
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Customer(*id)).await?;
     let record = super::restore(&mut conn, &principal.actor, *id, &if_match).await?;
     let customer = show(&principal, record);
     Ok(response::versioned(customer.version, &customer))
@@ -667,6 +679,7 @@ async fn export_customer(
     let mut conn = state.pool.get().await?;
     let record = store::get(&mut conn, *id)
         .await?
+        .filter(|r| principal.access.allows(r.draft.account_manager_id))
         .ok_or_else(|| ApiError::not_found("customer"))?;
     let export = CustomerExport {
         exported_at: Utc::now(),
@@ -730,6 +743,7 @@ async fn erase_customer(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CustomersErase)?;
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Customer(*id)).await?;
     let record = super::erase(&mut conn, &principal.actor, *id, &if_match).await?;
     let customer = show(&principal, record);
     Ok(response::versioned(customer.version, &customer))

@@ -50,6 +50,7 @@ pub async fn create(
         email: input.email.into_inner(),
         name: input.name,
         role: input.role,
+        access: input.access,
         password_hash,
     };
     conn.transaction(async |conn| {
