@@ -119,6 +119,7 @@ async fn recompute(
 /// Checks a Pareto query's period, measure and currency.
 async fn pareto_filter(
     conn: &mut AsyncPgConnection,
+    principal: &Principal,
     query: &ParetoQuery,
 ) -> Result<store::ParetoFilter, ApiError> {
     let to = query.to.unwrap_or_else(|| Utc::now().date_naive());
@@ -147,6 +148,7 @@ async fn pareto_filter(
         measure: query.measure.unwrap_or(Measure::Revenue),
         currency,
         top_sales_percent: query.top_sales_percent.map(i32::from),
+        owner: principal.access.owner(),
     })
 }
 
@@ -206,7 +208,7 @@ async fn pareto(
     let query: ParetoQuery = query::parse(req.query_string())?;
     let page = pagination::request::<i64>(query.limit, query.cursor.as_deref(), "rank")?;
     let mut conn = state.pool.get().await?;
-    let filter = pareto_filter(&mut conn, &query).await?;
+    let filter = pareto_filter(&mut conn, &principal, &query).await?;
     let lines = store::pareto(&mut conn, &filter, page.after.unwrap_or(0), page.fetch()).await?;
     let Some(first) = lines.first() else {
         return Err(ApiError::internal("the Pareto query returned no summary"));
@@ -376,7 +378,7 @@ async fn export_pareto(
     let format = Format::negotiate(req.headers())?;
     let filter = {
         let mut conn = state.pool.get().await?;
-        pareto_filter(&mut conn, &query).await?
+        pareto_filter(&mut conn, &principal, &query).await?
     };
     let source = ParetoSource {
         filter,
@@ -409,7 +411,12 @@ async fn segments(
     let mut conn = state.pool.get().await?;
     let settings = store::settings(&mut conn).await?;
     let used = settings.computed_with().unwrap_or_else(|| settings.input());
-    let rows = store::segments(&mut conn, used.churn_threshold as i16).await?;
+    let rows = store::segments(
+        &mut conn,
+        used.churn_threshold as i16,
+        principal.access.owner(),
+    )
+    .await?;
     let mut out = Segments {
         computed_at: settings.computed_at,
         currency: used.currency.clone(),
@@ -494,6 +501,7 @@ async fn churn_risk(
         lifecycle_stages: stages.iter().map(|s| s.as_str().to_owned()).collect(),
         account_manager_id: query.account_manager_id,
         value_tiers: tiers.iter().map(|t| t.as_str().to_owned()).collect(),
+        owner: principal.access.owner(),
     };
     let rows = store::churn_list(&mut conn, &filter, page.after, page.fetch()).await?;
     let entries: Vec<(ChurnEntry, (i16, Uuid))> = rows
