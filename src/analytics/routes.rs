@@ -192,6 +192,9 @@ fn pareto_row(line: &store::ParetoLine) -> Option<(ParetoRow, i64)> {
 /// Every page ranks the period again (seconds over millions of purchases); the ranking of a
 /// changing period may shift between pages. `GET /v1/exports/pareto` gives the whole
 /// ranking as one file.
+///
+/// With owned-only access (`access: owned`), the ranking and its summary are of the customers
+/// the caller manages.
 #[utoipa::path(
     tag = "Analytics",
     params(ParetoQuery),
@@ -353,6 +356,8 @@ impl Source for ParetoSource {
 /// `limit`, no `cursor`), as CSV (the default) or NDJSON by `Accept`; `406` otherwise. The
 /// period is ranked once and the rows stream as they come, so memory stays flat whatever
 /// the number of customers.
+///
+/// With owned-only access, the ranking of the customers the caller manages.
 #[utoipa::path(
     tag = "Analytics",
     params(Filters<ParetoQuery>),
@@ -397,6 +402,8 @@ async fn export_pareto(
 /// latest NPS and CSAT answers with the NPS (% promoters − % detractors) and CSAT (% of 4
 /// and 5) of those answers, and how many are at churn risk: so that the
 /// satisfaction-to-loyalty link shows, tier by tier. One scan of the customers per request.
+///
+/// With owned-only access, only the customers the caller manages are counted.
 #[utoipa::path(
     tag = "Analytics",
     security(("bearer" = ["analytics:read"])),
@@ -463,6 +470,8 @@ async fn segments(
 /// window), `no_recent_contact` 15 (no interaction for `contact_days`), `open_complaints` 15
 /// each (at most 30), `dissatisfied` 20 (the latest NPS or CSAT answer is 0–6 or 1–3).
 /// Prospects and churned customers score 0. Served by the score index.
+///
+/// With owned-only access, only the customers the caller manages are listed.
 #[utoipa::path(
     tag = "Analytics",
     params(ChurnQuery),

@@ -51,6 +51,9 @@ fn location(id: Uuid) -> String {
 /// `name` is required; everything else is optional (see `CustomerInput`). The email and
 /// external id must not be in use by another customer (`409` naming the field). The first
 /// lifecycle stage is recorded in the history, with `lifecycle_reason` if given.
+///
+/// With owned-only access (`access: owned`) the caller becomes the account manager; naming
+/// anyone else is `403` (they would lose the customer).
 #[utoipa::path(
     tag = "Customers",
     request_body = CustomerInput,
@@ -93,6 +96,9 @@ async fn create_customer(
 /// would: valid items are applied even when others fail. The answer lists, in request order,
 /// each item's status and the customer or the problem. Send an `Idempotency-Key` to make a
 /// retry of the whole batch safe.
+///
+/// With owned-only access each item follows the single endpoints' rules: another's customer is
+/// a `409` on `external_id`, naming another account manager a `403`.
 #[utoipa::path(
     tag = "Customers",
     request_body = BatchRequest,
@@ -358,6 +364,9 @@ pub fn filter_from_query(
 /// `region_type`, `source`, `prospect_grade`, `consent_email`, `consent_sms`, `has_email`,
 /// `has_phone` and the other time bounds are refused with `400` naming the sorts that serve
 /// them, rather than read row by row.
+///
+/// With owned-only access (`access: owned`), only the customers the caller manages are listed,
+/// whatever the filters.
 #[utoipa::path(
     tag = "Customers",
     params(
@@ -486,6 +495,10 @@ async fn get_customer_by_external_id(
 /// it is updated. On update the body is a merge patch: fields absent stay as they are (so an
 /// integration never wipes what staff entered). `If-Match` guards the update. A deleted
 /// customer is `409` until restored.
+///
+/// With owned-only access, an external id of a customer the caller does not manage is `409` on
+/// `external_id`, as creating it would be (uniqueness cannot be hidden); naming another
+/// account manager is `403`.
 #[utoipa::path(
     tag = "Customers",
     params(("external_id" = String, Path, description = "The integration's id for the customer",
@@ -535,6 +548,9 @@ async fn upsert_customer_by_external_id(
 /// A JSON merge patch (RFC 7396): absent fields stay, `null` clears, nested objects merge.
 /// Send `If-Match` with the `ETag` you read to be sure nobody changed the customer since.
 /// A change of `lifecycle_stage` is recorded in the history with `lifecycle_reason`.
+///
+/// With owned-only access, a customer the caller does not manage is `404`, and changing
+/// `account_manager_id` away from the caller is `403`.
 #[utoipa::path(
     tag = "Customers",
     params(("id" = Uuid, Path, description = "Customer id"), IfMatchHeader),

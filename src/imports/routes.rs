@@ -330,6 +330,9 @@ async fn replay(
 }
 
 /// List imports, newest first.
+///
+/// With owned-only access (`access: owned`), only the imports the caller sent; another's is
+/// `404`.
 #[utoipa::path(
     tag = "Imports",
     params(ImportsQuery),

@@ -522,6 +522,9 @@ fn times(row: &store::ResolutionRow) -> ResolutionTimes {
 /// opening (`occurred_at`) to resolution (`resolved_at`) as median, 90th percentile
 /// (`percentile_cont`: interpolated between the nearest values) and mean, to two decimals;
 /// overall, per severity and per assignee. Also the unresolved complaints now per severity.
+///
+/// With owned-only access (`access: owned`), over the complaints of the customers the caller
+/// manages.
 #[utoipa::path(
     tag = "Complaints",
     params(ComplaintStatsQuery),

@@ -510,6 +510,9 @@ async fn opportunity_history(
 /// and deleted opportunities never count. The period is `period` (`2026`, `2026-Q4`,
 /// `2026-11`) or `from` and `to` (days, both included); the current quarter by default.
 /// `owner_id` and `currency` narrow it to one owner's opportunities or one currency.
+///
+/// With owned-only access (`access: owned`), over the opportunities of the customers the
+/// caller manages.
 #[utoipa::path(
     tag = "Pipeline",
     params(ForecastQuery),

@@ -429,6 +429,9 @@ async fn get_response(
 /// when they responded (`none`: without one), largest first. Served from a daily roll-up,
 /// a few rows per day, question, answer and segment, not every response (a year of a million
 /// responses: tens of milliseconds overall, a few hundred by segment).
+///
+/// Refused (`403`) with owned-only access (`access: owned`): the roll-up counts every
+/// respondent, and no filter makes it a count of one manager's customers.
 #[utoipa::path(
     tag = "Surveys",
     params(("id" = Uuid, Path, description = "Survey id"), ResultsQuery),

@@ -75,8 +75,8 @@ pub struct NewUser {
     pub name: String,
     /// What the user may do.
     pub role: Role,
-    /// Which customers the user reaches: `all` (the default) or `owned`, only the customers
-    /// they manage and what hangs off them. An admin always reaches all: `owned` with
+    /// Which customers the user reaches: `all` (the default, also when `null`) or `owned`,
+    /// only the customers they manage and what hangs off them. An admin always reaches all: `owned` with
     /// `role: admin` is refused (`422`).
     #[serde(default)]
     pub access: Option<AccessLevel>,
