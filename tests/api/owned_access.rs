@@ -237,16 +237,33 @@ async fn reads_of_customers_and_what_hangs_off_them_split_by_manager() {
     })
     .await;
     // Asking for another's customers finds none.
-    let other_manager = w.other.customer.clone();
-    let theirs = w
+    // Asking for another's customers by name, email, manager or id finds none.
+    let b_id = w.app.get_ok("/v1/me", &w.b).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for query in [
+        "q=other".to_owned(),
+        "q=other@example.com".to_owned(),
+        format!("account_manager_id={b_id}"),
+        "account_manager_id=none".to_owned(),
+    ] {
+        let page = w.app.get_ok(&format!("/v1/customers?{query}"), &w.a).await;
+        assert_eq!(listed(&page, "id"), Vec::<String>::new(), "{query}");
+        let page = w
+            .app
+            .get_ok(&format!("/v1/customers?{query}"), &w.all)
+            .await;
+        assert_eq!(listed(&page, "id").len(), 1, "{query}");
+    }
+    let page = w
         .app
-        .get_ok(&format!("/v1/customers?q={}", "other"), &w.a)
+        .get_ok(
+            &format!("/v1/interactions?customer_id={}", w.other.customer),
+            &w.a,
+        )
         .await;
-    assert_eq!(
-        listed(&theirs, "id"),
-        Vec::<String>::new(),
-        "{other_manager}"
-    );
+    assert_eq!(listed(&page, "id"), Vec::<String>::new());
     w.list_splits("/v1/interactions?kind=complaint", "id", |b| &b.interaction)
         .await;
     w.list_splits("/v1/complaints", "id", |b| &b.interaction)
@@ -382,7 +399,10 @@ async fn exports_and_analytics_count_only_the_callers_customers() {
 
     // Pareto ranking and its export: only the caller's customers are ranked.
     let mine = w.app.get_ok("/v1/analytics/pareto", &w.a).await;
-    assert_eq!(listed(&mine, "customer_id"), [w.own.customer.clone()]);
+    assert_eq!(
+        listed(&mine, "customer_id"),
+        std::slice::from_ref(&w.own.customer)
+    );
     assert_eq!(mine["summary"]["customers"], 1, "{mine}");
     let every = w.app.get_ok("/v1/analytics/pareto", &w.all).await;
     assert_eq!(listed(&every, "customer_id").len(), 3);
@@ -759,6 +779,28 @@ async fn writes_reach_only_the_callers_customers_and_write_nothing_else() {
         .map(|r| r["status"].as_i64().unwrap())
         .collect();
     assert_eq!(statuses, [201, 409, 403]);
+
+    // Their own customer's points, deletion and restoration.
+    let res = app
+        .post(&format!("/v1/customers/{c}/points"))
+        .bearer_auth(&w.a)
+        .header("Idempotency-Key", Uuid::now_v7().to_string())
+        .json(&json!({"kind": "adjust", "points": 5, "reason": "thanks"}))
+        .send()
+        .await
+        .unwrap();
+    created(res).await;
+    let res = app.delete(&format!("/v1/customers/{c}"), &w.a, None).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/customers/{c}/restore"),
+            &w.a,
+            &json!({}),
+        )
+        .await;
+    expect_json(res, StatusCode::OK).await;
     assert_eq!(
         batch["results"][0]["customer"]["account_manager_id"],
         w.a_id.to_string()
@@ -900,7 +942,6 @@ async fn bulk_points_and_imports_reach_only_the_callers_customers() {
     }
     app.get_ok(&format!("/v1/imports/{others_import}"), &w.all)
         .await;
-    let _ = &w.b;
 }
 
 #[actix_web::test]
