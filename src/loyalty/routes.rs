@@ -309,6 +309,9 @@ async fn simulate(
     input: Json<SimulationInput>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::LoyaltyAdmin)?;
+    principal
+        .access
+        .require_all("a simulation of the programme")?;
     let mut conn = state.pool.get().await?;
     let simulation = super::pass::simulate(&mut conn, input.into_inner()).await?;
     Ok(HttpResponse::Ok().json(simulation))

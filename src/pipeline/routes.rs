@@ -197,6 +197,9 @@ async fn delete_stage(
 /// For a live customer; in the first stage unless `stage` names one; owned by the calling
 /// staff user unless `owner_id` names an active one (integrations must). Amounts are integers
 /// in the currency's minor unit. Its creation is the first entry of its history.
+///
+/// With owned-only access (`access: owned`), a customer the caller does not manage is answered
+/// as a missing one (`422` on `customer_id`).
 #[utoipa::path(
     tag = "Pipeline",
     request_body = OpportunityInput,

@@ -234,6 +234,9 @@ async fn revise_survey(
 /// survey allows more (`409`). The response shows on the customer's timeline, updates their
 /// latest NPS and CSAT (the customer list filters on them) and, when the survey's follow-up
 /// rule calls for it, opens a follow-up interaction assigned to their account manager.
+///
+/// With owned-only access (`access: owned`), a customer the caller does not manage is answered
+/// as a missing one (`422` on `customer_id`).
 #[utoipa::path(
     tag = "Surveys",
     params(("id" = Uuid, Path, description = "Survey id")),
