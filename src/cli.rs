@@ -233,6 +233,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), String> {
                 email,
                 name,
                 role,
+                access: None,
                 password,
             }
             .validate()

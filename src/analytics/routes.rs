@@ -119,6 +119,7 @@ async fn recompute(
 /// Checks a Pareto query's period, measure and currency.
 async fn pareto_filter(
     conn: &mut AsyncPgConnection,
+    principal: &Principal,
     query: &ParetoQuery,
 ) -> Result<store::ParetoFilter, ApiError> {
     let to = query.to.unwrap_or_else(|| Utc::now().date_naive());
@@ -147,6 +148,7 @@ async fn pareto_filter(
         measure: query.measure.unwrap_or(Measure::Revenue),
         currency,
         top_sales_percent: query.top_sales_percent.map(i32::from),
+        owner: principal.access.owner(),
     })
 }
 
@@ -190,6 +192,9 @@ fn pareto_row(line: &store::ParetoLine) -> Option<(ParetoRow, i64)> {
 /// Every page ranks the period again (seconds over millions of purchases); the ranking of a
 /// changing period may shift between pages. `GET /v1/exports/pareto` gives the whole
 /// ranking as one file.
+///
+/// With owned-only access (`access: owned`), the ranking and its summary are of the customers
+/// the caller manages.
 #[utoipa::path(
     tag = "Analytics",
     params(ParetoQuery),
@@ -206,7 +211,7 @@ async fn pareto(
     let query: ParetoQuery = query::parse(req.query_string())?;
     let page = pagination::request::<i64>(query.limit, query.cursor.as_deref(), "rank")?;
     let mut conn = state.pool.get().await?;
-    let filter = pareto_filter(&mut conn, &query).await?;
+    let filter = pareto_filter(&mut conn, &principal, &query).await?;
     let lines = store::pareto(&mut conn, &filter, page.after.unwrap_or(0), page.fetch()).await?;
     let Some(first) = lines.first() else {
         return Err(ApiError::internal("the Pareto query returned no summary"));
@@ -351,6 +356,8 @@ impl Source for ParetoSource {
 /// `limit`, no `cursor`), as CSV (the default) or NDJSON by `Accept`; `406` otherwise. The
 /// period is ranked once and the rows stream as they come, so memory stays flat whatever
 /// the number of customers.
+///
+/// With owned-only access, the ranking of the customers the caller manages.
 #[utoipa::path(
     tag = "Analytics",
     params(Filters<ParetoQuery>),
@@ -376,7 +383,7 @@ async fn export_pareto(
     let format = Format::negotiate(req.headers())?;
     let filter = {
         let mut conn = state.pool.get().await?;
-        pareto_filter(&mut conn, &query).await?
+        pareto_filter(&mut conn, &principal, &query).await?
     };
     let source = ParetoSource {
         filter,
@@ -395,6 +402,8 @@ async fn export_pareto(
 /// latest NPS and CSAT answers with the NPS (% promoters − % detractors) and CSAT (% of 4
 /// and 5) of those answers, and how many are at churn risk: so that the
 /// satisfaction-to-loyalty link shows, tier by tier. One scan of the customers per request.
+///
+/// With owned-only access, only the customers the caller manages are counted.
 #[utoipa::path(
     tag = "Analytics",
     security(("bearer" = ["analytics:read"])),
@@ -409,7 +418,12 @@ async fn segments(
     let mut conn = state.pool.get().await?;
     let settings = store::settings(&mut conn).await?;
     let used = settings.computed_with().unwrap_or_else(|| settings.input());
-    let rows = store::segments(&mut conn, used.churn_threshold as i16).await?;
+    let rows = store::segments(
+        &mut conn,
+        used.churn_threshold as i16,
+        principal.access.owner(),
+    )
+    .await?;
     let mut out = Segments {
         computed_at: settings.computed_at,
         currency: used.currency.clone(),
@@ -456,6 +470,8 @@ async fn segments(
 /// window), `no_recent_contact` 15 (no interaction for `contact_days`), `open_complaints` 15
 /// each (at most 30), `dissatisfied` 20 (the latest NPS or CSAT answer is 0–6 or 1–3).
 /// Prospects and churned customers score 0. Served by the score index.
+///
+/// With owned-only access, only the customers the caller manages are listed.
 #[utoipa::path(
     tag = "Analytics",
     params(ChurnQuery),
@@ -494,6 +510,7 @@ async fn churn_risk(
         lifecycle_stages: stages.iter().map(|s| s.as_str().to_owned()).collect(),
         account_manager_id: query.account_manager_id,
         value_tiers: tiers.iter().map(|t| t.as_str().to_owned()).collect(),
+        owner: principal.access.owner(),
     };
     let rows = store::churn_list(&mut conn, &filter, page.after, page.fetch()).await?;
     let entries: Vec<(ChurnEntry, (i16, Uuid))> = rows

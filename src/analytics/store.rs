@@ -562,6 +562,8 @@ pub struct ChurnFilter {
     pub lifecycle_stages: Vec<String>,
     pub account_manager_id: Option<Uuid>,
     pub value_tiers: Vec<String>,
+    /// Owned-only access: only customers this user manages.
+    pub owner: Option<Uuid>,
 }
 
 /// A churn-risk list row: the customer's figures and who they are.
@@ -593,6 +595,9 @@ pub async fn churn_list(
     }
     if let Some(manager) = filter.account_manager_id {
         query = query.filter(customers::account_manager_id.eq(manager));
+    }
+    if let Some(owner) = filter.owner {
+        query = query.filter(customers::account_manager_id.eq(owner));
     }
     if !filter.value_tiers.is_empty() {
         query = query.filter(a::value_tier.eq_any(filter.value_tiers.clone()));
@@ -658,12 +663,14 @@ pub struct SegmentRow {
     pub at_risk: i64,
 }
 
-/// Every live customer counted once per dimension, in one scan (GROUPING SETS).
+/// Every live customer (only those `owner` manages, with owned-only access) counted once per
+/// dimension, in one scan (GROUPING SETS).
 pub async fn segments(
     conn: &mut AsyncPgConnection,
     churn_threshold: i16,
+    owner: Option<Uuid>,
 ) -> QueryResult<Vec<SegmentRow>> {
-    diesel::sql_query(
+    diesel::sql_query(format!(
         "WITH c AS (
              SELECT coalesce(a.value_tier, 'none') AS value_tier,
                     coalesce(a.value_class, 'none') AS value_class,
@@ -676,7 +683,7 @@ pub async fn segments(
              LEFT JOIN customer_analytics a ON a.customer_id = c.id
              LEFT JOIN loyalty_accounts l ON l.customer_id = c.id
              LEFT JOIN customer_satisfaction s ON s.customer_id = c.id
-             WHERE c.deleted_at IS NULL AND c.erased_at IS NULL)
+             WHERE c.deleted_at IS NULL AND c.erased_at IS NULL AND {owned})
          SELECT CASE WHEN GROUPING(value_tier) = 0 THEN 'value_tier'
                      WHEN GROUPING(value_class) = 0 THEN 'value_class'
                      WHEN GROUPING(lifecycle_stage) = 0 THEN 'lifecycle_stage'
@@ -700,8 +707,10 @@ pub async fn segments(
          GROUP BY GROUPING SETS ((value_tier), (value_class), (lifecycle_stage),
                                  (relationship_level), (loyalty_tier))
          ORDER BY 1, 2",
-    )
+        owned = crate::auth::ownership::sql_condition("c.id", 2),
+    ))
     .bind::<Int2, _>(churn_threshold)
+    .bind::<Nullable<SqlUuid>, _>(owner)
     .prepared()
     .load(conn)
     .await
@@ -715,6 +724,8 @@ pub struct ParetoFilter {
     pub measure: Measure,
     pub currency: String,
     pub top_sales_percent: Option<i32>,
+    /// Owned-only access: the ranking of the customers this user manages.
+    pub owner: Option<Uuid>,
 }
 
 /// A ranked customer, with the summary of the whole ranking repeated on every row (one
@@ -779,6 +790,7 @@ pub fn pareto_query(
              SELECT customer_id, sum({value})::bigint AS value, count(*) AS purchases
              FROM purchases
              WHERE currency = $1 AND occurred_at >= $2::date AND occurred_at < $3::date + 1 {with_cost}
+                   AND {owned}
              GROUP BY customer_id
              HAVING sum({value}) > 0),
          r AS MATERIALIZED (
@@ -823,6 +835,7 @@ pub fn pareto_query(
             ))
             .collect::<Vec<_>>()
             .join(", "),
+        owned = crate::auth::ownership::sql_condition("customer_id", 7),
     ))
     .into_boxed()
     .bind::<Text, _>(filter.currency.clone())
@@ -831,4 +844,5 @@ pub fn pareto_query(
     .bind::<BigInt, _>(after)
     .bind::<Nullable<Int4>, _>(filter.top_sales_percent)
     .bind::<BigInt, _>(fetch)
+    .bind::<Nullable<SqlUuid>, _>(filter.owner)
 }

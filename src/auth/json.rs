@@ -65,6 +65,9 @@ pub struct Me {
     pub role: Option<Role>,
     /// Everything the caller may do.
     pub scopes: Vec<Scope>,
+    /// Which customers the caller reaches: a user's `access` (`all` or `owned`, only the
+    /// customers they manage); integration clients and service tokens always `all`.
+    pub access: super::ownership::AccessLevel,
     /// When the token presented expires.
     #[schema(example = "2026-11-23T10:15:00Z")]
     pub token_expires_at: DateTime<Utc>,

@@ -3,6 +3,7 @@
 mod json;
 pub mod jwt;
 pub mod keyring;
+pub mod ownership;
 pub mod password;
 mod principal;
 mod revoked;
@@ -10,6 +11,7 @@ mod routes;
 mod scopes;
 pub mod throttle;
 
+pub use ownership::{AccessLevel, CustomerAccess, Held};
 pub use principal::{AccessCache, Actor, Principal, authenticate};
 pub use routes::configure;
 pub use scopes::{Role, Scope, Scopes};

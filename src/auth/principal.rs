@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::jwt::{Claims, SubjectKind};
+use super::ownership::CustomerAccess;
 use super::revoked;
 use super::scopes::{Role, Scope, Scopes};
 use crate::http::error::ApiError;
@@ -70,6 +71,8 @@ pub struct Principal {
     pub token_expires_at: DateTime<Utc>,
     /// The caller's own request limit (an API client's); `None` takes `RAPPORT_RATE_LIMIT`.
     pub rate_limit: Option<RateLimit>,
+    /// Which customers the caller reaches: a staff user's `access`; everyone else `All`.
+    pub access: CustomerAccess,
 }
 
 impl Principal {
@@ -79,6 +82,9 @@ impl Principal {
 
     /// `403` unless the caller holds `scope`.
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if scope.spans_all_customers() {
+            self.access.require_all(&format!("what `{scope}` opens"))?;
+        }
         if self.can(scope) {
             Ok(())
         } else {
@@ -102,6 +108,7 @@ struct Access {
     credentials_version: i64,
     /// A client's own request limit; `None` takes the default.
     rate_limit: Option<RateLimit>,
+    customers: CustomerAccess,
 }
 
 /// What a token is checked against: the subject's access (none for service tokens, or
@@ -216,6 +223,7 @@ impl AccessCache {
                 scopes: a.role.scopes(),
                 credentials_version: a.credentials_version,
                 rate_limit: None,
+                customers: CustomerAccess::of_user(*id, a.access),
             }),
             Actor::Client(id) => api_clients::store::access(&mut conn, *id).await?.map(
                 |(active, scopes, credentials_version, rate_limit)| Access {
@@ -224,6 +232,7 @@ impl AccessCache {
                     scopes,
                     credentials_version,
                     rate_limit,
+                    customers: CustomerAccess::All,
                 },
             ),
             Actor::Service(_) => None,
@@ -255,59 +264,51 @@ async fn resolve(state: &AppState, claims: Claims) -> Result<Principal, ApiError
     let invalid = || ApiError::unauthenticated("the token is not valid for this service");
     let inactive = || ApiError::unauthenticated("the token's account is no longer active");
     let revoked = || ApiError::unauthenticated("the token has been revoked; request a new one");
-    if claims.kind == SubjectKind::Service {
-        // Recorded by `rapport token`, not revoked, and for the subject and role it claims.
-        let record = state.access.service_token(state, &claims.jti).await?;
-        let role = claims.role.ok_or_else(invalid)?;
-        match record {
-            Some(r) if r.revoked => return Err(revoked()),
-            Some(r) if r.subject == claims.sub && r.role == role.as_str() => {}
-            _ => return Err(invalid()),
-        }
-        return Ok(Principal {
-            actor: Actor::Service(claims.sub),
-            role: Some(role),
-            scopes: role.scopes(),
-            rate_limit: None,
-            token_id: claims.jti,
-            token_expires_at,
-        });
-    }
-    let actor = match claims.kind {
-        SubjectKind::Service => Actor::Service(claims.sub),
-        SubjectKind::User | SubjectKind::Client => {
-            let id = Uuid::parse_str(&claims.sub).map_err(|_| invalid())?;
-            match claims.kind {
-                SubjectKind::User => Actor::User(id),
-                _ => Actor::Client(id),
+    let id = match claims.kind {
+        SubjectKind::Service => {
+            // Recorded by `rapport token`, not revoked, and for the subject and role it claims.
+            let record = state.access.service_token(state, &claims.jti).await?;
+            let role = claims.role.ok_or_else(invalid)?;
+            match record {
+                Some(r) if r.revoked => return Err(revoked()),
+                Some(r) if r.subject == claims.sub && r.role == role.as_str() => {}
+                _ => return Err(invalid()),
             }
+            return Ok(Principal {
+                actor: Actor::Service(claims.sub),
+                role: Some(role),
+                scopes: role.scopes(),
+                rate_limit: None,
+                access: CustomerAccess::All,
+                token_id: claims.jti,
+                token_expires_at,
+            });
         }
+        SubjectKind::User | SubjectKind::Client => {
+            Uuid::parse_str(&claims.sub).map_err(|_| invalid())?
+        }
+    };
+    let actor = match claims.kind {
+        SubjectKind::User => Actor::User(id),
+        _ => Actor::Client(id),
     };
     let standing = state.access.lookup(state, &actor).await?;
     if standing.revoked.contains(&claims.jti) {
         return Err(revoked());
     }
-    let (role, scopes, rate_limit) = match &actor {
-        Actor::Service(_) => {
-            let role = claims.role.ok_or_else(invalid)?;
-            (Some(role), role.scopes(), None)
-        }
-        Actor::User(_) | Actor::Client(_) => {
-            let access = standing.access.ok_or_else(inactive)?;
-            if !access.active {
-                return Err(inactive());
-            }
-            if claims.cv != Some(access.credentials_version) {
-                return Err(revoked());
-            }
-            (access.role, access.scopes, access.rate_limit)
-        }
-    };
+    let access = standing.access.ok_or_else(inactive)?;
+    if !access.active {
+        return Err(inactive());
+    }
+    if claims.cv != Some(access.credentials_version) {
+        return Err(revoked());
+    }
     Ok(Principal {
         actor,
-        role,
-        scopes,
-        rate_limit,
+        role: access.role,
+        scopes: access.scopes,
+        rate_limit: access.rate_limit,
+        access: access.customers,
         token_id: claims.jti,
         token_expires_at,
     })

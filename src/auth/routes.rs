@@ -226,6 +226,10 @@ async fn me(state: web::Data<AppState>, principal: Principal) -> Result<HttpResp
             .role
             .filter(|_| !matches!(principal.actor, Actor::Client(_))),
         scopes: principal.scopes.iter().collect(),
+        access: match principal.access {
+            super::CustomerAccess::All => super::AccessLevel::All,
+            super::CustomerAccess::Owned(_) => super::AccessLevel::Owned,
+        },
         token_expires_at: principal.token_expires_at,
     }))
 }

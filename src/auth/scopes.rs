@@ -249,6 +249,16 @@ impl Scope {
         self.row().for_clients
     }
 
+    /// Whether the scope opens a feed or setting that spans every customer (the event feed,
+    /// webhooks, the audit log): refused to a user limited to their own customers, whatever
+    /// their role holds.
+    pub fn spans_all_customers(self) -> bool {
+        matches!(
+            self,
+            Scope::EventsRead | Scope::WebhooksManage | Scope::AuditRead
+        )
+    }
+
     fn bit(self) -> u64 {
         1 << (self as u32)
     }

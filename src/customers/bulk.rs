@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::json::{CustomerInput, LifecycleStage};
 use super::rules;
 use super::store::{CustomerDraft, CustomerRecord};
-use crate::auth::Actor;
+use crate::auth::{Actor, CustomerAccess};
 use crate::db::Prepare;
 use crate::db::functions::lower;
 use crate::db::schema::{customers, users};
@@ -106,10 +106,14 @@ struct Ready {
     reason: Option<String>,
 }
 
-/// Checks and writes one batch of customer rows, in `conn`'s transaction.
+/// Checks and writes one batch of customer rows, in `conn`'s transaction. With owned-only
+/// access, a row that matches a customer the sender does not manage fails as a missing one
+/// would (`update_only`) or as the duplicate its creation would be; a created customer is
+/// the sender's, and a row naming another account manager fails.
 pub async fn import(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
+    access: CustomerAccess,
     mode: Mode,
     rows: &[Row],
 ) -> Result<Outcome, crate::http::error::ApiError> {
@@ -182,6 +186,16 @@ pub async fn import(
                 .push(fail(key.field(), "matches no customer".to_owned()));
             continue;
         }
+        if let (Some(record), Some(key)) = (&base, &key)
+            && !access.allows(record.draft.account_manager_id)
+        {
+            let message = match mode {
+                Mode::UpdateOnly => "matches no customer",
+                _ => "is already in use",
+            };
+            outcome.failures.push(fail(key.field(), message.to_owned()));
+            continue;
+        }
         if let (Some(record), Some(key)) = (&base, &key) {
             if record.erased_at.is_some() || record.deleted_at.is_some() {
                 outcome.failures.push(fail(
@@ -209,13 +223,29 @@ pub async fn import(
                 raw: row.raw.clone(),
             })),
             Ok(applied) if !creating && applied.draft == *from => outcome.unchanged += 1,
-            Ok(applied) => ready.push(Ready {
-                line: row.line,
-                raw: row.raw.clone(),
-                base,
-                draft: applied.draft,
-                reason: applied.lifecycle_reason,
-            }),
+            Ok(mut applied) => {
+                if let Some(me) = access.owner() {
+                    if creating && applied.draft.account_manager_id.is_none() {
+                        applied.draft.account_manager_id = Some(me);
+                    }
+                    if applied.draft.account_manager_id != Some(me) {
+                        outcome.failures.push(fail(
+                            "account_manager_id",
+                            "must be your own id: your access is limited to the customers you \
+                             manage"
+                                .to_owned(),
+                        ));
+                        continue;
+                    }
+                }
+                ready.push(Ready {
+                    line: row.line,
+                    raw: row.raw.clone(),
+                    base,
+                    draft: applied.draft,
+                    reason: applied.lifecycle_reason,
+                })
+            }
         }
     }
     // Account managers must be active staff users: one query for the batch.

@@ -14,7 +14,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
 use crate::audit;
-use crate::auth::Actor;
+use crate::auth::{Actor, CustomerAccess};
 use crate::events::{self, EventType, NewEvent};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::etag::IfMatch;
@@ -122,8 +122,16 @@ async fn check_manager(
 async fn insert(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
-    applied: Applied,
+    access: CustomerAccess,
+    mut applied: Applied,
 ) -> Result<CustomerRecord, ApiError> {
+    if let Some(me) = access.owner() {
+        match applied.draft.account_manager_id {
+            None => applied.draft.account_manager_id = Some(me),
+            Some(manager) if manager != me => return Err(gives_away()),
+            Some(_) => {}
+        }
+    }
     check_manager(conn, &applied.draft, None).await?;
     let record = store::insert(conn, Uuid::now_v7(), &applied.draft).await?;
     store::record_stage_change(
@@ -158,14 +166,21 @@ async fn insert(
 async fn change(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
+    access: CustomerAccess,
     before: CustomerRecord,
     if_match: &IfMatch,
     input: CustomerInput,
 ) -> Result<CustomerRecord, ApiError> {
+    if !access.allows(before.draft.account_manager_id) {
+        return Err(ApiError::not_found("customer"));
+    }
     if_match.check(before.version)?;
     let applied = rules::apply(input, &before.draft, false, Utc::now()).map_err(invalid)?;
     if applied.draft == before.draft {
         return Ok(before);
+    }
+    if !access.allows(applied.draft.account_manager_id) {
+        return Err(gives_away());
     }
     check_manager(conn, &applied.draft, Some(&before.draft)).await?;
     let after = store::update(conn, before.id, &applied.draft).await?;
@@ -194,7 +209,17 @@ async fn change(
     Ok(after)
 }
 
+/// `403` for a caller limited to their own customers who would make someone else (or nobody)
+/// the account manager: they would lose the customer.
+fn gives_away() -> ApiError {
+    ApiError::forbidden(
+        "your access is limited to the customers you manage: `account_manager_id` must stay \
+         your own id",
+    )
+}
+
 /// The customer as the caller may see it: deleted customers only with `customers:delete`,
+/// customers managed by others not by a caller limited to their own (owned-only access),
 /// otherwise (and when there is none) `404`.
 pub fn visible(
     principal: &crate::auth::Principal,
@@ -202,6 +227,7 @@ pub fn visible(
 ) -> Result<CustomerRecord, ApiError> {
     record
         .filter(|r| r.deleted_at.is_none() || principal.can(crate::auth::Scope::CustomersDelete))
+        .filter(|r| principal.access.allows(r.draft.account_manager_id))
         .ok_or_else(|| ApiError::not_found("customer"))
 }
 
@@ -261,22 +287,25 @@ fn gone(record: &CustomerRecord) -> Option<ApiError> {
     }
 }
 
-/// Creates a customer.
+/// Creates a customer. A caller limited to their own customers becomes its account manager
+/// (naming anyone else is `403`).
 pub async fn create(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
+    access: CustomerAccess,
     input: CustomerInput,
 ) -> Result<CustomerRecord, ApiError> {
     let applied =
         rules::apply(input, &CustomerDraft::blank(), true, Utc::now()).map_err(invalid)?;
-    conn.transaction(async |conn| insert(conn, actor, applied).await)
+    conn.transaction(async |conn| insert(conn, actor, access, applied).await)
         .await
 }
 
-/// Updates a live customer.
+/// Updates a live customer (`404` for one the caller may not reach).
 pub async fn update(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
+    access: CustomerAccess,
     id: Uuid,
     if_match: &IfMatch,
     input: CustomerInput,
@@ -286,16 +315,19 @@ pub async fn update(
             .await?
             .filter(|r| r.deleted_at.is_none())
             .ok_or_else(|| ApiError::not_found("customer"))?;
-        change(conn, actor, before, if_match, input).await
+        change(conn, actor, access, before, if_match, input).await
     })
     .await
 }
 
 /// Creates the customer with this external id, or updates it (fields absent from the input
-/// stay as they are). `true` when created.
+/// stay as they are). `true` when created. A caller limited to their own customers whose
+/// external id names a customer they do not reach gets `409` on `external_id`, as a create
+/// with a taken external id would: it is in use, and stays another's.
 pub async fn upsert(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
+    access: CustomerAccess,
     external_id: &str,
     if_match: &IfMatch,
     mut input: CustomerInput,
@@ -324,15 +356,21 @@ pub async fn upsert(
             .transaction(async |conn| {
                 match store::get_by_external_id(conn, external_id, true).await? {
                     Some(before) => {
+                        if !access.allows(before.draft.account_manager_id) {
+                            return Err(ApiError::duplicate("external_id"));
+                        }
                         if let Some(err) = gone(&before) {
                             return Err(err);
                         }
-                        Ok((change(conn, actor, before, if_match, this).await?, false))
+                        Ok((
+                            change(conn, actor, access, before, if_match, this).await?,
+                            false,
+                        ))
                     }
                     None => {
                         let applied = rules::apply(this, &CustomerDraft::blank(), true, Utc::now())
                             .map_err(invalid)?;
-                        Ok((insert(conn, actor, applied).await?, true))
+                        Ok((insert(conn, actor, access, applied).await?, true))
                     }
                 }
             })

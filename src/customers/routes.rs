@@ -12,7 +12,7 @@ use super::rules::{clean_tags, valid_attribute_key};
 use super::store::{self, CursorKey, ListFilter};
 use super::visible;
 use crate::audit;
-use crate::auth::{Principal, Scope};
+use crate::auth::{Held, Principal, Scope, ownership};
 use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{IfMatch, IfMatchHeader};
 use crate::http::json::{self as body, Json};
@@ -51,6 +51,9 @@ fn location(id: Uuid) -> String {
 /// `name` is required; everything else is optional (see `CustomerInput`). The email and
 /// external id must not be in use by another customer (`409` naming the field). The first
 /// lifecycle stage is recorded in the history, with `lifecycle_reason` if given.
+///
+/// With owned-only access (`access: owned`) the caller becomes the account manager; naming
+/// anyone else is `403` (they would lose the customer).
 #[utoipa::path(
     tag = "Customers",
     request_body = CustomerInput,
@@ -71,7 +74,13 @@ async fn create_customer(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CustomersWrite)?;
     let mut conn = state.pool.get().await?;
-    let record = super::create(&mut conn, &principal.actor, input.into_inner()).await?;
+    let record = super::create(
+        &mut conn,
+        &principal.actor,
+        principal.access,
+        input.into_inner(),
+    )
+    .await?;
     let customer = show(&principal, record);
     Ok(response::created(
         &location(customer.id),
@@ -87,6 +96,9 @@ async fn create_customer(
 /// would: valid items are applied even when others fail. The answer lists, in request order,
 /// each item's status and the customer or the problem. Send an `Idempotency-Key` to make a
 /// retry of the whole batch safe.
+///
+/// With owned-only access each item follows the single endpoints' rules: another's customer is
+/// a `409` on `external_id`, naming another account manager a `403`.
 #[utoipa::path(
     tag = "Customers",
     request_body = BatchRequest,
@@ -135,7 +147,7 @@ async fn batch_item(
     let bytes = serde_json::to_vec(&customer).map_err(ApiError::internal)?;
     let input: CustomerInput = body::parse(&bytes)?;
     match action {
-        BatchAction::Create => super::create(conn, &principal.actor, input)
+        BatchAction::Create => super::create(conn, &principal.actor, principal.access, input)
             .await
             .map(|record| (record, true)),
         BatchAction::Upsert => {
@@ -151,6 +163,7 @@ async fn batch_item(
             super::upsert(
                 conn,
                 &principal.actor,
+                principal.access,
                 &external_id,
                 &IfMatch::Absent,
                 input,
@@ -220,6 +233,7 @@ pub(crate) fn list_filter(
         relationship_level: query.relationship_level,
         tags,
         account_manager_id,
+        owner: principal.access.owner(),
         region_type: query.region_type,
         source: query.source,
         prospect_grade: query.prospect_grade,
@@ -350,6 +364,9 @@ pub fn filter_from_query(
 /// `region_type`, `source`, `prospect_grade`, `consent_email`, `consent_sms`, `has_email`,
 /// `has_phone` and the other time bounds are refused with `400` naming the sorts that serve
 /// them, rather than read row by row.
+///
+/// With owned-only access (`access: owned`), only the customers the caller manages are listed,
+/// whatever the filters.
 #[utoipa::path(
     tag = "Customers",
     params(
@@ -478,6 +495,10 @@ async fn get_customer_by_external_id(
 /// it is updated. On update the body is a merge patch: fields absent stay as they are (so an
 /// integration never wipes what staff entered). `If-Match` guards the update. A deleted
 /// customer is `409` until restored.
+///
+/// With owned-only access, an external id of a customer the caller does not manage is `409` on
+/// `external_id`, as creating it would be (uniqueness cannot be hidden); naming another
+/// account manager is `403`.
 #[utoipa::path(
     tag = "Customers",
     params(("external_id" = String, Path, description = "The integration's id for the customer",
@@ -508,6 +529,7 @@ async fn upsert_customer_by_external_id(
     let (record, created) = super::upsert(
         &mut conn,
         &principal.actor,
+        principal.access,
         &external_id,
         &if_match,
         input.into_inner(),
@@ -526,6 +548,9 @@ async fn upsert_customer_by_external_id(
 /// A JSON merge patch (RFC 7396): absent fields stay, `null` clears, nested objects merge.
 /// Send `If-Match` with the `ETag` you read to be sure nobody changed the customer since.
 /// A change of `lifecycle_stage` is recorded in the history with `lifecycle_reason`.
+///
+/// With owned-only access, a customer the caller does not manage is `404`, and changing
+/// `account_manager_id` away from the caller is `403`.
 #[utoipa::path(
     tag = "Customers",
     params(("id" = Uuid, Path, description = "Customer id"), IfMatchHeader),
@@ -552,6 +577,7 @@ async fn update_customer(
     let record = super::update(
         &mut conn,
         &principal.actor,
+        principal.access,
         *id,
         &if_match,
         input.into_inner(),
@@ -582,6 +608,7 @@ async fn delete_customer(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CustomersDelete)?;
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Customer(*id)).await?;
     super::delete(&mut conn, &principal.actor, *id, &if_match).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -606,6 +633,7 @@ async fn restore_customer(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CustomersDelete)?;
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Customer(*id)).await?;
     let record = super::restore(&mut conn, &principal.actor, *id, &if_match).await?;
     let customer = show(&principal, record);
     Ok(response::versioned(customer.version, &customer))
@@ -667,6 +695,7 @@ async fn export_customer(
     let mut conn = state.pool.get().await?;
     let record = store::get(&mut conn, *id)
         .await?
+        .filter(|r| principal.access.allows(r.draft.account_manager_id))
         .ok_or_else(|| ApiError::not_found("customer"))?;
     let export = CustomerExport {
         exported_at: Utc::now(),
@@ -730,6 +759,7 @@ async fn erase_customer(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CustomersErase)?;
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Customer(*id)).await?;
     let record = super::erase(&mut conn, &principal.actor, *id, &if_match).await?;
     let customer = show(&principal, record);
     Ok(response::versioned(customer.version, &customer))

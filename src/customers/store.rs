@@ -306,6 +306,9 @@ pub struct ListFilter {
     pub tags: Vec<String>,
     /// `Some(None)`: customers without an account manager.
     pub account_manager_id: Option<Option<Uuid>>,
+    /// Owned-only access: only customers this user manages, whatever else is asked (set from
+    /// the caller, never from the query).
+    pub owner: Option<Uuid>,
     pub region_type: Option<RegionType>,
     pub source: Option<String>,
     pub prospect_grade: Option<ProspectGrade>,
@@ -352,6 +355,7 @@ impl ListFilter {
         }
         let led = !self.lifecycle_stages.is_empty()
             || self.account_manager_id.is_some()
+            || self.owner.is_some()
             || self.kind.is_some()
             || self.has_own_index()
             || (by_update
@@ -503,6 +507,9 @@ fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
     if !filter.tags.is_empty() {
         let tags: Vec<Option<String>> = filter.tags.iter().cloned().map(Some).collect();
         query = query.filter(customers::tags.contains(tags));
+    }
+    if let Some(owner) = filter.owner {
+        query = query.filter(customers::account_manager_id.eq(owner));
     }
     match filter.account_manager_id {
         Some(Some(id)) => query = query.filter(customers::account_manager_id.eq(id)),

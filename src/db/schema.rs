@@ -550,6 +550,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         version -> Int8,
         credentials_version -> Int8,
+        access -> Text,
     }
 }
 

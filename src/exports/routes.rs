@@ -275,7 +275,7 @@ async fn export_purchases(
     principal.require(Scope::PurchasesRead)?;
     let query: PurchasesQuery = query::parse(req.query_string())?;
     refuse_paging(query.limit, query.cursor.as_deref())?;
-    let (filter, sort) = crate::purchases::list_filter(&query, None)?;
+    let (filter, sort) = crate::purchases::list_filter(&principal, &query, None)?;
     let format = Format::negotiate(req.headers())?;
     respond(&state, format, "purchases", Purchases { filter, sort }).await
 }
@@ -355,7 +355,7 @@ async fn export_survey_responses(
     principal.require(Scope::SurveysRead)?;
     let query: ResponsesQuery = query::parse(req.query_string())?;
     refuse_paging(query.limit, query.cursor.as_deref())?;
-    let (filter, sort) = crate::surveys::response_filter(&query, None)?;
+    let (filter, sort) = crate::surveys::response_filter(&principal, &query, None)?;
     let format = Format::negotiate(req.headers())?;
     if let Some(id) = filter.survey_id {
         let mut conn = state.pool.get().await?;

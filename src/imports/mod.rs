@@ -16,12 +16,13 @@ pub mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::auth::Actor;
+use crate::auth::{Actor, CustomerAccess, ownership};
 use crate::config::ImportSettings;
 use crate::db::DbPool;
 use crate::http::error::ApiError;
@@ -305,10 +306,12 @@ async fn apply(
     mode: Mode,
     rows: Vec<Row>,
 ) -> Result<Outcome, ApiError> {
+    // Owned-only access holds for imports too, as the sender's access stands now.
+    let access = crate::users::customer_access(conn, actor).await?;
     match resource {
-        Resource::Customers => set_wise(conn, actor, mode, rows).await,
+        Resource::Customers => set_wise(conn, actor, access, mode, rows).await,
         Resource::Interactions | Resource::Purchases => {
-            one_by_one(conn, actor, resource, mode, rows).await
+            one_by_one(conn, actor, access, resource, mode, rows).await
         }
     }
 }
@@ -326,12 +329,13 @@ fn refused(err: &ApiError) -> bool {
 async fn set_wise(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
+    access: CustomerAccess,
     mode: Mode,
     rows: Vec<Row>,
 ) -> Result<Outcome, ApiError> {
     let bulk = crate::customers::bulk::import;
     let refusal = match conn
-        .transaction(async |conn| bulk(conn, actor, mode, &rows).await)
+        .transaction(async |conn| bulk(conn, actor, access, mode, &rows).await)
         .await
     {
         Err(err) if refused(&err) => err,
@@ -342,7 +346,9 @@ async fn set_wise(
     let mut outcome = Outcome::default();
     for row in &rows {
         let one = conn
-            .transaction(async |conn| bulk(conn, actor, mode, std::slice::from_ref(row)).await)
+            .transaction(async |conn| {
+                bulk(conn, actor, access, mode, std::slice::from_ref(row)).await
+            })
             .await;
         match one {
             Ok(done) => outcome.merge(done),
@@ -360,16 +366,36 @@ async fn set_wise(
 async fn one_by_one(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
+    access: CustomerAccess,
     resource: Resource,
     mode: Mode,
     rows: Vec<Row>,
 ) -> Result<Outcome, ApiError> {
     let mut outcome = Outcome::default();
+    let customer_of = |row: &Row| match row.object.get("customer_id") {
+        Some(Value::String(id)) => Uuid::parse_str(id.trim()).ok(),
+        _ => None,
+    };
+    // With owned-only access, the customers of the batch the sender manages: one query.
+    let reachable: Option<std::collections::HashSet<Uuid>> = match access.owner() {
+        None => None,
+        Some(owner) => {
+            let ids: Vec<Uuid> = rows.iter().filter_map(customer_of).collect();
+            Some(
+                crate::db::schema::customers::table
+                    .filter(crate::db::schema::customers::id.eq_any(&ids))
+                    .filter(crate::db::schema::customers::id.eq_any(ownership::owned_ids(owner)))
+                    .select(crate::db::schema::customers::id)
+                    .load::<Uuid>(conn)
+                    .await?
+                    .into_iter()
+                    .collect(),
+            )
+        }
+    };
     for mut row in rows {
-        let customer = match row.object.remove("customer_id") {
-            Some(Value::String(id)) => Uuid::parse_str(id.trim()).ok(),
-            _ => None,
-        };
+        let customer = customer_of(&row);
+        row.object.remove("customer_id");
         let Some(customer) = customer else {
             outcome.failures.push(Failure {
                 line: row.line,
@@ -379,6 +405,16 @@ async fn one_by_one(
             });
             continue;
         };
+        // A customer the sender does not reach fails the row as a missing one would.
+        if reachable.as_ref().is_some_and(|r| !r.contains(&customer)) {
+            outcome.failures.push(Failure {
+                line: row.line,
+                field: "customer_id".to_owned(),
+                message: "must be the id of a live customer".to_owned(),
+                raw: row.raw.clone(),
+            });
+            continue;
+        }
         let result = match resource {
             Resource::Interactions => match typed(&row) {
                 Ok(input) => crate::interactions::create(conn, actor, customer, input)

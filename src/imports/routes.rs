@@ -332,6 +332,9 @@ async fn replay(
 }
 
 /// List imports, newest first.
+///
+/// With owned-only access (`access: owned`), only the imports the caller sent; another's is
+/// `404`.
 #[utoipa::path(
     tag = "Imports",
     params(ImportsQuery),
@@ -352,7 +355,10 @@ async fn list_imports(
         "-created_at",
     )?;
     let mut conn = state.pool.get().await?;
-    let records = store::list(&mut conn, query.state, page.after, page.fetch()).await?;
+    // A user limited to the customers they manage sees the imports they sent, no others:
+    // another's import holds rows of customers that are not theirs.
+    let sender = principal.access.owner().map(|_| &principal.actor);
+    let records = store::list(&mut conn, query.state, sender, page.after, page.fetch()).await?;
     let rows = views(&mut conn, records).await?;
     Ok(
         HttpResponse::Ok().json(pagination::page(rows, &page, "-created_at", |i| {
@@ -375,6 +381,7 @@ async fn find(
     let mut conn = state.pool.get().await?;
     let record = store::get(&mut conn, id)
         .await?
+        .filter(|r| principal.access.owner().is_none() || r.actor() == principal.actor)
         .ok_or_else(|| ApiError::not_found("import"))?;
     principal.require(read_scope(record.resource))?;
     Ok((conn, record))

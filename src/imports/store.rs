@@ -427,13 +427,21 @@ pub async fn finish(
         .await
 }
 
+/// Imports newest first; `sender`: only those it started (owned-only access), served by
+/// imports_actor_created_idx.
 pub async fn list(
     conn: &mut AsyncPgConnection,
     state: Option<ImportState>,
+    sender: Option<&Actor>,
     after: Option<(DateTime<Utc>, Uuid)>,
     fetch: i64,
 ) -> QueryResult<Vec<ImportRecord>> {
     let mut query = imports::table.into_boxed();
+    if let Some(actor) = sender {
+        query = query
+            .filter(imports::actor_type.eq(actor.kind()))
+            .filter(imports::actor_id.eq(actor.id()));
+    }
     if let Some(state) = state {
         query = query.filter(imports::state.eq(state));
     }

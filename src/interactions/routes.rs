@@ -10,7 +10,7 @@ use super::json::{
     StatusChange, StatusChangeInput, StatusHistory,
 };
 use super::store::{self, CursorKey, InteractionRecord};
-use crate::auth::{Actor, Principal, Scope};
+use crate::auth::{Actor, Held, Principal, Scope, ownership};
 use crate::customers::json::DeletedFilter;
 use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{IfMatch, IfMatchHeader};
@@ -96,6 +96,7 @@ async fn create_interaction(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::InteractionsWrite)?;
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Customer(*id)).await?;
     let record = super::create(&mut conn, &principal.actor, *id, input.into_inner()).await?;
     let interaction = show(record);
     Ok(response::created(
@@ -135,6 +136,7 @@ pub(crate) fn list_filter(
         occurred_before: query.occurred_before,
         q,
         deleted,
+        owner: principal.access.owner(),
     };
     Ok((
         filter,
@@ -214,13 +216,18 @@ async fn list_interactions(
     list_page(&state, &principal, query, None).await
 }
 
-fn visible(
+/// The interaction as the caller may see it: deleted ones only with `interactions:delete`,
+/// those with customers the caller does not reach (owned-only access) never.
+async fn visible(
+    conn: &mut diesel_async::AsyncPgConnection,
     principal: &Principal,
     record: Option<InteractionRecord>,
 ) -> Result<InteractionRecord, ApiError> {
-    record
+    let record = record
         .filter(|r| r.deleted_at.is_none() || principal.can(Scope::InteractionsDelete))
-        .ok_or_else(|| ApiError::not_found("interaction"))
+        .ok_or_else(|| ApiError::not_found("interaction"))?;
+    ownership::check(conn, principal.access, Held::Interaction(record.id)).await?;
+    Ok(record)
 }
 
 /// Get an interaction.
@@ -239,7 +246,8 @@ async fn get_interaction(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::InteractionsRead)?;
     let mut conn = state.pool.get().await?;
-    Ok(one(visible(&principal, store::get(&mut conn, *id).await?)?))
+    let record = store::get(&mut conn, *id).await?;
+    Ok(one(visible(&mut conn, &principal, record).await?))
 }
 
 /// Update an interaction.
@@ -266,6 +274,7 @@ async fn update_interaction(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::InteractionsWrite)?;
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Interaction(*id)).await?;
     let record = super::update(
         &mut conn,
         &principal.actor,
@@ -296,6 +305,7 @@ async fn delete_interaction(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::InteractionsDelete)?;
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Interaction(*id)).await?;
     super::set_deleted(&mut conn, &principal.actor, *id, &if_match, true).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -317,6 +327,7 @@ async fn restore_interaction(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::InteractionsDelete)?;
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Interaction(*id)).await?;
     let record = super::set_deleted(&mut conn, &principal.actor, *id, &if_match, false).await?;
     Ok(one(record))
 }
@@ -351,6 +362,7 @@ async fn change_status(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::InteractionsWrite)?;
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Interaction(*id)).await?;
     let record = super::change_status(
         &mut conn,
         &principal.actor,
@@ -379,7 +391,8 @@ async fn status_history(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::InteractionsRead)?;
     let mut conn = state.pool.get().await?;
-    let record = visible(&principal, store::get(&mut conn, *id).await?)?;
+    let record = store::get(&mut conn, *id).await?;
+    let record = visible(&mut conn, &principal, record).await?;
     if record.status.is_none() {
         return Err(ApiError::not_found("complaint"));
     }
@@ -426,6 +439,7 @@ async fn complete_follow_up(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::InteractionsWrite)?;
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Interaction(*id)).await?;
     let record = super::complete(
         &mut conn,
         &principal.actor,
@@ -468,6 +482,7 @@ async fn list_complaints(
             .map(|raw| staff_member("assignee_id", raw, &principal))
             .transpose()?,
         customer_id: query.customer_id,
+        owner: principal.access.owner(),
     };
     let sort = query.sort.unwrap_or(ComplaintSort::Oldest);
     let page =
@@ -507,6 +522,9 @@ fn times(row: &store::ResolutionRow) -> ResolutionTimes {
 /// opening (`occurred_at`) to resolution (`resolved_at`) as median, 90th percentile
 /// (`percentile_cont`: interpolated between the nearest values) and mean, to two decimals;
 /// overall, per severity and per assignee. Also the unresolved complaints now per severity.
+///
+/// With owned-only access (`access: owned`), over the complaints of the customers the caller
+/// manages.
 #[utoipa::path(
     tag = "Complaints",
     params(ComplaintStatsQuery),
@@ -527,8 +545,9 @@ async fn complaint_stats(
         return Err(invalid("from", "must be before `to`"));
     }
     let mut conn = state.pool.get().await?;
-    let rows = store::resolution_times(&mut conn, from, to).await?;
-    let mut open = store::open_complaints(&mut conn).await?;
+    let owner = principal.access.owner();
+    let rows = store::resolution_times(&mut conn, from, to, owner).await?;
+    let mut open = store::open_complaints(&mut conn, owner).await?;
     open.sort_by_key(|r| std::cmp::Reverse(r.severity));
     let overall = rows
         .iter()
@@ -605,6 +624,7 @@ async fn list_follow_ups(
             .transpose()?,
         customer_id: query.customer_id,
         state: query.state,
+        owner: principal.access.owner(),
     };
     let done = filter.state == Some(FollowUpState::Done);
     let order = if done { "-occurred_at" } else { "due_at" };

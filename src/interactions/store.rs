@@ -15,7 +15,7 @@ use super::json::{
     Severity,
 };
 use super::rules::Steps;
-use crate::auth::Actor;
+use crate::auth::{Actor, ownership};
 use crate::customers::json::DeletedFilter;
 use crate::db::Prepare;
 use crate::db::schema::{complaint_status_changes, interactions};
@@ -338,6 +338,16 @@ pub struct ListFilter {
     pub occurred_before: Option<DateTime<Utc>>,
     pub q: Option<String>,
     pub deleted: DeletedFilter,
+    /// Owned-only access: only interactions with customers this user manages.
+    pub owner: Option<Uuid>,
+}
+
+/// Owned-only access on a boxed interactions query.
+fn reachable(query: Boxed<'_>, owner: Option<Uuid>) -> Boxed<'_> {
+    match owner {
+        Some(owner) => query.filter(interactions::customer_id.eq_any(ownership::owned_ids(owner))),
+        None => query,
+    }
 }
 
 fn live(mut query: Boxed<'_>, deleted: DeletedFilter) -> Boxed<'_> {
@@ -357,6 +367,7 @@ pub async fn list(
     fetch: i64,
 ) -> QueryResult<Vec<InteractionRecord>> {
     let mut query = live(interactions::table.into_boxed(), filter.deleted);
+    query = reachable(query, filter.owner);
     if let Some(id) = filter.customer_id {
         query = query.filter(interactions::customer_id.eq(id));
     }
@@ -432,6 +443,8 @@ pub struct ComplaintFilter {
     pub severities: Vec<Severity>,
     pub assignee_id: Option<Uuid>,
     pub customer_id: Option<Uuid>,
+    /// Owned-only access.
+    pub owner: Option<Uuid>,
 }
 
 pub async fn complaints(
@@ -445,6 +458,7 @@ pub async fn complaints(
         .into_boxed()
         .filter(interactions::deleted_at.is_null())
         .filter(interactions::kind.eq(InteractionKind::Complaint));
+    query = reachable(query, filter.owner);
     query = crate::filter_one_of!(query, interactions::status, filter.statuses.clone());
     if !filter.severities.is_empty() {
         query = crate::filter_one_of!(query, interactions::severity, filter.severities.clone());
@@ -507,6 +521,8 @@ pub struct FollowUpFilter {
     pub customer_id: Option<Uuid>,
     /// `None`: everything not done.
     pub state: Option<FollowUpState>,
+    /// Owned-only access.
+    pub owner: Option<Uuid>,
 }
 
 /// The work list: pending follow-ups by due time (soonest first), done ones by completion
@@ -522,6 +538,7 @@ pub async fn follow_ups(
         .into_boxed()
         .filter(interactions::deleted_at.is_null())
         .filter(interactions::due_at.is_not_null());
+    query = reachable(query, filter.owner);
     if let Some(id) = filter.assignee_id {
         query = query.filter(interactions::assignee_id.eq(id));
     }
@@ -590,8 +607,9 @@ pub async fn resolution_times(
     conn: &mut AsyncPgConnection,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    owner: Option<Uuid>,
 ) -> QueryResult<Vec<ResolutionRow>> {
-    diesel::sql_query(
+    diesel::sql_query(format!(
         "SELECT severity, assignee_id,
                 (CASE WHEN GROUPING(severity) = 0 THEN 1
                       WHEN GROUPING(assignee_id) = 0 THEN 2 ELSE 0 END)::int AS grp,
@@ -602,12 +620,15 @@ pub async fn resolution_times(
          FROM (SELECT severity, assignee_id,
                       extract(epoch FROM resolved_at - occurred_at)::float8 / 3600 AS hours
                FROM interactions
-               WHERE resolved_at >= $1 AND resolved_at < $2 AND deleted_at IS NULL) resolved
+               WHERE resolved_at >= $1 AND resolved_at < $2 AND deleted_at IS NULL
+                     AND {owned}) resolved
          GROUP BY GROUPING SETS ((), (severity), (assignee_id))
          ORDER BY grp, n DESC, severity, assignee_id",
-    )
+        owned = ownership::sql_condition("customer_id", 3),
+    ))
     .bind::<Timestamptz, _>(from)
     .bind::<Timestamptz, _>(to)
+    .bind::<Nullable<SqlUuid>, _>(owner)
     .prepared().load(conn)
     .await
 }
@@ -620,8 +641,11 @@ pub struct OpenRow {
     pub oldest: Option<DateTime<Utc>>,
 }
 
-pub async fn open_complaints(conn: &mut AsyncPgConnection) -> QueryResult<Vec<OpenRow>> {
-    interactions::table
+pub async fn open_complaints(
+    conn: &mut AsyncPgConnection,
+    owner: Option<Uuid>,
+) -> QueryResult<Vec<OpenRow>> {
+    let mut query = interactions::table
         .filter(interactions::deleted_at.is_null())
         .filter(interactions::status.eq_any([ComplaintStatus::Open, ComplaintStatus::InProgress]))
         .group_by(interactions::severity)
@@ -630,6 +654,11 @@ pub async fn open_complaints(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Op
             diesel::dsl::count_star(),
             diesel::dsl::min(interactions::occurred_at),
         ))
+        .into_boxed();
+    if let Some(owner) = owner {
+        query = query.filter(interactions::customer_id.eq_any(ownership::owned_ids(owner)));
+    }
+    query
         .load::<(Option<Severity>, i64, Option<DateTime<Utc>>)>(conn)
         .await
         .map(|rows| {

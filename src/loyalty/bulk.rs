@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use diesel::QueryableByName;
-use diesel::sql_types::{Array, Uuid as SqlUuid};
+use diesel::sql_types::{Array, Nullable, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -67,14 +67,21 @@ struct Live {
     id: Uuid,
 }
 
-/// The ids among these that are no live customer; the live ones are locked against
-/// deletion until the transaction ends.
-async fn not_live(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<Uuid>, ApiError> {
-    let live: Vec<Live> = diesel::sql_query(
+/// The ids among these that are no live customer the caller reaches (owned-only access: one
+/// managed by someone else counts as missing); the live ones are locked against deletion
+/// until the transaction ends.
+async fn not_live(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    owner: Option<Uuid>,
+) -> Result<Vec<Uuid>, ApiError> {
+    let live: Vec<Live> = diesel::sql_query(format!(
         "SELECT id FROM customers WHERE id = ANY($1) AND deleted_at IS NULL \
-         AND erased_at IS NULL FOR SHARE",
-    )
+         AND erased_at IS NULL AND {} FOR SHARE",
+        crate::auth::ownership::sql_condition("id", 2)
+    ))
     .bind::<Array<SqlUuid>, _>(ids)
+    .bind::<Nullable<SqlUuid>, _>(owner)
     .prepared()
     .load(conn)
     .await?;
@@ -110,7 +117,7 @@ pub async fn award(
                 Selection::Ids(all) => {
                     let chunk = &all[offset..(offset + CHUNK).min(all.len())];
                     offset += chunk.len();
-                    let missing = not_live(conn, chunk).await?;
+                    let missing = not_live(conn, chunk, principal.access.owner()).await?;
                     if !missing.is_empty() {
                         return Err(ApiError::validation(
                             missing

@@ -9,7 +9,7 @@ use super::json::{
     SimulationInput, StatusQuery, Tiers,
 };
 use super::{ledger, members, store};
-use crate::auth::{Principal, Scope};
+use crate::auth::{Held, Principal, Scope, ownership};
 use crate::http::error::{ApiError, ErrorCode, Problem};
 use crate::http::etag::{IfMatch, IfMatchHeader};
 use crate::http::idempotency::IDEMPOTENCY_KEY;
@@ -251,6 +251,7 @@ async fn post_points(
         PointsRequestKind::Adjust => Scope::LoyaltyAdjust,
     })?;
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Customer(*id)).await?;
     let posting = members::post_points(&mut conn, &principal.actor, *id, input).await?;
     Ok(HttpResponse::Created().json(posting))
 }
@@ -273,6 +274,7 @@ async fn evaluate(
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::LoyaltyAdmin)?;
+    principal.access.require_all("the loyalty evaluation")?;
     let mut conn = state.pool.get().await?;
     let report = super::pass::run(&mut conn, Utc::now()).await?;
     crate::audit::record(
@@ -307,6 +309,9 @@ async fn simulate(
     input: Json<SimulationInput>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::LoyaltyAdmin)?;
+    principal
+        .access
+        .require_all("a simulation of the programme")?;
     let mut conn = state.pool.get().await?;
     let simulation = super::pass::simulate(&mut conn, input.into_inner()).await?;
     Ok(HttpResponse::Ok().json(simulation))

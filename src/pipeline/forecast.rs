@@ -22,13 +22,19 @@ const YEARS: std::ops::RangeInclusive<i32> = 1900..=2999;
 pub struct Filter {
     pub owner_id: Option<Uuid>,
     pub currency: Option<String>,
+    /// Owned-only access: only opportunities of customers this user manages.
+    pub account_manager_id: Option<Uuid>,
 }
 
 /// The owner and currency a forecast query asks for, checked.
-pub fn filter(query: &ForecastQuery) -> Result<Filter, ApiError> {
+pub fn filter(
+    query: &ForecastQuery,
+    access: crate::auth::CustomerAccess,
+) -> Result<Filter, ApiError> {
     Ok(Filter {
         owner_id: query.owner_id,
         currency: crate::http::query::currency(query.currency.as_deref())?,
+        account_manager_id: access.owner(),
     })
 }
 
@@ -165,7 +171,7 @@ impl Row {
 /// currency, per currency and owner, and per currency and stage (grouping sets). The
 /// weighted part sums amount × probability exactly (numeric) and rounds once per group:
 /// `round(numeric)` rounds half away from zero.
-const FORECAST_SQL: &str = "
+const FORECAST_TEMPLATE: &str = "
 WITH o AS (
     SELECT o.currency, o.owner_id, o.stage, o.amount, o.status = 'won' AS won,
            s.probability, s.position
@@ -175,6 +181,7 @@ WITH o AS (
         OR (o.status = 'open' AND o.expected_close_date >= $3 AND o.expected_close_date < $4))
       AND ($5::uuid IS NULL OR o.owner_id = $5)
       AND ($6::text IS NULL OR o.currency = $6)
+      AND {owned}
 )
 SELECT currency, owner_id, stage, probability,
        (CASE WHEN GROUPING(owner_id) = 0 THEN 1 WHEN GROUPING(stage) = 0 THEN 2 ELSE 0 END)::int AS grp,
@@ -188,6 +195,14 @@ FROM o
 GROUP BY GROUPING SETS ((currency), (currency, owner_id), (currency, stage, probability, position))
 ORDER BY currency, grp, position NULLS LAST, stage, owner_id";
 
+/// [`FORECAST_TEMPLATE`] with the owned-only condition on `$7`.
+static FORECAST_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    FORECAST_TEMPLATE.replace(
+        "{owned}",
+        &crate::auth::ownership::sql_condition("o.customer_id", 7),
+    )
+});
+
 /// The forecast of `period` over the opportunities `filter` keeps.
 pub async fn forecast(
     conn: &mut AsyncPgConnection,
@@ -197,13 +212,14 @@ pub async fn forecast(
     let start = period.from.and_time(NaiveTime::MIN).and_utc();
     let after = period.to + Duration::days(1);
     let end = after.and_time(NaiveTime::MIN).and_utc();
-    let rows: Vec<Row> = diesel::sql_query(FORECAST_SQL)
+    let rows: Vec<Row> = diesel::sql_query(FORECAST_SQL.as_str())
         .bind::<Timestamptz, _>(start)
         .bind::<Timestamptz, _>(end)
         .bind::<Date, _>(period.from)
         .bind::<Date, _>(after)
         .bind::<Nullable<SqlUuid>, _>(filter.owner_id)
         .bind::<Nullable<Text>, _>(filter.currency.as_deref())
+        .bind::<Nullable<SqlUuid>, _>(filter.account_manager_id)
         .prepared()
         .load(conn)
         .await?;

@@ -262,6 +262,12 @@ async fn check_stage(conn: &mut AsyncPgConnection, key: &str) -> Result<(), ApiE
 
 /// Creates an opportunity for a live customer, in the first stage unless the input names
 /// one, owned by the calling user unless it names an owner.
+/// What an opportunity naming no live customer (or one the caller does not reach) is
+/// answered.
+pub(crate) fn no_live_customer() -> ApiError {
+    ApiError::invalid_field("customer_id", "must be the id of a live customer")
+}
+
 pub async fn create(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
@@ -273,9 +279,7 @@ pub async fn create(
         crate::customers::lock_live(conn, customer_id)
             .await
             .map_err(|err| match err.code() {
-                ErrorCode::NotFound => {
-                    ApiError::invalid_field("customer_id", "must be the id of a live customer")
-                }
+                ErrorCode::NotFound => no_live_customer(),
                 _ => err,
             })?;
         if stage_given {

@@ -7,7 +7,7 @@ use super::json::{
     OpportunitySort, Stage, StageChange, StageHistory, StageInput, StagePatch, Stages,
 };
 use super::store::{self, OpportunityRecord, SortValue};
-use crate::auth::{Principal, Scope};
+use crate::auth::{Held, Principal, Scope, ownership};
 use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{IfMatch, IfMatchHeader};
 use crate::http::json::Json;
@@ -197,6 +197,9 @@ async fn delete_stage(
 /// For a live customer; in the first stage unless `stage` names one; owned by the calling
 /// staff user unless `owner_id` names an active one (integrations must). Amounts are integers
 /// in the currency's minor unit. Its creation is the first entry of its history.
+///
+/// With owned-only access (`access: owned`), a customer the caller does not manage is answered
+/// as a missing one (`422` on `customer_id`).
 #[utoipa::path(
     tag = "Pipeline",
     request_body = OpportunityInput,
@@ -217,8 +220,17 @@ async fn create_opportunity(
     input: Json<OpportunityInput>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::PipelineWrite)?;
+    let input = input.into_inner();
     let mut conn = state.pool.get().await?;
-    let record = super::create(&mut conn, &principal.actor, input.into_inner()).await?;
+    // A customer the caller does not reach is answered as a missing one.
+    ownership::check(
+        &mut conn,
+        principal.access,
+        Held::Customer(input.customer_id),
+    )
+    .await
+    .map_err(|_| super::no_live_customer())?;
+    let record = super::create(&mut conn, &principal.actor, input).await?;
     let opportunity = super::view(record);
     Ok(response::created(
         &format!("/v1/opportunities/{}", opportunity.id),
@@ -228,6 +240,7 @@ async fn create_opportunity(
 }
 
 fn list_filter(
+    principal: &Principal,
     query: &OpportunitiesQuery,
     customer_id: Option<Uuid>,
 ) -> Result<store::ListFilter, ApiError> {
@@ -256,15 +269,17 @@ fn list_filter(
         currency,
         expected_close_after: query.expected_close_after,
         expected_close_before: query.expected_close_before,
+        account_manager_id: principal.access.owner(),
     })
 }
 
 async fn list_page(
     state: &AppState,
+    principal: &Principal,
     query: OpportunitiesQuery,
     customer_id: Option<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = list_filter(&query, customer_id)?;
+    let filter = list_filter(principal, &query, customer_id)?;
     let sort = query.sort.unwrap_or(OpportunitySort::ExpectedCloseDate);
     let page = pagination::request::<(serde_json::Value, Uuid)>(
         query.limit,
@@ -310,7 +325,7 @@ async fn list_opportunities(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::PipelineRead)?;
     let query: OpportunitiesQuery = query::parse(req.query_string())?;
-    list_page(&state, query, None).await
+    list_page(&state, &principal, query, None).await
 }
 
 /// List a customer's opportunities.
@@ -344,11 +359,17 @@ async fn customer_opportunities(
             crate::customers::store::get(&mut conn, *id).await?,
         )?;
     }
-    list_page(&state, query, Some(*id)).await
+    list_page(&state, &principal, query, Some(*id)).await
 }
 
-async fn live(state: &AppState, id: Uuid) -> Result<OpportunityRecord, ApiError> {
+/// A live opportunity of a customer the caller reaches, `404` otherwise.
+async fn live(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<OpportunityRecord, ApiError> {
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Opportunity(id)).await?;
     store::get(&mut conn, id)
         .await?
         .filter(|r| r.deleted_at.is_none())
@@ -370,7 +391,7 @@ async fn get_opportunity(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::PipelineRead)?;
-    Ok(one(live(&state, *id).await?))
+    Ok(one(live(&state, &principal, *id).await?))
 }
 
 /// Update an opportunity.
@@ -399,6 +420,7 @@ async fn update_opportunity(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::PipelineWrite)?;
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Opportunity(*id)).await?;
     let record = super::update(
         &mut conn,
         &principal.actor,
@@ -429,6 +451,7 @@ async fn delete_opportunity(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::PipelineWrite)?;
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Opportunity(*id)).await?;
     super::delete(&mut conn, &principal.actor, *id, &if_match).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -450,7 +473,7 @@ async fn opportunity_history(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::PipelineRead)?;
-    live(&state, *id).await?;
+    live(&state, &principal, *id).await?;
     let mut conn = state.pool.get().await?;
     let data = store::history(&mut conn, *id)
         .await?
@@ -490,6 +513,9 @@ async fn opportunity_history(
 /// and deleted opportunities never count. The period is `period` (`2026`, `2026-Q4`,
 /// `2026-11`) or `from` and `to` (days, both included); the current quarter by default.
 /// `owner_id` and `currency` narrow it to one owner's opportunities or one currency.
+///
+/// With owned-only access (`access: owned`), over the opportunities of the customers the
+/// caller manages.
 #[utoipa::path(
     tag = "Pipeline",
     params(ForecastQuery),
@@ -505,7 +531,7 @@ async fn forecast(
     principal.require(Scope::PipelineRead)?;
     let query: ForecastQuery = query::parse(req.query_string())?;
     let period = super::forecast::period(&query, chrono::Utc::now().date_naive())?;
-    let filter = super::forecast::filter(&query)?;
+    let filter = super::forecast::filter(&query, principal.access)?;
     let mut conn = state.pool.get().await?;
     let forecast = super::forecast::forecast(&mut conn, period, &filter).await?;
     Ok(HttpResponse::Ok().json(forecast))

@@ -410,6 +410,9 @@ pub struct ListFilter {
     pub currency: Option<String>,
     pub expected_close_after: Option<NaiveDate>,
     pub expected_close_before: Option<NaiveDate>,
+    /// Owned-only access: only opportunities of customers this user manages (not the
+    /// opportunity's own `owner_id`).
+    pub account_manager_id: Option<Uuid>,
 }
 
 pub async fn list(
@@ -423,6 +426,10 @@ pub async fn list(
     let mut query = opportunities::table
         .into_boxed::<Pg>()
         .filter(opportunities::deleted_at.is_null());
+    if let Some(manager) = filter.account_manager_id {
+        query = query
+            .filter(opportunities::customer_id.eq_any(crate::auth::ownership::owned_ids(manager)));
+    }
     if let Some(id) = filter.customer_id {
         query = query.filter(opportunities::customer_id.eq(id));
     }

@@ -8,7 +8,7 @@ use super::json::{
     RefundInput,
 };
 use super::store;
-use crate::auth::{Principal, Scope};
+use crate::auth::{Held, Principal, Scope, ownership};
 use crate::http::error::{ApiError, Problem};
 use crate::http::json::Json;
 use crate::http::pagination::{self, Page};
@@ -62,6 +62,7 @@ async fn create_purchase(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::PurchasesWrite)?;
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Customer(*id)).await?;
     let (purchase, created) =
         super::create(&mut conn, &principal.actor, *id, input.into_inner()).await?;
     Ok(if created {
@@ -78,6 +79,7 @@ async fn create_purchase(
 /// The filter and order a purchase list query asks for (`customer_id`: the path's, on a
 /// customer's list), checked: shared by the lists and the export.
 pub(crate) fn list_filter(
+    principal: &Principal,
     query: &PurchasesQuery,
     customer_id: Option<Uuid>,
 ) -> Result<(store::ListFilter, PurchaseSort), ApiError> {
@@ -88,16 +90,18 @@ pub(crate) fn list_filter(
         channel: query.channel,
         occurred_after: query.occurred_after,
         occurred_before: query.occurred_before,
+        owner: principal.access.owner(),
     };
     Ok((filter, query.sort.unwrap_or(PurchaseSort::OccurredAtDesc)))
 }
 
 async fn list_page(
     state: &AppState,
+    principal: &Principal,
     query: PurchasesQuery,
     customer_id: Option<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let (filter, sort) = list_filter(&query, customer_id)?;
+    let (filter, sort) = list_filter(principal, &query, customer_id)?;
     let page = pagination::request::<(DateTime<Utc>, Uuid)>(
         query.limit,
         query.cursor.as_deref(),
@@ -135,7 +139,7 @@ async fn customer_purchases(
             "differs from the customer in the path",
         ));
     }
-    list_page(&state, query, Some(*id)).await
+    list_page(&state, &principal, query, Some(*id)).await
 }
 
 /// List purchases across customers, newest first by default.
@@ -153,7 +157,7 @@ async fn list_purchases(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::PurchasesRead)?;
     let query: PurchasesQuery = query::parse(req.query_string())?;
-    list_page(&state, query, None).await
+    list_page(&state, &principal, query, None).await
 }
 
 /// Get a purchase.
@@ -172,6 +176,7 @@ async fn get_purchase(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::PurchasesRead)?;
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Purchase(*id)).await?;
     let record = store::get(&mut conn, *id)
         .await?
         .ok_or_else(|| ApiError::not_found("purchase"))?;
@@ -205,6 +210,7 @@ async fn refund_purchase(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::PurchasesWrite)?;
     let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Purchase(*id)).await?;
     let purchase = super::refund(&mut conn, &principal.actor, *id, input.into_inner()).await?;
     Ok(response::versioned(purchase.version, &purchase))
 }

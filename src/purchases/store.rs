@@ -157,6 +157,8 @@ pub struct ListFilter {
     pub channel: Option<Channel>,
     pub occurred_after: Option<DateTime<Utc>>,
     pub occurred_before: Option<DateTime<Utc>>,
+    /// Owned-only access: only purchases of customers this user manages.
+    pub owner: Option<Uuid>,
 }
 
 pub async fn list(
@@ -167,6 +169,10 @@ pub async fn list(
     fetch: i64,
 ) -> QueryResult<Vec<PurchaseRecord>> {
     let mut query: purchases::BoxedQuery<'_, Pg> = purchases::table.into_boxed();
+    if let Some(owner) = filter.owner {
+        query =
+            query.filter(purchases::customer_id.eq_any(crate::auth::ownership::owned_ids(owner)));
+    }
     if let Some(id) = filter.customer_id {
         query = query.filter(purchases::customer_id.eq(id));
     }

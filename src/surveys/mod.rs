@@ -352,11 +352,16 @@ async fn responding_customer(
 ) -> Result<crate::customers::store::CustomerRecord, ApiError> {
     crate::customers::lock_live(conn, id).await.map_err(|err| {
         if err.code() == ErrorCode::NotFound {
-            ApiError::invalid_field("customer_id", "must be the id of a live customer")
+            no_live_customer()
         } else {
             err
         }
     })
+}
+
+/// What a response naming no live customer (or one the caller does not reach) is answered.
+pub(crate) fn no_live_customer() -> ApiError {
+    ApiError::invalid_field("customer_id", "must be the id of a live customer")
 }
 
 /// Checks that what a response follows belongs to its customer.

@@ -239,6 +239,8 @@ pub struct ResponseFilter {
     pub loyalty_tiers: Vec<Option<String>>,
     pub lifecycle_stages: Vec<LifecycleStage>,
     pub region_type: Option<RegionType>,
+    /// Owned-only access: only responses of customers this user manages.
+    pub owner: Option<Uuid>,
 }
 
 pub async fn list_responses(
@@ -250,6 +252,9 @@ pub async fn list_responses(
 ) -> QueryResult<Vec<ResponseRecord>> {
     use survey_responses as r;
     let mut query = r::table.into_boxed::<Pg>();
+    if let Some(owner) = filter.owner {
+        query = query.filter(r::customer_id.eq_any(crate::auth::ownership::owned_ids(owner)));
+    }
     if let Some(id) = filter.survey_id {
         query = query.filter(r::survey_id.eq(id));
     }

@@ -4,7 +4,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::store::UserRecord;
-use crate::auth::Role;
+use crate::auth::{AccessLevel, Role};
 use crate::domain::{Email, Password, required_text};
 use crate::http::error::ApiError;
 use crate::http::patch::Patch;
@@ -24,6 +24,9 @@ pub struct User {
     pub name: String,
     /// What the user may do (see the README's roles table).
     pub role: Role,
+    /// Which customers the user reaches: `all`, or `owned` (only those whose
+    /// `account_manager_id` is this user; see the README's "Owned-only access").
+    pub access: AccessLevel,
     /// Whether the user may sign in; deactivated users' tokens stop working at once.
     pub active: bool,
     /// Whether a password is set (a user without one cannot sign in yet).
@@ -49,6 +52,7 @@ impl From<UserRecord> for User {
             email: r.email,
             name: r.name,
             role: r.role,
+            access: r.access,
             active: r.active,
             has_password: r.has_password,
             deactivated_at: r.deactivated_at,
@@ -71,9 +75,23 @@ pub struct NewUser {
     pub name: String,
     /// What the user may do.
     pub role: Role,
+    /// Which customers the user reaches: `all` (the default, also when `null`) or `owned`,
+    /// only the customers they manage and what hangs off them. An admin always reaches all: `owned` with
+    /// `role: admin` is refused (`422`).
+    #[serde(default)]
+    pub access: Option<AccessLevel>,
     /// Initial password, 12 to 256 characters; without one the user cannot sign in yet.
     #[schema(example = "correct horse battery staple", format = Password, min_length = 12, max_length = 256)]
     pub password: Option<String>,
+}
+
+/// `422` on `access` when an admin would be limited to their own customers.
+pub fn check_access(role: Role, access: AccessLevel) -> Result<(), String> {
+    if role == Role::Admin && access == AccessLevel::Owned {
+        Err("cannot be `owned` for an admin; admins reach every customer".to_owned())
+    } else {
+        Ok(())
+    }
 }
 
 /// A new user whose every field is valid.
@@ -82,6 +100,7 @@ pub struct ValidNewUser {
     pub email: Email,
     pub name: String,
     pub role: Role,
+    pub access: AccessLevel,
     pub password: Option<Password>,
 }
 
@@ -94,11 +113,16 @@ impl NewUser {
             Some(p) => checks.check("password", Password::parse(p)).map(Some),
             None => Some(None),
         };
-        let valid = match (email, name, password) {
-            (Some(email), Some(name), Some(password)) => Some(ValidNewUser {
+        let access = self.access.unwrap_or(AccessLevel::All);
+        let access = checks
+            .check("access", check_access(self.role, access))
+            .map(|()| access);
+        let valid = match (email, name, password, access) {
+            (Some(email), Some(name), Some(password), Some(access)) => Some(ValidNewUser {
                 email,
                 name,
                 role: self.role,
+                access,
                 password,
             }),
             _ => None,
@@ -119,10 +143,16 @@ pub struct UserPatch {
     #[serde(default)]
     #[schema(value_type = String, example = "Ada King", min_length = 1, max_length = 200)]
     pub name: Patch<String>,
-    /// New role; the last active admin cannot be demoted.
+    /// New role; the last active admin cannot be demoted. Making an `owned` user admin needs
+    /// `access: all` too (`422` otherwise).
     #[serde(default)]
     #[schema(value_type = Role)]
     pub role: Patch<Role>,
+    /// New access: `all` or `owned` (not for an admin: `422`). A change ends the user's
+    /// tokens at once, like a role change.
+    #[serde(default)]
+    #[schema(value_type = Option<AccessLevel>)]
+    pub access: Patch<AccessLevel>,
     /// New password, 12 to 256 characters.
     #[serde(default)]
     #[schema(value_type = String, format = Password, example = "a new long passphrase", min_length = 12, max_length = 256)]
@@ -135,6 +165,7 @@ pub struct UserChanges {
     pub email: Option<Email>,
     pub name: Option<String>,
     pub role: Option<Role>,
+    pub access: Option<AccessLevel>,
     pub password: Option<Password>,
 }
 
@@ -150,6 +181,9 @@ impl UserPatch {
         }
         if let Some(role) = checks.check("role", self.role.required()) {
             changes.role = role;
+        }
+        if let Some(access) = checks.check("access", self.access.required()) {
+            changes.access = access;
         }
         if let Some(Some(password)) = checks.check("password", self.password.required()) {
             changes.password = checks.check("password", Password::parse(password));

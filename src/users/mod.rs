@@ -34,6 +34,25 @@ pub async fn check_active(
     }
 }
 
+/// Which customers `actor` reaches now, for work done in their name outside a request (an
+/// import job run in the background): a user's stored access (a user no longer found reaches
+/// only what they manage); clients and the service reach all.
+pub async fn customer_access(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+) -> Result<crate::auth::CustomerAccess, ApiError> {
+    use crate::auth::{AccessLevel, CustomerAccess};
+    Ok(match actor {
+        Actor::User(id) => {
+            let level = store::access(conn, *id)
+                .await?
+                .map_or(AccessLevel::Owned, |a| a.access);
+            CustomerAccess::of_user(*id, level)
+        }
+        Actor::Client(_) | Actor::Service(_) => CustomerAccess::All,
+    })
+}
+
 /// Creates a user and audits it, in one transaction. Shared by the API and `rapport user create`.
 pub async fn create(
     conn: &mut AsyncPgConnection,
@@ -50,6 +69,7 @@ pub async fn create(
         email: input.email.into_inner(),
         name: input.name,
         role: input.role,
+        access: input.access,
         password_hash,
     };
     conn.transaction(async |conn| {

@@ -102,10 +102,12 @@ async fn get_user(
     Ok(response::versioned(user.version, &user))
 }
 
-/// Update a staff user's email, name, role or password.
+/// Update a staff user's email, name, role, access or password.
 ///
 /// A JSON merge patch: only the fields sent change. Send `If-Match` with the user's `ETag`
 /// to be sure nobody changed it since you read it. The last active admin cannot be demoted.
+/// A change of password, role or access ends the user's tokens at once. An admin cannot be
+/// `owned` (`422` on `access`, nothing written).
 #[utoipa::path(
     tag = "Users",
     params(("id" = Uuid, Path, description = "User id"), IfMatchHeader),
@@ -212,6 +214,7 @@ async fn apply(
         email: changes.email.map(|e| e.into_inner()),
         name: changes.name,
         role: changes.role,
+        access: changes.access,
         password_hash,
         ..UserUpdate::default()
     };
@@ -243,9 +246,14 @@ async fn apply(
                     "this is the last active admin; make another user admin first",
                 ));
             }
+            let role = update.role.unwrap_or(before.role);
+            let access = update.access.unwrap_or(before.access);
+            super::json::check_access(role, access)
+                .map_err(|message| ApiError::invalid_field("access", message))?;
             let nothing = update.email.as_deref().is_none_or(|e| e == before.email)
                 && update.name.as_deref().is_none_or(|n| n == before.name)
                 && update.role.is_none_or(|r| r == before.role)
+                && update.access.is_none_or(|a| a == before.access)
                 && update.password_hash.is_none()
                 && update.active.is_none();
             if nothing {

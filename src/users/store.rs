@@ -5,7 +5,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::json::UsersQuery;
-use crate::auth::Role;
+use crate::auth::{AccessLevel, Role};
 use crate::db::Prepare;
 use crate::db::functions::lower;
 use crate::db::schema::users;
@@ -18,6 +18,7 @@ pub struct UserRecord {
     pub email: String,
     pub name: String,
     pub role: Role,
+    pub access: AccessLevel,
     pub active: bool,
     #[diesel(select_expression = users::password_hash.is_not_null())]
     #[diesel(select_expression_type = diesel::dsl::IsNotNull<users::password_hash>)]
@@ -35,6 +36,7 @@ pub struct NewUserRow {
     pub email: String,
     pub name: String,
     pub role: Role,
+    pub access: AccessLevel,
     pub password_hash: Option<String>,
 }
 
@@ -45,6 +47,7 @@ pub struct UserUpdate {
     pub email: Option<String>,
     pub name: Option<String>,
     pub role: Option<Role>,
+    pub access: Option<AccessLevel>,
     pub password_hash: Option<String>,
     pub active: Option<bool>,
     pub deactivated_at: Option<Option<DateTime<Utc>>>,
@@ -188,8 +191,10 @@ pub async fn credentials(
 pub struct Access {
     pub active: bool,
     pub role: Role,
-    /// Bumped by the database whenever the password, role or activity changes; tokens
-    /// issued under an older version are refused.
+    /// Which customers the user reaches (loaded with the role: one cached lookup).
+    pub access: AccessLevel,
+    /// Bumped by the database whenever the password, role, access or activity changes;
+    /// tokens issued under an older version are refused.
     pub credentials_version: i64,
 }
 

@@ -25,6 +25,7 @@ mod loyalty_points;
 mod openapi;
 mod operations;
 mod outage;
+mod owned_access;
 mod pipeline;
 mod purchases;
 mod rate_limits;

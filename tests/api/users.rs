@@ -261,3 +261,133 @@ async fn the_last_active_admin_cannot_be_removed() {
     .await;
     assert_eq!(page["data"].as_array().unwrap().len(), 2);
 }
+
+#[actix_web::test]
+async fn access_is_set_by_admins_audited_and_ends_old_tokens() {
+    let app = TestApp::spawn().await;
+    let admin = app.token(Role::Admin);
+    // `all` by default, shown in every user answer.
+    let res = create(
+        &app,
+        json!({"email": "ada@example.com", "name": "Ada", "role": "agent",
+               "password": "a long enough password"}),
+    )
+    .await;
+    let user = expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(user["access"], "all");
+    let id = user["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/users/{id}");
+    let token = app
+        .sign_in("ada@example.com", "a long enough password")
+        .await;
+    assert_eq!(app.get_ok("/v1/me", &token).await["access"], "all");
+
+    // Limiting the user ends their tokens at once, like a role change, and is audited.
+    let res = app
+        .patch(&path)
+        .bearer_auth(&admin)
+        .json(&json!({"access": "owned"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_json(res, StatusCode::OK).await["access"], "owned");
+    let res = app.get("/v1/me").bearer_auth(&token).send().await.unwrap();
+    expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let token = app
+        .sign_in("ada@example.com", "a long enough password")
+        .await;
+    assert_eq!(app.get_ok("/v1/me", &token).await["access"], "owned");
+    assert_eq!(app.get_ok(&path, &admin).await["access"], "owned");
+    assert_eq!(
+        app.count("audit_events WHERE action = 'user.updated' AND changes::text LIKE '%owned%'")
+            .await,
+        1
+    );
+    let listed = app.get_ok("/v1/users?role=agent", &admin).await;
+    assert_eq!(listed["data"][0]["access"], "owned");
+    // Only admins change it.
+    let res = app
+        .patch(&path)
+        .bearer_auth(app.token(Role::Manager))
+        .json(&json!({"access": "all"}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_eq!(app.get_ok(&path, &admin).await["access"], "owned");
+}
+
+#[actix_web::test]
+async fn bad_access_values_are_422_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    let admin = app.token(Role::Admin);
+    let users = app.count("users").await;
+    let audited = app.count("audit_events").await;
+    for body in [
+        json!({"email": "x@example.com", "name": "X", "role": "agent", "access": "team"}),
+        json!({"email": "x@example.com", "name": "X", "role": "agent", "access": "OWNED"}),
+        json!({"email": "x@example.com", "name": "X", "role": "admin", "access": "owned"}),
+    ] {
+        let res = create(&app, body.clone()).await;
+        let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        assert_eq!(fields(&p), ["access"], "{body}");
+    }
+    assert_eq!(app.count("users").await, users);
+
+    let res = create(
+        &app,
+        json!({"email": "owned@example.com", "name": "O", "role": "agent", "access": "owned"}),
+    )
+    .await;
+    let owned = expect_json(res, StatusCode::CREATED).await;
+    let path = format!("/v1/users/{}", owned["id"].as_str().unwrap());
+    let res = create(
+        &app,
+        json!({"email": "boss@example.com", "name": "B", "role": "admin"}),
+    )
+    .await;
+    let boss = expect_json(res, StatusCode::CREATED).await;
+    let boss_path = format!("/v1/users/{}", boss["id"].as_str().unwrap());
+    let audited = audited + 2;
+    for (path, body) in [
+        (&path, json!({"access": "everything"})),
+        (&path, json!({"access": null})),
+        // An owned user made admin must reach all in the same change.
+        (&path, json!({"role": "admin"})),
+        (&boss_path, json!({"access": "owned"})),
+    ] {
+        let res = app
+            .patch(path)
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        assert_eq!(fields(&p), ["access"], "{body}");
+    }
+    assert_eq!(app.count("audit_events").await, audited);
+    assert_eq!(app.get_ok(&path, &admin).await["role"], "agent");
+    assert_eq!(app.get_ok(&boss_path, &admin).await["access"], "all");
+    // Both in one change is fine.
+    let res = app
+        .patch(&path)
+        .bearer_auth(&admin)
+        .json(&json!({"role": "admin", "access": "all"}))
+        .send()
+        .await
+        .unwrap();
+    let promoted = expect_json(res, StatusCode::OK).await;
+    assert_eq!(
+        (promoted["role"].as_str(), promoted["access"].as_str()),
+        (Some("admin"), Some("all"))
+    );
+    // The database holds the rule too, whatever path writes.
+    let mut conn = app.db.connect().await;
+    let refused = diesel_async::RunQueryDsl::execute(
+        diesel::sql_query("UPDATE users SET access = 'owned' WHERE role = 'admin'"),
+        &mut conn,
+    )
+    .await;
+    assert!(refused.is_err());
+}

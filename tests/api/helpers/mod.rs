@@ -351,6 +351,25 @@ impl TestApp {
         (id, token)
     }
 
+    /// Creates a staff user with this `access` (`all` or `owned`) and signs in as them.
+    pub async fn user_with_access(&self, role: Role, access: &str) -> (Uuid, String) {
+        let email = format!("{}-{}@example.com", role, Uuid::now_v7().simple());
+        let password = "a long enough password";
+        let created = self
+            .post("/v1/users")
+            .bearer_auth(self.token(Role::Admin))
+            .json(&json!({"email": email, "name": "Test User", "role": role,
+                          "access": access, "password": password}))
+            .send()
+            .await
+            .expect("request");
+        let user = expect_json(created, StatusCode::CREATED).await;
+        assert_eq!(user["access"], access);
+        let id = Uuid::parse_str(user["id"].as_str().expect("id")).expect("uuid");
+        let token = self.sign_in(&email, password).await;
+        (id, token)
+    }
+
     pub async fn sign_in(&self, email: &str, password: &str) -> String {
         let res = self
             .post("/v1/auth/token")
