@@ -385,45 +385,6 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
     responses.sort_keys();
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn every_operation_documents_errors_and_needs() {
-        let doc = super::spec();
-        assert_eq!(doc["openapi"], "3.1.0");
-        let paths = doc["paths"].as_object().cloned().unwrap_or_default();
-        assert!(!paths.is_empty());
-        for (path, item) in paths {
-            for (method, op) in item.as_object().cloned().unwrap_or_default() {
-                let responses = op["responses"].as_object().cloned().unwrap_or_default();
-                assert!(responses.contains_key("500"), "{method} {path}");
-                for (status, response) in &responses {
-                    if let Some(content) = response["content"].as_object()
-                        && (status.starts_with('4') || status.starts_with('5'))
-                    {
-                        let types: Vec<&String> = content.keys().collect();
-                        assert_eq!(
-                            types,
-                            ["application/problem+json"],
-                            "{method} {path} {status}"
-                        );
-                    }
-                }
-                assert!(
-                    responses.keys().any(|k| k.starts_with('2')),
-                    "{method} {path} has no success response"
-                );
-                if path.starts_with("/v1/") && path != "/v1/auth/token" {
-                    assert!(
-                        op.get("security").is_some(),
-                        "{method} {path} has no security"
-                    );
-                }
-            }
-        }
-    }
-}
-
 /// Query parameters that take a comma-separated list: (path prefix, parameter, what each
 /// item is: an enum of the components, or a pattern of its own). The first match wins.
 const LISTS: &[(&str, &str, &str)] = &[
@@ -510,5 +471,44 @@ fn free_text_patterns(schema: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(free_text_patterns),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_operation_documents_errors_and_needs() {
+        let doc = super::spec();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+        assert!(!paths.is_empty());
+        for (path, item) in paths {
+            for (method, op) in item.as_object().cloned().unwrap_or_default() {
+                let responses = op["responses"].as_object().cloned().unwrap_or_default();
+                assert!(responses.contains_key("500"), "{method} {path}");
+                for (status, response) in &responses {
+                    if let Some(content) = response["content"].as_object()
+                        && (status.starts_with('4') || status.starts_with('5'))
+                    {
+                        let types: Vec<&String> = content.keys().collect();
+                        assert_eq!(
+                            types,
+                            ["application/problem+json"],
+                            "{method} {path} {status}"
+                        );
+                    }
+                }
+                assert!(
+                    responses.keys().any(|k| k.starts_with('2')),
+                    "{method} {path} has no success response"
+                );
+                if path.starts_with("/v1/") && path != "/v1/auth/token" {
+                    assert!(
+                        op.get("security").is_some(),
+                        "{method} {path} has no security"
+                    );
+                }
+            }
+        }
     }
 }
