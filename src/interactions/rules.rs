@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::json::{ComplaintStatus, FollowUpState, InteractionInput, InteractionKind};
-use super::store::InteractionDraft;
+use super::store::{InteractionDraft, Steps};
 use crate::domain::{Channel, clearable_text as text, optional_text};
 use crate::http::error::FieldError;
 use crate::http::patch::{Patch, nullable, required};
@@ -228,17 +228,7 @@ pub fn next_statuses(status: ComplaintStatus) -> &'static [ComplaintStatus] {
     }
 }
 
-/// The times a complaint's workflow keeps: the first start of work, the last resolution,
-/// the closing, the last reopening.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Steps {
-    pub in_progress_at: Option<DateTime<Utc>>,
-    pub resolved_at: Option<DateTime<Utc>>,
-    pub closed_at: Option<DateTime<Utc>>,
-    pub reopened_at: Option<DateTime<Utc>>,
-    pub reopen_count: i32,
-}
-
+/// The workflow's rules over its times ([`Steps`], stored by `store`).
 impl Steps {
     /// When the last step happened (a new one may not be earlier).
     pub fn last(&self, opened_at: DateTime<Utc>) -> DateTime<Utc> {

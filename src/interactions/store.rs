@@ -14,7 +14,6 @@ use super::json::{
     ComplaintSort, ComplaintStatus, Direction, FollowUpState, InteractionKind, InteractionSort,
     Severity,
 };
-use super::rules::Steps;
 use crate::auth::{Actor, ownership};
 use crate::customers::json::DeletedFilter;
 use crate::db::Prepare;
@@ -40,6 +39,17 @@ pub struct InteractionRecord {
     pub updated_at: DateTime<Utc>,
     pub version: i64,
     pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// The times a complaint's workflow keeps: the first start of work, the last resolution,
+/// the closing, the last reopening. Its rules are in `rules`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Steps {
+    pub in_progress_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub reopened_at: Option<DateTime<Utc>>,
+    pub reopen_count: i32,
 }
 
 impl InteractionRecord {

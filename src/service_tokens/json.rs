@@ -3,19 +3,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::store::Row;
+pub use super::store::TokenStatus;
 use crate::auth::Role;
-
-/// Where a service token stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenStatus {
-    /// Accepted until it expires.
-    Active,
-    /// Revoked: refused from then on.
-    Revoked,
-    /// Past its expiry.
-    Expired,
-}
 
 /// A token minted by `rapport token`, as recorded (never the token itself).
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -3,9 +3,22 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::json::TokenStatus;
 use crate::db::schema::service_tokens;
+
+/// Where a service token stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenStatus {
+    /// Accepted until it expires.
+    Active,
+    /// Revoked: refused from then on.
+    Revoked,
+    /// Past its expiry.
+    Expired,
+}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = service_tokens)]

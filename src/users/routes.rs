@@ -74,7 +74,12 @@ async fn list_users(
     let filter = query.into_inner();
     let page = pagination::request::<Uuid>(filter.limit, filter.cursor.as_deref(), "id")?;
     let mut conn = state.pool.get().await?;
-    let rows = store::list(&mut conn, &filter, page.after, page.fetch()).await?;
+    let kept = store::UserFilter {
+        role: filter.role,
+        active: filter.active,
+        q: filter.q.as_deref(),
+    };
+    let rows = store::list(&mut conn, &kept, page.after, page.fetch()).await?;
     let users: Vec<User> = rows.into_iter().map(User::from).collect();
     Ok(HttpResponse::Ok().json(pagination::page(users, &page, "id", |u| u.id)))
 }

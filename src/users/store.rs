@@ -4,7 +4,6 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::json::UsersQuery;
 use crate::auth::{AccessLevel, Role};
 use crate::db::Prepare;
 use crate::db::functions::lower;
@@ -117,9 +116,17 @@ pub async fn update(
         .await
 }
 
+/// Which users a list keeps: of a role, active or not, and whose name or email contains `q`.
+#[derive(Debug, Default)]
+pub struct UserFilter<'a> {
+    pub role: Option<Role>,
+    pub active: Option<bool>,
+    pub q: Option<&'a str>,
+}
+
 pub async fn list(
     conn: &mut AsyncPgConnection,
-    filter: &UsersQuery,
+    filter: &UserFilter<'_>,
     after: Option<Uuid>,
     fetch: i64,
 ) -> QueryResult<Vec<UserRecord>> {
@@ -134,7 +141,7 @@ pub async fn list(
     if let Some(active) = filter.active {
         query = query.filter(users::active.eq(active));
     }
-    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+    if let Some(q) = filter.q.map(str::trim).filter(|q| !q.is_empty()) {
         let pattern = crate::db::contains_pattern(q);
         query = query.filter(
             users::name
