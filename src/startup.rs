@@ -72,7 +72,7 @@ impl Application {
             secrets,
             access: AccessCache::new(ACCESS_CACHE_TTL),
             throttle: LoginThrottle::default(),
-            rate_limits: crate::http::rate_limit::Limiter::default(),
+            rate_limits: crate::http::limiter::Limiter::default(),
             uploads: crate::http::in_flight::InFlight::new(
                 "uploads",
                 settings.imports.uploads_per_caller,

@@ -22,7 +22,7 @@ pub struct AppState {
     pub access: AccessCache,
     pub throttle: LoginThrottle,
     /// Each caller's request budget on this instance.
-    pub rate_limits: crate::http::rate_limit::Limiter,
+    pub rate_limits: crate::http::limiter::Limiter,
     /// Import uploads in flight, per caller.
     pub uploads: crate::http::in_flight::InFlight,
     pub metrics: Arc<Metrics>,

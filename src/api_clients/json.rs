@@ -5,10 +5,10 @@ use uuid::Uuid;
 
 use super::store::{ClientRecord, ClientUpdate};
 use crate::auth::Scope;
+use crate::domain::RateLimit;
 use crate::domain::{optional_text, required_text};
 use crate::http::error::ApiError;
 use crate::http::patch::Patch;
-use crate::http::rate_limit::RateLimit;
 use crate::http::validation::Checks;
 
 /// An integration client.

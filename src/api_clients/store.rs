@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::auth::{Scope, Scopes};
 use crate::db::schema::api_clients;
-use crate::http::rate_limit::RateLimit;
+use crate::domain::RateLimit;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = api_clients)]

@@ -19,20 +19,18 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::keyring;
+pub use super::keyring::REFRESH;
+use super::keyring::SigningKey;
 use super::scopes::{Role, Scope};
 use crate::config::JwtSettings;
 use crate::db::DbPool;
 use crate::secrets::SecretBox;
-
-/// How often each instance reloads the key ring, so that all sign with a new key soon after
-/// a rotation (and stop accepting a retired one).
-pub const REFRESH: Duration = Duration::from_secs(30);
 
 /// At most one reload of the ring per this interval for tokens naming an unknown key, so
 /// that made-up key ids cannot hammer the database.
@@ -98,46 +96,6 @@ pub struct Minted {
     pub jti: String,
     /// The key that signed it.
     pub kid: String,
-}
-
-/// One key of the ring, ready to sign and verify.
-pub struct SigningKey {
-    pub kid: String,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    /// Takes tokens without `kid` (the key from before key ids).
-    pub legacy: bool,
-    /// Until when it signs; `None`: for as long as it is the newest.
-    pub signs_until: Option<DateTime<Utc>>,
-    /// Until when its tokens are accepted; `None`: for as long as it signs.
-    pub verifies_until: Option<DateTime<Utc>>,
-}
-
-impl SigningKey {
-    pub fn new(
-        kid: String,
-        secret: &[u8],
-        legacy: bool,
-        signs_until: Option<DateTime<Utc>>,
-        verifies_until: Option<DateTime<Utc>>,
-    ) -> Self {
-        Self {
-            kid,
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            legacy,
-            signs_until,
-            verifies_until,
-        }
-    }
-
-    fn signs(&self, now: DateTime<Utc>) -> bool {
-        self.signs_until.is_none_or(|until| until > now) && self.verifies(now)
-    }
-
-    fn verifies(&self, now: DateTime<Utc>) -> bool {
-        self.verifies_until.is_none_or(|until| until > now)
-    }
 }
 
 /// The `kid` of a configured secret: a hash of it, so instances sharing the secret agree
@@ -393,6 +351,8 @@ impl JwtKeys {
 
 #[cfg(test)]
 mod tests {
+    use jsonwebtoken::EncodingKey;
+
     use super::*;
 
     fn settings(issuer: &str, audience: &str) -> JwtSettings {

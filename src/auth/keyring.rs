@@ -10,13 +10,57 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Double, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use jsonwebtoken::{DecodingKey, EncodingKey};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::jwt::{REFRESH, SigningKey};
 use crate::db::schema::{app_secrets, signing_keys};
 use crate::secrets::stored::signing_key_context;
 use crate::secrets::{Failure, SecretBox};
+
+/// How often each instance reloads the key ring, so that all sign with a new key soon after
+/// a rotation (and stop accepting a retired one).
+pub const REFRESH: Duration = Duration::from_secs(30);
+
+/// One key of the ring, ready to sign and verify.
+pub struct SigningKey {
+    pub kid: String,
+    pub(super) encoding: EncodingKey,
+    pub(super) decoding: DecodingKey,
+    /// Takes tokens without `kid` (the key from before key ids).
+    pub legacy: bool,
+    /// Until when it signs; `None`: for as long as it is the newest.
+    pub signs_until: Option<DateTime<Utc>>,
+    /// Until when its tokens are accepted; `None`: for as long as it signs.
+    pub verifies_until: Option<DateTime<Utc>>,
+}
+
+impl SigningKey {
+    pub fn new(
+        kid: String,
+        secret: &[u8],
+        legacy: bool,
+        signs_until: Option<DateTime<Utc>>,
+        verifies_until: Option<DateTime<Utc>>,
+    ) -> Self {
+        Self {
+            kid,
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            legacy,
+            signs_until,
+            verifies_until,
+        }
+    }
+
+    pub(super) fn signs(&self, now: DateTime<Utc>) -> bool {
+        self.signs_until.is_none_or(|until| until > now) && self.verifies(now)
+    }
+
+    pub(super) fn verifies(&self, now: DateTime<Utc>) -> bool {
+        self.verifies_until.is_none_or(|until| until > now)
+    }
+}
 
 /// Where the key generated before key ids was kept, in clear.
 const LEGACY_SECRET_NAME: &str = "jwt_signing_key";

@@ -23,8 +23,8 @@ use super::jwt::{Claims, SubjectKind};
 use super::ownership::CustomerAccess;
 use super::revoked;
 use super::scopes::{Role, Scope, Scopes};
+use crate::domain::RateLimit;
 use crate::http::error::ApiError;
-use crate::http::rate_limit::RateLimit;
 use crate::state::AppState;
 use crate::{api_clients, service_tokens, users};
 

@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod in_flight;
 pub mod input;
 pub mod json;
+pub mod limiter;
 pub mod metrics;
 pub mod pagination;
 pub mod patch;
