@@ -7,10 +7,52 @@ pub mod store;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use diesel_async::AsyncPgConnection;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use uuid::Uuid;
 
+use json::ApiClient;
 pub use routes::configure;
+
+use crate::audit;
+use crate::auth::Actor;
+use crate::http::error::ApiError;
+use crate::http::etag::IfMatch;
+
+/// The client locked for a change (inside the change's transaction), once `If-Match` holds.
+async fn lock(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    if_match: &IfMatch,
+) -> Result<ApiClient, ApiError> {
+    let client = store::lock(conn, id)
+        .await?
+        .map(ApiClient::from)
+        .ok_or_else(|| ApiError::not_found("API client"))?;
+    if_match.check(client.version)?;
+    Ok(client)
+}
+
+/// Records a change of a client in the audit log, as `action`.
+async fn audited(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    action: &str,
+    before: &ApiClient,
+    after: &ApiClient,
+) -> diesel::QueryResult<()> {
+    let changes = audit::diff(before, after);
+    audit::record(
+        conn,
+        actor,
+        action,
+        "api_client",
+        &before.id.to_string(),
+        changes,
+    )
+    .await
+}
 
 /// Prefix of client secrets, so a leaked one is recognisable (by secret scanners too).
 const SECRET_PREFIX: &str = "rps_";

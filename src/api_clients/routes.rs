@@ -167,11 +167,7 @@ async fn update_api_client(
     let mut conn = state.pool.get().await?;
     let client = conn
         .transaction(async |conn| {
-            let before = store::lock(conn, id)
-                .await?
-                .map(ApiClient::from)
-                .ok_or_else(|| ApiError::not_found("API client"))?;
-            if_match.check(before.version)?;
+            let before = super::lock(conn, id, &if_match).await?;
             if before.revoked_at.is_some() {
                 return Err(ApiError::conflict(
                     "the client is revoked and cannot change; create a new one",
@@ -182,13 +178,12 @@ async fn update_api_client(
                 return Ok(before);
             }
             let after = ApiClient::from(store::update(conn, id, &changed.into_update()).await?);
-            audit::record(
+            super::audited(
                 conn,
                 &principal.actor,
                 "api_client.updated",
-                "api_client",
-                &id.to_string(),
-                audit::diff(&before, &after),
+                &before,
+                &after,
             )
             .await?;
             Ok::<_, ApiError>(after)
@@ -220,23 +215,17 @@ async fn revoke_api_client(
     let mut conn = state.pool.get().await?;
     let client = conn
         .transaction(async |conn| {
-            let before = store::lock(conn, id)
-                .await?
-                .map(ApiClient::from)
-                .ok_or_else(|| ApiError::not_found("API client"))?;
-            if_match.check(before.version)?;
+            let before = super::lock(conn, id, &if_match).await?;
             if before.revoked_at.is_some() {
                 return Ok(before);
             }
             let after = ApiClient::from(store::revoke(conn, id).await?);
-            let changes = audit::diff(&before, &after);
-            audit::record(
+            super::audited(
                 conn,
                 &principal.actor,
                 "api_client.revoked",
-                "api_client",
-                &id.to_string(),
-                changes,
+                &before,
+                &after,
             )
             .await?;
             Ok::<_, ApiError>(after)
