@@ -18,6 +18,7 @@ pub mod exports;
 pub mod http;
 pub mod imports;
 pub mod interactions;
+pub mod journal;
 pub mod loyalty;
 pub mod openapi;
 pub mod ops;

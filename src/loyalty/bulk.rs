@@ -5,17 +5,18 @@ use chrono::Utc;
 use diesel::QueryableByName;
 use diesel::sql_types::{Array, Nullable, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::json::{BulkInput, BulkReport, EntryKind};
 use super::ledger::{self, Debit, Postings};
-use crate::audit;
 use crate::auth::Principal;
 use crate::customers::store::{self as customers, ListFilter};
 use crate::db::Prepare;
 use crate::domain::required_text;
 use crate::http::error::{ApiError, FieldError};
 use crate::http::validation::Checks;
+use crate::journal::{self, Change};
 
 /// Most ids in one request.
 pub const MAX_IDS: usize = 10_000;
@@ -96,6 +97,17 @@ async fn not_live(
 /// Moves `points` for each selected customer: awards open a lot each; takes spend lots
 /// oldest expiring first and fail the whole request (`409`, naming customers) when any
 /// customer holds too few.
+/// The audit entry of (a chunk of) a bulk posting.
+fn audited(points_each: i64, part: &BulkReport, reason: &str) -> Change {
+    Change::audited(
+        "loyalty.points_bulk",
+        "loyalty_program",
+        "points",
+        json!({"points_each": points_each, "customers": part.customers,
+               "points": part.points, "reason": reason}),
+    )
+}
+
 pub async fn award(
     conn: &mut AsyncPgConnection,
     principal: &Principal,
@@ -178,22 +190,23 @@ pub async fn award(
                 };
                 ledger::debit(conn, actor, &postings, debit).await?
             };
-            report.customers += i64::try_from(ids.len()).unwrap_or(i64::MAX);
-            report.points += entries.iter().map(|e| e.points).sum::<i64>();
-            report.entries += i64::try_from(entries.len()).unwrap_or(i64::MAX);
+            let part = BulkReport {
+                customers: i64::try_from(ids.len()).unwrap_or(i64::MAX),
+                points: entries.iter().map(|e| e.points).sum::<i64>(),
+                entries: i64::try_from(entries.len()).unwrap_or(i64::MAX),
+            };
             changes.entries.extend(entries);
-            changes.announce(conn, now).await?;
+            // Each chunk is written down with its own events, so that memory stays that of
+            // one chunk whatever the selection's size.
+            let events = changes.events(conn, now).await?;
+            journal::record(conn, actor, audited(points, &part, &reason).and_all(events)).await?;
+            report.customers += part.customers;
+            report.points += part.points;
+            report.entries += part.entries;
         }
-        audit::record(
-            conn,
-            actor,
-            "loyalty.points_bulk",
-            "loyalty_program",
-            "points",
-            serde_json::json!({"points_each": points, "customers": report.customers,
-                               "points": report.points, "reason": reason}),
-        )
-        .await?;
+        if report.customers == 0 {
+            journal::record(conn, actor, audited(points, &report, &reason)).await?;
+        }
         Ok(report)
     })
     .await

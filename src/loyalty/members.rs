@@ -17,12 +17,12 @@ use super::json::{
 };
 use super::ledger::{self, Debit, EntryRecord, Postings, PurchaseRef};
 use super::store;
-use crate::audit;
 use crate::auth::Actor;
 use crate::domain::optional_text;
-use crate::events::{self, EventType, NewEvent};
+use crate::events::{EventType, NewEvent};
 use crate::http::error::{ApiError, FieldError};
 use crate::http::validation::Checks;
+use crate::journal::{self, Change};
 use crate::purchases::store::PurchaseRecord;
 
 pub fn entry_view(r: EntryRecord) -> LedgerEntry {
@@ -75,15 +75,15 @@ impl Changes {
         self.moves.extend(other.moves);
     }
 
-    /// Writes the change's events, in its transaction: `loyalty.points_changed` for each
-    /// member whose balance moved (`previous.balance`: their ledger balance before the
-    /// change), then `loyalty.tier_changed` for each tier move (`previous.tier`: the tier
-    /// left). The members are read once, after the change, whatever their number.
-    pub async fn announce(
+    /// The change's events, for its journal entry: `loyalty.points_changed` for each member
+    /// whose balance moved (`previous.balance`: their ledger balance before the change),
+    /// then `loyalty.tier_changed` for each tier move (`previous.tier`: the tier left). The
+    /// members are read once, after the change, whatever their number.
+    pub async fn events(
         &self,
         conn: &mut AsyncPgConnection,
         now: DateTime<Utc>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Vec<NewEvent>, ApiError> {
         let mut moved: BTreeMap<Uuid, i64> = BTreeMap::new();
         for e in &self.entries {
             *moved.entry(e.customer_id).or_default() += e.points;
@@ -94,7 +94,7 @@ impl Changes {
         ids.sort_unstable();
         ids.dedup();
         if ids.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let (views, tiers) = views(conn, &ids, now, EXPIRING_DAYS).await?;
         let views: BTreeMap<Uuid, LoyaltyStatus> =
@@ -127,8 +127,7 @@ impl Changes {
                 );
             }
         }
-        events::emit_all(conn, out).await?;
-        Ok(())
+        Ok(out)
     }
 }
 
@@ -188,14 +187,15 @@ async fn tier_of(
 
 /// Earns a new purchase's points and moves the customer up when it crosses a threshold; in
 /// the purchase's transaction. `None` when the purchase is not in the programme's currency.
+/// With the events of what it changed, for the purchase's journal entry.
 pub async fn on_purchase(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
     purchase: &PurchaseRecord,
-) -> Result<Option<PointsSummary>, ApiError> {
+) -> Result<(Option<PointsSummary>, Vec<NewEvent>), ApiError> {
     let program = store::program(conn).await?;
     if purchase.draft.currency != program.config.currency {
-        return Ok(None);
+        return Ok((None, Vec::new()));
     }
     let now = Utc::now();
     let customer = [purchase.customer_id];
@@ -216,12 +216,13 @@ pub async fn on_purchase(
     let settled = settle(conn, basis, &customer, now).await?;
     balance += moved(&settled.entries);
     changes.add(settled);
-    changes.announce(conn, now).await?;
-    Ok(Some(PointsSummary {
+    let events = changes.events(conn, now).await?;
+    let summary = PointsSummary {
         points,
         balance,
         tier: tier_of(conn, purchase.customer_id).await?,
-    }))
+    };
+    Ok((Some(summary), events))
 }
 
 /// What a recorded purchase earned, with the balance and tier now (the answer to a
@@ -252,10 +253,10 @@ pub async fn on_refund(
     actor: &Actor,
     purchase: &PurchaseRecord,
     amount: i64,
-) -> Result<Option<PointsSummary>, ApiError> {
+) -> Result<(Option<PointsSummary>, Vec<NewEvent>), ApiError> {
     let earned = ledger::purchase_points(conn, purchase.id).await?;
     if earned.earned == 0 || purchase.draft.amount == 0 {
-        return Ok(None);
+        return Ok((None, Vec::new()));
     }
     let share = |refunded: i64| {
         let points =
@@ -298,12 +299,13 @@ pub async fn on_refund(
         balance += moved(&entries);
         changes.entries.extend(entries);
     }
-    changes.announce(conn, now).await?;
-    Ok(Some(PointsSummary {
+    let events = changes.events(conn, now).await?;
+    let summary = PointsSummary {
         points: -taken,
         balance,
         tier: tier_of(conn, customer_id).await?,
-    }))
+    };
+    Ok((Some(summary), events))
 }
 
 /// Checks a points request: the points moved (signed) and the reason.
@@ -342,6 +344,17 @@ pub fn overdrawn(available: i64) -> ApiError {
     ApiError::conflict(format!("only {available} points are available")).with_errors(vec![
         FieldError::new("points", format!("must be at most {available}")),
     ])
+}
+
+/// The audit action of a manual posting of `kind`.
+fn posting_action(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::Redeem => "loyalty.points_redeem",
+        EntryKind::Adjust => "loyalty.points_adjust",
+        EntryKind::Earn => "loyalty.points_earn",
+        EntryKind::Expire => "loyalty.points_expire",
+        EntryKind::Reverse => "loyalty.points_reverse",
+    }
 }
 
 /// Redeems or adjusts a live customer's points; audited. Never overdraws, whatever runs at
@@ -389,17 +402,15 @@ pub async fn post_points(
             entries: entries.iter().cloned().map(entry_view).collect(),
         };
         changes.entries.extend(entries);
-        changes.announce(conn, now).await?;
-        audit::record(
-            conn,
-            actor,
-            &format!("loyalty.points_{kind}"),
+        let change = Change::audited(
+            posting_action(kind),
             "customer",
-            &customer_id.to_string(),
-            serde_json::json!({"points": {"from": balance, "to": posting.balance},
-                               "posting_id": posting_id, "reason": reason}),
-        )
-        .await?;
+            customer_id,
+            json!({"points": {"from": balance, "to": posting.balance},
+                   "posting_id": posting_id, "reason": reason}),
+        );
+        let events = changes.events(conn, now).await?;
+        journal::record(conn, actor, change.and_all(events)).await?;
         Ok(posting)
     })
     .await

@@ -24,6 +24,7 @@ use crate::domain::required_text;
 use crate::http::error::ApiError;
 use crate::http::etag::IfMatch;
 use crate::http::validation::Checks;
+use crate::journal::{self, Change};
 use json::{DowngradePolicy, ExpiryPolicy, Program, ProgramInput, Qualification, Tier};
 
 pub use routes::configure;
@@ -167,13 +168,15 @@ pub async fn set_program(
             return Ok(before);
         }
         let after = store::update_program(conn, &input).await?;
-        audit::record(
+        journal::record(
             conn,
             actor,
-            "loyalty.program_changed",
-            "loyalty_program",
-            "program",
-            audit::diff(&before.config, &after.config),
+            Change::audited(
+                "loyalty.program_changed",
+                "loyalty_program",
+                "program",
+                audit::diff(&before.config, &after.config),
+            ),
         )
         .await?;
         Ok(after)
@@ -198,13 +201,15 @@ pub async fn set_tiers(
         }
         store::replace_tiers(conn, &tiers).await?;
         let version = store::bump_version(conn).await?;
-        audit::record(
+        journal::record(
             conn,
             actor,
-            "loyalty.tiers_changed",
-            "loyalty_program",
-            "tiers",
-            serde_json::json!({"tiers": {"from": before, "to": tiers}}),
+            Change::audited(
+                "loyalty.tiers_changed",
+                "loyalty_program",
+                "tiers",
+                serde_json::json!({"tiers": {"from": before, "to": tiers}}),
+            ),
         )
         .await?;
         Ok((tiers, version))

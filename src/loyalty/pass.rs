@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::db::Prepare;
@@ -20,8 +21,10 @@ use super::json::{
 };
 use super::members::Changes;
 use super::{ledger, store};
+use crate::auth::Actor;
 use crate::db::DbPool;
 use crate::http::error::ApiError;
+use crate::journal::{self, Change};
 
 /// Members per transaction.
 const BATCH: i64 = 5000;
@@ -46,9 +49,11 @@ async fn claim(conn: &mut AsyncPgConnection, after: Uuid) -> diesel::QueryResult
     Ok(rows.into_iter().map(|r| r.customer_id).collect())
 }
 
-/// Runs one pass over every member at `now`; what it changed.
+/// Runs one pass over every member at `now`; what it changed. Each batch that changed a
+/// member is written down under `actor` with its figures and events.
 pub async fn run(
     conn: &mut AsyncPgConnection,
+    actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<EvaluationReport, ApiError> {
     let mut report = EvaluationReport {
@@ -69,7 +74,19 @@ pub async fn run(
                     entries: ledger::expire(conn, &ids, now).await?,
                     moves: evaluation::evaluate(conn, basis, &ids, now, false).await?,
                 };
-                written.announce(conn, now).await?;
+                if !(written.entries.is_empty() && written.moves.is_empty()) {
+                    let figures = json!({"members": ids.len(),
+                                         "expired_lots": written.entries.len(),
+                                         "tier_changes": written.moves.len()});
+                    let change = Change::audited(
+                        "loyalty.evaluated",
+                        "loyalty_program",
+                        "evaluation",
+                        figures,
+                    );
+                    let events = written.events(conn, now).await?;
+                    journal::record(conn, actor, change.and_all(events)).await?;
+                }
                 Ok(Some((ids.len(), last, written.entries, written.moves)))
             })
             .await?;
@@ -112,7 +129,7 @@ pub async fn schedule(pool: DbPool, every: Duration) {
                 continue;
             }
         };
-        match run(&mut conn, Utc::now()).await {
+        match run(&mut conn, &ledger::programme_actor(), Utc::now()).await {
             Ok(r) => tracing::info!(
                 members = r.members,
                 expired_points = r.expired_points,

@@ -276,18 +276,7 @@ async fn evaluate(
     principal.require(Scope::LoyaltyAdmin)?;
     principal.access.require_all("the loyalty evaluation")?;
     let mut conn = state.pool.get().await?;
-    let report = super::pass::run(&mut conn, Utc::now()).await?;
-    crate::audit::record(
-        &mut conn,
-        &principal.actor,
-        "loyalty.evaluated",
-        "loyalty_program",
-        "evaluation",
-        serde_json::json!({"members": report.members, "expired_points": report.expired_points,
-                           "upgrades": report.upgrades, "downgrades": report.downgrades,
-                           "moved": report.moved}),
-    )
-    .await?;
+    let report = super::pass::run(&mut conn, &principal.actor, Utc::now()).await?;
     Ok(HttpResponse::Ok().json(report))
 }
 

@@ -14,10 +14,11 @@ use uuid::Uuid;
 
 use crate::audit;
 use crate::auth::Actor;
-use crate::events::{self, EventType, NewEvent};
+use crate::events::{EventType, NewEvent};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::etag::IfMatch;
 use crate::http::validation::Checks;
+use crate::journal::{self, Change};
 use json::{
     Opportunity, OpportunityInput, OpportunityPatch, OpportunityStatus, Stage, StageInput,
     StagePatch,
@@ -86,13 +87,15 @@ pub async fn create_stage(
         place(conn, &order, &key).await?;
         let record =
             store::insert_stage(conn, &key, &name, input.probability, position as i32).await?;
-        audit::record(
+        journal::record(
             conn,
             actor,
-            "pipeline_stage.created",
-            "pipeline_stage",
-            &key,
-            audit::created(&stage_view(record.clone())),
+            Change::audited(
+                "pipeline_stage.created",
+                "pipeline_stage",
+                &key,
+                audit::created(&stage_view(record.clone())),
+            ),
         )
         .await?;
         Ok(record)
@@ -169,13 +172,15 @@ pub async fn update_stage(
         let after = store::stage(conn, key)
             .await?
             .ok_or_else(|| ApiError::internal("updated stage vanished"))?;
-        audit::record(
+        journal::record(
             conn,
             actor,
-            "pipeline_stage.updated",
-            "pipeline_stage",
-            key,
-            audit::diff(&stage_view(before), &stage_view(after.clone())),
+            Change::audited(
+                "pipeline_stage.updated",
+                "pipeline_stage",
+                key,
+                audit::diff(&stage_view(before), &stage_view(after.clone())),
+            ),
         )
         .await?;
         Ok(after)
@@ -206,13 +211,15 @@ pub async fn delete_stage(
         store::delete_stage(conn, key).await?;
         order.retain(|k| k != key);
         place(conn, &order, key).await?;
-        audit::record(
+        journal::record(
             conn,
             actor,
-            "pipeline_stage.deleted",
-            "pipeline_stage",
-            key,
-            serde_json::json!({}),
+            Change::audited(
+                "pipeline_stage.deleted",
+                "pipeline_stage",
+                key,
+                serde_json::json!({}),
+            ),
         )
         .await?;
         Ok(())
@@ -294,20 +301,8 @@ pub async fn create(
         let record = store::insert(conn, customer_id, &draft).await?;
         store::record_change(conn, record.id, None, &record.draft, actor).await?;
         let shown = view(record.clone());
-        audit::record(
-            conn,
-            actor,
-            "opportunity.created",
-            "opportunity",
-            &record.id.to_string(),
-            audit::created(&shown),
-        )
-        .await?;
-        events::emit(
-            conn,
-            NewEvent::new(EventType::OpportunityCreated, record.id, &shown),
-        )
-        .await?;
+        let change = Change::created(EventType::OpportunityCreated, record.id, &shown);
+        journal::record(conn, actor, change).await?;
         Ok(record)
     })
     .await
@@ -355,19 +350,8 @@ pub async fn update(
             store::record_change(conn, id, Some(&before.draft), &after.draft, actor).await?;
         }
         let (was, shown) = (view(before), view(after.clone()));
-        let changes = audit::diff(&was, &shown);
-        let event =
-            NewEvent::new(EventType::OpportunityUpdated, id, &shown).previous_from_diff(&changes);
-        audit::record(
-            conn,
-            actor,
-            "opportunity.updated",
-            "opportunity",
-            &id.to_string(),
-            changes,
-        )
-        .await?;
-        events::emit(conn, event).await?;
+        let change = Change::updated(EventType::OpportunityUpdated, id, &was, &shown);
+        journal::record(conn, actor, change).await?;
         Ok(after)
     })
     .await
@@ -384,20 +368,8 @@ pub async fn delete(
     conn.transaction(async |conn| {
         lock_live(conn, id, if_match).await?;
         let record = store::delete(conn, id).await?;
-        audit::record(
-            conn,
-            actor,
-            "opportunity.deleted",
-            "opportunity",
-            &id.to_string(),
-            serde_json::json!({}),
-        )
-        .await?;
-        events::emit(
-            conn,
-            NewEvent::new(EventType::OpportunityDeleted, id, &view(record)),
-        )
-        .await?;
+        let event = NewEvent::new(EventType::OpportunityDeleted, id, &view(record));
+        journal::record(conn, actor, Change::announced(event, serde_json::json!({}))).await?;
         Ok(())
     })
     .await

@@ -12,9 +12,10 @@ use uuid::Uuid;
 use crate::audit;
 use crate::auth::Actor;
 use crate::domain::{currency_code, money, optional_text, required_text};
-use crate::events::{self, EventType, NewEvent};
+use crate::events::{EventType, NewEvent};
 use crate::http::error::ApiError;
 use crate::http::validation::Checks;
+use crate::journal::{self, Change};
 use json::{Item, Purchase, PurchaseInput, RefundInput};
 use store::{PurchaseDraft, PurchaseRecord};
 
@@ -115,29 +116,13 @@ pub async fn create(
         crate::db::plan_once(conn).await?;
         crate::customers::lock_live(conn, customer_id).await?;
         if let Some(record) = store::insert(conn, Uuid::now_v7(), customer_id, &draft).await? {
+            let (loyalty, earned) =
+                crate::loyalty::members::on_purchase(conn, actor, &record).await?;
             // Announced before the points it earns.
-            events::emit(
-                conn,
-                NewEvent::new(EventType::PurchaseCreated, record.id, &view(record.clone())),
-            )
-            .await?;
-            let loyalty = crate::loyalty::members::on_purchase(conn, actor, &record).await?;
-            audit::record(
-                conn,
-                actor,
-                "purchase.created",
-                "purchase",
-                &record.id.to_string(),
-                audit::created(&view(record.clone())),
-            )
-            .await?;
-            return Ok((
-                Purchase {
-                    loyalty,
-                    ..view(record)
-                },
-                true,
-            ));
+            let shown = view(record);
+            let change = Change::created(EventType::PurchaseCreated, shown.id, &shown);
+            journal::record(conn, actor, change.and_all(earned)).await?;
+            return Ok((Purchase { loyalty, ..shown }, true));
         }
         let external_ref = draft.external_ref.as_deref().unwrap_or_default();
         let existing = store::by_external_ref(conn, external_ref)
@@ -202,25 +187,15 @@ pub async fn refund(
             )]));
         }
         let after = store::refund(conn, id, amount, reason.as_deref(), actor).await?;
+        let (loyalty, taken) =
+            crate::loyalty::members::on_refund(conn, actor, &after, amount).await?;
         // Announced before the points it takes back.
         let (was, shown) = (view(before.clone()), view(after.clone()));
-        events::emit(
-            conn,
-            NewEvent::new(EventType::PurchaseRefunded, id, &shown)
-                .previous_from_diff(&audit::diff(&was, &shown)),
-        )
-        .await?;
-        let loyalty = crate::loyalty::members::on_refund(conn, actor, &after, amount).await?;
-        audit::record(
-            conn,
-            actor,
-            "purchase.refunded",
-            "purchase",
-            &id.to_string(),
-            serde_json::json!({"refunded": {"from": before.refunded, "to": after.refunded},
-                               "reason": reason}),
-        )
-        .await?;
+        let event = NewEvent::new(EventType::PurchaseRefunded, id, &shown)
+            .previous_from_diff(&audit::diff(&was, &shown));
+        let changes = serde_json::json!({"refunded": {"from": before.refunded, "to": after.refunded},
+                                         "reason": reason});
+        journal::record(conn, actor, Change::announced(event, changes).and_all(taken)).await?;
         Ok(Purchase {
             loyalty,
             ..view(after)
