@@ -248,6 +248,8 @@ pub struct Settings {
     pub log_filter: String,
     pub log_format: LogFormat,
     pub workers: usize,
+    /// How long the listener keeps accepting after SIGTERM, `/readyz` answering `503`.
+    pub shutdown_drain: Duration,
     pub shutdown_timeout: Duration,
     /// How often the loyalty evaluation pass runs.
     pub loyalty_interval: Duration,
@@ -448,9 +450,14 @@ pub const VARIABLES: &[Variable] = &[
         meaning: "HTTP worker threads",
     },
     Variable {
+        name: "RAPPORT_SHUTDOWN_DRAIN",
+        default: "5s",
+        meaning: "how long the service keeps accepting requests after SIGTERM, with `/readyz` answering `503`, so that load balancers take it out first",
+    },
+    Variable {
         name: "RAPPORT_SHUTDOWN_TIMEOUT",
         default: "30s",
-        meaning: "how long in-flight requests may take to finish after SIGTERM",
+        meaning: "how long in-flight requests may take to finish after the drain",
     },
     Variable {
         name: "RAPPORT_LOYALTY_INTERVAL",
@@ -782,6 +789,8 @@ impl Settings {
 
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let workers = number("RAPPORT_WORKERS", cores, 1, 1024)?;
+        let shutdown_drain =
+            duration("RAPPORT_SHUTDOWN_DRAIN", "5s", Duration::ZERO, 600 * second)?;
         let shutdown_timeout = duration(
             "RAPPORT_SHUTDOWN_TIMEOUT",
             "30s",
@@ -926,6 +935,7 @@ impl Settings {
             log_filter,
             log_format,
             workers,
+            shutdown_drain,
             shutdown_timeout,
             loyalty_interval,
             analytics_interval,

@@ -3,6 +3,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_cors::Cors;
@@ -83,6 +84,7 @@ impl Application {
             statements,
             webhooks,
             settings,
+            draining: AtomicBool::new(false),
         });
         // Load the phone number metadata now rather than in the first request that needs it.
         let _ = crate::domain::normalise_phone("+493012345678", None);
@@ -154,6 +156,8 @@ impl Application {
         .map_err(|e| format!("cannot serve: {e}"))?
         .workers(settings.workers)
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        // Signals are ours (`drain_on_signal`): actix would close the listener at once.
+        .disable_signals()
         .run();
         Ok(Self {
             port,
@@ -180,9 +184,10 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until SIGTERM or SIGINT (in-flight requests finish first), with the
-    /// background tasks alongside.
+    /// Serves until SIGTERM or SIGINT, with the background tasks alongside. A signal starts
+    /// the drain (see [`drain_on_signal`]); in-flight requests finish before this returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let drain = actix_web::rt::spawn(drain_on_signal(self.state.clone(), self.server.handle()));
         let housekeeping = actix_web::rt::spawn(housekeeping(self.state.clone()));
         let keys = actix_web::rt::spawn(refresh_keys(self.state.clone()));
         let loyalty = actix_web::rt::spawn(crate::loyalty::pass::schedule(
@@ -204,6 +209,7 @@ impl Application {
             handle.stop(true).await;
             let _ = task.await;
         }
+        drain.abort();
         analytics.abort();
         keys.abort();
         webhooks.abort();
@@ -211,6 +217,50 @@ impl Application {
         loyalty.abort();
         imports.abort();
         result
+    }
+}
+
+/// Waits for SIGTERM or SIGINT, then drains: `/readyz` answers `503` at once while the
+/// listener keeps serving for `RAPPORT_SHUTDOWN_DRAIN`, long enough for a load balancer to
+/// see it and send no more; then the listener closes and in-flight requests finish (up to
+/// `RAPPORT_SHUTDOWN_TIMEOUT`). A second signal cuts the drain short.
+async fn drain_on_signal(state: web::Data<AppState>, server: ServerHandle) {
+    let Ok(mut signals) = Signals::new() else {
+        tracing::warn!("cannot listen for SIGTERM; the service stops only when killed");
+        return;
+    };
+    signals.next().await;
+    state.draining.store(true, Ordering::Relaxed);
+    let drain = state.settings.shutdown_drain;
+    tracing::info!(drain_secs = drain.as_secs_f64(), "stopping: draining");
+    tokio::select! {
+        () = tokio::time::sleep(drain) => {}
+        () = signals.next() => tracing::info!("second signal: the drain is cut short"),
+    }
+    tracing::info!("stopping: the listener closes, in-flight requests finish");
+    server.stop(true).await;
+}
+
+/// SIGTERM (what orchestrators send) and SIGINT (Ctrl-C), whichever comes.
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
     }
 }
 
@@ -237,6 +287,7 @@ fn metrics_server(
     .map_err(|e| format!("cannot serve metrics: {e}"))?
     .workers(1)
     .shutdown_timeout(shutdown)
+    .disable_signals()
     .run();
     Ok((port, server))
 }

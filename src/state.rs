@@ -1,6 +1,7 @@
 //! What every handler shares, built once at startup and handed to each worker.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use crate::auth::AccessCache;
 use crate::auth::jwt::JwtKeys;
@@ -28,4 +29,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Sends webhooks (the worker's and test pings).
     pub webhooks: crate::webhooks::Sender,
+    /// Set on SIGTERM: `/readyz` answers `503` while the listener still serves, so that load
+    /// balancers stop sending before it closes.
+    pub draining: AtomicBool,
 }

@@ -1,6 +1,8 @@
 //! Operations endpoints outside `/v1`: liveness and readiness (unauthenticated), and metrics
 //! (`metrics:read`, or without a token on their own address when `RAPPORT_METRICS_BIND` is set).
 
+use std::sync::atomic::Ordering;
+
 use actix_web::{FromRequest, HttpRequest, HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -39,10 +41,18 @@ async fn healthz() -> HttpResponse {
 /// Can the service serve requests?
 ///
 /// `200` when the database answers and every migration this build embeds is applied;
-/// `503` otherwise. For a readiness probe and load balancers.
+/// `503` otherwise, and from the moment the service is asked to stop (`SIGTERM`): it keeps
+/// serving for `RAPPORT_SHUTDOWN_DRAIN` so that load balancers take it out first. For a
+/// readiness probe and load balancers.
 #[utoipa::path(tag = "Operations", responses((status = 200, description = "Ready", body = Health)))]
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.draining.load(Ordering::Relaxed) {
+        return Err(ApiError::new(
+            crate::http::ErrorCode::ServiceUnavailable,
+            "the service is shutting down",
+        ));
+    }
     let mut conn = state.pool.get().await?;
     if !db::migrations_applied(&mut conn).await? {
         return Err(ApiError::new(

@@ -237,8 +237,14 @@ async fn openapi_prints_the_committed_spec() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), committed);
 }
 
+/// A rolling deploy loses nothing: on SIGTERM `/readyz` turns `503` at once while the
+/// listener keeps serving for the drain, so a load balancer that probes it takes the
+/// instance out before it closes; requests in flight then finish and the process exits 0.
 #[actix_web::test]
-async fn sigterm_stops_the_server_cleanly() {
+async fn sigterm_drains_so_that_no_request_under_load_fails() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
     let db = crate::helpers::TestDatabase::new().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -248,6 +254,7 @@ async fn sigterm_stops_the_server_cleanly() {
     let mut child = rapport(db.url.expose())
         .env("RAPPORT_BIND", format!("127.0.0.1:{port}"))
         .env("RAPPORT_JWT_SECRET", TEST_SECRET)
+        .env("RAPPORT_SHUTDOWN_DRAIN", "2s")
         .env("RAPPORT_SHUTDOWN_TIMEOUT", "5s")
         .arg("serve")
         .spawn()
@@ -256,10 +263,11 @@ async fn sigterm_stops_the_server_cleanly() {
     // would panic building the client).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let ready = client
-            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .get(format!("{base}/readyz"))
             .send()
             .await
             .is_ok_and(|r| r.status() == StatusCode::OK);
@@ -269,16 +277,108 @@ async fn sigterm_stops_the_server_cleanly() {
         assert!(Instant::now() < deadline, "the server did not become ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let out = rapport(db.url.expose())
+        .env("RAPPORT_JWT_SECRET", TEST_SECRET)
+        .args(["token", "--role", "manager"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = stdout(&out);
+
+    // The load balancer: routes to the instance while its probe answers 200.
+    let routed = Arc::new(AtomicBool::new(true));
+    let signalled = Arc::new(AtomicBool::new(false));
+    let (served, after_signal) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let probe = {
+        let (client, base, routed) = (client.clone(), base.clone(), routed.clone());
+        tokio::spawn(async move {
+            while client
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == StatusCode::OK)
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            routed.store(false, Ordering::SeqCst);
+            Instant::now()
+        })
+    };
+    let mut load = Vec::new();
+    for n in 0..8 {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        let (routed, signalled) = (routed.clone(), signalled.clone());
+        let (served, after_signal) = (served.clone(), after_signal.clone());
+        load.push(tokio::spawn(async move {
+            let mut i = 0;
+            while routed.load(Ordering::SeqCst) {
+                i += 1;
+                let res = if i % 2 == 0 {
+                    client
+                        .post(format!("{base}/v1/customers"))
+                        .bearer_auth(&token)
+                        .json(&serde_json::json!({"name": format!("Drain {n}-{i}")}))
+                        .send()
+                        .await
+                } else {
+                    client
+                        .get(format!("{base}/v1/customers?limit=20"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                };
+                match res {
+                    Ok(r) if r.status().is_success() => {
+                        served.fetch_add(1, Ordering::SeqCst);
+                        if signalled.load(Ordering::SeqCst) {
+                            after_signal.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    Ok(r) => panic!("a request failed during the drain: {}", r.status()),
+                    Err(err) => panic!("a request failed during the drain: {err}"),
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let pid = child.id().unwrap().to_string();
+    signalled.store(true, Ordering::SeqCst);
+    let sent = Instant::now();
     let killed = Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .await
         .unwrap();
     assert!(killed.success());
+    let taken_out = probe.await.unwrap();
+    // A failed request panics its task.
+    for task in load {
+        task.await.unwrap();
+    }
+    assert!(
+        taken_out.duration_since(sent) < Duration::from_secs(1),
+        "/readyz turned 503 at once"
+    );
+    assert!(served.load(Ordering::SeqCst) > 0);
+    assert!(
+        after_signal.load(Ordering::SeqCst) > 0,
+        "requests were served after SIGTERM, before the load balancer took the instance out"
+    );
+    // Still serving (for whoever has not noticed yet) until the drain ends.
+    let res = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
-        .expect("the server stops within the shutdown timeout")
+        .expect("the server stops after the drain, within the shutdown timeout")
         .unwrap();
     assert!(status.success(), "exit status {status:?}");
+    assert!(
+        sent.elapsed() >= Duration::from_secs(2),
+        "the listener stayed open for the drain"
+    );
+    assert!(
+        client.get(format!("{base}/healthz")).send().await.is_err(),
+        "the listener is closed once the process is gone"
+    );
 }
