@@ -80,13 +80,13 @@ pub fn view_for(principal: &Principal, record: CustomerRecord) -> Customer {
 
 /// What the audit log and events keep of a customer: the view with sensitive data masked
 /// (an event's reader may lack `pii:read`).
-fn audited(record: &CustomerRecord) -> Customer {
+pub fn audited(record: &CustomerRecord) -> Customer {
     view(record.clone(), false)
 }
 
 /// The events of an update from `before` to `after`: `customer.updated`, and
 /// `customer.lifecycle_changed` when the stage moved.
-fn update_events(before: &CustomerRecord, after: &CustomerRecord) -> Vec<NewEvent> {
+pub fn update_events(before: &CustomerRecord, after: &CustomerRecord) -> Vec<NewEvent> {
     let shown = audited(after);
     let changes = audit::diff(&audited(before), &shown);
     let mut out = vec![

@@ -8,6 +8,7 @@
 //! never half-applied within a batch. `dry_run` and `all_or_nothing` run in one transaction
 //! that is rolled back when it must. The same file with the same options is one import.
 
+mod customers;
 pub mod json;
 pub mod parse;
 mod routes;
@@ -333,7 +334,7 @@ async fn set_wise(
     mode: Mode,
     rows: Vec<Row>,
 ) -> Result<Outcome, ApiError> {
-    let bulk = crate::customers::bulk::import;
+    let bulk = customers::import;
     let refusal = match conn
         .transaction(async |conn| bulk(conn, actor, access, mode, &rows).await)
         .await
