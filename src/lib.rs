@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod customer_query;
 pub mod customers;
 pub mod db;
 pub mod domain;
@@ -23,6 +24,7 @@ pub mod loyalty;
 pub mod openapi;
 pub mod ops;
 pub mod pipeline;
+pub mod privacy;
 pub mod purchases;
 pub mod secrets;
 pub mod service_tokens;
@@ -48,6 +50,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(api_clients::configure)
             .configure(service_tokens::configure)
             .configure(customers::configure)
+            .configure(privacy::configure)
+            .configure(customer_query::configure)
             .configure(interactions::configure)
             .configure(purchases::configure)
             .configure(loyalty::configure)

@@ -363,7 +363,7 @@ async fn housekeeping(state: web::Data<AppState>) {
                     Ok(purged) => tracing::debug!(purged, "purged expired idempotency keys"),
                     Err(err) => tracing::warn!(error = %err, "could not purge idempotency keys"),
                 }
-                match crate::customers::forget_unused_words(&mut conn).await {
+                match crate::customer_query::forget_unused_words(&mut conn).await {
                     Ok(0) => {}
                     Ok(forgotten) => tracing::debug!(forgotten, "forgot unused search words"),
                     Err(err) => {

@@ -5,53 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::customers::figures::{ChurnRisk, Measure, ValueTier};
 use crate::customers::json::LifecycleStage;
-
-crate::text_enum! {
-    /// What a customer's value is: `revenue` (amount − refunded) or `profit` (amount −
-    /// refunded − cost, over the purchases recorded with a cost).
-    pub enum Measure {
-        Revenue = "revenue",
-        Profit = "profit",
-    }
-}
-
-crate::text_enum! {
-    /// The customer's value tier, from their rank by value (the settings' cut-offs):
-    /// `key` (the largest value), `development` (the next band: high value, the ones to
-    /// grow), `maintenance` (ordinary) and `opportunity` (the many with low or no value).
-    pub enum ValueTier {
-        Key = "key",
-        Development = "development",
-        Maintenance = "maintenance",
-        Opportunity = "opportunity",
-    }
-}
-
-crate::text_enum! {
-    /// The value matrix: current value × estimated future value. `vip` (both high),
-    /// `improve` (low current, high future), `maintain` (high current, low future),
-    /// `abandon` (both low).
-    pub enum ValueClass {
-        Vip = "vip",
-        Improve = "improve",
-        Maintain = "maintain",
-        Abandon = "abandon",
-    }
-}
-
-crate::text_enum! {
-    /// Why a customer's churn risk rose, each with its points (the score is their sum, at
-    /// most 100): `purchase_frequency_falling` (25), `purchase_overdue` (25),
-    /// `no_recent_contact` (15), `open_complaints` (15 each, at most 30), `dissatisfied` (20).
-    pub enum ChurnReason {
-        PurchaseFrequencyFalling = "purchase_frequency_falling",
-        PurchaseOverdue = "purchase_overdue",
-        NoRecentContact = "no_recent_contact",
-        OpenComplaints = "open_complaints",
-        Dissatisfied = "dissatisfied",
-    }
-}
 
 /// How the analytics are computed. Every field is required on `PUT`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -163,85 +118,6 @@ pub struct Recomputed {
     /// Customers it moved into `dissolution` (when the settings ask for it).
     #[schema(example = 12)]
     pub moved_to_dissolution: i64,
-}
-
-/// RFM quintile scores, 1 to 5: a score is 1 + ⌊5 × (customers it strictly beats) ÷
-/// (customers who ever bought in the currency)⌋, so tied customers share a score.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct Rfm {
-    /// Recency: by the last purchase (later beats earlier).
-    #[schema(example = 5, minimum = 1, maximum = 5)]
-    pub recency: i16,
-    /// Frequency: by purchases in the window.
-    #[schema(example = 4, minimum = 1, maximum = 5)]
-    pub frequency: i16,
-    /// Monetary: by value in the window.
-    #[schema(example = 3, minimum = 1, maximum = 5)]
-    pub monetary: i16,
-    /// The three digits together, `recency` first.
-    #[schema(example = "543")]
-    pub code: String,
-    /// The last purchase in the currency.
-    #[schema(example = "2026-11-20T15:04:05Z")]
-    pub last_purchase_at: DateTime<Utc>,
-}
-
-/// A customer's churn risk.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct ChurnRisk {
-    /// 0 to 100: the sum of the reasons' points, at most 100.
-    #[schema(example = 65, minimum = 0, maximum = 100)]
-    pub score: i16,
-    /// Whether the score reaches the settings' `churn_threshold`.
-    #[schema(example = true)]
-    pub at_risk: bool,
-    /// The computation that first found the customer at risk, in this episode of risk (it
-    /// lasts while the score stays at or above the threshold); `null` when not at risk. With
-    /// `move_to_dissolution`, a customer is moved into `dissolution` once per episode.
-    #[schema(example = "2026-11-02T03:00:00Z")]
-    pub at_risk_since: Option<DateTime<Utc>>,
-    /// The reasons, each with its points and the figures behind it.
-    pub reasons: Vec<ChurnReasonDetail>,
-}
-
-/// One reason of a churn risk.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct ChurnReasonDetail {
-    pub reason: ChurnReason,
-    /// Points it adds to the score.
-    #[schema(example = 25)]
-    pub points: i16,
-    /// The figures behind it, in words.
-    #[schema(example = "no purchase for 130 days; the mean interval is 30.0 days")]
-    pub detail: String,
-}
-
-/// The customer's value analytics as of the last computation.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct CustomerAnalytics {
-    /// When they were computed.
-    #[schema(example = "2026-11-23T10:00:00Z")]
-    pub computed_at: DateTime<Utc>,
-    /// The currency of `value` and `future_value`.
-    #[schema(example = "EUR")]
-    pub currency: String,
-    pub measure: Measure,
-    /// Value in the window, in minor units.
-    #[schema(example = 129900)]
-    pub value: i64,
-    /// Purchases in the window.
-    #[schema(example = 7)]
-    pub purchases: i32,
-    pub value_tier: ValueTier,
-    /// Estimated value over the next window, in minor units: the purchases expected (twice
-    /// those of the window's recent half plus their change from the earlier half, at least
-    /// 0) times the window's mean purchase value.
-    #[schema(example = 150000)]
-    pub future_value: i64,
-    pub value_class: ValueClass,
-    /// `null` for a customer who never bought in the currency.
-    pub rfm: Option<Rfm>,
-    pub churn_risk: ChurnRisk,
 }
 
 /// Filters of the churn-risk list.

@@ -55,16 +55,16 @@ use uuid::Uuid;
 
 use crate::audit;
 use crate::auth::Actor;
+use crate::customers::figures::{
+    ChurnReason, ChurnReasonDetail, ChurnRisk, CustomerAnalytics, Rfm, ValueClass, ValueTier,
+};
 use crate::customers::json::LifecycleStage;
 use crate::customers::store::CustomerRecord;
 use crate::db::DbPool;
 use crate::http::error::{ApiError, FieldError};
 use crate::http::etag::IfMatch;
 use crate::state::AppState;
-use json::{
-    ChurnReason, ChurnReasonDetail, ChurnRisk, Computation, CustomerAnalytics, Recomputed, Rfm,
-    Settings, SettingsInput,
-};
+use json::{Computation, Recomputed, Settings, SettingsInput};
 
 pub use routes::configure;
 
@@ -421,12 +421,9 @@ pub fn view(
         measure: used.measure,
         value: row.value,
         purchases: row.purchases,
-        value_tier: row
-            .value_tier
-            .parse()
-            .unwrap_or(json::ValueTier::Opportunity),
+        value_tier: row.value_tier.parse().unwrap_or(ValueTier::Opportunity),
         future_value: row.future_value,
-        value_class: row.value_class.parse().unwrap_or(json::ValueClass::Abandon),
+        value_class: row.value_class.parse().unwrap_or(ValueClass::Abandon),
         rfm,
         churn_risk: churn_risk(row, used, computed_at),
     }

@@ -5,12 +5,12 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::json::{
-    ChurnEntry, ChurnQuery, ChurnReason, CustomerBand, Measure, ParetoQuery, ParetoReport,
-    ParetoRow, ParetoSummary, Recomputed, SalesBand, Segment, Segments, Settings, SettingsInput,
-    ValueTier,
+    ChurnEntry, ChurnQuery, CustomerBand, ParetoQuery, ParetoReport, ParetoRow, ParetoSummary,
+    Recomputed, SalesBand, Segment, Segments, Settings, SettingsInput,
 };
 use super::store::{self, CUSTOMER_BANDS, SALES_BANDS};
 use crate::auth::{Principal, Scope};
+use crate::customers::figures::{ChurnReason, Measure, ValueTier};
 use crate::customers::json::LifecycleStage;
 use crate::exports::{Filters, Format, Source, refuse_paging, respond};
 use crate::http::error::{ApiError, Problem};

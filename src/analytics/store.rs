@@ -10,7 +10,8 @@ use diesel::sql_types::{
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::json::{Measure, SettingsInput, ValueClass, ValueTier};
+use super::json::SettingsInput;
+use crate::customers::figures::{Measure, ValueClass, ValueTier};
 use crate::db::Prepare;
 use crate::db::schema::{analytics_settings, customer_analytics, customers};
 

@@ -1,12 +1,11 @@
-//! Customers: the customer record, its lifecycle history, soft deletion, data-subject export
-//! and erasure. Creation, update and upsert are written once here and shared by the single,
-//! upsert and batch endpoints.
+//! Customers: the customer record, its lifecycle history, soft deletion. Creation, update and
+//! upsert are written once here and shared by the single, upsert and batch endpoints.
 
 pub mod bulk;
+pub mod figures;
 pub mod json;
 mod routes;
 pub mod rules;
-mod search;
 pub mod store;
 
 use chrono::Utc;
@@ -14,17 +13,15 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
 use crate::audit;
-use crate::auth::{Actor, CustomerAccess};
+use crate::auth::{Actor, CustomerAccess, Principal, Scope};
 use crate::events::{self, EventType, NewEvent};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::etag::IfMatch;
-use json::{Consent, ConsentState, Customer, CustomerInput};
+use json::{BatchAction, BatchItem, BatchResult, Consent, ConsentState, Customer, CustomerInput};
 use rules::Applied;
 use store::{CustomerDraft, CustomerRecord};
 
-pub(crate) use routes::list_filter;
-pub use routes::{configure, filter_from_query};
-pub use search::forget_unused_words;
+pub use routes::configure;
 
 /// The API view of a record; `reveal_pii` shows the ID number in full.
 pub fn view(record: CustomerRecord, reveal_pii: bool) -> Customer {
@@ -76,15 +73,20 @@ pub fn view(record: CustomerRecord, reveal_pii: bool) -> Customer {
     }
 }
 
+/// The API view of a record for this caller: the ID number in full only with `pii:read`.
+pub fn view_for(principal: &Principal, record: CustomerRecord) -> Customer {
+    view(record, principal.can(Scope::PiiRead))
+}
+
 /// What the audit log and events keep of a customer: the view with sensitive data masked
 /// (an event's reader may lack `pii:read`).
-fn audited(record: &CustomerRecord) -> Customer {
+pub fn audited(record: &CustomerRecord) -> Customer {
     view(record.clone(), false)
 }
 
 /// The events of an update from `before` to `after`: `customer.updated`, and
 /// `customer.lifecycle_changed` when the stage moved.
-fn update_events(before: &CustomerRecord, after: &CustomerRecord) -> Vec<NewEvent> {
+pub fn update_events(before: &CustomerRecord, after: &CustomerRecord) -> Vec<NewEvent> {
     let shown = audited(after);
     let changes = audit::diff(&audited(before), &shown);
     let mut out = vec![
@@ -222,11 +224,11 @@ fn gives_away() -> ApiError {
 /// customers managed by others not by a caller limited to their own (owned-only access),
 /// otherwise (and when there is none) `404`.
 pub fn visible(
-    principal: &crate::auth::Principal,
+    principal: &Principal,
     record: Option<CustomerRecord>,
 ) -> Result<CustomerRecord, ApiError> {
     record
-        .filter(|r| r.deleted_at.is_none() || principal.can(crate::auth::Scope::CustomersDelete))
+        .filter(|r| r.deleted_at.is_none() || principal.can(Scope::CustomersDelete))
         .filter(|r| principal.access.allows(r.draft.account_manager_id))
         .ok_or_else(|| ApiError::not_found("customer"))
 }
@@ -260,8 +262,20 @@ pub fn lifecycle_change(r: store::LifecycleRecord) -> json::LifecycleChange {
     }
 }
 
+/// A customer's lifecycle history, oldest first.
+pub async fn lifecycle(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<Vec<json::LifecycleChange>, ApiError> {
+    Ok(store::lifecycle(conn, id)
+        .await?
+        .into_iter()
+        .map(lifecycle_change)
+        .collect())
+}
+
 /// Locks a customer (live or deleted) for the transaction and checks `If-Match` against it.
-async fn lock_current(
+pub async fn lock_current(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     if_match: &IfMatch,
@@ -406,7 +420,7 @@ pub async fn delete(
         let after = store::set_deleted(conn, id, Some(now)).await?;
         // Read back: the stored time (microseconds) is what restore matches on.
         let deleted_at = after.deleted_at.unwrap_or(now);
-        crate::interactions::store::follow_customer_deletion(conn, id, deleted_at, false).await?;
+        store::interactions_follow_deletion(conn, id, deleted_at, false).await?;
         let changes = audit::diff(&audited(&before), &audited(&after));
         let event = NewEvent::new(EventType::CustomerDeleted, id, &audited(&after))
             .previous_from_diff(&changes);
@@ -442,7 +456,7 @@ pub async fn restore(
             return Ok(before);
         };
         let after = store::set_deleted(conn, id, None).await?;
-        crate::interactions::store::follow_customer_deletion(conn, id, deleted_at, true).await?;
+        store::interactions_follow_deletion(conn, id, deleted_at, true).await?;
         let changes = audit::diff(&audited(&before), &audited(&after));
         let event = NewEvent::new(EventType::CustomerRestored, id, &audited(&after))
             .previous_from_diff(&changes);
@@ -461,76 +475,68 @@ pub async fn restore(
     .await
 }
 
-/// Erases a customer's personal data irreversibly: the record becomes an anonymous shell
-/// (aggregates stay true), free text about them is forgotten, the audit trail of their
-/// record keeps who changed it and when but no longer what, and kept idempotent responses
-/// that held their data are dropped. Erasing twice changes nothing.
-pub async fn erase(
+/// Applies up to 100 creates or upserts, each on its own as its single endpoint would: valid
+/// items are applied even when others fail. The outcomes, in request order.
+pub async fn batch(
     conn: &mut AsyncPgConnection,
-    actor: &Actor,
-    id: Uuid,
-    if_match: &IfMatch,
-) -> Result<CustomerRecord, ApiError> {
-    conn.transaction(async |conn| {
-        let before = lock_current(conn, id, if_match).await?;
-        if before.erased_at.is_some() {
-            return Ok(before);
+    principal: &Principal,
+    items: Vec<BatchItem>,
+) -> Result<Vec<BatchResult>, ApiError> {
+    if items.is_empty() || items.len() > 100 {
+        return Err(ApiError::invalid_field("items", "must hold 1 to 100 items"));
+    }
+    let mut results = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let outcome = batch_item(conn, principal, item.action, item.customer).await;
+        results.push(match outcome {
+            Ok((record, created)) => BatchResult {
+                index,
+                status: if created { 201 } else { 200 },
+                customer: Some(view_for(principal, record)),
+                problem: None,
+            },
+            Err(err) => BatchResult {
+                index,
+                status: err.code().status().as_u16(),
+                customer: None,
+                problem: Some(err.problem()),
+            },
+        });
+    }
+    Ok(results)
+}
+
+async fn batch_item(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    action: BatchAction,
+    customer: serde_json::Value,
+) -> Result<(CustomerRecord, bool), ApiError> {
+    let bytes = serde_json::to_vec(&customer).map_err(ApiError::internal)?;
+    let input: CustomerInput = crate::http::json::parse(&bytes)?;
+    match action {
+        BatchAction::Create => create(conn, &principal.actor, principal.access, input)
+            .await
+            .map(|record| (record, true)),
+        BatchAction::Upsert => {
+            let external_id = match &input.external_id {
+                crate::http::patch::Patch::Value(id) => id.clone(),
+                _ => {
+                    return Err(ApiError::invalid_field(
+                        "external_id",
+                        "is required to upsert",
+                    ));
+                }
+            };
+            upsert(
+                conn,
+                &principal.actor,
+                principal.access,
+                &external_id,
+                &IfMatch::Absent,
+                input,
+            )
+            .await
         }
-        let after = store::erase(conn, id).await?;
-        store::erase_lifecycle_reasons(conn, id).await?;
-        crate::loyalty::ledger::erase_reasons(conn, id).await?;
-        audit::forget_changes(conn, "customer", &[id.to_string()]).await?;
-        // Past events keep their type and time, not the person: the customer's own and
-        // their loyalty account's (keyed by the customer's id), then those below.
-        events::forget(conn, EventType::CustomerCreated.object(), &[id.to_string()]).await?;
-        events::forget(
-            conn,
-            EventType::LoyaltyPointsChanged.object(),
-            &[id.to_string()],
-        )
-        .await?;
-        // What was said with them is personal data too.
-        let interactions: Vec<String> = crate::interactions::store::erase_texts(conn, id)
-            .await?
-            .iter()
-            .map(Uuid::to_string)
-            .collect();
-        audit::forget_changes(conn, "interaction", &interactions).await?;
-        events::forget(conn, EventType::InteractionCreated.object(), &interactions).await?;
-        let responses: Vec<String> = crate::surveys::store::erase_text(conn, id)
-            .await?
-            .iter()
-            .map(Uuid::to_string)
-            .collect();
-        audit::forget_changes(conn, "survey_response", &responses).await?;
-        events::forget(conn, EventType::SurveyResponseCreated.object(), &responses).await?;
-        let opportunities: Vec<String> = crate::pipeline::store::erase_texts(conn, id)
-            .await?
-            .iter()
-            .map(Uuid::to_string)
-            .collect();
-        audit::forget_changes(conn, "opportunity", &opportunities).await?;
-        events::forget(conn, EventType::OpportunityCreated.object(), &opportunities).await?;
-        crate::http::idempotency::forget_responses_mentioning(conn, &id.to_string()).await?;
-        audit::record(
-            conn,
-            actor,
-            "customer.erased",
-            "customer",
-            &id.to_string(),
-            serde_json::json!({}),
-        )
-        .await?;
-        events::emit(
-            conn,
-            NewEvent::new(
-                EventType::CustomerErased,
-                id,
-                &serde_json::json!({ "id": id }),
-            ),
-        )
-        .await?;
-        Ok(after)
-    })
-    .await
+    }
 }

@@ -2,23 +2,20 @@
 //! transaction.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::dsl::{now, sql};
-use diesel::pg::Pg;
+use diesel::dsl::now;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Float4, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::Timestamptz;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::json::{
-    Address, CustomerKind, CustomerSort, DeletedFilter, Gender, IncomeBand, LifecycleStage,
-    ProspectGrade, Qualification, RegionType, RelationshipLevel,
+    Address, CustomerKind, Gender, IncomeBand, LifecycleStage, ProspectGrade, Qualification,
+    RegionType, RelationshipLevel,
 };
-use super::search;
 use crate::auth::Actor;
-use crate::db::schema::{customer_lifecycle_events, customers};
-use crate::db::{NullableTexts, Prepare};
+use crate::db::NullableTexts;
+use crate::db::schema::{customer_lifecycle_events, customers, interactions};
 use crate::domain::Channel;
 
 /// A customer row.
@@ -163,6 +160,36 @@ pub async fn set_deleted(
         .await
 }
 
+/// Hides a deleted customer's live interactions with it (`deleted_at` = the customer's), so
+/// they leave every list, work list and statistic; `restore` brings back exactly those. The
+/// interactions hang off the customer, and its deletion reaches them as a cascade would: the
+/// statement is the customer's, the interactions area only sees deleted rows.
+pub async fn interactions_follow_deletion(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+    deleted_at: DateTime<Utc>,
+    restore: bool,
+) -> QueryResult<usize> {
+    let of_customer = interactions::customer_id.eq(customer_id);
+    let changed = (
+        interactions::version.eq(interactions::version + 1),
+        interactions::updated_at.eq(now),
+    );
+    if restore {
+        diesel::update(interactions::table.filter(of_customer))
+            .filter(interactions::deleted_at.eq(deleted_at))
+            .set((interactions::deleted_at.eq(None::<DateTime<Utc>>), changed))
+            .execute(conn)
+            .await
+    } else {
+        diesel::update(interactions::table.filter(of_customer))
+            .filter(interactions::deleted_at.is_null())
+            .set((interactions::deleted_at.eq(deleted_at), changed))
+            .execute(conn)
+            .await
+    }
+}
+
 /// Replaces the personal data with an anonymous shell, keeping what aggregates need
 /// (id, kind, stage, level, manager, source, times).
 pub async fn erase(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<CustomerRecord> {
@@ -284,518 +311,4 @@ pub async fn erase_lifecycle_reasons(
     .execute(conn)
     .await
     .map(drop)
-}
-
-// ---- the list ---------------------------------------------------------------------------
-
-/// The position of the last row served, in the list's order.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum CursorKey {
-    Time(DateTime<Utc>, Uuid),
-    Distance(f32, Uuid),
-    Text(String, Uuid),
-}
-
-/// A validated list request.
-#[derive(Debug, Default)]
-pub struct ListFilter {
-    pub kind: Option<CustomerKind>,
-    pub lifecycle_stages: Vec<LifecycleStage>,
-    pub relationship_level: Option<RelationshipLevel>,
-    pub tags: Vec<String>,
-    /// `Some(None)`: customers without an account manager.
-    pub account_manager_id: Option<Option<Uuid>>,
-    /// Owned-only access: only customers this user manages, whatever else is asked (set from
-    /// the caller, never from the query).
-    pub owner: Option<Uuid>,
-    pub region_type: Option<RegionType>,
-    pub source: Option<String>,
-    pub prospect_grade: Option<ProspectGrade>,
-    pub consent_email: Option<bool>,
-    pub consent_sms: Option<bool>,
-    pub created_after: Option<DateTime<Utc>>,
-    pub created_before: Option<DateTime<Utc>>,
-    pub updated_after: Option<DateTime<Utc>>,
-    pub updated_before: Option<DateTime<Utc>>,
-    pub has_email: Option<bool>,
-    pub has_phone: Option<bool>,
-    /// Each entry: the attribute equals one of the values.
-    pub attributes: Vec<Vec<Value>>,
-    pub q: Option<Search>,
-    pub deleted: Option<DeletedFilter>,
-    /// By the latest survey scores.
-    pub satisfaction: crate::surveys::store::SatisfactionFilter,
-    /// By the last analytics computation's figures.
-    pub analytics: crate::analytics::store::Filter,
-}
-
-impl ListFilter {
-    /// Why no index serves this filter in `sort` order: the filters that have an index in
-    /// creation order only. Listed by last change or by name, they would walk that order's
-    /// index and test row after row (a rare value reads most of the table), so such a list is
-    /// refused unless another filter leads to the page: a stage, an account manager, a kind
-    /// (indexed in every order), tags, attributes, `q`, scores or deleted customers (each its
-    /// own index: the planner reads the smaller side), or a time range in that order.
-    ///
-    /// One filter is refused in first-created order: `updated_after`. Recent changes are rare
-    /// among the oldest customers, so that walk reads most of the table before it fills a
-    /// page (12 s at a million customers), whichever other index leads it in that order.
-    pub fn unserved_by(&self, sort: CustomerSort) -> Option<Unserved> {
-        if matches!(sort, CustomerSort::CreatedAt) {
-            return (self.updated_after.is_some() && !self.has_own_index()).then(|| Unserved {
-                filters: vec!["updated_after"],
-                instead: "sort by `-created_at`, `updated_at` or `-updated_at`",
-            });
-        }
-        let by_update = matches!(sort, CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc);
-        let by_name = matches!(sort, CustomerSort::Name | CustomerSort::NameDesc);
-        if !by_update && !by_name {
-            return None;
-        }
-        let led = !self.lifecycle_stages.is_empty()
-            || self.account_manager_id.is_some()
-            || self.owner.is_some()
-            || self.kind.is_some()
-            || self.has_own_index()
-            || (by_update
-                && (self.updated_after.is_some()
-                    || self.updated_before.is_some()
-                    || self.created_after.is_some()));
-        if led {
-            return None;
-        }
-        let filters: Vec<&'static str> = [
-            ("relationship_level", self.relationship_level.is_some()),
-            ("region_type", self.region_type.is_some()),
-            ("source", self.source.is_some()),
-            ("prospect_grade", self.prospect_grade.is_some()),
-            ("consent_email", self.consent_email.is_some()),
-            ("consent_sms", self.consent_sms.is_some()),
-            ("has_email", self.has_email.is_some()),
-            ("has_phone", self.has_phone.is_some()),
-            ("created_after", by_name && self.created_after.is_some()),
-            ("created_before", self.created_before.is_some()),
-            ("updated_after", by_name && self.updated_after.is_some()),
-            ("updated_before", by_name && self.updated_before.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(name, given)| given.then_some(name))
-        .collect();
-        (!filters.is_empty()).then_some(Unserved {
-            filters,
-            instead: "sort by `created_at` or `-created_at`, or filter by `lifecycle_stage`, \
-                      `account_manager_id` or `kind` too",
-        })
-    }
-
-    /// Whether a filter with an index of its own (tags, attributes, `q`, scores, deleted
-    /// customers) selects: the planner reads the smaller side, in any order.
-    fn has_own_index(&self) -> bool {
-        !self.tags.is_empty()
-            || !self.attributes.is_empty()
-            || self.q.is_some()
-            || !self.satisfaction.is_empty()
-            || !self.analytics.is_empty()
-            || self.deleted == Some(DeletedFilter::Only)
-    }
-}
-
-/// Filters no index serves in a sort, and what serves them instead.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unserved {
-    pub filters: Vec<&'static str>,
-    pub instead: &'static str,
-}
-
-/// What `q` asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Search {
-    /// Words (lower case), each of which must be found in the customer's text, closely
-    /// (trigram word similarity, tolerating typos and matching word beginnings as one
-    /// types).
-    Words(Vec<String>),
-    /// Digits of a phone number, matched as a substring.
-    Phone(String),
-    /// Part of an email (holds `@`), matched as a substring.
-    Email(String),
-}
-
-impl Search {
-    /// Reads what a person typed: a phone number (digits only, at least four), an email or
-    /// part of one (has `@`), or words (up to five, of at least two letters or digits).
-    pub fn parse(q: &str) -> Result<Search, &'static str> {
-        let q = q.trim().to_lowercase();
-        let digits: String = q.chars().filter(char::is_ascii_digit).collect();
-        let phone_like = digits.len() >= 4
-            && q.chars()
-                .all(|c| c.is_ascii_digit() || " +-()./".contains(c));
-        if phone_like {
-            return Ok(Search::Phone(digits));
-        }
-        if q.contains('@') {
-            return if q.chars().count() >= 3 {
-                Ok(Search::Email(q))
-            } else {
-                Err("must hold at least 3 characters of an email")
-            };
-        }
-        let words: Vec<String> = q
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| w.chars().count() >= 2)
-            .take(5)
-            .map(str::to_owned)
-            .collect();
-        if words.is_empty() {
-            return Err("must hold a word of at least 2 letters or digits");
-        }
-        Ok(Search::Words(words))
-    }
-}
-
-/// One listed row with the values its cursor is made of.
-pub struct Listed {
-    pub record: CustomerRecord,
-    /// How far the row is from `q` (1 − word similarity); 0 without `q`.
-    pub distance: f32,
-    pub name_key: String,
-}
-
-impl Listed {
-    pub fn cursor(&self, sort: CustomerSort) -> CursorKey {
-        let id = self.record.id;
-        match sort {
-            CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => {
-                CursorKey::Time(self.record.created_at, id)
-            }
-            CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc => {
-                CursorKey::Time(self.record.updated_at, id)
-            }
-            CustomerSort::Name | CustomerSort::NameDesc => {
-                CursorKey::Text(self.name_key.clone(), id)
-            }
-            CustomerSort::Relevance => CursorKey::Distance(self.distance, id),
-        }
-    }
-}
-
-pub(super) type Boxed<'a> = customers::BoxedQuery<'a, Pg>;
-
-pub(super) type BoxedCondition = Box<dyn BoxableExpression<customers::table, Pg, SqlType = Bool>>;
-
-/// The customers every filter but `q` selects.
-fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
-    let mut query = customers::table.into_boxed();
-    query = match filter.deleted.unwrap_or(DeletedFilter::Exclude) {
-        DeletedFilter::Exclude => query.filter(customers::deleted_at.is_null()),
-        DeletedFilter::Only => query.filter(customers::deleted_at.is_not_null()),
-        DeletedFilter::Include => query,
-    };
-    if let Some(kind) = filter.kind {
-        query = query.filter(customers::kind.eq(kind));
-    }
-    if !filter.lifecycle_stages.is_empty() {
-        query = crate::filter_one_of!(
-            query,
-            customers::lifecycle_stage,
-            filter.lifecycle_stages.clone()
-        );
-    }
-    if let Some(level) = filter.relationship_level {
-        query = query.filter(customers::relationship_level.eq(level));
-    }
-    if !filter.tags.is_empty() {
-        let tags: Vec<Option<String>> = filter.tags.iter().cloned().map(Some).collect();
-        query = query.filter(customers::tags.contains(tags));
-    }
-    if let Some(owner) = filter.owner {
-        query = query.filter(customers::account_manager_id.eq(owner));
-    }
-    match filter.account_manager_id {
-        Some(Some(id)) => query = query.filter(customers::account_manager_id.eq(id)),
-        Some(None) => query = query.filter(customers::account_manager_id.is_null()),
-        None => {}
-    }
-    if let Some(region) = filter.region_type {
-        query = query.filter(customers::region_type.eq(region));
-    }
-    if let Some(source) = &filter.source {
-        query = query.filter(customers::source.eq(source));
-    }
-    if let Some(grade) = filter.prospect_grade {
-        query = query.filter(customers::prospect_grade.eq(grade));
-    }
-    if let Some(consent) = filter.consent_email {
-        query = query.filter(customers::consent_email.eq(consent));
-    }
-    if let Some(consent) = filter.consent_sms {
-        query = query.filter(customers::consent_sms.eq(consent));
-    }
-    // updated_at >= created_at (a CHECK holds it), so each bound implies one on the other
-    // time: the planner can then walk either index from the right place.
-    if let Some(t) = filter.created_after {
-        query = query.filter(customers::created_at.ge(t));
-        query = query.filter(customers::updated_at.ge(t));
-    }
-    if let Some(t) = filter.created_before {
-        query = query.filter(customers::created_at.lt(t));
-    }
-    if let Some(t) = filter.updated_after {
-        query = query.filter(customers::updated_at.ge(t));
-    }
-    if let Some(t) = filter.updated_before {
-        // The bound on updated_at is a subquery's: the planner, which takes the two bounds for
-        // independent, would count a twentieth of the rows an old date selects and read them
-        // all to sort them, rather than walk creation order from the date (at a million
-        // customers, before 2024: 752 ms → 58 ms, both from a cold cache).
-        query = query.filter(
-            sql::<Bool>("customers.updated_at < (SELECT ")
-                .bind::<Timestamptz, _>(t)
-                .sql(")"),
-        );
-        query = query.filter(customers::created_at.lt(t));
-    }
-    match filter.has_email {
-        Some(true) => query = query.filter(customers::email.is_not_null()),
-        Some(false) => query = query.filter(customers::email.is_null()),
-        None => {}
-    }
-    match filter.has_phone {
-        Some(true) => query = query.filter(customers::phone.is_not_null()),
-        Some(false) => query = query.filter(customers::phone.is_null()),
-        None => {}
-    }
-    if !filter.satisfaction.is_empty() {
-        query = query.filter(customers::id.eq_any(filter.satisfaction.customer_ids()));
-    }
-    if !filter.analytics.is_empty() {
-        query = query.filter(customers::id.eq_any(filter.analytics.customer_ids()));
-    }
-    for alternatives in &filter.attributes {
-        let mut any: Option<BoxedCondition> = None;
-        for value in alternatives {
-            let one = Box::new(customers::attributes.contains(value.clone()));
-            any = Some(match any {
-                None => one,
-                Some(prev) => Box::new(prev.or(one)),
-            });
-        }
-        if let Some(any) = any {
-            query = query.filter(any);
-        }
-    }
-    query
-}
-
-/// The customers a filter selects, `q` included as a condition (for lists in another order
-/// than relevance, bulk actions and exports).
-fn matching(filter: &ListFilter) -> Boxed<'_> {
-    let mut query = filtered(filter);
-    match &filter.q {
-        Some(Search::Words(words)) => {
-            for word in words {
-                query = query.filter(search::holds_a_word_near(word, words.len()));
-            }
-        }
-        Some(other) => {
-            if let Some((_, partial)) = search::exact_and_partial(other) {
-                query = query.filter(partial);
-            }
-        }
-        None => {}
-    }
-    query
-}
-
-/// The ids of the customers a filter selects, after `after` in id order, at most `limit`.
-pub async fn ids_after(
-    conn: &mut AsyncPgConnection,
-    filter: &ListFilter,
-    after: Uuid,
-    limit: i64,
-) -> QueryResult<Vec<Uuid>> {
-    matching(filter)
-        .filter(customers::id.gt(after))
-        .order(customers::id.asc())
-        .select(customers::id)
-        .limit(limit)
-        .prepared()
-        .load(conn)
-        .await
-}
-
-/// A page of customers in the requested order, after `after`.
-pub async fn list(
-    conn: &mut AsyncPgConnection,
-    filter: &ListFilter,
-    sort: CustomerSort,
-    after: Option<CursorKey>,
-    fetch: i64,
-) -> QueryResult<Vec<Listed>> {
-    let rows = match (&filter.q, sort) {
-        (Some(Search::Words(words)), CustomerSort::Relevance) => {
-            let after = match after {
-                None => None,
-                Some(CursorKey::Distance(d, id)) => Some((d, id)),
-                Some(_) => return Err(diesel::result::Error::NotFound),
-            };
-            search::by_words(conn, filtered(filter), words, after, fetch).await?
-        }
-        (Some(search), CustomerSort::Relevance) => {
-            exact_first(conn, filter, search, after.as_ref(), fetch).await?
-        }
-        _ => load(conn, filter, sort, after, fetch).await?,
-    };
-    Ok(rows
-        .into_iter()
-        .map(|(record, distance, name_key)| Listed {
-            record,
-            distance,
-            name_key,
-        })
-        .collect())
-}
-
-/// A row of a page: the customer, its distance from `q` and its name key.
-pub(super) type Row = (CustomerRecord, f32, String);
-
-/// A phone or email search by relevance: exact matches first, then the others, each in id
-/// order (distances 0 and 1).
-async fn exact_first<'a>(
-    conn: &mut AsyncPgConnection,
-    filter: &'a ListFilter,
-    search: &Search,
-    after: Option<&CursorKey>,
-    fetch: i64,
-) -> QueryResult<Vec<Row>> {
-    let (among_exact, after_id) = search::exact_cursor(after);
-    let page = |query: Boxed<'a>, distance: &'static str, after_id: Option<Uuid>, fetch: i64| {
-        let query = match after_id {
-            Some(id) => query.filter(customers::id.gt(id)),
-            None => query,
-        };
-        query
-            .order(customers::id.asc())
-            .select((
-                CustomerRecord::as_select(),
-                sql::<Float4>(distance),
-                sql::<Text>("lower(customers.name)"),
-            ))
-            .limit(fetch)
-            .prepared()
-    };
-    let mut rows: Vec<Row> = Vec::new();
-    if among_exact && let Some((exact, _)) = search::exact_and_partial(search) {
-        rows = page(filtered(filter).filter(exact), "0::real", after_id, fetch)
-            .load(conn)
-            .await?;
-    }
-    let left = fetch - i64::try_from(rows.len()).unwrap_or(fetch);
-    if left > 0
-        && let Some((exact, partial)) = search::exact_and_partial(search)
-    {
-        let others = filtered(filter)
-            .filter(partial)
-            .filter(diesel::dsl::not(exact));
-        let after_id = if among_exact { None } else { after_id };
-        rows.extend(page(others, "1::real", after_id, left).load(conn).await?);
-    }
-    Ok(rows)
-}
-
-async fn load(
-    conn: &mut AsyncPgConnection,
-    filter: &ListFilter,
-    sort: CustomerSort,
-    after: Option<CursorKey>,
-    fetch: i64,
-) -> QueryResult<Vec<Row>> {
-    let mut query = matching(filter);
-    let descending = matches!(
-        sort,
-        CustomerSort::CreatedAtDesc | CustomerSort::UpdatedAtDesc | CustomerSort::NameDesc
-    );
-    let cmp = if descending { "<" } else { ">" };
-    if let Some(after) = after {
-        let keyset: BoxedCondition = match (sort, after) {
-            (CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc, CursorKey::Time(t, id)) => {
-                crate::db::after_key("customers.created_at", "customers.id", cmp, t, id)
-            }
-            (CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc, CursorKey::Time(t, id)) => {
-                crate::db::after_key("customers.updated_at", "customers.id", cmp, t, id)
-            }
-            (CustomerSort::Name | CustomerSort::NameDesc, CursorKey::Text(name, id)) => Box::new(
-                sql::<Bool>(&format!("(lower(customers.name), customers.id) {cmp} ("))
-                    .bind::<Text, _>(name)
-                    .sql(", ")
-                    .bind::<SqlUuid, _>(id)
-                    .sql(")"),
-            ),
-            _ => return Err(diesel::result::Error::NotFound),
-        };
-        query = query.filter(keyset);
-    }
-    query = match sort {
-        CustomerSort::CreatedAt => query.order((customers::created_at.asc(), customers::id.asc())),
-        CustomerSort::CreatedAtDesc => {
-            query.order((customers::created_at.desc(), customers::id.desc()))
-        }
-        CustomerSort::UpdatedAt => query.order((customers::updated_at.asc(), customers::id.asc())),
-        CustomerSort::UpdatedAtDesc => {
-            query.order((customers::updated_at.desc(), customers::id.desc()))
-        }
-        CustomerSort::Name => query
-            .order(sql::<Text>("lower(customers.name)").asc())
-            .then_order_by(customers::id.asc()),
-        CustomerSort::NameDesc => query
-            .order(sql::<Text>("lower(customers.name)").desc())
-            .then_order_by(customers::id.desc()),
-        // Relevance goes with `q` (list() reads it); alone it would be id order.
-        CustomerSort::Relevance => query.order(customers::id.asc()),
-    };
-    query
-        .select((
-            CustomerRecord::as_select(),
-            sql::<Float4>("0::real"),
-            sql::<Text>("lower(customers.name)"),
-        ))
-        .limit(fetch)
-        .prepared()
-        .load(conn)
-        .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Search;
-
-    #[test]
-    fn search_reads_words_phones_and_emails() {
-        let words = |list: &[&str]| {
-            Ok(Search::Words(
-                list.iter().map(|w| (*w).to_owned()).collect(),
-            ))
-        };
-        assert_eq!(Search::parse("Ada  Lovlace"), words(&["ada", "lovlace"]));
-        assert_eq!(Search::parse("O'Brien, J"), words(&["brien"]));
-        assert_eq!(
-            Search::parse("Müller-Lüdenscheidt"),
-            words(&["müller", "lüdenscheidt"])
-        );
-        assert_eq!(
-            Search::parse("+49 (30) 1234-56"),
-            Ok(Search::Phone("4930123456".into()))
-        );
-        assert_eq!(
-            Search::parse("ADA@example"),
-            Ok(Search::Email("ada@example".into()))
-        );
-        assert!(Search::parse("a").is_err());
-        assert!(Search::parse("@x").is_err());
-        assert!(Search::parse("a b c d e f g h").is_err());
-        assert_eq!(
-            Search::parse("aa bb cc dd ee ff"),
-            words(&["aa", "bb", "cc", "dd", "ee"])
-        );
-    }
 }

@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 use super::{Filters, Format, Source, refuse_paging, respond};
 use crate::auth::{Principal, Scope};
-use crate::customers::json::{Customer, CustomerSort, CustomersQuery};
+use crate::customer_query::json::{CustomerSort, CustomersQuery};
+use crate::customers::json::Customer;
 use crate::http::error::{ApiError, Problem};
 use crate::http::query;
 use crate::http::tabular::{Column, header};
@@ -33,13 +34,13 @@ fn header_row(columns: &[Column]) -> String {
 }
 
 struct Customers {
-    filter: crate::customers::store::ListFilter,
+    filter: crate::customer_query::store::ListFilter,
     sort: CustomerSort,
     reveal_pii: bool,
 }
 
 impl Source for Customers {
-    type Key = crate::customers::store::CursorKey;
+    type Key = crate::customer_query::store::CursorKey;
     type Item = Customer;
     const COLUMNS: &'static [Column] = crate::customers::json::COLUMNS;
 
@@ -50,7 +51,7 @@ impl Source for Customers {
         limit: i64,
     ) -> QueryResult<Vec<(Customer, Self::Key)>> {
         let rows =
-            crate::customers::store::list(conn, &self.filter, self.sort, after, limit).await?;
+            crate::customer_query::store::list(conn, &self.filter, self.sort, after, limit).await?;
         Ok(rows
             .into_iter()
             .map(|row| {
@@ -112,7 +113,7 @@ async fn export_customers(
     let (query, attributes) =
         query::parse_with_prefixed::<CustomersQuery>(req.query_string(), "attributes.")?;
     refuse_paging(query.limit, query.cursor.as_deref())?;
-    let (filter, sort) = crate::customers::list_filter(&principal, query, attributes)?;
+    let (filter, sort) = crate::customer_query::list_filter(&principal, query, attributes)?;
     let format = Format::negotiate(req.headers())?;
     let source = Customers {
         filter,

@@ -8,11 +8,13 @@
 //! never half-applied within a batch. `dry_run` and `all_or_nothing` run in one transaction
 //! that is rolled back when it must. The same file with the same options is one import.
 
+mod customers;
 pub mod json;
 pub mod parse;
 mod routes;
 pub mod store;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ use crate::config::ImportSettings;
 use crate::db::DbPool;
 use crate::http::error::ApiError;
 use crate::http::tabular::{self, Column};
+use json::{Import, RowError};
 pub use json::{ImportState, Mode, Resource};
 use parse::{Format, MAX_RECORD, Parser, Record};
 pub use routes::configure;
@@ -34,6 +37,8 @@ use store::ImportRecord;
 
 /// A job's lease: renewed by every batch; a job whose lease ran out is taken over.
 pub const LEASE: Duration = Duration::from_secs(120);
+/// How often a slow upload shows the worker it is alive, by storing what it has.
+pub const TOUCH: Duration = Duration::from_secs(30);
 /// Failed rows listed in an import's answer (all are in the error file).
 pub const LISTED_ERRORS: i64 = 100;
 
@@ -145,6 +150,58 @@ pub fn failures(row: &Row, err: &ApiError) -> Vec<Failure> {
             .map(|e| fail(&e.field, &e.message))
             .collect()
     }
+}
+
+/// An import as the API shows it (its answer, its `GET`, its `import.completed` event).
+pub async fn view(conn: &mut AsyncPgConnection, record: ImportRecord) -> Result<Import, ApiError> {
+    views(conn, vec![record])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::internal("an import view went missing"))
+}
+
+/// Imports as the API shows them, each with its first failed rows: two queries in all.
+pub async fn views(
+    conn: &mut AsyncPgConnection,
+    records: Vec<ImportRecord>,
+) -> Result<Vec<Import>, ApiError> {
+    let ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
+    let mut errors: HashMap<Uuid, Vec<RowError>> = HashMap::new();
+    for (id, e) in store::first_errors(conn, &ids, LISTED_ERRORS).await? {
+        errors.entry(id).or_default().push(RowError {
+            line: e.line,
+            field: e.field,
+            message: e.message,
+        });
+    }
+    Ok(records
+        .into_iter()
+        .map(|record| Import {
+            errors_url: (record.failed > 0)
+                .then(|| format!("/v1/imports/{}/errors.{}", record.id, record.format)),
+            errors: errors.remove(&record.id).unwrap_or_default(),
+            errors_total: record.errors_total,
+            id: record.id,
+            resource: record.resource,
+            mode: record.mode,
+            format: record.format,
+            dry_run: record.dry_run,
+            all_or_nothing: record.all_or_nothing,
+            background: record.background,
+            state: record.state,
+            bytes: record.bytes,
+            received: record.received,
+            created: record.created,
+            updated: record.updated,
+            unchanged: record.unchanged,
+            failed: record.failed,
+            committed: record.committed,
+            error: record.error,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+            finished_at: record.finished_at,
+        })
+        .collect())
 }
 
 fn columns(resource: Resource) -> &'static [Column] {
@@ -333,7 +390,7 @@ async fn set_wise(
     mode: Mode,
     rows: Vec<Row>,
 ) -> Result<Outcome, ApiError> {
-    let bulk = crate::customers::bulk::import;
+    let bulk = customers::import;
     let refusal = match conn
         .transaction(async |conn| bulk(conn, actor, access, mode, &rows).await)
         .await
@@ -806,7 +863,7 @@ async fn conclude(
                 .await?;
             }
             if announce {
-                let shown = routes::view(conn, ended.clone()).await?;
+                let shown = view(conn, ended.clone()).await?;
                 crate::events::emit(
                     conn,
                     crate::events::NewEvent::new(
@@ -864,10 +921,10 @@ impl From<diesel::result::Error> for Rollback {
 }
 
 /// How long an upload may store nothing before the worker takes it for stopped: it stores
-/// what it has at least every `routes::TOUCH` while bytes arrive, and is cut off after the
+/// what it has at least every `TOUCH` while bytes arrive, and is cut off after the
 /// idle timeout when none do; twice the longer of the two leaves a wide margin.
 fn stopped_after(limits: &ImportSettings) -> Duration {
-    limits.idle_timeout.max(routes::TOUCH) * 2
+    limits.idle_timeout.max(TOUCH) * 2
 }
 
 /// The worker: runs queued imports and resumes those whose runner stopped, on every

@@ -1,17 +1,13 @@
-use std::collections::HashMap;
-
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::json::{
-    FailedRow, Import, ImportQuery, ImportState, ImportsQuery, Mode, Resource, RowError,
-};
+use super::json::{FailedRow, Import, ImportQuery, ImportState, ImportsQuery, Mode, Resource};
 use super::parse::Format;
 use super::store::{self, ImportRecord, NewImport};
 use crate::auth::{Principal, Role, Scope};
@@ -34,66 +30,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
 const PROBLEM: &str = "application/problem+json";
 /// The stored file's chunk size.
 const CHUNK: usize = 1 << 20;
-/// How often a slow upload shows the worker it is alive, by storing what it has.
-pub(super) const TOUCH: Duration = Duration::from_secs(30);
 
 fn location(id: Uuid) -> String {
     format!("/v1/imports/{id}")
-}
-
-/// An import as the API shows it (its answer, its `GET`, its `import.completed` event).
-pub(super) async fn view(
-    conn: &mut diesel_async::AsyncPgConnection,
-    record: ImportRecord,
-) -> Result<Import, ApiError> {
-    views(conn, vec![record])
-        .await?
-        .pop()
-        .ok_or_else(|| ApiError::internal("an import view went missing"))
-}
-
-/// Imports as the API shows them, each with its first failed rows: two queries in all.
-async fn views(
-    conn: &mut diesel_async::AsyncPgConnection,
-    records: Vec<ImportRecord>,
-) -> Result<Vec<Import>, ApiError> {
-    let ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
-    let mut errors: HashMap<Uuid, Vec<RowError>> = HashMap::new();
-    for (id, e) in store::first_errors(conn, &ids, super::LISTED_ERRORS).await? {
-        errors.entry(id).or_default().push(RowError {
-            line: e.line,
-            field: e.field,
-            message: e.message,
-        });
-    }
-    Ok(records
-        .into_iter()
-        .map(|record| Import {
-            errors_url: (record.failed > 0)
-                .then(|| format!("/v1/imports/{}/errors.{}", record.id, record.format)),
-            errors: errors.remove(&record.id).unwrap_or_default(),
-            errors_total: record.errors_total,
-            id: record.id,
-            resource: record.resource,
-            mode: record.mode,
-            format: record.format,
-            dry_run: record.dry_run,
-            all_or_nothing: record.all_or_nothing,
-            background: record.background,
-            state: record.state,
-            bytes: record.bytes,
-            received: record.received,
-            created: record.created,
-            updated: record.updated,
-            unchanged: record.unchanged,
-            failed: record.failed,
-            committed: record.committed,
-            error: record.error,
-            created_at: record.created_at,
-            updated_at: record.updated_at,
-            finished_at: record.finished_at,
-        })
-        .collect())
 }
 
 fn write_scope(resource: Resource) -> Scope {
@@ -277,7 +216,7 @@ async fn start_import(
         };
         hash.update(&piece);
         buffer.extend_from_slice(&piece);
-        if buffer.len() >= CHUNK || touched.elapsed() >= TOUCH {
+        if buffer.len() >= CHUNK || touched.elapsed() >= super::TOUCH {
             store::add_chunk(&mut *state.pool.get().await?, job.id, seq, &buffer).await?;
             seq += 1;
             buffer.clear();
@@ -299,7 +238,7 @@ async fn start_import(
         return replay(&mut conn, first).await;
     }
     if job.background {
-        let import = view(&mut conn, job).await?;
+        let import = super::view(&mut conn, job).await?;
         return Ok(HttpResponse::Accepted()
             .insert_header((header::LOCATION, location(import.id)))
             .json(import));
@@ -313,7 +252,7 @@ async fn start_import(
         let why = ended.error.clone().unwrap_or_default();
         return Err(ApiError::validation(vec![FieldError::new("body", why)]));
     }
-    let import = view(&mut conn, ended).await?;
+    let import = super::view(&mut conn, ended).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, location(import.id)))
         .json(import))
@@ -323,7 +262,7 @@ async fn replay(
     conn: &mut diesel_async::AsyncPgConnection,
     first: ImportRecord,
 ) -> Result<HttpResponse, ApiError> {
-    let import = view(conn, first).await?;
+    let import = super::view(conn, first).await?;
     Ok(response::replayed(
         HttpResponse::Ok()
             .insert_header((header::LOCATION, location(import.id)))
@@ -359,7 +298,7 @@ async fn list_imports(
     // another's import holds rows of customers that are not theirs.
     let sender = principal.access.owner().map(|_| &principal.actor);
     let records = store::list(&mut conn, query.state, sender, page.after, page.fetch()).await?;
-    let rows = views(&mut conn, records).await?;
+    let rows = super::views(&mut conn, records).await?;
     Ok(
         HttpResponse::Ok().json(pagination::page(rows, &page, "-created_at", |i| {
             (i.created_at, i.id)
@@ -401,7 +340,7 @@ async fn get_import(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let (mut conn, record) = find(&state, &principal, *id).await?;
-    Ok(HttpResponse::Ok().json(view(&mut conn, record).await?))
+    Ok(HttpResponse::Ok().json(super::view(&mut conn, record).await?))
 }
 
 /// Failed rows read per query of an error file: whole lines, each with all its problems.

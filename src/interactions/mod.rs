@@ -11,16 +11,20 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
 use crate::audit;
-use crate::auth::Actor;
+use crate::auth::{Actor, Principal, Scope};
+use crate::customers::json::DeletedFilter;
 use crate::events::{self, EventType, NewEvent};
 use crate::http::error::{ApiError, FieldError};
 use crate::http::etag::IfMatch;
-use json::{CompleteInput, Interaction, InteractionInput, StatusChangeInput};
+use crate::http::query::{self, comma_list};
+use json::{
+    CompleteInput, Interaction, InteractionInput, InteractionSort, InteractionsQuery,
+    StatusChangeInput,
+};
 use rules::TransitionError;
 use store::{InteractionDraft, InteractionRecord};
 
 pub use routes::configure;
-pub(crate) use routes::list_filter;
 
 /// The API view of a record at `now` (follow-up state and complaint age move with time).
 pub fn view(record: InteractionRecord, now: DateTime<Utc>) -> Interaction {
@@ -377,4 +381,42 @@ pub async fn set_deleted(
         Ok(after)
     })
     .await
+}
+
+/// The filter and order an interaction list query asks for (`customer_id`: the path's, on a
+/// customer's list), checked: shared by the lists and the export.
+pub fn list_filter(
+    principal: &Principal,
+    query: &InteractionsQuery,
+    customer_id: Option<Uuid>,
+) -> Result<(store::ListFilter, InteractionSort), ApiError> {
+    let deleted = DeletedFilter::checked(
+        query.deleted,
+        principal,
+        Scope::InteractionsDelete,
+        "interactions",
+    )?;
+    let q = query::search_text("q", query.q.as_deref(), 200)?
+        .filter(|q| !q.is_empty())
+        .map(str::to_owned);
+    let filter = store::ListFilter {
+        customer_id: customer_id.or(query.customer_id),
+        channels: comma_list("channel", query.channel.as_deref())?,
+        kinds: comma_list("kind", query.kind.as_deref())?,
+        direction: query.direction,
+        staff_id: query.staff_id,
+        assignee_id: query.assignee_id,
+        purchase_id: query.purchase_id,
+        statuses: comma_list("status", query.status.as_deref())?,
+        severities: comma_list("severity", query.severity.as_deref())?,
+        occurred_after: query.occurred_after,
+        occurred_before: query.occurred_before,
+        q,
+        deleted,
+        owner: principal.access.owner(),
+    };
+    Ok((
+        filter,
+        query.sort.unwrap_or(InteractionSort::OccurredAtDesc),
+    ))
 }

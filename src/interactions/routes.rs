@@ -6,12 +6,11 @@ use uuid::Uuid;
 use super::json::{
     AssigneeResolution, ComplaintSort, ComplaintStats, ComplaintStatsQuery, ComplaintStatus,
     ComplaintsQuery, CompleteInput, FollowUpState, FollowUpsQuery, Interaction, InteractionInput,
-    InteractionSort, InteractionsQuery, OpenComplaints, ResolutionTimes, SeverityResolution,
-    StatusChange, StatusChangeInput, StatusHistory,
+    InteractionsQuery, OpenComplaints, ResolutionTimes, SeverityResolution, StatusChange,
+    StatusChangeInput, StatusHistory,
 };
 use super::store::{self, CursorKey, InteractionRecord};
 use crate::auth::{Actor, Held, Principal, Scope, ownership};
-use crate::customers::json::DeletedFilter;
 use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{IfMatch, IfMatchHeader};
 use crate::http::json::Json;
@@ -106,51 +105,13 @@ async fn create_interaction(
     ))
 }
 
-/// The filter and order an interaction list query asks for (`customer_id`: the path's, on a
-/// customer's list), checked: shared by the lists and the export.
-pub(crate) fn list_filter(
-    principal: &Principal,
-    query: &InteractionsQuery,
-    customer_id: Option<Uuid>,
-) -> Result<(store::ListFilter, InteractionSort), ApiError> {
-    let deleted = DeletedFilter::checked(
-        query.deleted,
-        principal,
-        Scope::InteractionsDelete,
-        "interactions",
-    )?;
-    let q = query::search_text("q", query.q.as_deref(), 200)?
-        .filter(|q| !q.is_empty())
-        .map(str::to_owned);
-    let filter = store::ListFilter {
-        customer_id: customer_id.or(query.customer_id),
-        channels: comma_list("channel", query.channel.as_deref())?,
-        kinds: comma_list("kind", query.kind.as_deref())?,
-        direction: query.direction,
-        staff_id: query.staff_id,
-        assignee_id: query.assignee_id,
-        purchase_id: query.purchase_id,
-        statuses: comma_list("status", query.status.as_deref())?,
-        severities: comma_list("severity", query.severity.as_deref())?,
-        occurred_after: query.occurred_after,
-        occurred_before: query.occurred_before,
-        q,
-        deleted,
-        owner: principal.access.owner(),
-    };
-    Ok((
-        filter,
-        query.sort.unwrap_or(InteractionSort::OccurredAtDesc),
-    ))
-}
-
 async fn list_page(
     state: &AppState,
     principal: &Principal,
     query: InteractionsQuery,
     customer_id: Option<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let (filter, sort) = list_filter(principal, &query, customer_id)?;
+    let (filter, sort) = super::list_filter(principal, &query, customer_id)?;
     let page =
         pagination::request::<CursorKey>(query.limit, query.cursor.as_deref(), sort.as_str())?;
     let mut conn = state.pool.get().await?;

@@ -184,34 +184,6 @@ pub async fn set_deleted(
         .await
 }
 
-/// Hides a deleted customer's live interactions with it (`deleted_at` = the customer's), so
-/// they leave every list, work list and statistic; `restore` brings back exactly those.
-pub async fn follow_customer_deletion(
-    conn: &mut AsyncPgConnection,
-    customer_id: Uuid,
-    deleted_at: DateTime<Utc>,
-    restore: bool,
-) -> QueryResult<usize> {
-    let of_customer = interactions::customer_id.eq(customer_id);
-    let changed = (
-        interactions::version.eq(interactions::version + 1),
-        interactions::updated_at.eq(now),
-    );
-    if restore {
-        diesel::update(interactions::table.filter(of_customer))
-            .filter(interactions::deleted_at.eq(deleted_at))
-            .set((interactions::deleted_at.eq(None::<DateTime<Utc>>), changed))
-            .execute(conn)
-            .await
-    } else {
-        diesel::update(interactions::table.filter(of_customer))
-            .filter(interactions::deleted_at.is_null())
-            .set((interactions::deleted_at.eq(deleted_at), changed))
-            .execute(conn)
-            .await
-    }
-}
-
 /// Every interaction of a customer, oldest first (for a data-subject export).
 pub async fn of_customer(
     conn: &mut AsyncPgConnection,

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::json::{BulkInput, BulkReport, EntryKind};
 use super::ledger::{self, Debit, Postings};
 use crate::auth::Principal;
-use crate::customers::store::{self as customers, ListFilter};
+use crate::customer_query::store::{self as customers, ListFilter};
 use crate::db::Prepare;
 use crate::domain::required_text;
 use crate::http::error::{ApiError, FieldError};
@@ -43,7 +43,7 @@ fn validate(principal: &Principal, input: BulkInput) -> Result<(Selection, Strin
             Some(Selection::Ids(ids))
         }
         (None, Some(filter)) => {
-            match crate::customers::filter_from_query(principal, "filter", &filter) {
+            match crate::customer_query::filter_from_query(principal, "filter", &filter) {
                 Ok(filter) => Some(Selection::Filter(Box::new(filter))),
                 Err(err) => {
                     for e in err.errors() {

@@ -10,17 +10,17 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
 use crate::audit;
-use crate::auth::Actor;
+use crate::auth::{Actor, Principal};
 use crate::domain::{currency_code, money, optional_text, required_text};
 use crate::events::{EventType, NewEvent};
 use crate::http::error::ApiError;
+use crate::http::query;
 use crate::http::validation::Checks;
 use crate::journal::{self, Change};
-use json::{Item, Purchase, PurchaseInput, RefundInput};
+use json::{Item, Purchase, PurchaseInput, PurchaseSort, PurchasesQuery, RefundInput};
 use store::{PurchaseDraft, PurchaseRecord};
 
 pub use routes::configure;
-pub(crate) use routes::list_filter;
 
 pub const MAX_ITEMS: usize = 500;
 
@@ -202,4 +202,23 @@ pub async fn refund(
         })
     })
     .await
+}
+
+/// The filter and order a purchase list query asks for (`customer_id`: the path's, on a
+/// customer's list), checked: shared by the lists and the export.
+pub fn list_filter(
+    principal: &Principal,
+    query: &PurchasesQuery,
+    customer_id: Option<Uuid>,
+) -> Result<(store::ListFilter, PurchaseSort), ApiError> {
+    let currency = query::currency(query.currency.as_deref())?;
+    let filter = store::ListFilter {
+        customer_id: customer_id.or(query.customer_id),
+        currency,
+        channel: query.channel,
+        occurred_after: query.occurred_after,
+        occurred_before: query.occurred_before,
+        owner: principal.access.owner(),
+    };
+    Ok((filter, query.sort.unwrap_or(PurchaseSort::OccurredAtDesc)))
 }

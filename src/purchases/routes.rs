@@ -4,8 +4,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::json::{
-    CurrencyValue, CustomerValue, Purchase, PurchaseInput, PurchaseSort, PurchasesQuery,
-    RefundInput,
+    CurrencyValue, CustomerValue, Purchase, PurchaseInput, PurchasesQuery, RefundInput,
 };
 use super::store;
 use crate::auth::{Held, Principal, Scope, ownership};
@@ -76,32 +75,13 @@ async fn create_purchase(
     })
 }
 
-/// The filter and order a purchase list query asks for (`customer_id`: the path's, on a
-/// customer's list), checked: shared by the lists and the export.
-pub(crate) fn list_filter(
-    principal: &Principal,
-    query: &PurchasesQuery,
-    customer_id: Option<Uuid>,
-) -> Result<(store::ListFilter, PurchaseSort), ApiError> {
-    let currency = query::currency(query.currency.as_deref())?;
-    let filter = store::ListFilter {
-        customer_id: customer_id.or(query.customer_id),
-        currency,
-        channel: query.channel,
-        occurred_after: query.occurred_after,
-        occurred_before: query.occurred_before,
-        owner: principal.access.owner(),
-    };
-    Ok((filter, query.sort.unwrap_or(PurchaseSort::OccurredAtDesc)))
-}
-
 async fn list_page(
     state: &AppState,
     principal: &Principal,
     query: PurchasesQuery,
     customer_id: Option<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let (filter, sort) = list_filter(principal, &query, customer_id)?;
+    let (filter, sort) = super::list_filter(principal, &query, customer_id)?;
     let page = pagination::request::<(DateTime<Utc>, Uuid)>(
         query.limit,
         query.cursor.as_deref(),

@@ -16,21 +16,21 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::audit;
-use crate::auth::Actor;
+use crate::auth::{Actor, Principal};
 use crate::domain::{Channel, optional_text, required_text};
 use crate::http::error::{ApiError, ErrorCode, FieldError};
 use crate::http::etag::IfMatch;
 use crate::http::patch::{Patch, nullable};
+use crate::http::query::{bounds, comma_list};
 use crate::http::validation::Checks;
 use crate::interactions::json::{Direction, InteractionInput, InteractionKind};
 use json::{
-    FollowUpRule, Question, ResponseInput, ResponseSegment, Survey, SurveyInput, SurveyPatch,
-    SurveyResponse, SurveyStatus,
+    FollowUpRule, Question, ResponseInput, ResponseSegment, ResponseSort, ResponsesQuery, Survey,
+    SurveyInput, SurveyPatch, SurveyResponse, SurveyStatus,
 };
-use store::{ResponseRecord, SurveyDraft, SurveyRecord};
+use store::{NO_SEGMENT, ResponseRecord, SurveyDraft, SurveyRecord};
 
 pub use routes::configure;
-pub(crate) use routes::{find, response_filter};
 
 /// The questions of a stored survey.
 pub fn questions(record: &SurveyRecord) -> Vec<Question> {
@@ -577,4 +577,45 @@ fn already_responded() -> ApiError {
         "customer_id",
         "has responded to this survey already",
     )])
+}
+
+/// The survey with this id (`404` when there is none).
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<SurveyRecord, ApiError> {
+    store::get(conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("survey"))
+}
+
+/// The filter and order a response list query asks for (`survey_id`: the path's, on a
+/// survey's list), checked: shared by the lists and the export.
+pub fn response_filter(
+    principal: &Principal,
+    query: &ResponsesQuery,
+    survey_id: Option<Uuid>,
+) -> Result<(store::ResponseFilter, ResponseSort), ApiError> {
+    let loyalty_tiers = query
+        .loyalty_tier
+        .as_deref()
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| (t != NO_SEGMENT).then(|| t.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let filter = store::ResponseFilter {
+        survey_id: survey_id.or(query.survey_id),
+        customer_id: query.customer_id,
+        submitted_after: query.submitted_after,
+        submitted_before: query.submitted_before,
+        nps: bounds("nps", query.nps_min, query.nps_max, (0, 10))?,
+        csat: bounds("csat", query.csat_min, query.csat_max, (1, 5))?,
+        ces: bounds("ces", query.ces_min, query.ces_max, (1, 7))?,
+        loyalty_tiers,
+        lifecycle_stages: comma_list("lifecycle_stage", query.lifecycle_stage.as_deref())?,
+        region_type: query.region_type,
+        owner: principal.access.owner(),
+    };
+    Ok((filter, query.sort.unwrap_or(ResponseSort::SubmittedAtDesc)))
 }

@@ -4,16 +4,16 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::json::{
-    ResponseInput, ResponseSort, ResponsesQuery, ResultsQuery, Survey, SurveyInput, SurveyPatch,
-    SurveyResponse, SurveyResults, SurveysQuery,
+    ResponseInput, ResponsesQuery, ResultsQuery, Survey, SurveyInput, SurveyPatch, SurveyResponse,
+    SurveyResults, SurveysQuery,
 };
-use super::store::{self, NO_SEGMENT};
+use super::store;
 use crate::auth::{Held, Principal, Scope, ownership};
 use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{IfMatch, IfMatchHeader};
 use crate::http::json::Json;
 use crate::http::pagination::{self, Page};
-use crate::http::query::{self, bounds, comma_list, invalid};
+use crate::http::query::{self, invalid};
 use crate::http::response;
 use crate::state::AppState;
 
@@ -45,15 +45,6 @@ fn created(record: store::SurveyRecord) -> HttpResponse {
         survey.version,
         &survey,
     )
-}
-
-pub(crate) async fn find(
-    conn: &mut diesel_async::AsyncPgConnection,
-    id: Uuid,
-) -> Result<store::SurveyRecord, ApiError> {
-    store::get(conn, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("survey"))
 }
 
 /// Create a survey.
@@ -131,7 +122,7 @@ async fn get_survey(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::SurveysRead)?;
     let mut conn = state.pool.get().await?;
-    Ok(one(find(&mut conn, *id).await?))
+    Ok(one(super::find(&mut conn, *id).await?))
 }
 
 /// Update a survey.
@@ -279,47 +270,13 @@ async fn create_response(
     ))
 }
 
-/// The filter and order a response list query asks for (`survey_id`: the path's, on a
-/// survey's list), checked: shared by the lists and the export.
-pub(crate) fn response_filter(
-    principal: &Principal,
-    query: &ResponsesQuery,
-    survey_id: Option<Uuid>,
-) -> Result<(store::ResponseFilter, ResponseSort), ApiError> {
-    let loyalty_tiers = query
-        .loyalty_tier
-        .as_deref()
-        .map(|list| {
-            list.split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(|t| (t != NO_SEGMENT).then(|| t.to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let filter = store::ResponseFilter {
-        survey_id: survey_id.or(query.survey_id),
-        customer_id: query.customer_id,
-        submitted_after: query.submitted_after,
-        submitted_before: query.submitted_before,
-        nps: bounds("nps", query.nps_min, query.nps_max, (0, 10))?,
-        csat: bounds("csat", query.csat_min, query.csat_max, (1, 5))?,
-        ces: bounds("ces", query.ces_min, query.ces_max, (1, 7))?,
-        loyalty_tiers,
-        lifecycle_stages: comma_list("lifecycle_stage", query.lifecycle_stage.as_deref())?,
-        region_type: query.region_type,
-        owner: principal.access.owner(),
-    };
-    Ok((filter, query.sort.unwrap_or(ResponseSort::SubmittedAtDesc)))
-}
-
 async fn responses_page(
     state: &AppState,
     principal: &Principal,
     query: ResponsesQuery,
     survey_id: Option<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let (filter, sort) = response_filter(principal, &query, survey_id)?;
+    let (filter, sort) = super::response_filter(principal, &query, survey_id)?;
     let page = pagination::request::<(DateTime<Utc>, Uuid)>(
         query.limit,
         query.cursor.as_deref(),
@@ -327,7 +284,7 @@ async fn responses_page(
     )?;
     let mut conn = state.pool.get().await?;
     if let Some(id) = filter.survey_id {
-        find(&mut conn, id).await?;
+        super::find(&mut conn, id).await?;
     }
     let rows = store::list_responses(&mut conn, &filter, sort, page.after, page.fetch()).await?;
     let rows: Vec<SurveyResponse> = rows.into_iter().map(super::response_view).collect();
@@ -458,7 +415,7 @@ async fn survey_results(
     principal.access.require_all("a survey's results")?;
     let query: ResultsQuery = query::parse(req.query_string())?;
     let mut conn = state.pool.get().await?;
-    let survey = find(&mut conn, *id).await?;
+    let survey = super::find(&mut conn, *id).await?;
     let questions = super::questions(&survey);
     let results = super::results::of(&mut conn, &survey, &questions, &query).await?;
     Ok(HttpResponse::Ok().json(results))

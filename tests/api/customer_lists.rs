@@ -625,7 +625,7 @@ async fn full_names_rank_the_same_however_many_near_words_they_have() {
         .unwrap();
     expect_json(res, StatusCode::OK).await;
     assert!(found(&app, "zyxwvut").await.is_empty());
-    rapport::customers::forget_unused_words(&mut app.db.connect().await)
+    rapport::customer_query::forget_unused_words(&mut app.db.connect().await)
         .await
         .unwrap();
     assert_eq!(vocabulary().await, ["blake", "mary", "quentin"]);

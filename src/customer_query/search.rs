@@ -22,9 +22,63 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::store::{Boxed, BoxedCondition, CursorKey, CustomerRecord, Row, Search};
+use crate::customers::store::CustomerRecord;
 use crate::db::Prepare;
 use crate::db::schema::customers;
+
+/// A customer query that filters may still be added to.
+pub(super) type Boxed<'a> = customers::BoxedQuery<'a, Pg>;
+
+/// One condition on a customer.
+pub(super) type BoxedCondition = Box<dyn BoxableExpression<customers::table, Pg, SqlType = Bool>>;
+
+/// A row of a page: the customer, its distance from `q` and its name key.
+pub(super) type Row = (CustomerRecord, f32, String);
+
+/// What `q` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Search {
+    /// Words (lower case), each of which must be found in the customer's text, closely
+    /// (trigram word similarity, tolerating typos and matching word beginnings as one
+    /// types).
+    Words(Vec<String>),
+    /// Digits of a phone number, matched as a substring.
+    Phone(String),
+    /// Part of an email (holds `@`), matched as a substring.
+    Email(String),
+}
+
+impl Search {
+    /// Reads what a person typed: a phone number (digits only, at least four), an email or
+    /// part of one (has `@`), or words (up to five, of at least two letters or digits).
+    pub fn parse(q: &str) -> Result<Search, &'static str> {
+        let q = q.trim().to_lowercase();
+        let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+        let phone_like = digits.len() >= 4
+            && q.chars()
+                .all(|c| c.is_ascii_digit() || " +-()./".contains(c));
+        if phone_like {
+            return Ok(Search::Phone(digits));
+        }
+        if q.contains('@') {
+            return if q.chars().count() >= 3 {
+                Ok(Search::Email(q))
+            } else {
+                Err("must hold at least 3 characters of an email")
+            };
+        }
+        let words: Vec<String> = q
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 2)
+            .take(5)
+            .map(str::to_owned)
+            .collect();
+        if words.is_empty() {
+            return Err("must hold a word of at least 2 letters or digits");
+        }
+        Ok(Search::Words(words))
+    }
+}
 
 /// How many vocabulary words a typed word stands for, by the number of typed words.
 const NEAR_WORDS: [i64; 5] = [16, 8, 6, 5, 4];
@@ -357,13 +411,37 @@ pub(super) fn exact_and_partial(search: &Search) -> Option<(BoxedCondition, Boxe
     }
 }
 
-/// Where a cursor of a phone or email search stands: among the exact matches (distance 0),
-/// or among the others (1).
-pub(super) fn exact_cursor(after: Option<&CursorKey>) -> (bool, Option<Uuid>) {
-    match after {
-        None => (true, None),
-        Some(CursorKey::Distance(d, id)) if *d < 0.5 => (true, Some(*id)),
-        Some(CursorKey::Distance(_, id)) => (false, Some(*id)),
-        Some(_) => (false, None),
+#[cfg(test)]
+mod tests {
+    use super::Search;
+
+    #[test]
+    fn search_reads_words_phones_and_emails() {
+        let words = |list: &[&str]| {
+            Ok(Search::Words(
+                list.iter().map(|w| (*w).to_owned()).collect(),
+            ))
+        };
+        assert_eq!(Search::parse("Ada  Lovlace"), words(&["ada", "lovlace"]));
+        assert_eq!(Search::parse("O'Brien, J"), words(&["brien"]));
+        assert_eq!(
+            Search::parse("Müller-Lüdenscheidt"),
+            words(&["müller", "lüdenscheidt"])
+        );
+        assert_eq!(
+            Search::parse("+49 (30) 1234-56"),
+            Ok(Search::Phone("4930123456".into()))
+        );
+        assert_eq!(
+            Search::parse("ADA@example"),
+            Ok(Search::Email("ada@example".into()))
+        );
+        assert!(Search::parse("a").is_err());
+        assert!(Search::parse("@x").is_err());
+        assert!(Search::parse("a b c d e f g h").is_err());
+        assert_eq!(
+            Search::parse("aa bb cc dd ee ff"),
+            words(&["aa", "bb", "cc", "dd", "ee"])
+        );
     }
 }

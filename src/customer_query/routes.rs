@@ -1,0 +1,98 @@
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use super::json::CustomersQuery;
+use super::store::CursorKey;
+use crate::auth::{Principal, Scope};
+use crate::customers::json::Customer;
+use crate::http::error::ApiError;
+use crate::http::pagination::{self, Page};
+use crate::http::query;
+use crate::http::response;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_customers).service(get_customer);
+}
+
+/// List customers.
+///
+/// Filters combine with AND; `q` searches names, organization names and the email's local
+/// part word by word, tolerating typos and taking the beginning of a word (as one types); a
+/// number of four digits or more searches phones, anything with `@` emails, an exact phone or
+/// email first. Custom attributes filter as `attributes.<key>=<value>`. Deleted customers are
+/// listed only on request, to managers.
+///
+/// Every filter in every sort is read from an index. Newest first (the default) every filter
+/// is served; oldest first (`sort=created_at`) every filter but `updated_after`, unless one
+/// with its own index leads (below). By `updated_at` or `name`, a list must also be led by a filter indexed in that
+/// order: `lifecycle_stage`, `account_manager_id` or `kind`, or one with its own index (`tags`,
+/// `attributes.*`, `q`, the score filters, `deleted=only`; by `updated_at` also
+/// `updated_after`, `updated_before` or `created_after`). Otherwise `relationship_level`,
+/// `region_type`, `source`, `prospect_grade`, `consent_email`, `consent_sms`, `has_email`,
+/// `has_phone` and the other time bounds are refused with `400` naming the sorts that serve
+/// them, rather than read row by row.
+///
+/// With owned-only access (`access: owned`), only the customers the caller manages are listed,
+/// whatever the filters.
+#[utoipa::path(
+    tag = "Customers",
+    params(
+        CustomersQuery,
+        ("attributes.{key}" = Option<String>, Query,
+            description = "Custom attribute `key` equals this value (a string; a number or \
+                           boolean written as JSON also matches that JSON value)",
+            example = "gold"),
+    ),
+    security(("bearer" = ["customers:read"])),
+    responses((status = 200, description = "A page of customers", body = Page<Customer>))
+)]
+#[get("/customers")]
+async fn list_customers(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CustomersRead)?;
+    let (query, attributes) =
+        query::parse_with_prefixed::<CustomersQuery>(req.query_string(), "attributes.")?;
+    let (limit, cursor) = (query.limit, query.cursor.clone());
+    let (filter, sort) = super::list_filter(&principal, query, attributes)?;
+    let page = pagination::request::<CursorKey>(limit, cursor.as_deref(), sort.as_str())?;
+    let mut conn = state.pool.get().await?;
+    let rows = super::list(
+        &mut conn,
+        &principal,
+        &filter,
+        sort,
+        page.after.clone(),
+        page.fetch(),
+    )
+    .await?;
+    let result = pagination::page_keyed(rows, &page, sort.as_str());
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// Get a customer.
+///
+/// Deleted customers are visible to callers with `customers:delete` only; the ID number is
+/// masked unless the caller has `pii:read`.
+#[utoipa::path(
+    tag = "Customers",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("bearer" = ["customers:read"])),
+    responses((status = 200, description = "The customer", body = Customer,
+        headers(("ETag" = String, description = "Version tag for `If-Match`"))))
+)]
+#[get("/customers/{id}")]
+async fn get_customer(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CustomersRead)?;
+    let mut conn = state.pool.get().await?;
+    let customer = super::get(&mut conn, &principal, *id).await?;
+    Ok(response::versioned(customer.version, &customer))
+}
