@@ -63,6 +63,7 @@ use crate::customers::store::CustomerRecord;
 use crate::db::DbPool;
 use crate::http::error::{ApiError, FieldError};
 use crate::http::etag::IfMatch;
+use crate::journal::{self, Change};
 use crate::state::AppState;
 use json::{Computation, Recomputed, Settings, SettingsInput};
 
@@ -161,13 +162,15 @@ pub async fn set_settings(
             return Ok(settings_view(&before));
         }
         let after = store::update_settings(conn, &input).await?;
-        audit::record(
+        journal::record(
             conn,
             actor,
-            "analytics.settings_changed",
-            "analytics_settings",
-            "settings",
-            audit::diff(&before.input(), &after.input()),
+            Change::audited(
+                "analytics.settings_changed",
+                "analytics_settings",
+                "settings",
+                audit::diff(&before.input(), &after.input()),
+            ),
         )
         .await?;
         Ok(settings_view(&after))

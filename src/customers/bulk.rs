@@ -14,7 +14,7 @@ use super::store::CustomerRecord;
 use crate::auth::Actor;
 use crate::db::Prepare;
 use crate::db::schema::customers;
-use crate::events;
+use crate::journal;
 
 /// The id of a customer a set-wise statement wrote.
 #[derive(QueryableByName)]
@@ -110,26 +110,7 @@ pub async fn move_stage(
                 .map(|i| (b, &after[i]))
         })
         .collect();
-    crate::audit::record_all(
-        conn,
-        actor,
-        "customer.updated",
-        "customer",
-        pairs
-            .iter()
-            .map(|(b, a)| {
-                (
-                    a.id.to_string(),
-                    crate::audit::diff(&super::audited(b), &super::audited(a)),
-                )
-            })
-            .collect(),
-    )
-    .await?;
-    let events = pairs
-        .iter()
-        .flat_map(|(b, a)| super::update_events(b, a))
-        .collect();
-    events::emit_all(conn, events).await?;
+    let changes = pairs.iter().map(|(b, a)| super::updated(b, a)).collect();
+    journal::record_all(conn, actor, changes).await?;
     Ok(pairs.len())
 }

@@ -12,11 +12,11 @@ use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
-use crate::audit;
 use crate::auth::{Actor, CustomerAccess, Principal, Scope};
-use crate::events::{self, EventType, NewEvent};
+use crate::events::{EventType, NewEvent};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::etag::IfMatch;
+use crate::journal::{self, Change};
 use json::{BatchAction, BatchItem, BatchResult, Consent, ConsentState, Customer, CustomerInput};
 use rules::Applied;
 use store::{CustomerDraft, CustomerRecord};
@@ -86,19 +86,26 @@ pub fn audited(record: &CustomerRecord) -> Customer {
 
 /// The events of an update from `before` to `after`: `customer.updated`, and
 /// `customer.lifecycle_changed` when the stage moved.
-pub fn update_events(before: &CustomerRecord, after: &CustomerRecord) -> Vec<NewEvent> {
+pub fn updated(before: &CustomerRecord, after: &CustomerRecord) -> Change {
     let shown = audited(after);
-    let changes = audit::diff(&audited(before), &shown);
-    let mut out = vec![
-        NewEvent::new(EventType::CustomerUpdated, after.id, &shown).previous_from_diff(&changes),
-    ];
-    if after.draft.lifecycle_stage != before.draft.lifecycle_stage {
-        out.push(
-            NewEvent::new(EventType::CustomerLifecycleChanged, after.id, &shown)
-                .previous(serde_json::json!({ "lifecycle_stage": before.draft.lifecycle_stage })),
-        );
+    let change = Change::updated(
+        EventType::CustomerUpdated,
+        after.id,
+        &audited(before),
+        &shown,
+    );
+    if after.draft.lifecycle_stage == before.draft.lifecycle_stage {
+        return change;
     }
-    out
+    change.and(
+        NewEvent::new(EventType::CustomerLifecycleChanged, after.id, &shown)
+            .previous(serde_json::json!({ "lifecycle_stage": before.draft.lifecycle_stage })),
+    )
+}
+
+/// A customer's creation, written down: audited field by field and announced.
+pub fn created(record: &CustomerRecord) -> Change {
+    Change::created(EventType::CustomerCreated, record.id, &audited(record))
 }
 
 fn invalid(errors: Vec<crate::http::FieldError>) -> ApiError {
@@ -145,21 +152,7 @@ async fn insert(
         applied.lifecycle_reason.as_deref(),
     )
     .await?;
-    let id = record.id.to_string();
-    audit::record(
-        conn,
-        actor,
-        "customer.created",
-        "customer",
-        &id,
-        audit::created(&audited(&record)),
-    )
-    .await?;
-    events::emit(
-        conn,
-        NewEvent::new(EventType::CustomerCreated, record.id, &audited(&record)),
-    )
-    .await?;
+    journal::record(conn, actor, created(&record)).await?;
     Ok(record)
 }
 
@@ -197,17 +190,7 @@ async fn change(
         )
         .await?;
     }
-    let changes = audit::diff(&audited(&before), &audited(&after));
-    audit::record(
-        conn,
-        actor,
-        "customer.updated",
-        "customer",
-        &after.id.to_string(),
-        changes,
-    )
-    .await?;
-    events::emit_all(conn, update_events(&before, &after)).await?;
+    journal::record(conn, actor, updated(&before, &after)).await?;
     Ok(after)
 }
 
@@ -421,19 +404,13 @@ pub async fn delete(
         // Read back: the stored time (microseconds) is what restore matches on.
         let deleted_at = after.deleted_at.unwrap_or(now);
         store::interactions_follow_deletion(conn, id, deleted_at, false).await?;
-        let changes = audit::diff(&audited(&before), &audited(&after));
-        let event = NewEvent::new(EventType::CustomerDeleted, id, &audited(&after))
-            .previous_from_diff(&changes);
-        audit::record(
-            conn,
-            actor,
-            "customer.deleted",
-            "customer",
-            &id.to_string(),
-            changes,
-        )
-        .await?;
-        events::emit(conn, event).await?;
+        let change = Change::updated(
+            EventType::CustomerDeleted,
+            id,
+            &audited(&before),
+            &audited(&after),
+        );
+        journal::record(conn, actor, change).await?;
         Ok(())
     })
     .await
@@ -457,19 +434,13 @@ pub async fn restore(
         };
         let after = store::set_deleted(conn, id, None).await?;
         store::interactions_follow_deletion(conn, id, deleted_at, true).await?;
-        let changes = audit::diff(&audited(&before), &audited(&after));
-        let event = NewEvent::new(EventType::CustomerRestored, id, &audited(&after))
-            .previous_from_diff(&changes);
-        audit::record(
-            conn,
-            actor,
-            "customer.restored",
-            "customer",
-            &id.to_string(),
-            changes,
-        )
-        .await?;
-        events::emit(conn, event).await?;
+        let change = Change::updated(
+            EventType::CustomerRestored,
+            id,
+            &audited(&before),
+            &audited(&after),
+        );
+        journal::record(conn, actor, change).await?;
         Ok(after)
     })
     .await

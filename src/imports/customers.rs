@@ -21,8 +21,8 @@ use crate::customers::store::{CustomerDraft, CustomerRecord};
 use crate::db::Prepare;
 use crate::db::functions::lower;
 use crate::db::schema::{customers, users};
-use crate::events::{self, EventType, NewEvent};
 use crate::http::patch::Patch;
+use crate::journal;
 
 /// The columns a customer's draft fills, as named in the table.
 const COLUMNS: [&str; 25] = [
@@ -327,18 +327,12 @@ async fn insert(
     .await?;
     let written: HashSet<Uuid> = written.into_iter().map(|w| w.id).collect();
     outcome.created += written.len() as i64;
-    let events = written_records(conn, &written)
+    let created = written_records(conn, &written)
         .await?
         .iter()
-        .map(|r| {
-            NewEvent::new(
-                EventType::CustomerCreated,
-                r.id,
-                &crate::customers::audited(r),
-            )
-        })
+        .map(crate::customers::created)
         .collect();
-    events::emit_all(conn, events).await?;
+    journal::record_all(conn, actor, created).await?;
     let skipped: Vec<&Ready> = rows
         .iter()
         .zip(&ids)
@@ -505,18 +499,17 @@ async fn update(
     };
     outcome.updated += written.len() as i64;
     let after = written_records(conn, &written).await?;
-    let events = clear
+    let changes = clear
         .iter()
         .filter_map(|r| r.base.as_ref())
         .filter_map(|before| {
             after
                 .binary_search_by_key(&before.id, |a| a.id)
                 .ok()
-                .map(|i| crate::customers::update_events(before, &after[i]))
+                .map(|i| crate::customers::updated(before, &after[i]))
         })
-        .flatten()
         .collect();
-    events::emit_all(conn, events).await?;
+    journal::record_all(conn, actor, changes).await?;
     for r in clear {
         if !r.base.as_ref().is_some_and(|b| written.contains(&b.id)) {
             outcome.failures.push(Failure {

@@ -27,8 +27,10 @@ use uuid::Uuid;
 use crate::auth::{Actor, CustomerAccess, ownership};
 use crate::config::ImportSettings;
 use crate::db::DbPool;
+use crate::events::{EventType, NewEvent};
 use crate::http::error::ApiError;
 use crate::http::tabular::{self, Column};
+use crate::journal::{self, Change};
 use json::{Import, RowError};
 pub use json::{ImportState, Mode, Resource};
 use parse::{Format, MAX_RECORD, Parser, Record};
@@ -848,31 +850,16 @@ async fn conclude(
     let ended = conn
         .transaction(async |conn| {
             let ended = store::finish(conn, job, total, received, committed, error).await?;
-            if ended.committed {
-                crate::audit::record(
-                    conn,
-                    &job.actor(),
-                    "import.completed",
-                    "import",
-                    &job.id.to_string(),
-                    serde_json::json!({"resource": job.resource, "mode": job.mode,
-                        "received": ended.received, "created": ended.created,
-                        "updated": ended.updated, "unchanged": ended.unchanged,
-                        "failed": ended.failed}),
-                )
-                .await?;
-            }
+            // A run that kept writes is written down: audited (by whom, with its
+            // figures) and announced.
             if announce {
                 let shown = view(conn, ended.clone()).await?;
-                crate::events::emit(
-                    conn,
-                    crate::events::NewEvent::new(
-                        crate::events::EventType::ImportCompleted,
-                        job.id,
-                        &shown,
-                    ),
-                )
-                .await?;
+                let event = NewEvent::new(EventType::ImportCompleted, job.id, &shown);
+                let figures = serde_json::json!({"resource": job.resource, "mode": job.mode,
+                    "received": ended.received, "created": ended.created,
+                    "updated": ended.updated, "unchanged": ended.unchanged,
+                    "failed": ended.failed});
+                journal::record(conn, &job.actor(), Change::announced(event, figures)).await?;
             }
             Ok::<_, ApiError>(ended)
         })

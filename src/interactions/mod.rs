@@ -13,10 +13,11 @@ use uuid::Uuid;
 use crate::audit;
 use crate::auth::{Actor, Principal, Scope};
 use crate::customers::json::DeletedFilter;
-use crate::events::{self, EventType, NewEvent};
+use crate::events::{EventType, NewEvent};
 use crate::http::error::{ApiError, FieldError};
 use crate::http::etag::IfMatch;
 use crate::http::query::{self, comma_list};
+use crate::journal::{self, Change};
 use json::{
     CompleteInput, Interaction, InteractionInput, InteractionSort, InteractionsQuery,
     StatusChangeInput,
@@ -151,21 +152,10 @@ pub async fn create(
             store::record_status_change(conn, record.id, None, status, opened_at, actor, None)
                 .await?;
         }
-        audit::record(
-            conn,
-            actor,
-            "interaction.created",
-            "interaction",
-            &record.id.to_string(),
-            audit::created(&audited(&record)),
-        )
-        .await?;
         let shown = view(record.clone(), Utc::now());
-        events::emit(
-            conn,
-            NewEvent::new(EventType::InteractionCreated, record.id, &shown),
-        )
-        .await?;
+        let event = NewEvent::new(EventType::InteractionCreated, record.id, &shown);
+        let change = Change::announced(event, audit::created(&audited(&record)));
+        journal::record(conn, actor, change).await?;
         Ok(record)
     })
     .await
@@ -199,16 +189,7 @@ async fn save(
     let after = store::update(conn, before.id, &draft).await?;
     let changes = audit::diff(&audited(&before), &audited(&after));
     let event = updated(&after, &changes);
-    audit::record(
-        conn,
-        actor,
-        "interaction.updated",
-        "interaction",
-        &after.id.to_string(),
-        changes,
-    )
-    .await?;
-    events::emit(conn, event).await?;
+    journal::record(conn, actor, Change::announced(event, changes)).await?;
     Ok(after)
 }
 
@@ -316,16 +297,8 @@ pub async fn change_status(
             NewEvent::new(EventType::ComplaintStatusChanged, id, &shown)
                 .previous(serde_json::json!({ "status": status })),
         ];
-        audit::record(
-            conn,
-            actor,
-            "complaint.status_changed",
-            "interaction",
-            &id.to_string(),
-            changes,
-        )
-        .await?;
-        events::emit_all(conn, events).await?;
+        let change = Change::audited("complaint.status_changed", "interaction", id, changes);
+        journal::record(conn, actor, change.and_all(events)).await?;
         Ok(after)
     })
     .await
@@ -369,15 +342,9 @@ pub async fn set_deleted(
         } else {
             "interaction.restored"
         };
-        audit::record(
-            conn,
-            actor,
-            action,
-            "interaction",
-            &id.to_string(),
-            serde_json::Value::Null,
-        )
-        .await?;
+        // No event type announces it (yet): audited only.
+        let change = Change::audited(action, "interaction", id, serde_json::Value::Null);
+        journal::record(conn, actor, change).await?;
         Ok(after)
     })
     .await

@@ -15,6 +15,7 @@ use crate::customers::{self, store::CustomerRecord};
 use crate::events::{self, EventType, NewEvent};
 use crate::http::error::ApiError;
 use crate::http::etag::IfMatch;
+use crate::journal::{self, Change};
 use json::CustomerExport;
 
 pub use routes::configure;
@@ -118,24 +119,12 @@ pub async fn erase(
         audit::forget_changes(conn, "opportunity", &opportunities).await?;
         events::forget(conn, EventType::OpportunityCreated.object(), &opportunities).await?;
         crate::http::idempotency::forget_responses_mentioning(conn, &id.to_string()).await?;
-        audit::record(
-            conn,
-            actor,
-            "customer.erased",
-            "customer",
-            &id.to_string(),
-            serde_json::json!({}),
-        )
-        .await?;
-        events::emit(
-            conn,
-            NewEvent::new(
-                EventType::CustomerErased,
-                id,
-                &serde_json::json!({ "id": id }),
-            ),
-        )
-        .await?;
+        let event = NewEvent::new(
+            EventType::CustomerErased,
+            id,
+            &serde_json::json!({ "id": id }),
+        );
+        journal::record(conn, actor, Change::announced(event, serde_json::json!({}))).await?;
         Ok(after)
     })
     .await

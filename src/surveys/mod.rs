@@ -18,12 +18,14 @@ use uuid::Uuid;
 use crate::audit;
 use crate::auth::{Actor, Principal};
 use crate::domain::{Channel, optional_text, required_text};
+use crate::events::{EventType, NewEvent};
 use crate::http::error::{ApiError, ErrorCode, FieldError};
 use crate::http::etag::IfMatch;
 use crate::http::patch::{Patch, nullable};
 use crate::http::query::{bounds, comma_list};
 use crate::http::validation::Checks;
 use crate::interactions::json::{Direction, InteractionInput, InteractionKind};
+use crate::journal::{self, Change};
 use json::{
     FollowUpRule, Question, ResponseInput, ResponseSegment, ResponseSort, ResponsesQuery, Survey,
     SurveyInput, SurveyPatch, SurveyResponse, SurveyStatus,
@@ -141,13 +143,15 @@ async fn insert(
 ) -> Result<SurveyRecord, ApiError> {
     conn.transaction(async |conn| {
         let record = store::insert(conn, Uuid::now_v7(), draft, revises).await?;
-        audit::record(
+        journal::record(
             conn,
             actor,
-            "survey.created",
-            "survey",
-            &record.id.to_string(),
-            audit::created(&view(record.clone())),
+            Change::audited(
+                "survey.created",
+                "survey",
+                &record.id,
+                audit::created(&view(record.clone())),
+            ),
         )
         .await?;
         Ok(record)
@@ -273,13 +277,15 @@ pub async fn update(
             },
         );
         let after = store::update(conn, id, &draft, status, times).await?;
-        audit::record(
+        journal::record(
             conn,
             actor,
-            "survey.updated",
-            "survey",
-            &id.to_string(),
-            audit::diff(&view(before), &view(after.clone())),
+            Change::audited(
+                "survey.updated",
+                "survey",
+                &id,
+                audit::diff(&view(before), &view(after.clone())),
+            ),
         )
         .await?;
         Ok(after)
@@ -331,13 +337,15 @@ pub async fn delete(
             ));
         }
         store::delete(conn, id).await?;
-        audit::record(
+        journal::record(
             conn,
             actor,
-            "survey.deleted",
-            "survey",
-            &id.to_string(),
-            audit::created(&view(before)),
+            Change::audited(
+                "survey.deleted",
+                "survey",
+                &id,
+                audit::created(&view(before)),
+            ),
         )
         .await?;
         Ok(())
@@ -545,24 +553,15 @@ pub async fn respond(
         .await?;
         store::remember_scores(conn, customer.id, submitted_at, answered.nps, answered.csat)
             .await?;
-        audit::record(
-            conn,
-            actor,
+        let shown = response_view(record.clone());
+        let event = NewEvent::new(EventType::SurveyResponseCreated, record.id, &shown);
+        let change = Change::audited(
             "survey_response.created",
             "survey_response",
-            &record.id.to_string(),
-            audit::created(&response_view(record.clone())),
-        )
-        .await?;
-        crate::events::emit(
-            conn,
-            crate::events::NewEvent::new(
-                crate::events::EventType::SurveyResponseCreated,
-                record.id,
-                &response_view(record.clone()),
-            ),
-        )
-        .await?;
+            record.id,
+            audit::created(&shown),
+        );
+        journal::record(conn, actor, change.and(event)).await?;
         Ok(record)
     })
     .await
