@@ -229,14 +229,13 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), String> {
             };
             let name =
                 name.unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
-            let input = NewUser {
+            let input = users::rules::validate_new(NewUser {
                 email,
                 name,
                 role,
                 access: None,
                 password,
-            }
-            .validate()
+            })
             .map_err(|e| {
                 let fields: Vec<String> = e
                     .errors()

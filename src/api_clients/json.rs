@@ -3,13 +3,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::store::{ClientRecord, ClientUpdate};
+use super::store::ClientRecord;
 use crate::auth::Scope;
-use crate::domain::RateLimit;
-use crate::domain::{optional_text, required_text};
-use crate::http::error::ApiError;
 use crate::http::patch::Patch;
-use crate::http::validation::Checks;
 
 /// An integration client.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -104,79 +100,6 @@ pub struct NewApiClient {
     pub rate_limit: Option<String>,
 }
 
-pub struct ValidNewApiClient {
-    pub name: String,
-    pub description: Option<String>,
-    pub scopes: Vec<Scope>,
-    pub rate_limit: Option<RateLimit>,
-}
-
-impl ValidNewApiClient {
-    /// The stored form of the client's changeable fields.
-    pub fn into_update(self) -> ClientUpdate {
-        ClientUpdate {
-            scopes: self.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
-            rate_limit: self.rate_limit.map(|limit| limit.to_string()),
-            name: self.name,
-            description: self.description,
-        }
-    }
-
-    /// Whether `client` already is this (a patch that changes nothing writes nothing).
-    pub fn is_unchanged(&self, client: &ApiClient) -> bool {
-        self.name == client.name
-            && self.description == client.description
-            && self.scopes == client.scopes
-            && self.rate_limit.map(|limit| limit.to_string()) == client.rate_limit
-    }
-}
-
-impl NewApiClient {
-    pub fn validate(self) -> Result<ValidNewApiClient, ApiError> {
-        let mut checks = Checks::new();
-        let name = checks.check("name", required_text(&self.name, 200));
-        let description = checks.check(
-            "description",
-            optional_text(self.description.as_deref(), 2000),
-        );
-        if self.scopes.is_empty() {
-            checks.fail("scopes", "must list at least one scope");
-        }
-        for (i, scope) in self.scopes.iter().enumerate() {
-            if !scope.for_clients() {
-                checks.fail(
-                    &format!("scopes[{i}]"),
-                    format!("`{scope}` cannot be given to an integration client"),
-                );
-            }
-        }
-        let rate_limit = match self.rate_limit.as_deref().map(RateLimit::parse) {
-            None => Some(None),
-            Some(Some(limit)) => Some(Some(limit)),
-            Some(None) => {
-                checks.fail(
-                    "rate_limit",
-                    "must be requests per window from 1s to 1d, such as 1200/60s, or off",
-                );
-                None
-            }
-        };
-        let mut scopes = self.scopes;
-        scopes.sort();
-        scopes.dedup();
-        let valid = match (name, description, rate_limit) {
-            (Some(name), Some(description), Some(rate_limit)) => Some(ValidNewApiClient {
-                name,
-                description,
-                scopes,
-                rate_limit,
-            }),
-            _ => None,
-        };
-        checks.done(valid)
-    }
-}
-
 /// Changes to a client (JSON merge patch): absent fields stay as they are. The secret
 /// cannot be changed: create a new client and revoke this one.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -199,28 +122,6 @@ pub struct ApiClientPatch {
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "1200/60s")]
     pub rate_limit: Patch<String>,
-}
-
-impl ApiClientPatch {
-    /// The client as it would be after the patch, checked by the rules of creation.
-    pub fn apply(self, current: &ApiClient) -> Result<ValidNewApiClient, ApiError> {
-        let mut checks = Checks::new();
-        let name = checks.check("name", self.name.required()).flatten();
-        let scopes = checks.check("scopes", self.scopes.required()).flatten();
-        checks.finish()?;
-        let keep_or = |patch: Patch<String>, current: &Option<String>| match patch {
-            Patch::Absent => current.clone(),
-            Patch::Null => None,
-            Patch::Value(value) => Some(value),
-        };
-        NewApiClient {
-            name: name.unwrap_or_else(|| current.name.clone()),
-            description: keep_or(self.description, &current.description),
-            scopes: scopes.unwrap_or_else(|| current.scopes.clone()),
-            rate_limit: keep_or(self.rate_limit, &current.rate_limit),
-        }
-        .validate()
-    }
 }
 
 /// Filters of the client list; ordered by creation, oldest first.

@@ -1,11 +1,9 @@
 use actix_web::{HttpResponse, get, patch, post, web};
-use diesel_async::AsyncConnection;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::json::{ApiClient, ApiClientPatch, ApiClientsQuery, CreatedApiClient, NewApiClient};
-use super::store::{self, NewClientRow};
-use crate::audit;
+use super::{rules, store};
 use crate::auth::{Actor, Principal, Scope};
 use crate::http::error::ApiError;
 use crate::http::etag::{IfMatch, IfMatchHeader};
@@ -45,42 +43,11 @@ async fn create_api_client(
     body: Json<NewApiClient>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ApiClientsManage)?;
-    let input = body.into_inner().validate()?;
-    let secret = super::new_secret().map_err(ApiError::internal)?;
-    let row = NewClientRow {
-        id: Uuid::now_v7(),
-        name: input.name,
-        description: input.description,
-        secret_hash: super::hash_secret(&secret),
-        scopes: input.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
-        created_by: principal.actor.key(),
-        rate_limit: input.rate_limit.map(|limit| limit.to_string()),
-    };
+    let input = rules::validate_new(body.into_inner())?;
     let mut conn = state.pool.get().await?;
-    let client = conn
-        .transaction(async |conn| {
-            let client = ApiClient::from(store::insert(conn, &row).await?);
-            let changes = audit::redacted(audit::created(&client), "client_secret");
-            let id = client.id.to_string();
-            audit::record(
-                conn,
-                &principal.actor,
-                "api_client.created",
-                "api_client",
-                &id,
-                changes,
-            )
-            .await?;
-            Ok::<_, ApiError>(client)
-        })
-        .await?;
-    let location = format!("/v1/api-clients/{}", client.id);
-    let version = client.version;
-    let body = CreatedApiClient {
-        client,
-        client_secret: secret,
-    };
-    let mut res = response::created(&location, version, &body);
+    let body = super::create(&mut conn, &principal.actor, input).await?;
+    let location = format!("/v1/api-clients/{}", body.client.id);
+    let mut res = response::created(&location, body.client.version, &body);
     // Holds a secret: no cache may keep it, nor the idempotency store.
     res.headers_mut().insert(
         actix_web::http::header::CACHE_CONTROL,
@@ -163,32 +130,15 @@ async fn update_api_client(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ApiClientsManage)?;
     let id = *id;
-    let patch = body.into_inner();
     let mut conn = state.pool.get().await?;
-    let client = conn
-        .transaction(async |conn| {
-            let before = super::lock(conn, id, &if_match).await?;
-            if before.revoked_at.is_some() {
-                return Err(ApiError::conflict(
-                    "the client is revoked and cannot change; create a new one",
-                ));
-            }
-            let changed = patch.apply(&before)?;
-            if changed.is_unchanged(&before) {
-                return Ok(before);
-            }
-            let after = ApiClient::from(store::update(conn, id, &changed.into_update()).await?);
-            super::audited(
-                conn,
-                &principal.actor,
-                "api_client.updated",
-                &before,
-                &after,
-            )
-            .await?;
-            Ok::<_, ApiError>(after)
-        })
-        .await?;
+    let client = super::update(
+        &mut conn,
+        &principal.actor,
+        id,
+        &if_match,
+        body.into_inner(),
+    )
+    .await?;
     state.access.forget(&Actor::Client(id));
     Ok(response::versioned(client.version, &client))
 }
@@ -213,24 +163,7 @@ async fn revoke_api_client(
     principal.require(Scope::ApiClientsManage)?;
     let id = *id;
     let mut conn = state.pool.get().await?;
-    let client = conn
-        .transaction(async |conn| {
-            let before = super::lock(conn, id, &if_match).await?;
-            if before.revoked_at.is_some() {
-                return Ok(before);
-            }
-            let after = ApiClient::from(store::revoke(conn, id).await?);
-            super::audited(
-                conn,
-                &principal.actor,
-                "api_client.revoked",
-                &before,
-                &after,
-            )
-            .await?;
-            Ok::<_, ApiError>(after)
-        })
-        .await?;
+    let client = super::revoke(&mut conn, &principal.actor, id, &if_match).await?;
     state.access.forget(&Actor::Client(id));
     Ok(response::versioned(client.version, &client))
 }

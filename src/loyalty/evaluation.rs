@@ -131,60 +131,10 @@ pub async fn evaluate(
     now: DateTime<Utc>,
     upgrades_only: bool,
 ) -> diesel::QueryResult<Vec<ChangeRecord>> {
-    let sql = format!(
-        "WITH {window},
-         m AS (SELECT a.customer_id, a.tier_key, a.below_since, {q} AS qualifying
-               FROM loyalty_accounts a CROSS JOIN w WHERE a.customer_id = ANY($1)),
-         d AS (SELECT m.*, w.*, ct.position AS cur_pos, ct.threshold AS cur_threshold,
-                      tt.key AS target_key, tt.position AS target_pos,
-                      tt.threshold AS target_threshold
-               FROM m CROSS JOIN w
-               LEFT JOIN loyalty_tiers ct ON ct.key = m.tier_key
-               LEFT JOIN LATERAL (SELECT key, position, threshold FROM loyalty_tiers
-                                  WHERE threshold <= m.qualifying
-                                  ORDER BY position DESC LIMIT 1) tt ON true),
-         decided AS MATERIALIZED (
-             SELECT d.*, r.reason,
-                    CASE WHEN r.reason IS NOT NULL THEN NULL
-                         WHEN d.target_pos < d.cur_pos AND NOT $3
-                             THEN COALESCE(d.below_since, $2)
-                         WHEN d.target_pos < d.cur_pos THEN d.below_since
-                    END AS new_below
-             FROM d CROSS JOIN LATERAL (SELECT CASE
-                 WHEN d.target_key IS NOT DISTINCT FROM d.tier_key THEN NULL
-                 WHEN d.tier_key IS NULL THEN 'qualified'
-                 WHEN d.cur_pos IS NULL THEN 'tier_removed'
-                 WHEN d.target_pos > d.cur_pos THEN 'qualified'
-                 WHEN $3 THEN NULL
-                 WHEN d.downgrade = 'window_end' THEN 'below_threshold'
-                 WHEN d.downgrade = 'grace_period'
-                      AND d.below_since + make_interval(days => d.grace_days) <= $2
-                     THEN 'grace_period_ended'
-             END AS reason) r),
-         changes AS (
-             INSERT INTO loyalty_tier_changes ({CHANGE_COLUMNS})
-             SELECT uuid_v7(), customer_id, tier_key, target_key,
-                    CASE reason WHEN 'qualified' THEN 'up' WHEN 'tier_removed' THEN 'moved'
-                                ELSE 'down' END,
-                    reason, $4, qualifying,
-                    CASE WHEN reason IN ('qualified', 'tier_removed') THEN target_threshold
-                         ELSE cur_threshold END,
-                    window_from, window_to, $2, version
-             FROM decided WHERE reason IS NOT NULL
-             RETURNING {CHANGE_COLUMNS}),
-         accounts AS (
-             UPDATE loyalty_accounts a
-             SET tier_key = CASE WHEN x.reason IS NULL THEN a.tier_key ELSE x.target_key END,
-                 tier_since = CASE WHEN x.reason IS NULL THEN a.tier_since ELSE $2 END,
-                 below_since = x.new_below, updated_at = now()
-             FROM decided x
-             WHERE a.customer_id = x.customer_id
-               AND (x.reason IS NOT NULL OR x.new_below IS DISTINCT FROM a.below_since))
-         SELECT {CHANGE_COLUMNS} FROM changes ORDER BY customer_id",
-        window = window("p.qualification_months"),
-        q = qualifying(basis, "a.customer_id"),
-    );
-
+    let sql = include_str!("evaluation_tiers.sql")
+        .replace("{window}", &window("p.qualification_months"))
+        .replace("{q}", &qualifying(basis, "a.customer_id"))
+        .replace("{CHANGE_COLUMNS}", CHANGE_COLUMNS);
     diesel::sql_query(sql)
         .bind::<Array<SqlUuid>, _>(customer_ids)
         .bind::<Timestamptz, _>(now)
@@ -240,37 +190,11 @@ pub async fn standings(
     horizon: DateTime<Utc>,
 ) -> diesel::QueryResult<Vec<Standing>> {
     // `ids` rather than `c`: the contributions' own alias is `c`.
-    let sql = format!(
-        "WITH {window}
-         SELECT ids.customer_id, a.tier_key, a.tier_since, a.below_since,
-                a.created_at AS member_since, {q} AS qualifying, w.window_from, w.window_to,
-                (SELECT COALESCE(sum(l.remaining), 0)::bigint FROM loyalty_lots l
-                 WHERE l.customer_id = ids.customer_id AND l.remaining > 0
-                   AND (l.expires_at IS NULL OR l.expires_at > $2)) AS balance,
-                (SELECT COALESCE(jsonb_agg(jsonb_build_object('at', x.at, 'value', x.value)
-                                           ORDER BY x.at), '[]'::jsonb)
-                 FROM ({c}) x) AS contributions,
-                (SELECT COALESCE(jsonb_agg(jsonb_build_object('expires_at', e.expires_at,
-                                                              'points', e.points)
-                                           ORDER BY e.expires_at), '[]'::jsonb)
-                 FROM (SELECT l.expires_at, sum(l.remaining)::bigint AS points
-                       FROM loyalty_lots l
-                       WHERE l.customer_id = ids.customer_id AND l.remaining > 0
-                         AND l.expires_at > $2 AND l.expires_at <= $3
-                       GROUP BY l.expires_at) e) AS expiring,
-                (SELECT COALESCE(jsonb_agg(to_jsonb(h) ORDER BY h.changed_at, h.id),
-                                 '[]'::jsonb)
-                 FROM (SELECT {CHANGE_COLUMNS} FROM loyalty_tier_changes t
-                       WHERE t.customer_id = ids.customer_id) h) AS history
-         FROM unnest($1::uuid[]) AS ids(customer_id)
-         CROSS JOIN w
-         LEFT JOIN loyalty_accounts a ON a.customer_id = ids.customer_id
-         ORDER BY ids.customer_id",
-        window = window("p.qualification_months"),
-        q = qualifying(basis, "ids.customer_id"),
-        c = contributions(basis, "ids.customer_id"),
-    );
-
+    let sql = include_str!("evaluation_standings.sql")
+        .replace("{window}", &window("p.qualification_months"))
+        .replace("{q}", &qualifying(basis, "ids.customer_id"))
+        .replace("{c}", &contributions(basis, "ids.customer_id"))
+        .replace("{CHANGE_COLUMNS}", CHANGE_COLUMNS);
     diesel::sql_query(sql)
         .bind::<Array<SqlUuid>, _>(customer_ids)
         .bind::<Timestamptz, _>(now)

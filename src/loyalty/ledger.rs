@@ -201,6 +201,13 @@ pub struct PurchaseRef {
     pub lot_id: Option<Uuid>,
 }
 
+/// The statement of [`debit`], with the ledger's columns and the balance update put in.
+static DEBIT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    include_str!("ledger_debit.sql")
+        .replace("{ENTRY_COLUMNS}", ENTRY_COLUMNS)
+        .replace("{balances}", &finish("debits"))
+});
+
 /// Takes `points[i]` (positive) from `customer_ids[i]`'s lots, oldest expiring first (lots
 /// that never expire last), one entry per lot touched. The caller has locked the accounts,
 /// expired what lapsed, and checked the balances suffice.
@@ -210,36 +217,8 @@ pub async fn debit(
     debits: &Postings<'_>,
     what: Debit,
 ) -> QueryResult<Vec<EntryRecord>> {
-    let sql = format!(
-        "WITH req AS (SELECT * FROM unnest($3::uuid[], $4::uuid[], $5::bigint[])
-                      AS r(customer_id, posting_id, wanted)),
-         ordered AS (
-             SELECT l.id, l.customer_id, l.expires_at, l.remaining, r.wanted, r.posting_id,
-                    sum(l.remaining) OVER (PARTITION BY l.customer_id
-                        ORDER BY COALESCE(l.id = $8, false) DESC, l.expires_at NULLS LAST,
-                                 l.earned_at, l.id) AS upto
-             FROM loyalty_lots l JOIN req r ON r.customer_id = l.customer_id
-             WHERE l.remaining > 0),
-         take AS MATERIALIZED (
-             SELECT uuid_v7() AS entry_id, id, customer_id, expires_at, posting_id, upto,
-                    least(remaining, wanted - (upto - remaining)) AS points
-             FROM ordered WHERE upto - remaining < wanted),
-         spent AS (UPDATE loyalty_lots l SET remaining = l.remaining - t.points
-                   FROM take t WHERE l.id = t.id),
-         entries AS (INSERT INTO loyalty_ledger (id, customer_id, posting_id, kind, points,
-                         lot_id, expires_at, purchase_id, qualifying_at, reason, occurred_at,
-                         actor_type, actor_id)
-                     SELECT entry_id, customer_id, posting_id, $6, -points, id, expires_at,
-                            $7, $9, $10, now(), $1, $2 FROM take
-                     ORDER BY customer_id, upto
-                     RETURNING {ENTRY_COLUMNS}),
-         debits AS (SELECT customer_id, -points AS points FROM take),
-         {}",
-        finish("debits")
-    );
     let purchase = what.purchase.as_ref();
-
-    diesel::sql_query(sql)
+    diesel::sql_query(DEBIT_SQL.as_str())
         .bind::<Text, _>(actor.kind())
         .bind::<Text, _>(actor.id())
         .bind::<Array<SqlUuid>, _>(debits.customer_ids)

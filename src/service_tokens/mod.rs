@@ -5,6 +5,7 @@
 
 pub mod json;
 mod routes;
+pub mod rules;
 pub mod store;
 
 use std::time::Duration;
@@ -15,6 +16,7 @@ use crate::audit;
 use crate::auth::jwt::{JwtKeys, Minted, SubjectKind};
 use crate::auth::{Actor, Role};
 use crate::http::error::ApiError;
+use crate::journal::{self, Change};
 use json::ServiceToken;
 
 pub use routes::configure;
@@ -56,13 +58,15 @@ pub async fn issue(
                 .await?
                 .map(ServiceToken::from)
                 .ok_or_else(|| ApiError::internal("the recorded token vanished"))?;
-            audit::record(
+            journal::record(
                 conn,
                 actor,
-                "service_token.issued",
-                "service_token",
-                &token.jti,
-                audit::created(&token),
+                Change::audited(
+                    "service_token.issued",
+                    "service_token",
+                    &token.jti,
+                    audit::created(&token),
+                ),
             )
             .await?;
             Ok::<_, ApiError>(token)
@@ -95,13 +99,10 @@ pub async fn revoke(
         if let (Some(reason), Some(map)) = (reason, changes.as_object_mut()) {
             map.insert("reason".to_owned(), serde_json::json!({ "to": reason }));
         }
-        audit::record(
+        journal::record(
             conn,
             actor,
-            "service_token.revoked",
-            "service_token",
-            jti,
-            changes,
+            Change::audited("service_token.revoked", "service_token", jti, changes),
         )
         .await?;
         Ok(Some(after))

@@ -2,10 +2,10 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, post, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::json::{MAX_REASON, Revocation, ServiceToken, ServiceTokensQuery};
+use super::json::{Revocation, ServiceToken, ServiceTokensQuery};
 use super::store;
 use crate::auth::{Principal, Scope};
-use crate::http::error::{ApiError, ErrorCode, FieldError};
+use crate::http::error::{ApiError, ErrorCode};
 use crate::http::json;
 use crate::http::pagination::{self, Page};
 use crate::http::query::Query;
@@ -118,17 +118,7 @@ async fn revoke_service_token(
     } else {
         json::parse(&body)?
     };
-    let reason = revocation
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty());
-    if reason.is_some_and(|r| r.chars().count() > MAX_REASON) {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "reason",
-            format!("must be at most {MAX_REASON} characters"),
-        )]));
-    }
+    let reason = super::rules::reason(revocation.reason.as_deref())?;
     let jti = jti.to_string();
     let mut conn = state.pool.get().await?;
     let token = super::revoke(&mut conn, &principal.actor, &jti, reason)

@@ -5,10 +5,7 @@ use uuid::Uuid;
 
 use super::store::UserRecord;
 use crate::auth::{AccessLevel, Role};
-use crate::domain::{Email, Password, required_text};
-use crate::http::error::ApiError;
 use crate::http::patch::Patch;
-use crate::http::validation::Checks;
 
 /// A staff user.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -85,52 +82,6 @@ pub struct NewUser {
     pub password: Option<String>,
 }
 
-/// `422` on `access` when an admin would be limited to their own customers.
-pub fn check_access(role: Role, access: AccessLevel) -> Result<(), String> {
-    if role == Role::Admin && access == AccessLevel::Owned {
-        Err("cannot be `owned` for an admin; admins reach every customer".to_owned())
-    } else {
-        Ok(())
-    }
-}
-
-/// A new user whose every field is valid.
-#[derive(Debug)]
-pub struct ValidNewUser {
-    pub email: Email,
-    pub name: String,
-    pub role: Role,
-    pub access: AccessLevel,
-    pub password: Option<Password>,
-}
-
-impl NewUser {
-    pub fn validate(self) -> Result<ValidNewUser, ApiError> {
-        let mut checks = Checks::new();
-        let email = checks.check("email", Email::parse(&self.email));
-        let name = checks.check("name", required_text(&self.name, 200));
-        let password = match self.password {
-            Some(p) => checks.check("password", Password::parse(p)).map(Some),
-            None => Some(None),
-        };
-        let access = self.access.unwrap_or(AccessLevel::All);
-        let access = checks
-            .check("access", check_access(self.role, access))
-            .map(|()| access);
-        let valid = match (email, name, password, access) {
-            (Some(email), Some(name), Some(password), Some(access)) => Some(ValidNewUser {
-                email,
-                name,
-                role: self.role,
-                access,
-                password,
-            }),
-            _ => None,
-        };
-        checks.done(valid)
-    }
-}
-
 /// Changes to a user (JSON merge patch): absent fields stay as they are.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -157,40 +108,6 @@ pub struct UserPatch {
     #[serde(default)]
     #[schema(value_type = String, format = Password, example = "a new long passphrase", min_length = 12, max_length = 256)]
     pub password: Patch<String>,
-}
-
-/// Validated changes to a user.
-#[derive(Debug, Default)]
-pub struct UserChanges {
-    pub email: Option<Email>,
-    pub name: Option<String>,
-    pub role: Option<Role>,
-    pub access: Option<AccessLevel>,
-    pub password: Option<Password>,
-}
-
-impl UserPatch {
-    pub fn validate(self) -> Result<UserChanges, ApiError> {
-        let mut checks = Checks::new();
-        let mut changes = UserChanges::default();
-        if let Some(Some(email)) = checks.check("email", self.email.required()) {
-            changes.email = checks.check("email", Email::parse(&email));
-        }
-        if let Some(Some(name)) = checks.check("name", self.name.required()) {
-            changes.name = checks.check("name", required_text(&name, 200));
-        }
-        if let Some(role) = checks.check("role", self.role.required()) {
-            changes.role = role;
-        }
-        if let Some(access) = checks.check("access", self.access.required()) {
-            changes.access = access;
-        }
-        if let Some(Some(password)) = checks.check("password", self.password.required()) {
-            changes.password = checks.check("password", Password::parse(password));
-        }
-        checks.finish()?;
-        Ok(changes)
-    }
 }
 
 /// Filters of the user list; ordered by creation, oldest first.

@@ -1,13 +1,10 @@
 use actix_web::{HttpResponse, get, patch, post, web};
-use chrono::Utc;
-use diesel_async::AsyncConnection;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::json::{NewUser, User, UserChanges, UserPatch, UsersQuery};
-use super::store::{self, UserUpdate};
-use crate::audit;
-use crate::auth::{Actor, Principal, Role, Scope, password};
+use super::json::{NewUser, User, UserPatch, UsersQuery};
+use super::{rules, store};
+use crate::auth::{Actor, Principal, Scope};
 use crate::http::error::ApiError;
 use crate::http::etag::{IfMatch, IfMatchHeader};
 use crate::http::json::Json;
@@ -47,7 +44,7 @@ async fn create_user(
     body: Json<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::UsersWrite)?;
-    let input = body.into_inner().validate()?;
+    let input = rules::validate_new(body.into_inner())?;
     let mut conn = state.pool.get().await?;
     let user = super::create(&mut conn, &principal.actor, input).await?;
     Ok(response::created(
@@ -135,8 +132,9 @@ async fn update_user(
     body: Json<UserPatch>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::UsersWrite)?;
-    let changes = body.into_inner().validate()?;
-    let user = apply(&state, &principal, *id, &if_match, changes, None).await?;
+    let changes = rules::validate_patch(body.into_inner())?;
+    let user = super::update(&state.pool, &principal.actor, *id, &if_match, changes).await?;
+    state.access.forget(&Actor::User(*id));
     Ok(response::versioned(user.version, &user))
 }
 
@@ -163,15 +161,8 @@ async fn deactivate_user(
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::UsersWrite)?;
-    let user = apply(
-        &state,
-        &principal,
-        *id,
-        &if_match,
-        UserChanges::default(),
-        Some(false),
-    )
-    .await?;
+    let user = super::set_active(&state.pool, &principal.actor, *id, &if_match, false).await?;
+    state.access.forget(&Actor::User(*id));
     Ok(response::versioned(user.version, &user))
 }
 
@@ -190,102 +181,7 @@ async fn reactivate_user(
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::UsersWrite)?;
-    let user = apply(
-        &state,
-        &principal,
-        *id,
-        &if_match,
-        UserChanges::default(),
-        Some(true),
-    )
-    .await?;
+    let user = super::set_active(&state.pool, &principal.actor, *id, &if_match, true).await?;
+    state.access.forget(&Actor::User(*id));
     Ok(response::versioned(user.version, &user))
-}
-
-/// Applies validated changes (and an activity change) under the row lock, audited.
-async fn apply(
-    state: &AppState,
-    principal: &Principal,
-    id: Uuid,
-    if_match: &IfMatch,
-    changes: UserChanges,
-    active: Option<bool>,
-) -> Result<User, ApiError> {
-    let password_hash = match changes.password {
-        Some(p) => Some(password::hash(p.into_inner()).await?),
-        None => None,
-    };
-    let mut update = UserUpdate {
-        email: changes.email.map(|e| e.into_inner()),
-        name: changes.name,
-        role: changes.role,
-        access: changes.access,
-        password_hash,
-        ..UserUpdate::default()
-    };
-    let mut conn = state.pool.get().await?;
-    let user = conn
-        .transaction(async |conn| {
-            store::lock_admin_set(conn).await?;
-            let before = store::lock(conn, id)
-                .await?
-                .map(User::from)
-                .ok_or_else(|| ApiError::not_found("user"))?;
-            if_match.check(before.version)?;
-            match active {
-                Some(false) if before.active => {
-                    update.active = Some(false);
-                    update.deactivated_at = Some(Some(Utc::now()));
-                }
-                Some(true) if !before.active => {
-                    update.active = Some(true);
-                    update.deactivated_at = Some(None);
-                }
-                _ => {}
-            }
-            let loses_admin = before.role == Role::Admin
-                && before.active
-                && (update.active == Some(false) || update.role.is_some_and(|r| r != Role::Admin));
-            if loses_admin && store::other_active_admins(conn, id).await? == 0 {
-                return Err(ApiError::conflict(
-                    "this is the last active admin; make another user admin first",
-                ));
-            }
-            let role = update.role.unwrap_or(before.role);
-            let access = update.access.unwrap_or(before.access);
-            super::json::check_access(role, access)
-                .map_err(|message| ApiError::invalid_field("access", message))?;
-            let nothing = update.email.as_deref().is_none_or(|e| e == before.email)
-                && update.name.as_deref().is_none_or(|n| n == before.name)
-                && update.role.is_none_or(|r| r == before.role)
-                && update.access.is_none_or(|a| a == before.access)
-                && update.password_hash.is_none()
-                && update.active.is_none();
-            if nothing {
-                return Ok(before);
-            }
-            let after = User::from(store::update(conn, id, &update).await?);
-            let mut diff = audit::diff(&before, &after);
-            if update.password_hash.is_some() {
-                diff = audit::redacted(diff, "password");
-            }
-            let action = match active {
-                Some(false) if update.active.is_some() => "user.deactivated",
-                Some(true) if update.active.is_some() => "user.reactivated",
-                _ => "user.updated",
-            };
-            audit::record(
-                conn,
-                &principal.actor,
-                action,
-                "user",
-                &id.to_string(),
-                diff,
-            )
-            .await?;
-            Ok::<_, ApiError>(after)
-        })
-        .await?;
-    state.access.forget(&Actor::User(id));
-    Ok(user)
 }

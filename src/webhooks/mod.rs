@@ -6,112 +6,280 @@
 mod delivery;
 mod json;
 mod routes;
+mod rules;
 mod signature;
 mod store;
 mod target;
 
+use chrono::Utc;
 use diesel::QueryResult;
-use diesel_async::AsyncPgConnection;
-use serde_json::{Value, json};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit;
 use crate::auth::Actor;
-use crate::domain::{clearable_text, optional_text};
+use crate::db::DbPool;
 use crate::events::EventType;
 use crate::http::error::ApiError;
-use crate::http::patch::{self, Patch};
-use crate::http::validation::Checks;
+use crate::http::etag::IfMatch;
+use crate::journal::{self, Change};
+use crate::secrets::SecretBox;
 
 pub use delivery::{Sender, schedule};
 pub use routes::configure;
 
-use json::{NewWebhook, WebhookPatch};
-use store::Definition;
+use json::{Delivery, Webhook, WebhookPatch};
+use store::{Definition, Outcome};
 
-/// Largest filter object, serialised.
-const MAX_FILTER_BYTES: usize = 4096;
+/// Refuses URLs of non-public addresses unless the operator allows them (422 on `url`).
+async fn check_target(url: &str, allow_private: bool) -> Result<(), ApiError> {
+    let parsed = target::parse(url).map_err(|m| ApiError::invalid_field("url", m))?;
+    target::check(&parsed, allow_private)
+        .await
+        .map_err(|m| ApiError::invalid_field("url", m))
+}
 
-/// A definition from a creation request, every field checked (not yet the URL's addresses).
-fn create(input: NewWebhook) -> Result<Definition, ApiError> {
-    let mut checks = Checks::new();
-    let definition = Definition {
-        url: checks.check("url", url(&input.url)).unwrap_or_default(),
-        description: checks
-            .check(
-                "description",
-                optional_text(input.description.as_deref(), 2000),
+/// The webhook `id`, or `404`.
+async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<store::Row, ApiError> {
+    store::get(conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook"))
+}
+
+/// The webhook `id` locked for a change (inside the change's transaction), once `If-Match`
+/// holds.
+async fn lock(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    if_match: &IfMatch,
+) -> Result<store::Row, ApiError> {
+    let row = store::lock(conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook"))?;
+    if_match.check(i64::from(row.version))?;
+    Ok(row)
+}
+
+/// One delivery of the webhook, with its attempts, or `404`.
+async fn one_delivery(
+    conn: &mut AsyncPgConnection,
+    webhook: Uuid,
+    delivery: Uuid,
+) -> Result<Delivery, ApiError> {
+    store::deliveries(conn, webhook, None, None, Some(delivery), None, 1)
+        .await?
+        .into_iter()
+        .next()
+        .map(|(d, _)| d)
+        .ok_or_else(|| ApiError::not_found("delivery"))
+}
+
+/// Creates a webhook from a checked definition once its URL's addresses pass, with a new
+/// secret (sealed under the server key), audited as `webhook.created` (the secret redacted).
+/// The answer holds the secret, the only time it is shown. No connection is held during the
+/// address lookup.
+async fn create(
+    pool: &DbPool,
+    keys: &SecretBox,
+    allow_private: bool,
+    actor: &Actor,
+    definition: Definition,
+) -> Result<Webhook, ApiError> {
+    check_target(&definition.url, allow_private).await?;
+    let secret = signature::new_secret().map_err(ApiError::internal)?;
+    let id = Uuid::now_v7();
+    let sealed = signature::seal(keys, id, &secret).map_err(ApiError::internal)?;
+    let mut conn = pool.get().await?;
+    let mut webhook = conn
+        .transaction(async |conn| {
+            let webhook = Webhook::from(store::insert(conn, id, &definition, &sealed).await?);
+            let changes = audit::redacted(audit::created(&webhook), "secret");
+            journal::record(
+                conn,
+                actor,
+                Change::audited("webhook.created", "webhook", webhook.id, changes),
             )
-            .flatten(),
-        event_types: event_types(&mut checks, input.event_types.unwrap_or_default()),
-        filter: input.filter.map(Value::Object),
-        active: input.active.unwrap_or(true),
-    };
-    filter_size(&mut checks, &definition);
-    checks.finish()?;
-    Ok(definition)
+            .await?;
+            Ok::<_, ApiError>(webhook)
+        })
+        .await?;
+    webhook.secret = Some(secret);
+    Ok(webhook)
 }
 
-/// The definition after a merge patch, every field checked.
-fn change(current: &Definition, input: WebhookPatch) -> Result<Definition, ApiError> {
-    let mut checks = Checks::new();
-    let mut next = current.clone();
-    if let Some(text) = checks.check("url", input.url.required()).flatten() {
-        next.url = checks.check("url", url(&text)).unwrap_or_default();
+/// Applies a merge patch, audited as `webhook.updated`; nothing when it changes nothing.
+/// Every field error comes at once, then a new URL's addresses are checked (a DNS lookup:
+/// not while the row is locked). The patch is applied again to the row as locked, so a
+/// concurrent change to other fields is kept.
+async fn update(
+    conn: &mut AsyncPgConnection,
+    allow_private: bool,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+    input: WebhookPatch,
+) -> Result<Webhook, ApiError> {
+    let current = find(conn, id).await?;
+    let checked = rules::apply(&Definition::of(&current), input.clone())?;
+    if checked.url != current.url {
+        check_target(&checked.url, allow_private).await?;
     }
-    patch::nullable(
-        &mut checks,
-        "description",
-        input.description,
-        &mut next.description,
-        clearable_text(2000),
-    );
-    match input.event_types {
-        Patch::Absent => {}
-        Patch::Null => next.event_types = Vec::new(),
-        Patch::Value(types) => next.event_types = event_types(&mut checks, types),
-    }
-    match input.filter {
-        Patch::Absent => {}
-        Patch::Null => next.filter = None,
-        Patch::Value(map) => next.filter = Some(Value::Object(map)),
-    }
-    if let Some(active) = checks.check("active", input.active.required()).flatten() {
-        next.active = active;
-    }
-    filter_size(&mut checks, &next);
-    checks.finish()?;
-    Ok(next)
-}
-
-fn url(text: &str) -> Result<String, String> {
-    if text.len() > 2000 {
-        return Err("must be at most 2000 characters".to_owned());
-    }
-    target::parse(text).map(|u| u.to_string())
-}
-
-fn event_types(checks: &mut Checks, names: Vec<String>) -> Vec<String> {
-    let mut kept: Vec<String> = Vec::new();
-    for (i, name) in names.into_iter().enumerate() {
-        match EventType::named(&name) {
-            Ok(_) if kept.contains(&name) => {}
-            Ok(_) => kept.push(name),
-            Err(message) => checks.fail(&format!("event_types[{i}]"), message),
+    conn.transaction(async |conn| {
+        let before = lock(conn, id, if_match).await?;
+        let next = rules::apply(&Definition::of(&before), input)?;
+        if rules::changes_nothing(&before, &next) {
+            return Ok(Webhook::from(before));
         }
-    }
-    kept
+        let after = Webhook::from(store::update(conn, id, &next).await?);
+        let changes = audit::diff(&Webhook::from(before), &after);
+        journal::record(
+            conn,
+            actor,
+            Change::audited("webhook.updated", "webhook", id, changes),
+        )
+        .await?;
+        Ok(after)
+    })
+    .await
 }
 
-fn filter_size(checks: &mut Checks, definition: &Definition) {
-    if let Some(filter) = &definition.filter
-        && filter.to_string().len() > MAX_FILTER_BYTES
-    {
-        checks.fail(
-            "filter",
-            format!("must be at most {MAX_FILTER_BYTES} bytes of JSON"),
-        );
-    }
+/// Deletes a webhook with its delivery history, audited as `webhook.deleted`.
+async fn delete(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+) -> Result<(), ApiError> {
+    conn.transaction(async |conn| {
+        lock(conn, id, if_match).await?;
+        store::delete(conn, id).await?;
+        journal::record(
+            conn,
+            actor,
+            Change::audited("webhook.deleted", "webhook", id, json!({})),
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Gives a webhook a new secret (sealed under the server key), audited as
+/// `webhook.secret_rotated` (the secret redacted); the old one keeps signing for `overlap`.
+/// The answer holds the new secret, the only time it is shown.
+async fn rotate_secret(
+    conn: &mut AsyncPgConnection,
+    keys: &SecretBox,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+    overlap: Option<chrono::Duration>,
+) -> Result<Webhook, ApiError> {
+    let overlap_until = overlap.map(|overlap| Utc::now() + overlap);
+    let secret = signature::new_secret().map_err(ApiError::internal)?;
+    let sealed = signature::seal(keys, id, &secret).map_err(ApiError::internal)?;
+    let mut webhook = conn
+        .transaction(async |conn| {
+            let before = lock(conn, id, if_match).await?;
+            let after = Webhook::from(store::rotate(conn, id, &sealed, overlap_until).await?);
+            let changes = audit::redacted(audit::diff(&Webhook::from(before), &after), "secret");
+            journal::record(
+                conn,
+                actor,
+                Change::audited("webhook.secret_rotated", "webhook", id, changes),
+            )
+            .await?;
+            Ok::<_, ApiError>(after)
+        })
+        .await?;
+    webhook.secret = Some(secret);
+    Ok(webhook)
+}
+
+/// Sends a `webhook.ping` to the webhook now (also when it is inactive), signed like every
+/// delivery and never retried, and records it as a delivery with its one attempt. The ping
+/// is stored as an event of its own (the feed never serves it); no connection is held while
+/// it is sent.
+async fn ping(
+    pool: &DbPool,
+    keys: &SecretBox,
+    sender: &Sender,
+    id: Uuid,
+) -> Result<Delivery, ApiError> {
+    let mut conn = pool.get().await?;
+    let webhook = find(&mut conn, id).await?;
+    let event_id = Uuid::now_v7();
+    crate::events::store::insert(
+        &mut conn,
+        vec![crate::events::store::NewRow {
+            id: event_id,
+            type_: EventType::WebhookPing.name(),
+            object_type: EventType::WebhookPing.object(),
+            object_id: id.to_string(),
+            data: json!({"id": id, "url": webhook.url, "message": "ping"}),
+            previous: None,
+            request_id: crate::http::request_id::current(),
+        }],
+    )
+    .await?;
+    let event = crate::events::store::get(&mut conn, event_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
+    drop(conn);
+    let delivery_id = Uuid::now_v7();
+    let secrets = webhook.signing_secrets(keys).map_err(ApiError::internal)?;
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let sent = sender
+        .send(&webhook.url, &secrets, &event, delivery_id, 1)
+        .await;
+    let succeeded = sent.succeeded();
+    let outcome = Outcome {
+        attempted_at: sent.attempted_at,
+        status_code: sent.status_code,
+        latency_ms: sent.latency_ms,
+        error: sent.error,
+        status: if succeeded {
+            json::DeliveryStatus::Succeeded
+        } else {
+            json::DeliveryStatus::Failed
+        },
+        next_attempt_at: None,
+    };
+    let mut conn = pool.get().await?;
+    conn.transaction(async |conn| {
+        store::insert_sent(conn, delivery_id, id, event_id, &outcome).await?;
+        one_delivery(conn, id, delivery_id).await
+    })
+    .await
+}
+
+/// Queues a delivery's event again at the end of the webhook's queue, audited as
+/// `webhook.delivery_replayed`; the new, pending delivery.
+async fn replay(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: Uuid,
+    delivery: Uuid,
+) -> Result<Delivery, ApiError> {
+    conn.transaction(async |conn| {
+        let replay = store::replay(conn, id, delivery)
+            .await?
+            .ok_or_else(|| ApiError::not_found("delivery"))?;
+        journal::record(
+            conn,
+            actor,
+            Change::audited(
+                "webhook.delivery_replayed",
+                "webhook",
+                id,
+                json!({"delivery": {"to": delivery}}),
+            ),
+        )
+        .await?;
+        one_delivery(conn, id, replay).await
+    })
+    .await
 }
 
 /// Turns a webhook off for a reason, with an audit entry; nothing when it was already off.
@@ -122,13 +290,15 @@ async fn disable(
     actor: &Actor,
 ) -> QueryResult<()> {
     if store::disable(conn, id, reason).await? {
-        audit::record(
+        journal::record(
             conn,
             actor,
-            "webhook.disabled",
-            "webhook",
-            &id.to_string(),
-            json!({"active": {"from": true, "to": false}, "disabled_reason": {"to": reason}}),
+            Change::audited(
+                "webhook.disabled",
+                "webhook",
+                id,
+                json!({"active": {"from": true, "to": false}, "disabled_reason": {"to": reason}}),
+            ),
         )
         .await?;
     }

@@ -1,19 +1,14 @@
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use chrono::Utc;
-use diesel_async::AsyncConnection;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::json::{
     DeliveriesQuery, Delivery, NewWebhook, Rotation, Webhook, WebhookPatch, WebhooksQuery,
 };
-use super::store::{self, Definition, Outcome};
-use super::{signature, target};
-use crate::audit;
+use super::{rules, store};
 use crate::auth::{Principal, Scope};
-use crate::events::EventType;
-use crate::http::error::{ApiError, FieldError, Problem};
+use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{IfMatch, IfMatchHeader};
 use crate::http::json::{self, Json};
 use crate::http::pagination::{self, Page};
@@ -34,32 +29,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(replay_delivery);
 }
 
-/// Refuses URLs of non-public addresses unless the operator allows them (422 on `url`).
-async fn check_target(state: &AppState, url: &str) -> Result<(), ApiError> {
-    let parsed = target::parse(url).map_err(|m| field_error("url", m))?;
-    target::check(&parsed, state.settings.webhooks.allow_private)
-        .await
-        .map_err(|m| field_error("url", m))
-}
-
-fn field_error(field: &str, message: String) -> ApiError {
-    ApiError::validation(vec![FieldError::new(field, message)])
-}
-
 /// A response holding a secret: no cache may keep it, nor the idempotency store.
 fn secret_response(mut res: HttpResponse) -> HttpResponse {
     res.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
-}
-
-async fn find(
-    conn: &mut diesel_async::AsyncPgConnection,
-    id: Uuid,
-) -> Result<store::Row, ApiError> {
-    store::get(conn, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook"))
 }
 
 /// Create a webhook.
@@ -113,29 +87,15 @@ async fn create_webhook(
     body: Json<NewWebhook>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::WebhooksManage)?;
-    let definition = super::create(body.into_inner())?;
-    check_target(&state, &definition.url).await?;
-    let secret = signature::new_secret().map_err(ApiError::internal)?;
-    let id = Uuid::now_v7();
-    let sealed = signature::seal(&state.secrets, id, &secret).map_err(ApiError::internal)?;
-    let mut conn = state.pool.get().await?;
-    let mut webhook = conn
-        .transaction(async |conn| {
-            let webhook = Webhook::from(store::insert(conn, id, &definition, &sealed).await?);
-            let changes = audit::redacted(audit::created(&webhook), "secret");
-            audit::record(
-                conn,
-                &principal.actor,
-                "webhook.created",
-                "webhook",
-                &webhook.id.to_string(),
-                changes,
-            )
-            .await?;
-            Ok::<_, ApiError>(webhook)
-        })
-        .await?;
-    webhook.secret = Some(secret);
+    let definition = rules::validate_new(body.into_inner())?;
+    let webhook = super::create(
+        &state.pool,
+        &state.secrets,
+        state.settings.webhooks.allow_private,
+        &principal.actor,
+        definition,
+    )
+    .await?;
     let location = format!("/v1/webhooks/{}", webhook.id);
     Ok(secret_response(response::created(
         &location,
@@ -185,7 +145,7 @@ async fn get_webhook(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::WebhooksManage)?;
     let mut conn = state.pool.get().await?;
-    let webhook = Webhook::from(find(&mut conn, *id).await?);
+    let webhook = Webhook::from(super::find(&mut conn, *id).await?);
     Ok(response::versioned(webhook.version, &webhook))
 }
 
@@ -215,42 +175,16 @@ async fn update_webhook(
     body: Json<WebhookPatch>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::WebhooksManage)?;
-    let id = *id;
-    let input = body.into_inner();
     let mut conn = state.pool.get().await?;
-    // Every field error at once, then a new URL's addresses (a DNS lookup: not while the row
-    // is locked). The patch is applied to the row as locked below, so a concurrent change to
-    // other fields is kept.
-    let current = find(&mut conn, id).await?;
-    let checked = super::change(&Definition::of(&current), input.clone())?;
-    if checked.url != current.url {
-        check_target(&state, &checked.url).await?;
-    }
-    let webhook = conn
-        .transaction(async |conn| {
-            let before = store::lock(conn, id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("webhook"))?;
-            if_match.check(i64::from(before.version))?;
-            let next = super::change(&Definition::of(&before), input)?;
-            let reenabling = next.active && before.disabled_reason.is_some();
-            if Definition::of(&before) == next && !reenabling {
-                return Ok(Webhook::from(before));
-            }
-            let after = Webhook::from(store::update(conn, id, &next).await?);
-            let changes = audit::diff(&Webhook::from(before), &after);
-            audit::record(
-                conn,
-                &principal.actor,
-                "webhook.updated",
-                "webhook",
-                &id.to_string(),
-                changes,
-            )
-            .await?;
-            Ok::<_, ApiError>(after)
-        })
-        .await?;
+    let webhook = super::update(
+        &mut conn,
+        state.settings.webhooks.allow_private,
+        &principal.actor,
+        *id,
+        &if_match,
+        body.into_inner(),
+    )
+    .await?;
     Ok(response::versioned(webhook.version, &webhook))
 }
 
@@ -272,26 +206,8 @@ async fn delete_webhook(
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::WebhooksManage)?;
-    let id = *id;
     let mut conn = state.pool.get().await?;
-    conn.transaction(async |conn| {
-        let before = store::lock(conn, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("webhook"))?;
-        if_match.check(i64::from(before.version))?;
-        store::delete(conn, id).await?;
-        audit::record(
-            conn,
-            &principal.actor,
-            "webhook.deleted",
-            "webhook",
-            &id.to_string(),
-            serde_json::json!({}),
-        )
-        .await?;
-        Ok::<_, ApiError>(())
-    })
-    .await?;
+    super::delete(&mut conn, &principal.actor, *id, &if_match).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -329,38 +245,17 @@ async fn rotate_secret(
     } else {
         json::parse(&body)?
     };
-    let hours = rotation.overlap_hours.unwrap_or(24);
-    if !(0..=168).contains(&hours) {
-        return Err(field_error(
-            "overlap_hours",
-            "must be from 0 to 168".to_owned(),
-        ));
-    }
-    let overlap_until = (hours > 0).then(|| Utc::now() + chrono::Duration::hours(hours));
-    let secret = signature::new_secret().map_err(ApiError::internal)?;
-    let sealed = signature::seal(&state.secrets, id, &secret).map_err(ApiError::internal)?;
+    let overlap = rules::overlap(rotation.overlap_hours)?;
     let mut conn = state.pool.get().await?;
-    let mut webhook = conn
-        .transaction(async |conn| {
-            let before = store::lock(conn, id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("webhook"))?;
-            if_match.check(i64::from(before.version))?;
-            let after = Webhook::from(store::rotate(conn, id, &sealed, overlap_until).await?);
-            let changes = audit::redacted(audit::diff(&Webhook::from(before), &after), "secret");
-            audit::record(
-                conn,
-                &principal.actor,
-                "webhook.secret_rotated",
-                "webhook",
-                &id.to_string(),
-                changes,
-            )
-            .await?;
-            Ok::<_, ApiError>(after)
-        })
-        .await?;
-    webhook.secret = Some(secret);
+    let webhook = super::rotate_secret(
+        &mut conn,
+        &state.secrets,
+        &principal.actor,
+        id,
+        &if_match,
+        overlap,
+    )
+    .await?;
     Ok(secret_response(response::versioned(
         webhook.version,
         &webhook,
@@ -389,70 +284,8 @@ async fn test_webhook(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::WebhooksManage)?;
-    let id = *id;
-    let mut conn = state.pool.get().await?;
-    let webhook = find(&mut conn, id).await?;
-    let event_id = Uuid::now_v7();
-    crate::events::store::insert(
-        &mut conn,
-        vec![crate::events::store::NewRow {
-            id: event_id,
-            type_: EventType::WebhookPing.name(),
-            object_type: EventType::WebhookPing.object(),
-            object_id: id.to_string(),
-            data: serde_json::json!({"id": id, "url": webhook.url, "message": "ping"}),
-            previous: None,
-            request_id: crate::http::request_id::current(),
-        }],
-    )
-    .await?;
-    let event = crate::events::store::get(&mut conn, event_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("event"))?;
-    drop(conn);
-    let delivery_id = Uuid::now_v7();
-    let secrets = webhook
-        .signing_secrets(&state.secrets)
-        .map_err(ApiError::internal)?;
-    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    let sent = state
-        .webhooks
-        .send(&webhook.url, &secrets, &event, delivery_id, 1)
-        .await;
-    let succeeded = sent.succeeded();
-    let outcome = Outcome {
-        attempted_at: sent.attempted_at,
-        status_code: sent.status_code,
-        latency_ms: sent.latency_ms,
-        error: sent.error,
-        status: if succeeded {
-            super::json::DeliveryStatus::Succeeded
-        } else {
-            super::json::DeliveryStatus::Failed
-        },
-        next_attempt_at: None,
-    };
-    let mut conn = state.pool.get().await?;
-    let delivery = conn
-        .transaction(async |conn| {
-            store::insert_sent(conn, delivery_id, id, event_id, &outcome).await?;
-            one_delivery(conn, id, delivery_id).await
-        })
-        .await?;
+    let delivery = super::ping(&state.pool, &state.secrets, &state.webhooks, *id).await?;
     Ok(HttpResponse::Ok().json(delivery))
-}
-
-async fn one_delivery(
-    conn: &mut diesel_async::AsyncPgConnection,
-    webhook: Uuid,
-    delivery: Uuid,
-) -> Result<Delivery, ApiError> {
-    store::deliveries(conn, webhook, None, None, Some(delivery), None, 1)
-        .await?
-        .into_iter()
-        .next()
-        .map(|(d, _)| d)
-        .ok_or_else(|| ApiError::not_found("delivery"))
 }
 
 const DELIVERY_ORDER: &str = "-seq";
@@ -481,7 +314,7 @@ async fn list_deliveries(
     let filter = query.into_inner();
     let page = pagination::request::<i64>(filter.limit, filter.cursor.as_deref(), DELIVERY_ORDER)?;
     let mut conn = state.pool.get().await?;
-    find(&mut conn, *id).await?;
+    super::find(&mut conn, *id).await?;
     let rows = store::deliveries(
         &mut conn,
         *id,
@@ -517,7 +350,7 @@ async fn get_delivery(
     principal.require(Scope::WebhooksManage)?;
     let (id, delivery) = path.into_inner();
     let mut conn = state.pool.get().await?;
-    Ok(HttpResponse::Ok().json(one_delivery(&mut conn, id, delivery).await?))
+    Ok(HttpResponse::Ok().json(super::one_delivery(&mut conn, id, delivery).await?))
 }
 
 /// Replay a delivery.
@@ -546,22 +379,6 @@ async fn replay_delivery(
     principal.require(Scope::WebhooksManage)?;
     let (id, delivery) = path.into_inner();
     let mut conn = state.pool.get().await?;
-    let replay = conn
-        .transaction(async |conn| {
-            let replay = store::replay(conn, id, delivery)
-                .await?
-                .ok_or_else(|| ApiError::not_found("delivery"))?;
-            audit::record(
-                conn,
-                &principal.actor,
-                "webhook.delivery_replayed",
-                "webhook",
-                &id.to_string(),
-                serde_json::json!({"delivery": {"to": delivery}}),
-            )
-            .await?;
-            one_delivery(conn, id, replay).await
-        })
-        .await?;
+    let replay = super::replay(&mut conn, &principal.actor, id, delivery).await?;
     Ok(HttpResponse::Accepted().json(replay))
 }
