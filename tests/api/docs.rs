@@ -1,5 +1,5 @@
 //! The documentation says what the code does: every setting, error code and permission, and
-//! every link between the guides resolves.
+//! every link between the guides resolves. (That every example runs is `doc_examples.rs`.)
 
 use rapport::auth::{Role, Scope};
 use rapport::config::VARIABLES;
@@ -135,14 +135,7 @@ fn every_link_between_the_docs_resolves() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut problems = Vec::new();
     let mut checked = 0;
-    let mut files = vec!["README.md".to_owned()];
-    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
-        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        if name.ends_with(".md") {
-            files.push(format!("docs/{name}"));
-        }
-    }
-    for file in files {
+    for file in crate::doc_examples::markdown_files() {
         let text = read(&file);
         let dir = root.join(&file).parent().unwrap().to_path_buf();
         for (line, target) in links(&text) {
