@@ -1,5 +1,6 @@
-//! The documentation says what the code does: every setting, error code and permission, and
-//! every link between the guides resolves. (That every example runs is `doc_examples.rs`.)
+//! The documentation says what the code does: every setting, error code and permission, every
+//! area of `src/`, and every link between the guides resolves. (That every example runs is
+//! `doc_examples.rs`.)
 
 use rapport::auth::{Role, Scope};
 use rapport::config::VARIABLES;
@@ -167,6 +168,35 @@ fn every_link_between_the_docs_resolves() {
     }
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
     assert!(checked > 20, "only {checked} links found");
+}
+
+#[test]
+fn every_area_of_src_is_in_the_architecture_diagram() {
+    let architecture = read("docs/architecture.md");
+    let diagram = crate::doc_examples::blocks(&architecture)
+        .into_iter()
+        .find(|b| b.lang == "mermaid")
+        .expect("docs/architecture.md has a mermaid diagram")
+        .text;
+    let words: Vec<&str> = diagram
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .collect();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !words.contains(&name.as_str()) {
+                missing.push(name);
+            }
+        }
+    }
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "docs/architecture.md's diagram does not name these areas of src/: {missing:?}"
+    );
 }
 
 #[test]
