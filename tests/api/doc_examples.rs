@@ -372,20 +372,27 @@ pub fn markdown_files() -> Vec<String> {
 /// expected one (naming both, with the start of the body), and otherwise behaves as curl.
 const PRELUDE: &str = r#"
 curl() {
-    local n expected status rc=0 headers body own_output=1 arg
-    n=$(( $(wc -l < "$DOC_STATUSES") + 1 ))
-    expected=$(sed -n "${n}p" "$DOC_EXPECTED")
-    headers=$(mktemp) body=$(mktemp)
+    local n expected status=000 rc=0 headers body own_output=1 arg line
+    local -a seen wanted
+    # Builtins only: a fork per step would cost seconds on a busy machine.
+    mapfile -t seen < "$DOC_STATUSES"
+    mapfile -t wanted < "$DOC_EXPECTED"
+    n=$(( ${#seen[@]} + 1 ))
+    expected=${wanted[n - 1]:-}
+    headers="$DOC_SCRATCH/headers-$n" body="$DOC_SCRATCH/body-$n"
     for arg in "$@"; do
         case $arg in -o|--output|-O|--remote-name) own_output=0 ;; esac
     done
     if (( own_output )); then
         command curl --dump-header "$headers" --output "$body" "$@" || rc=$?
     else
+        : > "$body"
         command curl --dump-header "$headers" "$@" || rc=$?
     fi
-    status=$(grep -a '^HTTP/' "$headers" | tail -n 1 | cut -d ' ' -f 2)
-    status=${status:-000}
+    # The last status line: a `100 Continue` may come first.
+    while IFS=$' \r' read -r line; do
+        [[ $line == HTTP/* ]] && { status=${line#* }; status=${status%% *}; }
+    done < "$headers" 2>/dev/null || true
     echo "$status" >> "$DOC_STATUSES"
     (( own_output )) && cat "$body"
     if [[ -z $expected ]]; then
@@ -394,12 +401,11 @@ curl() {
     elif [[ $status != "${expected%% *}" ]]; then
         {
             echo "${expected#* }: expected ${expected%% *}, got $status"
-            head -c 2000 "$body"
-            echo
+            body=$(< "$body")
+            echo "${body:0:2000}"
         } >&2
         rc=97
     fi
-    rm -f "$headers" "$body"
     return $rc
 }
 trap 'echo "stopped in ${BASH_SOURCE[0]##*/} line $LINENO: $BASH_COMMAND" >&2' ERR
@@ -515,6 +521,7 @@ async fn run_file(file: String, hook_url: String) -> Result<usize, String> {
         .env("RAPPORT_DB_CONNECT_TIMEOUT", PATIENCE)
         .env("DOC_STATUSES", &statuses)
         .env("DOC_EXPECTED", &expected_file)
+        .env("DOC_SCRATCH", &scripts)
         .current_dir(&dir)
         .stdin(Stdio::null())
         .kill_on_drop(true)
