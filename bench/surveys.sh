@@ -105,7 +105,7 @@ say "$RESPONSES responses in ${RESPONSES_S}s"
 
 say "surveys: the daily roll-up (one INSERT ... SELECT ... GROUP BY)"
 # Written day after day, as the service writes it: each day's rows together, the dimensions
-# mixed within a day. (How the rows lie matters to the results: see README, Surveys.)
+# mixed within a day. (How the rows lie matters to the results: see bench/README.md, Surveys.)
 t=$(clock)
 psql_db -v survey="$SURVEY" -f bench/surveys/roll_up.sql \
     -c "SET work_mem = '256MB'" \

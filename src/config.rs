@@ -1,5 +1,5 @@
 //! Typed settings from the environment. Each variable is listed in [`VARIABLES`] (the source of
-//! the README's table and `.env.example`); an invalid value stops startup with one line naming it.
+//! the table in docs/configuration.md and `.env.example`); an invalid value stops startup with one line naming it.
 //! Secrets are wrapped so that they never reach a log line or `Debug` output.
 
 use std::fmt;
@@ -327,7 +327,7 @@ pub struct Variable {
     pub meaning: &'static str,
 }
 
-/// Every variable Rapport reads. The README table and `.env.example` are checked against it.
+/// Every variable Rapport reads. The table in docs/configuration.md and `.env.example` are checked against it.
 pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "DATABASE_URL",

@@ -88,9 +88,9 @@ async fn put_settings(
 /// when the settings ask for it. It reads one consistent snapshot and writes only the
 /// figures that changed, in transactions of 10 000 rows, so it never holds back the event
 /// feed and webhooks for long. Answers when done, and goes on if the client hangs up:
-/// seconds to a minute for a million customers (see the README's bench figures). Each
+/// seconds to a minute for a million customers (see bench/README.md). Each
 /// figure's definition is given with it in `CustomerAnalytics` and with the settings'
-/// fields; the README has them all in one place ("Customer value analytics").
+/// fields; docs/analytics.md has them all in one place.
 #[utoipa::path(
     tag = "Analytics",
     security(("bearer" = ["analytics:manage"])),

@@ -313,7 +313,7 @@ impl utoipa::PartialSchema for Scope {
 impl ToSchema for Scope {}
 
 crate::text_enum! {
-    /// A staff member's role. Each grants a fixed set of scopes (see the README's table).
+    /// A staff member's role. Each grants a fixed set of scopes (see the table in docs/security.md).
     pub enum Role {
         /// Everything, including staff, integration clients and the audit log.
         Admin = "admin",

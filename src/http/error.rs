@@ -203,7 +203,7 @@ pub struct Problem {
     /// What went wrong this time, for a person.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// Stable snake_case code to switch on (see the README's table).
+    /// Stable snake_case code to switch on (see the table in docs/api-conventions.md).
     pub code: String,
     /// The request id, also in the `X-Request-Id` header; quote it when reporting a problem.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -19,10 +19,10 @@ pub struct User {
     /// Display name.
     #[schema(example = "Ada Lovelace")]
     pub name: String,
-    /// What the user may do (see the README's roles table).
+    /// What the user may do (see the roles table in docs/security.md).
     pub role: Role,
     /// Which customers the user reaches: `all`, or `owned` (only those whose
-    /// `account_manager_id` is this user; see the README's "Owned-only access").
+    /// `account_manager_id` is this user; see "Owned-only access" in docs/security.md).
     pub access: AccessLevel,
     /// Whether the user may sign in; deactivated users' tokens stop working at once.
     pub active: bool,

@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod customer_lists;
 mod customers;
+mod doc_examples;
 mod docs;
 mod errors;
 mod events;
