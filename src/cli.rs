@@ -1,5 +1,6 @@
 //! The command line: `serve` (default), `migrate`, `openapi`, `token` (mint, list, revoke),
 //! `keys` (list, rotate, retire), `secrets reseal`, `user create`.
+#![expect(clippy::print_stdout, reason = "the command line answers on stdout")]
 
 use std::io::{BufRead, IsTerminal};
 use std::time::Duration;

@@ -367,7 +367,7 @@ async fn housekeeping(state: web::Data<AppState>) {
                     Ok(0) => {}
                     Ok(forgotten) => tracing::debug!(forgotten, "forgot unused search words"),
                     Err(err) => {
-                        tracing::warn!(error = %err, "could not forget unused search words")
+                        tracing::warn!(error = %err, "could not forget unused search words");
                     }
                 }
                 let retention = state.settings.event_retention;

@@ -314,7 +314,7 @@ pub async fn schedule(state: actix_web::web::Data<AppState>, every: Duration) {
                 "analytics computed"
             ),
             Err(err) if err.problem().status == 409 => {
-                tracing::debug!("analytics computation skipped: another instance computes")
+                tracing::debug!("analytics computation skipped: another instance computes");
             }
             Err(err) => tracing::warn!(error = ?err, "the analytics computation failed"),
         }

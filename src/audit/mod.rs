@@ -10,66 +10,8 @@ use diesel_async::AsyncPgConnection;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::auth::Actor;
-use crate::http::request_id;
-
 pub use json::AuditEvent;
 pub use routes::configure;
-
-/// Records one event. Call inside the write's transaction.
-pub async fn record(
-    conn: &mut AsyncPgConnection,
-    actor: &Actor,
-    action: &str,
-    entity_type: &str,
-    entity_id: &str,
-    changes: Value,
-) -> QueryResult<()> {
-    store::insert(
-        conn,
-        store::NewAuditEvent {
-            id: uuid::Uuid::now_v7(),
-            actor_type: actor.kind(),
-            actor_id: actor.id(),
-            action,
-            entity_type,
-            entity_id,
-            // `changes` is documented (and answered) as an object, never `null`.
-            changes: if changes.is_null() {
-                Value::Object(Map::new())
-            } else {
-                changes
-            },
-            request_id: request_id::current(),
-        },
-    )
-    .await
-}
-
-/// Records one event per entity, set-wise (one statement), for changes made in bulk by one
-/// actor under one action. Call inside the write's transaction.
-pub async fn record_all(
-    conn: &mut AsyncPgConnection,
-    actor: &Actor,
-    action: &str,
-    entity_type: &str,
-    changes: Vec<(String, Value)>,
-) -> QueryResult<()> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let (ids, changes): (Vec<String>, Vec<Value>) = changes.into_iter().unzip();
-    store::insert_all(
-        conn,
-        actor,
-        action,
-        entity_type,
-        &ids,
-        &changes,
-        request_id::current(),
-    )
-    .await
-}
 
 /// Every event on one entity, newest first (for a data-subject export).
 pub async fn trail(

@@ -4,59 +4,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::json::{AuditEvent, AuditQuery};
-use crate::db::Prepare;
 use crate::db::schema::audit_events;
-
-#[derive(Insertable)]
-#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
-pub struct NewAuditEvent<'a> {
-    pub id: Uuid,
-    pub actor_type: &'a str,
-    pub actor_id: String,
-    pub action: &'a str,
-    pub entity_type: &'a str,
-    pub entity_id: &'a str,
-    pub changes: serde_json::Value,
-    pub request_id: Option<String>,
-}
-
-pub async fn insert(conn: &mut AsyncPgConnection, event: NewAuditEvent<'_>) -> QueryResult<()> {
-    diesel::insert_into(audit_events::table)
-        .values(event)
-        .execute(conn)
-        .await
-        .map(drop)
-}
-
-/// One event per entity id, in one statement.
-pub async fn insert_all(
-    conn: &mut AsyncPgConnection,
-    actor: &crate::auth::Actor,
-    action: &str,
-    entity_type: &str,
-    ids: &[String],
-    changes: &[serde_json::Value],
-    request_id: Option<String>,
-) -> QueryResult<()> {
-    use diesel::sql_types::{Array, Jsonb, Nullable, Text};
-    diesel::sql_query(
-        "INSERT INTO audit_events
-             (id, actor_type, actor_id, action, entity_type, entity_id, changes, request_id)
-         SELECT uuid_v7(), $1, $2, $3, $4, e.id, e.changes, $7
-         FROM unnest($5::text[], $6::jsonb[]) AS e (id, changes)",
-    )
-    .bind::<Text, _>(actor.kind())
-    .bind::<Text, _>(actor.id())
-    .bind::<Text, _>(action)
-    .bind::<Text, _>(entity_type)
-    .bind::<Array<Text>, _>(ids)
-    .bind::<Array<Jsonb>, _>(changes)
-    .bind::<Nullable<Text>, _>(request_id)
-    .prepared()
-    .execute(conn)
-    .await
-    .map(drop)
-}
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = audit_events)]

@@ -181,7 +181,7 @@ impl JwtKeys {
             let previous: Vec<&str> = settings
                 .previous_secrets
                 .iter()
-                .map(|s| s.expose())
+                .map(crate::config::Secret::expose)
                 .collect();
             return Ok(Self::configured(secret.expose(), &previous, settings));
         }

@@ -75,7 +75,7 @@ mod tests {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(
-            Email::parse(" a@b.co ").map(|e| e.into_inner()),
+            Email::parse(" a@b.co ").map(Email::into_inner),
             Ok("a@b.co".to_owned())
         );
     }

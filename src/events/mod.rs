@@ -15,9 +15,6 @@ use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use uuid::Uuid;
-
-use crate::http::request_id;
 
 pub use json::Event;
 pub use routes::configure;
@@ -251,32 +248,6 @@ impl NewEvent {
         self.previous = Some(previous);
         self
     }
-}
-
-/// Writes one event. Call inside the change's transaction.
-pub async fn emit(conn: &mut AsyncPgConnection, event: NewEvent) -> QueryResult<()> {
-    emit_all(conn, vec![event]).await
-}
-
-/// Writes many events in one statement (bulk writes). Call inside the change's transaction.
-pub async fn emit_all(conn: &mut AsyncPgConnection, events: Vec<NewEvent>) -> QueryResult<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let request_id = request_id::current();
-    let rows = events
-        .into_iter()
-        .map(|e| store::NewRow {
-            id: Uuid::now_v7(),
-            type_: e.kind.name(),
-            object_type: e.kind.object(),
-            object_id: e.object_id,
-            data: e.data,
-            previous: e.previous,
-            request_id: request_id.clone(),
-        })
-        .collect();
-    store::insert(conn, rows).await
 }
 
 /// Empties the data of every event about these objects (erasure of personal data): the event

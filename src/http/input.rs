@@ -65,7 +65,7 @@ mod tests {
         assert_eq!(err.map(|e| e.code()), Some(ErrorCode::InvalidPath));
         let err = check("/v1/customers", "limit=5&q=a%00b").err();
         assert_eq!(
-            err.as_ref().map(|e| e.code()),
+            err.as_ref().map(ApiError::code),
             Some(ErrorCode::InvalidQuery)
         );
         assert_eq!(

@@ -264,7 +264,7 @@ mod tests {
                            "attributes": {"k": 1}, "amount": 5});
         let row = cells(COLUMNS, &value);
         assert_eq!(row, ["x", "Ada", "Berlin", "true", "a;b", "{\"k\":1}", "5"]);
-        let names: Vec<String> = header(COLUMNS).iter().map(|s| s.to_string()).collect();
+        let names: Vec<String> = header(COLUMNS).iter().map(ToString::to_string).collect();
         let mapped = map_header(COLUMNS, &names).unwrap();
         let back = row_object(&mapped, &row).unwrap();
         let mut expected = value.as_object().unwrap().clone();

@@ -245,7 +245,7 @@ pub async fn import(
                     base,
                     draft: applied.draft,
                     reason: applied.lifecycle_reason,
-                })
+                });
             }
         }
     }

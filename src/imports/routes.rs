@@ -495,8 +495,7 @@ impl ErrorFile {
                 let row = FailedRow {
                     line,
                     error: why.clone(),
-                    raw: (parsed.is_err() && !self.masking.hides_unreadable())
-                        .then(|| raw.to_string()),
+                    raw: (parsed.is_err() && !self.masking.hides_unreadable()).then(|| raw.clone()),
                     fields: object,
                 };
                 out.push_str(&serde_json::to_string(&row).unwrap_or_default());

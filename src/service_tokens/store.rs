@@ -99,7 +99,7 @@ pub async fn list(
                 .filter(service_tokens::expires_at.gt(diesel::dsl::now));
         }
         Some(TokenStatus::Revoked) => {
-            query = query.filter(service_tokens::revoked_at.is_not_null())
+            query = query.filter(service_tokens::revoked_at.is_not_null());
         }
         Some(TokenStatus::Expired) => {
             query = query

@@ -149,7 +149,7 @@ async fn insert(
             Change::audited(
                 "survey.created",
                 "survey",
-                &record.id,
+                record.id,
                 audit::created(&view(record.clone())),
             ),
         )
@@ -283,7 +283,7 @@ pub async fn update(
             Change::audited(
                 "survey.updated",
                 "survey",
-                &id,
+                id,
                 audit::diff(&view(before), &view(after.clone())),
             ),
         )
@@ -343,7 +343,7 @@ pub async fn delete(
             Change::audited(
                 "survey.deleted",
                 "survey",
-                &id,
+                id,
                 audit::created(&view(before)),
             ),
         )

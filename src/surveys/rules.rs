@@ -77,7 +77,7 @@ pub fn questions(checks: &mut Checks, input: Vec<Question>) -> Vec<Question> {
         let choosing = matches!(t, QuestionType::SingleChoice | QuestionType::MultiChoice);
         let attribute = t == QuestionType::ExpectationPerformance;
         let refuse = |checks: &mut Checks, field: &str, allowed: &str| {
-            checks.fail(&at(field), format!("is only for {allowed} questions"))
+            checks.fail(&at(field), format!("is only for {allowed} questions"));
         };
         if scaled {
             let max = q.scale_max.unwrap_or(5);

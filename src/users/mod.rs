@@ -145,7 +145,7 @@ async fn apply(
         None => None,
     };
     let mut update = UserUpdate {
-        email: changes.email.map(|e| e.into_inner()),
+        email: changes.email.map(crate::domain::Email::into_inner),
         name: changes.name,
         role: changes.role,
         access: changes.access,

@@ -541,8 +541,8 @@ async fn run_file(file: String, hook_url: String) -> Result<usize, String> {
     let _ = std::fs::remove_dir_all(&dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
-        let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        let lines: Vec<&str> = stderr.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(30)..];
         return Err(format!(
             "{file}: the examples stopped ({}) after {} of {} curls:\n{}",
             out.status,

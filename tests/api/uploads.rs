@@ -328,6 +328,10 @@ async fn sizes_and_inflation_are_capped_with_a_413_naming_the_limit() {
             big.clone().into_bytes()
         };
         assert!(!gzipped || body.len() < 64 * 1024);
+        #[expect(
+            clippy::needless_collect,
+            reason = "the request body must own its chunks"
+        )]
         let stream = futures_util::stream::iter(
             body.chunks(4096)
                 .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
