@@ -28,6 +28,7 @@ pub mod privacy;
 pub mod purchases;
 pub mod secrets;
 pub mod service_tokens;
+pub mod sessions;
 pub mod startup;
 pub mod state;
 pub mod surveys;
@@ -45,7 +46,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.configure(ops::configure).service(
         scope("/v1")
             .wrap(from_fn(http::idempotency::middleware))
-            .configure(auth::configure)
+            .configure(sessions::configure)
             .configure(users::configure)
             .configure(api_clients::configure)
             .configure(service_tokens::configure)

@@ -138,6 +138,7 @@ impl Application {
             })))
             .default_service(web::to(fallback::unmatched))
             .wrap(from_fn(crate::http::rate_limit::middleware))
+            .wrap(from_fn(crate::auth::identify))
             .wrap(from_fn(move |req, next| {
                 fallback::methods(table.clone(), req, next)
             }))

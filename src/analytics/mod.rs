@@ -43,6 +43,7 @@
 //!   is not moved again, so staff who move them back keep the last word.
 
 pub mod json;
+mod pareto;
 mod routes;
 pub mod store;
 
@@ -213,11 +214,7 @@ pub async fn recompute(pool: &DbPool, actor: &Actor) -> Result<Recomputed, ApiEr
             let (chunks, mut to_write) = tokio::sync::mpsc::channel::<Vec<String>>(2);
             // The reader owns the sender: when it is done, the writer's loop ends.
             let read = async move {
-                let mut rows = diesel_async::RunQueryDsl::load_stream::<store::Changed>(
-                    store::changed(now),
-                    reader,
-                )
-                .await?;
+                let mut rows = store::changed(reader, now).await?;
                 let mut chunk = Vec::with_capacity(WRITE_CHUNK);
                 while let Some(row) = rows.try_next().await? {
                     chunk.push(row.figures);
@@ -286,7 +283,7 @@ async fn move_at_risk(
     for chunk in moves.chunks(MOVE_CHUNK) {
         moved += conn
             .transaction(async |conn| {
-                crate::customers::bulk::move_stage(
+                crate::customers::move_stages(
                     conn,
                     actor,
                     chunk,

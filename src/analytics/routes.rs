@@ -5,21 +5,21 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::json::{
-    ChurnEntry, ChurnQuery, CustomerBand, ParetoQuery, ParetoReport, ParetoRow, ParetoSummary,
-    Recomputed, SalesBand, Segment, Segments, Settings, SettingsInput,
+    ChurnEntry, ChurnQuery, ParetoQuery, ParetoReport, ParetoRow, Recomputed, Segment, Segments,
+    Settings, SettingsInput,
 };
-use super::store::{self, CUSTOMER_BANDS, SALES_BANDS};
+use super::store;
 use crate::auth::{Principal, Scope};
 use crate::customers::figures::{ChurnReason, Measure, ValueTier};
 use crate::customers::json::LifecycleStage;
-use crate::exports::{Filters, Format, Source, refuse_paging, respond};
+use crate::exports::{Filters, Format, refuse_paging, respond};
+use crate::http::error::PROBLEM_JSON as PROBLEM;
 use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{IfMatch, IfMatchHeader};
 use crate::http::json::Json;
 use crate::http::pagination::{self, Page};
 use crate::http::query::{self, comma_list, invalid};
 use crate::http::response;
-use crate::http::tabular::Column;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -31,8 +31,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(segments)
         .service(churn_risk);
 }
-
-const PROBLEM: &str = "application/problem+json";
 
 /// The analytics settings and the last computation.
 ///
@@ -152,31 +150,6 @@ async fn pareto_filter(
     })
 }
 
-/// `part` as a share of `whole`, in % with two decimals.
-fn percent(part: i64, whole: i64) -> f64 {
-    if whole == 0 {
-        return 0.0;
-    }
-    (part as f64 * 10_000.0 / whole as f64).round() / 100.0
-}
-
-/// A ranked line as the API shows it, with its rank (the list's key); `None` for the
-/// summary-only line of an empty page.
-fn pareto_row(line: &store::ParetoLine) -> Option<(ParetoRow, i64)> {
-    let row = ParetoRow {
-        rank: line.rank?,
-        customer_id: line.customer_id?,
-        name: line.name.clone(),
-        value: line.value?,
-        purchases: line.purchases?,
-        share: percent(line.value?, line.total),
-        cumulative_share: percent(line.cumulative?, line.total),
-        customer_percent: percent(line.rank?, line.n),
-    };
-    let rank = row.rank;
-    Some((row, rank))
-}
-
 /// Customers ranked by value over a period (Pareto, 80/20).
 ///
 /// Each customer's value is the sum over their purchases in the currency whose time falls
@@ -216,32 +189,8 @@ async fn pareto(
     let Some(first) = lines.first() else {
         return Err(ApiError::internal("the Pareto query returned no summary"));
     };
-    let (n, total) = (first.n, first.total);
-    let summary = ParetoSummary {
-        customers: n,
-        total,
-        top_20_percent_share: percent(first.band_values.get(1).copied().unwrap_or(0), total),
-        customer_bands: CUSTOMER_BANDS
-            .iter()
-            .zip(&first.band_values)
-            .map(|(p, value)| CustomerBand {
-                customer_percent: *p,
-                customers: (n * i64::from(*p) + 99) / 100,
-                value: *value,
-                share: percent(*value, total),
-            })
-            .collect(),
-        sales_bands: SALES_BANDS
-            .iter()
-            .zip(&first.sales_customers)
-            .map(|(p, customers)| SalesBand {
-                sales_percent: *p,
-                customers: *customers,
-                customer_percent: percent(*customers, n),
-            })
-            .collect(),
-    };
-    let rows: Vec<(ParetoRow, i64)> = lines.iter().filter_map(pareto_row).collect();
+    let summary = super::pareto::summary(first);
+    let rows: Vec<(ParetoRow, i64)> = lines.iter().filter_map(super::pareto::row).collect();
     let Page { data, next_cursor } = pagination::page_keyed(rows, &page, "rank");
     Ok(HttpResponse::Ok().json(ParetoReport {
         from: filter.from,
@@ -252,102 +201,6 @@ async fn pareto(
         data,
         next_cursor,
     }))
-}
-
-/// The CSV columns of the Pareto ranking.
-const PARETO_COLUMNS: &[Column] = {
-    use crate::http::tabular::{Kind::*, r};
-    &[
-        r("rank", Int),
-        r("customer_id", Text),
-        r("name", Text),
-        r("value", Int),
-        r("purchases", Int),
-        r("share", Float),
-        r("cumulative_share", Float),
-        r("customer_percent", Float),
-    ]
-};
-
-/// The whole ranking, read by one query whose rows stream from PostgreSQL through a task
-/// holding its own connection: the ranking is computed once, not once per batch, and a
-/// bounded channel (two batches) keeps memory flat while a slow client reads.
-struct ParetoSource {
-    filter: store::ParetoFilter,
-    pool: crate::db::DbPool,
-    /// The batches, once the query started.
-    rows: tokio::sync::Mutex<Option<Batches>>,
-}
-
-/// Batches of the ranking as the query yields them, or why it stopped.
-type Batches = tokio::sync::mpsc::Receiver<Result<Vec<(ParetoRow, i64)>, String>>;
-
-impl ParetoSource {
-    /// Starts the query; its rows arrive in batches of [`crate::exports::BATCH`].
-    fn start(&self) -> Batches {
-        let (tx, rx) = tokio::sync::mpsc::channel(2);
-        let (pool, filter) = (self.pool.clone(), self.filter.clone());
-        actix_web::rt::spawn(async move {
-            if let Err(cause) = stream_ranking(&pool, &filter, &tx).await {
-                // The reader may be gone already; then nobody waits for the cause.
-                let _ = tx.send(Err(cause)).await;
-            }
-        });
-        rx
-    }
-}
-
-/// Sends the ranking in batches until its end, or until the reader is gone.
-async fn stream_ranking(
-    pool: &crate::db::DbPool,
-    filter: &store::ParetoFilter,
-    tx: &tokio::sync::mpsc::Sender<Result<Vec<(ParetoRow, i64)>, String>>,
-) -> Result<(), String> {
-    use futures_util::TryStreamExt;
-    let rows = crate::exports::BATCH as usize;
-    let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-    let mut lines = diesel_async::RunQueryDsl::load_stream::<store::ParetoLine>(
-        store::pareto_query(filter, 0, i64::MAX),
-        &mut conn,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let mut batch = Vec::with_capacity(rows);
-    while let Some(line) = lines.try_next().await.map_err(|e| e.to_string())? {
-        batch.extend(pareto_row(&line));
-        if batch.len() == rows
-            && tx
-                .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(rows))))
-                .await
-                .is_err()
-        {
-            return Ok(());
-        }
-    }
-    // The last batch (short, or empty when the ranking filled the one before).
-    let _ = tx.send(Ok(batch)).await;
-    Ok(())
-}
-
-impl Source for ParetoSource {
-    type Key = i64;
-    type Item = ParetoRow;
-    const COLUMNS: &'static [Column] = PARETO_COLUMNS;
-
-    async fn batch(
-        &self,
-        _conn: &mut AsyncPgConnection,
-        _after: Option<i64>,
-        _limit: i64,
-    ) -> diesel::QueryResult<Vec<(ParetoRow, i64)>> {
-        let mut rows = self.rows.lock().await;
-        let rx = rows.get_or_insert_with(|| self.start());
-        match rx.recv().await {
-            Some(Ok(batch)) => Ok(batch),
-            Some(Err(cause)) => Err(diesel::result::Error::QueryBuilderError(cause.into())),
-            None => Ok(Vec::new()),
-        }
-    }
 }
 
 /// Export the Pareto ranking as CSV or NDJSON.
@@ -385,11 +238,7 @@ async fn export_pareto(
         let mut conn = state.pool.get().await?;
         pareto_filter(&mut conn, &principal, &query).await?
     };
-    let source = ParetoSource {
-        filter,
-        pool: state.pool.clone(),
-        rows: tokio::sync::Mutex::new(None),
-    };
+    let source = super::pareto::Ranking::new(filter, state.pool.clone());
     respond(&state, format, "pareto", source).await
 }
 

@@ -154,12 +154,16 @@ pub struct Changed {
     pub figures: String,
 }
 
-/// The figures as of `now` that differ from the stored ones (see [`COMPUTE`]), to be read
-/// with `load_stream` in a read-only transaction and written with [`write`].
-pub fn changed(now: DateTime<Utc>) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
+/// The figures as of `now` that differ from the stored ones (see [`COMPUTE`]), row by row as
+/// PostgreSQL yields them: read in a read-only transaction, written with [`write`].
+pub async fn changed<'conn>(
+    conn: &'conn mut AsyncPgConnection,
+    now: DateTime<Utc>,
+) -> QueryResult<impl futures_util::Stream<Item = QueryResult<Changed>> + 'conn> {
     diesel::sql_query(COMPUTE)
-        .into_boxed()
         .bind::<Timestamptz, _>(now)
+        .load_stream(conn)
+        .await
 }
 
 /// Writes rows given as [`Changed::figures`], in one statement; a row that another
@@ -634,6 +638,14 @@ pub async fn pareto(
 }
 
 /// The query of [`pareto`], to run or to stream.
+/// The whole ranking of `filter`, row by row as PostgreSQL yields them.
+pub async fn pareto_lines<'conn>(
+    conn: &'conn mut AsyncPgConnection,
+    filter: &ParetoFilter,
+) -> QueryResult<impl futures_util::Stream<Item = QueryResult<ParetoLine>> + 'conn> {
+    pareto_query(filter, 0, i64::MAX).load_stream(conn).await
+}
+
 pub fn pareto_query(
     filter: &ParetoFilter,
     after: i64,

@@ -4,9 +4,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::auth::{Scope, Scopes};
 use crate::db::schema::api_clients;
-use crate::domain::RateLimit;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = api_clients)]
@@ -155,36 +153,4 @@ pub async fn touch(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
         .execute(conn)
         .await
         .map(drop)
-}
-
-/// Whether the client is usable, its scopes, credentials version and own request limit:
-/// checked (cached) on each request.
-pub async fn access(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> QueryResult<Option<(bool, Scopes, i64, Option<RateLimit>)>> {
-    let row = secret(conn, id).await?;
-    Ok(row.map(|c| {
-        let rate_limit = c.rate_limit.as_deref().and_then(|text| {
-            let parsed = RateLimit::parse(text);
-            if parsed.is_none() {
-                tracing::warn!(client = %id, rate_limit = text, "unreadable rate limit; using the default");
-            }
-            parsed
-        });
-        (
-            c.revoked_at.is_none(),
-            parse_scopes(c.scopes),
-            c.credentials_version,
-            rate_limit,
-        )
-    }))
-}
-
-pub fn parse_scopes(names: Vec<Option<String>>) -> Scopes {
-    names
-        .into_iter()
-        .flatten()
-        .filter_map(|name| name.parse::<Scope>().ok())
-        .collect()
 }

@@ -1,17 +1,15 @@
 //! Authentication and permissions: bearer tokens, the token exchange, roles and scopes.
 
-mod json;
 pub mod jwt;
 pub mod keyring;
 pub mod ownership;
 pub mod password;
 mod principal;
-mod revoked;
-mod routes;
+pub mod revoked;
 mod scopes;
+pub mod store;
 pub mod throttle;
 
 pub use ownership::{AccessLevel, CustomerAccess, Held};
-pub use principal::{AccessCache, Actor, Principal, authenticate};
-pub use routes::configure;
+pub use principal::{AccessCache, Actor, Principal, authenticate, identify};
 pub use scopes::{Role, Scope, Scopes};

@@ -86,6 +86,21 @@ pub fn owned_ids(owner: Uuid) -> customers::BoxedQuery<'static, Pg, SqlUuid> {
         .into_boxed()
 }
 
+/// Which of `ids` are customers `owner` manages: one query for a batch.
+pub async fn owned_among(
+    conn: &mut AsyncPgConnection,
+    owner: Uuid,
+    ids: &[Uuid],
+) -> QueryResult<std::collections::HashSet<Uuid>> {
+    let owned: Vec<Uuid> = customers::table
+        .filter(customers::id.eq_any(ids))
+        .filter(customers::account_manager_id.eq(owner))
+        .select(customers::id)
+        .load(conn)
+        .await?;
+    Ok(owned.into_iter().collect())
+}
+
 /// The same rule for hand-written SQL: `{column} IN (customers managed by ${param})`, true
 /// for everyone when the bound uuid is NULL (bind [`CustomerAccess::owner`]).
 pub fn sql_condition(column: &str, param: usize) -> String {

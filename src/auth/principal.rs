@@ -13,20 +13,22 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use actix_web::dev::Payload;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
+use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::jwt::{Claims, SubjectKind};
 use super::ownership::CustomerAccess;
-use super::revoked;
 use super::scopes::{Role, Scope, Scopes};
+use super::{revoked, store};
 use crate::domain::RateLimit;
+use crate::http::caller::Caller;
 use crate::http::error::ApiError;
 use crate::state::AppState;
-use crate::{api_clients, service_tokens, users};
 
 /// Who is acting: recorded as the actor of audit events.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -168,7 +170,7 @@ impl AccessCache {
             return Ok(record);
         }
         let mut conn = state.pool.get().await?;
-        let record = service_tokens::store::get(&mut conn, jti)
+        let record = store::service_token_access(&mut conn, jti)
             .await?
             .map(|row| ServiceRecord {
                 subject: row.subject,
@@ -217,7 +219,7 @@ impl AccessCache {
         }
         let mut conn = state.pool.get().await?;
         let access = match actor {
-            Actor::User(id) => users::store::access(&mut conn, *id).await?.map(|a| Access {
+            Actor::User(id) => store::user_access(&mut conn, *id).await?.map(|a| Access {
                 active: a.active,
                 role: Some(a.role),
                 scopes: a.role.scopes(),
@@ -225,16 +227,23 @@ impl AccessCache {
                 rate_limit: None,
                 customers: CustomerAccess::of_user(*id, a.access),
             }),
-            Actor::Client(id) => api_clients::store::access(&mut conn, *id).await?.map(
-                |(active, scopes, credentials_version, rate_limit)| Access {
-                    active,
+            Actor::Client(id) => store::client_access(&mut conn, *id).await?.map(|c| {
+                let rate_limit = c.rate_limit.as_deref().and_then(|text| {
+                    let parsed = RateLimit::parse(text);
+                    if parsed.is_none() {
+                        tracing::warn!(client = %id, rate_limit = text, "unreadable rate limit; using the default");
+                    }
+                    parsed
+                });
+                Access {
+                    active: c.revoked_at.is_none(),
                     role: None,
-                    scopes,
-                    credentials_version,
+                    scopes: Scopes::from_stored(c.scopes),
+                    credentials_version: c.credentials_version,
                     rate_limit,
                     customers: CustomerAccess::All,
-                },
-            ),
+                }
+            }),
             Actor::Service(_) => None,
         };
         let revoked = revoked::of_subject(&mut conn, &actor.key()).await?;
@@ -332,6 +341,26 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
     let principal = resolve(state, claims).await?;
     req.extensions_mut().insert(principal.clone());
     Ok(principal)
+}
+
+/// Identifies the caller of every request that carries a token, before the edge's own
+/// middlewares run: they count rate limits and keep idempotency keys per [`Caller`]. A
+/// request whose token fails carries none; its handler answers it.
+pub async fn identify(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if req.headers().contains_key(header::AUTHORIZATION)
+        && let Ok(principal) = authenticate(req.request()).await
+    {
+        req.extensions_mut().insert(Caller {
+            key: principal.actor.key(),
+            rate_limit: principal.rate_limit,
+        });
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
 }
 
 impl FromRequest for Principal {

@@ -352,6 +352,15 @@ impl Scopes {
     pub fn names(self) -> Vec<String> {
         self.iter().map(|s| s.as_str().to_owned()).collect()
     }
+
+    /// The scopes stored by name (a text array); a name no longer known is left out.
+    pub fn from_stored(names: Vec<Option<String>>) -> Self {
+        names
+            .into_iter()
+            .flatten()
+            .filter_map(|name| name.parse::<Scope>().ok())
+            .collect()
+    }
 }
 
 impl FromIterator<Scope> for Scopes {

@@ -1,9 +1,11 @@
 //! The customer query: `GET /v1/customers` and `GET /v1/customers/{id}` as they read every
 //! area (the latest survey scores, the analytics figures), the list's filters and `q`. The
-//! customers export and bulk actions select customers with the same filter. It may read any
+//! customers export and bulk points (`points.rs`, `POST /v1/loyalty/points/bulk`) select
+//! customers with the same filter. It may read any
 //! area; customers, below every area that locks a customer, reads none of them.
 
 pub mod json;
+mod points;
 mod routes;
 mod search;
 pub mod store;

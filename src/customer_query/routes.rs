@@ -1,4 +1,4 @@
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
@@ -6,14 +6,20 @@ use super::json::CustomersQuery;
 use super::store::CursorKey;
 use crate::auth::{Principal, Scope};
 use crate::customers::json::Customer;
-use crate::http::error::ApiError;
+use crate::http::error::PROBLEM_JSON as PROBLEM;
+use crate::http::error::{ApiError, ErrorCode, Problem};
+use crate::http::idempotency::IDEMPOTENCY_KEY;
+use crate::http::json::Json;
 use crate::http::pagination::{self, Page};
 use crate::http::query;
 use crate::http::response;
+use crate::loyalty::json::{BulkInput, BulkReport};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(list_customers).service(get_customer);
+    cfg.service(list_customers)
+        .service(get_customer)
+        .service(bulk_points);
 }
 
 /// List customers.
@@ -95,4 +101,43 @@ async fn get_customer(
     let mut conn = state.pool.get().await?;
     let customer = super::get(&mut conn, &principal, *id).await?;
     Ok(response::versioned(customer.version, &customer))
+}
+
+/// Award or take points for many customers.
+///
+/// The same points for each customer of `customer_ids` (up to 10 000) or of a `filter`
+/// (a `GET /v1/customers` query string), with a reason on every entry; customers become
+/// members as needed. All or nothing: taking points from a customer who holds too few is
+/// a `409` naming them, and nothing is written. An `Idempotency-Key` is required, so that
+/// a retried campaign never pays twice.
+#[utoipa::path(
+    tag = "Loyalty",
+    operation_id = "bulk",
+    request_body = BulkInput,
+    security(("bearer" = ["loyalty:adjust"])),
+    responses(
+        (status = 200, description = "What was written", body = BulkReport),
+        (status = 400, description = "No `Idempotency-Key`", body = Problem,
+            content_type = PROBLEM),
+        (status = 409, description = "Some customers hold too few points", body = Problem,
+            content_type = PROBLEM),
+    )
+)]
+#[post("/loyalty/points/bulk")]
+async fn bulk_points(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    input: Json<BulkInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::LoyaltyAdjust)?;
+    if !req.headers().contains_key(IDEMPOTENCY_KEY) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidHeader,
+            "send an Idempotency-Key header: a bulk award must never run twice",
+        ));
+    }
+    let mut conn = state.pool.get().await?;
+    let report = super::points::award(&mut conn, &principal, input.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(report))
 }

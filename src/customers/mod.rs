@@ -1,7 +1,6 @@
 //! Customers: the customer record, its lifecycle history, soft deletion. Creation, update and
 //! upsert are written once here and shared by the single, upsert and batch endpoints.
 
-pub mod bulk;
 pub mod figures;
 pub mod json;
 mod routes;
@@ -13,10 +12,12 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
 use crate::auth::{Actor, CustomerAccess, Principal, Scope};
+use crate::domain::{Email, Phone};
 use crate::events::{EventType, NewEvent};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::etag::IfMatch;
 use crate::journal::{self, Change};
+use json::LifecycleStage;
 use json::{BatchAction, BatchItem, BatchResult, Consent, ConsentState, Customer, CustomerInput};
 use rules::Applied;
 use store::{CustomerDraft, CustomerRecord};
@@ -32,8 +33,8 @@ pub fn view(record: CustomerRecord, reveal_pii: bool) -> Customer {
         kind: d.kind,
         name: d.name,
         organization_name: d.organization_name,
-        email: d.email,
-        phone: d.phone,
+        email: d.email.map(Email::into_inner),
+        phone: d.phone.map(Phone::into_inner),
         address: d.address,
         region_type: d.region_type,
         age: d.birth_date.and_then(|b| rules::age(b, today)),
@@ -510,4 +511,36 @@ async fn batch_item(
             .await
         }
     }
+}
+
+/// Moves live customers from one of the stages `from` into `to`, each with its reason, in
+/// the caller's transaction and set-wise: one statement updates them (a customer no longer
+/// in one of `from` stays), records their stage changes and audit entries; then their events.
+/// Returns the customers moved.
+pub async fn move_stages(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    moves: &[(Uuid, String)],
+    from: &[LifecycleStage],
+    to: LifecycleStage,
+) -> diesel::QueryResult<usize> {
+    if moves.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = moves.iter().map(|(id, _)| *id).collect();
+    let before = store::lock_in_stages(conn, &ids, from).await?;
+    let written = store::move_stages(conn, actor, moves, &before, to).await?;
+    let after = store::written_records(conn, &written).await?;
+    let pairs: Vec<(&CustomerRecord, &CustomerRecord)> = before
+        .iter()
+        .filter_map(|b| {
+            after
+                .binary_search_by_key(&b.id, |a| a.id)
+                .ok()
+                .map(|i| (b, &after[i]))
+        })
+        .collect();
+    let changes = pairs.iter().map(|(b, a)| updated(b, a)).collect();
+    journal::record_all(conn, actor, changes).await?;
+    Ok(pairs.len())
 }

@@ -6,6 +6,7 @@ use super::json::{BatchRequest, BatchResponse, Customer, CustomerInput, Lifecycl
 use super::store;
 use super::visible;
 use crate::auth::{Held, Principal, Scope, ownership};
+use crate::http::error::PROBLEM_JSON as PROBLEM;
 use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{IfMatch, IfMatchHeader};
 use crate::http::json::Json;
@@ -22,8 +23,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(restore_customer)
         .service(customer_lifecycle);
 }
-
-const PROBLEM: &str = "application/problem+json";
 
 fn location(id: Uuid) -> String {
     format!("/v1/customers/{id}")

@@ -1,12 +1,14 @@
 //! Customer queries. Every function takes a connection, so handlers compose them in one
 //! transaction.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::now;
 use diesel::prelude::*;
-use diesel::sql_types::Timestamptz;
+use diesel::sql_types::{Array, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use serde_json::Value;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::json::{
@@ -14,9 +16,10 @@ use super::json::{
     RegionType, RelationshipLevel,
 };
 use crate::auth::Actor;
-use crate::db::NullableTexts;
+use crate::db::functions::lower;
 use crate::db::schema::{customer_lifecycle_events, customers, interactions};
-use crate::domain::Channel;
+use crate::db::{NullableTexts, Prepare};
+use crate::domain::{Channel, Email, Phone};
 
 /// A customer row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -40,8 +43,8 @@ pub struct CustomerDraft {
     pub kind: CustomerKind,
     pub name: String,
     pub organization_name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
+    pub email: Option<Email>,
+    pub phone: Option<Phone>,
     pub address: Option<Address>,
     pub region_type: Option<RegionType>,
     pub birth_date: Option<NaiveDate>,
@@ -311,4 +314,312 @@ pub async fn erase_lifecycle_reasons(
     .execute(conn)
     .await
     .map(drop)
+}
+
+#[derive(QueryableByName)]
+struct Live {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+/// The ids among these that are no live customer the caller reaches (owned-only access: one
+/// managed by someone else counts as missing); the live ones are locked against deletion
+/// until the transaction ends.
+pub async fn not_live(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    owner: Option<Uuid>,
+) -> QueryResult<Vec<Uuid>> {
+    let live: Vec<Live> = diesel::sql_query(format!(
+        "SELECT id FROM customers WHERE id = ANY($1) AND deleted_at IS NULL \
+         AND erased_at IS NULL AND {} FOR SHARE",
+        crate::auth::ownership::sql_condition("id", 2)
+    ))
+    .bind::<Array<SqlUuid>, _>(ids)
+    .bind::<Nullable<SqlUuid>, _>(owner)
+    .prepared()
+    .load(conn)
+    .await?;
+    let live: std::collections::HashSet<Uuid> = live.into_iter().map(|l| l.id).collect();
+    Ok(ids
+        .iter()
+        .copied()
+        .filter(|id| !live.contains(id))
+        .collect())
+}
+
+/// The id of a customer a set-wise statement wrote.
+#[derive(QueryableByName)]
+pub struct Written {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+}
+
+/// The customers a batch wrote, as written, in id order: one query (for their events).
+pub async fn written_records(
+    conn: &mut AsyncPgConnection,
+    ids: &HashSet<Uuid>,
+) -> QueryResult<Vec<CustomerRecord>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = ids.iter().copied().collect();
+    customers::table
+        .filter(customers::id.eq_any(&ids))
+        .order(customers::id)
+        .select(CustomerRecord::as_select())
+        .load(conn)
+        .await
+}
+
+/// Live customers among `ids` in one of the stages `from`, locked, in id order.
+pub async fn lock_in_stages(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    from: &[LifecycleStage],
+) -> QueryResult<Vec<CustomerRecord>> {
+    customers::table
+        .filter(customers::id.eq_any(ids))
+        .filter(customers::deleted_at.is_null())
+        .filter(customers::lifecycle_stage.eq_any(from.to_vec()))
+        .order(customers::id)
+        .select(CustomerRecord::as_select())
+        .for_update()
+        .load(conn)
+        .await
+}
+
+/// Moves the customers of `before` named in `moves` into `to`, each with its reason, with
+/// their lifecycle entries: one statement. A customer already in `to` stays. Returns the ids
+/// it moved.
+pub async fn move_stages(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    moves: &[(Uuid, String)],
+    before: &[CustomerRecord],
+    to: LifecycleStage,
+) -> QueryResult<HashSet<Uuid>> {
+    let input = Value::Array(
+        moves
+            .iter()
+            .map(|(id, reason)| json!({ "id": id, "reason": reason }))
+            .collect(),
+    );
+    let written: Vec<Written> = diesel::sql_query(
+        "WITH input AS (SELECT (e->>'id')::uuid AS id, e->>'reason' AS reason
+                        FROM jsonb_array_elements($1) e),
+              updated AS (UPDATE customers c SET lifecycle_stage = $2, version = c.version + 1,
+                                 updated_at = now()
+                          FROM input i
+                          WHERE c.id = i.id AND c.id = ANY($5) AND c.lifecycle_stage <> $2
+                          RETURNING c.id),
+              staged AS (INSERT INTO customer_lifecycle_events
+                             (id, customer_id, from_stage, to_stage, actor_type, actor_id, reason)
+                         SELECT uuid_v7(), u.id, b.stage, $2, $3, $4, i.reason
+                         FROM updated u JOIN input i USING (id)
+                         JOIN unnest($5::uuid[], $6::text[]) AS b (id, stage) USING (id))
+         SELECT id FROM updated",
+    )
+    .bind::<Jsonb, _>(input)
+    .bind::<Text, _>(to.as_str())
+    .bind::<Text, _>(actor.kind())
+    .bind::<Text, _>(actor.id())
+    .bind::<diesel::sql_types::Array<SqlUuid>, _>(before.iter().map(|b| b.id).collect::<Vec<_>>())
+    .bind::<diesel::sql_types::Array<Text>, _>(
+        before
+            .iter()
+            .map(|b| b.draft.lifecycle_stage.as_str().to_owned())
+            .collect::<Vec<_>>(),
+    )
+    .prepared()
+    .load(conn)
+    .await?;
+    Ok(written.into_iter().map(|w| w.id).collect())
+}
+
+/// The columns a customer's draft fills, as named in the table.
+const COLUMNS: [&str; 25] = [
+    "kind",
+    "name",
+    "organization_name",
+    "email",
+    "phone",
+    "address",
+    "region_type",
+    "birth_date",
+    "gender",
+    "occupation",
+    "income_band",
+    "national_id",
+    "preferred_channel",
+    "consent_email",
+    "consent_email_at",
+    "consent_sms",
+    "consent_sms_at",
+    "tags",
+    "attributes",
+    "source",
+    "external_id",
+    "account_manager_id",
+    "lifecycle_stage",
+    "relationship_level",
+    "qualification",
+];
+
+/// A draft as one JSON object keyed by column (read back with `jsonb_populate_recordset`).
+fn draft_json(id: Uuid, version: i64, d: &CustomerDraft, reason: Option<&str>) -> Value {
+    json!({
+        "id": id, "version": version, "kind": d.kind, "name": d.name,
+        "organization_name": d.organization_name, "email": d.email, "phone": d.phone,
+        "address": d.address, "region_type": d.region_type, "birth_date": d.birth_date,
+        "gender": d.gender, "occupation": d.occupation, "income_band": d.income_band,
+        "national_id": d.national_id, "preferred_channel": d.preferred_channel,
+        "consent_email": d.consent_email, "consent_email_at": d.consent_email_at,
+        "consent_sms": d.consent_sms, "consent_sms_at": d.consent_sms_at, "tags": d.tags,
+        "attributes": d.attributes, "source": d.source, "external_id": d.external_id,
+        "account_manager_id": d.account_manager_id, "lifecycle_stage": d.lifecycle_stage,
+        "relationship_level": d.relationship_level, "qualification": d.qualification,
+        "lifecycle_reason": reason,
+    })
+}
+
+/// A draft a set-wise write takes: the customer's id, and the reason of its stage entry.
+pub struct NewDraft<'a> {
+    pub id: Uuid,
+    pub draft: &'a CustomerDraft,
+    pub reason: Option<&'a str>,
+}
+
+/// The customers whose external id is one of `externals` or whose email is one of `emails`
+/// (lower case).
+pub async fn by_keys(
+    conn: &mut AsyncPgConnection,
+    externals: &[String],
+    emails: &[String],
+) -> QueryResult<Vec<CustomerRecord>> {
+    customers::table
+        .filter(
+            customers::external_id
+                .eq_any(externals)
+                .or(lower(customers::email.assume_not_null()).eq_any(emails)),
+        )
+        .select(CustomerRecord::as_select())
+        .load(conn)
+        .await
+}
+
+/// Inserts new customers, each with its first lifecycle entry, in one statement. A draft
+/// whose email or external id is taken (by a customer or an earlier draft) is skipped.
+/// Returns the ids written.
+pub async fn insert_many(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    drafts: &[NewDraft<'_>],
+) -> QueryResult<HashSet<Uuid>> {
+    let data = Value::Array(
+        drafts
+            .iter()
+            .map(|d| draft_json(d.id, 1, d.draft, d.reason))
+            .collect(),
+    );
+    let columns = COLUMNS.join(", ");
+    let written: Vec<Written> = diesel::sql_query(format!(
+        "WITH input AS (SELECT * FROM jsonb_populate_recordset(NULL::customers, $1)),
+              reasons AS (SELECT (e->>'id')::uuid AS id, e->>'lifecycle_reason' AS reason
+                          FROM jsonb_array_elements($1) e),
+              inserted AS (INSERT INTO customers (id, {columns})
+                           SELECT id, {columns} FROM input
+                           ON CONFLICT DO NOTHING
+                           RETURNING id, lifecycle_stage),
+              staged AS (INSERT INTO customer_lifecycle_events
+                             (id, customer_id, from_stage, to_stage, actor_type, actor_id, reason)
+                         SELECT uuid_v7(), i.id, NULL, i.lifecycle_stage, $2, $3, r.reason
+                         FROM inserted i JOIN reasons r USING (id))
+         SELECT id FROM inserted"
+    ))
+    .bind::<Jsonb, _>(data)
+    .bind::<Text, _>(actor.kind())
+    .bind::<Text, _>(actor.id())
+    .prepared()
+    .load(conn)
+    .await?;
+    Ok(written.into_iter().map(|w| w.id).collect())
+}
+
+/// Which of `emails` (lower case) a customer holds.
+pub async fn emails_taken(
+    conn: &mut AsyncPgConnection,
+    emails: &[String],
+) -> QueryResult<HashSet<String>> {
+    let taken: Vec<String> = customers::table
+        .filter(lower(customers::email.assume_not_null()).eq_any(emails))
+        .select(lower(customers::email.assume_not_null()))
+        .load(conn)
+        .await?;
+    Ok(taken.into_iter().collect())
+}
+
+/// The customers holding one of `emails` (lower case) or `externals`: id, email, external id.
+pub async fn key_holders(
+    conn: &mut AsyncPgConnection,
+    emails: &[String],
+    externals: &[String],
+) -> QueryResult<Vec<(Uuid, Option<String>, Option<String>)>> {
+    customers::table
+        .filter(
+            lower(customers::email.assume_not_null())
+                .eq_any(emails)
+                .or(customers::external_id.eq_any(externals)),
+        )
+        .select((customers::id, customers::email, customers::external_id))
+        .load(conn)
+        .await
+}
+
+/// Writes each draft over its customer, with a lifecycle entry when the stage moves, in one
+/// statement; only customers unchanged since `before` was read are written (no lost
+/// update). Returns the ids written. A key another writer took meanwhile aborts the
+/// statement: run it in a savepoint to go on.
+pub async fn update_many(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    changed: &[(&CustomerRecord, NewDraft<'_>)],
+) -> QueryResult<HashSet<Uuid>> {
+    let data = Value::Array(
+        changed
+            .iter()
+            .map(|(before, d)| {
+                let mut v = draft_json(before.id, before.version, d.draft, d.reason);
+                v["from_stage"] = json!(before.draft.lifecycle_stage);
+                v
+            })
+            .collect(),
+    );
+    let set = COLUMNS
+        .iter()
+        .map(|c| format!("{c} = i.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let written: Vec<Written> = diesel::sql_query(format!(
+        "WITH input AS (SELECT * FROM jsonb_populate_recordset(NULL::customers, $1)),
+              extra AS (SELECT (e->>'id')::uuid AS id, e->>'from_stage' AS from_stage,
+                               e->>'lifecycle_reason' AS reason
+                        FROM jsonb_array_elements($1) e),
+              updated AS (UPDATE customers c SET {set}, version = c.version + 1, updated_at = now()
+                          FROM input i
+                          WHERE c.id = i.id AND c.version = i.version AND c.deleted_at IS NULL
+                          RETURNING c.id, c.lifecycle_stage),
+              staged AS (INSERT INTO customer_lifecycle_events
+                             (id, customer_id, from_stage, to_stage, actor_type, actor_id, reason)
+                         SELECT uuid_v7(), u.id, x.from_stage, u.lifecycle_stage, $2, $3, x.reason
+                         FROM updated u JOIN extra x USING (id)
+                         WHERE u.lifecycle_stage IS DISTINCT FROM x.from_stage)
+         SELECT id FROM updated"
+    ))
+    .bind::<Jsonb, _>(data)
+    .bind::<Text, _>(actor.kind())
+    .bind::<Text, _>(actor.id())
+    .load(conn)
+    .await?;
+    Ok(written.into_iter().map(|w| w.id).collect())
 }

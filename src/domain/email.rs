@@ -1,9 +1,18 @@
-use std::fmt;
-
 /// An email address: trimmed, one `@`, a dotted domain, at most 254 characters.
 /// Compared without regard to case (the database's unique index is on `lower(email)`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Hash,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub struct Email(String);
+
+crate::stored_text!(Email);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, String> {
@@ -34,18 +43,9 @@ impl Email {
         }
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_inner(self) -> String {
-        self.0
-    }
-}
-
-impl fmt::Display for Email {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+    /// The address in lower case: how the database compares addresses.
+    pub fn lowercase(&self) -> String {
+        self.0.to_lowercase()
     }
 }
 

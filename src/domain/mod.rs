@@ -8,6 +8,7 @@ mod money;
 mod password;
 mod phone;
 mod rate_limit;
+mod stored_text;
 mod text;
 mod text_enum;
 
@@ -17,6 +18,6 @@ pub use duration::{parse_duration, show_duration};
 pub use email::Email;
 pub use money::{MAX_AMOUNT, money};
 pub use password::Password;
-pub use phone::normalise_phone;
+pub use phone::{Phone, normalise_phone};
 pub use rate_limit::RateLimit;
 pub use text::{clearable_text, optional_text, required_text};

@@ -1,5 +1,28 @@
 use phonenumber::{Mode, country};
 
+/// A phone number in E.164 (`+4930123456`).
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Hash,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub struct Phone(String);
+
+crate::stored_text!(Phone);
+
+impl Phone {
+    /// Validates a phone number and normalises it to E.164. A number without a `+` is read
+    /// as national to `country` (the customer's address country), when known.
+    pub fn parse(raw: &str, country: Option<&str>) -> Result<Self, String> {
+        normalise_phone(raw, country).map(Self)
+    }
+}
+
 /// Validates a phone number and normalises it to E.164 (`+4930123456`). A number without a
 /// `+` is read as national to `country` (the customer's address country), when known.
 pub fn normalise_phone(raw: &str, country: Option<&str>) -> Result<String, String> {

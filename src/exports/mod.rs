@@ -461,8 +461,8 @@ mod tests {
             kind: CustomerKind::Individual,
             name: "Ada Lovelace".into(),
             organization_name: Some("Analytical Engines Ltd".into()),
-            email: Some("ada@example.com".into()),
-            phone: Some("+4930123456".into()),
+            email: crate::domain::Email::parse("ada@example.com").ok(),
+            phone: crate::domain::Phone::parse("+493012345678", None).ok(),
             address: Some(Address {
                 line1: Some("Unter den Linden 1".into()),
                 line2: Some("3rd floor".into()),

@@ -9,6 +9,7 @@ use super::{Filters, Format, Source, refuse_paging, respond};
 use crate::auth::{Principal, Scope};
 use crate::customer_query::json::{CustomerSort, CustomersQuery};
 use crate::customers::json::Customer;
+use crate::http::error::PROBLEM_JSON as PROBLEM;
 use crate::http::error::{ApiError, Problem};
 use crate::http::query;
 use crate::http::tabular::{Column, header};
@@ -23,8 +24,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(export_purchases)
         .service(export_survey_responses);
 }
-
-const PROBLEM: &str = "application/problem+json";
 
 /// The header row: what an export without matching rows holds (the OpenAPI example).
 fn header_row(columns: &[Column]) -> String {

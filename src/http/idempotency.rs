@@ -28,9 +28,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::caller::Caller;
 use super::error::{ApiError, ErrorCode};
 use super::json::{body_limit, read_body};
-use crate::auth;
 use crate::db::Prepare;
 use crate::db::schema::idempotency_keys;
 use crate::state::AppState;
@@ -309,7 +309,7 @@ pub async fn middleware(
         Err(err) => return Ok(error(req, err)),
     };
     // Unauthenticated requests run as they are and fail in their handler.
-    let Ok(principal) = auth::authenticate(req.request()).await else {
+    let Some(caller) = Caller::of(&req) else {
         return next
             .call(req)
             .await
@@ -318,7 +318,7 @@ pub async fn middleware(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(error(req, ApiError::internal("application state missing")));
     };
-    let owner = principal.actor.key();
+    let owner = caller.key;
 
     let (http_req, payload) = req.into_parts();
     let limit = body_limit(&http_req);

@@ -2,6 +2,7 @@
 //! extraction, cursor pagination, ETag/If-Match, idempotency keys, request ids, metrics.
 
 pub mod body;
+pub mod caller;
 pub mod client_address;
 pub mod error;
 pub mod etag;

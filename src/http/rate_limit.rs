@@ -18,8 +18,8 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, ResponseError, web};
 
+use super::caller::Caller;
 use super::error::{ApiError, ErrorCode};
-use crate::auth;
 pub use crate::domain::RateLimit;
 use crate::state::AppState;
 
@@ -37,16 +37,13 @@ pub async fn middleware(
             .map(ServiceResponse::map_into_boxed_body)
     };
     // Unauthenticated requests are not counted; their handlers answer them.
-    if !req.headers().contains_key(header::AUTHORIZATION) {
-        return pass(req, next).await;
-    }
-    let Ok(principal) = auth::authenticate(req.request()).await else {
+    let Some(caller) = Caller::of(&req) else {
         return pass(req, next).await;
     };
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return pass(req, next).await;
     };
-    let (policy, limit) = match principal.rate_limit {
+    let (policy, limit) = match caller.rate_limit {
         Some(own) => ("client", own),
         None => ("default", state.settings.rate_limit),
     };
@@ -55,7 +52,7 @@ pub async fn middleware(
     };
     let verdict = state
         .rate_limits
-        .check(&principal.actor.key(), quota, window, Instant::now());
+        .check(&caller.key, quota, window, Instant::now());
     let policy_value = format!("\"{policy}\";q={quota};w={}", window.as_secs());
     let current = format!("\"{policy}\";r={};t={}", verdict.remaining, verdict.reset);
     let mut res = if verdict.allowed {

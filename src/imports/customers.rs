@@ -7,68 +7,17 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use diesel::prelude::*;
-use diesel::sql_types::{Jsonb, Text};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use serde_json::{Value, json};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
 use super::{Failure, Mode, Outcome, Raw, Row};
 use crate::auth::{Actor, CustomerAccess};
-use crate::customers::bulk::{Written, written_records};
 use crate::customers::json::CustomerInput;
 use crate::customers::rules;
-use crate::customers::store::{CustomerDraft, CustomerRecord};
-use crate::db::Prepare;
-use crate::db::functions::lower;
-use crate::db::schema::{customers, users};
+use crate::customers::store::{self, CustomerDraft, CustomerRecord, written_records};
+use crate::domain::Email;
 use crate::http::patch::Patch;
 use crate::journal;
-
-/// The columns a customer's draft fills, as named in the table.
-const COLUMNS: [&str; 25] = [
-    "kind",
-    "name",
-    "organization_name",
-    "email",
-    "phone",
-    "address",
-    "region_type",
-    "birth_date",
-    "gender",
-    "occupation",
-    "income_band",
-    "national_id",
-    "preferred_channel",
-    "consent_email",
-    "consent_email_at",
-    "consent_sms",
-    "consent_sms_at",
-    "tags",
-    "attributes",
-    "source",
-    "external_id",
-    "account_manager_id",
-    "lifecycle_stage",
-    "relationship_level",
-    "qualification",
-];
-
-/// A draft as one JSON object keyed by column (read back with `jsonb_populate_recordset`).
-fn draft_json(id: Uuid, version: i64, d: &CustomerDraft, reason: Option<&str>) -> Value {
-    json!({
-        "id": id, "version": version, "kind": d.kind, "name": d.name,
-        "organization_name": d.organization_name, "email": d.email, "phone": d.phone,
-        "address": d.address, "region_type": d.region_type, "birth_date": d.birth_date,
-        "gender": d.gender, "occupation": d.occupation, "income_band": d.income_band,
-        "national_id": d.national_id, "preferred_channel": d.preferred_channel,
-        "consent_email": d.consent_email, "consent_email_at": d.consent_email_at,
-        "consent_sms": d.consent_sms, "consent_sms_at": d.consent_sms_at, "tags": d.tags,
-        "attributes": d.attributes, "source": d.source, "external_id": d.external_id,
-        "account_manager_id": d.account_manager_id, "lifecycle_stage": d.lifecycle_stage,
-        "relationship_level": d.relationship_level, "qualification": d.qualification,
-        "lifecycle_reason": reason,
-    })
-}
 
 /// The natural key a row is matched on: its external id, else its email.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -144,21 +93,13 @@ pub async fn import(
                 Key::External(_) => None,
             })
             .collect();
-        let records: Vec<CustomerRecord> = customers::table
-            .filter(
-                customers::external_id
-                    .eq_any(&externals)
-                    .or(lower(customers::email.assume_not_null()).eq_any(&emails)),
-            )
-            .select(CustomerRecord::as_select())
-            .load(conn)
-            .await?;
+        let records = store::by_keys(conn, &externals, &emails).await?;
         for record in records {
             if let Some(id) = &record.draft.external_id {
                 found.insert(Key::External(id.clone()), record.clone());
             }
             if let Some(email) = &record.draft.email {
-                found.insert(Key::Email(email.to_lowercase()), record);
+                found.insert(Key::Email(email.lowercase()), record);
             }
         }
     }
@@ -259,14 +200,7 @@ pub async fn import(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let active: HashSet<Uuid> = users::table
-        .filter(users::id.eq_any(&managers))
-        .filter(users::active.eq(true))
-        .select(users::id)
-        .load::<Uuid>(conn)
-        .await?
-        .into_iter()
-        .collect();
+    let active = crate::users::store::active_among(conn, &managers).await?;
     let (ready, bad): (Vec<Ready>, Vec<Ready>) = ready.into_iter().partition(|r| {
         r.draft.account_manager_id.is_none_or(|m| {
             active.contains(&m)
@@ -296,36 +230,18 @@ async fn insert(
         return Ok(());
     }
     let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
-    let data = Value::Array(
-        rows.iter()
-            .zip(&ids)
-            .map(|(r, id)| draft_json(*id, 1, &r.draft, r.reason.as_deref()))
-            .collect(),
-    );
-    let columns = COLUMNS.join(", ");
+    let drafts: Vec<store::NewDraft<'_>> = rows
+        .iter()
+        .zip(&ids)
+        .map(|(r, id)| store::NewDraft {
+            id: *id,
+            draft: &r.draft,
+            reason: r.reason.as_deref(),
+        })
+        .collect();
     // Rows whose email or external id is taken (by a customer or an earlier row) are
     // skipped, and reported below.
-    let written: Vec<Written> = diesel::sql_query(format!(
-        "WITH input AS (SELECT * FROM jsonb_populate_recordset(NULL::customers, $1)),
-              reasons AS (SELECT (e->>'id')::uuid AS id, e->>'lifecycle_reason' AS reason
-                          FROM jsonb_array_elements($1) e),
-              inserted AS (INSERT INTO customers (id, {columns})
-                           SELECT id, {columns} FROM input
-                           ON CONFLICT DO NOTHING
-                           RETURNING id, lifecycle_stage),
-              staged AS (INSERT INTO customer_lifecycle_events
-                             (id, customer_id, from_stage, to_stage, actor_type, actor_id, reason)
-                         SELECT uuid_v7(), i.id, NULL, i.lifecycle_stage, $2, $3, r.reason
-                         FROM inserted i JOIN reasons r USING (id))
-         SELECT id FROM inserted"
-    ))
-    .bind::<Jsonb, _>(data)
-    .bind::<Text, _>(actor.kind())
-    .bind::<Text, _>(actor.id())
-    .prepared()
-    .load(conn)
-    .await?;
-    let written: HashSet<Uuid> = written.into_iter().map(|w| w.id).collect();
+    let written = store::insert_many(conn, actor, &drafts).await?;
     outcome.created += written.len() as i64;
     let created = written_records(conn, &written)
         .await?
@@ -345,21 +261,15 @@ async fn insert(
     // Which key each skipped row collided on.
     let emails: Vec<String> = skipped
         .iter()
-        .filter_map(|r| r.draft.email.as_ref().map(|e| e.to_lowercase()))
+        .filter_map(|r| r.draft.email.as_ref().map(Email::lowercase))
         .collect();
-    let taken: HashSet<String> = customers::table
-        .filter(lower(customers::email.assume_not_null()).eq_any(&emails))
-        .select(lower(customers::email.assume_not_null()))
-        .load::<String>(conn)
-        .await?
-        .into_iter()
-        .collect();
+    let taken = store::emails_taken(conn, &emails).await?;
     outcome.failures.extend(skipped.into_iter().map(|r| {
         let email = r
             .draft
             .email
             .as_ref()
-            .is_some_and(|e| taken.contains(&e.to_lowercase()));
+            .is_some_and(|e| taken.contains(&e.lowercase()));
         Failure {
             line: r.line,
             field: if email { "email" } else { "external_id" }.to_owned(),
@@ -390,7 +300,7 @@ async fn update(
             .as_ref()
             .filter(|e| base.and_then(|b| b.email.as_ref()) != Some(e))
         {
-            emails.push(e.to_lowercase());
+            emails.push(e.lowercase());
         }
         if let Some(x) = r
             .draft
@@ -401,15 +311,7 @@ async fn update(
             externals.push(x.clone());
         }
     }
-    let holders: Vec<(Uuid, Option<String>, Option<String>)> = customers::table
-        .filter(
-            lower(customers::email.assume_not_null())
-                .eq_any(&emails)
-                .or(customers::external_id.eq_any(&externals)),
-        )
-        .select((customers::id, customers::email, customers::external_id))
-        .load(conn)
-        .await?;
+    let holders = store::key_holders(conn, &emails, &externals).await?;
     let mut held: HashMap<(&'static str, String), Uuid> = HashMap::new();
     for (id, email, external) in holders {
         if let Some(e) = email {
@@ -423,7 +325,7 @@ async fn update(
     for r in rows {
         let id = r.base.as_ref().map(|b| b.id);
         let clash = [
-            ("email", r.draft.email.as_ref().map(|e| e.to_lowercase())),
+            ("email", r.draft.email.as_ref().map(Email::lowercase)),
             ("external_id", r.draft.external_id.clone()),
         ]
         .into_iter()
@@ -446,51 +348,28 @@ async fn update(
     if clear.is_empty() {
         return Ok(());
     }
-    let data = Value::Array(
-        clear
-            .iter()
-            .filter_map(|r| {
-                r.base.as_ref().map(|b| {
-                    let mut v = draft_json(b.id, b.version, &r.draft, r.reason.as_deref());
-                    v["from_stage"] = json!(b.draft.lifecycle_stage);
-                    v
-                })
-            })
-            .collect(),
-    );
-    let set = COLUMNS
+    let changed: Vec<(&CustomerRecord, store::NewDraft<'_>)> = clear
         .iter()
-        .map(|c| format!("{c} = i.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    // Only rows unchanged since they were read are written: a concurrent change wins, and
-    // its row is reported to re-send.
-    let statement = diesel::sql_query(format!(
-        "WITH input AS (SELECT * FROM jsonb_populate_recordset(NULL::customers, $1)),
-              extra AS (SELECT (e->>'id')::uuid AS id, e->>'from_stage' AS from_stage,
-                               e->>'lifecycle_reason' AS reason
-                        FROM jsonb_array_elements($1) e),
-              updated AS (UPDATE customers c SET {set}, version = c.version + 1, updated_at = now()
-                          FROM input i
-                          WHERE c.id = i.id AND c.version = i.version AND c.deleted_at IS NULL
-                          RETURNING c.id, c.lifecycle_stage),
-              staged AS (INSERT INTO customer_lifecycle_events
-                             (id, customer_id, from_stage, to_stage, actor_type, actor_id, reason)
-                         SELECT uuid_v7(), u.id, x.from_stage, u.lifecycle_stage, $2, $3, x.reason
-                         FROM updated u JOIN extra x USING (id)
-                         WHERE u.lifecycle_stage IS DISTINCT FROM x.from_stage)
-         SELECT id FROM updated"
-    ))
-    .bind::<Jsonb, _>(data)
-    .bind::<Text, _>(actor.kind())
-    .bind::<Text, _>(actor.id());
+        .filter_map(|r| {
+            r.base.as_ref().map(|b| {
+                let draft = store::NewDraft {
+                    id: b.id,
+                    draft: &r.draft,
+                    reason: r.reason.as_deref(),
+                };
+                (b, draft)
+            })
+        })
+        .collect();
     // A key taken by a concurrent writer since the check aborts the statement: report the
     // batch's updates to re-send rather than fail the import.
-    let written: Result<Vec<Written>, _> = conn
-        .transaction(async |conn| statement.load(conn).await)
+    // Only rows unchanged since they were read are written: a concurrent change wins, and
+    // its row is reported to re-send.
+    let written = conn
+        .transaction(async |conn| store::update_many(conn, actor, &changed).await)
         .await;
     let written: HashSet<Uuid> = match written {
-        Ok(rows) => rows.into_iter().map(|w| w.id).collect(),
+        Ok(ids) => ids,
         Err(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             _,

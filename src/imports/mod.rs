@@ -18,8 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -440,16 +439,7 @@ async fn one_by_one(
         None => None,
         Some(owner) => {
             let ids: Vec<Uuid> = rows.iter().filter_map(customer_of).collect();
-            Some(
-                crate::db::schema::customers::table
-                    .filter(crate::db::schema::customers::id.eq_any(&ids))
-                    .filter(crate::db::schema::customers::id.eq_any(ownership::owned_ids(owner)))
-                    .select(crate::db::schema::customers::id)
-                    .load::<Uuid>(conn)
-                    .await?
-                    .into_iter()
-                    .collect(),
-            )
+            Some(ownership::owned_among(conn, owner, &ids).await?)
         }
     };
     for mut row in rows {

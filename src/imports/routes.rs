@@ -12,6 +12,7 @@ use super::parse::Format;
 use super::store::{self, ImportRecord, NewImport};
 use crate::auth::{Principal, Role, Scope};
 use crate::http::body::{self, Body};
+use crate::http::error::PROBLEM_JSON as PROBLEM;
 use crate::http::error::{ApiError, ErrorCode, FieldError, Problem};
 use crate::http::idempotency::{IDEMPOTENCY_KEY, parse_key};
 use crate::http::pagination::{self, Page};
@@ -27,7 +28,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(errors_ndjson);
 }
 
-const PROBLEM: &str = "application/problem+json";
 /// The stored file's chunk size.
 const CHUNK: usize = 1 << 20;
 

@@ -11,6 +11,7 @@ use super::json::{
 };
 use super::store::{self, CursorKey, InteractionRecord};
 use crate::auth::{Actor, Held, Principal, Scope, ownership};
+use crate::http::error::PROBLEM_JSON as PROBLEM;
 use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{IfMatch, IfMatchHeader};
 use crate::http::json::Json;
@@ -34,8 +35,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(complaint_stats)
         .service(list_follow_ups);
 }
-
-const PROBLEM: &str = "application/problem+json";
 
 fn location(id: Uuid) -> String {
     format!("/v1/interactions/{id}")

@@ -23,7 +23,6 @@ use crate::events::{EventType, NewEvent};
 use crate::http::error::{ApiError, FieldError};
 use crate::http::validation::Checks;
 use crate::journal::{self, Change};
-use crate::purchases::store::PurchaseRecord;
 
 pub fn entry_view(r: EntryRecord) -> LedgerEntry {
     LedgerEntry {
@@ -185,16 +184,30 @@ async fn tier_of(
     Ok(store::account_tier(conn, customer_id).await?.flatten())
 }
 
+/// What the programme needs to know of a purchase (the purchases area, which calls the
+/// programme, describes its records with it).
+#[derive(Debug, Clone, Copy)]
+pub struct PurchaseFacts<'a> {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub currency: &'a str,
+    /// In minor units.
+    pub amount: i64,
+    /// What was refunded so far, in minor units.
+    pub refunded: i64,
+    pub occurred_at: DateTime<Utc>,
+}
+
 /// Earns a new purchase's points and moves the customer up when it crosses a threshold; in
 /// the purchase's transaction. `None` when the purchase is not in the programme's currency.
 /// With the events of what it changed, for the purchase's journal entry.
 pub async fn on_purchase(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
-    purchase: &PurchaseRecord,
+    purchase: &PurchaseFacts<'_>,
 ) -> Result<(Option<PointsSummary>, Vec<NewEvent>), ApiError> {
     let program = store::program(conn).await?;
-    if purchase.draft.currency != program.config.currency {
+    if purchase.currency != program.config.currency {
         return Ok((None, Vec::new()));
     }
     let now = Utc::now();
@@ -229,10 +242,10 @@ pub async fn on_purchase(
 /// re-sent purchase). `None` when it is not in the programme's currency.
 pub async fn summary(
     conn: &mut AsyncPgConnection,
-    purchase: &PurchaseRecord,
+    purchase: &PurchaseFacts<'_>,
 ) -> Result<Option<PointsSummary>, ApiError> {
     let program = store::program(conn).await?;
-    if purchase.draft.currency != program.config.currency {
+    if purchase.currency != program.config.currency {
         return Ok(None);
     }
     let customer_id = purchase.customer_id;
@@ -251,16 +264,15 @@ pub async fn summary(
 pub async fn on_refund(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
-    purchase: &PurchaseRecord,
+    purchase: &PurchaseFacts<'_>,
     amount: i64,
 ) -> Result<(Option<PointsSummary>, Vec<NewEvent>), ApiError> {
     let earned = ledger::purchase_points(conn, purchase.id).await?;
-    if earned.earned == 0 || purchase.draft.amount == 0 {
+    if earned.earned == 0 || purchase.amount == 0 {
         return Ok((None, Vec::new()));
     }
     let share = |refunded: i64| {
-        let points =
-            i128::from(earned.earned) * i128::from(refunded) / i128::from(purchase.draft.amount);
+        let points = i128::from(earned.earned) * i128::from(refunded) / i128::from(purchase.amount);
         i64::try_from(points).unwrap_or(i64::MAX)
     };
     let due = share(purchase.refunded) - share(purchase.refunded - amount);
@@ -290,7 +302,7 @@ pub async fn on_refund(
                 kind: EntryKind::Reverse,
                 purchase: Some(PurchaseRef {
                     id: purchase.id,
-                    occurred_at: purchase.draft.occurred_at,
+                    occurred_at: purchase.occurred_at,
                     lot_id: earned.lot_id,
                 }),
             },

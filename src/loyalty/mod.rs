@@ -4,10 +4,11 @@
 //! - `ledger`: the points ledger and its expiry lots, written set-wise;
 //! - `evaluation`: the qualifying sums and tier moves, set-wise;
 //! - `members`: one member's points and standing (purchases, refunds, redemptions);
-//! - `bulk`: points for many customers; `pass`: the evaluation pass, its schedule, and the
-//!   simulation of proposed tiers.
+//! - `pass`: the evaluation pass, its schedule, and the simulation of proposed tiers.
+//!
+//! Points for many customers at once (`POST /v1/loyalty/points/bulk`) select them with a
+//! customer query, so they live in `customer_query/points.rs`.
 
-mod bulk;
 pub mod evaluation;
 pub mod json;
 pub mod ledger;

@@ -7,13 +7,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::json;
 use uuid::Uuid;
-
-use crate::db::Prepare;
 
 use super::evaluation;
 use super::json::{
@@ -28,26 +24,6 @@ use crate::journal::{self, Change};
 
 /// Members per transaction.
 const BATCH: i64 = 5000;
-
-#[derive(QueryableByName)]
-struct Claimed {
-    #[diesel(sql_type = SqlUuid)]
-    customer_id: Uuid,
-}
-
-/// The next batch of members after `after`, locked; those a request holds are skipped.
-async fn claim(conn: &mut AsyncPgConnection, after: Uuid) -> diesel::QueryResult<Vec<Uuid>> {
-    let rows: Vec<Claimed> = diesel::sql_query(
-        "SELECT customer_id FROM loyalty_accounts WHERE customer_id > $1 \
-         ORDER BY customer_id LIMIT $2 FOR UPDATE SKIP LOCKED",
-    )
-    .bind::<SqlUuid, _>(after)
-    .bind::<BigInt, _>(BATCH)
-    .prepared()
-    .load(conn)
-    .await?;
-    Ok(rows.into_iter().map(|r| r.customer_id).collect())
-}
 
 /// Runs one pass over every member at `now`; what it changed. Each batch that changed a
 /// member is written down under `actor` with its figures and events.
@@ -65,7 +41,7 @@ pub async fn run(
     loop {
         let batch = conn
             .transaction(async |conn| {
-                let ids = claim(conn, after).await?;
+                let ids = store::claim_members(conn, after, BATCH).await?;
                 let Some(&last) = ids.last() else {
                     return Ok::<_, ApiError>(None);
                 };

@@ -4,15 +4,15 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::json::{
-    BulkInput, BulkReport, EntryKind, EvaluationReport, LedgerEntry, LedgerQuery, LoyaltyStatus,
-    PointsInput, PointsRequestKind, Posting, ProgramInput, ProgramView, Simulation,
-    SimulationInput, StatusQuery, Tiers,
+    EntryKind, EvaluationReport, LedgerEntry, LedgerQuery, LoyaltyStatus, PointsInput,
+    PointsRequestKind, Posting, ProgramInput, ProgramView, Simulation, SimulationInput,
+    StatusQuery, Tiers,
 };
 use super::{ledger, members, store};
 use crate::auth::{Held, Principal, Scope, ownership};
-use crate::http::error::{ApiError, ErrorCode, Problem};
+use crate::http::error::PROBLEM_JSON as PROBLEM;
+use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{IfMatch, IfMatchHeader};
-use crate::http::idempotency::IDEMPOTENCY_KEY;
 use crate::http::json::Json;
 use crate::http::pagination::{self, Page};
 use crate::http::query::{self, invalid};
@@ -28,11 +28,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(customer_points)
         .service(post_points)
         .service(evaluate)
-        .service(simulate)
-        .service(bulk);
+        .service(simulate);
 }
-
-const PROBLEM: &str = "application/problem+json";
 
 /// The loyalty programme's configuration.
 ///
@@ -304,42 +301,4 @@ async fn simulate(
     let mut conn = state.pool.get().await?;
     let simulation = super::pass::simulate(&mut conn, input.into_inner()).await?;
     Ok(HttpResponse::Ok().json(simulation))
-}
-
-/// Award or take points for many customers.
-///
-/// The same points for each customer of `customer_ids` (up to 10 000) or of a `filter`
-/// (a `GET /v1/customers` query string), with a reason on every entry; customers become
-/// members as needed. All or nothing: taking points from a customer who holds too few is
-/// a `409` naming them, and nothing is written. An `Idempotency-Key` is required, so that
-/// a retried campaign never pays twice.
-#[utoipa::path(
-    tag = "Loyalty",
-    request_body = BulkInput,
-    security(("bearer" = ["loyalty:adjust"])),
-    responses(
-        (status = 200, description = "What was written", body = BulkReport),
-        (status = 400, description = "No `Idempotency-Key`", body = Problem,
-            content_type = PROBLEM),
-        (status = 409, description = "Some customers hold too few points", body = Problem,
-            content_type = PROBLEM),
-    )
-)]
-#[post("/loyalty/points/bulk")]
-async fn bulk(
-    state: web::Data<AppState>,
-    principal: Principal,
-    req: HttpRequest,
-    input: Json<BulkInput>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require(Scope::LoyaltyAdjust)?;
-    if !req.headers().contains_key(IDEMPOTENCY_KEY) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidHeader,
-            "send an Idempotency-Key header: a bulk award must never run twice",
-        ));
-    }
-    let mut conn = state.pool.get().await?;
-    let report = super::bulk::award(&mut conn, &principal, input.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(report))
 }

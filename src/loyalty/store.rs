@@ -3,14 +3,15 @@
 use chrono::{DateTime, Utc};
 use diesel::dsl::now;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::json::{
     Downgrade, DowngradePolicy, EarnRule, Expiry, ExpiryPolicy, Program, ProgramInput,
     Qualification, QualificationBasis, Rounding, Tier,
 };
-use crate::db::NullableTexts;
 use crate::db::schema::{loyalty_accounts, loyalty_program, loyalty_tiers};
+use crate::db::{NullableTexts, Prepare};
 
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = loyalty_program)]
@@ -177,4 +178,28 @@ pub async fn account_tier(
         .first(conn)
         .await
         .optional()
+}
+
+#[derive(QueryableByName)]
+struct Claimed {
+    #[diesel(sql_type = SqlUuid)]
+    customer_id: uuid::Uuid,
+}
+
+/// The next `batch` members after `after`, locked; those a request holds are skipped.
+pub async fn claim_members(
+    conn: &mut AsyncPgConnection,
+    after: uuid::Uuid,
+    batch: i64,
+) -> QueryResult<Vec<uuid::Uuid>> {
+    let rows: Vec<Claimed> = diesel::sql_query(
+        "SELECT customer_id FROM loyalty_accounts WHERE customer_id > $1 \
+         ORDER BY customer_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind::<SqlUuid, _>(after)
+    .bind::<BigInt, _>(batch)
+    .prepared()
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.customer_id).collect())
 }

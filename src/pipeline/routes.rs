@@ -8,6 +8,7 @@ use super::json::{
 };
 use super::store::{self, OpportunityRecord, SortValue};
 use crate::auth::{Held, Principal, Scope, ownership};
+use crate::http::error::PROBLEM_JSON as PROBLEM;
 use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{IfMatch, IfMatchHeader};
 use crate::http::json::Json;
@@ -31,8 +32,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(opportunity_history)
         .service(forecast);
 }
-
-const PROBLEM: &str = "application/problem+json";
 
 fn one_stage(record: store::StageRecord) -> HttpResponse {
     let stage = super::stage_view(record);

@@ -117,7 +117,7 @@ pub async fn create(
         crate::customers::lock_live(conn, customer_id).await?;
         if let Some(record) = store::insert(conn, Uuid::now_v7(), customer_id, &draft).await? {
             let (loyalty, earned) =
-                crate::loyalty::members::on_purchase(conn, actor, &record).await?;
+                crate::loyalty::members::on_purchase(conn, actor, &facts(&record)).await?;
             // Announced before the points it earns.
             let shown = view(record);
             let change = Change::created(EventType::PurchaseCreated, shown.id, &shown);
@@ -132,7 +132,7 @@ pub async fn create(
             && existing.draft.amount == draft.amount
             && existing.draft.currency == draft.currency;
         if same {
-            let loyalty = crate::loyalty::members::summary(conn, &existing).await?;
+            let loyalty = crate::loyalty::members::summary(conn, &facts(&existing)).await?;
             Ok((
                 Purchase {
                     loyalty,
@@ -188,7 +188,7 @@ pub async fn refund(
         }
         let after = store::refund(conn, id, amount, reason.as_deref(), actor).await?;
         let (loyalty, taken) =
-            crate::loyalty::members::on_refund(conn, actor, &after, amount).await?;
+            crate::loyalty::members::on_refund(conn, actor, &facts(&after), amount).await?;
         // Announced before the points it takes back.
         let (was, shown) = (view(before.clone()), view(after.clone()));
         let event = NewEvent::new(EventType::PurchaseRefunded, id, &shown)
@@ -221,4 +221,16 @@ pub fn list_filter(
         owner: principal.access.owner(),
     };
     Ok((filter, query.sort.unwrap_or(PurchaseSort::OccurredAtDesc)))
+}
+
+/// A purchase as the loyalty programme reads it.
+fn facts(record: &PurchaseRecord) -> crate::loyalty::members::PurchaseFacts<'_> {
+    crate::loyalty::members::PurchaseFacts {
+        id: record.id,
+        customer_id: record.customer_id,
+        currency: &record.draft.currency,
+        amount: record.draft.amount,
+        refunded: record.refunded,
+        occurred_at: record.draft.occurred_at,
+    }
 }

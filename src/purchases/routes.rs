@@ -8,6 +8,7 @@ use super::json::{
 };
 use super::store;
 use crate::auth::{Held, Principal, Scope, ownership};
+use crate::http::error::PROBLEM_JSON as PROBLEM;
 use crate::http::error::{ApiError, Problem};
 use crate::http::json::Json;
 use crate::http::pagination::{self, Page};
@@ -23,8 +24,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(refund_purchase)
         .service(customer_value);
 }
-
-const PROBLEM: &str = "application/problem+json";
 
 /// Record a purchase.
 ///

@@ -10,6 +10,7 @@
 //! values while `RAPPORT_SECRET_KEY` seals new ones, until `rapport secrets reseal` moved
 //! every value to the current key.
 
+mod store;
 pub mod stored;
 
 use std::fmt;

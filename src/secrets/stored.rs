@@ -6,12 +6,10 @@
 //! webhook (`webhooks:<id>`): a rotation moves the current secret to `previous_secret` as it
 //! is. Signing keys (`signing_keys.secret`) are sealed for their `kid`.
 
-use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
-use super::{Failure, SecretBox};
-use crate::db::schema::{signing_keys, webhooks};
+use super::{Failure, SecretBox, store};
 
 /// Where a webhook's secrets belong.
 pub fn webhook_context(id: Uuid) -> String {
@@ -63,13 +61,7 @@ pub async fn pass(
 ) -> Result<Counts, String> {
     conn.transaction(async |conn| -> Result<_, Failure> {
         let mut counts = Counts::default();
-        let hooks: Vec<(Uuid, String, Option<String>)> = webhooks::table
-            .select((webhooks::id, webhooks::secret, webhooks::previous_secret))
-            .order(webhooks::id)
-            .for_update()
-            .load(conn)
-            .await
-            .map_err(db)?;
+        let hooks = store::lock_webhook_secrets(conn).await.map_err(db)?;
         for (id, secret, previous) in hooks {
             let context = webhook_context(id);
             let secret = bring(secrets, &secret, &context, reseal)?;
@@ -82,35 +74,16 @@ pub async fn pass(
                 continue;
             }
             counts.sealed += 1;
-            if let Some(secret) = secret {
-                diesel::update(webhooks::table.find(id))
-                    .set(webhooks::secret.eq(secret))
-                    .execute(conn)
-                    .await
-                    .map_err(db)?;
-            }
-            if let Some(previous) = previous {
-                diesel::update(webhooks::table.find(id))
-                    .set(webhooks::previous_secret.eq(previous))
-                    .execute(conn)
-                    .await
-                    .map_err(db)?;
-            }
+            store::set_webhook_secrets(conn, id, secret, previous)
+                .await
+                .map_err(db)?;
         }
-        let keys: Vec<(String, String)> = signing_keys::table
-            .select((signing_keys::kid, signing_keys::secret))
-            .order(signing_keys::kid)
-            .for_update()
-            .load(conn)
-            .await
-            .map_err(db)?;
+        let keys = store::lock_signing_key_secrets(conn).await.map_err(db)?;
         for (kid, secret) in keys {
             match bring(secrets, &secret, &signing_key_context(&kid), reseal)? {
                 Some(sealed) => {
                     counts.sealed += 1;
-                    diesel::update(signing_keys::table.find(&kid))
-                        .set(signing_keys::secret.eq(sealed))
-                        .execute(conn)
+                    store::set_signing_key_secret(conn, &kid, &sealed)
                         .await
                         .map_err(db)?;
                 }

@@ -10,8 +10,7 @@ pub mod rules;
 pub mod store;
 
 use chrono::{DateTime, Duration, Utc};
-use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -326,12 +325,7 @@ pub async fn delete(
                 "this survey has responses and is kept with them: close it instead",
             ));
         }
-        let revised = crate::db::schema::surveys::table
-            .filter(crate::db::schema::surveys::revises.eq(id))
-            .count()
-            .get_result::<i64>(conn)
-            .await?;
-        if revised > 0 {
+        if store::is_revised(conn, id).await? {
             return Err(ApiError::conflict(
                 "later revisions refer to this survey: close it instead",
             ));
@@ -415,7 +409,7 @@ async fn open_follow_up(
     submitted_at: DateTime<Utc>,
 ) -> Result<Uuid, ApiError> {
     let manager = match customer.draft.account_manager_id {
-        Some(id) => crate::users::store::access(conn, id)
+        Some(id) => crate::auth::store::user_access(conn, id)
             .await?
             .filter(|access| access.active)
             .map(|_| id),
@@ -484,23 +478,11 @@ pub async fn respond(
         };
         check_links(conn, customer.id, &input).await?;
         let single = !survey.draft.allow_multiple_responses;
-        if single
-            && crate::db::schema::survey_responses::table
-                .filter(crate::db::schema::survey_responses::survey_id.eq(survey_id))
-                .filter(crate::db::schema::survey_responses::customer_id.eq(customer.id))
-                .count()
-                .get_result::<i64>(conn)
-                .await?
-                > 0
-        {
+        if single && store::has_responded(conn, survey_id, customer.id).await? {
             return Err(already_responded());
         }
-        let tier: Option<String> = crate::db::schema::loyalty_accounts::table
-            .find(customer.id)
-            .select(crate::db::schema::loyalty_accounts::tier_key)
-            .first::<Option<String>>(conn)
-            .await
-            .optional()?
+        let tier = crate::loyalty::store::account_tier(conn, customer.id)
+            .await?
             .flatten();
         let follow_up_id = match follow_up_rule(&survey).and_then(|rule| {
             rules::follow_up_reason(&rule, answered.nps, answered.csat).map(|why| (rule, why))

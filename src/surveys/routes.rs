@@ -9,6 +9,7 @@ use super::json::{
 };
 use super::store;
 use crate::auth::{Held, Principal, Scope, ownership};
+use crate::http::error::PROBLEM_JSON as PROBLEM;
 use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{IfMatch, IfMatchHeader};
 use crate::http::json::Json;
@@ -30,8 +31,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(list_responses)
         .service(get_response);
 }
-
-const PROBLEM: &str = "application/problem+json";
 
 fn one(record: store::SurveyRecord) -> HttpResponse {
     let survey = super::view(record);

@@ -119,6 +119,30 @@ pub async fn has_responses(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResul
     .await
 }
 
+/// Whether the customer has answered the survey.
+pub async fn has_responded(
+    conn: &mut AsyncPgConnection,
+    survey_id: Uuid,
+    customer_id: Uuid,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        survey_responses::table
+            .filter(survey_responses::survey_id.eq(survey_id))
+            .filter(survey_responses::customer_id.eq(customer_id)),
+    ))
+    .get_result(conn)
+    .await
+}
+
+/// Whether a later revision of the survey refers to it.
+pub async fn is_revised(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        surveys::table.filter(surveys::revises.eq(id)),
+    ))
+    .get_result(conn)
+    .await
+}
+
 pub async fn list(
     conn: &mut AsyncPgConnection,
     status: Option<SurveyStatus>,

@@ -46,7 +46,7 @@ impl From<UserRecord> for User {
     fn from(r: UserRecord) -> Self {
         User {
             id: r.id,
-            email: r.email,
+            email: r.email.into_inner(),
             name: r.name,
             role: r.role,
             access: r.access,

@@ -29,7 +29,7 @@ pub async fn check_active(
     field: &str,
     id: uuid::Uuid,
 ) -> Result<(), ApiError> {
-    let active = store::access(conn, id)
+    let active = crate::auth::store::user_access(conn, id)
         .await?
         .is_some_and(|access| access.active);
     if active {
@@ -52,7 +52,7 @@ pub async fn customer_access(
     use crate::auth::{AccessLevel, CustomerAccess};
     Ok(match actor {
         Actor::User(id) => {
-            let level = store::access(conn, *id)
+            let level = crate::auth::store::user_access(conn, *id)
                 .await?
                 .map_or(AccessLevel::Owned, |a| a.access);
             CustomerAccess::of_user(*id, level)
@@ -74,7 +74,7 @@ pub async fn create(
     };
     let row = store::NewUserRow {
         id: uuid::Uuid::now_v7(),
-        email: input.email.into_inner(),
+        email: input.email,
         name: input.name,
         role: input.role,
         access: input.access,
@@ -145,7 +145,7 @@ async fn apply(
         None => None,
     };
     let mut update = UserUpdate {
-        email: changes.email.map(crate::domain::Email::into_inner),
+        email: changes.email,
         name: changes.name,
         role: changes.role,
         access: changes.access,

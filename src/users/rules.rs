@@ -110,7 +110,10 @@ pub fn check_access_after(before: &User, update: &UserUpdate) -> Result<(), ApiE
 
 /// Whether `update` leaves `before` as it is (then nothing is written nor audited).
 pub fn changes_nothing(before: &User, update: &UserUpdate) -> bool {
-    update.email.as_deref().is_none_or(|e| e == before.email)
+    update
+        .email
+        .as_ref()
+        .is_none_or(|e| e.as_str() == before.email)
         && update.name.as_deref().is_none_or(|n| n == before.name)
         && update.role.is_none_or(|r| r == before.role)
         && update.access.is_none_or(|a| a == before.access)

@@ -8,13 +8,14 @@ use crate::auth::{AccessLevel, Role};
 use crate::db::Prepare;
 use crate::db::functions::lower;
 use crate::db::schema::users;
+use crate::domain::Email;
 
 /// A user as the API shows it (never the password hash).
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct UserRecord {
     pub id: Uuid,
-    pub email: String,
+    pub email: Email,
     pub name: String,
     pub role: Role,
     pub access: AccessLevel,
@@ -32,7 +33,7 @@ pub struct UserRecord {
 #[diesel(table_name = users, treat_none_as_default_value = false)]
 pub struct NewUserRow {
     pub id: Uuid,
-    pub email: String,
+    pub email: Email,
     pub name: String,
     pub role: Role,
     pub access: AccessLevel,
@@ -43,7 +44,7 @@ pub struct NewUserRow {
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = users)]
 pub struct UserUpdate {
-    pub email: Option<String>,
+    pub email: Option<Email>,
     pub name: Option<String>,
     pub role: Option<Role>,
     pub access: Option<AccessLevel>,
@@ -192,24 +193,16 @@ pub async fn credentials(
     ))
 }
 
-/// What a request's token is checked against (cached briefly) on each request.
-#[derive(Debug, Clone, Copy, Queryable, Selectable)]
-#[diesel(table_name = users)]
-pub struct Access {
-    pub active: bool,
-    pub role: Role,
-    /// Which customers the user reaches (loaded with the role: one cached lookup).
-    pub access: AccessLevel,
-    /// Bumped by the database whenever the password, role, access or activity changes;
-    /// tokens issued under an older version are refused.
-    pub credentials_version: i64,
-}
-
-pub async fn access(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Access>> {
-    users::table
-        .find(id)
-        .select(Access::as_select())
-        .first(conn)
-        .await
-        .optional()
+/// Which of `ids` are active users.
+pub async fn active_among(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<std::collections::HashSet<Uuid>> {
+    let active: Vec<Uuid> = users::table
+        .filter(users::id.eq_any(ids))
+        .filter(users::active.eq(true))
+        .select(users::id)
+        .load(conn)
+        .await?;
+    Ok(active.into_iter().collect())
 }

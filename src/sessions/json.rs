@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::scopes::{Role, Scope};
+use crate::auth::{Role, Scope};
 
 /// A token request: a staff user's email and password, or an integration client's id and
 /// secret (OAuth 2.0 `password` and `client_credentials` grants, as JSON).
@@ -67,7 +67,7 @@ pub struct Me {
     pub scopes: Vec<Scope>,
     /// Which customers the caller reaches: a user's `access` (`all` or `owned`, only the
     /// customers they manage); integration clients and service tokens always `all`.
-    pub access: super::ownership::AccessLevel,
+    pub access: crate::auth::AccessLevel,
     /// When the token presented expires.
     #[schema(example = "2026-11-23T10:15:00Z")]
     pub token_expires_at: DateTime<Utc>,

@@ -2,21 +2,18 @@
 //! nothing, a chunk of customers per statement.
 
 use chrono::Utc;
-use diesel::QueryableByName;
-use diesel::sql_types::{Array, Nullable, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::json::{BulkInput, BulkReport, EntryKind};
-use super::ledger::{self, Debit, Postings};
+use super::store::{self as customers, ListFilter};
 use crate::auth::Principal;
-use crate::customer_query::store::{self as customers, ListFilter};
-use crate::db::Prepare;
 use crate::domain::required_text;
 use crate::http::error::{ApiError, FieldError};
 use crate::http::validation::Checks;
 use crate::journal::{self, Change};
+use crate::loyalty::json::{BulkInput, BulkReport, EntryKind};
+use crate::loyalty::ledger::{self, Debit, Postings};
 
 /// Most ids in one request.
 pub const MAX_IDS: usize = 10_000;
@@ -30,7 +27,7 @@ enum Selection {
 
 fn validate(principal: &Principal, input: BulkInput) -> Result<(Selection, String), ApiError> {
     let mut checks = Checks::new();
-    checks.check("points", super::adjustment(input.points));
+    checks.check("points", crate::loyalty::adjustment(input.points));
     let reason = checks.check("reason", required_text(&input.reason, 500));
     let selection = match (input.customer_ids, input.filter) {
         (Some(ids), None) if ids.is_empty() || ids.len() > MAX_IDS => {
@@ -42,17 +39,15 @@ fn validate(principal: &Principal, input: BulkInput) -> Result<(Selection, Strin
             ids.dedup();
             Some(Selection::Ids(ids))
         }
-        (None, Some(filter)) => {
-            match crate::customer_query::filter_from_query(principal, "filter", &filter) {
-                Ok(filter) => Some(Selection::Filter(Box::new(filter))),
-                Err(err) => {
-                    for e in err.errors() {
-                        checks.fail(&e.field, e.message.clone());
-                    }
-                    None
+        (None, Some(filter)) => match super::filter_from_query(principal, "filter", &filter) {
+            Ok(filter) => Some(Selection::Filter(Box::new(filter))),
+            Err(err) => {
+                for e in err.errors() {
+                    checks.fail(&e.field, e.message.clone());
                 }
+                None
             }
-        }
+        },
         _ => {
             checks.fail("customer_ids", "give either `customer_ids` or `filter`");
             None
@@ -60,38 +55,6 @@ fn validate(principal: &Principal, input: BulkInput) -> Result<(Selection, Strin
     };
     let value = selection.zip(reason);
     checks.done(value)
-}
-
-#[derive(QueryableByName)]
-struct Live {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-}
-
-/// The ids among these that are no live customer the caller reaches (owned-only access: one
-/// managed by someone else counts as missing); the live ones are locked against deletion
-/// until the transaction ends.
-async fn not_live(
-    conn: &mut AsyncPgConnection,
-    ids: &[Uuid],
-    owner: Option<Uuid>,
-) -> Result<Vec<Uuid>, ApiError> {
-    let live: Vec<Live> = diesel::sql_query(format!(
-        "SELECT id FROM customers WHERE id = ANY($1) AND deleted_at IS NULL \
-         AND erased_at IS NULL AND {} FOR SHARE",
-        crate::auth::ownership::sql_condition("id", 2)
-    ))
-    .bind::<Array<SqlUuid>, _>(ids)
-    .bind::<Nullable<SqlUuid>, _>(owner)
-    .prepared()
-    .load(conn)
-    .await?;
-    let live: std::collections::HashSet<Uuid> = live.into_iter().map(|l| l.id).collect();
-    Ok(ids
-        .iter()
-        .copied()
-        .filter(|id| !live.contains(id))
-        .collect())
 }
 
 /// Moves `points` for each selected customer: awards open a lot each; takes spend lots
@@ -129,7 +92,9 @@ pub async fn award(
                 Selection::Ids(all) => {
                     let chunk = &all[offset..(offset + CHUNK).min(all.len())];
                     offset += chunk.len();
-                    let missing = not_live(conn, chunk, principal.access.owner()).await?;
+                    let missing =
+                        crate::customers::store::not_live(conn, chunk, principal.access.owner())
+                            .await?;
                     if !missing.is_empty() {
                         return Err(ApiError::validation(
                             missing
@@ -153,7 +118,8 @@ pub async fn award(
             let Some(&last) = ids.last() else { break };
             after = last;
             let now = Utc::now();
-            let (balances, mut changes) = super::members::open_accounts(conn, &ids, now).await?;
+            let (balances, mut changes) =
+                crate::loyalty::members::open_accounts(conn, &ids, now).await?;
             if points < 0 {
                 let short: Vec<FieldError> = balances
                     .iter()

@@ -1,20 +1,22 @@
 //! The signing keys kept in the database (`signing_keys`), each sealed under the server key:
 //! generating the first, moving in the key from before key ids, rotating, retiring, listing.
-//! Changes run under one advisory lock, so concurrent starts and CLI runs agree.
+//! Changes run under one advisory lock, so concurrent starts and CLI runs agree. The SQL
+//! is in `store.rs`.
+
+mod store;
 
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel::sql_types::{Double, Text};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::db::schema::{app_secrets, signing_keys};
+pub use store::KeyInfo;
+
 use crate::secrets::stored::signing_key_context;
 use crate::secrets::{Failure, SecretBox};
 
@@ -72,18 +74,6 @@ const RING_LOCK: i64 = 72_719;
 /// verification leeway and clock skew.
 const MARGIN: Duration = Duration::from_secs(60);
 
-/// A key as `rapport keys list` shows it: never its material.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = signing_keys)]
-pub struct KeyInfo {
-    pub kid: String,
-    pub legacy: bool,
-    pub created_at: DateTime<Utc>,
-    pub signs_until: Option<DateTime<Utc>>,
-    pub verifies_until: Option<DateTime<Utc>>,
-    pub retired_at: Option<DateTime<Utc>>,
-}
-
 impl KeyInfo {
     /// `signing`, `verifying until …`, `expired` or `retired`.
     pub fn state(&self, now: DateTime<Utc>) -> String {
@@ -101,26 +91,8 @@ impl KeyInfo {
     }
 }
 
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = signing_keys)]
-struct Stored {
-    kid: String,
-    secret: String,
-    legacy: bool,
-    signs_until: Option<DateTime<Utc>>,
-    verifies_until: Option<DateTime<Utc>>,
-}
-
 fn db(err: diesel::result::Error) -> String {
     format!("cannot read or write the signing keys: {err}")
-}
-
-async fn lock(conn: &mut AsyncPgConnection) -> QueryResult<()> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-        .bind::<diesel::sql_types::BigInt, _>(RING_LOCK)
-        .execute(conn)
-        .await
-        .map(drop)
 }
 
 /// A new key (64 random bytes), sealed, that signs from now on.
@@ -129,11 +101,7 @@ async fn insert_new(conn: &mut AsyncPgConnection, secrets: &SecretBox) -> Result
     getrandom::fill(&mut key).map_err(|e| format!("no randomness for a signing key: {e}"))?;
     let kid = format!("k{}", Uuid::now_v7().simple());
     let sealed = secrets.seal(&STANDARD.encode(key), &signing_key_context(&kid))?;
-    diesel::insert_into(signing_keys::table)
-        .values((signing_keys::kid.eq(&kid), signing_keys::secret.eq(sealed)))
-        .execute(conn)
-        .await
-        .map_err(db)?;
+    store::insert(conn, &kid, &sealed).await.map_err(db)?;
     Ok(kid)
 }
 
@@ -146,13 +114,9 @@ pub async fn ensure(
     token_ttl: Duration,
 ) -> Result<(), String> {
     conn.transaction(async |conn| -> Result<_, Failure> {
-        lock(conn).await.map_err(db)?;
-        let legacy: Option<String> = app_secrets::table
-            .find(LEGACY_SECRET_NAME)
-            .select(app_secrets::value)
-            .first(conn)
+        store::lock(conn, RING_LOCK).await.map_err(db)?;
+        let legacy = store::app_secret(conn, LEGACY_SECRET_NAME)
             .await
-            .optional()
             .map_err(db)?;
         if let Some(value) = legacy {
             let bytes = STANDARD
@@ -169,31 +133,15 @@ pub async fn ensure(
             );
             let sealed = secrets.seal(&STANDARD.encode(&bytes), &signing_key_context(&kid))?;
             let lifetime = (token_ttl + REFRESH + MARGIN).as_secs_f64();
-            diesel::sql_query(
-                "INSERT INTO signing_keys (kid, secret, legacy, signs_until, verifies_until) \
-                 VALUES ($1, $2, true, now(), now() + make_interval(secs => $3)) \
-                 ON CONFLICT (kid) DO NOTHING",
-            )
-            .bind::<Text, _>(&kid)
-            .bind::<Text, _>(&sealed)
-            .bind::<Double, _>(lifetime)
-            .execute(conn)
-            .await
-            .map_err(db)?;
-            diesel::delete(app_secrets::table.find(LEGACY_SECRET_NAME))
-                .execute(conn)
+            store::insert_legacy(conn, &kid, &sealed, lifetime)
+                .await
+                .map_err(db)?;
+            store::delete_app_secret(conn, LEGACY_SECRET_NAME)
                 .await
                 .map_err(db)?;
             tracing::info!(kid, "moved the signing key into the sealed key ring");
         }
-        let signing: i64 = signing_keys::table
-            .filter(signing_keys::signs_until.is_null())
-            .filter(signing_keys::retired_at.is_null())
-            .count()
-            .get_result(conn)
-            .await
-            .map_err(db)?;
-        if signing == 0 {
+        if store::signing(conn).await.map_err(db)? == 0 {
             let kid = insert_new(conn, secrets).await?;
             tracing::info!(kid, "generated a signing key");
         }
@@ -208,18 +156,7 @@ pub async fn load(
     conn: &mut AsyncPgConnection,
     secrets: &SecretBox,
 ) -> Result<Vec<SigningKey>, String> {
-    let rows: Vec<Stored> = signing_keys::table
-        .filter(signing_keys::retired_at.is_null())
-        .filter(
-            signing_keys::verifies_until
-                .is_null()
-                .or(signing_keys::verifies_until.gt(diesel::dsl::now)),
-        )
-        .order(signing_keys::created_at.desc())
-        .select(Stored::as_select())
-        .load(conn)
-        .await
-        .map_err(db)?;
+    let rows = store::live(conn).await.map_err(db)?;
     rows.into_iter()
         .map(|row| {
             let opened = secrets
@@ -241,12 +178,7 @@ pub async fn load(
 
 /// Every key, newest first.
 pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<KeyInfo>, String> {
-    signing_keys::table
-        .order(signing_keys::created_at.desc())
-        .select(KeyInfo::as_select())
-        .load(conn)
-        .await
-        .map_err(db)
+    store::all(conn).await.map_err(db)
 }
 
 /// A new key signs; the keys that signed until now verify until every token they may have
@@ -259,20 +191,11 @@ pub async fn rotate(
     token_ttl: Duration,
 ) -> Result<String, String> {
     conn.transaction(async |conn| -> Result<_, Failure> {
-        lock(conn).await.map_err(db)?;
+        store::lock(conn, RING_LOCK).await.map_err(db)?;
         let lifetime = (token_ttl + REFRESH + MARGIN).as_secs_f64();
-        diesel::sql_query(
-            "UPDATE signing_keys k SET signs_until = now(), \
-               verifies_until = GREATEST(now() + make_interval(secs => $1), \
-                 (SELECT max(t.expires_at) FROM service_tokens t \
-                  WHERE t.kid = k.kid AND t.revoked_at IS NULL) + make_interval(secs => $2)) \
-             WHERE signs_until IS NULL AND retired_at IS NULL",
-        )
-        .bind::<Double, _>(lifetime)
-        .bind::<Double, _>(MARGIN.as_secs_f64())
-        .execute(conn)
-        .await
-        .map_err(db)?;
+        store::sign_no_more(conn, lifetime, MARGIN.as_secs_f64())
+            .await
+            .map_err(db)?;
         Ok(insert_new(conn, secrets).await?)
     })
     .await
@@ -288,30 +211,15 @@ pub async fn retire(
     kid: &str,
 ) -> Result<bool, String> {
     conn.transaction(async |conn| -> Result<_, Failure> {
-        lock(conn).await.map_err(db)?;
-        let key: Option<KeyInfo> = signing_keys::table
-            .find(kid)
-            .select(KeyInfo::as_select())
-            .first(conn)
-            .await
-            .optional()
-            .map_err(db)?;
+        store::lock(conn, RING_LOCK).await.map_err(db)?;
+        let key = store::get(conn, kid).await.map_err(db)?;
         let Some(key) = key.filter(|k| k.retired_at.is_none()) else {
             return Ok(false);
         };
         if key.signs_until.is_none() {
             insert_new(conn, secrets).await?;
         }
-        diesel::sql_query(
-            "UPDATE signing_keys SET retired_at = now(), \
-               signs_until = LEAST(COALESCE(signs_until, now()), now()), \
-               verifies_until = LEAST(COALESCE(verifies_until, now()), now()) \
-             WHERE kid = $1",
-        )
-        .bind::<Text, _>(kid)
-        .execute(conn)
-        .await
-        .map_err(db)?;
+        store::retire(conn, kid).await.map_err(db)?;
         Ok(true)
     })
     .await

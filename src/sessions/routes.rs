@@ -6,11 +6,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::json::{Me, TokenRequest, TokenResponse};
-use super::jwt::{Minted, SubjectKind};
-use super::password;
-use super::principal::{Actor, Principal};
-use super::revoked;
 use crate::api_clients;
+use crate::auth::jwt::{Minted, SubjectKind};
+use crate::auth::{Actor, Principal, password, revoked};
 use crate::http::client_address::client_address;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::json::Json;
@@ -131,7 +129,7 @@ async fn issue_token(
             };
             attempt.succeeded();
             api_clients::store::touch(&mut conn, id).await?;
-            let scopes = api_clients::store::parse_scopes(client.scopes)
+            let scopes = crate::auth::Scopes::from_stored(client.scopes)
                 .iter()
                 .collect();
             let minted = state
@@ -207,7 +205,7 @@ async fn me(state: web::Data<AppState>, principal: Principal) -> Result<HttpResp
             let user = users::store::get(&mut conn, *id)
                 .await?
                 .ok_or_else(|| ApiError::unauthenticated("the token's account no longer exists"))?;
-            (user.name, Some(user.email))
+            (user.name, Some(user.email.into_inner()))
         }
         Actor::Client(id) => {
             let client = api_clients::store::get(&mut conn, *id)
@@ -227,8 +225,8 @@ async fn me(state: web::Data<AppState>, principal: Principal) -> Result<HttpResp
             .filter(|_| !matches!(principal.actor, Actor::Client(_))),
         scopes: principal.scopes.iter().collect(),
         access: match principal.access {
-            super::CustomerAccess::All => super::AccessLevel::All,
-            super::CustomerAccess::Owned(_) => super::AccessLevel::Owned,
+            crate::auth::CustomerAccess::All => crate::auth::AccessLevel::All,
+            crate::auth::CustomerAccess::Owned(_) => crate::auth::AccessLevel::Owned,
         },
         token_expires_at: principal.token_expires_at,
     }))
