@@ -3,7 +3,6 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_cors::Cors;
@@ -84,7 +83,7 @@ impl Application {
             statements,
             webhooks,
             settings,
-            draining: AtomicBool::new(false),
+            draining: crate::state::Drain::default(),
         });
         // Load the phone number metadata now rather than in the first request that needs it.
         let _ = crate::domain::normalise_phone("+493012345678", None);
@@ -195,8 +194,8 @@ impl Application {
             self.state.jobs.clone(),
             self.state.settings.loyalty_interval,
         ));
-        let imports = actix_web::rt::spawn(crate::imports::schedule(self.state.clone()));
-        let webhooks = actix_web::rt::spawn(crate::webhooks::schedule(self.state.clone()));
+        let mut imports = actix_web::rt::spawn(crate::imports::schedule(self.state.clone()));
+        let mut webhooks = actix_web::rt::spawn(crate::webhooks::schedule(self.state.clone()));
         let analytics = actix_web::rt::spawn(crate::analytics::schedule(
             self.state.clone(),
             self.state.settings.analytics_interval,
@@ -206,6 +205,19 @@ impl Application {
             (handle, actix_web::rt::spawn(server))
         });
         let result = self.server.await;
+        // The jobs saw the drain start with the signal and hand back what they hold after
+        // the unit of work under way: wait for them, up to the shutdown timeout.
+        self.state.draining.start();
+        let handed_back = async {
+            let _ = (&mut imports).await;
+            let _ = (&mut webhooks).await;
+        };
+        if tokio::time::timeout(self.state.settings.shutdown_timeout, handed_back)
+            .await
+            .is_err()
+        {
+            tracing::warn!("stopping: background jobs did not end in time; their leases run out");
+        }
         if let Some((handle, task)) = metrics {
             handle.stop(true).await;
             let _ = task.await;
@@ -231,7 +243,7 @@ async fn drain_on_signal(state: web::Data<AppState>, server: ServerHandle) {
         return;
     };
     signals.next().await;
-    state.draining.store(true, Ordering::Relaxed);
+    state.draining.start();
     let drain = state.settings.shutdown_drain;
     tracing::info!(drain_secs = drain.as_secs_f64(), "stopping: draining");
     tokio::select! {

@@ -1,7 +1,10 @@
 //! What every handler shares, built once at startup and handed to each worker.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use crate::auth::AccessCache;
 use crate::auth::jwt::JwtKeys;
@@ -29,7 +32,71 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Sends webhooks (the worker's and test pings).
     pub webhooks: crate::webhooks::Sender,
-    /// Set on SIGTERM: `/readyz` answers `503` while the listener still serves, so that load
-    /// balancers stop sending before it closes.
-    pub draining: AtomicBool,
+    /// Started on SIGTERM: `/readyz` answers `503` while the listener still serves, so that
+    /// load balancers stop sending before it closes, and the background jobs hand back what
+    /// they hold.
+    pub draining: Drain,
+}
+
+/// The service stopping: set once, on SIGTERM. Background jobs look at it between units of
+/// work (a committed batch, a delivery) and then hand their leases back, so that another
+/// instance takes their work at once instead of when the lease runs out.
+#[derive(Debug, Default)]
+pub struct Drain {
+    started: AtomicBool,
+    wake: Notify,
+}
+
+impl Drain {
+    pub fn start(&self) {
+        self.started.store(true, Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+
+    pub fn started(&self) -> bool {
+        self.started.load(Ordering::SeqCst)
+    }
+
+    /// Sleeps for `interval`, or less when the drain starts meanwhile; true when it has.
+    pub async fn sleep(&self, interval: Duration) -> bool {
+        let woken = self.wake.notified();
+        if self.started() {
+            return true;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = woken => {}
+        }
+        self.started()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::Drain;
+
+    #[tokio::test]
+    async fn a_drain_wakes_the_jobs_that_sleep() {
+        let drain = Arc::new(Drain::default());
+        assert!(!drain.sleep(Duration::from_millis(1)).await);
+        let sleeper = {
+            let drain = drain.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                (
+                    drain.sleep(Duration::from_secs(3600)).await,
+                    started.elapsed(),
+                )
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drain.start();
+        let (woken, slept) = sleeper.await.unwrap();
+        assert!(woken && slept < Duration::from_secs(60));
+        // Once started, it stays started and nobody sleeps.
+        assert!(drain.started() && drain.sleep(Duration::from_secs(3600)).await);
+    }
 }

@@ -30,6 +30,7 @@ use crate::events::{EventType, NewEvent};
 use crate::http::error::ApiError;
 use crate::http::tabular::{self, Column};
 use crate::journal::{self, Change};
+use crate::state::Drain;
 use json::{Import, RowError};
 pub use json::{ImportState, Mode, Resource};
 use parse::{Format, MAX_RECORD, Parser, Record};
@@ -516,6 +517,8 @@ enum Stop {
     /// The file cannot be read on (unknown columns, a header too long): the job fails.
     Broken(String),
     Error(ApiError),
+    /// The service is stopping: the job goes back to the queue as it stands.
+    HandBack,
 }
 
 impl From<ApiError> for Stop {
@@ -544,6 +547,7 @@ async fn process(
     conn: &mut AsyncPgConnection,
     job: &ImportRecord,
     limits: &ImportSettings,
+    drain: Option<&Drain>,
     writes: &mut Writes<'_>,
     total: &mut Outcome,
     received: &mut i64,
@@ -579,6 +583,9 @@ async fn process(
                     received: *received,
                 };
                 write_batch(conn, job, batch, writes, total).await?;
+                if drain.is_some_and(Drain::started) {
+                    return Err(Stop::HandBack);
+                }
             }
         }
         if end {
@@ -695,10 +702,14 @@ async fn write_batch(
 /// when another runner holds it. The job as it ended. A job that stops for a reason not
 /// tied to one row (the database failing it, a runner dying on it) is run again by the
 /// worker, `limits.max_attempts` times in all, then given up.
+/// Runs an import until it ends. A background run (`drain` given) stops after the batch it
+/// is writing when the service starts stopping, and hands the job back (`None`): its
+/// committed batches stay, the attempt does not count, and any instance resumes it at once.
 pub async fn run(
     pool: &DbPool,
     id: Uuid,
     limits: &ImportSettings,
+    drain: Option<&Drain>,
 ) -> Result<Option<ImportRecord>, ApiError> {
     let mut conn = pool.get().await?;
     let Some(job) = store::claim(&mut conn, id).await? else {
@@ -730,8 +741,16 @@ pub async fn run(
         let mut writes = Writes::Single { side: &mut side };
         let outcome = conn
             .transaction(async |conn| {
-                let done =
-                    process(conn, &job, limits, &mut writes, &mut total, &mut received).await;
+                let done = process(
+                    conn,
+                    &job,
+                    limits,
+                    drain,
+                    &mut writes,
+                    &mut total,
+                    &mut received,
+                )
+                .await;
                 match done {
                     Ok(()) if !job.dry_run && total.failed == 0 => Ok(()),
                     Ok(()) => Err(Rollback::Counted),
@@ -749,6 +768,7 @@ pub async fn run(
             &mut conn,
             &job,
             limits,
+            drain,
             &mut Writes::Batches,
             &mut total,
             &mut received,
@@ -758,6 +778,11 @@ pub async fn run(
     };
     let (committed, error) = match result {
         Ok(committed) => (committed, None),
+        Err(Stop::HandBack) => {
+            store::hand_back(&mut conn, job.id).await?;
+            tracing::info!(import = %job.id, "stopping: an import is handed back");
+            return Ok(None);
+        }
         Err(Stop::Broken(why)) => (false, Some(why)),
         Err(Stop::Error(err)) => {
             let why = client_safe(&err);
@@ -906,9 +931,13 @@ fn stopped_after(limits: &ImportSettings) -> Duration {
 
 /// The worker: runs queued imports and resumes those whose runner stopped, on every
 /// instance at once (a job is claimed by one).
+/// The worker: runs queued imports until the service stops, then ends (a run under way
+/// first hands its job back).
 pub async fn schedule(state: actix_web::web::Data<crate::state::AppState>) {
     loop {
-        tokio::time::sleep(state.settings.imports.interval).await;
+        if state.draining.sleep(state.settings.imports.interval).await {
+            return;
+        }
         let pending = match state.jobs.get().await {
             Ok(mut conn) => {
                 let quiet = stopped_after(&state.settings.imports);
@@ -927,7 +956,16 @@ pub async fn schedule(state: actix_web::web::Data<crate::state::AppState>) {
         match pending {
             Ok(ids) => {
                 for id in ids {
-                    if let Err(err) = run(&state.jobs, id, &state.settings.imports).await {
+                    if state.draining.started() {
+                        return;
+                    }
+                    let ran = run(
+                        &state.jobs,
+                        id,
+                        &state.settings.imports,
+                        Some(&state.draining),
+                    );
+                    if let Err(err) = ran.await {
                         tracing::warn!(import = %id, error = ?err, "an import failed to run");
                     }
                 }

@@ -244,7 +244,7 @@ async fn start_import(
             .json(import));
     }
     drop(conn);
-    let ended = super::run(&state.pool, job.id, &state.settings.imports)
+    let ended = super::run(&state.pool, job.id, &state.settings.imports, None)
         .await?
         .ok_or_else(|| ApiError::conflict("another runner took this import"))?;
     let mut conn = state.pool.get().await?;

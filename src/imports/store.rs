@@ -294,6 +294,20 @@ pub async fn claim(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option
     .optional()
 }
 
+/// Gives a job back that this runner stops on while the service stops: its lease ends now
+/// and its attempt does not count, so any runner resumes it at once.
+pub async fn hand_back(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+    diesel::update(imports::table.find(id))
+        .set((
+            imports::lease_until.eq(diesel::dsl::now),
+            imports::attempts.eq(imports::attempts - 1),
+            imports::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 /// Jobs waiting for a runner, oldest first.
 pub async fn pending(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Uuid>> {
     imports::table

@@ -1,8 +1,6 @@
 //! Operations endpoints outside `/v1`: liveness and readiness (unauthenticated), and metrics
 //! (`metrics:read`, or without a token on their own address when `RAPPORT_METRICS_BIND` is set).
 
-use std::sync::atomic::Ordering;
-
 use actix_web::{FromRequest, HttpRequest, HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -47,7 +45,7 @@ async fn healthz() -> HttpResponse {
 #[utoipa::path(tag = "Operations", responses((status = 200, description = "Ready", body = Health)))]
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    if state.draining.load(Ordering::Relaxed) {
+    if state.draining.started() {
         return Err(ApiError::new(
             crate::http::ErrorCode::ServiceUnavailable,
             "the service is shutting down",

@@ -240,14 +240,21 @@ fn spread() -> f64 {
     f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX)
 }
 
-/// The worker: matches new events to webhooks, then sends what is due, until stopped. Each
-/// webhook's run is its own task, so a slow receiver holds back only its own webhook; at most
-/// `PARALLEL` runs are under way. Stopping the worker drops (aborts) the runs under way: their
-/// leases run out and another worker sends them again.
+/// The worker: matches new events to webhooks, then sends what is due, until the service
+/// stops. Each webhook's run is its own task, so a slow receiver holds back only its own
+/// webhook; at most `PARALLEL` runs are under way. When the service starts stopping, it
+/// claims no more; the runs under way finish the delivery they are sending and record
+/// their results, which hands back the deliveries they did not send (another instance
+/// sends them at once). A run aborted meanwhile leaves its deliveries to the end of their
+/// lease.
 pub async fn schedule(state: web::Data<AppState>) {
     let mut runs: JoinSet<()> = JoinSet::new();
     loop {
         while runs.try_join_next().is_some() {}
+        if state.draining.started() {
+            while runs.join_next().await.is_some() {}
+            return;
+        }
         let free = PARALLEL.saturating_sub(i64::try_from(runs.len()).unwrap_or(PARALLEL));
         let busy = match tick(&state, free, &mut runs).await {
             Ok(busy) => busy,
@@ -258,7 +265,7 @@ pub async fn schedule(state: web::Data<AppState>) {
         };
         if !busy {
             // Idle, or every slot taken: wait for the interval or for a run to end.
-            let interval = tokio::time::sleep(state.settings.webhooks.interval);
+            let interval = state.draining.sleep(state.settings.webhooks.interval);
             if runs.is_empty() {
                 interval.await;
             } else {
@@ -328,7 +335,8 @@ async fn deliver(state: &AppState, token: Uuid, run: Vec<Claimed>) {
     let mut results = Vec::with_capacity(run.len());
     let mut disable = None;
     for claimed in &run {
-        if started.elapsed() >= settings.timeout {
+        // A stopping service sends no more: what it has not sent goes back unleased.
+        if started.elapsed() >= settings.timeout || state.draining.started() {
             break;
         }
         let opened = std::iter::once(&claimed.secret)

@@ -382,3 +382,178 @@ async fn sigterm_drains_so_that_no_request_under_load_fails() {
         "the listener is closed once the process is gone"
     );
 }
+
+/// Starts `rapport serve` on a free port of `db` with `env`, and waits until it is ready.
+async fn serve(db_url: &str, env: &[(&str, &str)]) -> (tokio::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = rapport(db_url);
+    command
+        .env("RAPPORT_BIND", format!("127.0.0.1:{port}"))
+        .env("RAPPORT_JWT_SECRET", TEST_SECRET);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.arg("serve").spawn().unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == StatusCode::OK)
+    {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the server stopped before it was ready: {status:?}");
+        }
+        assert!(Instant::now() < deadline, "the server did not become ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (child, base)
+}
+
+/// A stopping instance hands its background import back after the batch under way: its
+/// committed batches stay, the attempt is not counted, the lease ends at once, and the next
+/// instance resumes it without waiting for the lease and without writing a row twice.
+#[actix_web::test]
+async fn sigterm_hands_a_running_import_back_to_the_next_instance() {
+    use diesel::QueryableByName;
+    use diesel::sql_types::{BigInt, Bool, Integer, Text};
+    use diesel_async::RunQueryDsl;
+
+    #[derive(QueryableByName)]
+    struct Held {
+        #[diesel(sql_type = Text)]
+        state: String,
+        #[diesel(sql_type = Integer)]
+        attempts: i32,
+        #[diesel(sql_type = Bool)]
+        free: bool,
+        #[diesel(sql_type = BigInt)]
+        created: i64,
+    }
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    const ROWS: usize = 30_000;
+    let db = crate::helpers::TestDatabase::new().await;
+    let env = [
+        ("RAPPORT_IMPORT_INTERVAL", "1s"),
+        ("RAPPORT_IMPORT_BATCH", "100"),
+        ("RAPPORT_SHUTDOWN_DRAIN", "1s"),
+        ("RAPPORT_SHUTDOWN_TIMEOUT", "20s"),
+    ];
+    let (mut first, base) = serve(db.url.expose(), &env).await;
+    let out = rapport(db.url.expose())
+        .env("RAPPORT_JWT_SECRET", TEST_SECRET)
+        .args(["token", "--role", "admin"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = stdout(&out);
+    let mut csv = String::from("name,email\n");
+    for i in 0..ROWS {
+        csv.push_str(&format!("Handed Back {i},handed.{i}@example.com\n"));
+    }
+    let client = reqwest::Client::new();
+    let res = client
+        .post(format!("{base}/v1/imports/customers?async=true"))
+        .bearer_auth(&token)
+        .header("Content-Type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let import = expect_json(res, StatusCode::ACCEPTED).await;
+    let id = import["id"].as_str().unwrap().to_owned();
+    let read = |base: String| {
+        let (client, token, id) = (client.clone(), token.clone(), id.clone());
+        async move {
+            let res = client
+                .get(format!("{base}/v1/imports/{id}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            expect_json(res, StatusCode::OK).await
+        }
+    };
+    // Stop the instance once the import has committed some batches, long before its end.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = read(base.clone()).await;
+        if now["created"].as_i64().unwrap() > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the import never started: {now}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = first.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), first.wait())
+        .await
+        .expect("the instance stops")
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+
+    let mut conn = db.connect().await;
+    let held = || {
+        diesel::sql_query(
+            "SELECT state, attempts, coalesce(lease_until <= now(), true) AS free, created FROM imports WHERE id = $1::uuid",
+        )
+        .bind::<Text, _>(id.clone())
+    };
+    let handed: Held = held().get_result(&mut conn).await.unwrap();
+    assert_eq!(handed.state, "running");
+    assert_eq!(handed.attempts, 0, "a run handed back is not an attempt");
+    assert!(handed.free, "the lease ended when the job was handed back");
+    assert!(handed.created > 0 && handed.created < ROWS as i64);
+    let customers: i64 = diesel::sql_query("SELECT count(*) AS n FROM customers")
+        .get_result::<Count>(&mut conn)
+        .await
+        .unwrap()
+        .n;
+    assert_eq!(customers, handed.created, "the committed batches stay");
+
+    // The next instance resumes it at once (a lease of two minutes would hold it back).
+    let (mut second, base) = serve(db.url.expose(), &env).await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let ended = loop {
+        let now = read(base.clone()).await;
+        if now["state"] != "running" && now["state"] != "queued" {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the import was not resumed: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(ended["state"], "succeeded", "{ended}");
+    assert_eq!(ended["created"], ROWS, "{ended}");
+    assert_eq!(ended["failed"], 0, "{ended}");
+    let done: Held = held().get_result(&mut conn).await.unwrap();
+    assert_eq!(done.attempts, 1, "one run counted: the one that finished");
+    let customers: i64 = diesel::sql_query("SELECT count(*) AS n FROM customers")
+        .get_result::<Count>(&mut conn)
+        .await
+        .unwrap()
+        .n;
+    assert_eq!(customers, ROWS as i64, "no row written twice");
+    second.kill().await.unwrap();
+}
