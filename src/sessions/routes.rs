@@ -1,38 +1,17 @@
-use std::time::Duration;
-
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use utoipa_actix_web::service_config::ServiceConfig;
-use uuid::Uuid;
 
 use super::json::{Me, TokenRequest, TokenResponse};
-use crate::api_clients;
-use crate::auth::jwt::{Minted, SubjectKind};
-use crate::auth::{Actor, Principal, password, revoked};
+use crate::auth::jwt::Minted;
+use crate::auth::{Actor, Principal};
 use crate::http::client_address::client_address;
-use crate::http::error::{ApiError, ErrorCode};
+use crate::http::error::ApiError;
 use crate::http::json::Json;
 use crate::state::AppState;
-use crate::users;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(issue_token).service(logout).service(me);
-}
-
-fn bad_credentials() -> ApiError {
-    ApiError::unauthenticated("these credentials do not match an active account")
-}
-
-fn throttled(wait: Duration) -> ApiError {
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    ApiError::new(
-        ErrorCode::RateLimited,
-        format!("too many failed attempts; try again in {seconds} s"),
-    )
-    .with_header(
-        header::RETRY_AFTER,
-        HeaderValue::from_str(&seconds.to_string()).unwrap_or(HeaderValue::from_static("60")),
-    )
 }
 
 fn token_response(minted: Minted) -> HttpResponse {
@@ -76,76 +55,15 @@ async fn issue_token(
     body: Json<TokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let address = client_address(&req, &state.settings.trusted_proxies);
-    let ttl = state.jwt.default_ttl;
-    match body.into_inner() {
-        TokenRequest::Password { email, password } => {
-            let attempt = state.throttle.begin(&email, &address).map_err(throttled)?;
-            let mut conn = state.pool.get().await?;
-            let account = users::store::credentials(&mut conn, &email)
-                .await?
-                .filter(|c| c.active);
-            drop(conn);
-            let hash = account.as_ref().and_then(|c| c.password_hash.clone());
-            let matches = password::verify(password, hash).await;
-            let Some(account) = account.filter(|_| matches) else {
-                attempt.failed();
-                return Err(bad_credentials());
-            };
-            attempt.succeeded();
-            let minted = state
-                .jwt
-                .mint_versioned(
-                    SubjectKind::User,
-                    &account.id.to_string(),
-                    Some(account.role),
-                    vec![],
-                    ttl,
-                    Some(account.credentials_version),
-                )
-                .map_err(ApiError::internal)?;
-            Ok(token_response(minted))
-        }
-        TokenRequest::ClientCredentials {
-            client_id,
-            client_secret,
-        } => {
-            let attempt = state
-                .throttle
-                .begin(&client_id, &address)
-                .map_err(throttled)?;
-            let id = Uuid::parse_str(client_id.trim()).ok();
-            let mut conn = state.pool.get().await?;
-            let client = match id {
-                Some(id) => api_clients::store::secret(&mut conn, id).await?,
-                None => None,
-            };
-            let client = client.filter(|c| {
-                c.revoked_at.is_none()
-                    && api_clients::secret_matches(&client_secret, &c.secret_hash)
-            });
-            let (Some(id), Some(client)) = (id, client) else {
-                attempt.failed();
-                return Err(bad_credentials());
-            };
-            attempt.succeeded();
-            api_clients::store::touch(&mut conn, id).await?;
-            let scopes = crate::auth::Scopes::from_stored(client.scopes)
-                .iter()
-                .collect();
-            let minted = state
-                .jwt
-                .mint_versioned(
-                    SubjectKind::Client,
-                    &id.to_string(),
-                    None,
-                    scopes,
-                    ttl,
-                    Some(client.credentials_version),
-                )
-                .map_err(ApiError::internal)?;
-            Ok(token_response(minted))
-        }
-    }
+    let minted = super::sign_in(
+        &state.pool,
+        &state.throttle,
+        &state.jwt,
+        body.into_inner(),
+        &address,
+    )
+    .await?;
+    Ok(token_response(minted))
 }
 
 /// Sign out.
@@ -168,21 +86,8 @@ async fn logout(
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    revoked::revoke(
-        &mut conn,
-        &principal.token_id,
-        &principal.actor.key(),
-        principal.token_expires_at,
-    )
-    .await?;
+    super::sign_out(&mut conn, &principal).await?;
     if let Actor::Service(_) = principal.actor {
-        crate::service_tokens::revoke(
-            &mut conn,
-            &principal.actor,
-            &principal.token_id,
-            Some("signed out"),
-        )
-        .await?;
         state.access.forget_token(&principal.token_id);
     }
     state.access.forget(&principal.actor);
@@ -200,21 +105,7 @@ async fn logout(
 #[get("/me")]
 async fn me(state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let (name, email) = match &principal.actor {
-        Actor::User(id) => {
-            let user = users::store::get(&mut conn, *id)
-                .await?
-                .ok_or_else(|| ApiError::unauthenticated("the token's account no longer exists"))?;
-            (user.name, Some(user.email.into_inner()))
-        }
-        Actor::Client(id) => {
-            let client = api_clients::store::get(&mut conn, *id)
-                .await?
-                .ok_or_else(|| ApiError::unauthenticated("the token's client no longer exists"))?;
-            (client.name, None)
-        }
-        Actor::Service(subject) => (subject.clone(), None),
-    };
+    let (name, email) = super::name_of(&mut conn, &principal.actor).await?;
     Ok(HttpResponse::Ok().json(Me {
         kind: principal.actor.kind(),
         id: principal.actor.id(),
