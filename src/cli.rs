@@ -306,11 +306,13 @@ async fn token_command(command: TokenCommand, settings: &Settings) -> Result<(),
             }
         }
         TokenCommand::Revoke { jti, reason } => {
-            let reason = reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
-            let token = service_tokens::revoke(&mut conn, &cli_actor(), jti.trim(), reason)
-                .await
-                .map_err(|e| format!("cannot revoke the token: {e}"))?
-                .ok_or_else(|| format!("no service token {jti:?}; see rapport token list --all"))?;
+            let token =
+                service_tokens::revoke(&mut conn, &cli_actor(), jti.trim(), reason.as_deref())
+                    .await
+                    .map_err(|e| format!("cannot revoke the token: {e}"))?
+                    .ok_or_else(|| {
+                        format!("no service token {jti:?}; see rapport token list --all")
+                    })?;
             eprintln!(
                 "rapport: token {} for {:?} is revoked (refused on every instance within a second)",
                 token.jti, token.subject

@@ -450,13 +450,15 @@ pub async fn restore(
 /// Applies up to 100 creates or upserts, each on its own as its single endpoint would: valid
 /// items are applied even when others fail. The outcomes, in request order.
 pub async fn batch(
-    conn: &mut AsyncPgConnection,
+    pool: &crate::db::DbPool,
     principal: &Principal,
     items: Vec<BatchItem>,
 ) -> Result<Vec<BatchResult>, ApiError> {
+    // Checked before a connection is taken: a bad batch is a 400 even when the pool is busy.
     if items.is_empty() || items.len() > 100 {
         return Err(ApiError::invalid_field("items", "must hold 1 to 100 items"));
     }
+    let conn = &mut *pool.get().await?;
     let mut results = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
         let outcome = batch_item(conn, principal, item.action, item.customer).await;

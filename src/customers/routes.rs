@@ -94,8 +94,7 @@ async fn batch_customers(
     batch: Json<BatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CustomersWrite)?;
-    let mut conn = state.pool.get().await?;
-    let results = super::batch(&mut conn, &principal, batch.into_inner().items).await?;
+    let results = super::batch(&state.pool, &principal, batch.into_inner().items).await?;
     Ok(HttpResponse::Ok().json(BatchResponse { results }))
 }
 

@@ -368,8 +368,18 @@ impl fmt::Debug for ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.detail {
-            Some(detail) => write!(f, "{}: {detail}", self.code.as_str()),
-            None => f.write_str(self.code.as_str()),
+            Some(detail) => write!(f, "{}: {detail}", self.code.as_str())?,
+            None => f.write_str(self.code.as_str())?,
+        }
+        // The fields, so that a message read outside HTTP (the command line) says what to fix.
+        for (n, e) in self.errors.iter().enumerate() {
+            let open = if n == 0 { " (" } else { "; " };
+            write!(f, "{open}{}: {}", e.field, e.message)?;
+        }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            f.write_str(")")
         }
     }
 }

@@ -75,15 +75,16 @@ pub async fn issue(
     Ok((minted, token))
 }
 
-/// Revokes a token (audited as `service_token.revoked`, with the reason when given);
-/// `None` when there is no such token. Revoking a revoked token changes nothing. The caller
-/// forgets it from the cache.
+/// Revokes a token (audited as `service_token.revoked`, with the reason when given:
+/// trimmed, at most `MAX_REASON` characters, else `422`); `None` when there is no such
+/// token. Revoking a revoked token changes nothing. The caller forgets it from the cache.
 pub async fn revoke(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
     jti: &str,
     reason: Option<&str>,
 ) -> Result<Option<ServiceToken>, ApiError> {
+    let reason = rules::reason(reason)?;
     conn.transaction(async |conn| {
         let Some(before) = store::get(conn, jti).await?.map(ServiceToken::from) else {
             return Ok(None);

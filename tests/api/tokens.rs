@@ -486,6 +486,20 @@ async fn the_cli_lists_and_revokes_service_tokens() {
     assert!(line.contains("\tnightly\tagent\tactive\t"), "{line}");
     assert!(!list.contains(&token));
 
+    // The reason has the API's limit on the command line too, and a refused one revokes nothing.
+    let long = "x".repeat(501);
+    let out = rapport(app.db.url.expose())
+        .args(["token", "revoke", &jti, "--reason", &long])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("at most 500 characters"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(me(&app, &token).await, StatusCode::OK);
     let out = rapport(app.db.url.expose())
         .args(["token", "revoke", &jti])
         .output()
