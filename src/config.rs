@@ -212,6 +212,8 @@ pub fn decode_secret_key(text: &str) -> Option<[u8; 32]> {
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
     pub url: DatabaseUrl,
+    /// For sessions a transaction-mode pooler cannot keep (LISTEN); `url` when unset.
+    pub direct_url: Option<DatabaseUrl>,
     pub pool_size: usize,
     /// How long a request waits for a free connection before it is answered `503`.
     pub pool_wait_timeout: Duration,
@@ -333,6 +335,11 @@ pub const VARIABLES: &[Variable] = &[
         name: "DATABASE_URL",
         default: "postgres://postgres@127.0.0.1:5432/rapport",
         meaning: "PostgreSQL to use; the database is created on start when missing and the role may",
+    },
+    Variable {
+        name: "RAPPORT_DIRECT_DATABASE_URL",
+        default: "(DATABASE_URL)",
+        meaning: "a direct connection to the primary, past any transaction-mode pooler, for what needs a session: the LISTEN that tells every instance of changes to tokens, users, clients and signing keys",
     },
     Variable {
         name: "RAPPORT_BIND",
@@ -570,6 +577,13 @@ impl Settings {
 
         let url = read("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rapport");
         let url = DatabaseUrl::parse(url.trim()).map_err(|m| fail("DATABASE_URL", m))?;
+        let direct_url = match get("RAPPORT_DIRECT_DATABASE_URL") {
+            None => None,
+            Some(text) => Some(
+                DatabaseUrl::parse(text.trim())
+                    .map_err(|m| fail("RAPPORT_DIRECT_DATABASE_URL", m))?,
+            ),
+        };
 
         let bind = read("RAPPORT_BIND", "127.0.0.1:8080");
         let bind = bind.trim().parse::<SocketAddr>().map_err(|_| {
@@ -911,6 +925,7 @@ impl Settings {
         Ok(Settings {
             database: DatabaseSettings {
                 url,
+                direct_url,
                 pool_size,
                 pool_wait_timeout,
                 connect_timeout,

@@ -31,9 +31,11 @@ use crate::state::AppState;
 use crate::{db, openapi};
 
 /// How long a user's role, activity and credentials version (or a client's scopes), and a
-/// subject's revoked tokens, are trusted from memory: the longest a change made on another
-/// instance leaves a revoked token usable here.
-const ACCESS_CACHE_TTL: Duration = Duration::from_secs(1);
+/// subject's revoked tokens, are trusted from memory: while changes made elsewhere arrive
+/// by notification (`auth::changes`), and without them (the longest a change made on
+/// another instance then leaves a revoked token usable here).
+const ACCESS_CACHE_TTL: Duration = Duration::from_secs(60);
+const ACCESS_CACHE_FALLBACK_TTL: Duration = Duration::from_secs(1);
 
 pub struct Application {
     port: u16,
@@ -70,7 +72,7 @@ impl Application {
         let state = web::Data::new(AppState {
             jwt,
             secrets,
-            access: AccessCache::new(ACCESS_CACHE_TTL),
+            access: AccessCache::new(ACCESS_CACHE_TTL, ACCESS_CACHE_FALLBACK_TTL),
             throttle: LoginThrottle::default(),
             rate_limits: crate::http::limiter::Limiter::default(),
             uploads: crate::http::in_flight::InFlight::new(
@@ -189,6 +191,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let drain = actix_web::rt::spawn(drain_on_signal(self.state.clone(), self.server.handle()));
         let housekeeping = actix_web::rt::spawn(housekeeping(self.state.clone()));
+        let changes = actix_web::rt::spawn(crate::auth::changes::listen(self.state.clone()));
         let keys = actix_web::rt::spawn(refresh_keys(self.state.clone()));
         let loyalty = actix_web::rt::spawn(crate::loyalty::pass::schedule(
             self.state.jobs.clone(),
@@ -227,6 +230,7 @@ impl Application {
         keys.abort();
         webhooks.abort();
         housekeeping.abort();
+        changes.abort();
         loyalty.abort();
         imports.abort();
         result

@@ -1,5 +1,6 @@
 //! Authentication and permissions: bearer tokens, the token exchange, roles and scopes.
 
+pub mod changes;
 pub mod jwt;
 pub mod keyring;
 pub mod ownership;

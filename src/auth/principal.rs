@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -58,6 +59,16 @@ impl Actor {
     /// A key unique across kinds (idempotency keys are scoped by it).
     pub fn key(&self) -> String {
         format!("{}:{}", self.kind(), self.id())
+    }
+
+    /// The actor a [`key`](Self::key) names.
+    pub fn from_key(key: &str) -> Option<Self> {
+        match key.split_once(':')? {
+            ("user", id) => Uuid::parse_str(id).ok().map(Self::User),
+            ("api_client", id) => Uuid::parse_str(id).ok().map(Self::Client),
+            ("service", name) if !name.is_empty() => Some(Self::Service(name.to_owned())),
+            _ => None,
+        }
     }
 }
 
@@ -129,22 +140,60 @@ struct ServiceRecord {
     revoked: bool,
 }
 
-/// Short-lived memory of each subject's [`Standing`] and each service token's record, so
-/// that a request costs no extra query. Changes made on this instance forget the entry at
-/// once; changes made elsewhere (another instance, the CLI, SQL) are seen once the entry is
-/// older than the TTL.
+/// Memory of each subject's [`Standing`] and each service token's record, so that a
+/// request costs no extra query. Changes made on this instance forget the entry at once.
+/// Changes made elsewhere (another instance, the CLI, SQL) arrive by notification while
+/// `changes::listen` follows them (`listening`): entries then live for `ttl`. Without a
+/// listener (not started, or its connection lost) they live for `fallback_ttl` only, so a
+/// change elsewhere is in force within it.
 pub struct AccessCache {
     ttl: Duration,
+    fallback_ttl: Duration,
+    listening: AtomicBool,
     entries: Mutex<HashMap<Actor, (Standing, Instant)>>,
     tokens: Mutex<HashMap<String, (Option<ServiceRecord>, Instant)>>,
 }
 
 impl AccessCache {
-    pub fn new(ttl: Duration) -> Self {
+    pub fn new(ttl: Duration, fallback_ttl: Duration) -> Self {
         Self {
             ttl,
+            fallback_ttl,
+            listening: AtomicBool::new(false),
             entries: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How long an entry is trusted now.
+    fn lifetime(&self) -> Duration {
+        if self.listening.load(Ordering::SeqCst) {
+            self.ttl
+        } else {
+            self.fallback_ttl
+        }
+    }
+
+    /// Whether changes made elsewhere arrive by notification; a listener that starts
+    /// forgets everything first (it may have missed changes meanwhile).
+    pub fn set_listening(&self, listening: bool) {
+        if listening {
+            self.forget_all();
+        }
+        self.listening.store(listening, Ordering::SeqCst);
+    }
+
+    pub fn listening(&self) -> bool {
+        self.listening.load(Ordering::SeqCst)
+    }
+
+    /// Forgets every entry.
+    pub fn forget_all(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.clear();
         }
     }
 
@@ -163,7 +212,7 @@ impl AccessCache {
         let cached = self.tokens.lock().ok().and_then(|tokens| {
             tokens
                 .get(jti)
-                .filter(|(_, at)| at.elapsed() < self.ttl)
+                .filter(|(_, at)| at.elapsed() < self.lifetime())
                 .map(|(record, _)| record.clone())
         });
         if let Some(record) = cached {
@@ -179,7 +228,7 @@ impl AccessCache {
             });
         if let Ok(mut tokens) = self.tokens.lock() {
             if tokens.len() > 10_000 {
-                let ttl = self.ttl;
+                let ttl = self.lifetime();
                 tokens.retain(|_, (_, at)| at.elapsed() < ttl);
             }
             tokens.insert(jti.to_owned(), (record.clone(), Instant::now()));
@@ -191,14 +240,14 @@ impl AccessCache {
         let entries = self.entries.lock().ok()?;
         entries
             .get(actor)
-            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .filter(|(_, at)| at.elapsed() < self.lifetime())
             .map(|(standing, _)| standing.clone())
     }
 
     fn remember(&self, actor: Actor, standing: Standing) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() > 10_000 {
-                let ttl = self.ttl;
+                let ttl = self.lifetime();
                 entries.retain(|_, (_, at)| at.elapsed() < ttl);
             }
             entries.insert(actor, (standing, Instant::now()));

@@ -24,6 +24,12 @@ pub struct Health {
     /// `ok` (alive) or `ready` (can serve requests).
     #[schema(example = "ok")]
     pub status: &'static str,
+    /// Readiness only: `following` while this instance hears at once of changes made
+    /// elsewhere to users, clients, tokens and signing keys (LISTEN on a direct connection);
+    /// `lost` while it reconnects (changes elsewhere are then in force here within a second).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "following")]
+    pub change_notifications: Option<&'static str>,
 }
 
 /// Is the process alive?
@@ -33,7 +39,10 @@ pub struct Health {
 #[utoipa::path(tag = "Operations", responses((status = 200, description = "Alive", body = Health)))]
 #[get("/healthz")]
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Health { status: "ok" })
+    HttpResponse::Ok().json(Health {
+        status: "ok",
+        change_notifications: None,
+    })
 }
 
 /// Can the service serve requests?
@@ -58,7 +67,14 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             "the database lacks migrations this version needs; run `rapport migrate`",
         ));
     }
-    Ok(HttpResponse::Ok().json(Health { status: "ready" }))
+    Ok(HttpResponse::Ok().json(Health {
+        status: "ready",
+        change_notifications: Some(if state.access.listening() {
+            "following"
+        } else {
+            "lost"
+        }),
+    }))
 }
 
 /// Metrics in Prometheus text format.

@@ -391,9 +391,7 @@ async fn serve(db_url: &str, env: &[(&str, &str)]) -> (tokio::process::Child, St
         .unwrap()
         .port();
     let mut command = rapport(db_url);
-    command
-        .env("RAPPORT_BIND", format!("127.0.0.1:{port}"))
-        .env("RAPPORT_JWT_SECRET", TEST_SECRET);
+    command.env("RAPPORT_BIND", format!("127.0.0.1:{port}"));
     for (name, value) in env {
         command.env(name, value);
     }
@@ -451,6 +449,7 @@ async fn sigterm_hands_a_running_import_back_to_the_next_instance() {
         ("RAPPORT_IMPORT_BATCH", "100"),
         ("RAPPORT_SHUTDOWN_DRAIN", "1s"),
         ("RAPPORT_SHUTDOWN_TIMEOUT", "20s"),
+        ("RAPPORT_JWT_SECRET", TEST_SECRET),
     ];
     let (mut first, base) = serve(db.url.expose(), &env).await;
     let out = rapport(db.url.expose())
@@ -556,4 +555,159 @@ async fn sigterm_hands_a_running_import_back_to_the_next_instance() {
         .n;
     assert_eq!(customers, ROWS as i64, "no row written twice");
     second.kill().await.unwrap();
+}
+
+/// Three instances agree within a second on a change made through one of them, though
+/// each caches who may call for a minute: the database notifies every instance on commit.
+/// A signed-out token, a deactivated user and a retired signing key are refused everywhere
+/// (the key ring was reloaded every 30 s before; the access cache kept entries for 1 s).
+#[actix_web::test]
+async fn three_instances_agree_at_once_on_signed_out_tokens_users_and_retired_keys() {
+    let db = crate::helpers::TestDatabase::new().await;
+    let mut instances = Vec::new();
+    for _ in 0..3 {
+        instances.push(serve(db.url.expose(), &[]).await);
+    }
+    let bases: Vec<String> = instances.iter().map(|(_, base)| base.clone()).collect();
+    let client = reqwest::Client::new();
+    // Each instance follows the notifications before the test relies on them.
+    for base in &bases {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let res = client.get(format!("{base}/readyz")).send().await.unwrap();
+            let health = expect_json(res, StatusCode::OK).await;
+            if health["change_notifications"] == "following" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{health}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let mint = |role: &'static str| {
+        let url = db.url.expose().to_owned();
+        async move {
+            let out = rapport(&url)
+                .args(["token", "--role", role])
+                .output()
+                .await
+                .unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+            stdout(&out)
+        }
+    };
+    let admin = mint("admin").await;
+    let me = |base: String, token: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("{base}/v1/me"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // Every instance answers within a second of the change, or the test fails.
+    let refused_everywhere = |token: String| {
+        let bases = bases.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(1);
+            for base in &bases {
+                while me(base.clone(), token.clone()).await != StatusCode::UNAUTHORIZED {
+                    assert!(
+                        Instant::now() < deadline,
+                        "{base} still takes the token a second after the change"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    };
+
+    // A token signed out on the first instance.
+    let agent = mint("agent").await;
+    for base in &bases {
+        assert_eq!(me(base.clone(), agent.clone()).await, StatusCode::OK);
+    }
+    let res = client
+        .post(format!("{}/v1/auth/logout", bases[0]))
+        .bearer_auth(&agent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    refused_everywhere(agent).await;
+
+    // A user deactivated through the second instance.
+    let email = "moved.on@example.com";
+    let password = "a long enough password";
+    let res = client
+        .post(format!("{}/v1/users", bases[1]))
+        .bearer_auth(&admin)
+        .json(
+            &serde_json::json!({"email": email, "name": "Moved On", "role": "agent",
+                                  "password": password}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let user = expect_json(res, StatusCode::CREATED).await;
+    let res = client
+        .post(format!("{}/v1/auth/token", bases[2]))
+        .json(&serde_json::json!({"grant_type": "password", "email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let user_token = expect_json(res, StatusCode::OK).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for base in &bases {
+        assert_eq!(me(base.clone(), user_token.clone()).await, StatusCode::OK);
+    }
+    let res = client
+        .post(format!(
+            "{}/v1/users/{}/deactivate",
+            bases[1],
+            user["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    refused_everywhere(user_token).await;
+
+    // A signing key retired by the command line: no instance takes its tokens any more.
+    let old = mint("agent").await;
+    for base in &bases {
+        assert_eq!(me(base.clone(), old.clone()).await, StatusCode::OK);
+    }
+    let list = rapport(db.url.expose())
+        .args(["keys", "list"])
+        .output()
+        .await
+        .unwrap();
+    let old_kid = stdout(&list)
+        .lines()
+        .find(|l| l.ends_with("\tsigning"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap()
+        .to_owned();
+    let out = rapport(db.url.expose())
+        .args(["keys", "retire", &old_kid])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    refused_everywhere(old).await;
+    // The new key signs, and every instance takes its tokens.
+    let fresh = mint("agent").await;
+    for base in &bases {
+        assert_eq!(me(base.clone(), fresh.clone()).await, StatusCode::OK);
+    }
+    for (mut child, _) in instances {
+        child.kill().await.unwrap();
+    }
 }
