@@ -252,6 +252,8 @@ pub struct Settings {
     pub workers: usize,
     /// How long the listener keeps accepting after SIGTERM, `/readyz` answering `503`.
     pub shutdown_drain: Duration,
+    /// How long a caller's standing is trusted from memory (see `auth::changes`).
+    pub access_cache_ttl: Duration,
     pub shutdown_timeout: Duration,
     /// How often the loyalty evaluation pass runs.
     pub loyalty_interval: Duration,
@@ -455,6 +457,11 @@ pub const VARIABLES: &[Variable] = &[
         name: "RAPPORT_WORKERS",
         default: "(number of cores)",
         meaning: "HTTP worker threads",
+    },
+    Variable {
+        name: "RAPPORT_ACCESS_CACHE_TTL",
+        default: "1s",
+        meaning: "how long an instance trusts what it read of a caller's standing (user, client, revoked tokens); changes reach every instance at once by notification, and within this time if notifications are lost",
     },
     Variable {
         name: "RAPPORT_SHUTDOWN_DRAIN",
@@ -805,6 +812,12 @@ impl Settings {
         let workers = number("RAPPORT_WORKERS", cores, 1, 1024)?;
         let shutdown_drain =
             duration("RAPPORT_SHUTDOWN_DRAIN", "5s", Duration::ZERO, 600 * second)?;
+        let access_cache_ttl = duration(
+            "RAPPORT_ACCESS_CACHE_TTL",
+            "1s",
+            Duration::ZERO,
+            3600 * second,
+        )?;
         let shutdown_timeout = duration(
             "RAPPORT_SHUTDOWN_TIMEOUT",
             "30s",
@@ -951,6 +964,7 @@ impl Settings {
             log_format,
             workers,
             shutdown_drain,
+            access_cache_ttl,
             shutdown_timeout,
             loyalty_interval,
             analytics_interval,

@@ -30,13 +30,6 @@ use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::{db, openapi};
 
-/// How long a user's role, activity and credentials version (or a client's scopes), and a
-/// subject's revoked tokens, are trusted from memory: while changes made elsewhere arrive
-/// by notification (`auth::changes`), and without them (the longest a change made on
-/// another instance then leaves a revoked token usable here).
-const ACCESS_CACHE_TTL: Duration = Duration::from_secs(60);
-const ACCESS_CACHE_FALLBACK_TTL: Duration = Duration::from_secs(1);
-
 pub struct Application {
     port: u16,
     server: Server,
@@ -72,7 +65,7 @@ impl Application {
         let state = web::Data::new(AppState {
             jwt,
             secrets,
-            access: AccessCache::new(ACCESS_CACHE_TTL, ACCESS_CACHE_FALLBACK_TTL),
+            access: AccessCache::new(settings.access_cache_ttl),
             throttle: LoginThrottle::default(),
             rate_limits: crate::http::limiter::Limiter::default(),
             uploads: crate::http::in_flight::InFlight::new(

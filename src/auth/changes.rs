@@ -5,9 +5,9 @@
 //!
 //! The listener holds one direct connection (`RAPPORT_DIRECT_DATABASE_URL`, else
 //! `DATABASE_URL`): LISTEN needs a session, which a transaction-mode pooler does not keep.
-//! While it follows, the access cache keeps entries for long; when its connection is lost,
-//! the cache falls back to a short lifetime until the listener is back, and the listener
-//! forgets everything when it resumes (it may have missed changes meanwhile).
+//! When its connection is lost, changes elsewhere are in force here once the access cache's
+//! entries expire (`RAPPORT_ACCESS_CACHE_TTL`) and keys reload every 30 s, until the
+//! listener is back; it then forgets everything (it may have missed changes meanwhile).
 
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ const PROBE: Duration = Duration::from_secs(10);
 pub async fn listen(state: web::Data<AppState>) {
     loop {
         if let Err(err) = follow(&state).await {
-            tracing::warn!(error = %err, "lost the change notifications; caches fall back to a short lifetime");
+            tracing::warn!(error = %err, "lost the change notifications; reconnecting");
         }
         state.access.set_listening(false);
         if state.draining.sleep(RETRY).await {

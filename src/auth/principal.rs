@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -140,42 +140,35 @@ struct ServiceRecord {
     revoked: bool,
 }
 
-/// Memory of each subject's [`Standing`] and each service token's record, so that a
-/// request costs no extra query. Changes made on this instance forget the entry at once.
-/// Changes made elsewhere (another instance, the CLI, SQL) arrive by notification while
-/// `changes::listen` follows them (`listening`): entries then live for `ttl`. Without a
-/// listener (not started, or its connection lost) they live for `fallback_ttl` only, so a
-/// change elsewhere is in force within it.
+/// Short-lived memory of each subject's [`Standing`] and each service token's record, so
+/// that a request costs no extra query. Changes made on this instance forget the entry at
+/// once; changes made elsewhere (another instance, the CLI, SQL) arrive by notification
+/// (`changes::listen`), and are in force within the TTL (`RAPPORT_ACCESS_CACHE_TTL`) should
+/// notifications be lost.
+///
+/// Every forget moves `generation` on, and a lookup keeps what it read only when no forget
+/// came while it read: a read that saw the row before a change is never cached after it.
 pub struct AccessCache {
     ttl: Duration,
-    fallback_ttl: Duration,
+    generation: AtomicU64,
     listening: AtomicBool,
     entries: Mutex<HashMap<Actor, (Standing, Instant)>>,
     tokens: Mutex<HashMap<String, (Option<ServiceRecord>, Instant)>>,
 }
 
 impl AccessCache {
-    pub fn new(ttl: Duration, fallback_ttl: Duration) -> Self {
+    pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            fallback_ttl,
+            generation: AtomicU64::new(0),
             listening: AtomicBool::new(false),
             entries: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
         }
     }
 
-    /// How long an entry is trusted now.
-    fn lifetime(&self) -> Duration {
-        if self.listening.load(Ordering::SeqCst) {
-            self.ttl
-        } else {
-            self.fallback_ttl
-        }
-    }
-
-    /// Whether changes made elsewhere arrive by notification; a listener that starts
-    /// forgets everything first (it may have missed changes meanwhile).
+    /// Whether changes made elsewhere arrive by notification (reported by `/readyz`); a
+    /// listener that starts forgets everything first (it may have missed changes meanwhile).
     pub fn set_listening(&self, listening: bool) {
         if listening {
             self.forget_all();
@@ -189,6 +182,7 @@ impl AccessCache {
 
     /// Forgets every entry.
     pub fn forget_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut entries) = self.entries.lock() {
             entries.clear();
         }
@@ -199,6 +193,7 @@ impl AccessCache {
 
     /// Call after revoking a service token.
     pub fn forget_token(&self, jti: &str) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut tokens) = self.tokens.lock() {
             tokens.remove(jti);
         }
@@ -212,12 +207,13 @@ impl AccessCache {
         let cached = self.tokens.lock().ok().and_then(|tokens| {
             tokens
                 .get(jti)
-                .filter(|(_, at)| at.elapsed() < self.lifetime())
+                .filter(|(_, at)| at.elapsed() < self.ttl)
                 .map(|(record, _)| record.clone())
         });
         if let Some(record) = cached {
             return Ok(record);
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let mut conn = state.pool.get().await?;
         let record = store::service_token_access(&mut conn, jti)
             .await?
@@ -226,9 +222,12 @@ impl AccessCache {
                 role: row.role,
                 revoked: row.revoked_at.is_some(),
             });
+        if self.generation.load(Ordering::SeqCst) != generation {
+            return Ok(record);
+        }
         if let Ok(mut tokens) = self.tokens.lock() {
             if tokens.len() > 10_000 {
-                let ttl = self.lifetime();
+                let ttl = self.ttl;
                 tokens.retain(|_, (_, at)| at.elapsed() < ttl);
             }
             tokens.insert(jti.to_owned(), (record.clone(), Instant::now()));
@@ -240,14 +239,18 @@ impl AccessCache {
         let entries = self.entries.lock().ok()?;
         entries
             .get(actor)
-            .filter(|(_, at)| at.elapsed() < self.lifetime())
+            .filter(|(_, at)| at.elapsed() < self.ttl)
             .map(|(standing, _)| standing.clone())
     }
 
-    fn remember(&self, actor: Actor, standing: Standing) {
+    /// Keeps `standing`, read since `generation`, unless something was forgotten meanwhile.
+    fn remember(&self, actor: Actor, standing: Standing, generation: u64) {
+        if self.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() > 10_000 {
-                let ttl = self.lifetime();
+                let ttl = self.ttl;
                 entries.retain(|_, (_, at)| at.elapsed() < ttl);
             }
             entries.insert(actor, (standing, Instant::now()));
@@ -257,6 +260,7 @@ impl AccessCache {
     /// Call after changing a user's password, role or activity, a client's scopes or
     /// revocation, or revoking one of the actor's tokens.
     pub fn forget(&self, actor: &Actor) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(actor);
         }
@@ -266,6 +270,7 @@ impl AccessCache {
         if let Some(standing) = self.cached(actor) {
             return Ok(standing);
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let mut conn = state.pool.get().await?;
         let access = match actor {
             Actor::User(id) => store::user_access(&mut conn, *id).await?.map(|a| Access {
@@ -297,7 +302,7 @@ impl AccessCache {
         };
         let revoked = revoked::of_subject(&mut conn, &actor.key()).await?;
         let standing = Standing { access, revoked };
-        self.remember(actor.clone(), standing.clone());
+        self.remember(actor.clone(), standing.clone(), generation);
         Ok(standing)
     }
 }
