@@ -21,6 +21,7 @@ mod import_reports;
 mod import_rows;
 mod imports;
 mod interactions;
+mod lifecycle;
 mod loyalty;
 mod loyalty_points;
 mod openapi;
