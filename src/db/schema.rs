@@ -102,6 +102,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    customer_attribute_answers (customer_id, question_key) {
+        customer_id -> Uuid,
+        question_key -> Text,
+        response_id -> Uuid,
+        submitted_at -> Timestamptz,
+        expectation -> Int2,
+        performance -> Int2,
+    }
+}
+
+diesel::table! {
     customer_lifecycle_events (id) {
         id -> Uuid,
         customer_id -> Uuid,
@@ -609,6 +620,8 @@ diesel::table! {
 }
 
 diesel::joinable!(customer_analytics -> customers (customer_id));
+diesel::joinable!(customer_attribute_answers -> customers (customer_id));
+diesel::joinable!(customer_attribute_answers -> survey_responses (response_id));
 diesel::joinable!(customer_lifecycle_events -> customers (customer_id));
 diesel::joinable!(customer_satisfaction -> customers (customer_id));
 diesel::joinable!(customer_search_words -> customers (customer_id));
@@ -639,6 +652,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     complaint_status_changes,
     customer_analytics,
+    customer_attribute_answers,
     customer_lifecycle_events,
     customer_satisfaction,
     customer_search_words,
