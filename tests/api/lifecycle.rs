@@ -74,7 +74,12 @@ async fn the_stage_guide_names_every_stage_as_the_course_does() {
         ])
     );
     for i in [0, 4, 5, 6] {
-        assert_eq!(stages[i]["course_focus"], Value::Null, "{}", stages[i]["key"]);
+        assert_eq!(
+            stages[i]["course_focus"],
+            Value::Null,
+            "{}",
+            stages[i]["key"]
+        );
     }
     // Rapport's own focus and a description for every stage.
     assert_eq!(
@@ -83,10 +88,7 @@ async fn the_stage_guide_names_every_stage_as_the_course_does() {
     );
     assert_eq!(
         stages[5]["focus"],
-        json!([
-            "find the cause",
-            "win the customer back before they leave"
-        ])
+        json!(["find the cause", "win the customer back before they leave"])
     );
     for stage in stages {
         assert!(!stage["description"].as_str().unwrap().is_empty());
@@ -167,7 +169,10 @@ async fn a_prospects_first_purchase_makes_it_an_acquaintance() {
         .get_ok(&format!("/v1/customers/{id}"), &app.token(Role::Viewer))
         .await;
     assert_eq!(customer["lifecycle_stage"], "acquaintance");
-    assert_eq!(customer["version"], 2, "the move is an update of the customer");
+    assert_eq!(
+        customer["version"], 2,
+        "the move is an update of the customer"
+    );
     let entries = history(&app, id).await;
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[1]["from"], "prospect");
@@ -206,10 +211,7 @@ async fn a_prospects_first_purchase_makes_it_an_acquaintance() {
     );
     let changed = feed.last().unwrap();
     assert_eq!(changed["data"]["lifecycle_stage"], "acquaintance");
-    assert_eq!(
-        changed["previous"],
-        json!({"lifecycle_stage": "prospect"})
-    );
+    assert_eq!(changed["previous"], json!({"lifecycle_stage": "prospect"}));
 
     // Staff move it back by hand; its second purchase moves nothing.
     let res = app
@@ -231,8 +233,8 @@ async fn a_stage_set_by_hand_is_kept() {
     let app = TestApp::spawn().await;
     let agent = app.token(Role::Agent);
     // Created in another stage: a purchase does not touch it.
-    let stable = create_customer(&app, json!({"name": "Stable", "lifecycle_stage": "stable"}))
-        .await;
+    let stable =
+        create_customer(&app, json!({"name": "Stable", "lifecycle_stage": "stable"})).await;
     let stable = stable["id"].as_str().unwrap();
     buy(&app, stable, "s-1").await;
     assert_eq!(stage(&app, stable).await, "stable");
@@ -257,8 +259,11 @@ async fn a_stage_set_by_hand_is_kept() {
     assert_eq!(history(&app, back).await.len(), 3);
 
     // Created as a prospect explicitly, it became one at creation: its first purchase moves it.
-    let explicit =
-        create_customer(&app, json!({"name": "Explicit", "lifecycle_stage": "prospect"})).await;
+    let explicit = create_customer(
+        &app,
+        json!({"name": "Explicit", "lifecycle_stage": "prospect"}),
+    )
+    .await;
     let explicit = explicit["id"].as_str().unwrap();
     buy(&app, explicit, "e-1").await;
     assert_eq!(stage(&app, explicit).await, "acquaintance");
