@@ -759,6 +759,7 @@ pub const RESPONSE_COLUMNS: &[crate::http::tabular::Column] = {
         r("nps_category", Text),
         r("csat", Int),
         r("ces", Int),
+        r("verdicts", Json),
         r("segment.loyalty_tier", Text),
         r("segment.lifecycle_stage", Text),
         r("segment.region_type", Text),

@@ -560,8 +560,7 @@ pub async fn respond(
             .into_iter()
             .map(|v| (v.key, v.expectation, v.performance))
             .collect();
-        store::remember_attributes(conn, customer.id, record.id, submitted_at, &attributes)
-            .await?;
+        store::remember_attributes(conn, customer.id, record.id, submitted_at, &attributes).await?;
         let shown = response_view(record.clone());
         let event = NewEvent::new(EventType::SurveyResponseCreated, record.id, &shown);
         let change = Change::audited(

@@ -850,8 +850,16 @@ mod tests {
     #[test]
     fn a_shortfall_opens_a_follow_up_on_any_attribute_or_the_weighted_mean() {
         let gaps = [
-            AttributeGap { key: "speed".into(), weight: 3.0, gap: -2 },
-            AttributeGap { key: "care".into(), weight: 1.0, gap: 1 },
+            AttributeGap {
+                key: "speed".into(),
+                weight: 3.0,
+                gap: -2,
+            },
+            AttributeGap {
+                key: "care".into(),
+                weight: 1.0,
+                gap: 1,
+            },
         ];
         // Any attribute: speed's −2 ≤ −2.
         assert_eq!(
@@ -869,7 +877,11 @@ mod tests {
             None
         );
         // A tie P = E is no shortfall; no attribute answered, no follow-up.
-        let tie = [AttributeGap { key: "speed".into(), weight: 1.0, gap: 0 }];
+        let tie = [AttributeGap {
+            key: "speed".into(),
+            weight: 1.0,
+            gap: 0,
+        }];
         assert_eq!(follow_up_reason(&rule(-1, None), None, None, &tie), None);
         assert_eq!(
             follow_up_reason(&rule(-1, Some(GapOf::WeightedMean)), None, None, &[]),
@@ -902,7 +914,11 @@ mod tests {
         follow_up(&mut checks, &rule(-2, None), &[]);
         assert!(checks.finish().is_err(), "needs an attribute question");
         let mut checks = Checks::new();
-        follow_up(&mut checks, &rule(-9, Some(GapOf::WeightedMean)), &questions);
+        follow_up(
+            &mut checks,
+            &rule(-9, Some(GapOf::WeightedMean)),
+            &questions,
+        );
         assert!(checks.finish().is_ok());
     }
 

@@ -1480,7 +1480,8 @@ async fn bad_gap_rules_are_refused_and_write_nothing() {
     let manager = app.token(Role::Manager);
     let surveys = app.count("surveys").await;
     let audit = app.count("audit_events").await;
-    let with = |follow_up: Value| json!({"name": "S", "questions": questions(), "follow_up": follow_up});
+    let with =
+        |follow_up: Value| json!({"name": "S", "questions": questions(), "follow_up": follow_up});
     let no_attributes = json!({"name": "S",
         "questions": [{"key": "recommend", "text": "Recommend?", "type": "nps"}],
         "follow_up": {"gap_at_most": -2}});
@@ -1577,10 +1578,7 @@ async fn the_customer_list_finds_who_was_last_dissatisfied_with_an_attribute() {
         ["A", "C", "E"]
     );
     // A key nobody answered lists nobody.
-    assert_eq!(
-        names("dissatisfied_with=clean").await,
-        Vec::<String>::new()
-    );
+    assert_eq!(names("dissatisfied_with=clean").await, Vec::<String>::new());
     // Newest first too (the default order), and in the export's selection.
     let page = app
         .get_ok("/v1/customers?dissatisfied_with=speed&limit=2", &viewer)
