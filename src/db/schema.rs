@@ -19,6 +19,8 @@ diesel::table! {
         computed_ms -> Nullable<Int8>,
         updated_at -> Timestamptz,
         version -> Int8,
+        retention_rate -> Nullable<Float8>,
+        discount_rate -> Float8,
     }
 }
 
