@@ -8,8 +8,65 @@ use uuid::Uuid;
 use crate::customers::figures::{ChurnRisk, Measure, ValueTier};
 use crate::customers::json::LifecycleStage;
 
-/// How the analytics are computed. Every field is required on `PUT`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+crate::text_enum! {
+    /// The word that asks for a measured retention rate.
+    pub enum Measured {
+        Measured = "measured",
+    }
+}
+
+/// The retention rate r of the lifetime potential: a share from 0 to 1, or `"measured"`:
+/// the share of last year's buyers (in the currency) who bought again in the last 12
+/// months, capped at 1 + d − 0.01.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RetentionRate {
+    /// A fixed share, 0 to 1.
+    Fixed(f64),
+    Measured(Measured),
+}
+
+/// `RetentionRate` in the OpenAPI document: a number from 0 to 1, or `"measured"`.
+fn retention_rate_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    let one_of = OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Number)
+                .minimum(Some(0.0))
+                .maximum(Some(1.0))
+                .description(Some("A fixed share of customers retained, 0 to 1.")),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["measured"]))
+                .description(Some(
+                    "Measured: the share of last year's buyers in the currency who bought \
+                     again in the last 12 months, capped at 1 + d − 0.01.",
+                )),
+        )
+        .description(Some(
+            "r of the lifetime potential m·r/(1 + d − r): a share from 0 to 1, or `\"measured\"`.",
+        ))
+        .examples([serde_json::json!(0.8), serde_json::json!("measured")])
+        .build();
+    Schema::OneOf(one_of)
+}
+
+impl Default for RetentionRate {
+    fn default() -> Self {
+        RetentionRate::Measured(Measured::Measured)
+    }
+}
+
+fn default_discount_rate() -> f64 {
+    0.1
+}
+
+/// How the analytics are computed. Every field is required on `PUT` except
+/// `retention_rate` (`measured` by default) and `discount_rate` (0.1 by default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsInput {
     /// Purchases in this currency (ISO 4217) make the customers' value; others are left out.
@@ -46,6 +103,15 @@ pub struct SettingsInput {
     /// reasons as the stage change's reason.
     #[schema(example = false)]
     pub move_to_dissolution: bool,
+    /// r of the lifetime potential m·r/(1 + d − r): a share from 0 to 1, or `"measured"`
+    /// (the default). A fixed r must keep 1 + d − r above 0.
+    #[serde(default)]
+    #[schema(schema_with = retention_rate_schema)]
+    pub retention_rate: RetentionRate,
+    /// d of the lifetime potential, 0 to 1 (0.1 by default).
+    #[serde(default = "default_discount_rate")]
+    #[schema(example = 0.1, minimum = 0, maximum = 1)]
+    pub discount_rate: f64,
 }
 
 /// The last computation.
@@ -95,6 +161,12 @@ pub struct Settings {
     /// Whether each computation moves the customers at risk into `dissolution`.
     #[schema(example = false)]
     pub move_to_dissolution: bool,
+    /// r of the lifetime potential: a share from 0 to 1, or `"measured"`.
+    #[schema(schema_with = retention_rate_schema)]
+    pub retention_rate: RetentionRate,
+    /// d of the lifetime potential.
+    #[schema(example = 0.1)]
+    pub discount_rate: f64,
     /// The last computation; `null` before the first.
     #[schema(required = true)]
     pub last_computation: Option<Computation>,

@@ -45,6 +45,7 @@
 pub mod json;
 mod pareto;
 mod routes;
+pub mod rules;
 pub mod store;
 
 use std::collections::HashMap;
@@ -97,6 +98,8 @@ pub fn settings_view(row: &store::SettingsRow) -> Settings {
         churn_threshold: input.churn_threshold,
         contact_days: input.contact_days,
         move_to_dissolution: input.move_to_dissolution,
+        retention_rate: input.retention_rate,
+        discount_rate: input.discount_rate,
         last_computation: row.computed_at.map(|computed_at| Computation {
             computed_at,
             customers: row.computed_customers.unwrap_or(0),
@@ -129,6 +132,7 @@ fn validate(input: &SettingsInput) -> Result<(), ApiError> {
             ));
         }
     }
+    errors.extend(rules::rates(input.retention_rate, input.discount_rate));
     if errors.is_empty() && input.key_percent >= input.development_percent {
         errors.push(FieldError::new(
             "development_percent",
@@ -475,4 +479,80 @@ fn computation(computed: &store::Computed) -> Option<(DateTime<Utc>, SettingsInp
         .clone()
         .and_then(|v| serde_json::from_value::<SettingsInput>(v).ok())?;
     Some((computed.computed_at?, used))
+}
+
+/// A customer's value figures per currency (DOMAIN.md section 5's aspects): cumulative
+/// sales, average order value and profit contribution from the purchases, and the lifetime
+/// potential and demand contribution from the analytics settings (measure, window, rates).
+pub async fn customer_value(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+) -> Result<crate::purchases::json::CustomerValue, ApiError> {
+    use crate::customers::figures::{DemandBasis, LifetimeBasis, Measure, RetentionSource};
+    use json::RetentionRate;
+    let settings = store::settings(conn).await?.input();
+    let measured = matches!(settings.retention_rate, RetentionRate::Measured(_));
+    let sums = crate::purchases::store::value(conn, customer_id).await?;
+    let aspects: HashMap<String, store::AspectRow> =
+        store::value_aspects(conn, customer_id, settings.window_days, measured)
+            .await?
+            .into_iter()
+            .map(|a| (a.currency.clone(), a))
+            .collect();
+    let d = settings.discount_rate;
+    let currencies = sums
+        .into_iter()
+        .map(|r| {
+            let aspect = aspects.get(&r.currency);
+            let m = aspect.and_then(|a| match settings.measure {
+                Measure::Revenue => Some(a.year_revenue.unwrap_or(0)),
+                Measure::Profit => a.year_profit,
+            });
+            let (retention, measured_rate) = match settings.retention_rate {
+                RetentionRate::Fixed(r) => (Some(r), None),
+                RetentionRate::Measured(_) => {
+                    let rate = aspect
+                        .and_then(|a| rules::measured_retention(a.retained, a.last_year_buyers));
+                    (rate.map(|r| rules::capped(r, d)), rate)
+                }
+            };
+            let (sales, all_sales) = aspect.map_or((0, 0), |a| (a.window_sales, a.all_sales));
+            crate::purchases::json::CurrencyValue {
+                average_order_value: rules::average(r.sales, r.purchases),
+                purchases: r.purchases,
+                cumulative_sales: r.sales,
+                refunded: r.refunded,
+                profit_contribution: r.profit,
+                purchases_with_cost: r.with_cost,
+                first_purchase_at: r.first_at,
+                last_purchase_at: r.last_at,
+                lifetime_potential: m
+                    .zip(retention)
+                    .and_then(|(m, r)| rules::lifetime_potential(m, r, d)),
+                lifetime_basis: LifetimeBasis {
+                    measure: settings.measure,
+                    yearly_value: m,
+                    retention: if measured {
+                        RetentionSource::Measured
+                    } else {
+                        RetentionSource::Fixed
+                    },
+                    retention_rate: retention,
+                    measured_retention_rate: measured_rate,
+                    discount_rate: d,
+                },
+                demand_contribution_percent: rules::percent(sales, all_sales),
+                demand_basis: DemandBasis {
+                    window_days: settings.window_days,
+                    sales,
+                    all_sales,
+                },
+                currency: r.currency,
+            }
+        })
+        .collect();
+    Ok(crate::purchases::json::CustomerValue {
+        customer_id,
+        currencies,
+    })
 }

@@ -29,7 +29,44 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(pareto)
         .service(export_pareto)
         .service(segments)
-        .service(churn_risk);
+        .service(churn_risk)
+        .service(customer_value);
+}
+
+/// A customer's value figures.
+///
+/// Per currency, as of now, four of the course's five aspects of a customer's value:
+/// cumulative sales (net of refunds, with the number of purchases, first and last purchase
+/// and average order value), profit contribution (over the purchases recorded with a cost),
+/// lifetime potential m·r/(1 + d − r) and demand contribution (the share of every customer's
+/// net sales in the analytics window). The last two follow the analytics settings (measure,
+/// window, `retention_rate`, `discount_rate`); each says what it was computed from. Amounts
+/// in minor units.
+#[utoipa::path(
+    tag = "Purchases",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("bearer" = ["purchases:read"])),
+    responses(
+        (status = 200, description = "The customer's value figures",
+            body = crate::purchases::json::CustomerValue),
+        (status = 404, description = "No such customer (or not one the caller may see)",
+            body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/customers/{id}/value")]
+async fn customer_value(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PurchasesRead)?;
+    let mut conn = state.pool.get().await?;
+    crate::customers::visible(
+        &principal,
+        crate::customers::store::get(&mut conn, *id).await?,
+    )?;
+    let value = super::customer_value(&mut conn, *id).await?;
+    Ok(HttpResponse::Ok().json(value))
 }
 
 /// The analytics settings and the last computation.

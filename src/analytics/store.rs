@@ -10,7 +10,7 @@ use diesel::sql_types::{
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::json::SettingsInput;
+use super::json::{RetentionRate, SettingsInput};
 use crate::customers::figures::{Measure, ValueClass, ValueTier};
 use crate::db::Prepare;
 use crate::db::schema::{analytics_settings, customer_analytics, customers};
@@ -37,6 +37,8 @@ pub struct SettingsRow {
     pub computed_ms: Option<i64>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    pub retention_rate: Option<f64>,
+    pub discount_rate: f64,
 }
 
 impl SettingsRow {
@@ -52,6 +54,11 @@ impl SettingsRow {
             churn_threshold: self.churn_threshold,
             contact_days: self.contact_days,
             move_to_dissolution: self.move_to_dissolution,
+            retention_rate: match self.retention_rate {
+                Some(r) => RetentionRate::Fixed(r),
+                None => RetentionRate::default(),
+            },
+            discount_rate: self.discount_rate,
         }
     }
 
@@ -95,6 +102,11 @@ pub async fn update_settings(
             s::churn_threshold.eq(input.churn_threshold),
             s::contact_days.eq(input.contact_days),
             s::move_to_dissolution.eq(input.move_to_dissolution),
+            s::retention_rate.eq(match input.retention_rate {
+                RetentionRate::Fixed(r) => Some(r),
+                RetentionRate::Measured(_) => None,
+            }),
+            s::discount_rate.eq(input.discount_rate),
             s::updated_at.eq(diesel::dsl::now),
             s::version.eq(s::version + 1),
         ))
@@ -719,4 +731,40 @@ pub fn pareto_query(
     .bind::<Nullable<Int4>, _>(filter.top_sales_percent)
     .bind::<BigInt, _>(fetch)
     .bind::<Nullable<SqlUuid>, _>(filter.owner)
+}
+
+/// One currency's inputs to a customer's lifetime potential and demand contribution.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct AspectRow {
+    #[diesel(sql_type = Text)]
+    pub currency: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub year_revenue: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub year_profit: Option<i64>,
+    #[diesel(sql_type = BigInt)]
+    pub window_sales: i64,
+    #[diesel(sql_type = BigInt)]
+    pub all_sales: i64,
+    #[diesel(sql_type = BigInt)]
+    pub last_year_buyers: i64,
+    #[diesel(sql_type = BigInt)]
+    pub retained: i64,
+}
+
+/// A customer's value-aspect inputs per currency they bought in (`value_aspects.sql`);
+/// last year's buyers are counted only when `measure_retention`.
+pub async fn value_aspects(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+    window_days: i32,
+    measure_retention: bool,
+) -> QueryResult<Vec<AspectRow>> {
+    diesel::sql_query(include_str!("value_aspects.sql"))
+        .bind::<SqlUuid, _>(customer_id)
+        .bind::<Int4, _>(window_days)
+        .bind::<Bool, _>(measure_retention)
+        .prepared()
+        .load(conn)
+        .await
 }

@@ -86,6 +86,10 @@ pub struct CustomersQuery {
     /// (7–8), `promoter` (9–10). `detractor` lists the unhappy customers.
     #[param(example = "detractor")]
     pub nps_category: Option<String>,
+    /// An `expectation_performance` question key (of any survey): the customers whose latest
+    /// answer to it had perceived performance below expectation (P < E, `dissatisfied`).
+    #[param(example = "speed", pattern = "^[a-z][a-z0-9_]{0,39}$")]
+    pub dissatisfied_with: Option<String>,
     /// Value tiers from the last analytics computation, separated by commas: `key`,
     /// `development`, `maintenance`, `opportunity`.
     #[param(example = "key,development")]

@@ -116,6 +116,16 @@ pub fn list_filter(
                 (1, 5),
             )?,
             nps_categories: comma_list("nps_category", query.nps_category.as_deref())?,
+            dissatisfied_with: match query.dissatisfied_with {
+                Some(key) if !crate::surveys::rules::valid_key(&key) => {
+                    return Err(invalid(
+                        "dissatisfied_with",
+                        "must be a question key: 1 to 40 lower case letters, digits or `_`, \
+                         starting with a letter",
+                    ));
+                }
+                key => key,
+            },
         },
         analytics: crate::analytics::store::Filter {
             value_tiers: comma_list("value_tier", query.value_tier.as_deref())?,

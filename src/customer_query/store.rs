@@ -248,8 +248,11 @@ fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
         Some(false) => query = query.filter(customers::phone.is_null()),
         None => {}
     }
-    if !filter.satisfaction.is_empty() {
+    if filter.satisfaction.has_scores() {
         query = query.filter(customers::id.eq_any(filter.satisfaction.customer_ids()));
+    }
+    if let Some(ids) = filter.satisfaction.dissatisfied_ids() {
+        query = query.filter(customers::id.eq_any(ids));
     }
     if !filter.analytics.is_empty() {
         query = query.filter(customers::id.eq_any(filter.analytics.customer_ids()));

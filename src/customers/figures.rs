@@ -130,3 +130,51 @@ pub struct CustomerAnalytics {
     pub rfm: Option<Rfm>,
     pub churn_risk: ChurnRisk,
 }
+
+crate::text_enum! {
+    /// Where a lifetime potential's retention rate r comes from: `fixed` (the analytics
+    /// settings' `retention_rate`) or `measured` (the share of last year's buyers in the
+    /// currency who bought again this year).
+    pub enum RetentionSource {
+        Fixed = "fixed",
+        Measured = "measured",
+    }
+}
+
+/// What a lifetime potential m·r / (1 + d − r) was computed from.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct LifetimeBasis {
+    /// What m measures (the analytics settings' measure).
+    pub measure: Measure,
+    /// m: the customer's value over the last 12 months in the measure, in minor units;
+    /// `null` for `profit` when none of those purchases has a cost.
+    #[schema(example = 48000)]
+    pub yearly_value: Option<i64>,
+    pub retention: RetentionSource,
+    /// r as used; `null` when it is measured and nobody bought in the currency in the year
+    /// before the last 12 months.
+    #[schema(example = 0.8)]
+    pub retention_rate: Option<f64>,
+    /// For `measured`: the share as measured, before the cap at 1 + d − 0.01 (a measured
+    /// r of 1 with d = 0 would make the potential infinite); `null` for `fixed`.
+    #[schema(example = 0.8)]
+    pub measured_retention_rate: Option<f64>,
+    /// d, the analytics settings' discount rate.
+    #[schema(example = 0.1)]
+    pub discount_rate: f64,
+}
+
+/// What a demand contribution was computed from.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DemandBasis {
+    /// The analytics window, in days, ending now.
+    #[schema(example = 365)]
+    pub window_days: i32,
+    /// The customer's net sales (amount − refunded) in the window, in minor units.
+    #[schema(example = 12000)]
+    pub sales: i64,
+    /// Every customer's net sales in the window, in minor units (erased and deleted
+    /// customers' purchases count: they were sold).
+    #[schema(example = 480000)]
+    pub all_sales: i64,
+}

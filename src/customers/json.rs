@@ -473,6 +473,45 @@ pub struct LifecycleHistory {
     pub data: Vec<LifecycleChange>,
 }
 
+/// One lifecycle stage as the course teaches it, for showing "what to do now" beside a
+/// customer's stage.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LifecycleStageGuide {
+    /// Rapport's key for the stage, as in `lifecycle_stage`.
+    pub key: LifecycleStage,
+    /// The stage's place in the relationship, from 1 (`prospect`) to 7 (`churned`).
+    #[schema(example = 2, minimum = 1, maximum = 7)]
+    pub position: u8,
+    /// The course's name for the stage (初识期, 矜持期, 平稳期, 稳固期, 思异期); `null` for
+    /// `prospect` and `churned`, which lie before and after the relationship the course
+    /// describes.
+    #[schema(example = "初识期")]
+    pub course_name: Option<String>,
+    /// What the stage means.
+    #[schema(example = "First purchases: the customer and the company get to know each other.")]
+    pub description: String,
+    /// Rapport's management focus for the stage.
+    #[schema(example = json!(["product and service quality", "breadth of offer"]))]
+    pub focus: Vec<String>,
+    /// The course's management focus for the stage; `null` where the course gives none
+    /// (稳固期 `commitment`, 思异期 `dissolution`, and the stages it does not name).
+    #[schema(example = json!(["a rich choice of brands", "product and service quality",
+        "a shared view of the value of goods, service and price", "free non-material extras"]))]
+    pub course_focus: Option<Vec<String>>,
+}
+
+/// Every lifecycle stage, in order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LifecycleStages {
+    /// The stages, from `prospect` to `churned`.
+    pub data: Vec<LifecycleStageGuide>,
+}
+
+/// `GET /v1/lifecycle/stages` takes no parameters (any given is a `400`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParameters {}
+
 crate::text_enum! {
     /// What a batch item does.
     pub enum BatchAction {

@@ -17,8 +17,10 @@ use crate::events::{EventType, NewEvent};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::etag::IfMatch;
 use crate::journal::{self, Change};
-use json::LifecycleStage;
-use json::{BatchAction, BatchItem, BatchResult, Consent, ConsentState, Customer, CustomerInput};
+use json::{
+    BatchAction, BatchItem, BatchResult, Consent, ConsentState, Customer, CustomerInput,
+    LifecycleStage,
+};
 use rules::Applied;
 use store::{CustomerDraft, CustomerRecord};
 
@@ -221,9 +223,28 @@ pub fn visible(
 /// none or it is deleted, `409` when its personal data was erased. Locks the row against
 /// deletion and erasure until the transaction ends.
 pub async fn lock_live(conn: &mut AsyncPgConnection, id: Uuid) -> Result<CustomerRecord, ApiError> {
-    let record = store::lock_shared(conn, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("customer"))?;
+    live(store::lock_shared(conn, id).await?)
+}
+
+/// A customer a purchase is recorded for, as [`lock_live`]; a prospect is locked for update
+/// instead, since its first purchase may move it ([`on_purchase`]): concurrent purchases of
+/// one prospect then take turns, and the second sees the first.
+pub async fn lock_buyer(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<CustomerRecord, ApiError> {
+    let peek = store::get(conn, id).await?;
+    if peek.is_some_and(|r| r.draft.lifecycle_stage == LifecycleStage::Prospect) {
+        // Locked, it may have moved on; whoever moved it into `prospect` since did so by
+        // hand, which `on_purchase` respects.
+        live(store::lock(conn, id).await?)
+    } else {
+        lock_live(conn, id).await
+    }
+}
+
+fn live(record: Option<CustomerRecord>) -> Result<CustomerRecord, ApiError> {
+    let record = record.ok_or_else(|| ApiError::not_found("customer"))?;
     if record.erased_at.is_some() {
         return Err(gone(&record).unwrap_or_else(|| ApiError::not_found("customer")));
     }
@@ -231,6 +252,59 @@ pub async fn lock_live(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Custome
         return Err(ApiError::not_found("customer"));
     }
     Ok(record)
+}
+
+/// Moves a prospect to `acquaintance` on its first purchase, unless the stage was set by
+/// hand since it became a prospect ([`rules::moves_on_purchase`]). Call in the purchase's
+/// transaction, with `customer` from [`lock_buyer`] and `first_purchase` whether the
+/// customer had no purchase before this one. The change to write down (the update, its
+/// lifecycle entry's event), when it moved.
+pub async fn on_purchase(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    customer: &CustomerRecord,
+    first_purchase: bool,
+    purchase_id: Uuid,
+) -> Result<Option<Change>, ApiError> {
+    let stage = customer.draft.lifecycle_stage;
+    // The history is read only when it can decide.
+    if !rules::moves_on_purchase(stage, first_purchase, true) {
+        return Ok(None);
+    }
+    let since_creation = store::stage_unchanged_since_creation(conn, customer.id).await?;
+    if !rules::moves_on_purchase(stage, first_purchase, since_creation) {
+        return Ok(None);
+    }
+    let mut draft = customer.draft.clone();
+    draft.lifecycle_stage = LifecycleStage::Acquaintance;
+    let after = store::update(conn, customer.id, &draft).await?;
+    store::record_stage_change(
+        conn,
+        after.id,
+        Some(stage),
+        after.draft.lifecycle_stage,
+        actor,
+        Some(&format!("first purchase {purchase_id}")),
+    )
+    .await?;
+    Ok(Some(updated(customer, &after)))
+}
+
+/// Every lifecycle stage in order, with the course's name and management focus.
+pub fn stages() -> Vec<json::LifecycleStageGuide> {
+    let texts = |list: &[&str]| list.iter().map(|t| (*t).to_owned()).collect();
+    rules::STAGE_GUIDE
+        .iter()
+        .zip(1u8..)
+        .map(|(guide, position)| json::LifecycleStageGuide {
+            key: guide.stage,
+            position,
+            course_name: guide.course_name.map(str::to_owned),
+            description: guide.description.to_owned(),
+            focus: texts(guide.focus),
+            course_focus: guide.course_focus.map(texts),
+        })
+        .collect()
 }
 
 /// One lifecycle history entry as the API shows it.

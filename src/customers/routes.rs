@@ -2,7 +2,10 @@ use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::json::{BatchRequest, BatchResponse, Customer, CustomerInput, LifecycleHistory};
+use super::json::{
+    BatchRequest, BatchResponse, Customer, CustomerInput, LifecycleHistory, LifecycleStages,
+    NoParameters,
+};
 use super::store;
 use super::visible;
 use crate::auth::{Held, Principal, Scope, ownership};
@@ -10,6 +13,7 @@ use crate::http::error::PROBLEM_JSON as PROBLEM;
 use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{IfMatch, IfMatchHeader};
 use crate::http::json::Json;
+use crate::http::query::Query;
 use crate::http::response;
 use crate::state::AppState;
 
@@ -21,7 +25,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(update_customer)
         .service(delete_customer)
         .service(restore_customer)
-        .service(customer_lifecycle);
+        .service(customer_lifecycle)
+        .service(lifecycle_stages);
 }
 
 fn location(id: Uuid) -> String {
@@ -293,4 +298,32 @@ async fn customer_lifecycle(
     visible(&principal, store::get(&mut conn, *id).await?)?;
     let data = super::lifecycle(&mut conn, *id).await?;
     Ok(HttpResponse::Ok().json(LifecycleHistory { data }))
+}
+
+/// The lifecycle stages as the course teaches them.
+///
+/// Every stage in order, from `prospect` to `churned`, with the course's name for it (初识期
+/// `acquaintance`, 矜持期 `exploration`, 平稳期 `stable`, 稳固期 `commitment`, 思异期
+/// `dissolution`; the course does not name `prospect` and `churned`), what it means, Rapport's
+/// management focus and the course's (where the course gives one). A frontend shows it as
+/// "what to do now" beside a customer's stage. Any signed-in caller may read it: it holds no
+/// customer data.
+#[utoipa::path(
+    tag = "Customers",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The stages, in order", body = LifecycleStages),
+        (status = 400, description = "A query parameter was given (it takes none)",
+            body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/lifecycle/stages")]
+async fn lifecycle_stages(
+    _principal: Principal,
+    _query: Query<NoParameters>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(LifecycleStages {
+        data: super::stages(),
+    }))
 }

@@ -463,8 +463,151 @@ pub fn age(birth: NaiveDate, today: NaiveDate) -> Option<u32> {
     u32::try_from(years).ok()
 }
 
+/// What the course teaches about one lifecycle stage (DOMAIN.md sections 2 and 9), beside
+/// Rapport's own reading of it.
+#[derive(Debug, Clone, Copy)]
+pub struct StageGuide {
+    pub stage: LifecycleStage,
+    /// The course's name; `None` for the stages the course does not name (`prospect`,
+    /// `churned`: before and after the relationship it describes).
+    pub course_name: Option<&'static str>,
+    pub description: &'static str,
+    /// Rapport's management focus (DOMAIN.md section 2).
+    pub focus: &'static [&'static str],
+    /// The course's management focus; `None` where the course gives none (稳固期, 思异期).
+    pub course_focus: Option<&'static [&'static str]>,
+}
+
+/// Every stage in Rapport's order (the order of [`LifecycleStage::ALL`]). The course lists
+/// 思异期 (`dissolution`) before 稳固期 (`commitment`); Rapport keeps dissolution after
+/// commitment, where falling activity leads on to `churned`.
+pub const STAGE_GUIDE: [StageGuide; 7] = [
+    StageGuide {
+        stage: LifecycleStage::Prospect,
+        course_name: None,
+        description: "Not yet a customer.",
+        focus: &["qualify the prospect: money, authority, need (MAN)"],
+        course_focus: None,
+    },
+    StageGuide {
+        stage: LifecycleStage::Acquaintance,
+        course_name: Some("初识期"),
+        description: "First purchases: the customer and the company get to know each other.",
+        focus: &["product and service quality", "breadth of offer"],
+        course_focus: Some(&[
+            "a rich choice of brands",
+            "product and service quality",
+            "a shared view of the value of goods, service and price",
+            "free non-material extras",
+        ]),
+    },
+    StageGuide {
+        stage: LifecycleStage::Exploration,
+        course_name: Some("矜持期"),
+        description: "Cautious: the customer tests the relationship.",
+        focus: &["quality", "non-material extras (free services)"],
+        course_focus: Some(&[
+            "a rich choice of brands",
+            "quality",
+            "free non-material extras",
+        ]),
+    },
+    StageGuide {
+        stage: LifecycleStage::Stable,
+        course_name: Some("平稳期"),
+        description: "Regular, predictable business.",
+        focus: &["keep quality", "indirect contact and communication"],
+        course_focus: Some(&[
+            "a rich choice of brands",
+            "indirect interaction and chances of contact",
+        ]),
+    },
+    StageGuide {
+        stage: LifecycleStage::Commitment,
+        course_name: Some("稳固期"),
+        description: "Firm and loyal: mutual dependence.",
+        focus: &["value alignment", "partnership", "personal care"],
+        course_focus: None,
+    },
+    StageGuide {
+        stage: LifecycleStage::Dissolution,
+        course_name: Some("思异期"),
+        description: "Considering alternatives: activity is falling.",
+        focus: &["find the cause", "win the customer back before they leave"],
+        course_focus: None,
+    },
+    StageGuide {
+        stage: LifecycleStage::Churned,
+        course_name: None,
+        description: "Gone.",
+        focus: &["win-back campaigns", "learn why they left"],
+        course_focus: None,
+    },
+];
+
+/// Whether a purchase moves its customer from `prospect` to `acquaintance` (DOMAIN.md
+/// section 2: first purchases begin the acquaintance): only a prospect's first purchase, and
+/// only while the prospect stage is the one the customer was created in. A customer moved
+/// into `prospect` later was put there by hand (no automatic rule moves anyone into it), and
+/// that choice stands.
+pub fn moves_on_purchase(
+    stage: LifecycleStage,
+    first_purchase: bool,
+    prospect_since_creation: bool,
+) -> bool {
+    stage == LifecycleStage::Prospect && first_purchase && prospect_since_creation
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_stage_guide_lists_every_stage_in_order() {
+        let listed: Vec<LifecycleStage> = STAGE_GUIDE.iter().map(|g| g.stage).collect();
+        assert_eq!(listed, LifecycleStage::ALL);
+        // The course's five names, each once, on the stages DOMAIN.md maps them to.
+        let named: Vec<(LifecycleStage, &str)> = STAGE_GUIDE
+            .iter()
+            .filter_map(|g| g.course_name.map(|n| (g.stage, n)))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                (LifecycleStage::Acquaintance, "初识期"),
+                (LifecycleStage::Exploration, "矜持期"),
+                (LifecycleStage::Stable, "平稳期"),
+                (LifecycleStage::Commitment, "稳固期"),
+                (LifecycleStage::Dissolution, "思异期"),
+            ]
+        );
+        // The course gives a focus for its first three stages only.
+        let with_focus: Vec<LifecycleStage> = STAGE_GUIDE
+            .iter()
+            .filter(|g| g.course_focus.is_some())
+            .map(|g| g.stage)
+            .collect();
+        assert_eq!(
+            with_focus,
+            [
+                LifecycleStage::Acquaintance,
+                LifecycleStage::Exploration,
+                LifecycleStage::Stable
+            ]
+        );
+        assert!(STAGE_GUIDE.iter().all(|g| !g.focus.is_empty()));
+    }
+
+    #[test]
+    fn only_a_prospects_first_purchase_moves_it_unless_it_was_set_by_hand() {
+        use LifecycleStage::*;
+        assert!(moves_on_purchase(Prospect, true, true));
+        // A second purchase, a prospect put back by hand, any other stage: no move.
+        assert!(!moves_on_purchase(Prospect, false, true));
+        assert!(!moves_on_purchase(Prospect, true, false));
+        for stage in LifecycleStage::ALL.iter().filter(|s| **s != Prospect) {
+            assert!(!moves_on_purchase(*stage, true, true), "{stage}");
+        }
+    }
+
     use super::*;
     use serde_json::json;
 

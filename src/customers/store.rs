@@ -623,3 +623,17 @@ pub async fn update_many(
     .await?;
     Ok(written.into_iter().map(|w| w.id).collect())
 }
+
+/// Whether the customer's latest stage is the one it was created in: its latest lifecycle
+/// entry is its first (`from_stage` null), so nobody has moved it since.
+pub async fn stage_unchanged_since_creation(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+) -> QueryResult<bool> {
+    let moved = customer_lifecycle_events::table
+        .filter(customer_lifecycle_events::customer_id.eq(customer_id))
+        .filter(customer_lifecycle_events::from_stage.is_not_null());
+    diesel::select(diesel::dsl::not(diesel::dsl::exists(moved)))
+        .get_result(conn)
+        .await
+}

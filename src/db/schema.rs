@@ -19,6 +19,8 @@ diesel::table! {
         computed_ms -> Nullable<Int8>,
         updated_at -> Timestamptz,
         version -> Int8,
+        retention_rate -> Nullable<Float8>,
+        discount_rate -> Float8,
     }
 }
 
@@ -98,6 +100,17 @@ diesel::table! {
         latest_nps -> Nullable<Int2>,
         latest_csat -> Nullable<Int2>,
         at_risk_since -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    customer_attribute_answers (customer_id, question_key) {
+        customer_id -> Uuid,
+        question_key -> Text,
+        response_id -> Uuid,
+        submitted_at -> Timestamptz,
+        expectation -> Int2,
+        performance -> Int2,
     }
 }
 
@@ -609,6 +622,8 @@ diesel::table! {
 }
 
 diesel::joinable!(customer_analytics -> customers (customer_id));
+diesel::joinable!(customer_attribute_answers -> customers (customer_id));
+diesel::joinable!(customer_attribute_answers -> survey_responses (response_id));
 diesel::joinable!(customer_lifecycle_events -> customers (customer_id));
 diesel::joinable!(customer_satisfaction -> customers (customer_id));
 diesel::joinable!(customer_search_words -> customers (customer_id));
@@ -639,6 +654,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     complaint_status_changes,
     customer_analytics,
+    customer_attribute_answers,
     customer_lifecycle_events,
     customer_satisfaction,
     customer_search_words,

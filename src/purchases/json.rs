@@ -190,6 +190,19 @@ pub struct CurrencyValue {
     /// The last purchase.
     #[schema(example = "2026-11-20T10:00:00Z")]
     pub last_purchase_at: DateTime<Utc>,
+    /// Lifetime potential sales (终身潜在销售预期): m · r / (1 + d − r) with m the value over
+    /// the last 12 months, r the retention rate and d the discount rate (see
+    /// `lifetime_basis`), rounded half away from zero to the minor unit; `null` when m or
+    /// r is unknown.
+    #[schema(example = 96000)]
+    pub lifetime_potential: Option<i64>,
+    pub lifetime_basis: crate::customers::figures::LifetimeBasis,
+    /// Demand contribution (需求贡献): the customer's share of all customers' net sales in
+    /// the analytics window, × 100, rounded to 2 decimals; `null` when nobody bought in the
+    /// currency in the window.
+    #[schema(example = 2.5)]
+    pub demand_contribution_percent: Option<f64>,
+    pub demand_basis: crate::customers::figures::DemandBasis,
 }
 
 /// A customer's value figures, per currency.

@@ -102,7 +102,8 @@ pub fn validate(input: PurchaseInput, now: DateTime<Utc>) -> Result<PurchaseDraf
     checks.done(draft)
 }
 
-/// Records a purchase of a live customer, and earns its loyalty points. With an
+/// Records a purchase of a live customer, and earns its loyalty points; a prospect's first
+/// purchase moves it to `acquaintance` (see `customers::on_purchase`). With an
 /// `external_ref` already recorded, the recorded purchase is returned (`false`: not
 /// created) when it is the same purchase, and `409` when it is another.
 pub async fn create(
@@ -114,14 +115,19 @@ pub async fn create(
     let draft = validate(input, Utc::now())?;
     conn.transaction(async |conn| {
         crate::db::plan_once(conn).await?;
-        crate::customers::lock_live(conn, customer_id).await?;
+        let customer = crate::customers::lock_buyer(conn, customer_id).await?;
         if let Some(record) = store::insert(conn, Uuid::now_v7(), customer_id, &draft).await? {
+            let first = !store::bought_before(conn, customer_id, record.id).await?;
+            let moved =
+                crate::customers::on_purchase(conn, actor, &customer, first, record.id).await?;
             let (loyalty, earned) =
                 crate::loyalty::members::on_purchase(conn, actor, &facts(&record)).await?;
-            // Announced before the points it earns.
+            // Announced before the points it earns; the customer's move to `acquaintance`
+            // after them.
             let shown = view(record);
             let change = Change::created(EventType::PurchaseCreated, shown.id, &shown);
-            journal::record(conn, actor, change.and_all(earned)).await?;
+            let changes = std::iter::once(change.and_all(earned)).chain(moved);
+            journal::record_all(conn, actor, changes.collect()).await?;
             return Ok((Purchase { loyalty, ..shown }, true));
         }
         let external_ref = draft.external_ref.as_deref().unwrap_or_default();

@@ -3,9 +3,7 @@ use chrono::{DateTime, Utc};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::json::{
-    CurrencyValue, CustomerValue, Purchase, PurchaseInput, PurchasesQuery, RefundInput,
-};
+use super::json::{Purchase, PurchaseInput, PurchasesQuery, RefundInput};
 use super::store;
 use crate::auth::{Held, Principal, Scope, ownership};
 use crate::http::error::PROBLEM_JSON as PROBLEM;
@@ -21,8 +19,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(customer_purchases)
         .service(list_purchases)
         .service(get_purchase)
-        .service(refund_purchase)
-        .service(customer_value);
+        .service(refund_purchase);
 }
 
 /// Record a purchase.
@@ -192,73 +189,4 @@ async fn refund_purchase(
     ownership::check(&mut conn, principal.access, Held::Purchase(*id)).await?;
     let purchase = super::refund(&mut conn, &principal.actor, *id, input.into_inner()).await?;
     Ok(response::versioned(purchase.version, &purchase))
-}
-
-/// A customer's value figures.
-///
-/// Per currency, from the customer's purchases net of refunds, as of now: cumulative sales,
-/// number of purchases, first and last purchase, average order value and profit
-/// contribution (over the purchases recorded with a cost). Amounts in minor units.
-#[utoipa::path(
-    tag = "Purchases",
-    params(("id" = Uuid, Path, description = "Customer id")),
-    security(("bearer" = ["purchases:read"])),
-    responses((status = 200, description = "The customer's value figures", body = CustomerValue))
-)]
-#[get("/customers/{id}/value")]
-async fn customer_value(
-    state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require(Scope::PurchasesRead)?;
-    let mut conn = state.pool.get().await?;
-    crate::customers::visible(
-        &principal,
-        crate::customers::store::get(&mut conn, *id).await?,
-    )?;
-    let currencies = store::value(&mut conn, *id)
-        .await?
-        .into_iter()
-        .map(|r| CurrencyValue {
-            average_order_value: average(r.sales, r.purchases),
-            currency: r.currency,
-            purchases: r.purchases,
-            cumulative_sales: r.sales,
-            refunded: r.refunded,
-            profit_contribution: r.profit,
-            purchases_with_cost: r.with_cost,
-            first_purchase_at: r.first_at,
-            last_purchase_at: r.last_at,
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(CustomerValue {
-        customer_id: *id,
-        currencies,
-    }))
-}
-
-/// `total / n` rounded half away from zero, in integers.
-fn average(total: i64, n: i64) -> i64 {
-    if n == 0 {
-        return 0;
-    }
-    let (q, r) = (total / n, total % n);
-    if 2 * r.abs() >= n {
-        q + total.signum()
-    } else {
-        q
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn averages_round_half_away_from_zero() {
-        assert_eq!(super::average(10, 4), 3);
-        assert_eq!(super::average(9, 4), 2);
-        assert_eq!(super::average(100, 3), 33);
-        assert_eq!(super::average(0, 0), 0);
-        assert_eq!(super::average(7, 1), 7);
-    }
 }

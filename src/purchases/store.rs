@@ -62,6 +62,21 @@ pub async fn insert(
         .optional()
 }
 
+/// Whether the customer has a purchase other than `except` (refunded ones count: they were
+/// bought).
+pub async fn bought_before(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+    except: Uuid,
+) -> QueryResult<bool> {
+    let others = purchases::table
+        .filter(purchases::customer_id.eq(customer_id))
+        .filter(purchases::id.ne(except));
+    diesel::select(diesel::dsl::exists(others))
+        .get_result(conn)
+        .await
+}
+
 pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<PurchaseRecord>> {
     purchases::table
         .find(id)

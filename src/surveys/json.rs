@@ -100,6 +100,68 @@ pub struct Question {
     pub weight: Option<f64>,
 }
 
+crate::text_enum! {
+    /// What a follow-up rule's `gap_at_most` is held against: each answered attribute's
+    /// P − E (`any_attribute`), or their mean weighted by the attributes' weights
+    /// (`weighted_mean`).
+    pub enum GapOf {
+        AnyAttribute = "any_attribute",
+        WeightedMean = "weighted_mean",
+    }
+}
+
+crate::text_enum! {
+    /// Satisfaction as the course defines it, perceived performance P against expectation
+    /// E: `satisfied` (P > E), `acceptable` (P = E), `dissatisfied` (P < E).
+    pub enum Verdict {
+        Satisfied = "satisfied",
+        Acceptable = "acceptable",
+        Dissatisfied = "dissatisfied",
+    }
+}
+
+/// One answered service attribute of a response, with its verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AttributeVerdict {
+    /// The `expectation_performance` question's key.
+    #[schema(example = "speed")]
+    pub key: String,
+    /// Expectation E.
+    #[schema(example = 4)]
+    pub expectation: i16,
+    /// Perceived performance P.
+    #[schema(example = 3)]
+    pub performance: i16,
+    /// P − E.
+    #[schema(example = -1)]
+    pub gap: i16,
+    /// `satisfied` (P > E), `acceptable` (P = E) or `dissatisfied` (P < E).
+    pub verdict: Verdict,
+}
+
+/// How many answers to one attribute fall on each side of expectation, and their shares.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct VerdictCounts {
+    /// Answers with P > E.
+    #[schema(example = 60)]
+    pub satisfied: i64,
+    /// Answers with P = E.
+    #[schema(example = 80)]
+    pub acceptable: i64,
+    /// Answers with P < E.
+    #[schema(example = 40)]
+    pub dissatisfied: i64,
+    /// satisfied / n × 100, rounded to 2 decimals.
+    #[schema(example = 33.33)]
+    pub satisfied_share: f64,
+    /// acceptable / n × 100, rounded to 2 decimals.
+    #[schema(example = 44.44)]
+    pub acceptable_share: f64,
+    /// dissatisfied / n × 100, rounded to 2 decimals.
+    #[schema(example = 22.22)]
+    pub dissatisfied_share: f64,
+}
+
 /// When a response opens a follow-up interaction (a `callback` due `due_in_hours` after the
 /// response, assigned to the customer's account manager, unassigned when they have none).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -113,6 +175,16 @@ pub struct FollowUpRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = 2, minimum = 1, maximum = 4)]
     pub csat_at_most: Option<i16>,
+    /// Open one when perceived performance falls short of expectation by this much or more:
+    /// P − E at most this, −9 to −1 (−2: two points short), on any answered
+    /// `expectation_performance` attribute or, with `gap_of: weighted_mean`, on the
+    /// weighted mean Σ wₐ · (Pₐ − Eₐ) / Σ wₐ of the answered attributes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = -2, minimum = -9, maximum = -1)]
+    pub gap_at_most: Option<i16>,
+    /// What `gap_at_most` is held against: `any_attribute` (the default) or `weighted_mean`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap_of: Option<GapOf>,
     /// Hours from the response to the follow-up's `due_at`, 1 to 720 (24 by default).
     #[serde(default = "default_due_in_hours")]
     #[schema(example = 24, minimum = 1, maximum = 720)]
@@ -325,6 +397,8 @@ pub struct SurveyResponse {
     /// The answer to the survey's first CES question.
     #[schema(example = json!(null))]
     pub ces: Option<i16>,
+    /// Each answered `expectation_performance` attribute with its verdict, by key.
+    pub verdicts: Vec<AttributeVerdict>,
     /// The customer's segments when they responded.
     pub segment: ResponseSegment,
     /// The follow-up interaction the response opened, by the survey's follow-up rule.
@@ -548,6 +622,8 @@ pub struct GapResult {
     pub gap: f64,
     /// How many answers gave each expectation, every point of the scale listed.
     pub expectation_distribution: Vec<ValueCount>,
+    /// The answers by verdict: each respondent's P against their own E.
+    pub verdicts: VerdictCounts,
 }
 
 /// The results of one question.
@@ -683,6 +759,7 @@ pub const RESPONSE_COLUMNS: &[crate::http::tabular::Column] = {
         r("nps_category", Text),
         r("csat", Int),
         r("ces", Int),
+        r("verdicts", Json),
         r("segment.loyalty_tier", Text),
         r("segment.lifecycle_stage", Text),
         r("segment.region_type", Text),

@@ -75,6 +75,7 @@ pub fn response_view(r: ResponseRecord) -> SurveyResponse {
         interaction_id: r.interaction_id,
         purchase_id: r.purchase_id,
         submitted_at: r.submitted_at,
+        verdicts: rules::verdicts(&r.answers),
         answers: r.answers,
         nps: r.nps,
         nps_category: r.nps.map(rules::nps_category),
@@ -485,7 +486,9 @@ pub async fn respond(
             .await?
             .flatten();
         let follow_up_id = match follow_up_rule(&survey).and_then(|rule| {
-            rules::follow_up_reason(&rule, answered.nps, answered.csat).map(|why| (rule, why))
+            let gaps = rules::gaps(&questions, &answered);
+            rules::follow_up_reason(&rule, answered.nps, answered.csat, &gaps)
+                .map(|why| (rule, why))
         }) {
             Some((rule, why)) => Some(
                 open_follow_up(conn, actor, &survey, &customer, &rule, why, submitted_at).await?,
@@ -535,6 +538,11 @@ pub async fn respond(
         .await?;
         store::remember_scores(conn, customer.id, submitted_at, answered.nps, answered.csat)
             .await?;
+        let attributes: Vec<(String, i16, i16)> = rules::verdicts(&record.answers)
+            .into_iter()
+            .map(|v| (v.key, v.expectation, v.performance))
+            .collect();
+        store::remember_attributes(conn, customer.id, record.id, submitted_at, &attributes).await?;
         let shown = response_view(record.clone());
         let event = NewEvent::new(EventType::SurveyResponseCreated, record.id, &shown);
         let change = Change::audited(

@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::json::{
-    CesResult, ChoiceCount, CsatResult, FollowUpRule, GapResult, KanoCategory, KanoResult, Metrics,
-    NpsCategory, NpsResult, Question, QuestionResult, QuestionType, ValueCount,
+    AttributeVerdict, CesResult, ChoiceCount, CsatResult, FollowUpRule, GapOf, GapResult,
+    KanoCategory, KanoResult, Metrics, NpsCategory, NpsResult, Question, QuestionResult,
+    QuestionType, ValueCount, Verdict, VerdictCounts,
 };
 use crate::domain::{optional_text, required_text};
 use crate::http::error::ApiError;
@@ -38,7 +39,8 @@ pub fn nps_category(score: i16) -> NpsCategory {
     }
 }
 
-fn valid_key(key: &str) -> bool {
+/// Whether `key` may be a question key.
+pub fn valid_key(key: &str) -> bool {
     let mut chars = key.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && key.len() <= 40
@@ -158,14 +160,95 @@ pub fn questions(checks: &mut Checks, input: Vec<Question>) -> Vec<Question> {
     out
 }
 
+/// The verdict of perceived performance P against expectation E (DOMAIN.md section 4).
+pub fn verdict(performance: i16, expectation: i16) -> Verdict {
+    match performance.cmp(&expectation) {
+        std::cmp::Ordering::Greater => Verdict::Satisfied,
+        std::cmp::Ordering::Equal => Verdict::Acceptable,
+        std::cmp::Ordering::Less => Verdict::Dissatisfied,
+    }
+}
+
+/// The answered `expectation_performance` attributes of stored answers, with their verdicts,
+/// by key. Only those answers are objects of an expectation and a performance.
+pub fn verdicts(answers: &Value) -> Vec<AttributeVerdict> {
+    let Some(answers) = answers.as_object() else {
+        return Vec::new();
+    };
+    let mut out: Vec<AttributeVerdict> = answers
+        .iter()
+        .filter_map(|(key, value)| {
+            let part = |name: &str| {
+                value
+                    .get(name)
+                    .and_then(Value::as_i64)
+                    .and_then(|v| i16::try_from(v).ok())
+            };
+            let (expectation, performance) = (part("expectation")?, part("performance")?);
+            Some(AttributeVerdict {
+                key: key.clone(),
+                expectation,
+                performance,
+                gap: performance - expectation,
+                verdict: verdict(performance, expectation),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out
+}
+
+/// One answered attribute's gap, for a follow-up rule: its key, weight and P − E.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributeGap {
+    pub key: String,
+    pub weight: f64,
+    pub gap: i16,
+}
+
+/// The gaps of a response's answered `expectation_performance` attributes, in the survey's
+/// order.
+pub fn gaps(questions: &[Question], answered: &Answered) -> Vec<AttributeGap> {
+    questions
+        .iter()
+        .filter(|q| q.question_type == QuestionType::ExpectationPerformance)
+        .filter_map(|q| {
+            let row = answered
+                .stats
+                .iter()
+                .find(|r| r.question_key == q.key && r.expectation.is_some())?;
+            Some(AttributeGap {
+                key: q.key.clone(),
+                weight: q.weight.unwrap_or(1.0),
+                gap: row.score? - row.expectation?,
+            })
+        })
+        .collect()
+}
+
 /// Checks a follow-up rule against the survey's questions.
 pub fn follow_up(checks: &mut Checks, rule: &FollowUpRule, questions: &[Question]) {
     let has = |t: QuestionType| questions.iter().any(|q| q.question_type == t);
-    if !rule.detractors && rule.csat_at_most.is_none() {
+    if !rule.detractors && rule.csat_at_most.is_none() && rule.gap_at_most.is_none() {
         checks.fail(
             "follow_up",
-            "must open follow-ups for detractors, a low CSAT or both; send null for none",
+            "must open follow-ups for detractors, a low CSAT, a shortfall of performance \
+             (`gap_at_most`) or several; send null for none",
         );
+    }
+    match rule.gap_at_most {
+        Some(at_most) if !(-9..=-1).contains(&at_most) => {
+            checks.fail("follow_up.gap_at_most", "must be from -9 to -1");
+        }
+        Some(_) if !has(QuestionType::ExpectationPerformance) => checks.fail(
+            "follow_up.gap_at_most",
+            "needs an expectation_performance question in the survey",
+        ),
+        Some(_) => {}
+        None if rule.gap_of.is_some() => {
+            checks.fail("follow_up.gap_of", "goes with `gap_at_most`");
+        }
+        None => {}
     }
     if rule.detractors && !has(QuestionType::Nps) {
         checks.fail(
@@ -188,11 +271,13 @@ pub fn follow_up(checks: &mut Checks, rule: &FollowUpRule, questions: &[Question
     }
 }
 
-/// Whether a response with these scores opens a follow-up under `rule`, and why.
+/// Whether a response with these scores and attribute gaps opens a follow-up under `rule`,
+/// and why.
 pub fn follow_up_reason(
     rule: &FollowUpRule,
     nps: Option<i16>,
     csat: Option<i16>,
+    gaps: &[AttributeGap],
 ) -> Option<String> {
     let mut reasons = Vec::new();
     if let Some(score) =
@@ -204,6 +289,26 @@ pub fn follow_up_reason(
         && score <= at_most
     {
         reasons.push(format!("CSAT {score} (at most {at_most})"));
+    }
+    if let Some(at_most) = rule.gap_at_most {
+        match rule.gap_of.unwrap_or(GapOf::AnyAttribute) {
+            GapOf::AnyAttribute => {
+                for g in gaps.iter().filter(|g| g.gap <= at_most) {
+                    reasons.push(format!("{}: P − E = {} (at most {at_most})", g.key, g.gap));
+                }
+            }
+            GapOf::WeightedMean => {
+                let weights: f64 = gaps.iter().map(|g| g.weight).sum();
+                let weighted: f64 = gaps.iter().map(|g| g.weight * f64::from(g.gap)).sum();
+                // Σ w·gap / Σ w ≤ t, with Σ w > 0, compared without dividing.
+                if weights > 0.0 && weighted <= f64::from(at_most) * weights {
+                    reasons.push(format!(
+                        "weighted mean P − E = {} (at most {at_most})",
+                        round2(weighted / weights)
+                    ));
+                }
+            }
+        }
     }
     (!reasons.is_empty()).then(|| reasons.join(", "))
 }
@@ -476,6 +581,19 @@ fn distribution(counts: &BTreeMap<i16, i64>, (low, high): (i16, i16)) -> Vec<Val
         .collect()
 }
 
+fn verdict_counts(by_verdict: &BTreeMap<Verdict, i64>, n: i64) -> VerdictCounts {
+    let count = |v: Verdict| by_verdict.get(&v).copied().unwrap_or(0);
+    let share = |v: Verdict| ratio(i128::from(count(v)) * 100, n.into());
+    VerdictCounts {
+        satisfied: count(Verdict::Satisfied),
+        acceptable: count(Verdict::Acceptable),
+        dissatisfied: count(Verdict::Dissatisfied),
+        satisfied_share: share(Verdict::Satisfied),
+        acceptable_share: share(Verdict::Acceptable),
+        dissatisfied_share: share(Verdict::Dissatisfied),
+    }
+}
+
 /// An answered service attribute, for the Kano breakdown.
 struct Attribute {
     kano: KanoCategory,
@@ -498,12 +616,16 @@ pub fn metrics(questions: &[Question], counts: &Counts) -> Metrics {
         let mut by_score = BTreeMap::new();
         let mut by_expectation = BTreeMap::new();
         let mut by_choice: BTreeMap<&String, i64> = BTreeMap::new();
+        let mut by_verdict: BTreeMap<Verdict, i64> = BTreeMap::new();
         for (score, expectation, choice, count) in counts.of(&q.key) {
             if let Some(choice) = choice {
                 *by_choice.entry(choice).or_default() += count;
                 continue;
             }
             n += count;
+            if let (Some(p), Some(e)) = (score, expectation) {
+                *by_verdict.entry(verdict(p, e)).or_default() += count;
+            }
             if let Some(s) = score {
                 sum += i128::from(s) * i128::from(count);
                 *by_score.entry(s).or_default() += count;
@@ -602,6 +724,7 @@ pub fn metrics(questions: &[Question], counts: &Counts) -> Metrics {
                         mean_performance: ratio(sum, n128),
                         gap: ratio(sum - sum_e, n128),
                         expectation_distribution: distribution(&by_expectation, (low, high)),
+                        verdicts: verdict_counts(&by_verdict, n),
                     });
                 }
                 _ => {}
@@ -654,6 +777,149 @@ mod tests {
         assert_eq!(ratio(1, 8), 0.13);
         assert_eq!(ratio(-1, 8), -0.13);
         assert_eq!(ratio(5, 0), 0.0);
+    }
+
+    fn attribute(key: &str, weight: f64) -> Question {
+        serde_json::from_value(serde_json::json!({
+            "key": key, "type": "expectation_performance", "text": key,
+            "kano": "performance", "weight": weight, "scale_max": 5
+        }))
+        .unwrap()
+    }
+
+    fn rule(gap_at_most: i16, gap_of: Option<GapOf>) -> FollowUpRule {
+        FollowUpRule {
+            detractors: false,
+            csat_at_most: None,
+            gap_at_most: Some(gap_at_most),
+            gap_of,
+            due_in_hours: 24,
+        }
+    }
+
+    #[test]
+    fn verdicts_compare_p_with_e() {
+        assert_eq!(verdict(5, 4), Verdict::Satisfied);
+        assert_eq!(verdict(3, 3), Verdict::Acceptable);
+        assert_eq!(verdict(2, 4), Verdict::Dissatisfied);
+        let shown = verdicts(&serde_json::json!({
+            "speed": {"expectation": 4, "performance": 2},
+            "comment": "fine",
+            "nps": 9,
+            "care": {"expectation": 3, "performance": 3},
+        }));
+        let got: Vec<(&str, i16, Verdict)> = shown
+            .iter()
+            .map(|v| (v.key.as_str(), v.gap, v.verdict))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("care", 0, Verdict::Acceptable),
+                ("speed", -2, Verdict::Dissatisfied)
+            ]
+        );
+    }
+
+    #[test]
+    fn results_count_verdicts_per_attribute() {
+        let questions = [attribute("speed", 1.0)];
+        let mut counts = Counts::default();
+        counts.add("", None, None, None, 7);
+        // (P, E, n): 2 satisfied (5 > 4), 3 acceptable (4 = 4, 2 = 2), 2 dissatisfied (1 < 3).
+        counts.add("speed", Some(5), Some(4), None, 2);
+        counts.add("speed", Some(4), Some(4), None, 2);
+        counts.add("speed", Some(2), Some(2), None, 1);
+        counts.add("speed", Some(1), Some(3), None, 2);
+        let m = metrics(&questions, &counts);
+        let gap = m.questions[0].gap.clone().unwrap();
+        // Shares of n = 7: 2/7 = 28.57 %, 3/7 = 42.86 %, 2/7 = 28.57 %.
+        assert_eq!(
+            gap.verdicts,
+            VerdictCounts {
+                satisfied: 2,
+                acceptable: 3,
+                dissatisfied: 2,
+                satisfied_share: 28.57,
+                acceptable_share: 42.86,
+                dissatisfied_share: 28.57,
+            }
+        );
+    }
+
+    #[test]
+    fn a_shortfall_opens_a_follow_up_on_any_attribute_or_the_weighted_mean() {
+        let gaps = [
+            AttributeGap {
+                key: "speed".into(),
+                weight: 3.0,
+                gap: -2,
+            },
+            AttributeGap {
+                key: "care".into(),
+                weight: 1.0,
+                gap: 1,
+            },
+        ];
+        // Any attribute: speed's −2 ≤ −2.
+        assert_eq!(
+            follow_up_reason(&rule(-2, None), None, None, &gaps).as_deref(),
+            Some("speed: P − E = -2 (at most -2)")
+        );
+        assert_eq!(follow_up_reason(&rule(-3, None), None, None, &gaps), None);
+        // Weighted mean: (3·(−2) + 1·1) / (3 + 1) = −5/4 = −1.25: ≤ −1, not ≤ −2.
+        assert_eq!(
+            follow_up_reason(&rule(-1, Some(GapOf::WeightedMean)), None, None, &gaps).as_deref(),
+            Some("weighted mean P − E = -1.25 (at most -1)")
+        );
+        assert_eq!(
+            follow_up_reason(&rule(-2, Some(GapOf::WeightedMean)), None, None, &gaps),
+            None
+        );
+        // A tie P = E is no shortfall; no attribute answered, no follow-up.
+        let tie = [AttributeGap {
+            key: "speed".into(),
+            weight: 1.0,
+            gap: 0,
+        }];
+        assert_eq!(follow_up_reason(&rule(-1, None), None, None, &tie), None);
+        assert_eq!(
+            follow_up_reason(&rule(-1, Some(GapOf::WeightedMean)), None, None, &[]),
+            None
+        );
+    }
+
+    #[test]
+    fn a_gap_rule_is_checked() {
+        let questions = [attribute("speed", 1.0)];
+        for (rule, field) in [
+            (rule(0, None), "follow_up.gap_at_most"),
+            (rule(-10, None), "follow_up.gap_at_most"),
+            (
+                FollowUpRule {
+                    gap_at_most: None,
+                    detractors: true,
+                    ..rule(-1, Some(GapOf::WeightedMean))
+                },
+                "follow_up.gap_of",
+            ),
+        ] {
+            let mut checks = Checks::new();
+            follow_up(&mut checks, &rule, &questions);
+            let err = checks.finish().unwrap_err();
+            let fields: Vec<&str> = err.errors().iter().map(|e| e.field.as_str()).collect();
+            assert!(fields.contains(&field), "{fields:?}");
+        }
+        let mut checks = Checks::new();
+        follow_up(&mut checks, &rule(-2, None), &[]);
+        assert!(checks.finish().is_err(), "needs an attribute question");
+        let mut checks = Checks::new();
+        follow_up(
+            &mut checks,
+            &rule(-9, Some(GapOf::WeightedMean)),
+            &questions,
+        );
+        assert!(checks.finish().is_ok());
     }
 
     #[test]

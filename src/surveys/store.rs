@@ -13,7 +13,9 @@ use super::json::{NpsCategory, ResponseSort, SurveyStatus};
 use super::rules::StatRow;
 use crate::customers::json::{LifecycleStage, RegionType};
 use crate::db::Prepare;
-use crate::db::schema::{customer_satisfaction, survey_responses, surveys};
+use crate::db::schema::{
+    customer_attribute_answers, customer_satisfaction, survey_responses, surveys,
+};
 
 /// A survey row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -531,13 +533,51 @@ pub async fn remember_scores(
     .map(drop)
 }
 
-/// Customers by their latest NPS and CSAT (each bound inclusive), for the customer list.
+/// Keeps a customer's latest answer to each `expectation_performance` question key (by time
+/// answered, then response id), for the customer list's `dissatisfied_with`. `answers`:
+/// (key, expectation E, performance P).
+pub async fn remember_attributes(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+    response_id: Uuid,
+    at: DateTime<Utc>,
+    answers: &[(String, i16, i16)],
+) -> QueryResult<()> {
+    if answers.is_empty() {
+        return Ok(());
+    }
+    diesel::sql_query(
+        "INSERT INTO customer_attribute_answers AS a
+             (customer_id, question_key, response_id, submitted_at, expectation, performance)
+         SELECT $1, t.key, $2, $3, t.e, t.p
+         FROM unnest($4::text[], $5::smallint[], $6::smallint[]) AS t (key, e, p)
+         ON CONFLICT (customer_id, question_key) DO UPDATE SET
+             response_id = excluded.response_id, submitted_at = excluded.submitted_at,
+             expectation = excluded.expectation, performance = excluded.performance
+         WHERE (excluded.submitted_at, excluded.response_id) >= (a.submitted_at, a.response_id)",
+    )
+    .bind::<SqlUuid, _>(customer_id)
+    .bind::<SqlUuid, _>(response_id)
+    .bind::<diesel::sql_types::Timestamptz, _>(at)
+    .bind::<Array<Text>, _>(answers.iter().map(|a| a.0.clone()).collect::<Vec<_>>())
+    .bind::<Array<SmallInt>, _>(answers.iter().map(|a| a.1).collect::<Vec<_>>())
+    .bind::<Array<SmallInt>, _>(answers.iter().map(|a| a.2).collect::<Vec<_>>())
+    .prepared()
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Customers by their latest NPS and CSAT (each bound inclusive), and by their latest answer
+/// to an attribute, for the customer list.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SatisfactionFilter {
     pub nps: (Option<i16>, Option<i16>),
     pub csat: (Option<i16>, Option<i16>),
     /// Latest NPS in any of these categories.
     pub nps_categories: Vec<NpsCategory>,
+    /// The latest answer to this `expectation_performance` question key had P < E.
+    pub dissatisfied_with: Option<String>,
 }
 
 impl SatisfactionFilter {
@@ -545,7 +585,28 @@ impl SatisfactionFilter {
         *self == Self::default()
     }
 
-    /// The ids of the customers it keeps, as a subquery (served by the score indexes).
+    /// Whether a score filter (NPS, CSAT) is set: [`SatisfactionFilter::customer_ids`] applies.
+    pub fn has_scores(&self) -> bool {
+        self.nps != (None, None) || self.csat != (None, None) || !self.nps_categories.is_empty()
+    }
+
+    /// The customers whose latest answer to `dissatisfied_with` had P < E, as a subquery
+    /// (served by the partial index of dissatisfied answers); `None` when not asked.
+    pub fn dissatisfied_ids(
+        &self,
+    ) -> Option<customer_attribute_answers::BoxedQuery<'static, Pg, SqlUuid>> {
+        use customer_attribute_answers as a;
+        let key = self.dissatisfied_with.clone()?;
+        Some(
+            a::table
+                .filter(a::question_key.eq(key))
+                .filter(a::performance.lt(a::expectation))
+                .select(a::customer_id)
+                .into_boxed(),
+        )
+    }
+
+    /// The ids of the customers its scores keep, as a subquery (served by the score indexes).
     pub fn customer_ids(&self) -> customer_satisfaction::BoxedQuery<'static, Pg, SqlUuid> {
         use customer_satisfaction as c;
         let mut query = c::table.select(c::customer_id).into_boxed();

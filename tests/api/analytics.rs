@@ -689,6 +689,8 @@ async fn settings_are_versioned_validated_and_only_admins_change_them() {
     assert_eq!(defaults["development_percent"], 20);
     assert_eq!(defaults["maintenance_percent"], 50);
     assert_eq!(defaults["last_computation"], Value::Null);
+    assert_eq!(defaults["retention_rate"], "measured");
+    assert_eq!(defaults["discount_rate"], 0.1);
     let version = defaults["version"].as_i64().unwrap();
     let put = |token: String, body: Value, if_match: Option<String>| {
         let app = &app;
@@ -723,6 +725,27 @@ async fn settings_are_versioned_validated_and_only_admins_change_them() {
             "high_value_percent",
         ),
         (settings_body(json!({"currency": "eur"})), "currency"),
+        // 1 + d − r must stay above 0: r = 1 with d = 0 makes the potential infinite.
+        (
+            settings_body(json!({"retention_rate": 1, "discount_rate": 0})),
+            "retention_rate",
+        ),
+        (
+            settings_body(json!({"retention_rate": 1.5})),
+            "retention_rate",
+        ),
+        (
+            settings_body(json!({"retention_rate": -0.1})),
+            "retention_rate",
+        ),
+        (
+            settings_body(json!({"discount_rate": -0.1})),
+            "discount_rate",
+        ),
+        (
+            settings_body(json!({"discount_rate": 1.5})),
+            "discount_rate",
+        ),
     ] {
         let p = expect_problem(
             put(admin.clone(), body, None).await,
@@ -739,6 +762,8 @@ async fn settings_are_versioned_validated_and_only_admins_change_them() {
         settings_body(json!({"extra": 1})),
         settings_body(json!({"window_days": "365"})),
         settings_body(json!({"measure": "margin"})),
+        settings_body(json!({"retention_rate": "sometimes"})),
+        settings_body(json!({"discount_rate": "0.1"})),
     ] {
         let res = put(admin.clone(), body, None).await;
         assert!(
@@ -1183,4 +1208,181 @@ async fn the_background_job_computes_and_only_analytics_readers_see_the_figures(
 /// The cursor the Pareto list hands out after `rank`.
 fn pagination_cursor(rank: i64) -> String {
     rapport::http::pagination::encode(&rank, "rank")
+}
+
+/// The value aspects of each currency of a customer, by currency.
+async fn aspects(app: &TestApp, customer: &str) -> std::collections::HashMap<String, Value> {
+    let value = app
+        .get_ok(
+            &format!("/v1/customers/{customer}/value"),
+            &app.token(Role::Viewer),
+        )
+        .await;
+    value["currencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["currency"].as_str().unwrap().to_owned(), c.clone()))
+        .collect()
+}
+
+#[actix_web::test]
+async fn lifetime_potential_and_demand_contribution_are_computed_exactly() {
+    let app = TestApp::spawn().await;
+    // Days ago, well clear of the 12-month (365/366 days) and 24-month boundaries. In EUR:
+    // X bought last year (400 d) and this year (100 d: 6 000; 30 d: 4 000 with a cost of
+    // 1 000, of which 1 000 is refunded); Y only last year (500 d); Z only this year (20 d);
+    // W last year (380 d) and this year (10 d).
+    let x = customer(&app, "X", "stable").await;
+    let y = customer(&app, "Y", "stable").await;
+    let z = customer(&app, "Z", "stable").await;
+    let w = customer(&app, "W", "stable").await;
+    purchase(&app, &x, 5_000, 400.0, json!({})).await;
+    purchase(&app, &x, 6_000, 100.0, json!({})).await;
+    let refunded = purchase(&app, &x, 4_000, 30.0, json!({"cost": 1_000})).await;
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/purchases/{refunded}/refund"),
+            &app.token(Role::Agent),
+            &json!({"amount": 1_000}),
+        )
+        .await;
+    expect_json(res, StatusCode::OK).await;
+    purchase(&app, &y, 2_000, 500.0, json!({})).await;
+    purchase(&app, &z, 1_000, 20.0, json!({})).await;
+    purchase(&app, &w, 3_000, 380.0, json!({})).await;
+    purchase(&app, &w, 2_000, 10.0, json!({})).await;
+    // GBP: U bought last year and again (a measured r of 1). CHF: T only last year (an empty
+    // window in CHF).
+    let u = customer(&app, "U", "stable").await;
+    purchase(&app, &u, 1_000, 400.0, json!({"currency": "GBP"})).await;
+    purchase(&app, &u, 1_000, 10.0, json!({"currency": "GBP"})).await;
+    let t = customer(&app, "T", "stable").await;
+    purchase(&app, &t, 3_000, 500.0, json!({"currency": "CHF"})).await;
+
+    // The defaults: revenue over a 365-day window, r measured, d = 0.1.
+    let eur = &aspects(&app, &x).await["EUR"];
+    // Measured r in EUR: of last year's buyers X, Y, W, X and W bought again: 2/3.
+    // m = 6 000 + (4 000 − 1 000) = 9 000; 9 000 · 2/3 / (1 + 0.1 − 2/3) = 6 000 / 0.4333…
+    // = 13 846.15 → 13 846.
+    assert_eq!(eur["lifetime_potential"], 13_846);
+    assert_eq!(
+        eur["lifetime_basis"],
+        json!({"measure": "revenue", "yearly_value": 9000, "retention": "measured",
+               "retention_rate": 2.0 / 3.0, "measured_retention_rate": 2.0 / 3.0,
+               "discount_rate": 0.1})
+    );
+    // Net sales in the window: X 9 000, Z 1 000, W 2 000 (Y none): X's share 9 000 / 12 000.
+    assert_eq!(eur["demand_contribution_percent"], 75.0);
+    assert_eq!(
+        eur["demand_basis"],
+        json!({"window_days": 365, "sales": 9000, "all_sales": 12000})
+    );
+    // Z: 1 000 / 12 000 = 8.33 %; W 2 000 / 12 000 = 16.67 %; Y: nothing this year, m = 0,
+    // no potential and no share.
+    assert_eq!(
+        aspects(&app, &z).await["EUR"]["demand_contribution_percent"],
+        8.33
+    );
+    assert_eq!(
+        aspects(&app, &w).await["EUR"]["demand_contribution_percent"],
+        16.67
+    );
+    let y_eur = &aspects(&app, &y).await["EUR"];
+    assert_eq!(
+        (
+            &y_eur["lifetime_potential"],
+            &y_eur["demand_contribution_percent"],
+            &y_eur["lifetime_basis"]["yearly_value"]
+        ),
+        (&json!(0), &json!(0.0), &json!(0))
+    );
+    // GBP: U is the one buyer of last year and bought again: measured r = 1, capped at
+    // 1 + 0.1 − 0.01 = 1.09 (no cap: r = 1): 1 000 · 1 / (1.1 − 1) = 10 000.
+    let gbp = &aspects(&app, &u).await["GBP"];
+    assert_eq!(gbp["lifetime_potential"], 10_000);
+    assert_eq!(gbp["lifetime_basis"]["retention_rate"], 1.0);
+    assert_eq!(gbp["demand_contribution_percent"], 100.0);
+    // CHF: an empty window: no share; r measured 0 of 1 → potential 0.
+    let chf = &aspects(&app, &t).await["CHF"];
+    assert_eq!(chf["demand_contribution_percent"], Value::Null);
+    assert_eq!(chf["demand_basis"]["all_sales"], 0);
+    assert_eq!(chf["lifetime_basis"]["retention_rate"], 0.0);
+    assert_eq!(chf["lifetime_potential"], 0);
+
+    // With d = 0, U's measured r of 1 is capped at 1 + 0 − 0.01 = 0.99:
+    // 1 000 · 0.99 / 0.01 = 99 000.
+    put_settings(&app, settings_body(json!({"discount_rate": 0.0}))).await;
+    let gbp = &aspects(&app, &u).await["GBP"];
+    assert_eq!(gbp["lifetime_potential"], 99_000);
+    assert_eq!(gbp["lifetime_basis"]["retention_rate"], 0.99);
+    assert_eq!(gbp["lifetime_basis"]["measured_retention_rate"], 1.0);
+
+    // A fixed r = 0.8, d = 0.1: X 9 000 · 0.8 / 0.3 = 24 000; the answer says `fixed`.
+    let settings = put_settings(
+        &app,
+        settings_body(json!({"retention_rate": 0.8, "discount_rate": 0.1})),
+    )
+    .await;
+    assert_eq!(
+        (&settings["retention_rate"], &settings["discount_rate"]),
+        (&json!(0.8), &json!(0.1))
+    );
+    let eur = &aspects(&app, &x).await["EUR"];
+    assert_eq!(eur["lifetime_potential"], 24_000);
+    assert_eq!(
+        eur["lifetime_basis"],
+        json!({"measure": "revenue", "yearly_value": 9000, "retention": "fixed",
+               "retention_rate": 0.8, "measured_retention_rate": null, "discount_rate": 0.1})
+    );
+    // Profit, r = 0.5, d = 0: X's only purchase with a cost in 12 months: 4 000 − 1 000
+    // refunded − 1 000 cost = 2 000; 2 000 · 0.5 / 0.5 = 2 000. Z has no cost: no m, no
+    // potential. A shorter window (60 days: X's 30-day purchase, Z's, W's) changes the share:
+    // X 3 000 / (3 000 + 1 000 + 2 000) = 50 %.
+    put_settings(
+        &app,
+        settings_body(json!({"measure": "profit", "retention_rate": 0.5,
+                             "discount_rate": 0.0, "window_days": 60})),
+    )
+    .await;
+    let eur = &aspects(&app, &x).await["EUR"];
+    assert_eq!(eur["lifetime_potential"], 2_000);
+    assert_eq!(eur["lifetime_basis"]["yearly_value"], 2_000);
+    assert_eq!(eur["demand_contribution_percent"], 50.0);
+    assert_eq!(
+        eur["demand_basis"],
+        json!({"window_days": 60, "sales": 3000, "all_sales": 6000})
+    );
+    let z_eur = &aspects(&app, &z).await["EUR"];
+    assert_eq!(
+        (
+            &z_eur["lifetime_potential"],
+            &z_eur["lifetime_basis"]["yearly_value"]
+        ),
+        (&Value::Null, &Value::Null)
+    );
+
+    // Who may read it: purchases:read; nobody without a token; 404 for no such customer.
+    let client = app.client_token("till", &["purchases:write"]).await;
+    let res = app
+        .get(&format!("/v1/customers/{x}/value"))
+        .bearer_auth(client)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = app
+        .get(&format!("/v1/customers/{x}/value"))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let res = app
+        .get("/v1/customers/not-an-id/value")
+        .bearer_auth(app.token(Role::Viewer))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::BAD_REQUEST, "invalid_path").await;
 }

@@ -484,12 +484,15 @@ async fn purchases_refunds_points_and_tiers_emit_their_events() {
     assert_eq!(types(&events), ["purchase.created"]);
     assert_eq!(events[0].1["data"], shown);
     let member = about(&app, &c).await;
+    // The first purchase also makes the prospect an acquaintance, announced after the points.
     assert_eq!(
         types(&member),
         [
             "customer.created",
             "loyalty.points_changed",
-            "loyalty.tier_changed"
+            "loyalty.tier_changed",
+            "customer.updated",
+            "customer.lifecycle_changed"
         ]
     );
     let (_, points) = &member[1];
@@ -545,10 +548,10 @@ async fn purchases_refunds_points_and_tiers_emit_their_events() {
         json!({"refunded": 0, "net_amount": 12000})
     );
     let member = about(&app, &c).await;
-    assert_eq!(member.len(), 4);
-    assert_eq!(member[3].0, "loyalty.points_changed");
-    assert_eq!(member[3].1["data"]["balance"], 60);
-    assert_eq!(member[3].1["previous"], json!({"balance": 120}));
+    assert_eq!(member.len(), 6);
+    assert_eq!(member[5].0, "loyalty.points_changed");
+    assert_eq!(member[5].1["data"]["balance"], 60);
+    assert_eq!(member[5].1["previous"], json!({"balance": 120}));
 
     // A redemption and an adjustment; a redemption of too many points is refused, silently.
     let points = format!("/v1/customers/{c}/points");
@@ -582,7 +585,7 @@ async fn purchases_refunds_points_and_tiers_emit_their_events() {
     )
     .await;
     let member = about(&app, &c).await;
-    let balances: Vec<(Value, Value)> = member[4..]
+    let balances: Vec<(Value, Value)> = member[6..]
         .iter()
         .map(|(t, e)| {
             assert_eq!(t, "loyalty.points_changed");
@@ -616,12 +619,12 @@ async fn purchases_refunds_points_and_tiers_emit_their_events() {
     .await;
     let member = about(&app, &c).await;
     assert_eq!(
-        types(&member)[6..],
+        types(&member)[8..],
         ["loyalty.points_changed", "loyalty.tier_changed"]
     );
-    assert_eq!(member[6].1["previous"], json!({"balance": 55}));
-    assert_eq!(member[6].1["data"]["balance"], 0);
-    let (_, down) = &member[7];
+    assert_eq!(member[8].1["previous"], json!({"balance": 55}));
+    assert_eq!(member[8].1["data"]["balance"], 0);
+    let (_, down) = &member[9];
     assert_eq!(down["data"]["tier"]["key"], "standard");
     assert_eq!(down["data"]["history"].as_array().unwrap().len(), 2);
     assert_eq!(down["previous"]["tier"]["key"], "silver");

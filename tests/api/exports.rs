@@ -503,6 +503,8 @@ async fn survey_responses_export_with_answers_as_json() {
             ("customer_id", text(r, "customer_id")),
             ("submitted_at", text(r, "submitted_at")),
             ("segment.lifecycle_stage", "prospect"),
+            // No expectation_performance answer: no verdicts.
+            ("verdicts", "[]"),
             ("created_at", text(r, "created_at")),
             ("updated_at", text(r, "updated_at")),
             ("version", "1"),

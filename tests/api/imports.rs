@@ -591,6 +591,28 @@ async fn imported_purchases_earn_points_as_if_posted_one_by_one_and_interactions
     let again = expect_json(res, StatusCode::CREATED).await;
     assert_eq!(counts(&again), [4, 0, 0, 2, 2]);
     assert_eq!(standing(imported).await["balance"], 250);
+    // Imported as posted, the first purchase made each prospect an acquaintance, once (the
+    // re-sent file moved nobody again).
+    for id in [posted, imported] {
+        let customer = app.get_ok(&format!("/v1/customers/{id}"), &agent).await;
+        assert_eq!(customer["lifecycle_stage"], "acquaintance", "{id}");
+        let history = app
+            .get_ok(&format!("/v1/customers/{id}/lifecycle"), &agent)
+            .await;
+        let moves: Vec<(&Value, &Value)> = history["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (&e["from"], &e["to"]))
+            .collect();
+        assert_eq!(
+            moves,
+            [
+                (&Value::Null, &json!("prospect")),
+                (&json!("prospect"), &json!("acquaintance"))
+            ]
+        );
+    }
 
     // Interactions name their customer; a complaint starts open.
     let file = format!(

@@ -22,6 +22,7 @@ mod import_rows;
 mod imports;
 mod interactions;
 mod layering;
+mod lifecycle;
 mod loyalty;
 mod loyalty_points;
 mod openapi;

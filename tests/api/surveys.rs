@@ -592,7 +592,12 @@ async fn every_metric_is_computed_exactly_on_a_hand_built_data_set() {
         json!({"kano": "performance", "weight": 2.0, "n": 4, "mean_expectation": 4.0,
                "mean_performance": 3.5, "gap": -0.5,
                "expectation_distribution": [{"value": 1, "count": 0}, {"value": 2, "count": 0},
-                   {"value": 3, "count": 1}, {"value": 4, "count": 2}, {"value": 5, "count": 1}]})
+                   {"value": 3, "count": 1}, {"value": 4, "count": 2}, {"value": 5, "count": 1}],
+               // P against each respondent's own E: 5 > 4 satisfied; 3 < 4, 4 < 5, 2 < 3
+               // dissatisfied: 1 and 3 of 4, 25 % and 75 %.
+               "verdicts": {"satisfied": 1, "acceptable": 0, "dissatisfied": 3,
+                            "satisfied_share": 25.0, "acceptable_share": 0.0,
+                            "dissatisfied_share": 75.0}})
     );
     assert_eq!(distribution(speed), [0, 1, 1, 1, 1]);
     // clean: E 5, 5, 4, 5 = 4.75; P 5, 4, 4, 2 = 3.75; gap −1. surprise (1–7): E 3, 4 = 3.5;
@@ -616,6 +621,18 @@ async fn every_metric_is_computed_exactly_on_a_hand_built_data_set() {
         (json!(2), json!(5.0), json!(1.5))
     );
     assert_eq!(distribution(question(&all, "surprise")).len(), 7);
+    // clean: 5 = 5 and 4 = 4 acceptable (ties), 4 < 5 and 2 < 5 dissatisfied: 2 and 2 of 4.
+    assert_eq!(
+        clean["verdicts"],
+        json!({"satisfied": 0, "acceptable": 2, "dissatisfied": 2, "satisfied_share": 0.0,
+               "acceptable_share": 50.0, "dissatisfied_share": 50.0})
+    );
+    // surprise: 6 > 3 satisfied, 4 = 4 acceptable: 1 and 1 of 2.
+    assert_eq!(
+        surprise["verdicts"],
+        json!({"satisfied": 1, "acceptable": 1, "dissatisfied": 0, "satisfied_share": 50.0,
+               "acceptable_share": 50.0, "dissatisfied_share": 0.0})
+    );
     // Index: speed (3.5 − 1) / 4 = 62.5 % × 2; clean (3.75 − 1) / 4 = 68.75 %; surprise
     // (5 − 1) / 6 = 66.667 %: (125 + 68.75 + 66.667) / 4 = 65.104 → 65.1.
     assert_eq!(all["satisfaction_index"], 65.1);
@@ -648,8 +665,22 @@ async fn every_metric_is_computed_exactly_on_a_hand_built_data_set() {
     // January's index: speed P 5, 3 = 4 → 75 % × 2; clean 5, 4 = 4.5 → 87.5 %; surprise 6 →
     // 83.333 %: (150 + 87.5 + 83.333) / 4 = 80.208 → 80.21.
     assert_eq!(jan["satisfaction_index"], 80.21);
+    // January's verdicts on speed: R1 5 > 4, R2 3 < 4: one each of 2.
+    assert_eq!(
+        question(jan, "speed")["gap"]["verdicts"],
+        json!({"satisfied": 1, "acceptable": 0, "dissatisfied": 1, "satisfied_share": 50.0,
+               "acceptable_share": 0.0, "dissatisfied_share": 50.0})
+    );
+    // March's on clean: R4 4 = 4 acceptable, R5 2 < 5 dissatisfied.
+    assert_eq!(
+        question(&groups[2], "clean")["gap"]["verdicts"],
+        json!({"satisfied": 0, "acceptable": 1, "dissatisfied": 1, "satisfied_share": 0.0,
+               "acceptable_share": 50.0, "dissatisfied_share": 50.0})
+    );
     let feb = &groups[1];
     assert_eq!(feb["responses"], 0);
+    // An empty period has no gap, so no verdicts.
+    assert_eq!(question(feb, "speed").get("gap"), None);
     assert_eq!(feb["satisfaction_index"], Value::Null);
     assert_eq!(feb["kano"], json!([]));
     assert_eq!(question(feb, "recommend").get("nps"), None);
@@ -706,6 +737,12 @@ async fn every_metric_is_computed_exactly_on_a_hand_built_data_set() {
     assert_eq!(keys, [("none", 2), ("urban", 2), ("rural", 1)]);
     // Urban: 10 promoter, 7 passive: 50.
     assert_eq!(question(&groups[1], "recommend")["nps"]["score"], 50.0);
+    // No region (R4, R5) on speed: R4's 2 < 3 alone, 100 % dissatisfied.
+    assert_eq!(
+        question(&groups[0], "speed")["gap"]["verdicts"],
+        json!({"satisfied": 0, "acceptable": 0, "dissatisfied": 1, "satisfied_share": 0.0,
+               "acceptable_share": 0.0, "dissatisfied_share": 100.0})
+    );
     assert_eq!(by_region["responses"], 5);
     let by_tier = results(&app, &s, "group_by=tier").await;
     assert_eq!(by_tier["groups"][0]["key"], "none");
@@ -772,6 +809,28 @@ async fn every_metric_is_computed_exactly_on_a_hand_built_data_set() {
     assert_eq!(
         one["answers"],
         json!({"recommend": 6, "csat": 1, "clean": {"expectation": 5, "performance": 2}})
+    );
+    // The verdict per attribute: clean 2 − 5 = −3, dissatisfied.
+    assert_eq!(
+        one["verdicts"],
+        json!([{"key": "clean", "expectation": 5, "performance": 2, "gap": -3,
+                "verdict": "dissatisfied"}])
+    );
+    // R1's: clean 5 = 5 acceptable, speed 5 − 4 = 1 satisfied, surprise 6 − 3 = 3 satisfied.
+    let oldest = app
+        .get_ok(
+            &format!("/v1/surveys/{s}/responses?sort=submitted_at&limit=1"),
+            &viewer,
+        )
+        .await;
+    assert_eq!(
+        oldest["data"][0]["verdicts"],
+        json!([
+            {"key": "clean", "expectation": 5, "performance": 5, "gap": 0, "verdict": "acceptable"},
+            {"key": "speed", "expectation": 4, "performance": 5, "gap": 1, "verdict": "satisfied"},
+            {"key": "surprise", "expectation": 3, "performance": 6, "gap": 3,
+             "verdict": "satisfied"}
+        ])
     );
     let across = app
         .get_ok(
@@ -1330,4 +1389,229 @@ async fn concurrent_responses_count_exactly_and_one_customer_answers_once() {
     statuses.sort();
     assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
     assert_eq!(results(&app, &other, "").await["responses"], 1);
+}
+
+#[actix_web::test]
+async fn a_shortfall_of_performance_opens_a_follow_up() {
+    let app = TestApp::spawn().await;
+    // Any attribute two points short or worse. speed weighs 2, clean 1 (questions()).
+    let any = active_survey(
+        &app,
+        json!({"name": "Any", "allow_multiple_responses": true,
+               "follow_up": {"gap_at_most": -2}}),
+    )
+    .await;
+    let mean = active_survey(
+        &app,
+        json!({"name": "Mean", "allow_multiple_responses": true,
+               "follow_up": {"gap_at_most": -1, "gap_of": "weighted_mean"}}),
+    )
+    .await;
+    let c = customer(&app, json!({"kind": "individual", "name": "Ada"})).await;
+    let answer = |speed: (i64, i64), clean: Option<(i64, i64)>| {
+        let mut answers = json!({"recommend": 8,
+            "speed": {"expectation": speed.0, "performance": speed.1}});
+        if let Some((e, p)) = clean {
+            answers["clean"] = json!({"expectation": e, "performance": p});
+        }
+        json!({"customer_id": c, "answers": answers})
+    };
+    let agent = app.token(Role::Agent);
+    // speed P 2 − E 4 = −2 ≤ −2: a callback, naming the attribute.
+    let r = respond_ok(&app, &any, answer((4, 2), Some((3, 5)))).await;
+    let id = r["follow_up_interaction_id"].as_str().expect("a follow-up");
+    let follow_up = app.get_ok(&format!("/v1/interactions/{id}"), &agent).await;
+    assert_eq!(follow_up["kind"], "callback");
+    assert!(
+        follow_up["notes"]
+            .as_str()
+            .unwrap()
+            .contains("speed: P − E = -2 (at most -2)"),
+        "{}",
+        follow_up["notes"]
+    );
+    assert_eq!(
+        r["verdicts"],
+        json!([
+            {"key": "clean", "expectation": 3, "performance": 5, "gap": 2, "verdict": "satisfied"},
+            {"key": "speed", "expectation": 4, "performance": 2, "gap": -2,
+             "verdict": "dissatisfied"}
+        ])
+    );
+    // −1 is not short enough; a tie P = E is no shortfall.
+    for speed in [(4, 3), (4, 4)] {
+        let r = respond_ok(&app, &any, answer(speed, None)).await;
+        assert_eq!(r["follow_up_interaction_id"], Value::Null, "{speed:?}");
+    }
+    // Weighted mean: (2 · (3 − 5) + 1 · (5 − 4)) / (2 + 1) = −3 / 3 = −1 ≤ −1: a callback.
+    let r = respond_ok(&app, &mean, answer((5, 3), Some((4, 5)))).await;
+    let id = r["follow_up_interaction_id"].as_str().expect("a follow-up");
+    let follow_up = app.get_ok(&format!("/v1/interactions/{id}"), &agent).await;
+    assert!(
+        follow_up["notes"]
+            .as_str()
+            .unwrap()
+            .contains("weighted mean P − E = -1 (at most -1)"),
+        "{}",
+        follow_up["notes"]
+    );
+    // (2 · (4 − 5) + 1 · (5 − 4)) / 3 = −1/3: none, though speed alone is short by one.
+    let r = respond_ok(&app, &mean, answer((5, 4), Some((4, 5)))).await;
+    assert_eq!(r["follow_up_interaction_id"], Value::Null);
+    // speed alone answered: −2 · 2 / 2 = −2 ≤ −1.
+    let r = respond_ok(&app, &mean, answer((5, 3), None)).await;
+    assert!(r["follow_up_interaction_id"].is_string());
+    assert_eq!(app.count("interactions").await, 3);
+
+    // The rule is shown as given.
+    let shown = app
+        .get_ok(&format!("/v1/surveys/{mean}"), &app.token(Role::Viewer))
+        .await;
+    assert_eq!(
+        shown["follow_up"],
+        json!({"detractors": false, "gap_at_most": -1, "gap_of": "weighted_mean",
+               "due_in_hours": 24})
+    );
+}
+
+#[actix_web::test]
+async fn bad_gap_rules_are_refused_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    let manager = app.token(Role::Manager);
+    let surveys = app.count("surveys").await;
+    let audit = app.count("audit_events").await;
+    let with =
+        |follow_up: Value| json!({"name": "S", "questions": questions(), "follow_up": follow_up});
+    let no_attributes = json!({"name": "S",
+        "questions": [{"key": "recommend", "text": "Recommend?", "type": "nps"}],
+        "follow_up": {"gap_at_most": -2}});
+    for (body, field) in [
+        (with(json!({"gap_at_most": 0})), "follow_up.gap_at_most"),
+        (with(json!({"gap_at_most": -10})), "follow_up.gap_at_most"),
+        (
+            with(json!({"detractors": true, "gap_of": "weighted_mean"})),
+            "follow_up.gap_of",
+        ),
+        (no_attributes, "follow_up.gap_at_most"),
+        // Wrong types, unknown words and fields.
+        (with(json!({"gap_at_most": "-2"})), "follow_up.gap_at_most"),
+        (with(json!({"gap_at_most": -1.5})), "follow_up.gap_at_most"),
+        (
+            with(json!({"gap_at_most": -2, "gap_of": "median"})),
+            "follow_up.gap_of",
+        ),
+        (
+            with(json!({"gap_at_most": -2, "gap_under": 1})),
+            "follow_up.gap_under",
+        ),
+    ] {
+        let res = app.send(Method::POST, "/v1/surveys", &manager, &body).await;
+        let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        assert_eq!(fields(&p), [field], "{body}");
+    }
+    // Another role's rights: an agent may not define surveys.
+    let res = app
+        .send(
+            Method::POST,
+            "/v1/surveys",
+            &app.token(Role::Agent),
+            &with(json!({"gap_at_most": -2})),
+        )
+        .await;
+    expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_eq!(app.count("surveys").await, surveys);
+    assert_eq!(app.count("audit_events").await, audit);
+}
+
+#[actix_web::test]
+async fn the_customer_list_finds_who_was_last_dissatisfied_with_an_attribute() {
+    let app = TestApp::spawn().await;
+    let s = active_survey(&app, json!({"allow_multiple_responses": true})).await;
+    // Another survey asking about speed too: the latest answer counts, whichever survey.
+    let other = active_survey(&app, json!({"name": "Other"})).await;
+    let day = |d: i64| (chrono::Utc::now() - chrono::Duration::days(d)).to_rfc3339();
+    let answer = |c: &str, at: String, (e, p): (i64, i64)| {
+        json!({"customer_id": c, "submitted_at": at,
+               "answers": {"recommend": 8, "speed": {"expectation": e, "performance": p}}})
+    };
+    let mut ids = Vec::new();
+    for name in ["A", "B", "C", "D", "E", "F"] {
+        ids.push(customer(&app, json!({"kind": "individual", "name": name})).await);
+    }
+    // A: P 2 < E 4. B: 2 < 4, then a tie 4 = 4 (no longer dissatisfied). C: a tie, then
+    // 3 < 5 in the other survey. D: 5 > 4. E: 3 < 4, then a back-dated 5 > 4 recorded later
+    // (the latest by time answered is still 3 < 4). F: answers no attribute.
+    let (a, b, c, d, e, f) = (&ids[0], &ids[1], &ids[2], &ids[3], &ids[4], &ids[5]);
+    respond_ok(&app, &s, answer(a, day(1), (4, 2))).await;
+    respond_ok(&app, &s, answer(b, day(3), (4, 2))).await;
+    respond_ok(&app, &s, answer(b, day(1), (4, 4))).await;
+    respond_ok(&app, &s, answer(c, day(3), (4, 4))).await;
+    respond_ok(&app, &other, answer(c, day(1), (5, 3))).await;
+    respond_ok(&app, &s, answer(d, day(1), (4, 5))).await;
+    respond_ok(&app, &s, answer(e, day(1), (4, 3))).await;
+    respond_ok(&app, &s, answer(e, day(9), (4, 5))).await;
+    respond_ok(
+        &app,
+        &s,
+        json!({"customer_id": f, "answers": {"recommend": 2}}),
+    )
+    .await;
+    let viewer = app.token(Role::Viewer);
+    let names = |q: &'static str| {
+        let app = &app;
+        let viewer = viewer.clone();
+        async move {
+            let page = app
+                .get_ok(&format!("/v1/customers?{q}&sort=name"), &viewer)
+                .await;
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].as_str().unwrap().to_owned())
+                .collect::<Vec<String>>()
+        }
+    };
+    assert_eq!(names("dissatisfied_with=speed").await, ["A", "C", "E"]);
+    assert_eq!(
+        names("dissatisfied_with=speed&nps_category=passive").await,
+        ["A", "C", "E"]
+    );
+    // A key nobody answered lists nobody.
+    assert_eq!(names("dissatisfied_with=clean").await, Vec::<String>::new());
+    // Newest first too (the default order), and in the export's selection.
+    let page = app
+        .get_ok("/v1/customers?dissatisfied_with=speed&limit=2", &viewer)
+        .await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 2);
+    assert!(page["next_cursor"].is_string());
+    app.expect_bad_queries(
+        "/v1/customers",
+        &viewer,
+        &[
+            ("dissatisfied_with=Speed", "dissatisfied_with"),
+            ("dissatisfied_with=", "dissatisfied_with"),
+            ("dissatisfied_with=9lives", "dissatisfied_with"),
+            (
+                &format!("dissatisfied_with={}", "k".repeat(41)),
+                "dissatisfied_with",
+            ),
+        ],
+    )
+    .await;
+    let res = app
+        .get("/v1/customers?dissatisfied_with=speed")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    // A client without `customers:read` may not list them.
+    let client = app.client_token("till", &["purchases:write"]).await;
+    let res = app
+        .get("/v1/customers?dissatisfied_with=speed")
+        .bearer_auth(client)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
 }
