@@ -329,3 +329,38 @@ pub async fn list(
     reachable(conn, access, id, "customer").await?;
     Ok(store::list(conn, side, current, access.owner(), after, limit).await?)
 }
+
+/// Checks that every one of `people` is a contact, current or past, of the organization: the
+/// people an opportunity is worked with, the person an interaction was with. `422` on
+/// `field` naming those who are not.
+pub async fn check_people(
+    conn: &mut AsyncPgConnection,
+    organization_id: Uuid,
+    field: &str,
+    people: &[Uuid],
+) -> Result<(), ApiError> {
+    if people.is_empty() {
+        return Ok(());
+    }
+    let linked = store::linked_people(conn, organization_id, people).await?;
+    let strangers: Vec<String> = people
+        .iter()
+        .filter(|id| !linked.contains(id))
+        .map(Uuid::to_string)
+        .collect();
+    if strangers.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid_field(
+        field,
+        format!(
+            "must be contacts (current or past) of the customer organization; {} {}",
+            if strangers.len() == 1 {
+                "this is not one:"
+            } else {
+                "these are not:"
+            },
+            strangers.join(", ")
+        ),
+    ))
+}

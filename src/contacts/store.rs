@@ -180,3 +180,17 @@ pub async fn list(
         .load(conn)
         .await
 }
+
+/// Which of `people` are linked (now or once) to the organization.
+pub async fn linked_people(
+    conn: &mut AsyncPgConnection,
+    organization_id: Uuid,
+    people: &[Uuid],
+) -> QueryResult<Vec<Uuid>> {
+    contacts::table
+        .filter(contacts::organization_id.eq(organization_id))
+        .filter(contacts::person_id.eq_any(people))
+        .select(contacts::person_id)
+        .load(conn)
+        .await
+}

@@ -300,6 +300,7 @@ diesel::table! {
         version -> Int8,
         deleted_at -> Nullable<Timestamptz>,
         purchase_id -> Nullable<Uuid>,
+        contact_id -> Nullable<Uuid>,
     }
 }
 
@@ -410,6 +411,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         version -> Int8,
         deleted_at -> Nullable<Timestamptz>,
+        contact_ids -> Array<Nullable<Uuid>>,
     }
 }
 

@@ -518,6 +518,7 @@ mod tests {
             resolution: Some("Sent a new one".into()),
             purchase_id: Some(Uuid::now_v7()),
             assignee_id: Some(Uuid::now_v7()),
+            contact_id: Some(Uuid::now_v7()),
             ..InteractionDraft::blank()
         };
         let record = InteractionRecord {

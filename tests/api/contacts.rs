@@ -795,3 +795,277 @@ async fn owned_only_users_see_the_links_of_the_customers_they_manage() {
         .await;
     assert_eq!(barbara["account_manager_id"], me.to_string());
 }
+
+/// An organization with Ada (current decision maker), Grace (current purchaser) and Edsger
+/// (a past decision maker); Alan is a decision maker of another organization; Bob is linked
+/// nowhere.
+struct Cast {
+    org: String,
+    ada: String,
+    grace: String,
+    edsger: String,
+    alan: String,
+    bob: String,
+}
+
+async fn cast(app: &TestApp) -> Cast {
+    let org = organization(app, "Acme Ltd").await;
+    let other = organization(app, "Globex").await;
+    let ada = person(app, "Ada Lovelace").await;
+    let grace = person(app, "Grace Hopper").await;
+    let edsger = person(app, "Edsger Dijkstra").await;
+    let alan = person(app, "Alan Turing").await;
+    let bob = person(app, "Bob Nobody").await;
+    let decides = json!(["decision_maker"]);
+    link(
+        app,
+        &org,
+        json!({"person_id": ada, "buying_roles": decides, "started_at": ago(30)}),
+    )
+    .await;
+    link(
+        app,
+        &org,
+        json!({"person_id": grace, "buying_roles": ["purchaser"]}),
+    )
+    .await;
+    link(
+        app,
+        &org,
+        json!({"person_id": edsger, "buying_roles": decides, "started_at": ago(90),
+               "ended_at": ago(60)}),
+    )
+    .await;
+    link(
+        app,
+        &other,
+        json!({"person_id": alan, "buying_roles": decides}),
+    )
+    .await;
+    Cast {
+        org,
+        ada,
+        grace,
+        edsger,
+        alan,
+        bob,
+    }
+}
+
+fn opportunity_ids(page: &Value) -> Vec<String> {
+    page["data"].as_array().unwrap().iter().map(id).collect()
+}
+
+#[actix_web::test]
+async fn opportunities_name_their_people_and_show_whether_a_decision_maker_is_known() {
+    let app = TestApp::spawn().await;
+    let c = cast(&app).await;
+    let (_, seller) = app.user(Role::Agent).await;
+    let deal = |contact_ids: Value| {
+        json!({"customer_id": c.org, "title": "50 office chairs", "amount": 1250000,
+               "currency": "EUR", "expected_close_date": "2027-01-15",
+               "contact_ids": contact_ids})
+    };
+    let res = app
+        .send(
+            Method::POST,
+            "/v1/opportunities",
+            &seller,
+            &deal(json!([c.grace])),
+        )
+        .await;
+    let without = expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(without["contact_ids"], json!([c.grace]));
+    assert_eq!(without["has_decision_maker"], false);
+    // A past contact may be named; being past, he decides nothing now.
+    let res = app
+        .send(
+            Method::POST,
+            "/v1/opportunities",
+            &seller,
+            &deal(json!([c.edsger])),
+        )
+        .await;
+    let past = expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(past["has_decision_maker"], false);
+    let res = app
+        .send(Method::POST, "/v1/opportunities", &seller, &deal(json!([])))
+        .await;
+    let nobody = expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(nobody["contact_ids"], json!([]));
+
+    // Someone else's contact, a stranger, a repeat, a wrong type: 422 on `contact_ids`,
+    // nothing written.
+    let opportunities = app.count("opportunities").await;
+    for ids in [
+        json!([c.alan]),
+        json!([c.grace, c.bob]),
+        json!([c.grace, c.grace]),
+        json!(c.grace),
+        json!(["nope"]),
+    ] {
+        let res = app
+            .send(
+                Method::POST,
+                "/v1/opportunities",
+                &seller,
+                &deal(ids.clone()),
+            )
+            .await;
+        let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        let expected = if ids == json!(["nope"]) {
+            "contact_ids[0]"
+        } else {
+            "contact_ids"
+        };
+        assert_eq!(fields(&p), [expected], "{ids}");
+    }
+    // An individual customer has no contacts to name.
+    let mut body = deal(json!([c.ada]));
+    body["customer_id"] = json!(c.grace);
+    let res = app
+        .send(Method::POST, "/v1/opportunities", &seller, &body)
+        .await;
+    let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(fields(&p), ["contact_ids"]);
+    assert_eq!(app.count("opportunities").await, opportunities);
+    assert_eq!(
+        app.count("events WHERE type = 'opportunity.created'").await,
+        3
+    );
+
+    let viewer = app.token(Role::Viewer);
+    let unknown = "/v1/opportunities?has_decision_maker=false";
+    let known = "/v1/opportunities?has_decision_maker=true";
+    let mut all = vec![id(&without), id(&past), id(&nobody)];
+    all.sort();
+    let mut listed = opportunity_ids(&app.get_ok(unknown, &viewer).await);
+    listed.sort();
+    assert_eq!(listed, all);
+    assert_eq!(
+        opportunity_ids(&app.get_ok(known, &viewer).await),
+        Vec::<String>::new()
+    );
+
+    // Ada joins the deal: the decision maker is known.
+    let path = format!("/v1/opportunities/{}", id(&without));
+    let res = change(
+        &app,
+        &seller,
+        &path,
+        "\"1\"",
+        json!({"contact_ids": [c.grace, c.ada]}),
+    )
+    .await;
+    let with = expect_json(res, StatusCode::OK).await;
+    assert_eq!(with["contact_ids"], json!([c.grace, c.ada]));
+    assert_eq!(with["has_decision_maker"], true);
+    assert_eq!(
+        opportunity_ids(&app.get_ok(known, &viewer).await),
+        [id(&without)]
+    );
+    assert!(!opportunity_ids(&app.get_ok(unknown, &viewer).await).contains(&id(&without)));
+    let res = change(
+        &app,
+        &seller,
+        &path,
+        "\"2\"",
+        json!({"contact_ids": [c.ada, c.alan]}),
+    )
+    .await;
+    let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(fields(&p), ["contact_ids"]);
+
+    // Ada leaves: the deal no longer has a decision maker, at once.
+    let agent = app.token(Role::Agent);
+    let res = change(
+        &app,
+        &agent,
+        &contact(&c.org, &c.ada),
+        "\"1\"",
+        json!({"ended_at": ago(1)}),
+    )
+    .await;
+    expect_json(res, StatusCode::OK).await;
+    let now = app.get_ok(&path, &viewer).await;
+    assert_eq!(now["has_decision_maker"], false);
+    assert_eq!(now["contact_ids"], json!([c.grace, c.ada]));
+    assert_eq!(
+        opportunity_ids(&app.get_ok(known, &viewer).await),
+        Vec::<String>::new()
+    );
+    // Named while a contact, Ada stays named when the deal changes otherwise.
+    let res = change(&app, &seller, &path, "\"2\"", json!({"amount": 1300000})).await;
+    assert_eq!(expect_json(res, StatusCode::OK).await["amount"], 1300000);
+    app.expect_bad_queries(
+        "/v1/opportunities",
+        &viewer,
+        &[("has_decision_maker=maybe", "has_decision_maker")],
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn an_interaction_names_a_contact_of_its_customer() {
+    let app = TestApp::spawn().await;
+    let c = cast(&app).await;
+    let agent = app.token(Role::Agent);
+    let call = |contact_id: Value| {
+        json!({"channel": "phone", "direction": "outbound", "kind": "meeting",
+               "occurred_at": ago(1), "contact_id": contact_id})
+    };
+    let path = format!("/v1/customers/{}/interactions", c.org);
+    let res = app
+        .send(Method::POST, &path, &agent, &call(json!(c.ada)))
+        .await;
+    let met = expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(met["contact_id"], c.ada.as_str());
+    let res = app
+        .send(Method::POST, &path, &agent, &call(json!(c.edsger)))
+        .await;
+    assert_eq!(
+        expect_json(res, StatusCode::CREATED).await["contact_id"],
+        c.edsger.as_str()
+    );
+
+    let interactions = app.count("interactions").await;
+    for (who, field) in [
+        (json!(c.alan), "contact_id"),
+        (json!(c.bob), "contact_id"),
+        (json!(c.org), "contact_id"),
+        (json!(7), "contact_id"),
+    ] {
+        let res = app
+            .send(Method::POST, &path, &agent, &call(who.clone()))
+            .await;
+        let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        assert_eq!(fields(&p), [field], "{who}");
+    }
+    // A person's own interactions have no contact at an organization.
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/customers/{}/interactions", c.grace),
+            &agent,
+            &call(json!(c.ada)),
+        )
+        .await;
+    let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(fields(&p), ["contact_id"]);
+    assert_eq!(app.count("interactions").await, interactions);
+
+    let one = format!("/v1/interactions/{}", id(&met));
+    let res = change(&app, &agent, &one, "\"1\"", json!({"contact_id": c.alan})).await;
+    let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(fields(&p), ["contact_id"]);
+    let res = change(&app, &agent, &one, "\"1\"", json!({"contact_id": c.grace})).await;
+    assert_eq!(
+        expect_json(res, StatusCode::OK).await["contact_id"],
+        c.grace.as_str()
+    );
+    let res = change(&app, &agent, &one, "\"2\"", json!({"contact_id": null})).await;
+    assert_eq!(
+        expect_json(res, StatusCode::OK).await["contact_id"],
+        Value::Null
+    );
+}
