@@ -154,7 +154,7 @@ async fn a_person_is_linked_read_changed_and_ended_as_a_past_contact() {
     let past = app
         .get_ok(&format!("{}?current=false", contacts(&org)), &viewer)
         .await;
-    assert_eq!(person_ids(&past), [ada.clone()]);
+    assert_eq!(person_ids(&past), [ada.as_str()]);
     // A stale version is 412 and changes nothing; the same values again write nothing.
     let res = change(
         &app,
@@ -748,7 +748,7 @@ async fn owned_only_users_see_the_links_of_the_customers_they_manage() {
     link(&app, &their_org, json!({"person_id": my_person})).await;
 
     let list = app.get_ok(&contacts(&my_org), &mine).await;
-    assert_eq!(person_ids(&list), [my_person.clone()]);
+    assert_eq!(person_ids(&list), [my_person.as_str()]);
     let orgs = app
         .get_ok(&format!("/v1/customers/{my_person}/organizations"), &mine)
         .await;
