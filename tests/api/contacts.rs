@@ -1069,3 +1069,34 @@ async fn an_interaction_names_a_contact_of_its_customer() {
         Value::Null
     );
 }
+
+#[actix_web::test]
+async fn a_retried_link_with_its_idempotency_key_is_answered_once() {
+    let app = TestApp::spawn().await;
+    let org = organization(&app, "Acme Ltd").await;
+    let body = json!({"person": {"name": "Grace Hopper"}, "buying_roles": ["user"]});
+    let send = |body: Value| {
+        app.post(&contacts(&org))
+            .bearer_auth(app.token(Role::Agent))
+            .header("Idempotency-Key", "link-grace-1")
+            .json(&body)
+            .send()
+    };
+    let first = expect_json(send(body.clone()).await.unwrap(), StatusCode::CREATED).await;
+    let res = send(body.clone()).await.unwrap();
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    assert_eq!(expect_json(res, StatusCode::CREATED).await, first);
+    assert_eq!(app.count("contacts").await, 1);
+    assert_eq!(app.count("customers WHERE name = 'Grace Hopper'").await, 1);
+    // The same key with another body is refused.
+    let res = send(json!({"person": {"name": "Someone Else"}}))
+        .await
+        .unwrap();
+    expect_problem(
+        res,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+    assert_eq!(app.count("contacts").await, 1);
+}
