@@ -82,7 +82,7 @@ async fn lock_organization(
     access: CustomerAccess,
     id: Uuid,
 ) -> Result<CustomerRecord, ApiError> {
-    let organization = crate::customers::lock_live(conn, id).await?;
+    let organization = crate::customers::lock_live_for_update(conn, id).await?;
     if !access.allows(organization.draft.account_manager_id) {
         return Err(ApiError::not_found("customer"));
     }
@@ -230,6 +230,7 @@ pub async fn link(
         let record = store::insert(conn, organization_id, person_id, &draft).await?;
         let change = Change::created(EventType::ContactLinked, record.id, &view(record.clone()));
         journal::record(conn, actor, change).await?;
+        crate::customers::rederive_authority(conn, actor, organization_id).await?;
         Ok(record)
     })
     .await
@@ -258,7 +259,7 @@ async fn lock_link(
     person_id: Uuid,
     if_match: &IfMatch,
 ) -> Result<ContactRecord, ApiError> {
-    crate::customers::lock_live(conn, organization_id).await?;
+    crate::customers::lock_live_for_update(conn, organization_id).await?;
     reachable(conn, access, organization_id, "customer").await?;
     reachable(conn, access, person_id, "contact").await?;
     let record = store::lock(conn, organization_id, person_id)
@@ -289,6 +290,7 @@ pub async fn update(
         let (was, shown) = (view(before), view(after.clone()));
         let change = Change::updated(EventType::ContactUpdated, after.id, &was, &shown);
         journal::record(conn, actor, change).await?;
+        crate::customers::rederive_authority(conn, actor, organization_id).await?;
         Ok(after)
     })
     .await
@@ -310,6 +312,7 @@ pub async fn unlink(
         let shown = view(before);
         let event = NewEvent::new(EventType::ContactUnlinked, shown.id, &shown);
         journal::record(conn, actor, Change::announced(event, removed(&shown))).await?;
+        crate::customers::rederive_authority(conn, actor, organization_id).await?;
         Ok(())
     })
     .await

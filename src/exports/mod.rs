@@ -485,6 +485,7 @@ mod tests {
                 money: true,
                 authority: false,
                 need: true,
+                authority_source: Default::default(),
             }),
             ..CustomerDraft::blank()
         };

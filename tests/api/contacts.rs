@@ -1100,3 +1100,157 @@ async fn a_retried_link_with_its_idempotency_key_is_answered_once() {
     .await;
     assert_eq!(app.count("contacts").await, 1);
 }
+
+#[actix_web::test]
+async fn an_organization_can_derive_its_authority_from_a_current_decision_maker() {
+    let app = TestApp::spawn().await;
+    let agent = app.token(Role::Agent);
+    let created = create_customer(
+        &app,
+        json!({"name": "Acme Ltd", "kind": "organization",
+               "qualification": {"money": true, "need": true, "authority_source": "derived"}}),
+    )
+    .await;
+    assert_eq!(
+        created["qualification"],
+        json!({"money": true, "authority": false, "need": true, "authority_source": "derived"})
+    );
+    assert_eq!(created["prospect_grade"], "reachable");
+    let org = id(&created);
+    let ada = person(&app, "Ada Lovelace").await;
+    let grace = person(&app, "Grace Hopper").await;
+    let customer = format!("/v1/customers/{org}");
+    let read = || app.get_ok(&customer, &agent);
+
+    // A purchaser does not decide; a current decision maker does.
+    link(
+        &app,
+        &org,
+        json!({"person_id": grace, "buying_roles": ["purchaser"]}),
+    )
+    .await;
+    assert_eq!(read().await["qualification"]["authority"], false);
+    link(
+        &app,
+        &org,
+        json!({"person_id": ada, "buying_roles": ["decision_maker"], "started_at": ago(30)}),
+    )
+    .await;
+    let now = read().await;
+    assert_eq!(
+        now["qualification"],
+        json!({"money": true, "authority": true, "need": true, "authority_source": "derived"})
+    );
+    assert_eq!(now["prospect_grade"], "ideal");
+    // Ada leaves: authority is lost again, with the customer's own event and audit row.
+    let res = change(
+        &app,
+        &agent,
+        &contact(&org, &ada),
+        "\"1\"",
+        json!({"ended_at": ago(1)}),
+    )
+    .await;
+    expect_json(res, StatusCode::OK).await;
+    let now = read().await;
+    assert_eq!(now["qualification"]["authority"], false);
+    assert_eq!(now["prospect_grade"], "reachable");
+    let updates = app
+        .feed(
+            "type=customer.updated",
+            &format!("type = 'customer.updated' AND object_id = '{org}'"),
+        )
+        .await;
+    let authority: Vec<(Value, Value)> = updates
+        .iter()
+        .map(|e| {
+            (
+                e["previous"]["qualification"]["authority"].clone(),
+                e["data"]["qualification"]["authority"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        authority,
+        [(json!(false), json!(true)), (json!(true), json!(false))]
+    );
+
+    // Set by hand, it stays as set whatever the contacts do; handed back, it follows them.
+    let version = now["version"].as_i64().unwrap();
+    let res = change(
+        &app,
+        &agent,
+        &customer,
+        &format!("\"{version}\""),
+        json!({"qualification": {"authority": true}}),
+    )
+    .await;
+    let manual = expect_json(res, StatusCode::OK).await;
+    assert_eq!(
+        manual["qualification"],
+        json!({"money": true, "authority": true, "need": true, "authority_source": "manual"})
+    );
+    let res = change(
+        &app,
+        &agent,
+        &contact(&org, &grace),
+        "\"1\"",
+        json!({"buying_roles": ["user"]}),
+    )
+    .await;
+    expect_json(res, StatusCode::OK).await;
+    assert_eq!(
+        read().await["qualification"]["authority"],
+        true,
+        "manual stays"
+    );
+    let version = manual["version"].as_i64().unwrap();
+    let res = change(
+        &app,
+        &agent,
+        &customer,
+        &format!("\"{version}\""),
+        json!({"qualification": {"authority_source": "derived"}}),
+    )
+    .await;
+    let derived = expect_json(res, StatusCode::OK).await;
+    assert_eq!(
+        derived["qualification"],
+        json!({"money": true, "authority": false, "need": true, "authority_source": "derived"})
+    );
+
+    // Wrong uses: on a person, together with a hand-set authority.
+    let version = derived["version"].as_i64().unwrap();
+    let res = change(
+        &app,
+        &agent,
+        &customer,
+        &format!("\"{version}\""),
+        json!({"qualification": {"authority": true, "authority_source": "derived"}}),
+    )
+    .await;
+    let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(fields(&p), ["qualification"]);
+    let res = app
+        .send(
+            Method::POST,
+            "/v1/customers",
+            &agent,
+            &json!({"name": "Lin Wei", "qualification":
+                    {"money": true, "need": false, "authority_source": "derived"}}),
+        )
+        .await;
+    let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(fields(&p), ["qualification.authority_source"]);
+    let res = app
+        .send(
+            Method::POST,
+            "/v1/customers",
+            &agent,
+            &json!({"name": "Initech", "kind": "organization",
+                    "qualification": {"money": true, "need": false}}),
+        )
+        .await;
+    let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(fields(&p), ["qualification"]);
+}
