@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod contacts;
 pub mod customer_query;
 pub mod customers;
 pub mod db;
@@ -51,6 +52,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(api_clients::configure)
             .configure(service_tokens::configure)
             .configure(customers::configure)
+            .configure(contacts::configure)
             .configure(privacy::configure)
             .configure(customer_query::configure)
             .configure(interactions::configure)

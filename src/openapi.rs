@@ -37,6 +37,9 @@ draft-ietf-httpapi-ratelimit-headers-10. Past the quota any endpoint answers \
         (name = "Customers", description = "The customer record: identifying, demographic, \
 marketing and overlay data, the relationship (lifecycle stage, level, MAN qualification), \
 data-subject export and erasure"),
+        (name = "Contacts", description = "People at organizations: an individual customer \
+linked to an organization customer with a title, buying roles (purchaser, user, technical and \
+financial gatekeeper, decision maker), the primary flag, and when the link began and ended"),
         (name = "Interactions", description = "The customer log: every contact, by channel, \
 direction and kind, with notes and outcome"),
         (name = "Complaints", description = "Complaints: the status workflow, the open list by \

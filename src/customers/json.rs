@@ -145,6 +145,18 @@ pub struct Consent {
     pub sms: ConsentState,
 }
 
+crate::text_enum! {
+    /// Where a qualification's `authority` comes from: `manual` (set by hand, the default) or
+    /// `derived` (an organization's only: true while it has a current contact with the
+    /// `decision_maker` buying role, kept so as its contacts change).
+    #[derive(Default)]
+    pub enum AuthoritySource {
+        #[default]
+        Manual = "manual",
+        Derived = "derived",
+    }
+}
+
 /// MAN qualification of a prospect: can pay, can decide, has the need.
 #[derive(
     Debug,
@@ -167,6 +179,9 @@ pub struct Qualification {
     pub authority: bool,
     /// Need: the prospect has the need.
     pub need: bool,
+    /// Whether `authority` was set by hand or is derived from the organization's contacts.
+    #[serde(default)]
+    pub authority_source: AuthoritySource,
 }
 
 /// A customer: identifying, demographic, marketing and overlay data, and the relationship.
@@ -335,10 +350,15 @@ pub struct ConsentsInput {
 pub struct QualificationInput {
     /// Money: the prospect can pay.
     pub money: Option<bool>,
-    /// Authority: the contact can decide.
+    /// Authority: the contact can decide. Setting it makes it `manual`.
     pub authority: Option<bool>,
     /// Need: the prospect has the need.
     pub need: Option<bool>,
+    /// `derived` (organizations only) hands `authority` to the contacts: true while a
+    /// current contact is a `decision_maker`; `authority` may then be left out, even when the
+    /// qualification is first set. Not with `authority` in the same change. Imports cannot
+    /// set it.
+    pub authority_source: Option<AuthoritySource>,
 }
 
 /// A customer to create, or changes to one (JSON merge patch, RFC 7396): a field absent
@@ -632,6 +652,7 @@ pub const COLUMNS: &[crate::http::tabular::Column] = {
         w("qualification.money", Bool),
         w("qualification.authority", Bool),
         w("qualification.need", Bool),
+        r("qualification.authority_source", Text),
         r("prospect_grade", Text),
         r("created_at", Text),
         r("updated_at", Text),

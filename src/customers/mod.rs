@@ -145,6 +145,12 @@ async fn insert(
         }
     }
     check_manager(conn, &applied.draft, None).await?;
+    // A new organization has no contacts yet: a derived authority starts false.
+    if let Some(q) = applied.draft.qualification.as_mut()
+        && q.authority_source == json::AuthoritySource::Derived
+    {
+        q.authority = false;
+    }
     let record = store::insert(conn, Uuid::now_v7(), &applied.draft).await?;
     store::record_stage_change(
         conn,
@@ -173,7 +179,12 @@ async fn change(
         return Err(ApiError::not_found("customer"));
     }
     if_match.check(before.version)?;
-    let applied = rules::apply(input, &before.draft, false, Utc::now()).map_err(invalid)?;
+    let mut applied = rules::apply(input, &before.draft, false, Utc::now()).map_err(invalid)?;
+    if let Some(q) = applied.draft.qualification.as_mut()
+        && q.authority_source == json::AuthoritySource::Derived
+    {
+        q.authority = store::has_current_decision_maker(conn, before.id).await?;
+    }
     if applied.draft == before.draft {
         return Ok(before);
     }
@@ -330,6 +341,55 @@ pub async fn lifecycle(
         .into_iter()
         .map(lifecycle_change)
         .collect())
+}
+
+/// Like [`lock_live`], with the row locked for update: for writes that may change the
+/// customer itself further on (its derived authority), so that two of them queue rather
+/// than deadlock.
+pub async fn lock_live_for_update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<CustomerRecord, ApiError> {
+    let record = store::lock(conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
+    if record.erased_at.is_some() {
+        return Err(gone(&record).unwrap_or_else(|| ApiError::not_found("customer")));
+    }
+    if record.deleted_at.is_some() {
+        return Err(ApiError::not_found("customer"));
+    }
+    Ok(record)
+}
+
+/// Brings an organization's derived MAN authority up to date with its contacts (nothing when
+/// its authority is set by hand, or already right), audited and announced as any customer
+/// update. Call in the transaction that changed its contacts, with the row locked for
+/// update ([`lock_live_for_update`]).
+pub async fn rederive_authority(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<(), ApiError> {
+    let Some(before) = store::lock(conn, id).await? else {
+        return Ok(());
+    };
+    let Some(q) = before
+        .draft
+        .qualification
+        .filter(|q| q.authority_source == json::AuthoritySource::Derived)
+    else {
+        return Ok(());
+    };
+    let authority = store::has_current_decision_maker(conn, id).await?;
+    if authority == q.authority {
+        return Ok(());
+    }
+    let mut draft = before.draft.clone();
+    draft.qualification = Some(json::Qualification { authority, ..q });
+    let after = store::update(conn, id, &draft).await?;
+    journal::record(conn, actor, updated(&before, &after)).await?;
+    Ok(())
 }
 
 /// Locks a customer (live or deleted) for the transaction and checks `If-Match` against it.

@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::json::{
-    Address, AddressInput, ConsentInput, CustomerInput, CustomerKind, LifecycleStage,
-    Qualification, QualificationInput, RelationshipLevel,
+    Address, AddressInput, AuthoritySource, ConsentInput, CustomerInput, CustomerKind,
+    LifecycleStage, Qualification, QualificationInput, RelationshipLevel,
 };
 use super::store::CustomerDraft;
 use crate::domain::{
@@ -270,6 +270,16 @@ pub fn apply(
     if draft.name.is_empty() && checks.is_ok() {
         checks.fail("name", "is required");
     }
+    if draft
+        .qualification
+        .is_some_and(|q| q.authority_source == AuthoritySource::Derived)
+        && draft.kind != CustomerKind::Organization
+    {
+        checks.fail(
+            "qualification.authority_source",
+            "only an organization derives its authority from its contacts",
+        );
+    }
     match checks.finish() {
         Ok(()) => Ok(Applied {
             draft,
@@ -325,21 +335,39 @@ fn apply_consent(
     *granted = input.granted;
 }
 
+/// Merges qualification changes. A hand-set `authority` is `manual`; `authority_source:
+/// derived` leaves `authority` to the service, which derives it from the contacts.
 fn merge_qualification(
     current: Option<Qualification>,
     input: QualificationInput,
 ) -> Result<Qualification, String> {
+    if input.authority.is_some() && input.authority_source == Some(AuthoritySource::Derived) {
+        return Err("give `authority` by hand or `authority_source: derived`, not both".to_owned());
+    }
+    let authority_source = match (input.authority, input.authority_source) {
+        (Some(_), _) => AuthoritySource::Manual,
+        (None, Some(source)) => source,
+        (None, None) => current.map_or(AuthoritySource::Manual, |q| q.authority_source),
+    };
     match current {
         Some(q) => Ok(Qualification {
             money: input.money.unwrap_or(q.money),
             authority: input.authority.unwrap_or(q.authority),
             need: input.need.unwrap_or(q.need),
+            authority_source,
         }),
-        None => match (input.money, input.authority, input.need) {
-            (Some(money), Some(authority), Some(need)) => Ok(Qualification {
+        None => match (input.money, input.authority, input.need, authority_source) {
+            (Some(money), authority, Some(need), AuthoritySource::Derived) => Ok(Qualification {
+                money,
+                authority: authority.unwrap_or(false),
+                need,
+                authority_source,
+            }),
+            (Some(money), Some(authority), Some(need), _) => Ok(Qualification {
                 money,
                 authority,
                 need,
+                authority_source,
             }),
             _ => Err("needs money, authority and need (true or false) when first set".to_owned()),
         },

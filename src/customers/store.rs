@@ -637,3 +637,24 @@ pub async fn stage_unchanged_since_creation(
         .get_result(conn)
         .await
 }
+
+/// Whether the organization has a current contact with the `decision_maker` buying role (its
+/// derived MAN authority). Reads the contacts' table; contacts_organization_person_key serves
+/// it.
+pub async fn has_current_decision_maker(
+    conn: &mut AsyncPgConnection,
+    organization_id: Uuid,
+) -> QueryResult<bool> {
+    use crate::db::schema::contacts;
+    diesel::select(diesel::dsl::exists(
+        contacts::table
+            .filter(contacts::organization_id.eq(organization_id))
+            .filter(contacts::ended_at.is_null())
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "'decision_maker' = ANY (contacts.buying_roles)",
+            ))
+            .select(contacts::id),
+    ))
+    .get_result(conn)
+    .await
+}

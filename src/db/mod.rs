@@ -350,6 +350,52 @@ impl
     }
 }
 
+/// `uuid[]` as diesel sees it (elements may be NULL), for `Vec<Uuid>` fields whose elements
+/// never are (an opportunity's contacts), as [`NullableTexts`] for `text[]`.
+#[derive(Debug, Clone)]
+pub struct NullableUuids(Vec<Option<uuid::Uuid>>);
+
+impl From<NullableUuids> for Vec<uuid::Uuid> {
+    fn from(ids: NullableUuids) -> Self {
+        ids.0.into_iter().flatten().collect()
+    }
+}
+
+impl From<Vec<uuid::Uuid>> for NullableUuids {
+    fn from(ids: Vec<uuid::Uuid>) -> Self {
+        NullableUuids(ids.into_iter().map(Some).collect())
+    }
+}
+
+impl
+    diesel::deserialize::Queryable<
+        diesel::sql_types::Array<diesel::sql_types::Nullable<diesel::sql_types::Uuid>>,
+        diesel::pg::Pg,
+    > for NullableUuids
+{
+    type Row = Vec<Option<uuid::Uuid>>;
+
+    fn build(row: Self::Row) -> diesel::deserialize::Result<Self> {
+        Ok(NullableUuids(row))
+    }
+}
+
+impl
+    diesel::expression::AsExpression<
+        diesel::sql_types::Array<diesel::sql_types::Nullable<diesel::sql_types::Uuid>>,
+    > for NullableUuids
+{
+    type Expression = <Vec<Option<uuid::Uuid>> as diesel::expression::AsExpression<
+        diesel::sql_types::Array<diesel::sql_types::Nullable<diesel::sql_types::Uuid>>,
+    >>::Expression;
+
+    fn as_expression(self) -> Self::Expression {
+        diesel::expression::AsExpression::<
+            diesel::sql_types::Array<diesel::sql_types::Nullable<diesel::sql_types::Uuid>>,
+        >::as_expression(self.0)
+    }
+}
+
 /// `(time_column, id_column) <cmp> (t, id)`: the keyset condition of a list ordered by a time
 /// and the id, which the `(time, id)` indexes serve. `cmp` is `>` ascending, `<` descending.
 pub fn after_key<QS>(

@@ -78,6 +78,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    contacts (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        person_id -> Uuid,
+        title -> Nullable<Text>,
+        buying_roles -> Array<Nullable<Text>>,
+        is_primary -> Bool,
+        started_at -> Timestamptz,
+        ended_at -> Nullable<Timestamptz>,
+        note -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
     customer_analytics (customer_id) {
         customer_id -> Uuid,
         value -> Int8,
@@ -296,6 +313,7 @@ diesel::table! {
         version -> Int8,
         deleted_at -> Nullable<Timestamptz>,
         purchase_id -> Nullable<Uuid>,
+        contact_id -> Nullable<Uuid>,
     }
 }
 
@@ -406,6 +424,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         version -> Int8,
         deleted_at -> Nullable<Timestamptz>,
+        contact_ids -> Array<Nullable<Uuid>>,
     }
 }
 
@@ -653,6 +672,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     app_secrets,
     audit_events,
     complaint_status_changes,
+    contacts,
     customer_analytics,
     customer_attribute_answers,
     customer_lifecycle_events,

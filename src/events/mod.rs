@@ -40,6 +40,9 @@ pub enum EventType {
     OpportunityCreated,
     OpportunityUpdated,
     OpportunityDeleted,
+    ContactLinked,
+    ContactUpdated,
+    ContactUnlinked,
     WebhookPing,
 }
 
@@ -51,7 +54,7 @@ pub struct TypeRow {
     pub meaning: &'static str,
 }
 
-pub const TYPES: [TypeRow; 19] = [
+pub const TYPES: [TypeRow; 22] = [
     TypeRow {
         kind: EventType::CustomerCreated,
         name: "customer.created",
@@ -162,6 +165,26 @@ pub const TYPES: [TypeRow; 19] = [
         name: "opportunity.deleted",
         object: "opportunity",
         meaning: "an opportunity was deleted",
+    },
+    TypeRow {
+        kind: EventType::ContactLinked,
+        name: "contact.linked",
+        object: "contact",
+        meaning: "a person was linked to an organization as one of its contacts",
+    },
+    TypeRow {
+        kind: EventType::ContactUpdated,
+        name: "contact.updated",
+        object: "contact",
+        meaning: "a contact link changed (title, buying roles, primary, ended …); `previous` \
+                  holds the old values",
+    },
+    TypeRow {
+        kind: EventType::ContactUnlinked,
+        name: "contact.unlinked",
+        object: "contact",
+        meaning: "a contact link was removed (recorded by mistake); the object is the link as \
+                  it was",
     },
     TypeRow {
         kind: EventType::WebhookPing,
@@ -294,6 +317,9 @@ mod tests {
             EventType::OpportunityCreated,
             EventType::OpportunityUpdated,
             EventType::OpportunityDeleted,
+            EventType::ContactLinked,
+            EventType::ContactUpdated,
+            EventType::ContactUnlinked,
             EventType::WebhookPing,
         ];
         for kind in kinds {

@@ -43,7 +43,8 @@ impl std::str::FromStr for TypeName {
 /// `interaction.updated`, `complaint.status_changed`, `purchase.created`,
 /// `purchase.refunded`, `loyalty.points_changed`, `loyalty.tier_changed`,
 /// `survey.response_created`, `import.completed`,
-/// `opportunity.created|updated|deleted`. Needs `events:read`.
+/// `opportunity.created|updated|deleted`, `contact.linked|updated|unlinked`. Needs
+/// `events:read`.
 #[utoipa::path(
     tag = "Events",
     params(EventsQuery),

@@ -485,6 +485,7 @@ mod tests {
                 money: true,
                 authority: false,
                 need: true,
+                authority_source: Default::default(),
             }),
             ..CustomerDraft::blank()
         };
@@ -518,6 +519,7 @@ mod tests {
             resolution: Some("Sent a new one".into()),
             purchase_id: Some(Uuid::now_v7()),
             assignee_id: Some(Uuid::now_v7()),
+            contact_id: Some(Uuid::now_v7()),
             ..InteractionDraft::blank()
         };
         let record = InteractionRecord {

@@ -421,6 +421,8 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str)] = &[
     ("customers_email_key", "email"),
     ("customers_external_id_key", "external_id"),
     ("purchases_external_ref_key", "external_ref"),
+    ("contacts_organization_person_key", "person_id"),
+    ("contacts_one_primary_key", "primary"),
 ];
 
 impl From<DieselError> for ApiError {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{Failure, Mode, Outcome, Raw, Row};
 use crate::auth::{Actor, CustomerAccess};
-use crate::customers::json::CustomerInput;
+use crate::customers::json::{AuthoritySource, CustomerInput};
 use crate::customers::rules;
 use crate::customers::store::{self, CustomerDraft, CustomerRecord, written_records};
 use crate::domain::Email;
@@ -153,6 +153,17 @@ pub async fn import(
                 ));
                 continue;
             }
+        }
+        // A derived authority is computed from the contacts by the single endpoints; the
+        // set-wise writes here do not read them.
+        if let Patch::Value(q) = &input.qualification
+            && q.authority_source == Some(AuthoritySource::Derived)
+        {
+            outcome.failures.push(fail(
+                "qualification.authority_source",
+                "cannot be set by an import: use PATCH /v1/customers/{id}".to_owned(),
+            ));
+            continue;
         }
         let creating = base.is_none();
         let blank = CustomerDraft::blank();

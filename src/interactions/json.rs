@@ -108,6 +108,10 @@ pub struct Interaction {
     /// The purchase this interaction follows (a complaint about it, a thank-you call).
     #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e70")]
     pub purchase_id: Option<Uuid>,
+    /// Who was spoken to at an organization customer: one of its contacts (an individual
+    /// customer), current or past.
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5b")]
+    pub contact_id: Option<Uuid>,
     /// Complaints only: how serious it is.
     pub severity: Option<Severity>,
     /// Complaints only: where it is in the workflow.
@@ -208,6 +212,11 @@ pub struct InteractionInput {
     #[serde(default)]
     #[schema(value_type = Option<Uuid>, example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e70")]
     pub purchase_id: Patch<Uuid>,
+    /// Who was spoken to at an organization customer: one of its contacts, current or past
+    /// (`422` otherwise).
+    #[serde(default)]
+    #[schema(value_type = Option<Uuid>, example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5b")]
+    pub contact_id: Patch<Uuid>,
     /// Complaints only, and required for them.
     #[serde(default)]
     #[schema(value_type = Option<Severity>)]
@@ -526,6 +535,7 @@ pub const COLUMNS: &[crate::http::tabular::Column] = {
         r("follow_up_state", Text),
         w("assignee_id", Text),
         w("purchase_id", Text),
+        w("contact_id", Text),
         w("severity", Text),
         r("status", Text),
         r("next_statuses", List),

@@ -48,6 +48,7 @@ pub fn view(record: InteractionRecord, now: DateTime<Utc>) -> Interaction {
         follow_up_state: rules::follow_up_state(d.due_at, d.occurred_at, now),
         assignee_id: d.assignee_id,
         purchase_id: d.purchase_id,
+        contact_id: d.contact_id,
         severity: d.severity,
         status: record.status,
         next_statuses: record
@@ -95,8 +96,8 @@ fn updated(after: &InteractionRecord, changes: &serde_json::Value) -> NewEvent {
     .previous_from_diff(changes)
 }
 
-/// Checks what an interaction refers to, when it changes: active staff members, and a
-/// purchase of the same customer.
+/// Checks what an interaction refers to, when it changes: active staff members, a purchase
+/// of the same customer, and a contact (current or past) of the customer organization.
 async fn check_links(
     conn: &mut AsyncPgConnection,
     customer_id: Uuid,
@@ -114,6 +115,12 @@ async fn check_links(
                 "must be the id of a purchase of this customer",
             ));
         }
+    }
+    if let Some(id) = draft
+        .contact_id
+        .filter(|id| Some(*id) != before.and_then(|b| b.contact_id))
+    {
+        crate::contacts::check_people(conn, customer_id, "contact_id", &[id]).await?;
     }
     for (field, id, was) in [
         ("staff_id", draft.staff_id, before.and_then(|b| b.staff_id)),

@@ -37,6 +37,7 @@ impl InteractionDraft {
             severity: None,
             resolution: None,
             purchase_id: None,
+            contact_id: None,
         }
     }
 }
@@ -156,6 +157,13 @@ pub fn apply(
         "purchase_id",
         input.purchase_id,
         &mut draft.purchase_id,
+        Ok,
+    );
+    nullable(
+        &mut checks,
+        "contact_id",
+        input.contact_id,
+        &mut draft.contact_id,
         Ok,
     );
     let complaint = draft.kind == InteractionKind::Complaint;

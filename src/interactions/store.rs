@@ -82,6 +82,7 @@ pub struct InteractionDraft {
     pub severity: Option<Severity>,
     pub resolution: Option<String>,
     pub purchase_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
 }
 
 pub async fn insert(

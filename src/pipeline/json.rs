@@ -136,6 +136,15 @@ pub struct Opportunity {
     /// When it was won or lost; `null` while open.
     #[schema(example = "2026-12-10T15:00:00Z")]
     pub closed_at: Option<DateTime<Utc>>,
+    /// The people of the customer organization the sale is worked with: its contacts (see
+    /// `/v1/customers/{id}/contacts`), current or past when they were named.
+    #[schema(example = json!(["0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5b"]))]
+    pub contact_ids: Vec<Uuid>,
+    /// Whether one of `contact_ids` is, now, a current contact of the customer with the
+    /// `decision_maker` buying role: the person with the power to decide is known (the A of
+    /// MAN). Derived when read, so it follows their links' changes.
+    #[schema(example = true)]
+    pub has_decision_maker: bool,
     /// When it was created.
     #[schema(example = "2026-11-23T09:30:00Z")]
     pub created_at: DateTime<Utc>,
@@ -182,6 +191,10 @@ pub struct OpportunityInput {
     /// When it was won or lost (with those statuses only); not in the future; now by default.
     #[schema(example = "2026-11-20T15:00:00Z")]
     pub closed_at: Option<DateTime<Utc>>,
+    /// People the sale is worked with: each a contact (current or past) of the customer
+    /// organization (`422` on `contact_ids` otherwise), each once, up to 50.
+    #[schema(example = json!(["0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5b"]), max_items = 50)]
+    pub contact_ids: Option<Vec<Uuid>>,
 }
 
 /// Changes to an opportunity (JSON merge patch: absent fields stay, `null` clears). Moving it
@@ -227,6 +240,11 @@ pub struct OpportunityPatch {
     #[serde(default)]
     #[schema(value_type = Option<DateTime<Utc>>, example = "2026-12-10T15:00:00Z")]
     pub closed_at: Patch<DateTime<Utc>>,
+    /// The whole new list of people the sale is worked with (`null` or `[]` clears it): each
+    /// a contact (current or past) of the customer organization, each once, up to 50.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Uuid>>, example = json!(["0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5b"]), max_items = 50)]
+    pub contact_ids: Patch<Vec<Uuid>>,
 }
 
 /// One entry of an opportunity's history: its creation, a stage move or a status change.
@@ -306,6 +324,11 @@ pub struct OpportunitiesQuery {
     /// Expected to close before this date.
     #[param(example = "2027-01-01")]
     pub expected_close_before: Option<NaiveDate>,
+    /// `false`: only deals with no decision maker known (see `has_decision_maker`), the
+    /// ones where the person with the power to decide is still to be found; `true`: only
+    /// those with one.
+    #[param(example = false)]
+    pub has_decision_maker: Option<bool>,
     /// `expected_close_date` (default), `amount` or `created_at`, each reversed with a
     /// leading `-`.
     #[param(inline)]

@@ -244,6 +244,8 @@ pub fn view(record: OpportunityRecord) -> Opportunity {
         status: d.status,
         close_reason: d.close_reason,
         closed_at: d.closed_at,
+        contact_ids: d.contact_ids,
+        has_decision_maker: record.has_decision_maker,
         created_at: record.created_at,
         updated_at: record.updated_at,
         version: record.version,
@@ -298,6 +300,7 @@ pub async fn create(
                 .key;
         }
         crate::users::check_active(conn, "owner_id", draft.owner_id).await?;
+        crate::contacts::check_people(conn, customer_id, "contact_ids", &draft.contact_ids).await?;
         let record = store::insert(conn, customer_id, &draft).await?;
         store::record_change(conn, record.id, None, &record.draft, actor).await?;
         let shown = view(record.clone());
@@ -345,6 +348,14 @@ pub async fn update(
         if draft.owner_id != before.draft.owner_id {
             crate::users::check_active(conn, "owner_id", draft.owner_id).await?;
         }
+        // Only the people added are checked: one named while a contact stays named.
+        let added: Vec<Uuid> = draft
+            .contact_ids
+            .iter()
+            .filter(|id| !before.draft.contact_ids.contains(id))
+            .copied()
+            .collect();
+        crate::contacts::check_people(conn, before.customer_id, "contact_ids", &added).await?;
         let after = store::update(conn, id, &draft).await?;
         if draft.stage != before.draft.stage || draft.status != before.draft.status {
             store::record_change(conn, id, Some(&before.draft), &after.draft, actor).await?;

@@ -269,6 +269,7 @@ fn list_filter(
         expected_close_after: query.expected_close_after,
         expected_close_before: query.expected_close_before,
         account_manager_id: principal.access.owner(),
+        has_decision_maker: query.has_decision_maker,
     })
 }
 

@@ -55,6 +55,7 @@ fn blank(owner_id: Uuid) -> OpportunityDraft {
         status: OpportunityStatus::Open,
         close_reason: None,
         closed_at: None,
+        contact_ids: Vec::new(),
     }
 }
 
@@ -88,6 +89,7 @@ pub fn validate_new(
         status: input.status.into(),
         close_reason: input.close_reason.into(),
         closed_at: input.closed_at.into(),
+        contact_ids: input.contact_ids.into(),
     };
     let draft = apply_checked(&mut checks, patch, &blank(owner_id), now);
     checks.finish()?;
@@ -188,7 +190,33 @@ fn apply_checked(
     if draft.status == Lost && draft.close_reason.is_none() && !reason_error {
         checks.fail("close_reason", "is required when an opportunity is lost");
     }
+    match patch.contact_ids {
+        Patch::Absent => {}
+        Patch::Null => draft.contact_ids = Vec::new(),
+        Patch::Value(ids) => {
+            if let Some(ids) = checks.check("contact_ids", contact_ids(ids)) {
+                draft.contact_ids = ids;
+            }
+        }
+    }
     draft
+}
+
+/// The most people an opportunity names.
+pub const MAX_CONTACTS: usize = 50;
+
+/// An opportunity's people: each once, up to [`MAX_CONTACTS`]. Whether they are contacts of
+/// its customer is the service's to check.
+pub fn contact_ids(ids: Vec<Uuid>) -> Result<Vec<Uuid>, String> {
+    if ids.len() > MAX_CONTACTS {
+        return Err(format!("must hold at most {MAX_CONTACTS} people"));
+    }
+    for (i, id) in ids.iter().enumerate() {
+        if ids[..i].contains(id) {
+            return Err(format!("names {id} twice; give each person once"));
+        }
+    }
+    Ok(ids)
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use super::json::{OpportunitySort, OpportunityStatus};
 use crate::auth::Actor;
-use crate::db::Prepare;
 use crate::db::schema::{opportunities, opportunity_stage_changes, pipeline_stages};
+use crate::db::{NullableUuids, Prepare};
 
 // ---- stages -----------------------------------------------------------------------------
 
@@ -211,7 +211,18 @@ pub struct OpportunityRecord {
     pub updated_at: DateTime<Utc>,
     pub version: i64,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Derived as it is read: see [`HAS_DECISION_MAKER`].
+    #[diesel(select_expression = sql::<Bool>(HAS_DECISION_MAKER), select_expression_type = diesel::expression::SqlLiteral<Bool>)]
+    pub has_decision_maker: bool,
 }
+
+/// Whether one of the opportunity's people is, now, a current contact of its customer with
+/// the `decision_maker` role (each probe served by contacts_organization_person_key).
+pub const HAS_DECISION_MAKER: &str = "EXISTS (SELECT 1 FROM contacts \
+     WHERE contacts.organization_id = opportunities.customer_id \
+       AND contacts.person_id = ANY (opportunities.contact_ids) \
+       AND contacts.ended_at IS NULL \
+       AND 'decision_maker' = ANY (contacts.buying_roles))";
 
 /// Everything about an opportunity that a write sets.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -226,6 +237,8 @@ pub struct OpportunityDraft {
     pub status: OpportunityStatus,
     pub close_reason: Option<String>,
     pub closed_at: Option<DateTime<Utc>>,
+    #[diesel(deserialize_as = NullableUuids, serialize_as = NullableUuids)]
+    pub contact_ids: Vec<Uuid>,
 }
 
 pub async fn insert(
@@ -413,6 +426,8 @@ pub struct ListFilter {
     /// Owned-only access: only opportunities of customers this user manages (not the
     /// opportunity's own `owner_id`).
     pub account_manager_id: Option<Uuid>,
+    /// Only those with (`true`) or without (`false`) a decision maker known.
+    pub has_decision_maker: Option<bool>,
 }
 
 pub async fn list(
@@ -450,6 +465,11 @@ pub async fn list(
     }
     if let Some(d) = filter.expected_close_before {
         query = query.filter(opportunities::expected_close_date.lt(d));
+    }
+    match filter.has_decision_maker {
+        Some(true) => query = query.filter(sql::<Bool>(HAS_DECISION_MAKER)),
+        Some(false) => query = query.filter(sql::<Bool>(&format!("NOT {HAS_DECISION_MAKER}"))),
+        None => {}
     }
     let descending = matches!(sort, ExpectedCloseDateDesc | AmountDesc | CreatedAtDesc);
     if let Some((value, id)) = after {

@@ -8,6 +8,7 @@ mod api_clients;
 mod audit;
 mod auth;
 mod cli;
+mod contacts;
 mod customer_lists;
 mod customers;
 mod doc_examples;

@@ -1,0 +1,196 @@
+//! Contact link queries. Every function takes a connection, so the service composes them in
+//! one transaction.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::{exists, now};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::db::NullableTexts;
+use crate::db::schema::{contacts, customers};
+
+/// A link row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = contacts)]
+pub struct ContactRecord {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub person_id: Uuid,
+    #[diesel(embed)]
+    pub draft: ContactDraft,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// Everything about a link that a write sets. `buying_roles` holds the roles' words, each
+/// once, in the order of `BuyingRole`.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = contacts, treat_none_as_null = true, treat_none_as_default_value = false)]
+pub struct ContactDraft {
+    pub title: Option<String>,
+    #[diesel(deserialize_as = NullableTexts, serialize_as = NullableTexts)]
+    pub buying_roles: Vec<String>,
+    pub is_primary: bool,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub note: Option<String>,
+}
+
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    organization_id: Uuid,
+    person_id: Uuid,
+    draft: &ContactDraft,
+) -> QueryResult<ContactRecord> {
+    diesel::insert_into(contacts::table)
+        .values((
+            contacts::id.eq(Uuid::now_v7()),
+            contacts::organization_id.eq(organization_id),
+            contacts::person_id.eq(person_id),
+            draft.clone(),
+        ))
+        .returning(ContactRecord::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// The link of a person to an organization, if there is one.
+pub async fn get(
+    conn: &mut AsyncPgConnection,
+    organization_id: Uuid,
+    person_id: Uuid,
+) -> QueryResult<Option<ContactRecord>> {
+    contacts::table
+        .filter(contacts::organization_id.eq(organization_id))
+        .filter(contacts::person_id.eq(person_id))
+        .select(ContactRecord::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Reads a link and locks its row until the transaction ends.
+pub async fn lock(
+    conn: &mut AsyncPgConnection,
+    organization_id: Uuid,
+    person_id: Uuid,
+) -> QueryResult<Option<ContactRecord>> {
+    contacts::table
+        .filter(contacts::organization_id.eq(organization_id))
+        .filter(contacts::person_id.eq(person_id))
+        .select(ContactRecord::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    draft: &ContactDraft,
+) -> QueryResult<ContactRecord> {
+    diesel::update(contacts::table.find(id))
+        .set((
+            draft.clone(),
+            contacts::version.eq(contacts::version + 1),
+            contacts::updated_at.eq(now),
+        ))
+        .returning(ContactRecord::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+    diesel::delete(contacts::table.find(id))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Whether another current link of the organization than `except` is primary.
+pub async fn other_current_primary(
+    conn: &mut AsyncPgConnection,
+    organization_id: Uuid,
+    except: Option<Uuid>,
+) -> QueryResult<bool> {
+    let mut query = contacts::table
+        .filter(contacts::organization_id.eq(organization_id))
+        .filter(contacts::is_primary)
+        .filter(contacts::ended_at.is_null())
+        .into_boxed();
+    if let Some(id) = except {
+        query = query.filter(contacts::id.ne(id));
+    }
+    diesel::select(exists(query.select(contacts::id)))
+        .get_result(conn)
+        .await
+}
+
+/// Which side of the links a list starts from.
+#[derive(Debug, Clone, Copy)]
+pub enum Side {
+    /// The contacts of an organization.
+    Organization(Uuid),
+    /// The organizations of a person.
+    Person(Uuid),
+}
+
+/// A page of links from one side, in the order they were made (by id), after the link
+/// `after`: only those whose other side is a live customer (and, with `owner`, one managed by
+/// `owner`); `current` keeps only current (`true`) or past (`false`) links.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    side: Side,
+    current: Option<bool>,
+    owner: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> QueryResult<Vec<ContactRecord>> {
+    let mut live = customers::table
+        .filter(customers::deleted_at.is_null())
+        .select(customers::id)
+        .into_boxed();
+    if let Some(owner) = owner {
+        live = live.filter(customers::account_manager_id.eq(owner));
+    }
+    let mut query = contacts::table.into_boxed();
+    query = match side {
+        Side::Organization(id) => query
+            .filter(contacts::organization_id.eq(id))
+            .filter(contacts::person_id.eq_any(live)),
+        Side::Person(id) => query
+            .filter(contacts::person_id.eq(id))
+            .filter(contacts::organization_id.eq_any(live)),
+    };
+    match current {
+        Some(true) => query = query.filter(contacts::ended_at.is_null()),
+        Some(false) => query = query.filter(contacts::ended_at.is_not_null()),
+        None => {}
+    }
+    if let Some(after) = after {
+        query = query.filter(contacts::id.gt(after));
+    }
+    query
+        .order(contacts::id.asc())
+        .limit(limit)
+        .select(ContactRecord::as_select())
+        .load(conn)
+        .await
+}
+
+/// Which of `people` are linked (now or once) to the organization.
+pub async fn linked_people(
+    conn: &mut AsyncPgConnection,
+    organization_id: Uuid,
+    people: &[Uuid],
+) -> QueryResult<Vec<Uuid>> {
+    contacts::table
+        .filter(contacts::organization_id.eq(organization_id))
+        .filter(contacts::person_id.eq_any(people))
+        .select(contacts::person_id)
+        .load(conn)
+        .await
+}
