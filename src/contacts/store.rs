@@ -194,3 +194,33 @@ pub async fn linked_people(
         .load(conn)
         .await
 }
+
+/// Every link of a person to an organization, current and past, oldest first (their
+/// data-subject export).
+pub async fn of_person(
+    conn: &mut AsyncPgConnection,
+    person_id: Uuid,
+) -> QueryResult<Vec<ContactRecord>> {
+    contacts::table
+        .filter(contacts::person_id.eq(person_id))
+        .order(contacts::id.asc())
+        .select(ContactRecord::as_select())
+        .load(conn)
+        .await
+}
+
+/// Forgets what was written about a person at their organizations (title and note), for
+/// their erasure; the links themselves (who, which roles, when) stay for the figures.
+/// Returns the ids of every link of theirs.
+pub async fn erase_texts(conn: &mut AsyncPgConnection, person_id: Uuid) -> QueryResult<Vec<Uuid>> {
+    diesel::update(contacts::table.filter(contacts::person_id.eq(person_id)))
+        .set((
+            contacts::title.eq(None::<String>),
+            contacts::note.eq(None::<String>),
+            contacts::version.eq(contacts::version + 1),
+            contacts::updated_at.eq(now),
+        ))
+        .returning(contacts::id)
+        .get_results(conn)
+        .await
+}

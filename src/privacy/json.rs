@@ -28,6 +28,8 @@ pub struct CustomerExport {
     pub survey_responses: Vec<crate::surveys::json::SurveyResponse>,
     /// The customer's sales opportunities (deleted ones too), oldest first.
     pub opportunities: Vec<crate::pipeline::json::Opportunity>,
+    /// A person's links to the organizations they work at, current and past, oldest first.
+    pub organizations: Vec<crate::contacts::json::Contact>,
     /// Every recorded change to the record.
     pub audit: Vec<crate::audit::AuditEvent>,
 }

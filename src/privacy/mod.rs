@@ -64,6 +64,11 @@ pub async fn export(
             .into_iter()
             .map(crate::pipeline::view)
             .collect(),
+        organizations: crate::contacts::store::of_person(conn, id)
+            .await?
+            .into_iter()
+            .map(crate::contacts::view)
+            .collect(),
         audit: audit::trail(conn, "customer", &id.to_string()).await?,
     })
 }
@@ -118,6 +123,14 @@ pub async fn erase(
             .collect();
         audit::forget_changes(conn, "opportunity", &opportunities).await?;
         events::forget(conn, EventType::OpportunityCreated.object(), &opportunities).await?;
+        // What was noted of them at their organizations.
+        let links: Vec<String> = crate::contacts::store::erase_texts(conn, id)
+            .await?
+            .iter()
+            .map(Uuid::to_string)
+            .collect();
+        audit::forget_changes(conn, EventType::ContactLinked.object(), &links).await?;
+        events::forget(conn, EventType::ContactLinked.object(), &links).await?;
         crate::http::idempotency::forget_responses_mentioning(conn, &id.to_string()).await?;
         let event = NewEvent::new(
             EventType::CustomerErased,

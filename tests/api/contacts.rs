@@ -1254,3 +1254,58 @@ async fn an_organization_can_derive_its_authority_from_a_current_decision_maker(
     let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert_eq!(fields(&p), ["qualification"]);
 }
+
+/// A person's links are in their data-subject export, and their erasure forgets what was
+/// noted of them at their organizations (title, note), in the link, its audit trail and its
+/// events; who they were linked to, with which roles and when, stays.
+#[actix_web::test]
+async fn a_persons_links_are_in_their_export_and_their_notes_forgotten_at_erasure() {
+    let app = TestApp::spawn().await;
+    let org = organization(&app, "Brightwater Ltd").await;
+    let grace = person(&app, "Grace Hopper").await;
+    let linked = link(
+        &app,
+        &org,
+        json!({"person_id": grace, "title": "Head of Rear-Admiralty",
+               "buying_roles": ["decision_maker"], "note": "prefers calls after lunch"}),
+    )
+    .await;
+    let admin = app.token(Role::Admin);
+    let export = app
+        .get_ok(&format!("/v1/customers/{grace}/export"), &admin)
+        .await;
+    assert_eq!(export["organizations"], json!([linked]));
+
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/customers/{grace}/erase"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    expect_json(res, StatusCode::OK).await;
+    // The link stays (erased customers leave the lists, so it is read in the table).
+    assert_eq!(
+        app.count(&format!(
+            "contacts WHERE organization_id = '{org}' AND person_id = '{grace}' \
+             AND buying_roles = ARRAY['decision_maker'] AND title IS NULL AND note IS NULL"
+        ))
+        .await,
+        1
+    );
+    for (table, column) in [
+        ("audit_events", "changes::text"),
+        ("events", "(data::text || coalesce(previous::text, ''))"),
+        ("contacts", "coalesce(title, '') || coalesce(note, '')"),
+    ] {
+        assert_eq!(
+            app.count(&format!(
+                "{table} WHERE {column} LIKE '%after lunch%' OR {column} LIKE '%Rear-Admiralty%'"
+            ))
+            .await,
+            0,
+            "{table}"
+        );
+    }
+}
