@@ -293,6 +293,9 @@ async fn move_at_risk(
                     chunk,
                     &MOVABLE,
                     LifecycleStage::Dissolution,
+                    // The job sees signs of leaving (no purchase, complaints, low scores),
+                    // not their cause: `other`, until staff learn why.
+                    Some(crate::domain::ChurnCause::Other),
                 )
                 .await
             })

@@ -124,6 +124,7 @@ diesel::table! {
         actor_type -> Text,
         actor_id -> Text,
         reason -> Nullable<Text>,
+        reason_code -> Nullable<Text>,
     }
 }
 
@@ -296,6 +297,7 @@ diesel::table! {
         version -> Int8,
         deleted_at -> Nullable<Timestamptz>,
         purchase_id -> Nullable<Uuid>,
+        cause -> Nullable<Text>,
     }
 }
 

@@ -49,6 +49,7 @@ pub fn view(record: InteractionRecord, now: DateTime<Utc>) -> Interaction {
         assignee_id: d.assignee_id,
         purchase_id: d.purchase_id,
         severity: d.severity,
+        cause: d.cause,
         status: record.status,
         next_statuses: record
             .status

@@ -37,6 +37,7 @@ impl InteractionDraft {
             severity: None,
             resolution: None,
             purchase_id: None,
+            cause: None,
         }
     }
 }
@@ -167,6 +168,8 @@ pub fn apply(
         &mut draft.severity,
         Ok,
     );
+    let cause_given = !input.cause.is_absent();
+    nullable(&mut checks, "cause", input.cause, &mut draft.cause, Ok);
     let resolution_given = !input.resolution.is_absent();
     nullable(
         &mut checks,
@@ -181,6 +184,9 @@ pub fn apply(
         }
         if !complaint && severity_given && draft.severity.is_some() {
             checks.fail("severity", "is for complaints only");
+        }
+        if !complaint && cause_given && draft.cause.is_some() {
+            checks.fail("cause", "is for complaints only");
         }
         if !complaint && resolution_given && draft.resolution.is_some() {
             checks.fail("resolution", "is for complaints only");

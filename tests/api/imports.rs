@@ -25,7 +25,7 @@ async fn import(
         .unwrap()
 }
 
-async fn csv(app: &TestApp, query: &str, body: &str) -> Value {
+pub(crate) async fn csv(app: &TestApp, query: &str, body: &str) -> Value {
     let res = import(
         app,
         &format!("/v1/imports/customers{query}"),

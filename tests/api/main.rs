@@ -7,6 +7,7 @@ mod analytics;
 mod api_clients;
 mod audit;
 mod auth;
+mod churn_reasons;
 mod cli;
 mod customer_lists;
 mod customers;
