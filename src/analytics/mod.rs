@@ -47,6 +47,7 @@ mod pareto;
 mod routes;
 pub mod rules;
 pub mod store;
+pub mod win_back;
 
 use std::collections::HashMap;
 use std::time::Duration;

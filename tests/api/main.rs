@@ -40,3 +40,4 @@ mod tokens;
 mod uploads;
 mod users;
 mod webhooks;
+mod win_back;
