@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::customers::figures::{ChurnRisk, Measure, ValueTier};
 use crate::customers::json::LifecycleStage;
+use crate::domain::ChurnCause;
 
 crate::text_enum! {
     /// The word that asks for a measured retention rate.
@@ -429,4 +430,120 @@ pub struct Segments {
     pub relationship_level: Vec<Segment>,
     /// By loyalty tier.
     pub loyalty_tier: Vec<Segment>,
+}
+
+crate::text_enum! {
+    /// How the win-back report groups its figures: per calendar `month` of the period, or
+    /// per `reason_code` over the whole period.
+    pub enum WinBackGrouping {
+        Month = "month",
+        ReasonCode = "reason_code",
+    }
+}
+
+/// The period and grouping of a win-back report.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WinBackQuery {
+    /// First day (UTC) of the period, not after `to`.
+    #[param(example = "2026-01-01")]
+    pub from: Option<NaiveDate>,
+    /// Last day (UTC) of the period, included; at most 3660 days after `from`.
+    #[param(example = "2026-06-30")]
+    pub to: Option<NaiveDate>,
+    /// `month` (the default) or `reason_code`.
+    pub group_by: Option<WinBackGrouping>,
+    /// Churned customers per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200, example = 50)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The leaking bucket over one period (a month) or one reason code.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct WinBackPeriod {
+    /// The month (`YYYY-MM`), when grouped by month.
+    #[schema(example = "2026-03")]
+    pub month: Option<String>,
+    /// The reason code, when grouped by reason code; `null` there for losses recorded
+    /// without one.
+    #[schema(value_type = Option<ChurnCause>, example = "price")]
+    pub reason_code: Option<ChurnCause>,
+    /// First day of the period (a month is cut to the report's `from` and `to`).
+    #[schema(example = "2026-03-01")]
+    pub from: NaiveDate,
+    /// Last day of the period, included.
+    #[schema(example = "2026-03-31")]
+    pub to: NaiveDate,
+    /// Live customers whose stage just before the period started was an active one
+    /// (`acquaintance`, `exploration`, `stable`, `commitment` or `dissolution`).
+    #[schema(example = 200)]
+    pub active_at_start: i64,
+    /// Moves into `churned` in the period (a customer lost twice counts twice).
+    #[schema(example = 6)]
+    pub lost: i64,
+    /// `lost` ÷ `active_at_start`, to 4 decimals; `null` with nobody active at the start.
+    #[schema(example = 0.03)]
+    pub churn_rate: Option<f64>,
+    /// Of those losses, the ones won back since: a purchase, or a move out of `churned` into
+    /// an active stage, before the customer's next loss.
+    #[schema(example = 2)]
+    pub won_back: i64,
+    /// `won_back` ÷ `lost`, to 4 decimals; `null` without losses.
+    #[schema(example = 0.3333)]
+    pub win_back_rate: Option<f64>,
+    /// Median days from the loss to its win-back (interpolated), over the losses won back;
+    /// `null` when none was.
+    #[schema(example = 12.5)]
+    pub median_days_to_win_back: Option<f64>,
+}
+
+/// One loss (a move into `churned`) in the report's period.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChurnedCustomer {
+    /// The customer.
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a")]
+    pub customer_id: Uuid,
+    /// Their name.
+    #[schema(example = "Ada Lovelace")]
+    pub name: String,
+    /// When they moved into `churned`.
+    #[schema(example = "2026-03-04T10:00:00Z")]
+    pub churned_at: DateTime<Utc>,
+    /// Why, as coded with the move.
+    #[schema(value_type = Option<ChurnCause>, example = "price")]
+    pub reason_code: Option<ChurnCause>,
+    /// Why, as written with the move.
+    #[schema(example = "a cheaper offer")]
+    pub reason: Option<String>,
+    /// When they were won back, if they were.
+    #[schema(example = "2026-03-16T12:00:00Z")]
+    pub won_back_at: Option<DateTime<Utc>>,
+    /// Days from `churned_at` to `won_back_at`, to 2 decimals.
+    #[schema(example = 12.08)]
+    pub days_to_win_back: Option<f64>,
+}
+
+/// The win-back report: the leaking bucket per period or reason code, and the period's
+/// churned customers, a page at a time.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WinBackReport {
+    /// First day of the period.
+    #[schema(example = "2026-01-01")]
+    pub from: NaiveDate,
+    /// Last day of the period, included.
+    #[schema(example = "2026-06-30")]
+    pub to: NaiveDate,
+    /// How the rows are grouped.
+    pub group_by: WinBackGrouping,
+    /// Per month in order, or per reason code in the list's order (codes without losses
+    /// included, then losses without a code if any); the same on every page.
+    pub periods: Vec<WinBackPeriod>,
+    /// The period's losses, oldest first: this page.
+    pub data: Vec<ChurnedCustomer>,
+    /// Pass as `cursor` for the next page of `data`; `null` on the last page.
+    #[schema(example = "eyJvIjoiY2h1cm5lZF9hdCIsImsiOlsiMjAyNi0wMy0wNVQxMjowMDowMFoiXX0")]
+    pub next_cursor: Option<String>,
 }

@@ -47,6 +47,7 @@ mod pareto;
 mod routes;
 pub mod rules;
 pub mod store;
+pub mod win_back;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -293,6 +294,9 @@ async fn move_at_risk(
                     chunk,
                     &MOVABLE,
                     LifecycleStage::Dissolution,
+                    // The job sees signs of leaving (no purchase, complaints, low scores),
+                    // not their cause: `other`, until staff learn why.
+                    Some(crate::domain::ChurnCause::Other),
                 )
                 .await
             })

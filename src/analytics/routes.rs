@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::json::{
     ChurnEntry, ChurnQuery, ParetoQuery, ParetoReport, ParetoRow, Recomputed, Segment, Segments,
-    Settings, SettingsInput,
+    Settings, SettingsInput, WinBackGrouping, WinBackQuery, WinBackReport,
 };
 use super::store;
 use crate::auth::{Principal, Scope};
@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(export_pareto)
         .service(segments)
         .service(churn_risk)
+        .service(win_back)
         .service(customer_value);
 }
 
@@ -149,6 +150,66 @@ async fn recompute(
         .await
         .map_err(|_| ApiError::internal("the computation stopped"))??;
     Ok(HttpResponse::Ok().json(done))
+}
+
+/// The win-back report (流失客户, the leaking bucket).
+///
+/// Per calendar month of the period (`group_by=month`, the default; the first and last cut
+/// to `from` and `to`) or per reason code over the whole period (`group_by=reason_code`):
+/// `active_at_start`, the live customers whose stage just before the period was active
+/// (`acquaintance`, `exploration`, `stable`, `commitment` or `dissolution`); `lost`, the
+/// moves into `churned` in it (a customer lost twice counts twice); the churn rate `lost ÷
+/// active_at_start`; `won_back`, those losses followed by a purchase or by a move out of
+/// `churned` into an active stage before the customer's next loss; the win-back rate
+/// `won_back ÷ lost`; and the median days to win back. `data` lists the losses of the
+/// whole period, oldest first, with their reasons, a page at a time (the figures are the
+/// same on every page). Days are UTC; the period runs from `from` 00:00 to the end of `to`.
+///
+/// With owned-only access (`access: owned`), the figures and losses of the customers the
+/// caller manages.
+#[utoipa::path(
+    tag = "Analytics",
+    params(WinBackQuery),
+    security(("bearer" = ["analytics:read"])),
+    responses(
+        (status = 200, description = "The report, and a page of its losses", body = WinBackReport),
+        (status = 400, description = "A missing, malformed or unknown parameter; `from` after \
+            `to`; a period over 3660 days", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Without `analytics:read`", body = Problem,
+            content_type = PROBLEM),
+    )
+)]
+#[get("/analytics/win-back")]
+async fn win_back(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::AnalyticsRead)?;
+    let query: WinBackQuery = query::parse(req.query_string())?;
+    let from = query.from.ok_or_else(|| invalid("from", "is required"))?;
+    let to = query.to.ok_or_else(|| invalid("to", "is required"))?;
+    if from > to {
+        return Err(invalid("from", "must not be after `to`"));
+    }
+    if (to - from).num_days() >= 3660 {
+        return Err(invalid("from", "the period may span at most 3660 days"));
+    }
+    let page = pagination::request::<(chrono::DateTime<Utc>, Uuid)>(
+        query.limit,
+        query.cursor.as_deref(),
+        super::win_back::ORDER,
+    )?;
+    let request = super::win_back::WinBackRequest {
+        from,
+        to,
+        group_by: query.group_by.unwrap_or(WinBackGrouping::Month),
+        owner: principal.access.owner(),
+    };
+    let mut conn = state.pool.get().await?;
+    let report: WinBackReport = super::win_back::report(&mut conn, request, &page).await?;
+    Ok(HttpResponse::Ok().json(report))
 }
 
 /// Checks a Pareto query's period, measure and currency.

@@ -1,6 +1,8 @@
 //! The value aspects' arithmetic, without a database: the lifetime potential m·r/(1 + d − r)
 //! and the demand contribution (DOMAIN.md sections 5 and 9).
 
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+
 use super::json::RetentionRate;
 use crate::http::error::FieldError;
 
@@ -79,9 +81,79 @@ pub fn average(total: i64, n: i64) -> i64 {
     }
 }
 
+/// The calendar months that `[from, to]` touches, each cut to it: (first day, last day).
+pub fn months(from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut out = Vec::new();
+    let mut start = from;
+    while start <= to {
+        let next = next_month(start);
+        let end = next
+            .and_then(|n| n.pred_opt())
+            .map_or(to, |last| last.min(to));
+        out.push((start, end));
+        match next {
+            Some(n) => start = n,
+            None => break,
+        }
+    }
+    out
+}
+
+fn next_month(day: NaiveDate) -> Option<NaiveDate> {
+    let (y, m) = if day.month() == 12 {
+        (day.year() + 1, 1)
+    } else {
+        (day.year(), day.month() + 1)
+    };
+    NaiveDate::from_ymd_opt(y, m, 1)
+}
+
+/// A share to 4 decimals; `None` when the whole is 0.
+pub fn rate(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| (part as f64 / whole as f64 * 10_000.0).round() / 10_000.0)
+}
+
+/// Days between two times, to 2 decimals.
+pub fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    ((to - from).num_seconds() as f64 / 86_400.0 * 100.0).round() / 100.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn months_are_cut_to_the_period() {
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
+        assert_eq!(
+            months(d(2026, 1, 15), d(2026, 3, 10)),
+            [
+                (d(2026, 1, 15), d(2026, 1, 31)),
+                (d(2026, 2, 1), d(2026, 2, 28)),
+                (d(2026, 3, 1), d(2026, 3, 10)),
+            ]
+        );
+        // Across a year's end; one day.
+        assert_eq!(
+            months(d(2025, 12, 31), d(2026, 1, 1)),
+            [
+                (d(2025, 12, 31), d(2025, 12, 31)),
+                (d(2026, 1, 1), d(2026, 1, 1))
+            ]
+        );
+        assert_eq!(
+            months(d(2026, 5, 5), d(2026, 5, 5)),
+            [(d(2026, 5, 5), d(2026, 5, 5))]
+        );
+    }
+
+    #[test]
+    fn rates_round_to_four_decimals_and_need_a_whole() {
+        assert_eq!(rate(1, 3), Some(0.3333));
+        assert_eq!(rate(2, 3), Some(0.6667));
+        assert_eq!(rate(0, 5), Some(0.0));
+        assert_eq!(rate(0, 0), None);
+    }
     use crate::analytics::json::Measured;
 
     #[test]

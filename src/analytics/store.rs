@@ -768,3 +768,97 @@ pub async fn value_aspects(
         .load(conn)
         .await
 }
+
+// ---- win-back --------------------------------------------------------------------------
+
+const WIN_BACK_LOSSES: &str = include_str!("win_back_losses.sql");
+
+/// One row of the win-back figures: a period (its position, from 1), or a period and a
+/// reason code.
+#[derive(Debug, QueryableByName)]
+pub struct WinBackRow {
+    #[diesel(sql_type = BigInt)]
+    pub ord: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub reason_code: Option<crate::domain::ChurnCause>,
+    #[diesel(sql_type = BigInt)]
+    pub active_at_start: i64,
+    #[diesel(sql_type = BigInt)]
+    pub lost: i64,
+    #[diesel(sql_type = BigInt)]
+    pub won_back: i64,
+    #[diesel(sql_type = Nullable<Float8>)]
+    pub median_days: Option<f64>,
+}
+
+/// The customers lost (moved into `churned`) in each period `[starts[i], ends[i])` (all
+/// within `[from, to)`), with the customers active at its start and the losses won back,
+/// per period or (`by_reason`) per period and reason code: one statement.
+pub async fn win_back_figures(
+    conn: &mut AsyncPgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    owner: Option<Uuid>,
+    starts: &[DateTime<Utc>],
+    ends: &[DateTime<Utc>],
+    by_reason: bool,
+) -> QueryResult<Vec<WinBackRow>> {
+    diesel::sql_query(format!(
+        "{WIN_BACK_LOSSES}{}",
+        include_str!("win_back_figures.sql")
+    ))
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(to)
+    .bind::<Nullable<SqlUuid>, _>(owner)
+    .bind::<Array<Timestamptz>, _>(starts.to_vec())
+    .bind::<Array<Timestamptz>, _>(ends.to_vec())
+    .bind::<Bool, _>(by_reason)
+    .prepared()
+    .load(conn)
+    .await
+}
+
+/// One loss of the win-back report.
+#[derive(Debug, QueryableByName)]
+pub struct WinBackLoss {
+    /// The lifecycle entry of the move into `churned`.
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub customer_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub churned_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub reason_code: Option<crate::domain::ChurnCause>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub reason: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub won_back_at: Option<DateTime<Utc>>,
+}
+
+/// The losses of `[from, to)`, oldest first, after `after` (time and entry id), `fetch` of
+/// them.
+pub async fn win_back_losses(
+    conn: &mut AsyncPgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    owner: Option<Uuid>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    fetch: i64,
+) -> QueryResult<Vec<WinBackLoss>> {
+    diesel::sql_query(format!(
+        "{WIN_BACK_LOSSES}{}",
+        include_str!("win_back_list.sql")
+    ))
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(to)
+    .bind::<Nullable<SqlUuid>, _>(owner)
+    .bind::<Nullable<Timestamptz>, _>(after.map(|a| a.0))
+    .bind::<Nullable<SqlUuid>, _>(after.map(|a| a.1))
+    .bind::<BigInt, _>(fetch)
+    .prepared()
+    .load(conn)
+    .await
+}

@@ -90,6 +90,12 @@ pub struct CustomersQuery {
     /// answer to it had perceived performance below expectation (P < E, `dissatisfied`).
     #[param(example = "speed", pattern = "^[a-z][a-z0-9_]{0,39}$")]
     pub dissatisfied_with: Option<String>,
+    /// Why customers were lost, codes separated by commas (`service_quality`,
+    /// `product_defect`, `communication`, `price`, `competitor`, `moved_away`, `other`): the
+    /// customers whose latest move into `dissolution` or `churned` had one of them, whatever
+    /// their stage now.
+    #[param(example = "price,competitor")]
+    pub churn_reason: Option<String>,
     /// Value tiers from the last analytics computation, separated by commas: `key`,
     /// `development`, `maintenance`, `opportunity`.
     #[param(example = "key,development")]

@@ -127,6 +127,7 @@ pub fn list_filter(
                 key => key,
             },
         },
+        churn_reasons: comma_list("churn_reason", query.churn_reason.as_deref())?,
         analytics: crate::analytics::store::Filter {
             value_tiers: comma_list("value_tier", query.value_tier.as_deref())?,
             value_classes: comma_list("value_class", query.value_class.as_deref())?,

@@ -19,6 +19,7 @@ use crate::customers::json::{
 use crate::customers::store::CustomerRecord;
 use crate::db::Prepare;
 use crate::db::schema::customers;
+use crate::domain::ChurnCause;
 
 /// The position of the last row served, in the list's order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +61,8 @@ pub struct ListFilter {
     pub satisfaction: crate::surveys::store::SatisfactionFilter,
     /// By the last analytics computation's figures.
     pub analytics: crate::analytics::store::Filter,
+    /// Customers whose latest move into `dissolution` or `churned` had one of these codes.
+    pub churn_reasons: Vec<ChurnCause>,
 }
 
 impl ListFilter {
@@ -129,6 +132,7 @@ impl ListFilter {
             || self.q.is_some()
             || !self.satisfaction.is_empty()
             || !self.analytics.is_empty()
+            || !self.churn_reasons.is_empty()
             || self.deleted == Some(DeletedFilter::Only)
     }
 }
@@ -256,6 +260,11 @@ fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
     }
     if !filter.analytics.is_empty() {
         query = query.filter(customers::id.eq_any(filter.analytics.customer_ids()));
+    }
+    if !filter.churn_reasons.is_empty() {
+        query = query.filter(
+            customers::id.eq_any(crate::customers::store::lost_with(&filter.churn_reasons)),
+        );
     }
     for alternatives in &filter.attributes {
         let mut any: Option<BoxedCondition> = None;

@@ -6,7 +6,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::Channel;
+use crate::domain::{Channel, ChurnCause};
 use crate::http::error::Problem;
 use crate::http::patch::Patch;
 
@@ -452,6 +452,11 @@ pub struct CustomerInput {
     /// Why the stage changes, kept in the lifecycle history (with `lifecycle_stage` only).
     #[schema(example = "second purchase within a month", max_length = 500)]
     pub lifecycle_reason: Option<String>,
+    /// Why the customer was lost: required with a move into `dissolution` or `churned` (a
+    /// creation in one of them too), refused with any other change; kept in the lifecycle
+    /// history beside `lifecycle_reason`.
+    #[schema(value_type = Option<ChurnCause>, example = "price")]
+    pub reason_code: Option<ChurnCause>,
     /// `basic` by default.
     #[serde(default)]
     #[schema(value_type = RelationshipLevel)]
@@ -484,6 +489,10 @@ pub struct LifecycleChange {
     /// Why, as given with the change.
     #[schema(example = "second purchase within a month")]
     pub reason: Option<String>,
+    /// Why the customer was lost, for a move into `dissolution` or `churned`; `null` for
+    /// other moves (and for loss moves recorded before codes existed).
+    #[schema(value_type = Option<ChurnCause>, example = "price")]
+    pub reason_code: Option<ChurnCause>,
 }
 
 /// Lifecycle history, oldest first.
@@ -613,6 +622,14 @@ impl DeletedFilter {
         Ok(filter)
     }
 }
+
+/// What an import row may say beyond the customer's own columns: why its stage moves (the
+/// lifecycle entry's free text and, for a move into `dissolution` or `churned`, its code).
+/// They belong to the move, not the customer, so exports have no such columns.
+pub const IMPORT_ONLY_COLUMNS: &[crate::http::tabular::Column] = {
+    use crate::http::tabular::{Kind::*, w};
+    &[w("lifecycle_reason", Text), w("reason_code", Text)]
+};
 
 /// A customer as a CSV row (exports write these columns, imports read them).
 pub const COLUMNS: &[crate::http::tabular::Column] = {

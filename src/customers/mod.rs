@@ -12,7 +12,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
 use crate::auth::{Actor, CustomerAccess, Principal, Scope};
-use crate::domain::{Email, Phone};
+use crate::domain::{ChurnCause, Email, Phone};
 use crate::events::{EventType, NewEvent};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::etag::IfMatch;
@@ -90,6 +90,16 @@ pub fn audited(record: &CustomerRecord) -> Customer {
 /// The events of an update from `before` to `after`: `customer.updated`, and
 /// `customer.lifecycle_changed` when the stage moved.
 pub fn updated(before: &CustomerRecord, after: &CustomerRecord) -> Change {
+    moved(before, after, store::StageReason::default())
+}
+
+/// As [`updated`], the `customer.lifecycle_changed` event also telling why the stage moved:
+/// its data is the customer with `lifecycle_change` (`reason`, `reason_code`).
+pub fn moved(
+    before: &CustomerRecord,
+    after: &CustomerRecord,
+    reason: store::StageReason<'_>,
+) -> Change {
     let shown = audited(after);
     let change = Change::updated(
         EventType::CustomerUpdated,
@@ -100,8 +110,15 @@ pub fn updated(before: &CustomerRecord, after: &CustomerRecord) -> Change {
     if after.draft.lifecycle_stage == before.draft.lifecycle_stage {
         return change;
     }
+    let mut data = serde_json::to_value(&shown).unwrap_or(serde_json::Value::Null);
+    if let serde_json::Value::Object(fields) = &mut data {
+        fields.insert(
+            "lifecycle_change".to_owned(),
+            serde_json::json!({ "reason": reason.text, "reason_code": reason.code }),
+        );
+    }
     change.and(
-        NewEvent::new(EventType::CustomerLifecycleChanged, after.id, &shown)
+        NewEvent::new(EventType::CustomerLifecycleChanged, after.id, &data)
             .previous(serde_json::json!({ "lifecycle_stage": before.draft.lifecycle_stage })),
     )
 }
@@ -158,7 +175,10 @@ async fn insert(
         None,
         record.draft.lifecycle_stage,
         actor,
-        applied.lifecycle_reason.as_deref(),
+        store::StageReason {
+            text: applied.lifecycle_reason.as_deref(),
+            code: applied.reason_code,
+        },
     )
     .await?;
     journal::record(conn, actor, created(&record)).await?;
@@ -200,11 +220,18 @@ async fn change(
             Some(before.draft.lifecycle_stage),
             after.draft.lifecycle_stage,
             actor,
-            applied.lifecycle_reason.as_deref(),
+            store::StageReason {
+                text: applied.lifecycle_reason.as_deref(),
+                code: applied.reason_code,
+            },
         )
         .await?;
     }
-    journal::record(conn, actor, updated(&before, &after)).await?;
+    let reason = store::StageReason {
+        text: applied.lifecycle_reason.as_deref(),
+        code: applied.reason_code,
+    };
+    journal::record(conn, actor, moved(&before, &after, reason)).await?;
     Ok(after)
 }
 
@@ -289,16 +316,21 @@ pub async fn on_purchase(
     let mut draft = customer.draft.clone();
     draft.lifecycle_stage = LifecycleStage::Acquaintance;
     let after = store::update(conn, customer.id, &draft).await?;
+    let text = format!("first purchase {purchase_id}");
+    let reason = store::StageReason {
+        text: Some(&text),
+        code: None,
+    };
     store::record_stage_change(
         conn,
         after.id,
         Some(stage),
         after.draft.lifecycle_stage,
         actor,
-        Some(&format!("first purchase {purchase_id}")),
+        reason,
     )
     .await?;
-    Ok(Some(updated(customer, &after)))
+    Ok(Some(moved(customer, &after, reason)))
 }
 
 /// Every lifecycle stage in order, with the course's name and management focus.
@@ -328,6 +360,7 @@ pub fn lifecycle_change(r: store::LifecycleRecord) -> json::LifecycleChange {
         actor_type: r.actor_type,
         actor_id: r.actor_id,
         reason: r.reason,
+        reason_code: r.reason_code,
     }
 }
 
@@ -649,23 +682,24 @@ async fn batch_item(
     }
 }
 
-/// Moves live customers from one of the stages `from` into `to`, each with its reason, in
-/// the caller's transaction and set-wise: one statement updates them (a customer no longer
-/// in one of `from` stays), records their stage changes and audit entries; then their events.
-/// Returns the customers moved.
+/// Moves live customers from one of the stages `from` into `to`, each with its reason (and
+/// all with `code`), in the caller's transaction and set-wise: one statement updates them (a
+/// customer no longer in one of `from` stays), records their stage changes and audit
+/// entries; then their events. Returns the customers moved.
 pub async fn move_stages(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
     moves: &[(Uuid, String)],
     from: &[LifecycleStage],
     to: LifecycleStage,
+    code: Option<ChurnCause>,
 ) -> diesel::QueryResult<usize> {
     if moves.is_empty() {
         return Ok(0);
     }
     let ids: Vec<Uuid> = moves.iter().map(|(id, _)| *id).collect();
     let before = store::lock_in_stages(conn, &ids, from).await?;
-    let written = store::move_stages(conn, actor, moves, &before, to).await?;
+    let written = store::move_stages(conn, actor, moves, &before, to, code).await?;
     let after = store::written_records(conn, &written).await?;
     let pairs: Vec<(&CustomerRecord, &CustomerRecord)> = before
         .iter()
@@ -676,7 +710,17 @@ pub async fn move_stages(
                 .map(|i| (b, &after[i]))
         })
         .collect();
-    let changes = pairs.iter().map(|(b, a)| updated(b, a)).collect();
+    let reasons: std::collections::HashMap<Uuid, &str> = moves
+        .iter()
+        .map(|(id, text)| (*id, text.as_str()))
+        .collect();
+    let changes = pairs
+        .iter()
+        .map(|(b, a)| {
+            let text = reasons.get(&a.id).copied();
+            moved(b, a, store::StageReason { text, code })
+        })
+        .collect();
     journal::record_all(conn, actor, changes).await?;
     Ok(pairs.len())
 }

@@ -11,7 +11,7 @@ use super::json::{
 };
 use super::store::CustomerDraft;
 use crate::domain::{
-    Email, Phone, clearable_text as text, country_code, optional_text, required_text,
+    ChurnCause, Email, Phone, clearable_text as text, country_code, optional_text, required_text,
 };
 use crate::http::error::FieldError;
 use crate::http::patch::{Patch, nullable, required};
@@ -60,6 +60,8 @@ impl CustomerDraft {
 pub struct Applied {
     pub draft: CustomerDraft,
     pub lifecycle_reason: Option<String>,
+    /// Why the customer was lost, with a move into `dissolution` or `churned`.
+    pub reason_code: Option<ChurnCause>,
 }
 
 /// Applies `input` to `base` (a new customer's blank, or the current record), checking every
@@ -249,6 +251,12 @@ pub fn apply(
             .check("lifecycle_reason", optional_text(Some(&reason), 500))
             .flatten(),
     };
+    let reason_code = check_reason_code(
+        &mut checks,
+        input.reason_code,
+        creating || draft.lifecycle_stage != stage_before,
+        draft.lifecycle_stage,
+    );
     required(
         &mut checks,
         "relationship_level",
@@ -284,8 +292,47 @@ pub fn apply(
         Ok(()) => Ok(Applied {
             draft,
             lifecycle_reason,
+            reason_code,
         }),
         Err(err) => Err(err.errors().to_vec()),
+    }
+}
+
+/// Whether a stage is one a customer is lost in (or being lost: `dissolution`), so that a
+/// move into it needs a reason code.
+pub fn is_loss(stage: LifecycleStage) -> bool {
+    matches!(stage, LifecycleStage::Dissolution | LifecycleStage::Churned)
+}
+
+/// A move into `dissolution` or `churned` must say why with a code (a lost customer whose
+/// cause was never asked teaches nothing: DOMAIN.md, lost customers); no other change takes
+/// one.
+fn check_reason_code(
+    checks: &mut Checks,
+    code: Option<ChurnCause>,
+    moved: bool,
+    stage: LifecycleStage,
+) -> Option<ChurnCause> {
+    match code {
+        None if moved && is_loss(stage) => {
+            checks.fail(
+                "reason_code",
+                "is required with a move into dissolution or churned",
+            );
+            None
+        }
+        Some(_) if !moved => {
+            checks.fail("reason_code", "goes with a change of lifecycle_stage");
+            None
+        }
+        Some(_) if !is_loss(stage) => {
+            checks.fail(
+                "reason_code",
+                "goes only with a move into dissolution or churned",
+            );
+            None
+        }
+        code => code,
     }
 }
 
@@ -770,6 +817,73 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(withdrawn.draft.consent_email_at, Some(later));
+    }
+
+    #[test]
+    fn a_loss_move_needs_a_reason_code_and_no_other_change_takes_one() {
+        let mut base = CustomerDraft::blank();
+        base.name = "A".to_owned();
+        base.lifecycle_stage = LifecycleStage::Stable;
+        let errors = |body: Value, base: &CustomerDraft, creating: bool| {
+            apply(input(body), base, creating, now()).err().map(fields)
+        };
+        let named = Some(vec!["reason_code".to_owned()]);
+        // Into churned or dissolution without a code: refused, naming the code.
+        assert_eq!(
+            errors(json!({"lifecycle_stage": "churned"}), &base, false),
+            named
+        );
+        assert_eq!(
+            errors(json!({"lifecycle_stage": "dissolution"}), &base, false),
+            named
+        );
+        // A creation in a loss stage is a move into it.
+        assert_eq!(
+            errors(
+                json!({"name": "B", "lifecycle_stage": "churned"}),
+                &CustomerDraft::blank(),
+                true
+            ),
+            named
+        );
+        // A code with no move, or with a move elsewhere: refused.
+        assert_eq!(errors(json!({"reason_code": "price"}), &base, false), named);
+        assert_eq!(
+            errors(
+                json!({"lifecycle_stage": "commitment", "reason_code": "price"}),
+                &base,
+                false
+            ),
+            named
+        );
+        // The same stage again is no move, so no code either.
+        let mut churned = base.clone();
+        churned.lifecycle_stage = LifecycleStage::Churned;
+        assert_eq!(
+            errors(
+                json!({"lifecycle_stage": "churned", "reason_code": "price"}),
+                &churned,
+                false
+            ),
+            named
+        );
+        let moved = apply(
+            input(json!({"lifecycle_stage": "churned", "reason_code": "competitor"})),
+            &base,
+            false,
+            now(),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(moved.reason_code, Some(ChurnCause::Competitor));
+        // Leaving a loss stage needs none.
+        let back = apply(
+            input(json!({"lifecycle_stage": "stable"})),
+            &churned,
+            false,
+            now(),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(back.reason_code, None);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::auth::Actor;
 use crate::db::functions::lower;
 use crate::db::schema::{customer_lifecycle_events, customers, interactions};
 use crate::db::{NullableTexts, Prepare};
-use crate::domain::{Channel, Email, Phone};
+use crate::domain::{Channel, ChurnCause, Email, Phone};
 
 /// A customer row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -249,6 +249,14 @@ pub struct LifecycleRecord {
     pub actor_type: String,
     pub actor_id: String,
     pub reason: Option<String>,
+    pub reason_code: Option<ChurnCause>,
+}
+
+/// Why a stage changed: the free text and, for a move into a loss stage, the code.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageReason<'a> {
+    pub text: Option<&'a str>,
+    pub code: Option<ChurnCause>,
 }
 
 pub async fn record_stage_change(
@@ -257,7 +265,7 @@ pub async fn record_stage_change(
     from: Option<LifecycleStage>,
     to: LifecycleStage,
     actor: &Actor,
-    reason: Option<&str>,
+    reason: StageReason<'_>,
 ) -> QueryResult<()> {
     diesel::insert_into(customer_lifecycle_events::table)
         .values((
@@ -267,7 +275,8 @@ pub async fn record_stage_change(
             customer_lifecycle_events::to_stage.eq(to.as_str()),
             customer_lifecycle_events::actor_type.eq(actor.kind()),
             customer_lifecycle_events::actor_id.eq(actor.id()),
-            customer_lifecycle_events::reason.eq(reason),
+            customer_lifecycle_events::reason.eq(reason.text),
+            customer_lifecycle_events::reason_code.eq(reason.code),
         ))
         .execute(conn)
         .await
@@ -299,6 +308,36 @@ pub async fn lifecycle_by_ids(
         .select(LifecycleRecord::as_select())
         .load(conn)
         .await
+}
+
+diesel::alias!(customer_lifecycle_events as later_loss: LaterLoss);
+
+/// The stages a customer is lost in, as stored.
+const LOSS_STAGES: [&str; 2] = ["dissolution", "churned"];
+
+/// The customers whose latest move into `dissolution` or `churned` had one of `codes`, as a
+/// subquery: the coded entries by code (their partial index), each kept when no later loss
+/// move of its customer follows (the loss moves' partial index).
+pub fn lost_with(
+    codes: &[ChurnCause],
+) -> customer_lifecycle_events::BoxedQuery<'static, diesel::pg::Pg, SqlUuid> {
+    use customer_lifecycle_events as e;
+    let later = later_loss.field(e::changed_at);
+    let later_moves = later_loss
+        .filter(later_loss.field(e::customer_id).eq(e::customer_id))
+        .filter(later_loss.field(e::to_stage).eq_any(LOSS_STAGES))
+        .filter(
+            later.gt(e::changed_at).or(later
+                .eq(e::changed_at)
+                .and(later_loss.field(e::id).gt(e::id))),
+        );
+    let codes: Vec<&'static str> = codes.iter().map(|c| c.as_str()).collect();
+    e::table
+        .filter(e::reason_code.eq_any(codes))
+        .filter(e::to_stage.eq_any(LOSS_STAGES))
+        .filter(diesel::dsl::not(diesel::dsl::exists(later_moves)))
+        .select(e::customer_id)
+        .into_boxed()
 }
 
 /// Forgets the free-text reasons of an erased customer's stage changes.
@@ -390,14 +429,15 @@ pub async fn lock_in_stages(
 }
 
 /// Moves the customers of `before` named in `moves` into `to`, each with its reason, with
-/// their lifecycle entries: one statement. A customer already in `to` stays. Returns the ids
-/// it moved.
+/// their lifecycle entries (all with `code`): one statement. A customer already in `to`
+/// stays. Returns the ids it moved.
 pub async fn move_stages(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
     moves: &[(Uuid, String)],
     before: &[CustomerRecord],
     to: LifecycleStage,
+    code: Option<ChurnCause>,
 ) -> QueryResult<HashSet<Uuid>> {
     let input = Value::Array(
         moves
@@ -414,8 +454,9 @@ pub async fn move_stages(
                           WHERE c.id = i.id AND c.id = ANY($5) AND c.lifecycle_stage <> $2
                           RETURNING c.id),
               staged AS (INSERT INTO customer_lifecycle_events
-                             (id, customer_id, from_stage, to_stage, actor_type, actor_id, reason)
-                         SELECT uuid_v7(), u.id, b.stage, $2, $3, $4, i.reason
+                             (id, customer_id, from_stage, to_stage, actor_type, actor_id, reason,
+                              reason_code)
+                         SELECT uuid_v7(), u.id, b.stage, $2, $3, $4, i.reason, $7
                          FROM updated u JOIN input i USING (id)
                          JOIN unnest($5::uuid[], $6::text[]) AS b (id, stage) USING (id))
          SELECT id FROM updated",
@@ -431,6 +472,7 @@ pub async fn move_stages(
             .map(|b| b.draft.lifecycle_stage.as_str().to_owned())
             .collect::<Vec<_>>(),
     )
+    .bind::<Nullable<Text>, _>(code.map(ChurnCause::as_str))
     .prepared()
     .load(conn)
     .await?;
@@ -467,7 +509,7 @@ const COLUMNS: [&str; 25] = [
 ];
 
 /// A draft as one JSON object keyed by column (read back with `jsonb_populate_recordset`).
-fn draft_json(id: Uuid, version: i64, d: &CustomerDraft, reason: Option<&str>) -> Value {
+fn draft_json(id: Uuid, version: i64, d: &CustomerDraft, reason: StageReason<'_>) -> Value {
     json!({
         "id": id, "version": version, "kind": d.kind, "name": d.name,
         "organization_name": d.organization_name, "email": d.email, "phone": d.phone,
@@ -479,7 +521,7 @@ fn draft_json(id: Uuid, version: i64, d: &CustomerDraft, reason: Option<&str>) -
         "attributes": d.attributes, "source": d.source, "external_id": d.external_id,
         "account_manager_id": d.account_manager_id, "lifecycle_stage": d.lifecycle_stage,
         "relationship_level": d.relationship_level, "qualification": d.qualification,
-        "lifecycle_reason": reason,
+        "lifecycle_reason": reason.text, "reason_code": reason.code,
     })
 }
 
@@ -487,7 +529,7 @@ fn draft_json(id: Uuid, version: i64, d: &CustomerDraft, reason: Option<&str>) -
 pub struct NewDraft<'a> {
     pub id: Uuid,
     pub draft: &'a CustomerDraft,
-    pub reason: Option<&'a str>,
+    pub reason: StageReason<'a>,
 }
 
 /// The customers whose external id is one of `externals` or whose email is one of `emails`
@@ -525,15 +567,18 @@ pub async fn insert_many(
     let columns = COLUMNS.join(", ");
     let written: Vec<Written> = diesel::sql_query(format!(
         "WITH input AS (SELECT * FROM jsonb_populate_recordset(NULL::customers, $1)),
-              reasons AS (SELECT (e->>'id')::uuid AS id, e->>'lifecycle_reason' AS reason
+              reasons AS (SELECT (e->>'id')::uuid AS id, e->>'lifecycle_reason' AS reason,
+                                 e->>'reason_code' AS reason_code
                           FROM jsonb_array_elements($1) e),
               inserted AS (INSERT INTO customers (id, {columns})
                            SELECT id, {columns} FROM input
                            ON CONFLICT DO NOTHING
                            RETURNING id, lifecycle_stage),
               staged AS (INSERT INTO customer_lifecycle_events
-                             (id, customer_id, from_stage, to_stage, actor_type, actor_id, reason)
-                         SELECT uuid_v7(), i.id, NULL, i.lifecycle_stage, $2, $3, r.reason
+                             (id, customer_id, from_stage, to_stage, actor_type, actor_id, reason,
+                              reason_code)
+                         SELECT uuid_v7(), i.id, NULL, i.lifecycle_stage, $2, $3, r.reason,
+                                r.reason_code
                          FROM inserted i JOIN reasons r USING (id))
          SELECT id FROM inserted"
     ))
@@ -603,15 +648,17 @@ pub async fn update_many(
     let written: Vec<Written> = diesel::sql_query(format!(
         "WITH input AS (SELECT * FROM jsonb_populate_recordset(NULL::customers, $1)),
               extra AS (SELECT (e->>'id')::uuid AS id, e->>'from_stage' AS from_stage,
-                               e->>'lifecycle_reason' AS reason
+                               e->>'lifecycle_reason' AS reason, e->>'reason_code' AS reason_code
                         FROM jsonb_array_elements($1) e),
               updated AS (UPDATE customers c SET {set}, version = c.version + 1, updated_at = now()
                           FROM input i
                           WHERE c.id = i.id AND c.version = i.version AND c.deleted_at IS NULL
                           RETURNING c.id, c.lifecycle_stage),
               staged AS (INSERT INTO customer_lifecycle_events
-                             (id, customer_id, from_stage, to_stage, actor_type, actor_id, reason)
-                         SELECT uuid_v7(), u.id, x.from_stage, u.lifecycle_stage, $2, $3, x.reason
+                             (id, customer_id, from_stage, to_stage, actor_type, actor_id, reason,
+                              reason_code)
+                         SELECT uuid_v7(), u.id, x.from_stage, u.lifecycle_stage, $2, $3, x.reason,
+                                x.reason_code
                          FROM updated u JOIN extra x USING (id)
                          WHERE u.lifecycle_stage IS DISTINCT FROM x.from_stage)
          SELECT id FROM updated"

@@ -141,6 +141,7 @@ diesel::table! {
         actor_type -> Text,
         actor_id -> Text,
         reason -> Nullable<Text>,
+        reason_code -> Nullable<Text>,
     }
 }
 
@@ -314,6 +315,7 @@ diesel::table! {
         deleted_at -> Nullable<Timestamptz>,
         purchase_id -> Nullable<Uuid>,
         contact_id -> Nullable<Uuid>,
+        cause -> Nullable<Text>,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Validated value types shared by several areas: once parsed, a value is valid everywhere.
 
 mod channel;
+mod churn_cause;
 mod country;
 mod duration;
 mod email;
@@ -13,6 +14,7 @@ mod text;
 mod text_enum;
 
 pub use channel::Channel;
+pub use churn_cause::ChurnCause;
 pub use country::{country_code, currency_code};
 pub use duration::{parse_duration, show_duration};
 pub use email::Email;

@@ -15,7 +15,7 @@ use crate::auth::{Actor, CustomerAccess};
 use crate::customers::json::{AuthoritySource, CustomerInput};
 use crate::customers::rules;
 use crate::customers::store::{self, CustomerDraft, CustomerRecord, written_records};
-use crate::domain::Email;
+use crate::domain::{ChurnCause, Email};
 use crate::http::patch::Patch;
 use crate::journal;
 
@@ -54,6 +54,7 @@ struct Ready {
     base: Option<CustomerRecord>,
     draft: CustomerDraft,
     reason: Option<String>,
+    reason_code: Option<ChurnCause>,
 }
 
 /// Checks and writes one batch of customer rows, in `conn`'s transaction. With owned-only
@@ -197,6 +198,7 @@ pub async fn import(
                     base,
                     draft: applied.draft,
                     reason: applied.lifecycle_reason,
+                    reason_code: applied.reason_code,
                 });
             }
         }
@@ -247,7 +249,10 @@ async fn insert(
         .map(|(r, id)| store::NewDraft {
             id: *id,
             draft: &r.draft,
-            reason: r.reason.as_deref(),
+            reason: store::StageReason {
+                text: r.reason.as_deref(),
+                code: r.reason_code,
+            },
         })
         .collect();
     // Rows whose email or external id is taken (by a customer or an earlier row) are
@@ -366,7 +371,10 @@ async fn update(
                 let draft = store::NewDraft {
                     id: b.id,
                     draft: &r.draft,
-                    reason: r.reason.as_deref(),
+                    reason: store::StageReason {
+                        text: r.reason.as_deref(),
+                        code: r.reason_code,
+                    },
                 };
                 (b, draft)
             })
@@ -391,12 +399,18 @@ async fn update(
     let after = written_records(conn, &written).await?;
     let changes = clear
         .iter()
-        .filter_map(|r| r.base.as_ref())
-        .filter_map(|before| {
+        .filter_map(|r| r.base.as_ref().map(|before| (r, before)))
+        .filter_map(|(r, before)| {
             after
                 .binary_search_by_key(&before.id, |a| a.id)
                 .ok()
-                .map(|i| crate::customers::updated(before, &after[i]))
+                .map(|i| {
+                    let reason = store::StageReason {
+                        text: r.reason.as_deref(),
+                        code: r.reason_code,
+                    };
+                    crate::customers::moved(before, &after[i], reason)
+                })
         })
         .collect();
     journal::record_all(conn, actor, changes).await?;

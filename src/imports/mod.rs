@@ -206,9 +206,15 @@ pub async fn views(
         .collect())
 }
 
+/// A customer row's columns: the exported ones, and what a move of its stage says.
+static CUSTOMER_COLUMNS: std::sync::LazyLock<Vec<Column>> = std::sync::LazyLock::new(|| {
+    use crate::customers::json::{COLUMNS, IMPORT_ONLY_COLUMNS};
+    COLUMNS.iter().chain(IMPORT_ONLY_COLUMNS).copied().collect()
+});
+
 fn columns(resource: Resource) -> &'static [Column] {
     match resource {
-        Resource::Customers => crate::customers::json::COLUMNS,
+        Resource::Customers => &CUSTOMER_COLUMNS,
         Resource::Interactions => crate::interactions::json::COLUMNS,
         Resource::Purchases => crate::purchases::json::COLUMNS,
     }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::domain::Channel;
+use crate::domain::{Channel, ChurnCause};
 use crate::http::patch::Patch;
 
 crate::text_enum! {
@@ -114,6 +114,9 @@ pub struct Interaction {
     pub contact_id: Option<Uuid>,
     /// Complaints only: how serious it is.
     pub severity: Option<Severity>,
+    /// Complaints only: what it was about, from the list of reasons customers are lost for.
+    #[schema(value_type = Option<ChurnCause>, example = "product_defect")]
+    pub cause: Option<ChurnCause>,
     /// Complaints only: where it is in the workflow.
     pub status: Option<ComplaintStatus>,
     /// Complaints only: the statuses it may move to next.
@@ -221,6 +224,12 @@ pub struct InteractionInput {
     #[serde(default)]
     #[schema(value_type = Option<Severity>)]
     pub severity: Patch<Severity>,
+    /// Complaints only, optional: what it was about (`service_quality`, `product_defect`,
+    /// `communication`, `price`, `competitor`, `moved_away`, `other`), the list of reasons
+    /// customers are lost for.
+    #[serde(default)]
+    #[schema(value_type = Option<ChurnCause>, example = "product_defect")]
+    pub cause: Patch<ChurnCause>,
     /// Complaints only: how it was resolved, up to 5 000 characters.
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "Replacement vase sent by express; apologised.", max_length = 5000)]
@@ -389,6 +398,10 @@ pub struct ComplaintsQuery {
     /// Severities separated by commas.
     #[param(example = "high,critical")]
     pub severity: Option<String>,
+    /// Causes separated by commas (`service_quality`, `product_defect`, `communication`,
+    /// `price`, `competitor`, `moved_away`, `other`): only complaints with one of them.
+    #[param(example = "product_defect,service_quality")]
+    pub cause: Option<String>,
     /// Only complaints assigned to this staff member (`me`: the caller).
     #[param(example = "0193b0a6-0000-7000-8000-000000000002")]
     pub assignee_id: Option<String>,
@@ -489,6 +502,20 @@ pub struct ComplaintStats {
     pub by_assignee: Vec<AssigneeResolution>,
     /// Unresolved complaints now, per severity, most severe first.
     pub open: Vec<OpenComplaints>,
+    /// Complaints opened in the period (by `occurred_at`), per cause, most first (ties in
+    /// the list's order, those without a cause last); causes without complaints are left out.
+    pub by_cause: Vec<CauseCount>,
+}
+
+/// How many complaints had one cause.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CauseCount {
+    /// The cause; `null` for complaints recorded without one.
+    #[schema(value_type = Option<ChurnCause>, example = "product_defect")]
+    pub cause: Option<ChurnCause>,
+    /// How many complaints.
+    #[schema(example = 4)]
+    pub n: i64,
 }
 
 /// Filters of a follow-up work list.
@@ -537,6 +564,7 @@ pub const COLUMNS: &[crate::http::tabular::Column] = {
         w("purchase_id", Text),
         w("contact_id", Text),
         w("severity", Text),
+        w("cause", Text),
         r("status", Text),
         r("next_statuses", List),
         w("resolution", Text),

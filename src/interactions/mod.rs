@@ -50,6 +50,7 @@ pub fn view(record: InteractionRecord, now: DateTime<Utc>) -> Interaction {
         purchase_id: d.purchase_id,
         contact_id: d.contact_id,
         severity: d.severity,
+        cause: d.cause,
         status: record.status,
         next_statuses: record
             .status

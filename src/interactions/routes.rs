@@ -4,10 +4,10 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::json::{
-    AssigneeResolution, ComplaintSort, ComplaintStats, ComplaintStatsQuery, ComplaintStatus,
-    ComplaintsQuery, CompleteInput, FollowUpState, FollowUpsQuery, Interaction, InteractionInput,
-    InteractionsQuery, OpenComplaints, ResolutionTimes, SeverityResolution, StatusChange,
-    StatusChangeInput, StatusHistory,
+    AssigneeResolution, CauseCount, ComplaintSort, ComplaintStats, ComplaintStatsQuery,
+    ComplaintStatus, ComplaintsQuery, CompleteInput, FollowUpState, FollowUpsQuery, Interaction,
+    InteractionInput, InteractionsQuery, OpenComplaints, ResolutionTimes, SeverityResolution,
+    StatusChange, StatusChangeInput, StatusHistory,
 };
 use super::store::{self, CursorKey, InteractionRecord};
 use crate::auth::{Actor, Held, Principal, Scope, ownership};
@@ -436,6 +436,7 @@ async fn list_complaints(
     let filter = store::ComplaintFilter {
         statuses,
         severities: comma_list("severity", query.severity.as_deref())?,
+        causes: comma_list("cause", query.cause.as_deref())?,
         assignee_id: query
             .assignee_id
             .as_deref()
@@ -508,6 +509,11 @@ async fn complaint_stats(
     let owner = principal.access.owner();
     let rows = store::resolution_times(&mut conn, from, to, owner).await?;
     let mut open = store::open_complaints(&mut conn, owner).await?;
+    let by_cause = store::complaints_by_cause(&mut conn, from, to, owner)
+        .await?
+        .into_iter()
+        .map(|(cause, n)| CauseCount { cause, n })
+        .collect();
     open.sort_by_key(|r| std::cmp::Reverse(r.severity));
     let overall = rows
         .iter()
@@ -555,6 +561,7 @@ async fn complaint_stats(
         by_severity,
         by_assignee,
         open,
+        by_cause,
     }))
 }
 

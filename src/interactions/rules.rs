@@ -38,6 +38,7 @@ impl InteractionDraft {
             resolution: None,
             purchase_id: None,
             contact_id: None,
+            cause: None,
         }
     }
 }
@@ -175,6 +176,8 @@ pub fn apply(
         &mut draft.severity,
         Ok,
     );
+    let cause_given = !input.cause.is_absent();
+    nullable(&mut checks, "cause", input.cause, &mut draft.cause, Ok);
     let resolution_given = !input.resolution.is_absent();
     nullable(
         &mut checks,
@@ -189,6 +192,9 @@ pub fn apply(
         }
         if !complaint && severity_given && draft.severity.is_some() {
             checks.fail("severity", "is for complaints only");
+        }
+        if !complaint && cause_given && draft.cause.is_some() {
+            checks.fail("cause", "is for complaints only");
         }
         if !complaint && resolution_given && draft.resolution.is_some() {
             checks.fail("resolution", "is for complaints only");

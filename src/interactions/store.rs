@@ -18,7 +18,7 @@ use crate::auth::{Actor, ownership};
 use crate::customers::json::DeletedFilter;
 use crate::db::Prepare;
 use crate::db::schema::{complaint_status_changes, interactions};
-use crate::domain::Channel;
+use crate::domain::{Channel, ChurnCause};
 
 /// An interaction row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -83,6 +83,7 @@ pub struct InteractionDraft {
     pub resolution: Option<String>,
     pub purchase_id: Option<Uuid>,
     pub contact_id: Option<Uuid>,
+    pub cause: Option<ChurnCause>,
 }
 
 pub async fn insert(
@@ -424,6 +425,7 @@ pub async fn list(
 pub struct ComplaintFilter {
     pub statuses: Vec<ComplaintStatus>,
     pub severities: Vec<Severity>,
+    pub causes: Vec<ChurnCause>,
     pub assignee_id: Option<Uuid>,
     pub customer_id: Option<Uuid>,
     /// Owned-only access.
@@ -445,6 +447,10 @@ pub async fn complaints(
     query = crate::filter_one_of!(query, interactions::status, filter.statuses.clone());
     if !filter.severities.is_empty() {
         query = crate::filter_one_of!(query, interactions::severity, filter.severities.clone());
+    }
+    if !filter.causes.is_empty() {
+        let causes: Vec<&'static str> = filter.causes.iter().map(|c| c.as_str()).collect();
+        query = query.filter(interactions::cause.eq_any(causes));
     }
     if let Some(id) = filter.assignee_id {
         query = query.filter(interactions::assignee_id.eq(id));
@@ -614,6 +620,31 @@ pub async fn resolution_times(
     .bind::<Nullable<SqlUuid>, _>(owner)
     .prepared().load(conn)
     .await
+}
+
+/// Complaints opened in `[from, to)` (by `occurred_at`), per cause (`None`: without one),
+/// most first, then in the list's order.
+pub async fn complaints_by_cause(
+    conn: &mut AsyncPgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    owner: Option<Uuid>,
+) -> QueryResult<Vec<(Option<ChurnCause>, i64)>> {
+    let mut query = interactions::table
+        .filter(interactions::deleted_at.is_null())
+        .filter(interactions::kind.eq(InteractionKind::Complaint))
+        .filter(interactions::occurred_at.ge(from))
+        .filter(interactions::occurred_at.lt(to))
+        .group_by(interactions::cause)
+        .select((interactions::cause, diesel::dsl::count_star()))
+        .into_boxed();
+    if let Some(owner) = owner {
+        query = query.filter(interactions::customer_id.eq_any(ownership::owned_ids(owner)));
+    }
+    let mut rows = query.load::<(Option<ChurnCause>, i64)>(conn).await?;
+    // Most first; ties in the list's order, complaints without a cause last.
+    rows.sort_by_key(|(cause, n)| (std::cmp::Reverse(*n), cause.is_none(), *cause));
+    Ok(rows)
 }
 
 /// Unresolved complaints now, per severity.

@@ -611,6 +611,8 @@ async fn the_computation_moves_customers_at_risk_into_dissolution_when_enabled()
     let last = k["data"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["from"], "stable");
     assert_eq!(last["to"], "dissolution");
+    // The job sees signs of leaving, not their cause.
+    assert_eq!(last["reason_code"], "other");
     assert_eq!(
         last["reason"],
         "churn risk 85 of 100: purchase_frequency_falling, purchase_overdue, \

@@ -57,9 +57,10 @@ async fn dataset(app: &TestApp) -> uuid::Uuid {
                "phone": "+4989123456", "lifecycle_stage": "prospect", "tags": ["newsletter"],
                "region_type": "urban", "source": "webshop",
                "qualification": {"money": true, "authority": false, "need": true}}),
-        json!({"name": "Dave Dunn", "lifecycle_stage": "dissolution", "relationship_level": "reactive",
+        json!({"name": "Dave Dunn", "lifecycle_stage": "dissolution", "reason_code": "price", "relationship_level": "reactive",
                "source": "fair", "attributes": {"plan": "gold"}}),
-        json!({"name": "Eve Early", "email": "eve@example.org", "lifecycle_stage": "churned"}),
+        json!({"name": "Eve Early", "email": "eve@example.org", "lifecycle_stage": "churned",
+               "reason_code": "moved_away"}),
     ];
     for row in rows {
         create(app, row).await;

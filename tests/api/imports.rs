@@ -25,7 +25,7 @@ async fn import(
         .unwrap()
 }
 
-async fn csv(app: &TestApp, query: &str, body: &str) -> Value {
+pub(crate) async fn csv(app: &TestApp, query: &str, body: &str) -> Value {
     let res = import(
         app,
         &format!("/v1/imports/customers{query}"),
@@ -616,9 +616,9 @@ async fn imported_purchases_earn_points_as_if_posted_one_by_one_and_interactions
 
     // Interactions name their customer; a complaint starts open.
     let file = format!(
-        "customer_id,channel,direction,kind,subject,occurred_at,severity\n\
-         {imported},phone,inbound,complaint,\"Broken, twice\",2026-11-01T10:00:00Z,high\n\
-         {imported},fax,inbound,note,Hm,2026-11-01T10:00:00Z,\n"
+        "customer_id,channel,direction,kind,subject,occurred_at,severity,cause\n\
+         {imported},phone,inbound,complaint,\"Broken, twice\",2026-11-01T10:00:00Z,high,product_defect\n\
+         {imported},fax,inbound,note,Hm,2026-11-01T10:00:00Z,,\n"
     );
     let res = import(&app, "/v1/imports/interactions", "text/csv", file).await;
     let report = expect_json(res, StatusCode::CREATED).await;
@@ -632,6 +632,7 @@ async fn imported_purchases_earn_points_as_if_posted_one_by_one_and_interactions
         .await;
     assert_eq!(list["data"][0]["status"], "open");
     assert_eq!(list["data"][0]["subject"], "Broken, twice");
+    assert_eq!(list["data"][0]["cause"], "product_defect");
 }
 
 #[actix_web::test]

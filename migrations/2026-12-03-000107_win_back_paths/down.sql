@@ -1,0 +1,2 @@
+DROP INDEX customer_lifecycle_events_returns_idx;
+DROP INDEX customer_lifecycle_events_churned_idx;
