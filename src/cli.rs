@@ -237,14 +237,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), String> {
                 access: None,
                 password,
             })
-            .map_err(|e| {
-                let fields: Vec<String> = e
-                    .errors()
-                    .iter()
-                    .map(|f| format!("{} {}", f.field, f.message))
-                    .collect();
-                format!("invalid user: {}", fields.join("; "))
-            })?;
+            .map_err(|e| format!("invalid user: {e}"))?;
             db::prepare(&settings.database).await?;
             let mut conn =
                 db::connect(&settings.database.url, settings.database.connect_timeout).await?;

@@ -349,14 +349,7 @@ async fn refresh_keys(state: web::Data<AppState>) {
     tick.tick().await;
     loop {
         tick.tick().await;
-        match state.jobs.get().await {
-            Ok(mut conn) => {
-                if let Err(err) = state.jwt.refresh(&mut conn).await {
-                    tracing::warn!(error = %err, "could not reload the signing keys");
-                }
-            }
-            Err(err) => tracing::warn!(error = %err, "key refresh found no connection"),
-        }
+        crate::auth::changes::reload_keys(&state).await;
     }
 }
 

@@ -103,7 +103,9 @@ async fn apply(state: &AppState, channel: &str, payload: &str) {
     }
 }
 
-async fn reload_keys(state: &AppState) {
+/// Reloads the signing keys from the database (when they are kept there): on a
+/// notification, and every `jwt::REFRESH` in case one was lost.
+pub async fn reload_keys(state: &AppState) {
     if !state.jwt.from_database() {
         return;
     }
