@@ -109,10 +109,12 @@ say "surveys: the daily roll-up (one INSERT ... SELECT ... GROUP BY)"
 t=$(clock)
 psql_db -v survey="$SURVEY" -f bench/surveys/roll_up.sql \
     -c "SET work_mem = '256MB'" \
-    -c "INSERT INTO survey_stats SELECT * FROM pg_temp.survey_roll_up('$SURVEY') ORDER BY day"
+    -c "INSERT INTO survey_stats SELECT * FROM pg_temp.survey_roll_up('$SURVEY') ORDER BY day" \
+    -c "INSERT INTO survey_stats_months SELECT * FROM pg_temp.survey_months('$SURVEY') ORDER BY month"
 STATS_S=$(since "$t")
 STATS_ROWS=$(psql_db -c "SELECT count(*) FROM survey_stats WHERE survey_id = '$SURVEY'")
-say "$STATS_ROWS roll-up rows in ${STATS_S}s"
+MONTH_ROWS=$(psql_db -c "SELECT count(*) FROM survey_stats_months WHERE survey_id = '$SURVEY'")
+say "$STATS_ROWS daily and $MONTH_ROWS monthly roll-up rows in ${STATS_S}s"
 
 say "surveys: each customer's latest scores"
 t=$(clock)
@@ -123,10 +125,10 @@ DETRACTORS=$(psql_db -c "SELECT count(*) FROM customer_satisfaction WHERE nps <=
 say "$SATISFACTION customers' scores ($DETRACTORS detractors) in ${SATISFACTION_S}s"
 
 t=$(clock)
-psql_db -c "VACUUM (ANALYZE) survey_responses, survey_stats, customer_satisfaction, surveys" -c "CHECKPOINT"
+psql_db -c "VACUUM (ANALYZE) survey_responses, survey_stats, survey_stats_months, customer_satisfaction, surveys" -c "CHECKPOINT"
 VACUUM_S=$(since "$t")
 SIZES=$(psql_db -c "SELECT json_object_agg(t, pg_size_pretty(pg_total_relation_size(t::regclass)))
-                    FROM unnest(ARRAY['survey_responses', 'survey_stats', 'customer_satisfaction']) t")
+                    FROM unnest(ARRAY['survey_responses', 'survey_stats', 'survey_stats_months', 'customer_satisfaction']) t")
 say "VACUUM (ANALYZE) in ${VACUUM_S}s; sizes: $SIZES"
 
 say "surveys: checking the roll-up"
@@ -157,6 +159,15 @@ ANSWERS_OFF=$(psql_db -c "
                          AND question_key = a.key AND choice IS NULL) s ON true
     WHERE coalesce(s.n, 0) <> a.n")
 [ -z "$ANSWERS_OFF" ] || fail "survey_stats miscounts answers: $ANSWERS_OFF"
+# The monthly roll-up is the daily one summed by month.
+MONTHS_OFF=$(psql_db -f bench/surveys/roll_up.sql -c "
+    SELECT count(*) FROM (
+        (SELECT * FROM survey_stats_months WHERE survey_id = '$SURVEY'
+         EXCEPT ALL SELECT * FROM pg_temp.survey_months('$SURVEY'))
+        UNION ALL
+        (SELECT * FROM pg_temp.survey_months('$SURVEY')
+         EXCEPT ALL SELECT * FROM survey_stats_months WHERE survey_id = '$SURVEY')) AS differing")
+[ "$MONTHS_OFF" = 0 ] || fail "survey_stats_months differs from survey_stats summed by month in $MONTHS_OFF rows"
 # The API counts them all: overall, and summed over the months and over the tiers.
 RANGE=$(psql_db -c "SELECT format('from=%s&to=%s', min(day), max(day)) FROM survey_stats
                     WHERE survey_id = '$SURVEY' AND dimension = ''")
@@ -261,6 +272,14 @@ DIFFERENT=$(psql_db -f bench/surveys/roll_up.sql -c "
          EXCEPT ALL
          SELECT survey_id, dimension, day, segment, question_key, score, expectation, choice, n
          FROM survey_stats WHERE survey_id = '$RESPOND')) AS differing")
+# And the months the service wrote beside the days are those days summed by month.
+DIFFERENT_MONTHS=$(psql_db -f bench/surveys/roll_up.sql -c "
+    SELECT count(*) FROM (
+        (SELECT * FROM survey_stats_months WHERE survey_id = '$RESPOND'
+         EXCEPT ALL SELECT * FROM pg_temp.survey_months('$RESPOND'))
+        UNION ALL
+        (SELECT * FROM pg_temp.survey_months('$RESPOND')
+         EXCEPT ALL SELECT * FROM survey_stats_months WHERE survey_id = '$RESPOND')) AS differing")
 POSTED_ROWS=$(psql_db -c "SELECT count(*) FROM survey_stats WHERE survey_id = '$RESPOND'")
 # The seeded answers have the shapes of the answers the service stored: per question, the
 # same JSON types (and the same fields in an expectation_performance answer).
@@ -280,30 +299,15 @@ SHAPES=$(psql_db -c "
           HAVING count(*) = 1) AS one_sided")
 say "$POSTED responses posted under load, $POSTED_ROWS roll-up rows, $DIFFERENT differing from the recomputed roll-up"
 [ "$DIFFERENT" = 0 ] || fail "the roll-up the service wrote for survey $RESPOND differs from the one recomputed from its responses in $DIFFERENT rows"
+[ "$DIFFERENT_MONTHS" = 0 ] || fail "the monthly roll-up the service wrote for survey $RESPOND differs from its daily one summed by month in $DIFFERENT_MONTHS rows"
 [ -z "$SHAPES" ] || fail "the seeded answers' shapes differ from the service's: $SHAPES"
 stop
 
 say "surveys: query plans"
 MONTH_FROM=$(date -u -d '365 days ago' +%F)
 TODAY=$(date -u +%F)
-{
-    echo "# Query plans of the survey stage ($RESPONSES responses, $STATS_ROWS roll-up rows), $(date -u +%FT%TZ)"
-    echo
-    for grouping in "to_char(day, 'YYYY-MM')|" "''|" "segment|tier" "segment|lifecycle_stage"; do
-        grp=${grouping%%|*}
-        dimension=${grouping#*|}
-        echo "## src/surveys/store.rs stats(): grp = $grp, dimension = '$dimension', $MONTH_FROM to $TODAY"
-        echo "## (EXPLAIN (ANALYZE, BUFFERS), run twice: the second, warm, is shown)"
-        sql="SELECT $grp AS grp, question_key, score, expectation, choice, sum(n)::bigint AS n
-             FROM survey_stats
-             WHERE survey_id = '$SURVEY' AND dimension = '$dimension'
-               AND day BETWEEN '$MONTH_FROM' AND '$TODAY'
-             GROUP BY 1, 2, 3, 4, 5"
-        psql_db -c "EXPLAIN (ANALYZE, BUFFERS) $sql" >/dev/null
-        psql_db -c "EXPLAIN (ANALYZE, BUFFERS) $sql" | sed 's/^/    /'
-        echo
-    done
-} > "$OUT/survey_plans.txt"
+echo "# Query plans of the survey stage ($RESPONSES responses, $STATS_ROWS daily roll-up rows), $(date -u +%FT%TZ)" > "$OUT/survey_plans.txt"
+echo >> "$OUT/survey_plans.txt"
 # The statements the service runs, as it runs them: auto_explain for every statement of one
 # request at a time; each request's slowest statement is kept (bench/plans.py), marked
 # NO INDEX when any statement of the request read a table whole.
@@ -365,12 +369,6 @@ runs = [json.loads(line) for line in sys.argv[5:]]
 for run in runs:
     run["ratio_to_pgbench"] = round(run["rps"] / tps, 4)
 plans = open(f"{out}/survey_plans.txt").read()
-explained = {}
-for section in plans.split("## src/surveys/store.rs stats(): ")[1:]:
-    grp, dimension = re.match(r"grp = (to_char|''|segment).*?, dimension = '(\w*)'", section).groups()
-    explained[{"to_char": "month", "''": "none"}.get(grp, dimension)] = {"ms": float(re.search(r"Execution Time: ([0-9.]+) ms", section).group(1)),
-                      "rows_read": int(re.search(r"on survey_stats .*?actual time=\S+ rows=([0-9]+)", section).group(1)),
-                      "index": "Seq Scan on survey_stats" not in section}
 requests = re.findall(r"^### (\S+)\s+\[([^,]+), ([0-9.]+) ms\]", plans, re.M)
 dimensions = [line.split() for line in """$DIMENSIONS""".splitlines()]
 surveys = {
@@ -380,6 +378,7 @@ surveys = {
                 "load_average_at_end": "$(cut -d' ' -f1-3 /proc/loadavg)"},
     "seed": {
         "responses": $RESPONSES, "survey_stats_rows": $STATS_ROWS,
+        "survey_stats_months_rows": $MONTH_ROWS,
         "customer_satisfaction_rows": $SATISFACTION, "detractors": $DETRACTORS,
         "cleanup_seconds": $CLEANUP_S, "api_seconds": $API_S,
         "responses_seconds": $RESPONSES_S, "survey_stats_seconds": $STATS_S,
@@ -394,7 +393,8 @@ surveys = {
         "api_by_month": dict(zip(["overall", "sum_of_groups", "groups"], map(int, "$API_MONTHS".split()))),
         "api_by_tier": dict(zip(["overall", "sum_of_groups", "groups"], map(int, "$API_TIERS".split()))),
         "posted_under_load": {"responses": $POSTED, "survey_stats_rows": $POSTED_ROWS,
-                              "rows_differing_from_recomputed": $DIFFERENT},
+                              "rows_differing_from_recomputed": $DIFFERENT,
+                              "month_rows_differing_from_days": $DIFFERENT_MONTHS},
     },
     "pgbench_select_only": {"tps": tps, "p50_ms": p50, "p99_ms": p99, "measured_in_this_stage": here},
     "single_client_median_ms": $SINGLE_JSON,
@@ -403,7 +403,6 @@ surveys = {
     "api": runs,
     "plans": {
         "file": f"{out}/survey_plans.txt",
-        "stats_explain_analyze_warm": explained,
         "requests": [{"request": r, "index": v == "index", "slowest_statement_ms": float(ms)}
                      for r, v, ms in requests],
         "without_index": plans.count("NO INDEX"),

@@ -3,9 +3,10 @@
 -- emptied (customer_satisfaction is rebuilt from the remaining responses afterwards).
 SELECT NOT EXISTS (SELECT FROM surveys WHERE name NOT LIKE 'Bench: %') AS only_bench \gset
 \if :only_bench
-TRUNCATE survey_stats, survey_responses, customer_satisfaction, surveys;
+TRUNCATE survey_stats, survey_stats_months, survey_responses, customer_satisfaction, surveys;
 \else
 DELETE FROM survey_stats WHERE survey_id IN (SELECT id FROM surveys WHERE name LIKE 'Bench: %');
+DELETE FROM survey_stats_months WHERE survey_id IN (SELECT id FROM surveys WHERE name LIKE 'Bench: %');
 DELETE FROM survey_responses WHERE survey_id IN (SELECT id FROM surveys WHERE name LIKE 'Bench: %');
 DELETE FROM surveys WHERE name LIKE 'Bench: %' AND revises IS NOT NULL;
 DELETE FROM surveys WHERE name LIKE 'Bench: %';

@@ -55,3 +55,14 @@ LANGUAGE sql STABLE AS $$
     WHERE r.survey_id = survey
     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 $$;
+
+-- pg_temp.survey_months(survey): the rows of survey_stats_months for a survey, as the
+-- service's count() writes them beside the days: survey_stats summed by calendar month.
+CREATE FUNCTION pg_temp.survey_months(survey uuid) RETURNS SETOF survey_stats_months
+LANGUAGE sql STABLE AS $$
+    SELECT survey_id, dimension, day - (extract(day FROM day)::int - 1), segment,
+           question_key, score, expectation, choice, sum(n)::bigint
+    FROM survey_stats
+    WHERE survey_id = survey
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+$$;

@@ -7,7 +7,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 use diesel_async::AsyncPgConnection;
 
 use super::json::{GroupBy, Question, ResultGroup, ResultsQuery, SurveyResults};
-use super::rules::{self, Counts};
+use super::rules::{self, Counts, RollUpReads};
 use super::store::{self, Grouping, SurveyRecord};
 use crate::http::error::ApiError;
 use crate::http::query::invalid;
@@ -95,7 +95,12 @@ pub async fn of(
                 format!("makes more than {MAX_PERIODS} periods: narrow `from` and `to`"),
             ));
         }
-        for row in store::stats(conn, survey.id, grouping(group_by), from, to).await? {
+        let reads = if group_by == Some(GroupBy::Week) {
+            RollUpReads::daily(from, to)
+        } else {
+            RollUpReads::of(from, to)
+        };
+        for row in store::stats(conn, survey.id, grouping(group_by), &reads).await? {
             groups.entry(row.grp).or_default().add(
                 &row.question_key,
                 row.score,

@@ -389,9 +389,9 @@ async fn get_response(
 /// `group_by=month|week` the same figures follow per period, every period of the range
 /// listed (empty ones with `responses: 0` and no scores): the trend. With
 /// `group_by=tier|lifecycle_stage|region_type` they follow per segment of the customers
-/// when they responded (`none`: without one), largest first. Served from a daily roll-up,
-/// a few rows per day, question, answer and segment, not every response (a year of a million
-/// responses: tens of milliseconds overall, a few hundred by segment).
+/// when they responded (`none`: without one), largest first. Served from a roll-up by day
+/// and by month (a few rows per question, answer and segment), not every response: a range
+/// reads its whole months, and at most half a month of days at either end.
 ///
 /// Refused (`403`) with owned-only access (`access: owned`): the roll-up counts every
 /// respondent, and no filter makes it a count of one manager's customers.

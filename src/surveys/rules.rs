@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use chrono::{Datelike, Months, NaiveDate};
 use serde_json::{Map, Value};
 
 use super::json::{
@@ -558,6 +559,76 @@ impl Counts {
     }
 }
 
+/// Where a range of days is read from the roll-up: the months it covers (mostly or wholly)
+/// from the monthly roll-up, the rest from the daily one. A month more than half covered is
+/// read whole and the days it should not count are subtracted (`sign` -1), so no more than
+/// half a month of days is read at either end of the range, however long it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollUpReads {
+    /// The first days of the first and last month read whole; every month between is too.
+    pub months: Option<(NaiveDate, NaiveDate)>,
+    /// Day ranges read from the daily roll-up: first day, last day, and the sign they count with.
+    pub days: Vec<(NaiveDate, NaiveDate, i32)>,
+}
+
+impl RollUpReads {
+    /// Every day from `from` to `to` from the daily roll-up (for periods that do not align
+    /// with months, such as weeks).
+    pub fn daily(from: NaiveDate, to: NaiveDate) -> Self {
+        Self {
+            months: None,
+            days: vec![(from, to, 1)],
+        }
+    }
+
+    /// The reads for the days from `from` to `to` (`from <= to`).
+    pub fn of(from: NaiveDate, to: NaiveDate) -> Self {
+        let month = |d: NaiveDate| d.with_day(1);
+        let next = |m: NaiveDate| m.checked_add_months(Months::new(1));
+        let (Some(first), Some(last)) = (month(from), month(to)) else {
+            return Self::daily(from, to);
+        };
+        let edges = if first == last {
+            vec![first]
+        } else {
+            vec![first, last]
+        };
+        let mut whole = Vec::new();
+        let mut days = Vec::new();
+        for start in edges {
+            let Some(end) = next(start).and_then(|n| n.pred_opt()) else {
+                return Self::daily(from, to);
+            };
+            let (a, b) = (from.max(start), to.min(end));
+            let covered = (b - a).num_days() + 1;
+            let length = (end - start).num_days() + 1;
+            if 2 * covered > length {
+                whole.push(start);
+                if let Some(before) = a.pred_opt().filter(|_| a > start) {
+                    days.push((start, before, -1));
+                }
+                if let Some(after) = b.succ_opt().filter(|_| b < end) {
+                    days.push((after, end, -1));
+                }
+            } else {
+                days.push((a, b, 1));
+            }
+        }
+        let low = if whole.contains(&first) {
+            Some(first)
+        } else {
+            next(first)
+        };
+        let high = if whole.contains(&last) {
+            Some(last)
+        } else {
+            last.checked_sub_months(Months::new(1))
+        };
+        let months = low.zip(high).filter(|(l, h)| l <= h);
+        Self { months, days }
+    }
+}
+
 /// `num / den` rounded half away from zero to 2 decimals, exactly.
 pub fn ratio(num: i128, den: i128) -> f64 {
     if den == 0 {
@@ -930,5 +1001,104 @@ mod tests {
         assert_eq!(nps_category(8), NpsCategory::Passive);
         assert_eq!(nps_category(9), NpsCategory::Promoter);
         assert_eq!(nps_category(10), NpsCategory::Promoter);
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn a_year_reads_whole_months_and_a_few_days() {
+        // 2025-12-02 .. 2026-12-02: December 2025 is 30 of 31 days covered, so it is read
+        // whole less its first day; December 2026 is 2 of 31, read by day.
+        let reads = RollUpReads::of(day(2025, 12, 2), day(2026, 12, 2));
+        assert_eq!(reads.months, Some((day(2025, 12, 1), day(2026, 11, 1))));
+        assert_eq!(
+            reads.days,
+            vec![
+                (day(2025, 12, 1), day(2025, 12, 1), -1),
+                (day(2026, 12, 1), day(2026, 12, 2), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_range_within_one_month() {
+        // 3 of 28 days: by day. 20 of 28 days (Feb 5 .. 24): the month less 4 and 4 days.
+        let few = RollUpReads::of(day(2026, 2, 10), day(2026, 2, 12));
+        assert_eq!(few.months, None);
+        assert_eq!(few.days, vec![(day(2026, 2, 10), day(2026, 2, 12), 1)]);
+        let most = RollUpReads::of(day(2026, 2, 5), day(2026, 2, 24));
+        assert_eq!(most.months, Some((day(2026, 2, 1), day(2026, 2, 1))));
+        assert_eq!(
+            most.days,
+            vec![
+                (day(2026, 2, 1), day(2026, 2, 4), -1),
+                (day(2026, 2, 25), day(2026, 2, 28), -1),
+            ]
+        );
+        // Exactly half (14 of 28) is read by day; a whole month is one monthly read.
+        let half = RollUpReads::of(day(2026, 2, 1), day(2026, 2, 14));
+        assert_eq!(half.months, None);
+        let whole = RollUpReads::of(day(2026, 2, 1), day(2026, 2, 28));
+        assert_eq!(whole.months, Some((day(2026, 2, 1), day(2026, 2, 1))));
+        assert!(whole.days.is_empty());
+    }
+
+    #[test]
+    fn two_ragged_neighbours_share_no_whole_month() {
+        // Jan 25 .. Feb 3: 7 of 31 and 3 of 28 days, both by day, no month whole.
+        let reads = RollUpReads::of(day(2026, 1, 25), day(2026, 2, 3));
+        assert_eq!(reads.months, None);
+        assert_eq!(
+            reads.days,
+            vec![
+                (day(2026, 1, 25), day(2026, 1, 31), 1),
+                (day(2026, 2, 1), day(2026, 2, 3), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_reads_count_every_day_of_the_range_once() {
+        // For many ranges, the days counted (months whole, plus and minus day ranges) are
+        // exactly the days of the range.
+        let start = day(2024, 1, 1);
+        for offset in (0..800).step_by(13) {
+            for length in [0, 1, 14, 15, 16, 27, 31, 45, 59, 120, 366] {
+                let from = start + chrono::Duration::days(offset);
+                let to = from + chrono::Duration::days(length);
+                let reads = RollUpReads::of(from, to);
+                let mut counted: BTreeMap<NaiveDate, i32> = BTreeMap::new();
+                if let Some((low, high)) = reads.months {
+                    let mut d = low;
+                    while d < high.checked_add_months(Months::new(1)).unwrap() {
+                        *counted.entry(d).or_default() += 1;
+                        d = d.succ_opt().unwrap();
+                    }
+                }
+                for (a, b, sign) in &reads.days {
+                    let mut d = *a;
+                    while d <= *b {
+                        *counted.entry(d).or_default() += sign;
+                        d = d.succ_opt().unwrap();
+                    }
+                }
+                counted.retain(|_, n| *n != 0);
+                let expected: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
+                assert_eq!(
+                    counted.keys().copied().collect::<Vec<_>>(),
+                    expected,
+                    "{from}..{to}"
+                );
+                assert!(counted.values().all(|n| *n == 1), "{from}..{to}");
+                let by_day: i64 = reads
+                    .days
+                    .iter()
+                    .map(|(a, b, _)| (*b - *a).num_days() + 1)
+                    .sum();
+                assert!(by_day <= 32, "{from}..{to} reads {by_day} days");
+            }
+        }
     }
 }

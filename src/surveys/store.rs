@@ -4,13 +4,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::now;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Date, Nullable, SmallInt, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Date, Integer, Nullable, SmallInt, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::json::{NpsCategory, ResponseSort, SurveyStatus};
-use super::rules::StatRow;
+use super::rules::{RollUpReads, StatRow};
 use crate::customers::json::{LifecycleStage, RegionType};
 use crate::db::Prepare;
 use crate::db::schema::{
@@ -371,9 +371,9 @@ struct Columns {
     choice: Vec<Option<String>>,
 }
 
-/// Adds responses to the roll-up, overall and under each dimension's segment: one statement
-/// for any number of responses, rows taken in key order (so concurrent writers lock them in
-/// the same order and cannot deadlock).
+/// Adds responses to the roll-up, overall and under each dimension's segment, by day and by
+/// month: one statement for any number of responses, rows taken in key order (so concurrent
+/// writers lock them in the same order and cannot deadlock).
 pub async fn count(conn: &mut AsyncPgConnection, responses: &[Counted<'_>]) -> QueryResult<()> {
     let mut c = Columns::default();
     for r in responses {
@@ -392,10 +392,9 @@ pub async fn count(conn: &mut AsyncPgConnection, responses: &[Counted<'_>]) -> Q
     }
 
     diesel::sql_query(
-            "INSERT INTO survey_stats AS s
-                 (survey_id, dimension, day, segment, question_key, score, expectation, choice, n)
+        "WITH counted AS (
              SELECT a.survey_id, d.dimension, a.day, d.segment, a.question_key, a.score,
-                    a.expectation, a.choice, count(*)
+                    a.expectation, a.choice, count(*) AS n
              FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[], $5::text[],
                          $6::text[], $7::smallint[], $8::smallint[], $9::text[])
                   AS a(survey_id, day, tier, stage, region, question_key, score, expectation, choice)
@@ -403,19 +402,34 @@ pub async fn count(conn: &mut AsyncPgConnection, responses: &[Counted<'_>]) -> Q
                                         ('lifecycle_stage', a.stage), ('region_type', a.region))
                   AS d(dimension, segment)
              GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+         ), by_day AS (
+             INSERT INTO survey_stats AS s
+                 (survey_id, dimension, day, segment, question_key, score, expectation, choice, n)
+             SELECT * FROM counted
              ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
              ON CONFLICT (survey_id, dimension, day, segment, question_key, score, expectation, choice)
-             DO UPDATE SET n = s.n + excluded.n",
-        )
-        .bind::<Array<SqlUuid>, _>(c.survey)
-        .bind::<Array<Date>, _>(c.day)
-        .bind::<Array<Text>, _>(c.tier)
-        .bind::<Array<Text>, _>(c.stage)
-        .bind::<Array<Text>, _>(c.region)
-        .bind::<Array<Text>, _>(c.key)
-        .bind::<Array<Nullable<SmallInt>>, _>(c.score)
-        .bind::<Array<Nullable<SmallInt>>, _>(c.expectation)
-        .bind::<Array<Nullable<Text>>, _>(c.choice).prepared()
+             DO UPDATE SET n = s.n + excluded.n
+         )
+         INSERT INTO survey_stats_months AS m
+             (survey_id, dimension, month, segment, question_key, score, expectation, choice, n)
+         SELECT survey_id, dimension, day - (extract(day FROM day)::int - 1), segment,
+                question_key, score, expectation, choice, sum(n)
+         FROM counted
+         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+         ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+         ON CONFLICT (survey_id, dimension, month, segment, question_key, score, expectation, choice)
+         DO UPDATE SET n = m.n + excluded.n",
+    )
+    .bind::<Array<SqlUuid>, _>(c.survey)
+    .bind::<Array<Date>, _>(c.day)
+    .bind::<Array<Text>, _>(c.tier)
+    .bind::<Array<Text>, _>(c.stage)
+    .bind::<Array<Text>, _>(c.region)
+    .bind::<Array<Text>, _>(c.key)
+    .bind::<Array<Nullable<SmallInt>>, _>(c.score)
+    .bind::<Array<Nullable<SmallInt>>, _>(c.expectation)
+    .bind::<Array<Nullable<Text>>, _>(c.choice)
+    .prepared()
     .execute(conn)
     .await
     .map(drop)
@@ -447,29 +461,57 @@ pub enum Grouping {
     Segment(&'static str),
 }
 
+/// The counts of `reads` (whole months from the monthly roll-up, days from the daily one,
+/// each with its sign), grouped as asked. Cells that sum to nothing are left out, as they
+/// would be had every day been read.
 pub async fn stats(
     conn: &mut AsyncPgConnection,
     survey_id: Uuid,
     grouping: Grouping,
-    from: NaiveDate,
-    to: NaiveDate,
+    reads: &RollUpReads,
 ) -> QueryResult<Vec<StatsRow>> {
-    let (grp, dimension) = match grouping {
-        Grouping::None => ("''", ""),
-        Grouping::Month => ("to_char(day, 'YYYY-MM')", ""),
-        Grouping::Week => ("to_char(day, 'IYYY-\"W\"IW')", ""),
-        Grouping::Segment(dimension) => ("segment", dimension),
+    let (by_day, by_month, dimension) = match grouping {
+        Grouping::None => ("''", "''", ""),
+        Grouping::Month => (
+            "to_char(s.day, 'YYYY-MM')",
+            "to_char(m.month, 'YYYY-MM')",
+            "",
+        ),
+        // Weeks do not align with months: their reads are daily only.
+        Grouping::Week => ("to_char(s.day, 'IYYY-\"W\"IW')", "''", ""),
+        Grouping::Segment(dimension) => ("s.segment", "m.segment", dimension),
     };
+    // Day by day: an equality per day is read through the key index whatever the planner
+    // guesses of a range's rows (a range join made it scan the dimension whole).
+    let (days, signs): (Vec<NaiveDate>, Vec<i32>) = reads
+        .days
+        .iter()
+        .flat_map(|&(first, last, sign)| {
+            first
+                .iter_days()
+                .take_while(move |d| *d <= last)
+                .map(move |d| (d, sign))
+        })
+        .unzip();
     diesel::sql_query(format!(
-        "SELECT {grp} AS grp, question_key, score, expectation, choice, sum(n)::bigint AS n
-         FROM survey_stats
-         WHERE survey_id = $1 AND dimension = $2 AND day BETWEEN $3 AND $4
-         GROUP BY 1, 2, 3, 4, 5"
+        "SELECT grp, question_key, score, expectation, choice, sum(n)::bigint AS n
+         FROM (SELECT {by_day} AS grp, s.question_key, s.score, s.expectation, s.choice,
+                      s.n * p.sign AS n
+               FROM unnest($3::date[], $4::int[]) AS p(day, sign)
+               JOIN survey_stats s ON s.survey_id = $1 AND s.dimension = $2 AND s.day = p.day
+               UNION ALL
+               SELECT {by_month}, m.question_key, m.score, m.expectation, m.choice, m.n
+               FROM survey_stats_months m
+               WHERE m.survey_id = $1 AND m.dimension = $2 AND m.month BETWEEN $5 AND $6) r
+         GROUP BY 1, 2, 3, 4, 5
+         HAVING sum(n) <> 0"
     ))
     .bind::<SqlUuid, _>(survey_id)
     .bind::<Text, _>(dimension)
-    .bind::<Date, _>(from)
-    .bind::<Date, _>(to)
+    .bind::<Array<Date>, _>(days)
+    .bind::<Array<Integer>, _>(signs)
+    .bind::<Nullable<Date>, _>(reads.months.map(|m| m.0))
+    .bind::<Nullable<Date>, _>(reads.months.map(|m| m.1))
     .prepared()
     .load(conn)
     .await

@@ -702,6 +702,49 @@ async fn every_metric_is_computed_exactly_on_a_hand_built_data_set() {
     assert_eq!(question(&one, "csat")["csat"]["score"], 100.0);
     assert_eq!(question(&one, "effort")["ces"]["score"], 2.0);
     assert_eq!(question(&one, "speed")["gap"]["gap"], 1.0);
+    // Ranges whose months are mostly covered are read as whole months less the days outside
+    // them: the same answers as day by day. 11 Jan .. 6 Mar: January less 1–10 Jan (R1 out),
+    // February, March's first six days: R2 in January; R3 (7, passive) and R4 (3, detractor)
+    // in March: (0 − 1) / 2 = −50.
+    let ragged = results(&app, &s, "from=2026-01-11&to=2026-03-06&group_by=month").await;
+    assert_eq!(ragged["responses"], 3);
+    let months: Vec<(i64, Value)> = ragged["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["responses"].as_i64().unwrap(),
+                question(g, "recommend")
+                    .get("nps")
+                    .map_or(Value::Null, |n| n["score"].clone()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        months,
+        [(1, json!(100.0)), (0, Value::Null), (2, json!(-50.0))]
+    );
+    // 6 .. 31 Mar: March less its first five days, so R3 (urban, 5 Mar) is out and no urban
+    // group is left; R4 and R5 have no region.
+    let late_march = results(
+        &app,
+        &s,
+        "from=2026-03-06&to=2026-03-31&group_by=region_type",
+    )
+    .await;
+    let regions: Vec<(&str, i64)> = late_march["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["key"].as_str().unwrap(), g["responses"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(regions, [("none", 2)]);
+    // 4 .. 6 Mar (3 of 31 days) by day: R3 and R4.
+    assert_eq!(
+        results(&app, &s, "from=2026-03-04&to=2026-03-06").await["responses"],
+        2
+    );
     // A range with nothing in it.
     let none = results(&app, &s, "from=2025-01-01&to=2025-01-31&group_by=week").await;
     assert_eq!(none["responses"], 0);
@@ -1034,6 +1077,7 @@ async fn every_question_type_refuses_bad_answers_and_nothing_is_written() {
     for table in [
         "survey_responses",
         "survey_stats",
+        "survey_stats_months",
         "customer_satisfaction",
         "interactions",
     ] {
