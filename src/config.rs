@@ -214,6 +214,11 @@ pub struct DatabaseSettings {
     pub url: DatabaseUrl,
     /// For sessions a transaction-mode pooler cannot keep (LISTEN); `url` when unset.
     pub direct_url: Option<DatabaseUrl>,
+    /// Streaming replicas of the primary that reads may be served from (lists, search,
+    /// exports, the timeline, analytics, the event feed); none by default.
+    pub read_urls: Vec<DatabaseUrl>,
+    /// A replica further behind the primary than this serves no reads until it catches up.
+    pub replica_max_lag: Duration,
     pub pool_size: usize,
     /// How long a request waits for a free connection before it is answered `503`.
     pub pool_wait_timeout: Duration,
@@ -342,6 +347,16 @@ pub const VARIABLES: &[Variable] = &[
         name: "RAPPORT_DIRECT_DATABASE_URL",
         default: "(DATABASE_URL)",
         meaning: "a direct connection to the primary, past any transaction-mode pooler, for what needs a session: the LISTEN that tells every instance of changes to tokens, users, clients and signing keys",
+    },
+    Variable {
+        name: "RAPPORT_READ_DATABASE_URLS",
+        default: "(none)",
+        meaning: "streaming replicas of the primary, comma-separated, that lists, search, exports, the timeline, analytics and the event feed may read from; a read carrying a write's Rapport-Consistency-Token goes only to a replica that has replayed that write",
+    },
+    Variable {
+        name: "RAPPORT_REPLICA_MAX_LAG",
+        default: "5s",
+        meaning: "how far behind the primary a replica may be and still serve reads; a replica further behind, or failing, is skipped until it catches up",
     },
     Variable {
         name: "RAPPORT_BIND",
@@ -592,6 +607,18 @@ impl Settings {
             ),
         };
 
+        let read_urls = get("RAPPORT_READ_DATABASE_URLS")
+            .map(|text| {
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(DatabaseUrl::parse)
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()
+            .map_err(|m| fail("RAPPORT_READ_DATABASE_URLS", m))?
+            .unwrap_or_default();
+
         let bind = read("RAPPORT_BIND", "127.0.0.1:8080");
         let bind = bind.trim().parse::<SocketAddr>().map_err(|_| {
             fail(
@@ -812,6 +839,12 @@ impl Settings {
         let workers = number("RAPPORT_WORKERS", cores, 1, 1024)?;
         let shutdown_drain =
             duration("RAPPORT_SHUTDOWN_DRAIN", "5s", Duration::ZERO, 600 * second)?;
+        let replica_max_lag = duration(
+            "RAPPORT_REPLICA_MAX_LAG",
+            "5s",
+            Duration::ZERO,
+            3600 * second,
+        )?;
         let access_cache_ttl = duration(
             "RAPPORT_ACCESS_CACHE_TTL",
             "1s",
@@ -939,6 +972,8 @@ impl Settings {
             database: DatabaseSettings {
                 url,
                 direct_url,
+                read_urls,
+                replica_max_lag,
                 pool_size,
                 pool_wait_timeout,
                 connect_timeout,

@@ -345,6 +345,25 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
         }
     }
 
+    let replica_read = method == "get" && crate::http::consistency::REPLICA_READS.contains(&path);
+    if replica_read {
+        let param = json!({
+            "name": "Rapport-Consistency-Token",
+            "in": "header",
+            "required": false,
+            "description": "A write's `Rapport-Consistency-Token`, sent back so that a read \
+                            replica serves this read only once it holds that write (else the \
+                            primary does). Only with read replicas configured.",
+            "schema": { "type": "string", "pattern": "^[0-9A-F]{1,8}/[0-9A-F]{1,8}$" },
+            "example": "0/16B3748"
+        });
+        match op.get_mut("parameters").and_then(Value::as_array_mut) {
+            Some(list) => list.push(param),
+            None => op["parameters"] = json!([param]),
+        }
+    }
+    let write = matches!(method, "post" | "put" | "patch" | "delete") && path.starts_with("/v1/");
+
     let mut wanted: Vec<&str> = vec!["500"];
     if path.starts_with("/v1/") || path == "/readyz" {
         wanted.push("503");
@@ -378,6 +397,17 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
     for (status, response) in responses.iter_mut() {
         if status.starts_with('4') || status.starts_with('5') {
             problem_content(response);
+        }
+    }
+    if write {
+        for (status, response) in responses.iter_mut() {
+            if status.starts_with('2') && response.get("$ref").is_none() {
+                response["headers"]["Rapport-Consistency-Token"] = json!({
+                    "description": "With read replicas configured: the primary's position \
+                                    after this write, to send back on reads that must see it.",
+                    "schema": { "type": "string", "example": "0/16B3748" }
+                });
+            }
         }
     }
     for status in wanted {

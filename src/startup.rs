@@ -17,6 +17,7 @@ use crate::auth::AccessCache;
 use crate::auth::jwt::{self, JwtKeys};
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Settings;
+use crate::http::consistency::CONSISTENCY_TOKEN;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::fallback::{self, RouteTable};
 use crate::http::idempotency::IDEMPOTENCY_KEY;
@@ -60,6 +61,13 @@ impl Application {
         let statements = Arc::new(db::StatementStats::default());
         let pool = db::pool(&settings.database, statements.clone())?;
         let jobs = db::job_pool(&settings.database, statements.clone())?;
+        let replicas = db::replica_pools(&settings.database, statements.clone())?;
+        let replicas = (!replicas.is_empty()).then(|| {
+            Arc::new(db::replicas::Replicas::new(
+                replicas,
+                settings.database.replica_max_lag,
+            ))
+        });
         let metrics = Arc::new(Metrics::new().map_err(|e| format!("metrics: {e}"))?);
         let webhooks = crate::webhooks::Sender::new(&settings.webhooks)?;
         let state = web::Data::new(AppState {
@@ -74,6 +82,7 @@ impl Application {
             ),
             metrics,
             pool,
+            replicas,
             jobs,
             statements,
             webhooks,
@@ -131,6 +140,7 @@ impl Application {
                     .finish()
             })))
             .default_service(web::to(fallback::unmatched))
+            .wrap(from_fn(crate::http::consistency::middleware))
             .wrap(from_fn(crate::http::rate_limit::middleware))
             .wrap(from_fn(crate::auth::identify))
             .wrap(from_fn(move |req, next| {
@@ -186,6 +196,7 @@ impl Application {
         let housekeeping = actix_web::rt::spawn(housekeeping(self.state.clone()));
         let changes = actix_web::rt::spawn(crate::auth::changes::listen(self.state.clone()));
         let keys = actix_web::rt::spawn(refresh_keys(self.state.clone()));
+        let replicas = actix_web::rt::spawn(follow_replicas(self.state.clone()));
         let loyalty = actix_web::rt::spawn(crate::loyalty::pass::schedule(
             self.state.jobs.clone(),
             self.state.settings.loyalty_interval,
@@ -221,12 +232,26 @@ impl Application {
         drain.abort();
         analytics.abort();
         keys.abort();
+        replicas.abort();
         webhooks.abort();
         housekeeping.abort();
         changes.abort();
         loyalty.abort();
         imports.abort();
         result
+    }
+}
+
+/// Watches the read replicas (when configured): which are up, how far each has replayed,
+/// and how far behind the primary it is.
+async fn follow_replicas(state: web::Data<AppState>) {
+    let Some(replicas) = state.replicas.clone() else {
+        return;
+    };
+    loop {
+        replicas.poll(&state.pool).await;
+        // Also while draining: the reads still served then choose by it.
+        tokio::time::sleep(db::replicas::POLL).await;
     }
 }
 
@@ -318,12 +343,14 @@ fn cors(origins: &[String]) -> Cors {
             header::IF_NONE_MATCH,
             IDEMPOTENCY_KEY,
             X_REQUEST_ID,
+            CONSISTENCY_TOKEN,
         ])
         .expose_headers([
             header::ETAG,
             header::LOCATION,
             header::RETRY_AFTER,
             X_REQUEST_ID,
+            CONSISTENCY_TOKEN,
             REPLAYED,
             RATELIMIT,
             RATELIMIT_POLICY,

@@ -4,18 +4,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use actix_web::HttpRequest;
 use tokio::sync::Notify;
 
 use crate::auth::AccessCache;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Settings;
-use crate::db::DbPool;
+use crate::db::{DbConn, DbPool};
+use crate::http::error::ApiError;
 use crate::http::metrics::Metrics;
 
 pub struct AppState {
     pub settings: Settings,
     pub pool: DbPool,
+    /// Read replicas (`RAPPORT_READ_DATABASE_URLS`), when configured.
+    pub replicas: Option<Arc<crate::db::replicas::Replicas>>,
     /// The background jobs' connections, with their longer statement timeout.
     pub jobs: DbPool,
     /// What the pool's connections sent to PostgreSQL and how much they prepared.
@@ -36,6 +40,20 @@ pub struct AppState {
     /// load balancers stop sending before it closes, and the background jobs hand back what
     /// they hold.
     pub draining: Drain,
+}
+
+impl AppState {
+    /// A connection for a read a replica may serve: lists, search, exports, the timeline,
+    /// analytics and the event feed. From a replica that is up, within the lag limit and,
+    /// when the request carries a `Rapport-Consistency-Token`, past that write; else from
+    /// the primary. Never for a read inside a write: that stays on the write's connection.
+    pub async fn read_conn(&self, req: &HttpRequest) -> Result<DbConn, ApiError> {
+        let token = crate::http::consistency::token(req)?;
+        Ok(match &self.replicas {
+            None => self.pool.get().await?,
+            Some(replicas) => replicas.connection(&self.pool, token).await?,
+        })
+    }
 }
 
 /// The service stopping: set once, on SIGTERM. Background jobs look at it between units of

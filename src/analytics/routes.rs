@@ -207,7 +207,7 @@ async fn win_back(
         group_by: query.group_by.unwrap_or(WinBackGrouping::Month),
         owner: principal.access.owner(),
     };
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.read_conn(&req).await?;
     let report: WinBackReport = super::win_back::report(&mut conn, request, &page).await?;
     Ok(HttpResponse::Ok().json(report))
 }
@@ -281,7 +281,7 @@ async fn pareto(
     principal.require(Scope::AnalyticsRead)?;
     let query: ParetoQuery = query::parse(req.query_string())?;
     let page = pagination::request::<i64>(query.limit, query.cursor.as_deref(), "rank")?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.read_conn(&req).await?;
     let filter = pareto_filter(&mut conn, &principal, &query).await?;
     let lines = store::pareto(&mut conn, &filter, page.after.unwrap_or(0), page.fetch()).await?;
     let Some(first) = lines.first() else {
@@ -360,9 +360,10 @@ async fn export_pareto(
 async fn segments(
     state: web::Data<AppState>,
     principal: Principal,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::AnalyticsRead)?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.read_conn(&req).await?;
     let settings = store::settings(&mut conn).await?;
     let used = settings.computed_with().unwrap_or_else(|| settings.input());
     let rows = store::segments(
@@ -443,7 +444,7 @@ async fn churn_risk(
         comma_list("lifecycle_stage", query.lifecycle_stage.as_deref())?;
     let tiers: Vec<ValueTier> = comma_list("value_tier", query.value_tier.as_deref())?;
     let page = pagination::request::<(i16, Uuid)>(query.limit, query.cursor.as_deref(), "risk")?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.read_conn(&req).await?;
     let settings = store::settings(&mut conn).await?;
     let (Some(at), Some(used)) = (settings.computed_at, settings.computed_with()) else {
         return Ok(HttpResponse::Ok().json(Page::<ChurnEntry> {

@@ -66,7 +66,7 @@ async fn list_customers(
     let (limit, cursor) = (query.limit, query.cursor.clone());
     let (filter, sort) = super::list_filter(&principal, query, attributes)?;
     let page = pagination::request::<CursorKey>(limit, cursor.as_deref(), sort.as_str())?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.read_conn(&req).await?;
     let rows = super::list(
         &mut conn,
         &principal,

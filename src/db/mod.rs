@@ -2,6 +2,7 @@
 //! embedded migrations, with bounded retries) and the generated `schema`.
 
 mod migrations;
+pub mod replicas;
 pub mod schema;
 mod statements;
 mod statistics;
@@ -37,7 +38,27 @@ pub fn pool(
         settings.statement_timeout,
         settings.idle_in_transaction_timeout,
     );
-    build_pool(settings, stats, session, settings.pool_size)
+    build_pool(settings, &settings.url, stats, session, settings.pool_size)
+}
+
+/// Builds one pool per read replica (`RAPPORT_READ_DATABASE_URLS`), each as large as the
+/// request pool and under the same limits, named by its URL without the password.
+pub fn replica_pools(
+    settings: &DatabaseSettings,
+    stats: std::sync::Arc<StatementStats>,
+) -> Result<Vec<replicas::Replica>, String> {
+    let session = Session::new(
+        settings.statement_timeout,
+        settings.idle_in_transaction_timeout,
+    );
+    settings
+        .read_urls
+        .iter()
+        .map(|url| {
+            build_pool(settings, url, stats.clone(), session, settings.pool_size)
+                .map(|pool| replicas::Replica::new(url.to_string(), pool))
+        })
+        .collect()
 }
 
 /// Most connections the background jobs hold at once: the loyalty pass, the import worker
@@ -55,11 +76,12 @@ pub fn job_pool(
         settings.job_statement_timeout,
         settings.idle_in_transaction_timeout,
     );
-    build_pool(settings, stats, session, JOB_POOL_SIZE)
+    build_pool(settings, &settings.url, stats, session, JOB_POOL_SIZE)
 }
 
 fn build_pool(
     settings: &DatabaseSettings,
+    url: &DatabaseUrl,
     stats: std::sync::Arc<StatementStats>,
     session: Session,
     max_size: usize,
@@ -78,10 +100,8 @@ fn build_pool(
             Ok(conn)
         })
     });
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
-        settings.url.expose(),
-        config,
-    );
+    let manager =
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url.expose(), config);
     let built = Pool::builder(manager)
         .max_size(max_size)
         .wait_timeout(Some(settings.pool_wait_timeout))

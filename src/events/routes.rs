@@ -1,4 +1,4 @@
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::EventType;
@@ -60,13 +60,14 @@ async fn list_events(
     state: web::Data<AppState>,
     principal: Principal,
     query: Query<EventsQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::EventsRead)?;
     let filter = query.into_inner();
     let types: Vec<TypeName> = comma_list("type", filter.type_.as_deref())?;
     let types: Vec<String> = types.into_iter().map(|t| t.0).collect();
     let page = pagination::request::<Position>(filter.limit, filter.cursor.as_deref(), ORDER)?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.read_conn(&req).await?;
     let start = match (filter.after, page.after) {
         (Some(_), Some(_)) => {
             return Err(invalid("after", "cannot be combined with `cursor`"));

@@ -4,6 +4,7 @@
 pub mod body;
 pub mod caller;
 pub mod client_address;
+pub mod consistency;
 pub mod error;
 pub mod etag;
 pub mod fallback;

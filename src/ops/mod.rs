@@ -30,6 +30,109 @@ pub struct Health {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "following")]
     pub change_notifications: Option<&'static str>,
+    /// Readiness only, when read replicas are configured: each replica in the order of
+    /// `RAPPORT_READ_DATABASE_URLS`. The service stays ready while replicas are down: the
+    /// primary then serves their reads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<Vec<ReplicaHealth>>,
+}
+
+/// One read replica as the service last saw it (a few times a second).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplicaHealth {
+    /// `replica-N`: its place in `RAPPORT_READ_DATABASE_URLS`, from 1.
+    #[schema(example = "replica-1")]
+    pub name: String,
+    /// `serving` (up and within `RAPPORT_REPLICA_MAX_LAG`), `lagging` (further behind: its
+    /// reads go to the primary until it catches up) or `down` (not answering, or not
+    /// replaying: skipped and retried).
+    #[schema(example = "serving")]
+    pub state: &'static str,
+    /// How long ago the primary wrote past what the replica has replayed, in milliseconds
+    /// (0: it has replayed everything). Absent while down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 0)]
+    pub lag_ms: Option<u64>,
+}
+
+fn replica_health(state: &AppState) -> Option<Vec<ReplicaHealth>> {
+    let replicas = state.replicas.as_ref()?;
+    Some(
+        replicas
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let status = r.status();
+                let lag = status.lag.filter(|_| status.up);
+                ReplicaHealth {
+                    name: format!("replica-{}", i + 1),
+                    state: match lag {
+                        None => "down",
+                        Some(lag) if lag > replicas.max_lag => "lagging",
+                        Some(_) => "serving",
+                    },
+                    lag_ms: lag.map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX)),
+                }
+            })
+            .collect(),
+    )
+}
+
+/// The replicas' lines of the metrics exposition: each one's lag and state, and the reads
+/// each served beside the primary's.
+fn replica_metrics(state: &AppState) -> String {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering;
+    let Some(replicas) = state.replicas.as_ref() else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let health = replica_health(state).unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "# HELP rapport_replica_lag_seconds How far the replica is behind the primary (absent while down).\n# TYPE rapport_replica_lag_seconds gauge"
+    );
+    for h in &health {
+        if let Some(ms) = h.lag_ms {
+            let _ = writeln!(
+                out,
+                "rapport_replica_lag_seconds{{replica=\"{}\"}} {}",
+                h.name,
+                ms as f64 / 1000.0
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP rapport_replica_serving Whether the replica serves reads (1) or is lagging or down (0).\n# TYPE rapport_replica_serving gauge"
+    );
+    for h in &health {
+        let serving = u8::from(h.state == "serving");
+        let _ = writeln!(
+            out,
+            "rapport_replica_serving{{replica=\"{}\"}} {serving}",
+            h.name
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP rapport_reads_total Reads a replica could serve, by who served them.\n# TYPE rapport_reads_total counter"
+    );
+    let _ = writeln!(
+        out,
+        "rapport_reads_total{{served_by=\"primary\"}} {}",
+        replicas.primary_served.load(Ordering::Relaxed)
+    );
+    for (h, r) in health.iter().zip(&replicas.members) {
+        let _ = writeln!(
+            out,
+            "rapport_reads_total{{served_by=\"{}\"}} {}",
+            h.name,
+            r.served.load(Ordering::Relaxed)
+        );
+    }
+    out
 }
 
 /// Is the process alive?
@@ -42,6 +145,7 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok",
         change_notifications: None,
+        replicas: None,
     })
 }
 
@@ -74,6 +178,7 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         } else {
             "lost"
         }),
+        replicas: replica_health(&state),
     }))
 }
 
@@ -108,7 +213,7 @@ async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
 pub fn exposition(state: &AppState) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state.pool, &state.statements))
+        .body(state.metrics.render(&state.pool, &state.statements) + &replica_metrics(state))
 }
 
 /// The only service of the `RAPPORT_METRICS_BIND` listener: `GET /metrics` without a token

@@ -75,7 +75,7 @@ async fn customer_timeline(
         }
     }
     let page = pagination::request::<Key>(query.limit, query.cursor.as_deref(), ORDER)?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.read_conn(&req).await?;
     crate::customers::visible(
         &principal,
         crate::customers::store::get(&mut conn, *id).await?,

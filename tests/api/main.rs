@@ -34,6 +34,7 @@ mod owned_access;
 mod pipeline;
 mod purchases;
 mod rate_limits;
+mod replicas;
 mod schema;
 mod statements;
 mod surveys;

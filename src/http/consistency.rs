@@ -1,0 +1,84 @@
+//! Read-your-writes with read replicas: `Rapport-Consistency-Token`.
+//!
+//! While replicas are configured (`RAPPORT_READ_DATABASE_URLS`), every successful write
+//! answers with the primary's WAL position after it committed, in this header. A read that
+//! sends the header back is served by a replica only once that replica has replayed past it
+//! (otherwise by the primary), so a client never reads its own write as missing. The value is
+//! opaque to clients; without replicas the header is neither sent nor needed.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpRequest, web};
+
+use crate::db::replicas::{Lsn, current_position};
+use crate::http::ErrorCode;
+use crate::http::error::ApiError;
+use crate::state::AppState;
+
+pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("rapport-consistency-token");
+
+/// The reads a replica may serve (their handlers take `AppState::read_conn`), by OpenAPI
+/// path: the document lists the token as a header they take.
+pub const REPLICA_READS: &[&str] = &[
+    "/v1/customers",
+    "/v1/customers/{id}/timeline",
+    "/v1/events",
+    "/v1/analytics/pareto",
+    "/v1/analytics/segments",
+    "/v1/analytics/churn-risk",
+    "/v1/analytics/win-back",
+];
+
+/// The token a read carries, if any; `400` when it is not one this service gave out.
+pub fn token(req: &HttpRequest) -> Result<Option<Lsn>, ApiError> {
+    let Some(value) = req.headers().get(&CONSISTENCY_TOKEN) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(Lsn::parse)
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidHeader,
+                "Rapport-Consistency-Token must be a token a write response gave, such as 0/16B3748",
+            )
+        })
+}
+
+/// Adds the token to successful writes while replicas are configured. The position is read
+/// after the handler's transaction committed, so it is at or past that commit.
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let write = !req.method().is_safe();
+    let mut res = next.call(req).await?;
+    let Some(state) = state.filter(|s| write && s.replicas.is_some()) else {
+        return Ok(res);
+    };
+    if !res.status().is_success() {
+        return Ok(res);
+    }
+    let position = match state.pool.get().await {
+        Ok(mut conn) => current_position(&mut conn).await,
+        Err(e) => Err(e.to_string()),
+    };
+    match position {
+        Ok(Some(lsn)) => {
+            if let Ok(value) = HeaderValue::from_str(&lsn.to_string()) {
+                res.headers_mut().insert(CONSISTENCY_TOKEN, value);
+            }
+        }
+        // The write stands; without a token the client's next read may go to the primary
+        // or a replica within the lag limit.
+        Ok(None) | Err(_) => tracing::warn!(
+            "no consistency token for a write: the primary's WAL position could not be read"
+        ),
+    }
+    Ok(res)
+}
