@@ -224,3 +224,25 @@ pub async fn erase_texts(conn: &mut AsyncPgConnection, person_id: Uuid) -> Query
         .get_results(conn)
         .await
 }
+
+/// The people linked (now or once) to an organization, live ones only, oldest link first;
+/// with `owner`, only those this user manages (its timeline with `include=contacts`).
+/// Served by `contacts_organization_idx`.
+pub async fn people_of(
+    conn: &mut AsyncPgConnection,
+    organization_id: Uuid,
+    owner: Option<Uuid>,
+) -> QueryResult<Vec<Uuid>> {
+    use crate::db::schema::customers;
+    let mut query = contacts::table
+        .inner_join(customers::table.on(customers::id.eq(contacts::person_id)))
+        .filter(contacts::organization_id.eq(organization_id))
+        .filter(customers::deleted_at.is_null())
+        .select(contacts::person_id)
+        .order(contacts::id.asc())
+        .into_boxed();
+    if let Some(owner) = owner {
+        query = query.filter(customers::account_manager_id.eq(owner));
+    }
+    query.load(conn).await
+}
