@@ -947,6 +947,7 @@ pub async fn group_members(
     )
     .bind::<SqlUuid, _>(root)
     .bind::<Nullable<SqlUuid>, _>(owner)
+    .prepared()
     .get_result(conn)
     .await?;
     Ok(found.ids)
@@ -995,6 +996,7 @@ pub async fn referrals(
     .bind::<Text, _>(settings.currency.clone())
     .bind::<Int4, _>(settings.window_days)
     .bind::<BigInt, _>(i64::from(settings.influential_referrals))
+    .prepared()
     .get_result(conn)
     .await
 }

@@ -176,11 +176,15 @@ async fn check_links(
     draft: &CustomerDraft,
     before: Option<&CustomerDraft>,
 ) -> Result<(), ApiError> {
-    let parent_changed = before.is_none_or(|b| b.parent_id != draft.parent_id);
+    let parent_changed = before.map_or(draft.parent_id.is_some(), |b| {
+        b.parent_id != draft.parent_id
+    });
     let became_individual = before.is_some_and(|b| {
         b.kind == json::CustomerKind::Organization && draft.kind != json::CustomerKind::Organization
     });
-    if parent_changed || became_individual {
+    // A parent taken away closes no cycle: only a new parent, or a kind that may strand
+    // subsidiaries, waits for the groups' lock.
+    if (parent_changed && draft.parent_id.is_some()) || became_individual {
         store::lock_groups(conn).await?;
     }
     if let (true, Some(id)) = (became_individual, id)

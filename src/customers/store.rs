@@ -724,6 +724,7 @@ const GROUPS_LOCK: i64 = 0x5261_7070_6f72_7447; // "RapporTG"
 pub async fn lock_groups(conn: &mut AsyncPgConnection) -> QueryResult<()> {
     diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
         .bind::<diesel::sql_types::BigInt, _>(GROUPS_LOCK)
+        .prepared()
         .execute(conn)
         .await
         .map(|_| ())
@@ -749,6 +750,7 @@ pub async fn ancestors(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Ve
                          '{}'::uuid[]) AS ids",
     )
     .bind::<SqlUuid, _>(id)
+    .prepared()
     .get_result(conn)
     .await?;
     Ok(found.ids)
@@ -774,6 +776,7 @@ pub async fn levels_below(conn: &mut AsyncPgConnection, id: Uuid, limit: i32) ->
     )
     .bind::<SqlUuid, _>(id)
     .bind::<diesel::sql_types::Integer, _>(limit)
+    .prepared()
     .get_result(conn)
     .await?;
     Ok(found.levels)
@@ -830,6 +833,7 @@ pub async fn subsidiaries(
     .bind::<diesel::sql_types::Integer, _>(depth)
     .bind::<Nullable<SqlUuid>, _>(owner)
     .bind::<diesel::sql_types::BigInt, _>(limit)
+    .prepared()
     .load(conn)
     .await
 }

@@ -784,3 +784,104 @@ async fn the_new_fields_export_and_import() {
         .await;
     assert_eq!(rita_value["referrals"]["referrals"], 1);
 }
+
+async fn interaction(app: &TestApp, customer: &str, hours: i64) -> String {
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/customers/{customer}/interactions"),
+            &app.token(Role::Agent),
+            &json!({"channel": "phone", "direction": "inbound", "kind": "inquiry",
+                    "occurred_at": Utc::now() - Duration::hours(hours)}),
+        )
+        .await;
+    id(&expect_json(res, StatusCode::CREATED).await)
+}
+
+fn item_ids(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[actix_web::test]
+async fn an_organizations_timeline_can_include_its_contacts_interactions() {
+    let app = TestApp::spawn().await;
+    let (me, mine) = app.user_with_access(Role::Agent, "owned").await;
+    let (other, _) = app.user(Role::Agent).await;
+    let org = organization(&app, "Acme", json!({"account_manager_id": me})).await;
+    let ada = person(&app, "Ada", json!({"account_manager_id": me})).await;
+    let alan = person(&app, "Alan", json!({"account_manager_id": other})).await;
+    let stranger = person(&app, "Stranger", json!({})).await;
+    for who in [&ada, &alan] {
+        let res = app
+            .send(
+                Method::POST,
+                &format!("/v1/customers/{org}/contacts"),
+                &app.token(Role::Agent),
+                &json!({"person_id": who}),
+            )
+            .await;
+        expect_json(res, StatusCode::CREATED).await;
+    }
+    let with_org = interaction(&app, &org, 30).await;
+    let with_ada = interaction(&app, &ada, 20).await;
+    let with_alan = interaction(&app, &alan, 10).await;
+    interaction(&app, &stranger, 5).await;
+    let reader = app.token(Role::Manager);
+    let timeline = format!("/v1/customers/{org}/timeline?types=interaction");
+
+    let own = app.get_ok(&timeline, &reader).await;
+    assert_eq!(item_ids(&own), [with_org.as_str()]);
+    // Newest first, each under its person.
+    let all = app
+        .get_ok(&format!("{timeline}&include=contacts"), &reader)
+        .await;
+    assert_eq!(
+        item_ids(&all),
+        [with_alan.as_str(), with_ada.as_str(), with_org.as_str()]
+    );
+    assert_eq!(all["data"][0]["interaction"]["customer_id"], alan.as_str());
+    // Page by page through the people's items too.
+    let first = app
+        .get_ok(&format!("{timeline}&include=contacts&limit=2"), &reader)
+        .await;
+    assert_eq!(item_ids(&first), [with_alan.as_str(), with_ada.as_str()]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let rest = app
+        .get_ok(
+            &format!("{timeline}&include=contacts&limit=2&cursor={cursor}"),
+            &reader,
+        )
+        .await;
+    assert_eq!(item_ids(&rest), [with_org.as_str()]);
+    assert_eq!(rest["next_cursor"], Value::Null);
+    // A person who leaves stays a past contact, and their interactions stay on it.
+    let res = app
+        .patch(&format!("/v1/customers/{org}/contacts/{alan}"))
+        .bearer_auth(app.token(Role::Agent))
+        .header("If-Match", "\"1\"")
+        .json(&json!({"ended_at": Utc::now()}))
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, StatusCode::OK).await;
+    let all = app
+        .get_ok(&format!("{timeline}&include=contacts"), &reader)
+        .await;
+    assert_eq!(item_ids(&all).len(), 3);
+    // Owned-only: the people they manage.
+    let owned = app
+        .get_ok(&format!("{timeline}&include=contacts"), &mine)
+        .await;
+    assert_eq!(item_ids(&owned), [with_ada.as_str(), with_org.as_str()]);
+    app.expect_bad_queries(
+        &timeline,
+        &reader,
+        &[("include=people", "include"), ("include=", "include")],
+    )
+    .await;
+}
