@@ -987,4 +987,49 @@ mod tests {
         assert!(clean_tags(vec![String::new()]).is_err());
         assert!(clean_tags(vec!["x".into(); 51]).is_err());
     }
+
+    #[test]
+    fn a_cycle_is_named_from_the_child_back_to_itself() {
+        let [a, b, c, d] = [0, 1, 2, 3].map(|_| Uuid::now_v7());
+        // Making `c` a's parent, where c's parents are b then a: a → c → b → a.
+        assert_eq!(cycle(a, &[c, b, a]), Some(vec![a, c, b, a]));
+        assert_eq!(cycle(a, &[a]), Some(vec![a, a]));
+        assert_eq!(cycle(d, &[c, b, a]), None);
+        assert_eq!(cycle(d, &[]), None);
+        assert_eq!(cycle_text(&[a, a]), format!("{a} → {a}"));
+    }
+
+    #[test]
+    fn only_organizations_belong_to_a_group() {
+        let parent = Uuid::now_v7();
+        let errors = apply(
+            input(json!({"name": "Ada", "parent_id": parent})),
+            &CustomerDraft::blank(),
+            true,
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(fields(errors), ["parent_id"]);
+        let applied = apply(
+            input(
+                json!({"name": "Acme", "kind": "organization", "parent_id": parent,
+                         "referred_by_id": parent, "influential": true}),
+            ),
+            &CustomerDraft::blank(),
+            true,
+            now(),
+        )
+        .unwrap();
+        assert_eq!(applied.draft.parent_id, Some(parent));
+        assert_eq!(applied.draft.referred_by_id, Some(parent));
+        assert!(applied.draft.influential);
+        let errors = apply(
+            input(json!({"influential": null})),
+            &applied.draft,
+            false,
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(fields(errors), ["influential"]);
+    }
 }
