@@ -65,8 +65,13 @@ fn default_discount_rate() -> f64 {
     0.1
 }
 
+fn default_influential_referrals() -> i32 {
+    3
+}
+
 /// How the analytics are computed. Every field is required on `PUT` except
-/// `retention_rate` (`measured` by default) and `discount_rate` (0.1 by default).
+/// `retention_rate` (`measured` by default), `discount_rate` (0.1 by default) and
+/// `influential_referrals` (3 by default).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsInput {
@@ -113,6 +118,11 @@ pub struct SettingsInput {
     #[serde(default = "default_discount_rate")]
     #[schema(example = 0.1, minimum = 0, maximum = 1)]
     pub discount_rate: f64,
+    /// A customer with at least this many live referrals (customers whose `referred_by_id`
+    /// names them) is an influential key customer (`key_class`), 1 to 10000; 3 by default.
+    #[serde(default = "default_influential_referrals")]
+    #[schema(example = 3, minimum = 1, maximum = 10000)]
+    pub influential_referrals: i32,
 }
 
 /// The last computation.
@@ -168,6 +178,9 @@ pub struct Settings {
     /// d of the lifetime potential.
     #[schema(example = 0.1)]
     pub discount_rate: f64,
+    /// From this many referrals a customer is an influential key customer.
+    #[schema(example = 3)]
+    pub influential_referrals: i32,
     /// The last computation; `null` before the first.
     #[schema(required = true)]
     pub last_computation: Option<Computation>,
@@ -261,6 +274,11 @@ pub struct ParetoQuery {
     /// `20` lists those who bring the top 20 % of sales.
     #[param(minimum = 1, maximum = 100, example = 20)]
     pub top_sales_percent: Option<u8>,
+    /// `true` ranks groups of organizations: the purchases of every organization of a group
+    /// (`parent_id`, 10 levels at most) count for its root, which is ranked in their place;
+    /// customers in no group are ranked as they are. `false` by default.
+    #[param(example = true)]
+    pub group: Option<bool>,
     /// Items per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<u32>,
@@ -430,6 +448,33 @@ pub struct Segments {
     pub relationship_level: Vec<Segment>,
     /// By loyalty tier.
     pub loyalty_tier: Vec<Segment>,
+    /// By key-customer class: `high_value`, `influential`, `dual` and `none`.
+    pub key_class: Vec<Segment>,
+}
+
+/// The options of the segment breakdown.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SegmentsQuery {
+    /// `true` counts groups of organizations as one: the root of each group (`parent_id`,
+    /// 10 levels at most) stands for it, with the value of all its organizations, and the
+    /// subsidiaries are not counted on their own; customers in no group count as they are.
+    /// `false` by default.
+    #[param(example = true)]
+    pub group: Option<bool>,
+}
+
+/// The options of a customer's value figures.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ValueQuery {
+    /// `true` gives the figures of the customer's whole group: the purchases of its root
+    /// organization and of every organization below it (10 levels at most; for a caller
+    /// limited to their own customers, those they manage). `false` by default.
+    #[param(example = true)]
+    pub group: Option<bool>,
 }
 
 crate::text_enum! {

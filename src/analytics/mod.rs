@@ -101,6 +101,7 @@ pub fn settings_view(row: &store::SettingsRow) -> Settings {
         move_to_dissolution: input.move_to_dissolution,
         retention_rate: input.retention_rate,
         discount_rate: input.discount_rate,
+        influential_referrals: input.influential_referrals,
         last_computation: row.computed_at.map(|computed_at| Computation {
             computed_at,
             customers: row.computed_customers.unwrap_or(0),
@@ -124,6 +125,12 @@ fn validate(input: &SettingsInput) -> Result<(), ApiError> {
         ("high_value_percent", input.high_value_percent, 1, 100),
         ("churn_threshold", input.churn_threshold, 1, 100),
         ("contact_days", input.contact_days, 1, 3660),
+        (
+            "influential_referrals",
+            input.influential_referrals,
+            1,
+            10000,
+        ),
     ];
     for (field, value, min, max) in ranges {
         if !(min..=max).contains(&value) {
@@ -488,17 +495,48 @@ fn computation(computed: &store::Computed) -> Option<(DateTime<Utc>, SettingsInp
 /// A customer's value figures per currency (DOMAIN.md section 5's aspects): cumulative
 /// sales, average order value and profit contribution from the purchases, and the lifetime
 /// potential and demand contribution from the analytics settings (measure, window, rates).
+///
+/// With `group`, the figures are of the customer's whole group (its root and every
+/// organization below it, those `owner` manages when given); the referral figures stay the
+/// customer's own.
 pub async fn customer_value(
     conn: &mut AsyncPgConnection,
     customer_id: Uuid,
+    group: bool,
+    owner: Option<Uuid>,
 ) -> Result<crate::purchases::json::CustomerValue, ApiError> {
-    use crate::customers::figures::{DemandBasis, LifetimeBasis, Measure, RetentionSource};
+    use crate::customers::figures::{
+        DemandBasis, GroupScope, KeyClass, LifetimeBasis, Measure, Referrals, RetentionSource,
+    };
     use json::RetentionRate;
     let settings = store::settings(conn).await?.input();
     let measured = matches!(settings.retention_rate, RetentionRate::Measured(_));
-    let sums = crate::purchases::store::value(conn, customer_id).await?;
+    let (members, group) = if group {
+        let ancestors = crate::customers::store::ancestors(conn, customer_id).await?;
+        let root_id = ancestors.last().copied().unwrap_or(customer_id);
+        let members = store::group_members(conn, root_id, owner).await?;
+        let scope = GroupScope {
+            root_id,
+            customers: members.len() as i64,
+        };
+        (members, Some(scope))
+    } else {
+        (vec![customer_id], None)
+    };
+    let found = store::referrals(conn, customer_id, &settings).await?;
+    let referrals = Referrals {
+        referrals: found.referrals,
+        referred_value: found.referred_value,
+        currency: settings.currency.clone(),
+        measure: settings.measure,
+        window_days: settings.window_days,
+        high_value: found.high_value,
+        influential: found.influential,
+        key_class: KeyClass::of(found.high_value, found.influential),
+    };
+    let sums = crate::purchases::store::value(conn, &members).await?;
     let aspects: HashMap<String, store::AspectRow> =
-        store::value_aspects(conn, customer_id, settings.window_days, measured)
+        store::value_aspects(conn, &members, settings.window_days, measured)
             .await?
             .into_iter()
             .map(|a| (a.currency.clone(), a))
@@ -558,5 +596,7 @@ pub async fn customer_value(
     Ok(crate::purchases::json::CustomerValue {
         customer_id,
         currencies,
+        group,
+        referrals,
     })
 }

@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 use super::json::{
     ChurnEntry, ChurnQuery, ParetoQuery, ParetoReport, ParetoRow, Recomputed, Segment, Segments,
-    Settings, SettingsInput, WinBackGrouping, WinBackQuery, WinBackReport,
+    SegmentsQuery, Settings, SettingsInput, ValueQuery, WinBackGrouping, WinBackQuery,
+    WinBackReport,
 };
 use super::store;
 use crate::auth::{Principal, Scope};
@@ -43,13 +44,32 @@ pub fn configure(cfg: &mut ServiceConfig) {
 /// net sales in the analytics window). The last two follow the analytics settings (measure,
 /// window, `retention_rate`, `discount_rate`); each says what it was computed from. Amounts
 /// in minor units.
+///
+/// `group=true` gives the figures of the customer's whole group of organizations (its root
+/// and every organization below it through `parent_id`, 10 levels at most), rolled up to
+/// the root (`group` says which root and how many customers).
+///
+/// `referrals` are the customer's own: how many live customers name it as `referred_by_id`,
+/// the value they brought in the analytics settings' measure, currency and window, and the
+/// key-customer class: `high_value` (value tier `key`), `influential` (at least the
+/// settings' `influential_referrals` referrals, or `influential` set by hand) or `dual`
+/// (both).
+///
+/// With owned-only access, the customer must be one the caller manages, and a group's
+/// figures are of the organizations in it they manage.
 #[utoipa::path(
     tag = "Purchases",
-    params(("id" = Uuid, Path, description = "Customer id")),
+    operation_id = "customer_value",
+    params(("id" = Uuid, Path, description = "Customer id"), ValueQuery),
     security(("bearer" = ["purchases:read"])),
     responses(
         (status = 200, description = "The customer's value figures",
             body = crate::purchases::json::CustomerValue),
+        (status = 400, description = "A malformed id or an unknown or malformed parameter",
+            body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Without `purchases:read`", body = Problem,
+            content_type = PROBLEM),
         (status = 404, description = "No such customer (or not one the caller may see)",
             body = Problem, content_type = PROBLEM),
     )
@@ -59,14 +79,22 @@ async fn customer_value(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<Uuid>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::PurchasesRead)?;
+    let query: ValueQuery = query::parse(req.query_string())?;
     let mut conn = state.pool.get().await?;
     crate::customers::visible(
         &principal,
         crate::customers::store::get(&mut conn, *id).await?,
     )?;
-    let value = super::customer_value(&mut conn, *id).await?;
+    let value = super::customer_value(
+        &mut conn,
+        *id,
+        query.group.unwrap_or(false),
+        principal.access.owner(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(value))
 }
 
@@ -245,6 +273,7 @@ async fn pareto_filter(
         currency,
         top_sales_percent: query.top_sales_percent.map(i32::from),
         owner: principal.access.owner(),
+        group: query.group.unwrap_or(false),
     })
 }
 
@@ -260,12 +289,17 @@ async fn pareto_filter(
 /// the total. `top_sales_percent=20` lists only the customers who make the first 20 % of
 /// the total. Deleted and erased customers count, without their name.
 ///
+/// `group=true` ranks groups of organizations (`parent_id`): the purchases of every
+/// organization in a group count for its root, ranked in their place (`customer_id` is the
+/// root's); customers in no group are ranked as they are.
+///
 /// Every page ranks the period again (seconds over millions of purchases); the ranking of a
 /// changing period may shift between pages. `GET /v1/exports/pareto` gives the whole
 /// ranking as one file.
 ///
 /// With owned-only access (`access: owned`), the ranking and its summary are of the customers
-/// the caller manages.
+/// the caller manages (with `group=true`, their purchases count for their group's root,
+/// shown without its name when the caller does not manage it).
 #[utoipa::path(
     tag = "Analytics",
     params(ParetoQuery),
@@ -350,11 +384,28 @@ async fn export_pareto(
 /// and 5) of those answers, and how many are at churn risk: so that the
 /// satisfaction-to-loyalty link shows, tier by tier. One scan of the customers per request.
 ///
+/// The key-customer class is a dimension too: `high_value` (value tier `key`),
+/// `influential` (at least the settings' `influential_referrals` live referrals, or
+/// `influential` set by hand), `dual` (both) and `none`.
+///
+/// `group=true` counts each group of organizations (`parent_id`) once, as its root: the
+/// root's tier, class, stage, level, loyalty tier and satisfaction, with the value of every
+/// organization in the group; subsidiaries are not counted on their own.
+///
 /// With owned-only access, only the customers the caller manages are counted.
 #[utoipa::path(
     tag = "Analytics",
+    operation_id = "segments",
+    params(SegmentsQuery),
     security(("bearer" = ["analytics:read"])),
-    responses((status = 200, description = "The breakdown", body = Segments))
+    responses(
+        (status = 200, description = "The breakdown", body = Segments),
+        (status = 400, description = "An unknown or malformed parameter", body = Problem,
+            content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Without `analytics:read`", body = Problem,
+            content_type = PROBLEM),
+    )
 )]
 #[get("/analytics/segments")]
 async fn segments(
@@ -363,6 +414,7 @@ async fn segments(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::AnalyticsRead)?;
+    let query: SegmentsQuery = query::parse(req.query_string())?;
     let mut conn = state.read_conn(&req).await?;
     let settings = store::settings(&mut conn).await?;
     let used = settings.computed_with().unwrap_or_else(|| settings.input());
@@ -370,6 +422,7 @@ async fn segments(
         &mut conn,
         used.churn_threshold as i16,
         principal.access.owner(),
+        query.group.unwrap_or(false),
     )
     .await?;
     let mut out = Segments {
@@ -381,6 +434,7 @@ async fn segments(
         lifecycle_stage: Vec::new(),
         relationship_level: Vec::new(),
         loyalty_tier: Vec::new(),
+        key_class: Vec::new(),
     };
     for row in rows {
         let segment = Segment {
@@ -401,6 +455,7 @@ async fn segments(
             "value_class" => out.value_class.push(segment),
             "lifecycle_stage" => out.lifecycle_stage.push(segment),
             "relationship_level" => out.relationship_level.push(segment),
+            "key_class" => out.key_class.push(segment),
             _ => out.loyalty_tier.push(segment),
         }
     }

@@ -39,6 +39,7 @@ pub struct SettingsRow {
     pub version: i64,
     pub retention_rate: Option<f64>,
     pub discount_rate: f64,
+    pub influential_referrals: i32,
 }
 
 impl SettingsRow {
@@ -59,6 +60,7 @@ impl SettingsRow {
                 None => RetentionRate::default(),
             },
             discount_rate: self.discount_rate,
+            influential_referrals: self.influential_referrals,
         }
     }
 
@@ -107,6 +109,7 @@ pub async fn update_settings(
                 RetentionRate::Measured(_) => None,
             }),
             s::discount_rate.eq(input.discount_rate),
+            s::influential_referrals.eq(input.influential_referrals),
             s::updated_at.eq(diesel::dsl::now),
             s::version.eq(s::version + 1),
         ))
@@ -542,33 +545,58 @@ pub struct SegmentRow {
 }
 
 /// Every live customer (only those `owner` manages, with owned-only access) counted once per
-/// dimension, in one scan (GROUPING SETS).
+/// dimension, in one scan (GROUPING SETS). With `group`, each group of organizations counts
+/// once, as its root with the value of all its (live, visible) organizations.
 pub async fn segments(
     conn: &mut AsyncPgConnection,
     churn_threshold: i16,
     owner: Option<Uuid>,
+    group: bool,
 ) -> QueryResult<Vec<SegmentRow>> {
     diesel::sql_query(format!(
-        "WITH c AS (
+        "WITH RECURSIVE {groups},
+         gv AS (
+             SELECT g.root_id, coalesce(sum(a.value), 0)::bigint AS value
+             FROM g JOIN customers m ON m.id = g.id
+             LEFT JOIN customer_analytics a ON a.customer_id = g.id
+             WHERE m.deleted_at IS NULL AND m.erased_at IS NULL AND {owned_members}
+             GROUP BY g.root_id),
+         rc AS (
+             SELECT referred_by_id AS id, count(*) AS n FROM customers
+             WHERE referred_by_id IS NOT NULL AND deleted_at IS NULL
+             GROUP BY referred_by_id),
+         c AS (
              SELECT coalesce(a.value_tier, 'none') AS value_tier,
                     coalesce(a.value_class, 'none') AS value_class,
                     c.lifecycle_stage, c.relationship_level,
                     coalesce(l.tier_key, 'none') AS loyalty_tier,
-                    coalesce(a.value, 0) AS value,
+                    CASE WHEN a.value_tier = 'key'
+                              AND (c.influential OR coalesce(rc.n, 0) >= st.influential_referrals)
+                             THEN 'dual'
+                         WHEN a.value_tier = 'key' THEN 'high_value'
+                         WHEN c.influential OR coalesce(rc.n, 0) >= st.influential_referrals
+                             THEN 'influential'
+                         ELSE 'none' END AS key_class,
+                    coalesce(gv.value, a.value, 0) AS value,
                     coalesce(a.churn_score, 0) >= $1 AS at_risk,
                     s.nps, s.csat
              FROM customers c
+             CROSS JOIN analytics_settings st
              LEFT JOIN customer_analytics a ON a.customer_id = c.id
              LEFT JOIN loyalty_accounts l ON l.customer_id = c.id
              LEFT JOIN customer_satisfaction s ON s.customer_id = c.id
-             WHERE c.deleted_at IS NULL AND c.erased_at IS NULL AND {owned})
+             LEFT JOIN rc ON rc.id = c.id
+             LEFT JOIN gv ON gv.root_id = c.id
+             WHERE c.deleted_at IS NULL AND c.erased_at IS NULL AND {owned}
+               AND (NOT $3 OR c.parent_id IS NULL))
          SELECT CASE WHEN GROUPING(value_tier) = 0 THEN 'value_tier'
                      WHEN GROUPING(value_class) = 0 THEN 'value_class'
                      WHEN GROUPING(lifecycle_stage) = 0 THEN 'lifecycle_stage'
                      WHEN GROUPING(relationship_level) = 0 THEN 'relationship_level'
+                     WHEN GROUPING(key_class) = 0 THEN 'key_class'
                      ELSE 'loyalty_tier' END AS dimension,
                 coalesce(value_tier, value_class, lifecycle_stage, relationship_level,
-                         loyalty_tier) AS key,
+                         key_class, loyalty_tier) AS key,
                 count(*) AS customers,
                 coalesce(sum(value), 0)::bigint AS value,
                 coalesce(round(avg(value)), 0)::bigint AS mean_value,
@@ -583,12 +611,15 @@ pub async fn segments(
                 count(*) FILTER (WHERE at_risk) AS at_risk
          FROM c
          GROUP BY GROUPING SETS ((value_tier), (value_class), (lifecycle_stage),
-                                 (relationship_level), (loyalty_tier))
+                                 (relationship_level), (loyalty_tier), (key_class))
          ORDER BY 1, 2",
+        groups = groups_cte("$3"),
         owned = crate::auth::ownership::sql_condition("c.id", 2),
+        owned_members = crate::auth::ownership::sql_condition("m.id", 2),
     ))
     .bind::<Int2, _>(churn_threshold)
     .bind::<Nullable<SqlUuid>, _>(owner)
+    .bind::<Bool, _>(group)
     .prepared()
     .load(conn)
     .await
@@ -604,6 +635,8 @@ pub struct ParetoFilter {
     pub top_sales_percent: Option<i32>,
     /// Owned-only access: the ranking of the customers this user manages.
     pub owner: Option<Uuid>,
+    /// Rank groups of organizations as their roots.
+    pub group: bool,
 }
 
 /// A ranked customer, with the summary of the whole ranking repeated on every row (one
@@ -672,12 +705,15 @@ pub fn pareto_query(
         Measure::Profit => "AND cost IS NOT NULL",
     };
     diesel::sql_query(format!(
-        "WITH t AS (
-             SELECT customer_id, sum({value})::bigint AS value, count(*) AS purchases
-             FROM purchases
+        "WITH RECURSIVE {groups},
+         t AS (
+             SELECT coalesce(g.root_id, p.customer_id) AS customer_id,
+                    sum({value})::bigint AS value, count(*) AS purchases
+             FROM purchases p
+             LEFT JOIN g ON g.id = p.customer_id
              WHERE currency = $1 AND occurred_at >= $2::date AND occurred_at < $3::date + 1 {with_cost}
                    AND {owned}
-             GROUP BY customer_id
+             GROUP BY 1
              HAVING sum({value}) > 0),
          r AS MATERIALIZED (
              SELECT customer_id, value, purchases,
@@ -698,7 +734,9 @@ pub fn pareto_query(
              -- The page first, then its customers: joining the whole ranking to customers
              -- before the LIMIT read every ranked customer's row.
              SELECT p.rank, p.customer_id,
-                    CASE WHEN c.deleted_at IS NULL AND c.erased_at IS NULL THEN c.name END AS name,
+                    CASE WHEN c.deleted_at IS NULL AND c.erased_at IS NULL
+                              AND ($7::uuid IS NULL OR c.account_manager_id = $7::uuid)
+                         THEN c.name END AS name,
                     p.value, p.purchases, p.cumulative::bigint AS cumulative
              FROM (SELECT * FROM r
                    WHERE r.rank > $4
@@ -721,7 +759,8 @@ pub fn pareto_query(
             ))
             .collect::<Vec<_>>()
             .join(", "),
-        owned = crate::auth::ownership::sql_condition("customer_id", 7),
+        owned = crate::auth::ownership::sql_condition("p.customer_id", 7),
+        groups = groups_cte("$8"),
     ))
     .into_boxed()
     .bind::<Text, _>(filter.currency.clone())
@@ -731,6 +770,7 @@ pub fn pareto_query(
     .bind::<Nullable<Int4>, _>(filter.top_sales_percent)
     .bind::<BigInt, _>(fetch)
     .bind::<Nullable<SqlUuid>, _>(filter.owner)
+    .bind::<Bool, _>(filter.group)
 }
 
 /// One currency's inputs to a customer's lifetime potential and demand contribution.
@@ -756,12 +796,12 @@ pub struct AspectRow {
 /// last year's buyers are counted only when `measure_retention`.
 pub async fn value_aspects(
     conn: &mut AsyncPgConnection,
-    customer_id: Uuid,
+    customer_ids: &[Uuid],
     window_days: i32,
     measure_retention: bool,
 ) -> QueryResult<Vec<AspectRow>> {
     diesel::sql_query(include_str!("value_aspects.sql"))
-        .bind::<SqlUuid, _>(customer_id)
+        .bind::<Array<SqlUuid>, _>(customer_ids.to_vec())
         .bind::<Int4, _>(window_days)
         .bind::<Bool, _>(measure_retention)
         .prepared()
@@ -861,4 +901,128 @@ pub async fn win_back_losses(
     .prepared()
     .load(conn)
     .await
+}
+
+// ---- groups and referrals ----------------------------------------------------------------
+
+/// The roots of the groups of organizations and every member below them (10 levels at
+/// most), as `g(id, root_id)`: a CTE for a `WITH RECURSIVE` list, empty unless `{on}` (SQL)
+/// holds. A customer in no group is not in it. Read through `customers_parent_idx`.
+fn groups_cte(on: &str) -> String {
+    format!(
+        "g(id, root_id, depth) AS (
+             SELECT r.id, r.id, 1 FROM customers r
+             WHERE {on} AND r.parent_id IS NULL
+               AND r.id IN (SELECT parent_id FROM customers WHERE parent_id IS NOT NULL)
+             UNION ALL
+             SELECT c.id, g.root_id, g.depth + 1
+             FROM g JOIN customers c ON c.parent_id = g.id
+             WHERE g.depth < 10)"
+    )
+}
+
+#[derive(QueryableByName)]
+struct Ids {
+    #[diesel(sql_type = Array<SqlUuid>)]
+    ids: Vec<Uuid>,
+}
+
+/// The customers of the group with root `root`: the root and every customer below it (10
+/// levels at most); with `owner`, those of them this user manages.
+pub async fn group_members(
+    conn: &mut AsyncPgConnection,
+    root: Uuid,
+    owner: Option<Uuid>,
+) -> QueryResult<Vec<Uuid>> {
+    let found: Ids = diesel::sql_query(
+        "WITH RECURSIVE down(id, depth) AS (
+             SELECT $1::uuid, 1
+             UNION ALL
+             SELECT c.id, down.depth + 1
+             FROM down JOIN customers c ON c.parent_id = down.id
+             WHERE down.depth < 10)
+         SELECT coalesce(array_agg(c.id ORDER BY c.id), '{}'::uuid[]) AS ids
+         FROM down JOIN customers c ON c.id = down.id
+         WHERE $2::uuid IS NULL OR c.account_manager_id = $2::uuid",
+    )
+    .bind::<SqlUuid, _>(root)
+    .bind::<Nullable<SqlUuid>, _>(owner)
+    .prepared()
+    .get_result(conn)
+    .await?;
+    Ok(found.ids)
+}
+
+/// A customer's referral figures: see [`crate::customers::figures::Referrals`].
+#[derive(Debug, QueryableByName)]
+pub struct ReferralRow {
+    #[diesel(sql_type = BigInt)]
+    pub referrals: i64,
+    #[diesel(sql_type = BigInt)]
+    pub referred_value: i64,
+    #[diesel(sql_type = Bool)]
+    pub high_value: bool,
+    #[diesel(sql_type = Bool)]
+    pub influential: bool,
+}
+
+/// The live customers `id` referred, their value in the settings' measure, currency and
+/// window, and whether `id` is of tier `key` and influential (by hand, or by reaching
+/// `influential_referrals`): one statement, through `customers_referred_by_idx`.
+pub async fn referrals(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    settings: &SettingsInput,
+) -> QueryResult<ReferralRow> {
+    let value = match settings.measure {
+        Measure::Revenue => "p.amount - p.refunded",
+        Measure::Profit => "p.amount - p.refunded - p.cost",
+    };
+    diesel::sql_query(format!(
+        "WITH r AS (SELECT id FROM customers WHERE referred_by_id = $1 AND deleted_at IS NULL),
+              n AS (SELECT count(*) AS referrals FROM r)
+         SELECT n.referrals,
+                coalesce((SELECT sum({value}) FROM purchases p
+                          WHERE p.customer_id IN (SELECT id FROM r) AND p.currency = $2
+                            AND p.occurred_at > now() - make_interval(days => $3)
+                            AND p.occurred_at <= now()), 0)::bigint AS referred_value,
+                EXISTS (SELECT 1 FROM customer_analytics a
+                        WHERE a.customer_id = $1 AND a.value_tier = 'key') AS high_value,
+                (coalesce((SELECT influential FROM customers WHERE id = $1), false)
+                 OR n.referrals >= $4) AS influential
+         FROM n"
+    ))
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(settings.currency.clone())
+    .bind::<Int4, _>(settings.window_days)
+    .bind::<BigInt, _>(i64::from(settings.influential_referrals))
+    .prepared()
+    .get_result(conn)
+    .await
+}
+
+/// The SQL condition that `{id}` (a customer id column) is of one of `classes`: tier `key`
+/// from the last computation; influential by hand or by counting at least the settings'
+/// `influential_referrals` live referrals (each served by an index: the tier's, the
+/// referrer's, the partial index of the customers made influential by hand).
+pub fn key_class_condition(id: &str, classes: &[crate::customers::figures::KeyClass]) -> String {
+    use crate::customers::figures::KeyClass;
+    let high =
+        format!("{id} IN (SELECT customer_id FROM customer_analytics WHERE value_tier = 'key')");
+    let influential = format!(
+        "({id} IN (SELECT id FROM customers WHERE influential) OR {id} IN (
+             SELECT referred_by_id FROM customers
+             WHERE referred_by_id IS NOT NULL AND deleted_at IS NULL
+             GROUP BY referred_by_id
+             HAVING count(*) >= (SELECT influential_referrals FROM analytics_settings)))"
+    );
+    let any: Vec<String> = classes
+        .iter()
+        .map(|class| match class {
+            KeyClass::HighValue => format!("({high} AND NOT {influential})"),
+            KeyClass::Influential => format!("(NOT {high} AND {influential})"),
+            KeyClass::Dual => format!("({high} AND {influential})"),
+        })
+        .collect();
+    format!("({})", any.join(" OR "))
 }

@@ -1,4 +1,4 @@
--- One customer's lifetime potential and demand contribution inputs, per currency they bought
+-- One customer's (or a group's: $1 lists its customers) lifetime potential and demand contribution inputs, per currency they bought
 -- in: m (their value over the last 12 months, as revenue and as profit), their net sales in
 -- the analytics window and every customer's, and (when $3) the retention of the currency's
 -- buyers: last year's (12 to 24 months ago) and those of them who bought again since.
@@ -13,7 +13,7 @@ WITH mine AS (
                FILTER (WHERE occurred_at > now() - make_interval(days => $2)), 0)
                ::bigint AS window_sales
     FROM purchases
-    WHERE customer_id = $1
+    WHERE customer_id = ANY($1)
     GROUP BY currency
 ),
 totals AS (

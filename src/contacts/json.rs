@@ -151,3 +151,48 @@ pub struct ContactsQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
+
+/// A link as an export writes it: the link, and the natural keys of both sides (so that a
+/// file imports into another Rapport holding the same customers).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ContactRow {
+    #[serde(flatten)]
+    pub contact: Contact,
+    /// The organization's external id.
+    #[schema(example = "erp-4711")]
+    pub organization_external_id: Option<String>,
+    /// The organization's email.
+    #[schema(example = "orders@acme.example")]
+    pub organization_email: Option<String>,
+    /// The person's external id.
+    #[schema(example = "crm-0042")]
+    pub person_external_id: Option<String>,
+    /// The person's email.
+    #[schema(example = "ada@acme.example")]
+    pub person_email: Option<String>,
+}
+
+/// A contact link as a CSV row (exports write these columns, imports read the writable
+/// ones: both sides by external id or email, and the link's own fields).
+pub const COLUMNS: &[crate::http::tabular::Column] = {
+    use crate::http::tabular::{Kind::*, r, w};
+    &[
+        r("id", Text),
+        r("organization_id", Text),
+        w("organization_external_id", Text),
+        w("organization_email", Text),
+        r("person_id", Text),
+        w("person_external_id", Text),
+        w("person_email", Text),
+        w("title", Text),
+        w("buying_roles", List),
+        w("primary", Bool),
+        r("current", Bool),
+        w("started_at", Text),
+        w("ended_at", Text),
+        w("note", Text),
+        r("created_at", Text),
+        r("updated_at", Text),
+        r("version", Int),
+    ]
+};

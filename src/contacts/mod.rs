@@ -367,3 +367,42 @@ pub async fn check_people(
         ),
     ))
 }
+
+/// A batch of the contacts export: links after `after`, each with both sides' natural keys
+/// (two queries per batch).
+pub async fn export_batch(
+    conn: &mut AsyncPgConnection,
+    owner: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> diesel::QueryResult<Vec<json::ContactRow>> {
+    let records = store::export_batch(conn, owner, after, limit).await?;
+    let ids: Vec<Uuid> = records
+        .iter()
+        .flat_map(|r| [r.organization_id, r.person_id])
+        .collect();
+    let keys: std::collections::HashMap<Uuid, (Option<String>, Option<String>)> =
+        store::keys_of(conn, &ids)
+            .await?
+            .into_iter()
+            .map(|(id, external, email)| (id, (external, email)))
+            .collect();
+    Ok(records
+        .into_iter()
+        .map(|record| {
+            let (organization_external_id, organization_email) = keys
+                .get(&record.organization_id)
+                .cloned()
+                .unwrap_or_default();
+            let (person_external_id, person_email) =
+                keys.get(&record.person_id).cloned().unwrap_or_default();
+            json::ContactRow {
+                contact: view(record),
+                organization_external_id,
+                organization_email,
+                person_external_id,
+                person_email,
+            }
+        })
+        .collect())
+}

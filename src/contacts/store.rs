@@ -224,3 +224,70 @@ pub async fn erase_texts(conn: &mut AsyncPgConnection, person_id: Uuid) -> Query
         .get_results(conn)
         .await
 }
+
+/// The people linked (now or once) to an organization, live ones only, oldest link first;
+/// with `owner`, only those this user manages (its timeline with `include=contacts`).
+/// Served by `contacts_organization_idx`.
+pub async fn people_of(
+    conn: &mut AsyncPgConnection,
+    organization_id: Uuid,
+    owner: Option<Uuid>,
+) -> QueryResult<Vec<Uuid>> {
+    use crate::db::schema::customers;
+    let mut query = contacts::table
+        .inner_join(customers::table.on(customers::id.eq(contacts::person_id)))
+        .filter(contacts::organization_id.eq(organization_id))
+        .filter(customers::deleted_at.is_null())
+        .select(contacts::person_id)
+        .order(contacts::id.asc())
+        .into_boxed();
+    if let Some(owner) = owner {
+        query = query.filter(customers::account_manager_id.eq(owner));
+    }
+    query.load(conn).await
+}
+
+/// Up to `limit` links after `after` (by id), both sides live and, with `owner`, both
+/// managed by this user: an export's batch. Served by the primary key.
+pub async fn export_batch(
+    conn: &mut AsyncPgConnection,
+    owner: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> QueryResult<Vec<ContactRecord>> {
+    let reached = || {
+        let mut query = customers::table
+            .filter(customers::deleted_at.is_null())
+            .select(customers::id)
+            .into_boxed();
+        if let Some(owner) = owner {
+            query = query.filter(customers::account_manager_id.eq(owner));
+        }
+        query
+    };
+    let mut query = contacts::table
+        .filter(contacts::organization_id.eq_any(reached()))
+        .filter(contacts::person_id.eq_any(reached()))
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(contacts::id.gt(after));
+    }
+    query
+        .order(contacts::id.asc())
+        .limit(limit)
+        .select(ContactRecord::as_select())
+        .load(conn)
+        .await
+}
+
+/// The external id and email of each of `ids` (one query for a batch).
+pub async fn keys_of(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<Vec<(Uuid, Option<String>, Option<String>)>> {
+    customers::table
+        .filter(customers::id.eq_any(ids))
+        .select((customers::id, customers::external_id, customers::email))
+        .load(conn)
+        .await
+}

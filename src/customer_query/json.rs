@@ -112,6 +112,11 @@ pub struct CustomersQuery {
     /// RFM monetary scores, 1 to 5, separated by commas.
     #[param(example = "5")]
     pub rfm_monetary: Option<String>,
+    /// Key-customer classes, separated by commas: `high_value` (value tier `key` and not
+    /// influential), `influential` (at least the analytics settings' `influential_referrals`
+    /// live referrals, or `influential` set by hand, and not of tier `key`), `dual` (both).
+    #[param(example = "influential,dual")]
+    pub key_class: Option<String>,
     /// Churn risk score at least, 0 to 100.
     #[param(minimum = 0, maximum = 100, example = 50)]
     pub churn_score_min: Option<i16>,

@@ -63,6 +63,8 @@ pub struct ListFilter {
     pub analytics: crate::analytics::store::Filter,
     /// Customers whose latest move into `dissolution` or `churned` had one of these codes.
     pub churn_reasons: Vec<ChurnCause>,
+    /// Customers of one of these key-customer classes.
+    pub key_classes: Vec<crate::customers::figures::KeyClass>,
 }
 
 impl ListFilter {
@@ -133,6 +135,7 @@ impl ListFilter {
             || !self.satisfaction.is_empty()
             || !self.analytics.is_empty()
             || !self.churn_reasons.is_empty()
+            || !self.key_classes.is_empty()
             || self.deleted == Some(DeletedFilter::Only)
     }
 }
@@ -265,6 +268,12 @@ fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
         query = query.filter(
             customers::id.eq_any(crate::customers::store::lost_with(&filter.churn_reasons)),
         );
+    }
+    if !filter.key_classes.is_empty() {
+        query = query.filter(sql::<Bool>(&crate::analytics::store::key_class_condition(
+            "customers.id",
+            &filter.key_classes,
+        )));
     }
     for alternatives in &filter.attributes {
         let mut any: Option<BoxedCondition> = None;

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 crate::text_enum! {
     /// What a customer's value is: `revenue` (amount − refunded) or `profit` (amount −
@@ -177,4 +178,72 @@ pub struct DemandBasis {
     /// customers' purchases count: they were sold).
     #[schema(example = 480000)]
     pub all_sales: i64,
+}
+
+crate::text_enum! {
+    /// A key customer's class (DOMAIN.md section 9): `high_value` (高价值客户: value tier
+    /// `key`), `influential` (重点客户: brings others, with at least the analytics settings'
+    /// `influential_referrals` referrals, or made so by hand with `influential`), `dual`
+    /// (双料客户: both at once). A customer is of one class at most; one who is neither has
+    /// none.
+    pub enum KeyClass {
+        HighValue = "high_value",
+        Influential = "influential",
+        Dual = "dual",
+    }
+}
+
+impl KeyClass {
+    /// The class of a customer who is (or not) of value tier `key` and (or not) influential.
+    pub fn of(high_value: bool, influential: bool) -> Option<Self> {
+        match (high_value, influential) {
+            (true, true) => Some(Self::Dual),
+            (true, false) => Some(Self::HighValue),
+            (false, true) => Some(Self::Influential),
+            (false, false) => None,
+        }
+    }
+}
+
+/// The customers a customer referred, and what they brought.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Referrals {
+    /// Live customers whose `referred_by_id` is this customer.
+    #[schema(example = 3)]
+    pub referrals: i64,
+    /// Their value in the analytics settings' measure, currency and window (ending now):
+    /// revenue is amount − refunded, profit amount − refunded − cost over the purchases
+    /// recorded with a cost; in minor units of `currency`.
+    #[schema(example = 45000)]
+    pub referred_value: i64,
+    /// The currency of `referred_value` (the analytics settings').
+    #[schema(example = "EUR")]
+    pub currency: String,
+    pub measure: Measure,
+    /// The analytics window, in days, ending now.
+    #[schema(example = 365)]
+    pub window_days: i32,
+    /// Whether the customer's value tier is `key` (as of the last analytics computation).
+    #[schema(example = true)]
+    pub high_value: bool,
+    /// Whether the customer is influential: `referrals` reaches the analytics settings'
+    /// `influential_referrals`, or `influential` was set by hand.
+    #[schema(example = true)]
+    pub influential: bool,
+    /// The key-customer class; `null` for a customer who is neither.
+    pub key_class: Option<KeyClass>,
+}
+
+/// The group whose figures a value answer with `group=true` gives.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct GroupScope {
+    /// The root organization of the customer's group (the customer itself when it has no
+    /// parent).
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5b")]
+    pub root_id: Uuid,
+    /// The customers whose purchases the figures sum: the root and every organization
+    /// below it, at most 10 levels (for a caller limited to their own customers, those of
+    /// them they manage).
+    #[schema(example = 3)]
+    pub customers: i64,
 }

@@ -266,6 +266,19 @@ pub struct Customer {
     /// Set when personal data was erased: the record is an anonymous shell from then on.
     #[schema(example = json!(null))]
     pub erased_at: Option<DateTime<Utc>>,
+    /// The organization this organization belongs to (its parent in the group); `null` for
+    /// a group's root, an organization on its own, and every individual. The whole tree
+    /// below an organization is at `GET /v1/customers/{id}/subsidiaries`.
+    #[schema(example = json!(null))]
+    pub parent_id: Option<Uuid>,
+    /// The customer who referred this one (brought them in). The referrer's `referrals` and
+    /// `referred_value` are at `GET /v1/customers/{id}/value`.
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5b")]
+    pub referred_by_id: Option<Uuid>,
+    /// Set by hand: the customer is an influential key customer (重点客户) whatever the
+    /// number of their referrals (see `key_class`).
+    #[schema(example = false)]
+    pub influential: bool,
     /// Value tier, value matrix class, RFM scores and churn risk as of the last computation
     /// (see `/v1/analytics/settings`). On `GET /v1/customers/{id}` and the list, for callers
     /// with `analytics:read`, once the customer has been computed; absent otherwise.
@@ -465,6 +478,21 @@ pub struct CustomerInput {
     #[serde(default)]
     #[schema(value_type = Option<QualificationInput>)]
     pub qualification: Patch<QualificationInput>,
+    /// Organizations only: the organization this one belongs to, a live organization the
+    /// caller can see. No cycles (an organization cannot sit below itself: `422` naming
+    /// the cycle's ids) and at most 10 levels in a group. `null` takes it out of its group.
+    #[serde(default)]
+    #[schema(value_type = Option<Uuid>, example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5b")]
+    pub parent_id: Patch<Uuid>,
+    /// The customer who referred this one: a live customer the caller can see, never the
+    /// customer itself.
+    #[serde(default)]
+    #[schema(value_type = Option<Uuid>, example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5b")]
+    pub referred_by_id: Patch<Uuid>,
+    /// Makes the customer an influential key customer by hand (`false` by default).
+    #[serde(default)]
+    #[schema(value_type = bool, example = true)]
+    pub influential: Patch<bool>,
 }
 
 /// One change of lifecycle stage.
@@ -527,6 +555,59 @@ pub struct LifecycleStageGuide {
     #[schema(example = json!(["a rich choice of brands", "product and service quality",
         "a shared view of the value of goods, service and price", "free non-material extras"]))]
     pub course_focus: Option<Vec<String>>,
+}
+
+/// `GET /v1/customers/{id}/subsidiaries`: how deep to go.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SubsidiariesQuery {
+    /// Levels below the organization, 1 (its direct subsidiaries) to 10; 10 by default.
+    #[param(minimum = 1, maximum = 10, example = 2)]
+    pub depth: Option<i32>,
+}
+
+/// One organization of a group, below the one asked about.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Subsidiary {
+    /// The subsidiary's customer id.
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5c")]
+    pub id: Uuid,
+    /// Its parent: the organization asked about, or a subsidiary listed before it.
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5b")]
+    pub parent_id: Uuid,
+    /// Its name.
+    #[schema(example = "Analytical Engines GmbH")]
+    pub name: String,
+    /// Its external id.
+    #[schema(example = "erp-4711")]
+    pub external_id: Option<String>,
+    /// Levels below the organization asked about: 1 for a direct subsidiary.
+    #[schema(example = 1, minimum = 1, maximum = 10)]
+    pub depth: i32,
+}
+
+/// The tree of an organization's subsidiaries, flattened depth first: each subsidiary
+/// follows its parent (and the parent's earlier subsidiaries with their own trees), so
+/// `parent_id` and `depth` rebuild the tree in one pass.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Subsidiaries {
+    /// The organization asked about.
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5b")]
+    pub id: Uuid,
+    /// Its parent, when it is itself a subsidiary.
+    #[schema(example = json!(null))]
+    pub parent_id: Option<Uuid>,
+    /// The root of its group (itself when it has no parent).
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5b")]
+    pub root_id: Uuid,
+    /// The subsidiaries down to `depth` levels, depth first; deleted ones (with the tree
+    /// below them) are left out, and so are, for a caller limited to their own customers,
+    /// those they do not manage (with the tree below them).
+    pub data: Vec<Subsidiary>,
+    /// Whether more than 1000 subsidiaries were found: only the first 1000 are listed.
+    #[schema(example = false)]
+    pub truncated: bool,
 }
 
 /// Every lifecycle stage, in order.
@@ -676,5 +757,8 @@ pub const COLUMNS: &[crate::http::tabular::Column] = {
         r("version", Int),
         r("deleted_at", Text),
         r("erased_at", Text),
+        w("parent_id", Text),
+        w("referred_by_id", Text),
+        w("influential", Bool),
     ]
 };

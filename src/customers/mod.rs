@@ -72,6 +72,9 @@ pub fn view(record: CustomerRecord, reveal_pii: bool) -> Customer {
         version: record.version,
         deleted_at: record.deleted_at,
         erased_at: record.erased_at,
+        parent_id: d.parent_id,
+        referred_by_id: d.referred_by_id,
+        influential: d.influential,
         analytics: None,
     }
 }
@@ -146,6 +149,145 @@ async fn check_manager(
     crate::users::check_active(conn, "account_manager_id", manager).await
 }
 
+/// A customer `field` names, as a write may link to it: live and visible to the caller,
+/// `422` on `field` otherwise (a customer the caller may not see is as absent as a missing
+/// one).
+async fn linked(
+    conn: &mut AsyncPgConnection,
+    access: CustomerAccess,
+    field: &str,
+    id: Uuid,
+) -> Result<CustomerRecord, ApiError> {
+    store::get(conn, id)
+        .await?
+        .filter(|r| r.deleted_at.is_none() && access.allows(r.draft.account_manager_id))
+        .ok_or_else(|| ApiError::invalid_field(field, format!("names no customer ({id})")))
+}
+
+/// Checks the customers a draft links to when they change: its parent (a live organization
+/// the caller can see, closing no cycle, keeping the group within
+/// [`rules::MAX_GROUP_LEVELS`]), its referrer (a live customer the caller can see, not
+/// itself), and that an organization with subsidiaries stays one. `id` is `None` for a
+/// customer being created.
+async fn check_links(
+    conn: &mut AsyncPgConnection,
+    access: CustomerAccess,
+    id: Option<Uuid>,
+    draft: &CustomerDraft,
+    before: Option<&CustomerDraft>,
+) -> Result<(), ApiError> {
+    let parent_changed = before.map_or(draft.parent_id.is_some(), |b| {
+        b.parent_id != draft.parent_id
+    });
+    let became_individual = before.is_some_and(|b| {
+        b.kind == json::CustomerKind::Organization && draft.kind != json::CustomerKind::Organization
+    });
+    // A parent taken away closes no cycle: only a new parent, or a kind that may strand
+    // subsidiaries, waits for the groups' lock.
+    if (parent_changed && draft.parent_id.is_some()) || became_individual {
+        store::lock_groups(conn).await?;
+    }
+    if let (true, Some(id)) = (became_individual, id)
+        && store::has_subsidiaries(conn, id).await?
+    {
+        return Err(ApiError::invalid_field(
+            "kind",
+            "an organization with subsidiaries stays an organization: move them first",
+        ));
+    }
+    if let (true, Some(parent)) = (parent_changed, draft.parent_id) {
+        if Some(parent) == id {
+            return Err(ApiError::invalid_field(
+                "parent_id",
+                format!(
+                    "would make a cycle: {}",
+                    rules::cycle_text(&[parent, parent])
+                ),
+            ));
+        }
+        let record = linked(conn, access, "parent_id", parent).await?;
+        if record.draft.kind != json::CustomerKind::Organization {
+            return Err(ApiError::invalid_field(
+                "parent_id",
+                "must be an organization (it names an individual)",
+            ));
+        }
+        let ancestors = store::ancestors(conn, parent).await?;
+        if let Some(cycle) = id.and_then(|id| rules::cycle(id, &ancestors)) {
+            return Err(ApiError::invalid_field(
+                "parent_id",
+                format!("would make a cycle: {}", rules::cycle_text(&cycle)),
+            ));
+        }
+        let limit = rules::MAX_GROUP_LEVELS as i32;
+        let below = match id {
+            Some(id) => store::levels_below(conn, id, limit).await?,
+            None => 1,
+        };
+        if ancestors.len() + below as usize > rules::MAX_GROUP_LEVELS {
+            return Err(ApiError::invalid_field(
+                "parent_id",
+                format!(
+                    "a group has at most {limit} levels; this one would have {}",
+                    ancestors.len() + below as usize
+                ),
+            ));
+        }
+    }
+    if let Some(referrer) = draft
+        .referred_by_id
+        .filter(|_| before.is_none_or(|b| b.referred_by_id != draft.referred_by_id))
+    {
+        if Some(referrer) == id {
+            return Err(ApiError::invalid_field(
+                "referred_by_id",
+                "cannot be the customer itself",
+            ));
+        }
+        linked(conn, access, "referred_by_id", referrer).await?;
+    }
+    Ok(())
+}
+
+/// The subsidiaries of an organization the caller can see, down to `depth` levels (1 to
+/// 10), depth first, at most 1000 (see [`json::Subsidiaries`]).
+pub async fn subsidiaries(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    id: Uuid,
+    depth: i32,
+) -> Result<json::Subsidiaries, ApiError> {
+    const LIMIT: i64 = 1000;
+    let record = visible(principal, store::get(conn, id).await?)?;
+    if record.draft.kind != json::CustomerKind::Organization {
+        return Err(ApiError::invalid_field(
+            "id",
+            "is an individual: only organizations have subsidiaries",
+        ));
+    }
+    let ancestors = store::ancestors(conn, id).await?;
+    let mut rows =
+        store::subsidiaries(conn, id, depth, principal.access.owner(), LIMIT + 1).await?;
+    let truncated = rows.len() as i64 > LIMIT;
+    rows.truncate(LIMIT as usize);
+    Ok(json::Subsidiaries {
+        id,
+        parent_id: record.draft.parent_id,
+        root_id: ancestors.last().copied().unwrap_or(id),
+        data: rows
+            .into_iter()
+            .map(|r| json::Subsidiary {
+                id: r.id,
+                parent_id: r.parent_id,
+                name: r.name,
+                external_id: r.external_id,
+                depth: r.depth,
+            })
+            .collect(),
+        truncated,
+    })
+}
+
 /// Inserts an applied creation, with its first lifecycle entry and audit, in `conn`'s
 /// transaction.
 async fn insert(
@@ -162,6 +304,7 @@ async fn insert(
         }
     }
     check_manager(conn, &applied.draft, None).await?;
+    check_links(conn, access, None, &applied.draft, None).await?;
     // A new organization has no contacts yet: a derived authority starts false.
     if let Some(q) = applied.draft.qualification.as_mut()
         && q.authority_source == json::AuthoritySource::Derived
@@ -212,6 +355,14 @@ async fn change(
         return Err(gives_away());
     }
     check_manager(conn, &applied.draft, Some(&before.draft)).await?;
+    check_links(
+        conn,
+        access,
+        Some(before.id),
+        &applied.draft,
+        Some(&before.draft),
+    )
+    .await?;
     let after = store::update(conn, before.id, &applied.draft).await?;
     if after.draft.lifecycle_stage != before.draft.lifecycle_stage {
         store::record_stage_change(

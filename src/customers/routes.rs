@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::json::{
     BatchRequest, BatchResponse, Customer, CustomerInput, LifecycleHistory, LifecycleStages,
-    NoParameters,
+    NoParameters, Subsidiaries, SubsidiariesQuery,
 };
 use super::store;
 use super::visible;
@@ -26,6 +26,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(delete_customer)
         .service(restore_customer)
         .service(customer_lifecycle)
+        .service(customer_subsidiaries)
         .service(lifecycle_stages);
 }
 
@@ -298,6 +299,61 @@ async fn customer_lifecycle(
     visible(&principal, store::get(&mut conn, *id).await?)?;
     let data = super::lifecycle(&mut conn, *id).await?;
     Ok(HttpResponse::Ok().json(LifecycleHistory { data }))
+}
+
+/// The subsidiaries of an organization (its group below it).
+///
+/// Organizations form groups through `parent_id`: this walks the tree down from the
+/// organization, `depth` levels (10, the deepest a group goes, by default), and lists the
+/// subsidiaries depth first, each after its parent, with `parent_id` and `depth` to rebuild
+/// the tree; `root_id` is the top of the organization's group. Deleted subsidiaries are left
+/// out with the tree below them. At most 1000 are listed (`truncated` says when there were
+/// more).
+///
+/// With owned-only access (`access: owned`), the organization must be one the caller
+/// manages (`404` otherwise), and subsidiaries they do not manage are left out with the tree
+/// below them.
+#[utoipa::path(
+    tag = "Customers",
+    operation_id = "customer_subsidiaries",
+    params(("id" = Uuid, Path, description = "Organization id"), SubsidiariesQuery),
+    security(("bearer" = ["customers:read"])),
+    responses(
+        (status = 200, description = "The subsidiaries, depth first", body = Subsidiaries,
+            example = json!({"id": "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5b", "parent_id": null,
+                "root_id": "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5b", "truncated": false,
+                "data": [{"id": "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5c",
+                          "parent_id": "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5b",
+                          "name": "Analytical Engines GmbH", "external_id": "erp-4711",
+                          "depth": 1}]})),
+        (status = 400, description = "A malformed id, an unknown parameter, or `depth`             outside 1 to 10", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Without `customers:read`", body = Problem,
+            content_type = PROBLEM),
+        (status = 404, description = "No such customer (or not one the caller may see)",
+            body = Problem, content_type = PROBLEM),
+        (status = 422, description = "The customer is an individual", body = Problem,
+            content_type = PROBLEM),
+    )
+)]
+#[get("/customers/{id}/subsidiaries")]
+async fn customer_subsidiaries(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    query: Query<SubsidiariesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CustomersRead)?;
+    let depth = match query.into_inner().depth {
+        None => 10,
+        Some(d) if (1..=10).contains(&d) => d,
+        Some(_) => {
+            return Err(crate::http::query::invalid("depth", "must be from 1 to 10"));
+        }
+    };
+    let mut conn = state.pool.get().await?;
+    let tree = super::subsidiaries(&mut conn, &principal, *id, depth).await?;
+    Ok(HttpResponse::Ok().json(tree))
 }
 
 /// The lifecycle stages as the course teaches them.

@@ -51,8 +51,33 @@ impl CustomerDraft {
             lifecycle_stage: LifecycleStage::Prospect,
             relationship_level: RelationshipLevel::Basic,
             qualification: None,
+            parent_id: None,
+            referred_by_id: None,
+            influential: false,
         }
     }
+}
+
+/// The deepest a group of organizations goes: its root and nine levels below.
+pub const MAX_GROUP_LEVELS: usize = 10;
+
+/// The cycle that making `parent` the parent of `child` would close, given `ancestors`:
+/// `parent` and its parents upwards, `parent` first. The cycle's ids in order, beginning and
+/// ending with `child` (`child → parent → … → child`); `None` when there is none.
+pub fn cycle(child: Uuid, ancestors: &[Uuid]) -> Option<Vec<Uuid>> {
+    let at = ancestors.iter().position(|a| *a == child)?;
+    let mut ids = Vec::with_capacity(at + 2);
+    ids.push(child);
+    ids.extend_from_slice(&ancestors[..=at]);
+    Some(ids)
+}
+
+/// A cycle as the error names it: `a → b → a`.
+pub fn cycle_text(ids: &[Uuid]) -> String {
+    ids.iter()
+        .map(Uuid::to_string)
+        .collect::<Vec<_>>()
+        .join(" → ")
 }
 
 /// The result of applying input: the new draft, and the reason for a stage change, if given.
@@ -274,6 +299,33 @@ pub fn apply(
                 draft.qualification = Some(q);
             }
         }
+    }
+    nullable(
+        &mut checks,
+        "parent_id",
+        input.parent_id,
+        &mut draft.parent_id,
+        Ok::<Uuid, String>,
+    );
+    nullable(
+        &mut checks,
+        "referred_by_id",
+        input.referred_by_id,
+        &mut draft.referred_by_id,
+        Ok::<Uuid, String>,
+    );
+    required(
+        &mut checks,
+        "influential",
+        input.influential,
+        &mut draft.influential,
+        Ok,
+    );
+    if draft.parent_id.is_some() && draft.kind != CustomerKind::Organization {
+        checks.fail(
+            "parent_id",
+            "only an organization belongs to a group (this customer is an individual)",
+        );
     }
     if draft.name.is_empty() && checks.is_ok() {
         checks.fail("name", "is required");
@@ -934,5 +986,50 @@ mod tests {
         );
         assert!(clean_tags(vec![String::new()]).is_err());
         assert!(clean_tags(vec!["x".into(); 51]).is_err());
+    }
+
+    #[test]
+    fn a_cycle_is_named_from_the_child_back_to_itself() {
+        let [a, b, c, d] = [0, 1, 2, 3].map(|_| Uuid::now_v7());
+        // Making `c` a's parent, where c's parents are b then a: a → c → b → a.
+        assert_eq!(cycle(a, &[c, b, a]), Some(vec![a, c, b, a]));
+        assert_eq!(cycle(a, &[a]), Some(vec![a, a]));
+        assert_eq!(cycle(d, &[c, b, a]), None);
+        assert_eq!(cycle(d, &[]), None);
+        assert_eq!(cycle_text(&[a, a]), format!("{a} → {a}"));
+    }
+
+    #[test]
+    fn only_organizations_belong_to_a_group() {
+        let parent = Uuid::now_v7();
+        let errors = apply(
+            input(json!({"name": "Ada", "parent_id": parent})),
+            &CustomerDraft::blank(),
+            true,
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(fields(errors), ["parent_id"]);
+        let applied = apply(
+            input(
+                json!({"name": "Acme", "kind": "organization", "parent_id": parent,
+                         "referred_by_id": parent, "influential": true}),
+            ),
+            &CustomerDraft::blank(),
+            true,
+            now(),
+        )
+        .unwrap();
+        assert_eq!(applied.draft.parent_id, Some(parent));
+        assert_eq!(applied.draft.referred_by_id, Some(parent));
+        assert!(applied.draft.influential);
+        let errors = apply(
+            input(json!({"influential": null})),
+            &applied.draft,
+            false,
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(fields(errors), ["influential"]);
     }
 }

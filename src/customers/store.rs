@@ -66,6 +66,9 @@ pub struct CustomerDraft {
     pub lifecycle_stage: LifecycleStage,
     pub relationship_level: RelationshipLevel,
     pub qualification: Option<Qualification>,
+    pub parent_id: Option<Uuid>,
+    pub referred_by_id: Option<Uuid>,
+    pub influential: bool,
 }
 
 pub async fn insert(
@@ -480,7 +483,7 @@ pub async fn move_stages(
 }
 
 /// The columns a customer's draft fills, as named in the table.
-const COLUMNS: [&str; 25] = [
+const COLUMNS: [&str; 28] = [
     "kind",
     "name",
     "organization_name",
@@ -506,6 +509,9 @@ const COLUMNS: [&str; 25] = [
     "lifecycle_stage",
     "relationship_level",
     "qualification",
+    "parent_id",
+    "referred_by_id",
+    "influential",
 ];
 
 /// A draft as one JSON object keyed by column (read back with `jsonb_populate_recordset`).
@@ -521,6 +527,8 @@ fn draft_json(id: Uuid, version: i64, d: &CustomerDraft, reason: StageReason<'_>
         "attributes": d.attributes, "source": d.source, "external_id": d.external_id,
         "account_manager_id": d.account_manager_id, "lifecycle_stage": d.lifecycle_stage,
         "relationship_level": d.relationship_level, "qualification": d.qualification,
+        "parent_id": d.parent_id, "referred_by_id": d.referred_by_id,
+        "influential": d.influential,
         "lifecycle_reason": reason.text, "reason_code": reason.code,
     })
 }
@@ -704,4 +712,148 @@ pub async fn has_current_decision_maker(
     ))
     .get_result(conn)
     .await
+}
+
+// ---- groups (subsidiaries) ----------------------------------------------------------------
+
+/// The lock every change of an organization's parent takes until its transaction ends, so
+/// that two concurrent changes cannot each pass the cycle check and close a cycle together.
+const GROUPS_LOCK: i64 = 0x5261_7070_6f72_7447; // "RapporTG"
+
+/// Serialises changes of `parent_id` (see [`GROUPS_LOCK`]).
+pub async fn lock_groups(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(GROUPS_LOCK)
+        .prepared()
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+#[derive(QueryableByName)]
+struct Ancestors {
+    #[diesel(sql_type = Array<SqlUuid>)]
+    ids: Vec<Uuid>,
+}
+
+/// `id` and its parents upwards, `id` first (at most 64: the walk stops at a repeat, which
+/// only a cycle written before the checks existed could make).
+pub async fn ancestors(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Vec<Uuid>> {
+    let found: Ancestors = diesel::sql_query(
+        "WITH RECURSIVE up(id, parent_id, path) AS (
+             SELECT id, parent_id, ARRAY[id] FROM customers WHERE id = $1
+             UNION ALL
+             SELECT c.id, c.parent_id, up.path || c.id
+             FROM up JOIN customers c ON c.id = up.parent_id
+             WHERE cardinality(up.path) < 64 AND NOT c.id = ANY(up.path))
+         SELECT coalesce((SELECT path FROM up ORDER BY cardinality(path) DESC LIMIT 1),
+                         '{}'::uuid[]) AS ids",
+    )
+    .bind::<SqlUuid, _>(id)
+    .prepared()
+    .get_result(conn)
+    .await?;
+    Ok(found.ids)
+}
+
+#[derive(QueryableByName)]
+struct Height {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    levels: i32,
+}
+
+/// The levels of `id`'s tree: 1 for an organization without subsidiaries (counted up to
+/// `limit` + 1 levels: enough to tell it is too deep).
+pub async fn levels_below(conn: &mut AsyncPgConnection, id: Uuid, limit: i32) -> QueryResult<i32> {
+    let found: Height = diesel::sql_query(
+        "WITH RECURSIVE down(id, depth) AS (
+             SELECT $1::uuid, 1
+             UNION ALL
+             SELECT c.id, down.depth + 1
+             FROM down JOIN customers c ON c.parent_id = down.id
+             WHERE down.depth <= $2)
+         SELECT max(depth) AS levels FROM down",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<diesel::sql_types::Integer, _>(limit)
+    .prepared()
+    .get_result(conn)
+    .await?;
+    Ok(found.levels)
+}
+
+/// Whether any customer (deleted ones too) has `id` as its parent.
+pub async fn has_subsidiaries(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        customers::table.filter(customers::parent_id.eq(id)),
+    ))
+    .get_result(conn)
+    .await
+}
+
+/// One subsidiary found below an organization.
+#[derive(Debug, QueryableByName)]
+pub struct SubsidiaryRow {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub parent_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub external_id: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub depth: i32,
+}
+
+/// The live subsidiaries of `id` down to `depth` levels, depth first, at most `limit` of
+/// them; with `owner`, only those this user manages (a subsidiary they do not manage hides
+/// the tree below it too). Each level is one probe of `customers_parent_idx` per parent.
+pub async fn subsidiaries(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    depth: i32,
+    owner: Option<Uuid>,
+    limit: i64,
+) -> QueryResult<Vec<SubsidiaryRow>> {
+    diesel::sql_query(
+        "WITH RECURSIVE tree(id, parent_id, name, external_id, depth, path) AS (
+             SELECT c.id, c.parent_id, c.name, c.external_id, 1, ARRAY[c.id]
+             FROM customers c
+             WHERE c.parent_id = $1 AND c.deleted_at IS NULL
+               AND ($3::uuid IS NULL OR c.account_manager_id = $3::uuid)
+             UNION ALL
+             SELECT c.id, c.parent_id, c.name, c.external_id, t.depth + 1, t.path || c.id
+             FROM tree t JOIN customers c ON c.parent_id = t.id
+             WHERE t.depth < $2 AND c.deleted_at IS NULL AND NOT c.id = ANY(t.path)
+               AND ($3::uuid IS NULL OR c.account_manager_id = $3::uuid))
+         SELECT id, parent_id, name, external_id, depth FROM tree ORDER BY path LIMIT $4",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<diesel::sql_types::Integer, _>(depth)
+    .bind::<Nullable<SqlUuid>, _>(owner)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .prepared()
+    .load(conn)
+    .await
+}
+
+/// Those of `ids` that are live customers (only those `owner` manages, when given).
+pub async fn live_among(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    owner: Option<Uuid>,
+) -> QueryResult<Vec<Uuid>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query = customers::table
+        .filter(customers::id.eq_any(ids))
+        .filter(customers::deleted_at.is_null())
+        .select(customers::id)
+        .into_boxed();
+    if let Some(owner) = owner {
+        query = query.filter(customers::account_manager_id.eq(owner));
+    }
+    query.load(conn).await
 }

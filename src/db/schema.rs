@@ -21,6 +21,7 @@ diesel::table! {
         version -> Int8,
         retention_rate -> Nullable<Float8>,
         discount_rate -> Float8,
+        influential_referrals -> Int4,
     }
 }
 
@@ -163,7 +164,8 @@ diesel::table! {
 }
 
 // customers.search_words (text[], generated from the name, organisation name and email) is
-// left out: diesel's 32-column tables; only hand-written SQL reads it.
+// left out: only hand-written SQL reads it. (The table passed 32 columns with parent_id,
+// referred_by_id and influential: diesel is built with `64-column-tables`.)
 diesel::table! {
     customers (id) {
         id -> Uuid,
@@ -198,6 +200,9 @@ diesel::table! {
         version -> Int8,
         deleted_at -> Nullable<Timestamptz>,
         erased_at -> Nullable<Timestamptz>,
+        parent_id -> Nullable<Uuid>,
+        referred_by_id -> Nullable<Uuid>,
+        influential -> Bool,
     }
 }
 

@@ -22,7 +22,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(export_customers)
         .service(export_interactions)
         .service(export_purchases)
-        .service(export_survey_responses);
+        .service(export_survey_responses)
+        .service(export_contacts);
 }
 
 /// The header row: what an export without matching rows holds (the OpenAPI example).
@@ -368,4 +369,79 @@ async fn export_survey_responses(
         Responses { filter, sort },
     )
     .await
+}
+
+struct Contacts {
+    owner: Option<Uuid>,
+}
+
+impl Source for Contacts {
+    type Key = Uuid;
+    type Item = crate::contacts::json::ContactRow;
+    const COLUMNS: &'static [Column] = crate::contacts::json::COLUMNS;
+
+    async fn batch(
+        &self,
+        conn: &mut AsyncPgConnection,
+        after: Option<Self::Key>,
+        limit: i64,
+    ) -> QueryResult<Vec<(Self::Item, Self::Key)>> {
+        let rows = crate::contacts::export_batch(conn, self.owner, after, limit).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let key = row.contact.id;
+                (row, key)
+            })
+            .collect())
+    }
+}
+
+/// Export contact links as CSV or NDJSON.
+///
+/// Every link of a person to an organization, current and past, in the order they were
+/// made, each with the natural keys of both sides (`organization_external_id`,
+/// `organization_email`, `person_external_id`, `person_email`), so that the file imports
+/// again (`POST /v1/imports/contacts`) where the same customers are. Links of deleted
+/// customers are left out; with owned-only access, the links whose organization and person
+/// the caller both manages. The format follows `Accept`: `text/csv` (the default) or
+/// `application/x-ndjson` (each line a `ContactRow`); any other is `406`. CSV follows RFC
+/// 4180: `buying_roles` joined by `;`, an empty cell is `null`. The rows are read a batch at
+/// a time while the file streams; a failure after the first rows were sent cuts it short.
+#[utoipa::path(
+    tag = "Exports",
+    operation_id = "export_contacts",
+    security(("bearer" = ["customers:read"])),
+    responses(
+        (status = 200, description = "The links: CSV rows, or one `ContactRow` per line",
+            content(
+                (String = "text/csv",
+                    example = json!(header_row(crate::contacts::json::COLUMNS))),
+                (crate::contacts::json::ContactRow = "application/x-ndjson"),
+            ),
+            headers(("Content-Disposition" = String,
+                description = "`attachment; filename=\"contacts-<UTC time>.csv\"` (or \
+                               `.ndjson`), the time as `20261120T093000Z`"))),
+        (status = 400, description = "A query parameter was given (it takes none)",
+            body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Without `customers:read`", body = Problem,
+            content_type = PROBLEM),
+        (status = 406, description = "`Accept` allows neither `text/csv` nor \
+            `application/x-ndjson`", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/exports/contacts")]
+async fn export_contacts(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CustomersRead)?;
+    let _: crate::customers::json::NoParameters = query::parse(req.query_string())?;
+    let format = Format::negotiate(req.headers())?;
+    let source = Contacts {
+        owner: principal.access.owner(),
+    };
+    respond(&state, format, "contacts", source).await
 }

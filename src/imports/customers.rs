@@ -178,6 +178,24 @@ pub async fn import(
             })),
             Ok(applied) if !creating && applied.draft == *from => outcome.unchanged += 1,
             Ok(mut applied) => {
+                // A parent is checked for cycles one change at a time, under the groups'
+                // lock: the single endpoints do that, not these set-wise writes.
+                if applied.draft.parent_id != from.parent_id {
+                    outcome.failures.push(fail(
+                        "parent_id",
+                        "cannot be changed by an import: use PATCH /v1/customers/{id}".to_owned(),
+                    ));
+                    continue;
+                }
+                if applied.draft.referred_by_id.is_some()
+                    && applied.draft.referred_by_id == base.as_ref().map(|b| b.id)
+                {
+                    outcome.failures.push(fail(
+                        "referred_by_id",
+                        "cannot be the customer itself".to_owned(),
+                    ));
+                    continue;
+                }
                 if let Some(me) = access.owner() {
                     if creating && applied.draft.account_manager_id.is_none() {
                         applied.draft.account_manager_id = Some(me);
@@ -224,6 +242,29 @@ pub async fn import(
         line: r.line,
         field: "account_manager_id".to_owned(),
         message: "must be the id of an active staff user".to_owned(),
+        raw: r.raw,
+    }));
+    // Referrers must be live customers the sender can see: one query for the batch.
+    let referrers: Vec<Uuid> = ready
+        .iter()
+        .filter(|r| r.draft.referred_by_id != r.base.as_ref().and_then(|b| b.draft.referred_by_id))
+        .filter_map(|r| r.draft.referred_by_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let live: HashSet<Uuid> = store::live_among(conn, &referrers, access.owner())
+        .await?
+        .into_iter()
+        .collect();
+    let (ready, bad): (Vec<Ready>, Vec<Ready>) = ready.into_iter().partition(|r| {
+        r.draft.referred_by_id.is_none_or(|id| {
+            live.contains(&id) || r.base.as_ref().and_then(|b| b.draft.referred_by_id) == Some(id)
+        })
+    });
+    outcome.failures.extend(bad.into_iter().map(|r| Failure {
+        line: r.line,
+        field: "referred_by_id".to_owned(),
+        message: "names no customer".to_owned(),
         raw: r.raw,
     }));
     let (new, changed): (Vec<Ready>, Vec<Ready>) =

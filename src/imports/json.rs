@@ -8,11 +8,13 @@ use uuid::Uuid;
 use super::parse::Format;
 
 crate::text_enum! {
-    /// What an import writes: `customers`, `interactions` or `purchases`.
+    /// What an import writes: `customers`, `interactions`, `purchases` or `contacts` (links
+    /// of people to organizations, each side named by external id or email; `insert` only).
     pub enum Resource {
         Customers = "customers",
         Interactions = "interactions",
         Purchases = "purchases",
+        Contacts = "contacts",
     }
 }
 
@@ -21,7 +23,8 @@ crate::text_enum! {
     /// record by its natural key updates it, others are created) or `update_only` (rows
     /// matching nothing fail). Customers match by `external_id`, else `email`; purchases by
     /// `external_ref` (an unchanged purchase counts as `unchanged`; purchases are never
-    /// updated). Interactions have no natural key: `insert` only.
+    /// updated). Interactions have no natural key: `insert` only; contacts too (a link that
+    /// exists fails its row: change it with `PATCH`).
     pub enum Mode {
         Insert = "insert",
         Upsert = "upsert",

@@ -8,6 +8,7 @@
 //! never half-applied within a batch. `dry_run` and `all_or_nothing` run in one transaction
 //! that is rolled back when it must. The same file with the same options is one import.
 
+mod contacts;
 mod customers;
 pub mod json;
 pub mod parse;
@@ -217,6 +218,7 @@ fn columns(resource: Resource) -> &'static [Column] {
         Resource::Customers => &CUSTOMER_COLUMNS,
         Resource::Interactions => crate::interactions::json::COLUMNS,
         Resource::Purchases => crate::purchases::json::COLUMNS,
+        Resource::Contacts => crate::contacts::json::COLUMNS,
     }
 }
 
@@ -226,6 +228,7 @@ pub fn supports(resource: Resource, mode: Mode) -> bool {
         Resource::Customers => true,
         Resource::Interactions => mode == Mode::Insert,
         Resource::Purchases => mode != Mode::UpdateOnly,
+        Resource::Contacts => mode == Mode::Insert,
     }
 }
 
@@ -378,6 +381,7 @@ async fn apply(
         Resource::Interactions | Resource::Purchases => {
             one_by_one(conn, actor, access, resource, mode, rows).await
         }
+        Resource::Contacts => contacts::import(conn, actor, access, rows).await,
     }
 }
 
@@ -907,6 +911,7 @@ fn written_tables(resource: Resource) -> &'static [&'static str] {
             "search_vocabulary",
         ],
         Resource::Interactions => &["interactions"],
+        Resource::Contacts => &["contacts"],
         Resource::Purchases => &[
             "purchases",
             "loyalty_ledger",

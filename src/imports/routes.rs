@@ -40,6 +40,7 @@ fn write_scope(resource: Resource) -> Scope {
         Resource::Customers => Scope::CustomersWrite,
         Resource::Interactions => Scope::InteractionsWrite,
         Resource::Purchases => Scope::PurchasesWrite,
+        Resource::Contacts => Scope::CustomersWrite,
     }
 }
 
@@ -48,6 +49,7 @@ fn read_scope(resource: Resource) -> Scope {
         Resource::Customers => Scope::CustomersRead,
         Resource::Interactions => Scope::InteractionsRead,
         Resource::Purchases => Scope::PurchasesRead,
+        Resource::Contacts => Scope::CustomersRead,
     }
 }
 

@@ -212,8 +212,14 @@ pub struct CustomerValue {
     #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a")]
     pub customer_id: Uuid,
     /// One entry per currency the customer bought in, most purchases first; empty before
-    /// the first purchase.
+    /// the first purchase. With `group=true`, of the whole group's purchases.
     pub currencies: Vec<CurrencyValue>,
+    /// With `group=true`: the group the figures are of; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<crate::customers::figures::GroupScope>,
+    /// The customer's referrals, what they brought, and the key-customer class (of the
+    /// customer itself, also with `group=true`).
+    pub referrals: crate::customers::figures::Referrals,
 }
 
 /// A purchase as a CSV row (exports write these columns, imports read them).

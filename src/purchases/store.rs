@@ -249,7 +249,10 @@ pub struct ValueRow {
     pub last_at: DateTime<Utc>,
 }
 
-pub async fn value(conn: &mut AsyncPgConnection, customer_id: Uuid) -> QueryResult<Vec<ValueRow>> {
+pub async fn value(
+    conn: &mut AsyncPgConnection,
+    customer_ids: &[Uuid],
+) -> QueryResult<Vec<ValueRow>> {
     diesel::sql_query(
         "SELECT currency, count(*) AS purchases,
                 sum(amount - refunded)::bigint AS sales,
@@ -257,10 +260,10 @@ pub async fn value(conn: &mut AsyncPgConnection, customer_id: Uuid) -> QueryResu
                 sum(amount - refunded - cost) FILTER (WHERE cost IS NOT NULL)::bigint AS profit,
                 count(cost) AS with_cost,
                 min(occurred_at) AS first_at, max(occurred_at) AS last_at
-         FROM purchases WHERE customer_id = $1
+         FROM purchases WHERE customer_id = ANY($1)
          GROUP BY currency ORDER BY count(*) DESC, currency",
     )
-    .bind::<SqlUuid, _>(customer_id)
+    .bind::<diesel::sql_types::Array<SqlUuid>, _>(customer_ids.to_vec())
     .prepared()
     .load(conn)
     .await

@@ -31,6 +31,7 @@ pub use routes::configure;
 pub async fn page(
     conn: &mut AsyncPgConnection,
     customer_id: Uuid,
+    contacts: &[Uuid],
     types: &[ItemType],
     after: Option<&Key>,
     fetch: i64,
@@ -40,7 +41,7 @@ pub async fn page(
         .read_only()
         .run(async |conn| {
             crate::db::plan_once(conn).await?;
-            let keys = store::keys(conn, customer_id, types, after, fetch).await?;
+            let keys = store::keys(conn, customer_id, contacts, types, after, fetch).await?;
             let items = load(conn, &keys, now).await?;
             Ok((keys, items))
         })

@@ -26,6 +26,11 @@ pub struct TimelineQuery {
     /// `surveys:read`).
     #[param(example = "interaction,purchase")]
     pub types: Option<String>,
+    /// `contacts`: an organization's timeline shows the interactions of its contacts too
+    /// (the people linked to it, now or once, that the caller can see), each under its
+    /// person's `customer_id`.
+    #[param(example = "contacts", pattern = "^contacts$")]
+    pub include: Option<String>,
     /// Page size, 1 to 200.
     #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<u32>,
@@ -42,8 +47,14 @@ const ORDER: &str = "-at";
 /// purchases, survey responses (with `surveys:read`) and changes of loyalty tier. The
 /// object is under the field its `type` names. Cursor-paginated; items at the same time
 /// come in a stable order.
+///
+/// `include=contacts` adds, on an organization's timeline, the interactions of the people
+/// linked to it (current and past contacts): what was said with each of them, where it
+/// was recorded on the person. With owned-only access, those of the people the caller
+/// manages.
 #[utoipa::path(
     tag = "Timeline",
+    operation_id = "customer_timeline",
     params(("id" = Uuid, Path, description = "Customer id"), TimelineQuery),
     security(("bearer" = ["customers:read", "interactions:read", "purchases:read"])),
     responses((status = 200, description = "A page of the timeline, newest first",
@@ -74,15 +85,26 @@ async fn customer_timeline(
                 .collect();
         }
     }
+    let with_contacts = match query.include.as_deref() {
+        None => false,
+        Some("contacts") => true,
+        Some(_) => return Err(query::invalid("include", "must be `contacts`")),
+    };
     let page = pagination::request::<Key>(query.limit, query.cursor.as_deref(), ORDER)?;
     let mut conn = state.read_conn(&req).await?;
     crate::customers::visible(
         &principal,
         crate::customers::store::get(&mut conn, *id).await?,
     )?;
+    let contacts = if with_contacts {
+        crate::contacts::store::people_of(&mut conn, *id, principal.access.owner()).await?
+    } else {
+        Vec::new()
+    };
     let (keys, items) = super::page(
         &mut conn,
         *id,
+        &contacts,
         &types,
         page.after.as_ref(),
         page.fetch(),

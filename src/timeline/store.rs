@@ -66,8 +66,9 @@ pub struct Key {
 }
 
 /// The branch of one source: its rows after `after` in timeline order, at most `$4`.
-/// Binds: `$1` customer, `$2` time and `$3` id of the cursor.
-fn branch(source: &Source, after: Option<&Key>) -> String {
+/// Binds: `$1` customer, `$2` time and `$3` id of the cursor, `$5` the customer's contacts
+/// (people whose interactions show too, when `with_contacts`).
+fn branch(source: &Source, after: Option<&Key>, with_contacts: bool) -> String {
     let Source {
         item_type,
         table,
@@ -82,17 +83,25 @@ fn branch(source: &Source, after: Option<&Key>) -> String {
         Some(key) if *item_type > key.item_type => format!("{at} < $2"),
         Some(_) => format!("({at}, id) < ($2, $3)"),
     };
+    // Interactions of the contacts too: each person's own index, merged with the customer's.
+    let whose = if with_contacts && *item_type == ItemType::Interaction {
+        "(customer_id = $1 OR customer_id = ANY($5))"
+    } else {
+        "customer_id = $1"
+    };
     format!(
         "(SELECT {at} AS at, '{item_type}'::text AS item_type, id FROM {table} \
-         WHERE customer_id = $1 AND {visible} AND {keyset} \
+         WHERE {whose} AND {visible} AND {keyset} \
          ORDER BY {at} DESC, id DESC LIMIT $4)"
     )
 }
 
-/// The keys of a page of a customer's timeline, of the given types (all when empty).
+/// The keys of a page of a customer's timeline, of the given types (all when empty), with
+/// the interactions of `contacts` (people) too.
 pub async fn keys(
     conn: &mut AsyncPgConnection,
     customer_id: Uuid,
+    contacts: &[Uuid],
     types: &[ItemType],
     after: Option<&Key>,
     fetch: i64,
@@ -100,7 +109,7 @@ pub async fn keys(
     let branches: Vec<String> = SOURCES
         .iter()
         .filter(|s| types.is_empty() || types.contains(&s.item_type))
-        .map(|s| branch(s, after))
+        .map(|s| branch(s, after, !contacts.is_empty()))
         .collect();
     // Branches sort by text, like the outer query: ItemType's order is its text's.
     let sql = format!(
@@ -114,6 +123,7 @@ pub async fn keys(
         .bind::<Timestamptz, _>(at)
         .bind::<SqlUuid, _>(id)
         .bind::<BigInt, _>(fetch)
+        .bind::<diesel::sql_types::Array<SqlUuid>, _>(contacts.to_vec())
         .prepared()
         .load(conn)
         .await
@@ -140,8 +150,10 @@ mod tests {
             item_type: ItemType::Interaction,
             id: Uuid::nil(),
         };
-        assert!(branch(&SOURCES[0], Some(&key)).contains("(timeline_at, id) < ($2, $3)"));
-        assert!(branch(&SOURCES[1], Some(&key)).contains("changed_at < $2"));
-        assert!(branch(&SOURCES[0], None).contains("AND true ORDER BY"));
+        assert!(branch(&SOURCES[0], Some(&key), false).contains("(timeline_at, id) < ($2, $3)"));
+        assert!(branch(&SOURCES[1], Some(&key), false).contains("changed_at < $2"));
+        assert!(branch(&SOURCES[0], None, false).contains("AND true ORDER BY"));
+        assert!(branch(&SOURCES[0], None, true).contains("customer_id = ANY($5)"));
+        assert!(!branch(&SOURCES[1], None, true).contains("$5"));
     }
 }

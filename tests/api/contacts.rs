@@ -1309,3 +1309,174 @@ async fn a_persons_links_are_in_their_export_and_their_notes_forgotten_at_erasur
         );
     }
 }
+
+async fn export(app: &TestApp, accept: &str) -> String {
+    let res = app
+        .get("/v1/exports/contacts")
+        .bearer_auth(app.token(Role::Admin))
+        .header("Accept", accept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.text().await.unwrap()
+}
+
+async fn import_links(app: &TestApp, query: &str, body: &str) -> Value {
+    let res = app
+        .post(&format!("/v1/imports/contacts{query}"))
+        .bearer_auth(app.token(Role::Manager))
+        .header("Content-Type", "text/csv")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, StatusCode::CREATED).await
+}
+
+/// What a link holds that an import brings back (not its id, times or version).
+fn kept(page: &Value) -> Vec<Value> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            json!([
+                c["person_id"],
+                c["title"],
+                c["buying_roles"],
+                c["primary"],
+                c["started_at"],
+                c["ended_at"],
+                c["note"]
+            ])
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn links_export_and_import_again_by_external_id_or_email() {
+    let app = TestApp::spawn().await;
+    let org = id(&create_customer(
+        &app,
+        json!({"name": "Acme", "kind": "organization", "external_id": "acme"}),
+    )
+    .await);
+    let ada = id(&create_customer(&app, json!({"name": "Ada", "email": "Ada@Acme.example"})).await);
+    let alan = id(&create_customer(&app, json!({"name": "Alan", "external_id": "alan-1"})).await);
+    link(
+        &app,
+        &org,
+        json!({"person_id": ada, "title": "CFO, finance", "primary": true,
+               "buying_roles": ["financial_gatekeeper", "decision_maker"],
+               "started_at": ago(100), "note": "Signs; \"always\"."}),
+    )
+    .await;
+    link(
+        &app,
+        &org,
+        json!({"person_id": alan, "started_at": ago(300), "ended_at": ago(30)}),
+    )
+    .await;
+    let viewer = app.token(Role::Viewer);
+    let before = kept(&app.get_ok(&contacts(&org), &viewer).await);
+
+    let lines: Vec<Value> = export(&app, "application/x-ndjson")
+        .await
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["organization_id"], org.as_str());
+    assert_eq!(lines[0]["organization_external_id"], "acme");
+    assert_eq!(lines[0]["person_email"], "Ada@Acme.example");
+    assert_eq!(lines[0]["person_external_id"], Value::Null);
+    assert_eq!(lines[1]["person_external_id"], "alan-1");
+    assert_eq!(lines[1]["current"], false);
+    let csv = export(&app, "text/csv").await;
+    assert!(
+        csv.starts_with("id,organization_id,organization_external_id,organization_email,"),
+        "{csv}"
+    );
+
+    // Removed, then imported from the file as it is: the same links again.
+    for person in [&ada, &alan] {
+        let res = app
+            .delete(
+                &contact(&org, person),
+                &app.token(Role::Manager),
+                Some("\"1\""),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    }
+    let report = import_links(&app, "", &csv).await;
+    assert_eq!(crate::imports::counts(&report), [2, 2, 0, 0, 0], "{report}");
+    assert_eq!(kept(&app.get_ok(&contacts(&org), &viewer).await), before);
+    assert_eq!(app.count("events WHERE type = 'contact.linked'").await, 4);
+    // Again (a dry run: the same file with the same options is the first import): both
+    // exist, so both rows fail, named by the column that named the person.
+    let report = import_links(&app, "?dry_run=true", &csv).await;
+    assert_eq!(crate::imports::counts(&report), [2, 0, 0, 0, 2], "{report}");
+    assert_eq!(
+        crate::imports::errors(&report),
+        [
+            (2, "person_email".to_owned()),
+            (3, "person_external_id".to_owned())
+        ]
+    );
+
+    // Bad rows: no organization named, one nobody is, an organization as the person, a
+    // role that does not exist, and an unknown column.
+    let body = "organization_external_id,organization_email,person_external_id,person_email,buying_roles\n\
+                ,,alan-1,,\n\
+                nope,,alan-1,,\n\
+                acme,,acme,,\n\
+                ,ACME-NONE@example.com,,ada@acme.example,\n\
+                acme,,,ada@acme.example,boss\n";
+    let report = import_links(&app, "", body).await;
+    assert_eq!(crate::imports::counts(&report), [5, 0, 0, 0, 5], "{report}");
+    let failed: Vec<(i64, String)> = crate::imports::errors(&report);
+    assert_eq!(
+        failed[..4],
+        [
+            (2, "organization_external_id".to_owned()),
+            (3, "organization_external_id".to_owned()),
+            (4, "person_external_id".to_owned()),
+            (5, "organization_email".to_owned()),
+        ]
+    );
+    assert_eq!(failed[4].0, 6);
+    assert!(failed[4].1.starts_with("buying_roles"), "{failed:?}");
+    let res = app
+        .post("/v1/imports/contacts")
+        .bearer_auth(app.token(Role::Manager))
+        .header("Content-Type", "text/csv")
+        .body("organization_external_id,person_external_id,shoe_size\nacme,alan-1,42\n")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error(), "{}", res.status());
+    // Insert only; a viewer may export (`customers:read`) but not import.
+    let res = app
+        .post("/v1/imports/contacts?mode=upsert")
+        .bearer_auth(app.token(Role::Manager))
+        .header("Content-Type", "text/csv")
+        .body(csv.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error(), "{}", res.status());
+    let res = app
+        .post("/v1/imports/contacts")
+        .bearer_auth(&viewer)
+        .header("Content-Type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    app.expect_bad_queries("/v1/exports/contacts", &viewer, &[("limit=5", "limit")])
+        .await;
+    assert_eq!(app.count("contacts").await, 2);
+}

@@ -163,6 +163,7 @@ async fn customers_export_as_csv_and_ndjson_with_the_list_filters() {
                 ("created_at", text(&ada, "created_at")),
                 ("updated_at", text(&ada, "updated_at")),
                 ("version", "1"),
+                ("influential", "false"),
             ],
         )
     };
@@ -182,6 +183,7 @@ async fn customers_export_as_csv_and_ndjson_with_the_list_filters() {
             ("created_at", text(&grace, "created_at")),
             ("updated_at", text(&grace, "updated_at")),
             ("version", "1"),
+            ("influential", "false"),
         ],
     );
 
