@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::json::{
-    Address, CustomerKind, Gender, IncomeBand, LifecycleStage, ProspectGrade, Qualification,
+    Address, Credit, CustomerKind, Gender, IncomeBand, LifecycleStage, ProspectGrade, Qualification,
     RegionType, RelationshipLevel,
 };
 use crate::auth::Actor;
@@ -66,6 +66,7 @@ pub struct CustomerDraft {
     pub lifecycle_stage: LifecycleStage,
     pub relationship_level: RelationshipLevel,
     pub qualification: Option<Qualification>,
+    pub credit: Option<Credit>,
 }
 
 pub async fn insert(
@@ -218,6 +219,7 @@ pub async fn erase(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Custom
         draft.attributes = Value::Object(serde_json::Map::new());
         draft.external_id = None;
         draft.qualification = None;
+        draft.credit = None;
         draft
     };
     diesel::update(customers::table.find(id))
@@ -480,7 +482,7 @@ pub async fn move_stages(
 }
 
 /// The columns a customer's draft fills, as named in the table.
-const COLUMNS: [&str; 25] = [
+const COLUMNS: [&str; 26] = [
     "kind",
     "name",
     "organization_name",
@@ -506,6 +508,7 @@ const COLUMNS: [&str; 25] = [
     "lifecycle_stage",
     "relationship_level",
     "qualification",
+    "credit",
 ];
 
 /// A draft as one JSON object keyed by column (read back with `jsonb_populate_recordset`).
@@ -521,7 +524,7 @@ fn draft_json(id: Uuid, version: i64, d: &CustomerDraft, reason: StageReason<'_>
         "attributes": d.attributes, "source": d.source, "external_id": d.external_id,
         "account_manager_id": d.account_manager_id, "lifecycle_stage": d.lifecycle_stage,
         "relationship_level": d.relationship_level, "qualification": d.qualification,
-        "lifecycle_reason": reason.text, "reason_code": reason.code,
+        "credit": d.credit, "lifecycle_reason": reason.text, "reason_code": reason.code,
     })
 }
 
