@@ -14,7 +14,8 @@ use uuid::Uuid;
 use super::json::CustomerSort;
 use super::search::{self, Boxed, BoxedCondition, Row, Search};
 use crate::customers::json::{
-    CreditGrade, CustomerKind, DeletedFilter, LifecycleStage, ProspectGrade, RegionType, RelationshipLevel,
+    CreditGrade, CustomerKind, DeletedFilter, LifecycleStage, ProspectGrade, RegionType,
+    RelationshipLevel,
 };
 use crate::customers::store::CustomerRecord;
 use crate::db::Prepare;

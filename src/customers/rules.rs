@@ -7,8 +7,7 @@ use uuid::Uuid;
 
 use super::json::{
     Address, AddressInput, AuthoritySource, ConsentInput, Credit, CreditInput, CustomerInput,
-    CustomerKind,
-    LifecycleStage, Qualification, QualificationInput, RelationshipLevel,
+    CustomerKind, LifecycleStage, Qualification, QualificationInput, RelationshipLevel,
 };
 use super::store::CustomerDraft;
 use crate::domain::{

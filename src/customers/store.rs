@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::json::{
-    Address, Credit, CustomerKind, Gender, IncomeBand, LifecycleStage, ProspectGrade, Qualification,
-    RegionType, RelationshipLevel,
+    Address, Credit, CustomerKind, Gender, IncomeBand, LifecycleStage, ProspectGrade,
+    Qualification, RegionType, RelationshipLevel,
 };
 use crate::auth::Actor;
 use crate::db::functions::lower;

@@ -8,8 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::json::{
-    CurrencyForecast, Figures, Forecast, ForecastQuery, OwnerForecast, StageForecast,
-    TargetFigures,
+    CurrencyForecast, Figures, Forecast, ForecastQuery, OwnerForecast, StageForecast, TargetFigures,
 };
 use crate::db::Prepare;
 use crate::http::error::ApiError;
@@ -47,7 +46,8 @@ pub struct Period {
     pub to: NaiveDate,
 }
 
-pub const PERIOD_FORMS: &str = "must be a year (`2026`), a quarter (`2026-Q4`) or a month (`2026-11`)";
+pub const PERIOD_FORMS: &str =
+    "must be a year (`2026`), a quarter (`2026-Q4`) or a month (`2026-11`)";
 
 fn year(text: &str) -> Option<i32> {
     (text.len() == 4 && text.bytes().all(|b| b.is_ascii_digit()))
@@ -358,7 +358,10 @@ pub fn against(target: Option<i64>, figures: &Figures) -> TargetFigures {
 }
 
 /// The entry of `currency`, added (with zero figures) when the period has none yet.
-fn entry<'a>(currencies: &'a mut Vec<CurrencyForecast>, currency: &str) -> &'a mut CurrencyForecast {
+fn entry<'a>(
+    currencies: &'a mut Vec<CurrencyForecast>,
+    currency: &str,
+) -> &'a mut CurrencyForecast {
     let at = match currencies.iter().position(|c| c.currency == currency) {
         Some(at) => at,
         None => {
@@ -472,27 +475,48 @@ mod tests {
     #[test]
     fn coverage_is_the_weighted_pipeline_over_what_is_left_to_win() {
         // No target: nothing to compare with.
-        assert_eq!(against(None, &won_and_weighted(100, 50)), TargetFigures::default());
+        assert_eq!(
+            against(None, &won_and_weighted(100, 50)),
+            TargetFigures::default()
+        );
         // Target 10 000, won 4 000: 6 000 left; weighted 9 000 covers it 9000/6000 = 1.5.
         let t = against(Some(10_000), &won_and_weighted(4_000, 9_000));
         assert_eq!(t.gap_to_target, Some(6_000));
         assert_eq!(t.coverage, Some(1.5));
         assert_eq!(t.target_met, Some(false));
         // 1 000 / 3 000 = 0.3333… → 0.33; 2 000 / 3 000 = 0.6666… → 0.67.
-        assert_eq!(against(Some(3_000), &won_and_weighted(0, 1_000)).coverage, Some(0.33));
-        assert_eq!(against(Some(3_000), &won_and_weighted(0, 2_000)).coverage, Some(0.67));
+        assert_eq!(
+            against(Some(3_000), &won_and_weighted(0, 1_000)).coverage,
+            Some(0.33)
+        );
+        assert_eq!(
+            against(Some(3_000), &won_and_weighted(0, 2_000)).coverage,
+            Some(0.67)
+        );
         // Half a hundredth rounds away from zero: 1 / 200 = 0.005 → 0.01.
-        assert_eq!(against(Some(200), &won_and_weighted(0, 1)).coverage, Some(0.01));
+        assert_eq!(
+            against(Some(200), &won_and_weighted(0, 1)).coverage,
+            Some(0.01)
+        );
         // Nothing open: coverage 0.
-        assert_eq!(against(Some(500), &won_and_weighted(0, 0)).coverage, Some(0.0));
+        assert_eq!(
+            against(Some(500), &won_and_weighted(0, 0)).coverage,
+            Some(0.0)
+        );
         // Target met exactly, and exceeded: the gap is 0 or negative, no coverage.
         let met = against(Some(5_000), &won_and_weighted(5_000, 700));
-        assert_eq!((met.gap_to_target, met.coverage, met.target_met), (Some(0), None, Some(true)));
+        assert_eq!(
+            (met.gap_to_target, met.coverage, met.target_met),
+            (Some(0), None, Some(true))
+        );
         let beyond = against(Some(5_000), &won_and_weighted(6_500, 0));
         assert_eq!(beyond.gap_to_target, Some(-1_500));
         assert_eq!(beyond.coverage, None);
         // A target of 0 is met at once.
-        assert_eq!(against(Some(0), &won_and_weighted(0, 10)).target_met, Some(true));
+        assert_eq!(
+            against(Some(0), &won_and_weighted(0, 10)).target_met,
+            Some(true)
+        );
     }
 
     #[test]

@@ -646,13 +646,19 @@ pub struct AdvanceInput {
     /// One of `demo`, `met_decision_maker`, `trial`, `budget_confirmed`, `proposal`,
     /// `joint_plan`; or a kind of your own as `custom:<name>`, the name 1 to 50 lower case
     /// letters, digits or `_`, starting with a letter (`custom:site_visit`).
-    #[schema(example = "demo", pattern = "^(demo|met_decision_maker|trial|budget_confirmed|proposal|joint_plan|custom:[a-z][a-z0-9_]{0,49})$")]
+    #[schema(
+        example = "demo",
+        pattern = "^(demo|met_decision_maker|trial|budget_confirmed|proposal|joint_plan|custom:[a-z][a-z0-9_]{0,49})$"
+    )]
     pub kind: String,
     /// When it happened: not in the future, not before 1900; now by default.
     #[schema(example = "2026-11-30T14:00:00Z")]
     pub occurred_at: Option<DateTime<Utc>>,
     /// What happened, up to 1000 characters.
-    #[schema(example = "demo to the purchasing team, they want a trial", max_length = 1000)]
+    #[schema(
+        example = "demo to the purchasing team, they want a trial",
+        max_length = 1000
+    )]
     pub note: Option<String>,
 }
 

@@ -198,7 +198,12 @@ pub async fn delete_stage(
 ) -> Result<(), ApiError> {
     conn.transaction(async |conn| {
         let (_, mut order) = lock_stage(conn, key, if_match).await?;
-        if store::lock_settings(conn).await?.credit_required_after.as_deref() == Some(key) {
+        if store::lock_settings(conn)
+            .await?
+            .credit_required_after
+            .as_deref()
+            == Some(key)
+        {
             return Err(ApiError::conflict(
                 "this stage is the pipeline's credit rule stage (`credit_required_after` of \
                  /v1/pipeline/settings); name another stage there first",
@@ -396,8 +401,7 @@ pub async fn update(
             .copied()
             .collect();
         crate::contacts::check_people(conn, before.customer_id, "contact_ids", &added).await?;
-        let progressed =
-            draft.stage != before.draft.stage || draft.status != before.draft.status;
+        let progressed = draft.stage != before.draft.stage || draft.status != before.draft.status;
         if progressed {
             check_credit(conn, before.customer_id, &draft).await?;
         }
@@ -452,7 +456,8 @@ pub async fn set_settings(
     let gate = match input.credit_required_after {
         None => None,
         Some(key) => Some(
-            rules::stage_key(&key).map_err(|e| ApiError::invalid_field("credit_required_after", e))?,
+            rules::stage_key(&key)
+                .map_err(|e| ApiError::invalid_field("credit_required_after", e))?,
         ),
     };
     conn.transaction(async |conn| {

@@ -760,9 +760,11 @@ async fn list_targets(
     let owner_id = match query.owner_id.as_deref() {
         None => None,
         Some("team") => Some(None),
-        Some(raw) => Some(Some(raw.parse::<Uuid>().map_err(|_| {
-            invalid("owner_id", "must be a user id or `team`")
-        })?)),
+        Some(raw) => {
+            Some(Some(raw.parse::<Uuid>().map_err(|_| {
+                invalid("owner_id", "must be a user id or `team`")
+            })?))
+        }
     };
     let filter = store::TargetFilter {
         period,

@@ -301,12 +301,25 @@ mod tests {
 
     #[test]
     fn advance_kinds_are_the_courses_or_custom() {
-        for good in ["demo", "joint_plan", "custom:site_visit", "custom:a", "custom:x9_"] {
+        for good in [
+            "demo",
+            "joint_plan",
+            "custom:site_visit",
+            "custom:a",
+            "custom:x9_",
+        ] {
             assert_eq!(advance_kind(good).ok().as_deref(), Some(good));
         }
         let long = format!("custom:a{}", "b".repeat(50));
         for bad in [
-            "", "Demo", "custom:", "custom:9x", "custom:Site", "custom:a-b", "other", "custom",
+            "",
+            "Demo",
+            "custom:",
+            "custom:9x",
+            "custom:Site",
+            "custom:a-b",
+            "other",
+            "custom",
             &long,
         ] {
             assert!(advance_kind(bad).is_err(), "{bad}");

@@ -17,6 +17,7 @@ mod docs;
 mod errors;
 mod events;
 mod exports;
+mod funnel;
 mod hostile;
 mod idempotency;
 mod import_reports;
