@@ -218,7 +218,11 @@ fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
     }
     if !filter.credit_grades.is_empty() {
         // Read from customers_credit_grade_idx (graded customers only).
-        let grades: Vec<String> = filter.credit_grades.iter().map(|g| g.to_string()).collect();
+        let grades: Vec<String> = filter
+            .credit_grades
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         query = query.filter(customers::credit.retrieve_as_text("grade").eq_any(grades));
     }
     if let Some(consent) = filter.consent_email {

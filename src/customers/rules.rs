@@ -425,7 +425,7 @@ fn merge_credit(
         Patch::Absent => {}
         Patch::Null => currency = None,
         Patch::Value(c) => {
-            currency = checks.check("credit.currency", crate::domain::currency_code(&c))
+            currency = checks.check("credit.currency", crate::domain::currency_code(&c));
         }
     }
     let currency_bad = currency_given && currency.is_none();

@@ -459,7 +459,7 @@ impl From<DieselError> for ApiError {
                     .iter()
                     .find(|(constraint, _, _)| Some(*constraint) == info.constraint_name()) =>
             {
-                Self::invalid_field(*field, *message)
+                Self::invalid_field(field, *message)
             }
             DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
                 tracing::warn!(error = %err, "a reference the request's checks let through");
