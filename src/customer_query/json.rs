@@ -96,6 +96,10 @@ pub struct CustomersQuery {
     /// their stage now.
     #[param(example = "price,competitor")]
     pub churn_reason: Option<String>,
+    /// Credit grades separated by commas (`a` to `d`): the customers graded so (see
+    /// `credit`); ungraded customers are never listed by it.
+    #[param(example = "a,b")]
+    pub credit_grade: Option<String>,
     /// Value tiers from the last analytics computation, separated by commas: `key`,
     /// `development`, `maintenance`, `opportunity`.
     #[param(example = "key,development")]

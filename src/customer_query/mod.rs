@@ -129,6 +129,7 @@ pub fn list_filter(
         },
         churn_reasons: comma_list("churn_reason", query.churn_reason.as_deref())?,
         key_classes: comma_list("key_class", query.key_class.as_deref())?,
+        credit_grades: comma_list("credit_grade", query.credit_grade.as_deref())?,
         analytics: crate::analytics::store::Filter {
             value_tiers: comma_list("value_tier", query.value_tier.as_deref())?,
             value_classes: comma_list("value_class", query.value_class.as_deref())?,

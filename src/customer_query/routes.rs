@@ -34,7 +34,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 /// is served; oldest first (`sort=created_at`) every filter but `updated_after`, unless one
 /// with its own index leads (below). By `updated_at` or `name`, a list must also be led by a filter indexed in that
 /// order: `lifecycle_stage`, `account_manager_id` or `kind`, or one with its own index (`tags`,
-/// `attributes.*`, `q`, the score filters, `deleted=only`; by `updated_at` also
+/// `attributes.*`, `q`, the score filters, `credit_grade`, `deleted=only`; by `updated_at` also
 /// `updated_after`, `updated_before` or `created_after`). Otherwise `relationship_level`,
 /// `region_type`, `source`, `prospect_grade`, `consent_email`, `consent_sms`, `has_email`,
 /// `has_phone` and the other time bounds are refused with `400` naming the sorts that serve

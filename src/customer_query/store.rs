@@ -14,7 +14,8 @@ use uuid::Uuid;
 use super::json::CustomerSort;
 use super::search::{self, Boxed, BoxedCondition, Row, Search};
 use crate::customers::json::{
-    CustomerKind, DeletedFilter, LifecycleStage, ProspectGrade, RegionType, RelationshipLevel,
+    CreditGrade, CustomerKind, DeletedFilter, LifecycleStage, ProspectGrade, RegionType,
+    RelationshipLevel,
 };
 use crate::customers::store::CustomerRecord;
 use crate::db::Prepare;
@@ -65,6 +66,8 @@ pub struct ListFilter {
     pub churn_reasons: Vec<ChurnCause>,
     /// Customers of one of these key-customer classes.
     pub key_classes: Vec<crate::customers::figures::KeyClass>,
+    /// Customers with one of these credit grades.
+    pub credit_grades: Vec<CreditGrade>,
 }
 
 impl ListFilter {
@@ -136,6 +139,7 @@ impl ListFilter {
             || !self.analytics.is_empty()
             || !self.churn_reasons.is_empty()
             || !self.key_classes.is_empty()
+            || !self.credit_grades.is_empty()
             || self.deleted == Some(DeletedFilter::Only)
     }
 }
@@ -214,6 +218,15 @@ fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
     }
     if let Some(grade) = filter.prospect_grade {
         query = query.filter(customers::prospect_grade.eq(grade));
+    }
+    if !filter.credit_grades.is_empty() {
+        // Read from customers_credit_grade_idx (graded customers only).
+        let grades: Vec<String> = filter
+            .credit_grades
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        query = query.filter(customers::credit.retrieve_as_text("grade").eq_any(grades));
     }
     if let Some(consent) = filter.consent_email {
         query = query.filter(customers::consent_email.eq(consent));

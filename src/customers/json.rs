@@ -88,6 +88,47 @@ crate::text_enum! {
     }
 }
 
+crate::text_enum! {
+    /// A customer's credit grade (等级信用, the fourth aspect of a customer's value): `a`
+    /// (best: pays on time, may buy on credit up to its limit) to `d` (worst: prepayment
+    /// only). What each grade allows is the company's policy; Rapport keeps the grade.
+    pub enum CreditGrade {
+        A = "a",
+        B = "b",
+        C = "c",
+        D = "d",
+    }
+}
+
+/// A customer's credit standing: its grade, the most it may owe, and when both were last
+/// reviewed.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Jsonb)]
+pub struct Credit {
+    /// `a` (best) to `d` (worst).
+    pub grade: CreditGrade,
+    /// The most the customer may owe, in minor units of `currency` (500000 = 5 000.00);
+    /// `null`: no limit set.
+    #[schema(example = 500000)]
+    pub limit: Option<i64>,
+    /// ISO 4217 code of `limit`; set exactly when `limit` is.
+    #[schema(example = "EUR")]
+    pub currency: Option<String>,
+    /// When the grade and limit were last reviewed.
+    #[schema(example = "2026-12-01T09:00:00Z")]
+    pub reviewed_at: DateTime<Utc>,
+}
+
 /// Postal address.
 #[derive(
     Debug,
@@ -125,6 +166,7 @@ pub struct Address {
 
 crate::jsonb_sql!(Address);
 crate::jsonb_sql!(Qualification);
+crate::jsonb_sql!(Credit);
 
 /// One marketing consent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -251,6 +293,10 @@ pub struct Customer {
     pub qualification: Option<Qualification>,
     /// Derived from `qualification` (all three known).
     pub prospect_grade: Option<ProspectGrade>,
+    /// Credit standing (等级信用): grade, limit and time of review; `null` until graded. An
+    /// opportunity of a customer whose `qualification.money` is false may not move past the
+    /// pipeline's `credit_required_after` stage without it.
+    pub credit: Option<Credit>,
     /// When the customer was created.
     #[schema(example = "2026-11-23T10:15:00Z")]
     pub created_at: DateTime<Utc>,
@@ -374,9 +420,34 @@ pub struct QualificationInput {
     pub authority_source: Option<AuthoritySource>,
 }
 
+/// Credit changes: absent fields stay as they are, `null` clears `limit` (and its
+/// `currency`).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditInput {
+    /// `a` (best) to `d` (worst); required when the credit is first set.
+    #[serde(default)]
+    pub grade: Option<CreditGrade>,
+    /// The most the customer may owe, in minor units of `currency`, from 0 to 10^13;
+    /// `null` removes the limit.
+    #[serde(default)]
+    #[schema(value_type = Option<i64>, example = 500000, minimum = 0)]
+    pub limit: Patch<i64>,
+    /// ISO 4217 code, upper case: required with a `limit` (unless the limit already has
+    /// one), refused without.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "EUR", pattern = "^[A-Z]{3}$")]
+    pub currency: Patch<String>,
+    /// When the grade and limit were reviewed (not in the future); now by default whenever
+    /// the grade or limit changes.
+    #[serde(default)]
+    #[schema(example = "2026-12-01T09:00:00Z")]
+    pub reviewed_at: Option<DateTime<Utc>>,
+}
+
 /// A customer to create, or changes to one (JSON merge patch, RFC 7396): a field absent
 /// stays as it is (or takes its default on creation), `null` clears it, a value sets it.
-/// `address`, `consent`, `qualification` and `attributes` merge key by key; `tags` is
+/// `address`, `consent`, `qualification`, `credit` and `attributes` merge key by key; `tags` is
 /// replaced whole.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -493,6 +564,10 @@ pub struct CustomerInput {
     #[serde(default)]
     #[schema(value_type = bool, example = true)]
     pub influential: Patch<bool>,
+    /// Credit standing: `grade` when first set, then any of its fields; `null` removes it.
+    #[serde(default)]
+    #[schema(value_type = Option<CreditInput>)]
+    pub credit: Patch<CreditInput>,
 }
 
 /// One change of lifecycle stage.
@@ -752,6 +827,10 @@ pub const COLUMNS: &[crate::http::tabular::Column] = {
         w("qualification.need", Bool),
         r("qualification.authority_source", Text),
         r("prospect_grade", Text),
+        w("credit.grade", Text),
+        w("credit.limit", Int),
+        w("credit.currency", Text),
+        w("credit.reviewed_at", Text),
         r("created_at", Text),
         r("updated_at", Text),
         r("version", Int),

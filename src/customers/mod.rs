@@ -67,6 +67,7 @@ pub fn view(record: CustomerRecord, reveal_pii: bool) -> Customer {
         relationship_level: d.relationship_level,
         qualification: d.qualification,
         prospect_grade: record.prospect_grade,
+        credit: d.credit,
         created_at: record.created_at,
         updated_at: record.updated_at,
         version: record.version,

@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::json::{
-    Address, AddressInput, AuthoritySource, ConsentInput, CustomerInput, CustomerKind,
-    LifecycleStage, Qualification, QualificationInput, RelationshipLevel,
+    Address, AddressInput, AuthoritySource, ConsentInput, Credit, CreditInput, CustomerInput,
+    CustomerKind, LifecycleStage, Qualification, QualificationInput, RelationshipLevel,
 };
 use super::store::CustomerDraft;
 use crate::domain::{
@@ -54,6 +54,7 @@ impl CustomerDraft {
             parent_id: None,
             referred_by_id: None,
             influential: false,
+            credit: None,
         }
     }
 }
@@ -327,6 +328,15 @@ pub fn apply(
             "only an organization belongs to a group (this customer is an individual)",
         );
     }
+    match input.credit {
+        Patch::Absent => {}
+        Patch::Null => draft.credit = None,
+        Patch::Value(c) => {
+            if let Some(c) = merge_credit(&mut checks, draft.credit.clone(), c, now) {
+                draft.credit = Some(c);
+            }
+        }
+    }
     if draft.name.is_empty() && checks.is_ok() {
         checks.fail("name", "is required");
     }
@@ -432,6 +442,72 @@ fn apply_consent(
         *at = Some(now);
     }
     *granted = input.granted;
+}
+
+/// Merges credit changes into the current credit (if any), each bad field named under
+/// `credit.`. The review time is the one given, else now when the grade or limit changes.
+fn merge_credit(
+    checks: &mut Checks,
+    current: Option<Credit>,
+    input: CreditInput,
+    now: DateTime<Utc>,
+) -> Option<Credit> {
+    let before = current.clone();
+    let grade = match (input.grade, &current) {
+        (Some(g), _) => Some(g),
+        (None, Some(c)) => Some(c.grade),
+        (None, None) => {
+            checks.fail("credit.grade", "is required when the credit is first set");
+            None
+        }
+    };
+    let mut limit = current.as_ref().and_then(|c| c.limit);
+    let mut currency = current.as_ref().and_then(|c| c.currency.clone());
+    match input.limit {
+        Patch::Absent => {}
+        Patch::Null => {
+            limit = None;
+            currency = None;
+        }
+        Patch::Value(v) => limit = checks.check("credit.limit", crate::domain::money(v)),
+    }
+    let limit_bad = matches!(input.limit, Patch::Value(_)) && limit.is_none();
+    let currency_given = matches!(input.currency, Patch::Value(_));
+    match input.currency {
+        Patch::Absent => {}
+        Patch::Null => currency = None,
+        Patch::Value(c) => {
+            currency = checks.check("credit.currency", crate::domain::currency_code(&c));
+        }
+    }
+    let currency_bad = currency_given && currency.is_none();
+    if !limit_bad && !currency_bad {
+        match (limit, &currency) {
+            (Some(_), None) => checks.fail("credit.currency", "is required with a `limit`"),
+            (None, Some(_)) => checks.fail("credit.currency", "goes with a `limit` only"),
+            _ => {}
+        }
+    }
+    if let Some(at) = input.reviewed_at
+        && at > now + chrono::Duration::minutes(1)
+    {
+        checks.fail("credit.reviewed_at", "must not be in the future");
+    }
+    let grade = grade?;
+    let changed = before
+        .as_ref()
+        .is_none_or(|b| b.grade != grade || b.limit != limit || b.currency != currency);
+    let reviewed_at = match (input.reviewed_at, &before) {
+        (Some(at), _) => at,
+        (None, Some(b)) if !changed => b.reviewed_at,
+        (None, _) => now,
+    };
+    Some(Credit {
+        grade,
+        limit,
+        currency,
+        reviewed_at,
+    })
 }
 
 /// Merges qualification changes. A hand-set `authority` is `manual`; `authority_source:

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::json::{
-    Address, CustomerKind, Gender, IncomeBand, LifecycleStage, ProspectGrade, Qualification,
-    RegionType, RelationshipLevel,
+    Address, Credit, CustomerKind, Gender, IncomeBand, LifecycleStage, ProspectGrade,
+    Qualification, RegionType, RelationshipLevel,
 };
 use crate::auth::Actor;
 use crate::db::functions::lower;
@@ -69,6 +69,7 @@ pub struct CustomerDraft {
     pub parent_id: Option<Uuid>,
     pub referred_by_id: Option<Uuid>,
     pub influential: bool,
+    pub credit: Option<Credit>,
 }
 
 pub async fn insert(
@@ -221,6 +222,7 @@ pub async fn erase(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Custom
         draft.attributes = Value::Object(serde_json::Map::new());
         draft.external_id = None;
         draft.qualification = None;
+        draft.credit = None;
         draft
     };
     diesel::update(customers::table.find(id))
@@ -483,7 +485,7 @@ pub async fn move_stages(
 }
 
 /// The columns a customer's draft fills, as named in the table.
-const COLUMNS: [&str; 28] = [
+const COLUMNS: [&str; 29] = [
     "kind",
     "name",
     "organization_name",
@@ -512,6 +514,7 @@ const COLUMNS: [&str; 28] = [
     "parent_id",
     "referred_by_id",
     "influential",
+    "credit",
 ];
 
 /// A draft as one JSON object keyed by column (read back with `jsonb_populate_recordset`).
@@ -528,7 +531,7 @@ fn draft_json(id: Uuid, version: i64, d: &CustomerDraft, reason: StageReason<'_>
         "account_manager_id": d.account_manager_id, "lifecycle_stage": d.lifecycle_stage,
         "relationship_level": d.relationship_level, "qualification": d.qualification,
         "parent_id": d.parent_id, "referred_by_id": d.referred_by_id,
-        "influential": d.influential,
+        "influential": d.influential, "credit": d.credit,
         "lifecycle_reason": reason.text, "reason_code": reason.code,
     })
 }

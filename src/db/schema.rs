@@ -203,6 +203,7 @@ diesel::table! {
         parent_id -> Nullable<Uuid>,
         referred_by_id -> Nullable<Uuid>,
         influential -> Bool,
+        credit -> Nullable<Jsonb>,
     }
 }
 
@@ -432,6 +433,21 @@ diesel::table! {
         version -> Int8,
         deleted_at -> Nullable<Timestamptz>,
         contact_ids -> Array<Nullable<Uuid>>,
+        last_advance_at -> Nullable<Timestamptz>,
+        last_progress_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    opportunity_advances (id) {
+        id -> Uuid,
+        opportunity_id -> Uuid,
+        kind -> Text,
+        occurred_at -> Timestamptz,
+        note -> Nullable<Text>,
+        actor_type -> Text,
+        actor_id -> Text,
+        created_at -> Timestamptz,
     }
 }
 
@@ -451,6 +467,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    pipeline_settings (id) {
+        id -> Bool,
+        credit_required_after -> Nullable<Text>,
+        updated_at -> Timestamptz,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
     pipeline_stages (key) {
         key -> Text,
         name -> Text,
@@ -460,6 +485,21 @@ diesel::table! {
         updated_at -> Timestamptz,
         version -> Int8,
         deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    pipeline_targets (id) {
+        id -> Uuid,
+        owner_id -> Nullable<Uuid>,
+        period -> Text,
+        period_from -> Date,
+        period_to -> Date,
+        currency -> Text,
+        amount -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
     }
 }
 
@@ -490,6 +530,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         version -> Int8,
+        opportunity_id -> Nullable<Uuid>,
     }
 }
 
@@ -663,7 +704,10 @@ diesel::joinable!(loyalty_ledger -> purchases (purchase_id));
 diesel::joinable!(opportunities -> customers (customer_id));
 diesel::joinable!(opportunities -> pipeline_stages (stage));
 diesel::joinable!(opportunities -> users (owner_id));
+diesel::joinable!(opportunity_advances -> opportunities (opportunity_id));
 diesel::joinable!(opportunity_stage_changes -> opportunities (opportunity_id));
+diesel::joinable!(pipeline_settings -> pipeline_stages (credit_required_after));
+diesel::joinable!(pipeline_targets -> users (owner_id));
 diesel::joinable!(purchase_refunds -> purchases (purchase_id));
 diesel::joinable!(purchases -> customers (customer_id));
 diesel::joinable!(survey_responses -> customers (customer_id));
@@ -699,8 +743,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     loyalty_tier_changes,
     loyalty_tiers,
     opportunities,
+    opportunity_advances,
     opportunity_stage_changes,
+    pipeline_settings,
     pipeline_stages,
+    pipeline_targets,
     purchase_refunds,
     purchases,
     revoked_tokens,

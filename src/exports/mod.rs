@@ -487,6 +487,12 @@ mod tests {
                 need: true,
                 authority_source: Default::default(),
             }),
+            credit: Some(crate::customers::json::Credit {
+                grade: crate::customers::json::CreditGrade::B,
+                limit: Some(500_000),
+                currency: Some("EUR".into()),
+                reviewed_at: at(9),
+            }),
             ..CustomerDraft::blank()
         };
         let record = CustomerRecord {
@@ -557,6 +563,7 @@ mod tests {
                 channel: Some(crate::domain::Channel::InStore),
                 items: json!([{"sku": "VASE-01", "name": "Blue vase", "quantity": 2,
                                "unit_price": 2450}]),
+                opportunity_id: Some(Uuid::now_v7()),
             },
             refunded: 900,
             created_at: at(9),

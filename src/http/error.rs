@@ -425,6 +425,14 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str)] = &[
     ("contacts_one_primary_key", "primary"),
 ];
 
+/// Foreign keys that are the check of a request's field (no statement of their own: the
+/// write itself checks), with the field they name and what it must be.
+const REFERENCE_CONSTRAINTS: &[(&str, &str, &str)] = &[(
+    "purchases_opportunity_fkey",
+    "opportunity_id",
+    "must be the id of an opportunity of this purchase's customer",
+)];
+
 impl From<DieselError> for ApiError {
     fn from(err: DieselError) -> Self {
         match err {
@@ -446,6 +454,13 @@ impl From<DieselError> for ApiError {
             }
             // Integrity rules (SQLSTATE class 23) the request's checks let through: the
             // request's fault, answered as such; logged, as a check is missing somewhere.
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, ref info)
+                if let Some((_, field, message)) = REFERENCE_CONSTRAINTS
+                    .iter()
+                    .find(|(constraint, _, _)| Some(*constraint) == info.constraint_name()) =>
+            {
+                Self::invalid_field(field, *message)
+            }
             DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
                 tracing::warn!(error = %err, "a reference the request's checks let through");
                 Self::conflict(

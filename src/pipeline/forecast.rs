@@ -8,7 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::json::{
-    CurrencyForecast, Figures, Forecast, ForecastQuery, OwnerForecast, StageForecast,
+    CurrencyForecast, Figures, Forecast, ForecastQuery, OwnerForecast, StageForecast, TargetFigures,
 };
 use crate::db::Prepare;
 use crate::http::error::ApiError;
@@ -46,7 +46,8 @@ pub struct Period {
     pub to: NaiveDate,
 }
 
-const PERIOD_FORMS: &str = "must be a year (`2026`), a quarter (`2026-Q4`) or a month (`2026-11`)";
+pub const PERIOD_FORMS: &str =
+    "must be a year (`2026`), a quarter (`2026-Q4`) or a month (`2026-11`)";
 
 fn year(text: &str) -> Option<i32> {
     (text.len() == 4 && text.bytes().all(|b| b.is_ascii_digit()))
@@ -208,12 +209,18 @@ pub async fn forecast(
             (0, _) => currencies.push(CurrencyForecast {
                 currency: row.currency,
                 figures,
+                target: TargetFigures::default(),
+                outside_funnel_sales: 0,
                 by_owner: Vec::new(),
                 by_stage: Vec::new(),
             }),
             (1, Some(current)) if current.currency == row.currency => {
                 if let Some(owner_id) = row.owner_id {
-                    current.by_owner.push(OwnerForecast { owner_id, figures });
+                    current.by_owner.push(OwnerForecast {
+                        owner_id,
+                        figures,
+                        target: TargetFigures::default(),
+                    });
                 }
             }
             (2, Some(current)) if current.currency == row.currency => {
@@ -228,6 +235,9 @@ pub async fn forecast(
             _ => {}
         }
     }
+    let targets = period_targets(conn, &period, filter).await?;
+    let outside = outside_funnel(conn, start, end, filter).await?;
+    add_targets_and_sales(&mut currencies, &targets, &outside, filter.owner_id);
     for currency in &mut currencies {
         currency.by_owner.sort_by(|a, b| {
             b.figures
@@ -242,6 +252,175 @@ pub async fn forecast(
         to: period.to,
         currencies,
     })
+}
+
+/// A target of the forecast's period.
+#[derive(Debug, diesel::QueryableByName)]
+struct TargetRow {
+    #[diesel(sql_type = Text)]
+    currency: String,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    owner_id: Option<Uuid>,
+    #[diesel(sql_type = BigInt)]
+    amount: i64,
+}
+
+/// The targets set for exactly this period (the currency's when asked; the team's and every
+/// owner's, or that owner's only), read by pipeline_targets_key.
+async fn period_targets(
+    conn: &mut AsyncPgConnection,
+    period: &Period,
+    filter: &Filter,
+) -> QueryResult<Vec<TargetRow>> {
+    diesel::sql_query(
+        "SELECT currency, owner_id, amount FROM pipeline_targets
+         WHERE period_from = $1 AND period_to = $2
+           AND ($3::text IS NULL OR currency = $3)
+           AND ($4::uuid IS NULL OR owner_id = $4)
+         ORDER BY currency, owner_id NULLS FIRST",
+    )
+    .bind::<Date, _>(period.from)
+    .bind::<Date, _>(period.to)
+    .bind::<Nullable<Text>, _>(filter.currency.as_deref())
+    .bind::<Nullable<SqlUuid>, _>(filter.owner_id)
+    .prepared()
+    .load(conn)
+    .await
+}
+
+/// The sales outside the funnel of one currency.
+#[derive(Debug, diesel::QueryableByName)]
+struct SalesRow {
+    #[diesel(sql_type = Text)]
+    currency: String,
+    #[diesel(sql_type = BigInt)]
+    net: i64,
+}
+
+/// Σ net amount (amount − refunded) of the purchases made in [$1, $2) that no live won
+/// opportunity is linked to, per currency (`$3`: that currency only; `$4`: the customers
+/// that owner manages; `$5`: owned-only access). Reads purchases_occurred_idx.
+static OUTSIDE_FUNNEL_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT p.currency, coalesce(sum(p.amount - p.refunded), 0)::bigint AS net
+         FROM purchases p
+         WHERE p.occurred_at >= $1 AND p.occurred_at < $2
+           AND ($3::text IS NULL OR p.currency = $3)
+           AND ($4::uuid IS NULL OR p.customer_id IN
+                (SELECT id FROM customers WHERE account_manager_id = $4::uuid))
+           AND {}
+           AND NOT EXISTS (SELECT 1 FROM opportunities o
+                           WHERE o.id = p.opportunity_id AND o.status = 'won'
+                             AND o.deleted_at IS NULL)
+         GROUP BY p.currency
+         ORDER BY p.currency",
+        crate::auth::ownership::sql_condition("p.customer_id", 5)
+    )
+});
+
+async fn outside_funnel(
+    conn: &mut AsyncPgConnection,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    filter: &Filter,
+) -> QueryResult<Vec<SalesRow>> {
+    diesel::sql_query(OUTSIDE_FUNNEL_SQL.as_str())
+        .bind::<Timestamptz, _>(start)
+        .bind::<Timestamptz, _>(end)
+        .bind::<Nullable<Text>, _>(filter.currency.as_deref())
+        .bind::<Nullable<SqlUuid>, _>(filter.owner_id)
+        .bind::<Nullable<SqlUuid>, _>(filter.account_manager_id)
+        .prepared()
+        .load(conn)
+        .await
+}
+
+/// A forecast's figures against a target: the gap is `target − won`; the coverage is the
+/// weighted open pipeline over that gap, in hundredths rounded half away from zero, and
+/// `null` once the gap is 0 or less (the target is met: nothing is left to cover).
+pub fn against(target: Option<i64>, figures: &Figures) -> TargetFigures {
+    let Some(target) = target else {
+        return TargetFigures::default();
+    };
+    let gap = target - figures.won_amount;
+    let coverage = (gap > 0).then(|| {
+        // Exact in i128: weighted × 100 / gap, rounded half away from zero (both ≥ 0).
+        let (n, d) = (i128::from(figures.weighted_open) * 100, i128::from(gap));
+        let hundredths = (2 * n + d) / (2 * d);
+        hundredths as f64 / 100.0
+    });
+    TargetFigures {
+        target: Some(target),
+        gap_to_target: Some(gap),
+        coverage,
+        target_met: Some(gap <= 0),
+    }
+}
+
+/// The entry of `currency`, added (with zero figures) when the period has none yet.
+fn entry<'a>(
+    currencies: &'a mut Vec<CurrencyForecast>,
+    currency: &str,
+) -> &'a mut CurrencyForecast {
+    let at = match currencies.iter().position(|c| c.currency == currency) {
+        Some(at) => at,
+        None => {
+            currencies.push(CurrencyForecast {
+                currency: currency.to_owned(),
+                figures: Figures::default(),
+                target: TargetFigures::default(),
+                outside_funnel_sales: 0,
+                by_owner: Vec::new(),
+                by_stage: Vec::new(),
+            });
+            currencies.len() - 1
+        }
+    };
+    &mut currencies[at]
+}
+
+/// Puts the targets and the sales outside the funnel beside the figures: a currency's total
+/// against the team's target (`owner`'s when the forecast is for one owner), each owner
+/// against theirs (owners with a target and nothing in the period get a row of zeros).
+fn add_targets_and_sales(
+    currencies: &mut Vec<CurrencyForecast>,
+    targets: &[TargetRow],
+    outside: &[SalesRow],
+    owner: Option<Uuid>,
+) {
+    for sales in outside {
+        entry(currencies, &sales.currency).outside_funnel_sales = sales.net;
+    }
+    for t in targets {
+        let current = entry(currencies, &t.currency);
+        if let Some(owner_id) = t.owner_id
+            && !current.by_owner.iter().any(|o| o.owner_id == owner_id)
+        {
+            current.by_owner.push(OwnerForecast {
+                owner_id,
+                figures: Figures::default(),
+                target: TargetFigures::default(),
+            });
+        }
+    }
+    for current in currencies.iter_mut() {
+        let target_of = |who: Option<Uuid>| {
+            targets
+                .iter()
+                .find(|t| t.currency == current.currency && t.owner_id == who)
+                .map(|t| t.amount)
+        };
+        current.target = against(target_of(owner), &current.figures);
+        let owners: Vec<(Uuid, Option<i64>)> = current
+            .by_owner
+            .iter()
+            .map(|o| (o.owner_id, target_of(Some(o.owner_id))))
+            .collect();
+        for (o, (_, target)) in current.by_owner.iter_mut().zip(owners) {
+            o.target = against(target, &o.figures);
+        }
+    }
+    currencies.sort_by(|a, b| a.currency.cmp(&b.currency));
 }
 
 #[cfg(test)]
@@ -282,6 +461,62 @@ mod tests {
         ] {
             assert_eq!(span(bad), None, "{bad}");
         }
+    }
+
+    fn won_and_weighted(won_amount: i64, weighted_open: i64) -> Figures {
+        Figures {
+            won_amount,
+            weighted_open,
+            forecast: won_amount + weighted_open,
+            ..Figures::default()
+        }
+    }
+
+    #[test]
+    fn coverage_is_the_weighted_pipeline_over_what_is_left_to_win() {
+        // No target: nothing to compare with.
+        assert_eq!(
+            against(None, &won_and_weighted(100, 50)),
+            TargetFigures::default()
+        );
+        // Target 10 000, won 4 000: 6 000 left; weighted 9 000 covers it 9000/6000 = 1.5.
+        let t = against(Some(10_000), &won_and_weighted(4_000, 9_000));
+        assert_eq!(t.gap_to_target, Some(6_000));
+        assert_eq!(t.coverage, Some(1.5));
+        assert_eq!(t.target_met, Some(false));
+        // 1 000 / 3 000 = 0.3333… → 0.33; 2 000 / 3 000 = 0.6666… → 0.67.
+        assert_eq!(
+            against(Some(3_000), &won_and_weighted(0, 1_000)).coverage,
+            Some(0.33)
+        );
+        assert_eq!(
+            against(Some(3_000), &won_and_weighted(0, 2_000)).coverage,
+            Some(0.67)
+        );
+        // Half a hundredth rounds away from zero: 1 / 200 = 0.005 → 0.01.
+        assert_eq!(
+            against(Some(200), &won_and_weighted(0, 1)).coverage,
+            Some(0.01)
+        );
+        // Nothing open: coverage 0.
+        assert_eq!(
+            against(Some(500), &won_and_weighted(0, 0)).coverage,
+            Some(0.0)
+        );
+        // Target met exactly, and exceeded: the gap is 0 or negative, no coverage.
+        let met = against(Some(5_000), &won_and_weighted(5_000, 700));
+        assert_eq!(
+            (met.gap_to_target, met.coverage, met.target_met),
+            (Some(0), None, Some(true))
+        );
+        let beyond = against(Some(5_000), &won_and_weighted(6_500, 0));
+        assert_eq!(beyond.gap_to_target, Some(-1_500));
+        assert_eq!(beyond.coverage, None);
+        // A target of 0 is met at once.
+        assert_eq!(
+            against(Some(0), &won_and_weighted(0, 10)).target_met,
+            Some(true)
+        );
     }
 
     #[test]

@@ -145,6 +145,14 @@ pub struct Opportunity {
     /// MAN). Derived when read, so it follows their links' changes.
     #[schema(example = true)]
     pub has_decision_maker: bool,
+    /// When its latest advance happened (see `/v1/opportunities/{id}/advances`); `null`
+    /// before the first.
+    #[schema(example = "2026-11-30T14:00:00Z")]
+    pub last_advance_at: Option<DateTime<Utc>>,
+    /// Its latest progress of any kind: its creation, a stage move or status change, or an
+    /// advance (when it happened). `stalled_days` lists the open ones by it.
+    #[schema(example = "2026-11-30T14:00:00Z")]
+    pub last_progress_at: DateTime<Utc>,
     /// When it was created.
     #[schema(example = "2026-11-23T09:30:00Z")]
     pub created_at: DateTime<Utc>,
@@ -286,7 +294,8 @@ pub struct StageHistory {
 
 crate::text_enum! {
     /// Order of an opportunity list: `expected_close_date` soonest first (the default),
-    /// `amount` or `created_at`; a leading `-` reverses.
+    /// `amount`, `created_at` or `last_progress_at` (longest stalled first); a leading `-`
+    /// reverses.
     pub enum OpportunitySort {
         ExpectedCloseDate = "expected_close_date",
         ExpectedCloseDateDesc = "-expected_close_date",
@@ -294,6 +303,8 @@ crate::text_enum! {
         AmountDesc = "-amount",
         CreatedAt = "created_at",
         CreatedAtDesc = "-created_at",
+        LastProgressAt = "last_progress_at",
+        LastProgressAtDesc = "-last_progress_at",
     }
 }
 
@@ -329,8 +340,14 @@ pub struct OpportunitiesQuery {
     /// those with one.
     #[param(example = false)]
     pub has_decision_maker: Option<bool>,
-    /// `expected_close_date` (default), `amount` or `created_at`, each reversed with a
-    /// leading `-`.
+    /// Stalled deals: only open opportunities with no progress (advance, stage move or
+    /// status change; creation counts) in the last N days, 1 to 3650: their
+    /// `last_progress_at` is more than N × 24 hours ago. Not with a `status` other than
+    /// `open`.
+    #[param(minimum = 1, maximum = 3650, example = 30)]
+    pub stalled_days: Option<u32>,
+    /// `expected_close_date` (default), `amount`, `created_at` or `last_progress_at`, each
+    /// reversed with a leading `-`.
     #[param(inline)]
     pub sort: Option<OpportunitySort>,
     /// Page size, 1 to 200.
@@ -389,6 +406,27 @@ pub struct Figures {
     pub open_count: i64,
 }
 
+/// A forecast against its target (`PUT /v1/pipeline/targets`), in minor units. All `null`
+/// when no target is set for the period, the currency and the owner (or the team).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct TargetFigures {
+    /// The amount to sell in the period.
+    #[schema(example = 5000000)]
+    pub target: Option<i64>,
+    /// `target` − `won_amount`: what is left to win; 0 or less once the target is met
+    /// (negative: exceeded by that much).
+    #[schema(example = 3500000)]
+    pub gap_to_target: Option<i64>,
+    /// `weighted_open` ÷ `gap_to_target`, rounded to 2 decimals, half away from zero: how
+    /// many times the weighted open pipeline covers what is left to win (1.0: exactly).
+    /// `null` when there is no target, and when the target is met (nothing left to cover).
+    #[schema(example = 0.18)]
+    pub coverage: Option<f64>,
+    /// Whether `won_amount` has reached the target.
+    #[schema(example = false)]
+    pub target_met: Option<bool>,
+}
+
 /// The forecast of one owner in one currency.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OwnerForecast {
@@ -398,6 +436,9 @@ pub struct OwnerForecast {
     /// Their figures.
     #[serde(flatten)]
     pub figures: Figures,
+    /// Against their own target.
+    #[serde(flatten)]
+    pub target: TargetFigures,
 }
 
 /// The forecast of one stage in one currency (won opportunities count in the stage they were
@@ -424,7 +465,17 @@ pub struct CurrencyForecast {
     /// The totals.
     #[serde(flatten)]
     pub figures: Figures,
-    /// Per owner, highest forecast first.
+    /// Against the team-wide target (with `owner_id`: that owner's target).
+    #[serde(flatten)]
+    pub target: TargetFigures,
+    /// Sales outside the funnel (漏斗外销售额): Σ net amount (amount − refunded) of the
+    /// purchases made in the period in this currency that are not linked to a won
+    /// opportunity (no `opportunity_id`, or one that is open, lost or deleted). With
+    /// `owner_id`: those of the customers that owner manages as account manager.
+    #[schema(example = 120000)]
+    pub outside_funnel_sales: i64,
+    /// Per owner, highest forecast first (owners with a target and nothing in the period
+    /// too).
     pub by_owner: Vec<OwnerForecast>,
     /// Per stage, in pipeline order (stages deleted since come last).
     pub by_stage: Vec<StageForecast>,
@@ -442,6 +493,178 @@ pub struct Forecast {
     /// Last day of the period (included).
     #[schema(example = "2026-12-31")]
     pub to: NaiveDate,
-    /// One entry per currency with anything in the period, by currency code.
+    /// One entry per currency with an opportunity, a purchase or a target in the period, by
+    /// currency code.
     pub currencies: Vec<CurrencyForecast>,
+}
+
+// ---- settings ---------------------------------------------------------------------------
+
+/// The pipeline's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PipelineSettings {
+    /// The credit rule: the key of the stage past which an opportunity of a customer whose
+    /// MAN `qualification.money` is false (an `m` prospect) needs that customer's `credit`
+    /// grade. Moving such an opportunity into a later stage, creating it there or winning
+    /// it without one is a `422` naming the rule. `null`: no such rule. A stage named here
+    /// cannot be deleted.
+    #[schema(example = "qualified")]
+    pub credit_required_after: Option<String>,
+    /// When they last changed.
+    #[schema(example = "2026-12-04T09:00:00Z")]
+    pub updated_at: DateTime<Utc>,
+    /// Incremented by every change; the `ETag` is this number in quotes.
+    #[schema(example = 2)]
+    pub version: i64,
+}
+
+/// The pipeline's settings, replaced whole.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSettingsInput {
+    /// The key of a live stage, or `null` (the default when left out) for no credit rule.
+    #[serde(default)]
+    #[schema(example = "qualified")]
+    pub credit_required_after: Option<String>,
+}
+
+// ---- targets ----------------------------------------------------------------------------
+
+/// A sales target: what an owner (or the whole team) should sell in a period, in a
+/// currency.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Target {
+    /// Target id (UUIDv7).
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e90")]
+    pub id: Uuid,
+    /// The owner (staff user) it is for; `null`: the whole team.
+    #[schema(example = "0193b0a6-0000-7000-8000-000000000001")]
+    pub owner_id: Option<Uuid>,
+    /// A year (`2026`), a quarter (`2026-Q4`) or a month (`2026-11`).
+    #[schema(example = "2026-Q4")]
+    pub period: String,
+    /// First day of the period.
+    #[schema(example = "2026-10-01")]
+    pub from: NaiveDate,
+    /// Last day of the period (included).
+    #[schema(example = "2026-12-31")]
+    pub to: NaiveDate,
+    /// ISO 4217 code.
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// The amount to sell, in minor units of `currency`.
+    #[schema(example = 5000000)]
+    pub amount: i64,
+    /// When it was first set.
+    #[schema(example = "2026-10-01T08:00:00Z")]
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    #[schema(example = "2026-10-01T08:00:00Z")]
+    pub updated_at: DateTime<Utc>,
+    /// Incremented by every change; the `ETag` is this number in quotes.
+    #[schema(example = 1)]
+    pub version: i64,
+}
+
+/// A target to set: the one of this owner (or the team), period and currency is created or
+/// replaced.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetInput {
+    /// A year (`2026`), a quarter (`2026-Q4`) or a month (`2026-11`), 1900 to 2999. The
+    /// forecast of exactly this period shows it.
+    #[schema(example = "2026-Q4")]
+    pub period: String,
+    /// ISO 4217 code, upper case.
+    #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
+    pub currency: String,
+    /// An active staff user; left out or `null`: the team-wide target.
+    #[schema(example = "0193b0a6-0000-7000-8000-000000000001")]
+    pub owner_id: Option<Uuid>,
+    /// The amount to sell, in minor units, 0 to 10^13.
+    #[schema(example = 5000000, minimum = 0)]
+    pub amount: i64,
+}
+
+/// Filters of the target list, combined with AND.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TargetsQuery {
+    /// Only the targets of exactly this period (`2026`, `2026-Q4`, `2026-11`).
+    #[param(example = "2026-Q4")]
+    pub period: Option<String>,
+    /// Only targets in this currency.
+    #[param(example = "EUR", pattern = "^[A-Z]{3}$")]
+    pub currency: Option<String>,
+    /// Only this owner's targets, or `team` for the team-wide ones.
+    #[param(example = "team")]
+    pub owner_id: Option<String>,
+    /// Page size, 1 to 200.
+    #[param(minimum = 1, maximum = 200, example = 50)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+// ---- advances ---------------------------------------------------------------------------
+
+/// One advance of a deal (销售进展): something that happened and moved it on.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Advance {
+    /// Advance id (UUIDv7).
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e91")]
+    pub id: Uuid,
+    /// The opportunity.
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e80")]
+    pub opportunity_id: Uuid,
+    /// `demo`, `met_decision_maker`, `trial`, `budget_confirmed`, `proposal`,
+    /// `joint_plan`, or a custom kind `custom:<name>`.
+    #[schema(example = "demo")]
+    pub kind: String,
+    /// When it happened.
+    #[schema(example = "2026-11-30T14:00:00Z")]
+    pub occurred_at: DateTime<Utc>,
+    /// What happened, in a few words.
+    #[schema(example = "demo to the purchasing team, they want a trial")]
+    pub note: Option<String>,
+    /// Who recorded it: `user`, `api_client`, `service` or `system`.
+    #[schema(example = "user")]
+    pub actor_type: String,
+    /// Id of the user or client, or the service's name.
+    #[schema(example = "0193b0a6-0000-7000-8000-000000000001")]
+    pub actor_id: String,
+    /// When it was recorded.
+    #[schema(example = "2026-11-30T15:00:00Z")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// An advance to record.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdvanceInput {
+    /// One of `demo`, `met_decision_maker`, `trial`, `budget_confirmed`, `proposal`,
+    /// `joint_plan`; or a kind of your own as `custom:<name>`, the name 1 to 50 lower case
+    /// letters, digits or `_`, starting with a letter (`custom:site_visit`).
+    #[schema(
+        example = "demo",
+        pattern = "^(demo|met_decision_maker|trial|budget_confirmed|proposal|joint_plan|custom:[a-z][a-z0-9_]{0,49})$"
+    )]
+    pub kind: String,
+    /// When it happened: not in the future, not before 1900; now by default.
+    #[schema(example = "2026-11-30T14:00:00Z")]
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// What happened, up to 1000 characters.
+    #[schema(
+        example = "demo to the purchasing team, they want a trial",
+        max_length = 1000
+    )]
+    pub note: Option<String>,
+}
+
+/// An opportunity's advances, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Advances {
+    /// Every advance, by `occurred_at`, oldest first.
+    pub data: Vec<Advance>,
 }

@@ -20,10 +20,10 @@ use crate::http::etag::IfMatch;
 use crate::http::validation::Checks;
 use crate::journal::{self, Change};
 use json::{
-    Opportunity, OpportunityInput, OpportunityPatch, OpportunityStatus, Stage, StageInput,
-    StagePatch,
+    Advance, AdvanceInput, Opportunity, OpportunityInput, OpportunityPatch, OpportunityStatus,
+    PipelineSettings, PipelineSettingsInput, Stage, StageInput, StagePatch, Target, TargetInput,
 };
-use store::{OpportunityRecord, StageRecord};
+use store::{AdvanceRecord, OpportunityRecord, SettingsRecord, StageRecord, TargetRecord};
 
 pub use routes::configure;
 
@@ -198,6 +198,17 @@ pub async fn delete_stage(
 ) -> Result<(), ApiError> {
     conn.transaction(async |conn| {
         let (_, mut order) = lock_stage(conn, key, if_match).await?;
+        if store::lock_settings(conn)
+            .await?
+            .credit_required_after
+            .as_deref()
+            == Some(key)
+        {
+            return Err(ApiError::conflict(
+                "this stage is the pipeline's credit rule stage (`credit_required_after` of \
+                 /v1/pipeline/settings); name another stage there first",
+            ));
+        }
         // Waits for the opportunities moving into it right now.
         store::lock_stage_row(conn, key).await?;
         let open = store::open_in_stage(conn, key).await?;
@@ -246,6 +257,8 @@ pub fn view(record: OpportunityRecord) -> Opportunity {
         closed_at: d.closed_at,
         contact_ids: d.contact_ids,
         has_decision_maker: record.has_decision_maker,
+        last_advance_at: record.last_advance_at,
+        last_progress_at: record.last_progress_at,
         created_at: record.created_at,
         updated_at: record.updated_at,
         version: record.version,
@@ -269,14 +282,45 @@ async fn check_stage(conn: &mut AsyncPgConnection, key: &str) -> Result<(), ApiE
     ))
 }
 
-/// Creates an opportunity for a live customer, in the first stage unless the input names
-/// one, owned by the calling user unless it names an owner.
+/// Checks the credit rule (`credit_required_after` of the settings) for an opportunity of
+/// `customer_id` that is now as `draft` says: open in a stage past the rule's, or won, needs
+/// the customer's credit grade when its qualification says no money.
+async fn check_credit(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+    draft: &store::OpportunityDraft,
+) -> Result<(), ApiError> {
+    if draft.status == OpportunityStatus::Lost {
+        return Ok(());
+    }
+    let won = draft.status == OpportunityStatus::Won;
+    let Some(gate) = store::credit_gate(conn, customer_id, &draft.stage, won).await? else {
+        return Ok(());
+    };
+    let (field, what) = if won {
+        ("status", "be won".to_owned())
+    } else {
+        ("stage", format!("move past the stage `{gate}`"))
+    };
+    Err(ApiError::invalid_field(
+        field,
+        format!(
+            "breaks the credit rule (`credit_required_after: {gate}` of \
+             /v1/pipeline/settings): the customer's qualification says no money (an `m` \
+             prospect), so the opportunity cannot {what} until the customer has a credit \
+             grade (`credit` of PATCH /v1/customers/{customer_id})"
+        ),
+    ))
+}
+
 /// What an opportunity naming no live customer (or one the caller does not reach) is
 /// answered.
 pub(crate) fn no_live_customer() -> ApiError {
     ApiError::invalid_field("customer_id", "must be the id of a live customer")
 }
 
+/// Creates an opportunity for a live customer, in the first stage unless the input names
+/// one, owned by the calling user unless it names an owner.
 pub async fn create(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
@@ -301,6 +345,7 @@ pub async fn create(
         }
         crate::users::check_active(conn, "owner_id", draft.owner_id).await?;
         crate::contacts::check_people(conn, customer_id, "contact_ids", &draft.contact_ids).await?;
+        check_credit(conn, customer_id, &draft).await?;
         let record = store::insert(conn, customer_id, &draft).await?;
         store::record_change(conn, record.id, None, &record.draft, actor).await?;
         let shown = view(record.clone());
@@ -356,8 +401,12 @@ pub async fn update(
             .copied()
             .collect();
         crate::contacts::check_people(conn, before.customer_id, "contact_ids", &added).await?;
-        let after = store::update(conn, id, &draft).await?;
-        if draft.stage != before.draft.stage || draft.status != before.draft.status {
+        let progressed = draft.stage != before.draft.stage || draft.status != before.draft.status;
+        if progressed {
+            check_credit(conn, before.customer_id, &draft).await?;
+        }
+        let after = store::update(conn, id, &draft, progressed).await?;
+        if progressed {
             store::record_change(conn, id, Some(&before.draft), &after.draft, actor).await?;
         }
         let (was, shown) = (view(before), view(after.clone()));
@@ -382,6 +431,209 @@ pub async fn delete(
         let event = NewEvent::new(EventType::OpportunityDeleted, id, &view(record));
         journal::record(conn, actor, Change::announced(event, serde_json::json!({}))).await?;
         Ok(())
+    })
+    .await
+}
+
+// ---- settings ---------------------------------------------------------------------------
+
+/// The API view of the settings.
+pub fn settings_view(record: SettingsRecord) -> PipelineSettings {
+    PipelineSettings {
+        credit_required_after: record.credit_required_after,
+        updated_at: record.updated_at,
+        version: record.version,
+    }
+}
+
+/// Replaces the settings (versioned, audited). The credit rule's stage must be live.
+pub async fn set_settings(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    if_match: &IfMatch,
+    input: PipelineSettingsInput,
+) -> Result<SettingsRecord, ApiError> {
+    let gate = match input.credit_required_after {
+        None => None,
+        Some(key) => Some(
+            rules::stage_key(&key)
+                .map_err(|e| ApiError::invalid_field("credit_required_after", e))?,
+        ),
+    };
+    conn.transaction(async |conn| {
+        let before = store::lock_settings(conn).await?;
+        if_match.check(before.version)?;
+        if let Some(key) = &gate
+            && store::share_live_stage(conn, key).await?.is_none()
+        {
+            return Err(ApiError::invalid_field(
+                "credit_required_after",
+                "must be the key of a live pipeline stage, or null",
+            ));
+        }
+        if before.credit_required_after == gate {
+            return Ok(before);
+        }
+        let after = store::update_settings(conn, gate.as_deref()).await?;
+        journal::record(
+            conn,
+            actor,
+            Change::audited(
+                "pipeline.settings_changed",
+                "pipeline_settings",
+                "settings",
+                audit::diff(&settings_view(before), &settings_view(after.clone())),
+            ),
+        )
+        .await?;
+        Ok(after)
+    })
+    .await
+}
+
+// ---- targets ----------------------------------------------------------------------------
+
+/// The API view of a target.
+pub fn target_view(record: TargetRecord) -> Target {
+    Target {
+        id: record.id,
+        owner_id: record.owner_id,
+        period: record.period,
+        from: record.period_from,
+        to: record.period_to,
+        currency: record.currency,
+        amount: record.amount,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        version: record.version,
+    }
+}
+
+/// Sets the target of an owner (or the team), period and currency: created, or its amount
+/// replaced (`If-Match` checked against it; against a target not set yet, a version is a
+/// `412`). `true` when created.
+pub async fn set_target(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    if_match: &IfMatch,
+    input: TargetInput,
+) -> Result<(TargetRecord, bool), ApiError> {
+    let mut checks = Checks::new();
+    let period = checks.check(
+        "period",
+        forecast::parse_period(&input.period).ok_or_else(|| forecast::PERIOD_FORMS.to_owned()),
+    );
+    let currency = checks.check("currency", crate::domain::currency_code(&input.currency));
+    checks.check("amount", crate::domain::money(input.amount));
+    let (period, currency) = checks.done(period.zip(currency))?;
+    let label = period.label.clone().unwrap_or_default();
+    conn.transaction(async |conn| {
+        if let Some(owner) = input.owner_id {
+            crate::users::check_active(conn, "owner_id", owner).await?;
+        }
+        let existing =
+            store::lock_target(conn, input.owner_id, period.from, period.to, &currency).await?;
+        match existing {
+            Some(before) => {
+                if_match.check(before.version)?;
+                if before.amount == input.amount {
+                    return Ok((before, false));
+                }
+                let after = store::update_target(conn, before.id, input.amount).await?;
+                let id = after.id.to_string();
+                journal::record(
+                    conn,
+                    actor,
+                    Change::audited(
+                        "pipeline_target.updated",
+                        "pipeline_target",
+                        &id,
+                        audit::diff(&target_view(before), &target_view(after.clone())),
+                    ),
+                )
+                .await?;
+                Ok((after, false))
+            }
+            None => {
+                if matches!(if_match, IfMatch::Versions(_)) {
+                    if_match.check(0)?;
+                }
+                let draft = store::TargetDraft {
+                    owner_id: input.owner_id,
+                    period: &label,
+                    from: period.from,
+                    to: period.to,
+                    currency: &currency,
+                    amount: input.amount,
+                };
+                let record = store::insert_target(conn, &draft).await?;
+                let id = record.id.to_string();
+                journal::record(
+                    conn,
+                    actor,
+                    Change::audited(
+                        "pipeline_target.created",
+                        "pipeline_target",
+                        &id,
+                        audit::created(&target_view(record.clone())),
+                    ),
+                )
+                .await?;
+                Ok((record, true))
+            }
+        }
+    })
+    .await
+}
+
+// ---- advances ---------------------------------------------------------------------------
+
+/// The API view of an advance.
+pub fn advance_view(record: AdvanceRecord) -> Advance {
+    Advance {
+        id: record.id,
+        opportunity_id: record.opportunity_id,
+        kind: record.kind,
+        occurred_at: record.occurred_at,
+        note: record.note,
+        actor_type: record.actor_type,
+        actor_id: record.actor_id,
+        created_at: record.created_at,
+    }
+}
+
+/// Records an advance of an open opportunity; it becomes the opportunity's
+/// `last_advance_at` (and `last_progress_at`) when later than those. Audited, and announced
+/// as `opportunity.updated`.
+pub async fn advance(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+    input: AdvanceInput,
+) -> Result<(AdvanceRecord, OpportunityRecord), ApiError> {
+    let now = Utc::now();
+    let (kind, occurred_at, note) = rules::validate_advance(input, now)?;
+    conn.transaction(async |conn| {
+        let before = lock_live(conn, id, if_match).await?;
+        if before.draft.status != OpportunityStatus::Open {
+            return Err(ApiError::conflict(format!(
+                "the opportunity is {}: advances are recorded on open opportunities; reopen \
+                 it first",
+                before.draft.status
+            )));
+        }
+        let (advance, after) =
+            store::insert_advance(conn, id, &kind, occurred_at, note.as_deref(), actor).await?;
+        let (was, shown) = (view(before), view(after.clone()));
+        let event = NewEvent::new(EventType::OpportunityUpdated, id, &shown)
+            .previous_from_diff(&audit::diff(&was, &shown));
+        let changes = serde_json::json!({
+            "advance": advance_view(advance.clone()),
+            "last_advance_at": {"from": was.last_advance_at, "to": shown.last_advance_at},
+        });
+        journal::record(conn, actor, Change::announced(event, changes)).await?;
+        Ok((advance, after))
     })
     .await
 }

@@ -1,10 +1,12 @@
-use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::json::{
-    Forecast, ForecastQuery, OpportunitiesQuery, Opportunity, OpportunityInput, OpportunityPatch,
-    OpportunitySort, Stage, StageChange, StageHistory, StageInput, StagePatch, Stages,
+    Advance, AdvanceInput, Advances, Forecast, ForecastQuery, OpportunitiesQuery, Opportunity,
+    OpportunityInput, OpportunityPatch, OpportunitySort, OpportunityStatus, PipelineSettings,
+    PipelineSettingsInput, Stage, StageChange, StageHistory, StageInput, StagePatch, Stages,
+    Target, TargetInput, TargetsQuery,
 };
 use super::store::{self, OpportunityRecord, SortValue};
 use crate::auth::{Held, Principal, Scope, ownership};
@@ -30,6 +32,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(update_opportunity)
         .service(delete_opportunity)
         .service(opportunity_history)
+        .service(create_advance)
+        .service(list_advances)
+        .service(get_settings)
+        .service(put_settings)
+        .service(put_target)
+        .service(list_targets)
         .service(forecast);
 }
 
@@ -260,11 +268,36 @@ fn list_filter(
             "must not be before `expected_close_after`",
         ));
     }
+    let statuses: Vec<OpportunityStatus> = comma_list("status", query.status.as_deref())?;
+    let progress_before = match query.stalled_days {
+        None => None,
+        Some(days) if !(1..=3650).contains(&days) => {
+            return Err(invalid("stalled_days", "must be from 1 to 3650"));
+        }
+        Some(_) if statuses.iter().any(|s| *s != OpportunityStatus::Open) => {
+            return Err(invalid(
+                "status",
+                "goes with `stalled_days` only as `open`: stalled deals are open ones",
+            ));
+        }
+        Some(days) => Some(chrono::Utc::now() - chrono::Duration::days(i64::from(days))),
+    };
+    let by_progress = matches!(
+        query.sort,
+        Some(OpportunitySort::LastProgressAt | OpportunitySort::LastProgressAtDesc)
+    );
+    if by_progress && progress_before.is_none() && statuses != [OpportunityStatus::Open] {
+        return Err(invalid(
+            "sort",
+            "`last_progress_at` orders open deals only: add `stalled_days` or `status=open`",
+        ));
+    }
     Ok(store::ListFilter {
         customer_id: customer_id.or(query.customer_id),
         owner_id: query.owner_id,
         stages,
-        statuses: comma_list("status", query.status.as_deref())?,
+        statuses,
+        progress_before,
         currency,
         expected_close_after: query.expected_close_after,
         expected_close_before: query.expected_close_before,
@@ -310,7 +343,9 @@ async fn list_page(
 ///
 /// Filters combine with AND; `stage` and `status` take several values separated by commas.
 /// Soonest expected close first by default; `sort` also takes `amount` and `created_at`, each
-/// reversed with a leading `-`.
+/// reversed with a leading `-`, and `last_progress_at` (open deals only: with
+/// `stalled_days` or `status=open`). `stalled_days=N` lists the stalled deals: open ones
+/// with no advance, stage move or status change for N days (see `last_progress_at`).
 #[utoipa::path(
     tag = "Pipeline",
     params(OpportunitiesQuery),
@@ -493,6 +528,262 @@ async fn opportunity_history(
     Ok(HttpResponse::Ok().json(StageHistory { data }))
 }
 
+// ---- advances ---------------------------------------------------------------------------
+
+/// Record an advance of a deal.
+///
+/// The sales progress (销售进展): something that happened and moved the deal on, of a
+/// `kind` the course names (`demo`, `met_decision_maker`, `trial`, `budget_confirmed`,
+/// `proposal`, `joint_plan`) or of your own (`custom:<name>`, e.g. `custom:site_visit`),
+/// dated `occurred_at` (now by default; may be in the past). It becomes the opportunity's
+/// `last_advance_at` and `last_progress_at` when later than those, so the deal leaves the
+/// stalled list. Open opportunities only (`409` otherwise). Send the opportunity's `ETag` as
+/// `If-Match` to record it only on the version you saw; audited, and announced as
+/// `opportunity.updated`.
+#[utoipa::path(
+    tag = "Pipeline",
+    operation_id = "create_advance",
+    params(("id" = Uuid, Path, description = "Opportunity id"), IfMatchHeader),
+    request_body = AdvanceInput,
+    security(("bearer" = ["pipeline:write"])),
+    responses(
+        (status = 201, description = "The advance", body = Advance,
+            headers(("Location" = String, description = "URL of the opportunity's advances"),
+                    ("ETag" = String, description = "The opportunity's new version tag"))),
+        (status = 404, description = "No such opportunity (or not one the caller reaches)",
+            body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The opportunity is won or lost, or a request with this \
+            `Idempotency-Key` is still running", body = Problem, content_type = PROBLEM),
+        (status = 412, description = "`If-Match` names an older version of the opportunity",
+            body = Problem, content_type = PROBLEM),
+        (status = 422, description = "An invalid kind, time or note", body = Problem,
+            content_type = PROBLEM),
+    )
+)]
+#[post("/opportunities/{id}/advances")]
+async fn create_advance(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    input: Json<AdvanceInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineWrite)?;
+    let mut conn = state.pool.get().await?;
+    ownership::check(&mut conn, principal.access, Held::Opportunity(*id)).await?;
+    let (advance, opportunity) = super::advance(
+        &mut conn,
+        &principal.actor,
+        *id,
+        &if_match,
+        input.into_inner(),
+    )
+    .await?;
+    Ok(response::created(
+        &format!("/v1/opportunities/{}/advances", *id),
+        opportunity.version,
+        &super::advance_view(advance),
+    ))
+}
+
+/// An opportunity's advances.
+///
+/// Every advance recorded, oldest `occurred_at` first.
+#[utoipa::path(
+    tag = "Pipeline",
+    operation_id = "list_advances",
+    params(("id" = Uuid, Path, description = "Opportunity id")),
+    security(("bearer" = ["pipeline:read"])),
+    responses(
+        (status = 200, description = "The advances, oldest first", body = Advances),
+        (status = 404, description = "No such opportunity (or not one the caller reaches)",
+            body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/opportunities/{id}/advances")]
+async fn list_advances(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineRead)?;
+    live(&state, &principal, *id).await?;
+    let mut conn = state.pool.get().await?;
+    let data = store::advances(&mut conn, *id)
+        .await?
+        .into_iter()
+        .map(super::advance_view)
+        .collect();
+    Ok(HttpResponse::Ok().json(Advances { data }))
+}
+
+// ---- settings ---------------------------------------------------------------------------
+
+/// The pipeline's settings.
+///
+/// The credit rule (`credit_required_after`). Its `ETag` is the settings' version: send it
+/// as `If-Match` with a change.
+#[utoipa::path(
+    tag = "Pipeline",
+    operation_id = "get_pipeline_settings",
+    security(("bearer" = ["pipeline:read"])),
+    responses((status = 200, description = "The settings", body = PipelineSettings,
+        headers(("ETag" = String, description = "The settings' version"))))
+)]
+#[get("/pipeline/settings")]
+async fn get_settings(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineRead)?;
+    let mut conn = state.pool.get().await?;
+    let settings = super::settings_view(store::settings(&mut conn).await?);
+    Ok(response::versioned(settings.version, &settings))
+}
+
+/// Change the pipeline's settings.
+///
+/// Replaced whole (a field left out takes its default); versioned and audited
+/// (`pipeline.settings_changed`). `credit_required_after` names the stage past which an
+/// opportunity of a customer whose MAN `qualification.money` is false (an `m` prospect)
+/// needs that customer's `credit` grade: creating one in a later stage, moving one there or
+/// winning it without a grade is a `422` naming the rule. Opportunities already past it
+/// stay where they are.
+#[utoipa::path(
+    tag = "Pipeline",
+    operation_id = "put_pipeline_settings",
+    params(IfMatchHeader),
+    request_body = PipelineSettingsInput,
+    security(("bearer" = ["pipeline:manage"])),
+    responses(
+        (status = 200, description = "The settings after the change", body = PipelineSettings,
+            headers(("ETag" = String, description = "The settings' new version"))),
+        (status = 412, description = "`If-Match` names an older version", body = Problem,
+            content_type = PROBLEM),
+        (status = 422, description = "Not the key of a live stage", body = Problem,
+            content_type = PROBLEM),
+    )
+)]
+#[put("/pipeline/settings")]
+async fn put_settings(
+    state: web::Data<AppState>,
+    principal: Principal,
+    if_match: IfMatch,
+    input: Json<PipelineSettingsInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineManage)?;
+    let mut conn = state.pool.get().await?;
+    let record =
+        super::set_settings(&mut conn, &principal.actor, &if_match, input.into_inner()).await?;
+    let settings = super::settings_view(record);
+    Ok(response::versioned(settings.version, &settings))
+}
+
+// ---- targets ----------------------------------------------------------------------------
+
+/// Set a sales target.
+///
+/// The amount an owner (`owner_id`), or the whole team (`owner_id` left out or `null`),
+/// should sell in a period (`2026`, `2026-Q4`, `2026-11`) and a currency: created (`201`),
+/// or its amount replaced (`200`). The forecast of exactly that period shows it beside the
+/// figures, with the gap left and the coverage of that gap by the weighted open pipeline.
+/// Send the target's `ETag` as `If-Match` to replace only the version you saw (a version
+/// for a target not set yet is a `412`). Audited (`pipeline_target.created|updated`).
+#[utoipa::path(
+    tag = "Pipeline",
+    operation_id = "put_pipeline_target",
+    params(IfMatchHeader),
+    request_body = TargetInput,
+    security(("bearer" = ["pipeline:manage"])),
+    responses(
+        (status = 200, description = "The target, replaced", body = Target,
+            headers(("ETag" = String, description = "The target's version tag"))),
+        (status = 201, description = "The target, created", body = Target,
+            headers(("Location" = String, description = "The target list of its period"),
+                    ("ETag" = String, description = "The target's version tag"))),
+        (status = 412, description = "`If-Match` names another version", body = Problem,
+            content_type = PROBLEM),
+        (status = 422, description = "A bad period, currency, amount or owner",
+            body = Problem, content_type = PROBLEM),
+    )
+)]
+#[put("/pipeline/targets")]
+async fn put_target(
+    state: web::Data<AppState>,
+    principal: Principal,
+    if_match: IfMatch,
+    input: Json<TargetInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineManage)?;
+    let mut conn = state.pool.get().await?;
+    let (record, created) =
+        super::set_target(&mut conn, &principal.actor, &if_match, input.into_inner()).await?;
+    let target = super::target_view(record);
+    if created {
+        Ok(response::created(
+            &format!("/v1/pipeline/targets?period={}", target.period),
+            target.version,
+            &target,
+        ))
+    } else {
+        Ok(response::versioned(target.version, &target))
+    }
+}
+
+/// List sales targets.
+///
+/// Oldest first; narrowed to a period, a currency and an owner (or `owner_id=team` for the
+/// team-wide targets).
+#[utoipa::path(
+    tag = "Pipeline",
+    operation_id = "list_pipeline_targets",
+    params(TargetsQuery),
+    security(("bearer" = ["pipeline:read"])),
+    responses((status = 200, description = "A page of targets", body = Page<Target>))
+)]
+#[get("/pipeline/targets")]
+async fn list_targets(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineRead)?;
+    let query: TargetsQuery = query::parse(req.query_string())?;
+    let period = match query.period.as_deref() {
+        None => None,
+        Some(text) => {
+            let p = super::forecast::parse_period(text)
+                .ok_or_else(|| invalid("period", super::forecast::PERIOD_FORMS))?;
+            Some((p.from, p.to))
+        }
+    };
+    let owner_id = match query.owner_id.as_deref() {
+        None => None,
+        Some("team") => Some(None),
+        Some(raw) => {
+            Some(Some(raw.parse::<Uuid>().map_err(|_| {
+                invalid("owner_id", "must be a user id or `team`")
+            })?))
+        }
+    };
+    let filter = store::TargetFilter {
+        period,
+        currency: query::currency(query.currency.as_deref())?,
+        owner_id,
+    };
+    let page = pagination::request::<Uuid>(query.limit, query.cursor.as_deref(), "id")?;
+    let mut conn = state.pool.get().await?;
+    let rows = store::targets(&mut conn, &filter, page.after, page.fetch())
+        .await?
+        .into_iter()
+        .map(|r| {
+            let key = r.id;
+            (super::target_view(r), key)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(pagination::page_keyed(rows, &page, "id")))
+}
+
 // ---- forecast ---------------------------------------------------------------------------
 
 /// The sales forecast of a period.
@@ -513,6 +804,18 @@ async fn opportunity_history(
 /// and deleted opportunities never count. The period is `period` (`2026`, `2026-Q4`,
 /// `2026-11`) or `from` and `to` (days, both included); the current quarter by default.
 /// `owner_id` and `currency` narrow it to one owner's opportunities or one currency.
+///
+/// **Against the target** (`PUT /v1/pipeline/targets`, set for exactly this period): the
+/// totals show the team-wide target (with `owner_id`: that owner's), each owner row its
+/// owner's: `target`, `gap_to_target` = target − `won_amount` (0 or less once met), and
+/// `coverage` = `weighted_open` ÷ `gap_to_target` to 2 decimals (1.0: the weighted open
+/// pipeline exactly covers what is left to win). No target: all `null`. Target met: the gap
+/// is 0 or negative, `target_met` is true and `coverage` is `null` (nothing left to cover).
+///
+/// **Outside the funnel** (`outside_funnel_sales`, 漏斗外销售额): Σ net amount (amount −
+/// refunded) of the purchases made in the period that no won opportunity is linked to
+/// (their `opportunity_id`); with `owner_id`, the purchases of the customers that owner
+/// manages.
 ///
 /// With owned-only access (`access: owned`), over the opportunities of the customers the
 /// caller manages.

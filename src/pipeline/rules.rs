@@ -219,6 +219,64 @@ pub fn contact_ids(ids: Vec<Uuid>) -> Result<Vec<Uuid>, String> {
     Ok(ids)
 }
 
+/// The advance kinds the course names (销售进展: what moves a deal on).
+pub const ADVANCE_KINDS: [&str; 6] = [
+    "demo",
+    "met_decision_maker",
+    "trial",
+    "budget_confirmed",
+    "proposal",
+    "joint_plan",
+];
+
+/// The prefix of an advance kind of one's own.
+pub const CUSTOM_KIND_PREFIX: &str = "custom:";
+
+/// An advance kind: one of [`ADVANCE_KINDS`], or `custom:<name>` with a name of 1 to 50
+/// lower case letters, digits or `_`, starting with a letter.
+pub fn advance_kind(kind: &str) -> Result<String, String> {
+    if ADVANCE_KINDS.contains(&kind) {
+        return Ok(kind.to_owned());
+    }
+    let custom = kind.strip_prefix(CUSTOM_KIND_PREFIX).is_some_and(|name| {
+        let mut chars = name.chars();
+        name.len() <= 50
+            && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    });
+    if custom {
+        Ok(kind.to_owned())
+    } else {
+        Err(format!(
+            "must be one of {}, or `custom:<name>` (1 to 50 lower case letters, digits or `_`, \
+             starting with a letter)",
+            ADVANCE_KINDS.join(", ")
+        ))
+    }
+}
+
+/// Checks an advance, reporting every error at once: its kind, when it happened (now by
+/// default; not in the future, not before 1900) and its note.
+pub fn validate_advance(
+    input: super::json::AdvanceInput,
+    now: DateTime<Utc>,
+) -> Result<(String, DateTime<Utc>, Option<String>), ApiError> {
+    let mut checks = Checks::new();
+    let kind = checks.check("kind", advance_kind(&input.kind));
+    let occurred_at = input.occurred_at.unwrap_or(now);
+    if occurred_at > now + Duration::minutes(1) {
+        checks.fail("occurred_at", "must not be in the future");
+    } else if occurred_at.year() < 1900 {
+        checks.fail("occurred_at", "must not be before 1900");
+    }
+    let note = match input.note {
+        None => None,
+        Some(raw) => checks.check("note", clearable_text(1000)(raw)),
+    };
+    let kind = checks.done(kind)?;
+    Ok((kind, occurred_at, note))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +296,33 @@ mod tests {
         match result {
             Ok(_) => vec![],
             Err(e) => e.errors().iter().map(|e| e.field.clone()).collect(),
+        }
+    }
+
+    #[test]
+    fn advance_kinds_are_the_courses_or_custom() {
+        for good in [
+            "demo",
+            "joint_plan",
+            "custom:site_visit",
+            "custom:a",
+            "custom:x9_",
+        ] {
+            assert_eq!(advance_kind(good).ok().as_deref(), Some(good));
+        }
+        let long = format!("custom:a{}", "b".repeat(50));
+        for bad in [
+            "",
+            "Demo",
+            "custom:",
+            "custom:9x",
+            "custom:Site",
+            "custom:a-b",
+            "other",
+            "custom",
+            &long,
+        ] {
+            assert!(advance_kind(bad).is_err(), "{bad}");
         }
     }
 

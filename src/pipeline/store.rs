@@ -11,7 +11,10 @@ use uuid::Uuid;
 
 use super::json::{OpportunitySort, OpportunityStatus};
 use crate::auth::Actor;
-use crate::db::schema::{opportunities, opportunity_stage_changes, pipeline_stages};
+use crate::db::schema::{
+    opportunities, opportunity_advances, opportunity_stage_changes, pipeline_settings,
+    pipeline_stages, pipeline_targets,
+};
 use crate::db::{NullableUuids, Prepare};
 
 // ---- stages -----------------------------------------------------------------------------
@@ -214,6 +217,8 @@ pub struct OpportunityRecord {
     /// Derived as it is read: see [`HAS_DECISION_MAKER`].
     #[diesel(select_expression = sql::<Bool>(HAS_DECISION_MAKER), select_expression_type = diesel::expression::SqlLiteral<Bool>)]
     pub has_decision_maker: bool,
+    pub last_advance_at: Option<DateTime<Utc>>,
+    pub last_progress_at: DateTime<Utc>,
 }
 
 /// Whether one of the opportunity's people is, now, a current contact of its customer with
@@ -280,16 +285,25 @@ pub async fn lock(
         .optional()
 }
 
+/// Writes a draft; `progressed` (a stage move or status change) makes now its latest
+/// progress.
 pub async fn update(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     draft: &OpportunityDraft,
+    progressed: bool,
 ) -> QueryResult<OpportunityRecord> {
+    let progress = sql::<Timestamptz>(if progressed {
+        "now()"
+    } else {
+        "opportunities.last_progress_at"
+    });
     diesel::update(opportunities::table.find(id))
         .set((
             draft.clone(),
             opportunities::version.eq(opportunities::version + 1),
             opportunities::updated_at.eq(now),
+            opportunities::last_progress_at.eq(progress),
         ))
         .returning(OpportunityRecord::as_returning())
         .get_result(conn)
@@ -377,6 +391,7 @@ pub enum SortValue {
     Date(NaiveDate),
     Amount(i64),
     Time(DateTime<Utc>),
+    Progress(DateTime<Utc>),
 }
 
 impl SortValue {
@@ -389,6 +404,7 @@ impl SortValue {
             }
             Amount | AmountDesc => Self::Amount(record.draft.amount),
             CreatedAt | CreatedAtDesc => Self::Time(record.created_at),
+            LastProgressAt | LastProgressAtDesc => Self::Progress(record.last_progress_at),
         }
     }
 
@@ -396,7 +412,7 @@ impl SortValue {
         match self {
             Self::Date(d) => serde_json::json!(d),
             Self::Amount(a) => serde_json::json!(a),
-            Self::Time(t) => serde_json::json!(t),
+            Self::Time(t) | Self::Progress(t) => serde_json::json!(t),
         }
     }
 
@@ -409,6 +425,9 @@ impl SortValue {
             }
             Amount | AmountDesc => serde_json::from_value(value).ok().map(Self::Amount),
             CreatedAt | CreatedAtDesc => serde_json::from_value(value).ok().map(Self::Time),
+            LastProgressAt | LastProgressAtDesc => {
+                serde_json::from_value(value).ok().map(Self::Progress)
+            }
         }
     }
 }
@@ -428,6 +447,8 @@ pub struct ListFilter {
     pub account_manager_id: Option<Uuid>,
     /// Only those with (`true`) or without (`false`) a decision maker known.
     pub has_decision_maker: Option<bool>,
+    /// Only open ones whose latest progress is before this time (stalled).
+    pub progress_before: Option<DateTime<Utc>>,
 }
 
 pub async fn list(
@@ -471,7 +492,16 @@ pub async fn list(
         Some(false) => query = query.filter(sql::<Bool>(&format!("NOT {HAS_DECISION_MAKER}"))),
         None => {}
     }
-    let descending = matches!(sort, ExpectedCloseDateDesc | AmountDesc | CreatedAtDesc);
+    if let Some(t) = filter.progress_before {
+        // Served by opportunities_stalled_idx (open, live, by last progress).
+        query = query
+            .filter(opportunities::status.eq(OpportunityStatus::Open))
+            .filter(opportunities::last_progress_at.lt(t));
+    }
+    let descending = matches!(
+        sort,
+        ExpectedCloseDateDesc | AmountDesc | CreatedAtDesc | LastProgressAtDesc
+    );
     if let Some((value, id)) = after {
         query = query.filter(after_key(value, id, if descending { "<" } else { ">" }));
     }
@@ -488,6 +518,14 @@ pub async fn list(
         AmountDesc => query.order((opportunities::amount.desc(), opportunities::id.desc())),
         CreatedAt => query.order((opportunities::created_at.asc(), opportunities::id.asc())),
         CreatedAtDesc => query.order((opportunities::created_at.desc(), opportunities::id.desc())),
+        LastProgressAt => query.order((
+            opportunities::last_progress_at.asc(),
+            opportunities::id.asc(),
+        )),
+        LastProgressAtDesc => query.order((
+            opportunities::last_progress_at.desc(),
+            opportunities::id.desc(),
+        )),
     };
     query
         .select(OpportunityRecord::as_select())
@@ -526,6 +564,13 @@ fn after_key(
         ),
         SortValue::Time(t) => Box::new(
             head("created_at")
+                .bind::<Timestamptz, _>(t)
+                .sql(", ")
+                .bind::<SqlUuid, _>(id)
+                .sql(")"),
+        ),
+        SortValue::Progress(t) => Box::new(
+            head("last_progress_at")
                 .bind::<Timestamptz, _>(t)
                 .sql(", ")
                 .bind::<SqlUuid, _>(id)
@@ -578,8 +623,294 @@ pub async fn erase_texts(
     .set(opportunity_stage_changes::reason.eq(None::<String>))
     .execute(conn)
     .await?;
+    diesel::update(
+        opportunity_advances::table.filter(opportunity_advances::opportunity_id.eq_any(&ids)),
+    )
+    .set(opportunity_advances::note.eq(None::<String>))
+    .execute(conn)
+    .await?;
     Ok(ids)
 }
 
 /// What erased free text reads as.
 const ERASED: &str = "[erased]";
+
+// ---- settings ---------------------------------------------------------------------------
+
+/// The settings row.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = pipeline_settings)]
+pub struct SettingsRecord {
+    pub credit_required_after: Option<String>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+pub async fn settings(conn: &mut AsyncPgConnection) -> QueryResult<SettingsRecord> {
+    pipeline_settings::table
+        .select(SettingsRecord::as_select())
+        .first(conn)
+        .await
+}
+
+/// The settings, locked until the transaction ends.
+pub async fn lock_settings(conn: &mut AsyncPgConnection) -> QueryResult<SettingsRecord> {
+    pipeline_settings::table
+        .select(SettingsRecord::as_select())
+        .for_update()
+        .first(conn)
+        .await
+}
+
+pub async fn update_settings(
+    conn: &mut AsyncPgConnection,
+    credit_required_after: Option<&str>,
+) -> QueryResult<SettingsRecord> {
+    diesel::update(pipeline_settings::table)
+        .set((
+            pipeline_settings::credit_required_after.eq(credit_required_after),
+            pipeline_settings::version.eq(pipeline_settings::version + 1),
+            pipeline_settings::updated_at.eq(now),
+        ))
+        .returning(SettingsRecord::as_returning())
+        .get_result(conn)
+        .await
+}
+
+#[derive(QueryableByName)]
+struct GateRow {
+    #[diesel(sql_type = Text)]
+    gate: String,
+}
+
+/// The credit rule's stage, when an opportunity of `customer_id` moving into `stage` (or
+/// being won: `won`) breaks it: the rule is set, the move goes past its stage, the
+/// customer's qualification says no money and the customer has no credit grade. The
+/// customer row is share-locked, so its credit cannot go while the move commits.
+pub async fn credit_gate(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+    stage: &str,
+    won: bool,
+) -> QueryResult<Option<String>> {
+    let row: Option<GateRow> = diesel::sql_query(
+        "SELECT g.key AS gate
+         FROM pipeline_settings ps
+         JOIN pipeline_stages g ON g.key = ps.credit_required_after
+         JOIN customers c ON c.id = $1
+         LEFT JOIN pipeline_stages t ON t.key = $2
+         WHERE ($3 OR t.position > g.position)
+           AND (c.qualification ->> 'money')::boolean IS FALSE
+           AND c.credit IS NULL
+         FOR SHARE OF c",
+    )
+    .bind::<SqlUuid, _>(customer_id)
+    .bind::<Text, _>(stage)
+    .bind::<Bool, _>(won)
+    .prepared()
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(row.map(|r| r.gate))
+}
+
+// ---- targets ----------------------------------------------------------------------------
+
+/// A target row.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = pipeline_targets)]
+pub struct TargetRecord {
+    pub id: Uuid,
+    pub owner_id: Option<Uuid>,
+    pub period: String,
+    pub period_from: NaiveDate,
+    pub period_to: NaiveDate,
+    pub currency: String,
+    pub amount: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// The target of an owner (`None`: the team), period and currency, locked until the
+/// transaction ends.
+pub async fn lock_target(
+    conn: &mut AsyncPgConnection,
+    owner_id: Option<Uuid>,
+    from: NaiveDate,
+    to: NaiveDate,
+    currency: &str,
+) -> QueryResult<Option<TargetRecord>> {
+    pipeline_targets::table
+        .filter(pipeline_targets::period_from.eq(from))
+        .filter(pipeline_targets::period_to.eq(to))
+        .filter(pipeline_targets::currency.eq(currency))
+        .filter(pipeline_targets::owner_id.is_not_distinct_from(owner_id))
+        .select(TargetRecord::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// What a target write sets.
+pub struct TargetDraft<'a> {
+    pub owner_id: Option<Uuid>,
+    pub period: &'a str,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub currency: &'a str,
+    pub amount: i64,
+}
+
+pub async fn insert_target(
+    conn: &mut AsyncPgConnection,
+    d: &TargetDraft<'_>,
+) -> QueryResult<TargetRecord> {
+    diesel::insert_into(pipeline_targets::table)
+        .values((
+            pipeline_targets::id.eq(Uuid::now_v7()),
+            pipeline_targets::owner_id.eq(d.owner_id),
+            pipeline_targets::period.eq(d.period),
+            pipeline_targets::period_from.eq(d.from),
+            pipeline_targets::period_to.eq(d.to),
+            pipeline_targets::currency.eq(d.currency),
+            pipeline_targets::amount.eq(d.amount),
+        ))
+        .returning(TargetRecord::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn update_target(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    amount: i64,
+) -> QueryResult<TargetRecord> {
+    diesel::update(pipeline_targets::table.find(id))
+        .set((
+            pipeline_targets::amount.eq(amount),
+            pipeline_targets::version.eq(pipeline_targets::version + 1),
+            pipeline_targets::updated_at.eq(now),
+        ))
+        .returning(TargetRecord::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Filters of the target list.
+#[derive(Debug, Default)]
+pub struct TargetFilter {
+    pub period: Option<(NaiveDate, NaiveDate)>,
+    pub currency: Option<String>,
+    /// `Some(None)`: the team-wide targets.
+    pub owner_id: Option<Option<Uuid>>,
+}
+
+/// Targets by id (creation order), after `after`.
+pub async fn targets(
+    conn: &mut AsyncPgConnection,
+    filter: &TargetFilter,
+    after: Option<Uuid>,
+    fetch: i64,
+) -> QueryResult<Vec<TargetRecord>> {
+    let mut query = pipeline_targets::table.into_boxed::<Pg>();
+    if let Some((from, to)) = filter.period {
+        query = query
+            .filter(pipeline_targets::period_from.eq(from))
+            .filter(pipeline_targets::period_to.eq(to));
+    }
+    if let Some(currency) = &filter.currency {
+        query = query.filter(pipeline_targets::currency.eq(currency.clone()));
+    }
+    match filter.owner_id {
+        Some(Some(id)) => query = query.filter(pipeline_targets::owner_id.eq(id)),
+        Some(None) => query = query.filter(pipeline_targets::owner_id.is_null()),
+        None => {}
+    }
+    if let Some(id) = after {
+        query = query.filter(pipeline_targets::id.gt(id));
+    }
+    query
+        .order(pipeline_targets::id.asc())
+        .select(TargetRecord::as_select())
+        .limit(fetch)
+        .load(conn)
+        .await
+}
+
+// ---- advances ---------------------------------------------------------------------------
+
+/// An advance row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = opportunity_advances)]
+pub struct AdvanceRecord {
+    pub id: Uuid,
+    pub opportunity_id: Uuid,
+    pub kind: String,
+    pub occurred_at: DateTime<Utc>,
+    pub note: Option<String>,
+    pub actor_type: String,
+    pub actor_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Records an advance and makes it the opportunity's latest advance and progress when it is
+/// later than theirs.
+pub async fn insert_advance(
+    conn: &mut AsyncPgConnection,
+    opportunity_id: Uuid,
+    kind: &str,
+    occurred_at: DateTime<Utc>,
+    note: Option<&str>,
+    actor: &Actor,
+) -> QueryResult<(AdvanceRecord, OpportunityRecord)> {
+    let advance = diesel::insert_into(opportunity_advances::table)
+        .values((
+            opportunity_advances::id.eq(Uuid::now_v7()),
+            opportunity_advances::opportunity_id.eq(opportunity_id),
+            opportunity_advances::kind.eq(kind),
+            opportunity_advances::occurred_at.eq(occurred_at),
+            opportunity_advances::note.eq(note),
+            opportunity_advances::actor_type.eq(actor.kind()),
+            opportunity_advances::actor_id.eq(actor.id()),
+        ))
+        .returning(AdvanceRecord::as_returning())
+        .get_result(conn)
+        .await?;
+    let record = diesel::update(opportunities::table.find(opportunity_id))
+        .set((
+            opportunities::last_advance_at.eq(sql::<diesel::sql_types::Nullable<Timestamptz>>(
+                "greatest(opportunities.last_advance_at, ",
+            )
+            .bind::<Timestamptz, _>(occurred_at)
+            .sql(")")),
+            opportunities::last_progress_at.eq(sql::<Timestamptz>(
+                "greatest(opportunities.last_progress_at, ",
+            )
+            .bind::<Timestamptz, _>(occurred_at)
+            .sql(")")),
+            opportunities::version.eq(opportunities::version + 1),
+            opportunities::updated_at.eq(now),
+        ))
+        .returning(OpportunityRecord::as_returning())
+        .get_result(conn)
+        .await?;
+    Ok((advance, record))
+}
+
+/// An opportunity's advances, oldest first.
+pub async fn advances(
+    conn: &mut AsyncPgConnection,
+    opportunity_id: Uuid,
+) -> QueryResult<Vec<AdvanceRecord>> {
+    opportunity_advances::table
+        .filter(opportunity_advances::opportunity_id.eq(opportunity_id))
+        .order((
+            opportunity_advances::occurred_at.asc(),
+            opportunity_advances::id.asc(),
+        ))
+        .select(AdvanceRecord::as_select())
+        .load(conn)
+        .await
+}

@@ -54,6 +54,11 @@ pub struct PurchaseInput {
     #[serde(default)]
     #[schema(max_items = 500)]
     pub items: Vec<Item>,
+    /// The opportunity this sale closes, one of this customer's (`422` on
+    /// `opportunity_id` otherwise). A purchase linked to a won opportunity is a sale inside
+    /// the funnel; any other counts in the forecast's `outside_funnel_sales`.
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e80")]
+    pub opportunity_id: Option<Uuid>,
 }
 
 /// A purchase.
@@ -90,6 +95,9 @@ pub struct Purchase {
     pub channel: Option<Channel>,
     /// The lines.
     pub items: Vec<Item>,
+    /// The opportunity this sale closes, if one was named.
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e80")]
+    pub opportunity_id: Option<Uuid>,
     /// When it was recorded.
     #[schema(example = "2026-11-23T09:31:00Z")]
     pub created_at: DateTime<Utc>,
@@ -237,6 +245,7 @@ pub const COLUMNS: &[crate::http::tabular::Column] = {
         w("occurred_at", Text),
         w("channel", Text),
         w("items", Json),
+        w("opportunity_id", Text),
         r("created_at", Text),
         r("updated_at", Text),
         r("version", Int),

@@ -39,6 +39,7 @@ pub fn view(record: PurchaseRecord) -> Purchase {
         occurred_at: d.occurred_at,
         channel: d.channel,
         items: serde_json::from_value(d.items).unwrap_or_default(),
+        opportunity_id: d.opportunity_id,
         created_at: record.created_at,
         updated_at: record.updated_at,
         version: record.version,
@@ -96,6 +97,7 @@ pub fn validate(input: PurchaseInput, now: DateTime<Utc>) -> Result<PurchaseDraf
             occurred_at,
             channel: input.channel,
             items: serde_json::to_value(&items).map_err(ApiError::internal)?,
+            opportunity_id: input.opportunity_id,
         }),
         _ => None,
     };

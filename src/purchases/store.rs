@@ -40,6 +40,7 @@ pub struct PurchaseDraft {
     pub occurred_at: DateTime<Utc>,
     pub channel: Option<Channel>,
     pub items: Value,
+    pub opportunity_id: Option<Uuid>,
 }
 
 /// Inserts a purchase; `None` when its `external_ref` is already recorded.

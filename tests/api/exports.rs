@@ -438,7 +438,7 @@ async fn purchases_export_with_items_as_json() {
     assert_eq!(
         header(columns),
         "id,customer_id,external_ref,amount,currency,cost,refunded,net_amount,occurred_at,\
-         channel,items,created_at,updated_at,version\r\n"
+         channel,items,opportunity_id,created_at,updated_at,version\r\n"
     );
     let body = csv(&app, "/v1/exports/purchases", &agent).await;
     assert_eq!(

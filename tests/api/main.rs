@@ -18,6 +18,7 @@ mod errors;
 mod events;
 mod exports;
 mod groups;
+mod funnel;
 mod hostile;
 mod idempotency;
 mod import_reports;
