@@ -67,6 +67,8 @@ pub fn view(record: CustomerRecord, reveal_pii: bool) -> Customer {
         relationship_level: d.relationship_level,
         qualification: d.qualification,
         prospect_grade: record.prospect_grade,
+        buyer_type: d.buyer_type,
+        organization_type: d.organization_type,
         created_at: record.created_at,
         updated_at: record.updated_at,
         version: record.version,

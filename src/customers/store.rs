@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::json::{
-    Address, CustomerKind, Gender, IncomeBand, LifecycleStage, ProspectGrade, Qualification,
-    RegionType, RelationshipLevel,
+    Address, BuyerType, CustomerKind, Gender, IncomeBand, LifecycleStage, OrganizationType,
+    ProspectGrade, Qualification, RegionType, RelationshipLevel,
 };
 use crate::auth::Actor;
 use crate::db::functions::lower;
@@ -66,6 +66,8 @@ pub struct CustomerDraft {
     pub lifecycle_stage: LifecycleStage,
     pub relationship_level: RelationshipLevel,
     pub qualification: Option<Qualification>,
+    pub buyer_type: Option<BuyerType>,
+    pub organization_type: Option<OrganizationType>,
 }
 
 pub async fn insert(
@@ -218,6 +220,8 @@ pub async fn erase(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Custom
         draft.attributes = Value::Object(serde_json::Map::new());
         draft.external_id = None;
         draft.qualification = None;
+        // How a person buys is about the person; an organisation's type is not personal.
+        draft.buyer_type = None;
         draft
     };
     diesel::update(customers::table.find(id))
@@ -480,7 +484,7 @@ pub async fn move_stages(
 }
 
 /// The columns a customer's draft fills, as named in the table.
-const COLUMNS: [&str; 25] = [
+const COLUMNS: [&str; 27] = [
     "kind",
     "name",
     "organization_name",
@@ -506,6 +510,8 @@ const COLUMNS: [&str; 25] = [
     "lifecycle_stage",
     "relationship_level",
     "qualification",
+    "buyer_type",
+    "organization_type",
 ];
 
 /// A draft as one JSON object keyed by column (read back with `jsonb_populate_recordset`).
@@ -521,6 +527,7 @@ fn draft_json(id: Uuid, version: i64, d: &CustomerDraft, reason: StageReason<'_>
         "attributes": d.attributes, "source": d.source, "external_id": d.external_id,
         "account_manager_id": d.account_manager_id, "lifecycle_stage": d.lifecycle_stage,
         "relationship_level": d.relationship_level, "qualification": d.qualification,
+        "buyer_type": d.buyer_type, "organization_type": d.organization_type,
         "lifecycle_reason": reason.text, "reason_code": reason.code,
     })
 }

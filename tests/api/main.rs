@@ -17,6 +17,7 @@ mod docs;
 mod errors;
 mod events;
 mod exports;
+mod guidance;
 mod hostile;
 mod idempotency;
 mod import_reports;
