@@ -8,14 +8,6 @@ use crate::customers::json::{
     CustomerKind, DeletedFilter, ProspectGrade, RegionType, RelationshipLevel,
 };
 
-/// `relationship_below_recommended` takes only `true`.
-fn only_true_schema() -> utoipa::openapi::schema::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::Boolean)
-        .enum_values(Some([true]))
-        .build()
-}
-
 crate::text_enum! {
     /// List order: a field, `-` for descending.
     pub enum CustomerSort {
@@ -136,7 +128,7 @@ pub struct CustomersQuery {
     /// `analytics.recommended_relationship_level` of the last computation (flagged by the
     /// computation; a customer raised since leaves the list at once, one lowered since
     /// joins it at the next computation).
-    #[param(schema_with = only_true_schema, example = true)]
+    #[param(example = true)]
     pub relationship_below_recommended: Option<bool>,
     /// Volume × loyalty quadrants from the last computation, separated by commas:
     /// `large_loyal`, `large_disloyal`, `small_loyal`, `small_disloyal`.
