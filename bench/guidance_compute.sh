@@ -1,28 +1,36 @@
 #!/usr/bin/env bash
 # The analytics computation's statement before and after the relationship and loyalty
 # guidance (issue 22): the same seeded data set (bench/analytics/seed_*.sql) in two
-# databases, one migrated as main was (compute.sql of `BASE`, default HEAD~), one with this
+# databases, one migrated as main was (compute.sql of `BASE`, default main's 16edb45), one with this
 # branch's migrations; each statement timed in psql (\timing) `RUNS` times, alternating, on a
 # first computation (every row written) and a second (no row changed).
 #
-#   bench/guidance_compute.sh [customers=200000]
+#   bench/guidance_compute.sh [customers=200000]     (REUSE=1: the databases as left)
 #
-# Needs two migrated template databases: OLD_TEMPLATE and NEW_TEMPLATE (say the test
-# templates `rapport_tpl_…` of each tree). Leaves guidance_bench_old and guidance_bench_new.
+# Needs a template database migrated with this branch, TEMPLATE (say the tests'
+# `rapport_tpl_…`); the old side is it with this branch's migrations reverted (their
+# down.sql). Leaves guidance_bench_old and guidance_bench_new behind.
 set -euo pipefail
 CUSTOMERS=${1:-200000}
 RUNS=${RUNS:-3}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
-BASE=${BASE:-HEAD~}
-: "${OLD_TEMPLATE:?the template database migrated as main is}"
-: "${NEW_TEMPLATE:?the template database migrated with this branch}"
+BASE=${BASE:-16edb45}
+: "${TEMPLATE:?a template database migrated with this branch}"
 psql_at() { psql "$PG/$1" -qAtX -v ON_ERROR_STOP=1 "${@:2}"; }
 
 for side in old new; do
     db=guidance_bench_$side
-    template=$([ $side = old ] && echo "$OLD_TEMPLATE" || echo "$NEW_TEMPLATE")
+    if [ -n "${REUSE:-}" ]; then
+        psql_at $db -c "TRUNCATE customer_analytics"
+        continue
+    fi
     psql_at postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
-        -c "CREATE DATABASE $db TEMPLATE $template"
+        -c "CREATE DATABASE $db TEMPLATE $TEMPLATE"
+    if [ $side = old ]; then
+        for m in migrations/2026-12-04-000031_*/ migrations/2026-12-04-000030_*/; do
+            psql_at $db -f "$m/down.sql"
+        done
+    fi
     t0=$(psql_at $db -c "SELECT date_trunc('second', now())")
     for step in customers purchases interactions others; do
         psql_at $db -v customers="$CUSTOMERS" -v t0="$t0" -c "SET session_replication_role = replica" \

@@ -417,13 +417,19 @@ type ComputationColumns = (
     Option<i64>,
 );
 
-fn computation_columns() -> (
-    diesel::expression::SqlLiteral<Nullable<Timestamptz>>,
-    diesel::expression::SqlLiteral<Nullable<diesel::sql_types::Jsonb>>,
-    diesel::expression::SqlLiteral<Nullable<BigInt>>,
-    diesel::expression::SqlLiteral<Nullable<BigInt>>,
-    diesel::expression::SqlLiteral<Nullable<BigInt>>,
-) {
+/// A subselect of the settings' row, beside stored rows.
+type Literal<T> = diesel::expression::SqlLiteral<Nullable<T>>;
+
+/// The subselects of [`ComputationColumns`].
+type ComputationSql = (
+    Literal<Timestamptz>,
+    Literal<diesel::sql_types::Jsonb>,
+    Literal<BigInt>,
+    Literal<BigInt>,
+    Literal<BigInt>,
+);
+
+fn computation_columns() -> ComputationSql {
     use diesel::dsl::sql;
     (
         sql("(SELECT computed_at FROM analytics_settings)"),

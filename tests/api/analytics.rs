@@ -1049,7 +1049,10 @@ async fn pareto_ranks_customers_by_value_with_exact_shares() {
     );
     assert_eq!(lines.len(), 6);
     // Not computed yet: no value aspects.
-    assert_eq!(lines[1], format!("1,{},P1,50000,1,50.0,50.0,20.0,,", ids[0]));
+    assert_eq!(
+        lines[1],
+        format!("1,{},P1,50000,1,50.0,50.0,20.0,,", ids[0])
+    );
     assert_eq!(lines[5], format!("5,{},,5000,1,5.0,100.0,100.0,,", ids[4]));
 
     // A ranking of several batches streams whole, in order, as NDJSON too.
