@@ -1,12 +1,19 @@
 -- Every live customer's figures as of now, in one statement (the definitions are in the
 -- analytics module's docs), as the stored rows' JSON; only the rows that differ from the
--- stored ones (or have none) come out. $1: the time the figures are as of (timestamptz).
+-- stored ones (or have none) come out, then one row of the set-wide totals of the value
+-- aspects (column `totals`). $1: the time the figures are as of (timestamptz).
 WITH s AS (
     SELECT currency, measure, window_days, key_percent, development_percent,
            maintenance_percent, high_value_percent, contact_days, churn_threshold,
+           few_customers_percent, medium_customers_percent, low_margin_percent,
+           high_margin_percent, loyalty_periods, loyalty_period_days, loyal_percent,
            $1::timestamptz AS now_at,
            $1::timestamptz - make_interval(days => window_days) AS window_start,
-           $1::timestamptz - make_interval(days => window_days) / 2 AS half_start
+           $1::timestamptz - make_interval(days => window_days) / 2 AS half_start,
+           $1::timestamptz - interval '12 months' AS year_start,
+           $1::timestamptz - interval '24 months' AS two_years_start,
+           $1::timestamptz - make_interval(days => loyalty_periods * loyalty_period_days)
+               AS loyalty_start
     FROM analytics_settings),
 p AS (
     SELECT pu.customer_id,
@@ -20,10 +27,30 @@ p AS (
            count(*) FILTER (WHERE pu.occurred_at <= s.half_start) AS n_before,
            coalesce(sum(CASE WHEN s.measure = 'revenue' THEN pu.amount - pu.refunded
                              ELSE pu.amount - pu.refunded - pu.cost END)
-                    FILTER (WHERE pu.occurred_at > s.window_start), 0)::bigint AS value
+                    FILTER (WHERE pu.occurred_at > s.window_start), 0)::bigint AS value,
+           /*ASPECT_SUMS*/,
+           -- The margin: the window's purchases with a cost.
+           sum(pu.amount - pu.refunded - pu.cost)
+               FILTER (WHERE pu.occurred_at > s.window_start AND pu.cost IS NOT NULL)
+               AS margin_profit,
+           sum(pu.amount - pu.refunded)
+               FILTER (WHERE pu.occurred_at > s.window_start AND pu.cost IS NOT NULL)
+               AS margin_net,
+           -- Loyalty: bit i set when a purchase was made i × days to (i + 1) × days ago (a
+           -- plain aggregate, so the grouping stays one hash aggregation).
+           bit_or(1::bigint << floor(extract(epoch FROM s.now_at - pu.occurred_at)
+                                     / (s.loyalty_period_days * 86400))::int)
+               FILTER (WHERE pu.occurred_at > s.loyalty_start) AS loyalty_bits
     FROM purchases pu CROSS JOIN s
     WHERE pu.currency = s.currency AND pu.occurred_at <= s.now_at
     GROUP BY pu.customer_id),
+totals AS (
+    -- Every buyer's, deleted and erased customers' too (they were sold), as the value
+    -- endpoint counts them.
+    SELECT coalesce(sum(p.window_sales), 0)::bigint AS all_sales,
+           count(*) FILTER (WHERE p.last_year) AS last_year_buyers,
+           count(*) FILTER (WHERE p.last_year AND p.this_year) AS retained
+    FROM p),
 i AS (
     SELECT it.customer_id,
            max(it.occurred_at) FILTER (WHERE it.occurred_at <= s.now_at) AS last_contact_at,
@@ -32,8 +59,11 @@ i AS (
     WHERE it.deleted_at IS NULL
     GROUP BY it.customer_id),
 base AS (
-    SELECT c.id, c.lifecycle_stage,
+    SELECT c.id, c.lifecycle_stage, c.relationship_level,
            coalesce(p.value, 0) AS value,
+           p.year_revenue, p.year_profit, coalesce(p.window_sales, 0) AS window_sales,
+           p.margin_profit, p.margin_net,
+           coalesce(bit_count(p.loyalty_bits::bit(64)), 0)::int AS loyalty_periods_bought,
            coalesce(p.n_window, 0)::int AS n_window,
            coalesce(p.n_recent, 0)::int AS n_recent,
            coalesce(p.n_earlier, 0)::int AS n_earlier,
@@ -127,15 +157,55 @@ figures AS (
            round(f.mean_interval, 2)::float8 AS mean_interval_days,
            round(f.expected_recent, 2)::float8 AS expected_recent,
            f.last_contact_at, f.open_complaints,
-           f.nps AS latest_nps, f.csat AS latest_csat
+           f.nps AS latest_nps, f.csat AS latest_csat,
+           CASE WHEN s.measure = 'revenue' THEN coalesce(f.year_revenue, 0)
+                ELSE f.year_profit END AS year_value,
+           f.window_sales,
+           CASE WHEN f.margin_net > 0
+                THEN round(100 * f.margin_profit::numeric / f.margin_net, 2)::float8 END
+               AS margin_percent,
+           -- The course's matrix of customer count against margin: the level's rank is
+           -- 1 + count (many 0, medium 1, few 2) + margin (low 0, medium 1, high 2), so
+           -- many × low `basic` … few × high `partnership`; compared in integers.
+           CASE WHEN f.margin_net > 0 THEN
+               1 + CASE WHEN f.value > 0 AND f.above * 100 < s.few_customers_percent * f.n THEN 2
+                        WHEN f.value > 0 AND f.above * 100 < s.medium_customers_percent * f.n
+                            THEN 1
+                        ELSE 0 END
+                 + CASE WHEN 100 * f.margin_profit >= s.high_margin_percent * f.margin_net THEN 2
+                        WHEN 100 * f.margin_profit >= s.low_margin_percent * f.margin_net THEN 1
+                        ELSE 0 END
+           END AS level_rank,
+           f.relationship_level,
+           f.loyalty_periods_bought,
+           100 * f.loyalty_periods_bought >= s.loyal_percent * s.loyalty_periods AS loyal
     FROM flagged f CROSS JOIN s)
-SELECT row_to_json(x)::text AS figures
-FROM (SELECT g.*, r.at_risk_since
-      FROM figures g CROSS JOIN s
-      LEFT JOIN customer_analytics o ON o.customer_id = g.customer_id
-      CROSS JOIN LATERAL (
-          -- An episode of risk starts at the computation that first finds the customer at
-          -- risk and lasts while they stay at risk.
-          SELECT CASE WHEN g.churn_score >= s.churn_threshold
-                      THEN coalesce(o.at_risk_since, s.now_at) END AS at_risk_since) r
-      WHERE ROW(o.*) IS DISTINCT FROM ROW(g.*, r.at_risk_since)) x
+SELECT row_to_json(y)::text AS figures, NULL::text AS totals
+FROM figures g CROSS JOIN s
+LEFT JOIN customer_analytics o ON o.customer_id = g.customer_id
+CROSS JOIN LATERAL (
+    -- An episode of risk starts at the computation that first finds the customer at risk
+    -- and lasts while they stay at risk.
+    SELECT CASE WHEN g.churn_score >= s.churn_threshold
+                THEN coalesce(o.at_risk_since, s.now_at) END AS at_risk_since,
+           (ARRAY['basic', 'reactive', 'accountable', 'proactive', 'partnership'])[g.level_rank]
+               AS recommended_relationship_level,
+           CASE WHEN g.value_tier IN ('key', 'development')
+                THEN CASE WHEN g.loyal THEN 'large_loyal' ELSE 'large_disloyal' END
+                ELSE CASE WHEN g.loyal THEN 'small_loyal' ELSE 'small_disloyal' END
+           END AS loyalty_quadrant) r
+-- The stored row's columns, in the table's order.
+CROSS JOIN LATERAL (
+    SELECT g.customer_id, g.value, g.purchases, g.purchases_recent, g.purchases_earlier,
+           g.value_tier, g.future_value, g.value_class, g.last_purchase_at, g.recency_score,
+           g.frequency_score, g.monetary_score, g.churn_score, g.churn_reasons,
+           g.mean_interval_days, g.expected_recent, g.last_contact_at, g.open_complaints,
+           g.latest_nps, g.latest_csat, r.at_risk_since, g.year_value, g.window_sales,
+           g.margin_percent, r.recommended_relationship_level,
+           coalesce(array_position(ARRAY['basic', 'reactive', 'accountable', 'proactive',
+                                         'partnership'], g.relationship_level)
+                    < g.level_rank, false) AS relationship_below_recommended,
+           g.loyalty_periods_bought, r.loyalty_quadrant) y
+WHERE ROW(o.*) IS DISTINCT FROM ROW(y.*)
+UNION ALL
+SELECT NULL, row_to_json(t)::text FROM totals t

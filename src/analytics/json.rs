@@ -69,6 +69,61 @@ fn default_influential_referrals() -> i32 {
     3
 }
 
+fn default_few_customers_percent() -> i32 {
+    5
+}
+fn default_medium_customers_percent() -> i32 {
+    20
+}
+fn default_low_margin_percent() -> i32 {
+    10
+}
+fn default_high_margin_percent() -> i32 {
+    30
+}
+fn default_callback_days() -> Option<i32> {
+    Some(7)
+}
+fn default_loyalty_periods() -> i32 {
+    12
+}
+fn default_loyalty_period_days() -> i32 {
+    30
+}
+fn default_loyal_percent() -> i32 {
+    50
+}
+
+/// The callback (回访) after each purchase, per relationship level: a follow-up due this
+/// many days (1 to 365) after the purchase, assigned to the account manager; `null` for
+/// none at that level. Levels below `accountable` get none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackDays {
+    /// Days after the sale for `accountable` customers (7 by default).
+    #[serde(default = "default_callback_days")]
+    #[schema(example = 7, minimum = 1, maximum = 365)]
+    pub accountable: Option<i32>,
+    /// Days after the sale for `proactive` customers (7 by default).
+    #[serde(default = "default_callback_days")]
+    #[schema(example = 7, minimum = 1, maximum = 365)]
+    pub proactive: Option<i32>,
+    /// Days after the sale for `partnership` customers (7 by default).
+    #[serde(default = "default_callback_days")]
+    #[schema(example = 3, minimum = 1, maximum = 365)]
+    pub partnership: Option<i32>,
+}
+
+impl Default for CallbackDays {
+    fn default() -> Self {
+        Self {
+            accountable: default_callback_days(),
+            proactive: default_callback_days(),
+            partnership: default_callback_days(),
+        }
+    }
+}
+
 /// How the analytics are computed. Every field is required on `PUT` except
 /// `retention_rate` (`measured` by default), `discount_rate` (0.1 by default) and
 /// `influential_referrals` (3 by default).
@@ -123,6 +178,42 @@ pub struct SettingsInput {
     #[serde(default = "default_influential_referrals")]
     #[schema(example = 3, minimum = 1, maximum = 10000)]
     pub influential_referrals: i32,
+    /// The recommended relationship level's count axis: a customer with a positive value is
+    /// among the "few" when fewer than this share (in %) of customers have a greater value
+    /// (1 to 100, below `medium_customers_percent`; 5 by default).
+    #[serde(default = "default_few_customers_percent")]
+    #[schema(example = 5, minimum = 1, maximum = 100)]
+    pub few_customers_percent: i32,
+    /// A "medium" number of customers up to this share, in % (20 by default); the rest are
+    /// the "many".
+    #[serde(default = "default_medium_customers_percent")]
+    #[schema(example = 20, minimum = 1, maximum = 100)]
+    pub medium_customers_percent: i32,
+    /// The margin axis: a margin under this, in %, is low (0 to 100, below
+    /// `high_margin_percent`; 10 by default).
+    #[serde(default = "default_low_margin_percent")]
+    #[schema(example = 10, minimum = 0, maximum = 100)]
+    pub low_margin_percent: i32,
+    /// A margin from this, in %, is high (1 to 100; 30 by default); between the two, medium.
+    #[serde(default = "default_high_margin_percent")]
+    #[schema(example = 30, minimum = 1, maximum = 100)]
+    pub high_margin_percent: i32,
+    /// The callbacks after a sale, per relationship level (7 days each by default).
+    #[serde(default)]
+    pub callback_days: CallbackDays,
+    /// Loyalty: how many periods back the `loyalty_index` looks (1 to 60; 12 by default).
+    #[serde(default = "default_loyalty_periods")]
+    #[schema(example = 12, minimum = 1, maximum = 60)]
+    pub loyalty_periods: i32,
+    /// The length of a loyalty period in days (1 to 366; 30 by default).
+    #[serde(default = "default_loyalty_period_days")]
+    #[schema(example = 30, minimum = 1, maximum = 366)]
+    pub loyalty_period_days: i32,
+    /// Loyal from this `loyalty_index`, in % (1 to 100; 50 by default): loyal when
+    /// 100 × periods with a purchase ≥ loyal_percent × loyalty_periods.
+    #[serde(default = "default_loyal_percent")]
+    #[schema(example = 50, minimum = 1, maximum = 100)]
+    pub loyal_percent: i32,
 }
 
 /// The last computation.
@@ -181,6 +272,29 @@ pub struct Settings {
     /// From this many referrals a customer is an influential key customer.
     #[schema(example = 3)]
     pub influential_referrals: i32,
+    /// The count axis of the recommended relationship level: the "few", in %.
+    #[schema(example = 5)]
+    pub few_customers_percent: i32,
+    /// The count axis: up to this share, in %, a "medium" number; the rest the "many".
+    #[schema(example = 20)]
+    pub medium_customers_percent: i32,
+    /// The margin axis: low under this margin, in %.
+    #[schema(example = 10)]
+    pub low_margin_percent: i32,
+    /// The margin axis: high from this margin, in %.
+    #[schema(example = 30)]
+    pub high_margin_percent: i32,
+    /// The callbacks after a sale, per relationship level.
+    pub callback_days: CallbackDays,
+    /// Periods the `loyalty_index` looks back.
+    #[schema(example = 12)]
+    pub loyalty_periods: i32,
+    /// Days per loyalty period.
+    #[schema(example = 30)]
+    pub loyalty_period_days: i32,
+    /// Loyal from this `loyalty_index`, in %.
+    #[schema(example = 50)]
+    pub loyal_percent: i32,
     /// The last computation; `null` before the first.
     #[schema(required = true)]
     pub last_computation: Option<Computation>,
@@ -316,6 +430,15 @@ pub struct ParetoRow {
     /// the top `customer_percent` % of customers.
     #[schema(example = 2.5)]
     pub customer_percent: f64,
+    /// The customer's lifetime potential as of the last analytics computation (the
+    /// settings' currency and measure, whatever the ranking's), in minor units; `null` when
+    /// not computed or not computable (see `Customer.analytics`).
+    #[schema(example = 42667)]
+    pub lifetime_potential: Option<i64>,
+    /// The customer's demand contribution as of the last analytics computation (the
+    /// settings' window), in % (2 decimals); `null` when not computed or nobody bought.
+    #[schema(example = 2.5)]
+    pub demand_contribution_percent: Option<f64>,
 }
 
 /// How much the top customers bring.
@@ -426,6 +549,15 @@ pub struct Segment {
     /// Of them, customers at churn risk.
     #[schema(example = 1200)]
     pub at_risk: i64,
+    /// Their lifetime potential: m·r / (1 + d − r) of their summed m (each one's value over
+    /// the 12 months before the computation, those without one left out), in minor units;
+    /// `null` when r cannot be measured or no customer in it has an m.
+    #[schema(example = 12600000000_i64)]
+    pub lifetime_potential: Option<i64>,
+    /// Their demand contribution: their net sales in the window as a share of every
+    /// customer's, in % (2 decimals); `null` when nobody bought in the window.
+    #[schema(example = 42.17)]
+    pub demand_contribution_percent: Option<f64>,
 }
 
 /// Customers, value and satisfaction by segment, from the last computation.
@@ -450,6 +582,15 @@ pub struct Segments {
     pub loyalty_tier: Vec<Segment>,
     /// By key-customer class: `high_value`, `influential`, `dual` and `none`.
     pub key_class: Vec<Segment>,
+    /// By volume × loyalty quadrant (`none`: not computed yet).
+    pub loyalty_quadrant: Vec<Segment>,
+    /// By the relationship level the course's matrix recommends (`none`: no margin to
+    /// judge by, or not computed yet).
+    pub recommended_relationship_level: Vec<Segment>,
+    /// By an individual's buyer type (`none`: not set, and every organization).
+    pub buyer_type: Vec<Segment>,
+    /// By an organization's type (`none`: not set, and every individual).
+    pub organization_type: Vec<Segment>,
 }
 
 /// The options of the segment breakdown.

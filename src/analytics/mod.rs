@@ -41,6 +41,17 @@
 //!   once per episode of risk: from the computation that first finds the customer at risk
 //!   (`at_risk_since`) while they stay at risk. One moved into `dissolution` since (by anyone)
 //!   is not moved again, so staff who move them back keep the last word.
+//! - **Value aspects**: m (the value over the 12 months before the computation) and the
+//!   window's net sales per customer, every buyer's sales and the currency's retention, from
+//!   the sums of `aspect_sums.sql` that the value endpoint uses too; the arithmetic is
+//!   [`aspects`], shared likewise.
+//! - **Recommended relationship level** (DOMAIN.md section 9): the course's matrix of
+//!   customer count (few under [5] %, medium under [20] % by value rank, else many) against
+//!   margin (low under [10] %, high from [30] %): rank 1 + count (0, 1, 2) + margin (0, 1, 2)
+//!   of `basic` … `partnership`; flagged when the customer's level is below it.
+//! - **Volume × loyalty**: the share of the last [12] periods of [30] days with a purchase,
+//!   and the quadrant of a large (`key` or `development`) or small customer, loyal from
+//!   [50] %.
 
 pub mod json;
 mod pareto;
@@ -102,6 +113,14 @@ pub fn settings_view(row: &store::SettingsRow) -> Settings {
         retention_rate: input.retention_rate,
         discount_rate: input.discount_rate,
         influential_referrals: input.influential_referrals,
+        few_customers_percent: input.few_customers_percent,
+        medium_customers_percent: input.medium_customers_percent,
+        low_margin_percent: input.low_margin_percent,
+        high_margin_percent: input.high_margin_percent,
+        callback_days: input.callback_days,
+        loyalty_periods: input.loyalty_periods,
+        loyalty_period_days: input.loyalty_period_days,
+        loyal_percent: input.loyal_percent,
         last_computation: row.computed_at.map(|computed_at| Computation {
             computed_at,
             customers: row.computed_customers.unwrap_or(0),
@@ -131,6 +150,18 @@ fn validate(input: &SettingsInput) -> Result<(), ApiError> {
             1,
             10000,
         ),
+        ("few_customers_percent", input.few_customers_percent, 1, 100),
+        (
+            "medium_customers_percent",
+            input.medium_customers_percent,
+            1,
+            100,
+        ),
+        ("low_margin_percent", input.low_margin_percent, 0, 100),
+        ("high_margin_percent", input.high_margin_percent, 1, 100),
+        ("loyalty_periods", input.loyalty_periods, 1, 60),
+        ("loyalty_period_days", input.loyalty_period_days, 1, 366),
+        ("loyal_percent", input.loyal_percent, 1, 100),
     ];
     for (field, value, min, max) in ranges {
         if !(min..=max).contains(&value) {
@@ -140,7 +171,36 @@ fn validate(input: &SettingsInput) -> Result<(), ApiError> {
             ));
         }
     }
+    let days = &input.callback_days;
+    for (field, value) in [
+        ("callback_days.accountable", days.accountable),
+        ("callback_days.proactive", days.proactive),
+        ("callback_days.partnership", days.partnership),
+    ] {
+        if value.is_some_and(|d| !(1..=365).contains(&d)) {
+            errors.push(FieldError::new(
+                field,
+                "must be from 1 to 365, or null (none)",
+            ));
+        }
+    }
     errors.extend(rules::rates(input.retention_rate, input.discount_rate));
+    if (1..=100).contains(&input.medium_customers_percent)
+        && input.few_customers_percent >= input.medium_customers_percent
+    {
+        errors.push(FieldError::new(
+            "medium_customers_percent",
+            "must be greater than few_customers_percent",
+        ));
+    }
+    if (1..=100).contains(&input.high_margin_percent)
+        && input.low_margin_percent >= input.high_margin_percent
+    {
+        errors.push(FieldError::new(
+            "high_margin_percent",
+            "must be greater than low_margin_percent",
+        ));
+    }
     if errors.is_empty() && input.key_percent >= input.development_percent {
         errors.push(FieldError::new(
             "development_percent",
@@ -228,13 +288,20 @@ pub async fn recompute(pool: &DbPool, actor: &Actor) -> Result<Recomputed, ApiEr
             let read = async move {
                 let mut rows = store::changed(reader, now).await?;
                 let mut chunk = Vec::with_capacity(WRITE_CHUNK);
+                let mut totals = store::Totals::default();
                 while let Some(row) = rows.try_next().await? {
-                    chunk.push(row.figures);
+                    let Some(figures) = row.figures else {
+                        if let Some(json) = row.totals {
+                            totals = serde_json::from_str(&json).map_err(ApiError::internal)?;
+                        }
+                        continue;
+                    };
+                    chunk.push(figures);
                     if chunk.len() == WRITE_CHUNK {
                         let full = std::mem::replace(&mut chunk, Vec::with_capacity(WRITE_CHUNK));
                         if chunks.send(full).await.is_err() {
                             // The writer stopped; its error is the one to report.
-                            return Ok(());
+                            return Ok(totals);
                         }
                     }
                 }
@@ -242,7 +309,7 @@ pub async fn recompute(pool: &DbPool, actor: &Actor) -> Result<Recomputed, ApiEr
                     // As above: a failed send means the writer has an error to report.
                     let _ = chunks.send(chunk).await;
                 }
-                Ok::<(), ApiError>(())
+                Ok::<store::Totals, ApiError>(totals)
             };
             let write = async {
                 let mut changed = 0;
@@ -251,9 +318,9 @@ pub async fn recompute(pool: &DbPool, actor: &Actor) -> Result<Recomputed, ApiEr
                 }
                 Ok::<i64, ApiError>(changed)
             };
-            let ((), changed) = futures_util::future::try_join(read, write).await?;
+            let (totals, changed) = futures_util::future::try_join(read, write).await?;
             let took = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-            store::finish(writer, now, &used, customers, took).await?;
+            store::finish(writer, now, &used, customers, took, totals).await?;
             let moved = if used.move_to_dissolution {
                 move_at_risk(writer, actor, used.churn_threshold as i16).await?
             } else {
@@ -409,12 +476,52 @@ pub fn churn_risk(row: &store::Row, used: &SettingsInput, at: DateTime<Utc>) -> 
     }
 }
 
-/// A customer's figures as the API shows them.
+/// A customer's lifetime potential and demand contribution, and what they were computed
+/// from: the one definition of the arithmetic, for the value endpoint, the analytics rows,
+/// the segments and the Pareto ranking. `m` is the value over the last 12 months in the
+/// settings' measure, `sales` the net sales in the window; `totals` are the currency's.
+pub struct Aspects {
+    pub lifetime_potential: Option<i64>,
+    pub demand_contribution_percent: Option<f64>,
+    /// r as used, and as measured (before the cap) when measured.
+    pub retention_rate: Option<f64>,
+    pub measured_retention_rate: Option<f64>,
+}
+
+pub fn aspects(
+    settings: &SettingsInput,
+    m: Option<i64>,
+    sales: i64,
+    totals: &store::Totals,
+) -> Aspects {
+    use json::RetentionRate;
+    let d = settings.discount_rate;
+    let (retention, measured) = match settings.retention_rate {
+        RetentionRate::Fixed(r) => (Some(r), None),
+        RetentionRate::Measured(_) => {
+            let rate = rules::measured_retention(totals.retained, totals.last_year_buyers);
+            (rate.map(|r| rules::capped(r, d)), rate)
+        }
+    };
+    Aspects {
+        lifetime_potential: m
+            .zip(retention)
+            .and_then(|(m, r)| rules::lifetime_potential(m, r, d)),
+        demand_contribution_percent: rules::percent(sales, totals.all_sales),
+        retention_rate: retention,
+        measured_retention_rate: measured,
+    }
+}
+
+/// A customer's figures as the API shows them (`totals`: the computation's).
 pub fn view(
     row: &store::Row,
     used: &SettingsInput,
     computed_at: DateTime<Utc>,
+    totals: &store::Totals,
 ) -> CustomerAnalytics {
+    use crate::customers::figures::LoyaltyQuadrant;
+    let value_aspects = aspects(used, row.year_value, row.window_sales, totals);
     let rfm = match (
         row.recency_score,
         row.frequency_score,
@@ -441,6 +548,23 @@ pub fn view(
         value_class: row.value_class.parse().unwrap_or(ValueClass::Abandon),
         rfm,
         churn_risk: churn_risk(row, used, computed_at),
+        lifetime_potential: value_aspects.lifetime_potential,
+        demand_contribution_percent: value_aspects.demand_contribution_percent,
+        margin_percent: row.margin_percent,
+        recommended_relationship_level: row
+            .recommended_relationship_level
+            .as_deref()
+            .and_then(|l| l.parse().ok()),
+        relationship_below_recommended: row.relationship_below_recommended,
+        loyalty_index: rules::rate(
+            i64::from(row.loyalty_periods_bought),
+            i64::from(used.loyalty_periods),
+        )
+        .unwrap_or(0.0),
+        loyalty_quadrant: row
+            .loyalty_quadrant
+            .parse()
+            .unwrap_or(LoyaltyQuadrant::SmallDisloyal),
     }
 }
 
@@ -463,7 +587,7 @@ pub async fn for_customers(
     };
     Ok(rows
         .iter()
-        .map(|c| (c.row.customer_id, view(&c.row, &used, at)))
+        .map(|c| (c.row.customer_id, view(&c.row, &used, at, &c.totals)))
         .collect())
 }
 
@@ -477,7 +601,7 @@ pub async fn customer_with_figures(
     Ok(found.map(|(customer, computed)| {
         let figures = computed.and_then(|c| {
             let (at, used) = computation(&c)?;
-            Some(view(&c.row, &used, at))
+            Some(view(&c.row, &used, at, &c.totals))
         });
         (customer, figures)
     }))
@@ -550,15 +674,18 @@ pub async fn customer_value(
                 Measure::Revenue => Some(a.year_revenue.unwrap_or(0)),
                 Measure::Profit => a.year_profit,
             });
-            let (retention, measured_rate) = match settings.retention_rate {
-                RetentionRate::Fixed(r) => (Some(r), None),
-                RetentionRate::Measured(_) => {
-                    let rate = aspect
-                        .and_then(|a| rules::measured_retention(a.retained, a.last_year_buyers));
-                    (rate.map(|r| rules::capped(r, d)), rate)
-                }
-            };
-            let (sales, all_sales) = aspect.map_or((0, 0), |a| (a.window_sales, a.all_sales));
+            let (sales, totals) = aspect.map_or((0, store::Totals::default()), |a| {
+                (
+                    a.window_sales,
+                    store::Totals {
+                        all_sales: a.all_sales,
+                        last_year_buyers: a.last_year_buyers,
+                        retained: a.retained,
+                    },
+                )
+            });
+            let all_sales = totals.all_sales;
+            let figured = self::aspects(&settings, m, sales, &totals);
             crate::purchases::json::CurrencyValue {
                 average_order_value: rules::average(r.sales, r.purchases),
                 purchases: r.purchases,
@@ -568,9 +695,7 @@ pub async fn customer_value(
                 purchases_with_cost: r.with_cost,
                 first_purchase_at: r.first_at,
                 last_purchase_at: r.last_at,
-                lifetime_potential: m
-                    .zip(retention)
-                    .and_then(|(m, r)| rules::lifetime_potential(m, r, d)),
+                lifetime_potential: figured.lifetime_potential,
                 lifetime_basis: LifetimeBasis {
                     measure: settings.measure,
                     yearly_value: m,
@@ -579,11 +704,11 @@ pub async fn customer_value(
                     } else {
                         RetentionSource::Fixed
                     },
-                    retention_rate: retention,
-                    measured_retention_rate: measured_rate,
+                    retention_rate: figured.retention_rate,
+                    measured_retention_rate: figured.measured_retention_rate,
                     discount_rate: d,
                 },
-                demand_contribution_percent: rules::percent(sales, all_sales),
+                demand_contribution_percent: figured.demand_contribution_percent,
                 demand_basis: DemandBasis {
                     window_days: settings.window_days,
                     sales,

@@ -17,10 +17,33 @@ pub fn percent(part: i64, whole: i64) -> f64 {
     (part as f64 * 10_000.0 / whole as f64).round() / 100.0
 }
 
+/// What the ranked customers' value aspects are read with: the last computation's settings
+/// and totals.
+#[derive(Debug, Clone)]
+pub struct AspectBasis {
+    pub used: super::json::SettingsInput,
+    pub totals: store::Totals,
+}
+
+impl AspectBasis {
+    /// `None` before the first computation.
+    pub fn of(settings: &store::SettingsRow) -> Option<Self> {
+        settings.computed_with().map(|used| Self {
+            used,
+            totals: settings.totals(),
+        })
+    }
+}
+
 /// A ranked line as the API shows it, with its rank (the list's key); `None` for the
 /// summary-only line of an empty page.
-pub fn row(line: &ParetoLine) -> Option<(ParetoRow, i64)> {
+pub fn row(line: &ParetoLine, basis: Option<&AspectBasis>) -> Option<(ParetoRow, i64)> {
+    let aspects = basis
+        .zip(line.window_sales)
+        .map(|(b, sales)| super::aspects(&b.used, line.year_value, sales, &b.totals));
     let row = ParetoRow {
+        lifetime_potential: aspects.as_ref().and_then(|a| a.lifetime_potential),
+        demand_contribution_percent: aspects.as_ref().and_then(|a| a.demand_contribution_percent),
         rank: line.rank?,
         customer_id: line.customer_id?,
         name: line.name.clone(),
@@ -75,6 +98,8 @@ const PARETO_COLUMNS: &[Column] = {
         r("share", Float),
         r("cumulative_share", Float),
         r("customer_percent", Float),
+        r("lifetime_potential", Int),
+        r("demand_contribution_percent", Float),
     ]
 };
 
@@ -83,6 +108,7 @@ const PARETO_COLUMNS: &[Column] = {
 /// bounded channel (two batches) keeps memory flat while a slow client reads.
 pub struct Ranking {
     filter: ParetoFilter,
+    basis: Option<AspectBasis>,
     pool: DbPool,
     /// The batches, once the query started.
     rows: tokio::sync::Mutex<Option<Batches>>,
@@ -92,9 +118,10 @@ pub struct Ranking {
 type Batches = tokio::sync::mpsc::Receiver<Result<Vec<(ParetoRow, i64)>, String>>;
 
 impl Ranking {
-    pub fn new(filter: ParetoFilter, pool: DbPool) -> Self {
+    pub fn new(filter: ParetoFilter, basis: Option<AspectBasis>, pool: DbPool) -> Self {
         Self {
             filter,
+            basis,
             pool,
             rows: tokio::sync::Mutex::new(None),
         }
@@ -103,9 +130,9 @@ impl Ranking {
     /// Starts the query; its rows arrive in batches of [`crate::exports::BATCH`].
     fn start(&self) -> Batches {
         let (tx, rx) = tokio::sync::mpsc::channel(2);
-        let (pool, filter) = (self.pool.clone(), self.filter.clone());
+        let (pool, filter, basis) = (self.pool.clone(), self.filter.clone(), self.basis.clone());
         actix_web::rt::spawn(async move {
-            if let Err(cause) = stream_ranking(&pool, &filter, &tx).await {
+            if let Err(cause) = stream_ranking(&pool, &filter, basis.as_ref(), &tx).await {
                 // The reader may be gone already; then nobody waits for the cause.
                 let _ = tx.send(Err(cause)).await;
             }
@@ -118,6 +145,7 @@ impl Ranking {
 async fn stream_ranking(
     pool: &DbPool,
     filter: &ParetoFilter,
+    basis: Option<&AspectBasis>,
     tx: &tokio::sync::mpsc::Sender<Result<Vec<(ParetoRow, i64)>, String>>,
 ) -> Result<(), String> {
     use futures_util::TryStreamExt;
@@ -128,7 +156,7 @@ async fn stream_ranking(
         .map_err(|e| e.to_string())?;
     let mut batch = Vec::with_capacity(rows);
     while let Some(line) = lines.try_next().await.map_err(|e| e.to_string())? {
-        batch.extend(row(&line));
+        batch.extend(row(&line, basis));
         if batch.len() == rows
             && tx
                 .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(rows))))

@@ -245,7 +245,7 @@ async fn pareto_filter(
     conn: &mut AsyncPgConnection,
     principal: &Principal,
     query: &ParetoQuery,
-) -> Result<store::ParetoFilter, ApiError> {
+) -> Result<(store::ParetoFilter, Option<super::pareto::AspectBasis>), ApiError> {
     let to = query.to.unwrap_or_else(|| Utc::now().date_naive());
     let from = match query.from {
         Some(from) => from,
@@ -262,11 +262,12 @@ async fn pareto_filter(
     {
         return Err(invalid("top_sales_percent", "must be from 1 to 100"));
     }
+    let settings = store::settings(conn).await?;
     let currency = match query::currency(query.currency.as_deref())? {
         Some(c) => c,
-        None => store::settings(conn).await?.currency,
+        None => settings.currency.clone(),
     };
-    Ok(store::ParetoFilter {
+    let filter = store::ParetoFilter {
         from,
         to,
         measure: query.measure.unwrap_or(Measure::Revenue),
@@ -274,7 +275,8 @@ async fn pareto_filter(
         top_sales_percent: query.top_sales_percent.map(i32::from),
         owner: principal.access.owner(),
         group: query.group.unwrap_or(false),
-    })
+    };
+    Ok((filter, super::pareto::AspectBasis::of(&settings)))
 }
 
 /// Customers ranked by value over a period (Pareto, 80/20).
@@ -316,13 +318,16 @@ async fn pareto(
     let query: ParetoQuery = query::parse(req.query_string())?;
     let page = pagination::request::<i64>(query.limit, query.cursor.as_deref(), "rank")?;
     let mut conn = state.read_conn(&req).await?;
-    let filter = pareto_filter(&mut conn, &principal, &query).await?;
+    let (filter, basis) = pareto_filter(&mut conn, &principal, &query).await?;
     let lines = store::pareto(&mut conn, &filter, page.after.unwrap_or(0), page.fetch()).await?;
     let Some(first) = lines.first() else {
         return Err(ApiError::internal("the Pareto query returned no summary"));
     };
     let summary = super::pareto::summary(first);
-    let rows: Vec<(ParetoRow, i64)> = lines.iter().filter_map(super::pareto::row).collect();
+    let rows: Vec<(ParetoRow, i64)> = lines
+        .iter()
+        .filter_map(|line| super::pareto::row(line, basis.as_ref()))
+        .collect();
     let Page { data, next_cursor } = pagination::page_keyed(rows, &page, "rank");
     Ok(HttpResponse::Ok().json(ParetoReport {
         from: filter.from,
@@ -366,23 +371,27 @@ async fn export_pareto(
     let query: ParetoQuery = query::parse(req.query_string())?;
     refuse_paging(query.limit, query.cursor.as_deref())?;
     let format = Format::negotiate(req.headers())?;
-    let filter = {
+    let (filter, basis) = {
         let mut conn = state.pool.get().await?;
         pareto_filter(&mut conn, &principal, &query).await?
     };
-    let source = super::pareto::Ranking::new(filter, state.pool.clone());
+    let source = super::pareto::Ranking::new(filter, basis, state.pool.clone());
     respond(&state, format, "pareto", source).await
 }
 
 /// Customers, value and satisfaction by segment.
 ///
-/// Every live customer, counted once per dimension: value tier, value matrix class (from
-/// the last computation; `none` for customers computed since), lifecycle stage,
-/// relationship level and loyalty tier (`none` without one). Per group: customers, their
-/// value in the window (the settings' measure and currency), mean value, the mean of their
-/// latest NPS and CSAT answers with the NPS (% promoters − % detractors) and CSAT (% of 4
-/// and 5) of those answers, and how many are at churn risk: so that the
-/// satisfaction-to-loyalty link shows, tier by tier. One scan of the customers per request.
+/// Every live customer, counted once per dimension: value tier, value matrix class, volume ×
+/// loyalty quadrant and recommended relationship level (from the last computation; `none`
+/// for customers computed since, and for a recommendation without a margin), lifecycle
+/// stage, relationship level, loyalty tier (`none` without one), buyer type and
+/// organization type (`none` when not set, and for the other kind of customer). Per group:
+/// customers, their value in the window (the settings' measure and currency), mean value,
+/// the mean of their latest NPS and CSAT answers with the NPS (% promoters − % detractors)
+/// and CSAT (% of 4 and 5) of those answers, how many are at churn risk (so that the
+/// satisfaction-to-loyalty link shows, tier by tier), and the group's lifetime potential
+/// (m·r / (1 + d − r) of its summed m) and demand contribution (its net sales in the window
+/// ÷ every customer's). One scan of the customers per request.
 ///
 /// The key-customer class is a dimension too: `high_value` (value tier `key`),
 /// `influential` (at least the settings' `influential_referrals` live referrals, or
@@ -435,9 +444,17 @@ async fn segments(
         relationship_level: Vec::new(),
         loyalty_tier: Vec::new(),
         key_class: Vec::new(),
+        loyalty_quadrant: Vec::new(),
+        recommended_relationship_level: Vec::new(),
+        buyer_type: Vec::new(),
+        organization_type: Vec::new(),
     };
+    let totals = settings.totals();
     for row in rows {
+        let aspects = super::aspects(&used, row.year_value, row.window_sales, &totals);
         let segment = Segment {
+            lifetime_potential: aspects.lifetime_potential,
+            demand_contribution_percent: aspects.demand_contribution_percent,
             mean_value: row.mean_value,
             key: row.key,
             customers: row.customers,
@@ -456,7 +473,11 @@ async fn segments(
             "lifecycle_stage" => out.lifecycle_stage.push(segment),
             "relationship_level" => out.relationship_level.push(segment),
             "key_class" => out.key_class.push(segment),
-            _ => out.loyalty_tier.push(segment),
+            "loyalty_tier" => out.loyalty_tier.push(segment),
+            "loyalty_quadrant" => out.loyalty_quadrant.push(segment),
+            "recommended_relationship_level" => out.recommended_relationship_level.push(segment),
+            "buyer_type" => out.buyer_type.push(segment),
+            _ => out.organization_type.push(segment),
         }
     }
     Ok(HttpResponse::Ok().json(out))

@@ -10,8 +10,8 @@ use diesel::sql_types::{
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::json::{RetentionRate, SettingsInput};
-use crate::customers::figures::{Measure, ValueClass, ValueTier};
+use super::json::{CallbackDays, RetentionRate, SettingsInput};
+use crate::customers::figures::{LoyaltyQuadrant, Measure, ValueClass, ValueTier};
 use crate::db::Prepare;
 use crate::db::schema::{analytics_settings, customer_analytics, customers};
 
@@ -40,6 +40,19 @@ pub struct SettingsRow {
     pub retention_rate: Option<f64>,
     pub discount_rate: f64,
     pub influential_referrals: i32,
+    pub few_customers_percent: i32,
+    pub medium_customers_percent: i32,
+    pub low_margin_percent: i32,
+    pub high_margin_percent: i32,
+    pub callback_days_accountable: Option<i32>,
+    pub callback_days_proactive: Option<i32>,
+    pub callback_days_partnership: Option<i32>,
+    pub loyalty_periods: i32,
+    pub loyalty_period_days: i32,
+    pub loyal_percent: i32,
+    pub computed_all_sales: Option<i64>,
+    pub computed_last_year_buyers: Option<i64>,
+    pub computed_retained: Option<i64>,
 }
 
 impl SettingsRow {
@@ -61,6 +74,28 @@ impl SettingsRow {
             },
             discount_rate: self.discount_rate,
             influential_referrals: self.influential_referrals,
+            few_customers_percent: self.few_customers_percent,
+            medium_customers_percent: self.medium_customers_percent,
+            low_margin_percent: self.low_margin_percent,
+            high_margin_percent: self.high_margin_percent,
+            callback_days: CallbackDays {
+                accountable: self.callback_days_accountable,
+                proactive: self.callback_days_proactive,
+                partnership: self.callback_days_partnership,
+            },
+            loyalty_periods: self.loyalty_periods,
+            loyalty_period_days: self.loyalty_period_days,
+            loyal_percent: self.loyal_percent,
+        }
+    }
+
+    /// The set-wide inputs of the value aspects as of the last computation (zeros before
+    /// the first).
+    pub fn totals(&self) -> Totals {
+        Totals {
+            all_sales: self.computed_all_sales.unwrap_or(0),
+            last_year_buyers: self.computed_last_year_buyers.unwrap_or(0),
+            retained: self.computed_retained.unwrap_or(0),
         }
     }
 
@@ -110,6 +145,16 @@ pub async fn update_settings(
             }),
             s::discount_rate.eq(input.discount_rate),
             s::influential_referrals.eq(input.influential_referrals),
+            s::few_customers_percent.eq(input.few_customers_percent),
+            s::medium_customers_percent.eq(input.medium_customers_percent),
+            s::low_margin_percent.eq(input.low_margin_percent),
+            s::high_margin_percent.eq(input.high_margin_percent),
+            s::callback_days_accountable.eq(input.callback_days.accountable),
+            s::callback_days_proactive.eq(input.callback_days.proactive),
+            s::callback_days_partnership.eq(input.callback_days.partnership),
+            s::loyalty_periods.eq(input.loyalty_periods),
+            s::loyalty_period_days.eq(input.loyalty_period_days),
+            s::loyal_percent.eq(input.loyal_percent),
             s::updated_at.eq(diesel::dsl::now),
             s::version.eq(s::version + 1),
         ))
@@ -144,8 +189,28 @@ pub async fn try_lock(conn: &mut AsyncPgConnection) -> QueryResult<bool> {
 
 /// Every live customer's figures as of `now`, in one statement (see the module docs for the
 /// definitions), as the stored rows' JSON; only those that differ from the stored row (or
-/// have none) come out.
-const COMPUTE: &str = include_str!("compute.sql");
+/// have none) come out, then one row of the set-wide totals. The value aspects' sums are
+/// [`ASPECT_SUMS`], shared with [`value_aspects`].
+static COMPUTE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    include_str!("compute.sql").replace("/*ASPECT_SUMS*/", ASPECT_SUMS)
+});
+
+/// The sums behind the lifetime potential and demand contribution (DOMAIN.md section 9),
+/// per group of purchases `pu` (a customer's, in a currency), with the times in `s`
+/// (`year_start` 12 months ago, `two_years_start` 24, `window_start` the analytics window's
+/// start): the one definition both the value endpoint and the analytics computation use.
+const ASPECT_SUMS: &str = include_str!("aspect_sums.sql");
+
+/// The set-wide inputs of the value aspects: every customer's net sales in the window (in
+/// the currency; erased and deleted customers' purchases count: they were sold), and last
+/// year's buyers (a purchase 12 to 24 months ago) with those of them who bought again in
+/// the last 12 months.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct Totals {
+    pub all_sales: i64,
+    pub last_year_buyers: i64,
+    pub retained: i64,
+}
 
 /// The time of the caller's transaction (`now()`): what the computation is as of, and when
 /// the stage changes it makes are recorded, so that the two compare on one clock.
@@ -162,11 +227,14 @@ pub async fn transaction_time(conn: &mut AsyncPgConnection) -> QueryResult<DateT
     Ok(row.at)
 }
 
-/// One changed row of [`changed`]: the stored row's JSON.
+/// One row of [`changed`]: a changed stored row's JSON, or (once, last) the [`Totals`]'
+/// JSON.
 #[derive(QueryableByName)]
 pub struct Changed {
-    #[diesel(sql_type = Text)]
-    pub figures: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub figures: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub totals: Option<String>,
 }
 
 /// The figures as of `now` that differ from the stored ones (see [`COMPUTE`]), row by row as
@@ -175,7 +243,7 @@ pub async fn changed<'conn>(
     conn: &'conn mut AsyncPgConnection,
     now: DateTime<Utc>,
 ) -> QueryResult<impl futures_util::Stream<Item = QueryResult<Changed>> + 'conn> {
-    diesel::sql_query(COMPUTE)
+    diesel::sql_query(COMPUTE.as_str())
         .bind::<Timestamptz, _>(now)
         .load_stream(conn)
         .await
@@ -208,7 +276,13 @@ pub async fn write(conn: &mut AsyncPgConnection, rows: &[String]) -> QueryResult
                  expected_recent = EXCLUDED.expected_recent,
                  last_contact_at = EXCLUDED.last_contact_at,
                  open_complaints = EXCLUDED.open_complaints, latest_nps = EXCLUDED.latest_nps,
-                 latest_csat = EXCLUDED.latest_csat, at_risk_since = EXCLUDED.at_risk_since
+                 latest_csat = EXCLUDED.latest_csat, at_risk_since = EXCLUDED.at_risk_since,
+                 year_value = EXCLUDED.year_value, window_sales = EXCLUDED.window_sales,
+                 margin_percent = EXCLUDED.margin_percent,
+                 recommended_relationship_level = EXCLUDED.recommended_relationship_level,
+                 relationship_below_recommended = EXCLUDED.relationship_below_recommended,
+                 loyalty_periods_bought = EXCLUDED.loyalty_periods_bought,
+                 loyalty_quadrant = EXCLUDED.loyalty_quadrant
              WHERE a IS DISTINCT FROM EXCLUDED
              RETURNING 1)
          SELECT count(*) AS written FROM written",
@@ -231,13 +305,14 @@ pub async fn live_customers(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
 }
 
 /// Ends a computation: forgets the figures of customers no longer live and records the run
-/// (as of `now`, over `customers`, taking `took_ms`) in the settings.
+/// (as of `now`, over `customers`, taking `took_ms`, with its `totals`) in the settings.
 pub async fn finish(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
     used: &SettingsInput,
     customers: i64,
     took_ms: i64,
+    totals: Totals,
 ) -> QueryResult<()> {
     diesel::sql_query(
         "DELETE FROM customer_analytics a USING customers c
@@ -253,6 +328,9 @@ pub async fn finish(
                 .eq(serde_json::to_value(used).unwrap_or(serde_json::Value::Null)),
             analytics_settings::computed_customers.eq(customers),
             analytics_settings::computed_ms.eq(took_ms),
+            analytics_settings::computed_all_sales.eq(totals.all_sales),
+            analytics_settings::computed_last_year_buyers.eq(totals.last_year_buyers),
+            analytics_settings::computed_retained.eq(totals.retained),
         ))
         .execute(conn)
         .await
@@ -316,6 +394,13 @@ pub struct Row {
     pub latest_nps: Option<i16>,
     pub latest_csat: Option<i16>,
     pub at_risk_since: Option<DateTime<Utc>>,
+    pub year_value: Option<i64>,
+    pub window_sales: i64,
+    pub margin_percent: Option<f64>,
+    pub recommended_relationship_level: Option<String>,
+    pub relationship_below_recommended: bool,
+    pub loyalty_periods_bought: i32,
+    pub loyalty_quadrant: String,
 }
 
 /// Stored figures with the computation they come from.
@@ -323,33 +408,64 @@ pub struct Computed {
     pub row: Row,
     pub computed_at: Option<DateTime<Utc>>,
     pub computed_with: Option<serde_json::Value>,
+    pub totals: Totals,
+}
+
+/// The computation's time, settings and totals, as selected beside stored rows.
+type ComputationColumns = (
+    Option<DateTime<Utc>>,
+    Option<serde_json::Value>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// A subselect of the settings' row, beside stored rows.
+type Literal<T> = diesel::expression::SqlLiteral<Nullable<T>>;
+
+/// The subselects of [`ComputationColumns`].
+type ComputationSql = (
+    Literal<Timestamptz>,
+    Literal<diesel::sql_types::Jsonb>,
+    Literal<BigInt>,
+    Literal<BigInt>,
+    Literal<BigInt>,
+);
+
+fn computation_columns() -> ComputationSql {
+    use diesel::dsl::sql;
+    (
+        sql("(SELECT computed_at FROM analytics_settings)"),
+        sql("(SELECT computed_with FROM analytics_settings)"),
+        sql("(SELECT computed_all_sales FROM analytics_settings)"),
+        sql("(SELECT computed_last_year_buyers FROM analytics_settings)"),
+        sql("(SELECT computed_retained FROM analytics_settings)"),
+    )
+}
+
+fn computed(row: Row, c: ComputationColumns) -> Computed {
+    Computed {
+        row,
+        computed_at: c.0,
+        computed_with: c.1,
+        totals: Totals {
+            all_sales: c.2.unwrap_or(0),
+            last_year_buyers: c.3.unwrap_or(0),
+            retained: c.4.unwrap_or(0),
+        },
+    }
 }
 
 /// The stored figures of some customers with their computation, in no particular order
 /// (one query).
 pub async fn rows(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Computed>> {
-    use diesel::dsl::sql;
-    let rows: Vec<(Row, Option<DateTime<Utc>>, Option<serde_json::Value>)> =
-        customer_analytics::table
-            .filter(customer_analytics::customer_id.eq_any(ids))
-            .select((
-                Row::as_select(),
-                sql::<Nullable<Timestamptz>>("(SELECT computed_at FROM analytics_settings)"),
-                sql::<Nullable<diesel::sql_types::Jsonb>>(
-                    "(SELECT computed_with FROM analytics_settings)",
-                ),
-            ))
-            .prepared()
-            .load(conn)
-            .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(row, computed_at, computed_with)| Computed {
-            row,
-            computed_at,
-            computed_with,
-        })
-        .collect())
+    let rows: Vec<(Row, ComputationColumns)> = customer_analytics::table
+        .filter(customer_analytics::customer_id.eq_any(ids))
+        .select((Row::as_select(), computation_columns()))
+        .prepared()
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().map(|(row, c)| computed(row, c)).collect())
 }
 
 /// One customer with their stored figures and the computation they come from, in one
@@ -359,36 +475,20 @@ pub async fn customer_with_row(
     id: Uuid,
 ) -> QueryResult<Option<(crate::customers::store::CustomerRecord, Option<Computed>)>> {
     use crate::customers::store::CustomerRecord;
-    use diesel::dsl::sql;
-    type Found = (
-        CustomerRecord,
-        Option<Row>,
-        Option<DateTime<Utc>>,
-        Option<serde_json::Value>,
-    );
+    type Found = (CustomerRecord, Option<Row>, ComputationColumns);
     let found: Option<Found> = customers::table
         .left_join(customer_analytics::table.on(customer_analytics::customer_id.eq(customers::id)))
         .filter(customers::id.eq(id))
         .select((
             CustomerRecord::as_select(),
             Option::<Row>::as_select(),
-            sql::<Nullable<Timestamptz>>("(SELECT computed_at FROM analytics_settings)"),
-            sql::<Nullable<diesel::sql_types::Jsonb>>(
-                "(SELECT computed_with FROM analytics_settings)",
-            ),
+            computation_columns(),
         ))
         .prepared()
         .get_result(conn)
         .await
         .optional()?;
-    Ok(found.map(|(customer, row, computed_at, computed_with)| {
-        let computed = row.map(|row| Computed {
-            row,
-            computed_at,
-            computed_with,
-        });
-        (customer, computed)
-    }))
+    Ok(found.map(|(customer, row, c)| (customer, row.map(|row| computed(row, c)))))
 }
 
 /// A validated filter of the customer list on the stored figures.
@@ -400,7 +500,14 @@ pub struct Filter {
     pub frequency: Vec<i16>,
     pub monetary: Vec<i16>,
     pub churn_score_min: Option<i16>,
+    /// Customers managed below the recommended relationship level.
+    pub below_recommended: bool,
+    pub loyalty_quadrants: Vec<LoyaltyQuadrant>,
 }
+
+/// The relationship levels in order, as an SQL array (a level's rank is its position).
+pub const LEVELS_SQL: &str =
+    "ARRAY['basic', 'reactive', 'accountable', 'proactive', 'partnership']";
 
 impl Filter {
     pub fn is_empty(&self) -> bool {
@@ -430,6 +537,21 @@ impl Filter {
         }
         if let Some(min) = self.churn_score_min {
             query = query.filter(a::churn_score.ge(min));
+        }
+        if self.below_recommended {
+            // The computation's flag (its partial index holds the few flagged rows), checked
+            // against the level now: a customer raised since leaves the list at once.
+            query = query
+                .filter(a::relationship_below_recommended)
+                .filter(diesel::dsl::sql::<Bool>(&format!(
+                    "array_position({LEVELS_SQL}, (SELECT c.relationship_level FROM customers c \
+                     WHERE c.id = customer_analytics.customer_id)) \
+                     < array_position({LEVELS_SQL}, customer_analytics.recommended_relationship_level)"
+                )));
+        }
+        if !self.loyalty_quadrants.is_empty() {
+            let quadrants: Vec<&str> = self.loyalty_quadrants.iter().map(|q| q.as_str()).collect();
+            query = query.filter(a::loyalty_quadrant.eq_any(quadrants));
         }
         query
     }
@@ -542,6 +664,12 @@ pub struct SegmentRow {
     pub csat: Option<f64>,
     #[diesel(sql_type = BigInt)]
     pub at_risk: i64,
+    /// Σ m of the segment's customers who have one, and how many have one.
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub year_value: Option<i64>,
+    /// Σ net sales in the window.
+    #[diesel(sql_type = BigInt)]
+    pub window_sales: i64,
 }
 
 /// Every live customer (only those `owner` manages, with owned-only access) counted once per
@@ -577,6 +705,12 @@ pub async fn segments(
                          WHEN c.influential OR coalesce(rc.n, 0) >= st.influential_referrals
                              THEN 'influential'
                          ELSE 'none' END AS key_class,
+                    coalesce(a.loyalty_quadrant, 'none') AS loyalty_quadrant,
+                    coalesce(a.recommended_relationship_level, 'none')
+                        AS recommended_relationship_level,
+                    coalesce(c.buyer_type, 'none') AS buyer_type,
+                    coalesce(c.organization_type, 'none') AS organization_type,
+                    a.year_value, coalesce(a.window_sales, 0) AS window_sales,
                     coalesce(gv.value, a.value, 0) AS value,
                     coalesce(a.churn_score, 0) >= $1 AS at_risk,
                     s.nps, s.csat
@@ -594,9 +728,15 @@ pub async fn segments(
                      WHEN GROUPING(lifecycle_stage) = 0 THEN 'lifecycle_stage'
                      WHEN GROUPING(relationship_level) = 0 THEN 'relationship_level'
                      WHEN GROUPING(key_class) = 0 THEN 'key_class'
-                     ELSE 'loyalty_tier' END AS dimension,
+                     WHEN GROUPING(loyalty_tier) = 0 THEN 'loyalty_tier'
+                     WHEN GROUPING(loyalty_quadrant) = 0 THEN 'loyalty_quadrant'
+                     WHEN GROUPING(recommended_relationship_level) = 0
+                         THEN 'recommended_relationship_level'
+                     WHEN GROUPING(buyer_type) = 0 THEN 'buyer_type'
+                     ELSE 'organization_type' END AS dimension,
                 coalesce(value_tier, value_class, lifecycle_stage, relationship_level,
-                         key_class, loyalty_tier) AS key,
+                         key_class, loyalty_tier, loyalty_quadrant,
+                         recommended_relationship_level, buyer_type, organization_type) AS key,
                 count(*) AS customers,
                 coalesce(sum(value), 0)::bigint AS value,
                 coalesce(round(avg(value)), 0)::bigint AS mean_value,
@@ -608,10 +748,14 @@ pub async fn segments(
                 round(avg(csat), 2)::float8 AS mean_csat,
                 round(100.0 * count(*) FILTER (WHERE csat >= 4) / nullif(count(csat), 0), 2)::float8
                     AS csat,
-                count(*) FILTER (WHERE at_risk) AS at_risk
+                count(*) FILTER (WHERE at_risk) AS at_risk,
+                sum(year_value)::bigint AS year_value,
+                coalesce(sum(window_sales), 0)::bigint AS window_sales
          FROM c
          GROUP BY GROUPING SETS ((value_tier), (value_class), (lifecycle_stage),
-                                 (relationship_level), (loyalty_tier), (key_class))
+                                 (relationship_level), (loyalty_tier), (key_class),
+                                 (loyalty_quadrant), (recommended_relationship_level),
+                                 (buyer_type), (organization_type))
          ORDER BY 1, 2",
         groups = groups_cte("$3"),
         owned = crate::auth::ownership::sql_condition("c.id", 2),
@@ -665,6 +809,11 @@ pub struct ParetoLine {
     pub purchases: Option<i64>,
     #[diesel(sql_type = Nullable<BigInt>)]
     pub cumulative: Option<i64>,
+    /// The customer's stored m and window sales (the last computation's), when computed.
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub year_value: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub window_sales: Option<i64>,
 }
 
 /// The shares of customers the summary reports the value of.
@@ -728,7 +877,7 @@ pub fn pareto_query(
                     ARRAY[{sales}] AS sales_customers
              FROM r)
          SELECT summary.*, page.rank, page.customer_id, page.name, page.value,
-                page.purchases, page.cumulative
+                page.purchases, page.cumulative, page.year_value, page.window_sales
          FROM summary
          LEFT JOIN LATERAL (
              -- The page first, then its customers: joining the whole ranking to customers
@@ -737,13 +886,15 @@ pub fn pareto_query(
                     CASE WHEN c.deleted_at IS NULL AND c.erased_at IS NULL
                               AND ($7::uuid IS NULL OR c.account_manager_id = $7::uuid)
                          THEN c.name END AS name,
-                    p.value, p.purchases, p.cumulative::bigint AS cumulative
+                    p.value, p.purchases, p.cumulative::bigint AS cumulative,
+                    a.year_value, a.window_sales
              FROM (SELECT * FROM r
                    WHERE r.rank > $4
                      AND ($5::int IS NULL OR (r.cumulative - r.value) * 100 < $5 * r.total)
                    ORDER BY r.rank
                    LIMIT $6) p
-             JOIN customers c ON c.id = p.customer_id) page ON true
+             JOIN customers c ON c.id = p.customer_id
+             LEFT JOIN customer_analytics a ON a.customer_id = p.customer_id) page ON true
          ORDER BY page.rank",
         bands = CUSTOMER_BANDS
             .iter()
@@ -800,7 +951,10 @@ pub async fn value_aspects(
     window_days: i32,
     measure_retention: bool,
 ) -> QueryResult<Vec<AspectRow>> {
-    diesel::sql_query(include_str!("value_aspects.sql"))
+    static VALUE_ASPECTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        include_str!("value_aspects.sql").replace("/*ASPECT_SUMS*/", ASPECT_SUMS)
+    });
+    diesel::sql_query(VALUE_ASPECTS.as_str())
         .bind::<Array<SqlUuid>, _>(customer_ids.to_vec())
         .bind::<Int4, _>(window_days)
         .bind::<Bool, _>(measure_retention)

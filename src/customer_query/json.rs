@@ -35,6 +35,14 @@ pub struct CustomersQuery {
     pub lifecycle_stage: Option<String>,
     /// Only customers at this relationship level.
     pub relationship_level: Option<RelationshipLevel>,
+    /// Individuals of these sales-view types, separated by commas: `economic`, `ethical`,
+    /// `personalizing`, `convenience`.
+    #[param(example = "economic,convenience")]
+    pub buyer_type: Option<String>,
+    /// Organizations of these types, separated by commas: `government`, `business`,
+    /// `non_profit`, `reseller`.
+    #[param(example = "government")]
+    pub organization_type: Option<String>,
     /// Tags separated by commas: customers with all of them.
     #[param(example = "vip,newsletter")]
     pub tags: Option<String>,
@@ -124,6 +132,17 @@ pub struct CustomersQuery {
     /// Churn risk score at least, 0 to 100.
     #[param(minimum = 0, maximum = 100, example = 50)]
     pub churn_score_min: Option<i16>,
+    /// `true` (the only value taken): the customers managed below the relationship level
+    /// their value calls for: their `relationship_level` is lower than the
+    /// `analytics.recommended_relationship_level` of the last computation (flagged by the
+    /// computation; a customer raised since leaves the list at once, one lowered since
+    /// joins it at the next computation).
+    #[param(example = true)]
+    pub relationship_below_recommended: Option<bool>,
+    /// Volume × loyalty quadrants from the last computation, separated by commas:
+    /// `large_loyal`, `large_disloyal`, `small_loyal`, `small_disloyal`.
+    #[param(example = "large_disloyal")]
+    pub loyalty_quadrant: Option<String>,
     /// Search name, organization, email and phone. Words (up to five, of two or more
     /// letters) must each be found closely, tolerating a typo or two, and a word's beginning
     /// matches it, so search works while typing; the best matches come first (a single short

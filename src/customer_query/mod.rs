@@ -85,6 +85,8 @@ pub fn list_filter(
         kind: query.kind,
         lifecycle_stages,
         relationship_level: query.relationship_level,
+        buyer_types: comma_list("buyer_type", query.buyer_type.as_deref())?,
+        organization_types: comma_list("organization_type", query.organization_type.as_deref())?,
         tags,
         account_manager_id,
         owner: principal.access.owner(),
@@ -142,6 +144,16 @@ pub fn list_filter(
                 }
                 min => min,
             },
+            below_recommended: match query.relationship_below_recommended {
+                Some(false) => {
+                    return Err(invalid(
+                        "relationship_below_recommended",
+                        "takes only `true` (leave it out to list every customer)",
+                    ));
+                }
+                given => given == Some(true),
+            },
+            loyalty_quadrants: comma_list("loyalty_quadrant", query.loyalty_quadrant.as_deref())?,
         },
     };
     if let Some(unserved) = filter.unserved_by(sort) {

@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::json::CustomerSort;
 use super::search::{self, Boxed, BoxedCondition, Row, Search};
 use crate::customers::json::{
-    CreditGrade, CustomerKind, DeletedFilter, LifecycleStage, ProspectGrade, RegionType,
-    RelationshipLevel,
+    BuyerType, CreditGrade, CustomerKind, DeletedFilter, LifecycleStage, OrganizationType,
+    ProspectGrade, RegionType, RelationshipLevel,
 };
 use crate::customers::store::CustomerRecord;
 use crate::db::Prepare;
@@ -37,6 +37,8 @@ pub struct ListFilter {
     pub kind: Option<CustomerKind>,
     pub lifecycle_stages: Vec<LifecycleStage>,
     pub relationship_level: Option<RelationshipLevel>,
+    pub buyer_types: Vec<BuyerType>,
+    pub organization_types: Vec<OrganizationType>,
     pub tags: Vec<String>,
     /// `Some(None)`: customers without an account manager.
     pub account_manager_id: Option<Option<Uuid>>,
@@ -107,6 +109,8 @@ impl ListFilter {
         }
         let filters: Vec<&'static str> = [
             ("relationship_level", self.relationship_level.is_some()),
+            ("buyer_type", !self.buyer_types.is_empty()),
+            ("organization_type", !self.organization_types.is_empty()),
             ("region_type", self.region_type.is_some()),
             ("source", self.source.is_some()),
             ("prospect_grade", self.prospect_grade.is_some()),
@@ -197,6 +201,16 @@ fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
     }
     if let Some(level) = filter.relationship_level {
         query = query.filter(customers::relationship_level.eq(level));
+    }
+    if !filter.buyer_types.is_empty() {
+        query = crate::filter_one_of!(query, customers::buyer_type, filter.buyer_types.clone());
+    }
+    if !filter.organization_types.is_empty() {
+        query = crate::filter_one_of!(
+            query,
+            customers::organization_type,
+            filter.organization_types.clone()
+        );
     }
     if !filter.tags.is_empty() {
         let tags: Vec<Option<String>> = filter.tags.iter().cloned().map(Some).collect();

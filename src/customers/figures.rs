@@ -53,6 +53,18 @@ crate::text_enum! {
     }
 }
 
+crate::text_enum! {
+    /// Volume × loyalty (the course's "large but not loyal" customers, a risk to watch):
+    /// large is a `key` or `development` value tier, loyal a `loyalty_index` at or above the
+    /// settings' `loyal_percent`.
+    pub enum LoyaltyQuadrant {
+        LargeLoyal = "large_loyal",
+        LargeDisloyal = "large_disloyal",
+        SmallLoyal = "small_loyal",
+        SmallDisloyal = "small_disloyal",
+    }
+}
+
 /// RFM quintile scores, 1 to 5: a score is 1 + ⌊5 × (customers it strictly beats) ÷
 /// (customers who ever bought in the currency)⌋, so tied customers share a score.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -130,6 +142,41 @@ pub struct CustomerAnalytics {
     /// `null` for a customer who never bought in the currency.
     pub rfm: Option<Rfm>,
     pub churn_risk: ChurnRisk,
+    /// Lifetime potential (终身潜在销售预期) m·r / (1 + d − r) in minor units, as on
+    /// `GET /v1/customers/{id}/value` for the settings' currency: m the value over the 12
+    /// months before the computation, r and d the settings' rates (a measured r as of the
+    /// computation). `null` when r cannot be measured, or for `profit` when none of those
+    /// purchases has a cost.
+    #[schema(example = 42667)]
+    pub lifetime_potential: Option<i64>,
+    /// Demand contribution (需求贡献): the customer's net sales in the window as a share of
+    /// every customer's, in % (2 decimals), as on `GET /v1/customers/{id}/value`; `null` when
+    /// nobody bought in the currency in the window.
+    #[schema(example = 2.5)]
+    pub demand_contribution_percent: Option<f64>,
+    /// Margin of the window's purchases recorded with a cost: (net − cost) ÷ net, in % (2
+    /// decimals); `null` without such purchases (or with no positive net on them).
+    #[schema(example = 32.5)]
+    pub margin_percent: Option<f64>,
+    /// The relationship level the course's matrix of customer count against margin calls
+    /// for. The count: the customer is among the "few" when their value is positive and
+    /// fewer than `few_customers_percent` % of customers have a greater one, a "medium"
+    /// number under `medium_customers_percent` %, else the "many". The margin
+    /// (`margin_percent`): low under `low_margin_percent`, high from `high_margin_percent`.
+    /// Many: low `basic`, medium `reactive`, high `accountable`; medium: `reactive`,
+    /// `accountable`, `proactive`; few: `accountable`, `proactive`, `partnership`. `null`
+    /// without a margin to judge by.
+    pub recommended_relationship_level: Option<super::json::RelationshipLevel>,
+    /// Whether `relationship_level` was below the recommended level when computed (the list
+    /// filter `relationship_below_recommended=true`).
+    #[schema(example = false)]
+    pub relationship_below_recommended: bool,
+    /// The share of the last `loyalty_periods` periods of `loyalty_period_days` days with a
+    /// purchase in the currency, 0 to 1 (4 decimals): period i holds the purchases made
+    /// i × days to (i + 1) × days before the computation.
+    #[schema(example = 0.75, minimum = 0, maximum = 1)]
+    pub loyalty_index: f64,
+    pub loyalty_quadrant: LoyaltyQuadrant,
 }
 
 crate::text_enum! {

@@ -48,6 +48,33 @@ crate::text_enum! {
 }
 
 crate::text_enum! {
+    /// How an individual buyer sees a sale (the course's sales-view types, DOMAIN.md section
+    /// 9): `economic` (经济型, after the best price for the value), `ethical` (道德型, feels
+    /// bound to buy from those they trust or support), `personalizing` (个性型, after a
+    /// personal relationship with the seller), `convenience` (方便型, after the easiest way
+    /// to buy). Individuals only.
+    pub enum BuyerType {
+        Economic = "economic",
+        Ethical = "ethical",
+        Personalizing = "personalizing",
+        Convenience = "convenience",
+    }
+}
+
+crate::text_enum! {
+    /// What kind of organisation a customer organisation is (DOMAIN.md section 9):
+    /// `government` (政府机构, buying for the state), `business` (商业客户), `non_profit`, or
+    /// `reseller` (a wholesaler, retailer or intermediary buying to sell on). Organisations
+    /// only.
+    pub enum OrganizationType {
+        Government = "government",
+        Business = "business",
+        NonProfit = "non_profit",
+        Reseller = "reseller",
+    }
+}
+
+crate::text_enum! {
     /// Urban or rural region.
     pub enum RegionType {
         Urban = "urban",
@@ -297,6 +324,10 @@ pub struct Customer {
     /// opportunity of a customer whose `qualification.money` is false may not move past the
     /// pipeline's `credit_required_after` stage without it.
     pub credit: Option<Credit>,
+    /// An individual's sales-view type; always `null` for an organization.
+    pub buyer_type: Option<BuyerType>,
+    /// An organization's type; always `null` for an individual.
+    pub organization_type: Option<OrganizationType>,
     /// When the customer was created.
     #[schema(example = "2026-11-23T10:15:00Z")]
     pub created_at: DateTime<Utc>,
@@ -568,6 +599,16 @@ pub struct CustomerInput {
     #[serde(default)]
     #[schema(value_type = Option<CreditInput>)]
     pub credit: Patch<CreditInput>,
+    /// An individual's sales-view type (`422` on an organization; clear it with `null`
+    /// before making an individual an organization).
+    #[serde(default)]
+    #[schema(value_type = Option<BuyerType>)]
+    pub buyer_type: Patch<BuyerType>,
+    /// An organization's type (`422` on an individual; clear it with `null` before making
+    /// an organization an individual).
+    #[serde(default)]
+    #[schema(value_type = Option<OrganizationType>)]
+    pub organization_type: Patch<OrganizationType>,
 }
 
 /// One change of lifecycle stage.
@@ -831,6 +872,8 @@ pub const COLUMNS: &[crate::http::tabular::Column] = {
         w("credit.limit", Int),
         w("credit.currency", Text),
         w("credit.reviewed_at", Text),
+        w("buyer_type", Text),
+        w("organization_type", Text),
         r("created_at", Text),
         r("updated_at", Text),
         r("version", Int),

@@ -68,6 +68,8 @@ pub fn view(record: CustomerRecord, reveal_pii: bool) -> Customer {
         qualification: d.qualification,
         prospect_grade: record.prospect_grade,
         credit: d.credit,
+        buyer_type: d.buyer_type,
+        organization_type: d.organization_type,
         created_at: record.created_at,
         updated_at: record.updated_at,
         version: record.version,

@@ -55,6 +55,8 @@ impl CustomerDraft {
             referred_by_id: None,
             influential: false,
             credit: None,
+            buyer_type: None,
+            organization_type: None,
         }
     }
 }
@@ -337,6 +339,21 @@ pub fn apply(
             }
         }
     }
+    nullable(
+        &mut checks,
+        "buyer_type",
+        input.buyer_type,
+        &mut draft.buyer_type,
+        Ok,
+    );
+    nullable(
+        &mut checks,
+        "organization_type",
+        input.organization_type,
+        &mut draft.organization_type,
+        Ok,
+    );
+    check_classification_kind(&mut checks, &draft);
     if draft.name.is_empty() && checks.is_ok() {
         checks.fail("name", "is required");
     }
@@ -357,6 +374,24 @@ pub fn apply(
             reason_code,
         }),
         Err(err) => Err(err.errors().to_vec()),
+    }
+}
+
+/// A buyer type belongs to an individual, an organization type to an organization (the
+/// course classifies the two kinds apart): either on the other kind is refused, naming it,
+/// also when the kind changes under a classification already set.
+fn check_classification_kind(checks: &mut Checks, draft: &CustomerDraft) {
+    if draft.buyer_type.is_some() && draft.kind != CustomerKind::Individual {
+        checks.fail(
+            "buyer_type",
+            "belongs to individuals only (set `organization_type` for an organization)",
+        );
+    }
+    if draft.organization_type.is_some() && draft.kind != CustomerKind::Organization {
+        checks.fail(
+            "organization_type",
+            "belongs to organizations only (set `buyer_type` for an individual)",
+        );
     }
 }
 

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::json::{
-    Address, Credit, CustomerKind, Gender, IncomeBand, LifecycleStage, ProspectGrade,
-    Qualification, RegionType, RelationshipLevel,
+    Address, BuyerType, Credit, CustomerKind, Gender, IncomeBand, LifecycleStage,
+    OrganizationType, ProspectGrade, Qualification, RegionType, RelationshipLevel,
 };
 use crate::auth::Actor;
 use crate::db::functions::lower;
@@ -70,6 +70,8 @@ pub struct CustomerDraft {
     pub referred_by_id: Option<Uuid>,
     pub influential: bool,
     pub credit: Option<Credit>,
+    pub buyer_type: Option<BuyerType>,
+    pub organization_type: Option<OrganizationType>,
 }
 
 pub async fn insert(
@@ -223,6 +225,8 @@ pub async fn erase(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Custom
         draft.external_id = None;
         draft.qualification = None;
         draft.credit = None;
+        // How a person buys is about the person; an organisation's type is not personal.
+        draft.buyer_type = None;
         draft
     };
     diesel::update(customers::table.find(id))
@@ -485,7 +489,7 @@ pub async fn move_stages(
 }
 
 /// The columns a customer's draft fills, as named in the table.
-const COLUMNS: [&str; 29] = [
+const COLUMNS: [&str; 31] = [
     "kind",
     "name",
     "organization_name",
@@ -515,6 +519,8 @@ const COLUMNS: [&str; 29] = [
     "referred_by_id",
     "influential",
     "credit",
+    "buyer_type",
+    "organization_type",
 ];
 
 /// A draft as one JSON object keyed by column (read back with `jsonb_populate_recordset`).
@@ -532,6 +538,7 @@ fn draft_json(id: Uuid, version: i64, d: &CustomerDraft, reason: StageReason<'_>
         "relationship_level": d.relationship_level, "qualification": d.qualification,
         "parent_id": d.parent_id, "referred_by_id": d.referred_by_id,
         "influential": d.influential, "credit": d.credit,
+        "buyer_type": d.buyer_type, "organization_type": d.organization_type,
         "lifecycle_reason": reason.text, "reason_code": reason.code,
     })
 }

@@ -22,6 +22,19 @@ diesel::table! {
         retention_rate -> Nullable<Float8>,
         discount_rate -> Float8,
         influential_referrals -> Int4,
+        few_customers_percent -> Int4,
+        medium_customers_percent -> Int4,
+        low_margin_percent -> Int4,
+        high_margin_percent -> Int4,
+        callback_days_accountable -> Nullable<Int4>,
+        callback_days_proactive -> Nullable<Int4>,
+        callback_days_partnership -> Nullable<Int4>,
+        loyalty_periods -> Int4,
+        loyalty_period_days -> Int4,
+        loyal_percent -> Int4,
+        computed_all_sales -> Nullable<Int8>,
+        computed_last_year_buyers -> Nullable<Int8>,
+        computed_retained -> Nullable<Int8>,
     }
 }
 
@@ -118,6 +131,13 @@ diesel::table! {
         latest_nps -> Nullable<Int2>,
         latest_csat -> Nullable<Int2>,
         at_risk_since -> Nullable<Timestamptz>,
+        year_value -> Nullable<Int8>,
+        window_sales -> Int8,
+        margin_percent -> Nullable<Float8>,
+        recommended_relationship_level -> Nullable<Text>,
+        relationship_below_recommended -> Bool,
+        loyalty_periods_bought -> Int4,
+        loyalty_quadrant -> Text,
     }
 }
 
@@ -204,6 +224,8 @@ diesel::table! {
         referred_by_id -> Nullable<Uuid>,
         influential -> Bool,
         credit -> Nullable<Jsonb>,
+        buyer_type -> Nullable<Text>,
+        organization_type -> Nullable<Text>,
     }
 }
 

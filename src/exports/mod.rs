@@ -481,6 +481,7 @@ mod tests {
             source: Some("webshop".into()),
             external_id: Some("shop-000123".into()),
             account_manager_id: Some(Uuid::now_v7()),
+            buyer_type: Some(BuyerType::Economic),
             qualification: Some(Qualification {
                 money: true,
                 authority: false,

@@ -97,6 +97,38 @@ fn updated(after: &InteractionRecord, changes: &serde_json::Value) -> NewEvent {
     .previous_from_diff(changes)
 }
 
+/// The callback (回访) after a sale (DOMAIN.md section 9): for a customer at the
+/// `accountable` level or above, a phone follow-up due the analytics settings' days for the
+/// level after the purchase (`callback_days`), assigned to the account manager and linked to
+/// the purchase; none when the level has no days set. One statement in the purchase's
+/// transaction, which the caller journals with the purchase (its `interaction.created`
+/// event and audit row); the purchase being new, it opens at most one.
+pub async fn callback_after_purchase(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+    level: crate::customers::json::RelationshipLevel,
+    purchase_id: Uuid,
+    purchased_at: DateTime<Utc>,
+) -> Result<Option<Change>, ApiError> {
+    let Some(level) = rules::callback_level(level) else {
+        return Ok(None);
+    };
+    let created = store::insert_callback(
+        conn,
+        Uuid::now_v7(),
+        customer_id,
+        level,
+        purchase_id,
+        purchased_at,
+    )
+    .await?;
+    Ok(created.map(|record| {
+        let shown = view(record.clone(), Utc::now());
+        let event = NewEvent::new(EventType::InteractionCreated, record.id, &shown);
+        Change::announced(event, audit::created(&audited(&record)))
+    }))
+}
+
 /// Checks what an interaction refers to, when it changes: active staff members, a purchase
 /// of the same customer, and a contact (current or past) of the customer organization.
 async fn check_links(
@@ -109,8 +141,8 @@ async fn check_links(
         .purchase_id
         .filter(|id| Some(*id) != before.and_then(|b| b.purchase_id))
     {
-        let purchase = crate::purchases::store::get(conn, id).await?;
-        if purchase.is_none_or(|p| p.customer_id != customer_id) {
+        let buyer = store::purchase_customer(conn, id).await?;
+        if buyer != Some(customer_id) {
             return Err(ApiError::invalid_field(
                 "purchase_id",
                 "must be the id of a purchase of this customer",

@@ -361,6 +361,41 @@ pub fn hours(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     (to - from).num_seconds() as f64 / 3600.0
 }
 
+/// The relationship levels a sale is followed by a callback at (DOMAIN.md section 2: the
+/// `accountable` company calls soon after the sale, and so do the levels above it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackLevel {
+    Accountable,
+    Proactive,
+    Partnership,
+}
+
+impl CallbackLevel {
+    /// The level's key (as `analytics_settings.callback_days` names it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accountable => "accountable",
+            Self::Proactive => "proactive",
+            Self::Partnership => "partnership",
+        }
+    }
+}
+
+/// What a callback after a sale asks, as the course's example does.
+pub const CALLBACK_SUBJECT: &str =
+    "Callback after the sale: does the purchase work as expected? Any suggestions?";
+
+/// The callback level of a relationship level; `None` below `accountable`.
+pub fn callback_level(level: crate::customers::json::RelationshipLevel) -> Option<CallbackLevel> {
+    use crate::customers::json::RelationshipLevel as L;
+    match level {
+        L::Basic | L::Reactive => None,
+        L::Accountable => Some(CallbackLevel::Accountable),
+        L::Proactive => Some(CallbackLevel::Proactive),
+        L::Partnership => Some(CallbackLevel::Partnership),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ use crate::db::schema::{complaint_status_changes, interactions};
 use crate::domain::{Channel, ChurnCause};
 
 /// An interaction row.
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = interactions)]
 pub struct InteractionRecord {
     pub id: Uuid,
@@ -65,7 +65,9 @@ impl InteractionRecord {
 }
 
 /// Everything about an interaction that a write sets (the workflow has its own update).
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(
+    Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Insertable, AsChangeset,
+)]
 #[diesel(table_name = interactions, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct InteractionDraft {
     pub channel: Channel,
@@ -103,6 +105,58 @@ pub async fn insert(
         .returning(InteractionRecord::as_returning())
         .get_result(conn)
         .await
+}
+
+/// The customer a purchase belongs to (`None`: no such purchase).
+pub async fn purchase_customer(
+    conn: &mut AsyncPgConnection,
+    purchase_id: Uuid,
+) -> QueryResult<Option<Uuid>> {
+    use crate::db::schema::purchases;
+    purchases::table
+        .find(purchase_id)
+        .select(purchases::customer_id)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Opens the callback after a purchase (see `interactions::callback_after_purchase`): a
+/// phone follow-up due the settings' days for `level` after the purchase, assigned to the
+/// customer's account manager; nothing when the level has no days set. One statement: the
+/// settings and the manager are read in it, the row comes back whole.
+pub async fn insert_callback(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    customer_id: Uuid,
+    level: super::rules::CallbackLevel,
+    purchase_id: Uuid,
+    purchased_at: DateTime<Utc>,
+) -> QueryResult<Option<InteractionRecord>> {
+    diesel::sql_query(
+        "INSERT INTO interactions (id, customer_id, channel, direction, kind, subject, due_at,
+                                   assignee_id, purchase_id)
+         SELECT $1, c.id, 'phone', 'outbound', 'callback', $2,
+                $3 + make_interval(days => d.days), c.account_manager_id, $4
+         FROM customers c
+         CROSS JOIN analytics_settings s
+         CROSS JOIN LATERAL (
+             SELECT CASE $6 WHEN 'accountable' THEN s.callback_days_accountable
+                            WHEN 'proactive' THEN s.callback_days_proactive
+                            WHEN 'partnership' THEN s.callback_days_partnership END AS days) d
+         WHERE c.id = $5 AND d.days IS NOT NULL
+         RETURNING *",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(super::rules::CALLBACK_SUBJECT)
+    .bind::<Timestamptz, _>(purchased_at)
+    .bind::<SqlUuid, _>(purchase_id)
+    .bind::<SqlUuid, _>(customer_id)
+    .bind::<Text, _>(level.as_str())
+    .prepared()
+    .get_result(conn)
+    .await
+    .optional()
 }
 
 pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<InteractionRecord>> {

@@ -124,11 +124,23 @@ pub async fn create(
                 crate::customers::on_purchase(conn, actor, &customer, first, record.id).await?;
             let (loyalty, earned) =
                 crate::loyalty::members::on_purchase(conn, actor, &facts(&record)).await?;
-            // Announced before the points it earns; the customer's move to `acquaintance`
-            // after them.
+            // The callback after the sale (回访), for customers at `accountable` or above:
+            // no statement at all below that level.
+            let callback = crate::interactions::callback_after_purchase(
+                conn,
+                customer_id,
+                customer.draft.relationship_level,
+                record.id,
+                record.draft.occurred_at,
+            )
+            .await?;
+            // Announced before the points it earns; the callback and the customer's move to
+            // `acquaintance` after them.
             let shown = view(record);
             let change = Change::created(EventType::PurchaseCreated, shown.id, &shown);
-            let changes = std::iter::once(change.and_all(earned)).chain(moved);
+            let changes = std::iter::once(change.and_all(earned))
+                .chain(callback)
+                .chain(moved);
             journal::record_all(conn, actor, changes.collect()).await?;
             return Ok((Purchase { loyalty, ..shown }, true));
         }

@@ -9,13 +9,19 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, expect_json, expect_problem, fields};
 use rapport::auth::Role;
 
-async fn customer(app: &TestApp, name: &str, stage: &str) -> String {
+pub(crate) async fn customer(app: &TestApp, name: &str, stage: &str) -> String {
     let c = crate::customers::create(app, json!({"name": name, "lifecycle_stage": stage})).await;
     c["id"].as_str().unwrap().to_owned()
 }
 
 /// A purchase `days` ago; its id.
-async fn purchase(app: &TestApp, customer: &str, amount: i64, days: f64, extra: Value) -> String {
+pub(crate) async fn purchase(
+    app: &TestApp,
+    customer: &str,
+    amount: i64,
+    days: f64,
+    extra: Value,
+) -> String {
     let at = Utc::now() - Duration::milliseconds((days * 86_400_000.0) as i64);
     let mut body = json!({"amount": amount, "currency": "EUR", "occurred_at": at});
     if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
@@ -70,7 +76,7 @@ async fn answer(app: &TestApp, survey: &str, customer: &str, answers: Value, day
     expect_json(res, StatusCode::CREATED).await;
 }
 
-fn settings_body(overrides: Value) -> Value {
+pub(crate) fn settings_body(overrides: Value) -> Value {
     let mut body = json!({
         "currency": "EUR", "measure": "revenue", "window_days": 365,
         "key_percent": 10, "development_percent": 30, "maintenance_percent": 60,
@@ -83,7 +89,7 @@ fn settings_body(overrides: Value) -> Value {
     body
 }
 
-async fn put_settings(app: &TestApp, body: Value) -> Value {
+pub(crate) async fn put_settings(app: &TestApp, body: Value) -> Value {
     let current = app
         .get_ok("/v1/analytics/settings", &app.token(Role::Admin))
         .await;
@@ -98,7 +104,7 @@ async fn put_settings(app: &TestApp, body: Value) -> Value {
     expect_json(res, StatusCode::OK).await
 }
 
-async fn recompute(app: &TestApp) -> Value {
+pub(crate) async fn recompute(app: &TestApp) -> Value {
     let res = app
         .send(
             Method::POST,
@@ -111,7 +117,7 @@ async fn recompute(app: &TestApp) -> Value {
 }
 
 /// The customers the list gives for a query, by name, sorted.
-async fn names(app: &TestApp, query: &str) -> Vec<String> {
+pub(crate) async fn names(app: &TestApp, query: &str) -> Vec<String> {
     let page = app
         .get_ok(
             &format!("/v1/customers?{query}&limit=200"),
@@ -1038,11 +1044,16 @@ async fn pareto_ranks_customers_by_value_with_exact_shares() {
     let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
     assert_eq!(
         lines[0],
-        "rank,customer_id,name,value,purchases,share,cumulative_share,customer_percent"
+        "rank,customer_id,name,value,purchases,share,cumulative_share,customer_percent,\
+         lifetime_potential,demand_contribution_percent"
     );
     assert_eq!(lines.len(), 6);
-    assert_eq!(lines[1], format!("1,{},P1,50000,1,50.0,50.0,20.0", ids[0]));
-    assert_eq!(lines[5], format!("5,{},,5000,1,5.0,100.0,100.0", ids[4]));
+    // Not computed yet: no value aspects.
+    assert_eq!(
+        lines[1],
+        format!("1,{},P1,50000,1,50.0,50.0,20.0,,", ids[0])
+    );
+    assert_eq!(lines[5], format!("5,{},,5000,1,5.0,100.0,100.0,,", ids[4]));
 
     // A ranking of several batches streams whole, in order, as NDJSON too.
     app.sql(

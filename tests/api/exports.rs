@@ -54,13 +54,13 @@ async fn download(
     (content_type, body)
 }
 
-async fn csv(app: &TestApp, path: &str, token: &str) -> String {
+pub(crate) async fn csv(app: &TestApp, path: &str, token: &str) -> String {
     let (content_type, body) = download(app, path, token, Some("text/csv")).await;
     assert_eq!(content_type, "text/csv; charset=utf-8");
     body
 }
 
-async fn ndjson(app: &TestApp, path: &str, token: &str) -> Vec<Value> {
+pub(crate) async fn ndjson(app: &TestApp, path: &str, token: &str) -> Vec<Value> {
     let (content_type, body) = download(app, path, token, Some("application/x-ndjson")).await;
     assert_eq!(content_type, "application/x-ndjson");
     assert!(body.is_empty() || body.ends_with('\n'));

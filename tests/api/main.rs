@@ -19,6 +19,7 @@ mod events;
 mod exports;
 mod groups;
 mod funnel;
+mod guidance;
 mod hostile;
 mod idempotency;
 mod import_reports;

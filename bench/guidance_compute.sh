@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The analytics computation's statement before and after the relationship and loyalty
+# guidance (issue 22): the same seeded data set (bench/analytics/seed_*.sql) in two
+# databases, one migrated as main was (compute.sql of `BASE`, default main's 16edb45), one with this
+# branch's migrations; each statement timed in psql (\timing) `RUNS` times, alternating, on a
+# first computation (every row written) and a second (no row changed).
+#
+#   bench/guidance_compute.sh [customers=200000]     (REUSE=1: the databases as left)
+#
+# Needs a template database migrated with this branch, TEMPLATE (say the tests'
+# `rapport_tpl_…`); the old side is it with this branch's migrations reverted (their
+# down.sql). Leaves guidance_bench_old and guidance_bench_new behind.
+set -euo pipefail
+CUSTOMERS=${1:-200000}
+RUNS=${RUNS:-3}
+PG=${PG:-postgres://postgres@127.0.0.1:5432}
+BASE=${BASE:-16edb45}
+: "${TEMPLATE:?a template database migrated with this branch}"
+psql_at() { psql "$PG/$1" -qAtX -v ON_ERROR_STOP=1 "${@:2}"; }
+
+for side in old new; do
+    db=guidance_bench_$side
+    if [ -n "${REUSE:-}" ]; then
+        psql_at $db -c "TRUNCATE customer_analytics"
+        continue
+    fi
+    psql_at postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
+        -c "CREATE DATABASE $db TEMPLATE $TEMPLATE"
+    if [ $side = old ]; then
+        for m in migrations/2026-12-04-000031_*/ migrations/2026-12-04-000030_*/; do
+            psql_at $db -f "$m/down.sql"
+        done
+    fi
+    t0=$(psql_at $db -c "SELECT date_trunc('second', now())")
+    for step in customers purchases interactions others; do
+        psql_at $db -v customers="$CUSTOMERS" -v t0="$t0" -c "SET session_replication_role = replica" \
+            -c "SET work_mem = '256MB'" -f "bench/analytics/seed_$step.sql" >/dev/null
+    done
+    psql_at $db -c "DROP TABLE bench_c" -c "VACUUM (ANALYZE)"
+done
+
+git show "$BASE:src/analytics/compute.sql" > /tmp/guidance_old_compute.sql
+sed "s|/\*ASPECT_SUMS\*/|$(grep -v '^--' src/analytics/aspect_sums.sql | tr '\n' ' ')|" \
+    src/analytics/compute.sql > /tmp/guidance_new_compute.sql
+
+# One computation's statement, as the service runs it, counted rather than sent: $1 the
+# database, $2 the statement; prints the seconds.
+time_compute() {
+    local sql
+    sql=$(sed 's/\$1::timestamptz/now()/g' "$2")
+    psql "$PG/$1" -X -q -v ON_ERROR_STOP=1 -c "SET work_mem = '256MB'" -c '\timing on' \
+        -c "SELECT count(*) FROM ($sql) x" | awk '/^Time:/ { printf "%.2f\n", $2 / 1000 }' | tail -1
+}
+# Writes a first computation's rows, so that the second computes against them.
+store_rows() {
+    local sql
+    sql=$(sed 's/\$1::timestamptz/now()/g' "$2")
+    psql_at "$1" -c "SET work_mem = '256MB'" -c "INSERT INTO customer_analytics
+        SELECT * FROM json_populate_recordset(NULL::customer_analytics,
+            (SELECT json_agg(figures::json) FROM ($sql) x WHERE figures IS NOT NULL))"
+}
+
+echo "customers: $CUSTOMERS, purchases: $(psql_at guidance_bench_new -c 'SELECT count(*) FROM purchases')"
+for round in first second; do
+    for run in $(seq "$RUNS"); do
+        echo "$round old $(time_compute guidance_bench_old /tmp/guidance_old_compute.sql)"
+        echo "$round new $(time_compute guidance_bench_new /tmp/guidance_new_compute.sql)"
+    done
+    if [ $round = first ]; then
+        store_rows guidance_bench_old /tmp/guidance_old_compute.sql
+        store_rows guidance_bench_new /tmp/guidance_new_compute.sql
+        psql_at guidance_bench_old -c "VACUUM (ANALYZE) customer_analytics"
+        psql_at guidance_bench_new -c "VACUUM (ANALYZE) customer_analytics"
+    fi
+done

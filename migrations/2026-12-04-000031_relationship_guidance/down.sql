@@ -1,0 +1,26 @@
+DROP INDEX customer_analytics_quadrant_idx;
+DROP INDEX customer_analytics_below_idx;
+ALTER TABLE customer_analytics
+    DROP COLUMN loyalty_quadrant,
+    DROP COLUMN loyalty_periods_bought,
+    DROP COLUMN relationship_below_recommended,
+    DROP COLUMN recommended_relationship_level,
+    DROP COLUMN margin_percent,
+    DROP COLUMN window_sales,
+    DROP COLUMN year_value;
+ALTER TABLE analytics_settings
+    DROP CONSTRAINT analytics_settings_margin_order,
+    DROP CONSTRAINT analytics_settings_customer_count_order,
+    DROP COLUMN computed_retained,
+    DROP COLUMN computed_last_year_buyers,
+    DROP COLUMN computed_all_sales,
+    DROP COLUMN loyal_percent,
+    DROP COLUMN loyalty_period_days,
+    DROP COLUMN loyalty_periods,
+    DROP COLUMN callback_days_partnership,
+    DROP COLUMN callback_days_proactive,
+    DROP COLUMN callback_days_accountable,
+    DROP COLUMN high_margin_percent,
+    DROP COLUMN low_margin_percent,
+    DROP COLUMN medium_customers_percent,
+    DROP COLUMN few_customers_percent;
