@@ -218,9 +218,7 @@ pub async fn views(
             unchanged: record.unchanged,
             failed: record.failed,
             committed: record.committed,
-            mapping: record
-                .mapping
-                .and_then(|m| serde_json::from_value(m).ok()),
+            mapping: record.mapping.and_then(|m| serde_json::from_value(m).ok()),
             unmapped_columns: record.unmapped_columns.unwrap_or_default(),
             error: record.error,
             created_at: record.created_at,
@@ -692,8 +690,13 @@ async fn process(
             Writes::Single { side } => &mut **side,
             Writes::Batches => conn,
         };
-        store::set_header(keep, job.id, reader.header_raw.as_deref(), unmapped.as_deref())
-            .await?;
+        store::set_header(
+            keep,
+            job.id,
+            reader.header_raw.as_deref(),
+            unmapped.as_deref(),
+        )
+        .await?;
     }
     Ok(())
 }

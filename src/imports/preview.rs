@@ -93,10 +93,12 @@ pub async fn preview(
         }
     }
     if format == Format::Csv && reader.header.is_none() {
-        return Err(ApiError::validation(vec![crate::http::error::FieldError::new(
-            "body",
-            "the file is empty: a CSV file starts with a header row",
-        )]));
+        return Err(ApiError::validation(vec![
+            crate::http::error::FieldError::new(
+                "body",
+                "the file is empty: a CSV file starts with a header row",
+            ),
+        ]));
     }
     let objects: BTreeMap<u64, serde_json::Map<String, serde_json::Value>> =
         rows.iter().map(|r| (r.line, r.object.clone())).collect();
@@ -119,10 +121,13 @@ pub async fn preview(
     failed.extend(outcome.failures);
     let mut problems: BTreeMap<u64, Vec<FieldProblem>> = BTreeMap::new();
     for failure in failed {
-        problems.entry(failure.line).or_default().push(FieldProblem {
-            field: failure.field,
-            message: failure.message,
-        });
+        problems
+            .entry(failure.line)
+            .or_default()
+            .push(FieldProblem {
+                field: failure.field,
+                message: failure.message,
+            });
     }
     let rows: Vec<PreviewRow> = lines
         .iter()

@@ -12,9 +12,9 @@ use super::json::{
     Resource,
 };
 use super::mappings::{self, Choice};
-use super::{read_scope, write_scope};
 use super::parse::Format;
 use super::store::{self, ImportRecord, NewImport};
+use super::{read_scope, write_scope};
 use crate::auth::{Principal, Role, Scope};
 use crate::http::body::{self, Body};
 use crate::http::error::PROBLEM_JSON as PROBLEM;
@@ -352,7 +352,8 @@ async fn preview_import(
         limit,
         mapping,
     };
-    let preview = super::preview::preview(&state.pool, &principal.actor, request, &mut body).await?;
+    let preview =
+        super::preview::preview(&state.pool, &principal.actor, request, &mut body).await?;
     Ok(HttpResponse::Ok().json(preview))
 }
 

@@ -19,6 +19,7 @@ mod events;
 mod exports;
 mod hostile;
 mod idempotency;
+mod import_mappings;
 mod import_reports;
 mod import_rows;
 mod imports;

@@ -193,7 +193,11 @@ pub struct ImportMappingVersion {
 #[serde(deny_unknown_fields)]
 pub struct NewImportMapping {
     /// 1 to 100 characters, unique (ignoring case).
-    #[schema(example = "HubSpot contacts, sales team", min_length = 1, max_length = 100)]
+    #[schema(
+        example = "HubSpot contacts, sales team",
+        min_length = 1,
+        max_length = 100
+    )]
     pub name: String,
     /// The resource its files import into (the preset's when copying one).
     pub resource: Option<Resource>,

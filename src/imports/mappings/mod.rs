@@ -189,7 +189,10 @@ pub async fn create(
 ) -> Result<MappingRecord, ApiError> {
     let mut checks = Checks::new();
     let name = checks.check("name", rules::name(&input.name));
-    let description = checks.check("description", rules::description(input.description.as_deref()));
+    let description = checks.check(
+        "description",
+        rules::description(input.description.as_deref()),
+    );
     let preset = input.preset.and_then(presets::get);
     let resource = match (input.resource, preset) {
         (Some(resource), Some(preset)) if resource != preset.resource => {
@@ -303,7 +306,10 @@ async fn edit(
                         match serde_json::from_value::<MappingSpec>(merged) {
                             Ok(spec) => Some(spec),
                             Err(err) => {
-                                checks.fail("mapping", format!("is not a mapping once merged: {err}"));
+                                checks.fail(
+                                    "mapping",
+                                    format!("is not a mapping once merged: {err}"),
+                                );
                                 None
                             }
                         }

@@ -50,6 +50,7 @@ fn hubspot_contacts() -> MappingSpec {
             "email": {"from": "Email"},
             "phone": {"from": "Phone Number"},
             "occupation": {"from": "Job Title"},
+            "organization_name": {"from": "Company Name"},
             "lifecycle_stage": {"from": "Lifecycle Stage", "values": hubspot_stages()},
             "address.line1": {"from": "Street Address"},
             "address.city": {"from": "City"},
@@ -59,7 +60,7 @@ fn hubspot_contacts() -> MappingSpec {
             "source": {"default": "hubspot"}
         },
         "ignore": ["Create Date", "Last Activity Date", "Contact owner", "Lead Status",
-                   "Company Name", "Associated Company"]
+                   "Associated Company"]
     }))
 }
 

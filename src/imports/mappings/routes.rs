@@ -338,12 +338,11 @@ async fn list_versions(
     let mut conn = state.pool.get().await?;
     let rows = store::versions(&mut conn, *id, page.after, page.fetch()).await?;
     let versions: Vec<ImportMappingVersion> = rows.into_iter().map(super::version_view).collect();
-    Ok(HttpResponse::Ok().json(pagination::page(
-        versions,
-        &page,
-        VERSION_ORDER,
-        |v| v.version,
-    )))
+    Ok(
+        HttpResponse::Ok().json(pagination::page(versions, &page, VERSION_ORDER, |v| {
+            v.version
+        })),
+    )
 }
 
 /// Get one version of a saved mapping, as it was.

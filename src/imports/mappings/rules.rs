@@ -496,11 +496,13 @@ impl Mapping {
                 continue;
             }
             let field = self.columns.iter().any(|c| {
-                c.path == key || c.path.strip_prefix(key.as_str()).is_some_and(|r| r.starts_with('.'))
+                c.path == key
+                    || c.path
+                        .strip_prefix(key.as_str())
+                        .is_some_and(|r| r.starts_with('.'))
             });
             let filled = self.targets.iter().any(|t| {
-                t.column.path == key
-                    || t.column.path.split('.').next() == Some(key.as_str())
+                t.column.path == key || t.column.path.split('.').next() == Some(key.as_str())
             });
             if field && !filled {
                 out.insert(key.clone(), value.clone());
@@ -518,9 +520,9 @@ impl Mapping {
     /// Whether some rule reads the top-level key `key` (itself or inside it).
     fn reads(&self, key: &str) -> bool {
         self.targets.iter().any(|t| {
-            t.sources.iter().any(|s| {
-                s == key || s.split('.').next() == Some(key)
-            })
+            t.sources
+                .iter()
+                .any(|s| s == key || s.split('.').next() == Some(key))
         })
     }
 }
@@ -682,15 +684,31 @@ mod tests {
         )
         .unwrap();
         let header = names(&[
-            "Record ID", "First Name", "Last Name", "Stage", "Born", "Opted", "Tags", "email",
-            "Fax", "_line",
+            "Record ID",
+            "First Name",
+            "Last Name",
+            "Stage",
+            "Born",
+            "Opted",
+            "Tags",
+            "email",
+            "Fax",
+            "_line",
         ]);
         let plan = mapping.plan_csv(&header).unwrap();
         assert_eq!(plan.unmapped(), ["Fax"]);
         let row = plan
             .row(&cells(&[
-                "1", "Ada", "Lovelace", "LEAD", "12/10/1815", "2024-01-15 10:23", "", "a@x.io",
-                "1", "",
+                "1",
+                "Ada",
+                "Lovelace",
+                "LEAD",
+                "12/10/1815",
+                "2024-01-15 10:23",
+                "",
+                "a@x.io",
+                "1",
+                "",
             ]))
             .unwrap();
         assert_eq!(
@@ -708,13 +726,29 @@ mod tests {
                    "tags": ["x"]})
         );
         let problems = plan
-            .row(&cells(&["3", "A", "B", "", "1815-12-10", "", "", "", "", ""]))
+            .row(&cells(&[
+                "3",
+                "A",
+                "B",
+                "",
+                "1815-12-10",
+                "",
+                "",
+                "",
+                "",
+                "",
+            ]))
             .unwrap_err();
         assert_eq!(problems[0].0, "birth_date");
         assert!(problems[0].1.contains("%m/%d/%Y"), "{problems:?}");
         // A source the header lacks is named.
-        let missing = mapping.plan_csv(&names(&["First Name", "Stage"])).unwrap_err();
-        assert!(missing.iter().any(|m| m.contains("`Last Name`")), "{missing:?}");
+        let missing = mapping
+            .plan_csv(&names(&["First Name", "Stage"]))
+            .unwrap_err();
+        assert!(
+            missing.iter().any(|m| m.contains("`Last Name`")),
+            "{missing:?}"
+        );
     }
 
     #[test]
@@ -747,7 +781,10 @@ mod tests {
     #[test]
     fn merge_patches_merge() {
         let mut value = json!({"fields": {"a": {"from": "A"}, "b": {"from": "B"}}});
-        merge_patch(&mut value, &json!({"fields": {"a": null, "b": {"join": "-"}}}));
+        merge_patch(
+            &mut value,
+            &json!({"fields": {"a": null, "b": {"join": "-"}}}),
+        );
         assert_eq!(value, json!({"fields": {"b": {"from": "B", "join": "-"}}}));
     }
 }
