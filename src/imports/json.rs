@@ -114,12 +114,19 @@ pub struct PreviewRow {
     /// The line of the file the row starts on.
     #[schema(example = 2)]
     pub line: i64,
-    /// The object the row becomes, as the single-object endpoint takes it (`null` when the
-    /// row cannot be read).
-    #[schema(value_type = Option<Object>, example = json!({"name": "Ada Lovelace", "lifecycle_stage": "prospect"}))]
+    #[schema(value_type = Option<Object>, schema_with = preview_object_schema)]
     pub object: Option<serde_json::Map<String, serde_json::Value>>,
     /// Its problems; empty when the import would write it.
     pub errors: Vec<FieldProblem>,
+}
+
+fn preview_object_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::free_object(
+        "The object the row becomes, as the single-object endpoint takes it (`null` when the \
+         row cannot be read).",
+        serde_json::json!({"name": "Ada Lovelace", "lifecycle_stage": "prospect"}),
+        true,
+    )
 }
 
 /// The first rows of a file, mapped and checked, with nothing written.

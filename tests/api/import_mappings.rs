@@ -370,6 +370,24 @@ async fn a_preview_maps_and_checks_the_first_rows_and_writes_nothing() {
         let problem = expect_problem(res, StatusCode::BAD_REQUEST, "invalid_query").await;
         assert_eq!(fields(&problem), ["limit"]);
     }
+    // A preset takes an export of only some of its columns (its rules are optional).
+    let res = send_file(
+        &app,
+        &app.token(Role::Agent),
+        "/v1/imports/customers/preview",
+        &[("preset", "hubspot_contacts")],
+        "text/csv",
+        "First Name,Email,Fax\nAda,ada@example.com,0123\n".to_owned(),
+    )
+    .await;
+    let preview = expect_json(res, StatusCode::OK).await;
+    assert_eq!(preview["valid"], 1, "{preview}");
+    assert_eq!(preview["unmapped_columns"], json!(["Fax"]));
+    assert_eq!(
+        preview["rows"][0]["object"],
+        json!({"email": "ada@example.com", "kind": "individual", "name": "Ada",
+               "source": "hubspot"})
+    );
     // Without a mapping, a preview checks the file as it is.
     let res = send_file(
         &app,

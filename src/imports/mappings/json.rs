@@ -78,6 +78,12 @@ pub struct FieldRule {
     /// `clear`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blank: Option<Blank>,
+    /// `true`: the file may lack the columns of `from` (they read as empty), as exports
+    /// hold only the columns chosen for them; the presets' rules are so. By default a column
+    /// the header lacks is a `422` naming it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = false)]
+    pub optional: Option<bool>,
 }
 
 fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
@@ -237,10 +243,18 @@ pub struct ImportMappingPatch {
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "Only the EU portal", max_length = 2000)]
     pub description: Patch<String>,
-    /// A merge patch of the rules.
     #[serde(default)]
-    #[schema(value_type = Object, example = json!({"fields": {"lifecycle_stage": {"values": {"Evangelist": "commitment"}}}}))]
+    #[schema(value_type = Option<Object>, schema_with = mapping_patch_schema)]
     pub mapping: Option<Value>,
+}
+
+fn mapping_patch_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::free_object(
+        "A JSON merge patch of the rules (`MappingSpec`): keys given replace or merge, `null` \
+         removes one.",
+        serde_json::json!({"fields": {"lifecycle_stage": {"values": {"Evangelist": "commitment"}}}}),
+        false,
+    )
 }
 
 /// Which saved mappings; oldest first.

@@ -36,9 +36,17 @@ fn hubspot_stages() -> Value {
     })
 }
 
+/// A preset's rules: an export holds the columns chosen for it, so every source is
+/// optional (a column the file lacks reads as empty).
 fn spec(value: Value) -> MappingSpec {
     // Checked by this file's tests: every preset reads as a mapping.
-    serde_json::from_value(value).unwrap_or_default()
+    let mut spec: MappingSpec = serde_json::from_value(value).unwrap_or_default();
+    for rule in spec.fields.values_mut() {
+        if !rule.from.is_empty() {
+            rule.optional = Some(true);
+        }
+    }
+    spec
 }
 
 fn hubspot_contacts() -> MappingSpec {

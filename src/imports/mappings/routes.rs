@@ -351,7 +351,7 @@ async fn list_versions(
     operation_id = "get_import_mapping_version",
     params(
         ("id" = Uuid, Path, description = "Mapping id"),
-        ("version" = i64, Path, description = "Version, from 1", minimum = 1),
+        ("version" = i64, Path, description = "Version, from 1", minimum = 1, example = 1),
     ),
     security(("bearer" = ["customers:read", "interactions:read", "purchases:read"])),
     responses(

@@ -134,6 +134,8 @@ struct Target {
     date: Option<(DateFormat, Temporal)>,
     default: Option<String>,
     blank: Blank,
+    /// The file may lack its sources.
+    optional: bool,
 }
 
 impl Target {
@@ -149,6 +151,7 @@ impl Target {
             date: None,
             default: None,
             blank: Blank::Keep,
+            optional: false,
         }
     }
 }
@@ -320,6 +323,7 @@ fn check_rule(
         date,
         default: rule.default.clone(),
         blank: rule.blank.unwrap_or(Blank::Keep),
+        optional: rule.optional.unwrap_or(false),
     })
 }
 
@@ -424,7 +428,9 @@ fn fill<'a>(
 /// A mapping fitted to one CSV file's header: which cells each field reads.
 #[derive(Debug, Clone)]
 pub struct CsvPlan {
-    fields: Vec<(Target, Vec<usize>)>,
+    /// Each field, with the cell of each of its sources (`None`: an optional source the
+    /// file lacks).
+    fields: Vec<(Target, Vec<Option<usize>>)>,
     unmapped: Vec<String>,
 }
 
@@ -442,9 +448,10 @@ impl Mapping {
             for source in &target.sources {
                 match names.iter().position(|n| n == source) {
                     Some(at) => {
-                        slots.push(at);
+                        slots.push(Some(at));
                         used.insert(at);
                     }
+                    None if target.optional => slots.push(None),
                     None => missing.push(format!(
                         "column `{source}` (for `{}`) is not in the file's header",
                         target.column.path
@@ -464,7 +471,7 @@ impl Mapping {
             let filled = self.targets.iter().any(|t| t.column.path == name);
             match self.columns.iter().find(|c| c.path == name) {
                 Some(column) if !filled => {
-                    fields.push((Target::identity(*column, name), vec![at]));
+                    fields.push((Target::identity(*column, name), vec![Some(at)]));
                 }
                 _ if unmapped.len() < MAX_UNMAPPED => unmapped.push(name.clone()),
                 _ => {}
@@ -559,7 +566,10 @@ impl CsvPlan {
         for (target, slots) in &self.fields {
             let sources = slots
                 .iter()
-                .map(|&at| cells.get(at).map_or(Source::Missing, |c| Source::Text(c)));
+                .map(|at| match at.and_then(|at| cells.get(at)) {
+                    Some(cell) => Source::Text(cell),
+                    None => Source::Missing,
+                });
             match fill(target, sources) {
                 Ok(Some(value)) => tabular::insert(&mut out, target.column.path, value),
                 Ok(None) => {}
