@@ -60,6 +60,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(loyalty::configure)
             .configure(surveys::configure)
             .configure(imports::configure)
+            .configure(imports::mappings::configure)
             .configure(timeline::configure)
             .configure(exports::configure)
             .configure(events::configure)

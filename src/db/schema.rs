@@ -307,6 +307,32 @@ diesel::table! {
         attempts -> Int4,
         last_error -> Nullable<Text>,
         errors_total -> Int8,
+        mapping -> Nullable<Jsonb>,
+        unmapped_columns -> Nullable<Array<Text>>,
+    }
+}
+
+diesel::table! {
+    import_mapping_versions (mapping_id, version) {
+        mapping_id -> Uuid,
+        version -> Int8,
+        name -> Text,
+        description -> Nullable<Text>,
+        spec -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    import_mappings (id) {
+        id -> Uuid,
+        name -> Text,
+        resource -> Text,
+        description -> Nullable<Text>,
+        spec -> Jsonb,
+        version -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -719,6 +745,7 @@ diesel::joinable!(customer_search_words -> customers (customer_id));
 diesel::joinable!(customers -> users (account_manager_id));
 diesel::joinable!(import_chunks -> imports (import_id));
 diesel::joinable!(import_error_rows -> imports (import_id));
+diesel::joinable!(import_mapping_versions -> import_mappings (mapping_id));
 diesel::joinable!(interactions -> customers (customer_id));
 diesel::joinable!(interactions -> purchases (purchase_id));
 diesel::joinable!(loyalty_ledger -> loyalty_lots (lot_id));
@@ -756,6 +783,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     import_chunks,
     import_error_rows,
+    import_mapping_versions,
+    import_mappings,
     imports,
     interactions,
     loyalty_accounts,

@@ -423,6 +423,7 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str)] = &[
     ("purchases_external_ref_key", "external_ref"),
     ("contacts_organization_person_key", "person_id"),
     ("contacts_one_primary_key", "primary"),
+    ("import_mappings_name_key", "name"),
 ];
 
 /// Foreign keys that are the check of a request's field (no statement of their own: the

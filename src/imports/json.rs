@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::mappings::json::{AppliedMapping, PresetKey};
 use super::parse::Format;
 
 crate::text_enum! {
@@ -65,6 +66,96 @@ pub struct ImportQuery {
     #[serde(rename = "async")]
     #[param(rename = "async", example = false)]
     pub background: Option<bool>,
+    /// A mapping for a file whose columns are another system's: JSON, URL-encoded (see
+    /// `MappingSpec`). At most one of `mapping`, `mapping_id` and `preset`.
+    #[param(example = "{\"fields\":{\"name\":{\"from\":[\"First Name\",\"Last Name\"]}}}")]
+    pub mapping: Option<String>,
+    /// The id of a saved mapping (its current version is used, and named in the answer).
+    #[param(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4ea0")]
+    pub mapping_id: Option<Uuid>,
+    /// A preset for another CRM's export.
+    #[param(inline)]
+    pub preset: Option<PresetKey>,
+}
+
+/// How to preview an import.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewQuery {
+    /// Rows to preview, 1 to 100 (10 by default): only they are read of the file.
+    #[param(minimum = 1, maximum = 100, example = 10)]
+    pub limit: Option<u32>,
+    /// `insert` (default), `upsert` or `update_only`, as the import would run.
+    #[param(inline)]
+    pub mode: Option<Mode>,
+    /// A mapping, JSON, URL-encoded. At most one of `mapping`, `mapping_id` and `preset`.
+    #[param(example = "{\"fields\":{\"name\":{\"from\":[\"First Name\",\"Last Name\"]}}}")]
+    pub mapping: Option<String>,
+    /// The id of a saved mapping.
+    #[param(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4ea0")]
+    pub mapping_id: Option<Uuid>,
+    /// A preset for another CRM's export.
+    #[param(inline)]
+    pub preset: Option<PresetKey>,
+}
+
+/// A problem of a previewed row.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldProblem {
+    /// The field at fault (as the resource names it), or `row`.
+    #[schema(example = "lifecycle_stage")]
+    pub field: String,
+    /// What is wrong.
+    #[schema(example = "unknown value `Other`")]
+    pub message: String,
+}
+
+/// One row of a preview: what the import would write, and why it would fail.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PreviewRow {
+    /// The line of the file the row starts on.
+    #[schema(example = 2)]
+    pub line: i64,
+    #[schema(value_type = Option<Object>, schema_with = preview_object_schema)]
+    pub object: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Its problems; empty when the import would write it.
+    pub errors: Vec<FieldProblem>,
+}
+
+fn preview_object_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::free_object(
+        "The object the row becomes, as the single-object endpoint takes it (`null` when the \
+         row cannot be read).",
+        serde_json::json!({"name": "Ada Lovelace", "lifecycle_stage": "prospect"}),
+        true,
+    )
+}
+
+/// The first rows of a file, mapped and checked, with nothing written.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Preview {
+    /// What the file would be imported into.
+    pub resource: Resource,
+    /// How the file is written.
+    pub format: Format,
+    /// The mapping used, if any.
+    pub mapping: Option<AppliedMapping>,
+    /// CSV: the file's header.
+    #[schema(example = json!(["First Name", "Last Name", "Email"]))]
+    pub columns: Vec<String>,
+    /// The file's columns (NDJSON: keys of the rows read) that no rule reads and that are
+    /// not ignored: left out of the import.
+    #[schema(example = json!(["Fax"]))]
+    pub unmapped_columns: Vec<String>,
+    /// The rows previewed, in file order.
+    pub rows: Vec<PreviewRow>,
+    /// Rows among them that would be written.
+    #[schema(example = 9)]
+    pub valid: i64,
+    /// Rows among them that would fail.
+    #[schema(example = 1)]
+    pub invalid: i64,
 }
 
 /// A failed row.
@@ -127,6 +218,12 @@ pub struct Import {
     /// with failed rows (`created`, `updated` then say what would have been written).
     #[schema(example = true)]
     pub committed: bool,
+    /// The mapping it ran with: its source (a preset, a saved mapping's id and version) and
+    /// a copy of its rules.
+    pub mapping: Option<AppliedMapping>,
+    /// Columns of the file (NDJSON: keys) the mapping left unused: named, not imported.
+    #[schema(example = json!(["Fax"]))]
+    pub unmapped_columns: Vec<String>,
     /// Why it failed as a whole (a file it cannot read, unknown columns).
     #[schema(example = json!(null))]
     pub error: Option<String>,

@@ -11,7 +11,9 @@
 mod contacts;
 mod customers;
 pub mod json;
+pub mod mappings;
 pub mod parse;
+pub mod preview;
 mod routes;
 pub mod store;
 
@@ -24,7 +26,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::auth::{Actor, CustomerAccess, ownership};
+use crate::auth::{Actor, CustomerAccess, Scope, ownership};
 use crate::config::ImportSettings;
 use crate::db::DbPool;
 use crate::events::{EventType, NewEvent};
@@ -37,6 +39,26 @@ pub use json::{ImportState, Mode, Resource};
 use parse::{Format, MAX_RECORD, Parser, Record};
 pub use routes::configure;
 use store::ImportRecord;
+
+/// The permission an import of `resource` needs (and editing its mappings).
+pub fn write_scope(resource: Resource) -> Scope {
+    match resource {
+        Resource::Customers => Scope::CustomersWrite,
+        Resource::Interactions => Scope::InteractionsWrite,
+        Resource::Purchases => Scope::PurchasesWrite,
+        Resource::Contacts => Scope::CustomersWrite,
+    }
+}
+
+/// The permission reading an import of `resource` needs (and reading its mappings).
+pub fn read_scope(resource: Resource) -> Scope {
+    match resource {
+        Resource::Customers => Scope::CustomersRead,
+        Resource::Interactions => Scope::InteractionsRead,
+        Resource::Purchases => Scope::PurchasesRead,
+        Resource::Contacts => Scope::CustomersRead,
+    }
+}
 
 /// A job's lease: renewed by every batch; a job whose lease ran out is taken over.
 pub const LEASE: Duration = Duration::from_secs(120);
@@ -199,6 +221,8 @@ pub async fn views(
             unchanged: record.unchanged,
             failed: record.failed,
             committed: record.committed,
+            mapping: record.mapping.and_then(|m| serde_json::from_value(m).ok()),
+            unmapped_columns: record.unmapped_columns.unwrap_or_default(),
             error: record.error,
             created_at: record.created_at,
             updated_at: record.updated_at,
@@ -242,6 +266,12 @@ const HOLDS_NUL: &str = "must not contain the NUL character";
 struct Reader {
     format: Format,
     columns: &'static [Column],
+    /// The mapping the rows go through, if any.
+    mapping: Option<mappings::Mapping>,
+    /// CSV with a mapping: the mapping fitted to the header.
+    plan: Option<mappings::rules::CsvPlan>,
+    /// NDJSON with a mapping: the keys no rule read.
+    unmapped: std::collections::BTreeSet<String>,
     /// CSV: the header, once read; what each of its columns fills.
     header: Option<Vec<Option<Column>>>,
     header_raw: Option<String>,
@@ -250,14 +280,26 @@ struct Reader {
 }
 
 impl Reader {
-    fn new(format: Format, resource: Resource) -> Self {
+    fn new(format: Format, resource: Resource, mapping: Option<mappings::Mapping>) -> Self {
         Reader {
             format,
             columns: columns(resource),
+            mapping,
+            plan: None,
+            unmapped: std::collections::BTreeSet::new(),
             header: None,
             header_raw: None,
             names: Vec::new(),
         }
+    }
+
+    /// The file's columns (NDJSON: keys) the mapping left unused; `None` without a mapping.
+    fn unmapped_columns(&self) -> Option<Vec<String>> {
+        self.mapping.as_ref()?;
+        Some(match &self.plan {
+            Some(plan) => plan.unmapped().to_vec(),
+            None => self.unmapped.iter().cloned().collect(),
+        })
     }
 
     /// A record as a row, or its failures; `Err` for a file that cannot go on.
@@ -292,6 +334,22 @@ impl Reader {
                     return Ok(Some(Err(vec![fail("row", NOT_UTF8.to_owned(), &raw)])));
                 }
                 let object = match parsed {
+                    Ok(Value::Object(object)) if self.mapping.is_some() => {
+                        let mapped = self
+                            .mapping
+                            .as_ref()
+                            .map(|m| m.ndjson_row(&object, &mut self.unmapped));
+                        match mapped {
+                            Some(Ok(object)) => object,
+                            Some(Err(problems)) => {
+                                return Ok(Some(Err(problems
+                                    .into_iter()
+                                    .map(|(field, message)| fail(&field, message, &raw))
+                                    .collect())));
+                            }
+                            None => object,
+                        }
+                    }
                     Ok(Value::Object(mut object)) => {
                         object.retain(|k, _| !k.starts_with('_'));
                         object
@@ -314,6 +372,14 @@ impl Reader {
                         .iter()
                         .map(|f| f.trim().replace('\0', "\u{FFFD}"))
                         .collect();
+                    if let Some(mapping) = &self.mapping {
+                        let plan = mapping.plan_csv(&names).map_err(|e| e.join("; "))?;
+                        self.plan = Some(plan);
+                        self.header = Some(Vec::new());
+                        self.names = names;
+                        self.header_raw = Some(raw);
+                        return Ok(None);
+                    }
                     let known: Vec<String> = names
                         .iter()
                         .filter(|n| !n.starts_with('_'))
@@ -335,11 +401,11 @@ impl Reader {
                     return Ok(None);
                 };
                 let raw = Raw::from(raw);
-                if fields.len() != header.len() {
+                if fields.len() != self.names.len() {
                     let message = format!(
                         "has {} fields where the header has {}",
                         fields.len(),
-                        header.len()
+                        self.names.len()
                     );
                     return Ok(Some(Err(vec![fail("row", message, &raw)])));
                 }
@@ -354,7 +420,11 @@ impl Reader {
                     let name = self.names.get(at).map_or("row", String::as_str);
                     return Ok(Some(Err(vec![fail(name, message.to_owned(), &raw)])));
                 }
-                match tabular::row_object(header, &fields) {
+                let object = match &self.plan {
+                    Some(plan) => plan.row(&fields),
+                    None => tabular::row_object(header, &fields),
+                };
+                match object {
                     Ok(object) => Ok(Some(Ok(Row { line, raw, object }))),
                     Err(errors) => Ok(Some(Err(errors
                         .into_iter()
@@ -563,7 +633,11 @@ async fn process(
     received: &mut i64,
 ) -> Result<(), Stop> {
     let mut parser = Parser::new(job.format);
-    let mut reader = Reader::new(job.format, job.resource);
+    let mapping = match &job.mapping {
+        Some(stored) => Some(mappings::stored(stored, job.resource).map_err(Stop::Broken)?),
+        None => None,
+    };
+    let mut reader = Reader::new(job.format, job.resource, mapping);
     let mut pending = Pending::default();
     let mut seq = 0;
     let mut last_line = job.lines_done as u64;
@@ -615,13 +689,20 @@ async fn process(
         received: *received,
     };
     write_batch(conn, job, batch, writes, total).await?;
-    if let Some(header) = reader.header_raw {
+    let unmapped = reader.unmapped_columns();
+    if reader.header_raw.is_some() || unmapped.is_some() {
         // Kept outside a transaction that may roll back: the error file needs it.
         let keep = match writes {
             Writes::Single { side } => &mut **side,
             Writes::Batches => conn,
         };
-        store::set_header(keep, job.id, &header).await?;
+        store::set_header(
+            keep,
+            job.id,
+            reader.header_raw.as_deref(),
+            unmapped.as_deref(),
+        )
+        .await?;
     }
     Ok(())
 }

@@ -7,9 +7,14 @@ use sha2::{Digest, Sha256};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::json::{FailedRow, Import, ImportQuery, ImportState, ImportsQuery, Mode, Resource};
+use super::json::{
+    FailedRow, Import, ImportQuery, ImportState, ImportsQuery, Mode, Preview, PreviewQuery,
+    Resource,
+};
+use super::mappings::{self, Choice};
 use super::parse::Format;
 use super::store::{self, ImportRecord, NewImport};
+use super::{read_scope, write_scope};
 use crate::auth::{Principal, Role, Scope};
 use crate::http::body::{self, Body};
 use crate::http::error::PROBLEM_JSON as PROBLEM;
@@ -22,6 +27,7 @@ use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(start_import)
+        .service(preview_import)
         .service(list_imports)
         .service(get_import)
         .service(errors_csv)
@@ -33,24 +39,6 @@ const CHUNK: usize = 1 << 20;
 
 fn location(id: Uuid) -> String {
     format!("/v1/imports/{id}")
-}
-
-fn write_scope(resource: Resource) -> Scope {
-    match resource {
-        Resource::Customers => Scope::CustomersWrite,
-        Resource::Interactions => Scope::InteractionsWrite,
-        Resource::Purchases => Scope::PurchasesWrite,
-        Resource::Contacts => Scope::CustomersWrite,
-    }
-}
-
-fn read_scope(resource: Resource) -> Scope {
-    match resource {
-        Resource::Customers => Scope::CustomersRead,
-        Resource::Interactions => Scope::InteractionsRead,
-        Resource::Purchases => Scope::PurchasesRead,
-        Resource::Contacts => Scope::CustomersRead,
-    }
 }
 
 fn format_of(req: &HttpRequest) -> Result<Format, ApiError> {
@@ -163,6 +151,16 @@ async fn start_import(
         .get(&IDEMPOTENCY_KEY)
         .map(parse_key)
         .transpose()?;
+    let choice = Choice {
+        inline: options.mapping.as_deref(),
+        saved: options.mapping_id,
+        preset: options.preset,
+    };
+    let mapping = mappings::resolve(&mut *state.pool.get().await?, resource, choice)
+        .await?
+        .map(|(applied, _)| serde_json::to_value(applied))
+        .transpose()
+        .map_err(ApiError::internal)?;
     let limits = &state.settings.imports;
     // A place among the caller's uploads, held until this request ends however it ends.
     let _slot = state.uploads.enter(&principal.actor.key())?;
@@ -183,6 +181,7 @@ async fn start_import(
         all_or_nothing: options.all_or_nothing.unwrap_or(false),
         background: options.background.unwrap_or(false),
         idempotency_key: key.as_deref(),
+        mapping,
     };
     let created = store::create(&mut *state.pool.get().await?, &principal.actor, &new).await?;
     let Some(job) = created else {
@@ -270,6 +269,92 @@ async fn replay(
             .insert_header((header::LOCATION, location(import.id)))
             .json(import),
     ))
+}
+
+/// Preview an import: the first rows of a file, mapped and checked, nothing written.
+///
+/// Send the file as an import takes it (CSV or NDJSON, gzip welcome; `-T` streams it), with
+/// the mapping to try (`mapping`, `mapping_id` or `preset`). The first `limit` rows (10 by
+/// default, at most 100) are read, and only they: the rest of the upload is not waited
+/// for. Each comes back with the object the import would write (as the single-object
+/// endpoint takes it) and its problems, found by the import's own checks in a transaction
+/// that is rolled back, so nothing is written, audited or announced. The file's columns
+/// that no rule reads are named in `unmapped_columns`; a rule naming a column the header
+/// lacks is a `422` naming it.
+#[utoipa::path(
+    tag = "Imports",
+    operation_id = "preview_import",
+    params(("resource" = Resource, Path, description = "What the file holds"), PreviewQuery),
+    request_body(content(
+        (String = "text/csv", example = "First Name,Last Name,Email,Lifecycle Stage\nAda,Lovelace,ada@example.com,Lead\n"),
+        (String = "application/x-ndjson", example = "{\"name\": {\"firstName\": \"Ada\"}}\n"),
+    ), description = "The file (only its first rows are read)"),
+    security(("bearer" = ["customers:write", "interactions:write", "purchases:write"])),
+    responses(
+        (status = 200, description = "The first rows, mapped and checked", body = Preview),
+        (status = 400, description = "A bad query (two mappings named, a mapping that is \
+            not JSON)", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "The caller may not import into this resource",
+            body = Problem, content_type = PROBLEM),
+        (status = 413, description = "The rows read inflate past the limits", body = Problem,
+            content_type = PROBLEM),
+        (status = 415, description = "Neither CSV nor NDJSON", body = Problem,
+            content_type = PROBLEM),
+        (status = 422, description = "A bad mapping (unknown fields, columns the header \
+            lacks), or a file that cannot be read", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[post("/imports/{resource}/preview")]
+async fn preview_import(
+    state: web::Data<AppState>,
+    principal: Principal,
+    resource: web::Path<Resource>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let resource = resource.into_inner();
+    principal.require(write_scope(resource))?;
+    let options: PreviewQuery = query::parse(req.query_string())?;
+    let mode = options.mode.unwrap_or(Mode::Insert);
+    if !super::supports(resource, mode) {
+        return Err(invalid(
+            "mode",
+            format!("`{mode}` does not apply to {resource}"),
+        ));
+    }
+    let limit = match options.limit {
+        None => 10,
+        Some(n @ 1..=100) => n as usize,
+        Some(_) => return Err(invalid("limit", "must be from 1 to 100")),
+    };
+    let format = format_of(&req)?;
+    let choice = Choice {
+        inline: options.mapping.as_deref(),
+        saved: options.mapping_id,
+        preset: options.preset,
+    };
+    let mapping = mappings::resolve(&mut *state.pool.get().await?, resource, choice).await?;
+    let limits = &state.settings.imports;
+    let _slot = state.uploads.enter(&principal.actor.key())?;
+    let mut body = Body::new(
+        payload.into_inner(),
+        req.headers(),
+        body::Limits {
+            max_bytes: limits.max_bytes,
+            max_ratio: limits.max_ratio,
+            idle: limits.idle_timeout,
+        },
+    )?;
+    let request = super::preview::Request {
+        resource,
+        mode,
+        format,
+        limit,
+        mapping,
+    };
+    let preview =
+        super::preview::preview(&state.pool, &principal.actor, request, &mut body).await?;
+    Ok(HttpResponse::Ok().json(preview))
 }
 
 /// List imports, newest first.

@@ -49,6 +49,10 @@ pub struct ImportRecord {
     pub last_error: Option<String>,
     /// Problems of its failed rows stored so far (`failed` counts the rows).
     pub errors_total: i64,
+    /// The mapping it runs with (an `AppliedMapping`), if any.
+    pub mapping: Option<serde_json::Value>,
+    /// The file's columns the mapping left unused, once read.
+    pub unmapped_columns: Option<Vec<String>>,
 }
 
 impl ImportRecord {
@@ -72,6 +76,8 @@ pub struct NewImport<'a> {
     pub all_or_nothing: bool,
     pub background: bool,
     pub idempotency_key: Option<&'a str>,
+    /// The mapping it runs with (an `AppliedMapping`), if any.
+    pub mapping: Option<serde_json::Value>,
 }
 
 /// Starts an import receiving its file; `None` when the caller's `Idempotency-Key` names an
@@ -92,6 +98,7 @@ pub async fn create(
             imports::background.eq(new.background),
             imports::state.eq(ImportState::Receiving),
             imports::idempotency_key.eq(new.idempotency_key),
+            imports::mapping.eq(&new.mapping),
             imports::actor_type.eq(actor.kind()),
             imports::actor_id.eq(actor.id()),
         ))
@@ -150,6 +157,7 @@ pub async fn same_file(
         .filter(imports::mode.eq(job.mode))
         .filter(imports::dry_run.eq(false))
         .filter(imports::committed.eq(true))
+        .filter(imports::mapping.is_not_distinct_from(job.mapping.clone()))
         .into_boxed();
     // The database's clock, as `created_at` was set by it; a window too long to add up
     // reaches back to the first import.
@@ -335,9 +343,19 @@ pub async fn stopped(conn: &mut AsyncPgConnection, id: Uuid, why: &str) -> Query
         .map(drop)
 }
 
-pub async fn set_header(conn: &mut AsyncPgConnection, id: Uuid, header: &str) -> QueryResult<()> {
+/// What the file showed once read: its CSV header, and the columns its mapping left
+/// unused (`None` without a mapping).
+pub async fn set_header(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    header: Option<&str>,
+    unmapped: Option<&[String]>,
+) -> QueryResult<()> {
     diesel::update(imports::table.find(id))
-        .set(imports::header.eq(header))
+        .set((
+            imports::header.eq(header),
+            imports::unmapped_columns.eq(unmapped),
+        ))
         .execute(conn)
         .await
         .map(drop)

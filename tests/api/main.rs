@@ -22,6 +22,7 @@ mod funnel;
 mod guidance;
 mod hostile;
 mod idempotency;
+mod import_mappings;
 mod import_reports;
 mod import_rows;
 mod imports;
