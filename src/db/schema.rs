@@ -146,6 +146,43 @@ diesel::table! {
 }
 
 diesel::table! {
+    customer_merge_moves (merge_id, kind, row_id, from_id) {
+        merge_id -> Uuid,
+        kind -> Text,
+        row_id -> Uuid,
+        from_id -> Uuid,
+        points -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    customer_merges (id) {
+        id -> Uuid,
+        survivor_id -> Uuid,
+        merged_ids -> Array<Nullable<Uuid>>,
+        before -> Jsonb,
+        survivor_derived -> Jsonb,
+        opened_account -> Bool,
+        survivor_version -> Int8,
+        report -> Jsonb,
+        merged_at -> Timestamptz,
+        actor_type -> Text,
+        actor_id -> Text,
+        unmerged_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    customer_not_duplicates (customer_a, customer_b) {
+        customer_a -> Uuid,
+        customer_b -> Uuid,
+        marked_at -> Timestamptz,
+        actor_type -> Text,
+        actor_id -> Text,
+    }
+}
+
+diesel::table! {
     customer_satisfaction (customer_id) {
         customer_id -> Uuid,
         nps -> Nullable<Int2>,
@@ -159,6 +196,14 @@ diesel::table! {
     customer_search_words (word, customer_id) {
         word -> Text,
         customer_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    customer_tombstones (customer_id) {
+        customer_id -> Uuid,
+        survivor_id -> Uuid,
+        merge_id -> Uuid,
     }
 }
 
@@ -646,7 +691,11 @@ diesel::joinable!(customer_analytics -> customers (customer_id));
 diesel::joinable!(customer_attribute_answers -> customers (customer_id));
 diesel::joinable!(customer_attribute_answers -> survey_responses (response_id));
 diesel::joinable!(customer_lifecycle_events -> customers (customer_id));
+diesel::joinable!(customer_merge_moves -> customer_merges (merge_id));
+diesel::joinable!(customer_merge_moves -> customers (from_id));
+diesel::joinable!(customer_merges -> customers (survivor_id));
 diesel::joinable!(customer_satisfaction -> customers (customer_id));
+diesel::joinable!(customer_tombstones -> customer_merges (merge_id));
 diesel::joinable!(customer_search_words -> customers (customer_id));
 diesel::joinable!(customers -> users (account_manager_id));
 diesel::joinable!(import_chunks -> imports (import_id));
@@ -678,8 +727,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     customer_analytics,
     customer_attribute_answers,
     customer_lifecycle_events,
+    customer_merge_moves,
+    customer_merges,
+    customer_not_duplicates,
     customer_satisfaction,
     customer_search_words,
+    customer_tombstones,
     customers,
     events,
     idempotency_keys,
