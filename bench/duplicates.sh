@@ -72,6 +72,7 @@ ARGS="NULL, NULL, NULL, NULL, NULL, %s, 0.5, '{95,90,80,70}', 20"
 # The first page as the API asks for it (51 rows: 50 and one to know more follow), then the
 # whole list into a table, each timed by psql.
 times=$(q <<SQL | grep '^Time:' | sed 's/^Time: //'
+SET jit = off;  -- as the service's sessions run
 $PREPARE
 \timing on
 \o /dev/null

@@ -5,15 +5,13 @@
 SELECT m.id, m.reason, c.kind
 FROM (
     SELECT id, 'email' AS reason FROM customers
-    WHERE $1::text IS NOT NULL AND email IS NOT NULL AND deleted_at IS NULL
-      AND customer_email_key(email) = customer_email_key($1)
+    WHERE email_key = customer_email_key($1) AND deleted_at IS NULL
     UNION ALL
     SELECT id, 'phone' FROM customers
     WHERE $2::text IS NOT NULL AND phone = $2 AND deleted_at IS NULL
     UNION ALL
     SELECT id, 'name_address' FROM customers
-    WHERE customer_address_key($3) IS NOT NULL
-      AND customer_address_key(address) = customer_address_key($3) AND deleted_at IS NULL
+    WHERE address_key = customer_address_key($3) AND deleted_at IS NULL
       AND similarity(lower(name), lower($4)) >= $9
     UNION ALL
     SELECT id, 'external_id' FROM customers

@@ -207,8 +207,9 @@ diesel::table! {
     }
 }
 
-// customers.search_words (text[], generated from the name, organisation name and email) is
-// left out: diesel's 32-column tables; only hand-written SQL reads it.
+// customers.search_words (text[], generated from the name, organisation name and email),
+// email_key and address_key (the duplicate rules' keys, generated) are left out: diesel's
+// 32-column tables; only hand-written SQL reads them.
 diesel::table! {
     customers (id) {
         id -> Uuid,

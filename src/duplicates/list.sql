@@ -6,12 +6,12 @@
 -- $7 the least name similarity, $8 the weights (external_id, email, phone, name_address),
 -- $9 the largest group.
 WITH live AS NOT MATERIALIZED (
-    SELECT id, kind, name, email, phone, address, attributes, external_id
+    SELECT id, kind, name, email_key, phone, address_key, attributes, external_id
     FROM customers
     WHERE deleted_at IS NULL AND ($1::uuid IS NULL OR account_manager_id = $1)
 ),
 email_keys AS (
-    SELECT customer_email_key(email) AS k FROM live WHERE email IS NOT NULL
+    SELECT email_key AS k FROM live WHERE email_key IS NOT NULL
     GROUP BY 1 HAVING count(*) BETWEEN 2 AND $9
 ),
 phone_keys AS (
@@ -19,15 +19,14 @@ phone_keys AS (
     GROUP BY 1 HAVING count(*) BETWEEN 2 AND $9
 ),
 address_keys AS (
-    SELECT customer_address_key(address) AS k FROM live
-    WHERE customer_address_key(address) IS NOT NULL
+    SELECT address_key AS k FROM live WHERE address_key IS NOT NULL
     GROUP BY 1 HAVING count(*) BETWEEN 2 AND $9
 ),
 pairs AS (
     SELECT a.id AS a, b.id AS b, 'email' AS reason
     FROM email_keys g
-    JOIN live a ON a.email IS NOT NULL AND customer_email_key(a.email) = g.k
-    JOIN live b ON b.email IS NOT NULL AND customer_email_key(b.email) = g.k
+    JOIN live a ON a.email_key = g.k
+    JOIN live b ON b.email_key = g.k
         AND b.id > a.id AND b.kind = a.kind
     UNION ALL
     SELECT a.id, b.id, 'phone'
@@ -37,8 +36,8 @@ pairs AS (
     UNION ALL
     SELECT a.id, b.id, 'name_address'
     FROM address_keys g
-    JOIN live a ON customer_address_key(a.address) = g.k
-    JOIN live b ON customer_address_key(b.address) = g.k AND b.id > a.id AND b.kind = a.kind
+    JOIN live a ON a.address_key = g.k
+    JOIN live b ON b.address_key = g.k AND b.id > a.id AND b.kind = a.kind
     WHERE similarity(lower(a.name), lower(b.name)) >= $7
     UNION ALL
     -- One's external id among the other's `*_id` attributes.

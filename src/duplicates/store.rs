@@ -197,7 +197,7 @@ struct Json {
 /// The customers' rows as they are, `{id: row}` (what an unmerge puts back).
 pub async fn snapshot(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Value> {
     let row: Json = diesel::sql_query(
-        "SELECT coalesce(jsonb_object_agg(c.id::text, to_jsonb(c) - 'search_words'), '{}') \
+        "SELECT coalesce(jsonb_object_agg(c.id::text, to_jsonb(c) - 'search_words' - 'email_key' - 'address_key'), '{}') \
          AS value FROM customers c WHERE c.id = ANY ($1)",
     )
     .bind::<Array<SqlUuid>, _>(ids)
