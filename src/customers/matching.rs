@@ -142,12 +142,7 @@ fn pick<T: Clone>(
 /// (the survivor's first); attributes are united key by key, the chosen record's value
 /// winning where both have the key.
 pub fn combine(sides: &[Side<'_>], choices: &HashMap<String, FieldChoice>) -> CustomerDraft {
-    let choice = |field: &str| {
-        choices
-            .get(field)
-            .copied()
-            .unwrap_or(FieldChoice::Survivor)
-    };
+    let choice = |field: &str| choices.get(field).copied().unwrap_or(FieldChoice::Survivor);
     let mut out = sides[0].draft.clone();
     macro_rules! optional {
         ($($field:ident),* $(,)?) => {
@@ -196,7 +191,10 @@ pub fn combine(sides: &[Side<'_>], choices: &HashMap<String, FieldChoice>) -> Cu
     // The winner's keys last, so that they overwrite.
     let winner = source(choice("attributes"), sides);
     let mut attributes = serde_json::Map::new();
-    let order = (0..sides.len()).rev().filter(|i| *i != winner).chain([winner]);
+    let order = (0..sides.len())
+        .rev()
+        .filter(|i| *i != winner)
+        .chain([winner]);
     for i in order {
         if let Value::Object(map) = &sides[i].draft.attributes {
             for (k, v) in map {
@@ -249,12 +247,21 @@ mod tests {
         let old = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let new = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
         let sides = [
-            Side { draft: &survivor, updated_at: old },
-            Side { draft: &other, updated_at: new },
+            Side {
+                draft: &survivor,
+                updated_at: old,
+            },
+            Side {
+                draft: &other,
+                updated_at: new,
+            },
         ];
         let kept = combine(&sides, &HashMap::new());
         assert_eq!(kept.name, "Ada");
-        assert_eq!(kept.email.as_ref().map(|e| e.as_str()), Some("ada@example.com"));
+        assert_eq!(
+            kept.email.as_ref().map(|e| e.as_str()),
+            Some("ada@example.com")
+        );
         assert_eq!(kept.occupation.as_deref(), Some("engineer"));
         assert_eq!(kept.tags, vec!["vip".to_owned(), "news".to_owned()]);
         assert_eq!(kept.attributes, serde_json::json!({"a": 1, "b": 1, "c": 2}));

@@ -3,8 +3,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::json::{
-    BatchRequest, BatchResponse, CreateQuery, Customer, CustomerInput, MergedCustomer, LifecycleHistory,
-    LifecycleStages, NoParameters,
+    BatchRequest, BatchResponse, CreateQuery, Customer, CustomerInput, LifecycleHistory,
+    LifecycleStages, MergedCustomer, NoParameters,
 };
 use super::store;
 use super::visible;

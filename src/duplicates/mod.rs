@@ -230,8 +230,12 @@ pub async fn merge(
             .filter(|r| r.deleted_at.is_none() || tombstones.contains(&r.id))
             .ok_or_else(|| ApiError::not_found("customer"))?
             .clone();
-        if let Some(err) = unfit(&survivor, tombstones.contains(&survivor_id), &survivor, "id")
-        {
+        if let Some(err) = unfit(
+            &survivor,
+            tombstones.contains(&survivor_id),
+            &survivor,
+            "id",
+        ) {
             return Err(err);
         }
         if_match.check(survivor.version)?;
@@ -242,9 +246,7 @@ pub async fn merge(
             match find(*id) {
                 None => missing.push(FieldError::new(field, "is no customer you can see")),
                 Some(record) => {
-                    if let Some(err) =
-                        unfit(record, tombstones.contains(id), &survivor, &field)
-                    {
+                    if let Some(err) = unfit(record, tombstones.contains(id), &survivor, &field) {
                         return Err(err);
                     }
                     merged.push(record.clone());
@@ -258,9 +260,16 @@ pub async fn merge(
         let merge_id = Uuid::now_v7();
         let before = store::snapshot(conn, &everyone).await?;
         let derived = store::derived(conn, survivor_id).await?;
-        let merged_at =
-            store::insert_merge(conn, merge_id, survivor_id, &others, &before, &derived, actor)
-                .await?;
+        let merged_at = store::insert_merge(
+            conn,
+            merge_id,
+            survivor_id,
+            &others,
+            &before,
+            &derived,
+            actor,
+        )
+        .await?;
 
         // Loyalty first: the survivor's account must exist before its lots and entries move.
         let opened = store::open_account(conn, survivor_id, &others).await?;
@@ -290,9 +299,7 @@ pub async fn merge(
         let taken_email = draft
             .email
             .as_ref()
-            .filter(|e| {
-                survivor.draft.email.as_ref().map(|s| s.lowercase()) != Some(e.lowercase())
-            })
+            .filter(|e| survivor.draft.email.as_ref().map(|s| s.lowercase()) != Some(e.lowercase()))
             .map(|e| e.as_str().to_owned());
         let taken_external_id = draft
             .external_id
@@ -317,8 +324,13 @@ pub async fn merge(
             .ok_or_else(|| ApiError::not_found("customer"))?;
 
         let kept = KeptCounts {
-            survey_responses: store::still_held(conn, "survey_responses", &["customer_id"], &others)
-                .await?,
+            survey_responses: store::still_held(
+                conn,
+                "survey_responses",
+                &["customer_id"],
+                &others,
+            )
+            .await?,
             contact_links: store::still_held(
                 conn,
                 "contacts",
@@ -397,8 +409,8 @@ pub async fn unmerge(
                 at.to_rfc3339()
             )));
         }
-        let until =
-            merge.merged_at + chrono::Duration::from_std(window).unwrap_or(chrono::Duration::zero());
+        let until = merge.merged_at
+            + chrono::Duration::from_std(window).unwrap_or(chrono::Duration::zero());
         if Utc::now() > until {
             return Err(ApiError::conflict(format!(
                 "merge {} can no longer be undone: its window closed at {} \

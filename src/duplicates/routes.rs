@@ -57,11 +57,8 @@ async fn list_duplicates(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CustomersRead)?;
     let query = query.into_inner();
-    let page = pagination::request::<super::Cursor>(
-        query.limit,
-        query.cursor.as_deref(),
-        super::ORDER,
-    )?;
+    let page =
+        pagination::request::<super::Cursor>(query.limit, query.cursor.as_deref(), super::ORDER)?;
     let mut conn = state.pool.get().await?;
     let result = super::list(&mut conn, &principal, query.reason, &page).await?;
     Ok(HttpResponse::Ok().json(result))

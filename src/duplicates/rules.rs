@@ -41,10 +41,7 @@ pub fn merged(survivor: Uuid, ids: &[Uuid]) -> Result<Vec<Uuid>, Vec<FieldError>
                 "is the survivor itself; a customer cannot be merged into itself",
             ));
         } else if ids[..i].contains(id) {
-            errors.push(FieldError::new(
-                format!("merge_ids[{i}]"),
-                "is named twice",
-            ));
+            errors.push(FieldError::new(format!("merge_ids[{i}]"), "is named twice"));
         }
     }
     if errors.is_empty() {

@@ -630,10 +630,7 @@ pub async fn bury(
 
 /// Puts the survivor and then the merged customers back as the merge found them (each a
 /// new version), and removes the tombstones.
-pub async fn restore_customers(
-    conn: &mut AsyncPgConnection,
-    merge: &MergeRow,
-) -> QueryResult<()> {
+pub async fn restore_customers(conn: &mut AsyncPgConnection, merge: &MergeRow) -> QueryResult<()> {
     diesel::sql_query("DELETE FROM customer_tombstones WHERE merge_id = $1")
         .bind::<SqlUuid, _>(merge.id)
         .execute(conn)
@@ -712,7 +709,10 @@ pub struct Since {
 
 /// Everything written since the merge to the rows it moved, and to the survivor's points and
 /// survey responses (which the merge summed and derived from); only non-zero counts.
-pub async fn written_since(conn: &mut AsyncPgConnection, merge: &MergeRow) -> QueryResult<Vec<Since>> {
+pub async fn written_since(
+    conn: &mut AsyncPgConnection,
+    merge: &MergeRow,
+) -> QueryResult<Vec<Since>> {
     diesel::sql_query(include_str!("written_since.sql"))
         .bind::<SqlUuid, _>(merge.id)
         .bind::<SqlUuid, _>(merge.survivor_id)

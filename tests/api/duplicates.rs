@@ -96,18 +96,34 @@ async fn each_rule_finds_its_pairs_with_exact_scores() {
     let viewer = app.token(Role::Viewer);
     // Created in this order, so that ids (time-ordered) break ties of score.
     let g = customer(&app, json!({"name": "Gerd Shop", "external_id": "shop-77"})).await;
-    let h = customer(&app, json!({"name": "Gerd S.", "attributes": {"shop_id": "shop-77"}})).await;
-    let i = customer(&app, json!({"name": "Ines", "attributes": {"hubspot_id": "hs-9"}})).await;
-    let j = customer(&app, json!({"name": "Ines B", "attributes": {"hubspot_id": "hs-9"}})).await;
-    let a = customer(&app, json!({"name": "Ada Lovelace", "email": "ada.lovelace@example.com"}))
-        .await;
-    let b = customer(&app, json!({"name": "A. King", "email": "AdaLovelace+news@Example.com"}))
-        .await;
+    let h = customer(
+        &app,
+        json!({"name": "Gerd S.", "attributes": {"shop_id": "shop-77"}}),
+    )
+    .await;
+    let i = customer(
+        &app,
+        json!({"name": "Ines", "attributes": {"hubspot_id": "hs-9"}}),
+    )
+    .await;
+    let j = customer(
+        &app,
+        json!({"name": "Ines B", "attributes": {"hubspot_id": "hs-9"}}),
+    )
+    .await;
+    let a = customer(
+        &app,
+        json!({"name": "Ada Lovelace", "email": "ada.lovelace@example.com"}),
+    )
+    .await;
+    let b = customer(
+        &app,
+        json!({"name": "A. King", "email": "AdaLovelace+news@Example.com"}),
+    )
+    .await;
     let c = customer(&app, json!({"name": "Carl", "phone": "+49 30 123456"})).await;
     let d = customer(&app, json!({"name": "Dora", "phone": "+4930123456"})).await;
-    let address = |line1: &str, postal: &str| {
-        json!({"line1": line1, "postal_code": postal, "city": "Berlin", "country": "DE"})
-    };
+    let address = |line1: &str, postal: &str| json!({"line1": line1, "postal_code": postal, "city": "Berlin", "country": "DE"});
     let e = customer(
         &app,
         json!({"name": "Grace Hopper", "address": address("1 Main Street", "10117")}),
@@ -124,12 +140,22 @@ async fn each_rule_finds_its_pairs_with_exact_scores() {
         json!({"name": "Zed Zulu", "address": address("1 Main Street", "10117")}),
     )
     .await;
-    let k = customer(&app, json!({"name": "Kim", "email": "kim@example.com", "phone": "+4940111"}))
-        .await;
-    let l = customer(&app, json!({"name": "Kim B", "email": "k.im@example.com", "phone": "+4940111"}))
-        .await;
+    let k = customer(
+        &app,
+        json!({"name": "Kim", "email": "kim@example.com", "phone": "+4940111"}),
+    )
+    .await;
+    let l = customer(
+        &app,
+        json!({"name": "Kim B", "email": "k.im@example.com", "phone": "+4940111"}),
+    )
+    .await;
     // Another kind with the same phone: never a pair.
-    customer(&app, json!({"name": "Kim GmbH", "kind": "organization", "phone": "+4940111"})).await;
+    customer(
+        &app,
+        json!({"name": "Kim GmbH", "kind": "organization", "phone": "+4940111"}),
+    )
+    .await;
 
     let all = pairs(&app, &viewer, "").await;
     assert_eq!(
@@ -146,7 +172,10 @@ async fn each_rule_finds_its_pairs_with_exact_scores() {
     // By reason: the score still counts every reason.
     assert_eq!(
         pairs(&app, &viewer, "&reason=phone").await,
-        vec![pair(&k, &l, 98, &["email", "phone"]), pair(&c, &d, 80, &["phone"])]
+        vec![
+            pair(&k, &l, 98, &["email", "phone"]),
+            pair(&c, &d, 80, &["phone"])
+        ]
     );
     let one = app
         .get_ok("/v1/customers/duplicates?reason=name_address", &viewer)
@@ -201,10 +230,17 @@ async fn a_pair_marked_not_duplicate_is_not_listed_again() {
     expect_json(res, StatusCode::OK).await;
     let left = pairs(&app, &agent, "").await;
     assert_eq!(left.len(), 2);
-    assert!(left.iter().all(|(ids, _, _)| !(ids.contains(&a) && ids.contains(&b))));
+    assert!(
+        left.iter()
+            .all(|(ids, _, _)| !(ids.contains(&a) && ids.contains(&b)))
+    );
     assert_eq!(count(&app, "customer_not_duplicates").await, 1);
     assert_eq!(
-        count(&app, "audit_events WHERE action = 'customer.marked_not_duplicate'").await,
+        count(
+            &app,
+            "audit_events WHERE action = 'customer.marked_not_duplicate'"
+        )
+        .await,
         1
     );
 
@@ -233,10 +269,20 @@ async fn a_pair_marked_not_duplicate_is_not_listed_again() {
         .unwrap();
     expect_problem(res, StatusCode::BAD_REQUEST, "malformed_json").await;
     let res = app
-        .send(Method::POST, path, &app.token(Role::Viewer), &json!({"customer_ids": [a, c]}))
+        .send(
+            Method::POST,
+            path,
+            &app.token(Role::Viewer),
+            &json!({"customer_ids": [a, c]}),
+        )
         .await;
     expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
-    let res = app.post(path).json(&json!({"customer_ids": [a, c]})).send().await.unwrap();
+    let res = app
+        .post(path)
+        .json(&json!({"customer_ids": [a, c]}))
+        .send()
+        .await
+        .unwrap();
     expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     assert_eq!(count(&app, "customer_not_duplicates").await, 1);
 }
@@ -256,8 +302,13 @@ async fn on_duplicate_fails_skips_or_merges() {
         let agent = agent.clone();
         let app = &app;
         async move {
-            app.send(Method::POST, &format!("/v1/customers{query}"), &agent, &body)
-                .await
+            app.send(
+                Method::POST,
+                &format!("/v1/customers{query}"),
+                &agent,
+                &body,
+            )
+            .await
         }
     };
     let res = post("?on_duplicate=fail", twin.clone()).await;
@@ -442,8 +493,11 @@ async fn cast(app: &TestApp) -> Cast {
 }
 
 async fn balance(app: &TestApp, c: &str) -> i64 {
-    app.get_ok(&format!("/v1/customers/{c}/loyalty"), &app.token(Role::Viewer))
-        .await["balance"]
+    app.get_ok(
+        &format!("/v1/customers/{c}/loyalty"),
+        &app.token(Role::Viewer),
+    )
+    .await["balance"]
         .as_i64()
         .unwrap()
 }
@@ -482,7 +536,10 @@ async fn a_merge_moves_everything_and_an_unmerge_moves_it_back() {
     assert_eq!(moved["opportunities"], 1);
     assert_eq!(moved["opportunity_contacts"], 1);
     assert_eq!(moved["contact_links"], 1);
-    assert_eq!(report["kept"]["survey_responses"], json!([c.other_single_response]));
+    assert_eq!(
+        report["kept"]["survey_responses"],
+        json!([c.other_single_response])
+    );
     assert_eq!(report["kept"]["contact_links"].as_array().unwrap().len(), 1);
     assert_eq!(report["tags_added"], json!(["news"]));
     assert_eq!(report["attributes_added"], json!(["b"]));
@@ -498,40 +555,70 @@ async fn a_merge_moves_everything_and_an_unmerge_moves_it_back() {
     assert_eq!(balance(&app, &s).await, 180);
     assert_eq!(count(&app, &expiries).await, 3);
     assert_eq!(
-        count(&app, &format!(
-            "(SELECT 1 FROM loyalty_ledger WHERE customer_id = '{s}' \
+        count(
+            &app,
+            &format!(
+                "(SELECT 1 FROM loyalty_ledger WHERE customer_id = '{s}' \
               HAVING sum(points) = 180) x"
-        ))
+            )
+        )
         .await,
         1
     );
-    assert_eq!(count(&app, &format!("purchases WHERE customer_id = '{s}'")).await, 2);
-    assert_eq!(count(&app, &format!("purchases WHERE customer_id = '{o}'")).await, 0);
+    assert_eq!(
+        count(&app, &format!("purchases WHERE customer_id = '{s}'")).await,
+        2
+    );
+    assert_eq!(
+        count(&app, &format!("purchases WHERE customer_id = '{o}'")).await,
+        0
+    );
     // The one-per-customer survey: the survivor keeps its own answer.
     assert_eq!(
-        count(&app, &format!(
-            "survey_responses WHERE customer_id = '{s}' AND survey_id = '{}'", c.single
-        ))
+        count(
+            &app,
+            &format!(
+                "survey_responses WHERE customer_id = '{s}' AND survey_id = '{}'",
+                c.single
+            )
+        )
         .await,
         1
     );
     assert_eq!(
-        count(&app, &format!(
-            "survey_responses WHERE id = '{}' AND customer_id = '{s}'", c.survivor_response
-        ))
+        count(
+            &app,
+            &format!(
+                "survey_responses WHERE id = '{}' AND customer_id = '{s}'",
+                c.survivor_response
+            )
+        )
         .await,
         1
     );
-    assert_eq!(count(&app, &format!("contacts WHERE person_id = '{s}'")).await, 2);
     assert_eq!(
-        count(&app, &format!(
-            "opportunities WHERE customer_id = '{}' AND contact_ids = ARRAY['{s}']::uuid[]",
-            c.org_y
-        ))
+        count(&app, &format!("contacts WHERE person_id = '{s}'")).await,
+        2
+    );
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "opportunities WHERE customer_id = '{}' AND contact_ids = ARRAY['{s}']::uuid[]",
+                c.org_y
+            )
+        )
         .await,
         1
     );
-    assert_eq!(count(&app, &format!("contacts WHERE organization_id = '{}'", c.org_x)).await, 2);
+    assert_eq!(
+        count(
+            &app,
+            &format!("contacts WHERE organization_id = '{}'", c.org_x)
+        )
+        .await,
+        2
+    );
 
     // The tombstone points to the survivor, by id and by external id.
     let raw = no_redirects();
@@ -555,17 +642,33 @@ async fn a_merge_moves_everything_and_an_unmerge_moves_it_back() {
     }
     // Gone from lists and from the duplicates.
     let list = app.get_ok("/v1/customers?limit=200", &manager).await;
-    assert!(list["data"].as_array().unwrap().iter().all(|x| x["id"] != o.as_str()));
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["id"] != o.as_str())
+    );
     assert!(pairs(&app, &manager, "").await.is_empty());
     // Restoring a tombstone is refused: unmerge instead.
-    let res = app.send(Method::POST, &format!("/v1/customers/{o}/restore"), &manager, &json!({}))
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/customers/{o}/restore"),
+            &manager,
+            &json!({}),
+        )
         .await;
     expect_problem(res, StatusCode::CONFLICT, "conflict").await;
-    assert_eq!(count(&app, "events WHERE type = 'customer.merged'").await, 1);
     assert_eq!(
-        count(&app, &format!(
-            "audit_events WHERE action = 'customer.merged_into' AND entity_id = '{o}'"
-        ))
+        count(&app, "events WHERE type = 'customer.merged'").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &app,
+            &format!("audit_events WHERE action = 'customer.merged_into' AND entity_id = '{o}'")
+        )
         .await,
         1
     );
@@ -580,21 +683,36 @@ async fn a_merge_moves_everything_and_an_unmerge_moves_it_back() {
     assert_eq!(undone["restored"][0]["deleted_at"], Value::Null);
     assert_eq!(balance(&app, &s).await, 100);
     assert_eq!(balance(&app, &o).await, 80);
-    assert_eq!(count(&app, &format!("purchases WHERE customer_id = '{o}'")).await, 1);
-    assert_eq!(count(&app, &format!("survey_responses WHERE customer_id = '{o}'")).await, 2);
-    assert_eq!(count(&app, &format!("contacts WHERE person_id = '{o}'")).await, 2);
     assert_eq!(
-        count(&app, &format!(
-            "opportunities WHERE customer_id = '{}' AND contact_ids = ARRAY['{o}']::uuid[]",
-            c.org_y
-        ))
+        count(&app, &format!("purchases WHERE customer_id = '{o}'")).await,
+        1
+    );
+    assert_eq!(
+        count(&app, &format!("survey_responses WHERE customer_id = '{o}'")).await,
+        2
+    );
+    assert_eq!(
+        count(&app, &format!("contacts WHERE person_id = '{o}'")).await,
+        2
+    );
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "opportunities WHERE customer_id = '{}' AND contact_ids = ARRAY['{o}']::uuid[]",
+                c.org_y
+            )
+        )
         .await,
         1
     );
     let back = app.get_ok(&format!("/v1/customers/{o}"), &manager).await;
     assert_eq!(back["email"], "a.da+old@example.com");
     assert_eq!(count(&app, "customer_tombstones").await, 0);
-    assert_eq!(count(&app, "events WHERE type = 'customer.unmerged'").await, 1);
+    assert_eq!(
+        count(&app, "events WHERE type = 'customer.unmerged'").await,
+        1
+    );
     // Once only.
     let res = unmerge(&app, &manager, &s).await;
     expect_problem(res, StatusCode::CONFLICT, "conflict").await;
@@ -620,7 +738,10 @@ async fn an_unmerge_is_refused_after_new_writes_or_the_window() {
     expect_json(res, StatusCode::OK).await;
     // A moved interaction changed since: the undo would lose it.
     let res = app
-        .patch(&format!("/v1/interactions/{}", interaction["id"].as_str().unwrap()))
+        .patch(&format!(
+            "/v1/interactions/{}",
+            interaction["id"].as_str().unwrap()
+        ))
         .bearer_auth(&manager)
         .json(&json!({"notes": "called back"}))
         .send()
@@ -629,7 +750,10 @@ async fn an_unmerge_is_refused_after_new_writes_or_the_window() {
     expect_json(res, StatusCode::OK).await;
     let res = unmerge(&app, &manager, &s).await;
     let p = expect_problem(res, StatusCode::CONFLICT, "conflict").await;
-    assert!(p["detail"].as_str().unwrap().contains("1 interactions"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("1 interactions"),
+        "{p}"
+    );
 
     // Another merge, then the survivor changes: refused too.
     let t = customer(&app, json!({"name": "Tim", "phone": "+4930555"})).await;
@@ -646,7 +770,10 @@ async fn an_unmerge_is_refused_after_new_writes_or_the_window() {
     expect_json(res, StatusCode::OK).await;
     let res = unmerge(&app, &manager, &t).await;
     let p = expect_problem(res, StatusCode::CONFLICT, "conflict").await;
-    assert!(p["detail"].as_str().unwrap().contains("changed since"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("changed since"),
+        "{p}"
+    );
 
     // A third, untouched, past its window.
     let v = customer(&app, json!({"name": "Vera", "phone": "+4930777"})).await;
@@ -656,7 +783,10 @@ async fn an_unmerge_is_refused_after_new_writes_or_the_window() {
     tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
     let res = unmerge(&app, &manager, &v).await;
     let p = expect_problem(res, StatusCode::CONFLICT, "conflict").await;
-    assert!(p["detail"].as_str().unwrap().contains("window closed"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("window closed"),
+        "{p}"
+    );
     assert_eq!(count(&app, "customer_tombstones").await, 3);
     // A customer never merged into has nothing to undo.
     let res = unmerge(&app, &manager, &o).await;
@@ -677,8 +807,14 @@ async fn bad_merges_write_nothing() {
         (json!({"merge_ids": []}), "merge_ids"),
         (json!({"merge_ids": [unknown]}), "merge_ids[0]"),
         (json!({"merge_ids": [org]}), "merge_ids[0]"),
-        (json!({"merge_ids": [o], "fields": {"shoe_size": "other"}}), "fields.shoe_size"),
-        (json!({"merge_ids": [o], "fields": {"name": "mine"}}), "fields.name"),
+        (
+            json!({"merge_ids": [o], "fields": {"shoe_size": "other"}}),
+            "fields.shoe_size",
+        ),
+        (
+            json!({"merge_ids": [o], "fields": {"name": "mine"}}),
+            "fields.name",
+        ),
         (json!({"merge_ids": ["x"]}), "merge_ids[0]"),
         (json!({"merge_ids": [o], "why": 1}), "why"),
         (json!({}), "merge_ids"),
@@ -723,7 +859,10 @@ async fn bad_merges_write_nothing() {
         .unwrap();
     expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     assert_eq!(count(&app, "customer_merges").await, 0);
-    assert_eq!(count(&app, "events WHERE type = 'customer.merged'").await, 0);
+    assert_eq!(
+        count(&app, "events WHERE type = 'customer.merged'").await,
+        0
+    );
 
     // A tombstone can be neither merged nor merged into.
     let res = merge(&app, &manager, &s, json!({"merge_ids": [o]})).await;
@@ -742,15 +881,16 @@ async fn owned_only_callers_find_and_merge_only_their_own_customers() {
     let (me, mine_token) = app.user_with_access(Role::Manager, "owned").await;
     let (other_manager, _) = app.user(Role::Manager).await;
     let admin = app.token(Role::Admin);
-    let make = |name: &str, manager: uuid::Uuid| {
-        json!({"name": name, "phone": "+4930111", "account_manager_id": manager})
-    };
+    let make = |name: &str, manager: uuid::Uuid| json!({"name": name, "phone": "+4930111", "account_manager_id": manager});
     let a = customer(&app, make("Ada", me)).await;
     let b = customer(&app, make("Ada B", me)).await;
     let theirs = customer(&app, make("Ada C", other_manager)).await;
     // The admin sees three pairs; the owned-only manager the one of theirs.
     assert_eq!(pairs(&app, &admin, "").await.len(), 3);
-    assert_eq!(pairs(&app, &mine_token, "").await, vec![pair(&a, &b, 80, &["phone"])]);
+    assert_eq!(
+        pairs(&app, &mine_token, "").await,
+        vec![pair(&a, &b, 80, &["phone"])]
+    );
     let res = merge(&app, &mine_token, &a, json!({"merge_ids": [theirs]})).await;
     let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert_eq!(fields(&p), ["merge_ids[0]"]);
