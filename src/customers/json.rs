@@ -729,6 +729,7 @@ crate::text_enum! {
 pub struct CreateQuery {
     /// Check the new customer against the duplicate rules first, and what to do on a match.
     /// Without it no check is made (the email and external id must still be unique).
+    #[param(inline)]
     pub on_duplicate: Option<OnDuplicate>,
 }
 

@@ -20,23 +20,34 @@ pub struct DuplicatesQuery {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Only pairs that match for this reason (their score still counts every reason).
+    #[param(inline)]
     pub reason: Option<DuplicateReason>,
 }
 
 /// One customer of a likely duplicate pair: enough to tell them apart.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DuplicateCustomer {
+    /// The customer's id.
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a")]
     pub id: Uuid,
     pub kind: CustomerKind,
+    /// The customer's name.
     #[schema(example = "Ada Lovelace")]
     pub name: String,
+    /// The email as stored.
     #[schema(example = "ada.lovelace+news@example.com")]
     pub email: Option<String>,
+    /// The phone in E.164.
     #[schema(example = "+4930123456")]
     pub phone: Option<String>,
+    /// The integration's id for the customer.
     #[schema(example = "shop-000123")]
     pub external_id: Option<String>,
+    /// When the customer was created.
+    #[schema(example = "2026-12-04T10:00:00Z")]
     pub created_at: DateTime<Utc>,
+    /// When the customer last changed (what `newer` in a merge compares).
+    #[schema(example = "2026-12-04T10:00:00Z")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -69,8 +80,10 @@ pub struct NotDuplicateInput {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NotDuplicate {
     /// The two customers, the smaller id first.
-    #[schema(min_items = 2, max_items = 2)]
+    #[schema(min_items = 2, max_items = 2, example = json!(["0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a", "0193b0a6-8d2f-7d2a-9f3e-2b6f1c9d4e5b"]))]
     pub customer_ids: Vec<Uuid>,
+    /// When the pair was first marked.
+    #[schema(example = "2026-12-04T10:00:00Z")]
     pub marked_at: DateTime<Utc>,
 }
 
@@ -98,21 +111,38 @@ pub struct MergeInput {
 /// How many rows of each kind moved to the survivor (or back, on unmerge).
 #[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MovedCounts {
+    /// Interactions of the merged customers.
+    #[schema(example = 12)]
     pub interactions: i64,
     /// Interactions whose contact person was a merged customer.
+    #[schema(example = 1)]
     pub interaction_contacts: i64,
+    /// Purchases of the merged customers.
+    #[schema(example = 3)]
     pub purchases: i64,
     /// Points added to (or taken back from) the survivor's balance.
+    #[schema(example = 80)]
     pub loyalty_points: i64,
     /// Points lots, each with its expiry.
+    #[schema(example = 2)]
     pub loyalty_lots: i64,
+    /// Points ledger entries.
+    #[schema(example = 2)]
     pub loyalty_ledger_entries: i64,
+    /// Tier history entries.
+    #[schema(example = 1)]
     pub loyalty_tier_changes: i64,
+    /// Survey responses.
+    #[schema(example = 1)]
     pub survey_responses: i64,
+    /// Opportunities of the merged customers.
+    #[schema(example = 1)]
     pub opportunities: i64,
     /// Opportunities whose contact people named a merged customer.
+    #[schema(example = 1)]
     pub opportunity_contacts: i64,
     /// Contact links (people at organizations) of the merged customers.
+    #[schema(example = 1)]
     pub contact_links: i64,
 }
 
@@ -122,27 +152,41 @@ pub struct KeptCounts {
     /// Responses to a one-response-per-customer survey the survivor (or an earlier merged
     /// customer) had answered already: the survivor keeps its own, these stay with their
     /// tombstone.
+    #[schema(example = json!(["0193b0a6-9e3a-7d2a-9f3e-2b6f1c9d4e5c"]))]
     pub survey_responses: Vec<Uuid>,
     /// Contact links the survivor already had (the same person at the same organization).
+    #[schema(example = json!([]))]
     pub contact_links: Vec<Uuid>,
     /// Lifecycle history entries: each record keeps its own history.
+    #[schema(example = 2)]
     pub lifecycle_changes: i64,
 }
 
 /// What a merge did.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MergeSummary {
+    /// The merge's id (for `unmerge`).
+    #[schema(example = "0193b0a6-9e3a-7d2a-9f3e-2b6f1c9d4e5c")]
     pub merge_id: Uuid,
+    /// The customer the others were merged into.
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a")]
     pub survivor_id: Uuid,
+    /// The customers merged in, now tombstones.
+    #[schema(example = json!(["0193b0a6-8d2f-7d2a-9f3e-2b6f1c9d4e5b"]))]
     pub merged_ids: Vec<Uuid>,
     pub moved: MovedCounts,
     pub kept: KeptCounts,
     /// Tags the survivor gained.
+    #[schema(example = json!(["newsletter"]))]
     pub tags_added: Vec<String>,
     /// Attribute keys the survivor gained.
+    #[schema(example = json!(["hubspot_id"]))]
     pub attributes_added: Vec<String>,
+    /// When the merge was made.
+    #[schema(example = "2026-12-04T10:00:00Z")]
     pub merged_at: DateTime<Utc>,
     /// Until when `POST /v1/customers/{survivor_id}/unmerge` may undo it.
+    #[schema(example = "2026-12-11T10:00:00Z")]
     pub unmerge_until: DateTime<Utc>,
 }
 
@@ -166,6 +210,8 @@ pub struct UnmergeInput {
 /// What an unmerge did.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UnmergeReport {
+    /// The merge undone.
+    #[schema(example = "0193b0a6-9e3a-7d2a-9f3e-2b6f1c9d4e5c")]
     pub merge_id: Uuid,
     pub survivor: Customer,
     /// The customers brought back, as they were before the merge.
