@@ -259,7 +259,7 @@ mod tests {
         let kept = combine(&sides, &HashMap::new());
         assert_eq!(kept.name, "Ada");
         assert_eq!(
-            kept.email.as_ref().map(|e| e.as_str()),
+            kept.email.as_ref().map(Email::as_str),
             Some("ada@example.com")
         );
         assert_eq!(kept.occupation.as_deref(), Some("engineer"));

@@ -79,7 +79,7 @@ pub async fn list(
         conn,
         store::ListRequest {
             owner: principal.access.owner(),
-            reason: reason.map(|r| r.as_str()),
+            reason: reason.map(DuplicateReason::as_str),
             after: page.after,
             fetch: page.fetch(),
             weights,
@@ -299,7 +299,14 @@ pub async fn merge(
         let taken_email = draft
             .email
             .as_ref()
-            .filter(|e| survivor.draft.email.as_ref().map(|s| s.lowercase()) != Some(e.lowercase()))
+            .filter(|e| {
+                survivor
+                    .draft
+                    .email
+                    .as_ref()
+                    .map(crate::domain::Email::lowercase)
+                    != Some(e.lowercase())
+            })
             .map(|e| e.as_str().to_owned());
         let taken_external_id = draft
             .external_id
