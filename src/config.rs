@@ -271,6 +271,8 @@ pub struct Settings {
     /// How long a running request holds its `Idempotency-Key` without renewing it; it renews
     /// every third of it, so a retry takes the key over only from an instance that died.
     pub idempotency_lease: Duration,
+    /// How long a merge of duplicate customers can be undone (`POST .../unmerge`).
+    pub merge_undo_window: Duration,
     /// Requests per window each user, API client or service token may send (per instance),
     /// unless a client has its own.
     pub rate_limit: RateLimit,
@@ -577,6 +579,11 @@ pub const VARIABLES: &[Variable] = &[
         name: "RAPPORT_IDEMPOTENCY_LEASE",
         default: "30s",
         meaning: "how long a running request's Idempotency-Key outlives its instance before a retry may take it over",
+    },
+    Variable {
+        name: "RAPPORT_MERGE_UNDO_WINDOW",
+        default: "7d",
+        meaning: "how long a merge of duplicate customers can be undone (`POST /v1/customers/{id}/unmerge`), while nothing new was written to what it moved",
     },
     Variable {
         name: "RAPPORT_RATE_LIMIT",
@@ -957,6 +964,12 @@ impl Settings {
             Duration::from_millis(100),
             Duration::from_secs(3600),
         )?;
+        let merge_undo_window = duration(
+            "RAPPORT_MERGE_UNDO_WINDOW",
+            "7d",
+            Duration::from_secs(1),
+            Duration::from_secs(365 * 86_400),
+        )?;
         let rate_limit_text = read("RAPPORT_RATE_LIMIT", "600/60s");
         let rate_limit = RateLimit::parse(&rate_limit_text).ok_or_else(|| {
             fail(
@@ -1007,6 +1020,7 @@ impl Settings {
             webhooks,
             event_retention,
             idempotency_lease,
+            merge_undo_window,
             rate_limit,
         })
     }

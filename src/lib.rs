@@ -15,6 +15,7 @@ pub mod customer_query;
 pub mod customers;
 pub mod db;
 pub mod domain;
+pub mod duplicates;
 pub mod events;
 pub mod exports;
 pub mod http;
@@ -52,6 +53,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(api_clients::configure)
             .configure(service_tokens::configure)
             .configure(customers::configure)
+            .configure(duplicates::configure)
             .configure(contacts::configure)
             .configure(privacy::configure)
             .configure(customer_query::configure)

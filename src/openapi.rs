@@ -37,6 +37,9 @@ draft-ietf-httpapi-ratelimit-headers-10. Past the quota any endpoint answers \
         (name = "Customers", description = "The customer record: identifying, demographic, \
 marketing and overlay data, the relationship (lifecycle stage, level, MAN qualification), \
 data-subject export and erasure"),
+        (name = "Duplicates", description = "Customers that look like one: likely duplicate \
+pairs with a score and reasons, pairs marked as not duplicates, merging into a survivor (every \
+row that hangs off a customer moves; the merged records become tombstones) and undoing a merge"),
         (name = "Contacts", description = "People at organizations: an individual customer \
 linked to an organization customer with a title, buying roles (purchaser, user, technical and \
 financial gatekeeper, decision maker), the primary flag, and when the link began and ended"),

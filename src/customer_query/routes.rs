@@ -83,13 +83,19 @@ async fn list_customers(
 /// Get a customer.
 ///
 /// Deleted customers are visible to callers with `customers:delete` only; the ID number is
-/// masked unless the caller has `pii:read`.
+/// masked unless the caller has `pii:read`. A customer merged into another (a tombstone)
+/// answers `301` with the survivor in `Location` and `MergedCustomer` as the body.
 #[utoipa::path(
     tag = "Customers",
     params(("id" = Uuid, Path, description = "Customer id")),
     security(("bearer" = ["customers:read"])),
-    responses((status = 200, description = "The customer", body = Customer,
-        headers(("ETag" = String, description = "Version tag for `If-Match`"))))
+    responses(
+        (status = 200, description = "The customer", body = Customer,
+            headers(("ETag" = String, description = "Version tag for `If-Match`"))),
+        (status = 301, description = "The customer was merged into another",
+            body = crate::customers::json::MergedCustomer,
+            headers(("Location" = String, description = "URL of the customer it was merged into"))),
+    )
 )]
 #[get("/customers/{id}")]
 async fn get_customer(
@@ -99,7 +105,14 @@ async fn get_customer(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CustomersRead)?;
     let mut conn = state.pool.get().await?;
-    let customer = super::get(&mut conn, &principal, *id).await?;
+    let outcome = super::get(&mut conn, &principal, *id).await;
+    // Only a customer that is gone may be a tombstone: a live one costs no second look.
+    if outcome.as_ref().map_or(true, |c| c.deleted_at.is_some())
+        && let Some(moved) = crate::customers::merged_into(&mut conn, &principal, *id).await?
+    {
+        return Ok(response::moved(&moved.location, &moved));
+    }
+    let customer = outcome?;
     Ok(response::versioned(customer.version, &customer))
 }
 

@@ -884,3 +884,75 @@ pub const COLUMNS: &[crate::http::tabular::Column] = {
         w("influential", Bool),
     ]
 };
+
+crate::text_enum! {
+    /// Why two customers look like one person or organization. Each reason has a weight (see
+    /// `docs/duplicates.md`): `external_id` 95, `email` 90, `phone` 80, `name_address` 70.
+    ///
+    /// - `email`: the same address once lower-cased, without dots in the local part and
+    ///   without a `+tag` (`Ada.Lovelace+news@example.com` is `adalovelace@example.com`);
+    /// - `phone`: the same number in E.164;
+    /// - `name_address`: names at least 50 % alike (trigram similarity) at the same postal
+    ///   code and street line;
+    /// - `external_id`: one customer's `external_id`, or an id under an attribute whose key
+    ///   ends in `_id` (`hubspot_id`), is another's.
+    pub enum DuplicateReason {
+        ExternalId = "external_id",
+        Email = "email",
+        Phone = "phone",
+        NameAddress = "name_address",
+    }
+}
+
+crate::text_enum! {
+    /// What `POST /v1/customers` does when the new customer matches an existing one by the
+    /// duplicate rules: `fail` answers `409` naming the match, `skip` answers `200` with the
+    /// existing customer and writes nothing, `merge` fills the existing customer's empty
+    /// fields from the request (tags and attributes added) and answers `200` with it.
+    pub enum OnDuplicate {
+        Fail = "fail",
+        Skip = "skip",
+        Merge = "merge",
+    }
+}
+
+crate::text_enum! {
+    /// Whose value a merge keeps for a field: the `survivor`'s (filled from a merged record
+    /// when the survivor has none), the `other` record's (the first of `merge_ids` that has
+    /// one, else the survivor's), or the `newer` one (of the record updated last among those
+    /// that have a value).
+    pub enum FieldChoice {
+        Survivor = "survivor",
+        Other = "other",
+        Newer = "newer",
+    }
+}
+
+/// The query of `POST /v1/customers`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CreateQuery {
+    /// Check the new customer against the duplicate rules first, and what to do on a match.
+    /// Without it no check is made (the email and external id must still be unique).
+    #[param(inline)]
+    pub on_duplicate: Option<OnDuplicate>,
+}
+
+/// Where a merged customer went: `GET /v1/customers/{id}` and
+/// `GET /v1/customers/by-external-id/{external_id}` of a merged customer answer `301` with
+/// this body and the survivor in `Location`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a",
+    "merged_into": "0193b0a6-0000-7d2a-9f3e-2b6f1c9d4e5a",
+    "location": "/v1/customers/0193b0a6-0000-7d2a-9f3e-2b6f1c9d4e5a"
+}))]
+pub struct MergedCustomer {
+    /// The merged customer's id (a tombstone now).
+    pub id: Uuid,
+    /// The customer it was merged into.
+    pub merged_into: Uuid,
+    /// The survivor's URL, as in `Location`.
+    pub location: String,
+}

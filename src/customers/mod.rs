@@ -3,6 +3,7 @@
 
 pub mod figures;
 pub mod json;
+pub mod matching;
 mod routes;
 pub mod rules;
 pub mod store;
@@ -620,6 +621,151 @@ pub async fn create(
         .await
 }
 
+/// Where a merged customer went, when `id` is one and the caller may see the survivor
+/// (owned-only access: the survivor must be theirs).
+pub async fn merged_into(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<Option<json::MergedCustomer>, ApiError> {
+    let Some(survivor) = store::tombstone(conn, id).await? else {
+        return Ok(None);
+    };
+    let record = store::get(conn, survivor).await?;
+    if !record.is_some_and(|r| principal.access.allows(r.draft.account_manager_id)) {
+        return Ok(None);
+    }
+    Ok(Some(json::MergedCustomer {
+        id,
+        merged_into: survivor,
+        location: format!("/v1/customers/{survivor}"),
+    }))
+}
+
+/// A customer the duplicate rules matched: its id and the reasons.
+pub struct Matched {
+    pub id: Uuid,
+    pub reasons: Vec<json::DuplicateReason>,
+}
+
+impl Matched {
+    pub fn score(&self) -> i64 {
+        matching::score(&self.reasons)
+    }
+}
+
+/// The live customers of the same kind `draft` matches by the duplicate rules, best first
+/// (highest score, then oldest id). An owned-only caller matches only their own customers.
+pub async fn find_matches(
+    conn: &mut AsyncPgConnection,
+    draft: &CustomerDraft,
+    itself: Option<Uuid>,
+    access: CustomerAccess,
+) -> Result<Vec<Matched>, ApiError> {
+    let rows = store::matches(conn, draft, itself, access.owner()).await?;
+    let mut found: Vec<Matched> = Vec::new();
+    for row in rows.into_iter().filter(|r| r.kind == draft.kind.as_str()) {
+        let Ok(reason) = row.reason.parse::<json::DuplicateReason>() else {
+            continue;
+        };
+        match found.last_mut() {
+            Some(last) if last.id == row.id => {
+                if !last.reasons.contains(&reason) {
+                    last.reasons.push(reason);
+                }
+            }
+            _ => found.push(Matched {
+                id: row.id,
+                reasons: vec![reason],
+            }),
+        }
+    }
+    for m in &mut found {
+        m.reasons.sort();
+    }
+    found.sort_by(|a, b| b.score().cmp(&a.score()).then(a.id.cmp(&b.id)));
+    Ok(found)
+}
+
+/// The `409` of `on_duplicate=fail`: names the matched customer (also in `Location`) and,
+/// per reason, the field that matched.
+fn matched_error(m: &Matched) -> ApiError {
+    let reasons: Vec<&str> = m.reasons.iter().map(|r| r.as_str()).collect();
+    let errors = m
+        .reasons
+        .iter()
+        .map(|r| {
+            let field = match r {
+                json::DuplicateReason::Email => "email",
+                json::DuplicateReason::Phone => "phone",
+                json::DuplicateReason::NameAddress => "name",
+                json::DuplicateReason::ExternalId => "external_id",
+            };
+            crate::http::FieldError::new(field, format!("matches customer {}", m.id))
+        })
+        .collect();
+    let location = format!("/v1/customers/{}", m.id);
+    let mut err = ApiError::new(
+        ErrorCode::Duplicate,
+        format!(
+            "matches customer {} (score {}, by {})",
+            m.id,
+            m.score(),
+            reasons.join(", ")
+        ),
+    )
+    .with_errors(errors);
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&location) {
+        err = err.with_header(actix_web::http::header::LOCATION, value);
+    }
+    err
+}
+
+/// Creates a customer unless it matches a live one of the same kind by the duplicate rules;
+/// on a match, `on_duplicate` decides (see [`json::OnDuplicate`]). `true` when created.
+pub async fn create_checked(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    access: CustomerAccess,
+    input: CustomerInput,
+    on_duplicate: json::OnDuplicate,
+) -> Result<(CustomerRecord, bool), ApiError> {
+    let now = Utc::now();
+    let applied = rules::apply(input, &CustomerDraft::blank(), true, now).map_err(invalid)?;
+    conn.transaction(async |conn| {
+        let found = find_matches(conn, &applied.draft, None, access).await?;
+        let Some(best) = found.first() else {
+            return Ok((insert(conn, actor, access, applied).await?, true));
+        };
+        match on_duplicate {
+            json::OnDuplicate::Fail => Err(matched_error(best)),
+            json::OnDuplicate::Skip => Ok((live(store::get(conn, best.id).await?)?, false)),
+            json::OnDuplicate::Merge => {
+                let before = live(store::lock(conn, best.id).await?)?;
+                let sides = [
+                    matching::Side {
+                        draft: &before.draft,
+                        updated_at: before.updated_at,
+                    },
+                    matching::Side {
+                        draft: &applied.draft,
+                        updated_at: now,
+                    },
+                ];
+                let draft = matching::combine(&sides, &std::collections::HashMap::new());
+                if draft == before.draft {
+                    return Ok((before, false));
+                }
+                check_manager(conn, &draft, Some(&before.draft)).await?;
+                let after = store::update(conn, before.id, &draft).await?;
+                journal::record(conn, actor, updated(&before, &after)).await?;
+                Ok((after, false))
+            }
+        }
+    })
+    .await
+}
+
 /// Updates a live customer (`404` for one the caller may not reach).
 pub async fn update(
     conn: &mut AsyncPgConnection,
@@ -750,6 +896,12 @@ pub async fn restore(
         let before = lock_current(conn, id, if_match).await?;
         if before.erased_at.is_some() {
             return Err(ApiError::conflict("an erased customer cannot be restored"));
+        }
+        if let Some(survivor) = store::tombstone(conn, id).await? {
+            return Err(ApiError::conflict(format!(
+                "this customer was merged into {survivor}; undo the merge with \
+                 POST /v1/customers/{survivor}/unmerge instead"
+            )));
         }
         let Some(deleted_at) = before.deleted_at else {
             return Ok(before);

@@ -3,8 +3,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::json::{
-    BatchRequest, BatchResponse, Customer, CustomerInput, LifecycleHistory, LifecycleStages,
-    NoParameters, Subsidiaries, SubsidiariesQuery,
+    BatchRequest, BatchResponse, CreateQuery, Customer, CustomerInput, LifecycleHistory,
+    LifecycleStages, MergedCustomer, NoParameters, Subsidiaries, SubsidiariesQuery,
 };
 use super::store;
 use super::visible;
@@ -42,39 +42,69 @@ fn location(id: Uuid) -> String {
 ///
 /// With owned-only access (`access: owned`) the caller becomes the account manager; naming
 /// anyone else is `403` (they would lose the customer).
+///
+/// With `on_duplicate`, the new customer is first checked against the live customers of its
+/// kind by the duplicate rules (see `GET /v1/customers/duplicates`); on a match, `fail`
+/// answers `409` naming the matched customer (in `detail`, `errors` and `Location`), `skip`
+/// answers `200` with the matched customer, `merge` fills the matched customer's empty
+/// fields from the request, adds its tags and attributes, and answers `200` with it. An
+/// owned-only caller is matched against their own customers only.
 #[utoipa::path(
     tag = "Customers",
+    params(CreateQuery),
     request_body = CustomerInput,
     security(("bearer" = ["customers:write"])),
     responses(
         (status = 201, description = "The new customer", body = Customer,
             headers(("Location" = String, description = "URL of the new customer"),
                     ("ETag" = String, description = "Version tag for `If-Match`"))),
-        (status = 409, description = "The email or external id is in use (`errors` names it)",
+        (status = 200, description = "`on_duplicate=skip` or `merge` matched an existing \
+            customer: it is answered (merged with the request for `merge`)", body = Customer,
+            headers(("ETag" = String, description = "Version tag for `If-Match`"))),
+        (status = 400, description = "An unknown query parameter or `on_duplicate` value",
             body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The email or external id is in use (`errors` names \
+            it), or with `on_duplicate=fail` the customer matches another (`detail` and \
+            `Location` name it)", body = Problem, content_type = PROBLEM),
     )
 )]
 #[post("/customers")]
 async fn create_customer(
     state: web::Data<AppState>,
     principal: Principal,
+    query: Query<CreateQuery>,
     input: Json<CustomerInput>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CustomersWrite)?;
     let mut conn = state.pool.get().await?;
-    let record = super::create(
-        &mut conn,
-        &principal.actor,
-        principal.access,
-        input.into_inner(),
-    )
-    .await?;
+    let (record, created) = match query.into_inner().on_duplicate {
+        None => (
+            super::create(
+                &mut conn,
+                &principal.actor,
+                principal.access,
+                input.into_inner(),
+            )
+            .await?,
+            true,
+        ),
+        Some(on_duplicate) => {
+            super::create_checked(
+                &mut conn,
+                &principal.actor,
+                principal.access,
+                input.into_inner(),
+                on_duplicate,
+            )
+            .await?
+        }
+    };
     let customer = super::view_for(&principal, record);
-    Ok(response::created(
-        &location(customer.id),
-        customer.version,
-        &customer,
-    ))
+    Ok(if created {
+        response::created(&location(customer.id), customer.version, &customer)
+    } else {
+        response::versioned(customer.version, &customer)
+    })
 }
 
 /// Create or upsert up to 100 customers.
@@ -105,13 +135,20 @@ async fn batch_customers(
 }
 
 /// Get a customer by the integration's external id.
+///
+/// A customer merged into another still answers by its external id (unless the survivor
+/// took it): `301` to the survivor, with `MergedCustomer` as the body.
 #[utoipa::path(
     tag = "Customers",
     params(("external_id" = String, Path, description = "The integration's id for the customer",
         example = "shop-000123")),
     security(("bearer" = ["customers:read"])),
-    responses((status = 200, description = "The customer", body = Customer,
-        headers(("ETag" = String, description = "Version tag for `If-Match`"))))
+    responses(
+        (status = 200, description = "The customer", body = Customer,
+            headers(("ETag" = String, description = "Version tag for `If-Match`"))),
+        (status = 301, description = "The customer was merged into another", body = MergedCustomer,
+            headers(("Location" = String, description = "URL of the customer it was merged into"))),
+    )
 )]
 #[get("/customers/by-external-id/{external_id}")]
 async fn get_customer_by_external_id(
@@ -121,10 +158,14 @@ async fn get_customer_by_external_id(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CustomersRead)?;
     let mut conn = state.pool.get().await?;
-    let record = visible(
-        &principal,
-        store::get_by_external_id(&mut conn, &external_id, false).await?,
-    )?;
+    let found = store::get_by_external_id(&mut conn, &external_id, false).await?;
+    if let Some(record) = &found
+        && record.deleted_at.is_some()
+        && let Some(moved) = super::merged_into(&mut conn, &principal, record.id).await?
+    {
+        return Ok(response::moved(&moved.location, &moved));
+    }
+    let record = visible(&principal, found)?;
     let customer = super::view_for(&principal, record);
     Ok(response::versioned(customer.version, &customer))
 }

@@ -867,3 +867,52 @@ pub async fn live_among(
     }
     query.load(conn).await
 }
+
+/// The customer a merged customer was merged into, when it is a tombstone.
+pub async fn tombstone(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Uuid>> {
+    use crate::db::schema::customer_tombstones as t;
+    t::table
+        .find(id)
+        .select(t::survivor_id)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// One reason a live customer matches a customer about to be written.
+#[derive(Debug, QueryableByName)]
+pub struct Match {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub reason: String,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+}
+
+/// The live customers `draft` matches by the duplicate rules (`matches.sql`), one row per
+/// reason, leaving out `itself` and, for an owned-only caller, customers of other managers.
+pub async fn matches(
+    conn: &mut AsyncPgConnection,
+    draft: &CustomerDraft,
+    itself: Option<Uuid>,
+    owner: Option<Uuid>,
+) -> QueryResult<Vec<Match>> {
+    use diesel::sql_types::{Double, Nullable as N};
+    let address = draft
+        .address
+        .as_ref()
+        .and_then(|a| serde_json::to_value(a).ok());
+    diesel::sql_query(include_str!("matches.sql"))
+        .bind::<N<Text>, _>(draft.email.as_ref().map(|e| e.as_str().to_owned()))
+        .bind::<N<Text>, _>(draft.phone.as_ref().map(|p| p.as_str().to_owned()))
+        .bind::<N<Jsonb>, _>(address)
+        .bind::<Text, _>(&draft.name)
+        .bind::<Jsonb, _>(&draft.attributes)
+        .bind::<N<Text>, _>(draft.external_id.as_deref())
+        .bind::<N<SqlUuid>, _>(itself)
+        .bind::<N<SqlUuid>, _>(owner)
+        .bind::<Double, _>(super::matching::NAME_SIMILARITY)
+        .load(conn)
+        .await
+}

@@ -167,6 +167,43 @@ diesel::table! {
 }
 
 diesel::table! {
+    customer_merge_moves (merge_id, kind, row_id, from_id) {
+        merge_id -> Uuid,
+        kind -> Text,
+        row_id -> Uuid,
+        from_id -> Uuid,
+        points -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    customer_merges (id) {
+        id -> Uuid,
+        survivor_id -> Uuid,
+        merged_ids -> Array<Nullable<Uuid>>,
+        before -> Jsonb,
+        survivor_derived -> Jsonb,
+        opened_account -> Bool,
+        survivor_version -> Int8,
+        report -> Jsonb,
+        merged_at -> Timestamptz,
+        actor_type -> Text,
+        actor_id -> Text,
+        unmerged_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    customer_not_duplicates (customer_a, customer_b) {
+        customer_a -> Uuid,
+        customer_b -> Uuid,
+        marked_at -> Timestamptz,
+        actor_type -> Text,
+        actor_id -> Text,
+    }
+}
+
+diesel::table! {
     customer_satisfaction (customer_id) {
         customer_id -> Uuid,
         nps -> Nullable<Int2>,
@@ -183,9 +220,17 @@ diesel::table! {
     }
 }
 
-// customers.search_words (text[], generated from the name, organisation name and email) is
-// left out: only hand-written SQL reads it. (The table passed 32 columns with parent_id,
-// referred_by_id and influential: diesel is built with `64-column-tables`.)
+diesel::table! {
+    customer_tombstones (customer_id) {
+        customer_id -> Uuid,
+        survivor_id -> Uuid,
+        merge_id -> Uuid,
+    }
+}
+
+// customers.search_words (text[], generated from the name, organisation name and email),
+// email_key and address_key (the duplicate rules' keys, generated) are left out: only
+// hand-written SQL reads them. (diesel is built with `64-column-tables`.)
 diesel::table! {
     customers (id) {
         id -> Uuid,
@@ -740,7 +785,11 @@ diesel::joinable!(customer_analytics -> customers (customer_id));
 diesel::joinable!(customer_attribute_answers -> customers (customer_id));
 diesel::joinable!(customer_attribute_answers -> survey_responses (response_id));
 diesel::joinable!(customer_lifecycle_events -> customers (customer_id));
+diesel::joinable!(customer_merge_moves -> customer_merges (merge_id));
+diesel::joinable!(customer_merge_moves -> customers (from_id));
+diesel::joinable!(customer_merges -> customers (survivor_id));
 diesel::joinable!(customer_satisfaction -> customers (customer_id));
+diesel::joinable!(customer_tombstones -> customer_merges (merge_id));
 diesel::joinable!(customer_search_words -> customers (customer_id));
 diesel::joinable!(customers -> users (account_manager_id));
 diesel::joinable!(import_chunks -> imports (import_id));
@@ -776,8 +825,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     customer_analytics,
     customer_attribute_answers,
     customer_lifecycle_events,
+    customer_merge_moves,
+    customer_merges,
+    customer_not_duplicates,
     customer_satisfaction,
     customer_search_words,
+    customer_tombstones,
     customers,
     events,
     idempotency_keys,

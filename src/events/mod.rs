@@ -28,6 +28,8 @@ pub enum EventType {
     CustomerRestored,
     CustomerErased,
     CustomerLifecycleChanged,
+    CustomerMerged,
+    CustomerUnmerged,
     InteractionCreated,
     InteractionUpdated,
     ComplaintStatusChanged,
@@ -54,7 +56,7 @@ pub struct TypeRow {
     pub meaning: &'static str,
 }
 
-pub const TYPES: [TypeRow; 22] = [
+pub const TYPES: [TypeRow; 24] = [
     TypeRow {
         kind: EventType::CustomerCreated,
         name: "customer.created",
@@ -91,6 +93,20 @@ pub const TYPES: [TypeRow; 22] = [
         name: "customer.lifecycle_changed",
         object: "customer",
         meaning: "a customer moved to another lifecycle stage; `previous` holds the old stage",
+    },
+    TypeRow {
+        kind: EventType::CustomerMerged,
+        name: "customer.merged",
+        object: "customer_merge",
+        meaning: "duplicate customers were merged into a survivor; the object says what moved \
+                  (`merged_ids`, `moved` and `kept` counts); the merged ones are tombstones now",
+    },
+    TypeRow {
+        kind: EventType::CustomerUnmerged,
+        name: "customer.unmerged",
+        object: "customer_merge",
+        meaning: "a merge was undone: the merged customers are back, with what moved; the \
+                  object is the merge as it was",
     },
     TypeRow {
         kind: EventType::InteractionCreated,

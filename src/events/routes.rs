@@ -39,7 +39,8 @@ impl std::str::FromStr for TypeName {
 /// later with the same `next_cursor`.
 ///
 /// Types: `customer.created`, `customer.updated`, `customer.deleted`, `customer.restored`,
-/// `customer.erased`, `customer.lifecycle_changed`, `interaction.created`,
+/// `customer.erased`, `customer.lifecycle_changed`, `customer.merged`, `customer.unmerged`,
+/// `interaction.created`,
 /// `interaction.updated`, `complaint.status_changed`, `purchase.created`,
 /// `purchase.refunded`, `loyalty.points_changed`, `loyalty.tier_changed`,
 /// `survey.response_created`, `import.completed`,

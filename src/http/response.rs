@@ -24,6 +24,14 @@ pub fn versioned<T: Serialize>(version: i64, body: &T) -> HttpResponse {
         .json(body)
 }
 
+/// `301 Moved Permanently` to `location`, with a body saying where the object went (for
+/// clients that do not follow redirects).
+pub fn moved<T: Serialize>(location: &str, body: &T) -> HttpResponse {
+    HttpResponse::MovedPermanently()
+        .insert_header((header::LOCATION, location))
+        .json(body)
+}
+
 /// An answer that repeats an earlier result instead of doing the work again (a purchase
 /// re-sent with its `external_ref`, a file re-sent): marked `Idempotent-Replayed: true`, as a
 /// replay under an `Idempotency-Key` is, so a client can tell a retry from a first write

@@ -14,6 +14,7 @@ mod customer_lists;
 mod customers;
 mod doc_examples;
 mod docs;
+mod duplicates;
 mod errors;
 mod events;
 mod exports;

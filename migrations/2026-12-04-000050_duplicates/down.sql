@@ -1,0 +1,15 @@
+DROP TABLE customer_tombstones;
+DROP TABLE customer_merge_moves;
+DROP TABLE customer_merges;
+DROP TABLE customer_not_duplicates;
+DROP INDEX opportunities_contact_ids_idx;
+DROP INDEX customers_live_external_id_idx;
+DROP INDEX customers_with_id_values_idx;
+DROP INDEX customers_id_values_idx;
+DROP INDEX customers_address_key_idx;
+DROP INDEX customers_phone_idx;
+DROP INDEX customers_email_key_idx;
+ALTER TABLE customers DROP COLUMN address_key, DROP COLUMN email_key;
+DROP FUNCTION customer_id_values(jsonb);
+DROP FUNCTION customer_address_key(jsonb);
+DROP FUNCTION customer_email_key(text);
