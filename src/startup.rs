@@ -140,7 +140,7 @@ impl Application {
                     .finish()
             })))
             .default_service(web::to(fallback::unmatched))
-            .wrap(from_fn(crate::http::consistency::middleware))
+            .wrap(from_fn(crate::http::write_position::middleware))
             .wrap(from_fn(crate::http::rate_limit::middleware))
             .wrap(from_fn(crate::auth::identify))
             .wrap(from_fn(move |req, next| {

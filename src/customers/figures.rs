@@ -8,6 +8,19 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 crate::text_enum! {
+    /// How actively the company manages the relationship: `basic` (sell, never contact
+    /// again), `reactive` (customer calls with problems), `accountable` (company calls after
+    /// the sale), `proactive` (regular contact with advice), `partnership` (continuous joint work).
+    pub enum RelationshipLevel {
+        Basic = "basic",
+        Reactive = "reactive",
+        Accountable = "accountable",
+        Proactive = "proactive",
+        Partnership = "partnership",
+    }
+}
+
+crate::text_enum! {
     /// What a customer's value is: `revenue` (amount − refunded) or `profit` (amount −
     /// refunded − cost, over the purchases recorded with a cost).
     pub enum Measure {
@@ -166,7 +179,7 @@ pub struct CustomerAnalytics {
     /// Many: low `basic`, medium `reactive`, high `accountable`; medium: `reactive`,
     /// `accountable`, `proactive`; few: `accountable`, `proactive`, `partnership`. `null`
     /// without a margin to judge by.
-    pub recommended_relationship_level: Option<super::json::RelationshipLevel>,
+    pub recommended_relationship_level: Option<RelationshipLevel>,
     /// Whether `relationship_level` was below the recommended level when computed (the list
     /// filter `relationship_below_recommended=true`).
     #[schema(example = false)]

@@ -34,18 +34,7 @@ crate::text_enum! {
     }
 }
 
-crate::text_enum! {
-    /// How actively the company manages the relationship: `basic` (sell, never contact
-    /// again), `reactive` (customer calls with problems), `accountable` (company calls after
-    /// the sale), `proactive` (regular contact with advice), `partnership` (continuous joint work).
-    pub enum RelationshipLevel {
-        Basic = "basic",
-        Reactive = "reactive",
-        Accountable = "accountable",
-        Proactive = "proactive",
-        Partnership = "partnership",
-    }
-}
+pub use super::figures::RelationshipLevel;
 
 crate::text_enum! {
     /// How an individual buyer sees a sale (the course's sales-view types, DOMAIN.md section

@@ -662,7 +662,14 @@ pub async fn find_matches(
     itself: Option<Uuid>,
     access: CustomerAccess,
 ) -> Result<Vec<Matched>, ApiError> {
-    let rows = store::matches(conn, draft, itself, access.owner()).await?;
+    let rows = store::matches(
+        conn,
+        draft,
+        itself,
+        access.owner(),
+        matching::NAME_SIMILARITY,
+    )
+    .await?;
     let mut found: Vec<Matched> = Vec::new();
     for row in rows.into_iter().filter(|r| r.kind == draft.kind.as_str()) {
         let Ok(reason) = row.reason.parse::<json::DuplicateReason>() else {

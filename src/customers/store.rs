@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::json::{
-    Address, BuyerType, Credit, CustomerKind, Gender, IncomeBand, LifecycleStage,
-    OrganizationType, ProspectGrade, Qualification, RegionType, RelationshipLevel,
+    Address, BuyerType, Credit, CustomerKind, Gender, IncomeBand, LifecycleStage, OrganizationType,
+    ProspectGrade, Qualification, RegionType, RelationshipLevel,
 };
 use crate::auth::Actor;
 use crate::db::functions::lower;
@@ -897,6 +897,7 @@ pub async fn matches(
     draft: &CustomerDraft,
     itself: Option<Uuid>,
     owner: Option<Uuid>,
+    name_similarity: f64,
 ) -> QueryResult<Vec<Match>> {
     use diesel::sql_types::{Double, Nullable as N};
     let address = draft
@@ -912,7 +913,7 @@ pub async fn matches(
         .bind::<N<Text>, _>(draft.external_id.as_deref())
         .bind::<N<SqlUuid>, _>(itself)
         .bind::<N<SqlUuid>, _>(owner)
-        .bind::<Double, _>(super::matching::NAME_SIMILARITY)
+        .bind::<Double, _>(name_similarity)
         .load(conn)
         .await
 }

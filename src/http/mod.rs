@@ -22,5 +22,6 @@ pub mod request_id;
 pub mod response;
 pub mod tabular;
 pub mod validation;
+pub mod write_position;
 
 pub use error::{ApiError, ErrorCode, FieldError, Problem};

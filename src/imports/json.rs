@@ -8,16 +8,7 @@ use uuid::Uuid;
 use super::mappings::json::{AppliedMapping, PresetKey};
 use super::parse::Format;
 
-crate::text_enum! {
-    /// What an import writes: `customers`, `interactions`, `purchases` or `contacts` (links
-    /// of people to organizations, each side named by external id or email; `insert` only).
-    pub enum Resource {
-        Customers = "customers",
-        Interactions = "interactions",
-        Purchases = "purchases",
-        Contacts = "contacts",
-    }
-}
+pub use super::resource::Resource;
 
 crate::text_enum! {
     /// How rows meet what exists: `insert` (every row is new), `upsert` (a row matching a

@@ -14,6 +14,7 @@ pub mod json;
 pub mod mappings;
 pub mod parse;
 pub mod preview;
+pub mod resource;
 mod routes;
 pub mod store;
 

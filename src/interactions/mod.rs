@@ -117,7 +117,8 @@ pub async fn callback_after_purchase(
         conn,
         Uuid::now_v7(),
         customer_id,
-        level,
+        level.as_str(),
+        rules::CALLBACK_SUBJECT,
         purchase_id,
         purchased_at,
     )

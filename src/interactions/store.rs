@@ -122,14 +122,16 @@ pub async fn purchase_customer(
 }
 
 /// Opens the callback after a purchase (see `interactions::callback_after_purchase`): a
-/// phone follow-up due the settings' days for `level` after the purchase, assigned to the
+/// phone follow-up asking `subject`, due the settings' days for `level` (`accountable`,
+/// `proactive` or `partnership`) after the purchase, assigned to the
 /// customer's account manager; nothing when the level has no days set. One statement: the
 /// settings and the manager are read in it, the row comes back whole.
 pub async fn insert_callback(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     customer_id: Uuid,
-    level: super::rules::CallbackLevel,
+    level: &str,
+    subject: &str,
     purchase_id: Uuid,
     purchased_at: DateTime<Utc>,
 ) -> QueryResult<Option<InteractionRecord>> {
@@ -148,11 +150,11 @@ pub async fn insert_callback(
          RETURNING *",
     )
     .bind::<SqlUuid, _>(id)
-    .bind::<Text, _>(super::rules::CALLBACK_SUBJECT)
+    .bind::<Text, _>(subject)
     .bind::<Timestamptz, _>(purchased_at)
     .bind::<SqlUuid, _>(purchase_id)
     .bind::<SqlUuid, _>(customer_id)
-    .bind::<Text, _>(level.as_str())
+    .bind::<Text, _>(level)
     .prepared()
     .get_result(conn)
     .await

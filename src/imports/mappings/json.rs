@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::http::patch::Patch;
-use crate::imports::json::Resource;
+use crate::imports::resource::Resource;
 
 crate::text_enum! {
     /// What an empty source means for a field: `keep` (the field is left as it is: out of
