@@ -49,9 +49,10 @@ pub struct FieldRule {
     )]
     #[schema(value_type = Vec<String>, example = json!(["First Name", "Last Name"]), max_items = 8)]
     pub from: Vec<String>,
-    /// What joins several sources' non-empty values (a space by default).
+    /// What joins several sources' non-empty values (a space by default; `""` joins them
+    /// with nothing, as a calling code and a number).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = " ", max_length = 10)]
+    #[schema(example = " ", max_length = 10, pattern = "^[^\\u0000]*$")]
     pub join: Option<String>,
     /// Source values and what they become (matched exactly, else ignoring case); a value
     /// not listed is kept as it is. Up to 500.
