@@ -831,7 +831,6 @@ pub async fn pareto(
     pareto_query(filter, after, fetch).load(conn).await
 }
 
-/// The query of [`pareto`], to run or to stream.
 /// The whole ranking of `filter`, row by row as PostgreSQL yields them.
 pub async fn pareto_lines<'conn>(
     conn: &'conn mut AsyncPgConnection,
@@ -840,6 +839,7 @@ pub async fn pareto_lines<'conn>(
     pareto_query(filter, 0, i64::MAX).load_stream(conn).await
 }
 
+/// The query of [`pareto`] and [`pareto_lines`], to run or to stream.
 pub fn pareto_query(
     filter: &ParetoFilter,
     after: i64,
