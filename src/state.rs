@@ -4,14 +4,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use actix_web::HttpRequest;
+use actix_web::{HttpRequest, ResponseError};
+use diesel_async::AsyncPgConnection;
 use tokio::sync::Notify;
 
 use crate::auth::AccessCache;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Settings;
-use crate::db::{DbConn, DbPool};
+use crate::db::DbPool;
 use crate::http::error::ApiError;
 use crate::http::metrics::Metrics;
 
@@ -43,15 +44,41 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// A connection for a read a replica may serve: lists, search, exports, the timeline,
-    /// analytics and the event feed. From a replica that is up, within the lag limit and,
-    /// when the request carries a `Rapport-Consistency-Token`, past that write; else from
-    /// the primary. Never for a read inside a write: that stays on the write's connection.
-    pub async fn read_conn(&self, req: &HttpRequest) -> Result<DbConn, ApiError> {
+    /// Runs a read a replica may serve (lists, search, the timeline, analytics, the event
+    /// feed): on a replica that is up, within the lag limit and, when the request carries a
+    /// `Rapport-Consistency-Token`, past that write; else on the primary. A read that fails on
+    /// a replica with a server-side error (the replica stopped, its connection broke, or a
+    /// recovery conflict cancelled the statement) runs once more on the primary, so that a
+    /// replica failing under load fails no request. Never for a read inside a write: that
+    /// stays on the write's connection.
+    pub async fn read<T>(
+        &self,
+        req: &HttpRequest,
+        read: impl AsyncFn(&mut AsyncPgConnection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let token = crate::http::consistency::token(req)?;
+        let Some(replicas) = &self.replicas else {
+            let mut conn = self.pool.get().await?;
+            return read(&mut conn).await;
+        };
+        let (mut conn, on_replica) = replicas.connection(&self.pool, token).await?;
+        match read(&mut conn).await {
+            Err(e) if on_replica && e.status_code().is_server_error() => {
+                drop(conn);
+                let mut conn = replicas.instead_of_replica(&self.pool).await?;
+                read(&mut conn).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// The connections of a read that takes them over time (a streaming export), chosen as
+    /// for [`read`](Self::read) once, when it starts.
+    pub fn read_pool(&self, req: &HttpRequest) -> Result<crate::db::replicas::ReadPool, ApiError> {
         let token = crate::http::consistency::token(req)?;
         Ok(match &self.replicas {
-            None => self.pool.get().await?,
-            Some(replicas) => replicas.connection(&self.pool, token).await?,
+            None => crate::db::replicas::ReadPool::primary(&self.pool),
+            Some(replicas) => replicas.read_pool(&self.pool, token),
         })
     }
 }

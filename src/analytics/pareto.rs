@@ -5,7 +5,7 @@ use diesel_async::AsyncPgConnection;
 
 use super::json::{CustomerBand, ParetoRow, ParetoSummary, SalesBand};
 use super::store::{self, CUSTOMER_BANDS, ParetoFilter, ParetoLine, SALES_BANDS};
-use crate::db::DbPool;
+use crate::db::replicas::ReadPool;
 use crate::exports::Source;
 use crate::http::tabular::Column;
 
@@ -109,7 +109,7 @@ const PARETO_COLUMNS: &[Column] = {
 pub struct Ranking {
     filter: ParetoFilter,
     basis: Option<AspectBasis>,
-    pool: DbPool,
+    pool: ReadPool,
     /// The batches, once the query started.
     rows: tokio::sync::Mutex<Option<Batches>>,
 }
@@ -118,7 +118,7 @@ pub struct Ranking {
 type Batches = tokio::sync::mpsc::Receiver<Result<Vec<(ParetoRow, i64)>, String>>;
 
 impl Ranking {
-    pub fn new(filter: ParetoFilter, basis: Option<AspectBasis>, pool: DbPool) -> Self {
+    pub fn new(filter: ParetoFilter, basis: Option<AspectBasis>, pool: ReadPool) -> Self {
         Self {
             filter,
             basis,
@@ -130,9 +130,10 @@ impl Ranking {
     /// Starts the query; its rows arrive in batches of [`crate::exports::BATCH`].
     fn start(&self) -> Batches {
         let (tx, rx) = tokio::sync::mpsc::channel(2);
-        let (pool, filter, basis) = (self.pool.clone(), self.filter.clone(), self.basis.clone());
+        let (mut pool, filter, basis) =
+            (self.pool.clone(), self.filter.clone(), self.basis.clone());
         actix_web::rt::spawn(async move {
-            if let Err(cause) = stream_ranking(&pool, &filter, basis.as_ref(), &tx).await {
+            if let Err(cause) = stream_ranking(&mut pool, &filter, basis.as_ref(), &tx).await {
                 // The reader may be gone already; then nobody waits for the cause.
                 let _ = tx.send(Err(cause)).await;
             }
@@ -143,7 +144,7 @@ impl Ranking {
 
 /// Sends the ranking in batches until its end, or until the reader is gone.
 async fn stream_ranking(
-    pool: &DbPool,
+    pool: &mut ReadPool,
     filter: &ParetoFilter,
     basis: Option<&AspectBasis>,
     tx: &tokio::sync::mpsc::Sender<Result<Vec<(ParetoRow, i64)>, String>>,
@@ -174,6 +175,8 @@ async fn stream_ranking(
 impl Source for Ranking {
     type Key = i64;
     type Item = ParetoRow;
+    /// One query streams the whole ranking: a failed batch cannot be read again.
+    const RESUMABLE: bool = false;
     const COLUMNS: &'static [Column] = PARETO_COLUMNS;
 
     async fn batch(

@@ -235,8 +235,11 @@ async fn win_back(
         group_by: query.group_by.unwrap_or(WinBackGrouping::Month),
         owner: principal.access.owner(),
     };
-    let mut conn = state.read_conn(&req).await?;
-    let report: WinBackReport = super::win_back::report(&mut conn, request, &page).await?;
+    let report: WinBackReport = state
+        .read(&req, async |conn| {
+            super::win_back::report(conn, request, &page).await
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(report))
 }
 
@@ -317,9 +320,13 @@ async fn pareto(
     principal.require(Scope::AnalyticsRead)?;
     let query: ParetoQuery = query::parse(req.query_string())?;
     let page = pagination::request::<i64>(query.limit, query.cursor.as_deref(), "rank")?;
-    let mut conn = state.read_conn(&req).await?;
-    let (filter, basis) = pareto_filter(&mut conn, &principal, &query).await?;
-    let lines = store::pareto(&mut conn, &filter, page.after.unwrap_or(0), page.fetch()).await?;
+    let (filter, basis, lines) = state
+        .read(&req, async |conn| {
+            let (filter, basis) = pareto_filter(conn, &principal, &query).await?;
+            let lines = store::pareto(conn, &filter, page.after.unwrap_or(0), page.fetch()).await?;
+            Ok((filter, basis, lines))
+        })
+        .await?;
     let Some(first) = lines.first() else {
         return Err(ApiError::internal("the Pareto query returned no summary"));
     };
@@ -371,12 +378,13 @@ async fn export_pareto(
     let query: ParetoQuery = query::parse(req.query_string())?;
     refuse_paging(query.limit, query.cursor.as_deref())?;
     let format = Format::negotiate(req.headers())?;
-    let (filter, basis) = {
-        let mut conn = state.pool.get().await?;
-        pareto_filter(&mut conn, &principal, &query).await?
-    };
-    let source = super::pareto::Ranking::new(filter, basis, state.pool.clone());
-    respond(&state, format, "pareto", source).await
+    let (filter, basis) = state
+        .read(&req, async |conn| {
+            pareto_filter(conn, &principal, &query).await
+        })
+        .await?;
+    let source = super::pareto::Ranking::new(filter, basis, state.read_pool(&req)?);
+    respond(&state, &req, format, "pareto", source).await
 }
 
 /// Customers, value and satisfaction by segment.
@@ -424,16 +432,21 @@ async fn segments(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::AnalyticsRead)?;
     let query: SegmentsQuery = query::parse(req.query_string())?;
-    let mut conn = state.read_conn(&req).await?;
-    let settings = store::settings(&mut conn).await?;
+    let (settings, rows) = state
+        .read(&req, async |conn| {
+            let settings = store::settings(conn).await?;
+            let used = settings.computed_with().unwrap_or_else(|| settings.input());
+            let rows = store::segments(
+                conn,
+                used.churn_threshold as i16,
+                principal.access.owner(),
+                query.group.unwrap_or(false),
+            )
+            .await?;
+            Ok((settings, rows))
+        })
+        .await?;
     let used = settings.computed_with().unwrap_or_else(|| settings.input());
-    let rows = store::segments(
-        &mut conn,
-        used.churn_threshold as i16,
-        principal.access.owner(),
-        query.group.unwrap_or(false),
-    )
-    .await?;
     let mut out = Segments {
         computed_at: settings.computed_at,
         currency: used.currency.clone(),
@@ -520,23 +533,31 @@ async fn churn_risk(
         comma_list("lifecycle_stage", query.lifecycle_stage.as_deref())?;
     let tiers: Vec<ValueTier> = comma_list("value_tier", query.value_tier.as_deref())?;
     let page = pagination::request::<(i16, Uuid)>(query.limit, query.cursor.as_deref(), "risk")?;
-    let mut conn = state.read_conn(&req).await?;
-    let settings = store::settings(&mut conn).await?;
-    let (Some(at), Some(used)) = (settings.computed_at, settings.computed_with()) else {
+    let read = state
+        .read(&req, async |conn| {
+            let settings = store::settings(conn).await?;
+            let (Some(at), Some(used)) = (settings.computed_at, settings.computed_with()) else {
+                return Ok(None);
+            };
+            let filter = store::ChurnFilter {
+                min_score: query.min_score.unwrap_or(used.churn_threshold as i16),
+                reasons: reasons.iter().map(|r| r.as_str().to_owned()).collect(),
+                lifecycle_stages: stages.iter().map(|s| s.as_str().to_owned()).collect(),
+                account_manager_id: query.account_manager_id,
+                value_tiers: tiers.iter().map(|t| t.as_str().to_owned()).collect(),
+                owner: principal.access.owner(),
+            };
+            let rows = store::churn_list(conn, &filter, page.after, page.fetch()).await?;
+            Ok(Some((at, used, rows)))
+        })
+        .await?;
+    // Before the first computation there is no risk to list.
+    let Some((at, used, rows)) = read else {
         return Ok(HttpResponse::Ok().json(Page::<ChurnEntry> {
             data: Vec::new(),
             next_cursor: None,
         }));
     };
-    let filter = store::ChurnFilter {
-        min_score: query.min_score.unwrap_or(used.churn_threshold as i16),
-        reasons: reasons.iter().map(|r| r.as_str().to_owned()).collect(),
-        lifecycle_stages: stages.iter().map(|s| s.as_str().to_owned()).collect(),
-        account_manager_id: query.account_manager_id,
-        value_tiers: tiers.iter().map(|t| t.as_str().to_owned()).collect(),
-        owner: principal.access.owner(),
-    };
-    let rows = store::churn_list(&mut conn, &filter, page.after, page.fetch()).await?;
     let entries: Vec<(ChurnEntry, (i16, Uuid))> = rows
         .into_iter()
         .map(|r| {

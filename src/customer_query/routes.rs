@@ -66,16 +66,19 @@ async fn list_customers(
     let (limit, cursor) = (query.limit, query.cursor.clone());
     let (filter, sort) = super::list_filter(&principal, query, attributes)?;
     let page = pagination::request::<CursorKey>(limit, cursor.as_deref(), sort.as_str())?;
-    let mut conn = state.read_conn(&req).await?;
-    let rows = super::list(
-        &mut conn,
-        &principal,
-        &filter,
-        sort,
-        page.after.clone(),
-        page.fetch(),
-    )
-    .await?;
+    let rows = state
+        .read(&req, async |conn| {
+            super::list(
+                conn,
+                &principal,
+                &filter,
+                sort,
+                page.after.clone(),
+                page.fetch(),
+            )
+            .await
+        })
+        .await?;
     let result = pagination::page_keyed(rows, &page, sort.as_str());
     Ok(HttpResponse::Ok().json(result))
 }

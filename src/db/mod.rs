@@ -38,11 +38,21 @@ pub fn pool(
         settings.statement_timeout,
         settings.idle_in_transaction_timeout,
     );
-    build_pool(settings, &settings.url, stats, session, settings.pool_size)
+    build_pool(
+        settings,
+        &settings.url,
+        stats,
+        session,
+        settings.pool_size,
+        RecyclingMethod::Fast,
+    )
 }
 
 /// Builds one pool per read replica (`RAPPORT_READ_DATABASE_URLS`), each as large as the
-/// request pool and under the same limits, named by its URL without the password.
+/// request pool and under the same limits, named by its URL without the password. A
+/// replica's connection is checked with a round trip at checkout
+/// (`RecyclingMethod::Verified`): a replica that stopped fails there, is marked down, and the
+/// primary serves the read, instead of the read failing on a dead connection.
 pub fn replica_pools(
     settings: &DatabaseSettings,
     stats: std::sync::Arc<StatementStats>,
@@ -55,8 +65,15 @@ pub fn replica_pools(
         .read_urls
         .iter()
         .map(|url| {
-            build_pool(settings, url, stats.clone(), session, settings.pool_size)
-                .map(|pool| replicas::Replica::new(url.to_string(), pool))
+            build_pool(
+                settings,
+                url,
+                stats.clone(),
+                session,
+                settings.pool_size,
+                RecyclingMethod::Verified,
+            )
+            .map(|pool| replicas::Replica::new(url.to_string(), pool))
         })
         .collect()
 }
@@ -76,7 +93,14 @@ pub fn job_pool(
         settings.job_statement_timeout,
         settings.idle_in_transaction_timeout,
     );
-    build_pool(settings, &settings.url, stats, session, JOB_POOL_SIZE)
+    build_pool(
+        settings,
+        &settings.url,
+        stats,
+        session,
+        JOB_POOL_SIZE,
+        RecyclingMethod::Fast,
+    )
 }
 
 fn build_pool(
@@ -85,9 +109,10 @@ fn build_pool(
     stats: std::sync::Arc<StatementStats>,
     session: Session,
     max_size: usize,
+    recycling: RecyclingMethod<AsyncPgConnection>,
 ) -> Result<DbPool, String> {
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
-    config.recycling_method = RecyclingMethod::Fast;
+    config.recycling_method = recycling;
     let connect_timeout = settings.connect_timeout;
     let setup = std::sync::Arc::new(session.setup());
     config.custom_setup = Box::new(move |url| {

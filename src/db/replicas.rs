@@ -143,24 +143,50 @@ impl Replicas {
             })
     }
 
-    /// A connection for a read carrying `token`: from a replica that may serve it, else from
-    /// the primary. A replica whose pool fails is marked down and the primary serves.
+    /// A connection for a read carrying `token`, and whether a replica gave it: from a
+    /// replica that may serve it, else from the primary. A replica whose pool fails (its
+    /// connections are checked at checkout) is marked down and the primary serves.
     pub async fn connection(
         &self,
         primary: &DbPool,
         token: Option<Lsn>,
-    ) -> Result<DbConn, PoolError> {
+    ) -> Result<(DbConn, bool), PoolError> {
         if let Some(replica) = self.choose(token) {
             match replica.pool.get().await {
                 Ok(conn) => {
                     replica.served.fetch_add(1, Ordering::Relaxed);
-                    return Ok(conn);
+                    return Ok((conn, true));
                 }
                 Err(e) => replica.fail(super::one_line(&e.to_string())),
             }
         }
         self.primary_served.fetch_add(1, Ordering::Relaxed);
+        Ok((primary.get().await?, false))
+    }
+
+    /// The primary's connection for a read that failed on a replica, to run it again.
+    pub async fn instead_of_replica(&self, primary: &DbPool) -> Result<DbConn, PoolError> {
+        tracing::warn!("a read failed on a read replica: the primary serves it again");
+        self.primary_served.fetch_add(1, Ordering::Relaxed);
         primary.get().await
+    }
+
+    /// Where a read that takes connections over time (a streaming export) reads from: a
+    /// replica that may serve `token` when it starts, counted once; else the primary.
+    pub fn read_pool(&self, primary: &DbPool, token: Option<Lsn>) -> ReadPool {
+        match self.choose(token) {
+            Some(replica) => {
+                replica.served.fetch_add(1, Ordering::Relaxed);
+                ReadPool {
+                    replica: Some(replica.pool.clone()),
+                    primary: primary.clone(),
+                }
+            }
+            None => {
+                self.primary_served.fetch_add(1, Ordering::Relaxed);
+                ReadPool::primary(primary)
+            }
+        }
     }
 
     /// One look at the primary and every replica.
@@ -213,6 +239,45 @@ impl Replicas {
             .map_or(now, |(at, _)| *at);
         // Before the history starts: at least as old as the history.
         Some(now.duration_since(passed))
+    }
+}
+
+/// The connections of one long read: the replica chosen when it started, and the primary
+/// once that replica fails. A replica that stops answering mid-way costs the read nothing
+/// but the switch; it is never sent back to the replica (which may have fallen behind).
+#[derive(Clone)]
+pub struct ReadPool {
+    replica: Option<DbPool>,
+    primary: DbPool,
+}
+
+impl ReadPool {
+    pub fn primary(pool: &DbPool) -> Self {
+        Self {
+            replica: None,
+            primary: pool.clone(),
+        }
+    }
+
+    /// A connection: the replica's while it gives one, else the primary's.
+    pub async fn get(&mut self) -> Result<DbConn, PoolError> {
+        if let Some(replica) = &self.replica {
+            match replica.get().await {
+                Ok(conn) => return Ok(conn),
+                Err(e) => {
+                    tracing::warn!(error = %super::one_line(&e.to_string()),
+                        "read replica failed during a long read: the primary serves the rest");
+                    self.replica = None;
+                }
+            }
+        }
+        self.primary.get().await
+    }
+
+    /// After a failed statement on the replica's connection: the rest goes to the primary.
+    /// False when the primary was already serving (the failure is the read's own).
+    pub fn fall_back(&mut self) -> bool {
+        self.replica.take().is_some()
     }
 }
 

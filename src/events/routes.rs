@@ -68,18 +68,21 @@ async fn list_events(
     let types: Vec<TypeName> = comma_list("type", filter.type_.as_deref())?;
     let types: Vec<String> = types.into_iter().map(|t| t.0).collect();
     let page = pagination::request::<Position>(filter.limit, filter.cursor.as_deref(), ORDER)?;
-    let mut conn = state.read_conn(&req).await?;
-    let start = match (filter.after, page.after) {
-        (Some(_), Some(_)) => {
-            return Err(invalid("after", "cannot be combined with `cursor`"));
-        }
-        (Some(id), None) => store::position_of(&mut conn, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("event"))?,
-        (None, Some(position)) => position,
-        (None, None) => (0, 0),
-    };
-    let mut rows = store::feed(&mut conn, start, &types, page.fetch()).await?;
+    if filter.after.is_some() && page.after.is_some() {
+        return Err(invalid("after", "cannot be combined with `cursor`"));
+    }
+    let (start, mut rows) = state
+        .read(&req, async |conn| {
+            let start = match (filter.after, page.after) {
+                (Some(id), _) => store::position_of(conn, id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("event"))?,
+                (None, Some(position)) => position,
+                (None, None) => (0, 0),
+            };
+            Ok((start, store::feed(conn, start, &types, page.fetch()).await?))
+        })
+        .await?;
     let has_more = rows.len() > page.limit as usize;
     rows.truncate(page.limit as usize);
     let last = rows.last().map_or(start, |(_, position)| *position);

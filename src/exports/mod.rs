@@ -19,9 +19,9 @@ mod routes;
 use std::future::Future;
 use std::marker::PhantomData;
 
-use actix_web::HttpResponse;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
@@ -29,7 +29,7 @@ use serde::Serialize;
 use utoipa::IntoParams;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 
-use crate::db::DbPool;
+use crate::db::replicas::ReadPool;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::query::invalid;
 use crate::http::request_id;
@@ -174,11 +174,13 @@ pub fn refuse_paging(limit: Option<u32>, cursor: Option<&str>) -> Result<(), Api
 /// What an export reads: one resource under the filters of one request.
 pub trait Source: 'static {
     /// A row's sort key: where the next batch starts.
-    type Key: 'static;
+    type Key: Clone + 'static;
     /// A row as its list endpoint serialises it.
     type Item: Serialize;
     /// The resource's CSV columns.
     const COLUMNS: &'static [Column];
+    /// A failed batch can be read again from the same key (on another connection).
+    const RESUMABLE: bool = true;
 
     /// Up to `limit` rows after `after` (from the start with `None`), in the export's order,
     /// each with its key.
@@ -194,14 +196,13 @@ pub trait Source: 'static {
 /// status), then streams the file, named `<name>-<UTC time>.<csv|ndjson>`.
 pub async fn respond<S: Source>(
     state: &AppState,
+    req: &HttpRequest,
     format: Format,
     name: &'static str,
     source: S,
 ) -> Result<HttpResponse, ApiError> {
-    let first = {
-        let mut conn = state.pool.get().await?;
-        source.batch(&mut conn, None, BATCH).await?
-    };
+    let mut pool = state.read_pool(req)?;
+    let first = read_batch(&mut pool, &source, None).await?;
     let filename = format!(
         "{name}-{}.{}",
         Utc::now().format("%Y%m%dT%H%M%SZ"),
@@ -209,7 +210,7 @@ pub async fn respond<S: Source>(
     );
     let export = Export {
         source,
-        pool: state.pool.clone(),
+        pool,
         format,
         pending: Some(first),
         after: None,
@@ -229,10 +230,31 @@ pub async fn respond<S: Source>(
         .streaming(futures_util::stream::unfold(export, Export::next)))
 }
 
+/// The batch after `after`. When a replica fails to read it, the primary reads it and the
+/// rest of the export.
+async fn read_batch<S: Source>(
+    pool: &mut ReadPool,
+    source: &S,
+    after: Option<S::Key>,
+) -> Result<Vec<(S::Item, S::Key)>, ApiError> {
+    loop {
+        let mut conn = pool.get().await?;
+        match source.batch(&mut conn, after.clone(), BATCH).await {
+            Ok(rows) => return Ok(rows),
+            Err(e) if S::RESUMABLE && pool.fall_back() => {
+                tracing::warn!(error = %e,
+                    "an export's batch failed on a read replica: the primary reads the rest");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// The state of one streaming export between chunks.
 struct Export<S: Source> {
     source: S,
-    pool: DbPool,
+    /// A replica chosen when the export started, or the primary.
+    pool: ReadPool,
     format: Format,
     /// The first batch, read before the answer started.
     pending: Option<Vec<(S::Item, S::Key)>>,
@@ -280,9 +302,7 @@ impl<S: Source> Export<S> {
     }
 
     async fn fetch(&mut self) -> Result<Vec<(S::Item, S::Key)>, String> {
-        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
-        self.source
-            .batch(&mut conn, self.after.take(), BATCH)
+        read_batch(&mut self.pool, &self.source, self.after.clone())
             .await
             .map_err(|e| e.to_string())
     }

@@ -120,7 +120,7 @@ async fn export_customers(
         sort,
         reveal_pii: principal.can(Scope::PiiRead),
     };
-    respond(&state, format, "customers", source).await
+    respond(&state, &req, format, "customers", source).await
 }
 
 struct Interactions {
@@ -202,7 +202,7 @@ async fn export_interactions(
         sort,
         now: Utc::now(),
     };
-    respond(&state, format, "interactions", source).await
+    respond(&state, &req, format, "interactions", source).await
 }
 
 struct Purchases {
@@ -278,7 +278,14 @@ async fn export_purchases(
     refuse_paging(query.limit, query.cursor.as_deref())?;
     let (filter, sort) = crate::purchases::list_filter(&principal, &query, None)?;
     let format = Format::negotiate(req.headers())?;
-    respond(&state, format, "purchases", Purchases { filter, sort }).await
+    respond(
+        &state,
+        &req,
+        format,
+        "purchases",
+        Purchases { filter, sort },
+    )
+    .await
 }
 
 struct Responses {
@@ -359,11 +366,13 @@ async fn export_survey_responses(
     let (filter, sort) = crate::surveys::response_filter(&principal, &query, None)?;
     let format = Format::negotiate(req.headers())?;
     if let Some(id) = filter.survey_id {
-        let mut conn = state.pool.get().await?;
-        crate::surveys::find(&mut conn, id).await?;
+        state
+            .read(&req, async |conn| crate::surveys::find(conn, id).await)
+            .await?;
     }
     respond(
         &state,
+        &req,
         format,
         "survey-responses",
         Responses { filter, sort },
@@ -443,5 +452,5 @@ async fn export_contacts(
     let source = Contacts {
         owner: principal.access.owner(),
     };
-    respond(&state, format, "contacts", source).await
+    respond(&state, &req, format, "contacts", source).await
 }

@@ -15,16 +15,32 @@ use crate::http::error::ApiError;
 
 pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("rapport-consistency-token");
 
-/// The reads a replica may serve (their handlers take `AppState::read_conn`), by OpenAPI
+/// The reads a replica may serve (their handlers read through `AppState::read`), by OpenAPI
 /// path: the document lists the token as a header they take.
 pub const REPLICA_READS: &[&str] = &[
     "/v1/customers",
     "/v1/customers/{id}/timeline",
+    "/v1/customers/{id}/interactions",
+    "/v1/customers/{id}/purchases",
+    "/v1/customers/{id}/opportunities",
+    "/v1/interactions",
+    "/v1/complaints",
+    "/v1/complaints/stats",
+    "/v1/follow-ups",
+    "/v1/purchases",
+    "/v1/opportunities",
     "/v1/events",
+    "/v1/exports/customers",
+    "/v1/exports/interactions",
+    "/v1/exports/purchases",
+    "/v1/exports/survey-responses",
+    "/v1/exports/contacts",
+    "/v1/exports/pareto",
     "/v1/analytics/pareto",
     "/v1/analytics/segments",
     "/v1/analytics/churn-risk",
     "/v1/analytics/win-back",
+    "/v1/analytics/forecast",
 ];
 
 /// The token a read carries, if any; `400` when it is not one this service gave out.

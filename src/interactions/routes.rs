@@ -106,6 +106,7 @@ async fn create_interaction(
 
 async fn list_page(
     state: &AppState,
+    req: &HttpRequest,
     principal: &Principal,
     query: InteractionsQuery,
     customer_id: Option<Uuid>,
@@ -113,10 +114,13 @@ async fn list_page(
     let (filter, sort) = super::list_filter(principal, &query, customer_id)?;
     let page =
         pagination::request::<CursorKey>(query.limit, query.cursor.as_deref(), sort.as_str())?;
-    let mut conn = state.pool.get().await?;
-    let rows = store::list(&mut conn, &filter, sort, page.after.clone(), page.fetch())
-        .await
-        .map_err(cursor_misfit)?;
+    let rows = state
+        .read(req, async |conn| {
+            store::list(conn, &filter, sort, page.after.clone(), page.fetch())
+                .await
+                .map_err(cursor_misfit)
+        })
+        .await?;
     let rows = rows
         .into_iter()
         .map(|r| {
@@ -152,7 +156,7 @@ async fn customer_interactions(
             "differs from the customer in the path",
         ));
     }
-    list_page(&state, &principal, query, Some(*id)).await
+    list_page(&state, &req, &principal, query, Some(*id)).await
 }
 
 /// List interactions across customers.
@@ -173,7 +177,7 @@ async fn list_interactions(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::InteractionsRead)?;
     let query: InteractionsQuery = query::parse(req.query_string())?;
-    list_page(&state, &principal, query, None).await
+    list_page(&state, &req, &principal, query, None).await
 }
 
 /// The interaction as the caller may see it: deleted ones only with `interactions:delete`,
@@ -448,10 +452,13 @@ async fn list_complaints(
     let sort = query.sort.unwrap_or(ComplaintSort::Oldest);
     let page =
         pagination::request::<CursorKey>(query.limit, query.cursor.as_deref(), sort.as_str())?;
-    let mut conn = state.pool.get().await?;
-    let rows = store::complaints(&mut conn, &filter, sort, page.after.clone(), page.fetch())
-        .await
-        .map_err(cursor_misfit)?;
+    let rows = state
+        .read(&req, async |conn| {
+            store::complaints(conn, &filter, sort, page.after.clone(), page.fetch())
+                .await
+                .map_err(cursor_misfit)
+        })
+        .await?;
     let rows = rows
         .into_iter()
         .map(|r| {
@@ -505,12 +512,17 @@ async fn complaint_stats(
     if from >= to {
         return Err(invalid("from", "must be before `to`"));
     }
-    let mut conn = state.pool.get().await?;
     let owner = principal.access.owner();
-    let rows = store::resolution_times(&mut conn, from, to, owner).await?;
-    let mut open = store::open_complaints(&mut conn, owner).await?;
-    let by_cause = store::complaints_by_cause(&mut conn, from, to, owner)
-        .await?
+    let (rows, mut open, by_cause) = state
+        .read(&req, async |conn| {
+            Ok((
+                store::resolution_times(conn, from, to, owner).await?,
+                store::open_complaints(conn, owner).await?,
+                store::complaints_by_cause(conn, from, to, owner).await?,
+            ))
+        })
+        .await?;
+    let by_cause = by_cause
         .into_iter()
         .map(|(cause, n)| CauseCount { cause, n })
         .collect();
@@ -597,10 +609,13 @@ async fn list_follow_ups(
     let order = if done { "-occurred_at" } else { "due_at" };
     let page = pagination::request::<CursorKey>(query.limit, query.cursor.as_deref(), order)?;
     let now = Utc::now();
-    let mut conn = state.pool.get().await?;
-    let rows = store::follow_ups(&mut conn, &filter, now, page.after.clone(), page.fetch())
-        .await
-        .map_err(cursor_misfit)?;
+    let rows = state
+        .read(&req, async |conn| {
+            store::follow_ups(conn, &filter, now, page.after.clone(), page.fetch())
+                .await
+                .map_err(cursor_misfit)
+        })
+        .await?;
     let rows = rows
         .into_iter()
         .map(|r| {

@@ -308,6 +308,7 @@ fn list_filter(
 
 async fn list_page(
     state: &AppState,
+    req: &HttpRequest,
     principal: &Principal,
     query: OpportunitiesQuery,
     customer_id: Option<Uuid>,
@@ -327,8 +328,11 @@ async fn list_page(
             id,
         )),
     };
-    let mut conn = state.pool.get().await?;
-    let rows = store::list(&mut conn, &filter, sort, after, page.fetch()).await?;
+    let rows = state
+        .read(req, async |conn| {
+            Ok(store::list(conn, &filter, sort, after.clone(), page.fetch()).await?)
+        })
+        .await?;
     let rows = rows
         .into_iter()
         .map(|r| {
@@ -360,7 +364,7 @@ async fn list_opportunities(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::PipelineRead)?;
     let query: OpportunitiesQuery = query::parse(req.query_string())?;
-    list_page(&state, &principal, query, None).await
+    list_page(&state, &req, &principal, query, None).await
 }
 
 /// List a customer's opportunities.
@@ -387,14 +391,12 @@ async fn customer_opportunities(
             "differs from the customer in the path",
         ));
     }
-    {
-        let mut conn = state.pool.get().await?;
-        crate::customers::visible(
-            &principal,
-            crate::customers::store::get(&mut conn, *id).await?,
-        )?;
-    }
-    list_page(&state, &principal, query, Some(*id)).await
+    state
+        .read(&req, async |conn| {
+            crate::customers::visible(&principal, crate::customers::store::get(conn, *id).await?)
+        })
+        .await?;
+    list_page(&state, &req, &principal, query, Some(*id)).await
 }
 
 /// A live opportunity of a customer the caller reaches, `404` otherwise.
@@ -835,7 +837,10 @@ async fn forecast(
     let query: ForecastQuery = query::parse(req.query_string())?;
     let period = super::forecast::period(&query, chrono::Utc::now().date_naive())?;
     let filter = super::forecast::filter(&query, principal.access)?;
-    let mut conn = state.pool.get().await?;
-    let forecast = super::forecast::forecast(&mut conn, period, &filter).await?;
+    let forecast = state
+        .read(&req, async |conn| {
+            Ok(super::forecast::forecast(conn, period.clone(), &filter).await?)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(forecast))
 }

@@ -73,6 +73,7 @@ async fn create_purchase(
 
 async fn list_page(
     state: &AppState,
+    req: &HttpRequest,
     principal: &Principal,
     query: PurchasesQuery,
     customer_id: Option<Uuid>,
@@ -83,8 +84,11 @@ async fn list_page(
         query.cursor.as_deref(),
         sort.as_str(),
     )?;
-    let mut conn = state.pool.get().await?;
-    let rows = store::list(&mut conn, &filter, sort, page.after, page.fetch()).await?;
+    let rows = state
+        .read(req, async |conn| {
+            Ok(store::list(conn, &filter, sort, page.after, page.fetch()).await?)
+        })
+        .await?;
     let rows: Vec<Purchase> = rows.into_iter().map(super::view).collect();
     Ok(
         HttpResponse::Ok().json(pagination::page(rows, &page, sort.as_str(), |p| {
@@ -115,7 +119,7 @@ async fn customer_purchases(
             "differs from the customer in the path",
         ));
     }
-    list_page(&state, &principal, query, Some(*id)).await
+    list_page(&state, &req, &principal, query, Some(*id)).await
 }
 
 /// List purchases across customers, newest first by default.
@@ -133,7 +137,7 @@ async fn list_purchases(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::PurchasesRead)?;
     let query: PurchasesQuery = query::parse(req.query_string())?;
-    list_page(&state, &principal, query, None).await
+    list_page(&state, &req, &principal, query, None).await
 }
 
 /// Get a purchase.

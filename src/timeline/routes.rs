@@ -91,26 +91,27 @@ async fn customer_timeline(
         Some(_) => return Err(query::invalid("include", "must be `contacts`")),
     };
     let page = pagination::request::<Key>(query.limit, query.cursor.as_deref(), ORDER)?;
-    let mut conn = state.read_conn(&req).await?;
-    crate::customers::visible(
-        &principal,
-        crate::customers::store::get(&mut conn, *id).await?,
-    )?;
-    let contacts = if with_contacts {
-        crate::contacts::store::people_of(&mut conn, *id, principal.access.owner()).await?
-    } else {
-        Vec::new()
-    };
-    let (keys, items) = super::page(
-        &mut conn,
-        *id,
-        &contacts,
-        &types,
-        page.after.as_ref(),
-        page.fetch(),
-        Utc::now(),
-    )
-    .await?;
+    let now = Utc::now();
+    let (keys, items) = state
+        .read(&req, async |conn| {
+            crate::customers::visible(&principal, crate::customers::store::get(conn, *id).await?)?;
+            let contacts = if with_contacts {
+                crate::contacts::store::people_of(conn, *id, principal.access.owner()).await?
+            } else {
+                Vec::new()
+            };
+            let page = super::page(
+                conn,
+                *id,
+                &contacts,
+                &types,
+                page.after.as_ref(),
+                page.fetch(),
+                now,
+            );
+            Ok(page.await?)
+        })
+        .await?;
     let rows = items.into_iter().zip(keys).collect();
     Ok(HttpResponse::Ok().json(pagination::page_keyed(rows, &page, ORDER)))
 }

@@ -18,21 +18,28 @@ const TOKEN_HEADER: &str = "rapport-consistency-token";
 fn replica_port() -> u16 {
     static PORT: OnceLock<u16> = OnceLock::new();
     *PORT.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/replica.sh");
-        let out = std::process::Command::new("bash")
-            .arg(script)
-            .output()
-            .expect("runs tests/support/replica.sh");
-        assert!(
-            out.status.success(),
-            "tests/support/replica.sh failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
+        replica_script(&[])
             .trim()
             .parse()
             .expect("the script prints the replica's port")
     })
+}
+
+/// Runs tests/support/replica.sh: with no argument it makes or starts the replica and
+/// prints its port; `stop` stops it.
+fn replica_script(args: &[&str]) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/replica.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("runs tests/support/replica.sh");
+    assert!(
+        out.status.success(),
+        "tests/support/replica.sh {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Runs one statement on the replica's `postgres` database as the superuser.
@@ -162,6 +169,8 @@ async fn reads_follow_a_replica_that_keeps_up_and_never_miss_the_readers_own_wri
         &[
             ("RAPPORT_READ_DATABASE_URLS", urls.as_str()),
             ("RAPPORT_REPLICA_MAX_LAG", "2s"),
+            // The failover part reads as fast as it can.
+            ("RAPPORT_RATE_LIMIT", "off"),
         ],
     );
     let app = TestApp::spawn_on(db, settings).await;
@@ -203,6 +212,41 @@ async fn reads_follow_a_replica_that_keeps_up_and_never_miss_the_readers_own_wri
         reads_served(&app).await.0 >= primary_before + 5,
         "reads past the replica's position are the primary's"
     );
+    // The same holds for the other lists and for exports: an interaction recorded now is in
+    // the list and the export read with its token.
+    let res = app
+        .post(&format!("/v1/customers/{second}/interactions"))
+        .bearer_auth(app.token(Role::Agent))
+        .json(
+            &json!({"channel": "phone", "direction": "inbound", "kind": "inquiry",
+                      "subject": "Opening hours", "occurred_at": "2026-12-01T10:00:00Z"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let recorded = res.headers().get(TOKEN_HEADER).cloned();
+    let interaction = expect_json(res, StatusCode::CREATED).await["id"].clone();
+    let recorded = recorded.expect("a write carries a consistency token");
+    for path in [
+        format!("/v1/customers/{second}/interactions"),
+        "/v1/interactions".to_owned(),
+        "/v1/exports/interactions".to_owned(),
+    ] {
+        let res = app
+            .get(&path)
+            .bearer_auth(app.token(Role::Agent))
+            .header("Accept", "application/x-ndjson")
+            .header(TOKEN_HEADER, recorded.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let body = res.text().await.unwrap();
+        assert!(
+            body.contains(interaction.as_str().unwrap()),
+            "{path} read with the token misses the interaction: {body}"
+        );
+    }
     // Past the lag limit the replica is skipped for every read, and readyz says so.
     eventually("the replica to be reported lagging", async || {
         (replica_states(&app).await[0].1 == "lagging").then_some(())
@@ -227,6 +271,47 @@ async fn reads_follow_a_replica_that_keeps_up_and_never_miss_the_readers_own_wri
     })
     .await;
 
+    // Every read the document names as one a replica may serve is served by it.
+    for path in [
+        format!("/v1/customers/{second}/timeline"),
+        format!("/v1/customers/{second}/interactions"),
+        format!("/v1/customers/{second}/purchases"),
+        format!("/v1/customers/{second}/opportunities"),
+        "/v1/interactions".to_owned(),
+        "/v1/complaints".to_owned(),
+        "/v1/complaints/stats".to_owned(),
+        "/v1/follow-ups".to_owned(),
+        "/v1/purchases".to_owned(),
+        "/v1/opportunities".to_owned(),
+        "/v1/events".to_owned(),
+        "/v1/exports/customers".to_owned(),
+        "/v1/exports/interactions".to_owned(),
+        "/v1/exports/purchases".to_owned(),
+        "/v1/exports/survey-responses".to_owned(),
+        "/v1/exports/contacts".to_owned(),
+        "/v1/exports/pareto".to_owned(),
+        "/v1/analytics/pareto".to_owned(),
+        "/v1/analytics/segments".to_owned(),
+        "/v1/analytics/churn-risk".to_owned(),
+        "/v1/analytics/win-back?from=2026-01-01&to=2026-04-30".to_owned(),
+        "/v1/analytics/forecast".to_owned(),
+    ] {
+        let (_, replica_before) = reads_served(&app).await;
+        eventually(&format!("{path} served by the replica"), async || {
+            let res = app
+                .get(&path)
+                .bearer_auth(app.token(Role::Admin))
+                .header("Accept", "application/x-ndjson")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+            res.bytes().await.unwrap();
+            (reads_served(&app).await.1 > replica_before).then_some(())
+        })
+        .await;
+    }
+
     // The metrics give each replica's lag and state.
     let text = app
         .get("/metrics")
@@ -242,6 +327,59 @@ async fn reads_follow_a_replica_that_keeps_up_and_never_miss_the_readers_own_wri
     assert!(text.contains("rapport_replica_serving{replica=\"replica-2\"} 0"));
     // No replica address is shown to anyone.
     assert!(!text.contains(&port.to_string()) && !text.contains("127.0.0.1:1/"));
+
+    // The replica stops, as in a crash, under steady reads: no read fails, the primary
+    // serves them, and readyz reports the replica down; started again, it serves again.
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        tokio::task::spawn_blocking(|| replica_script(&["stop"]))
+            .await
+            .unwrap();
+    };
+    let readers = (0..6).map(|i| {
+        let (app, second) = (&app, &second);
+        async move {
+            let path = if i % 2 == 0 {
+                "/v1/customers?limit=20"
+            } else {
+                "/v1/exports/customers"
+            };
+            let until = Instant::now() + Duration::from_secs(3);
+            let mut served = 0;
+            while Instant::now() < until {
+                let res = app
+                    .get(path)
+                    .bearer_auth(app.token(Role::Admin))
+                    .header("Accept", "application/x-ndjson")
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status();
+                let body = res.text().await.unwrap();
+                assert_eq!(
+                    status,
+                    StatusCode::OK,
+                    "{path} failed while the replica stopped: {body}"
+                );
+                assert!(body.contains(second), "{path} misses a customer: {body}");
+                served += 1;
+            }
+            served
+        }
+    });
+    let (served, ()) = tokio::join!(futures_util::future::join_all(readers), stop);
+    assert!(served.iter().all(|n| *n > 0));
+    eventually("the stopped replica to be reported down", async || {
+        (replica_states(&app).await[0].1 == "down").then_some(())
+    })
+    .await;
+    tokio::task::spawn_blocking(|| replica_script(&[]))
+        .await
+        .unwrap();
+    eventually("the restarted replica to serve", async || {
+        (replica_states(&app).await[0].1 == "serving").then_some(())
+    })
+    .await;
 
     // A token this service did not give is refused, not ignored.
     for bad in ["yesterday", "1/2/3", "0/ZZ"] {

@@ -4,6 +4,7 @@
 # REPLICA_DIR, built by pg_basebackup from PRIMARY_PORT (default 5432). Idempotent: a running
 # replica that follows the primary is kept; a stopped one is started; a broken one (or none)
 # is made afresh. Needs root (it acts as the postgres user) and prints the replica's port.
+# `replica.sh stop` stops it at once (`-m immediate`, as a crash would), for the failover test.
 set -euo pipefail
 
 PRIMARY_PORT=${PRIMARY_PORT:-5432}
@@ -28,6 +29,11 @@ following() {
     done
     return 1
 }
+
+if [ "${1:-}" = stop ]; then
+    as_postgres "$BIN/pg_ctl" -D "$REPLICA_DIR" -m immediate -w stop >/dev/null
+    exit 0
+fi
 
 # Replication connections from this machine, as the primary's other connections: trust.
 HBA=$(primary 'SHOW hba_file')
