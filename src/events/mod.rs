@@ -11,8 +11,9 @@ mod json;
 mod routes;
 pub(crate) mod store;
 
+use chrono::{DateTime, Utc};
 use diesel::QueryResult;
-use diesel_async::AsyncPgConnection;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -299,13 +300,39 @@ pub async fn forget(
     store::forget(conn, object_type, object_ids).await
 }
 
-/// Deletes events past their retention that no webhook delivery still waits for; returns
-/// how many went.
+/// How many months ahead of the current one `events` has its partitions made.
+pub const MONTHS_AHEAD: i32 = 3;
+
+/// Makes the monthly partitions of `events` up to [`MONTHS_AHEAD`] months after `at`'s month
+/// (the service calls it at startup and every hour, so that a month's partition exists long
+/// before its first event); returns how many it made.
+pub async fn make_partitions(conn: &mut AsyncPgConnection, at: DateTime<Utc>) -> QueryResult<i32> {
+    store::make_partitions(conn, MONTHS_AHEAD, at).await
+}
+
+/// Events past their retention, at `now`, go; returns how many. A month wholly past it is
+/// dropped as a partition (with the finished deliveries of its events), each month in its own
+/// short transaction, unless a delivery still waits for one of its events. Then the events
+/// past it in the remaining partitions (the rows from before partitioning, and a month
+/// partly past) are deleted row by row, except those a delivery waits for.
 pub async fn prune(
     conn: &mut AsyncPgConnection,
     retention: std::time::Duration,
+    now: DateTime<Utc>,
 ) -> QueryResult<usize> {
-    store::prune(conn, retention).await
+    let cutoff = now - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    let mut total = 0;
+    for month in store::months_before(conn, cutoff).await? {
+        total += conn
+            .transaction(async |conn| {
+                if store::month_awaited(conn, &month).await? {
+                    return Ok(0);
+                }
+                store::drop_month(conn, &month).await
+            })
+            .await?;
+    }
+    Ok(total + store::prune(conn, cutoff).await?)
 }
 
 #[cfg(test)]

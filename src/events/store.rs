@@ -188,23 +188,20 @@ pub async fn forget(
     .map(drop)
 }
 
-/// Deletes events older than `retention` that no delivery still waits for, in batches.
-pub async fn prune(
-    conn: &mut AsyncPgConnection,
-    retention: std::time::Duration,
-) -> QueryResult<usize> {
+/// Deletes events from before `cutoff` that no delivery still waits for, in batches.
+pub async fn prune(conn: &mut AsyncPgConnection, cutoff: DateTime<Utc>) -> QueryResult<usize> {
     const BATCH: usize = 10_000;
     let mut total = 0;
     loop {
         let deleted = diesel::sql_query(
             "DELETE FROM events WHERE id IN ( \
                SELECT e.id FROM events e \
-               WHERE e.occurred_at < now() - make_interval(secs => $1) \
+               WHERE e.occurred_at < $1 \
                  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d \
                                  WHERE d.event_id = e.id AND d.status = 'pending') \
                LIMIT $2)",
         )
-        .bind::<diesel::sql_types::Double, _>(retention.as_secs_f64())
+        .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
         .bind::<BigInt, _>(BATCH as i64)
         .prepared()
         .execute(conn)
@@ -214,4 +211,82 @@ pub async fn prune(
             return Ok(total);
         }
     }
+}
+
+/// Makes the monthly partitions of `events` from the month of `at` to `months_ahead` months
+/// after it, those missing; returns how many it made.
+pub async fn make_partitions(
+    conn: &mut AsyncPgConnection,
+    months_ahead: i32,
+    at: DateTime<Utc>,
+) -> QueryResult<i32> {
+    #[derive(QueryableByName)]
+    struct Made {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        made: i32,
+    }
+    let row: Made = diesel::sql_query("SELECT rapport_make_partitions('events', $1, $2) AS made")
+        .bind::<diesel::sql_types::Integer, _>(months_ahead)
+        .bind::<diesel::sql_types::Timestamptz, _>(at)
+        .get_result(conn)
+        .await?;
+    Ok(row.made)
+}
+
+/// A monthly partition of `events` whose whole month ended before a cut-off.
+#[derive(QueryableByName, Debug)]
+pub struct OldMonth {
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub low: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub high: Uuid,
+}
+
+/// The monthly partitions of `events` whose month ended before `before`, oldest first.
+pub async fn months_before(
+    conn: &mut AsyncPgConnection,
+    before: DateTime<Utc>,
+) -> QueryResult<Vec<OldMonth>> {
+    diesel::sql_query(
+        "SELECT name, low, high FROM rapport_monthly_partitions('events') WHERE ends <= $1",
+    )
+    .bind::<diesel::sql_types::Timestamptz, _>(before)
+    .load(conn)
+    .await
+}
+
+/// Whether a delivery still waits for an event of the month: then it stays.
+pub async fn month_awaited(conn: &mut AsyncPgConnection, month: &OldMonth) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        crate::db::schema::webhook_deliveries::table.filter(
+            crate::db::schema::webhook_deliveries::event_id
+                .ge(month.low)
+                .and(crate::db::schema::webhook_deliveries::event_id.lt(month.high))
+                .and(crate::db::schema::webhook_deliveries::status.eq("pending")),
+        ),
+    ))
+    .get_result(conn)
+    .await
+}
+
+/// Drops a month of events: first the finished deliveries of its events (their attempts go
+/// with them, as a row deletion would cascade), then the partition itself, detached first.
+/// Returns how many events went.
+pub async fn drop_month(conn: &mut AsyncPgConnection, month: &OldMonth) -> QueryResult<usize> {
+    use crate::db::schema::webhook_deliveries as d;
+    diesel::delete(d::table.filter(d::event_id.ge(month.low).and(d::event_id.lt(month.high))))
+        .execute(conn)
+        .await?;
+    let count: i64 = events::table
+        .filter(events::id.ge(month.low).and(events::id.lt(month.high)))
+        .count()
+        .get_result(conn)
+        .await?;
+    diesel::sql_query("SELECT rapport_drop_partition('events', $1)")
+        .bind::<Text, _>(&month.name)
+        .execute(conn)
+        .await?;
+    Ok(count as usize)
 }

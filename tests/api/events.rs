@@ -1164,3 +1164,134 @@ async fn an_event_committed_late_is_served_after_the_reader_moved_on_never_skipp
     assert_eq!(rest.len(), 2);
     assert_ne!(first["id"], second["id"]);
 }
+
+/// The monthly partitions of `events`, oldest first.
+async fn event_months(app: &TestApp) -> Vec<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    use diesel_async::RunQueryDsl;
+    let mut conn = app.db.connect().await;
+    let rows: Vec<Name> =
+        diesel::sql_query("SELECT name FROM rapport_monthly_partitions('events')")
+            .load(&mut conn)
+            .await
+            .unwrap();
+    rows.into_iter().map(|r| r.name).collect()
+}
+
+#[actix_web::test]
+async fn events_are_kept_by_the_month_and_retention_drops_whole_months() {
+    use chrono::{Datelike, Months};
+    use diesel_async::RunQueryDsl;
+    let app = TestApp::spawn().await;
+    // The coming months' partitions are there: the current one is the rows from before the
+    // partitioning (`events_before`) in a new database, then one per month.
+    let month = |n: u32| {
+        let first = Utc::now().date_naive().with_day(1).unwrap() + Months::new(n);
+        format!("events_{}", first.format("%Y_%m"))
+    };
+    let months = event_months(&app).await;
+    assert_eq!(months, [month(1), month(2), month(3)], "{months:?}");
+    let customer = crate::customers::create(&app, json!({"name": "Ada Lovelace"})).await;
+    let before = app.count("events").await;
+    assert!(before >= 1);
+
+    // Events of the next two months (as a clock a month ahead would write them), with a
+    // finished delivery of one in the first month (and its attempt), and a pending delivery
+    // of one in the second.
+    app.sql(
+        "INSERT INTO webhooks (id, url, secret) \
+         VALUES ('00000000-0000-7000-8000-000000000001', 'https://example.com/hook', 'x')",
+    )
+    .await;
+    for (offset, count) in [(1, 3), (2, 2)] {
+        app.sql(&format!(
+            "INSERT INTO events (id, type, object_type, object_id, data) \
+             SELECT encode(overlay(uuid_send(uuid_v7_floor(utc_month(now(), {offset}) + interval '1 day')) \
+                                   PLACING int8send(n) FROM 9 FOR 8), 'hex')::uuid, \
+                    'customer.updated', 'customer', 'm{offset}-' || n, '{{}}' \
+             FROM generate_series(1, {count}) n"
+        ))
+        .await;
+    }
+    app.sql(
+        "INSERT INTO webhook_deliveries (id, webhook_id, event_id, status) \
+         SELECT uuid_v7(), '00000000-0000-7000-8000-000000000001', id, \
+                CASE WHEN object_id = 'm1-1' THEN 'succeeded' ELSE 'pending' END \
+         FROM events WHERE object_id IN ('m1-1', 'm2-1')",
+    )
+    .await;
+    app.sql(
+        "INSERT INTO webhook_attempts (id, delivery_id, attempted_at, latency_ms) \
+         SELECT uuid_v7(), d.id, now(), 5 FROM webhook_deliveries d \
+         JOIN events e ON e.id = d.event_id WHERE e.object_id = 'm1-1'",
+    )
+    .await;
+    assert_eq!(app.count("events").await, before + 3 + 2);
+    // Each event is in its month's partition.
+    assert_eq!(app.count(&month(1)).await, 3);
+    assert_eq!(app.count(&month(2)).await, 2);
+
+    // Two days into the third month from now, with a retention of a day: the first month
+    // goes as a whole partition, with its finished delivery and that delivery's attempt. The
+    // second month stays (a delivery still waits for one of its events), and its other event
+    // goes row by row, as does the customer's event from before the partitioning.
+    let now = (Utc::now().date_naive().with_day(1).unwrap() + Months::new(3))
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        + chrono::Duration::days(2);
+    let mut conn = app.db.connect().await;
+    let pruned = rapport::events::prune(&mut conn, Duration::from_secs(86_400), now)
+        .await
+        .unwrap();
+    assert_eq!(pruned as i64, 3 + 1 + before);
+    let months = event_months(&app).await;
+    assert_eq!(months, [month(2), month(3)], "{months:?}");
+    assert_eq!(app.count("events").await, 1);
+    assert_eq!(app.count("webhook_deliveries").await, 1);
+    assert_eq!(app.count("webhook_attempts").await, 0);
+    let waiting: i64 = {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(
+            "SELECT count(*) AS n FROM webhook_deliveries d JOIN events e ON e.id = d.event_id \
+             WHERE e.object_id = 'm2-1' AND d.status = 'pending'",
+        )
+        .get_result::<N>(&mut conn)
+        .await
+        .unwrap()
+        .n
+    };
+    assert_eq!(waiting, 1, "the awaited event and its delivery stay");
+
+    // The service makes the months ahead again (here the one dropped above, which is still
+    // ahead of the real clock), and events keep being written.
+    assert_eq!(
+        rapport::events::make_partitions(&mut conn, Utc::now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(event_months(&app).await, [month(1), month(2), month(3)]);
+    let token = app.token(Role::Agent);
+    let res = app
+        .patch(&format!(
+            "/v1/customers/{}",
+            customer["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&token)
+        .header("If-Match", "\"1\"")
+        .json(&json!({"name": "Ada King"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.count("events").await, 2);
+}

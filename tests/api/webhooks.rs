@@ -566,7 +566,7 @@ async fn rolled_back_changes_are_never_sent() {
             diesel_async::RunQueryDsl::execute(
                 diesel::sql_query(
                     "INSERT INTO events (id, type, object_type, object_id, data) \
-                     VALUES (gen_random_uuid(), 'customer.created', 'customer', 'x', '{}')",
+                     VALUES (uuid_v7(), 'customer.created', 'customer', 'x', '{}')",
                 ),
                 conn,
             )
