@@ -381,7 +381,7 @@ async fn refresh_keys(state: web::Data<AppState>) {
 }
 
 /// Periodic upkeep, at startup and then hourly: drops idempotency keys past their 24 hours,
-/// makes the coming months' event partitions, drops events past their retention (whole
+/// makes the coming months' partitions of the history tables, drops events past their retention (whole
 /// months at a time), and forgets search words no customer holds any more.
 async fn housekeeping(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
@@ -401,10 +401,10 @@ async fn housekeeping(state: web::Data<AppState>) {
                         tracing::warn!(error = %err, "could not forget unused search words");
                     }
                 }
-                match crate::events::make_partitions(&mut conn, chrono::Utc::now()).await {
+                match crate::db::partitions::make_ahead(&mut conn, chrono::Utc::now()).await {
                     Ok(0) => {}
-                    Ok(made) => tracing::info!(made, "made the coming months' event partitions"),
-                    Err(err) => tracing::warn!(error = %err, "could not make event partitions"),
+                    Ok(made) => tracing::info!(made, "made the coming months' history partitions"),
+                    Err(err) => tracing::warn!(error = %err, "could not make history partitions"),
                 }
                 let retention = state.settings.event_retention;
                 match crate::events::prune(&mut conn, retention, chrono::Utc::now()).await {

@@ -2,6 +2,7 @@
 //! embedded migrations, with bounded retries) and the generated `schema`.
 
 mod migrations;
+pub mod partitions;
 pub mod replicas;
 pub mod schema;
 mod statements;

@@ -300,16 +300,6 @@ pub async fn forget(
     store::forget(conn, object_type, object_ids).await
 }
 
-/// How many months ahead of the current one `events` has its partitions made.
-pub const MONTHS_AHEAD: i32 = 3;
-
-/// Makes the monthly partitions of `events` up to [`MONTHS_AHEAD`] months after `at`'s month
-/// (the service calls it at startup and every hour, so that a month's partition exists long
-/// before its first event); returns how many it made.
-pub async fn make_partitions(conn: &mut AsyncPgConnection, at: DateTime<Utc>) -> QueryResult<i32> {
-    store::make_partitions(conn, MONTHS_AHEAD, at).await
-}
-
 /// Events past their retention, at `now`, go; returns how many. A month wholly past it is
 /// dropped as a partition (with the finished deliveries of its events), each month in its own
 /// short transaction, unless a delivery still waits for one of its events. Then the events

@@ -213,26 +213,6 @@ pub async fn prune(conn: &mut AsyncPgConnection, cutoff: DateTime<Utc>) -> Query
     }
 }
 
-/// Makes the monthly partitions of `events` from the month of `at` to `months_ahead` months
-/// after it, those missing; returns how many it made.
-pub async fn make_partitions(
-    conn: &mut AsyncPgConnection,
-    months_ahead: i32,
-    at: DateTime<Utc>,
-) -> QueryResult<i32> {
-    #[derive(QueryableByName)]
-    struct Made {
-        #[diesel(sql_type = diesel::sql_types::Integer)]
-        made: i32,
-    }
-    let row: Made = diesel::sql_query("SELECT rapport_make_partitions('events', $1, $2) AS made")
-        .bind::<diesel::sql_types::Integer, _>(months_ahead)
-        .bind::<diesel::sql_types::Timestamptz, _>(at)
-        .get_result(conn)
-        .await?;
-    Ok(row.made)
-}
-
 /// A monthly partition of `events` whose whole month ended before a cut-off.
 #[derive(QueryableByName, Debug)]
 pub struct OldMonth {

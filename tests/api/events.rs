@@ -1165,8 +1165,8 @@ async fn an_event_committed_late_is_served_after_the_reader_moved_on_never_skipp
     assert_ne!(first["id"], second["id"]);
 }
 
-/// The monthly partitions of `events`, oldest first.
-async fn event_months(app: &TestApp) -> Vec<String> {
+/// The monthly partitions of `table`, oldest first.
+async fn monthly_partitions(app: &TestApp, table: &str) -> Vec<String> {
     #[derive(diesel::QueryableByName)]
     struct Name {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -1174,11 +1174,12 @@ async fn event_months(app: &TestApp) -> Vec<String> {
     }
     use diesel_async::RunQueryDsl;
     let mut conn = app.db.connect().await;
-    let rows: Vec<Name> =
-        diesel::sql_query("SELECT name FROM rapport_monthly_partitions('events')")
-            .load(&mut conn)
-            .await
-            .unwrap();
+    let rows: Vec<Name> = diesel::sql_query(format!(
+        "SELECT name FROM rapport_monthly_partitions('{table}')"
+    ))
+    .load(&mut conn)
+    .await
+    .unwrap();
     rows.into_iter().map(|r| r.name).collect()
 }
 
@@ -1193,8 +1194,13 @@ async fn events_are_kept_by_the_month_and_retention_drops_whole_months() {
         let first = Utc::now().date_naive().with_day(1).unwrap() + Months::new(n);
         format!("events_{}", first.format("%Y_%m"))
     };
-    let months = event_months(&app).await;
+    let months = monthly_partitions(&app, "events").await;
     assert_eq!(months, [month(1), month(2), month(3)], "{months:?}");
+    // The audit trail is kept by the month the same way.
+    assert_eq!(
+        monthly_partitions(&app, "audit_events").await,
+        [month(1), month(2), month(3)].map(|m| m.replacen("events", "audit_events", 1))
+    );
     let customer = crate::customers::create(&app, json!({"name": "Ada Lovelace"})).await;
     let before = app.count("events").await;
     assert!(before >= 1);
@@ -1249,7 +1255,7 @@ async fn events_are_kept_by_the_month_and_retention_drops_whole_months() {
         .await
         .unwrap();
     assert_eq!(pruned as i64, 3 + 1 + before);
-    let months = event_months(&app).await;
+    let months = monthly_partitions(&app, "events").await;
     assert_eq!(months, [month(2), month(3)], "{months:?}");
     assert_eq!(app.count("events").await, 1);
     assert_eq!(app.count("webhook_deliveries").await, 1);
@@ -1274,12 +1280,15 @@ async fn events_are_kept_by_the_month_and_retention_drops_whole_months() {
     // The service makes the months ahead again (here the one dropped above, which is still
     // ahead of the real clock), and events keep being written.
     assert_eq!(
-        rapport::events::make_partitions(&mut conn, Utc::now())
+        rapport::db::partitions::make_ahead(&mut conn, Utc::now())
             .await
             .unwrap(),
         1
     );
-    assert_eq!(event_months(&app).await, [month(1), month(2), month(3)]);
+    assert_eq!(
+        monthly_partitions(&app, "events").await,
+        [month(1), month(2), month(3)]
+    );
     let token = app.token(Role::Agent);
     let res = app
         .patch(&format!(
@@ -1294,4 +1303,21 @@ async fn events_are_kept_by_the_month_and_retention_drops_whole_months() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(app.count("events").await, 2);
+    // The customer's audit trail reads across the partitioned table, newest first.
+    let trail = app
+        .get_ok(
+            &format!(
+                "/v1/audit?entity_type=customer&entity_id={}",
+                customer["id"].as_str().unwrap()
+            ),
+            &app.token(Role::Admin),
+        )
+        .await;
+    let actions: Vec<&str> = trail["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["customer.updated", "customer.created"]);
 }

@@ -1,0 +1,10 @@
+ALTER TABLE audit_events DETACH PARTITION audit_events_before;
+ALTER TABLE audit_events_before DROP CONSTRAINT audit_events_before_bound;
+INSERT INTO audit_events_before SELECT * FROM audit_events;
+DROP TABLE audit_events;
+ALTER TABLE audit_events_before RENAME TO audit_events;
+ALTER INDEX audit_events_before_pkey RENAME TO audit_events_pkey;
+ALTER INDEX audit_events_before_entity_idx RENAME TO audit_events_entity_idx;
+ALTER INDEX audit_events_before_actor_idx RENAME TO audit_events_actor_idx;
+ALTER INDEX audit_events_before_action_idx RENAME TO audit_events_action_idx;
+ALTER INDEX audit_events_before_request_idx RENAME TO audit_events_request_idx;
