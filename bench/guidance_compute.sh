@@ -2,8 +2,11 @@
 # The analytics computation's statement before and after the relationship and loyalty
 # guidance (issue 22): the same seeded data set (bench/analytics/seed_*.sql) in two
 # databases, one migrated as main was (compute.sql of `BASE`, default main's 16edb45), one with this
-# branch's migrations; each statement timed in psql (\timing) `RUNS` times, alternating, on a
-# first computation (every row written) and a second (no row changed).
+# branch's migrations; each statement's backend CPU time (user + system, from
+# /proc/<pid>/stat: wall times swing with the machine's load) measured `RUNS` times,
+# alternating, on a first computation (every row written) and a second (no row changed).
+# With `BEFORE` (a commit), that commit's statement runs too, on the new database, in the
+# same rounds: before and after a change, measured side by side.
 #
 #   bench/guidance_compute.sh [customers=200000]     (REUSE=1: the databases as left)
 #
@@ -40,16 +43,43 @@ for side in old new; do
 done
 
 git show "$BASE:src/analytics/compute.sql" > /tmp/guidance_old_compute.sql
-sed "s|/\*ASPECT_SUMS\*/|$(grep -v '^--' src/analytics/aspect_sums.sql | tr '\n' ' ')|" \
-    src/analytics/compute.sql > /tmp/guidance_new_compute.sql
+# The statement of a commit (`WORKTREE`: as checked out), its aspect sums spliced in.
+statement_of() {
+    local compute sums
+    if [ "$1" = WORKTREE ]; then
+        compute=$(cat src/analytics/compute.sql)
+        sums=$(cat src/analytics/aspect_sums.sql)
+    else
+        compute=$(git show "$1:src/analytics/compute.sql")
+        sums=$(git show "$1:src/analytics/aspect_sums.sql")
+    fi
+    printf '%s\n' "$compute" \
+        | sed "s|/\*ASPECT_SUMS\*/|$(printf '%s\n' "$sums" | grep -v '^--' | tr '\n' ' ')|"
+}
+statement_of WORKTREE > /tmp/guidance_new_compute.sql
+if [ -n "${BEFORE:-}" ]; then
+    statement_of "$BEFORE" > /tmp/guidance_before_compute.sql
+fi
 
 # One computation's statement, as the service runs it, counted rather than sent: $1 the
-# database, $2 the statement; prints the seconds.
+# database, $2 the statement; prints the backend's CPU seconds (user + system) for it. The
+# rows are read whole (`NOT (x IS NULL)`): a bare count(*) let PostgreSQL skip building
+# the JSON of a statement without UNION ALL (main's), not of one with it.
 time_compute() {
-    local sql
+    local sql out
     sql=$(sed 's/\$1::timestamptz/now()/g' "$2")
-    psql "$PG/$1" -X -q -v ON_ERROR_STOP=1 -c "SET work_mem = '256MB'" -c '\timing on' \
-        -c "SELECT count(*) FROM ($sql) x" | awk '/^Time:/ { printf "%.2f\n", $2 / 1000 }' | tail -1
+    out=$(mktemp)
+    psql "$PG/$1" -X -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
+SET work_mem = '256MB';
+SELECT pg_backend_pid() AS pid \gset
+\setenv PID :pid
+\setenv OUT $out
+\! awk '{ print \$14 + \$15 }' /proc/\$PID/stat >> \$OUT
+SELECT count(*) FROM ($sql) x WHERE NOT (x IS NULL);
+\! awk '{ print \$14 + \$15 }' /proc/\$PID/stat >> \$OUT
+SQL
+    awk -v hz="$(getconf CLK_TCK)" 'NR == 1 { a = $1 } NR == 2 { printf "%.2f\n", ($1 - a) / hz }' "$out"
+    rm -f "$out"
 }
 # Writes a first computation's rows, so that the second computes against them.
 store_rows() {
@@ -64,6 +94,9 @@ echo "customers: $CUSTOMERS, purchases: $(psql_at guidance_bench_new -c 'SELECT 
 for round in first second; do
     for run in $(seq "$RUNS"); do
         echo "$round old $(time_compute guidance_bench_old /tmp/guidance_old_compute.sql)"
+        if [ -n "${BEFORE:-}" ]; then
+            echo "$round before $(time_compute guidance_bench_new /tmp/guidance_before_compute.sql)"
+        fi
         echo "$round new $(time_compute guidance_bench_new /tmp/guidance_new_compute.sql)"
     done
     if [ $round = first ]; then

@@ -439,6 +439,10 @@ pub struct ParetoRow {
     /// settings' window), in % (2 decimals); `null` when not computed or nobody bought.
     #[schema(example = 2.5)]
     pub demand_contribution_percent: Option<f64>,
+    /// The customer's credit grade (`credit.grade`) as it stands now; `null` when not
+    /// graded, and when `name` is `null` (a deleted or erased customer, or a group's root
+    /// the caller does not manage).
+    pub credit_grade: Option<crate::customers::json::CreditGrade>,
 }
 
 /// How much the top customers bring.
@@ -515,8 +519,8 @@ pub struct ParetoReport {
 /// One group of customers in a segment breakdown.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Segment {
-    /// The group: a tier, class, stage or level, or `none` (customers without a loyalty
-    /// tier, or not computed yet).
+    /// The group: a tier, class, stage, level, type or credit grade, or `none` (customers
+    /// without a loyalty tier or a credit grade, or not computed yet).
     #[schema(example = "key")]
     pub key: String,
     /// Live customers in it.
@@ -591,6 +595,9 @@ pub struct Segments {
     pub buyer_type: Vec<Segment>,
     /// By an organization's type (`none`: not set, and every individual).
     pub organization_type: Vec<Segment>,
+    /// By credit grade (等级信用), `a` to `d` as each customer's `credit.grade` stands now
+    /// (`none`: not graded).
+    pub credit_grade: Vec<Segment>,
 }
 
 /// The options of the segment breakdown.
@@ -599,7 +606,8 @@ pub struct Segments {
 #[into_params(parameter_in = Query)]
 pub struct SegmentsQuery {
     /// `true` counts groups of organizations as one: the root of each group (`parent_id`,
-    /// 10 levels at most) stands for it, with the value of all its organizations, and the
+    /// 10 levels at most) stands for it, with the value, the m and the window sales of all
+    /// its organizations (so the group's lifetime potential and demand contribution), and the
     /// subsidiaries are not counted on their own; customers in no group count as they are.
     /// `false` by default.
     #[param(example = true)]

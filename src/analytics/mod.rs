@@ -513,9 +513,11 @@ pub fn aspects(
     }
 }
 
-/// A customer's figures as the API shows them (`totals`: the computation's).
+/// A customer's figures as the API shows them (`totals`: the computation's), with their
+/// credit grade as it stands.
 pub fn view(
     row: &store::Row,
+    credit_grade: Option<crate::customers::json::CreditGrade>,
     used: &SettingsInput,
     computed_at: DateTime<Utc>,
     totals: &store::Totals,
@@ -550,6 +552,7 @@ pub fn view(
         churn_risk: churn_risk(row, used, computed_at),
         lifetime_potential: value_aspects.lifetime_potential,
         demand_contribution_percent: value_aspects.demand_contribution_percent,
+        credit_grade,
         margin_percent: row.margin_percent,
         recommended_relationship_level: row
             .recommended_relationship_level
@@ -587,7 +590,10 @@ pub async fn for_customers(
     };
     Ok(rows
         .iter()
-        .map(|c| (c.row.customer_id, view(&c.row, &used, at, &c.totals)))
+        .map(|c| {
+            let figures = view(&c.row, c.credit_grade, &used, at, &c.totals);
+            (c.row.customer_id, figures)
+        })
         .collect())
 }
 
@@ -601,7 +607,7 @@ pub async fn customer_with_figures(
     Ok(found.map(|(customer, computed)| {
         let figures = computed.and_then(|c| {
             let (at, used) = computation(&c)?;
-            Some(view(&c.row, &used, at, &c.totals))
+            Some(view(&c.row, c.credit_grade, &used, at, &c.totals))
         });
         (customer, figures)
     }))

@@ -44,6 +44,7 @@ pub fn row(line: &ParetoLine, basis: Option<&AspectBasis>) -> Option<(ParetoRow,
     let row = ParetoRow {
         lifetime_potential: aspects.as_ref().and_then(|a| a.lifetime_potential),
         demand_contribution_percent: aspects.as_ref().and_then(|a| a.demand_contribution_percent),
+        credit_grade: line.credit_grade.as_deref().and_then(|g| g.parse().ok()),
         rank: line.rank?,
         customer_id: line.customer_id?,
         name: line.name.clone(),
@@ -100,6 +101,7 @@ const PARETO_COLUMNS: &[Column] = {
         r("customer_percent", Float),
         r("lifetime_potential", Int),
         r("demand_contribution_percent", Float),
+        r("credit_grade", Text),
     ]
 };
 

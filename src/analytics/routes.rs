@@ -393,7 +393,8 @@ async fn export_pareto(
 /// loyalty quadrant and recommended relationship level (from the last computation; `none`
 /// for customers computed since, and for a recommendation without a margin), lifecycle
 /// stage, relationship level, loyalty tier (`none` without one), buyer type and
-/// organization type (`none` when not set, and for the other kind of customer). Per group:
+/// organization type (`none` when not set, and for the other kind of customer), credit grade
+/// (`a` to `d` as the customer's `credit.grade` stands now, `none` when not graded). Per group:
 /// customers, their value in the window (the settings' measure and currency), mean value,
 /// the mean of their latest NPS and CSAT answers with the NPS (% promoters − % detractors)
 /// and CSAT (% of 4 and 5) of those answers, how many are at churn risk (so that the
@@ -406,7 +407,8 @@ async fn export_pareto(
 /// `influential` set by hand), `dual` (both) and `none`.
 ///
 /// `group=true` counts each group of organizations (`parent_id`) once, as its root: the
-/// root's tier, class, stage, level, loyalty tier and satisfaction, with the value of every
+/// root's tier, class, stage, level, loyalty tier, credit grade and satisfaction, with the
+/// value, m and window sales (so the lifetime potential and demand contribution) of every
 /// organization in the group; subsidiaries are not counted on their own.
 ///
 /// With owned-only access, only the customers the caller manages are counted.
@@ -461,6 +463,7 @@ async fn segments(
         recommended_relationship_level: Vec::new(),
         buyer_type: Vec::new(),
         organization_type: Vec::new(),
+        credit_grade: Vec::new(),
     };
     let totals = settings.totals();
     for row in rows {
@@ -490,7 +493,8 @@ async fn segments(
             "loyalty_quadrant" => out.loyalty_quadrant.push(segment),
             "recommended_relationship_level" => out.recommended_relationship_level.push(segment),
             "buyer_type" => out.buyer_type.push(segment),
-            _ => out.organization_type.push(segment),
+            "organization_type" => out.organization_type.push(segment),
+            _ => out.credit_grade.push(segment),
         }
     }
     Ok(HttpResponse::Ok().json(out))

@@ -406,6 +406,8 @@ pub struct Row {
 /// Stored figures with the computation they come from.
 pub struct Computed {
     pub row: Row,
+    /// The customer's credit grade now (read beside the row, never stored with it).
+    pub credit_grade: Option<crate::customers::json::CreditGrade>,
     pub computed_at: Option<DateTime<Utc>>,
     pub computed_with: Option<serde_json::Value>,
     pub totals: Totals,
@@ -443,9 +445,14 @@ fn computation_columns() -> ComputationSql {
     )
 }
 
-fn computed(row: Row, c: ComputationColumns) -> Computed {
+fn computed(
+    row: Row,
+    credit: Option<crate::customers::json::Credit>,
+    c: ComputationColumns,
+) -> Computed {
     Computed {
         row,
+        credit_grade: credit.map(|c| c.grade),
         computed_at: c.0,
         computed_with: c.1,
         totals: Totals {
@@ -459,13 +466,22 @@ fn computed(row: Row, c: ComputationColumns) -> Computed {
 /// The stored figures of some customers with their computation, in no particular order
 /// (one query).
 pub async fn rows(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Computed>> {
-    let rows: Vec<(Row, ComputationColumns)> = customer_analytics::table
+    type Found = (
+        Row,
+        Option<crate::customers::json::Credit>,
+        ComputationColumns,
+    );
+    let rows: Vec<Found> = customer_analytics::table
+        .inner_join(customers::table)
         .filter(customer_analytics::customer_id.eq_any(ids))
-        .select((Row::as_select(), computation_columns()))
+        .select((Row::as_select(), customers::credit, computation_columns()))
         .prepared()
         .load(conn)
         .await?;
-    Ok(rows.into_iter().map(|(row, c)| computed(row, c)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(row, credit, c)| computed(row, credit, c))
+        .collect())
 }
 
 /// One customer with their stored figures and the computation they come from, in one
@@ -488,7 +504,10 @@ pub async fn customer_with_row(
         .get_result(conn)
         .await
         .optional()?;
-    Ok(found.map(|(customer, row, c)| (customer, row.map(|row| computed(row, c)))))
+    Ok(found.map(|(customer, row, c)| {
+        let credit = customer.draft.credit.clone();
+        (customer, row.map(|row| computed(row, credit, c)))
+    }))
 }
 
 /// A validated filter of the customer list on the stored figures.
@@ -684,7 +703,9 @@ pub async fn segments(
     diesel::sql_query(format!(
         "WITH RECURSIVE {groups},
          gv AS (
-             SELECT g.root_id, coalesce(sum(a.value), 0)::bigint AS value
+             SELECT g.root_id, coalesce(sum(a.value), 0)::bigint AS value,
+                    sum(a.year_value)::bigint AS year_value,
+                    coalesce(sum(a.window_sales), 0)::bigint AS window_sales
              FROM g JOIN customers m ON m.id = g.id
              LEFT JOIN customer_analytics a ON a.customer_id = g.id
              WHERE m.deleted_at IS NULL AND m.erased_at IS NULL AND {owned_members}
@@ -710,7 +731,12 @@ pub async fn segments(
                         AS recommended_relationship_level,
                     coalesce(c.buyer_type, 'none') AS buyer_type,
                     coalesce(c.organization_type, 'none') AS organization_type,
-                    a.year_value, coalesce(a.window_sales, 0) AS window_sales,
+                    coalesce(c.credit->>'grade', 'none') AS credit_grade,
+                    -- A group's root stands for the group: its m and window sales are
+                    -- the group's sums, as its value is.
+                    CASE WHEN gv.root_id IS NULL THEN a.year_value ELSE gv.year_value END
+                        AS year_value,
+                    coalesce(gv.window_sales, a.window_sales, 0) AS window_sales,
                     coalesce(gv.value, a.value, 0) AS value,
                     coalesce(a.churn_score, 0) >= $1 AS at_risk,
                     s.nps, s.csat
@@ -733,10 +759,12 @@ pub async fn segments(
                      WHEN GROUPING(recommended_relationship_level) = 0
                          THEN 'recommended_relationship_level'
                      WHEN GROUPING(buyer_type) = 0 THEN 'buyer_type'
-                     ELSE 'organization_type' END AS dimension,
+                     WHEN GROUPING(organization_type) = 0 THEN 'organization_type'
+                     ELSE 'credit_grade' END AS dimension,
                 coalesce(value_tier, value_class, lifecycle_stage, relationship_level,
                          key_class, loyalty_tier, loyalty_quadrant,
-                         recommended_relationship_level, buyer_type, organization_type) AS key,
+                         recommended_relationship_level, buyer_type, organization_type,
+                         credit_grade) AS key,
                 count(*) AS customers,
                 coalesce(sum(value), 0)::bigint AS value,
                 coalesce(round(avg(value)), 0)::bigint AS mean_value,
@@ -755,7 +783,7 @@ pub async fn segments(
          GROUP BY GROUPING SETS ((value_tier), (value_class), (lifecycle_stage),
                                  (relationship_level), (loyalty_tier), (key_class),
                                  (loyalty_quadrant), (recommended_relationship_level),
-                                 (buyer_type), (organization_type))
+                                 (buyer_type), (organization_type), (credit_grade))
          ORDER BY 1, 2",
         groups = groups_cte("$3"),
         owned = crate::auth::ownership::sql_condition("c.id", 2),
@@ -814,6 +842,9 @@ pub struct ParetoLine {
     pub year_value: Option<i64>,
     #[diesel(sql_type = Nullable<BigInt>)]
     pub window_sales: Option<i64>,
+    /// The customer's credit grade now, shown when the name is.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub credit_grade: Option<String>,
 }
 
 /// The shares of customers the summary reports the value of.
@@ -877,7 +908,8 @@ pub fn pareto_query(
                     ARRAY[{sales}] AS sales_customers
              FROM r)
          SELECT summary.*, page.rank, page.customer_id, page.name, page.value,
-                page.purchases, page.cumulative, page.year_value, page.window_sales
+                page.purchases, page.cumulative, page.year_value, page.window_sales,
+                CASE WHEN page.name IS NOT NULL THEN page.credit->>'grade' END AS credit_grade
          FROM summary
          LEFT JOIN LATERAL (
              -- The page first, then its customers: joining the whole ranking to customers
@@ -887,7 +919,7 @@ pub fn pareto_query(
                               AND ($7::uuid IS NULL OR c.account_manager_id = $7::uuid)
                          THEN c.name END AS name,
                     p.value, p.purchases, p.cumulative::bigint AS cumulative,
-                    a.year_value, a.window_sales
+                    a.year_value, a.window_sales, c.credit
              FROM (SELECT * FROM r
                    WHERE r.rank > $4
                      AND ($5::int IS NULL OR (r.cumulative - r.value) * 100 < $5 * r.total)

@@ -57,6 +57,17 @@ pub fn created(after: &impl Serialize) -> Value {
     Value::Object(changes)
 }
 
+/// The changes of a removal: every field the object had, as `{"field": {"from": value}}`,
+/// so that the trail keeps what was removed.
+pub fn deleted(before: &impl Serialize) -> Value {
+    let changes: Map<String, Value> = to_object(before)
+        .into_iter()
+        .filter(|(k, v)| !NOISE.contains(&k.as_str()) && k != "id" && !v.is_null())
+        .map(|(k, v)| (k, json!({ "from": v })))
+        .collect();
+    Value::Object(changes)
+}
+
 /// The changes of an update: each field that differs, as `{"field": {"from": a, "to": b}}`.
 /// Pass the API representations (already masked), never database rows.
 pub fn diff(before: &impl Serialize, after: &impl Serialize) -> Value {

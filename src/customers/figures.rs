@@ -167,6 +167,9 @@ pub struct CustomerAnalytics {
     /// nobody bought in the currency in the window.
     #[schema(example = 2.5)]
     pub demand_contribution_percent: Option<f64>,
+    /// Credit grade (等级信用): the customer's `credit.grade` as it stands now (not as of
+    /// the computation: it is set by hand, not computed); `null` when not graded.
+    pub credit_grade: Option<super::json::CreditGrade>,
     /// Margin of the window's purchases recorded with a cost: (net − cost) ÷ net, in % (2
     /// decimals); `null` without such purchases (or with no positive net on them).
     #[schema(example = 32.5)]

@@ -121,7 +121,11 @@ pub fn moved(
     if let serde_json::Value::Object(fields) = &mut data {
         fields.insert(
             "lifecycle_change".to_owned(),
-            serde_json::json!({ "reason": reason.text, "reason_code": reason.code }),
+            serde_json::to_value(crate::events::LifecycleChangeNote {
+                reason: reason.text.map(str::to_owned),
+                reason_code: reason.code,
+            })
+            .unwrap_or(serde_json::Value::Null),
         );
     }
     change.and(

@@ -32,13 +32,39 @@ pub struct Event {
     pub request_id: Option<String>,
 }
 
+/// Why a customer's stage moved: the key `lifecycle_change` that a
+/// `customer.lifecycle_changed` event adds to the customer in its `data`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct LifecycleChangeNote {
+    /// The move's free-text reason (`lifecycle_reason` of the change, or the reason the
+    /// system gave for a move it made); `null` when none was given.
+    #[schema(example = "no purchase for six months")]
+    pub reason: Option<String>,
+    /// The move's reason code (`reason_code`): given with every move into `dissolution` or
+    /// `churned`, `null` for other moves.
+    pub reason_code: Option<crate::domain::ChurnCause>,
+}
+
 fn data_schema() -> utoipa::openapi::schema::Object {
-    crate::openapi::free_object(
-        "The object after the change, exactly as its own endpoint shows it (a customer, \
-         interaction, purchase, loyalty member, survey response or import).",
-        serde_json::json!({"id": "0193b0a6-0000-7000-8000-000000000002", "name": "Ada Lovelace"}),
-        false,
-    )
+    use utoipa::PartialSchema;
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "The object after the change, exactly as its own endpoint shows it (a customer, \
+             interaction, purchase, loyalty member, survey response or import). \
+             `customer.lifecycle_changed` adds one key to the customer, `lifecycle_change`: \
+             why the stage moved.",
+        ))
+        .property("lifecycle_change", LifecycleChangeNote::schema())
+        .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+        .examples([serde_json::json!({
+            "id": "0193b0a6-0000-7000-8000-000000000002",
+            "name": "Ada Lovelace",
+            "lifecycle_stage": "churned",
+            "lifecycle_change": {"reason": "moved to a rival", "reason_code": "competitor"},
+        })])
+        .build()
 }
 
 fn previous_schema() -> utoipa::openapi::schema::Object {

@@ -17,7 +17,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use json::Event;
+pub use json::{Event, LifecycleChangeNote};
 pub use routes::configure;
 
 /// The kinds of event, with the kind of object each carries.

@@ -586,6 +586,40 @@ pub async fn set_target(
     .await
 }
 
+/// Removes the target of an owner (`None`: the team), period and currency, as
+/// [`set_target`] names it (`If-Match` checked against it): `404` when none is set.
+/// Audited with what it was (`pipeline_target.deleted`).
+pub async fn delete_target(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    if_match: &IfMatch,
+    owner_id: Option<Uuid>,
+    period: &forecast::Period,
+    currency: &str,
+) -> Result<(), ApiError> {
+    conn.transaction(async |conn| {
+        let before = store::lock_target(conn, owner_id, period.from, period.to, currency)
+            .await?
+            .ok_or_else(|| ApiError::not_found("target"))?;
+        if_match.check(before.version)?;
+        store::delete_target(conn, before.id).await?;
+        let id = before.id.to_string();
+        journal::record(
+            conn,
+            actor,
+            Change::audited(
+                "pipeline_target.deleted",
+                "pipeline_target",
+                &id,
+                audit::deleted(&target_view(before)),
+            ),
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
 // ---- advances ---------------------------------------------------------------------------
 
 /// The API view of an advance.

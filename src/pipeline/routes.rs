@@ -11,7 +11,7 @@ use super::json::{
 use super::store::{self, OpportunityRecord, SortValue};
 use crate::auth::{Held, Principal, Scope, ownership};
 use crate::http::error::PROBLEM_JSON as PROBLEM;
-use crate::http::error::{ApiError, Problem};
+use crate::http::error::{ApiError, ErrorCode, Problem};
 use crate::http::etag::{IfMatch, IfMatchHeader};
 use crate::http::json::Json;
 use crate::http::pagination::{self, Page};
@@ -38,6 +38,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(put_settings)
         .service(put_target)
         .service(list_targets)
+        .service(delete_target)
         .service(forecast);
 }
 
@@ -784,6 +785,81 @@ async fn list_targets(
         })
         .collect();
     Ok(HttpResponse::Ok().json(pagination::page_keyed(rows, &page, "id")))
+}
+
+/// A path segment of a target that names none: a `400` saying which and why.
+fn bad_segment(name: &str, message: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidPath,
+        format!("the path's `{name}` {message}"),
+    )
+}
+
+/// Remove a sales target.
+///
+/// The target `PUT /v1/pipeline/targets` set for an owner (`owner`: their user id, or
+/// `team` for the team-wide target), a period (`2026`, `2026-Q4`, `2026-11`) and a
+/// currency: the same three that name it there. The forecast of that period no longer
+/// shows it (with no target left: `target`, `gap_to_target` and `coverage` are `null`).
+/// Send its `ETag` as `If-Match` to remove only the version you saw. Audited
+/// (`pipeline_target.deleted`, with the amount it had).
+#[utoipa::path(
+    tag = "Pipeline",
+    operation_id = "delete_pipeline_target",
+    params(
+        ("owner" = String, Path, description = "The owner's user id, or `team` for the \
+            team-wide target", example = "team"),
+        ("period" = String, Path, description = "A year (`2026`), a quarter (`2026-Q4`) or a \
+            month (`2026-11`), 1900 to 2999", example = "2026-Q4"),
+        ("currency" = String, Path, description = "ISO 4217 code, upper case",
+            example = "EUR", pattern = "^[A-Z]{3}$"),
+        IfMatchHeader,
+    ),
+    security(("bearer" = ["pipeline:manage"])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "An `owner` that is neither a user id nor `team`, a \
+            malformed period or currency", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Without `pipeline:manage`", body = Problem,
+            content_type = PROBLEM),
+        (status = 404, description = "No target is set for that owner, period and currency",
+            body = Problem, content_type = PROBLEM),
+        (status = 412, description = "`If-Match` names another version", body = Problem,
+            content_type = PROBLEM),
+    )
+)]
+#[delete("/pipeline/targets/{owner}/{period}/{currency}")]
+async fn delete_target(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(String, String, String)>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::PipelineManage)?;
+    let (owner, period, currency) = path.into_inner();
+    let owner_id = match owner.as_str() {
+        "team" => None,
+        raw => Some(
+            raw.parse::<Uuid>()
+                .map_err(|_| bad_segment("owner", "must be a user id or `team`"))?,
+        ),
+    };
+    let period = super::forecast::parse_period(&period)
+        .ok_or_else(|| bad_segment("period", super::forecast::PERIOD_FORMS))?;
+    let currency = crate::domain::currency_code(&currency)
+        .map_err(|message| bad_segment("currency", &message))?;
+    let mut conn = state.pool.get().await?;
+    super::delete_target(
+        &mut conn,
+        &principal.actor,
+        &if_match,
+        owner_id,
+        &period,
+        &currency,
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 // ---- forecast ---------------------------------------------------------------------------

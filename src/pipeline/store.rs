@@ -798,6 +798,12 @@ pub async fn update_target(
         .await
 }
 
+pub async fn delete_target(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
+    diesel::delete(pipeline_targets::table.find(id))
+        .execute(conn)
+        .await
+}
+
 /// Filters of the target list.
 #[derive(Debug, Default)]
 pub struct TargetFilter {
@@ -897,6 +903,23 @@ pub async fn insert_advance(
         .get_result(conn)
         .await?;
     Ok((advance, record))
+}
+
+/// The advances of every opportunity of a customer (deleted ones too), oldest first.
+pub async fn advances_of_customer(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+) -> QueryResult<Vec<AdvanceRecord>> {
+    opportunity_advances::table
+        .inner_join(opportunities::table)
+        .filter(opportunities::customer_id.eq(customer_id))
+        .order((
+            opportunity_advances::occurred_at.asc(),
+            opportunity_advances::id.asc(),
+        ))
+        .select(AdvanceRecord::as_select())
+        .load(conn)
+        .await
 }
 
 /// An opportunity's advances, oldest first.

@@ -28,6 +28,9 @@ pub struct CustomerExport {
     pub survey_responses: Vec<crate::surveys::json::SurveyResponse>,
     /// The customer's sales opportunities (deleted ones too), oldest first.
     pub opportunities: Vec<crate::pipeline::json::Opportunity>,
+    /// The advances recorded on those opportunities (销售进展: demos, meetings with the
+    /// decision maker, trials…), deleted opportunities' too, oldest first.
+    pub opportunity_advances: Vec<crate::pipeline::json::Advance>,
     /// A person's links to the organizations they work at, current and past, oldest first.
     pub organizations: Vec<crate::contacts::json::Contact>,
     /// Every recorded change to the record.

@@ -64,6 +64,11 @@ pub async fn export(
             .into_iter()
             .map(crate::pipeline::view)
             .collect(),
+        opportunity_advances: crate::pipeline::store::advances_of_customer(conn, id)
+            .await?
+            .into_iter()
+            .map(crate::pipeline::advance_view)
+            .collect(),
         organizations: crate::contacts::store::of_person(conn, id)
             .await?
             .into_iter()

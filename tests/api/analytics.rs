@@ -1045,15 +1045,15 @@ async fn pareto_ranks_customers_by_value_with_exact_shares() {
     assert_eq!(
         lines[0],
         "rank,customer_id,name,value,purchases,share,cumulative_share,customer_percent,\
-         lifetime_potential,demand_contribution_percent"
+         lifetime_potential,demand_contribution_percent,credit_grade"
     );
     assert_eq!(lines.len(), 6);
-    // Not computed yet: no value aspects.
+    // Not computed yet: no value aspects; not graded: no credit grade.
     assert_eq!(
         lines[1],
-        format!("1,{},P1,50000,1,50.0,50.0,20.0,,", ids[0])
+        format!("1,{},P1,50000,1,50.0,50.0,20.0,,,", ids[0])
     );
-    assert_eq!(lines[5], format!("5,{},,5000,1,5.0,100.0,100.0,,", ids[4]));
+    assert_eq!(lines[5], format!("5,{},,5000,1,5.0,100.0,100.0,,,", ids[4]));
 
     // A ranking of several batches streams whole, in order, as NDJSON too.
     app.sql(

@@ -726,6 +726,161 @@ async fn bad_targets_are_refused_and_write_nothing() {
     assert_eq!(app.count("pipeline_targets").await, 1);
 }
 
+#[actix_web::test]
+async fn a_target_is_removed_by_owner_period_and_currency() {
+    let app = TestApp::spawn().await;
+    let admin = app.token(Role::Admin);
+    let viewer = app.token(Role::Viewer);
+    let (a, _) = app.user(Role::Agent).await;
+    let set = |owner: Option<Uuid>, period: &str, currency: &str, amount: i64| {
+        let app = &app;
+        let admin = admin.clone();
+        let mut body = json!({"period": period, "currency": currency, "amount": amount});
+        if let Some(o) = owner {
+            body["owner_id"] = json!(o);
+        }
+        async move {
+            expect_json(
+                put(app, "/v1/pipeline/targets", &admin, body).await,
+                StatusCode::CREATED,
+            )
+            .await
+        }
+    };
+    let team = set(None, "2026-Q4", "EUR", 200_000).await;
+    let mine = set(Some(a), "2026-Q4", "EUR", 100_000).await;
+    set(None, "2026-Q4", "USD", 5_000).await;
+    set(None, "2026-11", "EUR", 1_000).await;
+    let deletions = "audit_events WHERE action = 'pipeline_target.deleted'";
+    async fn unchanged(app: &TestApp) {
+        assert_eq!(app.count("pipeline_targets").await, 4);
+        assert_eq!(
+            app.count("audit_events WHERE action = 'pipeline_target.deleted'")
+                .await,
+            0
+        );
+    }
+
+    // Path segments that name no target: 400, nothing removed.
+    for path in [
+        "/v1/pipeline/targets/someone/2026-Q4/EUR",
+        "/v1/pipeline/targets/TEAM/2026-Q4/EUR",
+        "/v1/pipeline/targets/team/2026-Q5/EUR",
+        "/v1/pipeline/targets/team/26/EUR",
+        "/v1/pipeline/targets/team/2026-Q4/eur",
+        "/v1/pipeline/targets/team/2026-Q4/EURO",
+    ] {
+        let res = app.delete(path, &admin, None).await;
+        expect_problem(res, StatusCode::BAD_REQUEST, "invalid_path").await;
+    }
+    unchanged(&app).await;
+    // No token, a token that is none, and every role without `pipeline:manage`.
+    let path = "/v1/pipeline/targets/team/2026-Q4/EUR";
+    let res = app.request(Method::DELETE, path).send().await.unwrap();
+    expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let res = app.delete(path, "not.a.token", None).await;
+    expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    for role in [Role::Manager, Role::Agent, Role::Viewer] {
+        let res = app.delete(path, &app.token(role), None).await;
+        expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    let (_, owned) = app.user_with_access(Role::Manager, "owned").await;
+    let res = app.delete(path, &owned, None).await;
+    expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    unchanged(&app).await;
+    // What is not set: another period, currency or owner (the team's Q4 is not a's, nor
+    // a's the team's), and an unknown user.
+    for path in [
+        "/v1/pipeline/targets/team/2026-Q3/EUR".to_owned(),
+        "/v1/pipeline/targets/team/2026/EUR".to_owned(),
+        "/v1/pipeline/targets/team/2026-Q4/GBP".to_owned(),
+        format!("/v1/pipeline/targets/{a}/2026-Q4/USD"),
+        format!("/v1/pipeline/targets/{a}/2026-11/EUR"),
+        format!("/v1/pipeline/targets/{}/2026-Q4/EUR", Uuid::now_v7()),
+    ] {
+        let res = app.delete(&path, &admin, None).await;
+        expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    // A stale version.
+    let res = app.delete(path, &admin, Some("\"7\"")).await;
+    expect_problem(res, StatusCode::PRECONDITION_FAILED, "precondition_failed").await;
+    unchanged(&app).await;
+
+    // The team's Q4 EUR target, at the version seen: gone; the others stay.
+    let res = app.delete(path, &admin, Some(&etag(&team))).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.count("pipeline_targets").await, 3);
+    let f = app
+        .get_ok("/v1/analytics/forecast?period=2026-Q4", &viewer)
+        .await;
+    let eur = &f["currencies"][0];
+    assert_eq!(eur["currency"], "EUR");
+    for k in ["target", "gap_to_target", "coverage", "target_met"] {
+        assert_eq!(eur[k], Value::Null, "{k}");
+    }
+    // a's own target is still there: nothing won, so the whole 100 000 is left.
+    let oa = &eur["by_owner"][0];
+    assert_eq!(oa["owner_id"], json!(a));
+    assert_eq!(
+        (&oa["target"], &oa["gap_to_target"]),
+        (&json!(100_000), &json!(100_000))
+    );
+    assert_eq!(f["currencies"][1]["target"], 5_000);
+    // Audited with what it was.
+    let audit = app
+        .get_ok(
+            &format!(
+                "/v1/audit?entity_type=pipeline_target&entity_id={}&action=pipeline_target.deleted",
+                id(&team)
+            ),
+            &admin,
+        )
+        .await;
+    let changes = &audit["data"][0]["changes"];
+    assert_eq!(changes["amount"], json!({"from": 200_000}));
+    assert_eq!(changes["period"], json!({"from": "2026-Q4"}));
+    assert_eq!(changes["currency"], json!({"from": "EUR"}));
+    assert_eq!(app.count(deletions).await, 1);
+    // Removing it again: nothing to remove.
+    let res = app.delete(path, &admin, None).await;
+    expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+
+    // An owner's target, without If-Match.
+    let res = app
+        .delete(
+            &format!("/v1/pipeline/targets/{a}/2026-Q4/EUR"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let page = app
+        .get_ok(&format!("/v1/pipeline/targets?owner_id={a}"), &viewer)
+        .await;
+    assert_eq!(page["data"], json!([]));
+    assert_ne!(mine["id"], team["id"]);
+    // The month's target is another one: it stays, and so does USD's.
+    let page = app.get_ok("/v1/pipeline/targets", &viewer).await;
+    let left: Vec<(&Value, &Value)> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (&t["period"], &t["currency"]))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            (&json!("2026-Q4"), &json!("USD")),
+            (&json!("2026-11"), &json!("EUR"))
+        ]
+    );
+    assert_eq!(app.count(deletions).await, 2);
+    // Set again after its removal: a new target, version 1.
+    let again = set(None, "2026-Q4", "EUR", 150_000).await;
+    assert_eq!(again["version"], 1);
+    assert_ne!(again["id"], team["id"]);
+}
+
 // ---- advances and stalled deals ------------------------------------------------------------
 
 #[actix_web::test]
@@ -936,6 +1091,99 @@ async fn advances_date_a_deal_and_stalled_deals_are_listed() {
 }
 
 // ---- purchases and their opportunity ------------------------------------------------------
+
+#[actix_web::test]
+async fn a_customers_advances_are_in_their_data_subject_export() {
+    let app = TestApp::spawn().await;
+    let agent = app.token(Role::Agent);
+    let admin = app.token(Role::Admin);
+    let grace = create_customer(&app, json!({"name": "Grace"})).await;
+    let other = create_customer(&app, json!({"name": "Other"})).await;
+    let body = |c: &Value, title: &str| {
+        json!({"customer_id": id(c), "title": title, "amount": 1000, "currency": "EUR",
+               "expected_close_date": "2026-12-20"})
+    };
+    let chairs = opportunity(&app, body(&grace, "chairs")).await;
+    let desks = opportunity(&app, body(&grace, "desks")).await;
+    let theirs = opportunity(&app, body(&other, "theirs")).await;
+    let advance = |o: &Value, body: Value| {
+        let app = &app;
+        let agent = agent.clone();
+        let path = format!("/v1/opportunities/{}/advances", id(o));
+        async move {
+            expect_json(
+                app.send(Method::POST, &path, &agent, &body).await,
+                StatusCode::CREATED,
+            )
+            .await
+        }
+    };
+    let demo = advance(
+        &chairs,
+        json!({"kind": "demo", "occurred_at": "2026-03-01T10:00:00Z",
+               "note": "Grace liked the oak ones"}),
+    )
+    .await;
+    let trial = advance(
+        &desks,
+        json!({"kind": "trial", "occurred_at": "2026-02-01T10:00:00Z"}),
+    )
+    .await;
+    advance(
+        &theirs,
+        json!({"kind": "demo", "occurred_at": "2026-01-01T10:00:00Z"}),
+    )
+    .await;
+    // A deleted opportunity's advances are still held on her: they are in the export.
+    let res = app
+        .delete(&format!("/v1/opportunities/{}", id(&desks)), &agent, None)
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    // Hers only (not Other's), oldest first: the trial of February, the demo of March.
+    let export = app
+        .get_ok(&format!("/v1/customers/{}/export", id(&grace)), &admin)
+        .await;
+    assert_eq!(export["opportunity_advances"], json!([trial, demo]));
+    assert_eq!(export["opportunities"].as_array().unwrap().len(), 2);
+    let theirs_export = app
+        .get_ok(&format!("/v1/customers/{}/export", id(&other)), &admin)
+        .await;
+    assert_eq!(
+        theirs_export["opportunity_advances"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Erased: the advances stay (the funnel's progress), their notes are forgotten.
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/customers/{}/erase", id(&grace)),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    expect_json(res, StatusCode::OK).await;
+    let export = app
+        .get_ok(&format!("/v1/customers/{}/export", id(&grace)), &admin)
+        .await;
+    let kept: Vec<(&Value, &Value)> = export["opportunity_advances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (&a["kind"], &a["note"]))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            (&json!("trial"), &Value::Null),
+            (&json!("demo"), &Value::Null)
+        ]
+    );
+}
 
 #[actix_web::test]
 async fn a_purchase_names_an_opportunity_of_its_own_customer_only() {

@@ -354,14 +354,15 @@ async fn relationship_level_loyalty_and_value_aspects_are_computed_exactly() {
         lines
             .next()
             .unwrap()
-            .ends_with(",lifetime_potential,demand_contribution_percent")
+            .ends_with(",lifetime_potential,demand_contribution_percent,credit_grade")
     );
     let ada_line = lines.next().unwrap();
     assert!(
         ada_line.starts_with(&format!("1,{ada},Ada,10000,")),
         "{ada_line}"
     );
-    assert!(ada_line.ends_with(",26667,27.03"), "{ada_line}");
+    // Ada is not graded: the last column is empty.
+    assert!(ada_line.ends_with(",26667,27.03,"), "{ada_line}");
 }
 
 #[actix_web::test]

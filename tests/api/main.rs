@@ -46,5 +46,6 @@ mod surveys;
 mod tokens;
 mod uploads;
 mod users;
+mod value_aspects;
 mod webhooks;
 mod win_back;
