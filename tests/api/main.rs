@@ -24,6 +24,7 @@ mod groups;
 mod guidance;
 mod hostile;
 mod idempotency;
+mod import_duplicates;
 mod import_mappings;
 mod import_reports;
 mod import_rows;
