@@ -304,6 +304,15 @@ pub async fn live_customers(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
         .await
 }
 
+/// Forgets the figures of these customers, as [`finish`] does for those no longer live: they
+/// read as not computed until the next computation writes them (a merge moved what they
+/// were computed from).
+pub async fn forget(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<usize> {
+    diesel::delete(customer_analytics::table.filter(customer_analytics::customer_id.eq_any(ids)))
+        .execute(conn)
+        .await
+}
+
 /// Ends a computation: forgets the figures of customers no longer live and records the run
 /// (as of `now`, over `customers`, taking `took_ms`, with its `totals`) in the settings.
 pub async fn finish(

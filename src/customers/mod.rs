@@ -656,6 +656,31 @@ impl Matched {
     pub fn score(&self) -> i64 {
         matching::score(&self.reasons)
     }
+
+    /// `matches customer {id} (score {score}, by {reasons})`: what an answer or an import's
+    /// error file says of the match.
+    pub fn describe(&self) -> String {
+        let reasons: Vec<&str> = self.reasons.iter().map(|r| r.as_str()).collect();
+        format!(
+            "matches customer {} (score {}, by {})",
+            self.id,
+            self.score(),
+            reasons.join(", ")
+        )
+    }
+
+    /// The fields that matched, one per reason.
+    pub fn fields(&self) -> Vec<&'static str> {
+        self.reasons
+            .iter()
+            .map(|r| match r {
+                json::DuplicateReason::Email => "email",
+                json::DuplicateReason::Phone => "phone",
+                json::DuplicateReason::NameAddress => "name",
+                json::DuplicateReason::ExternalId => "external_id",
+            })
+            .collect()
+    }
 }
 
 /// The live customers of the same kind `draft` matches by the duplicate rules, best first
@@ -666,19 +691,42 @@ pub async fn find_matches(
     itself: Option<Uuid>,
     access: CustomerAccess,
 ) -> Result<Vec<Matched>, ApiError> {
+    Ok(find_matches_many(conn, &[draft], itself, access)
+        .await?
+        .pop()
+        .unwrap_or_default())
+}
+
+/// [`find_matches`] for each of `drafts` (a batch of an import), in one statement.
+pub async fn find_matches_many(
+    conn: &mut AsyncPgConnection,
+    drafts: &[&CustomerDraft],
+    itself: Option<Uuid>,
+    access: CustomerAccess,
+) -> Result<Vec<Vec<Matched>>, ApiError> {
+    let mut all: Vec<Vec<Matched>> = drafts.iter().map(|_| Vec::new()).collect();
+    if drafts.is_empty() {
+        return Ok(all);
+    }
     let rows = store::matches(
         conn,
-        draft,
+        drafts,
         itself,
         access.owner(),
         matching::NAME_SIMILARITY,
     )
     .await?;
-    let mut found: Vec<Matched> = Vec::new();
-    for row in rows.into_iter().filter(|r| r.kind == draft.kind.as_str()) {
+    for row in rows {
+        let Some(draft) = usize::try_from(row.i).ok().and_then(|i| drafts.get(i)) else {
+            continue;
+        };
+        if row.kind != draft.kind.as_str() {
+            continue;
+        }
         let Ok(reason) = row.reason.parse::<json::DuplicateReason>() else {
             continue;
         };
+        let found = &mut all[row.i as usize];
         match found.last_mut() {
             Some(last) if last.id == row.id => {
                 if !last.reasons.contains(&reason) {
@@ -691,41 +739,25 @@ pub async fn find_matches(
             }),
         }
     }
-    for m in &mut found {
-        m.reasons.sort();
+    for found in &mut all {
+        for m in found.iter_mut() {
+            m.reasons.sort();
+        }
+        found.sort_by(|a, b| b.score().cmp(&a.score()).then(a.id.cmp(&b.id)));
     }
-    found.sort_by(|a, b| b.score().cmp(&a.score()).then(a.id.cmp(&b.id)));
-    Ok(found)
+    Ok(all)
 }
 
 /// The `409` of `on_duplicate=fail`: names the matched customer (also in `Location`) and,
 /// per reason, the field that matched.
 fn matched_error(m: &Matched) -> ApiError {
-    let reasons: Vec<&str> = m.reasons.iter().map(|r| r.as_str()).collect();
     let errors = m
-        .reasons
-        .iter()
-        .map(|r| {
-            let field = match r {
-                json::DuplicateReason::Email => "email",
-                json::DuplicateReason::Phone => "phone",
-                json::DuplicateReason::NameAddress => "name",
-                json::DuplicateReason::ExternalId => "external_id",
-            };
-            crate::http::FieldError::new(field, format!("matches customer {}", m.id))
-        })
+        .fields()
+        .into_iter()
+        .map(|field| crate::http::FieldError::new(field, format!("matches customer {}", m.id)))
         .collect();
     let location = format!("/v1/customers/{}", m.id);
-    let mut err = ApiError::new(
-        ErrorCode::Duplicate,
-        format!(
-            "matches customer {} (score {}, by {})",
-            m.id,
-            m.score(),
-            reasons.join(", ")
-        ),
-    )
-    .with_errors(errors);
+    let mut err = ApiError::new(ErrorCode::Duplicate, m.describe()).with_errors(errors);
     if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&location) {
         err = err.with_header(actix_web::http::header::LOCATION, value);
     }

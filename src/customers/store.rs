@@ -879,9 +879,11 @@ pub async fn tombstone(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Op
         .optional()
 }
 
-/// One reason a live customer matches a customer about to be written.
+/// One reason a live customer matches a customer about to be written (the `i`-th).
 #[derive(Debug, QueryableByName)]
 pub struct Match {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub i: i32,
     #[diesel(sql_type = SqlUuid)]
     pub id: Uuid,
     #[diesel(sql_type = Text)]
@@ -890,27 +892,34 @@ pub struct Match {
     pub kind: String,
 }
 
-/// The live customers `draft` matches by the duplicate rules (`matches.sql`), one row per
-/// reason, leaving out `itself` and, for an owned-only caller, customers of other managers.
+/// The live customers each of `drafts` matches by the duplicate rules (`matches.sql`, one
+/// statement), one row per reason, leaving out `itself` and, for an owned-only caller,
+/// customers of other managers.
 pub async fn matches(
     conn: &mut AsyncPgConnection,
-    draft: &CustomerDraft,
+    drafts: &[&CustomerDraft],
     itself: Option<Uuid>,
     owner: Option<Uuid>,
     name_similarity: f64,
 ) -> QueryResult<Vec<Match>> {
     use diesel::sql_types::{Double, Nullable as N};
-    let address = draft
-        .address
-        .as_ref()
-        .and_then(|a| serde_json::to_value(a).ok());
+    let input: Vec<Value> = drafts
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            json!({
+                "i": i,
+                "email": d.email.as_ref().map(Email::as_str),
+                "phone": d.phone.as_ref().map(Phone::as_str),
+                "address": d.address.as_ref().and_then(|a| serde_json::to_value(a).ok()),
+                "name": d.name,
+                "attributes": d.attributes,
+                "external_id": d.external_id,
+            })
+        })
+        .collect();
     diesel::sql_query(include_str!("matches.sql"))
-        .bind::<N<Text>, _>(draft.email.as_ref().map(|e| e.as_str().to_owned()))
-        .bind::<N<Text>, _>(draft.phone.as_ref().map(|p| p.as_str().to_owned()))
-        .bind::<N<Jsonb>, _>(address)
-        .bind::<Text, _>(&draft.name)
-        .bind::<Jsonb, _>(&draft.attributes)
-        .bind::<N<Text>, _>(draft.external_id.as_deref())
+        .bind::<Jsonb, _>(Value::Array(input))
         .bind::<N<SqlUuid>, _>(itself)
         .bind::<N<SqlUuid>, _>(owner)
         .bind::<Double, _>(name_similarity)

@@ -354,6 +354,7 @@ diesel::table! {
         errors_total -> Int8,
         mapping -> Nullable<Jsonb>,
         unmapped_columns -> Nullable<Array<Text>>,
+        on_duplicate -> Nullable<Text>,
     }
 }
 

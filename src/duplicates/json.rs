@@ -182,6 +182,11 @@ pub struct MergeSummary {
     /// Attribute keys the survivor gained.
     #[schema(example = json!(["hubspot_id"]))]
     pub attributes_added: Vec<String>,
+    /// The loyalty tier the survivor moved up to, its summed points re-evaluated as a
+    /// purchase would (never down); `null` when it stayed.
+    #[serde(default)]
+    #[schema(example = "gold")]
+    pub tier_raised_to: Option<String>,
     /// When the merge was made.
     #[schema(example = "2026-12-04T10:00:00Z")]
     pub merged_at: DateTime<Utc>,

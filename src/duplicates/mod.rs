@@ -68,13 +68,6 @@ pub async fn list(
     reason: Option<DuplicateReason>,
     page: &PageRequest<Cursor>,
 ) -> Result<Page<DuplicatePair>, ApiError> {
-    let weights = [
-        DuplicateReason::ExternalId,
-        DuplicateReason::Email,
-        DuplicateReason::Phone,
-        DuplicateReason::NameAddress,
-    ]
-    .map(|r| matching::weight(r) as i32);
     let rows = store::list(
         conn,
         store::ListRequest {
@@ -82,8 +75,6 @@ pub async fn list(
             reason: reason.map(DuplicateReason::as_str),
             after: page.after,
             fetch: page.fetch(),
-            weights,
-            similarity: matching::NAME_SIMILARITY,
         },
     )
     .await?;
@@ -286,6 +277,13 @@ pub async fn merge(
         moved.push(("opportunity_contact", renamed));
         let links = store::move_contacts(conn, merge_id, survivor_id, &others).await?;
         store::rederive_answers(conn, survivor_id, &others).await?;
+        // The summed points may reach a higher tier: moved up now, as a purchase would be.
+        let (raised, tier_events) = crate::loyalty::members::after_merge(conn, survivor_id).await?;
+        let raised_ids: Vec<Uuid> = raised.iter().map(|c| c.id).collect();
+        store::record_tier_raises(conn, merge_id, survivor_id, &raised_ids).await?;
+        // The analytics figures of everyone involved were computed from rows that moved:
+        // forgotten (read as not computed) until the next computation.
+        crate::analytics::store::forget(conn, &everyone).await?;
 
         // The fields, then the tombstones (which give up the unique keys the survivor takes).
         let sides: Vec<matching::Side<'_>> = std::iter::once(&survivor)
@@ -358,6 +356,7 @@ pub async fn merge(
                 &survivor.draft.attributes,
                 &after.draft.attributes,
             ),
+            tier_raised_to: raised.last().and_then(|c| c.to_tier.clone()),
             merged_at,
             unmerge_until: merged_at
                 + chrono::Duration::from_std(window).unwrap_or(chrono::Duration::zero()),
@@ -370,7 +369,8 @@ pub async fn merge(
             Change::announced(
                 NewEvent::new(EventType::CustomerMerged, merge_id, &summary),
                 report.clone(),
-            ),
+            )
+            .and_all(tier_events),
         ];
         for record in &merged {
             changes.push(Change::audited(
@@ -468,6 +468,7 @@ pub async fn unmerge(
         let renamed = store::rename_opportunity_contacts_back(conn, merge.id, survivor_id).await?;
         moved.push(("opportunity_contact", renamed));
         let links = store::move_contacts_back(conn, merge.id).await?;
+        store::undo_tier_raises(conn, merge.id, survivor_id, &merge.survivor_derived).await?;
         let points = store::move_balances_back(conn, merge.id, survivor_id).await?;
         if merge.opened_account {
             store::close_account(conn, survivor_id).await?;
@@ -475,9 +476,10 @@ pub async fn unmerge(
         store::restore_derived(conn, survivor_id, &merge.survivor_derived).await?;
         store::restore_customers(conn, &merge).await?;
         store::close_merge(conn, merge.id).await?;
-
         let mut everyone = merge.merged_ids.clone();
         everyone.push(survivor_id);
+        crate::analytics::store::forget(conn, &everyone).await?;
+
         let after = store::customers(conn, &everyone).await?;
         let mut changes = Vec::new();
         let mut restored = Vec::new();

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{
-    Array, BigInt, Bool, Double, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+    Array, BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
@@ -55,50 +55,34 @@ pub struct PairRow {
     pub b_updated_at: DateTime<Utc>,
 }
 
-/// The largest group of customers sharing one key that still makes pairs.
-pub const MAX_GROUP: i64 = 20;
-
-/// What a list page asks for.
+/// What a page of the list asks for.
 pub struct ListRequest<'a> {
     pub owner: Option<Uuid>,
     pub reason: Option<&'a str>,
     pub after: Option<(i64, Uuid, Uuid)>,
     pub fetch: i64,
-    pub weights: [i32; 4],
-    pub similarity: f64,
 }
 
-/// A page of likely duplicate pairs, best first (`list.sql`).
+/// A page of likely duplicate pairs, best first (`list.sql`, reading the candidates kept on
+/// write by the triggers of migration 2026-12-05-000030).
 pub async fn list(
     conn: &mut AsyncPgConnection,
     request: ListRequest<'_>,
 ) -> QueryResult<Vec<PairRow>> {
-    let (score, a, b) = request.after.unzip3();
+    // The index's order is (100 − score, a, b); the first page starts below every pair.
+    let (rank, a, b) = match request.after {
+        Some((score, a, b)) => (100 - score.clamp(-1, 101) as i32, a, b),
+        None => (-1, Uuid::nil(), Uuid::nil()),
+    };
     diesel::sql_query(include_str!("list.sql"))
         .bind::<Nullable<SqlUuid>, _>(request.owner)
         .bind::<Nullable<Text>, _>(request.reason)
-        .bind::<Nullable<BigInt>, _>(score)
-        .bind::<Nullable<SqlUuid>, _>(a)
-        .bind::<Nullable<SqlUuid>, _>(b)
+        .bind::<Integer, _>(rank)
+        .bind::<SqlUuid, _>(a)
+        .bind::<SqlUuid, _>(b)
         .bind::<BigInt, _>(request.fetch)
-        .bind::<Double, _>(request.similarity)
-        .bind::<Array<diesel::sql_types::Integer>, _>(request.weights.to_vec())
-        .bind::<BigInt, _>(MAX_GROUP)
         .load(conn)
         .await
-}
-
-trait Unzip3<A, B, C> {
-    fn unzip3(self) -> (Option<A>, Option<B>, Option<C>);
-}
-
-impl<A, B, C> Unzip3<A, B, C> for Option<(A, B, C)> {
-    fn unzip3(self) -> (Option<A>, Option<B>, Option<C>) {
-        match self {
-            Some((a, b, c)) => (Some(a), Some(b), Some(c)),
-            None => (None, None, None),
-        }
-    }
 }
 
 #[derive(QueryableByName)]
@@ -214,7 +198,10 @@ pub async fn derived(conn: &mut AsyncPgConnection, survivor: Uuid) -> QueryResul
                             WHERE s.customer_id = $1), \
            'attribute_answers', coalesce((SELECT jsonb_agg(to_jsonb(a)) \
                             FROM customer_attribute_answers a WHERE a.customer_id = $1), \
-                            '[]'::jsonb)) AS value",
+                            '[]'::jsonb), \
+           'loyalty_account', (SELECT jsonb_build_object('tier_key', l.tier_key, \
+                                 'tier_since', l.tier_since, 'below_since', l.below_since) \
+                               FROM loyalty_accounts l WHERE l.customer_id = $1)) AS value",
     )
     .bind::<SqlUuid, _>(survivor)
     .get_result(conn)
@@ -350,6 +337,55 @@ pub async fn move_rows_back(
         .execute(conn)
         .await?;
     Ok(n as i64)
+}
+
+/// Records the tier moves a merge's re-evaluation wrote for the survivor (kind
+/// `loyalty_tier_raised`), so that an unmerge removes them.
+pub async fn record_tier_raises(
+    conn: &mut AsyncPgConnection,
+    merge: Uuid,
+    survivor: Uuid,
+    changes: &[Uuid],
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO customer_merge_moves (merge_id, kind, row_id, from_id) \
+         SELECT $1, 'loyalty_tier_raised', id, $2 FROM unnest($3::uuid[]) AS id",
+    )
+    .bind::<SqlUuid, _>(merge)
+    .bind::<SqlUuid, _>(survivor)
+    .bind::<Array<SqlUuid>, _>(changes)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Undoes a merge's tier moves: deletes the moves it wrote and puts the survivor's tier back
+/// as it was before the merge (`derived.loyalty_account`, when it had an account).
+pub async fn undo_tier_raises(
+    conn: &mut AsyncPgConnection,
+    merge: Uuid,
+    survivor: Uuid,
+    derived: &Value,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "DELETE FROM loyalty_tier_changes t USING customer_merge_moves m \
+         WHERE m.merge_id = $1 AND m.kind = 'loyalty_tier_raised' AND t.id = m.row_id",
+    )
+    .bind::<SqlUuid, _>(merge)
+    .execute(conn)
+    .await?;
+    diesel::sql_query(
+        "UPDATE loyalty_accounts l \
+         SET tier_key = a.tier_key, tier_since = a.tier_since, below_since = a.below_since \
+         FROM jsonb_to_record($2 -> 'loyalty_account') \
+              AS a (tier_key text, tier_since timestamptz, below_since timestamptz) \
+         WHERE l.customer_id = $1 AND jsonb_typeof($2 -> 'loyalty_account') = 'object'",
+    )
+    .bind::<SqlUuid, _>(survivor)
+    .bind::<Jsonb, _>(derived)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Opens the survivor's loyalty account when it has none and a merged customer has one

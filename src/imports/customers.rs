@@ -10,11 +10,12 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
+use super::json::{MatchAction, RowMatch};
 use super::{Failure, Mode, Outcome, Raw, Row};
 use crate::auth::{Actor, CustomerAccess};
-use crate::customers::json::{AuthoritySource, CustomerInput};
-use crate::customers::rules;
+use crate::customers::json::{AuthoritySource, CustomerInput, OnDuplicate};
 use crate::customers::store::{self, CustomerDraft, CustomerRecord, written_records};
+use crate::customers::{matching, rules};
 use crate::domain::{ChurnCause, Email};
 use crate::http::patch::Patch;
 use crate::journal;
@@ -65,7 +66,7 @@ pub async fn import(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
     access: CustomerAccess,
-    mode: Mode,
+    (mode, on_duplicate): (Mode, Option<OnDuplicate>),
     rows: &[Row],
 ) -> Result<Outcome, crate::http::error::ApiError> {
     let mut outcome = Outcome::default();
@@ -267,11 +268,137 @@ pub async fn import(
         message: "names no customer".to_owned(),
         raw: r.raw,
     }));
+    let ready = match on_duplicate {
+        Some(on) => {
+            let mut check = Check {
+                access,
+                on,
+                now,
+                claimed: &mut claimed,
+                outcome: &mut outcome,
+            };
+            check.duplicates(conn, ready).await?
+        }
+        None => ready,
+    };
     let (new, changed): (Vec<Ready>, Vec<Ready>) =
         ready.into_iter().partition(|r| r.base.is_none());
     insert(conn, actor, new, &mut outcome).await?;
     update(conn, actor, changed, &mut outcome).await?;
     Ok(outcome)
+}
+
+/// The duplicate check of `on_duplicate` over a batch's rows.
+struct Check<'a> {
+    access: CustomerAccess,
+    on: OnDuplicate,
+    now: chrono::DateTime<Utc>,
+    /// The customers rows of the batch write, with the first row's line.
+    claimed: &'a mut HashMap<Uuid, u64>,
+    outcome: &'a mut Outcome,
+}
+
+impl Check<'_> {
+    /// Checks the rows that would create a customer against the live customers by the
+    /// duplicate rules, in one statement (the rules of `POST /v1/customers?on_duplicate=`).
+    /// A row that matches fails naming the customer (`fail`), is left out (`skip`), or becomes
+    /// an update of the customer with its empty fields filled and tags and attributes added
+    /// (`merge`). Returns the rows to write.
+    async fn duplicates(
+        &mut self,
+        conn: &mut AsyncPgConnection,
+        ready: Vec<Ready>,
+    ) -> Result<Vec<Ready>, crate::http::error::ApiError> {
+        let (new, mut kept): (Vec<Ready>, Vec<Ready>) =
+            ready.into_iter().partition(|r| r.base.is_none());
+        let drafts: Vec<&CustomerDraft> = new.iter().map(|r| &r.draft).collect();
+        let found = crate::customers::find_matches_many(conn, &drafts, None, self.access).await?;
+        let targets: HashMap<Uuid, CustomerRecord> = if self.on == OnDuplicate::Merge {
+            let ids: HashSet<Uuid> = found
+                .iter()
+                .filter_map(|m| m.first().map(|b| b.id))
+                .collect();
+            written_records(conn, &ids)
+                .await?
+                .into_iter()
+                .map(|r| (r.id, r))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        for (row, matches) in new.into_iter().zip(found) {
+            let Some(best) = matches.first() else {
+                kept.push(row);
+                continue;
+            };
+            let matched = |action| RowMatch {
+                line: row.line as i64,
+                customer_id: best.id,
+                score: best.score(),
+                reasons: best.reasons.clone(),
+                action,
+            };
+            let fail = |message: String| -> Vec<Failure> {
+                best.fields()
+                    .into_iter()
+                    .map(|field| Failure {
+                        line: row.line,
+                        field: field.to_owned(),
+                        message: message.clone(),
+                        raw: row.raw.clone(),
+                    })
+                    .collect()
+            };
+            match self.on {
+                OnDuplicate::Fail => self.outcome.failures.extend(fail(best.describe())),
+                OnDuplicate::Skip => {
+                    self.outcome.unchanged += 1;
+                    self.outcome.matches.push(matched(MatchAction::Skipped));
+                }
+                OnDuplicate::Merge => {
+                    let Some(target) = targets.get(&best.id) else {
+                        self.outcome
+                            .failures
+                            .extend(fail(format!("{}, which is gone since", best.describe())));
+                        continue;
+                    };
+                    if let Some(line) = self.claimed.insert(best.id, row.line) {
+                        self.outcome.failures.extend(fail(format!(
+                            "{}, which line {line} writes too: one row per customer",
+                            best.describe()
+                        )));
+                        continue;
+                    }
+                    let sides = [
+                        matching::Side {
+                            draft: &target.draft,
+                            updated_at: target.updated_at,
+                        },
+                        matching::Side {
+                            draft: &row.draft,
+                            updated_at: self.now,
+                        },
+                    ];
+                    let draft = matching::combine(&sides, &HashMap::new());
+                    self.outcome.matches.push(matched(MatchAction::Merged));
+                    if draft == target.draft {
+                        self.outcome.unchanged += 1;
+                        continue;
+                    }
+                    kept.push(Ready {
+                        line: row.line,
+                        raw: row.raw,
+                        base: Some(target.clone()),
+                        draft,
+                        reason: None,
+                        reason_code: None,
+                    });
+                }
+            }
+        }
+        kept.sort_by_key(|r| r.line);
+        Ok(kept)
+    }
 }
 
 async fn insert(

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::mappings::json::{AppliedMapping, PresetKey};
 use super::parse::Format;
+use crate::customers::json::{DuplicateReason, OnDuplicate};
 
 pub use super::resource::Resource;
 
@@ -34,6 +35,33 @@ crate::text_enum! {
         Succeeded = "succeeded",
         Failed = "failed",
     }
+}
+
+crate::text_enum! {
+    /// What became of a customer row that matched a live customer by the duplicate rules
+    /// (`on_duplicate`): `skipped` (nothing written) or `merged` into it.
+    pub enum MatchAction {
+        Skipped = "skipped",
+        Merged = "merged",
+    }
+}
+
+/// A customer row that matched a live customer by the duplicate rules and was skipped or
+/// merged into it (with `on_duplicate=fail` the row fails instead, naming the customer).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RowMatch {
+    /// The line of the file the row starts on.
+    #[schema(example = 7)]
+    pub line: i64,
+    /// The customer it matched (the best match: highest score, then oldest).
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a")]
+    pub customer_id: Uuid,
+    /// The pair's score, as `GET /v1/customers/duplicates` gives it.
+    #[schema(example = 90)]
+    pub score: i64,
+    /// Why they match.
+    pub reasons: Vec<DuplicateReason>,
+    pub action: MatchAction,
 }
 
 /// How to import.
@@ -67,6 +95,14 @@ pub struct ImportQuery {
     /// A preset for another CRM's export.
     #[param(inline)]
     pub preset: Option<PresetKey>,
+    /// Customers only: check each row that would create a customer against the live
+    /// customers by the duplicate rules (as `GET /v1/customers/duplicates`), and on a match
+    /// `fail` the row (its error names the customer), `skip` it, or `merge` it into the
+    /// customer (filling its empty fields, adding tags and attributes). Skipped and merged
+    /// rows are listed in `matched`. Rows matched by their natural key in `upsert` mode are
+    /// updates, not duplicates.
+    #[param(inline)]
+    pub on_duplicate: Option<OnDuplicate>,
 }
 
 /// How to preview an import.
@@ -218,6 +254,15 @@ pub struct Import {
     /// Why it failed as a whole (a file it cannot read, unknown columns).
     #[schema(example = json!(null))]
     pub error: Option<String>,
+    /// What a customer row matching a live customer did (`on_duplicate`), if asked.
+    pub on_duplicate: Option<OnDuplicate>,
+    /// The first 100 rows, by line, that were skipped or merged into the customer they
+    /// matched (`on_duplicate`); skipped rows count as `unchanged`, merged ones as
+    /// `updated` (or `unchanged` when they added nothing).
+    pub matched: Vec<RowMatch>,
+    /// How many rows were skipped or merged in all.
+    #[schema(example = 1)]
+    pub matched_total: i64,
     /// The first 100 problems of the failed rows, by line (a row with two bad fields has
     /// two; the error file has them all).
     pub errors: Vec<RowError>,

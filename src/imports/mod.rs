@@ -29,13 +29,14 @@ use uuid::Uuid;
 
 use crate::auth::{Actor, CustomerAccess, Scope, ownership};
 use crate::config::ImportSettings;
+use crate::customers::json::OnDuplicate;
 use crate::db::DbPool;
 use crate::events::{EventType, NewEvent};
 use crate::http::error::ApiError;
 use crate::http::tabular::{self, Column};
 use crate::journal::{self, Change};
 use crate::state::Drain;
-use json::{Import, RowError};
+use json::{Import, MatchAction, RowError, RowMatch};
 pub use json::{ImportState, Mode, Resource};
 use parse::{Format, MAX_RECORD, Parser, Record};
 pub use routes::configure;
@@ -118,7 +119,7 @@ pub struct Failure {
     pub raw: Raw,
 }
 
-/// What a batch did: counts, and its failed rows until they are stored.
+/// What a batch did: counts, and its failed rows and matched rows until they are stored.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Outcome {
     pub created: i64,
@@ -127,6 +128,8 @@ pub struct Outcome {
     /// Failed rows already stored.
     pub failed: i64,
     pub failures: Vec<Failure>,
+    /// Rows skipped or merged into the customer they matched (`on_duplicate`).
+    pub matches: Vec<RowMatch>,
 }
 
 impl Outcome {
@@ -137,6 +140,7 @@ impl Outcome {
         self.unchanged += other.unchanged;
         self.failed += other.failed;
         self.failures.extend(other.failures);
+        self.matches.extend(other.matches);
     }
 
     /// Adds another's counts (its failed rows counted, not kept: memory stays flat).
@@ -193,6 +197,18 @@ pub async fn views(
 ) -> Result<Vec<Import>, ApiError> {
     let ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
     let mut errors: HashMap<Uuid, Vec<RowError>> = HashMap::new();
+    let mut matched: HashMap<Uuid, (Vec<RowMatch>, i64)> = HashMap::new();
+    for m in store::first_matches(conn, &ids, LISTED_ERRORS).await? {
+        let entry = matched.entry(m.import_id).or_default();
+        entry.1 = m.total;
+        entry.0.push(RowMatch {
+            line: m.line,
+            customer_id: m.customer_id,
+            score: i64::from(m.score),
+            reasons: m.reasons.iter().filter_map(|r| r.parse().ok()).collect(),
+            action: m.action.parse().unwrap_or(MatchAction::Skipped),
+        });
+    }
     for (id, e) in store::first_errors(conn, &ids, LISTED_ERRORS).await? {
         errors.entry(id).or_default().push(RowError {
             line: e.line,
@@ -202,32 +218,38 @@ pub async fn views(
     }
     Ok(records
         .into_iter()
-        .map(|record| Import {
-            errors_url: (record.failed > 0)
-                .then(|| format!("/v1/imports/{}/errors.{}", record.id, record.format)),
-            errors: errors.remove(&record.id).unwrap_or_default(),
-            errors_total: record.errors_total,
-            id: record.id,
-            resource: record.resource,
-            mode: record.mode,
-            format: record.format,
-            dry_run: record.dry_run,
-            all_or_nothing: record.all_or_nothing,
-            background: record.background,
-            state: record.state,
-            bytes: record.bytes,
-            received: record.received,
-            created: record.created,
-            updated: record.updated,
-            unchanged: record.unchanged,
-            failed: record.failed,
-            committed: record.committed,
-            mapping: record.mapping.and_then(|m| serde_json::from_value(m).ok()),
-            unmapped_columns: record.unmapped_columns.unwrap_or_default(),
-            error: record.error,
-            created_at: record.created_at,
-            updated_at: record.updated_at,
-            finished_at: record.finished_at,
+        .map(|record| {
+            let (matched, matched_total) = matched.remove(&record.id).unwrap_or_default();
+            Import {
+                on_duplicate: record.on_duplicate,
+                matched,
+                matched_total,
+                errors_url: (record.failed > 0)
+                    .then(|| format!("/v1/imports/{}/errors.{}", record.id, record.format)),
+                errors: errors.remove(&record.id).unwrap_or_default(),
+                errors_total: record.errors_total,
+                id: record.id,
+                resource: record.resource,
+                mode: record.mode,
+                format: record.format,
+                dry_run: record.dry_run,
+                all_or_nothing: record.all_or_nothing,
+                background: record.background,
+                state: record.state,
+                bytes: record.bytes,
+                received: record.received,
+                created: record.created,
+                updated: record.updated,
+                unchanged: record.unchanged,
+                failed: record.failed,
+                committed: record.committed,
+                mapping: record.mapping.and_then(|m| serde_json::from_value(m).ok()),
+                unmapped_columns: record.unmapped_columns.unwrap_or_default(),
+                error: record.error,
+                created_at: record.created_at,
+                updated_at: record.updated_at,
+                finished_at: record.finished_at,
+            }
         })
         .collect())
 }
@@ -443,12 +465,13 @@ async fn apply(
     actor: &Actor,
     resource: Resource,
     mode: Mode,
+    on_duplicate: Option<OnDuplicate>,
     rows: Vec<Row>,
 ) -> Result<Outcome, ApiError> {
     // Owned-only access holds for imports too, as the sender's access stands now.
     let access = crate::users::customer_access(conn, actor).await?;
     match resource {
-        Resource::Customers => set_wise(conn, actor, access, mode, rows).await,
+        Resource::Customers => set_wise(conn, actor, access, (mode, on_duplicate), rows).await,
         Resource::Interactions | Resource::Purchases => {
             one_by_one(conn, actor, access, resource, mode, rows).await
         }
@@ -470,14 +493,13 @@ async fn set_wise(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
     access: CustomerAccess,
-    mode: Mode,
+    (mode, on_duplicate): (Mode, Option<OnDuplicate>),
     rows: Vec<Row>,
 ) -> Result<Outcome, ApiError> {
-    let bulk = customers::import;
-    let refusal = match conn
-        .transaction(async |conn| bulk(conn, actor, access, mode, &rows).await)
-        .await
-    {
+    let bulk = async |conn: &mut AsyncPgConnection, rows: &[Row]| {
+        customers::import(conn, actor, access, (mode, on_duplicate), rows).await
+    };
+    let refusal = match conn.transaction(async |conn| bulk(conn, &rows).await).await {
         Err(err) if refused(&err) => err,
         done => return done,
     };
@@ -486,9 +508,7 @@ async fn set_wise(
     let mut outcome = Outcome::default();
     for row in &rows {
         let one = conn
-            .transaction(async |conn| {
-                bulk(conn, actor, access, mode, std::slice::from_ref(row)).await
-            })
+            .transaction(async |conn| bulk(conn, std::slice::from_ref(row)).await)
             .await;
         match one {
             Ok(done) => outcome.merge(done),
@@ -767,17 +787,21 @@ async fn write_batch(
     } = batch;
     let outcome = match writes {
         Writes::Single { side } => {
-            let mut outcome = apply(conn, &actor, job.resource, job.mode, rows).await?;
+            let mut outcome =
+                apply(conn, &actor, job.resource, job.mode, job.on_duplicate, rows).await?;
             outcome.failures.extend(failed);
             store::record_failures(side, job.id, &outcome.failures).await?;
+            store::record_matches(side, job.id, &outcome.matches).await?;
             outcome
         }
         Writes::Batches => {
             let sum = total.clone();
             conn.transaction(async |conn| {
-                let mut outcome = apply(conn, &actor, job.resource, job.mode, rows).await?;
+                let mut outcome =
+                    apply(conn, &actor, job.resource, job.mode, job.on_duplicate, rows).await?;
                 outcome.failures.extend(failed);
                 store::record_failures(conn, job.id, &outcome.failures).await?;
+                store::record_matches(conn, job.id, &outcome.matches).await?;
                 let mut sum = sum;
                 sum.add(&outcome);
                 store::progress(conn, job.id, last_line as i64, received, &sum).await?;
@@ -824,6 +848,7 @@ pub async fn run(
         unchanged: job.unchanged,
         failed: job.failed,
         failures: Vec::new(),
+        matches: Vec::new(),
     };
     let mut received = job.received;
     let result = if single {
@@ -934,6 +959,7 @@ async fn give_up(
         unchanged: job.unchanged,
         failed: job.failed,
         failures: Vec::new(),
+        matches: Vec::new(),
     };
     let plural = if runs == 1 { "" } else { "s" };
     let error = format!("gave up after {runs} attempt{plural}: {why}");

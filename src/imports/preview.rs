@@ -107,7 +107,7 @@ pub async fn preview(
     let mut conn = pool.get().await?;
     let checked = conn
         .transaction(async |conn| {
-            let outcome = super::apply(conn, actor, resource, mode, rows)
+            let outcome = super::apply(conn, actor, resource, mode, None, rows)
                 .await
                 .map_err(End::Failed)?;
             Err::<(), End>(End::Checked(outcome))

@@ -145,6 +145,12 @@ async fn start_import(
             format!("`{mode}` does not apply to {resource}"),
         ));
     }
+    if options.on_duplicate.is_some() && resource != Resource::Customers {
+        return Err(invalid(
+            "on_duplicate",
+            format!("applies to customers, not to {resource}"),
+        ));
+    }
     let format = format_of(&req)?;
     let key = req
         .headers()
@@ -182,6 +188,7 @@ async fn start_import(
         background: options.background.unwrap_or(false),
         idempotency_key: key.as_deref(),
         mapping,
+        on_duplicate: options.on_duplicate,
     };
     let created = store::create(&mut *state.pool.get().await?, &principal.actor, &new).await?;
     let Some(job) = created else {

@@ -8,8 +8,9 @@ use uuid::Uuid;
 
 use super::json::{ImportState, Mode, Resource};
 use super::parse::Format;
-use super::{Failure, LEASE, Outcome};
+use super::{Failure, LEASE, Outcome, RowMatch};
 use crate::auth::Actor;
+use crate::customers::json::OnDuplicate;
 use crate::db::Prepare;
 use crate::db::schema::{import_chunks, imports};
 
@@ -53,6 +54,8 @@ pub struct ImportRecord {
     pub mapping: Option<serde_json::Value>,
     /// The file's columns the mapping left unused, once read.
     pub unmapped_columns: Option<Vec<String>>,
+    /// What a customer row that matches a live customer by the duplicate rules does.
+    pub on_duplicate: Option<OnDuplicate>,
 }
 
 impl ImportRecord {
@@ -78,6 +81,8 @@ pub struct NewImport<'a> {
     pub idempotency_key: Option<&'a str>,
     /// The mapping it runs with (an `AppliedMapping`), if any.
     pub mapping: Option<serde_json::Value>,
+    /// Customers: check each new row against the duplicate rules, and what to do on a match.
+    pub on_duplicate: Option<OnDuplicate>,
 }
 
 /// Starts an import receiving its file; `None` when the caller's `Idempotency-Key` names an
@@ -99,6 +104,7 @@ pub async fn create(
             imports::state.eq(ImportState::Receiving),
             imports::idempotency_key.eq(new.idempotency_key),
             imports::mapping.eq(&new.mapping),
+            imports::on_duplicate.eq(new.on_duplicate),
             imports::actor_type.eq(actor.kind()),
             imports::actor_id.eq(actor.id()),
         ))
@@ -421,6 +427,83 @@ pub async fn record_failures(
         .execute(conn)
         .await
         .map(drop)
+}
+
+/// Stores the rows of a batch that were skipped or merged into the customer they matched.
+pub async fn record_matches(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    matches: &[RowMatch],
+) -> QueryResult<()> {
+    if matches.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<i64> = matches.iter().map(|m| m.line).collect();
+    let customers: Vec<Uuid> = matches.iter().map(|m| m.customer_id).collect();
+    let scores: Vec<i32> = matches.iter().map(|m| m.score as i32).collect();
+    let reasons: Vec<String> = matches
+        .iter()
+        .map(|m| {
+            let names: Vec<&str> = m.reasons.iter().map(|r| r.as_str()).collect();
+            names.join(",")
+        })
+        .collect();
+    let actions: Vec<&str> = matches.iter().map(|m| m.action.as_str()).collect();
+    diesel::sql_query(
+        "INSERT INTO import_matches (import_id, line, customer_id, score, reasons, action) \
+         SELECT $1, m.line, m.customer_id, m.score, string_to_array(m.reasons, ','), m.action \
+         FROM unnest($2::bigint[], $3::uuid[], $4::int[], $5::text[], $6::text[]) \
+              AS m (line, customer_id, score, reasons, action) \
+         ON CONFLICT (import_id, line) DO NOTHING",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Array<BigInt>, _>(lines)
+    .bind::<Array<SqlUuid>, _>(customers)
+    .bind::<Array<diesel::sql_types::Integer>, _>(scores)
+    .bind::<Array<Text>, _>(reasons)
+    .bind::<Array<Text>, _>(actions)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// A row skipped or merged, as stored.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct MatchRow {
+    #[diesel(sql_type = SqlUuid)]
+    pub import_id: Uuid,
+    #[diesel(sql_type = BigInt)]
+    pub line: i64,
+    #[diesel(sql_type = SqlUuid)]
+    pub customer_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub score: i32,
+    #[diesel(sql_type = Array<Text>)]
+    pub reasons: Vec<String>,
+    #[diesel(sql_type = Text)]
+    pub action: String,
+    #[diesel(sql_type = BigInt)]
+    pub total: i64,
+}
+
+/// The first rows (by line) of each of some imports that matched a customer, each with how
+/// many there are in all: one query for a whole page.
+pub async fn first_matches(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    limit: i64,
+) -> QueryResult<Vec<MatchRow>> {
+    diesel::sql_query(
+        "SELECT i.id AS import_id, m.line, m.customer_id, m.score, m.reasons, m.action, \
+                (SELECT count(*) FROM import_matches a WHERE a.import_id = i.id) AS total \
+         FROM unnest($1::uuid[]) AS i(id) CROSS JOIN LATERAL ( \
+           SELECT line, customer_id, score, reasons, action FROM import_matches \
+           WHERE import_id = i.id ORDER BY line LIMIT $2) m",
+    )
+    .bind::<Array<SqlUuid>, _>(ids)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await
 }
 
 /// Ends a job with its counts; its stored file is no longer needed.

@@ -177,6 +177,28 @@ fn moved_for(entries: &[EntryRecord], customer_id: Uuid) -> i64 {
         .sum()
 }
 
+/// After a merge summed other members' points into `customer_id`'s account (in the merge's
+/// transaction): moves the member up when the summed qualifying points reach a higher tier,
+/// as a purchase would (never down; nothing lapses here: the next pass does that). The tier
+/// moves written, with their events.
+pub async fn after_merge(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+) -> Result<(Vec<ChangeRecord>, Vec<NewEvent>), ApiError> {
+    let program = store::program(conn).await?;
+    let now = Utc::now();
+    let customer = [customer_id];
+    ledger::lock_accounts(conn, &customer).await?;
+    let basis = program.config.qualification.basis;
+    let moves = evaluation::evaluate(conn, basis, &customer, now, true).await?;
+    let changes = Changes {
+        entries: Vec::new(),
+        moves,
+    };
+    let events = changes.events(conn, now).await?;
+    Ok((changes.moves, events))
+}
+
 async fn tier_of(
     conn: &mut AsyncPgConnection,
     customer_id: Uuid,

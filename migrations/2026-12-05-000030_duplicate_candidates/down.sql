@@ -1,0 +1,15 @@
+DROP TRIGGER customers_duplicates_deleted ON customers;
+DROP TRIGGER customers_duplicates_updated ON customers;
+DROP TRIGGER customers_duplicates_inserted ON customers;
+DROP FUNCTION customers_duplicates_deleted();
+DROP FUNCTION customers_duplicates_updated();
+DROP FUNCTION customers_duplicates_inserted();
+DROP FUNCTION customer_duplicates_refresh(customer_duplicate_key[]);
+DROP TABLE customer_duplicate_pairs;
+DROP TABLE customer_duplicate_links;
+DROP TABLE customer_duplicate_locks;
+DROP FUNCTION customer_duplicate_keys(customers);
+DROP TYPE customer_duplicate_pair;
+DROP TYPE customer_duplicate_key;
+DROP FUNCTION customer_duplicate_score(text[]);
+DROP FUNCTION customer_duplicate_weight(text);
