@@ -23,6 +23,7 @@ mod groups;
 mod guidance;
 mod hostile;
 mod idempotency;
+mod import_forms;
 mod import_mappings;
 mod import_reports;
 mod import_rows;
