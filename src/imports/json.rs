@@ -81,7 +81,11 @@ pub struct ImportForm {
     /// `application/gzip` when compressed) or, when it has none or
     /// `application/octet-stream`, by its name (`.csv`, `.ndjson`, `.jsonl`, then `.gz` when
     /// compressed).
-    #[schema(value_type = String, content_media_type = "application/octet-stream")]
+    #[schema(
+        value_type = String,
+        content_media_type = "application/octet-stream",
+        example = "external_id,name,email\ncrm-1,Ada Lovelace,ada@example.com\n"
+    )]
     pub file: Vec<u8>,
 }
 
