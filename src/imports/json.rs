@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::mappings::json::{AppliedMapping, PresetKey};
+use super::mappings::json::{AppliedMapping, MappingSpec, PresetKey};
 use super::parse::Format;
 use crate::customers::json::{DuplicateReason, OnDuplicate};
 
@@ -103,6 +103,26 @@ pub struct ImportQuery {
     /// updates, not duplicates.
     #[param(inline)]
     pub on_duplicate: Option<OnDuplicate>,
+}
+
+/// An upload sent as a form (`multipart/form-data`, as `curl -F` sends it): the mapping
+/// part first, if any, then the file, read as it arrives. No other part is taken.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // The document's description of a form; the form is read as a stream.
+pub struct ImportForm {
+    /// A mapping (`MappingSpec`, JSON) instead of `mapping`, `mapping_id` or `preset` in the
+    /// query. It must come before the file.
+    pub mapping: Option<MappingSpec>,
+    /// The file: CSV or NDJSON, told by the part's type (`text/csv`, `application/x-ndjson`;
+    /// `application/gzip` when compressed) or, when it has none or
+    /// `application/octet-stream`, by its name (`.csv`, `.ndjson`, `.jsonl`, then `.gz` when
+    /// compressed).
+    #[schema(
+        value_type = String,
+        content_media_type = "application/octet-stream",
+        example = "external_id,name,email\ncrm-1,Ada Lovelace,ada@example.com\n"
+    )]
+    pub file: Vec<u8>,
 }
 
 /// How to preview an import.

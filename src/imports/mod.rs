@@ -17,6 +17,7 @@ pub mod preview;
 pub mod resource;
 mod routes;
 pub mod store;
+mod upload;
 
 use std::collections::HashMap;
 use std::sync::Arc;

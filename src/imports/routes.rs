@@ -8,15 +8,16 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::json::{
-    FailedRow, Import, ImportQuery, ImportState, ImportsQuery, Mode, Preview, PreviewQuery,
-    Resource,
+    FailedRow, Import, ImportForm, ImportQuery, ImportState, ImportsQuery, Mode, Preview,
+    PreviewQuery, Resource,
 };
 use super::mappings::{self, Choice};
 use super::parse::Format;
 use super::store::{self, ImportRecord, NewImport};
+use super::upload::File;
 use super::{read_scope, write_scope};
 use crate::auth::{Principal, Role, Scope};
-use crate::http::body::{self, Body};
+use crate::http::body;
 use crate::http::error::PROBLEM_JSON as PROBLEM;
 use crate::http::error::{ApiError, ErrorCode, FieldError, Problem};
 use crate::http::idempotency::{IDEMPOTENCY_KEY, parse_key};
@@ -41,27 +42,73 @@ fn location(id: Uuid) -> String {
     format!("/v1/imports/{id}")
 }
 
-fn format_of(req: &HttpRequest) -> Result<Format, ApiError> {
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    match essence.as_str() {
-        "text/csv" => Ok(Format::Csv),
-        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => Ok(Format::Ndjson),
-        _ => Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            "send the file as `Content-Type: text/csv` or `application/x-ndjson` \
-             (with `Content-Encoding: gzip` when compressed)",
-        )),
+/// The upload's file, opened under the import limits: the body, or a form's `file` part.
+async fn open(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<File, ApiError> {
+    let limits = &state.settings.imports;
+    let limits = body::Limits {
+        max_bytes: limits.max_bytes,
+        max_ratio: limits.max_ratio,
+        idle: limits.idle_timeout,
+    };
+    let mapping_max = crate::http::json::body_limit(req);
+    File::open(req.headers(), payload.into_inner(), limits, mapping_max).await
+}
+
+/// The mapping named: in the query (`mapping`, `mapping_id`, `preset`) or a form's part.
+fn choice<'a>(
+    query: Option<&'a str>,
+    part: Option<&'a str>,
+    saved: Option<Uuid>,
+    preset: Option<mappings::json::PresetKey>,
+) -> Result<Choice<'a>, ApiError> {
+    if part.is_some() {
+        let second = [
+            ("mapping", query.is_some()),
+            ("mapping_id", saved.is_some()),
+            ("preset", preset.is_some()),
+        ];
+        if let Some((name, _)) = second.iter().find(|(_, named)| *named) {
+            return Err(invalid(
+                name,
+                "names a second mapping: the form has a `mapping` part (name one mapping)",
+            ));
+        }
     }
+    Ok(Choice {
+        inline: query.or(part),
+        saved,
+        preset,
+    })
+}
+
+/// The mapping an upload names, checked; a form's `mapping` part that is not a JSON
+/// mapping is a malformed body, not a bad query.
+async fn resolve(
+    state: &AppState,
+    resource: Resource,
+    choice: Choice<'_>,
+    from_part: bool,
+) -> Result<Option<(mappings::json::AppliedMapping, mappings::Mapping)>, ApiError> {
+    let resolved = mappings::resolve(&mut *state.pool.get().await?, resource, choice).await;
+    resolved.map_err(|err| {
+        if !from_part || err.code() != ErrorCode::InvalidQuery {
+            return err;
+        }
+        let message = err
+            .errors()
+            .first()
+            .map(|e| e.message.clone())
+            .unwrap_or_default();
+        ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("the form's `mapping` part {message}"),
+        )
+        .with_errors(vec![FieldError::new("mapping", message)])
+    })
 }
 
 /// Import a file of customers, interactions or purchases.
@@ -75,6 +122,13 @@ fn format_of(req: &HttpRequest) -> Result<Format, ApiError> {
 ///
 /// `curl --data-binary @customers.csv -H 'Content-Type: text/csv' -H "Authorization: Bearer
 /// $TOKEN" 'https://…/v1/imports/customers?mode=upsert'`
+///
+/// The file may also come as a form (`multipart/form-data`): a `file` part (its type, or
+/// its name's `.csv`, `.ndjson` or `.jsonl`, `.gz` after it when compressed, tells its
+/// format), after an optional `mapping` part (the mapping's JSON) — `curl -F
+/// 'mapping=<mapping.json' -F 'file=@export.csv' …`. The file part is read as it arrives,
+/// under the same limits; a form without it, with two, with another part or with the mapping
+/// after the file is refused (`422`), and the upload with it.
 ///
 /// Limits (each a setting): a file of at most 2 GiB as sent and once inflated, inflating at
 /// most 100 times its compressed size (`413`); a row of at most 1 MiB (a longer one fails
@@ -99,7 +153,9 @@ fn format_of(req: &HttpRequest) -> Result<Format, ApiError> {
     request_body(content(
         (String = "text/csv", example = "external_id,name,email,tags\ncrm-1,Ada Lovelace,ada@example.com,vip;newsletter\n"),
         (String = "application/x-ndjson", example = "{\"external_id\": \"crm-1\", \"name\": \"Ada Lovelace\"}\n"),
-    ), description = "The file"),
+        (ImportForm = "multipart/form-data"),
+    ), description = "The file, as the body or as the `file` part of a form (with an optional \
+        `mapping` part before it)"),
     security(("bearer" = ["customers:write", "interactions:write", "purchases:write"])),
     responses(
         (status = 201, description = "The import, done (`committed` says whether its writes \
@@ -112,16 +168,21 @@ fn format_of(req: &HttpRequest) -> Result<Format, ApiError> {
                         import's answer, nothing was imported again"))),
         (status = 202, description = "With `async=true`: the import, queued", body = Import,
             headers(("Location" = String, description = "URL to follow it at"))),
+        (status = 400, description = "A bad query (two mappings named, a mapping that is \
+            not JSON), a form that cannot be read, or a `mapping` part that is not JSON",
+            body = Problem, content_type = PROBLEM),
         (status = 408, description = "The upload sent nothing for \
             `RAPPORT_UPLOAD_IDLE_TIMEOUT` (30 s): it is cut off and nothing is kept",
             body = Problem, content_type = PROBLEM),
         (status = 413, description = "The file is over `RAPPORT_IMPORT_MAX_BYTES` (2 GiB) as \
             sent or once inflated, or inflates more than `RAPPORT_IMPORT_MAX_RATIO` (100) times",
             body = Problem, content_type = PROBLEM),
-        (status = 415, description = "Neither CSV nor NDJSON", body = Problem,
-            content_type = PROBLEM),
+        (status = 415, description = "Neither CSV nor NDJSON (nor a form whose `file` part \
+            is one)", body = Problem, content_type = PROBLEM),
         (status = 422, description = "The file cannot be read (unknown columns, no header, a \
-            broken record)", body = Problem, content_type = PROBLEM),
+            broken record), or a form without its `file` part, with two, with a part an \
+            import does not take, or with the `mapping` part after the file",
+            body = Problem, content_type = PROBLEM),
         (status = 429, description = "The caller has `RAPPORT_IMPORT_UPLOADS_PER_CALLER` (4) \
             uploads in flight already", body = Problem, content_type = PROBLEM,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -151,38 +212,30 @@ async fn start_import(
             format!("applies to customers, not to {resource}"),
         ));
     }
-    let format = format_of(&req)?;
     let key = req
         .headers()
         .get(&IDEMPOTENCY_KEY)
         .map(parse_key)
         .transpose()?;
-    let choice = Choice {
-        inline: options.mapping.as_deref(),
-        saved: options.mapping_id,
-        preset: options.preset,
-    };
-    let mapping = mappings::resolve(&mut *state.pool.get().await?, resource, choice)
+    // A place among the caller's uploads, held until this request ends however it ends.
+    let _slot = state.uploads.enter(&principal.actor.key())?;
+    // A form is read up to its file part: the mapping may be a part before it.
+    let mut file = open(&state, &req, payload).await?;
+    let choice = choice(
+        options.mapping.as_deref(),
+        file.mapping.as_deref(),
+        options.mapping_id,
+        options.preset,
+    )?;
+    let mapping = resolve(&state, resource, choice, file.mapping.is_some())
         .await?
         .map(|(applied, _)| serde_json::to_value(applied))
         .transpose()
         .map_err(ApiError::internal)?;
-    let limits = &state.settings.imports;
-    // A place among the caller's uploads, held until this request ends however it ends.
-    let _slot = state.uploads.enter(&principal.actor.key())?;
-    let mut body = Body::new(
-        payload.into_inner(),
-        req.headers(),
-        body::Limits {
-            max_bytes: limits.max_bytes,
-            max_ratio: limits.max_ratio,
-            idle: limits.idle_timeout,
-        },
-    )?;
     let new = NewImport {
         resource,
         mode,
-        format,
+        format: file.format,
         dry_run: options.dry_run.unwrap_or(false),
         all_or_nothing: options.all_or_nothing.unwrap_or(false),
         background: options.background.unwrap_or(false),
@@ -209,18 +262,24 @@ async fn start_import(
     let mut buffer = Vec::with_capacity(CHUNK);
     let mut seq = 0;
     let mut touched = Instant::now();
+    let refused = async |err: ApiError| -> ApiError {
+        let why = format!(
+            "the upload was refused: {}",
+            err.problem().detail.unwrap_or_default()
+        );
+        match state.pool.get().await {
+            Ok(mut conn) => match store::abandon(&mut conn, job.id, &why).await {
+                Ok(_) => err,
+                Err(kept) => kept.into(),
+            },
+            Err(kept) => kept.into(),
+        }
+    };
     loop {
-        let piece = match body.next().await {
+        let piece = match file.body.next().await {
             None => break,
             Some(Ok(piece)) => piece,
-            Some(Err(err)) => {
-                let why = format!(
-                    "the upload was refused: {}",
-                    err.problem().detail.unwrap_or_default()
-                );
-                store::abandon(&mut *state.pool.get().await?, job.id, &why).await?;
-                return Err(err);
-            }
+            Some(Err(err)) => return Err(refused(err).await),
         };
         hash.update(&piece);
         buffer.extend_from_slice(&piece);
@@ -231,11 +290,16 @@ async fn start_import(
             touched = Instant::now();
         }
     }
+    // A form ends with its file: a part after it is refused, and the upload with it.
+    let inflated = match file.finish().await {
+        Ok(inflated) => inflated,
+        Err(err) => return Err(refused(err).await),
+    };
     let mut conn = state.pool.get().await?;
     if !buffer.is_empty() {
         store::add_chunk(&mut conn, job.id, seq, &buffer).await?;
     }
-    let bytes = i64::try_from(body.inflated()).unwrap_or(i64::MAX);
+    let bytes = i64::try_from(inflated).unwrap_or(i64::MAX);
     let hash = hash.finalize().to_vec();
     let job = store::received(&mut conn, job.id, &hash, bytes).await?;
     if !job.dry_run
@@ -280,8 +344,9 @@ async fn replay(
 
 /// Preview an import: the first rows of a file, mapped and checked, nothing written.
 ///
-/// Send the file as an import takes it (CSV or NDJSON, gzip welcome; `-T` streams it), with
-/// the mapping to try (`mapping`, `mapping_id` or `preset`). The first `limit` rows (10 by
+/// Send the file as an import takes it (CSV or NDJSON, gzip welcome; `-T` streams it; or as
+/// a form's `file` part, after a `mapping` part), with the mapping to try (`mapping`,
+/// `mapping_id` or `preset`, or the form's part). The first `limit` rows (10 by
 /// default, at most 100) are read, and only they: the rest of the upload is not waited
 /// for. Each comes back with the object the import would write (as the single-object
 /// endpoint takes it) and its problems, found by the import's own checks in a transaction
@@ -295,20 +360,24 @@ async fn replay(
     request_body(content(
         (String = "text/csv", example = "First Name,Last Name,Email,Lifecycle Stage\nAda,Lovelace,ada@example.com,Lead\n"),
         (String = "application/x-ndjson", example = "{\"name\": {\"firstName\": \"Ada\"}}\n"),
-    ), description = "The file (only its first rows are read)"),
+        (ImportForm = "multipart/form-data"),
+    ), description = "The file, as the body or as the `file` part of a form (with an optional \
+        `mapping` part before it); only its first rows are read"),
     security(("bearer" = ["customers:write", "interactions:write", "purchases:write"])),
     responses(
         (status = 200, description = "The first rows, mapped and checked", body = Preview),
         (status = 400, description = "A bad query (two mappings named, a mapping that is \
-            not JSON)", body = Problem, content_type = PROBLEM),
+            not JSON), a form that cannot be read, or a `mapping` part that is not JSON",
+            body = Problem, content_type = PROBLEM),
         (status = 403, description = "The caller may not import into this resource",
             body = Problem, content_type = PROBLEM),
         (status = 413, description = "The rows read inflate past the limits", body = Problem,
             content_type = PROBLEM),
-        (status = 415, description = "Neither CSV nor NDJSON", body = Problem,
-            content_type = PROBLEM),
+        (status = 415, description = "Neither CSV nor NDJSON (nor a form whose `file` part \
+            is one)", body = Problem, content_type = PROBLEM),
         (status = 422, description = "A bad mapping (unknown fields, columns the header \
-            lacks), or a file that cannot be read", body = Problem, content_type = PROBLEM),
+            lacks), a file that cannot be read, or a form without its `file` part",
+            body = Problem, content_type = PROBLEM),
     )
 )]
 #[post("/imports/{resource}/preview")]
@@ -334,33 +403,26 @@ async fn preview_import(
         Some(n @ 1..=100) => n as usize,
         Some(_) => return Err(invalid("limit", "must be from 1 to 100")),
     };
-    let format = format_of(&req)?;
-    let choice = Choice {
-        inline: options.mapping.as_deref(),
-        saved: options.mapping_id,
-        preset: options.preset,
-    };
-    let mapping = mappings::resolve(&mut *state.pool.get().await?, resource, choice).await?;
-    let limits = &state.settings.imports;
     let _slot = state.uploads.enter(&principal.actor.key())?;
-    let mut body = Body::new(
-        payload.into_inner(),
-        req.headers(),
-        body::Limits {
-            max_bytes: limits.max_bytes,
-            max_ratio: limits.max_ratio,
-            idle: limits.idle_timeout,
-        },
+    let mut file = open(&state, &req, payload).await?;
+    let choice = choice(
+        options.mapping.as_deref(),
+        file.mapping.as_deref(),
+        options.mapping_id,
+        options.preset,
     )?;
+    let mapping = resolve(&state, resource, choice, file.mapping.is_some()).await?;
     let request = super::preview::Request {
         resource,
         mode,
-        format,
+        format: file.format,
         limit,
         mapping,
     };
+    // Only the first rows are read: the rest of the upload, a form's later parts with it,
+    // is not waited for.
     let preview =
-        super::preview::preview(&state.pool, &principal.actor, request, &mut body).await?;
+        super::preview::preview(&state.pool, &principal.actor, request, &mut file.body).await?;
     Ok(HttpResponse::Ok().json(preview))
 }
 

@@ -10,7 +10,8 @@
 //!   session starts as the README's first steps leave a reader: `RAPPORT` is the base URL,
 //!   `TOKEN` an admin token from `rapport token --role admin`, and the `rapport` binary is on
 //!   the `PATH` (configured for the app's database). `HOOK_URL` is a webhook receiver this test
-//!   runs (answering `204`), which the app may reach though its address is private.
+//!   runs (answering `204`), which the app may reach though its address is private. The
+//!   sample exports of `tests/fixtures/imports/` are at that path, as at the repository's root.
 //! - Every curl command carries its expected status in a comment at the end of the command:
 //!   `# → 201`. A curl without one fails the test, so no new example escapes.
 //! - Curls run in the order they are written (no loops around them): the n-th curl run is
@@ -479,6 +480,15 @@ async fn run_file(file: String, hook_url: String) -> Result<usize, String> {
     let dir = std::env::temp_dir().join(format!("rapport-doc-{}", uuid::Uuid::now_v7().simple()));
     let scripts = dir.join(".examples");
     std::fs::create_dir_all(&scripts).map_err(|e| e.to_string())?;
+    // The sample exports, where a reader at the repository's root finds them.
+    let samples = Path::new("tests/fixtures/imports");
+    std::fs::create_dir_all(dir.join(samples)).map_err(|e| e.to_string())?;
+    for entry in std::fs::read_dir(root.join(samples)).map_err(|e| e.to_string())? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if let Some(name) = path.file_name() {
+            std::fs::copy(&path, dir.join(samples).join(name)).map_err(|e| e.to_string())?;
+        }
+    }
     let statuses = scripts.join("statuses");
     let expected_file = scripts.join("expected");
     std::fs::write(&statuses, "").map_err(|e| e.to_string())?;

@@ -173,6 +173,7 @@ async fn every_preset_sample_imports_with_every_field_mapped() {
     )
     .await;
     assert_eq!(counts(&report), [2, 2, 0, 0, 0], "{report}");
+    assert_eq!(report["unmapped_columns"], json!([]), "{report}");
     assert_eq!(
         shown(&by_external_id(&app, "hubspot-company-901").await),
         person(
@@ -206,6 +207,7 @@ async fn every_preset_sample_imports_with_every_field_mapped() {
     )
     .await;
     assert_eq!(counts(&report), [2, 2, 0, 0, 0], "{report}");
+    assert_eq!(report["unmapped_columns"], json!([]), "{report}");
     assert_eq!(
         shown(&by_external_id(&app, "salesforce-0035g00000A1b2cAAB").await),
         person(
@@ -222,7 +224,8 @@ async fn every_preset_sample_imports_with_every_field_mapped() {
         )
     );
 
-    // Salesforce accounts: the account type as the stage.
+    // Salesforce accounts, as Data Loader exports them: the API names in capitals, every
+    // value quoted; the account type as the stage.
     let report = expect_json(
         import_csv(
             &app,
@@ -234,6 +237,7 @@ async fn every_preset_sample_imports_with_every_field_mapped() {
     )
     .await;
     assert_eq!(counts(&report), [2, 2, 0, 0, 0], "{report}");
+    assert_eq!(report["unmapped_columns"], json!([]), "{report}");
     assert_eq!(
         shown(&by_external_id(&app, "salesforce-0015g00000X9y8zAAA").await),
         person(
@@ -254,7 +258,8 @@ async fn every_preset_sample_imports_with_every_field_mapped() {
         )
     );
 
-    // Twenty people and companies: dotted composite columns, the calling code joined on.
+    // Twenty people and companies: the export's "Label / Part" columns of composite
+    // fields, the calling code joined on.
     let report = expect_json(
         import_csv(
             &app,
@@ -266,13 +271,24 @@ async fn every_preset_sample_imports_with_every_field_mapped() {
     )
     .await;
     assert_eq!(counts(&report), [2, 2, 0, 0, 0], "{report}");
+    assert_eq!(report["unmapped_columns"], json!([]));
+    let city = |city: &str| {
+        json!({"line1": null, "line2": null, "city": city, "region": null,
+               "postal_code": null, "country": null})
+    };
     assert_eq!(
         shown(&by_external_id(&app, "twenty-person-20202020-0001-4e7c-8001-123456789abc").await),
         person(
             json!({"name": "Ada Lovelace", "email": "ada@twenty.example",
             "phone": "+442079460958", "occupation": "Analyst", "source": "twenty",
-            "address": {"line1": null, "line2": null, "city": "London", "region": null,
-                        "postal_code": null, "country": null}})
+            "address": city("London")})
+        )
+    );
+    assert_eq!(
+        shown(&by_external_id(&app, "twenty-person-20202020-0002-4e7c-8001-123456789abc").await),
+        person(
+            json!({"name": "Grace Hopper", "email": "grace@twenty.example",
+            "source": "twenty", "address": city("Arlington")})
         )
     );
     let report = expect_json(
@@ -286,6 +302,7 @@ async fn every_preset_sample_imports_with_every_field_mapped() {
     )
     .await;
     assert_eq!(counts(&report), [2, 2, 0, 0, 0], "{report}");
+    assert_eq!(report["unmapped_columns"], json!([]), "{report}");
     let mut expected = person(
         json!({"kind": "organization", "name": "Analytical Engines Ltd",
         "organization_name": "Analytical Engines Ltd", "source": "twenty",
@@ -296,6 +313,15 @@ async fn every_preset_sample_imports_with_every_field_mapped() {
     assert_eq!(
         shown(&by_external_id(&app, "twenty-company-20202020-0101-4e7c-8001-123456789abc").await),
         expected
+    );
+    assert_eq!(
+        shown(&by_external_id(&app, "twenty-company-20202020-0102-4e7c-8001-123456789abc").await),
+        person(
+            json!({"kind": "organization", "name": "Difference Works GmbH",
+            "organization_name": "Difference Works GmbH", "source": "twenty",
+            "address": address(json!("Friedrichstrasse 10"), "Berlin", json!("Berlin"),
+                json!("10117"), "DE")})
+        )
     );
     assert_eq!(app.count("customers").await, 13);
 }

@@ -25,6 +25,7 @@ mod guidance;
 mod hostile;
 mod idempotency;
 mod import_duplicates;
+mod import_forms;
 mod import_mappings;
 mod import_reports;
 mod import_rows;

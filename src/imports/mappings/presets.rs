@@ -1,8 +1,16 @@
 //! Ready-made mappings for the exports of the CRMs people move from, written from those
-//! tools' documented export columns: HubSpot's property labels ("First Name", "Lifecycle
-//! Stage", "Record ID"), Salesforce's field API names as Data Loader and reports export them
-//! ("FirstName", "AccountId", "BillingCity"), and Twenty's composite fields, flattened with
-//! dots ("name.firstName", "emails.primaryEmail") in its CSV and nested in its JSON.
+//! tools' documented export columns (docs/imports.md names the source of each):
+//! - HubSpot: an export's columns are the properties' labels ("Record ID", "First Name",
+//!   "Lifecycle Stage", "Company name").
+//! - Salesforce: the fields' API names ("FirstName", "MailingCity", "BillingCountry"), as
+//!   Data Loader (in capitals: `FIRSTNAME`) and the Bulk API write them; headers match in
+//!   any case.
+//! - Twenty: its CSV export names a composite field's parts "Label / Part" ("Name / First
+//!   Name", "Emails / Primary Email", "Address / Post Code"), other fields by their label
+//!   ("Job Title", "Id"); its API's JSON records nest them (`name.firstName`). Each rule
+//!   names both, so one preset reads the CSV export and the API's records alike (a rule
+//!   reads whichever the file has).
+//!
 //! A sample file for each is in `tests/fixtures/imports/`.
 
 use std::sync::LazyLock;
@@ -142,42 +150,108 @@ fn salesforce_accounts() -> MappingSpec {
     }))
 }
 
+/// Twenty's "Label / Part" columns of a links field (its export), as ignored columns.
+fn twenty_links(label: &str) -> [String; 3] {
+    ["Link URL", "Link Label", "Secondary Links"].map(|part| format!("{label} / {part}"))
+}
+
+/// Twenty's columns every object's export has, and its API's keys for them.
+fn twenty_common() -> Vec<String> {
+    let mut ignored: Vec<String> = [
+        "Creation date",
+        "Last update",
+        "Position",
+        "Created by / Source",
+        "Created by / Name",
+        "Created by / Workspace Member",
+        "Created by / Context",
+        "Updated by / Source",
+        "Updated by / Name",
+        "Updated by / Workspace Member",
+        "Updated by / Context",
+        "createdAt",
+        "updatedAt",
+        "deletedAt",
+        "position",
+        "createdBy",
+        "updatedBy",
+        "linkedinLink",
+        "xLink",
+    ]
+    .map(str::to_owned)
+    .into();
+    ignored.extend(twenty_links("Linkedin"));
+    ignored.extend(twenty_links("X"));
+    ignored
+}
+
 fn twenty_people() -> MappingSpec {
+    let mut ignore = twenty_common();
+    ignore.extend(
+        [
+            "Emails / Additional Emails",
+            "Phones / Primary Phone Country Code",
+            "Phones / Additional Phones",
+            "Company Id",
+            "Avatar",
+            "companyId",
+            "avatarUrl",
+        ]
+        .map(str::to_owned),
+    );
     spec(json!({
         "fields": {
             "kind": {"default": "individual"},
-            "external_id": {"from": "id", "prefix": "twenty-person-"},
-            "name": {"from": ["name.firstName", "name.lastName"]},
-            "email": {"from": "emails.primaryEmail"},
-            "phone": {"from": ["phones.primaryPhoneCallingCode", "phones.primaryPhoneNumber"],
+            "external_id": {"from": ["Id", "id"], "prefix": "twenty-person-"},
+            "name": {"from": ["Name / First Name", "Name / Last Name",
+                              "name.firstName", "name.lastName"]},
+            "email": {"from": ["Emails / Primary Email", "emails.primaryEmail"]},
+            "phone": {"from": ["Phones / Primary Phone Calling Code",
+                               "Phones / Primary Phone Number",
+                               "phones.primaryPhoneCallingCode", "phones.primaryPhoneNumber"],
                       "join": ""},
-            "occupation": {"from": "jobTitle"},
-            "address.city": {"from": "city"},
+            "occupation": {"from": ["Job Title", "jobTitle"]},
+            "address.city": {"from": ["City", "city"]},
             "source": {"default": "twenty"}
         },
-        "ignore": ["phones.primaryPhoneCountryCode", "linkedinLink.primaryLinkUrl",
-                   "company.name", "companyId", "createdAt", "updatedAt", "position"]
+        "ignore": ignore
     }))
 }
 
 fn twenty_companies() -> MappingSpec {
+    let mut ignore = twenty_common();
+    ignore.extend(twenty_links("Domain"));
+    ignore.extend(
+        [
+            "Employees",
+            "ICP",
+            "ARR / Amount",
+            "ARR / Currency",
+            "Account Owner Id",
+            "domainName",
+            "employees",
+            "idealCustomerProfile",
+            "annualRecurringRevenue",
+            "accountOwnerId",
+        ]
+        .map(str::to_owned),
+    );
     spec(json!({
         "fields": {
             "kind": {"default": "organization"},
-            "external_id": {"from": "id", "prefix": "twenty-company-"},
-            "name": {"from": "name"},
-            "organization_name": {"from": "name"},
-            "address.line1": {"from": "address.addressStreet1"},
-            "address.line2": {"from": "address.addressStreet2"},
-            "address.city": {"from": "address.addressCity"},
-            "address.region": {"from": "address.addressState"},
-            "address.postal_code": {"from": "address.addressPostcode"},
-            "address.country": {"from": "address.addressCountry", "values": countries()},
+            "external_id": {"from": ["Id", "id"], "prefix": "twenty-company-"},
+            "name": {"from": ["Name", "name"]},
+            "organization_name": {"from": ["Name", "name"]},
+            "address.line1": {"from": ["Address / Address 1", "address.addressStreet1"]},
+            "address.line2": {"from": ["Address / Address 2", "address.addressStreet2"]},
+            "address.city": {"from": ["Address / City", "address.addressCity"]},
+            "address.region": {"from": ["Address / State", "address.addressState"]},
+            "address.postal_code": {"from": ["Address / Post Code", "address.addressPostcode"]},
+            "address.country": {"from": ["Address / Country", "address.addressCountry"],
+                                "values": countries()},
             "source": {"default": "twenty"}
         },
-        "ignore": ["domainName.primaryLinkUrl", "employees", "idealCustomerProfile",
-                   "annualRecurringRevenue.amountMicros",
-                   "annualRecurringRevenue.currencyCode", "createdAt", "updatedAt", "position"]
+        "ignore": ignore
     }))
 }
 
@@ -201,22 +275,22 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
         ),
         preset(
             PresetKey::SalesforceContacts,
-            "Salesforce contacts (Data Loader or report export, API field names)",
+            "Salesforce contacts (Data Loader or Bulk API export: API field names)",
             salesforce_contacts(),
         ),
         preset(
             PresetKey::SalesforceAccounts,
-            "Salesforce accounts (Data Loader or report export, API field names)",
+            "Salesforce accounts (Data Loader or Bulk API export: API field names)",
             salesforce_accounts(),
         ),
         preset(
             PresetKey::TwentyPeople,
-            "Twenty people export (CSV with dotted columns, or JSON)",
+            "Twenty people (the CSV export, or the API's JSON records)",
             twenty_people(),
         ),
         preset(
             PresetKey::TwentyCompanies,
-            "Twenty companies export (CSV with dotted columns, or JSON)",
+            "Twenty companies (the CSV export, or the API's JSON records)",
             twenty_companies(),
         ),
     ]

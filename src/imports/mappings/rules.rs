@@ -436,17 +436,28 @@ pub struct CsvPlan {
 
 impl Mapping {
     /// Fits the mapping to a CSV header (its names trimmed): every source must be one of
-    /// its columns, each missing one named. Columns named as fields the mapping does not
-    /// fill are read as those fields; the others (not ignored, not starting with `_`) are
-    /// unmapped, and named.
+    /// its columns, each missing one named. A source matches the column of its very name,
+    /// else one that differs only in case (exports change the case of their headers: a
+    /// Salesforce Data Loader export writes `FIRSTNAME`); a rule reads a column once, however
+    /// many of its sources match it. Columns named as fields the mapping does not fill are
+    /// read as those fields; the others (not ignored, in any case, and not starting with
+    /// `_`) are unmapped, and named.
     pub fn plan_csv(&self, names: &[String]) -> Result<CsvPlan, Vec<String>> {
         let mut missing = Vec::new();
         let mut fields = Vec::with_capacity(self.targets.len());
         let mut used = BTreeSet::new();
+        let folded: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
+        let find = |source: &str| {
+            names.iter().position(|n| n == source).or_else(|| {
+                let source = source.to_lowercase();
+                folded.iter().position(|n| *n == source)
+            })
+        };
         for target in &self.targets {
             let mut slots = Vec::with_capacity(target.sources.len());
             for source in &target.sources {
-                match names.iter().position(|n| n == source) {
+                match find(source) {
+                    Some(at) if slots.contains(&Some(at)) => slots.push(None),
                     Some(at) => {
                         slots.push(Some(at));
                         used.insert(at);
@@ -463,9 +474,10 @@ impl Mapping {
         if !missing.is_empty() {
             return Err(missing);
         }
+        let ignored: BTreeSet<String> = self.ignore.iter().map(|n| n.to_lowercase()).collect();
         let mut unmapped = Vec::new();
         for (at, name) in names.iter().enumerate() {
-            if used.contains(&at) || self.ignore.contains(name) || name.starts_with('_') {
+            if used.contains(&at) || ignored.contains(&folded[at]) || name.starts_with('_') {
                 continue;
             }
             let filled = self.targets.iter().any(|t| t.column.path == name);
@@ -759,6 +771,46 @@ mod tests {
             missing.iter().any(|m| m.contains("`Last Name`")),
             "{missing:?}"
         );
+    }
+
+    #[test]
+    fn csv_headers_match_in_any_case_and_a_rule_reads_a_column_once() {
+        let mapping = check(
+            &spec(json!({"fields": {
+                "name": {"from": ["FirstName", "LastName"], "optional": true},
+                "email": {"from": ["Emails / Primary Email", "emails.primaryEmail"],
+                          "optional": true},
+                "address.city": {"from": ["City", "city"], "optional": true}
+            }, "ignore": ["CreatedDate"]})),
+            COLUMNS,
+        )
+        .unwrap();
+        // A Data Loader export: the same names in capitals.
+        let plan = mapping
+            .plan_csv(&names(&[
+                "FIRSTNAME",
+                "LASTNAME",
+                "CITY",
+                "CREATEDDATE",
+                "FAX",
+            ]))
+            .unwrap();
+        assert_eq!(plan.unmapped(), ["FAX"]);
+        let row = plan
+            .row(&cells(&["Ada", "Lovelace", "London", "2024-01-15", "1"]))
+            .unwrap();
+        assert_eq!(
+            Value::Object(row),
+            json!({"name": "Ada Lovelace", "address": {"city": "London"}}),
+            "`City` and `city` both match `CITY`: it is read once, not joined to itself"
+        );
+        // The exact name wins over one in another case.
+        let plan = mapping
+            .plan_csv(&names(&["emails.primaryemail", "emails.primaryEmail"]))
+            .unwrap();
+        assert_eq!(plan.unmapped(), ["emails.primaryemail"]);
+        let row = plan.row(&cells(&["wrong@x.io", "ada@x.io"])).unwrap();
+        assert_eq!(Value::Object(row), json!({"email": "ada@x.io"}));
     }
 
     #[test]
