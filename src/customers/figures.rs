@@ -30,6 +30,18 @@ crate::text_enum! {
 }
 
 crate::text_enum! {
+    /// A customer's credit grade (等级信用, the fourth aspect of a customer's value): `a`
+    /// (best: pays on time, may buy on credit up to its limit) to `d` (worst: prepayment
+    /// only). What each grade allows is the company's policy; Rapport keeps the grade.
+    pub enum CreditGrade {
+        A = "a",
+        B = "b",
+        C = "c",
+        D = "d",
+    }
+}
+
+crate::text_enum! {
     /// The customer's value tier, from their rank by value (the settings' cut-offs):
     /// `key` (the largest value), `development` (the next band: high value, the ones to
     /// grow), `maintenance` (ordinary) and `opportunity` (the many with low or no value).
@@ -169,7 +181,7 @@ pub struct CustomerAnalytics {
     pub demand_contribution_percent: Option<f64>,
     /// Credit grade (等级信用): the customer's `credit.grade` as it stands now (not as of
     /// the computation: it is set by hand, not computed); `null` when not graded.
-    pub credit_grade: Option<super::json::CreditGrade>,
+    pub credit_grade: Option<CreditGrade>,
     /// Margin of the window's purchases recorded with a cost: (net − cost) ÷ net, in % (2
     /// decimals); `null` without such purchases (or with no positive net on them).
     #[schema(example = 32.5)]

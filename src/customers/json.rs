@@ -34,7 +34,7 @@ crate::text_enum! {
     }
 }
 
-pub use super::figures::RelationshipLevel;
+pub use super::figures::{CreditGrade, RelationshipLevel};
 
 crate::text_enum! {
     /// How an individual buyer sees a sale (the course's sales-view types, DOMAIN.md section
@@ -101,18 +101,6 @@ crate::text_enum! {
         Ideal = "ideal",
         Reachable = "reachable",
         NotAProspect = "not_a_prospect",
-    }
-}
-
-crate::text_enum! {
-    /// A customer's credit grade (等级信用, the fourth aspect of a customer's value): `a`
-    /// (best: pays on time, may buy on credit up to its limit) to `d` (worst: prepayment
-    /// only). What each grade allows is the company's policy; Rapport keeps the grade.
-    pub enum CreditGrade {
-        A = "a",
-        B = "b",
-        C = "c",
-        D = "d",
     }
 }
 
