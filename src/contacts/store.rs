@@ -181,18 +181,29 @@ pub async fn list(
         .await
 }
 
-/// Which of `people` are linked (now or once) to the organization.
+/// Which of `people` are linked (now or once) to the organization; with `owner`, only
+/// people this user manages (one the caller cannot see is as unlinked as a missing one).
 pub async fn linked_people(
     conn: &mut AsyncPgConnection,
     organization_id: Uuid,
     people: &[Uuid],
+    owner: Option<Uuid>,
 ) -> QueryResult<Vec<Uuid>> {
-    contacts::table
+    let mut query = contacts::table
         .filter(contacts::organization_id.eq(organization_id))
         .filter(contacts::person_id.eq_any(people))
         .select(contacts::person_id)
-        .load(conn)
-        .await
+        .into_boxed();
+    if let Some(owner) = owner {
+        query = query.filter(
+            contacts::person_id.eq_any(
+                customers::table
+                    .filter(customers::account_manager_id.eq(owner))
+                    .select(customers::id),
+            ),
+        );
+    }
+    query.load(conn).await
 }
 
 /// Every link of a person to an organization, current and past, oldest first (their
