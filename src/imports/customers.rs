@@ -277,7 +277,7 @@ fn group_change(r: &Ready) -> Option<store::GroupChange> {
         b.parent_id != r.draft.parent_id
     });
     let kind_changed = before.is_some_and(|b| b.kind != r.draft.kind);
-    (parent_changed || kind_changed).then(|| store::GroupChange {
+    (parent_changed || kind_changed).then_some(store::GroupChange {
         id: r.id,
         parent_id: r.draft.parent_id,
         kind: r.draft.kind,
