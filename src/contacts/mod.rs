@@ -335,9 +335,11 @@ pub async fn list(
 
 /// Checks that every one of `people` is a contact, current or past, of the organization: the
 /// people an opportunity is worked with, the person an interaction was with. `422` on
-/// `field` naming those who are not.
+/// `field` naming those who are not. A person the caller cannot see (owned-only access) is
+/// answered exactly as a missing one, so nothing is learnt of who works where.
 pub async fn check_people(
     conn: &mut AsyncPgConnection,
+    access: CustomerAccess,
     organization_id: Uuid,
     field: &str,
     people: &[Uuid],
@@ -345,7 +347,7 @@ pub async fn check_people(
     if people.is_empty() {
         return Ok(());
     }
-    let linked = store::linked_people(conn, organization_id, people).await?;
+    let linked = store::linked_people(conn, organization_id, people, access.owner()).await?;
     let strangers: Vec<String> = people
         .iter()
         .filter(|id| !linked.contains(id))

@@ -181,18 +181,29 @@ pub async fn list(
         .await
 }
 
-/// Which of `people` are linked (now or once) to the organization.
+/// Which of `people` are linked (now or once) to the organization; with `owner`, only
+/// people this user manages (one the caller cannot see is as unlinked as a missing one).
 pub async fn linked_people(
     conn: &mut AsyncPgConnection,
     organization_id: Uuid,
     people: &[Uuid],
+    owner: Option<Uuid>,
 ) -> QueryResult<Vec<Uuid>> {
-    contacts::table
+    let mut query = contacts::table
         .filter(contacts::organization_id.eq(organization_id))
         .filter(contacts::person_id.eq_any(people))
         .select(contacts::person_id)
-        .load(conn)
-        .await
+        .into_boxed();
+    if let Some(owner) = owner {
+        query = query.filter(
+            contacts::person_id.eq_any(
+                customers::table
+                    .filter(customers::account_manager_id.eq(owner))
+                    .select(customers::id),
+            ),
+        );
+    }
+    query.load(conn).await
 }
 
 /// Every link of a person to an organization, current and past, oldest first (their
@@ -288,6 +299,62 @@ pub async fn keys_of(
     customers::table
         .filter(customers::id.eq_any(ids))
         .select((customers::id, customers::external_id, customers::email))
+        .load(conn)
+        .await
+}
+
+/// Live organizations (only those `owner` manages, when given): those a search may add to
+/// its answer for the people it finds.
+fn includable(
+    owner: Option<Uuid>,
+) -> customers::BoxedQuery<'static, diesel::pg::Pg, diesel::sql_types::Uuid> {
+    let mut query = customers::table
+        .filter(customers::deleted_at.is_null())
+        .filter(customers::kind.eq(crate::customers::json::CustomerKind::Organization))
+        .select(customers::id)
+        .into_boxed();
+    if let Some(owner) = owner {
+        query = query.filter(customers::account_manager_id.eq(owner));
+    }
+    query
+}
+
+/// The current links of `people` to live organizations (with `owner`, only organizations
+/// this user manages), as (person, organization) pairs: the organizations a search with
+/// `include=organizations` adds. Served by `contacts_person_idx`.
+pub async fn current_organizations_of(
+    conn: &mut AsyncPgConnection,
+    people: &[Uuid],
+    owner: Option<Uuid>,
+) -> QueryResult<Vec<(Uuid, Uuid)>> {
+    if people.is_empty() {
+        return Ok(Vec::new());
+    }
+    contacts::table
+        .filter(contacts::person_id.eq_any(people))
+        .filter(contacts::ended_at.is_null())
+        .filter(contacts::organization_id.eq_any(includable(owner)))
+        .select((contacts::person_id, contacts::organization_id))
+        .load(conn)
+        .await
+}
+
+/// The current contacts of those of `organizations` that are live organizations (with
+/// `owner`, managed by this user), as (organization, person) pairs: the people through whom
+/// a search may find them. Served by `contacts_organization_idx`.
+pub async fn current_people_at(
+    conn: &mut AsyncPgConnection,
+    organizations: &[Uuid],
+    owner: Option<Uuid>,
+) -> QueryResult<Vec<(Uuid, Uuid)>> {
+    if organizations.is_empty() {
+        return Ok(Vec::new());
+    }
+    contacts::table
+        .filter(contacts::organization_id.eq_any(organizations))
+        .filter(contacts::ended_at.is_null())
+        .filter(contacts::organization_id.eq_any(includable(owner)))
+        .select((contacts::organization_id, contacts::person_id))
         .load(conn)
         .await
 }

@@ -22,6 +22,30 @@ crate::text_enum! {
     }
 }
 
+crate::text_enum! {
+    /// What a search adds to the customers it finds.
+    pub enum Include {
+        /// The organizations where a person found is a current contact.
+        Organizations = "organizations",
+    }
+}
+
+/// What only the customer list takes (not the export, nor a bulk action's filter).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListOnly {
+    /// `organizations`: with `q` (and `sort=relevance`, its default), also list the
+    /// organizations where a person the search finds is a current contact (live
+    /// organizations the caller can see). Each stands right after the best ranked such
+    /// person, with that person's id in `matched_via`, or at its own rank when it matches
+    /// `q` itself and ranks better so; it is listed once. The other filters select the
+    /// customers found, not the organizations added (as an `include` adds related records).
+    /// A cursor of such a list goes with `include=organizations` only.
+    #[param(inline)]
+    pub include: Option<Include>,
+}
+
 /// Filters of the customer list, combined with AND. Also `attributes.<key>=<value>`: the custom
 /// attribute equals the value (a string, or a number or boolean written as JSON).
 #[derive(Debug, Default, Deserialize, IntoParams)]

@@ -4,6 +4,7 @@
 //! customers with the same filter. It may read any
 //! area; customers, below every area that locks a customer, reads none of them.
 
+mod include;
 pub mod json;
 mod points;
 mod routes;

@@ -2,7 +2,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::json::CustomersQuery;
+use super::json::{CustomerSort, CustomersQuery, Include, ListOnly};
 use super::store::CursorKey;
 use crate::auth::{Principal, Scope};
 use crate::customers::json::Customer;
@@ -42,10 +42,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
 ///
 /// With owned-only access (`access: owned`), only the customers the caller manages are listed,
 /// whatever the filters.
+///
+/// `include=organizations` with `q` also lists the organizations of the people found (see
+/// `include`): searching a person's name finds where they work, each organization once, with
+/// `matched_via` naming the person it was found through.
 #[utoipa::path(
     tag = "Customers",
     params(
         CustomersQuery,
+        ListOnly,
         ("attributes.{key}" = Option<String>, Query,
             description = "Custom attribute `key` equals this value (a string; a number or \
                            boolean written as JSON also matches that JSON value)",
@@ -61,10 +66,39 @@ async fn list_customers(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CustomersRead)?;
-    let (query, attributes) =
-        query::parse_with_prefixed::<CustomersQuery>(req.query_string(), "attributes.")?;
+    let (list_only, rest) = split_list_only(req.query_string())?;
+    let (query, attributes) = query::parse_with_prefixed::<CustomersQuery>(&rest, "attributes.")?;
     let (limit, cursor) = (query.limit, query.cursor.clone());
+    let searched = query.q.is_some();
     let (filter, sort) = super::list_filter(&principal, query, attributes)?;
+    if list_only.include == Some(Include::Organizations) {
+        if !searched {
+            return Err(query::invalid(
+                "include",
+                "`organizations` goes with `q`: it adds the organizations of the people a \
+                 search finds",
+            ));
+        }
+        if sort != CustomerSort::Relevance {
+            return Err(query::invalid(
+                "include",
+                "`organizations` goes with `sort=relevance` (the default with `q`)",
+            ));
+        }
+        let page = pagination::request::<super::include::HitKey>(
+            limit,
+            cursor.as_deref(),
+            super::include::ORDER,
+        )?;
+        let rows = state
+            .read(&req, async |conn| {
+                super::include::list(conn, &principal, &filter, page.after.clone(), page.fetch())
+                    .await
+            })
+            .await?;
+        let result = pagination::page_keyed(rows, &page, super::include::ORDER);
+        return Ok(HttpResponse::Ok().json(result));
+    }
     let page = pagination::request::<CursorKey>(limit, cursor.as_deref(), sort.as_str())?;
     let rows = state
         .read(&req, async |conn| {
@@ -81,6 +115,21 @@ async fn list_customers(
         .await?;
     let result = pagination::page_keyed(rows, &page, sort.as_str());
     Ok(HttpResponse::Ok().json(result))
+}
+
+/// Splits what only the list takes (`include`) off the query string, which the export and
+/// bulk actions share: given once, with a known value.
+fn split_list_only(query_string: &str) -> Result<(ListOnly, String), ApiError> {
+    let mut mine = form_urlencoded::Serializer::new(String::new());
+    let mut rest = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in form_urlencoded::parse(query_string.as_bytes()) {
+        if name == "include" {
+            mine.append_pair(&name, &value);
+        } else {
+            rest.append_pair(&name, &value);
+        }
+    }
+    Ok((query::parse::<ListOnly>(&mine.finish())?, rest.finish()))
 }
 
 /// Get a customer.

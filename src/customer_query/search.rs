@@ -325,34 +325,7 @@ async fn several_words(
         query =
             query.filter(sql::<Bool>("customers.search_words && ").bind::<Array<Text>, _>(words));
     }
-    let (positions, words, distances): (Vec<i32>, Vec<String>, Vec<f32>) = near
-        .iter()
-        .map(|n| (n.position, n.word.clone(), n.distance))
-        .fold(
-            (Vec::new(), Vec::new(), Vec::new()),
-            |mut acc, (p, w, d)| {
-                acc.0.push(p);
-                acc.1.push(w);
-                acc.2.push(d);
-                acc
-            },
-        );
-    // Each typed word's nearest word the customer holds.
-    let score = || {
-        sql::<Float4>(
-            "(SELECT sum(b.distance)::real FROM (SELECT min(n.distance) AS distance \
-             FROM unnest(",
-        )
-        .bind::<Array<Integer>, _>(positions.clone())
-        .sql(", ")
-        .bind::<Array<Text>, _>(words.clone())
-        .sql(", ")
-        .bind::<Array<Float4>, _>(distances.clone())
-        .sql(
-            ") AS n (position, word, distance) \
-             WHERE n.word = ANY (customers.search_words) GROUP BY n.position) AS b)",
-        )
-    };
+    let score = || score_of(near);
     if let Some((distance, id)) = after {
         query = query.filter(
             score()
@@ -369,6 +342,68 @@ async fn several_words(
         ))
         .limit(fetch)
         .prepared()
+        .load(conn)
+        .await
+}
+
+/// A customer's distance from the typed words: the sum over the typed words of the distance
+/// of the nearest of its near words the customer holds (by relevance, the list's order).
+fn score_of(near: &[Near]) -> Box<dyn BoxableExpression<customers::table, Pg, SqlType = Float4>> {
+    let (positions, words, distances): (Vec<i32>, Vec<String>, Vec<f32>) = near
+        .iter()
+        .map(|n| (n.position, n.word.clone(), n.distance))
+        .fold(
+            (Vec::new(), Vec::new(), Vec::new()),
+            |mut acc, (p, w, d)| {
+                acc.0.push(p);
+                acc.1.push(w);
+                acc.2.push(d);
+                acc
+            },
+        );
+    // Each typed word's nearest word the customer holds.
+    Box::new(
+        sql::<Float4>(
+            "(SELECT sum(b.distance)::real FROM (SELECT min(n.distance) AS distance \
+             FROM unnest(",
+        )
+        .bind::<Array<Integer>, _>(positions)
+        .sql(", ")
+        .bind::<Array<Text>, _>(words)
+        .sql(", ")
+        .bind::<Array<Float4>, _>(distances)
+        .sql(
+            ") AS n (position, word, distance) \
+             WHERE n.word = ANY (customers.search_words) GROUP BY n.position) AS b)",
+        ),
+    )
+}
+
+/// Which of `ids` a search by words finds (`base`: the customers query with every other
+/// filter), each with its distance as the relevance order ranks it: one lookup by id.
+pub(super) async fn distances_by_words(
+    conn: &mut AsyncPgConnection,
+    base: Boxed<'_>,
+    words: &[String],
+    ids: &[Uuid],
+) -> QueryResult<Vec<(Uuid, f32)>> {
+    let near = near(conn, words).await?;
+    let typed = i32::try_from(words.len()).unwrap_or(i32::MAX);
+    if ids.is_empty() || (1..=typed).any(|i| !near.iter().any(|n| n.position == i)) {
+        return Ok(Vec::new());
+    }
+    let mut query = base.filter(customers::id.eq_any(ids.to_vec()));
+    for i in 1..=typed {
+        let words: Vec<String> = near
+            .iter()
+            .filter(|n| n.position == i)
+            .map(|n| n.word.clone())
+            .collect();
+        query =
+            query.filter(sql::<Bool>("customers.search_words && ").bind::<Array<Text>, _>(words));
+    }
+    query
+        .select((customers::id, score_of(&near)))
         .load(conn)
         .await
 }

@@ -503,3 +503,38 @@ fn exact_cursor(after: Option<&CursorKey>) -> (bool, Option<Uuid>) {
         Some(_) => (false, None),
     }
 }
+
+/// Which of `ids` the filter's search finds, with each one's distance as the relevance order
+/// ranks it (every other filter applied too): the rank of the people through whom
+/// `include=organizations` finds an organization. Empty without `q`.
+pub async fn distances_of(
+    conn: &mut AsyncPgConnection,
+    filter: &ListFilter,
+    ids: &[Uuid],
+) -> QueryResult<Vec<(Uuid, f32)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    match &filter.q {
+        None => Ok(Vec::new()),
+        Some(Search::Words(words)) => {
+            search::distances_by_words(conn, filtered(filter), words, ids).await
+        }
+        Some(other) => {
+            let Some((exact, partial)) = search::exact_and_partial(other) else {
+                return Ok(Vec::new());
+            };
+            let found: Vec<(Uuid, bool)> = filtered(filter)
+                .filter(customers::id.eq_any(ids.to_vec()))
+                .filter(partial)
+                .select((customers::id, exact))
+                .load(conn)
+                .await?;
+            // As `exact_first` ranks them: exact matches 0, the others 1.
+            Ok(found
+                .into_iter()
+                .map(|(id, exact)| (id, if exact { 0.0 } else { 1.0 }))
+                .collect())
+        }
+    }
+}

@@ -338,6 +338,12 @@ pub struct Customer {
     /// with `analytics:read`, once the customer has been computed; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub analytics: Option<super::figures::CustomerAnalytics>,
+    /// Only in a search with `include=organizations` (`GET /v1/customers?q=…`): the person
+    /// the search found through whom this organization is listed (one of its current
+    /// contacts, the best ranked one); absent when the customer matched `q` itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5c")]
+    pub matched_via: Option<Uuid>,
 }
 
 fn attributes_schema() -> utoipa::openapi::schema::Object {

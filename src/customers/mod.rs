@@ -80,6 +80,7 @@ pub fn view(record: CustomerRecord, reveal_pii: bool) -> Customer {
         referred_by_id: d.referred_by_id,
         influential: d.influential,
         analytics: None,
+        matched_via: None,
     }
 }
 
@@ -584,6 +585,20 @@ pub async fn rederive_authority(
     Ok(())
 }
 
+/// Brings the derived authority of the organizations where `person_id` is a current decision
+/// maker up to date, after the person was deleted, restored or erased (a deleted person
+/// decides nothing). In the transaction of that change.
+pub async fn rederive_for_person(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    person_id: Uuid,
+) -> Result<(), ApiError> {
+    for organization in store::decided_by(conn, person_id).await? {
+        rederive_authority(conn, actor, organization).await?;
+    }
+    Ok(())
+}
+
 /// Locks a customer (live or deleted) for the transaction and checks `If-Match` against it.
 pub async fn lock_current(
     conn: &mut AsyncPgConnection,
@@ -922,6 +937,7 @@ pub async fn delete(
             &audited(&after),
         );
         journal::record(conn, actor, change).await?;
+        rederive_for_person(conn, actor, id).await?;
         Ok(())
     })
     .await
@@ -958,6 +974,7 @@ pub async fn restore(
             &audited(&after),
         );
         journal::record(conn, actor, change).await?;
+        rederive_for_person(conn, actor, id).await?;
         Ok(after)
     })
     .await

@@ -75,6 +75,49 @@ pub fn cycle(child: Uuid, ancestors: &[Uuid]) -> Option<Vec<Uuid>> {
     Some(ids)
 }
 
+/// What the single endpoints answer about a change of group, given what it would make of the
+/// groups (`parent`: `ok`, `missing` or `individual`; `cycle`: the ids of a cycle it closes;
+/// `levels`: the group's levels through the customer; `stranded`: no organization any more,
+/// yet with subsidiaries): the field and message, or `None` when it is fine. Shared with the
+/// set-wise check of an import, so that a row fails as its `PATCH` would.
+pub fn group_problem(
+    parent_id: Option<Uuid>,
+    parent: &str,
+    cycle: &[Uuid],
+    levels: usize,
+    stranded: bool,
+) -> Option<(&'static str, String)> {
+    if stranded {
+        return Some((
+            "kind",
+            "an organization with subsidiaries stays an organization: move them first".to_owned(),
+        ));
+    }
+    let parent_id = parent_id?;
+    if !cycle.is_empty() {
+        return Some((
+            "parent_id",
+            format!("would make a cycle: {}", cycle_text(cycle)),
+        ));
+    }
+    match parent {
+        "missing" => return Some(("parent_id", format!("names no customer ({parent_id})"))),
+        "individual" => {
+            return Some((
+                "parent_id",
+                "must be an organization (it names an individual)".to_owned(),
+            ));
+        }
+        _ => {}
+    }
+    (levels > MAX_GROUP_LEVELS).then(|| {
+        (
+            "parent_id",
+            format!("a group has at most {MAX_GROUP_LEVELS} levels; this one would have {levels}"),
+        )
+    })
+}
+
 /// A cycle as the error names it: `a → b → a`.
 pub fn cycle_text(ids: &[Uuid]) -> String {
     ids.iter()

@@ -703,9 +703,12 @@ pub async fn stage_unchanged_since_creation(
         .await
 }
 
-/// Whether the organization has a current contact with the `decision_maker` buying role (its
-/// derived MAN authority). Reads the contacts' table; contacts_organization_person_key serves
-/// it.
+/// The `decision_maker` role among a link's buying roles.
+const DECIDES: &str = "'decision_maker' = ANY (contacts.buying_roles)";
+
+/// Whether the organization has a current contact, a live person, with the `decision_maker`
+/// buying role (its derived MAN authority): a deleted person's link stops counting until
+/// they are restored. Reads the contacts' table; contacts_organization_person_key serves it.
 pub async fn has_current_decision_maker(
     conn: &mut AsyncPgConnection,
     organization_id: Uuid,
@@ -715,13 +718,33 @@ pub async fn has_current_decision_maker(
         contacts::table
             .filter(contacts::organization_id.eq(organization_id))
             .filter(contacts::ended_at.is_null())
-            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
-                "'decision_maker' = ANY (contacts.buying_roles)",
-            ))
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(DECIDES))
+            .filter(
+                contacts::person_id.eq_any(
+                    customers::table
+                        .filter(customers::deleted_at.is_null())
+                        .select(customers::id),
+                ),
+            )
             .select(contacts::id),
     ))
     .get_result(conn)
     .await
+}
+
+/// The organizations where the person is a current contact with the `decision_maker` role,
+/// in id order (the order their rows are locked in): those whose derived authority follows
+/// the person's deletion or restoration.
+pub async fn decided_by(conn: &mut AsyncPgConnection, person_id: Uuid) -> QueryResult<Vec<Uuid>> {
+    use crate::db::schema::contacts;
+    contacts::table
+        .filter(contacts::person_id.eq(person_id))
+        .filter(contacts::ended_at.is_null())
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(DECIDES))
+        .select(contacts::organization_id)
+        .order(contacts::organization_id.asc())
+        .load(conn)
+        .await
 }
 
 // ---- groups (subsidiaries) ----------------------------------------------------------------
@@ -923,6 +946,65 @@ pub async fn matches(
         .bind::<N<SqlUuid>, _>(itself)
         .bind::<N<SqlUuid>, _>(owner)
         .bind::<Double, _>(name_similarity)
+        .load(conn)
+        .await
+}
+
+/// A customer of an imported batch whose parent or kind changes, for [`groups_of_batch`].
+#[derive(Debug, Clone)]
+pub struct GroupChange {
+    /// The customer (a new one: any id of its own, which nothing can name yet).
+    pub id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub kind: super::json::CustomerKind,
+    /// Whether the row changes the parent (otherwise only the kind).
+    pub parent_changed: bool,
+}
+
+/// What a batch's changes would make of the groups, for one of its rows.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct GroupVerdict {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    /// The cycle the row's new parent would close, its ids in order from the row back to it;
+    /// empty when none.
+    #[diesel(sql_type = Array<SqlUuid>)]
+    pub cycle: Vec<Uuid>,
+    /// The levels of the group through the row (its parents, itself and the deepest branch
+    /// below it); 0 when its parent does not change, or on a cycle.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub levels: i32,
+    /// `ok`, `missing` (no live customer the sender can see) or `individual`.
+    #[diesel(sql_type = Text)]
+    pub parent: String,
+    /// A row that is no organization would keep subsidiaries.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub stranded: bool,
+}
+
+/// Checks a batch's changes of parents and kinds together, against the stored groups with the
+/// batch's changes in place of the stored parents (`groups_of_batch.sql`): one statement for
+/// the batch. Take [`lock_groups`] first, so that no other change of a parent comes between
+/// the check and the write.
+pub async fn groups_of_batch(
+    conn: &mut AsyncPgConnection,
+    changes: &[GroupChange],
+    owner: Option<Uuid>,
+) -> QueryResult<Vec<GroupVerdict>> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = changes.iter().map(|c| c.id).collect();
+    let parents: Vec<Option<Uuid>> = changes.iter().map(|c| c.parent_id).collect();
+    let kinds: Vec<String> = changes.iter().map(|c| c.kind.as_str().to_owned()).collect();
+    let changed: Vec<bool> = changes.iter().map(|c| c.parent_changed).collect();
+    diesel::sql_query(include_str!("groups_of_batch.sql"))
+        .bind::<Array<SqlUuid>, _>(ids)
+        .bind::<Array<Nullable<SqlUuid>>, _>(parents)
+        .bind::<Array<Text>, _>(kinds)
+        .bind::<Array<diesel::sql_types::Bool>, _>(changed)
+        .bind::<Nullable<SqlUuid>, _>(owner)
+        .prepared()
         .load(conn)
         .await
 }

@@ -50,6 +50,8 @@ impl Key {
 
 /// A row ready to write.
 struct Ready {
+    /// The customer's id: the matched one, or the one a new customer is created with.
+    id: Uuid,
     line: u64,
     raw: Raw,
     base: Option<CustomerRecord>,
@@ -179,15 +181,6 @@ pub async fn import(
             })),
             Ok(applied) if !creating && applied.draft == *from => outcome.unchanged += 1,
             Ok(mut applied) => {
-                // A parent is checked for cycles one change at a time, under the groups'
-                // lock: the single endpoints do that, not these set-wise writes.
-                if applied.draft.parent_id != from.parent_id {
-                    outcome.failures.push(fail(
-                        "parent_id",
-                        "cannot be changed by an import: use PATCH /v1/customers/{id}".to_owned(),
-                    ));
-                    continue;
-                }
                 if applied.draft.referred_by_id.is_some()
                     && applied.draft.referred_by_id == base.as_ref().map(|b| b.id)
                 {
@@ -212,6 +205,7 @@ pub async fn import(
                     }
                 }
                 ready.push(Ready {
+                    id: base.as_ref().map_or_else(Uuid::now_v7, |b| b.id),
                     line: row.line,
                     raw: row.raw.clone(),
                     base,
@@ -281,6 +275,7 @@ pub async fn import(
         }
         None => ready,
     };
+    let ready = check_groups(conn, access, ready, &mut outcome).await?;
     let (new, changed): (Vec<Ready>, Vec<Ready>) =
         ready.into_iter().partition(|r| r.base.is_none());
     insert(conn, actor, new, &mut outcome).await?;
@@ -386,6 +381,7 @@ impl Check<'_> {
                         continue;
                     }
                     kept.push(Ready {
+                        id: target.id,
                         line: row.line,
                         raw: row.raw,
                         base: Some(target.clone()),
@@ -401,6 +397,83 @@ impl Check<'_> {
     }
 }
 
+/// The change of group a row makes, if any: a parent set, changed or removed, or a kind
+/// changed.
+fn group_change(r: &Ready) -> Option<store::GroupChange> {
+    let before = r.base.as_ref().map(|b| &b.draft);
+    let parent_changed = before.map_or(r.draft.parent_id.is_some(), |b| {
+        b.parent_id != r.draft.parent_id
+    });
+    let kind_changed = before.is_some_and(|b| b.kind != r.draft.kind);
+    (parent_changed || kind_changed).then_some(store::GroupChange {
+        id: r.id,
+        parent_id: r.draft.parent_id,
+        kind: r.draft.kind,
+        parent_changed,
+    })
+}
+
+/// Checks the batch's changes of parents and kinds as `PATCH` does (the parent a live
+/// organization the sender can see, no cycle, at most ten levels, no organization with
+/// subsidiaries turned individual), set-wise: one statement over the stored groups with every
+/// row's change in place, under the lock every change of a parent takes (held until the
+/// batch commits). Only offending rows fail, naming the ids; a failed row keeps its stored
+/// parent, which may in turn close a cycle with another row's change, so the check runs again
+/// on what is left until no row fails.
+async fn check_groups(
+    conn: &mut AsyncPgConnection,
+    access: CustomerAccess,
+    mut ready: Vec<Ready>,
+    outcome: &mut Outcome,
+) -> QueryResult<Vec<Ready>> {
+    let mut locked = false;
+    loop {
+        let changes: Vec<store::GroupChange> = ready.iter().filter_map(group_change).collect();
+        if changes.is_empty() {
+            return Ok(ready);
+        }
+        if !locked {
+            store::lock_groups(conn).await?;
+            locked = true;
+        }
+        let verdicts: HashMap<Uuid, store::GroupVerdict> =
+            store::groups_of_batch(conn, &changes, access.owner())
+                .await?
+                .into_iter()
+                .map(|v| (v.id, v))
+                .collect();
+        let problem = |r: &Ready| {
+            let v = verdicts.get(&r.id)?;
+            let parent_id = group_change(r)
+                .filter(|c| c.parent_changed)
+                .and_then(|c| c.parent_id);
+            rules::group_problem(
+                parent_id,
+                &v.parent,
+                &v.cycle,
+                usize::try_from(v.levels).unwrap_or(0),
+                v.stranded,
+            )
+        };
+        let (good, bad): (Vec<Ready>, Vec<Ready>) =
+            ready.into_iter().partition(|r| problem(r).is_none());
+        if bad.is_empty() {
+            return Ok(good);
+        }
+        for r in bad {
+            if let Some((field, message)) = problem(&r) {
+                outcome.failures.push(Failure {
+                    line: r.line,
+                    field: field.to_owned(),
+                    message,
+                    raw: r.raw,
+                });
+            }
+        }
+        ready = good;
+    }
+}
+
 async fn insert(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
@@ -410,7 +483,7 @@ async fn insert(
     if rows.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let drafts: Vec<store::NewDraft<'_>> = rows
         .iter()
         .zip(&ids)
@@ -552,15 +625,41 @@ async fn update(
     // batch's updates to re-send rather than fail the import.
     // Only rows unchanged since they were read are written: a concurrent change wins, and
     // its row is reported to re-send.
+    // A row left unwritten keeps its stored parent, which could close a cycle with another
+    // row's new one (checked with the first as changed): the groups are checked again as
+    // written, and the batch's updates re-sent if they are not sound.
     let written = conn
-        .transaction(async |conn| store::update_many(conn, actor, &changed).await)
+        .transaction(async |conn| {
+            let written = store::update_many(conn, actor, &changed).await?;
+            let moved: Vec<store::GroupChange> = clear
+                .iter()
+                .filter(|r| written.contains(&r.id))
+                .filter_map(group_change)
+                .filter(|c| c.parent_changed)
+                .collect();
+            let sound = store::groups_of_batch(conn, &moved, None)
+                .await?
+                .iter()
+                .all(|v| {
+                    v.cycle.is_empty()
+                        && usize::try_from(v.levels).unwrap_or(0) <= rules::MAX_GROUP_LEVELS
+                });
+            if sound {
+                Ok(written)
+            } else {
+                Err(diesel::result::Error::RollbackTransaction)
+            }
+        })
         .await;
     let written: HashSet<Uuid> = match written {
         Ok(ids) => ids,
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => HashSet::new(),
+        Err(
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )
+            | diesel::result::Error::RollbackTransaction,
+        ) => HashSet::new(),
         Err(other) => return Err(other),
     };
     outcome.updated += written.len() as i64;

@@ -569,7 +569,7 @@ async fn one_by_one(
         }
         let result = match resource {
             Resource::Interactions => match typed(&row) {
-                Ok(input) => crate::interactions::create(conn, actor, customer, input)
+                Ok(input) => crate::interactions::create(conn, actor, access, customer, input)
                     .await
                     .map(|_| true),
                 Err(failures) => {

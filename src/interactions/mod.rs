@@ -11,7 +11,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
 use crate::audit;
-use crate::auth::{Actor, Principal, Scope};
+use crate::auth::{Actor, CustomerAccess, Principal, Scope};
 use crate::customers::json::DeletedFilter;
 use crate::events::{EventType, NewEvent};
 use crate::http::error::{ApiError, FieldError};
@@ -134,6 +134,7 @@ pub async fn callback_after_purchase(
 /// of the same customer, and a contact (current or past) of the customer organization.
 async fn check_links(
     conn: &mut AsyncPgConnection,
+    access: CustomerAccess,
     customer_id: Uuid,
     draft: &InteractionDraft,
     before: Option<&InteractionDraft>,
@@ -154,7 +155,7 @@ async fn check_links(
         .contact_id
         .filter(|id| Some(*id) != before.and_then(|b| b.contact_id))
     {
-        crate::contacts::check_people(conn, customer_id, "contact_id", &[id]).await?;
+        crate::contacts::check_people(conn, access, customer_id, "contact_id", &[id]).await?;
     }
     for (field, id, was) in [
         ("staff_id", draft.staff_id, before.and_then(|b| b.staff_id)),
@@ -172,10 +173,12 @@ async fn check_links(
 }
 
 /// Records an interaction with a live customer; the staff member is the recording user
-/// unless the input names one.
+/// unless the input names one. `access` is the caller's: a `contact_id` they cannot see is
+/// answered as a missing one.
 pub async fn create(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
+    access: CustomerAccess,
     customer_id: Uuid,
     input: InteractionInput,
 ) -> Result<InteractionRecord, ApiError> {
@@ -187,7 +190,7 @@ pub async fn create(
     }
     conn.transaction(async |conn| {
         crate::customers::lock_live(conn, customer_id).await?;
-        check_links(conn, customer_id, &draft, None).await?;
+        check_links(conn, access, customer_id, &draft, None).await?;
         let record = store::insert(conn, Uuid::now_v7(), customer_id, &draft).await?;
         if let (Some(status), Some(opened_at)) = (record.status, record.draft.occurred_at) {
             store::record_status_change(conn, record.id, None, status, opened_at, actor, None)
@@ -220,13 +223,21 @@ async fn lock_live(
 async fn save(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
+    access: CustomerAccess,
     before: InteractionRecord,
     draft: InteractionDraft,
 ) -> Result<InteractionRecord, ApiError> {
     if draft == before.draft {
         return Ok(before);
     }
-    check_links(conn, before.customer_id, &draft, Some(&before.draft)).await?;
+    check_links(
+        conn,
+        access,
+        before.customer_id,
+        &draft,
+        Some(&before.draft),
+    )
+    .await?;
     let after = store::update(conn, before.id, &draft).await?;
     let changes = audit::diff(&audited(&before), &audited(&after));
     let event = updated(&after, &changes);
@@ -238,6 +249,7 @@ async fn save(
 pub async fn update(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
+    access: CustomerAccess,
     id: Uuid,
     if_match: &IfMatch,
     input: InteractionInput,
@@ -252,7 +264,7 @@ pub async fn update(
                 "cannot change on a complaint: it is when the complaint was opened",
             ));
         }
-        save(conn, actor, before, draft).await
+        save(conn, actor, access, before, draft).await
     })
     .await
 }
@@ -286,7 +298,8 @@ pub async fn complete(
         };
         let draft =
             rules::apply(patch, &before.draft, false, Utc::now()).map_err(ApiError::validation)?;
-        save(conn, actor, before, draft).await
+        // Marking a follow-up done changes no `contact_id`, which is all access decides here.
+        save(conn, actor, CustomerAccess::All, before, draft).await
     })
     .await
 }

@@ -95,7 +95,14 @@ async fn create_interaction(
     principal.require(Scope::InteractionsWrite)?;
     let mut conn = state.pool.get().await?;
     ownership::check(&mut conn, principal.access, Held::Customer(*id)).await?;
-    let record = super::create(&mut conn, &principal.actor, *id, input.into_inner()).await?;
+    let record = super::create(
+        &mut conn,
+        &principal.actor,
+        principal.access,
+        *id,
+        input.into_inner(),
+    )
+    .await?;
     let interaction = show(record);
     Ok(response::created(
         &location(interaction.id),
@@ -242,6 +249,7 @@ async fn update_interaction(
     let record = super::update(
         &mut conn,
         &principal.actor,
+        principal.access,
         *id,
         &if_match,
         input.into_inner(),

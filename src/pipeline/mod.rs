@@ -13,7 +13,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
 use crate::audit;
-use crate::auth::Actor;
+use crate::auth::{Actor, CustomerAccess};
 use crate::events::{EventType, NewEvent};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::etag::IfMatch;
@@ -324,6 +324,7 @@ pub(crate) fn no_live_customer() -> ApiError {
 pub async fn create(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
+    access: CustomerAccess,
     input: OpportunityInput,
 ) -> Result<OpportunityRecord, ApiError> {
     let customer_id = input.customer_id;
@@ -344,7 +345,8 @@ pub async fn create(
                 .key;
         }
         crate::users::check_active(conn, "owner_id", draft.owner_id).await?;
-        crate::contacts::check_people(conn, customer_id, "contact_ids", &draft.contact_ids).await?;
+        crate::contacts::check_people(conn, access, customer_id, "contact_ids", &draft.contact_ids)
+            .await?;
         check_credit(conn, customer_id, &draft).await?;
         let record = store::insert(conn, customer_id, &draft).await?;
         store::record_change(conn, record.id, None, &record.draft, actor).await?;
@@ -375,6 +377,7 @@ async fn lock_live(
 pub async fn update(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
+    access: CustomerAccess,
     id: Uuid,
     if_match: &IfMatch,
     patch: OpportunityPatch,
@@ -400,7 +403,8 @@ pub async fn update(
             .filter(|id| !before.draft.contact_ids.contains(id))
             .copied()
             .collect();
-        crate::contacts::check_people(conn, before.customer_id, "contact_ids", &added).await?;
+        crate::contacts::check_people(conn, access, before.customer_id, "contact_ids", &added)
+            .await?;
         let progressed = draft.stage != before.draft.stage || draft.status != before.draft.status;
         if progressed {
             check_credit(conn, before.customer_id, &draft).await?;

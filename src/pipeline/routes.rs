@@ -238,7 +238,7 @@ async fn create_opportunity(
     )
     .await
     .map_err(|_| super::no_live_customer())?;
-    let record = super::create(&mut conn, &principal.actor, input).await?;
+    let record = super::create(&mut conn, &principal.actor, principal.access, input).await?;
     let opportunity = super::view(record);
     Ok(response::created(
         &format!("/v1/opportunities/{}", opportunity.id),
@@ -462,6 +462,7 @@ async fn update_opportunity(
     let record = super::update(
         &mut conn,
         &principal.actor,
+        principal.access,
         *id,
         &if_match,
         input.into_inner(),

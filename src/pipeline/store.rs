@@ -221,9 +221,12 @@ pub struct OpportunityRecord {
     pub last_progress_at: DateTime<Utc>,
 }
 
-/// Whether one of the opportunity's people is, now, a current contact of its customer with
-/// the `decision_maker` role (each probe served by contacts_organization_person_key).
+/// Whether one of the opportunity's people is, now, a live current contact of its customer
+/// with the `decision_maker` role (each probe served by contacts_organization_person_key,
+/// the person's by the customers' key): a deleted person stops counting, and counts again
+/// once restored.
 pub const HAS_DECISION_MAKER: &str = "EXISTS (SELECT 1 FROM contacts \
+     JOIN customers person ON person.id = contacts.person_id AND person.deleted_at IS NULL \
      WHERE contacts.organization_id = opportunities.customer_id \
        AND contacts.person_id = ANY (opportunities.contact_ids) \
        AND contacts.ended_at IS NULL \

@@ -137,6 +137,9 @@ pub async fn erase(
         audit::forget_changes(conn, EventType::ContactLinked.object(), &links).await?;
         events::forget(conn, EventType::ContactLinked.object(), &links).await?;
         crate::http::idempotency::forget_responses_mentioning(conn, &id.to_string()).await?;
+        // Erased, the person is deleted too: their link, kept as an anonymous role, no longer
+        // gives an organization a decision maker.
+        customers::rederive_for_person(conn, actor, id).await?;
         let event = NewEvent::new(
             EventType::CustomerErased,
             id,

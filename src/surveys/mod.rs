@@ -15,7 +15,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::audit;
-use crate::auth::{Actor, Principal};
+use crate::auth::{Actor, CustomerAccess, Principal};
 use crate::domain::{Channel, optional_text, required_text};
 use crate::events::{EventType, NewEvent};
 use crate::http::error::{ApiError, ErrorCode, FieldError};
@@ -433,7 +433,9 @@ async fn open_follow_up(
         assignee_id: manager.into(),
         ..InteractionInput::default()
     };
-    let record = crate::interactions::create(conn, actor, customer.id, input).await?;
+    // A follow-up names no contact, which is all access decides there.
+    let record =
+        crate::interactions::create(conn, actor, CustomerAccess::All, customer.id, input).await?;
     Ok(record.id)
 }
 

@@ -1480,3 +1480,482 @@ async fn links_export_and_import_again_by_external_id_or_email() {
         .await;
     assert_eq!(app.count("contacts").await, 2);
 }
+
+/// The ids of a customer page with, for each, the person it was found through (`-` when it
+/// matched itself).
+fn hits(page: &Value) -> Vec<(String, String)> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                id(c),
+                c.get("matched_via")
+                    .map_or("-".to_owned(), |v| v.as_str().unwrap().to_owned()),
+            )
+        })
+        .collect()
+}
+
+/// Every row of a search, read page by page with `limit`.
+async fn every_page(
+    app: &TestApp,
+    token: &str,
+    query: &str,
+    limit: usize,
+) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            None => format!("/v1/customers?{query}&limit={limit}"),
+            Some(c) => format!("/v1/customers?{query}&limit={limit}&cursor={c}"),
+        };
+        let page = app.get_ok(&path, token).await;
+        let got = hits(&page);
+        assert!(got.len() <= limit, "{page}");
+        rows.extend(got);
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+        assert!(rows.len() < 100, "paging does not end");
+    }
+    rows
+}
+
+#[actix_web::test]
+async fn searching_a_persons_name_with_include_organizations_finds_where_they_work() {
+    let app = TestApp::spawn().await;
+    let acme = organization(&app, "Acme Ltd").await;
+    let globex = organization(&app, "Globex").await;
+    let initech = organization(&app, "Initech").await;
+    let analytics = organization(&app, "Ada Analytics").await;
+    let lin = person(&app, "Lin Lovelaces").await;
+    let lovelace = person(&app, "Ada Lovelace").await;
+    let byron = id(&create_customer(
+        &app,
+        json!({"name": "Ada Byron", "email": "ada@byron.example"}),
+    )
+    .await);
+    let grace = person(&app, "Grace Hopper").await;
+    link(&app, &acme, json!({"person_id": lin})).await;
+    link(&app, &acme, json!({"person_id": lovelace})).await;
+    link(
+        &app,
+        &initech,
+        json!({"person_id": lovelace, "started_at": ago(90), "ended_at": ago(30)}),
+    )
+    .await;
+    link(&app, &acme, json!({"person_id": byron})).await;
+    link(
+        &app,
+        &globex,
+        json!({"person_id": byron, "started_at": ago(10)}),
+    )
+    .await;
+    link(&app, &analytics, json!({"person_id": byron})).await;
+    link(&app, &globex, json!({"person_id": grace})).await;
+    let viewer = app.token(Role::Viewer);
+    let row = |id: &str, via: &str| (id.to_owned(), via.to_owned());
+
+    // Ada Analytics matches itself, before Byron: it stays there. Acme is found through
+    // Lovelace, its best ranked person, and only there; Initech was Lovelace's (past): no.
+    let ada = vec![
+        row(&analytics, "-"),
+        row(&lovelace, "-"),
+        row(&acme, &lovelace),
+        row(&byron, "-"),
+        row(&globex, &byron),
+    ];
+    let query = "q=ada&include=organizations";
+    let page = app.get_ok(&format!("/v1/customers?{query}"), &viewer).await;
+    assert_eq!(hits(&page), ada);
+    assert_eq!(page["next_cursor"], Value::Null);
+    assert_eq!(page["data"][2]["name"], "Acme Ltd");
+    assert_eq!(page["data"][2]["kind"], "organization");
+    assert!(page["data"][0].get("matched_via").is_none());
+    // Without the include, only the customers that match.
+    let plain = app.get_ok("/v1/customers?q=ada", &viewer).await;
+    assert_eq!(
+        hits(&plain),
+        [row(&analytics, "-"), row(&lovelace, "-"), row(&byron, "-")]
+    );
+    // Page by page, whatever the size, the same rows once each: a page may end between a
+    // person and their organizations.
+    for limit in 1..=6 {
+        assert_eq!(
+            every_page(&app, &viewer, query, limit).await,
+            ada,
+            "limit {limit}"
+        );
+    }
+
+    // An organization stands after its best ranked person: Lovelace matches `lovelace`
+    // exactly, Lin (linked to Acme first) only nearly, so Acme follows Lovelace.
+    let page = app
+        .get_ok("/v1/customers?q=lovelace&include=organizations", &viewer)
+        .await;
+    assert_eq!(
+        hits(&page),
+        [row(&lovelace, "-"), row(&acme, &lovelace), row(&lin, "-")]
+    );
+    // A person's organizations in id order.
+    let page = app
+        .get_ok("/v1/customers?q=byron&include=organizations", &viewer)
+        .await;
+    assert_eq!(
+        hits(&page),
+        [
+            row(&byron, "-"),
+            row(&acme, &byron),
+            row(&globex, &byron),
+            row(&analytics, &byron),
+        ]
+    );
+    // An email search finds them too.
+    let page = app
+        .get_ok(
+            "/v1/customers?q=%40byron.example&include=organizations&limit=2",
+            &viewer,
+        )
+        .await;
+    assert_eq!(hits(&page), [row(&byron, "-"), row(&acme, &byron)]);
+    let rest = app
+        .get_ok(
+            &format!(
+                "/v1/customers?q=%40byron.example&include=organizations&limit=2&cursor={}",
+                page["next_cursor"].as_str().unwrap()
+            ),
+            &viewer,
+        )
+        .await;
+    assert_eq!(hits(&rest), [row(&globex, &byron), row(&analytics, &byron)]);
+    assert_eq!(rest["next_cursor"], Value::Null);
+
+    // A link ended or a person deleted: the organization is no longer found through them.
+    let res = change(
+        &app,
+        &app.token(Role::Agent),
+        &contact(&globex, &byron),
+        "\"1\"",
+        json!({"ended_at": ago(1)}),
+    )
+    .await;
+    expect_json(res, StatusCode::OK).await;
+    let res = app
+        .delete(
+            &format!("/v1/customers/{lovelace}"),
+            &app.token(Role::Manager),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let page = app.get_ok(&format!("/v1/customers?{query}"), &viewer).await;
+    assert_eq!(
+        hits(&page),
+        [row(&analytics, "-"), row(&byron, "-"), row(&acme, &byron)]
+    );
+
+    // Bad values: 400 naming the parameter.
+    let cursor = plain["next_cursor"].clone();
+    assert_eq!(cursor, Value::Null);
+    let first = app.get_ok("/v1/customers?q=ada&limit=1", &viewer).await;
+    let foreign = format!(
+        "q=ada&include=organizations&cursor={}",
+        first["next_cursor"].as_str().unwrap()
+    );
+    app.expect_bad_queries(
+        "/v1/customers",
+        &viewer,
+        &[
+            ("q=ada&include=people", "include"),
+            ("q=ada&include=", "include"),
+            ("q=ada&include=organizations,people", "include"),
+            (
+                "q=ada&include=organizations&include=organizations",
+                "include",
+            ),
+            ("include=organizations", "include"),
+            ("kind=organization&include=organizations", "include"),
+            ("q=ada&include=organizations&sort=name", "include"),
+            ("q=ada&include=organizations&sort=-created_at", "include"),
+            (foreign.as_str(), "cursor"),
+            ("q=ada&include=organizations&cursor=garbage", "cursor"),
+            ("q=ada&include=organizations&limit=0", "limit"),
+        ],
+    )
+    .await;
+    // `include` belongs to the list: the export refuses it as any unknown parameter.
+    let res = app
+        .get("/v1/exports/customers?q=ada&include=organizations")
+        .bearer_auth(app.token(Role::Admin))
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::BAD_REQUEST, "invalid_query").await;
+}
+
+#[actix_web::test]
+async fn owned_only_users_find_only_the_people_and_organizations_they_manage() {
+    let app = TestApp::spawn().await;
+    let (me, mine) = app.user_with_access(Role::Agent, "owned").await;
+    let (other, _) = app.user(Role::Agent).await;
+    let managed = |name: &str, kind: &str, by: uuid::Uuid| json!({"name": name, "kind": kind, "account_manager_id": by});
+    let my_org = id(&create_customer(&app, managed("Acme", "organization", me)).await);
+    let their_org = id(&create_customer(&app, managed("Globex", "organization", other)).await);
+    let my_other_org = id(&create_customer(&app, managed("Initech", "organization", me)).await);
+    let my_ada = id(&create_customer(&app, managed("Ada Lovelace", "individual", me)).await);
+    let their_ada = id(&create_customer(&app, managed("Ada Byron", "individual", other)).await);
+    link(&app, &my_org, json!({"person_id": my_ada})).await;
+    link(&app, &their_org, json!({"person_id": my_ada})).await;
+    // Found only through a person the caller cannot see: not found.
+    link(&app, &my_other_org, json!({"person_id": their_ada})).await;
+    let page = app
+        .get_ok("/v1/customers?q=ada&include=organizations", &mine)
+        .await;
+    assert_eq!(
+        hits(&page),
+        [
+            (my_ada.clone(), "-".to_owned()),
+            (my_org.clone(), my_ada.clone()),
+        ]
+    );
+    // Everyone sees all of it.
+    let page = app
+        .get_ok(
+            "/v1/customers?q=ada&include=organizations",
+            &app.token(Role::Viewer),
+        )
+        .await;
+    let mut expected = vec![(my_ada.clone(), "-".to_owned())];
+    let mut orgs = vec![my_org.clone(), their_org.clone()];
+    orgs.sort();
+    expected.extend(orgs.into_iter().map(|o| (o, my_ada.clone())));
+    expected.push((their_ada.clone(), "-".to_owned()));
+    expected.push((my_other_org.clone(), their_ada.clone()));
+    assert_eq!(hits(&page), expected);
+}
+
+#[actix_web::test]
+async fn a_person_the_caller_cannot_see_is_answered_as_a_missing_one() {
+    let app = TestApp::spawn().await;
+    let (me, mine) = app.user_with_access(Role::Agent, "owned").await;
+    let (other, agent) = app.user(Role::Agent).await;
+    let managed = |name: &str, kind: &str, by: uuid::Uuid| json!({"name": name, "kind": kind, "account_manager_id": by});
+    let org = id(&create_customer(&app, managed("Acme", "organization", me)).await);
+    let ada = id(&create_customer(&app, managed("Ada", "individual", me)).await);
+    let hidden = id(&create_customer(&app, managed("Alan", "individual", other)).await);
+    link(&app, &org, json!({"person_id": ada})).await;
+    link(&app, &org, json!({"person_id": hidden})).await;
+    let missing = uuid::Uuid::now_v7().to_string();
+    // The same answer, word for word but the id, for a hidden contact and a missing person.
+    let answer = |p: &Value, who: &str| {
+        json!([
+            p["status"],
+            p["code"],
+            fields(p),
+            p["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .replace(who, "<id>")
+        ])
+    };
+    let deal = |people: Value| {
+        json!({"customer_id": org, "title": "Chairs", "amount": 100, "currency": "EUR",
+               "expected_close_date": "2027-01-15", "contact_ids": people})
+    };
+    let mut answers = Vec::new();
+    for who in [&hidden, &missing] {
+        let res = app
+            .send(
+                Method::POST,
+                "/v1/opportunities",
+                &mine,
+                &deal(json!([ada, who])),
+            )
+            .await;
+        let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        answers.push(answer(&p, who));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(app.count("opportunities").await, 0);
+    // Everyone else may name the hidden contact.
+    let res = app
+        .send(
+            Method::POST,
+            "/v1/opportunities",
+            &agent,
+            &deal(json!([hidden])),
+        )
+        .await;
+    expect_json(res, StatusCode::CREATED).await;
+    let res = app
+        .send(
+            Method::POST,
+            "/v1/opportunities",
+            &mine,
+            &deal(json!([ada])),
+        )
+        .await;
+    let deal_id = id(&expect_json(res, StatusCode::CREATED).await);
+    let mut answers = Vec::new();
+    for who in [&hidden, &missing] {
+        let res = change(
+            &app,
+            &mine,
+            &format!("/v1/opportunities/{deal_id}"),
+            "\"1\"",
+            json!({"contact_ids": [ada, who]}),
+        )
+        .await;
+        let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        answers.push(answer(&p, who));
+    }
+    assert_eq!(answers[0], answers[1]);
+
+    // An interaction with the organization: the same.
+    let call = |who: &str| {
+        json!({"channel": "phone", "direction": "outbound", "kind": "meeting",
+               "occurred_at": ago(1), "contact_id": who})
+    };
+    let path = format!("/v1/customers/{org}/interactions");
+    let mut answers = Vec::new();
+    for who in [&hidden, &missing] {
+        let res = app.send(Method::POST, &path, &mine, &call(who)).await;
+        let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        answers.push(answer(&p, who));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(app.count("interactions").await, 0);
+    let res = app.send(Method::POST, &path, &mine, &call(&ada)).await;
+    let met = id(&expect_json(res, StatusCode::CREATED).await);
+    let mut answers = Vec::new();
+    for who in [&hidden, &missing] {
+        let res = change(
+            &app,
+            &mine,
+            &format!("/v1/interactions/{met}"),
+            "\"1\"",
+            json!({"contact_id": who}),
+        )
+        .await;
+        let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        answers.push(answer(&p, who));
+    }
+    assert_eq!(answers[0], answers[1]);
+    let res = app.send(Method::POST, &path, &agent, &call(&hidden)).await;
+    expect_json(res, StatusCode::CREATED).await;
+}
+
+/// An organization's authority and grade, whether its deal has a decision maker, and the deals
+/// listed as having none.
+async fn decision_state(
+    app: &TestApp,
+    org: &str,
+    deal: &str,
+) -> (Value, Value, Value, Vec<String>) {
+    let viewer = app.token(Role::Viewer);
+    let customer = app.get_ok(&format!("/v1/customers/{org}"), &viewer).await;
+    let opportunity = app
+        .get_ok(&format!("/v1/opportunities/{deal}"), &viewer)
+        .await;
+    let unknown = app
+        .get_ok("/v1/opportunities?has_decision_maker=false", &viewer)
+        .await;
+    (
+        customer["qualification"]["authority"].clone(),
+        customer["prospect_grade"].clone(),
+        opportunity["has_decision_maker"].clone(),
+        opportunity_ids(&unknown),
+    )
+}
+
+#[actix_web::test]
+async fn a_deleted_decision_maker_decides_nothing_until_restored() {
+    let app = TestApp::spawn().await;
+    let created = create_customer(
+        &app,
+        json!({"name": "Acme Ltd", "kind": "organization",
+               "qualification": {"money": true, "need": true, "authority_source": "derived"}}),
+    )
+    .await;
+    let org = id(&created);
+    let ada = person(&app, "Ada Lovelace").await;
+    let grace = person(&app, "Grace Hopper").await;
+    link(
+        &app,
+        &org,
+        json!({"person_id": ada, "buying_roles": ["decision_maker"]}),
+    )
+    .await;
+    link(
+        &app,
+        &org,
+        json!({"person_id": grace, "buying_roles": ["purchaser"]}),
+    )
+    .await;
+    let (_, seller) = app.user(Role::Agent).await;
+    let res = app
+        .send(
+            Method::POST,
+            "/v1/opportunities",
+            &seller,
+            &json!({"customer_id": org, "title": "Chairs", "amount": 100, "currency": "EUR",
+                    "expected_close_date": "2027-01-15", "contact_ids": [grace, ada]}),
+        )
+        .await;
+    let deal = id(&expect_json(res, StatusCode::CREATED).await);
+    let manager = app.token(Role::Manager);
+    let decided = (
+        json!(true),
+        json!("ideal"),
+        json!(true),
+        Vec::<String>::new(),
+    );
+    assert_eq!(decision_state(&app, &org, &deal).await, decided);
+
+    let res = app
+        .delete(&format!("/v1/customers/{ada}"), &manager, None)
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        decision_state(&app, &org, &deal).await,
+        (
+            json!(false),
+            json!("reachable"),
+            json!(false),
+            vec![deal.clone()]
+        )
+    );
+    let updates = app
+        .count(&format!(
+            "events WHERE type = 'customer.updated' AND object_id = '{org}'"
+        ))
+        .await;
+    assert_eq!(updates, 2, "linked, then Ada deleted");
+
+    let res = app
+        .post(&format!("/v1/customers/{ada}/restore"))
+        .bearer_auth(&manager)
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, StatusCode::OK).await;
+    assert_eq!(decision_state(&app, &org, &deal).await, decided);
+    // Deleting a purchaser changes nothing.
+    let res = app
+        .delete(&format!("/v1/customers/{grace}"), &manager, None)
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(decision_state(&app, &org, &deal).await, decided);
+    assert_eq!(
+        app.count(&format!(
+            "events WHERE type = 'customer.updated' AND object_id = '{org}'"
+        ))
+        .await,
+        3
+    );
+}

@@ -752,8 +752,8 @@ async fn the_new_fields_export_and_import() {
         "{header}"
     );
 
-    // A new customer names its referrer; a referrer nobody is fails its row, and so does a
-    // changed parent (cleared, or set): the single endpoints check groups for cycles.
+    // A new customer names its referrer; a referrer nobody is fails its row; a parent may be
+    // cleared, and one that would close a cycle fails its row.
     let nobody = uuid::Uuid::now_v7();
     let body = format!(
         "external_id,name,kind,referred_by_id,influential,parent_id\n\
@@ -763,12 +763,11 @@ async fn the_new_fields_export_and_import() {
          h-1,Holding,organization,,false,{holding}\n"
     );
     let report = crate::imports::csv(&app, "?mode=upsert", &body).await;
-    assert_eq!(crate::imports::counts(&report), [4, 1, 0, 0, 3], "{report}");
+    assert_eq!(crate::imports::counts(&report), [4, 1, 1, 0, 2], "{report}");
     assert_eq!(
         crate::imports::errors(&report),
         [
             (3, "referred_by_id".to_owned()),
-            (4, "parent_id".to_owned()),
             (5, "parent_id".to_owned()),
         ]
     );
@@ -884,4 +883,207 @@ async fn an_organizations_timeline_can_include_its_contacts_interactions() {
         &[("include=people", "include"), ("include=", "include")],
     )
     .await;
+}
+
+/// The message of each failed row of an import report, by line.
+fn row_messages(report: &Value) -> Vec<(i64, String, String)> {
+    report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["line"].as_i64().unwrap(),
+                e["field"].as_str().unwrap().to_owned(),
+                e["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn parent_of(app: &TestApp, customer: &str) -> Value {
+    app.get_ok(
+        &format!("/v1/customers/{customer}"),
+        &app.token(Role::Viewer),
+    )
+    .await["parent_id"]
+        .clone()
+}
+
+#[actix_web::test]
+async fn an_import_sets_parents_checked_as_patch_checks_them() {
+    let app = TestApp::spawn().await;
+    let ext = |key: &str| json!({"external_id": key});
+    let holding = organization(&app, "Holding", ext("h")).await;
+    let a = organization(&app, "A", ext("a")).await;
+    let b = organization(&app, "B", json!({"external_id": "b", "parent_id": a})).await;
+    let c = organization(&app, "C", ext("c")).await;
+    let d = organization(&app, "D", ext("d")).await;
+    let rita = person(&app, "Rita", ext("r")).await;
+    let head = "external_id,name,kind,parent_id\n";
+
+    // Parents set on new and existing customers, one cleared.
+    let body = format!(
+        "{head}n,New,organization,{holding}\nc,C,organization,{b}\nd,D,organization,{holding}\n\
+         b,B,organization,\n"
+    );
+    let report = crate::imports::csv(&app, "?mode=upsert", &body).await;
+    assert_eq!(crate::imports::counts(&report), [4, 1, 3, 0, 0], "{report}");
+    assert_eq!(parent_of(&app, &c).await, b.as_str());
+    assert_eq!(parent_of(&app, &d).await, holding.as_str());
+    assert_eq!(parent_of(&app, &b).await, Value::Null);
+    let tree = app
+        .get_ok(&subsidiaries(&holding), &app.token(Role::Viewer))
+        .await;
+    assert_eq!(tree["data"].as_array().unwrap().len(), 2, "{tree}");
+    // Put b under a again, by PATCH.
+    let res = patch(&app, &app.token(Role::Agent), &b, json!({"parent_id": a})).await;
+    expect_json(res, StatusCode::OK).await;
+
+    // A cycle within the file: both its rows fail, naming it; the other rows are written.
+    let x = organization(&app, "X", ext("x")).await;
+    let y = organization(&app, "Y", ext("y")).await;
+    let body = format!("{head}x,X,organization,{y}\ny,Y,organization,{x}\nd,D,organization,{a}\n");
+    let report = crate::imports::csv(&app, "?mode=upsert", &body).await;
+    assert_eq!(crate::imports::counts(&report), [3, 0, 1, 0, 2], "{report}");
+    assert_eq!(
+        row_messages(&report),
+        [
+            (
+                2,
+                "parent_id".to_owned(),
+                format!("would make a cycle: {x} → {y} → {x}")
+            ),
+            (
+                3,
+                "parent_id".to_owned(),
+                format!("would make a cycle: {y} → {x} → {y}")
+            ),
+        ]
+    );
+    assert_eq!(parent_of(&app, &x).await, Value::Null);
+    assert_eq!(parent_of(&app, &d).await, a.as_str());
+
+    // Against the stored groups (c → b → a): a under c closes a cycle; a person or nobody
+    // is no parent; an organization with subsidiaries stays one. A row whose parent change
+    // fails keeps its stored parent: u stays under v, so v under u fails in turn.
+    let v = organization(&app, "V", ext("v")).await;
+    let u = organization(&app, "U", json!({"external_id": "u", "parent_id": v})).await;
+    let nobody = uuid::Uuid::now_v7();
+    let body = format!(
+        "{head}a,A,organization,{c}\nx,X,organization,{rita}\ny,Y,organization,{nobody}\n\
+         h,Holding,individual,\nu,U,organization,{rita}\nv,V,organization,{u}\n\
+         r,Rita,individual,{holding}\n"
+    );
+    let report = crate::imports::csv(&app, "?mode=upsert", &body).await;
+    assert_eq!(crate::imports::counts(&report), [7, 0, 0, 0, 7], "{report}");
+    assert_eq!(
+        row_messages(&report),
+        [
+            (
+                2,
+                "parent_id".to_owned(),
+                format!("would make a cycle: {a} → {c} → {b} → {a}")
+            ),
+            (
+                3,
+                "parent_id".to_owned(),
+                "must be an organization (it names an individual)".to_owned()
+            ),
+            (
+                4,
+                "parent_id".to_owned(),
+                format!("names no customer ({nobody})")
+            ),
+            (
+                5,
+                "kind".to_owned(),
+                "an organization with subsidiaries stays an organization: move them first"
+                    .to_owned()
+            ),
+            (
+                6,
+                "parent_id".to_owned(),
+                "must be an organization (it names an individual)".to_owned()
+            ),
+            (
+                7,
+                "parent_id".to_owned(),
+                format!("would make a cycle: {v} → {u} → {v}")
+            ),
+            (
+                8,
+                "parent_id".to_owned(),
+                "only an organization belongs to a group (this customer is an individual)"
+                    .to_owned()
+            ),
+        ]
+    );
+    assert_eq!(parent_of(&app, &a).await, Value::Null);
+    assert_eq!(parent_of(&app, &v).await, Value::Null);
+    assert_eq!(parent_of(&app, &u).await, v.as_str());
+}
+
+#[actix_web::test]
+async fn an_import_keeps_groups_within_ten_levels() {
+    let app = TestApp::spawn().await;
+    // A chain of ten levels: l1 at the top, l10 at the bottom.
+    let mut chain: Vec<String> = Vec::new();
+    for level in 1..=10 {
+        let mut extra = json!({"external_id": format!("l{level}")});
+        if let Some(above) = chain.last() {
+            extra["parent_id"] = json!(above);
+        }
+        chain.push(organization(&app, &format!("Level {level}"), extra).await);
+    }
+    let top = organization(&app, "Top", json!({"external_id": "top"})).await;
+    let l5 = chain[4].clone();
+    let l10 = chain[9].clone();
+    let l1 = chain[0].clone();
+    let body = format!(
+        "external_id,name,kind,parent_id\n\
+         n,Below the bottom,organization,{l10}\n\
+         l1,Level 1,organization,{top}\n\
+         m,Beside level 6,organization,{l5}\n"
+    );
+    let report = crate::imports::csv(&app, "?mode=upsert", &body).await;
+    // The rows are checked together: with both, top → l1 → … → l10 → n is 12 levels.
+    assert_eq!(crate::imports::counts(&report), [3, 1, 0, 0, 2], "{report}");
+    assert_eq!(
+        row_messages(&report),
+        [
+            (
+                2,
+                "parent_id".to_owned(),
+                "a group has at most 10 levels; this one would have 12".to_owned()
+            ),
+            (
+                3,
+                "parent_id".to_owned(),
+                "a group has at most 10 levels; this one would have 12".to_owned()
+            ),
+        ]
+    );
+    // Alone, each is one level too many.
+    for (line, expected) in [
+        (
+            format!("n,Below the bottom,organization,{l10}"),
+            [1, 0, 0, 0, 1],
+        ),
+        (format!("l1,Level 1,organization,{top}"), [1, 0, 0, 0, 1]),
+    ] {
+        let body = format!("external_id,name,kind,parent_id\n{line}\n");
+        let report = crate::imports::csv(&app, "?mode=upsert", &body).await;
+        assert_eq!(crate::imports::counts(&report), expected, "{report}");
+        assert_eq!(
+            row_messages(&report)[0].2,
+            "a group has at most 10 levels; this one would have 11"
+        );
+    }
+    assert_eq!(parent_of(&app, &l1).await, Value::Null);
+    // Nine levels below a new top is fine: the chain's lower half moves under it.
+    let body = format!("external_id,name,kind,parent_id\nl6,Level 6,organization,{top}\n");
+    let report = crate::imports::csv(&app, "?mode=upsert", &body).await;
+    assert_eq!(crate::imports::counts(&report), [1, 0, 1, 0, 0], "{report}");
+    assert_eq!(parent_of(&app, &chain[5]).await, top.as_str());
 }

@@ -17,7 +17,9 @@
 //! must allow several responses per customer).
 //!
 //! Writes: `purchase` (a sale of a sampled customer) and `create` (a new customer with an
-//! email, a phone, a tag and consent). `path` sends one fixed GET (`--path /v1/...`).
+//! email, a phone, a tag and consent). `path` sends one fixed GET (`--path /v1/...`); a
+//! `{id}` in it is replaced, request by request, by a random line of `--ids <file>` (an
+//! organization's contacts, a person's organizations, a name to search).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +37,7 @@ struct Args {
     duration: Duration,
     survey: String,
     path: String,
+    ids: String,
 }
 
 fn args() -> Args {
@@ -47,6 +50,7 @@ fn args() -> Args {
         duration: Duration::from_secs(15),
         survey: String::new(),
         path: String::new(),
+        ids: String::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -60,6 +64,7 @@ fn args() -> Args {
             "--duration" => a.duration = Duration::from_secs(value.parse().expect("--duration S")),
             "--survey" => a.survey = value,
             "--path" => a.path = value,
+            "--ids" => a.ids = value,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -123,7 +128,10 @@ fn path(scenario: &str, ids: &[String], names: &[String], survey: &Survey, fixed
         ),
         // A new customer, as a web form or an integration creates one.
         "create" => "/v1/customers".to_owned(),
-        // One fixed GET (`--path`): a list with a filter and a sort.
+        // One fixed GET (`--path`): a list with a filter and a sort; `{id}`, a sampled line.
+        "path" if fixed.contains("{id}") && !ids.is_empty() => {
+            fixed.replace("{id}", &encode(&ids[rng.random_range(0..ids.len())]))
+        }
         "path" => fixed.to_owned(),
         "survey_results" => format!("/v1/surveys/{s}/results?{year}"),
         "survey_results_month" => format!("/v1/surveys/{s}/results?{year}&group_by=month"),
@@ -229,6 +237,11 @@ async fn main() {
     // Each scenario reads the bench data it needs: sampled customers (live ones only for
     // survey responses, as the service refuses deleted customers), or names to search.
     let ids = Arc::new(match a.scenario.as_str() {
+        "path" if !a.ids.is_empty() => std::fs::read_to_string(&a.ids)
+            .expect("--ids file")
+            .lines()
+            .map(str::to_owned)
+            .collect(),
         "get" | "timeline" | "purchase" => read("customer_ids.txt"),
         "survey_respond" => read("live_customer_ids.txt"),
         _ => Vec::new(),
