@@ -1,1 +1,1 @@
-ALTER TABLE audit_events DROP CONSTRAINT audit_events_before_bound;
+ALTER TABLE audit_events DROP CONSTRAINT IF EXISTS audit_events_before_bound;
