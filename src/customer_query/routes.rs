@@ -92,8 +92,7 @@ async fn list_customers(
         )?;
         let rows = state
             .read(&req, async |conn| {
-                super::include::list(conn, &principal, &filter, page.after.clone(), page.fetch())
-                    .await
+                super::include::list(conn, &principal, &filter, page.after, page.fetch()).await
             })
             .await?;
         let result = pagination::page_keyed(rows, &page, super::include::ORDER);
