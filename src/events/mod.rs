@@ -310,7 +310,13 @@ pub async fn prune(
     retention: std::time::Duration,
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
-    let cutoff = now - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    // A retention reaching back before any representable time keeps everything.
+    let Some(cutoff) = chrono::Duration::from_std(retention)
+        .ok()
+        .and_then(|kept| now.checked_sub_signed(kept))
+    else {
+        return Ok(0);
+    };
     let mut total = 0;
     for month in store::months_before(conn, cutoff).await? {
         total += conn
