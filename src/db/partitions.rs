@@ -21,7 +21,10 @@ pub const MONTHS_AHEAD: i32 = 3;
 /// Makes the partitions of every [`MONTHLY`] table from the month of `at` to
 /// [`MONTHS_AHEAD`] months after it, those missing; returns how many it made. The service
 /// calls it at startup and every hour, so a month's partition exists long before its first
-/// row.
+/// row. Months that exist or are covered are skipped without any lock; a month that is due
+/// waits at most 500 ms for its table's lock (behind a long transaction), then is left for
+/// the next call, so the table's readers and writers never queue behind it (migration
+/// `2026-12-06-000051`).
 pub async fn make_ahead(conn: &mut AsyncPgConnection, at: DateTime<Utc>) -> QueryResult<i32> {
     #[derive(QueryableByName)]
     struct Made {

@@ -4,8 +4,9 @@
 //! receive them through webhooks (`crate::webhooks`).
 //!
 //! Readers see events in (transaction id, position) order, and only events whose transaction
-//! is older than the oldest transaction still running: an event committed late by a long
-//! transaction is never skipped by a reader that has already moved past its position.
+//! is older than the oldest transaction still running in this database: an event committed
+//! late by a long transaction is never skipped by a reader that has already moved past its
+//! position.
 
 mod json;
 mod routes;

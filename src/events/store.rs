@@ -9,9 +9,12 @@ use crate::db::Prepare;
 use crate::db::schema::events;
 
 /// The condition that makes an event visible to readers in (txid, position) order: its
-/// transaction is older than every transaction still running, so nothing can commit before
-/// it any more. One definition for the feed and the webhook fan-out.
-pub(crate) const SETTLED: &str = "txid < pg_snapshot_xmin(pg_current_snapshot())";
+/// transaction is older than every transaction still running in this database, so nothing
+/// can commit before it any more (`rapport_settled_horizon`, migration
+/// `2026-12-06-000050`: transactions in the server's other databases cannot write here and
+/// hold nothing back). Computed once per statement (the sub-select), not per row. One
+/// definition for the feed and the webhook fan-out.
+pub(crate) const SETTLED: &str = "txid < (SELECT rapport_settled_horizon())";
 
 /// An event to insert.
 pub struct NewRow {

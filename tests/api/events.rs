@@ -1165,6 +1165,148 @@ async fn an_event_committed_late_is_served_after_the_reader_moved_on_never_skipp
     assert_ne!(first["id"], second["id"]);
 }
 
+#[actix_web::test]
+async fn a_transaction_left_open_in_another_database_holds_nothing_back() {
+    use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+    let app = TestApp::spawn().await;
+    // Another database of the same server (the one tests create theirs from) writes and
+    // stays open: its transaction id is older than the change below.
+    let mut elsewhere = rapport::db::connect(
+        &crate::helpers::server_url().maintenance(),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    elsewhere
+        .batch_execute("BEGIN; SELECT pg_current_xact_id()")
+        .await
+        .unwrap();
+    let ada = crate::customers::create(&app, json!({"name": "Ada Lovelace"})).await;
+    // The feed serves the change while that transaction is still open.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ids, _) = page_from(&app, None).await;
+        let served = feed(&app)
+            .await
+            .into_iter()
+            .any(|e| e["object_id"] == ada["id"] && ids.iter().any(|id| e["id"] == *id));
+        if served {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a transaction in another database held the feed back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A transaction open in this database does hold the horizon (the feed's side of it:
+    // `an_event_committed_late_is_served_after_the_reader_moved_on_never_skipped`).
+    #[derive(diesel::QueryableByName)]
+    struct Held {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        held: bool,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Xid {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        x: String,
+    }
+    let mut own = app.db.connect().await;
+    own.batch_execute("BEGIN").await.unwrap();
+    let xid = diesel::sql_query("SELECT pg_current_xact_id()::text AS x")
+        .get_result::<Xid>(&mut own)
+        .await
+        .unwrap()
+        .x;
+    let mut here = app.db.connect().await;
+    let held: Held = diesel::sql_query(format!(
+        "SELECT rapport_settled_horizon() <= '{xid}'::xid8 AS held"
+    ))
+    .get_result(&mut here)
+    .await
+    .unwrap();
+    assert!(
+        held.held,
+        "a transaction of this database holds the horizon"
+    );
+    own.batch_execute("ROLLBACK").await.unwrap();
+    elsewhere.batch_execute("ROLLBACK").await.unwrap();
+}
+
+#[actix_web::test]
+async fn making_partitions_ahead_never_queues_behind_a_writer_nor_stops_the_table() {
+    use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+    #[derive(diesel::QueryableByName)]
+    struct Made {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        made: i32,
+    }
+    let app = TestApp::spawn().await;
+    // A change in flight holds its lock on `events` (as any write with an event does).
+    let mut held = app.db.connect().await;
+    held.batch_execute(
+        "BEGIN; INSERT INTO events (id, type, object_type, object_id, data) \
+         VALUES (uuid_v7(), 'customer.updated', 'customer', 'held', '{}')",
+    )
+    .await
+    .unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+    let mut conn = app.db.connect().await;
+    let caller_lock_timeout: Setting =
+        diesel::sql_query("SELECT current_setting('lock_timeout') AS value")
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+    let make = |at: &'static str| {
+        diesel::sql_query(format!(
+            "SELECT rapport_make_partitions('events', 3, {at}) AS made"
+        ))
+    };
+    // Every month due exists or is covered (the current one by `events_before`): nothing is
+    // locked, at once.
+    let made = tokio::time::timeout(
+        Duration::from_secs(5),
+        make("now()").get_result::<Made>(&mut conn),
+    )
+    .await
+    .expect("making the months that exist waited for the writer")
+    .unwrap();
+    assert_eq!(made.made, 0);
+    // Months that are due for real wait a moment for the lock, then are left for later; the
+    // table's readers were never stuck behind it.
+    let started = std::time::Instant::now();
+    let later = "now() + interval '4 months'";
+    let made = tokio::time::timeout(
+        Duration::from_secs(5),
+        make(later).get_result::<Made>(&mut conn),
+    )
+    .await
+    .expect("making a new month queued behind the writer")
+    .unwrap();
+    assert_eq!(made.made, 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // The caller's own lock timeout is as it was.
+    let setting: Setting = diesel::sql_query("SELECT current_setting('lock_timeout') AS value")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(setting.value, caller_lock_timeout.value);
+    app.get_ok("/v1/events?limit=1", &app.token(Role::Admin))
+        .await;
+    // Once the writer ends, the next call makes them.
+    held.batch_execute("COMMIT").await.unwrap();
+    let made: Made = make(later).get_result(&mut conn).await.unwrap();
+    assert_eq!(made.made, 4);
+}
+
 /// The monthly partitions of `table`, oldest first.
 async fn monthly_partitions(app: &TestApp, table: &str) -> Vec<String> {
     #[derive(diesel::QueryableByName)]

@@ -507,8 +507,8 @@ impl TestApp {
 
     /// Every event the feed serves for `query` (say `type=customer.created`, or empty), read
     /// page by page once it serves as many as the `events` rows matching `stored` (an SQL
-    /// condition). An event is served once every transaction older than its own has ended, in
-    /// any database of the server, so the feed may lag a commit while other tests write.
+    /// condition). An event is served once every transaction older than its own has ended in
+    /// the test's database, so the feed may lag a commit while the app's own jobs write.
     pub async fn feed(&self, query: &str, stored: &str) -> Vec<Value> {
         let token = self.token(Role::Admin);
         let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -1,0 +1,1 @@
+DROP FUNCTION rapport_settled_horizon();
