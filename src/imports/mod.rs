@@ -1066,7 +1066,7 @@ pub async fn schedule(state: actix_web::web::Data<crate::state::AppState>) {
                     Ok(n) => tracing::info!(uploads = n, "failed uploads that stopped arriving"),
                     Err(err) => tracing::warn!(error = ?err, "could not look for stopped uploads"),
                 }
-                store::pending(&mut conn).await
+                store::pending(&mut conn, TOUCH).await
             }
             Err(err) => {
                 tracing::warn!(error = %err, "the import worker found no connection");

@@ -322,13 +322,28 @@ pub async fn hand_back(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()
         .map(drop)
 }
 
-/// Jobs waiting for a runner, oldest first.
-pub async fn pending(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Uuid>> {
+/// Jobs waiting for a worker, oldest first. A job whose request waits for its answer
+/// (not `background`) is run by that request as soon as its file is in: the worker leaves
+/// it alone for `foreground_grace` after it was queued (the request would otherwise lose it
+/// to the worker and answer `409`), and takes it only when that request's instance
+/// evidently stopped first.
+pub async fn pending(
+    conn: &mut AsyncPgConnection,
+    foreground_grace: std::time::Duration,
+) -> QueryResult<Vec<Uuid>> {
+    let queued_before = Utc::now() - foreground_grace;
     imports::table
         .filter(
-            imports::state.eq(ImportState::Queued).or(imports::state
-                .eq(ImportState::Running)
-                .and(imports::lease_until.lt(diesel::dsl::now))),
+            imports::state
+                .eq(ImportState::Queued)
+                .and(
+                    imports::background
+                        .eq(true)
+                        .or(imports::updated_at.lt(queued_before)),
+                )
+                .or(imports::state
+                    .eq(ImportState::Running)
+                    .and(imports::lease_until.lt(diesel::dsl::now))),
         )
         .order(imports::created_at.asc())
         .select(imports::id)

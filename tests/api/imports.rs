@@ -923,3 +923,57 @@ async fn error_files_are_for_the_importer_admins_and_writers_with_the_id_number_
         let _ = app.get_ok(&format!("/v1/imports/{csv_id}"), &token).await;
     }
 }
+
+#[actix_web::test]
+async fn the_worker_leaves_a_waiting_requests_import_to_it_until_that_request_evidently_stopped() {
+    use std::time::{Duration, Instant};
+    // An instance whose worker never comes round queues a job; it is then made what a
+    // request that waits for its answer leaves between receiving its file and running it.
+    let app = TestApp::spawn_with(&[("RAPPORT_IMPORT_INTERVAL", "1h")]).await;
+    let res = import(
+        &app,
+        "/v1/imports/customers?async=true",
+        "text/csv",
+        "name\nAda Lovelace\n",
+    )
+    .await;
+    let job = expect_json(res, StatusCode::ACCEPTED).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    app.sql(&format!(
+        "UPDATE imports SET background = false, updated_at = now() WHERE id = '{id}'"
+    ))
+    .await;
+    // Another instance's worker, looking every second, leaves it to its request.
+    let settings = crate::helpers::settings(&app.db.url, &[("RAPPORT_IMPORT_INTERVAL", "1s")]);
+    let other = rapport::startup::Application::build(settings)
+        .await
+        .unwrap();
+    let handle = other.handle();
+    actix_web::rt::spawn(other.run_until_stopped());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let path = format!("/v1/imports/{id}");
+    let admin = app.token(Role::Admin);
+    let state = async || app.get_ok(&path, &admin).await["state"].clone();
+    assert_eq!(
+        state().await,
+        "queued",
+        "the worker took a waiting request's job"
+    );
+    assert_eq!(app.count("customers").await, 0);
+    // Queued longer ago than a request takes to start it: its instance stopped first, and
+    // the worker runs it.
+    app.sql(&format!(
+        "UPDATE imports SET updated_at = now() - interval '1 minute' WHERE id = '{id}'"
+    ))
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while state().await != "succeeded" {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never took the job over"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.count("customers").await, 1);
+    handle.stop(false).await;
+}
