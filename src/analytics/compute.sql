@@ -7,6 +7,7 @@ WITH s AS (
            maintenance_percent, high_value_percent, contact_days, churn_threshold,
            few_customers_percent, medium_customers_percent, low_margin_percent,
            high_margin_percent, loyalty_periods, loyalty_period_days, loyal_percent,
+           measure = 'profit' AS by_profit,
            $1::timestamptz AS now_at,
            $1::timestamptz - make_interval(days => window_days) AS window_start,
            $1::timestamptz - make_interval(days => window_days) / 2 AS half_start,
@@ -48,8 +49,8 @@ totals AS (
     -- endpoint counts them.
     SELECT coalesce(sum(p.window_sales), 0)::bigint AS all_sales,
            count(*) FILTER (WHERE p.last_year) AS last_year_buyers,
-           count(*) FILTER (WHERE p.last_year AND p.this_year) AS retained
-    FROM p),
+           count(*) FILTER (WHERE p.last_year AND p.last_at > s.year_start) AS retained
+    FROM p CROSS JOIN s),
 i AS (
     SELECT it.customer_id,
            max(it.occurred_at) FILTER (WHERE it.occurred_at <= s.now_at) AS last_contact_at,
@@ -60,7 +61,7 @@ i AS (
 base AS (
     SELECT c.id, c.lifecycle_stage, c.relationship_level,
            coalesce(p.value, 0) AS value,
-           p.year_revenue, p.year_profit, coalesce(p.window_sales, 0) AS window_sales,
+           p.year_value, coalesce(p.window_sales, 0) AS window_sales,
            p.margin_profit, p.margin_net,
            coalesce(bit_count(p.loyalty_bits::bit(64)), 0)::int AS loyalty_periods_bought,
            coalesce(p.n_window, 0)::int AS n_window,
@@ -167,8 +168,8 @@ figures AS (
            round(f.expected_recent, 2)::float8 AS expected_recent,
            f.last_contact_at, f.open_complaints,
            f.nps AS latest_nps, f.csat AS latest_csat,
-           CASE WHEN s.measure = 'revenue' THEN coalesce(f.year_revenue, 0)
-                ELSE f.year_profit END AS year_value,
+           CASE WHEN s.by_profit THEN f.year_value ELSE coalesce(f.year_value, 0) END
+               AS year_value,
            f.window_sales,
            CASE WHEN f.margin_net > 0
                 THEN round(100 * f.margin_profit::numeric / f.margin_net, 2)::float8 END

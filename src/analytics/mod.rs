@@ -666,7 +666,13 @@ pub async fn customer_value(
     };
     let sums = crate::purchases::store::value(conn, &members).await?;
     let aspects: HashMap<String, store::AspectRow> =
-        store::value_aspects(conn, &members, settings.window_days, measured)
+        store::value_aspects(
+            conn,
+            &members,
+            settings.window_days,
+            measured,
+            settings.measure == Measure::Profit,
+        )
             .await?
             .into_iter()
             .map(|a| (a.currency.clone(), a))
@@ -677,8 +683,8 @@ pub async fn customer_value(
         .map(|r| {
             let aspect = aspects.get(&r.currency);
             let m = aspect.and_then(|a| match settings.measure {
-                Measure::Revenue => Some(a.year_revenue.unwrap_or(0)),
-                Measure::Profit => a.year_profit,
+                Measure::Revenue => Some(a.year_value.unwrap_or(0)),
+                Measure::Profit => a.year_value,
             });
             let (sales, totals) = aspect.map_or((0, store::Totals::default()), |a| {
                 (

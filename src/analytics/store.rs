@@ -970,10 +970,9 @@ pub fn pareto_query(
 pub struct AspectRow {
     #[diesel(sql_type = Text)]
     pub currency: String,
+    /// m in the measure asked for: `None` when no purchase counts.
     #[diesel(sql_type = Nullable<BigInt>)]
-    pub year_revenue: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    pub year_profit: Option<i64>,
+    pub year_value: Option<i64>,
     #[diesel(sql_type = BigInt)]
     pub window_sales: i64,
     #[diesel(sql_type = BigInt)]
@@ -985,12 +984,14 @@ pub struct AspectRow {
 }
 
 /// A customer's value-aspect inputs per currency they bought in (`value_aspects.sql`);
-/// last year's buyers are counted only when `measure_retention`.
+/// last year's buyers are counted only when `measure_retention`; m is profit when
+/// `by_profit`, else revenue.
 pub async fn value_aspects(
     conn: &mut AsyncPgConnection,
     customer_ids: &[Uuid],
     window_days: i32,
     measure_retention: bool,
+    by_profit: bool,
 ) -> QueryResult<Vec<AspectRow>> {
     static VALUE_ASPECTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         include_str!("value_aspects.sql").replace("/*ASPECT_SUMS*/", ASPECT_SUMS)
@@ -999,6 +1000,7 @@ pub async fn value_aspects(
         .bind::<Array<SqlUuid>, _>(customer_ids.to_vec())
         .bind::<Int4, _>(window_days)
         .bind::<Bool, _>(measure_retention)
+        .bind::<Bool, _>(by_profit)
         .prepared()
         .load(conn)
         .await
