@@ -239,8 +239,11 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), String> {
             })
             .map_err(|e| format!("invalid user: {e}"))?;
             db::prepare(&settings.database).await?;
-            let mut conn =
-                db::connect(&settings.database.url, settings.database.connect_timeout).await?;
+            let mut conn = db::connect(
+                settings.database.session_url(),
+                settings.database.connect_timeout,
+            )
+            .await?;
             let user = users::create(&mut conn, &cli_actor(), input)
                 .await
                 .map_err(|e| format!("cannot create the user: {e}"))?;
@@ -260,7 +263,11 @@ fn cli_actor() -> Actor {
 async fn prepare(settings: &Settings) -> Result<(AsyncPgConnection, Arc<SecretBox>), String> {
     db::prepare(&settings.database).await?;
     let keys = Arc::new(SecretBox::from_settings(&settings.secret_key)?);
-    let conn = db::connect(&settings.database.url, settings.database.connect_timeout).await?;
+    let conn = db::connect(
+        settings.database.session_url(),
+        settings.database.connect_timeout,
+    )
+    .await?;
     Ok((conn, keys))
 }
 

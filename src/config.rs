@@ -165,6 +165,16 @@ impl TrustedProxies {
     }
 }
 
+/// What stands between the request pool and PostgreSQL (`RAPPORT_DB_POOLER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooler {
+    /// Direct connections, or a session-mode pooler: each connection sets its own limits.
+    None,
+    /// A transaction-mode pooler: a session is not the client's to set (see
+    /// `db::pooled_session_check`).
+    Transaction,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Pretty,
@@ -212,8 +222,11 @@ pub fn decode_secret_key(text: &str) -> Option<[u8; 32]> {
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
     pub url: DatabaseUrl,
-    /// For sessions a transaction-mode pooler cannot keep (LISTEN); `url` when unset.
+    /// For sessions a transaction-mode pooler cannot keep (LISTEN; with
+    /// [`Pooler::Transaction`] also migrations, jobs and startup); `url` when unset.
     pub direct_url: Option<DatabaseUrl>,
+    /// Whether `url` goes through a transaction-mode pooler.
+    pub pooler: Pooler,
     /// Streaming replicas of the primary that reads may be served from (lists, search,
     /// exports, the timeline, analytics, the event feed); none by default.
     pub read_urls: Vec<DatabaseUrl>,
@@ -236,6 +249,18 @@ pub struct DatabaseSettings {
     /// How long a session may sit idle inside an open transaction before PostgreSQL ends it,
     /// releasing its locks and its snapshot (a client that stalls mid-stream, a stuck task).
     pub idle_in_transaction_timeout: Duration,
+}
+
+impl DatabaseSettings {
+    /// Where work that needs a session of its own connects (migrations under their lock,
+    /// background jobs with their own limits, startup's one-off connections): past a
+    /// transaction-mode pooler when there is one, else `url`.
+    pub fn session_url(&self) -> &DatabaseUrl {
+        match (self.pooler, &self.direct_url) {
+            (Pooler::Transaction, Some(direct)) => direct,
+            _ => &self.url,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -348,7 +373,12 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "RAPPORT_DIRECT_DATABASE_URL",
         default: "(DATABASE_URL)",
-        meaning: "a direct connection to the primary, past any transaction-mode pooler, for what needs a session: the LISTEN that tells every instance of changes to tokens, users, clients and signing keys",
+        meaning: "a direct connection to the primary, past any transaction-mode pooler, for what needs a session: the LISTEN that tells every instance of changes to tokens, users, clients and signing keys; with RAPPORT_DB_POOLER=transaction also migrations, background jobs and startup",
+    },
+    Variable {
+        name: "RAPPORT_DB_POOLER",
+        default: "none",
+        meaning: "transaction when DATABASE_URL goes through a transaction-mode pooler (PgBouncer 1.21+ with max_prepared_statements): request connections then set nothing on their session, the server's defaults must hold the request limits (startup checks them), and RAPPORT_DIRECT_DATABASE_URL is required",
     },
     Variable {
         name: "RAPPORT_READ_DATABASE_URLS",
@@ -612,6 +642,25 @@ impl Settings {
                 DatabaseUrl::parse(text.trim())
                     .map_err(|m| fail("RAPPORT_DIRECT_DATABASE_URL", m))?,
             ),
+        };
+
+        let pooler = match read("RAPPORT_DB_POOLER", "none").trim() {
+            "none" => Pooler::None,
+            "transaction" if direct_url.is_some() => Pooler::Transaction,
+            "transaction" => {
+                return Err(fail(
+                    "RAPPORT_DB_POOLER",
+                    "transaction needs RAPPORT_DIRECT_DATABASE_URL: migrations, background \
+                     jobs and LISTEN need sessions of their own, past the pooler"
+                        .to_owned(),
+                ));
+            }
+            other => {
+                return Err(fail(
+                    "RAPPORT_DB_POOLER",
+                    format!("expected none or transaction, got {other:?}"),
+                ));
+            }
         };
 
         let read_urls = get("RAPPORT_READ_DATABASE_URLS")
@@ -985,6 +1034,7 @@ impl Settings {
             database: DatabaseSettings {
                 url,
                 direct_url,
+                pooler,
                 read_urls,
                 replica_max_lag,
                 pool_size,
@@ -1124,6 +1174,9 @@ mod tests {
             ("RAPPORT_RATE_LIMIT", "600/0s"),
             ("RAPPORT_BODY_LIMIT", "12 parsecs"),
             ("RAPPORT_LOG_FORMAT", "xml"),
+            ("RAPPORT_DB_POOLER", "session"),
+            // A transaction-mode pooler needs a direct URL for what needs a session.
+            ("RAPPORT_DB_POOLER", "transaction"),
             ("RAPPORT_CORS_ORIGINS", "not an origin"),
             ("RAPPORT_TRUSTED_PROXIES", "10.0.0.0/33"),
             ("RAPPORT_TRUSTED_PROXIES", "proxy.internal"),

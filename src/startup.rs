@@ -43,11 +43,15 @@ impl Application {
     /// Prepares everything and binds the listener; the error is one line for `main`.
     pub async fn build(settings: Settings) -> Result<Self, String> {
         db::prepare(&settings.database).await?;
+        if settings.database.pooler == crate::config::Pooler::Transaction {
+            db::check_pooled_session(&settings.database).await?;
+        }
         let secrets = Arc::new(SecretBox::from_settings(&settings.secret_key)?);
         let jwt = {
-            let mut conn = db::connect(&settings.database.url, settings.database.connect_timeout)
+            let url = settings.database.session_url();
+            let mut conn = db::connect(url, settings.database.connect_timeout)
                 .await
-                .map_err(|e| format!("cannot connect to {}: {e}", settings.database.url))?;
+                .map_err(|e| format!("cannot connect to {url}: {e}"))?;
             // Seal what is still in clear, and stop here if a stored secret does not open.
             let counts = crate::secrets::stored::pass(&mut conn, &secrets, false).await?;
             if counts.sealed > 0 {

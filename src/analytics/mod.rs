@@ -665,18 +665,17 @@ pub async fn customer_value(
         key_class: KeyClass::of(found.high_value, found.influential),
     };
     let sums = crate::purchases::store::value(conn, &members).await?;
-    let aspects: HashMap<String, store::AspectRow> =
-        store::value_aspects(
-            conn,
-            &members,
-            settings.window_days,
-            measured,
-            settings.measure == Measure::Profit,
-        )
-            .await?
-            .into_iter()
-            .map(|a| (a.currency.clone(), a))
-            .collect();
+    let aspects: HashMap<String, store::AspectRow> = store::value_aspects(
+        conn,
+        &members,
+        settings.window_days,
+        measured,
+        settings.measure == Measure::Profit,
+    )
+    .await?
+    .into_iter()
+    .map(|a| (a.currency.clone(), a))
+    .collect();
     let d = settings.discount_rate;
     let currencies = sums
         .into_iter()

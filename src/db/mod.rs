@@ -3,6 +3,7 @@
 
 mod migrations;
 pub mod partitions;
+mod pooler;
 pub mod replicas;
 pub mod schema;
 mod statements;
@@ -16,9 +17,10 @@ use diesel_async::pooled_connection::{
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use crate::config::{DatabaseSettings, DatabaseUrl};
+use crate::config::{DatabaseSettings, DatabaseUrl, Pooler};
 
 pub use migrations::{MIGRATIONS, embedded_versions, migrate};
+pub use pooler::check_pooled_session;
 pub use statements::{
     MAX_PREPARED_TEXTS, Prepare, Prepared, StatementCounts, StatementStats, counting, plan_once,
 };
@@ -30,15 +32,20 @@ pub type DbConn = Object<AsyncPgConnection>;
 /// Builds the pool requests use. Connections are opened lazily; a checkout costs no round
 /// trip (`RecyclingMethod::Fast`: a dead connection fails its first query and is then
 /// discarded). Every connection counts its statements into `stats`, and runs each statement
-/// under the request `statement_timeout`.
+/// under the request `statement_timeout`: set on the session it opens, or, behind a
+/// transaction-mode pooler (where a session is shared by every client), by the server's
+/// defaults for the pooled sessions, which startup checks ([`check_pooled_session`]).
 pub fn pool(
     settings: &DatabaseSettings,
     stats: std::sync::Arc<StatementStats>,
 ) -> Result<DbPool, String> {
-    let session = Session::new(
-        settings.statement_timeout,
-        settings.idle_in_transaction_timeout,
-    );
+    let session = match settings.pooler {
+        Pooler::None => Some(Session::new(
+            settings.statement_timeout,
+            settings.idle_in_transaction_timeout,
+        )),
+        Pooler::Transaction => None,
+    };
     build_pool(
         settings,
         &settings.url,
@@ -70,7 +77,7 @@ pub fn replica_pools(
                 settings,
                 url,
                 stats.clone(),
-                session,
+                Some(session),
                 settings.pool_size,
                 RecyclingMethod::Verified,
             )
@@ -85,7 +92,8 @@ pub const JOB_POOL_SIZE: usize = 8;
 
 /// Builds the pool background jobs use: their own connections, so that their long
 /// `statement_timeout` never leaks into a request's session (nor a request's short one into
-/// a job), and so that a burst of requests cannot starve them.
+/// a job), and so that a burst of requests cannot starve them. Past a transaction-mode
+/// pooler (`session_url`): their limits are set on sessions of their own.
 pub fn job_pool(
     settings: &DatabaseSettings,
     stats: std::sync::Arc<StatementStats>,
@@ -96,26 +104,28 @@ pub fn job_pool(
     );
     build_pool(
         settings,
-        &settings.url,
+        settings.session_url(),
         stats,
-        session,
+        Some(session),
         JOB_POOL_SIZE,
         RecyclingMethod::Fast,
     )
 }
 
+/// A pool of connections to `url`, each starting with `session`'s settings (none: the
+/// server's defaults).
 fn build_pool(
     settings: &DatabaseSettings,
     url: &DatabaseUrl,
     stats: std::sync::Arc<StatementStats>,
-    session: Session,
+    session: Option<Session>,
     max_size: usize,
     recycling: RecyclingMethod<AsyncPgConnection>,
 ) -> Result<DbPool, String> {
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
     config.recycling_method = recycling;
     let connect_timeout = settings.connect_timeout;
-    let setup = std::sync::Arc::new(session.setup());
+    let setup = std::sync::Arc::new(session.map(|s| s.setup()).unwrap_or_default());
     config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         let stats = stats.clone();
@@ -155,14 +165,37 @@ impl Session {
         }
     }
 
-    /// [`SESSION_SETUP`] followed by the two limits, in milliseconds.
-    pub fn setup(&self) -> String {
-        format!(
-            "{SESSION_SETUP}; SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}",
-            millis(self.statement_timeout),
-            millis(self.idle_in_transaction_timeout)
-        )
+    /// Every setting of such a session, as `pg_settings` shows it: [`SESSION_SETTINGS`]
+    /// and the two limits, in milliseconds.
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        let mut all: Vec<(&'static str, String)> = SESSION_SETTINGS
+            .iter()
+            .map(|(name, value)| (*name, (*value).to_owned()))
+            .collect();
+        all.push((
+            "statement_timeout",
+            millis(self.statement_timeout).to_string(),
+        ));
+        all.push((
+            "idle_in_transaction_session_timeout",
+            millis(self.idle_in_transaction_timeout).to_string(),
+        ));
+        all
     }
+
+    /// The statements that set [`Session::settings`] on a session.
+    pub fn setup(&self) -> String {
+        set_statements(&self.settings())
+    }
+}
+
+/// `SET name = value; …` for each setting.
+fn set_statements<N: AsRef<str>, V: AsRef<str>>(settings: &[(N, V)]) -> String {
+    settings
+        .iter()
+        .map(|(name, value)| format!("SET {} = {}", name.as_ref(), value.as_ref()))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A duration as PostgreSQL's integer milliseconds (at least 1: 0 would mean no limit).
@@ -179,7 +212,8 @@ fn millis(d: Duration) -> u128 {
 /// - No JIT compilation: it pays off on long analytical scans, but a statement the planner
 ///   overestimates (a set-wise write over a handful of rows) would spend most of a second
 ///   compiling what runs in a millisecond (measured on the tier evaluation).
-const SESSION_SETUP: &str = "SET pg_trgm.word_similarity_threshold = 0.4; SET jit = off";
+const SESSION_SETTINGS: [(&str, &str); 2] =
+    [("pg_trgm.word_similarity_threshold", "0.4"), ("jit", "off")];
 
 async fn connect_with_timeout(
     url: &str,
@@ -189,9 +223,11 @@ async fn connect_with_timeout(
     use diesel_async::SimpleAsyncConnection;
     let connect = async {
         let mut conn = AsyncPgConnection::establish(url).await?;
-        conn.batch_execute(setup)
-            .await
-            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+        if !setup.is_empty() {
+            conn.batch_execute(setup)
+                .await
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+        }
         Ok(conn)
     };
     match tokio::time::timeout(timeout, connect).await {
@@ -203,9 +239,10 @@ async fn connect_with_timeout(
     }
 }
 
-/// Opens one connection outside the pool (startup, CLI, tests).
+/// Opens one connection outside the pool (startup, CLI, tests), with
+/// [`SESSION_SETTINGS`]. Behind a transaction-mode pooler, pass `session_url`.
 pub async fn connect(url: &DatabaseUrl, timeout: Duration) -> Result<AsyncPgConnection, String> {
-    connect_with_timeout(url.expose(), timeout, SESSION_SETUP)
+    connect_with_timeout(url.expose(), timeout, &set_statements(&SESSION_SETTINGS))
         .await
         .map_err(|e| one_line(&e.to_string()))
 }
@@ -217,26 +254,28 @@ pub(crate) fn one_line(text: &str) -> String {
 /// Makes the database usable: waits for the server (up to `startup_timeout`), creates the
 /// database when it is missing and the role may, and applies pending migrations.
 /// The error is one line saying why, for `main` to print before exiting non-zero.
+/// Behind a transaction-mode pooler all of it runs past the pooler (`session_url`): the
+/// migrations hold a session-level lock.
 pub async fn prepare(settings: &DatabaseSettings) -> Result<usize, String> {
+    let url = settings.session_url();
     let deadline = Instant::now() + settings.startup_timeout;
     let mut delay = Duration::from_millis(200);
     loop {
-        match connect(&settings.url, settings.connect_timeout).await {
+        match connect(url, settings.connect_timeout).await {
             Ok(conn) => {
                 drop(conn);
-                return migrate(&settings.url).await;
+                return migrate(url).await;
             }
             Err(reason) if reason.contains("does not exist") && reason.contains("database") => {
                 create_database(settings).await?;
             }
             Err(reason) if is_fatal(&reason) => {
-                return Err(format!("cannot connect to {}: {reason}", settings.url));
+                return Err(format!("cannot connect to {url}: {reason}"));
             }
             Err(reason) => {
                 if Instant::now() + delay > deadline {
                     return Err(format!(
-                        "database unreachable at {} after {}s: {reason}",
-                        settings.url,
+                        "database unreachable at {url} after {}s: {reason}",
                         settings.startup_timeout.as_secs()
                     ));
                 }
@@ -261,8 +300,9 @@ fn is_fatal(reason: &str) -> bool {
 }
 
 async fn create_database(settings: &DatabaseSettings) -> Result<(), String> {
-    let name = settings.url.database_name();
-    let mut admin = connect(&settings.url.maintenance(), settings.connect_timeout)
+    let url = settings.session_url();
+    let name = url.database_name();
+    let mut admin = connect(&url.maintenance(), settings.connect_timeout)
         .await
         .map_err(|e| format!("database {name:?} does not exist and the server's postgres database is unreachable to create it: {e}"))?;
     let sql = format!("CREATE DATABASE {}", quote_ident(&name));

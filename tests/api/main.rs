@@ -41,6 +41,7 @@ mod operations;
 mod outage;
 mod owned_access;
 mod pipeline;
+mod pooler;
 mod purchases;
 mod rate_limits;
 mod replicas;

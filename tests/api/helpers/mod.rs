@@ -159,6 +159,26 @@ pub async fn drop_database(conn: &mut AsyncPgConnection, name: &str) {
         .expect("drop database");
 }
 
+/// Behind a transaction-mode pooler the app sets nothing on its request sessions: the
+/// server starts the test database's sessions with the request limits and settings, as
+/// PgBouncer's `connect_query` or `ALTER ROLE … SET` would in production.
+async fn start_pooled_sessions_as_requests_need(db: &TestDatabase, settings: &Settings) {
+    let session = rapport::db::Session::new(
+        settings.database.statement_timeout,
+        settings.database.idle_in_transaction_timeout,
+    );
+    let mut conn = admin_connection().await;
+    for (name, value) in session.settings() {
+        diesel::sql_query(format!(
+            "ALTER DATABASE {} SET {name} = '{value}'",
+            rapport::db::quote_ident(&db.name)
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("database defaults for pooled sessions");
+    }
+}
+
 /// A fresh database cloned from the template, dropped when this value is.
 pub struct TestDatabase {
     pub name: String,
@@ -202,10 +222,27 @@ impl Drop for TestDatabase {
     }
 }
 
-/// Test settings: a free port, one worker, a small pool, a known JWT secret.
+/// The transaction-mode pooler (PgBouncer 1.21+) the suite runs through when
+/// `RAPPORT_TEST_POOLER_URL` names one (say `postgres://postgres@127.0.0.1:6432/postgres`,
+/// serving every database of the test server: `tests/support/pgbouncer.ini`): every app's
+/// request pool then goes through it, with `RAPPORT_DB_POOLER=transaction`.
+pub fn pooler_url() -> Option<DatabaseUrl> {
+    let url = std::env::var("RAPPORT_TEST_POOLER_URL").ok()?;
+    Some(DatabaseUrl::parse(&url).expect("RAPPORT_TEST_POOLER_URL is a postgres URL"))
+}
+
+/// Test settings: a free port, one worker, a small pool, a known JWT secret; through the
+/// pooler when the suite runs through one ([`pooler_url`]).
 pub fn settings(db: &DatabaseUrl, overrides: &[(&str, &str)]) -> Settings {
+    let pooled = pooler_url().map(|pooler| pooler.with_database(&db.database_name()));
+    let (url, direct, mode) = match &pooled {
+        Some(pooled) => (pooled.expose(), db.expose(), "transaction"),
+        None => (db.expose(), "", "none"),
+    };
     let mut vars: HashMap<String, String> = [
-        ("DATABASE_URL", db.expose()),
+        ("DATABASE_URL", url),
+        ("RAPPORT_DIRECT_DATABASE_URL", direct),
+        ("RAPPORT_DB_POOLER", mode),
         ("RAPPORT_BIND", "127.0.0.1:0"),
         ("RAPPORT_JWT_SECRET", TEST_SECRET),
         ("RAPPORT_SECRET_KEY", TEST_SECRET_KEY),
@@ -250,6 +287,9 @@ impl TestApp {
 
     pub async fn spawn_on(db: TestDatabase, settings: Settings) -> Self {
         init_logging();
+        if settings.database.pooler == rapport::config::Pooler::Transaction {
+            start_pooled_sessions_as_requests_need(&db, &settings).await;
+        }
         let app = Application::build(settings).await.expect("app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let metrics_address = app
