@@ -164,6 +164,7 @@ pub async fn same_file(
         .filter(imports::dry_run.eq(false))
         .filter(imports::committed.eq(true))
         .filter(imports::mapping.is_not_distinct_from(job.mapping.clone()))
+        .filter(imports::on_duplicate.is_not_distinct_from(job.on_duplicate))
         .into_boxed();
     // The database's clock, as `created_at` was set by it; a window too long to add up
     // reaches back to the first import.
