@@ -46,14 +46,16 @@ crate::text_enum! {
     }
 }
 
-/// A customer row that matched a live customer by the duplicate rules and was skipped or
-/// merged into it (with `on_duplicate=fail` the row fails instead, naming the customer).
+/// A customer row that matched a live customer, or an earlier new row of the same batch, by
+/// the duplicate rules and was skipped or merged into it (with `on_duplicate=fail` the row
+/// fails instead, naming the customer or the line).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct RowMatch {
     /// The line of the file the row starts on.
     #[schema(example = 7)]
     pub line: i64,
-    /// The customer it matched (the best match: highest score, then oldest).
+    /// The customer it matched (the best match: highest score, then oldest), or the one the
+    /// earlier row it matched creates (or was itself matched to).
     #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a")]
     pub customer_id: Uuid,
     /// The pair's score, as `GET /v1/customers/duplicates` gives it.
@@ -62,6 +64,13 @@ pub struct RowMatch {
     /// Why they match.
     pub reasons: Vec<DuplicateReason>,
     pub action: MatchAction,
+    /// The earlier row of the same batch the row matched (its line), when it matched a new
+    /// row rather than a stored customer; the score and reasons are then those of the two
+    /// rows. Absent otherwise: a row of a later batch finds the customer an earlier batch
+    /// wrote as a stored one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 3)]
+    pub matched_line: Option<i64>,
 }
 
 /// How to import.
