@@ -105,11 +105,13 @@ pub struct ImportQuery {
     #[param(inline)]
     pub preset: Option<PresetKey>,
     /// Customers only: check each row that would create a customer against the live
-    /// customers by the duplicate rules (as `GET /v1/customers/duplicates`), and on a match
-    /// `fail` the row (its error names the customer), `skip` it, or `merge` it into the
-    /// customer (filling its empty fields, adding tags and attributes). Skipped and merged
-    /// rows are listed in `matched`. Rows matched by their natural key in `upsert` mode are
-    /// updates, not duplicates.
+    /// customers by the duplicate rules (as `GET /v1/customers/duplicates`), and against the
+    /// earlier new rows of the same import by the same rules, and on a match `fail` the row
+    /// (its error names the customer, or the earlier line and the customer it creates),
+    /// `skip` it, or `merge` it into the customer (filling its empty fields, adding tags and
+    /// attributes; a row matching an earlier new row is folded into the customer that row
+    /// creates). Skipped and merged rows are listed in `matched`. Rows matched by their
+    /// natural key in `upsert` mode are updates, not duplicates.
     #[param(inline)]
     pub on_duplicate: Option<OnDuplicate>,
 }
@@ -283,11 +285,13 @@ pub struct Import {
     /// Why it failed as a whole (a file it cannot read, unknown columns).
     #[schema(example = json!(null))]
     pub error: Option<String>,
-    /// What a customer row matching a live customer did (`on_duplicate`), if asked.
+    /// What a customer row matching a live customer or an earlier new row did
+    /// (`on_duplicate`), if asked.
     pub on_duplicate: Option<OnDuplicate>,
     /// The first 100 rows, by line, that were skipped or merged into the customer they
-    /// matched (`on_duplicate`); skipped rows count as `unchanged`, merged ones as
-    /// `updated` (or `unchanged` when they added nothing).
+    /// matched (`on_duplicate`), a stored one or one an earlier row of the import creates;
+    /// skipped rows count as `unchanged`, merged ones as `updated` (or `unchanged` when they
+    /// added nothing).
     pub matched: Vec<RowMatch>,
     /// How many rows were skipped or merged in all.
     #[schema(example = 1)]
