@@ -548,7 +548,11 @@ impl Check<'_> {
 /// `score {score}, by {reasons}`: a match's score and reasons as a message gives them.
 fn reasons_text(reasons: &[DuplicateReason]) -> String {
     let names: Vec<&str> = reasons.iter().map(|r| r.as_str()).collect();
-    format!("score {}, by {}", matching::score(reasons), names.join(", "))
+    format!(
+        "score {}, by {}",
+        matching::score(reasons),
+        names.join(", ")
+    )
 }
 
 /// Counts a written row's riders (skipped: `unchanged`; merged: `updated`, or `unchanged`
@@ -568,14 +572,16 @@ fn settle(riders: Vec<Rider>, outcome: &mut Outcome) {
 /// written, so they go to the error file to be sent again.
 fn fail_riders(r: &mut Ready, why: &str, outcome: &mut Outcome) {
     let line = r.line;
-    outcome
-        .failures
-        .extend(std::mem::take(&mut r.riders).into_iter().map(|rider| Failure {
-            line: rider.line,
-            field: "row".to_owned(),
-            message: format!("is a duplicate of line {line}, which failed: {why}"),
-            raw: rider.raw,
-        }));
+    outcome.failures.extend(
+        std::mem::take(&mut r.riders)
+            .into_iter()
+            .map(|rider| Failure {
+                line: rider.line,
+                field: "row".to_owned(),
+                message: format!("is a duplicate of line {line}, which failed: {why}"),
+                raw: rider.raw,
+            }),
+    );
 }
 
 /// The change of group a row makes, if any: a parent set, changed or removed, or a kind

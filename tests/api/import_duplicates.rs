@@ -533,7 +533,10 @@ async fn duplicates_far_apart_across_batches_are_found_in_dry_runs_and_async_job
         .collect();
     assert_eq!(
         lines,
-        [(json!(2004), json!("merged")), (json!(2005), json!("merged"))]
+        [
+            (json!(2004), json!("merged")),
+            (json!(2005), json!("merged"))
+        ]
     );
     assert_eq!(app.count("customers").await, 0);
 
@@ -581,4 +584,54 @@ async fn a_file_sent_again_with_another_on_duplicate_is_imported_afresh() {
     assert_ne!(report["id"], first["id"]);
     assert_eq!(counts(&report), [1, 0, 0, 0, 1]);
     assert_eq!(app.count("customers").await, 1);
+}
+
+#[actix_web::test]
+async fn rows_matched_to_a_new_row_that_fails_fail_with_it() {
+    let app = TestApp::spawn().await;
+    create(&app, json!({"name": "Stored", "external_id": "crm-1"})).await;
+    // Line 2 passes the duplicate rules (an equal external id is the natural key, not a
+    // duplicate reason) but cannot be written: line 3, its duplicate, fails with it.
+    let file = "external_id,name,phone\ncrm-1,Ada,+49 30 333\n,Ada L.,+4930333\n";
+    for on in ["skip", "merge"] {
+        let report = csv(&app, &format!("?on_duplicate={on}"), file).await;
+        assert_eq!(counts(&report), [2, 0, 0, 0, 2], "{on}");
+        assert_eq!(
+            errors(&report),
+            [(2, "external_id".to_owned()), (3, "row".to_owned())]
+        );
+        assert_eq!(
+            report["errors"][1]["message"],
+            "is a duplicate of line 2, which failed: external_id is already in use (by a \
+             customer or an earlier row)"
+        );
+        assert!(matched(&report).is_empty());
+    }
+    assert_eq!(app.count("customers").await, 1);
+}
+
+#[actix_web::test]
+async fn rows_match_each_other_by_name_at_an_address_and_by_another_systems_id() {
+    let app = TestApp::spawn().await;
+    let ndjson = "{\"name\": \"Ada Lovelace\", \"external_id\": \"crm-9\", \
+                   \"address\": {\"line1\": \"12 St James Sq\", \"postal_code\": \"SW1Y 4JH\"}}\n\
+                  {\"name\": \"ada lovelace\", \
+                   \"address\": {\"line1\": \"12  st james sq\", \"postal_code\": \"sw1y4jh\"}}\n\
+                  {\"name\": \"A. King\", \"attributes\": {\"salesforce_id\": \"crm-9\"}}\n\
+                  {\"name\": \"Grace Hopper\", \
+                   \"address\": {\"line1\": \"12 St James Sq\", \"postal_code\": \"SW1Y 4JH\"}}\n";
+    let res = send(&app, "?on_duplicate=skip", "application/x-ndjson", ndjson).await;
+    let report = expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(counts(&report), [4, 2, 0, 2, 0]);
+    let ada = id_where(&app, "external_id = 'crm-9'").await;
+    assert_eq!(
+        matched(&report),
+        vec![
+            json!({"line": 2, "customer_id": ada, "score": 70, "reasons": ["name_address"],
+                   "action": "skipped", "matched_line": 1}),
+            json!({"line": 3, "customer_id": ada, "score": 95, "reasons": ["external_id"],
+                   "action": "skipped", "matched_line": 1}),
+        ]
+    );
+    assert_eq!(app.count("customers").await, 2);
 }
