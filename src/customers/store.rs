@@ -936,7 +936,8 @@ pub async fn matches(
 }
 
 /// The fields the duplicate rules read of each draft, as the JSON array `matches.sql` and
-/// `batch_matches.sql` take (`i` the draft's index).
+/// `batch_matches.sql` take (`i` the draft's index; `matches.sql` reads no `kind`, it
+/// answers each stored customer's).
 fn match_keys(drafts: &[&CustomerDraft]) -> Value {
     Value::Array(
         drafts
@@ -945,6 +946,7 @@ fn match_keys(drafts: &[&CustomerDraft]) -> Value {
             .map(|(i, d)| {
                 json!({
                     "i": i,
+                    "kind": d.kind.as_str(),
                     "email": d.email.as_ref().map(Email::as_str),
                     "phone": d.phone.as_ref().map(Phone::as_str),
                     "address": d.address.as_ref().and_then(|a| serde_json::to_value(a).ok()),

@@ -635,3 +635,24 @@ async fn rows_match_each_other_by_name_at_an_address_and_by_another_systems_id()
     );
     assert_eq!(app.count("customers").await, 2);
 }
+
+#[actix_web::test]
+async fn rows_match_only_earlier_rows_of_their_kind() {
+    let app = TestApp::spawn().await;
+    // The organization's address is the person's too, but a person is no duplicate of an
+    // organization: line 4 matches the person of line 3, not the organization of line 2.
+    let file = "name,kind,email\n\
+                Acme,organization,info@acme.example\n\
+                Ann,individual,in.fo@acme.example\n\
+                Ann B,individual,info+ann@acme.example\n";
+    let report = csv(&app, "?on_duplicate=skip", file).await;
+    assert_eq!(counts(&report), [3, 2, 0, 1, 0]);
+    let ann = id_where(&app, "name = 'Ann'").await;
+    assert_eq!(
+        matched(&report),
+        vec![
+            json!({"line": 4, "customer_id": ann, "score": 90, "reasons": ["email"],
+                    "action": "skipped", "matched_line": 3})
+        ]
+    );
+}
