@@ -686,16 +686,21 @@ impl Matched {
 
     /// The fields that matched, one per reason.
     pub fn fields(&self) -> Vec<&'static str> {
-        self.reasons
-            .iter()
-            .map(|r| match r {
-                json::DuplicateReason::Email => "email",
-                json::DuplicateReason::Phone => "phone",
-                json::DuplicateReason::NameAddress => "name",
-                json::DuplicateReason::ExternalId => "external_id",
-            })
-            .collect()
+        fields_of(&self.reasons)
     }
+}
+
+/// The field each reason of a match names, one per reason.
+pub fn fields_of(reasons: &[json::DuplicateReason]) -> Vec<&'static str> {
+    reasons
+        .iter()
+        .map(|r| match r {
+            json::DuplicateReason::Email => "email",
+            json::DuplicateReason::Phone => "phone",
+            json::DuplicateReason::NameAddress => "name",
+            json::DuplicateReason::ExternalId => "external_id",
+        })
+        .collect()
 }
 
 /// The live customers of the same kind `draft` matches by the duplicate rules, best first
@@ -759,6 +764,67 @@ pub async fn find_matches_many(
             m.reasons.sort();
         }
         found.sort_by(|a, b| b.score().cmp(&a.score()).then(a.id.cmp(&b.id)));
+    }
+    Ok(all)
+}
+
+/// An earlier draft of the same batch that a draft matches by the duplicate rules: its index
+/// and the reasons.
+pub struct MatchedEarlier {
+    pub index: usize,
+    pub reasons: Vec<json::DuplicateReason>,
+}
+
+impl MatchedEarlier {
+    pub fn score(&self) -> i64 {
+        matching::score(&self.reasons)
+    }
+}
+
+/// For each of `drafts` (a batch of an import, in its order), the earlier drafts of the batch
+/// of the same kind it matches by the duplicate rules, best first (highest score, then the
+/// earliest): in one statement, by the same keys [`find_matches_many`] compares with the live
+/// customers, so that two new rows of one file are held to the rules a new row and a stored
+/// customer are.
+pub async fn find_matches_within(
+    conn: &mut AsyncPgConnection,
+    drafts: &[&CustomerDraft],
+) -> Result<Vec<Vec<MatchedEarlier>>, ApiError> {
+    let mut all: Vec<Vec<MatchedEarlier>> = drafts.iter().map(|_| Vec::new()).collect();
+    if drafts.len() < 2 {
+        return Ok(all);
+    }
+    for row in store::batch_matches(conn, drafts, matching::NAME_SIMILARITY).await? {
+        let (Ok(i), Ok(j)) = (usize::try_from(row.i), usize::try_from(row.j)) else {
+            continue;
+        };
+        let (Some(later), Some(earlier)) = (drafts.get(i), drafts.get(j)) else {
+            continue;
+        };
+        if later.kind != earlier.kind {
+            continue;
+        }
+        let Ok(reason) = row.reason.parse::<json::DuplicateReason>() else {
+            continue;
+        };
+        let found = &mut all[i];
+        match found.last_mut() {
+            Some(last) if last.index == j => {
+                if !last.reasons.contains(&reason) {
+                    last.reasons.push(reason);
+                }
+            }
+            _ => found.push(MatchedEarlier {
+                index: j,
+                reasons: vec![reason],
+            }),
+        }
+    }
+    for found in &mut all {
+        for m in found.iter_mut() {
+            m.reasons.sort();
+        }
+        found.sort_by(|a, b| b.score().cmp(&a.score()).then(a.index.cmp(&b.index)));
     }
     Ok(all)
 }

@@ -926,26 +926,62 @@ pub async fn matches(
     name_similarity: f64,
 ) -> QueryResult<Vec<Match>> {
     use diesel::sql_types::{Double, Nullable as N};
-    let input: Vec<Value> = drafts
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            json!({
-                "i": i,
-                "email": d.email.as_ref().map(Email::as_str),
-                "phone": d.phone.as_ref().map(Phone::as_str),
-                "address": d.address.as_ref().and_then(|a| serde_json::to_value(a).ok()),
-                "name": d.name,
-                "attributes": d.attributes,
-                "external_id": d.external_id,
-            })
-        })
-        .collect();
     diesel::sql_query(include_str!("matches.sql"))
-        .bind::<Jsonb, _>(Value::Array(input))
+        .bind::<Jsonb, _>(match_keys(drafts))
         .bind::<N<SqlUuid>, _>(itself)
         .bind::<N<SqlUuid>, _>(owner)
         .bind::<Double, _>(name_similarity)
+        .load(conn)
+        .await
+}
+
+/// The fields the duplicate rules read of each draft, as the JSON array `matches.sql` and
+/// `batch_matches.sql` take (`i` the draft's index; `matches.sql` reads no `kind`, it
+/// answers each stored customer's).
+fn match_keys(drafts: &[&CustomerDraft]) -> Value {
+    Value::Array(
+        drafts
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                json!({
+                    "i": i,
+                    "kind": d.kind.as_str(),
+                    "email": d.email.as_ref().map(Email::as_str),
+                    "phone": d.phone.as_ref().map(Phone::as_str),
+                    "address": d.address.as_ref().and_then(|a| serde_json::to_value(a).ok()),
+                    "name": d.name,
+                    "attributes": d.attributes,
+                    "external_id": d.external_id,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// One reason a customer about to be written (the `i`-th) matches an earlier one of the same
+/// batch (the `j`-th).
+#[derive(Debug, QueryableByName)]
+pub struct BatchMatch {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub i: i32,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub j: i32,
+    #[diesel(sql_type = Text)]
+    pub reason: String,
+}
+
+/// The earlier drafts of `drafts` each one matches by the duplicate rules
+/// (`batch_matches.sql`, one statement, the keys computed by the functions the stored
+/// customers' keys are), one row per reason, ordered by `i`, then `j`.
+pub async fn batch_matches(
+    conn: &mut AsyncPgConnection,
+    drafts: &[&CustomerDraft],
+    name_similarity: f64,
+) -> QueryResult<Vec<BatchMatch>> {
+    diesel::sql_query(include_str!("batch_matches.sql"))
+        .bind::<Jsonb, _>(match_keys(drafts))
+        .bind::<diesel::sql_types::Double, _>(name_similarity)
         .load(conn)
         .await
 }

@@ -13,7 +13,8 @@ use uuid::Uuid;
 use super::json::{MatchAction, RowMatch};
 use super::{Failure, Mode, Outcome, Raw, Row};
 use crate::auth::{Actor, CustomerAccess};
-use crate::customers::json::{AuthoritySource, CustomerInput, OnDuplicate};
+use crate::customers::MatchedEarlier;
+use crate::customers::json::{AuthoritySource, CustomerInput, DuplicateReason, OnDuplicate};
 use crate::customers::store::{self, CustomerDraft, CustomerRecord, written_records};
 use crate::customers::{matching, rules};
 use crate::domain::{ChurnCause, Email};
@@ -58,6 +59,19 @@ struct Ready {
     draft: CustomerDraft,
     reason: Option<String>,
     reason_code: Option<ChurnCause>,
+    /// Later rows of the batch matched to the new customer this row creates
+    /// (`on_duplicate=skip|merge`): they stand or fall with it.
+    riders: Vec<Rider>,
+}
+
+/// A row skipped as a duplicate of, or merged into, the new customer an earlier row of its
+/// batch creates.
+struct Rider {
+    line: u64,
+    raw: Raw,
+    matched: RowMatch,
+    /// Merged, and it added something to the customer.
+    added: bool,
 }
 
 /// Checks and writes one batch of customer rows, in `conn`'s transaction. With owned-only
@@ -212,6 +226,7 @@ pub async fn import(
                     draft: applied.draft,
                     reason: applied.lifecycle_reason,
                     reason_code: applied.reason_code,
+                    riders: Vec::new(),
                 });
             }
         }
@@ -293,12 +308,30 @@ struct Check<'a> {
     outcome: &'a mut Outcome,
 }
 
+/// What a new row of a batch came to in the duplicate check, so that a later row matching
+/// it comes to the same customer.
+#[derive(Clone, Copy)]
+enum Fate {
+    /// Matched to a stored customer (whether it failed, was skipped or merged into it).
+    Stored(Uuid),
+    /// The row creating a new customer that it is (or is a duplicate of): its index among
+    /// the batch's creating rows.
+    Creates(usize),
+}
+
 impl Check<'_> {
-    /// Checks the rows that would create a customer against the live customers by the
-    /// duplicate rules, in one statement (the rules of `POST /v1/customers?on_duplicate=`).
-    /// A row that matches fails naming the customer (`fail`), is left out (`skip`), or becomes
-    /// an update of the customer with its empty fields filled and tags and attributes added
-    /// (`merge`). Returns the rows to write.
+    /// Checks the rows that would create a customer by the duplicate rules, in two
+    /// statements: against the live customers (the rules of `POST /v1/customers?on_duplicate=`),
+    /// and against each other (an earlier new row of the batch, by the same keys). A row that
+    /// matches a live customer fails naming it (`fail`), is left out (`skip`), or becomes an
+    /// update of it with its empty fields filled and tags and attributes added (`merge`). A
+    /// row that matches only an earlier new row is held to the customer that row comes to:
+    /// the new one it creates (failing naming its line, left out, or folded into it as into a
+    /// live customer), or the stored one it matched. Returns the rows to write.
+    ///
+    /// Only the batch is held: the rows of earlier batches are written by then (committed,
+    /// or in the one transaction of a dry run or an all-or-nothing import), so a later batch
+    /// finds their customers among the live ones, and memory stays bounded by the batch.
     async fn duplicates(
         &mut self,
         conn: &mut AsyncPgConnection,
@@ -308,6 +341,7 @@ impl Check<'_> {
             ready.into_iter().partition(|r| r.base.is_none());
         let drafts: Vec<&CustomerDraft> = new.iter().map(|r| &r.draft).collect();
         let found = crate::customers::find_matches_many(conn, &drafts, None, self.access).await?;
+        let earlier = crate::customers::find_matches_within(conn, &drafts).await?;
         let targets: HashMap<Uuid, CustomerRecord> = if self.on == OnDuplicate::Merge {
             let ids: HashSet<Uuid> = found
                 .iter()
@@ -321,80 +355,233 @@ impl Check<'_> {
         } else {
             HashMap::new()
         };
-        for (row, matches) in new.into_iter().zip(found) {
-            let Some(best) = matches.first() else {
-                kept.push(row);
+        let lines: Vec<u64> = new.iter().map(|r| r.line).collect();
+        let mut fates: Vec<Fate> = Vec::with_capacity(new.len());
+        let mut creating: Vec<Ready> = Vec::new();
+        for ((row, matches), earlier) in new.into_iter().zip(found).zip(earlier) {
+            if let Some(best) = matches.first() {
+                fates.push(Fate::Stored(best.id));
+                self.stored(row, best, None, &targets, &mut kept);
+                continue;
+            }
+            let Some(first) = earlier.first() else {
+                fates.push(Fate::Creates(creating.len()));
+                creating.push(row);
                 continue;
             };
-            let matched = |action| RowMatch {
-                line: row.line as i64,
-                customer_id: best.id,
-                score: best.score(),
-                reasons: best.reasons.clone(),
-                action,
-            };
-            let fail = |message: String| -> Vec<Failure> {
-                best.fields()
-                    .into_iter()
-                    .map(|field| Failure {
-                        line: row.line,
-                        field: field.to_owned(),
-                        message: message.clone(),
-                        raw: row.raw.clone(),
-                    })
-                    .collect()
-            };
-            match self.on {
-                OnDuplicate::Fail => self.outcome.failures.extend(fail(best.describe())),
-                OnDuplicate::Skip => {
-                    self.outcome.unchanged += 1;
-                    self.outcome.matches.push(matched(MatchAction::Skipped));
-                }
-                OnDuplicate::Merge => {
-                    let Some(target) = targets.get(&best.id) else {
-                        self.outcome
-                            .failures
-                            .extend(fail(format!("{}, which is gone since", best.describe())));
-                        continue;
+            let fate = fates[first.index];
+            fates.push(fate);
+            let line = lines[first.index];
+            match fate {
+                Fate::Stored(id) => {
+                    let best = crate::customers::Matched {
+                        id,
+                        reasons: first.reasons.clone(),
                     };
-                    if let Some(line) = self.claimed.insert(best.id, row.line) {
-                        self.outcome.failures.extend(fail(format!(
-                            "{}, which line {line} writes too: one row per customer",
-                            best.describe()
-                        )));
-                        continue;
-                    }
-                    let sides = [
-                        matching::Side {
-                            draft: &target.draft,
-                            updated_at: target.updated_at,
-                        },
-                        matching::Side {
-                            draft: &row.draft,
-                            updated_at: self.now,
-                        },
-                    ];
-                    let draft = matching::combine(&sides, &HashMap::new());
-                    self.outcome.matches.push(matched(MatchAction::Merged));
-                    if draft == target.draft {
-                        self.outcome.unchanged += 1;
-                        continue;
-                    }
-                    kept.push(Ready {
-                        id: target.id,
-                        line: row.line,
-                        raw: row.raw,
-                        base: Some(target.clone()),
-                        draft,
-                        reason: None,
-                        reason_code: None,
-                    });
+                    self.stored(row, &best, Some(line), &targets, &mut kept);
                 }
+                Fate::Creates(k) => self.onto_new(row, first, line, &mut creating[k]),
             }
         }
+        kept.extend(creating);
         kept.sort_by_key(|r| r.line);
         Ok(kept)
     }
+
+    /// A row matched to the stored customer `best`: directly, or through the earlier new row
+    /// of line `via` that matched it (`best.reasons` then those of the two rows).
+    fn stored(
+        &mut self,
+        row: Ready,
+        best: &crate::customers::Matched,
+        via: Option<u64>,
+        targets: &HashMap<Uuid, CustomerRecord>,
+        kept: &mut Vec<Ready>,
+    ) {
+        let matched = |action| RowMatch {
+            line: row.line as i64,
+            customer_id: best.id,
+            score: best.score(),
+            reasons: best.reasons.clone(),
+            action,
+            matched_line: via.map(|l| l as i64),
+        };
+        let describe = match via {
+            None => best.describe(),
+            Some(line) => format!(
+                "matches line {line} ({}), which matches customer {}",
+                reasons_text(&best.reasons),
+                best.id
+            ),
+        };
+        let fail = |message: String| -> Vec<Failure> {
+            best.fields()
+                .into_iter()
+                .map(|field| Failure {
+                    line: row.line,
+                    field: field.to_owned(),
+                    message: message.clone(),
+                    raw: row.raw.clone(),
+                })
+                .collect()
+        };
+        match self.on {
+            OnDuplicate::Fail => self.outcome.failures.extend(fail(describe)),
+            OnDuplicate::Skip => {
+                self.outcome.unchanged += 1;
+                self.outcome.matches.push(matched(MatchAction::Skipped));
+            }
+            OnDuplicate::Merge => {
+                let Some(target) = targets.get(&best.id) else {
+                    self.outcome
+                        .failures
+                        .extend(fail(format!("{describe}, which is gone since")));
+                    return;
+                };
+                if let Some(line) = self.claimed.insert(best.id, row.line) {
+                    self.outcome.failures.extend(fail(format!(
+                        "{describe}, which line {line} writes too: one row per customer"
+                    )));
+                    return;
+                }
+                let sides = [
+                    matching::Side {
+                        draft: &target.draft,
+                        updated_at: target.updated_at,
+                    },
+                    matching::Side {
+                        draft: &row.draft,
+                        updated_at: self.now,
+                    },
+                ];
+                let draft = matching::combine(&sides, &HashMap::new());
+                self.outcome.matches.push(matched(MatchAction::Merged));
+                if draft == target.draft {
+                    self.outcome.unchanged += 1;
+                    return;
+                }
+                kept.push(Ready {
+                    id: target.id,
+                    line: row.line,
+                    raw: row.raw,
+                    base: Some(target.clone()),
+                    draft,
+                    reason: None,
+                    reason_code: None,
+                    riders: Vec::new(),
+                });
+            }
+        }
+    }
+
+    /// A row matched to the earlier new row of line `line` (by `m`), which is, or is a
+    /// duplicate of, `creator`: the row creating a new customer. `fail` fails the row naming
+    /// both; `skip` and `merge` make it a rider of `creator` (merged: folded into its draft as
+    /// into a live customer's), counted and listed once `creator` is written.
+    fn onto_new(&mut self, row: Ready, m: &MatchedEarlier, line: u64, creator: &mut Ready) {
+        let via = if line == creator.line {
+            String::new()
+        } else {
+            format!(", a duplicate of line {}", creator.line)
+        };
+        let matched = |action| RowMatch {
+            line: row.line as i64,
+            customer_id: creator.id,
+            score: m.score(),
+            reasons: m.reasons.clone(),
+            action,
+            matched_line: Some(line as i64),
+        };
+        match self.on {
+            OnDuplicate::Fail => {
+                let message = format!(
+                    "matches line {line} ({}){via}, which creates customer {}",
+                    reasons_text(&m.reasons),
+                    creator.id
+                );
+                self.outcome.failures.extend(
+                    crate::customers::fields_of(&m.reasons)
+                        .into_iter()
+                        .map(|field| Failure {
+                            line: row.line,
+                            field: field.to_owned(),
+                            message: message.clone(),
+                            raw: row.raw.clone(),
+                        }),
+                );
+            }
+            OnDuplicate::Skip => {
+                let rider = Rider {
+                    line: row.line,
+                    raw: row.raw,
+                    matched: matched(MatchAction::Skipped),
+                    added: false,
+                };
+                creator.riders.push(rider);
+            }
+            OnDuplicate::Merge => {
+                let sides = [
+                    matching::Side {
+                        draft: &creator.draft,
+                        updated_at: self.now,
+                    },
+                    matching::Side {
+                        draft: &row.draft,
+                        updated_at: self.now,
+                    },
+                ];
+                let draft = matching::combine(&sides, &HashMap::new());
+                let added = draft != creator.draft;
+                creator.draft = draft;
+                let rider = Rider {
+                    line: row.line,
+                    raw: row.raw,
+                    matched: matched(MatchAction::Merged),
+                    added,
+                };
+                creator.riders.push(rider);
+            }
+        }
+    }
+}
+
+/// `score {score}, by {reasons}`: a match's score and reasons as a message gives them.
+fn reasons_text(reasons: &[DuplicateReason]) -> String {
+    let names: Vec<&str> = reasons.iter().map(|r| r.as_str()).collect();
+    format!(
+        "score {}, by {}",
+        matching::score(reasons),
+        names.join(", ")
+    )
+}
+
+/// Counts a written row's riders (skipped: `unchanged`; merged: `updated`, or `unchanged`
+/// when they added nothing) and lists them in `matched`.
+fn settle(riders: Vec<Rider>, outcome: &mut Outcome) {
+    for rider in riders {
+        if rider.added {
+            outcome.updated += 1;
+        } else {
+            outcome.unchanged += 1;
+        }
+        outcome.matches.push(rider.matched);
+    }
+}
+
+/// A row that failed fails its riders too: the customer they were matched to is not
+/// written, so they go to the error file to be sent again.
+fn fail_riders(r: &mut Ready, why: &str, outcome: &mut Outcome) {
+    let line = r.line;
+    outcome.failures.extend(
+        std::mem::take(&mut r.riders)
+            .into_iter()
+            .map(|rider| Failure {
+                line: rider.line,
+                field: "row".to_owned(),
+                message: format!("is a duplicate of line {line}, which failed: {why}"),
+                raw: rider.raw,
+            }),
+    );
 }
 
 /// The change of group a row makes, if any: a parent set, changed or removed, or a kind
@@ -460,8 +647,9 @@ async fn check_groups(
         if bad.is_empty() {
             return Ok(good);
         }
-        for r in bad {
+        for mut r in bad {
             if let Some((field, message)) = problem(&r) {
+                fail_riders(&mut r, &message, outcome);
                 outcome.failures.push(Failure {
                     line: r.line,
                     field: field.to_owned(),
@@ -506,12 +694,11 @@ async fn insert(
         .map(crate::customers::created)
         .collect();
     journal::record_all(conn, actor, created).await?;
-    let skipped: Vec<&Ready> = rows
-        .iter()
-        .zip(&ids)
-        .filter(|(_, id)| !written.contains(id))
-        .map(|(r, _)| r)
-        .collect();
+    let (done, mut skipped): (Vec<Ready>, Vec<Ready>) =
+        rows.into_iter().partition(|r| written.contains(&r.id));
+    for r in done {
+        settle(r.riders, outcome);
+    }
     if skipped.is_empty() {
         return Ok(());
     }
@@ -521,19 +708,22 @@ async fn insert(
         .filter_map(|r| r.draft.email.as_ref().map(Email::lowercase))
         .collect();
     let taken = store::emails_taken(conn, &emails).await?;
-    outcome.failures.extend(skipped.into_iter().map(|r| {
+    for r in &mut skipped {
         let email = r
             .draft
             .email
             .as_ref()
             .is_some_and(|e| taken.contains(&e.lowercase()));
-        Failure {
+        let field = if email { "email" } else { "external_id" };
+        let message = "is already in use (by a customer or an earlier row)";
+        fail_riders(r, &format!("{field} {message}"), outcome);
+        outcome.failures.push(Failure {
             line: r.line,
-            field: if email { "email" } else { "external_id" }.to_owned(),
-            message: "is already in use (by a customer or an earlier row)".to_owned(),
+            field: field.to_owned(),
+            message: message.to_owned(),
             raw: r.raw.clone(),
-        }
-    }));
+        });
+    }
     Ok(())
 }
 

@@ -46,14 +46,16 @@ crate::text_enum! {
     }
 }
 
-/// A customer row that matched a live customer by the duplicate rules and was skipped or
-/// merged into it (with `on_duplicate=fail` the row fails instead, naming the customer).
+/// A customer row that matched a live customer, or an earlier new row of the same batch, by
+/// the duplicate rules and was skipped or merged into it (with `on_duplicate=fail` the row
+/// fails instead, naming the customer or the line).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct RowMatch {
     /// The line of the file the row starts on.
     #[schema(example = 7)]
     pub line: i64,
-    /// The customer it matched (the best match: highest score, then oldest).
+    /// The customer it matched (the best match: highest score, then oldest), or the one the
+    /// earlier row it matched creates (or was itself matched to).
     #[schema(example = "0193b0a6-7c1e-7d2a-9f3e-2b6f1c9d4e5a")]
     pub customer_id: Uuid,
     /// The pair's score, as `GET /v1/customers/duplicates` gives it.
@@ -62,6 +64,13 @@ pub struct RowMatch {
     /// Why they match.
     pub reasons: Vec<DuplicateReason>,
     pub action: MatchAction,
+    /// The earlier row of the same batch the row matched (its line), when it matched a new
+    /// row rather than a stored customer; the score and reasons are then those of the two
+    /// rows. Absent otherwise: a row of a later batch finds the customer an earlier batch
+    /// wrote as a stored one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 3)]
+    pub matched_line: Option<i64>,
 }
 
 /// How to import.
@@ -96,11 +105,13 @@ pub struct ImportQuery {
     #[param(inline)]
     pub preset: Option<PresetKey>,
     /// Customers only: check each row that would create a customer against the live
-    /// customers by the duplicate rules (as `GET /v1/customers/duplicates`), and on a match
-    /// `fail` the row (its error names the customer), `skip` it, or `merge` it into the
-    /// customer (filling its empty fields, adding tags and attributes). Skipped and merged
-    /// rows are listed in `matched`. Rows matched by their natural key in `upsert` mode are
-    /// updates, not duplicates.
+    /// customers by the duplicate rules (as `GET /v1/customers/duplicates`), and against the
+    /// earlier new rows of the same import by the same rules, and on a match `fail` the row
+    /// (its error names the customer, or the earlier line and the customer it creates),
+    /// `skip` it, or `merge` it into the customer (filling its empty fields, adding tags and
+    /// attributes; a row matching an earlier new row is folded into the customer that row
+    /// creates). Skipped and merged rows are listed in `matched`. Rows matched by their
+    /// natural key in `upsert` mode are updates, not duplicates.
     #[param(inline)]
     pub on_duplicate: Option<OnDuplicate>,
 }
@@ -274,11 +285,13 @@ pub struct Import {
     /// Why it failed as a whole (a file it cannot read, unknown columns).
     #[schema(example = json!(null))]
     pub error: Option<String>,
-    /// What a customer row matching a live customer did (`on_duplicate`), if asked.
+    /// What a customer row matching a live customer or an earlier new row did
+    /// (`on_duplicate`), if asked.
     pub on_duplicate: Option<OnDuplicate>,
     /// The first 100 rows, by line, that were skipped or merged into the customer they
-    /// matched (`on_duplicate`); skipped rows count as `unchanged`, merged ones as
-    /// `updated` (or `unchanged` when they added nothing).
+    /// matched (`on_duplicate`), a stored one or one an earlier row of the import creates;
+    /// skipped rows count as `unchanged`, merged ones as `updated` (or `unchanged` when they
+    /// added nothing).
     pub matched: Vec<RowMatch>,
     /// How many rows were skipped or merged in all.
     #[schema(example = 1)]

@@ -208,6 +208,7 @@ pub async fn views(
             score: i64::from(m.score),
             reasons: m.reasons.iter().filter_map(|r| r.parse().ok()).collect(),
             action: m.action.parse().unwrap_or(MatchAction::Skipped),
+            matched_line: m.matched_line,
         });
     }
     for (id, e) in store::first_errors(conn, &ids, LISTED_ERRORS).await? {

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -164,6 +164,7 @@ pub async fn same_file(
         .filter(imports::dry_run.eq(false))
         .filter(imports::committed.eq(true))
         .filter(imports::mapping.is_not_distinct_from(job.mapping.clone()))
+        .filter(imports::on_duplicate.is_not_distinct_from(job.on_duplicate))
         .into_boxed();
     // The database's clock, as `created_at` was set by it; a window too long to add up
     // reaches back to the first import.
@@ -464,11 +465,15 @@ pub async fn record_matches(
         })
         .collect();
     let actions: Vec<&str> = matches.iter().map(|m| m.action.as_str()).collect();
+    let matched_lines: Vec<Option<i64>> = matches.iter().map(|m| m.matched_line).collect();
     diesel::sql_query(
-        "INSERT INTO import_matches (import_id, line, customer_id, score, reasons, action) \
-         SELECT $1, m.line, m.customer_id, m.score, string_to_array(m.reasons, ','), m.action \
-         FROM unnest($2::bigint[], $3::uuid[], $4::int[], $5::text[], $6::text[]) \
-              AS m (line, customer_id, score, reasons, action) \
+        "INSERT INTO import_matches \
+             (import_id, line, customer_id, score, reasons, action, matched_line) \
+         SELECT $1, m.line, m.customer_id, m.score, string_to_array(m.reasons, ','), m.action, \
+                m.matched_line \
+         FROM unnest($2::bigint[], $3::uuid[], $4::int[], $5::text[], $6::text[], \
+                     $7::bigint[]) \
+              AS m (line, customer_id, score, reasons, action, matched_line) \
          ON CONFLICT (import_id, line) DO NOTHING",
     )
     .bind::<SqlUuid, _>(id)
@@ -477,6 +482,7 @@ pub async fn record_matches(
     .bind::<Array<diesel::sql_types::Integer>, _>(scores)
     .bind::<Array<Text>, _>(reasons)
     .bind::<Array<Text>, _>(actions)
+    .bind::<Array<Nullable<BigInt>>, _>(matched_lines)
     .execute(conn)
     .await
     .map(drop)
@@ -497,6 +503,8 @@ pub struct MatchRow {
     pub reasons: Vec<String>,
     #[diesel(sql_type = Text)]
     pub action: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub matched_line: Option<i64>,
     #[diesel(sql_type = BigInt)]
     pub total: i64,
 }
@@ -510,9 +518,10 @@ pub async fn first_matches(
 ) -> QueryResult<Vec<MatchRow>> {
     diesel::sql_query(
         "SELECT i.id AS import_id, m.line, m.customer_id, m.score, m.reasons, m.action, \
+                m.matched_line, \
                 (SELECT count(*) FROM import_matches a WHERE a.import_id = i.id) AS total \
          FROM unnest($1::uuid[]) AS i(id) CROSS JOIN LATERAL ( \
-           SELECT line, customer_id, score, reasons, action FROM import_matches \
+           SELECT line, customer_id, score, reasons, action, matched_line FROM import_matches \
            WHERE import_id = i.id ORDER BY line LIMIT $2) m",
     )
     .bind::<Array<SqlUuid>, _>(ids)

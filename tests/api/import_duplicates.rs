@@ -283,3 +283,376 @@ async fn owned_only_senders_match_only_their_own_customers() {
     assert_eq!(counts(&report), [2, 1, 0, 1, 0]);
     assert_eq!(matched(&report)[0]["customer_id"], mine.as_str());
 }
+
+// Rows checked against each other: a row that would create a customer and matches an earlier
+// new row of the same import is a duplicate of the customer that row creates.
+
+/// The id of the one customer `condition` (SQL) holds.
+async fn id_where(app: &TestApp, condition: &str) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        id: String,
+    }
+    let mut conn = app.db.connect().await;
+    let rows: Vec<Id> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query(format!(
+            "SELECT id::text AS id FROM customers WHERE {condition}"
+        )),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 1, "{condition}");
+    rows[0].id.clone()
+}
+
+/// Ada twice more (her email in another case, then dotted with a `+tag`), Grace again by her
+/// phone, and a row matching Ada's second row by the phone only it carries.
+const TWICE: &str = "name,email,phone,occupation,tags\n\
+    Ada Lovelace,Ada@Example.com,,,vip\n\
+    Grace Hopper,grace@example.com,+49 30 222,,\n\
+    ada,ada@example.com,+49 30 333,mathematician,news\n\
+    A. Lovelace,a.d.a+news@example.com,,,vip\n\
+    G. Hopper,,+4930222,admiral,\n\
+    Lady Ada,,+4930333,,\n\
+    Carl,carl@example.com,,,\n";
+
+#[actix_web::test]
+async fn fail_fails_rows_matching_an_earlier_new_row_naming_its_line() {
+    let app = TestApp::spawn().await;
+
+    // All or nothing: the in-file duplicates fail the import, nothing is written.
+    let report = csv(&app, "?on_duplicate=fail&all_or_nothing=true", TWICE).await;
+    assert_eq!(counts(&report), [7, 3, 0, 0, 4]);
+    assert_eq!(report["committed"], false);
+    assert_eq!(app.count("customers").await, 0);
+
+    let report = csv(&app, "?on_duplicate=fail", TWICE).await;
+    assert_eq!(counts(&report), [7, 3, 0, 0, 4]);
+    assert_eq!(app.count("customers").await, 3);
+    let ada = id_where(&app, "email = 'Ada@Example.com'").await;
+    let grace = id_where(&app, "email = 'grace@example.com'").await;
+    assert_eq!(
+        errors(&report),
+        [
+            (4, "email".to_owned()),
+            (5, "email".to_owned()),
+            (6, "phone".to_owned()),
+            (7, "phone".to_owned()),
+        ]
+    );
+    let messages: Vec<&str> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            format!("matches line 2 (score 90, by email), which creates customer {ada}"),
+            format!("matches line 2 (score 90, by email), which creates customer {ada}"),
+            format!("matches line 3 (score 80, by phone), which creates customer {grace}"),
+            format!(
+                "matches line 4 (score 80, by phone), a duplicate of line 2, which creates \
+                 customer {ada}"
+            ),
+        ]
+    );
+    assert!(matched(&report).is_empty());
+    let stored = customer(&app, &ada).await;
+    assert_eq!(stored["phone"], Value::Null);
+    assert_eq!(stored["tags"], json!(["vip"]));
+}
+
+#[actix_web::test]
+async fn skip_leaves_out_rows_matching_an_earlier_new_row_and_dry_runs_write_nothing() {
+    let app = TestApp::spawn().await;
+    let carl = create(&app, json!({"name": "Carl", "phone": "+4930111"})).await;
+    // NDJSON: lines count from 1. Line 8 matches line 7, which matches Carl.
+    let ndjson: String = TWICE
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            let mut o = serde_json::Map::new();
+            for (k, v) in ["name", "email", "phone", "occupation"].iter().zip(&f) {
+                if !v.is_empty() {
+                    o.insert((*k).to_owned(), json!(v));
+                }
+            }
+            if !f[4].is_empty() {
+                o.insert("tags".to_owned(), json!([f[4]]));
+            }
+            format!("{}\n", Value::Object(o))
+        })
+        .chain([
+            "{\"name\": \"Carla\", \"email\": \"c@example.com\", \"phone\": \"+49 30 111\"}\n"
+                .to_owned(),
+            "{\"name\": \"C.\", \"email\": \"C@Example.com\"}\n".to_owned(),
+        ])
+        .collect();
+    let dry = expect_json(
+        send(
+            &app,
+            "?on_duplicate=skip&dry_run=true",
+            "application/x-ndjson",
+            &ndjson,
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(counts(&dry), [9, 3, 0, 6, 0]);
+    assert_eq!(dry["matched_total"], 6);
+    assert_eq!(app.count("customers").await, 1);
+
+    let res = send(&app, "?on_duplicate=skip", "application/x-ndjson", &ndjson).await;
+    let report = expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(counts(&report), [9, 3, 0, 6, 0]);
+    assert_eq!(app.count("customers").await, 4);
+    let ada = id_where(&app, "email = 'Ada@Example.com'").await;
+    let grace = id_where(&app, "email = 'grace@example.com'").await;
+    let skipped = |line: i64, customer: &str, reasons: Value, matched_line: Option<i64>| {
+        let score = if reasons == json!(["email"]) { 90 } else { 80 };
+        let mut m = json!({"line": line, "customer_id": customer, "score": score,
+                           "reasons": reasons, "action": "skipped"});
+        if let Some(l) = matched_line {
+            m["matched_line"] = json!(l);
+        }
+        m
+    };
+    let expected = vec![
+        skipped(3, &ada, json!(["email"]), Some(1)),
+        skipped(4, &ada, json!(["email"]), Some(1)),
+        skipped(5, &grace, json!(["phone"]), Some(2)),
+        skipped(6, &ada, json!(["phone"]), Some(3)),
+        skipped(8, &carl, json!(["phone"]), None),
+        skipped(9, &carl, json!(["email"]), Some(8)),
+    ];
+    assert_eq!(matched(&report), expected);
+    // Dry or not, the same rows are matched (a dry run's customers are never written).
+    let lines = |m: &[Value]| -> Vec<Value> { m.iter().map(|m| m["line"].clone()).collect() };
+    assert_eq!(lines(&matched(&dry)), lines(&expected));
+    // Nothing of the skipped rows was written.
+    let stored = customer(&app, &ada).await;
+    assert_eq!(stored["phone"], Value::Null);
+    assert_eq!(stored["version"], 1);
+    assert_eq!(customer(&app, &carl).await["version"], 1);
+    // The import as read later says the same.
+    let again = app
+        .get_ok(
+            &format!("/v1/imports/{}", report["id"].as_str().unwrap()),
+            &app.token(Role::Viewer),
+        )
+        .await;
+    assert_eq!(again["matched"], report["matched"]);
+}
+
+#[actix_web::test]
+async fn merge_folds_rows_into_the_customer_an_earlier_new_row_creates() {
+    let app = TestApp::spawn().await;
+    let report = csv(&app, "?on_duplicate=merge", TWICE).await;
+    // Line 4 adds a phone, an occupation and a tag, line 6 an occupation (updated); lines 5
+    // and 7 add nothing (unchanged).
+    assert_eq!(counts(&report), [7, 3, 2, 2, 0]);
+    assert_eq!(app.count("customers").await, 3);
+    let ada = id_where(&app, "email = 'Ada@Example.com'").await;
+    let grace = id_where(&app, "email = 'grace@example.com'").await;
+    let merged = |line: i64, customer: &str, reason: &str, matched_line: i64| {
+        json!({"line": line, "customer_id": customer,
+               "score": if reason == "email" { 90 } else { 80 },
+               "reasons": [reason], "action": "merged", "matched_line": matched_line})
+    };
+    assert_eq!(
+        matched(&report),
+        vec![
+            merged(4, &ada, "email", 2),
+            merged(5, &ada, "email", 2),
+            merged(6, &grace, "phone", 3),
+            merged(7, &ada, "phone", 4),
+        ]
+    );
+    let stored = customer(&app, &ada).await;
+    assert_eq!(stored["name"], "Ada Lovelace");
+    assert_eq!(stored["email"], "Ada@Example.com");
+    assert_eq!(stored["phone"], "+4930333");
+    assert_eq!(stored["occupation"], "mathematician");
+    assert_eq!(stored["tags"], json!(["vip", "news"]));
+    assert_eq!(stored["version"], 1);
+    let stored = customer(&app, &grace).await;
+    assert_eq!(stored["occupation"], "admiral");
+    // One customer each, so the duplicates list has nothing to show.
+    let list = app
+        .get_ok("/v1/customers/duplicates", &app.token(Role::Admin))
+        .await;
+    assert_eq!(list["data"], json!([]));
+}
+
+#[actix_web::test]
+async fn without_on_duplicate_new_rows_are_not_checked_against_each_other() {
+    let app = TestApp::spawn().await;
+    let report = csv(&app, "", TWICE).await;
+    // Only the unique email stops line 4 (the same email in another case).
+    assert_eq!(counts(&report), [7, 6, 0, 0, 1]);
+    assert_eq!(errors(&report), [(4, "email".to_owned())]);
+    assert!(matched(&report).is_empty());
+    assert_eq!(app.count("customers").await, 6);
+}
+
+/// `n` rows of distinct customers, then Ada's and Grace's twins far below them.
+fn far_apart(n: usize) -> String {
+    let mut file = String::from("name,email,phone,occupation\n");
+    file.push_str("Ada Lovelace,Ada@Example.com,,\n");
+    file.push_str("Grace Hopper,,+49 30 222,\n");
+    for i in 0..n {
+        file.push_str(&format!("Filler {i},filler{i}@example.com,,\n"));
+    }
+    file.push_str("ada,a.da+x@example.com,,poet\n");
+    file.push_str("G. Hopper,,+4930222,\n");
+    file
+}
+
+#[actix_web::test]
+async fn duplicates_far_apart_across_batches_are_found_in_dry_runs_and_async_jobs() {
+    let app = TestApp::spawn_with(&[
+        ("RAPPORT_IMPORT_BATCH", "500"),
+        ("RAPPORT_IMPORT_INTERVAL", "1s"),
+    ])
+    .await;
+    let file = far_apart(2000);
+    // Ada's twin is on line 2004, Grace's on 2005: four batches after their first rows.
+    let dry = csv(&app, "?on_duplicate=merge&dry_run=true", &file).await;
+    assert_eq!(counts(&dry), [2004, 2002, 1, 1, 0]);
+    assert_eq!(dry["committed"], false);
+    assert_eq!(dry["matched_total"], 2);
+    let lines: Vec<(Value, Value)> = matched(&dry)
+        .iter()
+        .map(|m| (m["line"].clone(), m["action"].clone()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (json!(2004), json!("merged")),
+            (json!(2005), json!("merged"))
+        ]
+    );
+    assert_eq!(app.count("customers").await, 0);
+
+    let res = send(&app, "?on_duplicate=merge&async=true", "text/csv", &file).await;
+    let job = expect_json(res, StatusCode::ACCEPTED).await;
+    let done = crate::imports::settled(&app, job["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "succeeded");
+    assert_eq!(counts(&done), [2004, 2002, 1, 1, 0]);
+    assert_eq!(app.count("customers").await, 2002);
+    let ada = id_where(&app, "email = 'Ada@Example.com'").await;
+    let grace = id_where(&app, "phone = '+4930222'").await;
+    // A later batch finds the customer an earlier batch wrote among the stored ones.
+    assert_eq!(
+        matched(&done),
+        vec![
+            json!({"line": 2004, "customer_id": ada, "score": 90, "reasons": ["email"],
+                   "action": "merged"}),
+            json!({"line": 2005, "customer_id": grace, "score": 80, "reasons": ["phone"],
+                   "action": "merged"}),
+        ]
+    );
+    let stored = customer(&app, &ada).await;
+    assert_eq!(stored["occupation"], "poet");
+    assert_eq!(stored["version"], 2);
+
+    // Sent again with fail: every row now matches a stored customer.
+    let report = csv(&app, "?on_duplicate=fail", &file).await;
+    assert_eq!(counts(&report), [2004, 0, 0, 0, 2004]);
+    assert_eq!(app.count("customers").await, 2002);
+}
+
+#[actix_web::test]
+async fn a_file_sent_again_with_another_on_duplicate_is_imported_afresh() {
+    let app = TestApp::spawn().await;
+    let file = "name,email\nAda,ada@example.com\n";
+    let first = csv(&app, "?on_duplicate=skip", file).await;
+    assert_eq!(counts(&first), [1, 1, 0, 0, 0]);
+    // The same file and option again: the first import, replayed.
+    let res = send(&app, "?on_duplicate=skip", "text/csv", file).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let again = res.json::<Value>().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+    // Another option: imported afresh, the row now matching the stored Ada.
+    let report = csv(&app, "?on_duplicate=fail", file).await;
+    assert_ne!(report["id"], first["id"]);
+    assert_eq!(counts(&report), [1, 0, 0, 0, 1]);
+    assert_eq!(app.count("customers").await, 1);
+}
+
+#[actix_web::test]
+async fn rows_matched_to_a_new_row_that_fails_fail_with_it() {
+    let app = TestApp::spawn().await;
+    create(&app, json!({"name": "Stored", "external_id": "crm-1"})).await;
+    // Line 2 passes the duplicate rules (an equal external id is the natural key, not a
+    // duplicate reason) but cannot be written: line 3, its duplicate, fails with it.
+    let file = "external_id,name,phone\ncrm-1,Ada,+49 30 333\n,Ada L.,+4930333\n";
+    for on in ["skip", "merge"] {
+        let report = csv(&app, &format!("?on_duplicate={on}"), file).await;
+        assert_eq!(counts(&report), [2, 0, 0, 0, 2], "{on}");
+        assert_eq!(
+            errors(&report),
+            [(2, "external_id".to_owned()), (3, "row".to_owned())]
+        );
+        assert_eq!(
+            report["errors"][1]["message"],
+            "is a duplicate of line 2, which failed: external_id is already in use (by a \
+             customer or an earlier row)"
+        );
+        assert!(matched(&report).is_empty());
+    }
+    assert_eq!(app.count("customers").await, 1);
+}
+
+#[actix_web::test]
+async fn rows_match_each_other_by_name_at_an_address_and_by_another_systems_id() {
+    let app = TestApp::spawn().await;
+    let ndjson = "{\"name\": \"Ada Lovelace\", \"external_id\": \"crm-9\", \
+                   \"address\": {\"line1\": \"12 St James Sq\", \"postal_code\": \"SW1Y 4JH\"}}\n\
+                  {\"name\": \"ada lovelace\", \
+                   \"address\": {\"line1\": \"12  st james sq\", \"postal_code\": \"sw1y4jh\"}}\n\
+                  {\"name\": \"A. King\", \"attributes\": {\"salesforce_id\": \"crm-9\"}}\n\
+                  {\"name\": \"Grace Hopper\", \
+                   \"address\": {\"line1\": \"12 St James Sq\", \"postal_code\": \"SW1Y 4JH\"}}\n";
+    let res = send(&app, "?on_duplicate=skip", "application/x-ndjson", ndjson).await;
+    let report = expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(counts(&report), [4, 2, 0, 2, 0]);
+    let ada = id_where(&app, "external_id = 'crm-9'").await;
+    assert_eq!(
+        matched(&report),
+        vec![
+            json!({"line": 2, "customer_id": ada, "score": 70, "reasons": ["name_address"],
+                   "action": "skipped", "matched_line": 1}),
+            json!({"line": 3, "customer_id": ada, "score": 95, "reasons": ["external_id"],
+                   "action": "skipped", "matched_line": 1}),
+        ]
+    );
+    assert_eq!(app.count("customers").await, 2);
+}
+
+#[actix_web::test]
+async fn rows_match_only_earlier_rows_of_their_kind() {
+    let app = TestApp::spawn().await;
+    // The organization's address is the person's too, but a person is no duplicate of an
+    // organization: line 4 matches the person of line 3, not the organization of line 2.
+    let file = "name,kind,email\n\
+                Acme,organization,info@acme.example\n\
+                Ann,individual,in.fo@acme.example\n\
+                Ann B,individual,info+ann@acme.example\n";
+    let report = csv(&app, "?on_duplicate=skip", file).await;
+    assert_eq!(counts(&report), [3, 2, 0, 1, 0]);
+    let ann = id_where(&app, "name = 'Ann'").await;
+    assert_eq!(
+        matched(&report),
+        vec![
+            json!({"line": 4, "customer_id": ann, "score": 90, "reasons": ["email"],
+                    "action": "skipped", "matched_line": 3})
+        ]
+    );
+}

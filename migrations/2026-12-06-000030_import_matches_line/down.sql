@@ -1,0 +1,1 @@
+ALTER TABLE import_matches DROP COLUMN matched_line;
