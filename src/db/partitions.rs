@@ -1,10 +1,13 @@
-//! History tables partitioned by month (issue 24): `events` and `audit_events`.
+//! History tables partitioned by month (issue 24): `events`, `audit_events`, the webhook
+//! deliveries and the points ledger.
 //!
 //! Their ids are UUIDv7, whose first 48 bits are the Unix time in milliseconds, so a UTC
 //! month's rows are one range of ids: each table is partitioned by RANGE (id), named
 //! `<table>_YYYY_MM`, and keeps `id` as its whole primary key. The rows from before the
 //! partitioning are one partition, `<table>_before`. The SQL functions are in migration
-//! `2026-12-05-000052_partition_events`.
+//! `2026-12-05-000052_partition_events`. A webhook delivery's id carries its event's
+//! millisecond rather than its own (migration `2026-12-06-000010`), so a month of deliveries
+//! is the deliveries of a month of events, and goes with it (`events::prune`).
 
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
@@ -13,7 +16,7 @@ use diesel::sql_types::{Integer, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 /// The tables partitioned by month.
-pub const MONTHLY: &[&str] = &["events", "audit_events"];
+pub const MONTHLY: &[&str] = &["events", "audit_events", "webhook_deliveries", "loyalty_ledger"];
 
 /// How many months ahead of the current one each table has its partitions made.
 pub const MONTHS_AHEAD: i32 = 3;

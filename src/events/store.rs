@@ -237,25 +237,72 @@ pub async fn months_before(
     .await
 }
 
-/// Whether a delivery still waits for an event of the month: then it stays.
+/// Whether a delivery still waits for an event of the month, or is pending in the month's
+/// partition of deliveries: then the month stays.
 pub async fn month_awaited(conn: &mut AsyncPgConnection, month: &OldMonth) -> QueryResult<bool> {
+    use crate::db::schema::webhook_deliveries as d;
     diesel::select(diesel::dsl::exists(
-        crate::db::schema::webhook_deliveries::table.filter(
-            crate::db::schema::webhook_deliveries::event_id
-                .ge(month.low)
-                .and(crate::db::schema::webhook_deliveries::event_id.lt(month.high))
-                .and(crate::db::schema::webhook_deliveries::status.eq("pending")),
+        d::table.filter(
+            d::status.eq("pending").and(
+                (d::event_id.ge(month.low).and(d::event_id.lt(month.high)))
+                    .or(d::id.ge(month.low).and(d::id.lt(month.high))),
+            ),
         ),
     ))
     .get_result(conn)
     .await
 }
 
-/// Drops a month of events: first the finished deliveries of its events (their attempts go
-/// with them, as a row deletion would cascade), then the partition itself, detached first.
-/// Returns how many events went.
+/// Drops a month of events with its month of webhook deliveries (a delivery's id is in its
+/// event's millisecond, so the deliveries of a month's events are the same month's partition
+/// of `webhook_deliveries`). Before a partition can be detached nothing outside it may
+/// reference it: the month's replays (which reference the deliveries they replay, in the
+/// same partition) and the attempts of its deliveries are deleted first, row by row; then
+/// the deliveries' partition goes whole, then any delivery of the month's events made
+/// before the deliveries were partitioned (their attempts go with them, as a row deletion
+/// would cascade), then the events' partition itself, each detached first. Returns how many
+/// events went.
 pub async fn drop_month(conn: &mut AsyncPgConnection, month: &OldMonth) -> QueryResult<usize> {
+    use crate::db::schema::webhook_attempts as a;
     use crate::db::schema::webhook_deliveries as d;
+    #[derive(QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        exists: bool,
+    }
+    let deliveries = month.name.replacen("events", "webhook_deliveries", 1);
+    let partitioned: Exists = diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM rapport_monthly_partitions('webhook_deliveries') \
+                        WHERE name = $1) AS exists",
+    )
+    .bind::<Text, _>(&deliveries)
+    .get_result(conn)
+    .await?;
+    if partitioned.exists {
+        diesel::delete(
+            d::table.filter(
+                d::id
+                    .ge(month.low)
+                    .and(d::id.lt(month.high))
+                    .and(d::replay_of.is_not_null()),
+            ),
+        )
+        .execute(conn)
+        .await?;
+        diesel::delete(
+            a::table.filter(
+                a::delivery_id
+                    .ge(month.low)
+                    .and(a::delivery_id.lt(month.high)),
+            ),
+        )
+        .execute(conn)
+        .await?;
+        diesel::sql_query("SELECT rapport_drop_partition('webhook_deliveries', $1)")
+            .bind::<Text, _>(&deliveries)
+            .execute(conn)
+            .await?;
+    }
     diesel::delete(d::table.filter(d::event_id.ge(month.low).and(d::event_id.lt(month.high))))
         .execute(conn)
         .await?;
