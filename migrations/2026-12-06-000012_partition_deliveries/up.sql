@@ -5,10 +5,16 @@
 -- new table's, without a build or a scan. Monthly partitions follow, made ahead by the
 -- service, and the events' retention drops a month of deliveries with its month of events.
 
--- The table is taken first, so that no delivery takes a number between the identity's last
--- one read below and the sequence that carries on from it (PostgreSQL 15 has no identity
--- columns on partitioned tables).
+-- Every table the swap locks is taken first, in the order the service's transactions take
+-- them (a delivery is written before the event that journals it, an attempt after its
+-- delivery), so that no writer holding one waits for another the swap holds: a deadlock
+-- would fail a writer or the migration. The deliveries first, also so that no delivery
+-- takes a number between the identity's last one read below and the sequence that carries
+-- on from it (PostgreSQL 15 has no identity columns on partitioned tables). Writers wait
+-- for the swap, which reads no rows.
 LOCK TABLE webhook_deliveries IN ACCESS EXCLUSIVE MODE;
+LOCK TABLE events, webhooks IN SHARE ROW EXCLUSIVE MODE;
+LOCK TABLE webhook_attempts IN ACCESS EXCLUSIVE MODE;
 DO $$
 DECLARE
     next bigint := nextval(pg_get_serial_sequence('webhook_deliveries', 'seq'));

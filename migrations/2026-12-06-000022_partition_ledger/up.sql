@@ -3,9 +3,14 @@
 -- proved), its indexes adopted without a build and its foreign keys without a scan. The
 -- ledger has no retention: the service only makes its months ahead.
 
--- The table is taken first, so that no entry takes a number between the identity's last one
--- read below and the sequence that carries on from it.
+-- Every table the swap locks is taken first, in the order the service's transactions take
+-- them (a purchase, then its lot, its ledger entry, the member's balance), so that no writer
+-- holding one waits for another the swap holds: a deadlock would fail a writer or the
+-- migration. The ledger before the numbers are read, so that no entry takes a number
+-- between the identity's last one read below and the sequence that carries on from it.
+LOCK TABLE purchases, loyalty_lots IN SHARE ROW EXCLUSIVE MODE;
 LOCK TABLE loyalty_ledger IN ACCESS EXCLUSIVE MODE;
+LOCK TABLE loyalty_accounts IN SHARE ROW EXCLUSIVE MODE;
 DO $$
 DECLARE
     next bigint := nextval(pg_get_serial_sequence('loyalty_ledger', 'seq'));
