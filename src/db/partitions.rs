@@ -16,7 +16,12 @@ use diesel::sql_types::{Integer, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 /// The tables partitioned by month.
-pub const MONTHLY: &[&str] = &["events", "audit_events", "webhook_deliveries", "loyalty_ledger"];
+pub const MONTHLY: &[&str] = &[
+    "events",
+    "audit_events",
+    "webhook_deliveries",
+    "loyalty_ledger",
+];
 
 /// How many months ahead of the current one each table has its partitions made.
 pub const MONTHS_AHEAD: i32 = 3;

@@ -129,7 +129,6 @@ pub fn delivery_id(event: Uuid) -> Uuid {
     Uuid::from_bytes(bytes)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

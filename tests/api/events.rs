@@ -1198,11 +1198,14 @@ async fn events_are_kept_by_the_month_and_retention_drops_whole_months() {
     assert_eq!(months, [month(1), month(2), month(3)], "{months:?}");
     // The audit trail, the webhook deliveries and the points ledger are kept by the month
     // the same way.
-    let months_of = |table: &str| {
-        [month(1), month(2), month(3)].map(|m| m.replacen("events", table, 1))
-    };
+    let months_of =
+        |table: &str| [month(1), month(2), month(3)].map(|m| m.replacen("events", table, 1));
     for table in ["audit_events", "webhook_deliveries", "loyalty_ledger"] {
-        assert_eq!(monthly_partitions(&app, table).await, months_of(table), "{table}");
+        assert_eq!(
+            monthly_partitions(&app, table).await,
+            months_of(table),
+            "{table}"
+        );
     }
     let customer = crate::customers::create(&app, json!({"name": "Ada Lovelace"})).await;
     let before = app.count("events").await;
