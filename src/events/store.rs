@@ -253,47 +253,64 @@ pub async fn month_awaited(conn: &mut AsyncPgConnection, month: &OldMonth) -> Qu
     .await
 }
 
-/// Drops a month of events with its month of webhook deliveries (a delivery's id is in its
-/// event's millisecond, so the deliveries of a month's events are the same month's partition
-/// of `webhook_deliveries`). Before a partition can be detached nothing outside it may
-/// reference it: the month's replays (which reference the deliveries they replay, in the
-/// same partition) and the attempts of its deliveries are deleted first, row by row; then
-/// the deliveries' partition goes whole, then any delivery of the month's events made
-/// before the deliveries were partitioned (their attempts go with them, as a row deletion
-/// would cascade), then the events' partition itself, each detached first. Returns how many
-/// events went.
-pub async fn drop_month(conn: &mut AsyncPgConnection, month: &OldMonth) -> QueryResult<usize> {
-    use crate::db::schema::webhook_attempts as a;
-    use crate::db::schema::webhook_deliveries as d;
+/// Whether `name` is a monthly partition of `parent`.
+async fn is_monthly_partition(
+    conn: &mut AsyncPgConnection,
+    parent: &str,
+    name: &str,
+) -> QueryResult<bool> {
     #[derive(QueryableByName)]
     struct Exists {
         #[diesel(sql_type = diesel::sql_types::Bool)]
         exists: bool,
     }
-    let deliveries = month.name.replacen("events", "webhook_deliveries", 1);
-    let partitioned: Exists = diesel::sql_query(
-        "SELECT EXISTS (SELECT 1 FROM rapport_monthly_partitions('webhook_deliveries') \
-                        WHERE name = $1) AS exists",
+    let found: Exists = diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM rapport_monthly_partitions($1) WHERE name = $2) AS exists",
     )
-    .bind::<Text, _>(&deliveries)
+    .bind::<Text, _>(parent)
+    .bind::<Text, _>(name)
     .get_result(conn)
     .await?;
-    if partitioned.exists {
+    Ok(found.exists)
+}
+
+/// Drops a month of events with its month of webhook deliveries and their attempts (a
+/// delivery's id is in its event's millisecond and an attempt's in its delivery's, so the
+/// deliveries of a month's events and their attempts are the same month's partitions of
+/// `webhook_deliveries` and `webhook_attempts`). Before a partition can be detached nothing
+/// outside it may reference it: the attempts' partition goes first, then any attempt of the
+/// month's deliveries kept elsewhere and the month's replays (which reference the deliveries
+/// they replay, in the same partition), row by row; then the deliveries' partition, then any
+/// delivery of the month's events made before the deliveries were partitioned (their
+/// attempts go with them, as a row deletion would cascade), then the events' partition
+/// itself, each detached first. Returns how many events went.
+pub async fn drop_month(conn: &mut AsyncPgConnection, month: &OldMonth) -> QueryResult<usize> {
+    use crate::db::schema::webhook_attempts as a;
+    use crate::db::schema::webhook_deliveries as d;
+    let attempts = month.name.replacen("events", "webhook_attempts", 1);
+    if is_monthly_partition(conn, "webhook_attempts", &attempts).await? {
+        diesel::sql_query("SELECT rapport_drop_partition('webhook_attempts', $1)")
+            .bind::<Text, _>(&attempts)
+            .execute(conn)
+            .await?;
+    }
+    let deliveries = month.name.replacen("events", "webhook_deliveries", 1);
+    if is_monthly_partition(conn, "webhook_deliveries", &deliveries).await? {
+        diesel::delete(
+            a::table.filter(
+                a::delivery_id
+                    .ge(month.low)
+                    .and(a::delivery_id.lt(month.high)),
+            ),
+        )
+        .execute(conn)
+        .await?;
         diesel::delete(
             d::table.filter(
                 d::id
                     .ge(month.low)
                     .and(d::id.lt(month.high))
                     .and(d::replay_of.is_not_null()),
-            ),
-        )
-        .execute(conn)
-        .await?;
-        diesel::delete(
-            a::table.filter(
-                a::delivery_id
-                    .ge(month.low)
-                    .and(a::delivery_id.lt(month.high)),
             ),
         )
         .execute(conn)

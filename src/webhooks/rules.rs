@@ -3,7 +3,6 @@
 
 use chrono::Duration;
 use serde_json::Value;
-use uuid::Uuid;
 
 use super::json::{NewWebhook, WebhookPatch};
 use super::store::{Definition, Row};
@@ -117,31 +116,4 @@ pub fn overlap(hours: Option<i64>) -> Result<Option<Duration>, ApiError> {
         ));
     }
     Ok((hours > 0).then(|| Duration::hours(hours)))
-}
-
-/// A new delivery's id for the event `event` (a replay's, a ping's): a UUIDv7 in the event's
-/// millisecond, so that the delivery lands in the partition of its event's month and goes
-/// with it (`webhook_deliveries` is partitioned by month on `id`, migration
-/// `2026-12-06-000010`). The fan-out's ids are made in SQL, `webhook_delivery_id`.
-pub fn delivery_id(event: Uuid) -> Uuid {
-    let mut bytes = *Uuid::now_v7().as_bytes();
-    bytes[..6].copy_from_slice(&event.as_bytes()[..6]);
-    Uuid::from_bytes(bytes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_delivery_id_is_a_uuid_v7_in_its_events_millisecond() {
-        let event = Uuid::parse_str("01900000-1234-7abc-8def-0123456789ab").unwrap();
-        let first = delivery_id(event);
-        let second = delivery_id(event);
-        assert_eq!(first.as_bytes()[..6], event.as_bytes()[..6]);
-        assert_eq!(first.get_version_num(), 7);
-        assert_eq!(first.get_variant(), uuid::Variant::RFC4122);
-        assert_ne!(first, second, "each replay has an id of its own");
-        assert_ne!(first, event);
-    }
 }

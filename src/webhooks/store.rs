@@ -443,7 +443,7 @@ pub async fn record(
            FROM r WHERE d.id = r.id AND d.lease_token = $8 AND d.status = 'pending' \
            RETURNING d.id) \
          INSERT INTO webhook_attempts (id, delivery_id, attempted_at, status_code, latency_ms, error) \
-         SELECT uuid_v7(), r.id, r.attempted_at, r.status_code, r.latency_ms, r.error \
+         SELECT uuid_v7_beside(r.id), r.id, r.attempted_at, r.status_code, r.latency_ms, r.error \
          FROM r WHERE r.id IN (SELECT id FROM u) \
          RETURNING delivery_id",
     )
@@ -497,7 +497,7 @@ pub async fn insert_sent(
         .await?;
     diesel::insert_into(webhook_attempts::table)
         .values((
-            webhook_attempts::id.eq(Uuid::now_v7()),
+            webhook_attempts::id.eq(crate::db::partitions::beside(id)),
             webhook_attempts::delivery_id.eq(id),
             webhook_attempts::attempted_at.eq(outcome.attempted_at),
             webhook_attempts::status_code.eq(outcome.status_code),

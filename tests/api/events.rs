@@ -1200,7 +1200,12 @@ async fn events_are_kept_by_the_month_and_retention_drops_whole_months() {
     // the same way.
     let months_of =
         |table: &str| [month(1), month(2), month(3)].map(|m| m.replacen("events", table, 1));
-    for table in ["audit_events", "webhook_deliveries", "loyalty_ledger"] {
+    for table in [
+        "audit_events",
+        "webhook_deliveries",
+        "webhook_attempts",
+        "loyalty_ledger",
+    ] {
         assert_eq!(
             monthly_partitions(&app, table).await,
             months_of(table),
@@ -1247,7 +1252,7 @@ async fn events_are_kept_by_the_month_and_retention_drops_whole_months() {
     .await;
     app.sql(
         "INSERT INTO webhook_attempts (id, delivery_id, attempted_at, latency_ms) \
-         SELECT uuid_v7(), d.id, now(), 5 FROM webhook_deliveries d \
+         SELECT uuid_v7_beside(d.id), d.id, now(), 5 FROM webhook_deliveries d \
          JOIN events e ON e.id = d.event_id WHERE e.object_id = 'm1-1'",
     )
     .await;
@@ -1259,6 +1264,8 @@ async fn events_are_kept_by_the_month_and_retention_drops_whole_months() {
     assert_eq!(app.count(&deliveries(1)).await, 2);
     assert_eq!(app.count(&deliveries(2)).await, 1);
     assert_eq!(app.count("webhook_attempts").await, 2);
+    let attempts = |n: u32| month(n).replacen("events", "webhook_attempts", 1);
+    assert_eq!(app.count(&attempts(1)).await, 2);
     // The fan-out makes one delivery per webhook and event: the same pair again is nothing.
     app.sql(
         "INSERT INTO webhook_deliveries (id, webhook_id, event_id) \
@@ -1270,8 +1277,8 @@ async fn events_are_kept_by_the_month_and_retention_drops_whole_months() {
     assert_eq!(app.count("webhook_deliveries").await, 3);
 
     // Two days into the third month from now, with a retention of a day: the first month
-    // goes as a whole partition, with its month of deliveries (the finished delivery, its
-    // replay and their attempts) as a whole partition too. The second month stays, and its
+    // goes as a whole partition, with its months of deliveries (the finished delivery and
+    // its replay) and of their attempts as whole partitions too. The second month stays, and its
     // month of deliveries (a delivery still waits for one of its events), and its other event
     // goes row by row, as does the customer's event from before the partitioning.
     let now = (Utc::now().date_naive().with_day(1).unwrap() + Months::new(3))
@@ -1291,6 +1298,10 @@ async fn events_are_kept_by_the_month_and_retention_drops_whole_months() {
         [deliveries(2), deliveries(3)]
     );
     assert_eq!(app.count(&deliveries(2)).await, 1);
+    assert_eq!(
+        monthly_partitions(&app, "webhook_attempts").await,
+        [attempts(2), attempts(3)]
+    );
     assert_eq!(app.count("events").await, 1);
     assert_eq!(app.count("webhook_deliveries").await, 1);
     assert_eq!(app.count("webhook_attempts").await, 0);
@@ -1311,13 +1322,14 @@ async fn events_are_kept_by_the_month_and_retention_drops_whole_months() {
     };
     assert_eq!(waiting, 1, "the awaited event and its delivery stay");
 
-    // The service makes the months ahead again (here the ones dropped above, of events and
-    // of deliveries, which are still ahead of the real clock), and events keep being written.
+    // The service makes the months ahead again (here the ones dropped above, of events, of
+    // deliveries and of attempts, which are still ahead of the real clock), and events keep
+    // being written.
     assert_eq!(
         rapport::db::partitions::make_ahead(&mut conn, Utc::now())
             .await
             .unwrap(),
-        2
+        3
     );
     assert_eq!(
         monthly_partitions(&app, "events").await,
