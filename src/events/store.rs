@@ -240,25 +240,89 @@ pub async fn months_before(
     .await
 }
 
-/// Whether a delivery still waits for an event of the month: then it stays.
+/// Whether a delivery still waits for an event of the month, or is pending in the month's
+/// partition of deliveries: then the month stays.
 pub async fn month_awaited(conn: &mut AsyncPgConnection, month: &OldMonth) -> QueryResult<bool> {
+    use crate::db::schema::webhook_deliveries as d;
     diesel::select(diesel::dsl::exists(
-        crate::db::schema::webhook_deliveries::table.filter(
-            crate::db::schema::webhook_deliveries::event_id
-                .ge(month.low)
-                .and(crate::db::schema::webhook_deliveries::event_id.lt(month.high))
-                .and(crate::db::schema::webhook_deliveries::status.eq("pending")),
+        d::table.filter(
+            d::status.eq("pending").and(
+                (d::event_id.ge(month.low).and(d::event_id.lt(month.high)))
+                    .or(d::id.ge(month.low).and(d::id.lt(month.high))),
+            ),
         ),
     ))
     .get_result(conn)
     .await
 }
 
-/// Drops a month of events: first the finished deliveries of its events (their attempts go
-/// with them, as a row deletion would cascade), then the partition itself, detached first.
-/// Returns how many events went.
+/// Whether `name` is a monthly partition of `parent`.
+async fn is_monthly_partition(
+    conn: &mut AsyncPgConnection,
+    parent: &str,
+    name: &str,
+) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        exists: bool,
+    }
+    let found: Exists = diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM rapport_monthly_partitions($1) WHERE name = $2) AS exists",
+    )
+    .bind::<Text, _>(parent)
+    .bind::<Text, _>(name)
+    .get_result(conn)
+    .await?;
+    Ok(found.exists)
+}
+
+/// Drops a month of events with its month of webhook deliveries and their attempts (a
+/// delivery's id is in its event's millisecond and an attempt's in its delivery's, so the
+/// deliveries of a month's events and their attempts are the same month's partitions of
+/// `webhook_deliveries` and `webhook_attempts`). Before a partition can be detached nothing
+/// outside it may reference it: the attempts' partition goes first, then any attempt of the
+/// month's deliveries kept elsewhere and the month's replays (which reference the deliveries
+/// they replay, in the same partition), row by row; then the deliveries' partition, then any
+/// delivery of the month's events made before the deliveries were partitioned (their
+/// attempts go with them, as a row deletion would cascade), then the events' partition
+/// itself, each detached first. Returns how many events went.
 pub async fn drop_month(conn: &mut AsyncPgConnection, month: &OldMonth) -> QueryResult<usize> {
+    use crate::db::schema::webhook_attempts as a;
     use crate::db::schema::webhook_deliveries as d;
+    let attempts = month.name.replacen("events", "webhook_attempts", 1);
+    if is_monthly_partition(conn, "webhook_attempts", &attempts).await? {
+        diesel::sql_query("SELECT rapport_drop_partition('webhook_attempts', $1)")
+            .bind::<Text, _>(&attempts)
+            .execute(conn)
+            .await?;
+    }
+    let deliveries = month.name.replacen("events", "webhook_deliveries", 1);
+    if is_monthly_partition(conn, "webhook_deliveries", &deliveries).await? {
+        diesel::delete(
+            a::table.filter(
+                a::delivery_id
+                    .ge(month.low)
+                    .and(a::delivery_id.lt(month.high)),
+            ),
+        )
+        .execute(conn)
+        .await?;
+        diesel::delete(
+            d::table.filter(
+                d::id
+                    .ge(month.low)
+                    .and(d::id.lt(month.high))
+                    .and(d::replay_of.is_not_null()),
+            ),
+        )
+        .execute(conn)
+        .await?;
+        diesel::sql_query("SELECT rapport_drop_partition('webhook_deliveries', $1)")
+            .bind::<Text, _>(&deliveries)
+            .execute(conn)
+            .await?;
+    }
     diesel::delete(d::table.filter(d::event_id.ge(month.low).and(d::event_id.lt(month.high))))
         .execute(conn)
         .await?;

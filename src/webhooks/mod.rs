@@ -227,7 +227,7 @@ async fn ping(
         .await?
         .ok_or_else(|| ApiError::not_found("event"))?;
     drop(conn);
-    let delivery_id = Uuid::now_v7();
+    let delivery_id = crate::db::partitions::beside(event_id);
     let secrets = webhook.signing_secrets(keys).map_err(ApiError::internal)?;
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let sent = sender

@@ -296,11 +296,11 @@ pub async fn fan_out(conn: &mut AsyncPgConnection, webhook: Uuid, batch: i64) ->
            ORDER BY e.txid, e.position LIMIT $2), \
          queued AS ( \
            INSERT INTO webhook_deliveries (id, webhook_id, event_id) \
-           SELECT uuid_v7(), w.id, s.id FROM scanned s, w \
+           SELECT webhook_delivery_id(w.id, s.id), w.id, s.id FROM scanned s, w \
            WHERE (cardinality(w.event_types) = 0 OR s.type = ANY(w.event_types)) \
              AND (w.filter IS NULL OR s.data @> w.filter) \
            ORDER BY s.txid, s.position \
-           ON CONFLICT (webhook_id, event_id) WHERE replay_of IS NULL DO NOTHING \
+           ON CONFLICT DO NOTHING \
            RETURNING 1), \
          last AS (SELECT txid, position FROM scanned ORDER BY txid DESC, position DESC LIMIT 1) \
          UPDATE webhooks SET cursor_txid = last.txid, cursor_position = last.position \
@@ -443,7 +443,7 @@ pub async fn record(
            FROM r WHERE d.id = r.id AND d.lease_token = $8 AND d.status = 'pending' \
            RETURNING d.id) \
          INSERT INTO webhook_attempts (id, delivery_id, attempted_at, status_code, latency_ms, error) \
-         SELECT uuid_v7(), r.id, r.attempted_at, r.status_code, r.latency_ms, r.error \
+         SELECT uuid_v7_beside(r.id), r.id, r.attempted_at, r.status_code, r.latency_ms, r.error \
          FROM r WHERE r.id IN (SELECT id FROM u) \
          RETURNING delivery_id",
     )
@@ -497,7 +497,7 @@ pub async fn insert_sent(
         .await?;
     diesel::insert_into(webhook_attempts::table)
         .values((
-            webhook_attempts::id.eq(Uuid::now_v7()),
+            webhook_attempts::id.eq(crate::db::partitions::beside(id)),
             webhook_attempts::delivery_id.eq(id),
             webhook_attempts::attempted_at.eq(outcome.attempted_at),
             webhook_attempts::status_code.eq(outcome.status_code),
@@ -509,33 +509,32 @@ pub async fn insert_sent(
         .map(drop)
 }
 
-/// Queues the event of `delivery` again for the same webhook, at the end of its queue.
+/// Queues the event of `delivery` again for the same webhook, at the end of its queue. The
+/// new delivery's id is in its event's millisecond (`uuid_v7_beside`), so it lands in the
+/// partition of its event's month, beside the delivery it replays.
 pub async fn replay(
     conn: &mut AsyncPgConnection,
     webhook: Uuid,
     delivery: Uuid,
 ) -> QueryResult<Option<Uuid>> {
-    let Some(event) = webhook_deliveries::table
-        .find(delivery)
-        .filter(webhook_deliveries::webhook_id.eq(webhook))
-        .select(webhook_deliveries::event_id)
-        .get_result::<Uuid>(conn)
-        .await
-        .optional()?
-    else {
-        return Ok(None);
-    };
-    let id = Uuid::now_v7();
-    diesel::insert_into(webhook_deliveries::table)
-        .values((
-            webhook_deliveries::id.eq(id),
-            webhook_deliveries::webhook_id.eq(webhook),
-            webhook_deliveries::event_id.eq(event),
-            webhook_deliveries::replay_of.eq(delivery),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(Some(id))
+    #[derive(QueryableByName)]
+    struct Made {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: Uuid,
+    }
+    let made: Option<Made> = diesel::sql_query(
+        "INSERT INTO webhook_deliveries (id, webhook_id, event_id, replay_of) \
+         SELECT uuid_v7_beside(event_id), webhook_id, event_id, id FROM webhook_deliveries \
+         WHERE id = $1 AND webhook_id = $2 \
+         RETURNING id",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(delivery)
+    .bind::<diesel::sql_types::Uuid, _>(webhook)
+    .prepared()
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(made.map(|m| m.id))
 }
 
 #[derive(Queryable, Selectable)]

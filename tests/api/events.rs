@@ -1338,18 +1338,30 @@ async fn events_are_kept_by_the_month_and_retention_drops_whole_months() {
     };
     let months = monthly_partitions(&app, "events").await;
     assert_eq!(months, [month(1), month(2), month(3)], "{months:?}");
-    // The audit trail is kept by the month the same way.
-    assert_eq!(
-        monthly_partitions(&app, "audit_events").await,
-        [month(1), month(2), month(3)].map(|m| m.replacen("events", "audit_events", 1))
-    );
+    // The audit trail, the webhook deliveries and the points ledger are kept by the month
+    // the same way.
+    let months_of =
+        |table: &str| [month(1), month(2), month(3)].map(|m| m.replacen("events", table, 1));
+    for table in [
+        "audit_events",
+        "webhook_deliveries",
+        "webhook_attempts",
+        "loyalty_ledger",
+    ] {
+        assert_eq!(
+            monthly_partitions(&app, table).await,
+            months_of(table),
+            "{table}"
+        );
+    }
     let customer = crate::customers::create(&app, json!({"name": "Ada Lovelace"})).await;
     let before = app.count("events").await;
     assert!(before >= 1);
 
     // Events of the next two months (as a clock a month ahead would write them), with a
-    // finished delivery of one in the first month (and its attempt), and a pending delivery
-    // of one in the second.
+    // finished delivery of one in the first month (and its attempt, and a finished replay
+    // of it), and a pending delivery of one in the second. Deliveries take their ids as the
+    // fan-out and replays make them: in their event's millisecond.
     app.sql(
         "INSERT INTO webhooks (id, url, secret) \
          VALUES ('00000000-0000-7000-8000-000000000001', 'https://example.com/hook', 'x')",
@@ -1367,25 +1379,49 @@ async fn events_are_kept_by_the_month_and_retention_drops_whole_months() {
     }
     app.sql(
         "INSERT INTO webhook_deliveries (id, webhook_id, event_id, status) \
-         SELECT uuid_v7(), '00000000-0000-7000-8000-000000000001', id, \
+         SELECT webhook_delivery_id('00000000-0000-7000-8000-000000000001', id), \
+                '00000000-0000-7000-8000-000000000001', id, \
                 CASE WHEN object_id = 'm1-1' THEN 'succeeded' ELSE 'pending' END \
          FROM events WHERE object_id IN ('m1-1', 'm2-1')",
     )
     .await;
     app.sql(
+        "INSERT INTO webhook_deliveries (id, webhook_id, event_id, replay_of, status) \
+         SELECT uuid_v7_beside(d.event_id), d.webhook_id, d.event_id, d.id, 'succeeded' \
+         FROM webhook_deliveries d JOIN events e ON e.id = d.event_id \
+         WHERE e.object_id = 'm1-1'",
+    )
+    .await;
+    app.sql(
         "INSERT INTO webhook_attempts (id, delivery_id, attempted_at, latency_ms) \
-         SELECT uuid_v7(), d.id, now(), 5 FROM webhook_deliveries d \
+         SELECT uuid_v7_beside(d.id), d.id, now(), 5 FROM webhook_deliveries d \
          JOIN events e ON e.id = d.event_id WHERE e.object_id = 'm1-1'",
     )
     .await;
     assert_eq!(app.count("events").await, before + 3 + 2);
-    // Each event is in its month's partition.
+    // Each event is in its month's partition, and so is each delivery.
     assert_eq!(app.count(&month(1)).await, 3);
     assert_eq!(app.count(&month(2)).await, 2);
+    let deliveries = |n: u32| month(n).replacen("events", "webhook_deliveries", 1);
+    assert_eq!(app.count(&deliveries(1)).await, 2);
+    assert_eq!(app.count(&deliveries(2)).await, 1);
+    assert_eq!(app.count("webhook_attempts").await, 2);
+    let attempts = |n: u32| month(n).replacen("events", "webhook_attempts", 1);
+    assert_eq!(app.count(&attempts(1)).await, 2);
+    // The fan-out makes one delivery per webhook and event: the same pair again is nothing.
+    app.sql(
+        "INSERT INTO webhook_deliveries (id, webhook_id, event_id) \
+         SELECT webhook_delivery_id('00000000-0000-7000-8000-000000000001', id), \
+                '00000000-0000-7000-8000-000000000001', id \
+         FROM events WHERE object_id IN ('m1-1', 'm2-1') ON CONFLICT DO NOTHING",
+    )
+    .await;
+    assert_eq!(app.count("webhook_deliveries").await, 3);
 
     // Two days into the third month from now, with a retention of a day: the first month
-    // goes as a whole partition, with its finished delivery and that delivery's attempt. The
-    // second month stays (a delivery still waits for one of its events), and its other event
+    // goes as a whole partition, with its months of deliveries (the finished delivery and
+    // its replay) and of their attempts as whole partitions too. The second month stays, and its
+    // month of deliveries (a delivery still waits for one of its events), and its other event
     // goes row by row, as does the customer's event from before the partitioning.
     let now = (Utc::now().date_naive().with_day(1).unwrap() + Months::new(3))
         .and_hms_opt(0, 0, 0)
@@ -1399,6 +1435,15 @@ async fn events_are_kept_by_the_month_and_retention_drops_whole_months() {
     assert_eq!(pruned as i64, 3 + 1 + before);
     let months = monthly_partitions(&app, "events").await;
     assert_eq!(months, [month(2), month(3)], "{months:?}");
+    assert_eq!(
+        monthly_partitions(&app, "webhook_deliveries").await,
+        [deliveries(2), deliveries(3)]
+    );
+    assert_eq!(app.count(&deliveries(2)).await, 1);
+    assert_eq!(
+        monthly_partitions(&app, "webhook_attempts").await,
+        [attempts(2), attempts(3)]
+    );
     assert_eq!(app.count("events").await, 1);
     assert_eq!(app.count("webhook_deliveries").await, 1);
     assert_eq!(app.count("webhook_attempts").await, 0);
@@ -1419,17 +1464,22 @@ async fn events_are_kept_by_the_month_and_retention_drops_whole_months() {
     };
     assert_eq!(waiting, 1, "the awaited event and its delivery stay");
 
-    // The service makes the months ahead again (here the one dropped above, which is still
-    // ahead of the real clock), and events keep being written.
+    // The service makes the months ahead again (here the ones dropped above, of events, of
+    // deliveries and of attempts, which are still ahead of the real clock), and events keep
+    // being written.
     assert_eq!(
         rapport::db::partitions::make_ahead(&mut conn, Utc::now())
             .await
             .unwrap(),
-        1
+        3
     );
     assert_eq!(
         monthly_partitions(&app, "events").await,
         [month(1), month(2), month(3)]
+    );
+    assert_eq!(
+        monthly_partitions(&app, "webhook_deliveries").await,
+        months_of("webhook_deliveries")
     );
     let token = app.token(Role::Agent);
     let res = app

@@ -1142,3 +1142,63 @@ async fn bad_points_requests_are_refused_and_write_nothing() {
     );
     assert_eq!(app.count("audit_events").await, audit);
 }
+
+/// The ledger is partitioned by month on its ids (issue 24): a member's page, its paging,
+/// its filter by kind and the balance read across the partitions as before, newest first.
+#[actix_web::test]
+async fn a_members_ledger_reads_across_its_monthly_partitions() {
+    let app = TestApp::spawn().await;
+    let tiers = json!([tier("standard", 0, 100)]);
+    configure(&app, points_earned(json!({"policy": "window_end"})), tiers).await;
+    let c = customer(&app, json!({"name": "Ada"})).await;
+    buy(&app, &c, 10_000, "EUR", days_ago(3)).await;
+    let res = points(
+        &app,
+        &c,
+        &app.token(Role::Manager),
+        json!({"kind": "adjust", "points": 5, "reason": "gift"}),
+    )
+    .await;
+    expect_json(res, StatusCode::CREATED).await;
+    // The months ahead are made; entries written now are in the rows from before the
+    // partitioning (this month). The adjustment moves to next month's partition, as if
+    // written a month from now.
+    let next = {
+        let first = Utc::now().date_naive().with_day(1).unwrap() + Months::new(1);
+        format!("loyalty_ledger_{}", first.format("%Y_%m"))
+    };
+    assert_eq!(app.count(&next).await, 0);
+    app.sql(
+        "UPDATE loyalty_ledger SET id = uuid_v7_beside(uuid_v7_floor(utc_month(now(), 1))) \
+         WHERE kind = 'adjust'",
+    )
+    .await;
+    assert_eq!(app.count(&next).await, 1);
+    assert_eq!(app.count("loyalty_ledger_before").await, 1);
+
+    let entries = ledger(&app, &c).await;
+    let kinds: Vec<(&str, i64)> = entries
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["points"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("adjust", 5), ("earn", 100)], "newest first");
+    let viewer = app.token(Role::Viewer);
+    let first = app
+        .get_ok(&format!("/v1/customers/{c}/points?limit=1"), &viewer)
+        .await;
+    assert_eq!(first["data"][0]["kind"], "adjust");
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = app
+        .get_ok(
+            &format!("/v1/customers/{c}/points?limit=1&cursor={cursor}"),
+            &viewer,
+        )
+        .await;
+    assert_eq!(second["data"][0]["kind"], "earn");
+    assert!(second["next_cursor"].is_null());
+    let adjusted = app
+        .get_ok(&format!("/v1/customers/{c}/points?kind=adjust"), &viewer)
+        .await;
+    assert_eq!(adjusted["data"].as_array().unwrap().len(), 1);
+    assert_eq!(standing(&app, &c, "").await["balance"], 105);
+}

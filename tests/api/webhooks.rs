@@ -464,6 +464,15 @@ async fn events_arrive_in_commit_order_and_a_failing_one_holds_back_the_rest() {
     receiver.handle.stop(false).await;
 }
 
+/// A delivery's id carries its event's instant (the first 48 bits of a UUIDv7, its first 13
+/// characters), so it is kept in the partition of its event's month and goes with it.
+fn in_events_millisecond(delivery: &Value) {
+    let id = delivery["id"].as_str().unwrap();
+    let event = delivery["event_id"].as_str().unwrap();
+    assert_eq!(id[..13], event[..13], "{delivery}");
+    assert_eq!(&id[14..15], "7", "a UUIDv7: {id}");
+}
+
 #[actix_web::test]
 async fn filters_pick_events_and_replays_resend_the_same_event() {
     let app = TestApp::spawn_with(&FAST).await;
@@ -499,6 +508,10 @@ async fn filters_pick_events_and_replays_resend_the_same_event() {
     assert_eq!(replay["status"], "pending");
     assert_eq!(replay["replay_of"], original["id"]);
     assert_eq!(replay["event_id"], original["event_id"]);
+    // Both deliveries are in the partition of their event's month.
+    in_events_millisecond(&original);
+    in_events_millisecond(&replay);
+    assert_ne!(replay["id"], original["id"]);
     let got = receiver.wait_for(2).await;
     assert_eq!(got[1].id, got[0].id, "the same event id");
     assert_eq!(got[1].body, got[0].body, "the same event");
@@ -768,6 +781,7 @@ async fn test_pings_report_what_the_receiver_answered() {
     let ping = expect_json(res, StatusCode::OK).await;
     assert_eq!(ping["status"], "succeeded");
     assert_eq!(ping["event_type"], "webhook.ping");
+    in_events_millisecond(&ping);
     assert_eq!(ping["attempts"][0]["status_code"], 200);
     let got = receiver.received();
     assert_eq!(got.len(), 1);

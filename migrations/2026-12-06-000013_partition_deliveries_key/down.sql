@@ -1,0 +1,1 @@
+-- Nothing to undo: validation only proved the constraint.

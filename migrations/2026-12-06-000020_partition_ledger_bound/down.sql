@@ -1,0 +1,1 @@
+ALTER TABLE loyalty_ledger DROP CONSTRAINT IF EXISTS loyalty_ledger_before_bound;
