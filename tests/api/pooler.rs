@@ -111,3 +111,35 @@ async fn behind_a_transaction_pooler_requests_set_nothing_and_startup_checks_the
         ("1800000", "session", "rapport-direct")
     );
 }
+
+#[actix_web::test]
+async fn startup_waits_for_a_pooler_that_comes_up_after_the_service() {
+    let db = TestDatabase::new().await;
+    let server = crate::helpers::server_url();
+    let proxy = std::sync::Arc::new(
+        crate::helpers::proxy::DbProxy::start(format!("{}:{}", server.host(), server.port()))
+            .await,
+    );
+    proxy.cut();
+    let pooled = format!("postgres://postgres@127.0.0.1:{}/{}", proxy.port, db.name);
+    let settings = crate::helpers::settings(
+        &db.url,
+        &[
+            ("DATABASE_URL", pooled.as_str()),
+            ("RAPPORT_DIRECT_DATABASE_URL", db.url.expose()),
+            ("RAPPORT_DB_POOLER", "transaction"),
+            ("RAPPORT_DB_STARTUP_TIMEOUT", "20s"),
+        ],
+    );
+    crate::helpers::start_pooled_sessions_as_requests_need(&db, &settings).await;
+    let comes_up = proxy.clone();
+    let started = std::time::Instant::now();
+    actix_web::rt::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        comes_up.restore();
+    });
+    let app = TestApp::spawn_on(db, settings).await;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1500));
+    app.get_ok("/v1/customers", &app.token(Role::Admin)).await;
+}
+

@@ -162,7 +162,7 @@ pub async fn drop_database(conn: &mut AsyncPgConnection, name: &str) {
 /// Behind a transaction-mode pooler the app sets nothing on its request sessions: the
 /// server starts the test database's sessions with the request limits and settings, as
 /// PgBouncer's `connect_query` or `ALTER ROLE … SET` would in production.
-async fn start_pooled_sessions_as_requests_need(db: &TestDatabase, settings: &Settings) {
+pub async fn start_pooled_sessions_as_requests_need(db: &TestDatabase, settings: &Settings) {
     let session = rapport::db::Session::new(
         settings.database.statement_timeout,
         settings.database.idle_in_transaction_timeout,
