@@ -14,7 +14,7 @@ pub(crate) mod store;
 
 use chrono::{DateTime, Utc};
 use diesel::QueryResult;
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -303,9 +303,13 @@ pub async fn forget(
 
 /// Events past their retention, at `now`, go; returns how many. A month wholly past it is
 /// dropped as a partition (with the finished deliveries of its events), each month in its own
-/// short transaction, unless a delivery still waits for one of its events. Then the events
-/// past it in the remaining partitions (the rows from before partitioning, and a month
-/// partly past) are deleted row by row, except those a delivery waits for.
+/// short transaction, unless a delivery still waits for one of its events. Detaching a
+/// partition locks its table ACCESS EXCLUSIVE: a month waits at most
+/// [`MONTH_LOCK_TIMEOUT`] for its tables and is otherwise kept for the next run, so that
+/// every write (each writes an event) never queues behind retention waiting on a long
+/// transaction. Then the events past it in the remaining partitions (the rows from before
+/// partitioning, and a month partly past) are deleted row by row, except those a delivery
+/// waits for.
 pub async fn prune(
     conn: &mut AsyncPgConnection,
     retention: std::time::Duration,
@@ -320,17 +324,32 @@ pub async fn prune(
     };
     let mut total = 0;
     for month in store::months_before(conn, cutoff).await? {
-        total += conn
+        let dropped = conn
             .transaction(async |conn| {
+                diesel::sql_query(format!("SET LOCAL lock_timeout = '{MONTH_LOCK_TIMEOUT}'"))
+                    .execute(conn)
+                    .await?;
                 if store::month_awaited(conn, &month).await? {
                     return Ok(0);
                 }
                 store::drop_month(conn, &month).await
             })
-            .await?;
+            .await;
+        match dropped {
+            Ok(n) => total += n,
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("lock timeout") =>
+            {
+                tracing::info!(month = %month.name, "an old month of events waits for the next run: its tables are busy");
+            }
+            Err(err) => return Err(err),
+        }
     }
     Ok(total + store::prune(conn, cutoff).await?)
 }
+
+/// How long retention waits for the locks that dropping a month of events takes.
+pub const MONTH_LOCK_TIMEOUT: &str = "500ms";
 
 #[cfg(test)]
 mod tests {

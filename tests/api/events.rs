@@ -1307,6 +1307,58 @@ async fn making_partitions_ahead_never_queues_behind_a_writer_nor_stops_the_tabl
     assert_eq!(made.made, 4);
 }
 
+#[actix_web::test]
+async fn retention_keeps_a_busy_month_for_the_next_run_instead_of_stopping_every_write() {
+    use chrono::{Datelike, Months};
+    use diesel_async::SimpleAsyncConnection;
+    let app = TestApp::spawn().await;
+    let month = |n: u32| {
+        let first = Utc::now().date_naive().with_day(1).unwrap() + Months::new(n);
+        format!("events_{}", first.format("%Y_%m"))
+    };
+    // A month of events ahead (its partition was made ahead), then a clock two months past
+    // it with a retention of a day: that month is due to go as a whole partition.
+    app.sql(
+        "INSERT INTO events (id, type, object_type, object_id, data) \
+         VALUES (uuid_v7_floor(utc_month(now(), 1)), 'customer.updated', 'customer', 'm1', '{}')",
+    )
+    .await;
+    let now = (Utc::now().date_naive().with_day(1).unwrap() + Months::new(3))
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    // A long write holds its lock on `events` meanwhile (every write of the service does).
+    let mut held = app.db.connect().await;
+    held.batch_execute(
+        "BEGIN; INSERT INTO events (id, type, object_type, object_id, data) \
+         VALUES (uuid_v7(), 'customer.updated', 'customer', 'held', '{}')",
+    )
+    .await
+    .unwrap();
+    // Retention does not wait for it (nor make every write wait behind it): the month stays.
+    let mut conn = app.db.connect().await;
+    let started = std::time::Instant::now();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        rapport::events::prune(&mut conn, Duration::from_secs(86_400), now),
+    )
+    .await
+    .expect("retention queued behind the writer")
+    .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(monthly_partitions(&app, "events").await.contains(&month(1)));
+    // The writer ends: the next run drops the month.
+    held.batch_execute("COMMIT").await.unwrap();
+    rapport::events::prune(&mut conn, Duration::from_secs(86_400), now)
+        .await
+        .unwrap();
+    assert!(!monthly_partitions(&app, "events").await.contains(&month(1)));
+}
+
 /// The monthly partitions of `table`, oldest first.
 async fn monthly_partitions(app: &TestApp, table: &str) -> Vec<String> {
     #[derive(diesel::QueryableByName)]

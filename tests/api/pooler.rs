@@ -117,8 +117,7 @@ async fn startup_waits_for_a_pooler_that_comes_up_after_the_service() {
     let db = TestDatabase::new().await;
     let server = crate::helpers::server_url();
     let proxy = std::sync::Arc::new(
-        crate::helpers::proxy::DbProxy::start(format!("{}:{}", server.host(), server.port()))
-            .await,
+        crate::helpers::proxy::DbProxy::start(format!("{}:{}", server.host(), server.port())).await,
     );
     proxy.cut();
     let pooled = format!("postgres://postgres@127.0.0.1:{}/{}", proxy.port, db.name);
@@ -142,4 +141,3 @@ async fn startup_waits_for_a_pooler_that_comes_up_after_the_service() {
     assert!(started.elapsed() >= std::time::Duration::from_millis(1500));
     app.get_ok("/v1/customers", &app.token(Role::Admin)).await;
 }
-
