@@ -171,7 +171,7 @@ pub enum Pooler {
     /// Direct connections, or a session-mode pooler: each connection sets its own limits.
     None,
     /// A transaction-mode pooler: a session is not the client's to set (see
-    /// `db::pooled_session_check`).
+    /// `db::check_pooled_session`).
     Transaction,
 }
 

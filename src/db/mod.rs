@@ -239,6 +239,20 @@ async fn connect_with_timeout(
     }
 }
 
+/// For the rest of the transaction under way, a statement waiting longer than `timeout` for
+/// a lock fails ("canceling statement due to lock timeout") instead of waiting on: for work
+/// that takes strong locks (detaching partitions) and would otherwise queue behind a long
+/// transaction, with every reader and writer of the table queued behind it.
+pub async fn wait_for_locks_at_most(
+    conn: &mut AsyncPgConnection,
+    timeout: Duration,
+) -> diesel::QueryResult<()> {
+    diesel::sql_query(format!("SET LOCAL lock_timeout = {}", millis(timeout)))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 /// Opens one connection outside the pool (startup, CLI, tests), with
 /// [`SESSION_SETTINGS`]. Behind a transaction-mode pooler, pass `session_url`.
 pub async fn connect(url: &DatabaseUrl, timeout: Duration) -> Result<AsyncPgConnection, String> {

@@ -14,7 +14,7 @@ pub(crate) mod store;
 
 use chrono::{DateTime, Utc};
 use diesel::QueryResult;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -326,9 +326,7 @@ pub async fn prune(
     for month in store::months_before(conn, cutoff).await? {
         let dropped = conn
             .transaction(async |conn| {
-                diesel::sql_query(format!("SET LOCAL lock_timeout = '{MONTH_LOCK_TIMEOUT}'"))
-                    .execute(conn)
-                    .await?;
+                crate::db::wait_for_locks_at_most(conn, MONTH_LOCK_TIMEOUT).await?;
                 if store::month_awaited(conn, &month).await? {
                     return Ok(0);
                 }
@@ -349,7 +347,7 @@ pub async fn prune(
 }
 
 /// How long retention waits for the locks that dropping a month of events takes.
-pub const MONTH_LOCK_TIMEOUT: &str = "500ms";
+pub const MONTH_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[cfg(test)]
 mod tests {
