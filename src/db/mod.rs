@@ -272,8 +272,7 @@ pub(crate) fn one_line(text: &str) -> String {
 /// migrations hold a session-level lock.
 pub async fn prepare(settings: &DatabaseSettings) -> Result<usize, String> {
     let url = settings.session_url();
-    let deadline = Instant::now() + settings.startup_timeout;
-    let mut delay = Duration::from_millis(200);
+    let mut retry = StartupRetry::new(settings.startup_timeout);
     loop {
         match connect(url, settings.connect_timeout).await {
             Ok(conn) => {
@@ -287,17 +286,41 @@ pub async fn prepare(settings: &DatabaseSettings) -> Result<usize, String> {
                 return Err(format!("cannot connect to {url}: {reason}"));
             }
             Err(reason) => {
-                if Instant::now() + delay > deadline {
+                tracing::warn!(reason = %reason, "database not reachable yet");
+                if !retry.wait().await {
                     return Err(format!(
                         "database unreachable at {url} after {}s: {reason}",
                         settings.startup_timeout.as_secs()
                     ));
                 }
-                tracing::warn!(reason = %reason, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(3));
             }
         }
+    }
+}
+
+/// Startup's patience with a server (or pooler) that does not answer yet: waits before each
+/// new try, from 200 ms doubling to at most 3 s, for as long as `startup_timeout` allows.
+struct StartupRetry {
+    deadline: Instant,
+    delay: Duration,
+}
+
+impl StartupRetry {
+    fn new(startup_timeout: Duration) -> Self {
+        Self {
+            deadline: Instant::now() + startup_timeout,
+            delay: Duration::from_millis(200),
+        }
+    }
+
+    /// Waits for the next try; false, at once, when it would come past the deadline.
+    async fn wait(&mut self) -> bool {
+        if Instant::now() + self.delay > self.deadline {
+            return false;
+        }
+        tokio::time::sleep(self.delay).await;
+        self.delay = (self.delay * 2).min(Duration::from_secs(3));
+        true
     }
 }
 

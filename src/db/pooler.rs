@@ -12,7 +12,7 @@
 use diesel::sql_types::{Nullable, Text};
 use diesel_async::RunQueryDsl;
 
-use super::{Session, connect_with_timeout, is_fatal, one_line, set_statements};
+use super::{Session, StartupRetry, connect_with_timeout, is_fatal, one_line, set_statements};
 use crate::config::DatabaseSettings;
 
 /// Checks that a session opened through the pooler (`url`) starts with every setting a
@@ -31,19 +31,16 @@ pub async fn check_pooled_session(settings: &DatabaseSettings) -> Result<(), Str
     .settings();
     let url = &settings.url;
     // The pooler may come up after the service (as the server may, see `prepare`).
-    let deadline = std::time::Instant::now() + settings.startup_timeout;
-    let mut delay = std::time::Duration::from_millis(200);
+    let mut retry = StartupRetry::new(settings.startup_timeout);
     let mut conn = loop {
         let reason = match connect_with_timeout(url.expose(), settings.connect_timeout, "").await {
             Ok(conn) => break conn,
             Err(e) => one_line(&e.to_string()),
         };
-        if is_fatal(&reason) || std::time::Instant::now() + delay > deadline {
+        tracing::warn!(reason = %reason, "the pooler is not reachable yet");
+        if is_fatal(&reason) || !retry.wait().await {
             return Err(format!("cannot connect to {url}: {reason}"));
         }
-        tracing::warn!(reason = %reason, "the pooler is not reachable yet");
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(std::time::Duration::from_secs(3));
     };
     // pg_trgm's setting exists once the extension's library is loaded, which its first
     // function call does.
