@@ -9,11 +9,17 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::json::{DuplicateReason, FieldChoice};
-use super::store::CustomerDraft;
+use super::store::{CustomerDraft, MatchRules};
 use crate::http::error::FieldError;
 
-/// The lowest trigram similarity of two names that counts, at the same address.
-pub const NAME_SIMILARITY: f64 = 0.5;
+/// How the rules compare. Two names at the same address count when their trigram
+/// similarity is at least one half. A key more than 20 live customers hold (a shared mailbox,
+/// a switchboard, a building) matches nobody, on the way in as in the list of duplicates
+/// (whose `customer_duplicates_refresh`, migration `2026-12-05-000030`, holds the same 20).
+pub const RULES: MatchRules = MatchRules {
+    name_similarity: 0.5,
+    key_holders_at_most: 20,
+};
 
 /// How strongly one reason alone says "the same customer", in percent.
 pub fn weight(reason: DuplicateReason) -> i64 {

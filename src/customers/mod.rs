@@ -728,14 +728,7 @@ pub async fn find_matches_many(
     if drafts.is_empty() {
         return Ok(all);
     }
-    let rows = store::matches(
-        conn,
-        drafts,
-        itself,
-        access.owner(),
-        matching::NAME_SIMILARITY,
-    )
-    .await?;
+    let rows = store::matches(conn, drafts, itself, access.owner(), matching::RULES).await?;
     for row in rows {
         let Some(draft) = usize::try_from(row.i).ok().and_then(|i| drafts.get(i)) else {
             continue;
@@ -794,7 +787,7 @@ pub async fn find_matches_within(
     if drafts.len() < 2 {
         return Ok(all);
     }
-    for row in store::batch_matches(conn, drafts, matching::NAME_SIMILARITY).await? {
+    for row in store::batch_matches(conn, drafts, matching::RULES).await? {
         let (Ok(i), Ok(j)) = (usize::try_from(row.i), usize::try_from(row.j)) else {
             continue;
         };

@@ -915,6 +915,14 @@ pub struct Match {
     pub kind: String,
 }
 
+/// How the duplicate rules compare: the least similarity of two names at one address, and
+/// the most live customers a key may have for it to count.
+#[derive(Debug, Clone, Copy)]
+pub struct MatchRules {
+    pub name_similarity: f64,
+    pub key_holders_at_most: i64,
+}
+
 /// The live customers each of `drafts` matches by the duplicate rules (`matches.sql`, one
 /// statement), one row per reason, leaving out `itself` and, for an owned-only caller,
 /// customers of other managers.
@@ -923,14 +931,15 @@ pub async fn matches(
     drafts: &[&CustomerDraft],
     itself: Option<Uuid>,
     owner: Option<Uuid>,
-    name_similarity: f64,
+    rules: MatchRules,
 ) -> QueryResult<Vec<Match>> {
-    use diesel::sql_types::{Double, Nullable as N};
+    use diesel::sql_types::{BigInt, Double, Nullable as N};
     diesel::sql_query(include_str!("matches.sql"))
         .bind::<Jsonb, _>(match_keys(drafts))
         .bind::<N<SqlUuid>, _>(itself)
         .bind::<N<SqlUuid>, _>(owner)
-        .bind::<Double, _>(name_similarity)
+        .bind::<Double, _>(rules.name_similarity)
+        .bind::<BigInt, _>(rules.key_holders_at_most)
         .load(conn)
         .await
 }
@@ -977,11 +986,13 @@ pub struct BatchMatch {
 pub async fn batch_matches(
     conn: &mut AsyncPgConnection,
     drafts: &[&CustomerDraft],
-    name_similarity: f64,
+    rules: MatchRules,
 ) -> QueryResult<Vec<BatchMatch>> {
+    use diesel::sql_types::{BigInt, Double};
     diesel::sql_query(include_str!("batch_matches.sql"))
         .bind::<Jsonb, _>(match_keys(drafts))
-        .bind::<diesel::sql_types::Double, _>(name_similarity)
+        .bind::<Double, _>(rules.name_similarity)
+        .bind::<BigInt, _>(rules.key_holders_at_most)
         .load(conn)
         .await
 }
