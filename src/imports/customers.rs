@@ -285,6 +285,7 @@ pub async fn import(
                 now,
                 claimed: &mut claimed,
                 outcome: &mut outcome,
+                merging: HashMap::new(),
             };
             check.duplicates(conn, ready).await?
         }
@@ -306,6 +307,9 @@ struct Check<'a> {
     /// The customers rows of the batch write, with the first row's line.
     claimed: &'a mut HashMap<Uuid, u64>,
     outcome: &'a mut Outcome,
+    /// `merge`: the stored customers rows of the batch merge into, each as the update of
+    /// the first such row, with the later ones as its riders.
+    merging: HashMap<Uuid, Ready>,
 }
 
 /// What a new row of a batch came to in the duplicate check, so that a later row matching
@@ -361,7 +365,7 @@ impl Check<'_> {
         for ((row, matches), earlier) in new.into_iter().zip(found).zip(earlier) {
             if let Some(best) = matches.first() {
                 fates.push(Fate::Stored(best.id));
-                self.stored(row, best, None, &targets, &mut kept);
+                self.stored(row, best, None, &targets);
                 continue;
             }
             let Some(first) = earlier.first() else {
@@ -378,12 +382,25 @@ impl Check<'_> {
                         id,
                         reasons: first.reasons.clone(),
                     };
-                    self.stored(row, &best, Some(line), &targets, &mut kept);
+                    self.stored(row, &best, Some(line), &targets);
                 }
                 Fate::Creates(k) => self.onto_new(row, first, line, &mut creating[k]),
             }
         }
         kept.extend(creating);
+        for (_, merged) in self.merging.drain() {
+            if merged
+                .base
+                .as_ref()
+                .is_some_and(|b| b.draft == merged.draft)
+            {
+                // Nothing added to the customer by any of its rows.
+                self.outcome.unchanged += 1;
+                settle(merged.riders, self.outcome);
+            } else {
+                kept.push(merged);
+            }
+        }
         kept.sort_by_key(|r| r.line);
         Ok(kept)
     }
@@ -396,7 +413,6 @@ impl Check<'_> {
         best: &crate::customers::Matched,
         via: Option<u64>,
         targets: &HashMap<Uuid, CustomerRecord>,
-        kept: &mut Vec<Ready>,
     ) {
         let matched = |action| RowMatch {
             line: row.line as i64,
@@ -438,6 +454,13 @@ impl Check<'_> {
                         .extend(fail(format!("{describe}, which is gone since")));
                     return;
                 };
+                if let Some(first) = self.merging.get_mut(&best.id) {
+                    // An earlier row of the batch merges into this customer too: this one is
+                    // folded into that row's update, as into the customer.
+                    let rider = matched(MatchAction::Merged);
+                    fold(first, row, rider, self.now);
+                    return;
+                }
                 if let Some(line) = self.claimed.insert(best.id, row.line) {
                     self.outcome.failures.extend(fail(format!(
                         "{describe}, which line {line} writes too: one row per customer"
@@ -456,11 +479,7 @@ impl Check<'_> {
                 ];
                 let draft = matching::combine(&sides, &HashMap::new());
                 self.outcome.matches.push(matched(MatchAction::Merged));
-                if draft == target.draft {
-                    self.outcome.unchanged += 1;
-                    return;
-                }
-                kept.push(Ready {
+                let first = Ready {
                     id: target.id,
                     line: row.line,
                     raw: row.raw,
@@ -469,7 +488,8 @@ impl Check<'_> {
                     reason: None,
                     reason_code: None,
                     riders: Vec::new(),
-                });
+                };
+                self.merging.insert(target.id, first);
             }
         }
     }
@@ -520,29 +540,37 @@ impl Check<'_> {
                 creator.riders.push(rider);
             }
             OnDuplicate::Merge => {
-                let sides = [
-                    matching::Side {
-                        draft: &creator.draft,
-                        updated_at: self.now,
-                    },
-                    matching::Side {
-                        draft: &row.draft,
-                        updated_at: self.now,
-                    },
-                ];
-                let draft = matching::combine(&sides, &HashMap::new());
-                let added = draft != creator.draft;
-                creator.draft = draft;
-                let rider = Rider {
-                    line: row.line,
-                    raw: row.raw,
-                    matched: matched(MatchAction::Merged),
-                    added,
-                };
-                creator.riders.push(rider);
+                let rider = matched(MatchAction::Merged);
+                fold(creator, row, rider, self.now);
             }
         }
     }
+}
+
+/// Folds a row merged into the customer `into` writes (a new one, or a stored one an
+/// earlier row of the batch merges into) into its draft, as into a stored customer's: empty
+/// fields filled, tags and attribute keys added. The row becomes a rider of `into`, counted
+/// and listed once `into` is written.
+fn fold(into: &mut Ready, row: Ready, matched: RowMatch, now: chrono::DateTime<Utc>) {
+    let sides = [
+        matching::Side {
+            draft: &into.draft,
+            updated_at: now,
+        },
+        matching::Side {
+            draft: &row.draft,
+            updated_at: now,
+        },
+    ];
+    let draft = matching::combine(&sides, &HashMap::new());
+    let added = draft != into.draft;
+    into.draft = draft;
+    into.riders.push(Rider {
+        line: row.line,
+        raw: row.raw,
+        matched,
+        added,
+    });
 }
 
 /// `score {score}, by {reasons}`: a match's score and reasons as a message gives them.
@@ -566,6 +594,17 @@ fn settle(riders: Vec<Rider>, outcome: &mut Outcome) {
         }
         outcome.matches.push(rider.matched);
     }
+}
+
+/// ` (with line 3, 5 merged into it)` for a row that later rows of its batch were merged
+/// into, so that an error on a value one of them brought names them; empty otherwise.
+fn folded_lines(r: &Ready) -> String {
+    if r.riders.is_empty() {
+        return String::new();
+    }
+    let lines: Vec<String> = r.riders.iter().map(|x| x.line.to_string()).collect();
+    let noun = if lines.len() == 1 { "line" } else { "lines" };
+    format!(" (with {noun} {} merged into it)", lines.join(", "))
 }
 
 /// A row that failed fails its riders too: the customer they were matched to is not
@@ -769,8 +808,10 @@ async fn update(
         }
     }
     let mut clear = Vec::with_capacity(rows.len());
-    for r in rows {
+    for mut r in rows {
         let id = r.base.as_ref().map(|b| b.id);
+        // The value may come from a later row merged into this one: say which.
+        let folded = folded_lines(&r);
         let clash = [
             ("email", r.draft.email.as_ref().map(Email::lowercase)),
             ("external_id", r.draft.external_id.clone()),
@@ -783,12 +824,19 @@ async fn update(
                 .map(|_| field)
         });
         match clash {
-            Some(field) => outcome.failures.push(Failure {
-                line: r.line,
-                field: field.to_owned(),
-                message: "is already in use by another customer".to_owned(),
-                raw: r.raw,
-            }),
+            Some(field) => {
+                let mut message = "is already in use by another customer".to_owned();
+                fail_riders(&mut r, &format!("{field} {message}"), outcome);
+                if !folded.is_empty() {
+                    message.push_str(&folded);
+                }
+                outcome.failures.push(Failure {
+                    line: r.line,
+                    field: field.to_owned(),
+                    message,
+                    raw: r.raw,
+                });
+            }
             None => clear.push(r),
         }
     }
@@ -871,16 +919,19 @@ async fn update(
         })
         .collect();
     journal::record_all(conn, actor, changes).await?;
-    for r in clear {
-        if !r.base.as_ref().is_some_and(|b| written.contains(&b.id)) {
-            outcome.failures.push(Failure {
-                line: r.line,
-                field: "row".to_owned(),
-                message: "the customer changed while this file was imported; re-send the row"
-                    .to_owned(),
-                raw: r.raw,
-            });
+    for mut r in clear {
+        if r.base.as_ref().is_some_and(|b| written.contains(&b.id)) {
+            settle(r.riders, outcome);
+            continue;
         }
+        let message = "the customer changed while this file was imported; re-send the row";
+        fail_riders(&mut r, message, outcome);
+        outcome.failures.push(Failure {
+            line: r.line,
+            field: "row".to_owned(),
+            message: message.to_owned(),
+            raw: r.raw,
+        });
     }
     Ok(())
 }

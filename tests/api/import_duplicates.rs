@@ -176,21 +176,58 @@ async fn merge_fills_the_match_and_dry_runs_write_nothing() {
     assert_eq!(customer(&app, &carl).await["version"], 1);
     assert_eq!(app.count("customers").await, 3);
 
-    // Two rows of one file merging into one customer: the second fails, naming both.
-    let report = csv(
+    // Two rows of one file merging into one stored customer: both are folded into it, in one
+    // update, each counted by what it added.
+    let file = "name,email,phone,tags\n\
+                Ada,ada.lovelace@example.com,,poet\n\
+                Ada,a.da.lovelace@example.com,+44 20 7946 0000,\n";
+    let report = csv(&app, "?on_duplicate=merge", file).await;
+    assert_eq!(counts(&report), [2, 0, 2, 0, 0]);
+    let ada_merged = |line: i64| {
+        json!({"line": line, "customer_id": ada, "score": 90, "reasons": ["email"],
+               "action": "merged"})
+    };
+    assert_eq!(matched(&report), vec![ada_merged(2), ada_merged(3)]);
+    let merged = customer(&app, &ada).await;
+    assert_eq!(merged["tags"], json!(["vip", "news", "poet"]));
+    assert_eq!(merged["phone"], "+442079460000");
+    assert_eq!(merged["occupation"], "mathematician");
+    assert_eq!(merged["version"], 3);
+    // Again (another file, as the same one would be replayed), neither adds anything: both
+    // unchanged, nothing written.
+    let again = file.replace("Ada,ada.", "Ada,ADA.");
+    let report = csv(&app, "?on_duplicate=merge", &again).await;
+    assert_eq!(counts(&report), [2, 0, 0, 2, 0]);
+    let by_both = json!({"line": 3, "customer_id": ada, "score": 98,
+                         "reasons": ["email", "phone"], "action": "merged"});
+    assert_eq!(matched(&report), vec![ada_merged(2), by_both]);
+    assert_eq!(customer(&app, &ada).await["version"], 3);
+    // A row folded into another stands or falls with it: here the second row brings an
+    // external id an organization holds (no match: another kind), which fails the update.
+    create(
         &app,
-        "?on_duplicate=merge",
-        "name,email,occupation\nAda,ada.lovelace@example.com,poet\nAda,a.da.lovelace@example.com,x\n",
+        json!({"kind": "organization", "name": "Acme", "external_id": "acme-1"}),
     )
     .await;
-    assert_eq!(counts(&report), [2, 0, 0, 1, 1]);
-    assert_eq!(errors(&report), [(3, "email".to_owned())]);
+    let file = "name,email,external_id\n\
+                Ada,ada.lovelace@example.com,\n\
+                Ada,a.da.lovelace@example.com,acme-1\n";
+    let report = csv(&app, "?on_duplicate=merge", file).await;
+    assert_eq!(counts(&report), [2, 0, 0, 0, 2]);
+    assert_eq!(
+        errors(&report),
+        [(2, "external_id".to_owned()), (3, "row".to_owned())]
+    );
     assert_eq!(
         report["errors"][0]["message"],
-        format!(
-            "matches customer {ada} (score 90, by email), which line 2 writes too: one row per customer"
-        )
+        "is already in use by another customer (with line 3 merged into it)"
     );
+    assert_eq!(
+        report["errors"][1]["message"],
+        "is a duplicate of line 2, which failed: external_id is already in use by another \
+         customer"
+    );
+    assert_eq!(customer(&app, &ada).await["version"], 3);
 }
 
 #[actix_web::test]
@@ -654,5 +691,72 @@ async fn rows_match_only_earlier_rows_of_their_kind() {
             json!({"line": 4, "customer_id": ann, "score": 90, "reasons": ["email"],
                     "action": "skipped", "matched_line": 3})
         ]
+    );
+}
+
+/// `n` NDJSON rows of individuals at one address, named `{prefix} 01`, `{prefix} 02`, ….
+fn residents(prefix: &str, n: usize, line1: &str) -> String {
+    (1..=n)
+        .map(|k| {
+            format!(
+                "{{\"name\": \"{prefix} {k:02}\", \
+                 \"address\": {{\"line1\": \"{line1}\", \"postal_code\": \"10115\"}}}}\n"
+            )
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_key_more_than_twenty_customers_hold_matches_nobody() {
+    let app = TestApp::spawn().await;
+    let at = |line1: &str, name: &str| json!({"name": name, "address": {"line1": line1, "postal_code": "10115"}});
+    // Nineteen residents stored at one address: a twentieth similar name matches them.
+    let rows = residents("Resident", 19, "Invalidenstrasse 1");
+    let res = send(&app, "", "application/x-ndjson", &rows).await;
+    assert_eq!(counts(&expect_json(res, StatusCode::CREATED).await)[1], 19);
+    let res = app
+        .post("/v1/customers?on_duplicate=fail")
+        .bearer_auth(app.token(Role::Manager))
+        .json(&at("Invalidenstrasse 1", "Resident 20"))
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(res, StatusCode::CONFLICT, "duplicate").await;
+    assert!(problem["detail"].as_str().unwrap().contains("name_address"));
+    // Written without the check, it makes twenty: the address is then a building, as the
+    // list of duplicates holds (no pairs for a key of more than twenty), and a 21st matches
+    // nobody.
+    create(&app, at("Invalidenstrasse 1", "Resident 20")).await;
+    let res = app
+        .post("/v1/customers?on_duplicate=fail")
+        .bearer_auth(app.token(Role::Manager))
+        .json(&at("Invalidenstrasse 1", "Resident 21"))
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, StatusCode::CREATED).await;
+    let list = app
+        .get_ok(
+            "/v1/customers/duplicates?reason=name_address",
+            &app.token(Role::Manager),
+        )
+        .await;
+    assert_eq!(list["data"], json!([]), "{list}");
+
+    // Within one file the same: 21 similar names at one address are 21 customers, ...
+    let rows = residents("Tenant", 21, "Chausseestrasse 5");
+    let res = send(&app, "?on_duplicate=fail", "application/x-ndjson", &rows).await;
+    assert_eq!(
+        counts(&expect_json(res, StatusCode::CREATED).await),
+        [21, 21, 0, 0, 0]
+    );
+    // ... while three at another address are one, the later two failing on the first.
+    let rows = residents("Lodger", 3, "Torstrasse 9");
+    let res = send(&app, "?on_duplicate=fail", "application/x-ndjson", &rows).await;
+    let report = expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(counts(&report), [3, 1, 0, 0, 2]);
+    assert_eq!(
+        errors(&report),
+        [(2, "name".to_owned()), (3, "name".to_owned())]
     );
 }
