@@ -4,6 +4,10 @@
 -- customers. Parameters: $1 the owner an owned-only caller is limited to (both customers
 -- theirs), $2 the reason asked for, $3–$5 the cursor as (100 − score, a, b), the first
 -- page's below every pair, $6 the page size + 1.
+--
+-- With a reason, `store::list` runs this text with the reason written in (the condition on
+-- $2 below), so that the planner reads that reason's own partial index in the same order
+-- (migration 2026-12-07-000001) instead of walking every better-scored pair.
 SELECT p.score::bigint AS score, p.reasons,
        ca.id AS a_id, ca.kind AS a_kind, ca.name AS a_name, ca.email AS a_email,
        ca.phone AS a_phone, ca.external_id AS a_external_id,

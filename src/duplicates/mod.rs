@@ -72,7 +72,7 @@ pub async fn list(
         conn,
         store::ListRequest {
             owner: principal.access.owner(),
-            reason: reason.map(DuplicateReason::as_str),
+            reason,
             after: page.after,
             fetch: page.fetch(),
         },

@@ -1,6 +1,8 @@
 //! SQL of duplicate finding, merging and unmerging. Every function takes a connection; the
 //! service (`mod.rs`) holds the transaction. The long statements live in `.sql` files.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{
@@ -11,6 +13,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::auth::Actor;
+use crate::customers::json::DuplicateReason;
 use crate::customers::store::CustomerRecord;
 use crate::db::schema::customers;
 
@@ -56,33 +59,51 @@ pub struct PairRow {
 }
 
 /// What a page of the list asks for.
-pub struct ListRequest<'a> {
+pub struct ListRequest {
     pub owner: Option<Uuid>,
-    pub reason: Option<&'a str>,
+    pub reason: Option<DuplicateReason>,
     pub after: Option<(i64, Uuid, Uuid)>,
     pub fetch: i64,
 }
 
 /// A page of likely duplicate pairs, best first (`list.sql`, reading the candidates kept on
 /// write by the triggers of migration 2026-12-05-000030).
-pub async fn list(
-    conn: &mut AsyncPgConnection,
-    request: ListRequest<'_>,
-) -> QueryResult<Vec<PairRow>> {
+pub async fn list(conn: &mut AsyncPgConnection, request: ListRequest) -> QueryResult<Vec<PairRow>> {
     // The index's order is (100 − score, a, b); the first page starts below every pair.
     let (rank, a, b) = match request.after {
         Some((score, a, b)) => (100 - score.clamp(-1, 101) as i32, a, b),
         None => (-1, Uuid::nil(), Uuid::nil()),
     };
-    diesel::sql_query(include_str!("list.sql"))
+    diesel::sql_query(list_sql(request.reason))
         .bind::<Nullable<SqlUuid>, _>(request.owner)
-        .bind::<Nullable<Text>, _>(request.reason)
+        .bind::<Nullable<Text>, _>(request.reason.map(DuplicateReason::as_str))
         .bind::<Integer, _>(rank)
         .bind::<SqlUuid, _>(a)
         .bind::<SqlUuid, _>(b)
         .bind::<BigInt, _>(request.fetch)
         .load(conn)
         .await
+}
+
+/// The condition on the reason in `list.sql`, as written there.
+const ANY_REASON: &str = "($2::text IS NULL OR $2 = ANY (p.reasons))";
+
+/// `list.sql` for a page of one reason, or of all: with a reason, its name is written into
+/// the statement (from the enum, never from the request's text), which the planner needs to
+/// read the reason's partial index. One text per reason, each prepared once per connection.
+fn list_sql(reason: Option<DuplicateReason>) -> &'static str {
+    static TEXTS: LazyLock<Vec<(DuplicateReason, String)>> = LazyLock::new(|| {
+        DuplicateReason::ALL
+            .iter()
+            .map(|r| {
+                let only = format!("($2::text = '{0}' AND '{0}' = ANY (p.reasons))", r.as_str());
+                (*r, include_str!("list.sql").replace(ANY_REASON, &only))
+            })
+            .collect()
+    });
+    reason
+        .and_then(|r| TEXTS.iter().find(|(t, _)| *t == r))
+        .map_or(include_str!("list.sql"), |(_, text)| text.as_str())
 }
 
 #[derive(QueryableByName)]
@@ -764,4 +785,24 @@ pub async fn close_merge(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<
         .execute(conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_reason_has_its_own_list_statement() {
+        assert!(include_str!("list.sql").contains(ANY_REASON));
+        let all = list_sql(None);
+        for r in DuplicateReason::ALL {
+            let text = list_sql(Some(*r));
+            assert!(!text.contains(ANY_REASON), "{r:?}");
+            assert!(
+                text.contains(&format!("'{0}' = ANY (p.reasons)", r.as_str())),
+                "{r:?}"
+            );
+            assert_ne!(text, all);
+        }
+    }
 }

@@ -1,0 +1,4 @@
+DROP INDEX customer_duplicate_pairs_external_id_idx;
+DROP INDEX customer_duplicate_pairs_email_idx;
+DROP INDEX customer_duplicate_pairs_phone_idx;
+DROP INDEX customer_duplicate_pairs_name_address_idx;
