@@ -222,8 +222,8 @@ pub struct OpportunityRecord {
 }
 
 /// Whether one of the opportunity's people is, now, a live current contact of its customer
-/// with the `decision_maker` role (each probe served by contacts_organization_person_key,
-/// the person's by the customers' key): a deleted person stops counting, and counts again
+/// with the `decision_maker` role (each probe served by contacts_decision_makers_idx, the
+/// current decision makers only, the person's by the customers' key): a deleted person stops counting, and counts again
 /// once restored.
 pub const HAS_DECISION_MAKER: &str = "EXISTS (SELECT 1 FROM contacts \
      JOIN customers person ON person.id = contacts.person_id AND person.deleted_at IS NULL \
