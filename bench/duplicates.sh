@@ -31,8 +31,11 @@ now() { date +%s.%N; }
 
 if [ "${BENCH_KEEP:-0}" != 1 ]; then
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+# Each migration in one transaction, as diesel runs them, unless it says otherwise.
 for m in "$ROOT"/migrations/*/; do
-  psql "$PG/$DB" -q -v ON_ERROR_STOP=1 -f "$m/up.sql" >/dev/null
+  one=-1
+  grep -qs 'run_in_transaction *= *false' "$m/metadata.toml" && one=
+  psql "$PG/$DB" -q $one -v ON_ERROR_STOP=1 -f "$m/up.sql" >/dev/null
 done
 
 echo "seeding $N customers, 2 % with a planted duplicate"
