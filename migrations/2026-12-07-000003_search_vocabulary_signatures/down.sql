@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS search_vocabulary_words_idx;
