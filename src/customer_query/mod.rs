@@ -104,6 +104,7 @@ pub fn list_filter(
         has_phone: query.has_phone,
         attributes: attribute_filters,
         q,
+        near_words: Default::default(),
         deleted: Some(deleted),
         satisfaction: crate::surveys::store::SatisfactionFilter {
             nps: bounds(

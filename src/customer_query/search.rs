@@ -13,6 +13,8 @@
 //! - Phone digits and email fragments are substrings of the phone or the email; customers
 //!   whose phone or email is exactly what was typed come first.
 
+use std::sync::{Mutex, PoisonError};
+
 use diesel::dsl::sql;
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -151,8 +153,37 @@ struct Near {
     distance: f32,
 }
 
-/// The near words of the typed words, nearest first within each.
-async fn near(conn: &mut AsyncPgConnection, words: &[String]) -> QueryResult<Vec<Near>> {
+/// The near words of a request's typed words once read, so that every query of the request
+/// that searches (`include=organizations` ranks the organizations' people by the same words
+/// after reading the page) reads the vocabulary once: the lookup is most of a short word's
+/// search. One per list request (a field of its filter), never shared between requests, so
+/// that a word written since is seen by the next request.
+#[derive(Debug, Default)]
+pub struct NearWords(Mutex<Option<Vec<Near>>>);
+
+impl NearWords {
+    fn get(&self) -> Option<Vec<Near>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn keep(&self, near: &[Near]) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(near.to_vec());
+    }
+}
+
+/// The near words of the typed words, nearest first within each: read once per request
+/// (`memo`, which holds them for these words).
+async fn near(
+    conn: &mut AsyncPgConnection,
+    memo: &NearWords,
+    words: &[String],
+) -> QueryResult<Vec<Near>> {
+    if let Some(near) = memo.get() {
+        return Ok(near);
+    }
     let mut rows: Vec<Near> = diesel::sql_query(concat!(
         "SELECT q.i::int4 AS position, n.word, n.distance \
          FROM unnest($1::text[]) WITH ORDINALITY AS q (w, i) CROSS JOIN LATERAL (",
@@ -171,6 +202,7 @@ async fn near(conn: &mut AsyncPgConnection, words: &[String]) -> QueryResult<Vec
             .partial_cmp(&(b.position, b.distance, &b.word))
             .unwrap_or(std::cmp::Ordering::Equal)
     });
+    memo.keep(&rows);
     Ok(rows)
 }
 
@@ -179,11 +211,11 @@ async fn near(conn: &mut AsyncPgConnection, words: &[String]) -> QueryResult<Vec
 pub(super) async fn by_words(
     conn: &mut AsyncPgConnection,
     base: Boxed<'_>,
-    words: &[String],
+    (words, memo): (&[String], &NearWords),
     after: Option<(f32, Uuid)>,
     fetch: i64,
 ) -> QueryResult<Vec<Row>> {
-    let near = near(conn, words).await?;
+    let near = near(conn, memo, words).await?;
     let typed = i32::try_from(words.len()).unwrap_or(i32::MAX);
     if (1..=typed).any(|i| !near.iter().any(|n| n.position == i)) {
         // A typed word near nothing: nobody holds all of them.
@@ -384,10 +416,10 @@ fn score_of(near: &[Near]) -> Box<dyn BoxableExpression<customers::table, Pg, Sq
 pub(super) async fn distances_by_words(
     conn: &mut AsyncPgConnection,
     base: Boxed<'_>,
-    words: &[String],
+    (words, memo): (&[String], &NearWords),
     ids: &[Uuid],
 ) -> QueryResult<Vec<(Uuid, f32)>> {
-    let near = near(conn, words).await?;
+    let near = near(conn, memo, words).await?;
     let typed = i32::try_from(words.len()).unwrap_or(i32::MAX);
     if ids.is_empty() || (1..=typed).any(|i| !near.iter().any(|n| n.position == i)) {
         return Ok(Vec::new());

@@ -59,6 +59,8 @@ pub struct ListFilter {
     /// Each entry: the attribute equals one of the values.
     pub attributes: Vec<Vec<Value>>,
     pub q: Option<Search>,
+    /// The vocabulary words near `q`'s, read once for the request.
+    pub near_words: search::NearWords,
     pub deleted: Option<DeletedFilter>,
     /// By the latest survey scores.
     pub satisfaction: crate::surveys::store::SatisfactionFilter,
@@ -370,7 +372,14 @@ pub async fn list(
                 Some(CursorKey::Distance(d, id)) => Some((d, id)),
                 Some(_) => return Err(diesel::result::Error::NotFound),
             };
-            search::by_words(conn, filtered(filter), words, after, fetch).await?
+            search::by_words(
+                conn,
+                filtered(filter),
+                (words, &filter.near_words),
+                after,
+                fetch,
+            )
+            .await?
         }
         (Some(search), CustomerSort::Relevance) => {
             exact_first(conn, filter, search, after.as_ref(), fetch).await?
@@ -518,7 +527,8 @@ pub async fn distances_of(
     match &filter.q {
         None => Ok(Vec::new()),
         Some(Search::Words(words)) => {
-            search::distances_by_words(conn, filtered(filter), words, ids).await
+            search::distances_by_words(conn, filtered(filter), (words, &filter.near_words), ids)
+                .await
         }
         Some(other) => {
             let Some((exact, partial)) = search::exact_and_partial(other) else {
