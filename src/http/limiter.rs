@@ -62,8 +62,9 @@ pub struct Limiter {
     buckets: Mutex<HashMap<String, Bucket>>,
     /// Whether the last exchange with the shared buckets went through (shared mode only).
     shared: AtomicBool,
-    /// Woken when a bucket knows too little of the shared one: it is new here, or it
-    /// admitted a quarter of its quota since the last count was taken.
+    /// Woken when a bucket knows too little of the shared one: it is new here, it admitted a
+    /// quarter of its quota since the last count was taken, or it is down to its last
+    /// quarter.
     hurry: Notify,
 }
 
@@ -112,7 +113,13 @@ impl Limiter {
         if allowed {
             bucket.tokens -= 1.0;
             bucket.unshared = bucket.unshared.saturating_add(1);
-            if fresh || u64::from(bucket.unshared) * 4 >= u64::from(quota) {
+            // The bucket knows too little of the shared one: it is new here, it admitted a
+            // quarter of the quota since the last flush, or it is down to its last quarter
+            // (where what the other instances admitted matters most).
+            if fresh
+                || u64::from(bucket.unshared) * 4 >= u64::from(quota)
+                || bucket.tokens * 4.0 < capacity
+            {
                 // No round trip here: the flusher (if the limits are shared) goes sooner.
                 self.hurry.notify_one();
             }

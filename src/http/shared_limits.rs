@@ -12,8 +12,9 @@
 //! until that is refilled, so over time no caller gets more than its limit.
 //!
 //! A flush comes every quarter second, and sooner (at most every [`GAP`]) when an instance
-//! knows too little of a caller's shared bucket: the caller is new to it, or it admitted a
-//! quarter of the caller's quota since its last flush. So the overshoot before the
+//! knows too little of a caller's shared bucket: the caller is new to it, it admitted a
+//! quarter of the caller's quota since its last flush, or the caller is down to the last
+//! quarter of its bucket (where what the others admitted matters most). So the overshoot before the
 //! instances agree is bounded: each admits at most what the shared bucket held when it last
 //! heard, and hands that on after at most a quarter of the quota (or 250 ms). A caller who
 //! spends through `n` instances at once gets past its limit by at most about `n ×` a
@@ -43,8 +44,8 @@ use crate::state::{AppState, Drain};
 /// flushed: well within a second.
 pub const FLUSH: Duration = Duration::from_millis(200);
 /// The least time between two flushes of one instance. A bucket that knows too little of
-/// the shared one (a caller new to this instance, or a quarter of its quota admitted since
-/// the last flush) brings the next flush forward to this.
+/// the shared one (a caller new to this instance, a quarter of its quota admitted since the
+/// last flush, or its last quarter reached) brings the next flush forward to this.
 pub const GAP: Duration = Duration::from_millis(50);
 /// The longest a flush may take before this instance counts on its own until the next.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
@@ -64,7 +65,7 @@ pub async fn share(state: web::Data<AppState>, stop: Arc<Drain>) {
                 stopping = stop.sleep(FLUSH) => stopping,
                 () = state.rate_limits.hurried() => stop.started(),
             };
-        flush(&state).await;
+        flush(&state, stopping).await;
         if stopping {
             return;
         }
@@ -75,8 +76,8 @@ pub async fn share(state: web::Data<AppState>, stop: Arc<Drain>) {
     }
 }
 
-/// One exchange with the shared buckets.
-pub async fn flush(state: &AppState) {
+/// One exchange with the shared buckets; `last` once the listener has closed.
+pub async fn flush(state: &AppState, last: bool) {
     let limiter = &state.rate_limits;
     let taken = limiter.take_unshared();
     // Nothing to hand on: no round trip, unless the last one failed (this one then tells
@@ -84,7 +85,7 @@ pub async fn flush(state: &AppState) {
     if taken.is_empty() && limiter.shared() {
         return;
     }
-    let exchanged = tokio::time::timeout(FLUSH_TIMEOUT, exchange(state, &taken)).await;
+    let exchanged = tokio::time::timeout(FLUSH_TIMEOUT, exchange(state, &taken, last)).await;
     match exchanged {
         Ok(Ok(shared)) => {
             limiter.agree(&taken, &shared, Instant::now());
@@ -108,8 +109,11 @@ fn lost(state: &AppState, reason: &str) {
     }
 }
 
-async fn exchange(state: &AppState, taken: &[Unshared]) -> Result<Vec<(String, f64)>, String> {
-    let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
+async fn exchange(
+    state: &AppState,
+    taken: &[Unshared],
+    last: bool,
+) -> Result<Vec<(String, f64)>, String> {
     let callers: Vec<String> = taken.iter().map(|u| u.caller.clone()).collect();
     let admitted: Vec<i32> = taken
         .iter()
@@ -123,10 +127,21 @@ async fn exchange(state: &AppState, taken: &[Unshared]) -> Result<Vec<(String, f
         .iter()
         .map(|u| i64::try_from(u.window.as_millis()).unwrap_or(i64::MAX))
         .collect();
-    let shared =
-        crate::db::rate_limits::add_admitted(&mut conn, &callers, &admitted, &quotas, &windows)
+    let add = async |conn: &mut diesel_async::AsyncPgConnection| {
+        crate::db::rate_limits::add_admitted(conn, &callers, &admitted, &quotas, &windows)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())
+    };
+    let shared = if last {
+        // The pool's connections were opened by the HTTP workers, and went with them when
+        // the listener closed: the last flush opens one of its own.
+        let database = &state.settings.database;
+        let mut conn = crate::db::connect(database.session_url(), database.connect_timeout).await?;
+        add(&mut conn).await?
+    } else {
+        let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
+        add(&mut conn).await?
+    };
     Ok(shared.into_iter().map(|s| (s.caller, s.tokens)).collect())
 }
 
