@@ -626,7 +626,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "RAPPORT_RATE_LIMIT_SHARED",
         default: "false",
-        meaning: "count each caller's requests against one limit across every instance of the database (true/false), agreed through PostgreSQL five times a second; false: each instance counts on its own",
+        meaning: "count each caller's requests against one limit across all instances of the database (true/false), agreed through PostgreSQL several times a second without a round trip per request; false: each instance counts on its own",
     },
 ];
 
@@ -1155,7 +1155,8 @@ mod tests {
             }
         );
         assert!(!s.rate_limit_shared);
-        let s = settings(&[("RAPPORT_RATE_LIMIT_SHARED", "true")]).unwrap_or_else(|e| panic!("{e}"));
+        let s =
+            settings(&[("RAPPORT_RATE_LIMIT_SHARED", "true")]).unwrap_or_else(|e| panic!("{e}"));
         assert!(s.rate_limit_shared);
     }
 

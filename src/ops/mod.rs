@@ -63,10 +63,13 @@ pub struct ReplicaHealth {
 }
 
 fn rate_limits_health(state: &AppState) -> Option<&'static str> {
-    state
-        .settings
-        .rate_limit_shared
-        .then(|| if state.rate_limits.shared() { "shared" } else { "local" })
+    state.settings.rate_limit_shared.then(|| {
+        if state.rate_limits.shared() {
+            "shared"
+        } else {
+            "local"
+        }
+    })
 }
 
 /// Whether the request limits are shared right now (when `RAPPORT_RATE_LIMIT_SHARED` is on).

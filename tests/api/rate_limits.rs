@@ -239,7 +239,10 @@ async fn shared_limits_count_a_caller_once_across_three_instances() {
     assert!((10..=14).contains(&admitted), "{admitted} admitted");
     let retry: u64 = header(&refused, "retry-after").parse().unwrap();
     assert!(retry >= 1, "Retry-After: {retry}");
-    assert_eq!(header(&refused, "ratelimit-policy"), "\"default\";q=10;w=60");
+    assert_eq!(
+        header(&refused, "ratelimit-policy"),
+        "\"default\";q=10;w=60"
+    );
     let current = header(&refused, "ratelimit");
     assert!(current.starts_with("\"default\";r=0;t="), "{current}");
     assert!(reset(&current) >= 1, "{current}");
@@ -271,7 +274,10 @@ async fn shared_limits_count_a_caller_once_across_three_instances() {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(admitted <= 3, "{base} admitted {admitted} past the shared limit");
+        assert!(
+            admitted <= 3,
+            "{base} admitted {admitted} past the shared limit"
+        );
     }
 }
 
