@@ -79,7 +79,7 @@ impl Application {
             secrets,
             access: AccessCache::new(settings.access_cache_ttl),
             throttle: LoginThrottle::default(),
-            rate_limits: crate::http::limiter::Limiter::default(),
+            rate_limits: crate::http::limiter::Limiter::new(settings.rate_limit_shared),
             uploads: crate::http::in_flight::InFlight::new(
                 "uploads",
                 settings.imports.uploads_per_caller,

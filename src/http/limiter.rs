@@ -60,6 +60,8 @@ pub struct Unshared {
 #[derive(Debug)]
 pub struct Limiter {
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// Whether the counts are handed on to shared buckets (`RAPPORT_RATE_LIMIT_SHARED`).
+    sharing: bool,
     /// Whether the last exchange with the shared buckets went through (shared mode only).
     shared: AtomicBool,
     /// Woken when a bucket knows too little of the shared one: it is new here, it admitted a
@@ -69,12 +71,9 @@ pub struct Limiter {
 }
 
 impl Default for Limiter {
+    /// Counting on this instance alone.
     fn default() -> Self {
-        Self {
-            buckets: Mutex::default(),
-            shared: AtomicBool::new(true),
-            hurry: Notify::new(),
-        }
+        Self::new(false)
     }
 }
 
@@ -84,6 +83,16 @@ fn ceil_secs(secs: f64) -> u64 {
 }
 
 impl Limiter {
+    /// With `sharing`, each bucket keeps what it admitted for [`take_unshared`](Self::take_unshared).
+    pub fn new(sharing: bool) -> Self {
+        Self {
+            buckets: Mutex::default(),
+            sharing,
+            shared: AtomicBool::new(true),
+            hurry: Notify::new(),
+        }
+    }
+
     /// Counts one request of `caller` under `quota` per `window`, as of `now`.
     pub fn check(&self, caller: &str, quota: u32, window: Duration, now: Instant) -> Verdict {
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
@@ -112,6 +121,8 @@ impl Limiter {
         let allowed = bucket.tokens >= 1.0;
         if allowed {
             bucket.tokens -= 1.0;
+        }
+        if allowed && self.sharing {
             bucket.unshared = bucket.unshared.saturating_add(1);
             // The bucket knows too little of the shared one: it is new here, it admitted a
             // quarter of the quota since the last flush, or it is down to its last quarter
@@ -120,7 +131,7 @@ impl Limiter {
                 || u64::from(bucket.unshared) * 4 >= u64::from(quota)
                 || bucket.tokens * 4.0 < capacity
             {
-                // No round trip here: the flusher (if the limits are shared) goes sooner.
+                // No round trip here: the flusher goes sooner.
                 self.hurry.notify_one();
             }
         }
@@ -220,7 +231,8 @@ mod tests {
 
     #[test]
     fn admitted_requests_are_taken_once_and_the_agreed_count_holds() {
-        let limiter = Limiter::default();
+        assert!(Limiter::default().take_unshared().is_empty());
+        let limiter = Limiter::new(true);
         let w = Duration::from_secs(60);
         let t0 = Instant::now();
         for _ in 0..3 {
