@@ -298,9 +298,12 @@ pub struct Settings {
     pub idempotency_lease: Duration,
     /// How long a merge of duplicate customers can be undone (`POST .../unmerge`).
     pub merge_undo_window: Duration,
-    /// Requests per window each user, API client or service token may send (per instance),
-    /// unless a client has its own.
+    /// Requests per window each user, API client or service token may send (per instance,
+    /// unless `rate_limit_shared`), unless a client has its own.
     pub rate_limit: RateLimit,
+    /// Whether the instances count each caller's requests against one limit, agreed through
+    /// the database (see `http::shared_limits`), rather than each against its own.
+    pub rate_limit_shared: bool,
 }
 
 /// How imports run, and the limits that keep a hostile upload from hurting anyone else.
@@ -618,7 +621,12 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "RAPPORT_RATE_LIMIT",
         default: "600/60s",
-        meaning: "requests per window one user, API client or service token may send to one instance, unless a client has its own; `off` or `0` disables",
+        meaning: "requests per window one user, API client or service token may send to one instance (to all of them with RAPPORT_RATE_LIMIT_SHARED), unless a client has its own; `off` or `0` disables",
+    },
+    Variable {
+        name: "RAPPORT_RATE_LIMIT_SHARED",
+        default: "false",
+        meaning: "count each caller's requests against one limit across all instances of the database (true/false), agreed through PostgreSQL several times a second without a round trip per request; false: each instance counts on its own",
     },
 ];
 
@@ -1029,6 +1037,16 @@ impl Settings {
                 ),
             )
         })?;
+        let rate_limit_shared = match read("RAPPORT_RATE_LIMIT_SHARED", "false").trim() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            other => {
+                return Err(fail(
+                    "RAPPORT_RATE_LIMIT_SHARED",
+                    format!("expected true or false, got {other:?}"),
+                ));
+            }
+        };
 
         Ok(Settings {
             database: DatabaseSettings {
@@ -1072,6 +1090,7 @@ impl Settings {
             idempotency_lease,
             merge_undo_window,
             rate_limit,
+            rate_limit_shared,
         })
     }
 }
@@ -1135,6 +1154,10 @@ mod tests {
                 window: Duration::from_secs(60)
             }
         );
+        assert!(!s.rate_limit_shared);
+        let s =
+            settings(&[("RAPPORT_RATE_LIMIT_SHARED", "true")]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.rate_limit_shared);
     }
 
     #[test]
@@ -1172,6 +1195,7 @@ mod tests {
             ("RAPPORT_IDEMPOTENCY_LEASE", "2h"),
             ("RAPPORT_RATE_LIMIT", "600"),
             ("RAPPORT_RATE_LIMIT", "600/0s"),
+            ("RAPPORT_RATE_LIMIT_SHARED", "maybe"),
             ("RAPPORT_BODY_LIMIT", "12 parsecs"),
             ("RAPPORT_LOG_FORMAT", "xml"),
             ("RAPPORT_DB_POOLER", "session"),

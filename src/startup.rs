@@ -79,7 +79,7 @@ impl Application {
             secrets,
             access: AccessCache::new(settings.access_cache_ttl),
             throttle: LoginThrottle::default(),
-            rate_limits: crate::http::limiter::Limiter::default(),
+            rate_limits: crate::http::limiter::Limiter::new(settings.rate_limit_shared),
             uploads: crate::http::in_flight::InFlight::new(
                 "uploads",
                 settings.imports.uploads_per_caller,
@@ -201,6 +201,12 @@ impl Application {
         let changes = actix_web::rt::spawn(crate::auth::changes::listen(self.state.clone()));
         let keys = actix_web::rt::spawn(refresh_keys(self.state.clone()));
         let replicas = actix_web::rt::spawn(follow_replicas(self.state.clone()));
+        // Stopped only once the listener has closed: the drain's requests count too.
+        let stop_sharing = Arc::new(crate::state::Drain::default());
+        let mut limits = actix_web::rt::spawn(crate::http::shared_limits::share(
+            self.state.clone(),
+            stop_sharing.clone(),
+        ));
         let loyalty = actix_web::rt::spawn(crate::loyalty::pass::schedule(
             self.state.jobs.clone(),
             self.state.settings.loyalty_interval,
@@ -216,6 +222,14 @@ impl Application {
             (handle, actix_web::rt::spawn(server))
         });
         let result = self.server.await;
+        // The last requests' counts go to the shared buckets before the process ends.
+        stop_sharing.start();
+        if tokio::time::timeout(Duration::from_secs(2), &mut limits)
+            .await
+            .is_err()
+        {
+            tracing::warn!("stopping: the last request counts were not shared in time");
+        }
         // The jobs saw the drain start with the signal and hand back what they hold after
         // the unit of work under way: wait for them, up to the shutdown timeout.
         self.state.draining.start();
@@ -240,6 +254,7 @@ impl Application {
         webhooks.abort();
         housekeeping.abort();
         changes.abort();
+        limits.abort();
         loyalty.abort();
         imports.abort();
         result

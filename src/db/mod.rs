@@ -4,6 +4,7 @@
 mod migrations;
 pub mod partitions;
 mod pooler;
+pub mod rate_limits;
 pub mod replicas;
 pub mod schema;
 mod statements;

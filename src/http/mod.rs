@@ -20,6 +20,7 @@ pub mod query;
 pub mod rate_limit;
 pub mod request_id;
 pub mod response;
+pub mod shared_limits;
 pub mod tabular;
 pub mod validation;
 pub mod write_position;

@@ -7,8 +7,10 @@
 //! `"default";r=599;t=1`, where `r` is what is left now and `t` the seconds until the bucket
 //! is full again. Unauthenticated requests are not counted (sign-in has its own throttle).
 //!
-//! Counted per instance: behind a load balancer of `n` instances a caller may send up to `n`
-//! times its limit.
+//! Counted per instance by default: behind a load balancer of `n` instances a caller may
+//! send up to `n` times its limit. With `RAPPORT_RATE_LIMIT_SHARED=true` the instances agree
+//! through PostgreSQL on one count per caller (`shared_limits`), still without a round trip
+//! per request.
 
 use std::time::Instant;
 

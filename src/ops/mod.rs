@@ -30,6 +30,13 @@ pub struct Health {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "following")]
     pub change_notifications: Option<&'static str>,
+    /// Readiness only, when `RAPPORT_RATE_LIMIT_SHARED` is on: `shared` while this instance
+    /// counts requests against the limits it shares with the other instances (through the
+    /// database, a few times a second); `local` while it cannot reach them and counts on its
+    /// own (every instance then allows each caller its whole limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "shared")]
+    pub rate_limits: Option<&'static str>,
     /// Readiness only, when read replicas are configured: each replica in the order of
     /// `RAPPORT_READ_DATABASE_URLS`. The service stays ready while replicas are down: the
     /// primary then serves their reads.
@@ -53,6 +60,28 @@ pub struct ReplicaHealth {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = 0)]
     pub lag_ms: Option<u64>,
+}
+
+fn rate_limits_health(state: &AppState) -> Option<&'static str> {
+    state.settings.rate_limit_shared.then(|| {
+        if state.rate_limits.shared() {
+            "shared"
+        } else {
+            "local"
+        }
+    })
+}
+
+/// Whether the request limits are shared right now (when `RAPPORT_RATE_LIMIT_SHARED` is on).
+fn rate_limit_metrics(state: &AppState) -> String {
+    match rate_limits_health(state) {
+        None => String::new(),
+        Some(health) => format!(
+            "# HELP rapport_rate_limits_shared Whether request limits are counted with the other instances (1) or on this one alone because the database cannot be reached (0).\n\
+             # TYPE rapport_rate_limits_shared gauge\nrapport_rate_limits_shared {}\n",
+            u8::from(health == "shared")
+        ),
+    }
 }
 
 fn replica_health(state: &AppState) -> Option<Vec<ReplicaHealth>> {
@@ -145,6 +174,7 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok",
         change_notifications: None,
+        rate_limits: None,
         replicas: None,
     })
 }
@@ -178,6 +208,7 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         } else {
             "lost"
         }),
+        rate_limits: rate_limits_health(&state),
         replicas: replica_health(&state),
     }))
 }
@@ -213,7 +244,11 @@ async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
 pub fn exposition(state: &AppState) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state.pool, &state.statements) + &replica_metrics(state))
+        .body(
+            state.metrics.render(&state.pool, &state.statements)
+                + &replica_metrics(state)
+                + &rate_limit_metrics(state),
+        )
 }
 
 /// The only service of the `RAPPORT_METRICS_BIND` listener: `GET /metrics` without a token

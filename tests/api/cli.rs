@@ -384,7 +384,7 @@ async fn sigterm_drains_so_that_no_request_under_load_fails() {
 }
 
 /// Starts `rapport serve` on a free port of `db` with `env`, and waits until it is ready.
-async fn serve(db_url: &str, env: &[(&str, &str)]) -> (tokio::process::Child, String) {
+pub async fn serve(db_url: &str, env: &[(&str, &str)]) -> (tokio::process::Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
