@@ -131,6 +131,24 @@ SQL
     echo "$SEED" > "$DATA/seed.json"
 fi
 say "seed: $SEED"
+# The seed tool drops the loaded tables' indexes and makes them again from their definitions,
+# which for the partitioned points ledger say `ON ONLY loyalty_ledger`: the parent's indexes
+# come back invalid and no partition gets them, so every purchase reads the whole ledger
+# (1.8 s a purchase at 200 000 customers). Made again over the partitions.
+q <<'SQL'
+DO $$
+DECLARE broken record;
+BEGIN
+    FOR broken IN SELECT i.indexrelid::regclass AS name, pg_get_indexdef(i.indexrelid) AS def
+                  FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+                  WHERE NOT i.indisvalid AND t.relkind = 'p' LOOP
+        RAISE NOTICE 'index % made again over the partitions', broken.name;
+        EXECUTE format('DROP INDEX %s', broken.name);
+        EXECUTE replace(broken.def, ' ON ONLY ', ' ON ');
+    END LOOP;
+END
+$$;
+SQL
 DB_SIZE=$(psql_admin -c "SELECT pg_database_size('$DB')")
 # Behind a transaction-mode pooler the service sets nothing on its request sessions: they
 # start with the request limits from the server (the defaults of RAPPORT_DB_STATEMENT_TIMEOUT
