@@ -20,8 +20,9 @@
 #
 # Prints a table and writes bench/results/scaling.json (with the commit it ran on). Its own
 # database, rapport_bench_scaling, seeded by the seed tool (2 interactions and 4 purchases a
-# customer) and migrated by the service (`rapport migrate`) as bench/run.sh does;
-# BENCH_SKIP_SEED=1 measures the one seeded before. The pooled sessions get the request limits
+# customer) and migrated by the service (`rapport migrate`) as bench/run.sh does, but with the
+# duplicate candidates backfilled after the load and the points ledger's indexes made again
+# over its partitions (see below); BENCH_SKIP_SEED=1 measures the one seeded before. The pooled sessions get the request limits
 # from the database's defaults (ALTER DATABASE … SET, as the tests do; PgBouncer's connect_query
 # in production). Needs root (the replica and PgBouncer run as the postgres user), psql and
 # pgbench at BENCH_PG (default postgres://postgres@127.0.0.1:5432) and PgBouncer 1.21+. The
