@@ -87,27 +87,8 @@ SQL
 # customers at a time (a migration on a large database does the same in one statement).
 echo "backfilling the candidates"
 t0=$(now)
-q <<'SQL'
-DO $$
-DECLARE after uuid := '00000000-0000-0000-0000-000000000000';
-        last uuid;
-BEGIN
-    LOOP
-        SELECT id INTO last FROM (SELECT id FROM customers WHERE id > after
-                                  ORDER BY id LIMIT 50000) c ORDER BY id DESC LIMIT 1;
-        EXIT WHEN last IS NULL;
-        PERFORM customer_duplicates_refresh(ARRAY(
-            SELECT DISTINCT (k.reason, k.key)::customer_duplicate_key
-            FROM customers c, customer_duplicate_keys(c) k
-            WHERE c.id > after AND c.id <= last));
-        COMMIT;
-        after := last;
-    END LOOP;
-END
-$$;
-ANALYZE customer_duplicate_pairs;
-ANALYZE customer_duplicate_links;
-SQL
+q -f "$ROOT/bench/duplicates_backfill.sql"
+q -c "ANALYZE customer_duplicate_pairs" -c "ANALYZE customer_duplicate_links"
 backfill=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
 echo "backfill: ${backfill} s"
 else

@@ -100,56 +100,11 @@ else
     say "database $DB with $CUSTOMERS customers"
     psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
     DATABASE_URL="$PG/$DB" RAPPORT_LOG=warn "$RAPPORT" migrate
-    # The duplicate candidates' statement trigger over one COPY of every customer takes
-    # minutes even at 20 000: the seed writes with it off, and the candidates are then
-    # backfilled by the trigger's own refresh, 50 000 customers at a time, as
-    # bench/duplicates.sh does.
-    q -c "ALTER TABLE customers DISABLE TRIGGER customers_duplicates_inserted"
     SEED=$("$TOOLS/seed" --database-url "$PG/$DB" --customers "$CUSTOMERS" \
         --interactions 2 --purchases 4 --out "$DATA")
-    q -c "ALTER TABLE customers ENABLE TRIGGER customers_duplicates_inserted"
-    q <<'SQL'
-DO $$
-DECLARE after uuid := '00000000-0000-0000-0000-000000000000';
-        last uuid;
-BEGIN
-    LOOP
-        SELECT id INTO last FROM (SELECT id FROM customers WHERE id > after
-                                  ORDER BY id LIMIT 50000) c ORDER BY id DESC LIMIT 1;
-        EXIT WHEN last IS NULL;
-        PERFORM customer_duplicates_refresh(ARRAY(
-            SELECT DISTINCT (k.reason, k.key)::customer_duplicate_key
-            FROM customers c, customer_duplicate_keys(c) k
-            WHERE c.id > after AND c.id <= last));
-        COMMIT;
-        after := last;
-    END LOOP;
-END
-$$;
-ANALYZE customer_duplicate_pairs;
-ANALYZE customer_duplicate_links;
-SQL
     echo "$SEED" > "$DATA/seed.json"
 fi
 say "seed: $SEED"
-# The seed tool drops the loaded tables' indexes and makes them again from their definitions,
-# which for the partitioned points ledger say `ON ONLY loyalty_ledger`: the parent's indexes
-# come back invalid and no partition gets them, so every purchase reads the whole ledger
-# (1.8 s a purchase at 200 000 customers). Made again over the partitions.
-q <<'SQL'
-DO $$
-DECLARE broken record;
-BEGIN
-    FOR broken IN SELECT i.indexrelid::regclass AS name, pg_get_indexdef(i.indexrelid) AS def
-                  FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
-                  WHERE NOT i.indisvalid AND t.relkind = 'p' LOOP
-        RAISE NOTICE 'index % made again over the partitions', broken.name;
-        EXECUTE format('DROP INDEX %s', broken.name);
-        EXECUTE replace(broken.def, ' ON ONLY ', ' ON ');
-    END LOOP;
-END
-$$;
-SQL
 DB_SIZE=$(psql_admin -c "SELECT pg_database_size('$DB')")
 # Behind a transaction-mode pooler the service sets nothing on its request sessions: they
 # start with the request limits from the server (the defaults of RAPPORT_DB_STATEMENT_TIMEOUT
