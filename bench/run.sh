@@ -40,19 +40,9 @@ if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
 fi
 
 COMMIT=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src migrations || echo -dirty)
-if [ -n "${BENCH_SKIP_SEED:-}" ] && [ -s "$DATA/seed.json" ]; then
-    # The database an earlier run seeded (BENCH_SKIP_SEED=1), migrated to this commit.
-    say "database $DB as seeded before"
-    DATABASE_URL="$PG/$DB" RAPPORT_LOG=warn "$RAPPORT" migrate
-    SEED=$(cat "$DATA/seed.json")
-else
-    say "database $DB with $CUSTOMERS customers"
-    psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
-    DATABASE_URL="$PG/$DB" RAPPORT_LOG=warn "$RAPPORT" migrate
-    SEED=$(./bench/target/release/seed --database-url "$PG/$DB" --customers "$CUSTOMERS" \
-        --interactions "${INTERACTIONS:-10}" --purchases "${PURCHASES:-20}" --out "$DATA")
-    echo "$SEED" > "$DATA/seed.json"
-fi
+# shellcheck source=bench/seed_database.sh
+source bench/seed_database.sh
+SEED=$(seed_database "$DB" "$CUSTOMERS" "${INTERACTIONS:-10}" "${PURCHASES:-20}" "$DATA")
 say "seed: $SEED"
 [ -z "${BENCH_SEED_ONLY:-}" ] || exit 0
 

@@ -92,18 +92,9 @@ finish() {
 }
 trap finish EXIT
 
-if [ -n "${BENCH_SKIP_SEED:-}" ] && [ -s "$DATA/seed.json" ]; then
-    say "database $DB as seeded before"
-    DATABASE_URL="$PG/$DB" RAPPORT_LOG=warn "$RAPPORT" migrate
-    SEED=$(cat "$DATA/seed.json")
-else
-    say "database $DB with $CUSTOMERS customers"
-    psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
-    DATABASE_URL="$PG/$DB" RAPPORT_LOG=warn "$RAPPORT" migrate
-    SEED=$("$TOOLS/seed" --database-url "$PG/$DB" --customers "$CUSTOMERS" \
-        --interactions 2 --purchases 4 --out "$DATA")
-    echo "$SEED" > "$DATA/seed.json"
-fi
+# shellcheck source=bench/seed_database.sh
+source bench/seed_database.sh
+SEED=$(seed_database "$DB" "$CUSTOMERS" 2 4 "$DATA")
 say "seed: $SEED"
 DB_SIZE=$(psql_admin -c "SELECT pg_database_size('$DB')")
 # Behind a transaction-mode pooler the service sets nothing on its request sessions: they
