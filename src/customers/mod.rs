@@ -455,7 +455,8 @@ fn live(record: Option<CustomerRecord>) -> Result<CustomerRecord, ApiError> {
 /// Moves a prospect to `acquaintance` on its first purchase, unless the stage was set by
 /// hand since it became a prospect ([`rules::moves_on_purchase`]). Call in the purchase's
 /// transaction, with `customer` from [`lock_buyer`] and `first_purchase` whether the
-/// customer had no purchase before this one. The change to write down (the update, its
+/// customer had no purchase before this one (which need not be asked, and may be `false`,
+/// where [`may_move_on_purchase`] says no). The change to write down (the update, its
 /// lifecycle entry's event), when it moved.
 pub async fn on_purchase(
     conn: &mut AsyncPgConnection,
@@ -491,6 +492,12 @@ pub async fn on_purchase(
     )
     .await?;
     Ok(Some(moved(customer, &after, reason)))
+}
+
+/// Whether a purchase could move this customer on (see [`on_purchase`]): when it cannot,
+/// whether the purchase is its first need not be asked.
+pub fn may_move_on_purchase(customer: &CustomerRecord) -> bool {
+    rules::moves_on_purchase(customer.draft.lifecycle_stage, true, true)
 }
 
 /// Every lifecycle stage in order, with the course's name and management focus.

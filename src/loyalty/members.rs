@@ -83,6 +83,18 @@ impl Changes {
         conn: &mut AsyncPgConnection,
         now: DateTime<Utc>,
     ) -> Result<Vec<NewEvent>, ApiError> {
+        let program = store::program(conn).await?;
+        Ok(self.announced(conn, &program, now).await?.0)
+    }
+
+    /// [`Self::events`] under a programme already read, with the standings after the change of
+    /// the members it moved (by customer id).
+    async fn announced(
+        &self,
+        conn: &mut AsyncPgConnection,
+        program: &Program,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<NewEvent>, BTreeMap<Uuid, LoyaltyStatus>), ApiError> {
         let mut moved: BTreeMap<Uuid, i64> = BTreeMap::new();
         for e in &self.entries {
             *moved.entry(e.customer_id).or_default() += e.points;
@@ -93,9 +105,9 @@ impl Changes {
         ids.sort_unstable();
         ids.dedup();
         if ids.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), BTreeMap::new()));
         }
-        let (views, tiers) = views(conn, &ids, now, EXPIRING_DAYS).await?;
+        let (views, tiers) = views_under(conn, program, &ids, now, EXPIRING_DAYS).await?;
         let views: BTreeMap<Uuid, LoyaltyStatus> =
             views.into_iter().map(|v| (v.customer_id, v)).collect();
         let mut out = Vec::with_capacity(moved.len() + self.moves.len());
@@ -126,7 +138,7 @@ impl Changes {
                 );
             }
         }
-        Ok(out)
+        Ok((out, views))
     }
 }
 
@@ -251,11 +263,16 @@ pub async fn on_purchase(
     let settled = settle(conn, basis, &customer, now).await?;
     balance += moved(&settled.entries);
     changes.add(settled);
-    let events = changes.events(conn, now).await?;
+    let (events, standings) = changes.announced(conn, &program, now).await?;
+    // The standing read for the events holds the tier, unless nothing moved.
+    let tier = match standings.get(&purchase.customer_id) {
+        Some(standing) => standing.tier.as_ref().map(|held| held.key.clone()),
+        None => tier_of(conn, purchase.customer_id).await?,
+    };
     let summary = PointsSummary {
         points,
         balance,
-        tier: tier_of(conn, purchase.customer_id).await?,
+        tier,
     };
     Ok((Some(summary), events))
 }
@@ -520,13 +537,24 @@ pub async fn views(
     expiring_days: i32,
 ) -> Result<(Vec<LoyaltyStatus>, Vec<Tier>), ApiError> {
     let program: Program = store::program(conn).await?;
+    views_under(conn, &program, customer_ids, now, expiring_days).await
+}
+
+/// [`views`] under a programme already read.
+async fn views_under(
+    conn: &mut AsyncPgConnection,
+    program: &Program,
+    customer_ids: &[Uuid],
+    now: DateTime<Utc>,
+    expiring_days: i32,
+) -> Result<(Vec<LoyaltyStatus>, Vec<Tier>), ApiError> {
     let tiers = store::tiers(conn).await?;
     let horizon = now + Duration::days(i64::from(expiring_days));
     let basis = program.config.qualification.basis;
     let standings = evaluation::standings(conn, basis, customer_ids, now, horizon).await?;
     let views = standings
         .into_iter()
-        .map(|s| view(&program, &tiers, s))
+        .map(|s| view(program, &tiers, s))
         .collect::<Result<_, _>>()?;
     Ok((views, tiers))
 }

@@ -119,7 +119,8 @@ pub async fn create(
         crate::db::plan_once(conn).await?;
         let customer = crate::customers::lock_buyer(conn, customer_id).await?;
         if let Some(record) = store::insert(conn, Uuid::now_v7(), customer_id, &draft).await? {
-            let first = !store::bought_before(conn, customer_id, record.id).await?;
+            let first = crate::customers::may_move_on_purchase(&customer)
+                && !store::bought_before(conn, customer_id, record.id).await?;
             let moved =
                 crate::customers::on_purchase(conn, actor, &customer, first, record.id).await?;
             let (loyalty, earned) =
