@@ -7,7 +7,9 @@
 //!
 //! - One word: each near word's customers are read in id order (`customer_search_words`),
 //!   nearest word first, and the page stops when it is full: a common word reads one page,
-//!   not its 14 000 customers.
+//!   not its 14 000 customers. The typed word itself ranks strictly first (distance 0, any
+//!   other word at least a hair more), so when its own customers fill the page, the
+//!   vocabulary is not read at all.
 //! - Several words: the customers holding a near word of each are an intersection inside the
 //!   GIN index of `customers.search_words`; only they are read and ranked.
 //! - Phone digits and email fragments are substrings of the phone or the email; customers
@@ -159,18 +161,32 @@ struct Near {
 /// search. One per list request (a field of its filter), never shared between requests, so
 /// that a word written since is seen by the next request.
 #[derive(Debug, Default)]
-pub struct NearWords(Mutex<Option<Vec<Near>>>);
+pub struct NearWords(Mutex<Known>);
+
+/// What a request knows of its typed words' near words.
+#[derive(Debug, Default, Clone)]
+enum Known {
+    /// Nothing yet.
+    #[default]
+    Nothing,
+    /// Every page so far was filled by the customers holding the one typed word itself
+    /// ([`exact_page`]): every customer found so far is at distance 0, so distances of 0
+    /// are all a ranking of them needs.
+    TypedWordOnly,
+    /// The near words, read from the vocabulary.
+    Near(Vec<Near>),
+}
 
 impl NearWords {
-    fn get(&self) -> Option<Vec<Near>> {
+    fn get(&self) -> Known {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    fn keep(&self, near: &[Near]) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(near.to_vec());
+    fn set(&self, known: Known) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = known;
     }
 }
 
@@ -181,7 +197,7 @@ async fn near(
     memo: &NearWords,
     words: &[String],
 ) -> QueryResult<Vec<Near>> {
-    if let Some(near) = memo.get() {
+    if let Known::Near(near) = memo.get() {
         return Ok(near);
     }
     let mut rows: Vec<Near> = diesel::sql_query(concat!(
@@ -197,24 +213,74 @@ async fn near(
     .prepared()
     .load(conn)
     .await?;
+    for n in &mut rows {
+        // The typed word itself ranks strictly first: another word whose trigrams are all
+        // the typed word's (`abab` for `ababab`) is as near by trigrams, but only just behind.
+        let typed = usize::try_from(n.position - 1)
+            .ok()
+            .and_then(|i| words.get(i));
+        if n.distance <= 0.0 && typed != Some(&n.word) {
+            n.distance = NEXT_TO_TYPED;
+        }
+    }
     rows.sort_by(|a, b| {
         (a.position, a.distance, &a.word)
             .partial_cmp(&(b.position, b.distance, &b.word))
             .unwrap_or(std::cmp::Ordering::Equal)
     });
-    memo.keep(&rows);
+    memo.set(Known::Near(rows.clone()));
     Ok(rows)
+}
+
+/// The least distance of a word other than the one typed.
+const NEXT_TO_TYPED: f32 = 1e-6;
+
+/// The one typed word as its own only near word, at distance 0.
+fn typed_word_only(word: &str) -> Vec<Near> {
+    vec![Near {
+        position: 1,
+        word: word.to_owned(),
+        distance: 0.0,
+    }]
+}
+
+/// A one-word search's page when the customers holding the typed word itself fill it: they
+/// rank before every other (distance 0, the others at least [`NEXT_TO_TYPED`]), in id order,
+/// so the page is theirs and the vocabulary need not be read (a common word typed right: its
+/// lookup is most of the search). `None` when they do not fill it.
+async fn exact_page(
+    conn: &mut AsyncPgConnection,
+    base: Boxed<'_>,
+    (word, memo): (&str, &NearWords),
+    after: Option<(f32, Uuid)>,
+    fetch: i64,
+) -> QueryResult<Option<Vec<Row>>> {
+    if after.is_some_and(|(distance, _)| distance > 0.0) || matches!(memo.get(), Known::Near(_)) {
+        return Ok(None);
+    }
+    let rows = one_word(conn, base, &typed_word_only(word), after, fetch).await?;
+    if i64::try_from(rows.len()).unwrap_or(i64::MAX) < fetch {
+        return Ok(None);
+    }
+    memo.set(Known::TypedWordOnly);
+    Ok(Some(rows))
 }
 
 /// A page of customers by relevance to the typed words, after `after`: `base` is the customers
 /// query with every other filter.
-pub(super) async fn by_words(
+pub(super) async fn by_words<'a>(
     conn: &mut AsyncPgConnection,
-    base: Boxed<'_>,
+    base: impl Fn() -> Boxed<'a>,
     (words, memo): (&[String], &NearWords),
     after: Option<(f32, Uuid)>,
     fetch: i64,
 ) -> QueryResult<Vec<Row>> {
+    if let [word] = words
+        && let Some(rows) = exact_page(conn, base(), (word, memo), after, fetch).await?
+    {
+        return Ok(rows);
+    }
+    let base = base();
     let near = near(conn, memo, words).await?;
     let typed = i32::try_from(words.len()).unwrap_or(i32::MAX);
     if (1..=typed).any(|i| !near.iter().any(|n| n.position == i)) {
@@ -412,14 +478,21 @@ fn score_of(near: &[Near]) -> Box<dyn BoxableExpression<customers::table, Pg, Sq
 }
 
 /// Which of `ids` a search by words finds (`base`: the customers query with every other
-/// filter), each with its distance as the relevance order ranks it: one lookup by id.
+/// filter), each with its distance as the relevance order ranks it: one lookup by id. While
+/// the typed word itself filled every page read ([`Known::TypedWordOnly`]), only those
+/// holding it (distance 0): the customers found so far are all at 0, and no one farther
+/// ranks before them.
 pub(super) async fn distances_by_words(
     conn: &mut AsyncPgConnection,
     base: Boxed<'_>,
     (words, memo): (&[String], &NearWords),
     ids: &[Uuid],
 ) -> QueryResult<Vec<(Uuid, f32)>> {
-    let near = near(conn, memo, words).await?;
+    let near = match (memo.get(), words) {
+        // Only customers at distance 0 found so far: ranking them needs no other distance.
+        (Known::TypedWordOnly, [word]) => typed_word_only(word),
+        _ => near(conn, memo, words).await?,
+    };
     let typed = i32::try_from(words.len()).unwrap_or(i32::MAX);
     if ids.is_empty() || (1..=typed).any(|i| !near.iter().any(|n| n.position == i)) {
         return Ok(Vec::new());

@@ -374,7 +374,7 @@ pub async fn list(
             };
             search::by_words(
                 conn,
-                filtered(filter),
+                || filtered(filter),
                 (words, &filter.near_words),
                 after,
                 fetch,

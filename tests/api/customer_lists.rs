@@ -523,6 +523,26 @@ async fn search_follows_every_write_and_ranks_best_first() {
 }
 
 #[actix_web::test]
+async fn the_word_typed_ranks_first_whether_or_not_its_customers_fill_the_page() {
+    let app = TestApp::spawn().await;
+    // `ababab` has every trigram of `abab`: by trigrams alone the two are equally near, and
+    // by id `Ababab` (older) would come first. The word typed comes first all the same,
+    // whether its customers fill the page (read without the vocabulary) or not.
+    for name in ["Zoe Ababab", "Yan Abab", "Xia Abab", "Wei Ababa"] {
+        create(&app, json!({"name": name})).await;
+    }
+    let expected = ["Yan Abab", "Xia Abab", "Zoe Ababab", "Wei Ababa"];
+    assert_eq!(found(&app, "abab").await, expected, "one page, not filled");
+    assert_eq!(names(&app, "q=abab").await, expected, "pages of two");
+    let page = app
+        .get_ok("/v1/customers?q=abab&limit=1", &app.token(Role::Manager))
+        .await;
+    assert_eq!(page["data"][0]["name"], "Yan Abab", "a page the word fills");
+    // A word nobody holds as typed reads its near words, as before.
+    assert_eq!(found(&app, "ababx").await.len(), 4);
+}
+
+#[actix_web::test]
 async fn an_exact_email_or_phone_comes_first() {
     let app = TestApp::spawn().await;
     // The partial matches are older (smaller ids): by id alone they would come first.
