@@ -8,6 +8,7 @@
 #   GET /v1/customers/{org}/contacts                       a random organization's people
 #   GET /v1/customers/{person}/organizations                a random linked person's links
 #   GET /v1/opportunities?has_decision_maker=false&limit=50
+#   GET /v1/opportunities?limit=50                           the same page, no filter
 #   GET /v1/customers?q=<surname>&include=organizations      a random linked person's surname
 #
 #   bench/contacts.sh [customers=1000000] [seconds-per-scenario=15]
@@ -165,6 +166,8 @@ RESULTS=()
 RESULTS+=("$(scenario contacts_of_organization '/v1/customers/{id}/contacts' "$DATA/organizations.txt")")
 RESULTS+=("$(scenario organizations_of_person '/v1/customers/{id}/organizations' "$DATA/people.txt")")
 RESULTS+=("$(scenario no_decision_maker '/v1/opportunities?has_decision_maker=false&limit=50')")
+# The same page without the filter: what a page of 50 opportunities costs by itself.
+RESULTS+=("$(scenario opportunities_page '/v1/opportunities?limit=50')")
 RESULTS+=("$(scenario search_with_organizations '/v1/customers?q={id}&include=organizations&limit=20' "$DATA/surnames.txt")")
 
 python3 - "$COMMIT" "$CONCURRENCY" "$DURATION" "$PGBENCH_TPS" "$PGBENCH_PCT" \

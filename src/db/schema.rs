@@ -529,6 +529,7 @@ diesel::table! {
         contact_ids -> Array<Nullable<Uuid>>,
         last_advance_at -> Nullable<Timestamptz>,
         last_progress_at -> Timestamptz,
+        has_decision_maker -> Bool,
     }
 }
 

@@ -214,23 +214,12 @@ pub struct OpportunityRecord {
     pub updated_at: DateTime<Utc>,
     pub version: i64,
     pub deleted_at: Option<DateTime<Utc>>,
-    /// Derived as it is read: see [`HAS_DECISION_MAKER`].
-    #[diesel(select_expression = sql::<Bool>(HAS_DECISION_MAKER), select_expression_type = diesel::expression::SqlLiteral<Bool>)]
+    /// Kept by triggers (migration `2026-12-08-000020`): one of its people is, now, a live
+    /// current contact of its customer with the `decision_maker` role.
     pub has_decision_maker: bool,
     pub last_advance_at: Option<DateTime<Utc>>,
     pub last_progress_at: DateTime<Utc>,
 }
-
-/// Whether one of the opportunity's people is, now, a live current contact of its customer
-/// with the `decision_maker` role (each probe served by contacts_decision_makers_idx, the
-/// current decision makers only, the person's by the customers' key): a deleted person stops counting, and counts again
-/// once restored.
-pub const HAS_DECISION_MAKER: &str = "EXISTS (SELECT 1 FROM contacts \
-     JOIN customers person ON person.id = contacts.person_id AND person.deleted_at IS NULL \
-     WHERE contacts.organization_id = opportunities.customer_id \
-       AND contacts.person_id = ANY (opportunities.contact_ids) \
-       AND contacts.ended_at IS NULL \
-       AND 'decision_maker' = ANY (contacts.buying_roles))";
 
 /// Everything about an opportunity that a write sets.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -491,8 +480,10 @@ pub async fn list(
         query = query.filter(opportunities::expected_close_date.lt(d));
     }
     match filter.has_decision_maker {
-        Some(true) => query = query.filter(sql::<Bool>(HAS_DECISION_MAKER)),
-        Some(false) => query = query.filter(sql::<Bool>(&format!("NOT {HAS_DECISION_MAKER}"))),
+        Some(true) => query = query.filter(sql::<Bool>("opportunities.has_decision_maker")),
+        // Written out, not bound, so that the planner may read the partial index
+        // opportunities_no_decision_maker_idx (most deals, in the default order).
+        Some(false) => query = query.filter(sql::<Bool>("NOT opportunities.has_decision_maker")),
         None => {}
     }
     if let Some(t) = filter.progress_before {

@@ -997,6 +997,42 @@ async fn opportunities_name_their_people_and_show_whether_a_decision_maker_is_kn
     // Named while a contact, Ada stays named when the deal changes otherwise.
     let res = change(&app, &seller, &path, "\"2\"", json!({"amount": 1300000})).await;
     assert_eq!(expect_json(res, StatusCode::OK).await["amount"], 1300000);
+
+    // Grace, named on the deal, is made a decision maker: known at once, on the deal and in
+    // the lists. Deleted, she decides nothing; restored, she does again; unlinked, not.
+    let decided = async || {
+        let deal = app.get_ok(&path, &viewer).await;
+        let listed = opportunity_ids(&app.get_ok(known, &viewer).await);
+        assert_eq!(
+            listed.contains(&id(&deal)),
+            deal["has_decision_maker"] == true,
+            "the list agrees with the deal"
+        );
+        deal["has_decision_maker"].clone()
+    };
+    let grace = contact(&c.org, &c.grace);
+    let roles = json!({"buying_roles": ["purchaser", "decision_maker"]});
+    let res = change(&app, &agent, &grace, "\"1\"", roles).await;
+    expect_json(res, StatusCode::OK).await;
+    assert_eq!(decided().await, true);
+    let manager = app.token(Role::Manager);
+    let person = format!("/v1/customers/{}", c.grace);
+    let res = app.delete(&person, &manager, None).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(decided().await, false);
+    let res = app
+        .send(
+            Method::POST,
+            &format!("{person}/restore"),
+            &manager,
+            &json!({}),
+        )
+        .await;
+    expect_json(res, StatusCode::OK).await;
+    assert_eq!(decided().await, true);
+    let res = app.delete(&grace, &manager, Some("\"2\"")).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(decided().await, false);
     app.expect_bad_queries(
         "/v1/opportunities",
         &viewer,

@@ -1,0 +1,12 @@
+DROP INDEX opportunities_no_decision_maker_idx;
+DROP TRIGGER customers_decision_maker ON customers;
+DROP FUNCTION customers_decision_maker();
+DROP TRIGGER contacts_decision_maker_deleted ON contacts;
+DROP TRIGGER contacts_decision_maker_updated ON contacts;
+DROP TRIGGER contacts_decision_maker_inserted ON contacts;
+DROP FUNCTION contacts_decision_maker();
+DROP FUNCTION refresh_opportunities_decision_maker(uuid);
+DROP TRIGGER opportunities_decision_maker ON opportunities;
+DROP FUNCTION opportunities_decision_maker();
+ALTER TABLE opportunities DROP COLUMN has_decision_maker;
+DROP FUNCTION opportunity_has_decision_maker(uuid, uuid[]);
