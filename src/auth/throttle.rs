@@ -115,6 +115,13 @@ struct Shared {
     known: bool,
 }
 
+/// The checks in flight on this instance when a check was held, before it.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    account_in_flight: u32,
+    address_in_flight: u32,
+}
+
 pub struct LoginThrottle {
     books: Mutex<Books>,
     /// Whether the books are shared through the database (`RAPPORT_RATE_LIMIT_SHARED`).
@@ -224,13 +231,22 @@ impl LoginThrottle {
         let account = account_key(account);
         let address = address.to_owned();
         if !self.shared {
-            return self.reserve(account, address, None, None);
+            return self.reserve(account, address);
         }
-        // Decided from the shared books only when they answered: otherwise nothing is
-        // recorded there either, so that an unreachable database costs one wait, not two.
-        let shared = self.read_shared(pool, &account, &address).await;
-        let pool = shared.is_some().then_some(pool);
-        self.reserve(account, address, shared, pool)
+        // Held as in flight *before* the shared books are read, and judged with the checks
+        // that were in flight here then: each of those has either recorded its outcome
+        // before the read (and the read sees it) or is counted as in flight, so no check on
+        // this instance slips in between a read and a record. Dropped when refused (or
+        // when this future is), which releases it.
+        let (mut attempt, held) = self.hold(account, address);
+        let shared = self
+            .read_shared(pool, &attempt.account, &attempt.address)
+            .await;
+        self.judge(&mut attempt, held, shared)?;
+        // Recorded in the shared books only when they answered: otherwise the database
+        // costs no second wait.
+        attempt.pool = shared.is_some().then_some(pool);
+        Ok(attempt)
     }
 
     /// The shared books' standing of `account` at `address`; `None` when they cannot be
@@ -282,72 +298,16 @@ impl LoginThrottle {
         }
     }
 
-    /// Decides the attempt from the shared standing when there is one, else from this
-    /// instance's books, with this instance's checks in flight; reserves it when allowed.
-    fn reserve<'a>(
-        &'a self,
-        account: String,
-        address: String,
-        shared: Option<Shared>,
-        pool: Option<&'a DbPool>,
-    ) -> Result<Attempt<'a>, Duration> {
+    /// The in-memory throttle: decides from this instance's books and reserves the check,
+    /// in one critical section.
+    fn reserve(&self, account: String, address: String) -> Result<Attempt<'_>, Duration> {
         let Ok(mut books) = self.books.lock() else {
             return Ok(Attempt::unrecorded(self, account, address));
         };
         let books = &mut *books;
-        if books.accounts.len() + books.addresses.len() + books.known.len() > SWEEP_AT {
-            sweep(books);
-        }
-
-        let acc = books.accounts.entry(account.clone()).or_default();
-        if acc.in_flight == 0 && acc.last.is_some_and(|l| l.elapsed() > WINDOW) {
-            *acc = Account::default();
-        }
-        let mut standing = match shared {
-            Some(shared) => Standing {
-                failures: shared.failures,
-                since_failure: shared.since_failure,
-                ..Standing::default()
-            },
-            None => Standing {
-                failures: acc.failures,
-                since_failure: acc.last.map(|l| l.elapsed()),
-                ..Standing::default()
-            },
-        };
-        standing.in_flight = acc.in_flight;
-
-        let known = match shared {
-            Some(shared) => shared.known,
-            None => books
-                .known
-                .get(&(account.clone(), address.clone()))
-                .is_some_and(|at| at.elapsed() < KNOWN_FOR),
-        };
-        if !known {
-            let addr = books.addresses.entry(address.clone()).or_default();
-            addr.failed.retain(|_, at| at.elapsed() <= WINDOW);
-            standing.address = Some(match shared {
-                Some(shared) => AddressStanding {
-                    others_failed: shared.others_failed,
-                    since_failure: shared.since_address_failure,
-                    in_flight: addr.in_flight,
-                },
-                None => {
-                    let failed = u32::try_from(addr.failed.len()).unwrap_or(u32::MAX);
-                    // An account already failing from here is the account bucket's
-                    // business: count only others, so one account's failures never hold
-                    // up the address.
-                    AddressStanding {
-                        others_failed: failed - u32::from(addr.failed.contains_key(&account)),
-                        since_failure: addr.last.map(|l| l.elapsed()),
-                        in_flight: addr.in_flight,
-                    }
-                }
-            });
-        }
+        tidy(books, &account);
+        let standing = local_standing(books, &account, &address, 0);
         decide(&standing)?;
-
         let address_reserved = standing.address.is_some();
         if address_reserved && let Some(addr) = books.addresses.get_mut(&address) {
             addr.in_flight += 1;
@@ -355,17 +315,65 @@ impl LoginThrottle {
         if let Some(acc) = books.accounts.get_mut(&account) {
             acc.in_flight += 1;
         }
-        Ok(Attempt {
-            throttle: self,
-            pool,
-            account,
-            address,
-            address_reserved,
-            recorded: true,
-        })
+        Ok(Attempt::new(self, account, address, address_reserved))
     }
 
-    /// Records the outcome in the shared books; now and then deletes their stale rows on the same connection.
+    /// Counts a check as in flight (at the account and the address) before it is judged;
+    /// returns it with the checks that were in flight here before it.
+    fn hold(&self, account: String, address: String) -> (Attempt<'_>, Option<Held>) {
+        let Ok(mut books) = self.books.lock() else {
+            return (Attempt::unrecorded(self, account, address), None);
+        };
+        let books = &mut *books;
+        tidy(books, &account);
+        let acc = books.accounts.entry(account.clone()).or_default();
+        let account_in_flight = acc.in_flight;
+        acc.in_flight += 1;
+        let addr = books.addresses.entry(address.clone()).or_default();
+        let address_in_flight = addr.in_flight;
+        addr.in_flight += 1;
+        let held = Held {
+            account_in_flight,
+            address_in_flight,
+        };
+        (Attempt::new(self, account, address, true), Some(held))
+    }
+
+    /// Judges a held check by the shared books' standing, or by this instance's books when
+    /// they could not be read. An account known at the address gives back its hold there.
+    fn judge(
+        &self,
+        attempt: &mut Attempt<'_>,
+        held: Option<Held>,
+        shared: Option<Shared>,
+    ) -> Result<(), Duration> {
+        let (Some(held), Ok(mut books)) = (held, self.books.lock()) else {
+            return Ok(());
+        };
+        let books = &mut *books;
+        let standing = match shared {
+            Some(shared) => Standing {
+                failures: shared.failures,
+                since_failure: shared.since_failure,
+                in_flight: held.account_in_flight,
+                address: (!shared.known).then_some(AddressStanding {
+                    others_failed: shared.others_failed,
+                    since_failure: shared.since_address_failure,
+                    in_flight: held.address_in_flight,
+                }),
+            },
+            // Everything here is as of now: this check's own hold left out.
+            None => local_standing(books, &attempt.account, &attempt.address, 1),
+        };
+        if standing.address.is_none() {
+            attempt.address_reserved = false;
+            release_address(books, &attempt.address);
+        }
+        decide(&standing)
+    }
+
+    /// Records the outcome in the shared books; now and then deletes their stale rows on
+    /// the same connection.
     async fn record_shared(&self, pool: &DbPool, attempt: &Attempt<'_>, succeeded: bool) {
         let forget = self.forgotten.lock().is_ok_and(|mut at| {
             let due = at.is_none_or(|at| at.elapsed() >= FORGET_EVERY);
@@ -459,6 +467,59 @@ impl LoginThrottle {
     }
 }
 
+/// Sweeps the books when they are large, and forgets `account`'s failures once quiet for
+/// the window.
+fn tidy(books: &mut Books, account: &str) {
+    if books.accounts.len() + books.addresses.len() + books.known.len() > SWEEP_AT {
+        sweep(books);
+    }
+    if let Some(acc) = books.accounts.get_mut(account)
+        && acc.in_flight == 0
+        && acc.last.is_some_and(|l| l.elapsed() > WINDOW)
+    {
+        *acc = Account::default();
+    }
+}
+
+/// What this instance's books say of `account` at `address`, leaving out `held` checks of
+/// the caller's own from the counts in flight.
+fn local_standing(books: &mut Books, account: &str, address: &str, held: u32) -> Standing {
+    let acc = books.accounts.entry(account.to_owned()).or_default();
+    let mut standing = Standing {
+        failures: acc.failures,
+        since_failure: acc.last.map(|l| l.elapsed()),
+        in_flight: acc.in_flight.saturating_sub(held),
+        address: None,
+    };
+    let known = books
+        .known
+        .get(&(account.to_owned(), address.to_owned()))
+        .is_some_and(|at| at.elapsed() < KNOWN_FOR);
+    if !known {
+        let addr = books.addresses.entry(address.to_owned()).or_default();
+        addr.failed.retain(|_, at| at.elapsed() <= WINDOW);
+        let failed = u32::try_from(addr.failed.len()).unwrap_or(u32::MAX);
+        // An account already failing from here is the account bucket's business: count
+        // only others, so one account's failures never hold up the address.
+        standing.address = Some(AddressStanding {
+            others_failed: failed - u32::from(addr.failed.contains_key(account)),
+            since_failure: addr.last.map(|l| l.elapsed()),
+            in_flight: addr.in_flight.saturating_sub(held),
+        });
+    }
+    standing
+}
+
+/// Gives back one check's hold at `address`.
+fn release_address(books: &mut Books, address: &str) {
+    if let Some(addr) = books.addresses.get_mut(address) {
+        addr.in_flight = addr.in_flight.saturating_sub(1);
+        if addr.in_flight == 0 && addr.failed.is_empty() {
+            books.addresses.remove(address);
+        }
+    }
+}
+
 fn sweep(books: &mut Books) {
     books
         .accounts
@@ -488,6 +549,22 @@ pub struct Attempt<'a> {
 }
 
 impl<'a> Attempt<'a> {
+    fn new(
+        throttle: &'a LoginThrottle,
+        account: String,
+        address: String,
+        address_reserved: bool,
+    ) -> Self {
+        Self {
+            throttle,
+            pool: None,
+            account,
+            address,
+            address_reserved,
+            recorded: true,
+        }
+    }
+
     fn unrecorded(throttle: &'a LoginThrottle, account: String, address: String) -> Self {
         Self {
             throttle,
@@ -543,7 +620,14 @@ mod tests {
     impl LoginThrottle {
         /// `begin` on this instance's books (no database).
         fn check(&self, account: &str, address: &str) -> Result<Attempt<'_>, Duration> {
-            self.reserve(account_key(account), address.to_owned(), None, None)
+            self.reserve(account_key(account), address.to_owned())
+        }
+
+        /// `begin` with shared books that said `shared` (`None`: could not be read).
+        fn check_shared(&self, shared: Option<Shared>) -> Result<Attempt<'_>, Duration> {
+            let (mut attempt, held) = self.hold(account_key("a@example.com"), HERE.to_owned());
+            self.judge(&mut attempt, held, shared)?;
+            Ok(attempt)
         }
     }
 
@@ -689,14 +773,9 @@ mod tests {
     #[test]
     fn shared_books_decide_with_this_instances_checks_in_flight() {
         let throttle = LoginThrottle::default();
-        let key = || account_key("a@example.com");
         // Failures elsewhere hold up a fresh instance.
         let elsewhere = shared(ACCOUNT_FREE, Some(Duration::ZERO));
-        assert!(
-            throttle
-                .reserve(key(), HERE.into(), Some(elsewhere), None)
-                .is_err()
-        );
+        assert!(throttle.check_shared(Some(elsewhere)).is_err());
         // A success elsewhere cleared what this instance counted itself.
         for _ in 0..ACCOUNT_FREE {
             fail(&throttle, "a@example.com", HERE);
@@ -704,11 +783,7 @@ mod tests {
         assert!(throttle.check("a@example.com", HERE).is_err());
         let cleared = shared(0, None);
         let reserved: Vec<_> = (0..10)
-            .filter_map(|_| {
-                throttle
-                    .reserve(key(), HERE.into(), Some(cleared), None)
-                    .ok()
-            })
+            .filter_map(|_| throttle.check_shared(Some(cleared)).ok())
             .collect();
         // ...but its own checks in flight still count.
         assert_eq!(reserved.len(), ACCOUNT_FREE as usize);
@@ -719,20 +794,48 @@ mod tests {
             since_address_failure: Some(Duration::ZERO),
             ..cleared
         };
-        assert!(
-            throttle
-                .reserve(key(), HERE.into(), Some(sprayed), None)
-                .is_err()
-        );
+        assert!(throttle.check_shared(Some(sprayed)).is_err());
         let known = Shared {
             known: true,
             ..sprayed
         };
-        assert!(
-            throttle
-                .reserve(key(), HERE.into(), Some(known), None)
-                .is_ok()
-        );
+        let attempt = throttle.check_shared(Some(known));
+        assert!(attempt.is_ok());
+        drop(attempt);
+        // Refused or released, nothing stays in flight.
+        let books = throttle.books.lock().unwrap();
+        assert!(books.accounts.values().all(|a| a.in_flight == 0));
+        assert!(books.addresses.values().all(|a| a.in_flight == 0));
+    }
+
+    #[test]
+    fn a_check_counts_the_checks_in_flight_when_it_was_held() {
+        let throttle = LoginThrottle::default();
+        let cleared = shared(0, None);
+        let five: Vec<_> = (0..ACCOUNT_FREE)
+            .filter_map(|_| throttle.check_shared(Some(cleared)).ok())
+            .collect();
+        assert_eq!(five.len(), ACCOUNT_FREE as usize);
+        // A sixth is held, then reads the shared books before the five record their
+        // failures; they are answered before it is judged: it still counts them.
+        let (mut sixth, held) = throttle.hold(account_key("a@example.com"), HERE.to_owned());
+        for attempt in five {
+            attempt.now(false);
+        }
+        assert!(throttle.judge(&mut sixth, held, Some(cleared)).is_err());
+    }
+
+    #[test]
+    fn without_the_shared_books_a_held_check_is_judged_here() {
+        let throttle = LoginThrottle::default();
+        for _ in 0..ACCOUNT_FREE {
+            let attempt = throttle.check_shared(None);
+            assert!(attempt.is_ok());
+            if let Ok(attempt) = attempt {
+                attempt.now(false);
+            }
+        }
+        assert!(throttle.check_shared(None).is_err());
     }
 
     #[test]

@@ -182,3 +182,35 @@ async fn without_its_shared_books_the_throttle_counts_on_one_instance_and_signs_
         1
     );
 }
+
+#[actix_web::test]
+async fn shared_a_burst_through_one_instance_still_gets_five_checks() {
+    let app = TestApp::spawn_with(&[("RAPPORT_RATE_LIMIT_SHARED", "true")]).await;
+    let target = user_with(&app, "the right password").await;
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let (base, target) = (app.address.clone(), target.clone());
+        burst.spawn(async move {
+            attempt(&base, &target, "a wrong password", "203.0.113.1")
+                .await
+                .status()
+        });
+    }
+    let (mut checked, mut refused) = (0, 0);
+    while let Some(res) = burst.join_next().await {
+        match res.unwrap() {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!((1..=5).contains(&checked), "{checked} guesses were checked");
+    assert_eq!(checked + refused, 30);
+    // Each check that failed is in the shared books.
+    let failures = count(
+        &app,
+        "SELECT coalesce(sum(failures), 0)::bigint AS n FROM login_throttle_accounts",
+    )
+    .await;
+    assert_eq!(failures, checked);
+}
