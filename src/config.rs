@@ -302,7 +302,8 @@ pub struct Settings {
     /// unless `rate_limit_shared`), unless a client has its own.
     pub rate_limit: RateLimit,
     /// Whether the instances count each caller's requests against one limit, agreed through
-    /// the database (see `http::shared_limits`), rather than each against its own.
+    /// the database (see `http::shared_limits`), rather than each against its own; and
+    /// whether they keep the sign-in throttle's books there (see `auth::throttle`).
     pub rate_limit_shared: bool,
 }
 
@@ -626,7 +627,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "RAPPORT_RATE_LIMIT_SHARED",
         default: "false",
-        meaning: "count each caller's requests against one limit across all instances of the database (true/false), agreed through PostgreSQL several times a second without a round trip per request; false: each instance counts on its own",
+        meaning: "count each caller's requests against one limit across all instances of the database (true/false), agreed through PostgreSQL several times a second without a round trip per request, and keep the sign-in throttle's books in PostgreSQL so that all instances enforce one allowance (two statements per sign-in attempt); false: each instance counts on its own",
     },
 ];
 

@@ -78,7 +78,7 @@ impl Application {
             jwt,
             secrets,
             access: AccessCache::new(settings.access_cache_ttl),
-            throttle: LoginThrottle::default(),
+            throttle: LoginThrottle::new(settings.rate_limit_shared),
             rate_limits: crate::http::limiter::Limiter::new(settings.rate_limit_shared),
             uploads: crate::http::in_flight::InFlight::new(
                 "uploads",

@@ -1,6 +1,7 @@
 //! The database: the connection pool, startup preparation (create the database, run the
 //! embedded migrations, with bounded retries) and the generated `schema`.
 
+pub mod login_throttle;
 mod migrations;
 pub mod partitions;
 mod pooler;

@@ -50,7 +50,10 @@ pub async fn sign_in(
     let ttl = jwt.default_ttl;
     match request {
         TokenRequest::Password { email, password } => {
-            let attempt = throttle.begin(&email, address).map_err(throttled)?;
+            let attempt = throttle
+                .begin(pool, &email, address)
+                .await
+                .map_err(throttled)?;
             let mut conn = pool.get().await?;
             let account = users::store::credentials(&mut conn, &email)
                 .await?
@@ -59,10 +62,10 @@ pub async fn sign_in(
             let hash = account.as_ref().and_then(|c| c.password_hash.clone());
             let matches = password::verify(password, hash).await;
             let Some(account) = account.filter(|_| matches) else {
-                attempt.failed();
+                attempt.failed().await;
                 return Err(bad_credentials());
             };
-            attempt.succeeded();
+            attempt.succeeded().await;
             jwt.mint_versioned(
                 SubjectKind::User,
                 &account.id.to_string(),
@@ -77,7 +80,10 @@ pub async fn sign_in(
             client_id,
             client_secret,
         } => {
-            let attempt = throttle.begin(&client_id, address).map_err(throttled)?;
+            let attempt = throttle
+                .begin(pool, &client_id, address)
+                .await
+                .map_err(throttled)?;
             let id = Uuid::parse_str(client_id.trim()).ok();
             let mut conn = pool.get().await?;
             let client = match id {
@@ -89,11 +95,14 @@ pub async fn sign_in(
                     && api_clients::secret_matches(&client_secret, &c.secret_hash)
             });
             let (Some(id), Some(client)) = (id, client) else {
-                attempt.failed();
+                // The connection back first: a shared throttle records through the pool.
+                drop(conn);
+                attempt.failed().await;
                 return Err(bad_credentials());
             };
-            attempt.succeeded();
             api_clients::store::touch(&mut conn, id).await?;
+            drop(conn);
+            attempt.succeeded().await;
             let scopes = Scopes::from_stored(client.scopes).iter().collect();
             jwt.mint_versioned(
                 SubjectKind::Client,

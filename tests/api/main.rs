@@ -46,6 +46,7 @@ mod purchases;
 mod rate_limits;
 mod replicas;
 mod schema;
+mod sign_in_throttle;
 mod statements;
 mod surveys;
 mod tokens;
