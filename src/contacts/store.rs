@@ -7,8 +7,8 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::db::NullableTexts;
 use crate::db::schema::{contacts, customers};
+use crate::db::{NullableTexts, Prepare};
 
 /// A link row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -321,7 +321,7 @@ fn includable(
 
 /// The current links of `people` to live organizations (with `owner`, only organizations
 /// this user manages), as (person, organization) pairs: the organizations a search with
-/// `include=organizations` adds. Served by `contacts_person_idx`.
+/// `include=organizations` adds. Served by `contacts_current_person_idx`.
 pub async fn current_organizations_of(
     conn: &mut AsyncPgConnection,
     people: &[Uuid],
@@ -335,13 +335,14 @@ pub async fn current_organizations_of(
         .filter(contacts::ended_at.is_null())
         .filter(contacts::organization_id.eq_any(includable(owner)))
         .select((contacts::person_id, contacts::organization_id))
+        .prepared()
         .load(conn)
         .await
 }
 
 /// The current contacts of those of `organizations` that are live organizations (with
 /// `owner`, managed by this user), as (organization, person) pairs: the people through whom
-/// a search may find them. Served by `contacts_organization_idx`.
+/// a search may find them. Served by `contacts_current_organization_idx`.
 pub async fn current_people_at(
     conn: &mut AsyncPgConnection,
     organizations: &[Uuid],
@@ -350,11 +351,15 @@ pub async fn current_people_at(
     if organizations.is_empty() {
         return Ok(Vec::new());
     }
+    // The organizations checked among these only: unbounded, the check was planned as a
+    // walk of every customer in id order up to the last organization (12 ms at a million).
+    let live = includable(owner).filter(customers::id.eq_any(organizations.to_vec()));
     contacts::table
         .filter(contacts::organization_id.eq_any(organizations))
         .filter(contacts::ended_at.is_null())
-        .filter(contacts::organization_id.eq_any(includable(owner)))
+        .filter(contacts::organization_id.eq_any(live))
         .select((contacts::organization_id, contacts::person_id))
+        .prepared()
         .load(conn)
         .await
 }

@@ -1,0 +1,2 @@
+DROP INDEX contacts_current_person_idx;
+DROP INDEX contacts_current_organization_idx;
