@@ -169,9 +169,8 @@ pub struct CustomersQuery {
     pub loyalty_quadrant: Option<String>,
     /// Search name, organization, email and phone. Words (up to five, of two or more
     /// letters) must each be found closely, tolerating a typo or two, and a word's beginning
-    /// matches it, so search works while typing; the best matches come first (a single short
-    /// or very common word matches many customers and takes longer to rank: add a word to
-    /// narrow it). Digits only (four or more)
+    /// matches it, so search works while typing; the best matches come first (a word exactly
+    /// as typed before the words near it). Digits only (four or more)
     /// search phone numbers; text with `@` searches emails.
     #[param(example = "ada lovlace")]
     pub q: Option<String>,

@@ -235,15 +235,6 @@ async fn near(
 /// The least distance of a word other than the one typed.
 const NEXT_TO_TYPED: f32 = 1e-6;
 
-/// The one typed word as its own only near word, at distance 0.
-fn typed_word_only(word: &str) -> Vec<Near> {
-    vec![Near {
-        position: 1,
-        word: word.to_owned(),
-        distance: 0.0,
-    }]
-}
-
 /// A one-word search's page when the customers holding the typed word itself fill it: they
 /// rank before every other (distance 0, the others at least [`NEXT_TO_TYPED`]), in id order,
 /// so the page is theirs and the vocabulary need not be read (a common word typed right: its
@@ -258,7 +249,35 @@ async fn exact_page(
     if after.is_some_and(|(distance, _)| distance > 0.0) || matches!(memo.get(), Known::Near(_)) {
         return Ok(None);
     }
-    let rows = one_word(conn, base, &typed_word_only(word), after, fetch).await?;
+    // The word's customers after the cursor's, in id order (its index: (word, customer)).
+    let holding = || {
+        sql::<Bool>(
+            "customers.id IN (SELECT cw.customer_id FROM customer_search_words cw \
+             WHERE cw.word = ",
+        )
+        .bind::<Text, _>(word.to_owned())
+    };
+    let holders: BoxedCondition = match after {
+        None => Box::new(holding().sql(")")),
+        Some((_, id)) => Box::new(
+            holding()
+                .sql(" AND cw.customer_id > ")
+                .bind::<SqlUuid, _>(id)
+                .sql(")"),
+        ),
+    };
+    let rows: Vec<Row> = base
+        .filter(holders)
+        .order(customers::id.asc())
+        .select((
+            CustomerRecord::as_select(),
+            sql::<Float4>("0::real"),
+            sql::<Text>("lower(customers.name)"),
+        ))
+        .limit(fetch)
+        .prepared()
+        .load(conn)
+        .await?;
     if i64::try_from(rows.len()).unwrap_or(i64::MAX) < fetch {
         return Ok(None);
     }
@@ -488,11 +507,26 @@ pub(super) async fn distances_by_words(
     (words, memo): (&[String], &NearWords),
     ids: &[Uuid],
 ) -> QueryResult<Vec<(Uuid, f32)>> {
-    let near = match (memo.get(), words) {
-        // Only customers at distance 0 found so far: ranking them needs no other distance.
-        (Known::TypedWordOnly, [word]) => typed_word_only(word),
-        _ => near(conn, memo, words).await?,
-    };
+    if let (Known::TypedWordOnly, [word]) = (memo.get(), words) {
+        // Only customers at distance 0 found so far: ranking them needs no other distance,
+        // and those of `ids` holding the word are read from the word's index first.
+        return base
+            .filter(
+                sql::<Bool>(
+                    "customers.id IN (SELECT cw.customer_id FROM customer_search_words cw \
+                     WHERE cw.word = ",
+                )
+                .bind::<Text, _>(word.clone())
+                .sql(" AND cw.customer_id = ANY (")
+                .bind::<Array<SqlUuid>, _>(ids.to_vec())
+                .sql("))"),
+            )
+            .select((customers::id, sql::<Float4>("0::real")))
+            .prepared()
+            .load(conn)
+            .await;
+    }
+    let near = near(conn, memo, words).await?;
     let typed = i32::try_from(words.len()).unwrap_or(i32::MAX);
     if ids.is_empty() || (1..=typed).any(|i| !near.iter().any(|n| n.position == i)) {
         return Ok(Vec::new());
@@ -509,6 +543,7 @@ pub(super) async fn distances_by_words(
     }
     query
         .select((customers::id, score_of(&near)))
+        .prepared()
         .load(conn)
         .await
 }
