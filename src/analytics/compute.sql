@@ -48,7 +48,7 @@ p AS (
 totals AS (
     -- Every buyer's, deleted and erased customers' too (they were sold), as the value
     -- endpoint counts them.
-    SELECT coalesce(sum(p.window_sales), 0)::bigint AS all_sales,
+    SELECT coalesce(bigint_sum(p.window_sales), 0) AS all_sales,
            count(*) FILTER (WHERE p.last_year) AS last_year_buyers,
            count(*) FILTER (WHERE p.last_year AND p.last_at > s.year_start) AS retained
     FROM p CROSS JOIN s),
