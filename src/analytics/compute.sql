@@ -178,7 +178,8 @@ figures AS (
                AS margin_percent,
            -- The course's matrix of customer count against margin: the level's rank is
            -- 1 + count (many 0, medium 1, few 2) + margin (low 0, medium 1, high 2), so
-           -- many × low `basic` … few × high `partnership`; compared in integers.
+           -- many × low `basic` … few × high `partnership`; compared in integers (numeric:
+           -- 100 × a bigint sum could leave the bigint range).
            CASE WHEN f.margin_net > 0 THEN
                1 + CASE WHEN f.value > 0 AND f.above * 100 < s.few_customers_percent * f.n THEN 2
                         WHEN f.value > 0 AND f.above * 100 < s.medium_customers_percent * f.n
