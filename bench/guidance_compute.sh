@@ -10,9 +10,12 @@
 #
 #   bench/guidance_compute.sh [customers=200000]     (REUSE=1: the databases as left)
 #
-# Needs a template database migrated with this branch, TEMPLATE (say the tests'
-# `rapport_tpl_…`); the old side is it with this branch's migrations reverted (their
-# down.sql). Leaves guidance_bench_old and guidance_bench_new behind.
+# Needs a template database migrated with this branch, TEMPLATE (the tests'
+# `rapport_tpl_…`, or a fresh database after `DATABASE_URL=… target/debug/rapport migrate`);
+# the old side is it with the guidance's migrations reverted (their down.sql: the later
+# migrations touch none of the tables the statement reads, and what they add, such as
+# bigint_sum, the old statement does not use). Leaves guidance_bench_old and
+# guidance_bench_new behind.
 set -euo pipefail
 CUSTOMERS=${1:-200000}
 RUNS=${RUNS:-3}
@@ -64,13 +67,16 @@ fi
 # One computation's statement, as the service runs it, counted rather than sent: $1 the
 # database, $2 the statement; prints the backend's CPU seconds (user + system) for it. The
 # rows are read whole (`NOT (x IS NULL)`): a bare count(*) let PostgreSQL skip building
-# the JSON of a statement without UNION ALL (main's), not of one with it.
+# the JSON of a statement without UNION ALL (main's), not of one with it. JIT off, as every
+# session of the service (SESSION_SETTINGS, src/db/mod.rs): with it on, the compilation of
+# the statement's expressions counted too, and the more expressions the more of it.
 time_compute() {
     local sql out
     sql=$(sed 's/\$1::timestamptz/now()/g' "$2")
     out=$(mktemp)
     psql "$PG/$1" -X -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
 SET work_mem = '256MB';
+SET jit = off;
 SELECT pg_backend_pid() AS pid \gset
 \setenv PID :pid
 \setenv OUT $out
@@ -85,7 +91,7 @@ SQL
 store_rows() {
     local sql
     sql=$(sed 's/\$1::timestamptz/now()/g' "$2")
-    psql_at "$1" -c "SET work_mem = '256MB'" -c "INSERT INTO customer_analytics
+    psql_at "$1" -c "SET work_mem = '256MB'" -c "SET jit = off" -c "INSERT INTO customer_analytics
         SELECT * FROM json_populate_recordset(NULL::customer_analytics,
             (SELECT json_agg(figures::json) FROM ($sql) x WHERE figures IS NOT NULL))"
 }

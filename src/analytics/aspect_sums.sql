@@ -8,9 +8,9 @@
 -- year's buyers (a purchase 12 to 24 months ago) measure the retention rate with whether
 -- they bought again since (which each statement reads from what it has already: the
 -- computation from the last purchase's time).
-sum(pu.amount - pu.refunded - CASE WHEN s.by_profit THEN pu.cost ELSE 0 END)
+bigint_sum(pu.amount - pu.refunded - CASE WHEN s.by_profit THEN pu.cost ELSE 0 END)
     FILTER (WHERE pu.occurred_at > s.year_start AND (NOT s.by_profit OR pu.cost IS NOT NULL))
     ::bigint AS year_value,
-coalesce(sum(pu.amount - pu.refunded) FILTER (WHERE pu.occurred_at > s.window_start), 0)
+coalesce(bigint_sum(pu.amount - pu.refunded) FILTER (WHERE pu.occurred_at > s.window_start), 0)
     ::bigint AS window_sales,
 bool_or(pu.occurred_at > s.two_years_start AND pu.occurred_at <= s.year_start) AS last_year

@@ -21,17 +21,18 @@ p AS (
            count(*) AS n_all,
            min(pu.occurred_at) AS first_at,
            max(pu.occurred_at) AS last_at,
+           -- The window's earlier half and the purchases before the recent half are the
+           -- differences of these (window_start < half_start: window_days ≥ 28), read in
+           -- `base` rather than counted: every aggregate here is a transition per purchase.
            count(*) FILTER (WHERE pu.occurred_at > s.window_start) AS n_window,
            count(*) FILTER (WHERE pu.occurred_at > s.half_start) AS n_recent,
-           count(*) FILTER (WHERE pu.occurred_at > s.window_start
-                              AND pu.occurred_at <= s.half_start) AS n_earlier,
-           count(*) FILTER (WHERE pu.occurred_at <= s.half_start) AS n_before,
            /*ASPECT_SUMS*/,
-           -- The margin: the window's purchases with a cost.
-           sum(pu.amount - pu.refunded - pu.cost)
+           -- The margin: the window's purchases with a cost (bigint_sum: a bigint state, not
+           -- sum's numeric one; migration 2026-12-08-000011).
+           bigint_sum(pu.amount - pu.refunded - pu.cost)
                FILTER (WHERE pu.occurred_at > s.window_start AND pu.cost IS NOT NULL)
                AS margin_profit,
-           sum(pu.amount - pu.refunded)
+           bigint_sum(pu.amount - pu.refunded)
                FILTER (WHERE pu.occurred_at > s.window_start AND pu.cost IS NOT NULL)
                AS margin_net,
            -- Loyalty: bit i set when a purchase was made i × days to (i + 1) × days ago (a
@@ -47,7 +48,7 @@ p AS (
 totals AS (
     -- Every buyer's, deleted and erased customers' too (they were sold), as the value
     -- endpoint counts them.
-    SELECT coalesce(sum(p.window_sales), 0)::bigint AS all_sales,
+    SELECT coalesce(bigint_sum(p.window_sales), 0) AS all_sales,
            count(*) FILTER (WHERE p.last_year) AS last_year_buyers,
            count(*) FILTER (WHERE p.last_year AND p.last_at > s.year_start) AS retained
     FROM p CROSS JOIN s),
@@ -85,7 +86,8 @@ base AS (
     -- rather than summed again: every aggregate of p is a transition per purchase.
     LEFT JOIN (SELECT p.*,
                       coalesce(CASE WHEN (SELECT measure FROM s) = 'revenue' THEN p.window_sales
-                                    ELSE p.margin_profit END, 0)::bigint AS value
+                                    ELSE p.margin_profit END, 0) AS value,
+                      p.n_window - p.n_recent AS n_earlier, p.n_all - p.n_recent AS n_before
                FROM p) p ON p.customer_id = c.id
     LEFT JOIN i ON i.customer_id = c.id
     LEFT JOIN customer_satisfaction sat ON sat.customer_id = c.id
@@ -176,14 +178,17 @@ figures AS (
                AS margin_percent,
            -- The course's matrix of customer count against margin: the level's rank is
            -- 1 + count (many 0, medium 1, few 2) + margin (low 0, medium 1, high 2), so
-           -- many × low `basic` … few × high `partnership`; compared in integers.
+           -- many × low `basic` … few × high `partnership`; compared in integers (numeric:
+           -- 100 × a bigint sum could leave the bigint range).
            CASE WHEN f.margin_net > 0 THEN
                1 + CASE WHEN f.value > 0 AND f.above * 100 < s.few_customers_percent * f.n THEN 2
                         WHEN f.value > 0 AND f.above * 100 < s.medium_customers_percent * f.n
                             THEN 1
                         ELSE 0 END
-                 + CASE WHEN 100 * f.margin_profit >= s.high_margin_percent * f.margin_net THEN 2
-                        WHEN 100 * f.margin_profit >= s.low_margin_percent * f.margin_net THEN 1
+                 + CASE WHEN 100 * f.margin_profit::numeric
+                                >= s.high_margin_percent * f.margin_net::numeric THEN 2
+                        WHEN 100 * f.margin_profit::numeric
+                                >= s.low_margin_percent * f.margin_net::numeric THEN 1
                         ELSE 0 END
            END AS level_rank,
            f.relationship_level,

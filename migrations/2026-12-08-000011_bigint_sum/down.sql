@@ -1,0 +1,1 @@
+DROP AGGREGATE bigint_sum(bigint);
