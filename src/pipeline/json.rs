@@ -142,7 +142,8 @@ pub struct Opportunity {
     pub contact_ids: Vec<Uuid>,
     /// Whether one of `contact_ids` is, now, a current contact of the customer with the
     /// `decision_maker` buying role: the person with the power to decide is known (the A of
-    /// MAN). Derived when read, so it follows their links' changes.
+    /// MAN). Updated with every change of their links, roles or liveness, in the same
+    /// transaction, so it always follows them.
     #[schema(example = true)]
     pub has_decision_maker: bool,
     /// When its latest advance happened (see `/v1/opportunities/{id}/advances`); `null`
