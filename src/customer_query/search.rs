@@ -17,7 +17,8 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use diesel::dsl::sql;
+use diesel::dsl::{AsSelect, sql};
+use diesel::expression::SqlLiteral;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
@@ -38,6 +39,21 @@ pub(super) type BoxedCondition = Box<dyn BoxableExpression<customers::table, Pg,
 
 /// A row of a page: the customer, its distance from `q` and its name key.
 pub(super) type Row = (CustomerRecord, f32, String);
+
+/// The columns of a [`Row`], its distance computed by `distance` (SQL).
+pub(super) fn row_columns(
+    distance: &'static str,
+) -> (
+    AsSelect<CustomerRecord, Pg>,
+    SqlLiteral<Float4>,
+    SqlLiteral<Text>,
+) {
+    (
+        CustomerRecord::as_select(),
+        sql::<Float4>(distance),
+        sql::<Text>("lower(customers.name)"),
+    )
+}
 
 /// What `q` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,11 +285,7 @@ async fn exact_page(
     let rows: Vec<Row> = base
         .filter(holders)
         .order(customers::id.asc())
-        .select((
-            CustomerRecord::as_select(),
-            sql::<Float4>("0::real"),
-            sql::<Text>("lower(customers.name)"),
-        ))
+        .select(row_columns("0::real"))
         .limit(fetch)
         .prepared()
         .load(conn)
@@ -357,11 +369,7 @@ async fn one_word(
         after,
     )
     .order(customers::id.asc())
-    .select((
-        CustomerRecord::as_select(),
-        sql::<Float4>("step.score"),
-        sql::<Text>("lower(customers.name)"),
-    ))
+    .select(row_columns("step.score"))
     .limit(fetch);
     WordByWord { json, inner, fetch }
         .prepared()

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Float4, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Bool, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -413,11 +413,7 @@ async fn exact_first<'a>(
         };
         query
             .order(customers::id.asc())
-            .select((
-                CustomerRecord::as_select(),
-                sql::<Float4>(distance),
-                sql::<Text>("lower(customers.name)"),
-            ))
+            .select(search::row_columns(distance))
             .limit(fetch)
             .prepared()
     };
@@ -491,11 +487,7 @@ async fn load(
         CustomerSort::Relevance => query.order(customers::id.asc()),
     };
     query
-        .select((
-            CustomerRecord::as_select(),
-            sql::<Float4>("0::real"),
-            sql::<Text>("lower(customers.name)"),
-        ))
+        .select(search::row_columns("0::real"))
         .limit(fetch)
         .prepared()
         .load(conn)
