@@ -40,18 +40,23 @@ pub(super) type BoxedCondition = Box<dyn BoxableExpression<customers::table, Pg,
 /// A row of a page: the customer, its distance from `q` and its name key.
 pub(super) type Row = (CustomerRecord, f32, String);
 
-/// The columns of a [`Row`], its distance computed by `distance` (SQL).
-pub(super) fn row_columns(
-    distance: &'static str,
-) -> (
+/// The columns of a [`Row`].
+pub(super) type RowColumns = (
     AsSelect<CustomerRecord, Pg>,
     SqlLiteral<Float4>,
     SqlLiteral<Text>,
-) {
+);
+
+/// A page's query: its rows' columns selected.
+pub(super) type Page<'a> = customers::BoxedQuery<'a, Pg, diesel::dsl::SqlTypeOf<RowColumns>>;
+
+/// The columns of a [`Row`], its distance computed by `distance` (SQL). The name key is
+/// `name_key` in the output, for an order over merged pages.
+pub(super) fn row_columns(distance: &'static str) -> RowColumns {
     (
         CustomerRecord::as_select(),
         sql::<Float4>(distance),
-        sql::<Text>("lower(customers.name)"),
+        sql::<Text>("lower(customers.name) AS name_key"),
     )
 }
 

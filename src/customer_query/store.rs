@@ -12,14 +12,14 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::json::CustomerSort;
-use super::search::{self, Boxed, BoxedCondition, Row, Search};
+use super::search::{self, Boxed, BoxedCondition, Page, Row, Search};
 use crate::customers::json::{
     BuyerType, CreditGrade, CustomerKind, DeletedFilter, LifecycleStage, OrganizationType,
     ProspectGrade, RegionType, RelationshipLevel,
 };
 use crate::customers::store::CustomerRecord;
-use crate::db::Prepare;
 use crate::db::schema::customers;
+use crate::db::{MergedPages, Prepare};
 use crate::domain::ChurnCause;
 
 /// The position of the last row served, in the list's order.
@@ -184,7 +184,13 @@ impl Listed {
 }
 
 /// The customers every filter but `q` selects.
-fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
+fn filtered(filter: &ListFilter) -> Boxed<'_> {
+    filtered_in(filter, &filter.lifecycle_stages)
+}
+
+/// The customers every filter but `q` selects, in `stages` (any stage when empty) rather than
+/// the filter's own.
+fn filtered_in<'a>(filter: &'a ListFilter, stages: &[LifecycleStage]) -> Boxed<'a> {
     let mut query = customers::table.into_boxed();
     query = match filter.deleted.unwrap_or(DeletedFilter::Exclude) {
         DeletedFilter::Exclude => query.filter(customers::deleted_at.is_null()),
@@ -194,12 +200,8 @@ fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
     if let Some(kind) = filter.kind {
         query = query.filter(customers::kind.eq(kind));
     }
-    if !filter.lifecycle_stages.is_empty() {
-        query = crate::filter_one_of!(
-            query,
-            customers::lifecycle_stage,
-            filter.lifecycle_stages.clone()
-        );
+    if !stages.is_empty() {
+        query = crate::filter_one_of!(query, customers::lifecycle_stage, stages.to_vec());
     }
     if let Some(level) = filter.relationship_level {
         query = query.filter(customers::relationship_level.eq(level));
@@ -323,7 +325,12 @@ fn filtered<'a>(filter: &'a ListFilter) -> Boxed<'a> {
 /// The customers a filter selects, `q` included as a condition (for lists in another order
 /// than relevance, bulk actions and exports).
 fn matching(filter: &ListFilter) -> Boxed<'_> {
-    let mut query = filtered(filter);
+    matching_in(filter, &filter.lifecycle_stages)
+}
+
+/// [`matching`], in `stages` rather than the filter's own.
+fn matching_in<'a>(filter: &'a ListFilter, stages: &[LifecycleStage]) -> Boxed<'a> {
+    let mut query = filtered_in(filter, stages);
     match &filter.q {
         Some(Search::Words(words)) => {
             for word in words {
@@ -436,6 +443,7 @@ async fn exact_first<'a>(
     Ok(rows)
 }
 
+/// A page in `sort` order (not relevance with `q`: [`list`] reads those).
 async fn load(
     conn: &mut AsyncPgConnection,
     filter: &ListFilter,
@@ -443,7 +451,36 @@ async fn load(
     after: Option<CursorKey>,
     fetch: i64,
 ) -> QueryResult<Vec<Row>> {
-    let mut query = matching(filter);
+    let stages = &filter.lifecycle_stages;
+    let page = |stages: &[LifecycleStage]| {
+        ordered_page(matching_in(filter, stages), sort, after.as_ref(), fetch)
+    };
+    // Each stage leads an index in every order but relevance: several stages are read as one
+    // index range each, merged (see `MergedPages`).
+    if let (true, Some(order)) = (stages.len() > 1, merged_order(sort)) {
+        let branches = stages
+            .iter()
+            .map(|stage| page(std::slice::from_ref(stage)))
+            .collect::<QueryResult<Vec<_>>>()?;
+        return MergedPages {
+            branches,
+            order,
+            limit: fetch,
+        }
+        .prepared()
+        .load(conn)
+        .await;
+    }
+    page(stages)?.prepared().load(conn).await
+}
+
+/// `query`'s rows after `after` in `sort` order, at most `fetch`.
+fn ordered_page<'a>(
+    mut query: Boxed<'a>,
+    sort: CustomerSort,
+    after: Option<&CursorKey>,
+    fetch: i64,
+) -> QueryResult<Page<'a>> {
     let descending = matches!(
         sort,
         CustomerSort::CreatedAtDesc | CustomerSort::UpdatedAtDesc | CustomerSort::NameDesc
@@ -452,16 +489,16 @@ async fn load(
     if let Some(after) = after {
         let keyset: BoxedCondition = match (sort, after) {
             (CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc, CursorKey::Time(t, id)) => {
-                crate::db::after_key("customers.created_at", "customers.id", cmp, t, id)
+                crate::db::after_key("customers.created_at", "customers.id", cmp, *t, *id)
             }
             (CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc, CursorKey::Time(t, id)) => {
-                crate::db::after_key("customers.updated_at", "customers.id", cmp, t, id)
+                crate::db::after_key("customers.updated_at", "customers.id", cmp, *t, *id)
             }
             (CustomerSort::Name | CustomerSort::NameDesc, CursorKey::Text(name, id)) => Box::new(
                 sql::<Bool>(&format!("(lower(customers.name), customers.id) {cmp} ("))
-                    .bind::<Text, _>(name)
+                    .bind::<Text, _>(name.clone())
                     .sql(", ")
-                    .bind::<SqlUuid, _>(id)
+                    .bind::<SqlUuid, _>(*id)
                     .sql(")"),
             ),
             _ => return Err(diesel::result::Error::NotFound),
@@ -486,12 +523,21 @@ async fn load(
         // Relevance goes with `q` (list() reads it); alone it would be id order.
         CustomerSort::Relevance => query.order(customers::id.asc()),
     };
-    query
-        .select(search::row_columns("0::real"))
-        .limit(fetch)
-        .prepared()
-        .load(conn)
-        .await
+    Ok(query.select(search::row_columns("0::real")).limit(fetch))
+}
+
+/// The order of `sort` over merged pages' output columns; none for relevance (id order
+/// without `q`), which no stage's index serves.
+fn merged_order(sort: CustomerSort) -> Option<&'static str> {
+    Some(match sort {
+        CustomerSort::CreatedAt => "created_at, id",
+        CustomerSort::CreatedAtDesc => "created_at DESC, id DESC",
+        CustomerSort::UpdatedAt => "updated_at, id",
+        CustomerSort::UpdatedAtDesc => "updated_at DESC, id DESC",
+        CustomerSort::Name => "name_key, id",
+        CustomerSort::NameDesc => "name_key DESC, id DESC",
+        CustomerSort::Relevance => return None,
+    })
 }
 
 /// Where a cursor of a phone or email search stands: among the exact matches (distance 0),

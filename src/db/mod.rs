@@ -2,6 +2,7 @@
 //! embedded migrations, with bounded retries) and the generated `schema`.
 
 pub mod login_throttle;
+mod merged;
 mod migrations;
 pub mod partitions;
 mod pooler;
@@ -21,6 +22,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::config::{DatabaseSettings, DatabaseUrl, Pooler};
 
+pub use merged::MergedPages;
 pub use migrations::{MIGRATIONS, embedded_versions, migrate};
 pub use pooler::check_pooled_session;
 pub use statements::{

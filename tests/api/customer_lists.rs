@@ -241,6 +241,77 @@ async fn sorts_and_time_ranges() {
 }
 
 #[actix_web::test]
+async fn several_stages_list_in_every_order_as_the_whole_list_does() {
+    let app = TestApp::spawn().await;
+    // Stages interleaved in creation, update and name order; names in mixed case.
+    let people = [
+        ("mia Stone", "stable"),
+        ("Ben Ash", "commitment"),
+        ("Zoe Park", "exploration"),
+        ("ada Lane", "stable"),
+        ("Kim Rowe", "prospect"),
+        ("Lea Berg", "commitment"),
+        ("owen Hart", "exploration"),
+        ("Cid Moss", "stable"),
+    ];
+    let mut ids = Vec::new();
+    for (name, stage) in people {
+        let created = create(&app, json!({"name": name, "lifecycle_stage": stage})).await;
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let agent = app.token(Role::Agent);
+    for i in [3, 0, 5] {
+        let res = app
+            .send(
+                Method::PATCH,
+                &format!("/v1/customers/{}", ids[i]),
+                &agent,
+                &json!({"source": "fair"}),
+            )
+            .await;
+        expect_json(res, StatusCode::OK).await;
+    }
+    let stages = ["stable", "commitment", "exploration"];
+    let in_stages: BTreeSet<&str> = people
+        .iter()
+        .filter(|(_, stage)| stages.contains(stage))
+        .map(|(name, _)| *name)
+        .collect();
+    for sort in [
+        "created_at",
+        "-created_at",
+        "updated_at",
+        "-updated_at",
+        "name",
+        "-name",
+    ] {
+        let whole: Vec<String> = names(&app, &format!("sort={sort}"))
+            .await
+            .into_iter()
+            .filter(|name| in_stages.contains(name.as_str()))
+            .collect();
+        assert_eq!(whole.len(), 7);
+        let listed = names(
+            &app,
+            &format!("lifecycle_stage={}&sort={sort}", stages.join(",")),
+        )
+        .await;
+        assert_eq!(listed, whole, "sort={sort}");
+        // Two stages, and one, agree too.
+        let two: Vec<&String> = whole
+            .iter()
+            .filter(|name| !["Zoe Park", "owen Hart"].contains(&name.as_str()))
+            .collect();
+        let listed = names(
+            &app,
+            &format!("lifecycle_stage=commitment,stable&sort={sort}"),
+        )
+        .await;
+        assert_eq!(listed.iter().collect::<Vec<_>>(), two, "sort={sort}");
+    }
+}
+
+#[actix_web::test]
 async fn cursors_stay_stable_while_rows_are_inserted() {
     let app = TestApp::spawn().await;
     for i in 0..7 {
