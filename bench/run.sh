@@ -102,6 +102,23 @@ for scenario in get list search search_common timeline complaints create purchas
     RESULTS+=("$line")
 done
 
+# The same read by `wrk` (a C client as light per request as pgbench's), when installed: how
+# much of the read's gap to `pgbench -S` is the load tool's own cost.
+if command -v wrk >/dev/null; then
+    say "wrk: get ($CONCURRENCY connections, ${DURATION}s)"
+    reset_peak
+    WRK=$(IDS="$DATA/customer_ids.txt" TOKEN="$TOKEN" wrk -t2 -c"$CONCURRENCY" -d"${DURATION}s" \
+        --latency -s bench/wrk_ids.lua "http://127.0.0.1:$PORT")
+    # Latencies in ms, whatever unit wrk prints them in.
+    ms() { echo "$WRK" | awk -v p="$1" '$1 == p {v = $2; u = v; sub(/[0-9.]+/, "", u);
+        sub(/[a-z]+$/, "", v); f = (u == "us") ? 0.001 : (u == "s") ? 1000 : 1; printf "%.2f", v * f}'; }
+    line="{\"scenario\": \"get_wrk\", \"rps\": $(echo "$WRK" | awk '/^Requests\/sec/ {print $2}'),"
+    line="$line \"p50_ms\": $(ms 50%), \"p99_ms\": $(ms 99%),"
+    line="$line \"errors\": $(echo "$WRK" | awk '/Non-2xx/ {n = $NF} END {print n + 0}'), \"peak_rss_mib\": $(peak_rss)}"
+    say "$line"
+    RESULTS+=("$line")
+fi
+
 # Every list filter in every sort the API documents, a few seconds each: its p99, or the 400
 # that refuses a sort the filter has no index path for.
 MANAGER=$(psql "$PG/$DB" -qAtX -c "SELECT id FROM users WHERE email = 'manager7@rapport.example'")
