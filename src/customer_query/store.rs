@@ -185,12 +185,17 @@ impl Listed {
 
 /// The customers every filter but `q` selects.
 fn filtered(filter: &ListFilter) -> Boxed<'_> {
-    filtered_in(filter, &filter.lifecycle_stages)
+    filtered_in(filter, &filter.lifecycle_stages, None)
 }
 
 /// The customers every filter but `q` selects, in `stages` (any stage when empty) rather than
-/// the filter's own.
-fn filtered_in<'a>(filter: &'a ListFilter, stages: &[LifecycleStage]) -> Boxed<'a> {
+/// the filter's own. For a page in `order`, the first tag's live customers are read from
+/// `customer_tags` in that order (an index range), instead of all of them from the GIN index.
+fn filtered_in<'a>(
+    filter: &'a ListFilter,
+    stages: &[LifecycleStage],
+    order: Option<CustomerSort>,
+) -> Boxed<'a> {
     let mut query = customers::table.into_boxed();
     query = match filter.deleted.unwrap_or(DeletedFilter::Exclude) {
         DeletedFilter::Exclude => query.filter(customers::deleted_at.is_null()),
@@ -216,8 +221,23 @@ fn filtered_in<'a>(filter: &'a ListFilter, stages: &[LifecycleStage]) -> Boxed<'
             filter.organization_types.clone()
         );
     }
-    if !filter.tags.is_empty() {
-        let tags: Vec<Option<String>> = filter.tags.iter().cloned().map(Some).collect();
+    let mut tags = filter.tags.as_slice();
+    if let (Some(first), Some((keys, tag_keys))) = (tags.first(), order.and_then(tag_keys))
+        && filter.deleted.unwrap_or(DeletedFilter::Exclude) == DeletedFilter::Exclude
+    {
+        // The planner joins the tag's rows in their index order to the customers (the keys
+        // are equal on both sides), so the page stops after `limit` rows.
+        query = query.filter(
+            sql::<Bool>(&format!(
+                "({keys}) IN (SELECT {tag_keys} FROM customer_tags t WHERE t.tag = "
+            ))
+            .bind::<Text, _>(first.clone())
+            .sql(")"),
+        );
+        tags = &tags[1..];
+    }
+    if !tags.is_empty() {
+        let tags: Vec<Option<String>> = tags.iter().cloned().map(Some).collect();
         query = query.filter(customers::tags.contains(tags));
     }
     if let Some(owner) = filter.owner {
@@ -325,12 +345,17 @@ fn filtered_in<'a>(filter: &'a ListFilter, stages: &[LifecycleStage]) -> Boxed<'
 /// The customers a filter selects, `q` included as a condition (for lists in another order
 /// than relevance, bulk actions and exports).
 fn matching(filter: &ListFilter) -> Boxed<'_> {
-    matching_in(filter, &filter.lifecycle_stages)
+    matching_in(filter, &filter.lifecycle_stages, None)
 }
 
-/// [`matching`], in `stages` rather than the filter's own.
-fn matching_in<'a>(filter: &'a ListFilter, stages: &[LifecycleStage]) -> Boxed<'a> {
-    let mut query = filtered_in(filter, stages);
+/// [`matching`], in `stages` rather than the filter's own, for a page in `order` (see
+/// [`filtered_in`]).
+fn matching_in<'a>(
+    filter: &'a ListFilter,
+    stages: &[LifecycleStage],
+    order: Option<CustomerSort>,
+) -> Boxed<'a> {
+    let mut query = filtered_in(filter, stages, order);
     match &filter.q {
         Some(Search::Words(words)) => {
             for word in words {
@@ -453,7 +478,12 @@ async fn load(
 ) -> QueryResult<Vec<Row>> {
     let stages = &filter.lifecycle_stages;
     let page = |stages: &[LifecycleStage]| {
-        ordered_page(matching_in(filter, stages), sort, after.as_ref(), fetch)
+        ordered_page(
+            matching_in(filter, stages, Some(sort)),
+            sort,
+            after.as_ref(),
+            fetch,
+        )
     };
     // Each stage leads an index in every order but relevance: several stages are read as one
     // index range each, merged (see `MergedPages`).
@@ -524,6 +554,26 @@ fn ordered_page<'a>(
         CustomerSort::Relevance => query.order(customers::id.asc()),
     };
     Ok(query.select(search::row_columns("0::real")).limit(fetch))
+}
+
+/// The keys of `sort` on the customer and in `customer_tags` (see [`filtered_in`]); none for
+/// relevance (id order without `q`).
+fn tag_keys(sort: CustomerSort) -> Option<(&'static str, &'static str)> {
+    Some(match sort {
+        CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => (
+            "customers.created_at, customers.id",
+            "t.created_at, t.customer_id",
+        ),
+        CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc => (
+            "customers.updated_at, customers.id",
+            "t.updated_at, t.customer_id",
+        ),
+        CustomerSort::Name | CustomerSort::NameDesc => (
+            "lower(customers.name), customers.id",
+            "t.name_key, t.customer_id",
+        ),
+        CustomerSort::Relevance => return None,
+    })
 }
 
 /// The order of `sort` over merged pages' output columns; none for relevance (id order

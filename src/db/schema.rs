@@ -221,6 +221,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    customer_tags (customer_id, tag) {
+        customer_id -> Uuid,
+        tag -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        name_key -> Text,
+    }
+}
+
+diesel::table! {
     customer_tombstones (customer_id) {
         customer_id -> Uuid,
         survivor_id -> Uuid,
@@ -793,6 +803,7 @@ diesel::joinable!(customer_merges -> customers (survivor_id));
 diesel::joinable!(customer_satisfaction -> customers (customer_id));
 diesel::joinable!(customer_tombstones -> customer_merges (merge_id));
 diesel::joinable!(customer_search_words -> customers (customer_id));
+diesel::joinable!(customer_tags -> customers (customer_id));
 diesel::joinable!(customers -> users (account_manager_id));
 diesel::joinable!(import_chunks -> imports (import_id));
 diesel::joinable!(import_error_rows -> imports (import_id));
@@ -832,6 +843,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     customer_not_duplicates,
     customer_satisfaction,
     customer_search_words,
+    customer_tags,
     customer_tombstones,
     customers,
     events,

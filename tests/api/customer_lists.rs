@@ -311,6 +311,121 @@ async fn several_stages_list_in_every_order_as_the_whole_list_does() {
     }
 }
 
+/// Rows of `customer_tags` that differ from the live customers' tags as the customers hold
+/// them (either way).
+async fn tag_rows_out_of_step(app: &TestApp) -> i64 {
+    app.count(
+        "((SELECT customer_id, tag, created_at, updated_at, name_key FROM customer_tags \
+           EXCEPT SELECT DISTINCT c.id, t, c.created_at, c.updated_at, lower(c.name) \
+                  FROM customers c, unnest(c.tags) t WHERE c.deleted_at IS NULL) \
+          UNION ALL \
+          (SELECT DISTINCT c.id, t, c.created_at, c.updated_at, lower(c.name) \
+           FROM customers c, unnest(c.tags) t WHERE c.deleted_at IS NULL \
+           EXCEPT SELECT customer_id, tag, created_at, updated_at, name_key FROM customer_tags)) d",
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn a_tag_lists_in_every_order_as_the_whole_list_does_through_every_write() {
+    let app = TestApp::spawn().await;
+    let agent = app.token(Role::Agent);
+    let mut ids = std::collections::BTreeMap::new();
+    for (name, tags) in [
+        ("mia Stone", json!(["vip"])),
+        ("Ben Ash", json!(["vip", "newsletter"])),
+        ("Zoe Park", json!([])),
+        ("ada Lane", json!(["newsletter"])),
+        ("Kim Rowe", json!(["vip", "vip"])),
+        ("Lea Berg", json!(["wholesale", "vip"])),
+    ] {
+        let created = create(&app, json!({"name": name, "tags": tags})).await;
+        ids.insert(name, created["id"].as_str().unwrap().to_owned());
+    }
+    // Imported set-wise.
+    crate::imports::csv(
+        &app,
+        "",
+        "name,tags\nCid Moss,vip;newsletter\nowen Hart,wholesale\n",
+    )
+    .await;
+    let patch = async |name: &str, body: Value| {
+        let res = app
+            .send(
+                Method::PATCH,
+                &format!("/v1/customers/{}", ids[name]),
+                &agent,
+                &body,
+            )
+            .await;
+        expect_json(res, StatusCode::OK).await;
+    };
+    patch("Zoe Park", json!({"tags": ["vip"]})).await; // given
+    patch("mia Stone", json!({"tags": ["newsletter"]})).await; // taken
+    patch("Kim Rowe", json!({"name": "aaron Rowe"})).await; // renamed: first by name
+    patch("Ben Ash", json!({"source": "fair"})).await; // updated: newest by update
+    let res = app
+        .send(
+            Method::DELETE,
+            &format!("/v1/customers/{}", ids["Lea Berg"]),
+            &app.token(Role::Admin),
+            &json!({}),
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(tag_rows_out_of_step(&app).await, 0);
+
+    let vip = ["Ben Ash", "aaron Rowe", "Cid Moss", "Zoe Park"];
+    for sort in [
+        "created_at",
+        "-created_at",
+        "updated_at",
+        "-updated_at",
+        "name",
+        "-name",
+    ] {
+        let whole = names(&app, &format!("sort={sort}")).await;
+        let expected: Vec<&String> = whole.iter().filter(|n| vip.contains(&n.as_str())).collect();
+        assert_eq!(expected.len(), 4, "sort={sort}: {whole:?}");
+        let listed = names(&app, &format!("tags=vip&sort={sort}")).await;
+        assert_eq!(
+            listed.iter().collect::<Vec<_>>(),
+            expected,
+            "tags=vip&sort={sort}"
+        );
+        let both: Vec<&String> = expected
+            .iter()
+            .copied()
+            .filter(|n| ["Ben Ash", "Cid Moss"].contains(&n.as_str()))
+            .collect();
+        let listed = names(&app, &format!("tags=vip,newsletter&sort={sort}")).await;
+        assert_eq!(
+            listed.iter().collect::<Vec<_>>(),
+            both,
+            "tags=vip,newsletter&sort={sort}"
+        );
+    }
+    // Deleted customers are listed from the customers themselves.
+    let admin = app.token(Role::Admin);
+    let page = app
+        .get_ok("/v1/customers?tags=vip&deleted=only", &admin)
+        .await;
+    assert_eq!(page["data"][0]["name"], "Lea Berg");
+
+    // Restored, the customer is listed again.
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/customers/{}/restore", ids["Lea Berg"]),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    expect_json(res, StatusCode::OK).await;
+    assert_eq!(tag_rows_out_of_step(&app).await, 0);
+    assert!(set(&app, "tags=vip&sort=name").await.contains("Lea Berg"));
+}
+
 #[actix_web::test]
 async fn cursors_stay_stable_while_rows_are_inserted() {
     let app = TestApp::spawn().await;

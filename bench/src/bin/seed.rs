@@ -213,8 +213,8 @@ async fn main() {
     }
 
     let tables = [
-        "customers", "customer_lifecycle_events", "interactions", "purchases", "loyalty_accounts",
-        "loyalty_lots", "loyalty_ledger",
+        "customers", "customer_lifecycle_events", "customer_tags", "interactions", "purchases",
+        "loyalty_accounts", "loyalty_lots", "loyalty_ledger",
     ];
     let definitions = drop_indexes(&client, &tables).await;
     // The duplicate candidates are kept by a statement trigger that reads each written key's
@@ -390,8 +390,8 @@ async fn main() {
         // VACUUM too: otherwise autovacuum visits the fresh rows during the measurements.
         .batch_execute(
             "VACUUM (ANALYZE) customers, customer_lifecycle_events, customer_search_words, \
-             search_vocabulary, interactions, users, purchases, loyalty_accounts, loyalty_lots, \
-             loyalty_ledger, loyalty_program, loyalty_tiers, customer_duplicate_pairs, \
+             customer_tags, search_vocabulary, interactions, users, purchases, loyalty_accounts, \
+             loyalty_lots, loyalty_ledger, loyalty_program, loyalty_tiers, customer_duplicate_pairs, \
              customer_duplicate_links",
         )
         .await
