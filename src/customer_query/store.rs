@@ -4,8 +4,10 @@
 
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Bool, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -185,17 +187,13 @@ impl Listed {
 
 /// The customers every filter but `q` selects.
 fn filtered(filter: &ListFilter) -> Boxed<'_> {
-    filtered_in(filter, &filter.lifecycle_stages, None)
+    filtered_in(filter, &filter.lifecycle_stages, false)
 }
 
 /// The customers every filter but `q` selects, in `stages` (any stage when empty) rather than
-/// the filter's own. For a page in `order`, the first tag's live customers are read from
-/// `customer_tags` in that order (an index range), instead of all of them from the GIN index.
-fn filtered_in<'a>(
-    filter: &'a ListFilter,
-    stages: &[LifecycleStage],
-    order: Option<CustomerSort>,
-) -> Boxed<'a> {
+/// the filter's own; without the first tag's condition when a [`TagLed`] page reads that
+/// tag's rows.
+fn filtered_in<'a>(filter: &'a ListFilter, stages: &[LifecycleStage], tag_led: bool) -> Boxed<'a> {
     let mut query = customers::table.into_boxed();
     query = match filter.deleted.unwrap_or(DeletedFilter::Exclude) {
         DeletedFilter::Exclude => query.filter(customers::deleted_at.is_null()),
@@ -221,21 +219,11 @@ fn filtered_in<'a>(
             filter.organization_types.clone()
         );
     }
-    let mut tags = filter.tags.as_slice();
-    if let (Some(first), Some((keys, tag_keys))) = (tags.first(), order.and_then(tag_keys))
-        && filter.deleted.unwrap_or(DeletedFilter::Exclude) == DeletedFilter::Exclude
-    {
-        // The planner joins the tag's rows in their index order to the customers (the keys
-        // are equal on both sides), so the page stops after `limit` rows.
-        query = query.filter(
-            sql::<Bool>(&format!(
-                "({keys}) IN (SELECT {tag_keys} FROM customer_tags t WHERE t.tag = "
-            ))
-            .bind::<Text, _>(first.clone())
-            .sql(")"),
-        );
-        tags = &tags[1..];
-    }
+    let tags = if tag_led {
+        filter.tags.get(1..).unwrap_or_default()
+    } else {
+        filter.tags.as_slice()
+    };
     if !tags.is_empty() {
         let tags: Vec<Option<String>> = tags.iter().cloned().map(Some).collect();
         query = query.filter(customers::tags.contains(tags));
@@ -345,17 +333,12 @@ fn filtered_in<'a>(
 /// The customers a filter selects, `q` included as a condition (for lists in another order
 /// than relevance, bulk actions and exports).
 fn matching(filter: &ListFilter) -> Boxed<'_> {
-    matching_in(filter, &filter.lifecycle_stages, None)
+    matching_in(filter, &filter.lifecycle_stages, false)
 }
 
-/// [`matching`], in `stages` rather than the filter's own, for a page in `order` (see
-/// [`filtered_in`]).
-fn matching_in<'a>(
-    filter: &'a ListFilter,
-    stages: &[LifecycleStage],
-    order: Option<CustomerSort>,
-) -> Boxed<'a> {
-    let mut query = filtered_in(filter, stages, order);
+/// [`matching`], in `stages` rather than the filter's own (see [`filtered_in`]).
+fn matching_in<'a>(filter: &'a ListFilter, stages: &[LifecycleStage], tag_led: bool) -> Boxed<'a> {
+    let mut query = filtered_in(filter, stages, tag_led);
     match &filter.q {
         Some(Search::Words(words)) => {
             for word in words {
@@ -477,13 +460,31 @@ async fn load(
     fetch: i64,
 ) -> QueryResult<Vec<Row>> {
     let stages = &filter.lifecycle_stages;
-    let page = |stages: &[LifecycleStage]| {
-        ordered_page(
-            matching_in(filter, stages, Some(sort)),
-            sort,
-            after.as_ref(),
-            fetch,
-        )
+    // A tag leads when the customers' own conditions are no better guide: not with `q`
+    // (its own index), nor for deleted customers (`customer_tags` holds live ones).
+    let tag = <[String]>::first(&filter.tags).filter(|_| {
+        filter.q.is_none()
+            && filter.deleted.unwrap_or(DeletedFilter::Exclude) == DeletedFilter::Exclude
+    });
+    let page = |stages: &[LifecycleStage]| -> QueryResult<PageQuery<'_>> {
+        Ok(PageQuery(match (tag, tag_keys(sort)) {
+            (Some(tag), Some(key)) => Box::new(TagLed {
+                tag: tag.clone(),
+                key,
+                descending: is_descending(sort),
+                after: after.clone(),
+                customer: matching_in(filter, stages, true)
+                    .filter(sql::<Bool>("customers.id = step.customer_id"))
+                    .select(search::row_columns("0::real")),
+                fetch,
+            }),
+            _ => Box::new(ordered_page(
+                matching_in(filter, stages, false),
+                sort,
+                after.as_ref(),
+                fetch,
+            )?),
+        }))
     };
     // Each stage leads an index in every order but relevance: several stages are read as one
     // index range each, merged (see `MergedPages`).
@@ -511,11 +512,7 @@ fn ordered_page<'a>(
     after: Option<&CursorKey>,
     fetch: i64,
 ) -> QueryResult<Page<'a>> {
-    let descending = matches!(
-        sort,
-        CustomerSort::CreatedAtDesc | CustomerSort::UpdatedAtDesc | CustomerSort::NameDesc
-    );
-    let cmp = if descending { "<" } else { ">" };
+    let cmp = if is_descending(sort) { "<" } else { ">" };
     if let Some(after) = after {
         let keyset: BoxedCondition = match (sort, after) {
             (CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc, CursorKey::Time(t, id)) => {
@@ -556,24 +553,103 @@ fn ordered_page<'a>(
     Ok(query.select(search::row_columns("0::real")).limit(fetch))
 }
 
-/// The keys of `sort` on the customer and in `customer_tags` (see [`filtered_in`]); none for
-/// relevance (id order without `q`).
-fn tag_keys(sort: CustomerSort) -> Option<(&'static str, &'static str)> {
+fn is_descending(sort: CustomerSort) -> bool {
+    matches!(
+        sort,
+        CustomerSort::CreatedAtDesc | CustomerSort::UpdatedAtDesc | CustomerSort::NameDesc
+    )
+}
+
+/// The column of `customer_tags` that holds the customer's key in `sort` (with the customer's
+/// id after it); none for relevance (id order without `q`).
+fn tag_keys(sort: CustomerSort) -> Option<&'static str> {
     Some(match sort {
-        CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => (
-            "customers.created_at, customers.id",
-            "t.created_at, t.customer_id",
-        ),
-        CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc => (
-            "customers.updated_at, customers.id",
-            "t.updated_at, t.customer_id",
-        ),
-        CustomerSort::Name | CustomerSort::NameDesc => (
-            "lower(customers.name), customers.id",
-            "t.name_key, t.customer_id",
-        ),
+        CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => "created_at",
+        CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc => "updated_at",
+        CustomerSort::Name | CustomerSort::NameDesc => "name_key",
         CustomerSort::Relevance => return None,
     })
+}
+
+/// A page's statement, whichever way it reads (boxed: the ways differ in type).
+struct PageQuery<'a>(Box<dyn QueryFragment<Pg> + Send + 'a>);
+
+impl QueryFragment<Pg> for PageQuery<'_> {
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+}
+
+impl QueryId for PageQuery<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for PageQuery<'_> {
+    type SqlType = diesel::dsl::SqlTypeOf<search::RowColumns>;
+}
+
+/// A page led by a tag: `SELECT page.* FROM (<the tag's rows of customer_tags after the
+/// cursor, in the list's order>) AS step CROSS JOIN LATERAL (<the customer of the row, if
+/// every other filter keeps it>) AS page ORDER BY <step's order> LIMIT <fetch>`.
+///
+/// The GIN index on `customers.tags` finds a tag's customers in no order, so a page of
+/// `tags=vip` newest first read and sorted every one of them. The tag's rows hold the
+/// customer's keys in each order, so the page walks them in order and reads each customer by
+/// id until the page is full. Written out, because the planner, asked to join the tag's rows
+/// on both the key and the id, takes the two conditions for independent and expects one row.
+struct TagLed<'a> {
+    tag: String,
+    /// The `customer_tags` column of the list's key.
+    key: &'static str,
+    descending: bool,
+    after: Option<CursorKey>,
+    /// The filter's query for the customer of `step.customer_id`, its page columns selected.
+    customer: Page<'a>,
+    fetch: i64,
+}
+
+impl QueryFragment<Pg> for TagLed<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let (cmp, direction) = if self.descending {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        out.push_sql("SELECT page.* FROM (SELECT t.");
+        out.push_sql(self.key);
+        out.push_sql(" AS key, t.customer_id FROM customer_tags t WHERE t.tag = ");
+        out.push_bind_param::<Text, _>(&self.tag)?;
+        match &self.after {
+            None => {}
+            Some(CursorKey::Time(at, id)) => {
+                out.push_sql(&format!(" AND (t.{}, t.customer_id) {cmp} (", self.key));
+                out.push_bind_param::<Timestamptz, _>(at)?;
+                out.push_sql(", ");
+                out.push_bind_param::<SqlUuid, _>(id)?;
+                out.push_sql(")");
+            }
+            Some(CursorKey::Text(name, id)) => {
+                out.push_sql(&format!(" AND (t.{}, t.customer_id) {cmp} (", self.key));
+                out.push_bind_param::<Text, _>(name)?;
+                out.push_sql(", ");
+                out.push_bind_param::<SqlUuid, _>(id)?;
+                out.push_sql(")");
+            }
+            Some(CursorKey::Distance(..)) => return Err(diesel::result::Error::NotFound),
+        }
+        out.push_sql(&format!(
+            " ORDER BY t.{key} {direction}, t.customer_id {direction}) AS step \
+             CROSS JOIN LATERAL (",
+            key = self.key
+        ));
+        QueryFragment::<Pg>::walk_ast(&self.customer, out.reborrow())?;
+        out.push_sql(&format!(
+            ") AS page ORDER BY step.key {direction}, step.customer_id {direction} LIMIT "
+        ));
+        out.push_bind_param::<BigInt, _>(&self.fetch)?;
+        Ok(())
+    }
 }
 
 /// The order of `sort` over merged pages' output columns; none for relevance (id order
