@@ -10,6 +10,10 @@
 #   bench/run.sh [customers=1000000] [seconds-per-scenario=15]
 #
 # BENCH_SEED_ONLY=1 stops after seeding; BENCH_SKIP_SEED=1 measures the database seeded before.
+# BENCH_PARTIAL=1 measures only BENCH_SCENARIOS (default: all) and the sweep of BENCH_FILTERS
+# (space-separated; default: all), beside the same references, into bench/results/partial.json:
+# the loyalty passes, plans and survey stage are left out (the database stays as it was for a
+# full run, but for what the create and purchase scenarios add).
 # INTERACTIONS and PURCHASES set how many of each the seed gives every customer (10 and 20:
 # a 30 GB database at a million customers; 2 and 4 keep it near 8 GB).
 #
@@ -95,7 +99,8 @@ load() {
 }
 
 RESULTS=()
-for scenario in get list search search_common timeline complaints create purchase; do
+read -ra SCENARIOS <<< "${BENCH_SCENARIOS:-get list search search_common timeline complaints create purchase}"
+for scenario in "${SCENARIOS[@]}"; do
     say "load: $scenario ($CONCURRENCY connections, ${DURATION}s)"
     line=$(load "$scenario" "$DURATION")
     say "$line"
@@ -133,6 +138,7 @@ FILTERS=(
     "deleted=only" "q=Lovlace" "q=mary+smith"
     "lifecycle_stage=stable&tags=newsletter"
 )
+[ -z "${BENCH_FILTERS:-}" ] || read -ra FILTERS <<< "$BENCH_FILTERS"
 SWEEP=()
 for filter in "${FILTERS[@]}"; do
     for sort in default created_at -created_at -updated_at updated_at name -name; do
@@ -153,78 +159,83 @@ say "list sweep: ${#SWEEP[@]} filter and sort pairs"
 # The loyalty evaluation pass over every member, on demand (what the background job runs).
 # The first pass gives every member the tier their points reach and expires what lapsed
 # since the seed; the second is the steady state.
-ADMIN=$(RAPPORT_JWT_SECRET=bench-secret-bench-secret-bench-secret-0123 DATABASE_URL="$PG/$DB" \
-    "$RAPPORT" token --role admin --ttl 2h 2>/dev/null)
-EVALUATIONS=()
-for pass in 1 2; do
-    say "loyalty evaluation pass $pass"
-    body=$(curl -fs -X POST -H "Authorization: Bearer $ADMIN" -w '\n%{time_total}' \
-        "http://127.0.0.1:$PORT/v1/loyalty/evaluate")
-    seconds=$(echo "$body" | tail -1)
-    report=$(echo "$body" | head -1)
-    say "pass $pass: ${seconds}s $report"
-    EVALUATIONS+=("{\"pass\": $pass, \"seconds\": $seconds, \"report\": $report}")
-done
-stop
+RESULT_FILE=$OUT/latest.json PLANS_FILE=$OUT/plans.txt EVALUATIONS=()
+if [ -n "${BENCH_PARTIAL:-}" ]; then
+    RESULT_FILE=$OUT/partial.json PLANS_FILE=/dev/null
+else
+    ADMIN=$(RAPPORT_JWT_SECRET=bench-secret-bench-secret-bench-secret-0123 DATABASE_URL="$PG/$DB" \
+        "$RAPPORT" token --role admin --ttl 2h 2>/dev/null)
+    for pass in 1 2; do
+        say "loyalty evaluation pass $pass"
+        body=$(curl -fs -X POST -H "Authorization: Bearer $ADMIN" -w '\n%{time_total}' \
+            "http://127.0.0.1:$PORT/v1/loyalty/evaluate")
+        seconds=$(echo "$body" | tail -1)
+        report=$(echo "$body" | head -1)
+        say "pass $pass: ${seconds}s $report"
+        EVALUATIONS+=("{\"pass\": $pass, \"seconds\": $seconds, \"report\": $report}")
+    done
+    stop
 
-say "query plans of every filter and sort (auto_explain)"
-psql_admin -c "ALTER DATABASE $DB SET session_preload_libraries = 'auto_explain'" \
-    -c "ALTER DATABASE $DB SET auto_explain.log_min_duration = 0" \
-    -c "ALTER DATABASE $DB SET auto_explain.log_analyze = on" \
-    -c "ALTER DATABASE $DB SET auto_explain.log_buffers = on"
-LOG_START=$(stat -c %s "$PGLOG")
-serve
-LISTS=(
-    "limit=50"
-    "sort=created_at&limit=50" "sort=updated_at&limit=50" "sort=-updated_at&limit=50"
-    "sort=name&limit=50" "sort=-name&limit=50"
-    "kind=organization" "kind=individual" "lifecycle_stage=stable" "lifecycle_stage=dissolution,churned"
-    "relationship_level=partnership" "tags=vip" "tags=vip,wholesale" "account_manager_id=$MANAGER"
-    "account_manager_id=none" "region_type=rural" "source=fair" "prospect_grade=ideal"
-    "consent_email=true" "consent_sms=true" "consent_sms=false" "has_email=false" "has_email=true"
-    "has_phone=false" "created_after=2026-10-01T00:00:00Z" "created_before=2024-01-01T00:00:00Z"
-    "updated_after=2026-11-01T00:00:00Z" "updated_before=2024-01-01T00:00:00Z"
-    "attributes.plan=gold" "attributes.seats=7" "q=Lovlace" "q=mary+smith" "q=Hopper&sort=name"
-    "q=4930123" "q=smith.12" "deleted=only"
-    "lifecycle_stage=stable&tags=newsletter&sort=-updated_at"
-)
-for query in "${LISTS[@]}"; do
-    curl -fs -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/v1/customers?$query"
-done
-# The interaction lists: the slowest statement of each request is its plan.
-CUSTOMER=$(head -1 "$DATA/customer_ids.txt")
-PATHS=(
-    "customers/$CUSTOMER/timeline?limit=20" "customers/$CUSTOMER/timeline?limit=20&types=interaction"
-    "customers/$CUSTOMER/interactions" "interactions?limit=50" "interactions?kind=complaint"
-    "interactions?channel=visit&direction=outbound" "interactions?staff_id=$MANAGER"
-    "interactions?q=damaged+parcel" "interactions?occurred_after=2026-11-01T00:00:00Z"
-    "complaints?sort=oldest" "complaints?sort=severity" "complaints?status=resolved&severity=critical"
-    "complaints/stats" "follow-ups?state=overdue" "follow-ups?assignee=$MANAGER&state=due"
-)
-: > /tmp/rapport_bench_slowest.txt
-for path in "${PATHS[@]}"; do
-    start=$(stat -c %s "$PGLOG")
-    curl -fs -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/v1/$path"
-    sleep 0.2
-    tail -c +"$((start + 1))" "$PGLOG" > /tmp/rapport_bench_one.log
-    python3 bench/plans.py --slowest /tmp/rapport_bench_one.log "$DB" "/v1/$path" >> /tmp/rapport_bench_slowest.txt
-done
+    say "query plans of every filter and sort (auto_explain)"
+    psql_admin -c "ALTER DATABASE $DB SET session_preload_libraries = 'auto_explain'" \
+        -c "ALTER DATABASE $DB SET auto_explain.log_min_duration = 0" \
+        -c "ALTER DATABASE $DB SET auto_explain.log_analyze = on" \
+        -c "ALTER DATABASE $DB SET auto_explain.log_buffers = on"
+    LOG_START=$(stat -c %s "$PGLOG")
+    serve
+    LISTS=(
+        "limit=50"
+        "sort=created_at&limit=50" "sort=updated_at&limit=50" "sort=-updated_at&limit=50"
+        "sort=name&limit=50" "sort=-name&limit=50"
+        "kind=organization" "kind=individual" "lifecycle_stage=stable" "lifecycle_stage=dissolution,churned"
+        "relationship_level=partnership" "tags=vip" "tags=vip,wholesale" "account_manager_id=$MANAGER"
+        "account_manager_id=none" "region_type=rural" "source=fair" "prospect_grade=ideal"
+        "consent_email=true" "consent_sms=true" "consent_sms=false" "has_email=false" "has_email=true"
+        "has_phone=false" "created_after=2026-10-01T00:00:00Z" "created_before=2024-01-01T00:00:00Z"
+        "updated_after=2026-11-01T00:00:00Z" "updated_before=2024-01-01T00:00:00Z"
+        "attributes.plan=gold" "attributes.seats=7" "q=Lovlace" "q=mary+smith" "q=Hopper&sort=name"
+        "q=4930123" "q=smith.12" "deleted=only"
+        "lifecycle_stage=stable&tags=newsletter&sort=-updated_at"
+    )
+    for query in "${LISTS[@]}"; do
+        curl -fs -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/v1/customers?$query"
+    done
+    # The interaction lists: the slowest statement of each request is its plan.
+    CUSTOMER=$(head -1 "$DATA/customer_ids.txt")
+    PATHS=(
+        "customers/$CUSTOMER/timeline?limit=20" "customers/$CUSTOMER/timeline?limit=20&types=interaction"
+        "customers/$CUSTOMER/interactions" "interactions?limit=50" "interactions?kind=complaint"
+        "interactions?channel=visit&direction=outbound" "interactions?staff_id=$MANAGER"
+        "interactions?q=damaged+parcel" "interactions?occurred_after=2026-11-01T00:00:00Z"
+        "complaints?sort=oldest" "complaints?sort=severity" "complaints?status=resolved&severity=critical"
+        "complaints/stats" "follow-ups?state=overdue" "follow-ups?assignee=$MANAGER&state=due"
+    )
+    : > /tmp/rapport_bench_slowest.txt
+    for path in "${PATHS[@]}"; do
+        start=$(stat -c %s "$PGLOG")
+        curl -fs -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/v1/$path"
+        sleep 0.2
+        tail -c +"$((start + 1))" "$PGLOG" > /tmp/rapport_bench_one.log
+        python3 bench/plans.py --slowest /tmp/rapport_bench_one.log "$DB" "/v1/$path" >> /tmp/rapport_bench_slowest.txt
+    done
+    stop
+    psql_admin -c "ALTER DATABASE $DB RESET ALL"
+    tail -c +"$((LOG_START + 1))" "$PGLOG" > /tmp/rapport_bench_plans.log
+    python3 bench/plans.py /tmp/rapport_bench_plans.log "$DB" "${LISTS[@]}" > "$OUT/plans.txt"
+    cat /tmp/rapport_bench_slowest.txt >> "$OUT/plans.txt"
+    say "plans written to $OUT/plans.txt"
+fi
 stop
-psql_admin -c "ALTER DATABASE $DB RESET ALL"
-tail -c +"$((LOG_START + 1))" "$PGLOG" > /tmp/rapport_bench_plans.log
-python3 bench/plans.py /tmp/rapport_bench_plans.log "$DB" "${LISTS[@]}" > "$OUT/plans.txt"
-cat /tmp/rapport_bench_slowest.txt >> "$OUT/plans.txt"
-say "plans written to $OUT/plans.txt"
 
 EVALS=$(printf '%s\n' "${EVALUATIONS[@]}")
 SWEEPS=$(printf '%s\n' "${SWEEP[@]}")
-python3 - "$SEED" "$PGBENCH_TPS" "$PGBENCH_PCT" "$OUT/plans.txt" "$EVALS" "$TPCB_TPS" "$COMMIT" \
-    "$CONCURRENCY" "$SWEEPS" "${RESULTS[@]}" <<'PY' | tee "$OUT/latest.json"
+python3 - "$SEED" "$PGBENCH_TPS" "$PGBENCH_PCT" "$PLANS_FILE" "$EVALS" "$TPCB_TPS" "$COMMIT" \
+    "$CONCURRENCY" "$SWEEPS" "${RESULTS[@]}" <<'PY' | tee "$RESULT_FILE"
 import json, sys
 seed = json.loads(sys.argv[1])
 tps = float(sys.argv[2]); p50, p99 = map(float, sys.argv[3].split())
 plans = open(sys.argv[4]).read()
-evaluations = [json.loads(line) for line in sys.argv[5].splitlines()]
+evaluations = [json.loads(line) for line in sys.argv[5].splitlines() if line]
 tpcb = float(sys.argv[6])
 sweep = [json.loads(line) for line in sys.argv[9].splitlines()]
 runs = [json.loads(line) for line in sys.argv[10:]]
@@ -245,6 +256,8 @@ print(json.dumps({"commit": sys.argv[7], "connections": int(sys.argv[8]), "seed"
                                  "pairs": sweep},
                   "plans_without_index": plans.count("NO INDEX")}, indent=2))
 PY
+
+[ -z "${BENCH_PARTIAL:-}" ] || exit 0
 
 # The survey stage, against the same database and beside the same pgbench figure; it adds
 # its figures to latest.json under "surveys".
