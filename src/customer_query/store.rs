@@ -460,12 +460,20 @@ async fn load(
     fetch: i64,
 ) -> QueryResult<Vec<Row>> {
     let stages = &filter.lifecycle_stages;
-    // A tag leads when the customers' own conditions are no better guide: not with `q`
-    // (its own index), nor for deleted customers (`customer_tags` holds live ones).
-    let tag = <[String]>::first(&filter.tags).filter(|_| {
-        filter.q.is_none()
-            && filter.deleted.unwrap_or(DeletedFilter::Exclude) == DeletedFilter::Exclude
-    });
+    // One tag leads when the customers' own conditions are no better guide: not with `q`
+    // (its own index), nor for deleted customers (`customer_tags` holds live ones). Several
+    // tags are an intersection in the GIN index, which finds few customers to sort; led by
+    // one of them, the page would test that tag's customers one by one for the others
+    // (`tags=vip,wholesale` at a million customers: p99 140-160 ms against 100-130).
+    let tag = match filter.tags.as_slice() {
+        [tag]
+            if filter.q.is_none()
+                && filter.deleted.unwrap_or(DeletedFilter::Exclude) == DeletedFilter::Exclude =>
+        {
+            Some(tag)
+        }
+        _ => None,
+    };
     let page = |stages: &[LifecycleStage]| -> QueryResult<PageQuery<'_>> {
         Ok(PageQuery(match (tag, tag_keys(sort)) {
             (Some(tag), Some(key)) => Box::new(TagLed {
