@@ -17,6 +17,8 @@
 #    and the computation), the same as profit, the ranking COPYed out, a million analytics
 #    rows written into a copy of the table, a count of the live customers joined to their
 #    satisfaction (the floor under segments), and each short read by hand.
+#    The Pareto page and segments are read as kept by the computation and, with live=true,
+#    computed for the request (older services: the script of their commit).
 # 3. The release service (RAPPORT_ANALYTICS_INTERVAL=7d: the job does not run by itself), an
 #    admin token: the computation twice (the first writes every row, the second only what
 #    changed), each with the longest-lived write transaction sampled meanwhile (what the
@@ -353,6 +355,10 @@ CURSOR=$(jq -r .next_cursor "$DATA/last.body")
     fail "the Pareto cursor is not the rank it should be: $CURSOR"
 DEEP_RANK=$((RANKED * 3 / 4))
 DEEP=$(python3 -c 'import base64, sys; print(base64.urlsafe_b64encode(("{\"o\":\"rank\",\"k\":%s}" % sys.argv[1]).encode()).decode().rstrip("="))' "$DEEP_RANK")
+# The same first page ranked for the request (what every page cost before the computation
+# kept the default ranking), and the kept one from the top 20 % of sales.
+endpoint pareto_live "/analytics/pareto?limit=50&live=true" "$SLOW_RUNS" group_year
+endpoint pareto_top_sales "/analytics/pareto?limit=50&top_sales_percent=20" "$SLOW_RUNS" group_year
 endpoint pareto_profit "/analytics/pareto?limit=50&measure=profit" "$SLOW_RUNS" group_year_profit
 endpoint pareto_deep_page "/analytics/pareto?limit=50&cursor=$DEEP" "$SLOW_RUNS" group_year
 [ "$(jq '.data[0].rank' "$DATA/last.body")" = $((DEEP_RANK + 1)) ] || fail "the deep page does not start at rank $((DEEP_RANK + 1))"
@@ -377,12 +383,18 @@ say "export: $EXPORT_S s, $EXPORT_ROWS rows, $EXPORT_BYTES bytes, peak RSS $EXPO
 [ "$EXPORT_ROWS" = "$RANKED" ] || fail "the export has $EXPORT_ROWS rows, the ranking $RANKED"
 
 say "segments, churn risk, customers, forecast"
-# The service's own statement (src/analytics/store.rs segments(), read from the source), by hand.
-SEGMENTS_SQL=$(awk '/^pub async fn segments/ { on = 1 } on && /diesel::sql_query\(/ { grab = 1; next }
-                    grab && /^    \)$/ { exit } grab' src/analytics/store.rs | sed '1s/^ *"//; $s/",$//')
-[[ "$SEGMENTS_SQL" == *"GROUPING SETS"* ]] || fail "could not read the segments statement from src/analytics/store.rs"
-reference segments_by_hand "SELECT count(*) FROM (${SEGMENTS_SQL//\$1/50::smallint}) s" "$RUNS"
+# The service's own live statement (src/analytics/segments.sql), by hand: every live customer
+# counted (no owner, no groups). Older services kept it inside store.rs: then no reference.
+if [ -r src/analytics/segments.sql ]; then
+    SEGMENTS_SQL=$(sed 's/--.*$//' src/analytics/segments.sql)
+    [[ "$SEGMENTS_SQL" == *"GROUPING SETS"* ]] || fail "could not read the segments statement from src/analytics/segments.sql"
+    SEGMENTS_SQL=${SEGMENTS_SQL//\$1/50::smallint}
+    SEGMENTS_SQL=${SEGMENTS_SQL//\$2/NULL}
+    SEGMENTS_SQL=${SEGMENTS_SQL//\$3/false}
+    reference segments_by_hand "SELECT count(*) FROM ($SEGMENTS_SQL) s" "$RUNS"
+fi
 endpoint segments "/analytics/segments" "$RUNS" segments_floor
+endpoint segments_live "/analytics/segments?live=true" "$RUNS" segments_floor
 SEGMENT_COUNTS=$(jq -c '{value_tier: [.value_tier[] | {key, customers}], loyalty_tier: [.loyalty_tier[] | {key, customers}]}' "$DATA/last.body")
 
 CHURN="SELECT a.*, c.name, c.lifecycle_stage, c.account_manager_id
@@ -486,8 +498,10 @@ for entry in "first_page|0|51" "deep_page|$DEEP_RANK|51" "export_batch|0|50001";
 done
 
 say "what would help: the computation's statement with the default work_mem and with 256MB (steady state)"
-COMPUTE_SQL=$(awk '/^const COMPUTE: &str = r#"/ { on = 1; next } on && /^"#;/ { exit } on' src/analytics/store.rs)
-[[ "$COMPUTE_SQL" == *"LEFT JOIN customer_analytics"* ]] || fail "could not read COMPUTE from src/analytics/store.rs"
+# COMPUTE (src/analytics/store.rs): compute.sql with the aspect sums put in its place.
+COMPUTE_SQL=$(python3 -c 'import sys; print(open(sys.argv[1]).read().replace("/*ASPECT_SUMS*/", open(sys.argv[2]).read()))' \
+    src/analytics/compute.sql src/analytics/aspect_sums.sql)
+[[ "$COMPUTE_SQL" == *"LEFT JOIN customer_analytics"* ]] || fail "could not read COMPUTE from src/analytics/compute.sql"
 for work_mem in default 256MB; do
     at="'$(date -u +%FT%T.%6NZ)'::timestamptz"
     out=$({ echo "BEGIN READ ONLY;"
