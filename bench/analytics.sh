@@ -23,6 +23,8 @@
 #    event feed waits for), then each read, the median of BENCH_RUNS (5; 3 for the Pareto
 #    pages, 20 for the millisecond reads) after one unmeasured run; the export once, with the
 #    service's RSS sampled every 0.1 s.
+#    The Pareto page and segments are read as the computation kept them and, with
+#    live=true, computed for the request, as every request was before they were kept.
 # 4. Plans: auto_explain (ANALYZE, BUFFERS) on for the database, each request once, every
 #    statement it ran listed and the slow ones' plans kept (bench/analytics/plans.py), beside
 #    EXPLAIN (ANALYZE, BUFFERS) of the references: bench/results/analytics_plans.txt.
@@ -226,8 +228,11 @@ cleanup() {
 }
 trap cleanup EXIT
 serve() {
-    DATABASE_URL="$PG/$DB" RAPPORT_BIND="127.0.0.1:$PORT" RAPPORT_RATE_LIMIT=off RAPPORT_LOG=warn RAPPORT_JWT_SECRET=$SECRET \
-        RAPPORT_ANALYTICS_INTERVAL=7d "$RAPPORT" serve &
+    # The service's log (JSON) kept for what each computation spent keeping its rankings
+    # and breakdown (kept_cost).
+    DATABASE_URL="$PG/$DB" RAPPORT_BIND="127.0.0.1:$PORT" RAPPORT_RATE_LIMIT=off \
+        RAPPORT_LOG=warn,rapport::analytics=info RAPPORT_LOG_FORMAT=json RAPPORT_JWT_SECRET=$SECRET \
+        RAPPORT_ANALYTICS_INTERVAL=7d "$RAPPORT" serve >> "$DATA/service.log" 2>&1 &
     SERVER=$!
     for _ in $(seq 1 600); do
         kill -0 "$SERVER" 2>/dev/null || fail "rapport exited at startup"
@@ -236,6 +241,21 @@ serve() {
     done
     fail "rapport did not start"
 }
+# What the last computation spent keeping the Pareto rankings (read after its figures, in
+# the same snapshot, and written) and the segment breakdown, in seconds, from the service's
+# log: {"rankings_s": .., "segments_s": ..}, or null (a service that keeps none).
+kept_cost() {
+    python3 - "$DATA/service.log" <<'KEPT'
+import json, re, sys
+lines = [l for l in open(sys.argv[1], errors="replace") if "analytics kept" in l]
+if not lines:
+    print("null")
+else:
+    r = re.search(r'"rankings_ms":\s*(\d+)', lines[-1]); s = re.search(r'"segments_ms":\s*(\d+)', lines[-1])
+    print(json.dumps({"rankings_s": int(r.group(1)) / 1000, "segments_s": int(s.group(1)) / 1000}))
+KEPT
+}
+rm -f "$DATA/service.log"
 serve
 TOKEN=$(RAPPORT_JWT_SECRET=$SECRET DATABASE_URL="$PG/$DB" "$RAPPORT" token --role admin --ttl 4h 2>/dev/null)
 IDLE_RSS=$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER/status")
@@ -294,8 +314,9 @@ OUT1=$(request POST /analytics/recompute -m 3600)
 R1_XID=$(xid_watched)
 read -r R1_S _ <<< "$OUT1"
 R1_BODY=$(cat "$DATA/last.body")
+R1_KEPT=$(kept_cost)
 R1_ROWS=$(psql_db -c "SELECT count(*) FROM customer_analytics")
-say "recompute 1: $R1_S s, $R1_BODY; $R1_ROWS rows; longest write transaction $R1_XID s"
+say "recompute 1: $R1_S s, $R1_BODY; $R1_ROWS rows; longest write transaction $R1_XID s; keeping: $R1_KEPT"
 ANALYTICS=$(psql_db -c "
     SELECT json_build_object(
         'value_tiers', (SELECT json_object_agg(value_tier, n) FROM
@@ -324,8 +345,9 @@ OUT2=$(request POST /analytics/recompute -m 3600)
 R2_XID=$(xid_watched)
 read -r R2_S _ <<< "$OUT2"
 R2_BODY=$(cat "$DATA/last.body")
+R2_KEPT=$(kept_cost)
 R2_CHANGED=$(psql_db -c "SELECT count(*) FROM customer_analytics WHERE xmin::text::bigint > $LAST_XID")
-say "recompute 2: $R2_S s, $R2_BODY; $R2_CHANGED rows rewritten; longest write transaction $R2_XID s"
+say "recompute 2: $R2_S s, $R2_BODY; $R2_CHANGED rows rewritten; longest write transaction $R2_XID s; keeping: $R2_KEPT"
 
 # The write floor under the first computation: the same rows into a copy of the table with
 # its indexes.
@@ -353,6 +375,10 @@ CURSOR=$(jq -r .next_cursor "$DATA/last.body")
     fail "the Pareto cursor is not the rank it should be: $CURSOR"
 DEEP_RANK=$((RANKED * 3 / 4))
 DEEP=$(python3 -c 'import base64, sys; print(base64.urlsafe_b64encode(("{\"o\":\"rank\",\"k\":%s}" % sys.argv[1]).encode()).decode().rstrip("="))' "$DEEP_RANK")
+# The same first page ranked for the request (what every page cost before the computation
+# kept the default ranking), and the kept one from the top 20 % of sales.
+endpoint pareto_live "/analytics/pareto?limit=50&live=true" "$SLOW_RUNS" group_year
+endpoint pareto_top_sales "/analytics/pareto?limit=50&top_sales_percent=20" "$SLOW_RUNS" group_year
 endpoint pareto_profit "/analytics/pareto?limit=50&measure=profit" "$SLOW_RUNS" group_year_profit
 endpoint pareto_deep_page "/analytics/pareto?limit=50&cursor=$DEEP" "$SLOW_RUNS" group_year
 [ "$(jq '.data[0].rank' "$DATA/last.body")" = $((DEEP_RANK + 1)) ] || fail "the deep page does not start at rank $((DEEP_RANK + 1))"
@@ -377,12 +403,18 @@ say "export: $EXPORT_S s, $EXPORT_ROWS rows, $EXPORT_BYTES bytes, peak RSS $EXPO
 [ "$EXPORT_ROWS" = "$RANKED" ] || fail "the export has $EXPORT_ROWS rows, the ranking $RANKED"
 
 say "segments, churn risk, customers, forecast"
-# The service's own statement (src/analytics/store.rs segments(), read from the source), by hand.
-SEGMENTS_SQL=$(awk '/^pub async fn segments/ { on = 1 } on && /diesel::sql_query\(/ { grab = 1; next }
-                    grab && /^    \)$/ { exit } grab' src/analytics/store.rs | sed '1s/^ *"//; $s/",$//')
-[[ "$SEGMENTS_SQL" == *"GROUPING SETS"* ]] || fail "could not read the segments statement from src/analytics/store.rs"
-reference segments_by_hand "SELECT count(*) FROM (${SEGMENTS_SQL//\$1/50::smallint}) s" "$RUNS"
+# The service's own live statement (src/analytics/segments.sql), by hand: every live customer
+# counted (no owner, no groups). Older services kept it inside store.rs: then no reference.
+if [ -r src/analytics/segments.sql ]; then
+    SEGMENTS_SQL=$(sed 's/--.*$//' src/analytics/segments.sql)
+    [[ "$SEGMENTS_SQL" == *"GROUPING SETS"* ]] || fail "could not read the segments statement from src/analytics/segments.sql"
+    SEGMENTS_SQL=${SEGMENTS_SQL//\$1/50::smallint}
+    SEGMENTS_SQL=${SEGMENTS_SQL//\$2/NULL}
+    SEGMENTS_SQL=${SEGMENTS_SQL//\$3/false}
+    reference segments_by_hand "SELECT count(*) FROM ($SEGMENTS_SQL) s" "$RUNS"
+fi
 endpoint segments "/analytics/segments" "$RUNS" segments_floor
+endpoint segments_live "/analytics/segments?live=true" "$RUNS" segments_floor
 SEGMENT_COUNTS=$(jq -c '{value_tier: [.value_tier[] | {key, customers}], loyalty_tier: [.loyalty_tier[] | {key, customers}]}' "$DATA/last.body")
 
 CHURN="SELECT a.*, c.name, c.lifecycle_stage, c.account_manager_id
@@ -486,8 +518,10 @@ for entry in "first_page|0|51" "deep_page|$DEEP_RANK|51" "export_batch|0|50001";
 done
 
 say "what would help: the computation's statement with the default work_mem and with 256MB (steady state)"
-COMPUTE_SQL=$(awk '/^const COMPUTE: &str = r#"/ { on = 1; next } on && /^"#;/ { exit } on' src/analytics/store.rs)
-[[ "$COMPUTE_SQL" == *"LEFT JOIN customer_analytics"* ]] || fail "could not read COMPUTE from src/analytics/store.rs"
+# COMPUTE (src/analytics/store.rs): compute.sql with the aspect sums put in its place.
+COMPUTE_SQL=$(python3 -c 'import sys; print(open(sys.argv[1]).read().replace("/*ASPECT_SUMS*/", open(sys.argv[2]).read()))' \
+    src/analytics/compute.sql src/analytics/aspect_sums.sql)
+[[ "$COMPUTE_SQL" == *"LEFT JOIN customer_analytics"* ]] || fail "could not read COMPUTE from src/analytics/compute.sql"
 for work_mem in default 256MB; do
     at="'$(date -u +%FT%T.%6NZ)'::timestamptz"
     out=$({ echo "BEGIN READ ONLY;"
@@ -548,11 +582,11 @@ recompute = [
      "rows_written": int("$R1_ROWS"), "reference": "group_year", "reference_seconds": group,
      "ratio_to_reference": round(float("$R1_S") / group, 2),
      "write_floor_seconds": refs["write_analytics_rows"]["seconds"],
-     "longest_write_transaction_s": float("$R1_XID")},
+     "longest_write_transaction_s": float("$R1_XID"), "kept": json.loads('$R1_KEPT')},
     {"pass": 2, "what": "steady state", "seconds": float("$R2_S"), "answer": json.loads('''$R2_BODY'''),
      "rows_written": int("$R2_CHANGED"), "reference": "group_year", "reference_seconds": group,
      "ratio_to_reference": round(float("$R2_S") / group, 2),
-     "longest_write_transaction_s": float("$R2_XID")},
+     "longest_write_transaction_s": float("$R2_XID"), "kept": json.loads('$R2_KEPT')},
 ]
 if "$R3_S" != "null":
     recompute.append({"pass": 3, "what": "move_to_dissolution on", "seconds": float("$R3_S"),
@@ -598,6 +632,10 @@ row("GET /v1/exports/pareto", float("$EXPORT_S"), "ranking_copy", copy["seconds"
 for e in ends:
     note = " (unanalyzed)" if e["name"] == "churn_risk_unanalyzed" else ""
     row(e["request"] + note, e["seconds"], e["reference"], e.get("reference_seconds", 0))
+print("\nkeeping the Pareto rankings and the segments, within each computation:")
+for r in recompute:
+    if r.get("kept"):
+        print(f"  {r['what']:<40} rankings {r['kept']['rankings_s']:>6.2f} s, segments {r['kept']['segments_s']:>6.2f} s")
 print("\nlongest write transaction during each computation (what the event feed waits for):")
 for r in recompute:
     print(f"  {r['what']:<40} {r['longest_write_transaction_s']:>7.2f} s of {r['seconds']:.1f} s")

@@ -393,6 +393,11 @@ pub struct ParetoQuery {
     /// customers in no group are ranked as they are. `false` by default.
     #[param(example = true)]
     pub group: Option<bool>,
+    /// `true` ranks the purchases now, never the ranking the last analytics computation
+    /// kept (see the endpoint); without `from` and `to`, the period then ends today.
+    /// `false` by default. The export always ranks now.
+    #[param(example = true)]
+    pub live: Option<bool>,
     /// Items per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<u32>,
@@ -508,6 +513,13 @@ pub struct ParetoReport {
     /// The currency of the values.
     #[schema(example = "EUR")]
     pub currency: String,
+    /// `false`: the ranking the analytics computation at `computed_at` kept, of the
+    /// purchases as they stood then; `true`: ranked for this request.
+    #[schema(example = false)]
+    pub live: bool,
+    /// The computation whose kept ranking this is; `null` when ranked live.
+    #[schema(example = "2026-11-23T10:00:00Z")]
+    pub computed_at: Option<DateTime<Utc>>,
     pub summary: ParetoSummary,
     /// A page of the ranking.
     pub data: Vec<ParetoRow>,
@@ -570,6 +582,10 @@ pub struct Segments {
     /// The computation the tiers and classes come from; `null` before the first.
     #[schema(example = "2026-11-23T10:00:00Z")]
     pub computed_at: Option<DateTime<Utc>>,
+    /// `false`: the breakdown the computation at `computed_at` kept, every figure as it
+    /// stood then; `true`: counted for this request.
+    #[schema(example = false)]
+    pub live: bool,
     /// The currency of the values.
     #[schema(example = "EUR")]
     pub currency: String,
@@ -612,6 +628,10 @@ pub struct SegmentsQuery {
     /// `false` by default.
     #[param(example = true)]
     pub group: Option<bool>,
+    /// `true` counts now, never the breakdown the last analytics computation kept (see the
+    /// endpoint). `false` by default.
+    #[param(example = true)]
+    pub live: Option<bool>,
 }
 
 /// The options of a customer's value figures.

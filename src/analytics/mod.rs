@@ -281,44 +281,126 @@ pub async fn recompute(pool: &DbPool, actor: &Actor) -> Result<Recomputed, ApiEr
             let used = store::settings(reader).await?.input();
             let now = store::transaction_time(reader).await?;
             let customers = store::live_customers(reader).await?;
+            // The default Pareto rankings and the breakdown are kept in the slot not served,
+            // served from when `finish` records this computation.
+            let slot = store::next_slot(writer).await?;
+            store::clear_slot(writer, slot).await?;
+            let kept = kept_specs(&used, now);
             // Read and write at once: the reader's statement goes on producing rows while
             // the writer's connection writes the chunk before (at most two chunks wait).
-            let (chunks, mut to_write) = tokio::sync::mpsc::channel::<Vec<String>>(2);
+            let (chunks, mut to_write) = tokio::sync::mpsc::channel::<Write>(2);
+            // When the figures were all read (ms from the start): the rankings take the rest
+            // of the read, which the log reports.
+            let figures_read = std::sync::atomic::AtomicI64::new(0);
+            let figures_read = &figures_read;
             // The reader owns the sender: when it is done, the writer's loop ends.
             let read = async move {
-                let mut rows = store::changed(reader, now).await?;
-                let mut chunk = Vec::with_capacity(WRITE_CHUNK);
                 let mut totals = store::Totals::default();
-                while let Some(row) = rows.try_next().await? {
-                    let Some(figures) = row.figures else {
-                        if let Some(json) = row.totals {
-                            totals = serde_json::from_str(&json).map_err(ApiError::internal)?;
-                        }
-                        continue;
-                    };
-                    chunk.push(figures);
-                    if chunk.len() == WRITE_CHUNK {
-                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(WRITE_CHUNK));
-                        if chunks.send(full).await.is_err() {
-                            // The writer stopped; its error is the one to report.
-                            return Ok(totals);
+                {
+                    let mut rows = store::changed(reader, now).await?;
+                    let mut chunk = Vec::with_capacity(WRITE_CHUNK);
+                    while let Some(row) = rows.try_next().await? {
+                        let Some(figures) = row.figures else {
+                            if let Some(json) = row.totals {
+                                totals = serde_json::from_str(&json).map_err(ApiError::internal)?;
+                            }
+                            continue;
+                        };
+                        chunk.push(figures);
+                        if chunk.len() == WRITE_CHUNK {
+                            let full =
+                                std::mem::replace(&mut chunk, Vec::with_capacity(WRITE_CHUNK));
+                            if chunks.send(Write::Figures(full)).await.is_err() {
+                                // The writer stopped; its error is the one to report.
+                                return Ok(totals);
+                            }
                         }
                     }
+                    if !chunk.is_empty() && chunks.send(Write::Figures(chunk)).await.is_err() {
+                        // As above: the writer has an error to report.
+                        return Ok(totals);
+                    }
                 }
-                if !chunk.is_empty() {
-                    // As above: a failed send means the writer has an error to report.
-                    let _ = chunks.send(chunk).await;
+                figures_read.store(millis(started), std::sync::atomic::Ordering::Relaxed);
+                // The rankings, from the same snapshot as the figures.
+                for spec in kept {
+                    let mut lines = store::kept_ranking(reader, &spec).await?;
+                    let mut chunk = store::Lines::default();
+                    let mut summary = store::RankingSummary::default();
+                    while let Some(line) = lines.try_next().await? {
+                        match (
+                            line.rank,
+                            line.customer_id,
+                            line.value,
+                            line.purchases,
+                            line.cumulative,
+                        ) {
+                            (
+                                Some(rank),
+                                Some(id),
+                                Some(value),
+                                Some(purchases),
+                                Some(cumulative),
+                            ) => {
+                                chunk.rank.push(rank);
+                                chunk.customer_id.push(id);
+                                chunk.value.push(value);
+                                chunk.purchases.push(purchases);
+                                chunk.cumulative.push(cumulative);
+                                let total = line.total.unwrap_or(0);
+                                summary.crossed(rank, value, cumulative, total);
+                            }
+                            _ => {
+                                summary.n = line.n.unwrap_or(0);
+                                summary.total = line.total.unwrap_or(0);
+                                summary.band_values = line.band_values.unwrap_or_default();
+                                summary.sales_customers = line.sales_customers.unwrap_or_default();
+                            }
+                        }
+                        if chunk.len() == WRITE_CHUNK {
+                            let full = std::mem::take(&mut chunk);
+                            if chunks
+                                .send(Write::Lines(spec.ranking(), full))
+                                .await
+                                .is_err()
+                            {
+                                return Ok(totals);
+                            }
+                        }
+                    }
+                    if !chunk.is_empty()
+                        && chunks
+                            .send(Write::Lines(spec.ranking(), chunk))
+                            .await
+                            .is_err()
+                    {
+                        return Ok(totals);
+                    }
+                    if chunks.send(Write::Ranking(spec, summary)).await.is_err() {
+                        return Ok(totals);
+                    }
                 }
                 Ok::<store::Totals, ApiError>(totals)
             };
             let write = async {
                 let mut changed = 0;
-                while let Some(chunk) = to_write.recv().await {
-                    changed += store::write(writer, &chunk).await?;
+                while let Some(next) = to_write.recv().await {
+                    match next {
+                        Write::Figures(chunk) => changed += store::write(writer, &chunk).await?,
+                        Write::Lines(ranking, lines) => {
+                            store::write_lines(writer, slot, ranking, &lines).await?;
+                        }
+                        Write::Ranking(spec, summary) => {
+                            store::write_ranking(writer, slot, &spec, now, &summary).await?;
+                        }
+                    }
                 }
                 Ok::<i64, ApiError>(changed)
             };
             let (totals, changed) = futures_util::future::try_join(read, write).await?;
+            store::analyze_slot(writer, slot).await?;
+            let rankings_ms =
+                millis(started) - figures_read.load(std::sync::atomic::Ordering::Relaxed);
             let took = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
             store::finish(writer, now, &used, customers, took, totals).await?;
             let moved = if used.move_to_dissolution {
@@ -326,6 +408,17 @@ pub async fn recompute(pool: &DbPool, actor: &Actor) -> Result<Recomputed, ApiEr
             } else {
                 0
             };
+            // The breakdown, once the figures it counts by are written and the customers at
+            // risk moved (served from when written: until then, counted live).
+            let segments_started = std::time::Instant::now();
+            for group in [false, true] {
+                store::keep_segments(writer, slot, now, used.churn_threshold as i16, group).await?;
+            }
+            tracing::info!(
+                rankings_ms,
+                segments_ms = millis(segments_started),
+                "analytics kept the default Pareto rankings and the segment breakdown"
+            );
             Ok(Recomputed {
                 computation: Computation {
                     computed_at: now,
@@ -337,6 +430,46 @@ pub async fn recompute(pool: &DbPool, actor: &Actor) -> Result<Recomputed, ApiEr
             })
         })
         .await
+}
+
+/// Milliseconds since `since`.
+fn millis(since: std::time::Instant) -> i64 {
+    i64::try_from(since.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// What the computation's reader hands its writer.
+enum Write {
+    /// Changed figures, as [`store::Changed::figures`].
+    Figures(Vec<String>),
+    /// Lines of the kept ranking with this key.
+    Lines(i16, store::Lines),
+    /// A kept ranking's summary, once its lines are all sent.
+    Ranking(store::KeptSpec, store::RankingSummary),
+}
+
+/// The Pareto rankings a computation as of `now` keeps: the default period's (the 365 days
+/// ending with `now`'s UTC day, as `GET /v1/analytics/pareto` ranks by default) in the
+/// settings' currency, by revenue and (when the settings' measure is profit) by profit, of
+/// customers and of groups.
+fn kept_specs(used: &SettingsInput, now: DateTime<Utc>) -> Vec<store::KeptSpec> {
+    use crate::customers::figures::Measure;
+    let (from, to) = rules::default_period(now.date_naive());
+    let mut measures = vec![Measure::Revenue];
+    if used.measure == Measure::Profit {
+        measures.push(Measure::Profit);
+    }
+    measures
+        .into_iter()
+        .flat_map(|measure| {
+            [false, true].map(|group| store::KeptSpec {
+                measure,
+                group,
+                currency: used.currency.clone(),
+                from,
+                to,
+            })
+        })
+        .collect()
 }
 
 /// Moves the customers at risk from `threshold` who are in a [`MOVABLE`] stage into

@@ -1,5 +1,5 @@
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
-use chrono::{Days, Utc};
+use chrono::Utc;
 use diesel_async::AsyncPgConnection;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
@@ -252,7 +252,7 @@ async fn pareto_filter(
     let to = query.to.unwrap_or_else(|| Utc::now().date_naive());
     let from = match query.from {
         Some(from) => from,
-        None => to.checked_sub_days(Days::new(364)).unwrap_or(to),
+        None => super::rules::default_period(to).0,
     };
     if from > to {
         return Err(invalid("from", "must not be after `to`"));
@@ -298,9 +298,27 @@ async fn pareto_filter(
 /// organization in a group count for its root, ranked in their place (`customer_id` is the
 /// root's); customers in no group are ranked as they are.
 ///
-/// Every page ranks the period again (seconds over millions of purchases); the ranking of a
-/// changing period may shift between pages. `GET /v1/exports/pareto` gives the whole
-/// ranking as one file.
+/// **Kept rankings.** Each analytics computation (`POST /v1/analytics/recompute` and the
+/// scheduled one) keeps, from the same snapshot as the figures, the ranking of its default
+/// period: the 365 days ending with the computation's UTC day (`computed_at`'s date − 364
+/// to that date, included), in the currency of the settings it used, by `revenue` and,
+/// when those settings' measure is `profit`, by `profit` too, with `group=false` and
+/// `group=true`. A request is served from the kept ranking, by an index range on rank
+/// (milliseconds), when all of these hold: the caller has full access; `live` is not
+/// `true`; its measure, currency (given, or the settings' now) and `group` are those of a
+/// kept ranking; and either it gives neither `from` nor `to` (then its period **is** the
+/// kept one, which ends on the computation's day, not today) or its period (with the
+/// defaults below) is exactly the kept one. `top_sales_percent` is answered from the kept
+/// cumulative sums. The answer then says `live: false` and the `computed_at` of the
+/// computation; its ranks, values, purchases and summary are those of the purchases as
+/// they stood at that time (a purchase recorded since counts from the next computation),
+/// while the names and credit grades are read for the page's rows as they stand now
+/// (deleted and erased customers without their name, as below). Any other request ranks
+/// its period now (`live: true`, `computed_at: null`; seconds over millions of purchases):
+/// without `from` and `to` the period is the 365 days ending today. Pages are keyed by
+/// rank: a computation (or, live, a purchase) between two pages may shift the ranking
+/// under them. `GET /v1/exports/pareto` always ranks live and gives the whole ranking as
+/// one file.
 ///
 /// With owned-only access (`access: owned`), the ranking and its summary are of the customers
 /// the caller manages (with `group=true`, their purchases count for their group's root,
@@ -320,11 +338,23 @@ async fn pareto(
     principal.require(Scope::AnalyticsRead)?;
     let query: ParetoQuery = query::parse(req.query_string())?;
     let page = pagination::request::<i64>(query.limit, query.cursor.as_deref(), "rank")?;
-    let (filter, basis, lines) = state
+    let (filter, basis, computed_at, lines) = state
         .read(&req, async |conn| {
-            let (filter, basis) = pareto_filter(conn, &principal, &query).await?;
-            let lines = store::pareto(conn, &filter, page.after.unwrap_or(0), page.fetch()).await?;
-            Ok((filter, basis, lines))
+            let (mut filter, basis) = pareto_filter(conn, &principal, &query).await?;
+            let after = page.after.unwrap_or(0);
+            if let Some(kept) = kept_ranking(conn, &query, &filter).await? {
+                (filter.from, filter.to) = (kept.period_from, kept.period_to);
+                let lines =
+                    store::kept_page(conn, &kept, filter.top_sales_percent, after, page.fetch())
+                        .await?;
+                // Empty only when two computations started since the header was read (the
+                // slot was emptied): then its period is ranked live.
+                if !lines.is_empty() {
+                    return Ok((filter, basis, Some(kept.computed_at), lines));
+                }
+            }
+            let lines = store::pareto(conn, &filter, after, page.fetch()).await?;
+            Ok((filter, basis, None, lines))
         })
         .await?;
     let Some(first) = lines.first() else {
@@ -341,10 +371,33 @@ async fn pareto(
         to: filter.to,
         measure: filter.measure,
         currency: filter.currency,
+        live: computed_at.is_none(),
+        computed_at,
         summary,
         data,
         next_cursor,
     }))
+}
+
+/// The kept ranking that answers a Pareto request, if one does (see `pareto`'s
+/// description): full access, not `live`, the measure, currency and grouping of a ranking
+/// the served computation kept, and no period or exactly the kept one.
+async fn kept_ranking(
+    conn: &mut AsyncPgConnection,
+    query: &ParetoQuery,
+    filter: &store::ParetoFilter,
+) -> Result<Option<store::KeptRanking>, ApiError> {
+    if query.live == Some(true) || filter.owner.is_some() {
+        return Ok(None);
+    }
+    let Some(kept) =
+        store::kept_header(conn, filter.measure, filter.group, &filter.currency).await?
+    else {
+        return Ok(None);
+    };
+    let no_period = query.from.is_none() && query.to.is_none();
+    let same_period = kept.period_from == filter.from && kept.period_to == filter.to;
+    Ok((no_period || same_period).then_some(kept))
 }
 
 /// Export the Pareto ranking as CSV or NDJSON.
@@ -394,13 +447,13 @@ async fn export_pareto(
 /// for customers computed since, and for a recommendation without a margin), lifecycle
 /// stage, relationship level, loyalty tier (`none` without one), buyer type and
 /// organization type (`none` when not set, and for the other kind of customer), credit grade
-/// (`a` to `d` as the customer's `credit.grade` stands now, `none` when not graded). Per group:
+/// (`a` to `d` as the customer's `credit.grade` stands when counted, `none` when not graded). Per group:
 /// customers, their value in the window (the settings' measure and currency), mean value,
 /// the mean of their latest NPS and CSAT answers with the NPS (% promoters − % detractors)
 /// and CSAT (% of 4 and 5) of those answers, how many are at churn risk (so that the
 /// satisfaction-to-loyalty link shows, tier by tier), and the group's lifetime potential
 /// (m·r / (1 + d − r) of its summed m) and demand contribution (its net sales in the window
-/// ÷ every customer's). One scan of the customers per request.
+/// ÷ every customer's).
 ///
 /// The key-customer class is a dimension too: `high_value` (value tier `key`),
 /// `influential` (at least the settings' `influential_referrals` live referrals, or
@@ -410,6 +463,15 @@ async fn export_pareto(
 /// root's tier, class, stage, level, loyalty tier, credit grade and satisfaction, with the
 /// value, m and window sales (so the lifetime potential and demand contribution) of every
 /// organization in the group; subsidiaries are not counted on their own.
+///
+/// **Kept breakdown.** Each analytics computation ends by keeping this breakdown
+/// (`group=false` and `group=true`), once its figures are written and its customers at risk
+/// moved, and a caller with full access is served it (`live: false`; milliseconds): every
+/// count and figure as it stood then, stages, levels, loyalty tiers, credit grades and
+/// satisfaction included; a change since shows from the next computation. `live=true`
+/// counts now instead (`live: true`: one scan of the customers, seconds at a million), as
+/// does every request before the computation at `computed_at` has kept its breakdown, and
+/// every request with owned-only access.
 ///
 /// With owned-only access, only the customers the caller manages are counted.
 #[utoipa::path(
@@ -434,23 +496,31 @@ async fn segments(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::AnalyticsRead)?;
     let query: SegmentsQuery = query::parse(req.query_string())?;
-    let (settings, rows) = state
+    let group = query.group.unwrap_or(false);
+    let (settings, live, rows) = state
         .read(&req, async |conn| {
             let settings = store::settings(conn).await?;
+            if query.live != Some(true) && principal.access.owner().is_none() {
+                // Kept by the computation the settings record (`None` before one kept it).
+                if let Some((_, rows)) = store::kept_segments(conn, group).await? {
+                    return Ok((settings, false, rows));
+                }
+            }
             let used = settings.computed_with().unwrap_or_else(|| settings.input());
             let rows = store::segments(
                 conn,
                 used.churn_threshold as i16,
                 principal.access.owner(),
-                query.group.unwrap_or(false),
+                group,
             )
             .await?;
-            Ok((settings, rows))
+            Ok((settings, true, rows))
         })
         .await?;
     let used = settings.computed_with().unwrap_or_else(|| settings.input());
     let mut out = Segments {
         computed_at: settings.computed_at,
+        live,
         currency: used.currency.clone(),
         measure: used.measure,
         value_tier: Vec::new(),

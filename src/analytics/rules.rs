@@ -10,6 +10,15 @@ use crate::http::error::FieldError;
 /// finite (at most 100 · m · r).
 pub const RETENTION_CAP_MARGIN: f64 = 0.01;
 
+/// The Pareto ranking's default period ending with day `to`: the 365 days `to` − 364 to
+/// `to`, both included (one definition for the page and the ranking each computation keeps).
+pub fn default_period(to: NaiveDate) -> (NaiveDate, NaiveDate) {
+    (
+        to.checked_sub_days(chrono::Days::new(364)).unwrap_or(to),
+        to,
+    )
+}
+
 /// Checks the rates of the settings: r from 0 to 1 (or measured), d from 0 to 1, and with a
 /// fixed r, 1 + d − r above 0 (else the formula has no finite value).
 pub fn rates(retention: RetentionRate, discount: f64) -> Vec<FieldError> {

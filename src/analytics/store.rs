@@ -700,6 +700,9 @@ pub struct SegmentRow {
     pub window_sales: i64,
 }
 
+/// The breakdown's statement: $1 the churn threshold, $2 the owner (or NULL), $3 by group.
+const SEGMENTS: &str = include_str!("segments.sql");
+
 /// Every live customer (only those `owner` manages, with owned-only access) counted once per
 /// dimension, in one scan (GROUPING SETS). With `group`, each group of organizations counts
 /// once, as its root with the value of all its (live, visible) organizations.
@@ -709,101 +712,13 @@ pub async fn segments(
     owner: Option<Uuid>,
     group: bool,
 ) -> QueryResult<Vec<SegmentRow>> {
-    diesel::sql_query(format!(
-        "WITH RECURSIVE {groups},
-         gv AS (
-             SELECT g.root_id, coalesce(sum(a.value), 0)::bigint AS value,
-                    sum(a.year_value)::bigint AS year_value,
-                    coalesce(sum(a.window_sales), 0)::bigint AS window_sales
-             FROM g JOIN customers m ON m.id = g.id
-             LEFT JOIN customer_analytics a ON a.customer_id = g.id
-             WHERE m.deleted_at IS NULL AND m.erased_at IS NULL AND {owned_members}
-             GROUP BY g.root_id),
-         rc AS (
-             SELECT referred_by_id AS id, count(*) AS n FROM customers
-             WHERE referred_by_id IS NOT NULL AND deleted_at IS NULL
-             GROUP BY referred_by_id),
-         c AS (
-             SELECT coalesce(a.value_tier, 'none') AS value_tier,
-                    coalesce(a.value_class, 'none') AS value_class,
-                    c.lifecycle_stage, c.relationship_level,
-                    coalesce(l.tier_key, 'none') AS loyalty_tier,
-                    CASE WHEN a.value_tier = 'key'
-                              AND (c.influential OR coalesce(rc.n, 0) >= st.influential_referrals)
-                             THEN 'dual'
-                         WHEN a.value_tier = 'key' THEN 'high_value'
-                         WHEN c.influential OR coalesce(rc.n, 0) >= st.influential_referrals
-                             THEN 'influential'
-                         ELSE 'none' END AS key_class,
-                    coalesce(a.loyalty_quadrant, 'none') AS loyalty_quadrant,
-                    coalesce(a.recommended_relationship_level, 'none')
-                        AS recommended_relationship_level,
-                    coalesce(c.buyer_type, 'none') AS buyer_type,
-                    coalesce(c.organization_type, 'none') AS organization_type,
-                    coalesce(c.credit->>'grade', 'none') AS credit_grade,
-                    -- A group's root stands for the group: its m and window sales are
-                    -- the group's sums, as its value is.
-                    CASE WHEN gv.root_id IS NULL THEN a.year_value ELSE gv.year_value END
-                        AS year_value,
-                    coalesce(gv.window_sales, a.window_sales, 0) AS window_sales,
-                    coalesce(gv.value, a.value, 0) AS value,
-                    coalesce(a.churn_score, 0) >= $1 AS at_risk,
-                    s.nps, s.csat
-             FROM customers c
-             CROSS JOIN analytics_settings st
-             LEFT JOIN customer_analytics a ON a.customer_id = c.id
-             LEFT JOIN loyalty_accounts l ON l.customer_id = c.id
-             LEFT JOIN customer_satisfaction s ON s.customer_id = c.id
-             LEFT JOIN rc ON rc.id = c.id
-             LEFT JOIN gv ON gv.root_id = c.id
-             WHERE c.deleted_at IS NULL AND c.erased_at IS NULL AND {owned}
-               AND (NOT $3 OR c.parent_id IS NULL))
-         SELECT CASE WHEN GROUPING(value_tier) = 0 THEN 'value_tier'
-                     WHEN GROUPING(value_class) = 0 THEN 'value_class'
-                     WHEN GROUPING(lifecycle_stage) = 0 THEN 'lifecycle_stage'
-                     WHEN GROUPING(relationship_level) = 0 THEN 'relationship_level'
-                     WHEN GROUPING(key_class) = 0 THEN 'key_class'
-                     WHEN GROUPING(loyalty_tier) = 0 THEN 'loyalty_tier'
-                     WHEN GROUPING(loyalty_quadrant) = 0 THEN 'loyalty_quadrant'
-                     WHEN GROUPING(recommended_relationship_level) = 0
-                         THEN 'recommended_relationship_level'
-                     WHEN GROUPING(buyer_type) = 0 THEN 'buyer_type'
-                     WHEN GROUPING(organization_type) = 0 THEN 'organization_type'
-                     ELSE 'credit_grade' END AS dimension,
-                coalesce(value_tier, value_class, lifecycle_stage, relationship_level,
-                         key_class, loyalty_tier, loyalty_quadrant,
-                         recommended_relationship_level, buyer_type, organization_type,
-                         credit_grade) AS key,
-                count(*) AS customers,
-                coalesce(sum(value), 0)::bigint AS value,
-                coalesce(round(avg(value)), 0)::bigint AS mean_value,
-                count(nps) AS nps_respondents,
-                round(avg(nps), 2)::float8 AS mean_nps,
-                round(100.0 * (count(*) FILTER (WHERE nps >= 9) - count(*) FILTER (WHERE nps <= 6))
-                      / nullif(count(nps), 0), 2)::float8 AS nps,
-                count(csat) AS csat_respondents,
-                round(avg(csat), 2)::float8 AS mean_csat,
-                round(100.0 * count(*) FILTER (WHERE csat >= 4) / nullif(count(csat), 0), 2)::float8
-                    AS csat,
-                count(*) FILTER (WHERE at_risk) AS at_risk,
-                sum(year_value)::bigint AS year_value,
-                coalesce(sum(window_sales), 0)::bigint AS window_sales
-         FROM c
-         GROUP BY GROUPING SETS ((value_tier), (value_class), (lifecycle_stage),
-                                 (relationship_level), (loyalty_tier), (key_class),
-                                 (loyalty_quadrant), (recommended_relationship_level),
-                                 (buyer_type), (organization_type), (credit_grade))
-         ORDER BY 1, 2",
-        groups = groups_cte("$3"),
-        owned = crate::auth::ownership::sql_condition("c.id", 2),
-        owned_members = crate::auth::ownership::sql_condition("m.id", 2),
-    ))
-    .bind::<Int2, _>(churn_threshold)
-    .bind::<Nullable<SqlUuid>, _>(owner)
-    .bind::<Bool, _>(group)
-    .prepared()
-    .load(conn)
-    .await
+    diesel::sql_query(SEGMENTS)
+        .bind::<Int2, _>(churn_threshold)
+        .bind::<Nullable<SqlUuid>, _>(owner)
+        .bind::<Bool, _>(group)
+        .prepared()
+        .load(conn)
+        .await
 }
 
 /// The period, measure and currency of a Pareto request.
@@ -879,28 +794,36 @@ pub async fn pareto_lines<'conn>(
     pareto_query(filter, 0, i64::MAX).load_stream(conn).await
 }
 
-/// The query of [`pareto`] and [`pareto_lines`], to run or to stream.
-pub fn pareto_query(
-    filter: &ParetoFilter,
-    after: i64,
-    fetch: i64,
-) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
-    let value = match filter.measure {
+/// The CTEs of a Pareto ranking by `measure`: `t` (each ranked customer's value and
+/// purchases, from the purchases in currency `{cur}` from day `{from}` to day `{to}`
+/// included, whose customer meets `owned`, counted for their group's root when `{group}`),
+/// `r` (the ranking, with each line's cumulative sum) and `summary` (its figures). The
+/// parameters are SQL (placeholders), so that the page and the kept ranking share them.
+fn ranking_ctes(
+    measure: Measure,
+    cur: &str,
+    from: &str,
+    to: &str,
+    owned: &str,
+    group: &str,
+) -> String {
+    let value = match measure {
         Measure::Revenue => "amount - refunded",
         Measure::Profit => "amount - refunded - cost",
     };
-    let with_cost = match filter.measure {
+    let with_cost = match measure {
         Measure::Revenue => "",
         Measure::Profit => "AND cost IS NOT NULL",
     };
-    diesel::sql_query(format!(
+    format!(
         "WITH RECURSIVE {groups},
          t AS (
              SELECT coalesce(g.root_id, p.customer_id) AS customer_id,
                     sum({value})::bigint AS value, count(*) AS purchases
              FROM purchases p
              LEFT JOIN g ON g.id = p.customer_id
-             WHERE currency = $1 AND occurred_at >= $2::date AND occurred_at < $3::date + 1 {with_cost}
+             WHERE currency = {cur} AND occurred_at >= {from}::date
+                   AND occurred_at < {to}::date + 1 {with_cost}
                    AND {owned}
              GROUP BY 1
              HAVING sum({value}) > 0),
@@ -915,7 +838,33 @@ pub fn pareto_query(
              SELECT count(*) AS n, coalesce(sum(value), 0)::bigint AS total,
                     ARRAY[{bands}] AS band_values,
                     ARRAY[{sales}] AS sales_customers
-             FROM r)
+             FROM r)",
+        bands = CUSTOMER_BANDS
+            .iter()
+            .map(|p| format!(
+                "coalesce(sum(value) FILTER (WHERE rank <= ceil(n * {p} / 100.0)), 0)::bigint"
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
+        sales = SALES_BANDS
+            .iter()
+            .map(|p| format!(
+                "coalesce(min(rank) FILTER (WHERE cumulative * 100 >= {p} * total), 0)::bigint"
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
+        groups = groups_cte(group),
+    )
+}
+
+/// The query of [`pareto`] and [`pareto_lines`], to run or to stream.
+pub fn pareto_query(
+    filter: &ParetoFilter,
+    after: i64,
+    fetch: i64,
+) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
+    diesel::sql_query(format!(
+        "{ranking}
          SELECT summary.*, page.rank, page.customer_id, page.name, page.value,
                 page.purchases, page.cumulative, page.year_value, page.window_sales,
                 CASE WHEN page.name IS NOT NULL THEN page.credit->>'grade' END AS credit_grade
@@ -937,22 +886,14 @@ pub fn pareto_query(
              JOIN customers c ON c.id = p.customer_id
              LEFT JOIN customer_analytics a ON a.customer_id = p.customer_id) page ON true
          ORDER BY page.rank",
-        bands = CUSTOMER_BANDS
-            .iter()
-            .map(|p| format!(
-                "coalesce(sum(value) FILTER (WHERE rank <= ceil(n * {p} / 100.0)), 0)::bigint"
-            ))
-            .collect::<Vec<_>>()
-            .join(", "),
-        sales = SALES_BANDS
-            .iter()
-            .map(|p| format!(
-                "coalesce(min(rank) FILTER (WHERE cumulative * 100 >= {p} * total), 0)::bigint"
-            ))
-            .collect::<Vec<_>>()
-            .join(", "),
-        owned = crate::auth::ownership::sql_condition("p.customer_id", 7),
-        groups = groups_cte("$8"),
+        ranking = ranking_ctes(
+            filter.measure,
+            "$1",
+            "$2",
+            "$3",
+            &crate::auth::ownership::sql_condition("p.customer_id", 7),
+            "$8"
+        ),
     ))
     .into_boxed()
     .bind::<Text, _>(filter.currency.clone())
@@ -963,6 +904,391 @@ pub fn pareto_query(
     .bind::<BigInt, _>(fetch)
     .bind::<Nullable<SqlUuid>, _>(filter.owner)
     .bind::<Bool, _>(filter.group)
+}
+
+// ---- what each computation keeps: the default rankings and the breakdown ----------------
+
+/// A ranking a computation keeps: of all customers (full access), over a period, by a
+/// measure, in a currency, of customers or of groups.
+#[derive(Debug, Clone)]
+pub struct KeptSpec {
+    pub measure: Measure,
+    pub group: bool,
+    pub currency: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl KeptSpec {
+    /// The lines' key of the ranking: 0 revenue, 1 revenue by group, 2 profit, 3 profit by
+    /// group.
+    pub fn ranking(&self) -> i16 {
+        let measure = match self.measure {
+            Measure::Revenue => 0,
+            Measure::Profit => 2,
+        };
+        measure + i16::from(self.group)
+    }
+}
+
+/// One row of [`kept_ranking`]'s stream: a ranked line, or (once) the summary.
+#[derive(Debug, QueryableByName)]
+pub struct RankedLine {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub rank: Option<i64>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub customer_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub value: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub purchases: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub cumulative: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub n: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub total: Option<i64>,
+    #[diesel(sql_type = Nullable<Array<BigInt>>)]
+    pub band_values: Option<Vec<i64>>,
+    #[diesel(sql_type = Nullable<Array<BigInt>>)]
+    pub sales_customers: Option<Vec<i64>>,
+}
+
+/// Lines of a kept ranking, as columns, to write with [`write_lines`].
+#[derive(Debug, Default)]
+pub struct Lines {
+    pub rank: Vec<i64>,
+    pub customer_id: Vec<Uuid>,
+    pub value: Vec<i64>,
+    pub purchases: Vec<i64>,
+    pub cumulative: Vec<i64>,
+}
+
+impl Lines {
+    pub fn len(&self) -> usize {
+        self.rank.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rank.is_empty()
+    }
+}
+
+/// The summary of a kept ranking (the page's [`ParetoLine`] figures), and where each
+/// `top_sales_percent` ends.
+#[derive(Debug, Clone)]
+pub struct RankingSummary {
+    pub n: i64,
+    pub total: i64,
+    pub band_values: Vec<i64>,
+    pub sales_customers: Vec<i64>,
+    /// Element p − 1: the last rank listed with `top_sales_percent=p` (0: none).
+    pub top_sales_ranks: Vec<i64>,
+}
+
+impl Default for RankingSummary {
+    fn default() -> Self {
+        Self {
+            n: 0,
+            total: 0,
+            band_values: Vec::new(),
+            sales_customers: Vec::new(),
+            top_sales_ranks: vec![0; 100],
+        }
+    }
+}
+
+impl RankingSummary {
+    /// Notes a line of the ranking (in any order), of `total`: it is the last line of the
+    /// first p % of the total for each p whose share it crosses, the p with
+    /// (cumulative − value) × 100 < p × total ≤ cumulative × 100, as a page filters live.
+    pub fn crossed(&mut self, rank: i64, value: i64, cumulative: i64, total: i64) {
+        if total <= 0 {
+            return;
+        }
+        let total = i128::from(total);
+        let low = i128::from(cumulative - value) * 100 / total + 1;
+        let high = (i128::from(cumulative) * 100 / total).min(100);
+        for p in low.max(1)..=high {
+            if let Some(slot) = self.top_sales_ranks.get_mut(p as usize - 1) {
+                *slot = rank;
+            }
+        }
+    }
+}
+
+/// The whole ranking of `spec`, every customer's (the same CTEs as a page: the same
+/// ranking), line by line as PostgreSQL yields them, and one row of its summary.
+pub async fn kept_ranking<'conn>(
+    conn: &'conn mut AsyncPgConnection,
+    spec: &KeptSpec,
+) -> QueryResult<impl futures_util::Stream<Item = QueryResult<RankedLine>> + 'conn> {
+    diesel::sql_query(format!(
+        "{ranking}
+         SELECT rank, customer_id, value, purchases, cumulative::bigint AS cumulative,
+                NULL::bigint AS n, total::bigint AS total, NULL::bigint[] AS band_values,
+                NULL::bigint[] AS sales_customers
+         FROM r
+         UNION ALL
+         SELECT NULL, NULL, NULL, NULL, NULL, n, total, band_values, sales_customers
+         FROM summary",
+        ranking = ranking_ctes(spec.measure, "$1", "$2", "$3", "true", "$4"),
+    ))
+    .bind::<Text, _>(spec.currency.clone())
+    .bind::<Date, _>(spec.from)
+    .bind::<Date, _>(spec.to)
+    .bind::<Bool, _>(spec.group)
+    .load_stream(conn)
+    .await
+}
+
+/// The slot the next computation keeps its rankings and breakdown in: the one the served
+/// computation does not use.
+pub async fn next_slot(conn: &mut AsyncPgConnection) -> QueryResult<i16> {
+    Ok(match served(conn).await? {
+        Some((0, _)) => 1,
+        _ => 0,
+    })
+}
+
+/// The slot of the served computation, and its time: the slot whose rankings are of the
+/// settings' `computed_at`; `None` before the first computation that kept any.
+pub async fn served(conn: &mut AsyncPgConnection) -> QueryResult<Option<(i16, DateTime<Utc>)>> {
+    #[derive(QueryableByName)]
+    struct Served {
+        #[diesel(sql_type = Int2)]
+        slot: i16,
+        #[diesel(sql_type = Timestamptz)]
+        computed_at: DateTime<Utc>,
+    }
+    let found: Option<Served> = diesel::sql_query(
+        "SELECT k.slot, k.computed_at FROM analytics_kept_rankings k
+         JOIN analytics_settings s ON s.computed_at = k.computed_at
+         LIMIT 1",
+    )
+    .prepared()
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(found.map(|s| (s.slot, s.computed_at)))
+}
+
+/// Empties `slot` (0 or 1) for a computation to fill: its lines' partition is truncated
+/// (no dead rows), its rankings' and breakdown's rows deleted. The slot is not the served
+/// one: no reader reads it.
+pub async fn clear_slot(conn: &mut AsyncPgConnection, slot: i16) -> QueryResult<()> {
+    use diesel_async::SimpleAsyncConnection;
+    let slot = if slot == 0 { 0 } else { 1 };
+    conn.batch_execute(&format!(
+        "TRUNCATE analytics_kept_lines_{slot};
+         DELETE FROM analytics_kept_rankings WHERE slot = {slot};
+         DELETE FROM analytics_kept_segments WHERE slot = {slot};"
+    ))
+    .await
+}
+
+/// Gives the planner the statistics of what a computation kept in `slot` (autovacuum may
+/// come much later, or, off, never): a page's plan stays an index range.
+pub async fn analyze_slot(conn: &mut AsyncPgConnection, slot: i16) -> QueryResult<()> {
+    use diesel_async::SimpleAsyncConnection;
+    let slot = if slot == 0 { 0 } else { 1 };
+    conn.batch_execute(&format!(
+        "ANALYZE analytics_kept_lines_{slot}, analytics_kept_rankings"
+    ))
+    .await
+}
+
+/// Writes lines of the ranking `ranking` into `slot`, in one statement.
+pub async fn write_lines(
+    conn: &mut AsyncPgConnection,
+    slot: i16,
+    ranking: i16,
+    lines: &Lines,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "INSERT INTO analytics_kept_lines (slot, ranking, rank, customer_id, value, purchases,
+                                           cumulative)
+         SELECT $1, $2, l.* FROM unnest($3::bigint[], $4::uuid[], $5::bigint[], $6::bigint[],
+                                        $7::bigint[]) l",
+    )
+    .bind::<Int2, _>(slot)
+    .bind::<Int2, _>(ranking)
+    .bind::<Array<BigInt>, _>(&lines.rank)
+    .bind::<Array<SqlUuid>, _>(&lines.customer_id)
+    .bind::<Array<BigInt>, _>(&lines.value)
+    .bind::<Array<BigInt>, _>(&lines.purchases)
+    .bind::<Array<BigInt>, _>(&lines.cumulative)
+    .prepared()
+    .execute(conn)
+    .await
+}
+
+/// Records a kept ranking's summary in `slot`, as of `computed_at` (written once its lines
+/// are: it is served from when the settings' `computed_at` moves to its time).
+pub async fn write_ranking(
+    conn: &mut AsyncPgConnection,
+    slot: i16,
+    spec: &KeptSpec,
+    computed_at: DateTime<Utc>,
+    summary: &RankingSummary,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO analytics_kept_rankings (slot, ranking, measure, grouped, currency,
+             period_from, period_to, computed_at, customers, total, band_values, sales_customers,
+             top_sales_ranks)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind::<Int2, _>(slot)
+    .bind::<Int2, _>(spec.ranking())
+    .bind::<Text, _>(spec.measure.as_str())
+    .bind::<Bool, _>(spec.group)
+    .bind::<Text, _>(&spec.currency)
+    .bind::<Date, _>(spec.from)
+    .bind::<Date, _>(spec.to)
+    .bind::<Timestamptz, _>(computed_at)
+    .bind::<BigInt, _>(summary.n)
+    .bind::<BigInt, _>(summary.total)
+    .bind::<Array<BigInt>, _>(&summary.band_values)
+    .bind::<Array<BigInt>, _>(&summary.sales_customers)
+    .bind::<Array<BigInt>, _>(&summary.top_sales_ranks)
+    .prepared()
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Keeps the breakdown (of customers, or with `group` of groups) in `slot`, as of
+/// `computed_at`: the live statement's rows, written set-wise by one statement.
+pub async fn keep_segments(
+    conn: &mut AsyncPgConnection,
+    slot: i16,
+    computed_at: DateTime<Utc>,
+    churn_threshold: i16,
+    group: bool,
+) -> QueryResult<usize> {
+    diesel::sql_query(format!(
+        "INSERT INTO analytics_kept_segments (slot, grouped, computed_at, dimension, key,
+             customers, value, mean_value, nps_respondents, mean_nps, nps, csat_respondents,
+             mean_csat, csat, at_risk, year_value, window_sales)
+         SELECT $4, $3, $5, s.* FROM ({SEGMENTS}) s"
+    ))
+    .bind::<Int2, _>(churn_threshold)
+    .bind::<Nullable<SqlUuid>, _>(None::<Uuid>)
+    .bind::<Bool, _>(group)
+    .bind::<Int2, _>(slot)
+    .bind::<Timestamptz, _>(computed_at)
+    .execute(conn)
+    .await
+}
+
+/// The breakdown the served computation kept (of customers, or with `group` of groups),
+/// with its time, in the live statement's order; `None` when none is kept (yet: the
+/// computation writes it last; an empty one, of no customer, is counted live too).
+pub async fn kept_segments(
+    conn: &mut AsyncPgConnection,
+    group: bool,
+) -> QueryResult<Option<(DateTime<Utc>, Vec<SegmentRow>)>> {
+    let Some((slot, at)) = served(conn).await? else {
+        return Ok(None);
+    };
+    let rows = diesel::sql_query(
+        "SELECT dimension, key, customers, value, mean_value, nps_respondents, mean_nps, nps,
+                csat_respondents, mean_csat, csat, at_risk, year_value, window_sales
+         FROM analytics_kept_segments
+         WHERE slot = $1 AND grouped = $2 AND computed_at = $3
+         ORDER BY dimension, key",
+    )
+    .bind::<Int2, _>(slot)
+    .bind::<Bool, _>(group)
+    .bind::<Timestamptz, _>(at)
+    .prepared()
+    .load::<SegmentRow>(conn)
+    .await?;
+    Ok((!rows.is_empty()).then_some((at, rows)))
+}
+
+/// The header of a kept ranking the served computation holds.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct KeptRanking {
+    #[diesel(sql_type = Int2)]
+    pub slot: i16,
+    #[diesel(sql_type = Int2)]
+    pub ranking: i16,
+    #[diesel(sql_type = Date)]
+    pub period_from: NaiveDate,
+    #[diesel(sql_type = Date)]
+    pub period_to: NaiveDate,
+    #[diesel(sql_type = Timestamptz)]
+    pub computed_at: DateTime<Utc>,
+}
+
+/// The served computation's kept ranking by `measure` in `currency` (of groups when
+/// `group`), if it kept one.
+pub async fn kept_header(
+    conn: &mut AsyncPgConnection,
+    measure: Measure,
+    group: bool,
+    currency: &str,
+) -> QueryResult<Option<KeptRanking>> {
+    diesel::sql_query(
+        "SELECT k.slot, k.ranking, k.period_from, k.period_to, k.computed_at
+         FROM analytics_kept_rankings k
+         JOIN analytics_settings s ON s.computed_at = k.computed_at
+         WHERE k.measure = $1 AND k.grouped = $2 AND k.currency = $3",
+    )
+    .bind::<Text, _>(measure.as_str())
+    .bind::<Bool, _>(group)
+    .bind::<Text, _>(currency)
+    .prepared()
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// A page of a kept ranking after rank `after` (only the lines that make the first
+/// `top_sales_percent` % when given: up to the rank kept for it), with its summary, as
+/// [`pareto`] gives it: an index range on rank, then the page's customers (their names and credit grades as they stand
+/// now, hidden for the deleted and erased) and their stored figures.
+pub async fn kept_page(
+    conn: &mut AsyncPgConnection,
+    kept: &KeptRanking,
+    top_sales_percent: Option<i32>,
+    after: i64,
+    fetch: i64,
+) -> QueryResult<Vec<ParetoLine>> {
+    diesel::sql_query(
+        "SELECT k.customers AS n, k.total, k.band_values, k.sales_customers, page.rank,
+                page.customer_id, page.name, page.value, page.purchases, page.cumulative,
+                page.year_value, page.window_sales,
+                CASE WHEN page.name IS NOT NULL THEN page.credit->>'grade' END AS credit_grade
+         FROM analytics_kept_rankings k
+         LEFT JOIN LATERAL (
+             SELECT l.rank, l.customer_id,
+                    CASE WHEN c.deleted_at IS NULL AND c.erased_at IS NULL THEN c.name END
+                        AS name,
+                    l.value, l.purchases, l.cumulative, a.year_value, a.window_sales, c.credit
+             FROM (SELECT * FROM analytics_kept_lines l
+                   -- Ranks are 1 to n without a gap: the page is a range of them, read
+                   -- as such whatever the plan.
+                   WHERE l.slot = $1 AND l.ranking = $2 AND l.rank > $4
+                     AND l.rank <= least($4 + $6,
+                                         coalesce(k.top_sales_ranks[$5::int], k.customers))
+                   ORDER BY l.rank
+                   LIMIT $6) l
+             JOIN customers c ON c.id = l.customer_id
+             LEFT JOIN customer_analytics a ON a.customer_id = l.customer_id) page ON true
+         WHERE k.slot = $1 AND k.ranking = $2 AND k.computed_at = $3
+         ORDER BY page.rank",
+    )
+    .bind::<Int2, _>(kept.slot)
+    .bind::<Int2, _>(kept.ranking)
+    .bind::<Timestamptz, _>(kept.computed_at)
+    .bind::<BigInt, _>(after)
+    .bind::<Nullable<Int4>, _>(top_sales_percent)
+    .bind::<BigInt, _>(fetch)
+    .prepared()
+    .load(conn)
+    .await
 }
 
 /// One currency's inputs to a customer's lifetime potential and demand contribution.
@@ -1222,4 +1548,76 @@ pub fn key_class_condition(id: &str, classes: &[crate::customers::figures::KeyCl
         })
         .collect();
     format!("({})", any.join(" OR "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whitespace aside, so that the file's indentation is its own.
+    fn words(sql: &str) -> String {
+        sql.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// segments.sql writes out the groups CTE and the ownership conditions (for the bench to
+    /// run it by hand): they must stay what the functions give.
+    #[test]
+    fn the_segments_statement_spells_the_shared_conditions_as_they_are() {
+        let sql = words(SEGMENTS);
+        for part in [
+            groups_cte("$3"),
+            crate::auth::ownership::sql_condition("c.id", 2),
+            crate::auth::ownership::sql_condition("m.id", 2),
+        ] {
+            assert!(sql.contains(&words(&part)), "segments.sql lacks {part}");
+        }
+    }
+
+    /// The last rank of each top share, as the live filter
+    /// (cumulative − value) × 100 < p × total keeps them.
+    #[test]
+    fn the_top_sales_ranks_end_where_the_live_filter_ends() {
+        let values = [50_000_i64, 25_000, 12_500, 7_500, 5_000, 1, 1];
+        let total: i64 = values.iter().sum();
+        let mut summary = RankingSummary::default();
+        let mut cumulative = 0;
+        let mut lines = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            cumulative += v;
+            lines.push((i as i64 + 1, *v, cumulative));
+        }
+        // In any order.
+        for (rank, value, cumulative) in lines.iter().rev() {
+            summary.crossed(*rank, *value, *cumulative, total);
+        }
+        for p in 1..=100_i64 {
+            let live = lines
+                .iter()
+                .filter(|(_, v, c)| i128::from(c - v) * 100 < i128::from(p * total))
+                .map(|(rank, _, _)| *rank)
+                .max()
+                .unwrap_or(0);
+            assert_eq!(summary.top_sales_ranks[p as usize - 1], live, "p = {p}");
+        }
+    }
+
+    #[test]
+    fn each_kept_ranking_has_its_own_key() {
+        let keys: Vec<i16> = [Measure::Revenue, Measure::Profit]
+            .into_iter()
+            .flat_map(|measure| {
+                [false, true].map(|group| {
+                    KeptSpec {
+                        measure,
+                        group,
+                        currency: "EUR".into(),
+                        from: NaiveDate::MIN,
+                        to: NaiveDate::MIN,
+                    }
+                    .ranking()
+                })
+            })
+            .collect();
+        assert_eq!(keys, [0, 1, 2, 3]);
+    }
 }

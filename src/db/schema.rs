@@ -1,6 +1,58 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    analytics_kept_lines (slot, ranking, rank) {
+        slot -> Int2,
+        ranking -> Int2,
+        rank -> Int8,
+        customer_id -> Uuid,
+        value -> Int8,
+        purchases -> Int8,
+        cumulative -> Int8,
+    }
+}
+
+diesel::table! {
+    analytics_kept_rankings (slot, ranking) {
+        slot -> Int2,
+        ranking -> Int2,
+        measure -> Text,
+        grouped -> Bool,
+        currency -> Text,
+        period_from -> Date,
+        period_to -> Date,
+        computed_at -> Timestamptz,
+        customers -> Int8,
+        total -> Int8,
+        band_values -> Array<Nullable<Int8>>,
+        sales_customers -> Array<Nullable<Int8>>,
+        top_sales_ranks -> Array<Nullable<Int8>>,
+    }
+}
+
+diesel::table! {
+    analytics_kept_segments (slot, grouped, dimension, key) {
+        slot -> Int2,
+        grouped -> Bool,
+        computed_at -> Timestamptz,
+        dimension -> Text,
+        key -> Text,
+        customers -> Int8,
+        value -> Int8,
+        mean_value -> Int8,
+        nps_respondents -> Int8,
+        mean_nps -> Nullable<Float8>,
+        nps -> Nullable<Float8>,
+        csat_respondents -> Int8,
+        mean_csat -> Nullable<Float8>,
+        csat -> Nullable<Float8>,
+        at_risk -> Int8,
+        year_value -> Nullable<Int8>,
+        window_sales -> Int8,
+    }
+}
+
+diesel::table! {
     analytics_settings (id) {
         id -> Bool,
         currency -> Text,
@@ -829,6 +881,9 @@ diesel::joinable!(webhook_deliveries -> events (event_id));
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    analytics_kept_lines,
+    analytics_kept_rankings,
+    analytics_kept_segments,
     analytics_settings,
     api_clients,
     app_secrets,

@@ -605,6 +605,24 @@ async fn the_computation_moves_customers_at_risk_into_dissolution_when_enabled()
     let done = recompute(&app).await;
     assert_eq!(done["moved_to_dissolution"], 2);
     let viewer = app.token(Role::Viewer);
+    // The breakdown the computation kept counts them in their new stage, as a live count.
+    let kept = app.get_ok("/v1/analytics/segments", &viewer).await;
+    let live = app
+        .get_ok("/v1/analytics/segments?live=true", &viewer)
+        .await;
+    assert_eq!(
+        (&kept["live"], &live["live"]),
+        (&json!(false), &json!(true))
+    );
+    assert_eq!(kept["lifecycle_stage"], live["lifecycle_stage"]);
+    assert!(
+        kept["lifecycle_stage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["key"] == "dissolution" && s["customers"] == 2),
+        "{kept}"
+    );
     for name in ["C", "K"] {
         let c = app
             .get_ok(&format!("/v1/customers/{}", set.id(name)), &viewer)

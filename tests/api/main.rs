@@ -4,6 +4,7 @@
 mod helpers;
 
 mod analytics;
+mod analytics_kept;
 mod api_clients;
 mod audit;
 mod auth;

@@ -148,11 +148,13 @@ async fn the_credit_grade_stands_beside_the_other_value_aspects() {
     );
 
     // The grade is set by hand, not computed: a change shows at once, before any
-    // computation, in the rows and in the segments.
+    // computation, in the rows and in the live segments (the kept breakdown is as of the
+    // last computation).
     grade(&app, &cal, "d").await;
     assert_eq!(figures(&app, &cal).await["credit_grade"], "d");
+    assert_eq!(segments(&app, "", "credit_grade").await.len(), 3);
     assert_eq!(
-        segments(&app, "", "credit_grade").await,
+        segments(&app, "?live=true", "credit_grade").await,
         [
             seg("a", 1, 10_000, json!(26_667), json!(47.62)),
             seg("b", 1, 6_000, json!(16_000), json!(28.57)),
@@ -164,7 +166,7 @@ async fn the_credit_grade_stands_beside_the_other_value_aspects() {
     patch(&app, &cal, json!({"credit": null})).await;
     assert_eq!(figures(&app, &cal).await["credit_grade"], Value::Null);
     assert_eq!(
-        segments(&app, "", "credit_grade").await[2],
+        segments(&app, "?live=true", "credit_grade").await[2],
         seg("none", 2, 3_000, json!(8_000), json!(14.29))
     );
     grade(&app, &cal, "d").await;

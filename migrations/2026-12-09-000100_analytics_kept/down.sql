@@ -1,0 +1,3 @@
+DROP TABLE analytics_kept_segments;
+DROP TABLE analytics_kept_lines;
+DROP TABLE analytics_kept_rankings;
