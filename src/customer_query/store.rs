@@ -191,8 +191,8 @@ fn filtered(filter: &ListFilter) -> Boxed<'_> {
 }
 
 /// The customers every filter but `q` selects, in `stages` (any stage when empty) rather than
-/// the filter's own; without the first tag's condition when a [`TagLed`] page reads that
-/// tag's rows.
+/// the filter's own; without the tag's condition when a [`TagLed`] page reads that tag's
+/// rows (a single tag leads).
 fn filtered_in<'a>(filter: &'a ListFilter, stages: &[LifecycleStage], tag_led: bool) -> Boxed<'a> {
     let mut query = customers::table.into_boxed();
     query = match filter.deleted.unwrap_or(DeletedFilter::Exclude) {
