@@ -31,6 +31,16 @@ async fn names(app: &TestApp, query: &str) -> Vec<String> {
     }
 }
 
+/// Every explicit list order.
+const SORTS: [&str; 6] = [
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+    "name",
+    "-name",
+];
+
 async fn set(app: &TestApp, query: &str) -> BTreeSet<String> {
     names(app, query).await.into_iter().collect()
 }
@@ -277,14 +287,7 @@ async fn several_stages_list_in_every_order_as_the_whole_list_does() {
         .filter(|(_, stage)| stages.contains(stage))
         .map(|(name, _)| *name)
         .collect();
-    for sort in [
-        "created_at",
-        "-created_at",
-        "updated_at",
-        "-updated_at",
-        "name",
-        "-name",
-    ] {
+    for sort in SORTS {
         let whole: Vec<String> = names(&app, &format!("sort={sort}"))
             .await
             .into_iter()
@@ -376,14 +379,7 @@ async fn a_tag_lists_in_every_order_as_the_whole_list_does_through_every_write()
     assert_eq!(tag_rows_out_of_step(&app).await, 0);
 
     let vip = ["Ben Ash", "aaron Rowe", "Cid Moss", "Zoe Park"];
-    for sort in [
-        "created_at",
-        "-created_at",
-        "updated_at",
-        "-updated_at",
-        "name",
-        "-name",
-    ] {
+    for sort in SORTS {
         let whole = names(&app, &format!("sort={sort}")).await;
         let expected: Vec<&String> = whole.iter().filter(|n| vip.contains(&n.as_str())).collect();
         assert_eq!(expected.len(), 4, "sort={sort}: {whole:?}");
