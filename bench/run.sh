@@ -43,6 +43,11 @@ if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
     (cd bench && CARGO_TARGET_DIR=target cargo build --release -q)
 fi
 
+# The tests' streaming replica (tests/support/replica.sh), when left running, replays every
+# WAL record the seed and the scenarios write: a second PostgreSQL busy beside the one
+# measured. Stopped here; the tests that need it start it again.
+tests/support/replica.sh stop 2>/dev/null && say "stopped the tests' replica" || true
+
 COMMIT=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src migrations || echo -dirty)
 # shellcheck source=bench/seed_database.sh
 source bench/seed_database.sh
