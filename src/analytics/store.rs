@@ -509,7 +509,7 @@ pub async fn customer_with_row(
             Option::<Row>::as_select(),
             computation_columns(),
         ))
-        .prepared()
+        .fixed()
         .get_result(conn)
         .await
         .optional()?;

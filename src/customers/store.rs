@@ -90,7 +90,8 @@ pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<C
     customers::table
         .find(id)
         .select(CustomerRecord::as_select())
-        .first(conn)
+        .fixed()
+        .get_result(conn)
         .await
         .optional()
 }
@@ -105,7 +106,8 @@ pub async fn lock_shared(
         .find(id)
         .select(CustomerRecord::as_select())
         .for_share()
-        .first(conn)
+        .fixed()
+        .get_result(conn)
         .await
         .optional()
 }
@@ -116,7 +118,8 @@ pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<
         .find(id)
         .select(CustomerRecord::as_select())
         .for_update()
-        .first(conn)
+        .fixed()
+        .get_result(conn)
         .await
         .optional()
 }

@@ -1,12 +1,13 @@
 //! Statements prepared once per connection, and the counts that prove it.
 
-use std::collections::HashSet;
+use std::any::TypeId;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, RwLock};
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};
-use diesel::pg::Pg;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::pg::{Pg, PgQueryBuilder};
+use diesel::query_builder::{AstPass, Query, QueryBuilder, QueryFragment, QueryId};
 
 /// How many distinct statement texts outside diesel's static query ids (boxed queries,
 /// hand-written SQL) may be kept prepared. Each connection prepares a text once and keeps it
@@ -40,19 +41,34 @@ fn admit(sql: &str) -> bool {
 /// connection keeps. Wrapped, a query is kept by its text up to [`MAX_PREPARED_TEXTS`] texts
 /// in all, then run unkept. Wrap only queries whose text depends on which filters are given,
 /// never on the values (those are binds).
+///
+/// The text is written once per call: the admission check writes it, and the connection
+/// is handed that same text rather than walking the query again.
 #[derive(Debug, Clone)]
-pub struct Prepared<Q>(pub Q);
+pub struct Prepared<Q>(pub Q, OnceLock<String>);
+
+impl<Q: QueryFragment<Pg>> Prepared<Q> {
+    fn text(&self) -> diesel::QueryResult<&str> {
+        if let Some(text) = self.1.get() {
+            return Ok(text);
+        }
+        let text = text_of(&self.0)?;
+        Ok(self.1.get_or_init(|| text))
+    }
+}
 
 impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Prepared<Q> {
     fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
         self.0.walk_ast(pass)
     }
 
-    fn is_safe_to_cache_prepared(&self, backend: &Pg) -> diesel::QueryResult<bool> {
-        use diesel::query_builder::QueryBuilder;
-        let mut sql = diesel::pg::PgQueryBuilder::default();
-        self.0.to_sql(&mut sql, backend)?;
-        Ok(admit(&sql.finish()))
+    fn to_sql(&self, out: &mut PgQueryBuilder, _: &Pg) -> diesel::QueryResult<()> {
+        out.push_sql(self.text()?);
+        Ok(())
+    }
+
+    fn is_safe_to_cache_prepared(&self, _: &Pg) -> diesel::QueryResult<bool> {
+        Ok(admit(self.text()?))
     }
 }
 
@@ -65,10 +81,73 @@ impl<Q: Query> Query for Prepared<Q> {
     type SqlType = Q::SqlType;
 }
 
-/// `.prepared()` on any query: see [`Prepared`].
+/// A query's SQL text, written by walking it.
+fn text_of<Q: QueryFragment<Pg>>(query: &Q) -> diesel::QueryResult<String> {
+    let mut sql = PgQueryBuilder::default();
+    query.to_sql(&mut sql, &Pg)?;
+    Ok(sql.finish())
+}
+
+/// A statement whose text is fixed by its type: a query of a fixed shape (raw SQL fragments
+/// included, as long as they are constants), whose values are all binds.
+///
+/// Diesel-async writes a query's text on every call, even when the connection holds it
+/// prepared already, by walking the query: for a read of a whole customer that is ninety
+/// quoted identifiers, a sixth of the service's time in a read by id. Wrapped, the text is
+/// written once per process and kept by type, and the statement is kept prepared by type
+/// (no hashing of its text per call). Never wrap a boxed query, an `IN` list, or a query
+/// whose text depends on its values (an insert of optional fields writes `DEFAULT` for a
+/// missing one): use [`Prepared`] for those.
+#[derive(Debug, Clone)]
+pub struct Fixed<Q>(pub Q);
+
+/// The texts of the [`Fixed`] queries, by type: one per query type the program holds.
+static FIXED_TEXTS: LazyLock<RwLock<HashMap<TypeId, Arc<str>>>> = LazyLock::new(Default::default);
+
+fn fixed_text<Q: QueryFragment<Pg> + 'static>(query: &Q) -> diesel::QueryResult<Arc<str>> {
+    let key = TypeId::of::<Q>();
+    if let Some(text) = FIXED_TEXTS.read().ok().and_then(|t| t.get(&key).cloned()) {
+        return Ok(text);
+    }
+    let text: Arc<str> = text_of(query)?.into();
+    if let Ok(mut texts) = FIXED_TEXTS.write() {
+        return Ok(texts.entry(key).or_insert(text).clone());
+    }
+    Ok(text)
+}
+
+impl<Q: QueryFragment<Pg> + 'static> QueryFragment<Pg> for Fixed<Q> {
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn to_sql(&self, out: &mut PgQueryBuilder, _: &Pg) -> diesel::QueryResult<()> {
+        out.push_sql(&fixed_text(&self.0)?);
+        Ok(())
+    }
+
+    fn is_safe_to_cache_prepared(&self, _: &Pg) -> diesel::QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q: 'static> QueryId for Fixed<Q> {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<Q: Query> Query for Fixed<Q> {
+    type SqlType = Q::SqlType;
+}
+
+/// `.prepared()` and `.fixed()` on any query: see [`Prepared`] and [`Fixed`].
 pub trait Prepare: Sized {
     fn prepared(self) -> Prepared<Self> {
-        Prepared(self)
+        Prepared(self, OnceLock::new())
+    }
+
+    fn fixed(self) -> Fixed<Self> {
+        Fixed(self)
     }
 }
 
@@ -140,4 +219,41 @@ pub async fn plan_once(conn: &mut diesel_async::AsyncPgConnection) -> diesel::Qu
         .execute(conn)
         .await
         .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+    use diesel::sql_types::Text;
+
+    use super::*;
+    use crate::db::schema::customers;
+
+    fn shown<Q: QueryFragment<Pg>>(query: &Q) -> String {
+        diesel::debug_query::<Pg, _>(query).to_string()
+    }
+
+    #[test]
+    fn wrapped_queries_send_the_text_and_binds_of_the_query_they_wrap() {
+        let id = uuid::Uuid::now_v7();
+        let query = || {
+            customers::table
+                .find(id)
+                .filter(customers::name.eq("Anna"))
+                .select((customers::id, diesel::dsl::sql::<Text>("'fixed'")))
+        };
+        let plain = shown(&query());
+        assert!(
+            plain.contains(&id.to_string()) && plain.contains("Anna"),
+            "{plain}"
+        );
+        assert_eq!(shown(&query().prepared()), plain);
+        // Written once, then taken from what was kept: the same either way.
+        assert_eq!(shown(&query().fixed()), plain);
+        assert_eq!(shown(&query().fixed()), plain);
+        // Another type keeps its own text.
+        let other = customers::table.find(id).select(customers::name);
+        assert_eq!(shown(&other.clone().fixed()), shown(&other));
+        assert_ne!(shown(&other.fixed()), plain);
+    }
 }
