@@ -461,13 +461,18 @@ async fn load(
 ) -> QueryResult<Vec<Row>> {
     let stages = &filter.lifecycle_stages;
     // One tag leads when the customers' own conditions are no better guide: not with `q`
-    // (its own index), nor for deleted customers (`customer_tags` holds live ones). Several
-    // tags are an intersection in the GIN index, which finds few customers to sort; led by
-    // one of them, the page would test that tag's customers one by one for the others
-    // (`tags=vip,wholesale` at a million customers: p99 140-160 ms against 100-130).
+    // (its own index), nor for deleted customers (`customer_tags` holds live ones), nor with
+    // a lifecycle stage, whose index in the list's order leads instead: led by a common tag,
+    // the page would test that tag's customers one by one for a rare stage
+    // (`lifecycle_stage=stable&tags=newsletter` newest first at a million customers: p99
+    // 190 ms led by the tag, 40-47 ms led by the stage). Several tags are an intersection in
+    // the GIN index, which finds few customers to sort; led by one of them, the page would
+    // test that tag's customers one by one for the others (`tags=vip,wholesale`: p99
+    // 140-160 ms against 100-130).
     let tag = match filter.tags.as_slice() {
         [tag]
             if filter.q.is_none()
+                && stages.is_empty()
                 && filter.deleted.unwrap_or(DeletedFilter::Exclude) == DeletedFilter::Exclude =>
         {
             Some(tag)

@@ -389,6 +389,24 @@ async fn a_tag_lists_in_every_order_as_the_whole_list_does_through_every_write()
             expected,
             "tags=vip&sort={sort}"
         );
+        // With a stage, the stage's index leads and the tag is a condition (all are
+        // prospects here).
+        let listed = names(
+            &app,
+            &format!("lifecycle_stage=prospect&tags=vip&sort={sort}"),
+        )
+        .await;
+        assert_eq!(
+            listed.iter().collect::<Vec<_>>(),
+            expected,
+            "a stage and a tag, sort={sort}"
+        );
+        let none = names(
+            &app,
+            &format!("lifecycle_stage=acquaintance&tags=vip&sort={sort}"),
+        )
+        .await;
+        assert!(none.is_empty(), "sort={sort}: {none:?}");
         let both: Vec<&String> = expected
             .iter()
             .copied()
