@@ -253,7 +253,7 @@ mod tests {
         assert_eq!(shown(&query().fixed()), plain);
         // Another type keeps its own text.
         let other = customers::table.find(id).select(customers::name);
-        assert_eq!(shown(&other.clone().fixed()), shown(&other));
+        assert_eq!(shown(&other.fixed()), shown(&other));
         assert_ne!(shown(&other.fixed()), plain);
     }
 }
