@@ -161,3 +161,52 @@ async fn hot_requests_reuse_their_prepared_statements() {
         "every statement sent ran as one PostgreSQL holds prepared"
     );
 }
+
+#[derive(QueryableByName)]
+struct Function {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+/// The database's own functions that run statements on an array they are given (the
+/// duplicates refresh, on every customer write) plan those statements once per session:
+/// PostgreSQL otherwise plans them again for every call's array, whose length the custom
+/// plan knows and the generic one does not.
+#[actix_web::test]
+async fn functions_taking_arrays_plan_their_statements_once() {
+    let app = TestApp::spawn().await;
+    let mut conn = app.state.pool.get().await.expect("a connection");
+    let taking_arrays: Vec<Function> = diesel::sql_query(
+        "SELECT p.proname::text AS name FROM pg_proc p \
+         JOIN pg_namespace n ON n.oid = p.pronamespace \
+         JOIN pg_language l ON l.oid = p.prolang \
+         WHERE n.nspname = 'public' AND l.lanname = 'plpgsql' \
+           AND EXISTS (SELECT 1 FROM unnest(p.proargtypes) a JOIN pg_type t ON t.oid = a \
+                       WHERE t.typcategory = 'A') \
+         ORDER BY 1",
+    )
+    .load(&mut conn)
+    .await
+    .expect("pg_proc");
+    let pinned: Vec<Function> = diesel::sql_query(
+        "SELECT p.proname::text AS name FROM pg_proc p \
+         JOIN pg_namespace n ON n.oid = p.pronamespace \
+         WHERE n.nspname = 'public' \
+           AND 'plan_cache_mode=force_generic_plan' = ANY (p.proconfig) \
+         ORDER BY 1",
+    )
+    .load(&mut conn)
+    .await
+    .expect("pg_proc");
+    let names = |fs: &[Function]| fs.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+    assert!(
+        names(&taking_arrays).contains(&"customer_duplicates_refresh".to_owned()),
+        "the duplicates refresh takes its keys as an array"
+    );
+    for name in names(&taking_arrays) {
+        assert!(
+            names(&pinned).contains(&name),
+            "{name} plans its statements again on every call"
+        );
+    }
+}
