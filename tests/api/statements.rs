@@ -210,3 +210,35 @@ async fn functions_taking_arrays_plan_their_statements_once() {
         );
     }
 }
+
+/// The functions that index expressions, index predicates and generated columns of the
+/// database call are not SQL functions: PostgreSQL parses the body of such a function again
+/// each time a write prepares the expression (once per INSERT or UPDATE), to inline it or
+/// to run it; a PL/pgSQL function is compiled once per session.
+#[actix_web::test]
+async fn writes_call_no_sql_function_from_indexes_or_generated_columns() {
+    let app = TestApp::spawn().await;
+    let mut conn = app.state.pool.get().await.expect("a connection");
+    let called: Vec<Function> = diesel::sql_query(
+        "SELECT DISTINCT p.proname || ' (' || l.lanname || ')' AS name \
+         FROM pg_depend d \
+         JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND d.refobjid = p.oid \
+         JOIN pg_language l ON l.oid = p.prolang \
+         LEFT JOIN pg_class i ON d.classid = 'pg_class'::regclass AND i.oid = d.objid \
+         LEFT JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass AND ad.oid = d.objid \
+         LEFT JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum \
+         WHERE p.pronamespace = 'public'::regnamespace \
+           AND (i.relkind = 'i' OR a.attgenerated = 's') \
+         ORDER BY 1",
+    )
+    .load(&mut conn)
+    .await
+    .expect("pg_depend");
+    let called: Vec<String> = called.into_iter().map(|f| f.name).collect();
+    assert!(
+        called.contains(&"customer_words (plpgsql)".to_owned()),
+        "the search words are a generated column: {called:?}"
+    );
+    let sql: Vec<&String> = called.iter().filter(|f| f.ends_with("(sql)")).collect();
+    assert!(sql.is_empty(), "SQL functions called by writes: {sql:?}");
+}
