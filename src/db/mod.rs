@@ -26,8 +26,8 @@ pub use merged::MergedPages;
 pub use migrations::{MIGRATIONS, embedded_versions, migrate};
 pub use pooler::check_pooled_session;
 pub use statements::{
-    Fixed, MAX_PREPARED_TEXTS, Prepare, Prepared, StatementCounts, StatementStats, counting,
-    plan_once,
+    Access, Fixed, MAX_PREPARED_TEXTS, Prepare, Prepared, StatementCounts, StatementStats,
+    counting, planned_once,
 };
 pub use statistics::analyze_outgrown;
 

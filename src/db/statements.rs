@@ -206,19 +206,66 @@ impl Instrumentation for Counting {
     }
 }
 
-/// Plans each statement of the current transaction once per connection (`SET LOCAL
-/// plan_cache_mode = force_generic_plan`), for transactions whose statements find their rows
-/// by key, so that no plan depends on the values. PostgreSQL otherwise plans a prepared
-/// statement again for each call's values (a custom plan) as long as the generic plan does
-/// not look cheaper, which for statements taking arrays it never does: the loyalty
-/// statements of a purchase spent 1 to 8 ms each in planning under load.
-pub async fn plan_once(conn: &mut diesel_async::AsyncPgConnection) -> diesel::QueryResult<()> {
-    use diesel_async::RunQueryDsl;
-    diesel::sql_query("SET LOCAL plan_cache_mode = force_generic_plan")
-        .prepared()
-        .execute(conn)
-        .await
-        .map(drop)
+/// Runs `f` in a transaction whose statements are planned once per connection (`SET LOCAL
+/// plan_cache_mode = force_generic_plan`, sent with the `BEGIN` in one round trip), for
+/// transactions whose statements find their rows by key, so that no plan depends on the
+/// values. PostgreSQL otherwise plans a prepared statement again for each call's values (a
+/// custom plan) as long as the generic plan does not look cheaper, which for statements
+/// taking arrays it never does: the loyalty statements of a purchase spent 1 to 8 ms each in
+/// planning under load. Committed when `f` succeeds, rolled back when it fails, and a
+/// savepoint inside a transaction already open, as `AsyncConnection::transaction` does.
+pub async fn planned_once<R, E, F>(
+    conn: &mut diesel_async::AsyncPgConnection,
+    access: Access,
+    f: F,
+) -> Result<R, E>
+where
+    F: AsyncFnOnce(&mut diesel_async::AsyncPgConnection) -> Result<R, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel_async::{AnsiTransactionManager as Manager, RunQueryDsl, TransactionManager};
+    let nested = Manager::transaction_manager_status_mut(conn)
+        .transaction_depth()?
+        .is_some();
+    let outcome = if nested {
+        // A savepoint in the caller's transaction (whose access it keeps), then the setting.
+        Manager::begin_transaction(conn).await?;
+        match diesel::sql_query(PLANNED_ONCE)
+            .prepared()
+            .execute(conn)
+            .await
+        {
+            Ok(_) => f(conn).await,
+            Err(failed) => Err(failed.into()),
+        }
+    } else {
+        let begin = match access {
+            Access::ReadWrite => format!("BEGIN; {PLANNED_ONCE}"),
+            Access::ReadOnly => format!("BEGIN READ ONLY; {PLANNED_ONCE}"),
+        };
+        Manager::begin_transaction_sql(conn, &begin).await?;
+        f(conn).await
+    };
+    match outcome {
+        Ok(value) => {
+            Manager::commit_transaction(conn).await?;
+            Ok(value)
+        }
+        Err(failed) => match Manager::rollback_transaction(conn).await {
+            // A broken transaction manager says less than what broke it.
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(failed),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
+}
+
+const PLANNED_ONCE: &str = "SET LOCAL plan_cache_mode = force_generic_plan";
+
+/// Whether a transaction of [`planned_once`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    ReadWrite,
+    ReadOnly,
 }
 
 #[cfg(test)]

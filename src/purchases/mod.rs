@@ -6,7 +6,7 @@ mod routes;
 pub mod store;
 
 use chrono::{DateTime, Utc};
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
 use crate::audit;
@@ -115,8 +115,7 @@ pub async fn create(
     input: PurchaseInput,
 ) -> Result<(Purchase, bool), ApiError> {
     let draft = validate(input, Utc::now())?;
-    conn.transaction(async |conn| {
-        crate::db::plan_once(conn).await?;
+    crate::db::planned_once(conn, crate::db::Access::ReadWrite, async |conn| {
         let customer = crate::customers::lock_buyer(conn, customer_id).await?;
         if let Some(record) = store::insert(conn, Uuid::now_v7(), customer_id, &draft).await? {
             let first = crate::customers::may_move_on_purchase(&customer)
@@ -188,8 +187,7 @@ pub async fn refund(
         checks.fail("amount", "must be at least 1 minor unit");
     }
     checks.finish()?;
-    conn.transaction(async |conn| {
-        crate::db::plan_once(conn).await?;
+    crate::db::planned_once(conn, crate::db::Access::ReadWrite, async |conn| {
         let before = store::lock(conn, id)
             .await?
             .ok_or_else(|| ApiError::not_found("purchase"))?;

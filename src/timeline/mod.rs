@@ -37,15 +37,12 @@ pub async fn page(
     fetch: i64,
     now: DateTime<Utc>,
 ) -> diesel::QueryResult<(Vec<Key>, Vec<TimelineItem>)> {
-    conn.build_transaction()
-        .read_only()
-        .run(async |conn| {
-            crate::db::plan_once(conn).await?;
-            let keys = store::keys(conn, customer_id, contacts, types, after, fetch).await?;
-            let items = load(conn, &keys, now).await?;
-            Ok((keys, items))
-        })
-        .await
+    crate::db::planned_once(conn, crate::db::Access::ReadOnly, async |conn| {
+        let keys = store::keys(conn, customer_id, contacts, types, after, fetch).await?;
+        let items = load(conn, &keys, now).await?;
+        Ok((keys, items))
+    })
+    .await
 }
 
 /// The items of `keys`, in their order: one query per item type.

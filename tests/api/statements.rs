@@ -160,6 +160,32 @@ async fn hot_requests_reuse_their_prepared_statements() {
         statements,
         "every statement sent ran as one PostgreSQL holds prepared"
     );
+
+    // The purchase's transaction plans its statements once (`db::planned_once`): the
+    // statement that earns the points, sent five times, never got a custom plan.
+    let mut conn = app
+        .state
+        .pool
+        .get()
+        .await
+        .expect("the pool's one connection");
+    let earn: Plans = diesel::sql_query(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
+         WHERE statement LIKE '%INSERT INTO loyalty_lots%' AND statement LIKE '%purchases pu%' \
+           AND statement NOT LIKE '%pg_prepared_statements%'",
+    )
+    .get_result(&mut conn)
+    .await
+    .expect("the earning statement is prepared");
+    assert_eq!((earn.generic_plans, earn.custom_plans), (5, 0));
+}
+
+#[derive(QueryableByName)]
+struct Plans {
+    #[diesel(sql_type = BigInt)]
+    generic_plans: i64,
+    #[diesel(sql_type = BigInt)]
+    custom_plans: i64,
 }
 
 #[derive(QueryableByName)]
