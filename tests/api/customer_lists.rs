@@ -843,3 +843,50 @@ async fn full_names_rank_the_same_however_many_near_words_they_have() {
         .unwrap();
     assert_eq!(vocabulary().await, ["blake", "mary", "quentin"]);
 }
+
+/// Deleted customers are listed in every order, across pages (each order has its own index
+/// of the deleted rows: migration `2026-12-10-000030`).
+#[actix_web::test]
+async fn deleted_customers_list_in_every_sort_across_pages() {
+    let app = TestApp::spawn().await;
+    dataset(&app).await;
+    let manager = app.token(Role::Manager);
+    let page = app.get_ok("/v1/customers?limit=50", &manager).await;
+    let id = |name: &str| {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    // Deleted in this order, so that their last changes run opposite to their names.
+    for name in ["Eve Early", "Carol Corp", "Alice Archer"] {
+        let res = app
+            .delete(&format!("/v1/customers/{}", id(name)), &manager, None)
+            .await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    }
+    let by_name = ["Alice Archer", "Carol Corp", "Eve Early"];
+    let by_change = ["Eve Early", "Carol Corp", "Alice Archer"];
+    let reversed = |names: &[&str]| names.iter().rev().map(|n| (*n).to_owned()).collect();
+    let forward = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
+    let cases: [(&str, Vec<String>); 7] = [
+        ("", reversed(&by_name)),
+        ("created_at", forward(&by_name)),
+        ("-created_at", reversed(&by_name)),
+        ("updated_at", forward(&by_change)),
+        ("-updated_at", reversed(&by_change)),
+        ("name", forward(&by_name)),
+        ("-name", reversed(&by_name)),
+    ];
+    for (sort, expected) in cases {
+        let query = if sort.is_empty() {
+            "deleted=only".to_owned()
+        } else {
+            format!("deleted=only&sort={sort}")
+        };
+        assert_eq!(names(&app, &query).await, expected, "{query}");
+    }
+}

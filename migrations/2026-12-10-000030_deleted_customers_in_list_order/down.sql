@@ -1,0 +1,3 @@
+DROP INDEX customers_deleted_name_idx;
+DROP INDEX customers_deleted_updated_idx;
+DROP INDEX customers_deleted_created_idx;
