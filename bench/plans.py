@@ -1,11 +1,13 @@
 """Extracts auto_explain plans from a PostgreSQL log, one per list request in order, and says
-for each whether the customers table was read through an index."""
+for each whether the customers table was read through an index. `--list`: the log of one list
+request; `--slowest`: of one request of another kind (its slowest statement)."""
 import re
 import sys
 
-slowest = sys.argv[1] == "--slowest"
-if slowest:
+mode = sys.argv[1] if sys.argv[1] in ("--slowest", "--list") else None
+if mode:
     sys.argv.pop(1)
+slowest = mode == "--slowest"
 log_path, database, queries = sys.argv[1], sys.argv[2], sys.argv[3:]
 plans, current = [], None
 for line in open(log_path, encoding="utf-8", errors="replace"):
@@ -57,6 +59,11 @@ if slowest:
 
 # Keep the plans of the customer list (the service's other statements are not lists).
 plans = [p for p in plans if any("FROM \"customers\"" in l or "FROM customers" in l for l in p["lines"][:3])]
+if mode == "--list":
+    # One list request's statements (the log from just before it to just after): its plan is
+    # the slowest of those reading customers. Matched by position over a whole run's log, a
+    # request that logged two statements (or none) shifted every label after it.
+    plans = [max(plans, key=lambda p: float(p["duration"]))] if plans else []
 for query, plan in zip(queries, plans):
     body = [l for l in plan["lines"] if not l.startswith("Query Text")]
     reads = [l.strip() for l in body if " on customers" in l and ("Scan" in l)]
