@@ -224,14 +224,15 @@ async fn functions_taking_arrays_plan_their_statements_once() {
     .load(&mut conn)
     .await
     .expect("pg_proc");
-    let names = |fs: &[Function]| fs.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+    let names = |fs: Vec<Function>| fs.into_iter().map(|f| f.name).collect::<Vec<_>>();
+    let (taking_arrays, pinned) = (names(taking_arrays), names(pinned));
     assert!(
-        names(&taking_arrays).contains(&"customer_duplicates_refresh".to_owned()),
+        taking_arrays.contains(&"customer_duplicates_refresh".to_owned()),
         "the duplicates refresh takes its keys as an array"
     );
-    for name in names(&taking_arrays) {
+    for name in &taking_arrays {
         assert!(
-            names(&pinned).contains(&name),
+            pinned.contains(name),
             "{name} plans its statements again on every call"
         );
     }
