@@ -1,0 +1,2 @@
+DROP INDEX interactions_channel_idx;
+DROP INDEX interactions_complaints_opened_idx;
