@@ -86,12 +86,12 @@ pub async fn insert(
         .await
 }
 
-pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<CustomerRecord>> {
+pub async fn get(mut conn: &AsyncPgConnection, id: Uuid) -> QueryResult<Option<CustomerRecord>> {
     customers::table
         .find(id)
         .select(CustomerRecord::as_select())
         .fixed()
-        .get_result(conn)
+        .get_result(&mut conn)
         .await
         .optional()
 }
@@ -312,13 +312,13 @@ pub async fn lifecycle(
 
 /// Lifecycle entries by id, in no particular order (the timeline's loader).
 pub async fn lifecycle_by_ids(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ids: &[Uuid],
 ) -> QueryResult<Vec<LifecycleRecord>> {
     customer_lifecycle_events::table
         .filter(customer_lifecycle_events::id.eq_any(ids))
         .select(LifecycleRecord::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

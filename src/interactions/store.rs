@@ -286,13 +286,13 @@ pub async fn erase_texts(
 
 /// Loads interactions by id, in no particular order (the timeline's loader).
 pub async fn by_ids(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ids: &[Uuid],
 ) -> QueryResult<Vec<InteractionRecord>> {
     interactions::table
         .filter(interactions::id.eq_any(ids))
         .select(InteractionRecord::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

@@ -280,7 +280,7 @@ pub async fn history(
 
 /// Tier changes by id (the timeline's loader).
 pub async fn changes_by_ids(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ids: &[Uuid],
 ) -> diesel::QueryResult<Vec<ChangeRecord>> {
     diesel::sql_query(format!(
@@ -288,6 +288,6 @@ pub async fn changes_by_ids(
     ))
     .bind::<Array<SqlUuid>, _>(ids)
     .prepared()
-    .load(conn)
+    .load(&mut conn)
     .await
 }

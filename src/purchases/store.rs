@@ -142,13 +142,13 @@ pub async fn refund(
 
 /// Purchases by id, in no particular order (the timeline's loader).
 pub async fn by_ids(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ids: &[Uuid],
 ) -> QueryResult<Vec<PurchaseRecord>> {
     purchases::table
         .filter(purchases::id.eq_any(ids))
         .select(PurchaseRecord::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

@@ -225,13 +225,13 @@ pub async fn response(
 
 /// Responses by id, in no particular order (the timeline's loader).
 pub async fn responses_by_ids(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ids: &[Uuid],
 ) -> QueryResult<Vec<ResponseRecord>> {
     survey_responses::table
         .filter(survey_responses::id.eq_any(ids))
         .select(ResponseRecord::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

@@ -4,18 +4,23 @@
 //! Each resource that belongs on the timeline is a `Source` of `store.rs`: a table, the column that
 //! places a row in time, and the condition for a row to show. One query merges the sources
 //! (each branch walks its own `(customer_id, time, id)` index, limited to the page), then
-//! each item type is loaded by id with one query. A new resource adds
+//! each item type is loaded by id with one query, all of them pipelined. A new resource adds
 //! a `Source`, an [`ItemType`], a field of [`TimelineItem`] and its loader.
 
 mod json;
 mod routes;
 mod store;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
+use crate::auth::Principal;
 use crate::customers::json::LifecycleChange;
+use crate::customers::store as customer_store;
+use crate::http::error::ApiError;
 use crate::interactions::json::Interaction;
 use crate::loyalty::json::TierChange;
 use crate::purchases::json::Purchase;
@@ -25,78 +30,102 @@ pub use store::Key;
 
 pub use routes::configure;
 
-/// A page of a customer's timeline: its keys, then its items, in one read-only transaction
-/// whose statements are planned once per connection (every row is found by key, so no plan
-/// depends on the values; planned for each call, they cost more than they run).
+/// A page of a customer's timeline (`404` unless `principal` may see the customer): its keys,
+/// then its items, in one read-only transaction whose statements are planned once per
+/// connection (every row is found by key, so no plan depends on the values; planned for each
+/// call, they cost more than they run). Independent statements are pipelined, sent together
+/// and answered in one round trip: the customer with the keys, and the items of every type.
+/// `include_contacts`: the interactions of the organization's people too (`contacts`).
+#[allow(clippy::too_many_arguments)]
 pub async fn page(
     conn: &mut AsyncPgConnection,
+    principal: &Principal,
     customer_id: Uuid,
-    contacts: &[Uuid],
+    include_contacts: bool,
     types: &[ItemType],
     after: Option<&Key>,
     fetch: i64,
     now: DateTime<Utc>,
-) -> diesel::QueryResult<(Vec<Key>, Vec<TimelineItem>)> {
+) -> Result<(Vec<Key>, Vec<TimelineItem>), ApiError> {
     crate::db::planned_once(conn, crate::db::Access::ReadOnly, async |conn| {
-        let keys = store::keys(conn, customer_id, contacts, types, after, fetch).await?;
+        let keys = if include_contacts {
+            // The people are read first: the keys are theirs too.
+            crate::customers::visible(principal, customer_store::get(conn, customer_id).await?)?;
+            let owner = principal.access.owner();
+            let contacts = crate::contacts::store::people_of(conn, customer_id, owner).await?;
+            store::keys(conn, customer_id, &contacts, types, after, fetch).await?
+        } else {
+            let conn: &AsyncPgConnection = conn;
+            let (customer, keys) = tokio::try_join!(
+                customer_store::get(conn, customer_id),
+                store::keys(conn, customer_id, &[], types, after, fetch),
+            )?;
+            // Read beside the customer, the keys are shown only once it may be seen.
+            crate::customers::visible(principal, customer)?;
+            keys
+        };
         let items = load(conn, &keys, now).await?;
         Ok((keys, items))
     })
     .await
 }
 
-/// The items of `keys`, in their order: one query per item type.
-pub async fn load(
-    conn: &mut AsyncPgConnection,
+/// The items of `keys`, in their order: one query per item type the page holds, pipelined.
+async fn load(
+    conn: &AsyncPgConnection,
     keys: &[Key],
     now: DateTime<Utc>,
 ) -> diesel::QueryResult<Vec<TimelineItem>> {
-    let ids = |t: ItemType| -> Vec<Uuid> {
-        keys.iter()
-            .filter(|k| k.item_type == t)
-            .map(|k| k.id)
-            .collect()
-    };
-    // A type the page holds no item of is not read.
+    // The rows of one type by their ids; a type the page holds no item of is not read.
     macro_rules! read {
-        ($loader:expr, $item:expr, $view:expr) => {{
-            let ids = ids($item);
-            if ids.is_empty() {
-                std::collections::HashMap::new()
-            } else {
-                $loader(conn, &ids)
-                    .await?
-                    .into_iter()
-                    .map(|r| (r.id, $view(r)))
-                    .collect()
+        ($loader:expr, $item:expr) => {{
+            let ids: Vec<Uuid> = keys
+                .iter()
+                .filter(|k| k.item_type == $item)
+                .map(|k| k.id)
+                .collect();
+            async move {
+                if ids.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    $loader(conn, &ids).await
+                }
             }
         }};
     }
-    let mut interactions: std::collections::HashMap<Uuid, Interaction> = read!(
-        crate::interactions::store::by_ids,
-        ItemType::Interaction,
-        |r| crate::interactions::view(r, now)
+    let (interactions, changes, purchases, responses, tier_changes) = tokio::try_join!(
+        read!(crate::interactions::store::by_ids, ItemType::Interaction),
+        read!(customer_store::lifecycle_by_ids, ItemType::LifecycleChange),
+        read!(crate::purchases::store::by_ids, ItemType::Purchase),
+        read!(
+            crate::surveys::store::responses_by_ids,
+            ItemType::SurveyResponse
+        ),
+        read!(
+            crate::loyalty::evaluation::changes_by_ids,
+            ItemType::TierChange
+        ),
+    )?;
+    // Each by id, as its own resource shows it.
+    fn by_id<R, V>(
+        rows: Vec<R>,
+        id: impl Fn(&R) -> Uuid,
+        view: impl Fn(R) -> V,
+    ) -> HashMap<Uuid, V> {
+        rows.into_iter().map(|r| (id(&r), view(r))).collect()
+    }
+    let mut interactions: HashMap<Uuid, Interaction> = by_id(
+        interactions,
+        |r| r.id,
+        |r| crate::interactions::view(r, now),
     );
-    let mut changes: std::collections::HashMap<Uuid, LifecycleChange> = read!(
-        crate::customers::store::lifecycle_by_ids,
-        ItemType::LifecycleChange,
-        crate::customers::lifecycle_change
-    );
-    let mut purchases: std::collections::HashMap<Uuid, Purchase> = read!(
-        crate::purchases::store::by_ids,
-        ItemType::Purchase,
-        crate::purchases::view
-    );
-    let mut responses: std::collections::HashMap<Uuid, SurveyResponse> = read!(
-        crate::surveys::store::responses_by_ids,
-        ItemType::SurveyResponse,
-        crate::surveys::response_view
-    );
-    let mut tier_changes: std::collections::HashMap<Uuid, TierChange> = read!(
-        crate::loyalty::evaluation::changes_by_ids,
-        ItemType::TierChange,
-        crate::loyalty::members::change_view
-    );
+    let mut changes: HashMap<Uuid, LifecycleChange> =
+        by_id(changes, |r| r.id, crate::customers::lifecycle_change);
+    let mut purchases: HashMap<Uuid, Purchase> = by_id(purchases, |r| r.id, crate::purchases::view);
+    let mut responses: HashMap<Uuid, SurveyResponse> =
+        by_id(responses, |r| r.id, crate::surveys::response_view);
+    let mut tier_changes: HashMap<Uuid, TierChange> =
+        by_id(tier_changes, |r| r.id, crate::loyalty::members::change_view);
     Ok(keys
         .iter()
         .map(|k| TimelineItem {

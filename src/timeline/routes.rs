@@ -94,22 +94,18 @@ async fn customer_timeline(
     let now = Utc::now();
     let (keys, items) = state
         .read(&req, async |conn| {
-            crate::customers::visible(&principal, crate::customers::store::get(conn, *id).await?)?;
-            let contacts = if with_contacts {
-                crate::contacts::store::people_of(conn, *id, principal.access.owner()).await?
-            } else {
-                Vec::new()
-            };
-            let page = super::page(
+            let after = page.after.as_ref();
+            super::page(
                 conn,
+                &principal,
                 *id,
-                &contacts,
+                with_contacts,
                 &types,
-                page.after.as_ref(),
+                after,
                 page.fetch(),
                 now,
-            );
-            Ok(page.await?)
+            )
+            .await
         })
         .await?;
     let rows = items.into_iter().zip(keys).collect();

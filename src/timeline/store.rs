@@ -99,7 +99,7 @@ fn branch(source: &Source, after: Option<&Key>, with_contacts: bool) -> String {
 /// The keys of a page of a customer's timeline, of the given types (all when empty), with
 /// the interactions of `contacts` (people) too.
 pub async fn keys(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     customer_id: Uuid,
     contacts: &[Uuid],
     types: &[ItemType],
@@ -125,7 +125,7 @@ pub async fn keys(
         .bind::<BigInt, _>(fetch)
         .bind::<diesel::sql_types::Array<SqlUuid>, _>(contacts.to_vec())
         .prepared()
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
