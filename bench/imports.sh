@@ -3,7 +3,8 @@
 # (`POST /v1/imports/customers`) and through `psql \copy` into the same table with the same
 # indexes, in the same run; then a 1 GB file (the same customers, each with ~1 KB of
 # attributes) to show the service's memory stays flat. Prints rows/s, the ratio and the
-# service's peak RSS, and writes bench/results/imports.json. Hostile files: bench/hostile.sh.
+# service's peak RSS, and writes bench/results/imports.json (imports_<rows>.json for another
+# number of rows). Hostile files: bench/hostile.sh.
 #
 #   bench/imports.sh [rows=1000000]
 set -euo pipefail
@@ -15,6 +16,8 @@ DB=${BENCH_IMPORT_DB:-rapport_import_bench}
 PORT=${BENCH_PORT:-18081}
 DATA=${BENCH_IMPORT_DATA:-/tmp/rapport-import-bench}
 OUT=bench/results
+RESULT_FILE=$OUT/imports.json
+[ "$ROWS" = 1000000 ] || RESULT_FILE=$OUT/imports_$ROWS.json
 RAPPORT=${CARGO_TARGET_DIR:-target}/release/rapport
 SECRET=bench-secret-bench-secret-bench-secret-0123
 mkdir -p "$DATA" "$OUT"
@@ -100,7 +103,7 @@ stop
 python3 - "$ROWS" "$COPY_S" "$COPIED" "$API_S" "$IMPORTED" "$API_REPORT" "$IDLE_RSS" "$API_RSS" \
     "$BIG_S" "$BIG_REPORT" "$BIG_RSS" "$PLAIN_MB" "$BIG_MB" \
     "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src migrations || echo -dirty)" \
-    <<'PY' | tee "$OUT/imports.json"
+    <<'PY' | tee "$RESULT_FILE"
 import json, sys
 (rows, copy_s, copied, api_s, imported, api_report, idle, api_rss, big_s, big_report, big_rss,
  plain_mb, big_mb, commit) = sys.argv[1:]
