@@ -84,10 +84,7 @@ async fn customer_value(
     principal.require(Scope::PurchasesRead)?;
     let query: ValueQuery = query::parse(req.query_string())?;
     let mut conn = state.pool.get().await?;
-    crate::customers::visible(
-        &principal,
-        crate::customers::store::get(&mut conn, *id).await?,
-    )?;
+    crate::customers::visible(&principal, crate::customers::store::get(&conn, *id).await?)?;
     let value = super::customer_value(
         &mut conn,
         *id,

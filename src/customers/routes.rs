@@ -337,7 +337,7 @@ async fn customer_lifecycle(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CustomersRead)?;
     let mut conn = state.pool.get().await?;
-    visible(&principal, store::get(&mut conn, *id).await?)?;
+    visible(&principal, store::get(&conn, *id).await?)?;
     let data = super::lifecycle(&mut conn, *id).await?;
     Ok(HttpResponse::Ok().json(LifecycleHistory { data }))
 }
