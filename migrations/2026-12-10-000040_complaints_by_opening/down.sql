@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS interactions_complaints_opened_idx;

@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS interactions_open_complaints_covered_idx;
