@@ -4,7 +4,7 @@
 -- interactions: 1.2 s from a cold cache, 127 ms warm). This one holds the complaints by
 -- opening time, with the cause and the customer (owned-only access) beside the key, so the
 -- window is one range of it, read alone (8.4 ms warm). Built without blocking the
--- interactions' writes (outside a transaction), as the three migrations after it.
+-- interactions' writes (outside a transaction), as are the indexes of 000041 and 000043.
 CREATE INDEX CONCURRENTLY IF NOT EXISTS interactions_complaints_opened_idx
     ON interactions (occurred_at) INCLUDE (cause, customer_id)
     WHERE kind = 'complaint' AND deleted_at IS NULL;
