@@ -18,13 +18,8 @@ use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
 use crate::auth::Principal;
-use crate::customers::json::LifecycleChange;
 use crate::customers::store as customer_store;
 use crate::http::error::ApiError;
-use crate::interactions::json::Interaction;
-use crate::loyalty::json::TierChange;
-use crate::purchases::json::Purchase;
-use crate::surveys::json::SurveyResponse;
 pub use json::{ItemType, TimelineItem};
 pub use store::Key;
 
@@ -76,56 +71,56 @@ async fn load(
     keys: &[Key],
     now: DateTime<Utc>,
 ) -> diesel::QueryResult<Vec<TimelineItem>> {
-    // The rows of one type by their ids; a type the page holds no item of is not read.
+    // The items of one type by id, as its own resource shows them; a type the page holds no
+    // item of is not read.
     macro_rules! read {
-        ($loader:expr, $item:expr) => {{
+        ($loader:expr, $item:expr, $view:expr) => {{
             let ids: Vec<Uuid> = keys
                 .iter()
                 .filter(|k| k.item_type == $item)
                 .map(|k| k.id)
                 .collect();
             async move {
-                if ids.is_empty() {
-                    Ok(Vec::new())
+                let rows = if ids.is_empty() {
+                    Vec::new()
                 } else {
-                    $loader(conn, &ids).await
-                }
+                    $loader(conn, &ids).await?
+                };
+                diesel::QueryResult::Ok(
+                    rows.into_iter()
+                        .map(|r| (r.id, $view(r)))
+                        .collect::<HashMap<Uuid, _>>(),
+                )
             }
         }};
     }
-    let (interactions, changes, purchases, responses, tier_changes) = tokio::try_join!(
-        read!(crate::interactions::store::by_ids, ItemType::Interaction),
-        read!(customer_store::lifecycle_by_ids, ItemType::LifecycleChange),
-        read!(crate::purchases::store::by_ids, ItemType::Purchase),
+    let (mut interactions, mut changes, mut purchases, mut responses, mut tier_changes) = tokio::try_join!(
+        read!(
+            crate::interactions::store::by_ids,
+            ItemType::Interaction,
+            |r| crate::interactions::view(r, now)
+        ),
+        read!(
+            customer_store::lifecycle_by_ids,
+            ItemType::LifecycleChange,
+            crate::customers::lifecycle_change
+        ),
+        read!(
+            crate::purchases::store::by_ids,
+            ItemType::Purchase,
+            crate::purchases::view
+        ),
         read!(
             crate::surveys::store::responses_by_ids,
-            ItemType::SurveyResponse
+            ItemType::SurveyResponse,
+            crate::surveys::response_view
         ),
         read!(
             crate::loyalty::evaluation::changes_by_ids,
-            ItemType::TierChange
+            ItemType::TierChange,
+            crate::loyalty::members::change_view
         ),
     )?;
-    // Each by id, as its own resource shows it.
-    fn by_id<R, V>(
-        rows: Vec<R>,
-        id: impl Fn(&R) -> Uuid,
-        view: impl Fn(R) -> V,
-    ) -> HashMap<Uuid, V> {
-        rows.into_iter().map(|r| (id(&r), view(r))).collect()
-    }
-    let mut interactions: HashMap<Uuid, Interaction> = by_id(
-        interactions,
-        |r| r.id,
-        |r| crate::interactions::view(r, now),
-    );
-    let mut changes: HashMap<Uuid, LifecycleChange> =
-        by_id(changes, |r| r.id, crate::customers::lifecycle_change);
-    let mut purchases: HashMap<Uuid, Purchase> = by_id(purchases, |r| r.id, crate::purchases::view);
-    let mut responses: HashMap<Uuid, SurveyResponse> =
-        by_id(responses, |r| r.id, crate::surveys::response_view);
-    let mut tier_changes: HashMap<Uuid, TierChange> =
-        by_id(tier_changes, |r| r.id, crate::loyalty::members::change_view);
     Ok(keys
         .iter()
         .map(|k| TimelineItem {
