@@ -426,18 +426,19 @@ pub async fn lock_live(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Custome
 
 /// A customer a purchase is recorded for, as [`lock_live`]; a prospect is locked for update
 /// instead, since its first purchase may move it ([`on_purchase`]): concurrent purchases of
-/// one prospect then take turns, and the second sees the first.
+/// one prospect then take turns, and the second sees the first. `peek`: the customer read
+/// unlocked before, in the same transaction (`store::get`), which picks the lock.
 pub async fn lock_buyer(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     id: Uuid,
+    peek: Option<&CustomerRecord>,
 ) -> Result<CustomerRecord, ApiError> {
-    let peek = store::get(conn, id).await?;
     if peek.is_some_and(|r| r.draft.lifecycle_stage == LifecycleStage::Prospect) {
         // Locked, it may have moved on; whoever moved it into `prospect` since did so by
         // hand, which `on_purchase` respects.
         live(store::lock(conn, id).await?)
     } else {
-        lock_live(conn, id).await
+        live(store::lock_shared(conn, id).await?)
     }
 }
 

@@ -99,7 +99,7 @@ pub async fn get(mut conn: &AsyncPgConnection, id: Uuid) -> QueryResult<Option<C
 /// Reads a customer and keeps it from being updated or deleted until the transaction ends
 /// (while others may read and share-lock it too).
 pub async fn lock_shared(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     id: Uuid,
 ) -> QueryResult<Option<CustomerRecord>> {
     customers::table
@@ -107,19 +107,19 @@ pub async fn lock_shared(
         .select(CustomerRecord::as_select())
         .for_share()
         .fixed()
-        .get_result(conn)
+        .get_result(&mut conn)
         .await
         .optional()
 }
 
 /// Reads a customer and locks the row until the transaction ends.
-pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<CustomerRecord>> {
+pub async fn lock(mut conn: &AsyncPgConnection, id: Uuid) -> QueryResult<Option<CustomerRecord>> {
     customers::table
         .find(id)
         .select(CustomerRecord::as_select())
         .for_update()
         .fixed()
-        .get_result(conn)
+        .get_result(&mut conn)
         .await
         .optional()
 }

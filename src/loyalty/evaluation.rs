@@ -125,7 +125,7 @@ pub const CHANGE_COLUMNS: &str = "id, customer_id, from_tier, to_tier, direction
 ///
 /// Every move is written to the tier history; the moves are returned.
 pub async fn evaluate(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     basis: QualificationBasis,
     customer_ids: &[Uuid],
     now: DateTime<Utc>,
@@ -141,7 +141,7 @@ pub async fn evaluate(
         .bind::<Bool, _>(upgrades_only)
         .bind::<Text, _>(basis)
         .prepared()
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
@@ -183,7 +183,7 @@ pub struct Standing {
 /// The standing of these customers at `now`, points lapsing up to `horizon` included: one
 /// statement, whatever their number (a member's view, and the events of a bulk change).
 pub async fn standings(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     basis: QualificationBasis,
     customer_ids: &[Uuid],
     now: DateTime<Utc>,
@@ -200,7 +200,7 @@ pub async fn standings(
         .bind::<Timestamptz, _>(now)
         .bind::<Timestamptz, _>(horizon)
         .prepared()
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

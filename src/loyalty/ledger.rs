@@ -138,7 +138,7 @@ fn credit_sql(source: &str) -> String {
 /// Earns the points of the given purchases (those in the programme's currency), at the
 /// multiplier of each customer's tier as it stands: one lot and one `earn` entry each.
 pub async fn earn(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     actor: &Actor,
     purchase_ids: &[Uuid],
 ) -> QueryResult<Vec<EntryRecord>> {
@@ -163,7 +163,7 @@ pub async fn earn(
         .bind::<Text, _>(actor.id())
         .bind::<Array<SqlUuid>, _>(purchase_ids)
         .prepared()
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
@@ -252,7 +252,7 @@ pub async fn debit(
 /// Writes `expire` entries for the lots of these customers that lapsed by `now`, and takes
 /// their points off the balances. The caller holds the accounts' locks.
 pub async fn expire(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     customer_ids: &[Uuid],
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<EntryRecord>> {
@@ -283,7 +283,7 @@ pub async fn expire(
         .bind::<Array<SqlUuid>, _>(customer_ids)
         .bind::<Timestamptz, _>(now)
         .prepared()
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

@@ -161,14 +161,17 @@ pub async fn open_accounts(
 
 /// For locked accounts: writes what lapsed and moves up the members whose qualifying sum
 /// reaches a higher tier (or who have none yet). The expiry entries and moves written.
+/// Both statements are sent together: the evaluation, run after the expiry, sees it.
 async fn settle(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     basis: QualificationBasis,
     customer_ids: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<Changes, ApiError> {
-    let entries = ledger::expire(conn, customer_ids, now).await?;
-    let moves = evaluation::evaluate(conn, basis, customer_ids, now, true).await?;
+    let (entries, moves) = tokio::try_join!(
+        ledger::expire(conn, customer_ids, now),
+        evaluation::evaluate(conn, basis, customer_ids, now, true),
+    )?;
     Ok(Changes { entries, moves })
 }
 
@@ -233,14 +236,15 @@ pub struct PurchaseFacts<'a> {
 }
 
 /// Earns a new purchase's points and moves the customer up when it crosses a threshold; in
-/// the purchase's transaction. `None` when the purchase is not in the programme's currency.
-/// With the events of what it changed, for the purchase's journal entry.
+/// the purchase's transaction, with `program` as read in it. `None` when the purchase is not
+/// in the programme's currency. With the events of what it changed, for the purchase's
+/// journal entry.
 pub async fn on_purchase(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
+    program: &Program,
     purchase: &PurchaseFacts<'_>,
 ) -> Result<(Option<PointsSummary>, Vec<NewEvent>), ApiError> {
-    let program = store::program(conn).await?;
     if purchase.currency != program.config.currency {
         return Ok((None, Vec::new()));
     }
@@ -251,19 +255,22 @@ pub async fn on_purchase(
         .first()
         .map_or(0, |b| b.balance);
     // The points are earned at the tier held before this purchase; they may have lapsed
-    // already when the purchase is back-dated.
-    let earned = ledger::earn(conn, actor, &[purchase.id]).await?;
+    // already when the purchase is back-dated. Sent with the settling, which runs after it.
+    let basis = program.config.qualification.basis;
+    let shared: &AsyncPgConnection = conn;
+    let (earned, settled) = tokio::try_join!(
+        async { Ok::<_, ApiError>(ledger::earn(shared, actor, &[purchase.id]).await?) },
+        settle(shared, basis, &customer, now),
+    )?;
     let points = moved(&earned);
     balance += points;
-    let basis = program.config.qualification.basis;
     let mut changes = Changes {
         entries: earned,
         moves: Vec::new(),
     };
-    let settled = settle(conn, basis, &customer, now).await?;
     balance += moved(&settled.entries);
     changes.add(settled);
-    let (events, standings) = changes.announced(conn, &program, now).await?;
+    let (events, standings) = changes.announced(conn, program, now).await?;
     // The standing read for the events holds the tier, unless nothing moved.
     let tier = match standings.get(&purchase.customer_id) {
         Some(standing) => standing.tier.as_ref().map(|held| held.key.clone()),
@@ -281,9 +288,9 @@ pub async fn on_purchase(
 /// re-sent purchase). `None` when it is not in the programme's currency.
 pub async fn summary(
     conn: &mut AsyncPgConnection,
+    program: &Program,
     purchase: &PurchaseFacts<'_>,
 ) -> Result<Option<PointsSummary>, ApiError> {
-    let program = store::program(conn).await?;
     if purchase.currency != program.config.currency {
         return Ok(None);
     }
@@ -542,16 +549,18 @@ pub async fn views(
 
 /// [`views`] under a programme already read.
 async fn views_under(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     program: &Program,
     customer_ids: &[Uuid],
     now: DateTime<Utc>,
     expiring_days: i32,
 ) -> Result<(Vec<LoyaltyStatus>, Vec<Tier>), ApiError> {
-    let tiers = store::tiers(conn).await?;
     let horizon = now + Duration::days(i64::from(expiring_days));
     let basis = program.config.qualification.basis;
-    let standings = evaluation::standings(conn, basis, customer_ids, now, horizon).await?;
+    let (tiers, standings) = tokio::try_join!(
+        store::tiers(conn),
+        evaluation::standings(conn, basis, customer_ids, now, horizon),
+    )?;
     let views = standings
         .into_iter()
         .map(|s| view(program, &tiers, s))

@@ -59,10 +59,10 @@ impl From<ProgramRow> for Program {
     }
 }
 
-pub async fn program(conn: &mut AsyncPgConnection) -> QueryResult<Program> {
+pub async fn program(mut conn: &AsyncPgConnection) -> QueryResult<Program> {
     loyalty_program::table
         .select(ProgramRow::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .map(Program::from)
 }
@@ -128,11 +128,11 @@ struct TierRow {
 }
 
 /// The tiers, lowest first.
-pub async fn tiers(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Tier>> {
+pub async fn tiers(mut conn: &AsyncPgConnection) -> QueryResult<Vec<Tier>> {
     let rows: Vec<TierRow> = loyalty_tiers::table
         .order(loyalty_tiers::position.asc())
         .select(TierRow::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await?;
     Ok(rows
         .into_iter()

@@ -108,6 +108,11 @@ pub fn validate(input: PurchaseInput, now: DateTime<Utc>) -> Result<PurchaseDraf
 /// purchase moves it to `acquaintance` (see `customers::on_purchase`). With an
 /// `external_ref` already recorded, the recorded purchase is returned (`false`: not
 /// created) when it is the same purchase, and `409` when it is another.
+///
+/// Statements that need nothing from each other's answers are pipelined: the customer with
+/// the programme, then the customer's lock with the insert (PostgreSQL runs them in the
+/// order sent). The insert's answer is read only once the lock found a live customer: for a
+/// missing one the insert fails on its foreign key, and the answer is the customer's `404`.
 pub async fn create(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
@@ -116,14 +121,24 @@ pub async fn create(
 ) -> Result<(Purchase, bool), ApiError> {
     let draft = validate(input, Utc::now())?;
     crate::db::planned_once(conn, crate::db::Access::ReadWrite, async |conn| {
-        let customer = crate::customers::lock_buyer(conn, customer_id).await?;
-        if let Some(record) = store::insert(conn, Uuid::now_v7(), customer_id, &draft).await? {
+        let shared: &AsyncPgConnection = conn;
+        let (peek, program) = tokio::try_join!(
+            crate::customers::store::get(shared, customer_id),
+            crate::loyalty::store::program(shared),
+        )?;
+        let (customer, inserted) = tokio::join!(
+            crate::customers::lock_buyer(shared, customer_id, peek.as_ref()),
+            store::insert(shared, Uuid::now_v7(), customer_id, &draft),
+        );
+        let customer = customer?;
+        if let Some(record) = inserted? {
             let first = crate::customers::may_move_on_purchase(&customer)
                 && !store::bought_before(conn, customer_id, record.id).await?;
             let moved =
                 crate::customers::on_purchase(conn, actor, &customer, first, record.id).await?;
             let (loyalty, earned) =
-                crate::loyalty::members::on_purchase(conn, actor, &facts(&record)).await?;
+                crate::loyalty::members::on_purchase(conn, actor, &program, &facts(&record))
+                    .await?;
             // The callback after the sale (回访), for customers at `accountable` or above:
             // no statement at all below that level.
             let callback = crate::interactions::callback_after_purchase(
@@ -152,7 +167,8 @@ pub async fn create(
             && existing.draft.amount == draft.amount
             && existing.draft.currency == draft.currency;
         if same {
-            let loyalty = crate::loyalty::members::summary(conn, &facts(&existing)).await?;
+            let loyalty =
+                crate::loyalty::members::summary(conn, &program, &facts(&existing)).await?;
             Ok((
                 Purchase {
                     loyalty,

@@ -45,7 +45,7 @@ pub struct PurchaseDraft {
 
 /// Inserts a purchase; `None` when its `external_ref` is already recorded.
 pub async fn insert(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     id: Uuid,
     customer_id: Uuid,
     draft: &PurchaseDraft,
@@ -58,7 +58,7 @@ pub async fn insert(
         ))
         .on_conflict_do_nothing()
         .returning(PurchaseRecord::as_returning())
-        .get_result(conn)
+        .get_result(&mut conn)
         .await
         .optional()
 }

@@ -432,3 +432,70 @@ async fn an_interaction_can_follow_a_purchase_of_the_same_customer() {
     );
     assert_eq!(app.count("interactions").await, 1);
 }
+
+/// The customer's lock and the purchase's insert are sent together: when the lock finds no
+/// live customer, its answer is the one given, and the inserted row goes with the rollback.
+#[actix_web::test]
+async fn a_deleted_or_erased_customer_buys_nothing() {
+    let app = TestApp::spawn().await;
+    let agent = app.token(Role::Agent);
+    let deleted = customer(&app).await;
+    let res = app
+        .request(Method::DELETE, &format!("/v1/customers/{deleted}"))
+        .bearer_auth(app.token(Role::Manager))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let erased = customer(&app).await;
+    let res = app
+        .post(&format!("/v1/customers/{erased}/erase"))
+        .bearer_auth(app.token(Role::Admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let before = (app.count("events").await, app.count("audit_events").await);
+
+    let path = |id: &str| format!("/v1/customers/{id}/purchases");
+    let res = app
+        .send(
+            Method::POST,
+            &path(&deleted),
+            &agent,
+            &receipt("till-d", 4900),
+        )
+        .await;
+    expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = app
+        .send(
+            Method::POST,
+            &path(&erased),
+            &agent,
+            &receipt("till-e", 4900),
+        )
+        .await;
+    let p = expect_problem(res, StatusCode::CONFLICT, "conflict").await;
+    assert_eq!(p["detail"], "this customer's personal data was erased");
+
+    assert_eq!(app.count("purchases").await, 0);
+    assert_eq!(app.count("loyalty_ledger").await, 0);
+    assert_eq!(app.count("loyalty_accounts").await, 0);
+    assert_eq!(
+        (app.count("events").await, app.count("audit_events").await),
+        before
+    );
+    // The receipt ids were not taken by the rolled-back rows.
+    let live = customer(&app).await;
+    for receipt_id in ["till-d", "till-e"] {
+        let res = app
+            .send(
+                Method::POST,
+                &path(&live),
+                &agent,
+                &receipt(receipt_id, 4900),
+            )
+            .await;
+        expect_json(res, StatusCode::CREATED).await;
+    }
+}
