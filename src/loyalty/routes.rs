@@ -47,8 +47,8 @@ async fn get_program(
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::LoyaltyRead)?;
-    let mut conn = state.pool.get().await?;
-    let program = store::program(&mut conn).await?;
+    let conn = state.pool.get().await?;
+    let program = store::program(&conn).await?;
     Ok(response::versioned(program.version, &program))
 }
 
@@ -91,9 +91,8 @@ async fn get_tiers(
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::LoyaltyRead)?;
-    let mut conn = state.pool.get().await?;
-    let program = store::program(&mut conn).await?;
-    let tiers = store::tiers(&mut conn).await?;
+    let conn = state.pool.get().await?;
+    let (program, tiers) = tokio::try_join!(store::program(&conn), store::tiers(&conn))?;
     Ok(response::versioned(program.version, &Tiers { tiers }))
 }
 
