@@ -167,7 +167,7 @@ async fn settle(
     basis: QualificationBasis,
     customer_ids: &[Uuid],
     now: DateTime<Utc>,
-) -> Result<Changes, ApiError> {
+) -> diesel::QueryResult<Changes> {
     let (entries, moves) = tokio::try_join!(
         ledger::expire(conn, customer_ids, now),
         evaluation::evaluate(conn, basis, customer_ids, now, true),
@@ -258,8 +258,9 @@ pub async fn on_purchase(
     // already when the purchase is back-dated. Sent with the settling, which runs after it.
     let basis = program.config.qualification.basis;
     let shared: &AsyncPgConnection = conn;
+    let bought = [purchase.id];
     let (earned, settled) = tokio::try_join!(
-        async { Ok::<_, ApiError>(ledger::earn(shared, actor, &[purchase.id]).await?) },
+        ledger::earn(shared, actor, &bought),
         settle(shared, basis, &customer, now),
     )?;
     let points = moved(&earned);
