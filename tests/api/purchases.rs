@@ -457,25 +457,24 @@ async fn a_deleted_or_erased_customer_buys_nothing() {
     assert_eq!(res.status(), StatusCode::OK);
     let before = (app.count("events").await, app.count("audit_events").await);
 
-    let path = |id: &str| format!("/v1/customers/{id}/purchases");
-    let res = app
-        .send(
-            Method::POST,
-            &path(&deleted),
-            &agent,
-            &receipt("till-d", 4900),
-        )
-        .await;
-    expect_problem(res, StatusCode::NOT_FOUND, "not_found").await;
-    let res = app
-        .send(
-            Method::POST,
-            &path(&erased),
-            &agent,
-            &receipt("till-e", 4900),
-        )
-        .await;
-    let p = expect_problem(res, StatusCode::CONFLICT, "conflict").await;
+    let (app, agent) = (&app, &agent);
+    let buy = |id: &str, receipt_id: &str| {
+        let path = format!("/v1/customers/{id}/purchases");
+        let body = receipt(receipt_id, 4900);
+        async move { app.send(Method::POST, &path, agent, &body).await }
+    };
+    expect_problem(
+        buy(&deleted, "till-d").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let p = expect_problem(
+        buy(&erased, "till-e").await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
     assert_eq!(p["detail"], "this customer's personal data was erased");
 
     assert_eq!(app.count("purchases").await, 0);
@@ -486,16 +485,8 @@ async fn a_deleted_or_erased_customer_buys_nothing() {
         before
     );
     // The receipt ids were not taken by the rolled-back rows.
-    let live = customer(&app).await;
+    let live = customer(app).await;
     for receipt_id in ["till-d", "till-e"] {
-        let res = app
-            .send(
-                Method::POST,
-                &path(&live),
-                &agent,
-                &receipt(receipt_id, 4900),
-            )
-            .await;
-        expect_json(res, StatusCode::CREATED).await;
+        expect_json(buy(&live, receipt_id).await, StatusCode::CREATED).await;
     }
 }
