@@ -133,7 +133,8 @@ say "VACUUM (ANALYZE) in ${VACUUM_S}s; sizes: $SIZES"
 
 say "surveys: checking the roll-up"
 # Every dimension counts each response once (question_key ''), and each question's answers
-# (the rows without a choice) as often as responses answer it.
+# (the rows without a choice, and not an attribute's E counted alone) as often as responses
+# answer it.
 DIMENSIONS=$(psql_db -F ' ' -c "
     SELECT coalesce(nullif(d.dimension, ''), 'overall'), coalesce(sum(s.n), 0),
            (SELECT count(*) FROM survey_responses WHERE survey_id = '$SURVEY')
@@ -156,7 +157,8 @@ ANSWERS_OFF=$(psql_db -c "
     CROSS JOIN (VALUES (''), ('tier'), ('lifecycle_stage'), ('region_type')) AS d(dimension)
     LEFT JOIN LATERAL (SELECT sum(n) AS n FROM survey_stats
                        WHERE survey_id = '$SURVEY' AND dimension = d.dimension
-                         AND question_key = a.key AND choice IS NULL) s ON true
+                         AND question_key = a.key AND choice IS NULL
+                         AND (score IS NOT NULL OR expectation IS NULL)) s ON true
     WHERE coalesce(s.n, 0) <> a.n")
 [ -z "$ANSWERS_OFF" ] || fail "survey_stats miscounts answers: $ANSWERS_OFF"
 # The monthly roll-up is the daily one summed by month.

@@ -7,7 +7,9 @@
 -- without one), on the UTC day answered:
 --   - one row with question_key '' (all nulls): the response;
 --   - per answered nps, csat, ces or rating question: one row with its score;
---   - per answered expectation_performance question: one row with score P and expectation E;
+--   - per answered expectation_performance question: three rows, each counted apart: score
+--     P (the answer), expectation E alone, and the verdict's name as `choice` ('satisfied'
+--     P > E, 'acceptable' P = E, 'dissatisfied' P < E);
 --   - per answered single_choice or multi_choice question: one row with all nulls (the
 --     answer), and one row per choice it names (`choice`);
 --   - per answered text question: one row with all nulls.
@@ -34,11 +36,19 @@ LANGUAGE sql STABLE AS $$
                         THEN (r.answers -> q.key ->> 'performance')::smallint
                     WHEN q.type IN ('nps', 'csat', 'ces', 'rating')
                         THEN (r.answers ->> q.key)::smallint END,
-               CASE WHEN q.type = 'expectation_performance'
-                        THEN (r.answers -> q.key ->> 'expectation')::smallint END,
-               NULL
+               NULL, NULL
         FROM q
         WHERE r.answers ? q.key
+        UNION ALL
+        SELECT q.key, NULL, x.expectation, x.choice
+        FROM q
+        CROSS JOIN LATERAL (SELECT (r.answers -> q.key ->> 'expectation')::smallint,
+                                   (r.answers -> q.key ->> 'performance')::smallint) AS a(e, p)
+        CROSS JOIN LATERAL (VALUES (a.e, NULL::text),
+                                   (NULL, CASE WHEN a.p > a.e THEN 'satisfied'
+                                               WHEN a.p = a.e THEN 'acceptable'
+                                               ELSE 'dissatisfied' END)) AS x(expectation, choice)
+        WHERE q.type = 'expectation_performance' AND r.answers ? q.key
         UNION ALL
         SELECT q.key, NULL, NULL, named.choice
         FROM q

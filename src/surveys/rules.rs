@@ -214,14 +214,17 @@ pub fn gaps(questions: &[Question], answered: &Answered) -> Vec<AttributeGap> {
         .iter()
         .filter(|q| q.question_type == QuestionType::ExpectationPerformance)
         .filter_map(|q| {
-            let row = answered
-                .stats
-                .iter()
-                .find(|r| r.question_key == q.key && r.expectation.is_some())?;
+            let of = |part: fn(&StatRow) -> Option<i16>| {
+                answered
+                    .stats
+                    .iter()
+                    .filter(|r| r.question_key == q.key)
+                    .find_map(part)
+            };
             Some(AttributeGap {
                 key: q.key.clone(),
                 weight: q.weight.unwrap_or(1.0),
-                gap: row.score? - row.expectation?,
+                gap: of(|r| r.score)? - of(|r| r.expectation)?,
             })
         })
         .collect()
@@ -314,7 +317,8 @@ pub fn follow_up_reason(
     (!reasons.is_empty()).then(|| reasons.join(", "))
 }
 
-/// One count an answer adds to the results: see the `survey_stats` table.
+/// One count an answer adds to the results: see the `survey_stats` table. An answer to an
+/// `expectation_performance` question adds three (`attribute_rows`), not one per (P, E).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StatRow {
     pub question_key: String,
@@ -332,6 +336,28 @@ impl StatRow {
             choice: None,
         }
     }
+}
+
+/// What an answer P, E to an `expectation_performance` question adds to the roll-up, each
+/// counted apart (migration `survey_attributes_apart`): the answer with its P (`score`), its E
+/// alone (`expectation`, not another answer), and its verdict by name (`choice`; such a
+/// question has no choices). Every figure of the results needs only these, and a group's rows
+/// grow with the scale instead of its square.
+fn attribute_rows(key: &str, performance: i16, expectation: i16) -> [StatRow; 3] {
+    [
+        StatRow {
+            score: Some(performance),
+            ..StatRow::new(key)
+        },
+        StatRow {
+            expectation: Some(expectation),
+            ..StatRow::new(key)
+        },
+        StatRow {
+            choice: Some(verdict(performance, expectation).as_str().to_owned()),
+            ..StatRow::new(key)
+        },
+    ]
 }
 
 /// A response's answers once checked.
@@ -494,9 +520,15 @@ pub fn answers(questions: &[Question], input: Map<String, Value>) -> Result<Answ
                         };
                         let expectation = part("expectation");
                         let performance = part("performance");
-                        row.expectation = expectation;
-                        row.score = performance;
-                        expectation.is_some() && performance.is_some()
+                        match (expectation, performance) {
+                            (Some(e), Some(p)) => {
+                                let [answer, expected, verdict] = attribute_rows(&q.key, p, e);
+                                row = answer;
+                                extra.extend([expected, verdict]);
+                                true
+                            }
+                            _ => false,
+                        }
                     }
                     None => {
                         checks.fail(
@@ -688,14 +720,24 @@ pub fn metrics(questions: &[Question], counts: &Counts) -> Metrics {
         let mut by_expectation = BTreeMap::new();
         let mut by_choice: BTreeMap<&String, i64> = BTreeMap::new();
         let mut by_verdict: BTreeMap<Verdict, i64> = BTreeMap::new();
+        let attribute = q.question_type == QuestionType::ExpectationPerformance;
         for (score, expectation, choice, count) in counts.of(&q.key) {
             if let Some(choice) = choice {
-                *by_choice.entry(choice).or_default() += count;
+                match choice.parse::<Verdict>() {
+                    Ok(v) if attribute => *by_verdict.entry(v).or_default() += count,
+                    _ => *by_choice.entry(choice).or_default() += count,
+                }
                 continue;
             }
-            n += count;
-            if let (Some(p), Some(e)) = (score, expectation) {
-                *by_verdict.entry(verdict(p, e)).or_default() += count;
+            // An attribute's E is counted apart from its answer (`attribute_rows`). A row with
+            // both P and E was written before they were (a server not yet upgraded).
+            match (score, expectation) {
+                (None, Some(_)) => {}
+                (Some(p), Some(e)) => {
+                    n += count;
+                    *by_verdict.entry(verdict(p, e)).or_default() += count;
+                }
+                _ => n += count,
             }
             if let Some(s) = score {
                 sum += i128::from(s) * i128::from(count);
@@ -916,6 +958,34 @@ mod tests {
                 dissatisfied_share: 28.57,
             }
         );
+        assert_eq!(gap.n, 7);
+        // Means: P = (10 + 8 + 2 + 2) / 7 = 3.14, E = (8 + 8 + 2 + 6) / 7 = 3.43.
+        assert_eq!(
+            (gap.mean_performance, gap.mean_expectation, gap.gap),
+            (3.14, 3.43, -0.29)
+        );
+
+        // The same answers as a response counts them (each apart), and half of them each way
+        // (a roll-up written partly before the upgrade): the same figures.
+        let answers = [(5, 4, 2), (4, 4, 2), (2, 2, 1), (1, 3, 2)];
+        let mut apart = Counts::default();
+        let mut mixed = Counts::default();
+        apart.add("", None, None, None, 7);
+        mixed.add("", None, None, None, 7);
+        for (i, (p, e, n)) in answers.into_iter().enumerate() {
+            for row in attribute_rows("speed", p, e) {
+                apart.add("speed", row.score, row.expectation, row.choice.clone(), n);
+                if i % 2 == 0 {
+                    mixed.add("speed", row.score, row.expectation, row.choice, n);
+                }
+            }
+            if i % 2 == 1 {
+                mixed.add("speed", Some(p), Some(e), None, n);
+            }
+        }
+        assert_eq!(apart.cells.len(), 1 + 4 + 3 + 3, "rows grow with the scale");
+        assert_eq!(metrics(&questions, &apart), m);
+        assert_eq!(metrics(&questions, &mixed), m);
     }
 
     #[test]

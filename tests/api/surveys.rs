@@ -932,6 +932,124 @@ async fn every_metric_is_computed_exactly_on_a_hand_built_data_set() {
     expect_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 }
 
+/// Reverts the migration that counts attributes apart (`back`), or applies it again.
+async fn migrate_attributes_apart(app: &TestApp, back: bool) {
+    use diesel::Connection;
+    use diesel::migration::MigrationSource;
+    use diesel_async::AsyncPgConnection;
+    use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+    use diesel_migrations::MigrationHarness;
+    let url = app.db.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn =
+            AsyncConnectionWrapper::<AsyncPgConnection>::establish(url.expose()).unwrap();
+        if back {
+            let all = MigrationSource::<diesel::pg::Pg>::migrations(&rapport::db::MIGRATIONS);
+            let apart = all
+                .unwrap()
+                .into_iter()
+                .find(|m| m.name().to_string().ends_with("_survey_attributes_apart"))
+                .expect("the migration");
+            conn.revert_migration(apart.as_ref()).unwrap();
+        } else {
+            conn.run_pending_migrations(rapport::db::MIGRATIONS)
+                .unwrap();
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[actix_web::test]
+async fn attribute_answers_are_counted_apart_and_earlier_pairs_split() {
+    let app = TestApp::spawn().await;
+    let s = active_survey(&app, json!({})).await;
+    data_set(&app, &s).await;
+    let queries = [
+        "",
+        "group_by=month",
+        "group_by=region_type",
+        "group_by=week",
+    ];
+    let mut before = Vec::new();
+    for query in queries {
+        before.push(results(&app, &s, query).await);
+    }
+    // R1's speed (E 4, P 5) on 2026-01-10: its P, its E and its verdict, each counted apart.
+    let speed = |day: &str| {
+        format!("survey_stats WHERE dimension = '' AND question_key = 'speed' AND day = '{day}'")
+    };
+    let of_r1 = speed("2026-01-10");
+    assert_eq!(app.count(&of_r1).await, 3);
+    for cell in [
+        "score = 5 AND expectation IS NULL AND choice IS NULL",
+        "score IS NULL AND expectation = 4 AND choice IS NULL",
+        "score IS NULL AND expectation IS NULL AND choice = 'satisfied'",
+    ] {
+        assert_eq!(
+            app.count(&format!("{of_r1} AND {cell} AND n = 1")).await,
+            1,
+            "{cell}"
+        );
+    }
+    let pairs = "score IS NOT NULL AND expectation IS NOT NULL";
+    for table in ["survey_stats", "survey_stats_months"] {
+        assert_eq!(app.count(&format!("{table} WHERE {pairs}")).await, 0);
+    }
+
+    // Back before the split: the attributes' pairs are recounted from the responses, and a
+    // server not yet upgraded would read them. This one reads them to the same figures.
+    migrate_attributes_apart(&app, true).await;
+    assert_eq!(app.count(&of_r1).await, 1);
+    assert_eq!(
+        app.count(&format!(
+            "{of_r1} AND score = 5 AND expectation = 4 AND n = 1"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("survey_stats_months WHERE question_key = 'speed' AND choice IS NOT NULL")
+            .await,
+        0
+    );
+    for (query, expected) in queries.iter().zip(&before) {
+        assert_eq!(&results(&app, &s, query).await, expected, "{query}");
+    }
+    // A response counted apart beside the pairs (a server already upgraded), then the split
+    // again: the pairs and the new rows add up, as they do when read mixed.
+    let c = customer(&app, json!({"kind": "individual", "name": "R6"})).await;
+    respond_ok(
+        &app,
+        &s,
+        json!({"customer_id": c, "submitted_at": "2026-01-10T18:00:00Z",
+               "answers": {"recommend": 8, "speed": {"expectation": 2, "performance": 5}}}),
+    )
+    .await;
+    let mixed = results(&app, &s, "group_by=month").await;
+    migrate_attributes_apart(&app, false).await;
+    for table in ["survey_stats", "survey_stats_months"] {
+        assert_eq!(app.count(&format!("{table} WHERE {pairs}")).await, 0);
+    }
+    assert_eq!(results(&app, &s, "group_by=month").await, mixed);
+    assert_eq!(
+        app.count(&format!("{of_r1} AND score = 5 AND n = 2")).await,
+        1
+    );
+    assert_eq!(
+        app.count(&format!("{of_r1} AND choice = 'satisfied' AND n = 2"))
+            .await,
+        1
+    );
+    // speed over R1–R4 and R6: P 5, 3, 4, 2, 5 and E 4, 4, 5, 3, 2.
+    let speed = question(&mixed, "speed");
+    assert_eq!(speed["gap"]["n"], 5);
+    assert_eq!(speed["gap"]["mean_performance"], 3.8);
+    assert_eq!(speed["gap"]["mean_expectation"], 3.6);
+    assert_eq!(speed["gap"]["verdicts"]["satisfied"], 2);
+    assert_eq!(speed["gap"]["verdicts"]["dissatisfied"], 3);
+}
+
 #[actix_web::test]
 async fn every_question_type_refuses_bad_answers_and_nothing_is_written() {
     let app = TestApp::spawn().await;
