@@ -526,18 +526,6 @@ pub async fn respond(
                 ) => already_responded(),
                 other => ApiError::from(other),
             })?;
-        store::count(
-            conn,
-            &[store::Counted {
-                survey_id,
-                day: submitted_at.date_naive(),
-                tier: record.loyalty_tier.as_deref(),
-                stage: record.lifecycle_stage,
-                region: record.region_type,
-                rows: &answered.stats,
-            }],
-        )
-        .await?;
         store::remember_scores(conn, customer.id, submitted_at, answered.nps, answered.csat)
             .await?;
         let attributes: Vec<(String, i16, i16)> = rules::verdicts(&record.answers)
@@ -554,6 +542,20 @@ pub async fn respond(
             audit::created(&shown),
         );
         journal::record(conn, actor, change.and(event)).await?;
+        // Last: every response of a day updates the same roll-up rows, so their locks are
+        // held from here to the commit only.
+        store::count(
+            conn,
+            &[store::Counted {
+                survey_id,
+                day: submitted_at.date_naive(),
+                tier: record.loyalty_tier.as_deref(),
+                stage: record.lifecycle_stage,
+                region: record.region_type,
+                rows: &answered.stats,
+            }],
+        )
+        .await?;
         Ok(record)
     })
     .await
