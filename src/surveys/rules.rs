@@ -959,11 +959,12 @@ mod tests {
             }
         );
         assert_eq!(gap.n, 7);
-        // Means: P = (10 + 8 + 2 + 2) / 7 = 3.14, E = (8 + 8 + 2 + 6) / 7 = 3.43.
+        // Means in hundredths: P = (10 + 8 + 2 + 2) / 7 = 22 / 7, E = (8 + 8 + 2 + 6) / 7.
         assert_eq!(
             (gap.mean_performance, gap.mean_expectation, gap.gap),
-            (3.14, 3.43, -0.29)
+            (ratio(22, 7), ratio(24, 7), ratio(-2, 7))
         );
+        assert_eq!((ratio(24, 7), ratio(-2, 7)), (3.43, -0.29));
 
         // The same answers as a response counts them (each apart), and half of them each way
         // (a roll-up written partly before the upgrade): the same figures.
