@@ -2,10 +2,15 @@
 -- recounted from the stored responses, as the service counted them (the UTC day answered,
 -- the segments the response keeps). Responses deleted since they were counted are no longer
 -- in these rows, unlike in the other questions' rows.
-CREATE TEMPORARY TABLE attribute_pairs ON COMMIT DROP AS
-SELECT r.survey_id, d.dimension, (r.submitted_at AT TIME ZONE 'UTC')::date AS day, d.segment,
-       q.key AS question_key, (r.answers -> q.key ->> 'performance')::smallint AS score,
-       (r.answers -> q.key ->> 'expectation')::smallint AS expectation, count(*) AS n
+DELETE FROM survey_stats s
+USING surveys v, jsonb_to_recordset(v.questions) AS q(key text, type text)
+WHERE v.id = s.survey_id AND q.key = s.question_key AND q.type = 'expectation_performance';
+
+INSERT INTO survey_stats
+    (survey_id, dimension, day, segment, question_key, score, expectation, choice, n)
+SELECT r.survey_id, d.dimension, (r.submitted_at AT TIME ZONE 'UTC')::date, d.segment, q.key,
+       (r.answers -> q.key ->> 'performance')::smallint,
+       (r.answers -> q.key ->> 'expectation')::smallint, NULL, count(*)
 FROM survey_responses r
 JOIN surveys v ON v.id = r.survey_id
 CROSS JOIN LATERAL jsonb_to_recordset(v.questions) AS q(key text, type text)
@@ -17,20 +22,11 @@ CROSS JOIN LATERAL (VALUES ('', ''),
 WHERE q.type = 'expectation_performance' AND r.answers ? q.key
 GROUP BY 1, 2, 3, 4, 5, 6, 7;
 
-DELETE FROM survey_stats s
-USING surveys v, jsonb_to_recordset(v.questions) AS q(key text, type text)
-WHERE v.id = s.survey_id AND q.key = s.question_key AND q.type = 'expectation_performance';
-DELETE FROM survey_stats_months s
-USING surveys v, jsonb_to_recordset(v.questions) AS q(key text, type text)
-WHERE v.id = s.survey_id AND q.key = s.question_key AND q.type = 'expectation_performance';
-
-INSERT INTO survey_stats
-    (survey_id, dimension, day, segment, question_key, score, expectation, choice, n)
-SELECT survey_id, dimension, day, segment, question_key, score, expectation, NULL, n
-FROM attribute_pairs;
+-- The monthly roll-up is the daily one summed by month: made again.
+DELETE FROM survey_stats_months;
 INSERT INTO survey_stats_months
     (survey_id, dimension, month, segment, question_key, score, expectation, choice, n)
 SELECT survey_id, dimension, date_trunc('month', day)::date, segment, question_key, score,
-       expectation, NULL, sum(n)
-FROM attribute_pairs
-GROUP BY 1, 2, 3, 4, 5, 6, 7;
+       expectation, choice, sum(n)
+FROM survey_stats
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
