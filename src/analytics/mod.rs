@@ -704,16 +704,16 @@ pub fn view(
     }
 }
 
-/// The figures of some customers as of the last computation, by customer (one query).
-/// Customers not computed yet are absent.
+/// The figures of some customers, each given with their credit grade, as of the last
+/// computation, by customer (one query). Customers not computed yet are absent.
 pub async fn for_customers(
     conn: &mut AsyncPgConnection,
-    ids: &[Uuid],
+    customers: &[(Uuid, Option<crate::customers::json::CreditGrade>)],
 ) -> Result<HashMap<Uuid, CustomerAnalytics>, ApiError> {
-    if ids.is_empty() {
+    if customers.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows = store::rows(conn, ids).await?;
+    let rows = store::rows(conn, customers).await?;
     // Every row carries the same computation: its settings are read once.
     let Some(first) = rows.first() else {
         return Ok(HashMap::new());

@@ -456,12 +456,12 @@ fn computation_columns() -> ComputationSql {
 
 fn computed(
     row: Row,
-    credit: Option<crate::customers::json::Credit>,
+    credit_grade: Option<crate::customers::json::CreditGrade>,
     c: ComputationColumns,
 ) -> Computed {
     Computed {
         row,
-        credit_grade: credit.map(|c| c.grade),
+        credit_grade,
         computed_at: c.0,
         computed_with: c.1,
         totals: Totals {
@@ -473,23 +473,27 @@ fn computed(
 }
 
 /// The stored figures of some customers with their computation, in no particular order
-/// (one query).
-pub async fn rows(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Computed>> {
-    type Found = (
-        Row,
-        Option<crate::customers::json::Credit>,
-        ComputationColumns,
-    );
-    let rows: Vec<Found> = customer_analytics::table
-        .inner_join(customers::table)
+/// (one query of `customer_analytics` alone). Each customer comes with their credit grade,
+/// already read with the customer.
+pub async fn rows(
+    conn: &mut AsyncPgConnection,
+    customers: &[(Uuid, Option<crate::customers::json::CreditGrade>)],
+) -> QueryResult<Vec<Computed>> {
+    let ids: Vec<Uuid> = customers.iter().map(|(id, _)| *id).collect();
+    let rows: Vec<(Row, ComputationColumns)> = customer_analytics::table
         .filter(customer_analytics::customer_id.eq_any(ids))
-        .select((Row::as_select(), customers::credit, computation_columns()))
+        .select((Row::as_select(), computation_columns()))
         .prepared()
         .load(conn)
         .await?;
+    let grades: std::collections::HashMap<Uuid, Option<crate::customers::json::CreditGrade>> =
+        customers.iter().copied().collect();
     Ok(rows
         .into_iter()
-        .map(|(row, credit, c)| computed(row, credit, c))
+        .map(|(row, c)| {
+            let grade = grades.get(&row.customer_id).copied().flatten();
+            computed(row, grade, c)
+        })
         .collect())
 }
 
@@ -514,8 +518,8 @@ pub async fn customer_with_row(
         .await
         .optional()?;
     Ok(found.map(|(customer, row, c)| {
-        let credit = customer.draft.credit.clone();
-        (customer, row.map(|row| computed(row, credit, c)))
+        let grade = customer.draft.credit.as_ref().map(|credit| credit.grade);
+        (customer, row.map(|row| computed(row, grade, c)))
     }))
 }
 
