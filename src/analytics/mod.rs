@@ -748,10 +748,7 @@ pub async fn customer_with_figures(
 
 /// When and with which settings a stored row was computed.
 fn computation(computed: &store::Computed) -> Option<(DateTime<Utc>, SettingsInput)> {
-    let used = computed
-        .computed_with
-        .clone()
-        .and_then(|v| serde_json::from_value::<SettingsInput>(v).ok())?;
+    let used = serde_json::from_str::<SettingsInput>(computed.computed_with.as_deref()?).ok()?;
     Some((computed.computed_at?, used))
 }
 

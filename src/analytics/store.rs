@@ -418,14 +418,16 @@ pub struct Computed {
     /// The customer's credit grade now (read beside the row, never stored with it).
     pub credit_grade: Option<crate::customers::json::CreditGrade>,
     pub computed_at: Option<DateTime<Utc>>,
-    pub computed_with: Option<serde_json::Value>,
+    /// The settings used, as JSON text: the same on every row of a statement, so it is parsed
+    /// once (for the first row), not decoded row by row.
+    pub computed_with: Option<String>,
     pub totals: Totals,
 }
 
 /// The computation's time, settings and totals, as selected beside stored rows.
 type ComputationColumns = (
     Option<DateTime<Utc>>,
-    Option<serde_json::Value>,
+    Option<String>,
     Option<i64>,
     Option<i64>,
     Option<i64>,
@@ -437,7 +439,7 @@ type Literal<T> = diesel::expression::SqlLiteral<Nullable<T>>;
 /// The subselects of [`ComputationColumns`].
 type ComputationSql = (
     Literal<Timestamptz>,
-    Literal<diesel::sql_types::Jsonb>,
+    Literal<Text>,
     Literal<BigInt>,
     Literal<BigInt>,
     Literal<BigInt>,
@@ -447,7 +449,7 @@ fn computation_columns() -> ComputationSql {
     use diesel::dsl::sql;
     (
         sql("(SELECT computed_at FROM analytics_settings)"),
-        sql("(SELECT computed_with FROM analytics_settings)"),
+        sql("(SELECT computed_with::text FROM analytics_settings)"),
         sql("(SELECT computed_all_sales FROM analytics_settings)"),
         sql("(SELECT computed_last_year_buyers FROM analytics_settings)"),
         sql("(SELECT computed_retained FROM analytics_settings)"),
