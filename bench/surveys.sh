@@ -262,6 +262,16 @@ done
 say "surveys: checking the roll-up the service wrote under load"
 POSTED=$(psql_db -c "SELECT count(*) FROM survey_responses WHERE survey_id = '$RESPOND'")
 [ "$POSTED" -gt 0 ] || fail "no response was recorded under load"
+# The responses appended their counts; the service folds them into the roll-up every second
+# (RAPPORT_SURVEY_FOLD_INTERVAL). What was left at the end of the load, and how long the
+# service took to fold it.
+unfolded() { psql_db -c "SELECT count(*) FROM survey_stats_deltas WHERE survey_id = '$RESPOND'"; }
+UNFOLDED=$(unfolded)
+t=$(clock)
+for _ in $(seq 300); do [ "$(unfolded)" = 0 ] && break; sleep 0.1; done
+[ "$(unfolded)" = 0 ] || fail "the service left counts of survey $RESPOND unfolded for 30 s"
+FOLDED_S=$(since "$t")
+say "$UNFOLDED appended counts left at the end of the load, folded in ${FOLDED_S}s"
 # What the service's count() wrote, row for row, against the same rows recomputed from the
 # responses by bench/surveys/roll_up.sql (which seeded the first survey).
 DIFFERENT=$(psql_db -f bench/surveys/roll_up.sql -c "
@@ -395,6 +405,7 @@ surveys = {
         "api_by_month": dict(zip(["overall", "sum_of_groups", "groups"], map(int, "$API_MONTHS".split()))),
         "api_by_tier": dict(zip(["overall", "sum_of_groups", "groups"], map(int, "$API_TIERS".split()))),
         "posted_under_load": {"responses": $POSTED, "survey_stats_rows": $POSTED_ROWS,
+                              "unfolded_at_the_end": $UNFOLDED, "folded_in_seconds": $FOLDED_S,
                               "rows_differing_from_recomputed": $DIFFERENT,
                               "month_rows_differing_from_days": $DIFFERENT_MONTHS},
     },

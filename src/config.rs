@@ -289,6 +289,8 @@ pub struct Settings {
     pub loyalty_interval: Duration,
     /// How often the customer value analytics are recomputed.
     pub analytics_interval: Duration,
+    /// How often the counts survey responses append are folded into the roll-up.
+    pub survey_fold_interval: Duration,
     pub imports: ImportSettings,
     pub webhooks: WebhookSettings,
     /// How long events are kept (for the feed, replays and disabled webhooks catching up).
@@ -533,6 +535,11 @@ pub const VARIABLES: &[Variable] = &[
         name: "RAPPORT_ANALYTICS_INTERVAL",
         default: "1h",
         meaning: "how often value tiers, the value matrix, RFM scores and churn risk are recomputed",
+    },
+    Variable {
+        name: "RAPPORT_SURVEY_FOLD_INTERVAL",
+        default: "1s",
+        meaning: "how often the counts survey responses append are folded into the results' roll-up (100ms to 1h)",
     },
     Variable {
         name: "RAPPORT_IMPORT_INTERVAL",
@@ -934,6 +941,12 @@ impl Settings {
             Duration::from_secs(10),
             Duration::from_secs(7 * 86_400),
         )?;
+        let survey_fold_interval = duration(
+            "RAPPORT_SURVEY_FOLD_INTERVAL",
+            "1s",
+            Duration::from_millis(100),
+            3600 * second,
+        )?;
         let size = |name: &'static str, default: &str, min: usize, max: usize| {
             let text = read(name, default);
             parse_size(&text)
@@ -1085,6 +1098,7 @@ impl Settings {
             shutdown_timeout,
             loyalty_interval,
             analytics_interval,
+            survey_fold_interval,
             imports,
             webhooks,
             event_retention,

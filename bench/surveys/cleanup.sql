@@ -4,11 +4,12 @@
 -- the remaining responses afterwards).
 SELECT NOT EXISTS (SELECT FROM surveys WHERE name NOT LIKE 'Bench: %') AS only_bench \gset
 \if :only_bench
-TRUNCATE survey_stats, survey_stats_months, customer_attribute_answers, survey_responses,
-    customer_satisfaction, surveys;
+TRUNCATE survey_stats, survey_stats_months, survey_stats_deltas, customer_attribute_answers,
+    survey_responses, customer_satisfaction, surveys;
 \else
 DELETE FROM survey_stats WHERE survey_id IN (SELECT id FROM surveys WHERE name LIKE 'Bench: %');
 DELETE FROM survey_stats_months WHERE survey_id IN (SELECT id FROM surveys WHERE name LIKE 'Bench: %');
+DELETE FROM survey_stats_deltas WHERE survey_id IN (SELECT id FROM surveys WHERE name LIKE 'Bench: %');
 DELETE FROM customer_attribute_answers WHERE response_id IN (
     SELECT r.id FROM survey_responses r JOIN surveys s ON s.id = r.survey_id
     WHERE s.name LIKE 'Bench: %');

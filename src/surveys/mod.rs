@@ -1,7 +1,9 @@
 //! Satisfaction surveys (DOMAIN.md section 4): definitions with typed questions, responses
 //! checked against them, and results (NPS, CSAT, CES, the expectation-performance gap per
-//! attribute and Kano category, the satisfaction index) computed from a daily roll-up that
-//! each response adds to in its own transaction. Writes are composed here, once.
+//! attribute and Kano category, the satisfaction index) computed from a daily and monthly
+//! roll-up. Each response appends its counts in its own transaction, and [`fold_counts`]
+//! adds them to the roll-up every `RAPPORT_SURVEY_FOLD_INTERVAL`. Writes are composed here,
+//! once.
 
 pub mod json;
 pub mod results;
@@ -542,8 +544,6 @@ pub async fn respond(
             audit::created(&shown),
         );
         journal::record(conn, actor, change.and(event)).await?;
-        // Last: every response of a day updates the same roll-up rows, so their locks are
-        // held from here to the commit only.
         store::count(
             conn,
             &[store::Counted {
@@ -559,6 +559,41 @@ pub async fn respond(
         Ok(record)
     })
     .await
+}
+
+/// Folded rows after which their space is reclaimed.
+const VACUUM_AFTER: usize = 100_000;
+
+/// Folds the counts responses append into the roll-up `every` (`RAPPORT_SURVEY_FOLD_INTERVAL`),
+/// so the results read few of them beside it (every instance runs this; one folds at a time).
+pub async fn fold_counts(pool: crate::db::DbPool, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut since_vacuum = 0;
+    loop {
+        tick.tick().await;
+        let mut conn = match pool.get().await {
+            Ok(conn) => conn,
+            Err(err) => {
+                tracing::warn!(error = %err, "the survey counts found no connection to fold in");
+                continue;
+            }
+        };
+        match store::fold(&mut conn).await {
+            Ok(0) => {}
+            Ok(folded) => {
+                tracing::debug!(folded, "folded survey counts into the roll-up");
+                since_vacuum += folded;
+            }
+            Err(err) => tracing::warn!(error = %err, "could not fold the survey counts"),
+        }
+        if since_vacuum >= VACUUM_AFTER {
+            since_vacuum = 0;
+            if let Err(err) = store::vacuum_deltas(&mut conn).await {
+                tracing::warn!(error = %err, "could not vacuum the folded survey counts");
+            }
+        }
+    }
 }
 
 fn already_responded() -> ApiError {

@@ -1,5 +1,6 @@
 //! A survey's results over a range of days, overall and per period or segment, read from
-//! the daily roll-up (a few rows per day and question, however many responses there are).
+//! the roll-up (a few rows per day and question, however many responses there are) and the
+//! counts responses appended since it was last folded.
 
 use std::collections::BTreeMap;
 
@@ -100,7 +101,7 @@ pub async fn of(
         } else {
             RollUpReads::of(from, to)
         };
-        for row in store::stats(conn, survey.id, grouping(group_by), &reads).await? {
+        for row in store::stats(conn, survey.id, grouping(group_by), (from, to), &reads).await? {
             groups.entry(row.grp).or_default().add(
                 &row.question_key,
                 row.score,

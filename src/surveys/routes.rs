@@ -391,7 +391,8 @@ async fn get_response(
 /// `group_by=tier|lifecycle_stage|region_type` they follow per segment of the customers
 /// when they responded (`none`: without one), largest first. Served from a roll-up by day
 /// and by month (a few rows per question, answer and segment), not every response: a range
-/// reads its whole months, and at most half a month of days at either end.
+/// reads its whole months, and at most half a month of days at either end. A response
+/// counts from the moment it is recorded.
 ///
 /// Refused (`403`) with owned-only access (`access: owned`): the roll-up counts every
 /// respondent, and no filter makes it a count of one manager's customers.

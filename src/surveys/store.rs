@@ -5,7 +5,7 @@ use diesel::dsl::now;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Date, Integer, Nullable, SmallInt, Text, Uuid as SqlUuid};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -371,9 +371,11 @@ struct Columns {
     choice: Vec<Option<String>>,
 }
 
-/// Adds responses to the roll-up, overall and under each dimension's segment, by day and by
-/// month: one statement for any number of responses, rows taken in key order (so concurrent
-/// writers lock them in the same order and cannot deadlock).
+/// Adds responses to the results, overall and under each dimension's segment: their counts
+/// are appended to survey_stats_deltas, one row per cell, in one statement for any number of
+/// responses. Appending locks no row another response needs (the roll-up's rows of a day are
+/// every response's), so postings do not queue on each other; [`fold`] adds the rows to the
+/// roll-up later.
 pub async fn count(conn: &mut AsyncPgConnection, responses: &[Counted<'_>]) -> QueryResult<()> {
     let mut c = Columns::default();
     for r in responses {
@@ -392,33 +394,17 @@ pub async fn count(conn: &mut AsyncPgConnection, responses: &[Counted<'_>]) -> Q
     }
 
     diesel::sql_query(
-        "WITH counted AS (
-             SELECT a.survey_id, d.dimension, a.day, d.segment, a.question_key, a.score,
-                    a.expectation, a.choice, count(*) AS n
-             FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[], $5::text[],
-                         $6::text[], $7::smallint[], $8::smallint[], $9::text[])
-                  AS a(survey_id, day, tier, stage, region, question_key, score, expectation, choice)
-             CROSS JOIN LATERAL (VALUES ('', ''), ('tier', a.tier),
-                                        ('lifecycle_stage', a.stage), ('region_type', a.region))
-                  AS d(dimension, segment)
-             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-         ), by_day AS (
-             INSERT INTO survey_stats AS s
-                 (survey_id, dimension, day, segment, question_key, score, expectation, choice, n)
-             SELECT * FROM counted
-             ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
-             ON CONFLICT (survey_id, dimension, day, segment, question_key, score, expectation, choice)
-             DO UPDATE SET n = s.n + excluded.n
-         )
-         INSERT INTO survey_stats_months AS m
-             (survey_id, dimension, month, segment, question_key, score, expectation, choice, n)
-         SELECT survey_id, dimension, day - (extract(day FROM day)::int - 1), segment,
-                question_key, score, expectation, choice, sum(n)
-         FROM counted
-         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-         ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
-         ON CONFLICT (survey_id, dimension, month, segment, question_key, score, expectation, choice)
-         DO UPDATE SET n = m.n + excluded.n",
+        "INSERT INTO survey_stats_deltas
+             (survey_id, dimension, day, segment, question_key, score, expectation, choice, n)
+         SELECT a.survey_id, d.dimension, a.day, d.segment, a.question_key, a.score,
+                a.expectation, a.choice, count(*)
+         FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[], $5::text[],
+                     $6::text[], $7::smallint[], $8::smallint[], $9::text[])
+              AS a(survey_id, day, tier, stage, region, question_key, score, expectation, choice)
+         CROSS JOIN LATERAL (VALUES ('', ''), ('tier', a.tier),
+                                    ('lifecycle_stage', a.stage), ('region_type', a.region))
+              AS d(dimension, segment)
+         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
     )
     .bind::<Array<SqlUuid>, _>(c.survey)
     .bind::<Array<Date>, _>(c.day)
@@ -433,6 +419,89 @@ pub async fn count(conn: &mut AsyncPgConnection, responses: &[Counted<'_>]) -> Q
     .execute(conn)
     .await
     .map(drop)
+}
+
+/// Key of the advisory lock under which one connection at a time folds the appended counts.
+const FOLD_LOCK: i64 = 7_340_124_917;
+
+/// Appended counts folded per statement (oldest first).
+const FOLD_BATCH: i64 = 50_000;
+
+#[derive(QueryableByName)]
+struct Folded {
+    #[diesel(sql_type = BigInt)]
+    folded: i64,
+}
+
+/// Folds the counts [`count`] appended into the roll-up, by day and by month, and returns how
+/// many rows it folded. Each batch is deleted in the statement that adds it to the roll-up,
+/// so any snapshot counts a response once; roll-up rows are taken in key order. One
+/// connection folds at a time (the others wait, then fold what is left).
+pub async fn fold(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
+    let mut total = 0;
+    loop {
+        let folded = conn
+            .transaction(async |conn| {
+                diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                    .bind::<BigInt, _>(FOLD_LOCK)
+                    .prepared()
+                    .execute(conn)
+                    .await?;
+                diesel::sql_query(
+                    "WITH taken AS (
+                         DELETE FROM survey_stats_deltas
+                         WHERE id IN (SELECT id FROM survey_stats_deltas ORDER BY id LIMIT $1)
+                         RETURNING survey_id, dimension, day, segment, question_key, score,
+                                   expectation, choice, n
+                     ), counted AS (
+                         SELECT survey_id, dimension, day, segment, question_key, score,
+                                expectation, choice, sum(n)::bigint AS n
+                         FROM taken
+                         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+                     ), by_day AS (
+                         INSERT INTO survey_stats AS s
+                             (survey_id, dimension, day, segment, question_key, score,
+                              expectation, choice, n)
+                         SELECT * FROM counted
+                         ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+                         ON CONFLICT (survey_id, dimension, day, segment, question_key, score,
+                                      expectation, choice)
+                         DO UPDATE SET n = s.n + excluded.n
+                     ), by_month AS (
+                         INSERT INTO survey_stats_months AS m
+                             (survey_id, dimension, month, segment, question_key, score,
+                              expectation, choice, n)
+                         SELECT survey_id, dimension, day - (extract(day FROM day)::int - 1),
+                                segment, question_key, score, expectation, choice, sum(n)
+                         FROM counted
+                         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+                         ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+                         ON CONFLICT (survey_id, dimension, month, segment, question_key,
+                                      score, expectation, choice)
+                         DO UPDATE SET n = m.n + excluded.n
+                     )
+                     SELECT count(*) AS folded FROM taken",
+                )
+                .bind::<BigInt, _>(FOLD_BATCH)
+                .prepared()
+                .get_result::<Folded>(conn)
+                .await
+            })
+            .await?
+            .folded;
+        total += usize::try_from(folded).unwrap_or_default();
+        if folded < FOLD_BATCH {
+            return Ok(total);
+        }
+    }
+}
+
+/// Reclaims the space of the folded rows (no autovacuum is counted on).
+pub async fn vacuum_deltas(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    diesel::sql_query("VACUUM survey_stats_deltas")
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 /// Counts of a survey's answers in a range of days, per group (`''` when not grouped).
@@ -461,13 +530,15 @@ pub enum Grouping {
     Segment(&'static str),
 }
 
-/// The counts of `reads` (whole months from the monthly roll-up, days from the daily one,
-/// each with its sign), grouped as asked. Cells that sum to nothing are left out, as they
-/// would be had every day been read.
+/// The counts of the days from `from` to `to`, grouped as asked: `reads` of the roll-up
+/// (whole months from the monthly one, days from the daily one, each with its sign), and the
+/// counts of those days appended and not folded yet. Cells that sum to nothing are left
+/// out, as they would be had every day been read.
 pub async fn stats(
     conn: &mut AsyncPgConnection,
     survey_id: Uuid,
     grouping: Grouping,
+    (from, to): (NaiveDate, NaiveDate),
     reads: &RollUpReads,
 ) -> QueryResult<Vec<StatsRow>> {
     let (by_day, by_month, dimension) = match grouping {
@@ -502,7 +573,11 @@ pub async fn stats(
                UNION ALL
                SELECT {by_month}, m.question_key, m.score, m.expectation, m.choice, m.n
                FROM survey_stats_months m
-               WHERE m.survey_id = $1 AND m.dimension = $2 AND m.month BETWEEN $5 AND $6) r
+               WHERE m.survey_id = $1 AND m.dimension = $2 AND m.month BETWEEN $5 AND $6
+               UNION ALL
+               SELECT {by_day}, s.question_key, s.score, s.expectation, s.choice, s.n
+               FROM survey_stats_deltas s
+               WHERE s.survey_id = $1 AND s.dimension = $2 AND s.day BETWEEN $7 AND $8) r
          GROUP BY 1, 2, 3, 4, 5
          HAVING sum(n) <> 0"
     ))
@@ -512,6 +587,8 @@ pub async fn stats(
     .bind::<Array<Integer>, _>(signs)
     .bind::<Nullable<Date>, _>(reads.months.map(|m| m.0))
     .bind::<Nullable<Date>, _>(reads.months.map(|m| m.1))
+    .bind::<Date, _>(from)
+    .bind::<Date, _>(to)
     .prepared()
     .load(conn)
     .await
@@ -525,13 +602,17 @@ pub struct DayRange {
     pub last: Option<NaiveDate>,
 }
 
-/// The first and last day with responses.
+/// The first and last day with responses, folded or not.
 pub async fn days(conn: &mut AsyncPgConnection, survey_id: Uuid) -> QueryResult<DayRange> {
     diesel::sql_query(
-        "SELECT (SELECT min(day) FROM survey_stats WHERE survey_id = $1 AND dimension = '')
-                    AS first,
-                (SELECT max(day) FROM survey_stats WHERE survey_id = $1 AND dimension = '')
-                    AS last",
+        "SELECT least((SELECT min(day) FROM survey_stats
+                       WHERE survey_id = $1 AND dimension = ''),
+                      (SELECT min(day) FROM survey_stats_deltas
+                       WHERE survey_id = $1 AND dimension = '')) AS first,
+                greatest((SELECT max(day) FROM survey_stats
+                          WHERE survey_id = $1 AND dimension = ''),
+                         (SELECT max(day) FROM survey_stats_deltas
+                          WHERE survey_id = $1 AND dimension = '')) AS last",
     )
     .bind::<SqlUuid, _>(survey_id)
     .prepared()

@@ -933,6 +933,130 @@ async fn every_metric_is_computed_exactly_on_a_hand_built_data_set() {
 }
 
 /// Reverts the migration that counts attributes apart (`back`), or applies it again.
+/// Folds the counts the responses appended into the roll-up now (the service does every
+/// second), so a test can read the roll-up's rows.
+async fn fold(app: &TestApp) -> usize {
+    let mut conn = app.db.connect().await;
+    rapport::surveys::store::fold(&mut conn).await.unwrap()
+}
+
+#[actix_web::test]
+async fn responses_count_once_whether_their_counts_are_folded_or_not() {
+    // Folded only when the test says, to see both sides of a fold.
+    let app = TestApp::spawn_with(&[("RAPPORT_SURVEY_FOLD_INTERVAL", "1h")]).await;
+    let s = active_survey(&app, json!({})).await;
+    data_set(&app, &s).await;
+    // Posted: the counts are appended, the roll-up is untouched.
+    let appended = app.count("survey_stats_deltas").await;
+    assert!(appended > 0);
+    for table in ["survey_stats", "survey_stats_months"] {
+        assert_eq!(app.count(table).await, 0, "{table}");
+    }
+    let queries = [
+        "",
+        "group_by=month",
+        "group_by=week",
+        "group_by=tier",
+        "group_by=lifecycle_stage",
+        "group_by=region_type",
+        "from=2026-01-15&to=2026-03-06",
+        "from=2026-01-15&to=2026-03-06&group_by=month",
+    ];
+    let mut before = Vec::new();
+    for query in queries {
+        before.push(results(&app, &s, query).await);
+    }
+    assert_eq!(before[0]["responses"], 5);
+    assert_eq!(
+        (before[0]["from"].as_str(), before[0]["to"].as_str()),
+        (Some("2026-01-10"), Some("2026-03-07"))
+    );
+    assert_eq!(before[6]["responses"], 3);
+
+    // Folded: every appended row goes to the roll-up, and the results do not change.
+    assert_eq!(fold(&app).await, usize::try_from(appended).unwrap());
+    assert_eq!(app.count("survey_stats_deltas").await, 0);
+    assert_eq!(fold(&app).await, 0);
+    let day = |day: &str| {
+        format!("survey_stats WHERE dimension = '' AND question_key = '' AND day = '{day}'")
+    };
+    assert_eq!(
+        app.count(&format!("{} AND n = 1", day("2026-01-10"))).await,
+        1
+    );
+    for (query, expected) in queries.iter().zip(&before) {
+        assert_eq!(&results(&app, &s, query).await, expected, "{query}");
+    }
+
+    // Half folded: a response appended beside the roll-up is read with it, and folding it
+    // adds to the rows already there.
+    let c = customer(&app, json!({"kind": "individual", "name": "R6"})).await;
+    respond_ok(
+        &app,
+        &s,
+        json!({"customer_id": c, "submitted_at": "2026-01-10T18:00:00Z",
+               "answers": {"recommend": 8}}),
+    )
+    .await;
+    let mixed = results(&app, &s, "group_by=month").await;
+    assert_eq!(mixed["responses"], 6);
+    assert_eq!(question(&mixed, "recommend")["n"], 6);
+    assert!(fold(&app).await > 0);
+    assert_eq!(results(&app, &s, "group_by=month").await, mixed);
+    assert_eq!(
+        app.count(&format!("{} AND n = 2", day("2026-01-10"))).await,
+        1
+    );
+    assert_eq!(
+        app.count(
+            "survey_stats_months WHERE dimension = '' AND question_key = '' \
+             AND month = '2026-01-01' AND n = 3"
+        )
+        .await,
+        1
+    );
+}
+
+#[actix_web::test]
+async fn responses_posted_at_once_while_folding_are_each_counted_once() {
+    let app = TestApp::spawn_with(&[("RAPPORT_SURVEY_FOLD_INTERVAL", "1h")]).await;
+    let s = active_survey(&app, json!({})).await;
+    let mut customers = Vec::new();
+    for i in 0..12 {
+        customers
+            .push(customer(&app, json!({"kind": "individual", "name": format!("C{i}")})).await);
+    }
+    let posts = customers.iter().map(|c| {
+        respond_ok(
+            &app,
+            &s,
+            json!({"customer_id": c, "submitted_at": "2026-02-03T10:00:00Z",
+                   "answers": {"recommend": 9, "speed": {"expectation": 3, "performance": 4}}}),
+        )
+    });
+    let folds = (0..6).map(|_| fold(&app));
+    let (_, _) = tokio::join!(
+        futures_util::future::join_all(posts),
+        futures_util::future::join_all(folds)
+    );
+    fold(&app).await;
+    assert_eq!(app.count("survey_stats_deltas").await, 0);
+    let r = results(&app, &s, "group_by=lifecycle_stage").await;
+    assert_eq!(r["responses"], 12);
+    assert_eq!(question(&r, "recommend")["n"], 12);
+    assert_eq!(question(&r, "speed")["gap"]["verdicts"]["satisfied"], 12);
+    for dimension in ["", "tier", "lifecycle_stage", "region_type"] {
+        assert_eq!(
+            app.count(&format!(
+                "survey_stats WHERE dimension = '{dimension}' AND question_key = '' AND n = 12"
+            ))
+            .await,
+            1,
+            "{dimension}"
+        );
+    }
+}
+
 async fn migrate_attributes_apart(app: &TestApp, back: bool) {
     use diesel::Connection;
     use diesel::migration::MigrationSource;
@@ -975,6 +1099,7 @@ async fn attribute_answers_are_counted_apart_and_earlier_pairs_split() {
     for query in queries {
         before.push(results(&app, &s, query).await);
     }
+    fold(&app).await;
     // R1's speed (E 4, P 5) on 2026-01-10: its P, its E and its verdict, each counted apart.
     let speed = |day: &str| {
         format!("survey_stats WHERE dimension = '' AND question_key = 'speed' AND day = '{day}'")
@@ -1027,6 +1152,7 @@ async fn attribute_answers_are_counted_apart_and_earlier_pairs_split() {
     )
     .await;
     let mixed = results(&app, &s, "group_by=month").await;
+    fold(&app).await;
     migrate_attributes_apart(&app, false).await;
     for table in ["survey_stats", "survey_stats_months"] {
         assert_eq!(app.count(&format!("{table} WHERE {pairs}")).await, 0);
@@ -1196,6 +1322,7 @@ async fn every_question_type_refuses_bad_answers_and_nothing_is_written() {
         "survey_responses",
         "survey_stats",
         "survey_stats_months",
+        "survey_stats_deltas",
         "customer_satisfaction",
         "interactions",
     ] {
