@@ -561,6 +561,25 @@ pub async fn respond(
     .await
 }
 
+/// Folds every count responses appended into the roll-up, a batch per transaction, and
+/// returns how many rows it folded. One connection folds at a time: the others wait for it,
+/// then fold what is left.
+pub async fn fold(conn: &mut AsyncPgConnection) -> diesel::QueryResult<usize> {
+    let mut total = 0;
+    loop {
+        let folded = conn
+            .transaction(async |conn| {
+                store::lock_fold(conn).await?;
+                store::fold_batch(conn).await
+            })
+            .await?;
+        total += usize::try_from(folded).unwrap_or_default();
+        if folded < store::FOLD_BATCH {
+            return Ok(total);
+        }
+    }
+}
+
 /// Folded rows after which their space is reclaimed.
 const VACUUM_AFTER: usize = 100_000;
 
@@ -579,7 +598,7 @@ pub async fn fold_counts(pool: crate::db::DbPool, every: std::time::Duration) {
                 continue;
             }
         };
-        match store::fold(&mut conn).await {
+        match fold(&mut conn).await {
             Ok(0) => {}
             Ok(folded) => {
                 tracing::debug!(folded, "folded survey counts into the roll-up");

@@ -5,7 +5,7 @@ use diesel::dsl::now;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Date, Integer, Nullable, SmallInt, Text, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -374,7 +374,7 @@ struct Columns {
 /// Adds responses to the results, overall and under each dimension's segment: their counts
 /// are appended to survey_stats_deltas, one row per cell, in one statement for any number of
 /// responses. Appending locks no row another response needs (the roll-up's rows of a day are
-/// every response's), so postings do not queue on each other; [`fold`] adds the rows to the
+/// every response's), so postings do not queue on each other; `surveys::fold` adds the rows to the
 /// roll-up later.
 pub async fn count(conn: &mut AsyncPgConnection, responses: &[Counted<'_>]) -> QueryResult<()> {
     let mut c = Columns::default();
@@ -425,7 +425,17 @@ pub async fn count(conn: &mut AsyncPgConnection, responses: &[Counted<'_>]) -> Q
 const FOLD_LOCK: i64 = 7_340_124_917;
 
 /// Appended counts folded per statement (oldest first).
-const FOLD_BATCH: i64 = 50_000;
+pub const FOLD_BATCH: i64 = 50_000;
+
+/// Waits for the lock under which one connection at a time folds (held to the commit).
+pub async fn lock_fold(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<BigInt, _>(FOLD_LOCK)
+        .prepared()
+        .execute(conn)
+        .await
+        .map(drop)
+}
 
 #[derive(QueryableByName)]
 struct Folded {
@@ -433,67 +443,47 @@ struct Folded {
     folded: i64,
 }
 
-/// Folds the counts [`count`] appended into the roll-up, by day and by month, and returns how
-/// many rows it folded. Each batch is deleted in the statement that adds it to the roll-up,
-/// so any snapshot counts a response once; roll-up rows are taken in key order. One
-/// connection folds at a time (the others wait, then fold what is left).
-pub async fn fold(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
-    let mut total = 0;
-    loop {
-        let folded = conn
-            .transaction(async |conn| {
-                diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-                    .bind::<BigInt, _>(FOLD_LOCK)
-                    .prepared()
-                    .execute(conn)
-                    .await?;
-                diesel::sql_query(
-                    "WITH taken AS (
-                         DELETE FROM survey_stats_deltas
-                         WHERE id IN (SELECT id FROM survey_stats_deltas ORDER BY id LIMIT $1)
-                         RETURNING survey_id, dimension, day, segment, question_key, score,
-                                   expectation, choice, n
-                     ), counted AS (
-                         SELECT survey_id, dimension, day, segment, question_key, score,
-                                expectation, choice, sum(n)::bigint AS n
-                         FROM taken
-                         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-                     ), by_day AS (
-                         INSERT INTO survey_stats AS s
-                             (survey_id, dimension, day, segment, question_key, score,
-                              expectation, choice, n)
-                         SELECT * FROM counted
-                         ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
-                         ON CONFLICT (survey_id, dimension, day, segment, question_key, score,
-                                      expectation, choice)
-                         DO UPDATE SET n = s.n + excluded.n
-                     ), by_month AS (
-                         INSERT INTO survey_stats_months AS m
-                             (survey_id, dimension, month, segment, question_key, score,
-                              expectation, choice, n)
-                         SELECT survey_id, dimension, day - (extract(day FROM day)::int - 1),
-                                segment, question_key, score, expectation, choice, sum(n)
-                         FROM counted
-                         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-                         ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
-                         ON CONFLICT (survey_id, dimension, month, segment, question_key,
-                                      score, expectation, choice)
-                         DO UPDATE SET n = m.n + excluded.n
-                     )
-                     SELECT count(*) AS folded FROM taken",
-                )
-                .bind::<BigInt, _>(FOLD_BATCH)
-                .prepared()
-                .get_result::<Folded>(conn)
-                .await
-            })
-            .await?
-            .folded;
-        total += usize::try_from(folded).unwrap_or_default();
-        if folded < FOLD_BATCH {
-            return Ok(total);
-        }
-    }
+/// Folds the oldest [`FOLD_BATCH`] counts [`count`] appended into the roll-up, by day and by
+/// month, and returns how many rows it folded. They are deleted in the statement that adds
+/// them to the roll-up, so any snapshot counts a response once; roll-up rows are taken in
+/// key order.
+pub async fn fold_batch(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    diesel::sql_query(
+        "WITH taken AS (
+             DELETE FROM survey_stats_deltas
+             WHERE id IN (SELECT id FROM survey_stats_deltas ORDER BY id LIMIT $1)
+             RETURNING survey_id, dimension, day, segment, question_key, score, expectation,
+                       choice, n
+         ), counted AS (
+             SELECT survey_id, dimension, day, segment, question_key, score, expectation,
+                    choice, sum(n)::bigint AS n
+             FROM taken
+             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+         ), by_day AS (
+             INSERT INTO survey_stats AS s
+                 (survey_id, dimension, day, segment, question_key, score, expectation, choice, n)
+             SELECT * FROM counted
+             ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+             ON CONFLICT (survey_id, dimension, day, segment, question_key, score, expectation, choice)
+             DO UPDATE SET n = s.n + excluded.n
+         ), by_month AS (
+             INSERT INTO survey_stats_months AS m
+                 (survey_id, dimension, month, segment, question_key, score, expectation, choice, n)
+             SELECT survey_id, dimension, day - (extract(day FROM day)::int - 1), segment,
+                    question_key, score, expectation, choice, sum(n)
+             FROM counted
+             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+             ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+             ON CONFLICT (survey_id, dimension, month, segment, question_key, score, expectation, choice)
+             DO UPDATE SET n = m.n + excluded.n
+         )
+         SELECT count(*) AS folded FROM taken",
+    )
+    .bind::<BigInt, _>(FOLD_BATCH)
+    .prepared()
+    .get_result::<Folded>(conn)
+    .await
+    .map(|f| f.folded)
 }
 
 /// Reclaims the space of the folded rows (no autovacuum is counted on).
