@@ -52,6 +52,8 @@ fi
 [ "$(psql_admin -c "SELECT count(*) FROM pg_database WHERE datname = '$DB'")" = 1 ] ||
     fail "no database $DB: seed it with bench/run.sh"
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
+# The build measured: the service's code as committed (-dirty with changes not committed).
+COMMIT=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src migrations Cargo.lock || echo -dirty)
 say "machine: $(nproc) cores, load average $LOAD_AT_START"
 
 serve() {
@@ -384,6 +386,7 @@ plans = open(f"{out}/survey_plans.txt").read()
 requests = re.findall(r"^### (\S+)\s+\[([^,]+), ([0-9.]+) ms\]", plans, re.M)
 dimensions = [line.split() for line in """$DIMENSIONS""".splitlines()]
 surveys = {
+    "commit": "$COMMIT",
     "survey_id": "$SURVEY",
     "respond_survey_id": "$RESPOND",
     "machine": {"cores": $(nproc), "load_average_at_start": "$LOAD_AT_START",
