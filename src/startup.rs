@@ -211,10 +211,7 @@ impl Application {
             self.state.jobs.clone(),
             self.state.settings.loyalty_interval,
         ));
-        let surveys = actix_web::rt::spawn(crate::surveys::fold_counts(
-            self.state.jobs.clone(),
-            self.state.settings.survey_fold_interval,
-        ));
+        let surveys = actix_web::rt::spawn(crate::surveys::fold_counts(self.state.clone()));
         let mut imports = actix_web::rt::spawn(crate::imports::schedule(self.state.clone()));
         let mut webhooks = actix_web::rt::spawn(crate::webhooks::schedule(self.state.clone()));
         let analytics = actix_web::rt::spawn(crate::analytics::schedule(

@@ -28,6 +28,8 @@ pub struct Metrics {
     /// Serialises the catch-up of the two counters above with the pool's atomics.
     rendering: std::sync::Mutex<()>,
     webhook_attempts: IntCounterVec,
+    survey_counts_folded: IntCounter,
+    survey_folds_failed: IntCounter,
 }
 
 impl Metrics {
@@ -81,7 +83,19 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let survey_counts_folded = counter(
+            "survey_counts_folded_total",
+            "Counts appended by survey responses that this instance folded into the results' \
+             roll-up",
+        )?;
+        let survey_folds_failed = counter(
+            "survey_folds_failed_total",
+            "Folds of the appended survey counts that failed on this instance (the results \
+             still count them, reading more rows until a fold succeeds)",
+        )?;
         registry.register(Box::new(webhook_attempts.clone()))?;
+        registry.register(Box::new(survey_counts_folded.clone()))?;
+        registry.register(Box::new(survey_folds_failed.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(db_statements.clone()))?;
@@ -101,7 +115,19 @@ impl Metrics {
             db_prepared,
             rendering: std::sync::Mutex::new(()),
             webhook_attempts,
+            survey_counts_folded,
+            survey_folds_failed,
         })
+    }
+
+    /// Counts a fold of the appended survey counts: the rows it folded, or its failure.
+    pub fn survey_fold(&self, folded: Option<usize>) {
+        match folded {
+            Some(rows) => self
+                .survey_counts_folded
+                .inc_by(u64::try_from(rows).unwrap_or(u64::MAX)),
+            None => self.survey_folds_failed.inc(),
+        }
     }
 
     /// Counts one webhook attempt by outcome (`succeeded`, `retrying`, `failed`).

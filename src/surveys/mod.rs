@@ -583,17 +583,19 @@ pub async fn fold(conn: &mut AsyncPgConnection) -> diesel::QueryResult<usize> {
 /// Folded rows after which their space is reclaimed.
 const VACUUM_AFTER: usize = 100_000;
 
-/// Folds the counts responses append into the roll-up `every` (`RAPPORT_SURVEY_FOLD_INTERVAL`),
+/// Folds the counts responses append into the roll-up every `RAPPORT_SURVEY_FOLD_INTERVAL`,
 /// so the results read few of them beside it (every instance runs this; one folds at a time).
-pub async fn fold_counts(pool: crate::db::DbPool, every: std::time::Duration) {
-    let mut tick = tokio::time::interval(every);
+/// Counted in `/metrics` (`survey_counts_folded_total`, `survey_folds_failed_total`).
+pub async fn fold_counts(state: actix_web::web::Data<crate::state::AppState>) {
+    let mut tick = tokio::time::interval(state.settings.survey_fold_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut since_vacuum = 0;
     loop {
         tick.tick().await;
-        let mut conn = match pool.get().await {
+        let mut conn = match state.jobs.get().await {
             Ok(conn) => conn,
             Err(err) => {
+                state.metrics.survey_fold(None);
                 tracing::warn!(error = %err, "the survey counts found no connection to fold in");
                 continue;
             }
@@ -602,9 +604,13 @@ pub async fn fold_counts(pool: crate::db::DbPool, every: std::time::Duration) {
             Ok(0) => {}
             Ok(folded) => {
                 tracing::debug!(folded, "folded survey counts into the roll-up");
+                state.metrics.survey_fold(Some(folded));
                 since_vacuum += folded;
             }
-            Err(err) => tracing::warn!(error = %err, "could not fold the survey counts"),
+            Err(err) => {
+                state.metrics.survey_fold(None);
+                tracing::warn!(error = %err, "could not fold the survey counts");
+            }
         }
         if since_vacuum >= VACUUM_AFTER {
             since_vacuum = 0;

@@ -1022,6 +1022,44 @@ async fn responses_count_once_whether_their_counts_are_folded_or_not() {
 }
 
 #[actix_web::test]
+async fn the_service_folds_the_counts_by_itself_and_counts_its_folds_in_metrics() {
+    let app = TestApp::spawn_with(&[("RAPPORT_SURVEY_FOLD_INTERVAL", "100ms")]).await;
+    let s = active_survey(&app, json!({})).await;
+    data_set(&app, &s).await;
+    let mut left = i64::MAX;
+    for _ in 0..100 {
+        left = app.count("survey_stats_deltas").await;
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "the service left counts unfolded for 10 s");
+    assert_eq!(
+        app.count("survey_stats WHERE dimension = '' AND question_key = ''")
+            .await,
+        5,
+        "a row for each of the data set's five days"
+    );
+    assert_eq!(results(&app, &s, "").await["responses"], 5);
+    let res = app
+        .get("/metrics")
+        .bearer_auth(app.token(Role::Admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap();
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    assert!(value("survey_counts_folded_total") > 0);
+    assert_eq!(value("survey_folds_failed_total"), 0);
+}
+
+#[actix_web::test]
 async fn responses_posted_at_once_while_folding_are_each_counted_once() {
     let app = TestApp::spawn_with(&[("RAPPORT_SURVEY_FOLD_INTERVAL", "1h")]).await;
     let s = active_survey(&app, json!({})).await;
