@@ -103,22 +103,13 @@ async fn replica_states(app: &TestApp) -> Vec<(String, String)> {
 
 /// `rapport_reads_total` by who served them: (primary, replica-1).
 async fn reads_served(app: &TestApp) -> (u64, u64) {
-    let text = app
-        .get("/metrics")
-        .bearer_auth(app.token(Role::Admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let count = |who: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("rapport_reads_total{{served_by=\"{who}\"}} ")))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no reads counted for {who} in:\n{text}"))
+    let count = async |who: &str| {
+        app.metric(&format!("rapport_reads_total{{served_by=\"{who}\"}}"))
+            .await
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no reads counted for {who}"))
     };
-    (count("primary"), count("replica-1"))
+    (count("primary").await, count("replica-1").await)
 }
 
 async fn create(app: &TestApp, name: &str) -> (String, String) {

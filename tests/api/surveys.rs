@@ -13,6 +13,15 @@ async fn customer(app: &TestApp, body: Value) -> String {
     created["id"].as_str().unwrap().to_owned()
 }
 
+/// `n` individuals named C0, C1, …: their ids.
+async fn numbered_customers(app: &TestApp, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(customer(app, json!({"kind": "individual", "name": format!("C{i}")})).await);
+    }
+    ids
+}
+
 /// Every question type: NPS (required), CSAT, CES, a 1–4 rating, choices, text, and three
 /// service attributes, one per Kano category.
 fn questions() -> Value {
@@ -1042,32 +1051,21 @@ async fn the_service_folds_the_counts_by_itself_and_counts_its_folds_in_metrics(
         "a row for each of the data set's five days"
     );
     assert_eq!(results(&app, &s, "").await["responses"], 5);
-    let res = app
-        .get("/metrics")
-        .bearer_auth(app.token(Role::Admin))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let text = res.text().await.unwrap();
-    let value = |name: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("{name} in {text}"))
+    let value = async |name: &str| -> u64 {
+        app.metric(name)
+            .await
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} on /metrics"))
     };
-    assert!(value("survey_counts_folded_total") > 0);
-    assert_eq!(value("survey_folds_failed_total"), 0);
+    assert!(value("survey_counts_folded_total").await > 0);
+    assert_eq!(value("survey_folds_failed_total").await, 0);
 }
 
 #[actix_web::test]
 async fn responses_posted_at_once_while_folding_are_each_counted_once() {
     let app = TestApp::spawn_with(&[("RAPPORT_SURVEY_FOLD_INTERVAL", "1h")]).await;
     let s = active_survey(&app, json!({})).await;
-    let mut customers = Vec::new();
-    for i in 0..12 {
-        customers
-            .push(customer(&app, json!({"kind": "individual", "name": format!("C{i}")})).await);
-    }
+    let customers = numbered_customers(&app, 12).await;
     let posts = customers.iter().map(|c| {
         respond_ok(
             &app,
@@ -1679,11 +1677,7 @@ async fn the_customer_list_finds_the_unhappy_and_the_timeline_shows_responses() 
 async fn concurrent_responses_count_exactly_and_one_customer_answers_once() {
     let app = TestApp::spawn_with(&[("RAPPORT_DB_POOL_SIZE", "8")]).await;
     let s = active_survey(&app, json!({})).await;
-    let mut customers = Vec::new();
-    for i in 0..16 {
-        customers
-            .push(customer(&app, json!({"kind": "individual", "name": format!("C{i}")})).await);
-    }
+    let customers = numbered_customers(&app, 16).await;
     // Sixteen customers at once, the same answers: every count lands on the same roll-up
     // rows, and none is lost.
     let sends = customers.iter().map(|c| {

@@ -354,6 +354,22 @@ impl TestApp {
         expect_json(res, StatusCode::OK).await
     }
 
+    /// The value of one series on `/metrics` (read with an admin's token), `series` being the
+    /// metric's name with its labels as exposed, if it is there.
+    pub async fn metric(&self, series: &str) -> Option<String> {
+        let res = self
+            .get("/metrics")
+            .bearer_auth(self.token(Role::Admin))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), StatusCode::OK);
+        let text = res.text().await.expect("metrics text");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .map(|v| v.trim().to_owned())
+    }
+
     /// A request with a token and a JSON body.
     pub async fn send(&self, method: Method, path: &str, token: &str, body: &Value) -> Response {
         self.request(method, path)
